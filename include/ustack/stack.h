@@ -1,0 +1,166 @@
+/*
+ * ustack — a userspace TCP/IPv4 stack that follows Linux's connection machinery.
+ *
+ * A stack instance owns everything below the socket API: interfaces, addresses, the
+ * neighbour (ARP) cache, routes, sysctls, counters and timers.  There are no globals, so
+ * several instances live side by side in one process (the demo and the tests put a client
+ * and a server stack on the two ends of an in-memory link).
+ *
+ * The stack never reads the wall clock.  It is driven by explicit input — a received frame
+ * (ustack_input), the passage of time (ustack_timers_run), an API call — and reads time from
+ * the clock it was given, so the same inputs give the same outputs.
+ *
+ * Threading: every public call takes the instance's lock, so one thread may feed frames and
+ * time while others make API calls on the same instance.
+ *
+ * Errors: functions returning int return 0 (or a non-negative value) on success and -1 with
+ * errno set on failure, as POSIX calls do.
+ */
+#ifndef USTACK_STACK_H
+#define USTACK_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ustack;
+
+/* ---- time ---------------------------------------------------------------------------- */
+
+/* A clock returns microseconds on a monotonic time line of its own choosing. */
+struct ustack_clock {
+	uint64_t (*now_us)(void *arg);
+	void *arg;
+};
+
+/* The host's CLOCK_MONOTONIC, for real links. */
+const struct ustack_clock *ustack_clock_monotonic(void);
+
+/* Virtual time for tests and simulations: the caller moves it forward by hand. */
+struct ustack_vclock {
+	struct ustack_clock clock; /* pass &vc->clock to ustack_create */
+	uint64_t now_us;
+};
+void ustack_vclock_init(struct ustack_vclock *vc, uint64_t start_us);
+
+/* ---- instances ----------------------------------------------------------------------- */
+
+struct ustack_config {
+	const struct ustack_clock *clock; /* required */
+	/*
+	 * Secrets for ISNs, port offsets, cookies and IP IDs come from libsodium's CSPRNG.  A test
+	 * that needs byte-exact reproducible output may give a 32-byte seed instead; never do that
+	 * on a real network (RFC 6528 §3 needs the secret to be unguessable).
+	 */
+	const uint8_t *secret_seed;
+	const char *name; /* shown by the tracer and the demo; optional */
+};
+
+struct ustack *ustack_create(const struct ustack_config *cfg);
+void ustack_destroy(struct ustack *st);
+const char *ustack_name(const struct ustack *st);
+uint64_t ustack_now(struct ustack *st); /* the instance's current time, µs */
+
+/* ---- interfaces, addresses, routes --------------------------------------------------- */
+
+enum ustack_link_type {
+	USTACK_LINK_ETHER = 1, /* Ethernet II frames, ARP for neighbours (TAP, memlink) */
+	USTACK_LINK_RAWIP = 2, /* bare IPv4 packets, no link header (TUN, packetdrill)  */
+};
+
+/* How the stack hands a frame to a link driver.  The driver copies what it needs. */
+typedef int (*ustack_xmit_fn)(void *link, const void *frame, size_t len);
+
+struct ustack_if_config {
+	const char *name;          /* e.g. "tap0"; at most 15 bytes like IFNAMSIZ */
+	enum ustack_link_type type;
+	uint8_t mac[6];            /* ETHER only */
+	unsigned mtu;              /* IP MTU, 68..USTACK_MTU_MAX */
+	ustack_xmit_fn xmit;
+	void *link;                /* first argument of xmit */
+};
+#define USTACK_MTU_MAX 1500
+
+/* Adds an interface in state UP; returns its ifindex (≥ 1). */
+int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg);
+int ustack_if_set_mtu(struct ustack *st, int ifindex, unsigned mtu);
+
+/*
+ * Adds an address like `ip addr add A/N dev IF`: also installs the connected route
+ * (proto kernel, scope link, src A), as Linux does.
+ */
+int ustack_addr_add(struct ustack *st, int ifindex, struct in_addr addr, unsigned prefixlen);
+
+struct ustack_route {
+	struct in_addr dst;     /* network */
+	unsigned prefixlen;     /* 0 = default route */
+	struct in_addr gateway; /* 0 = on-link */
+	int ifindex;
+	struct in_addr prefsrc; /* 0 = choose from the interface (Linux's inet_select_addr) */
+	unsigned mtu;           /* 0 = the interface's MTU */
+	unsigned metric;        /* lower wins among equal prefixes */
+};
+int ustack_route_add(struct ustack *st, const struct ustack_route *r);
+int ustack_route_del(struct ustack *st, struct in_addr dst, unsigned prefixlen);
+
+/* The answer of ip_route_connect(): where a packet to daddr goes and from which address. */
+struct ustack_route_result {
+	int ifindex;
+	struct in_addr nexthop; /* gateway, or daddr itself when on-link */
+	struct in_addr saddr;   /* chosen source address */
+	unsigned mtu;
+};
+/* saddr 0 lets the route choose.  Fails with ENETUNREACH when no route matches, EINVAL for
+ * a saddr that is not ours (Linux's ip_route_output_key for a non-local source). */
+int ustack_route_lookup(struct ustack *st, struct in_addr daddr, struct in_addr saddr,
+			struct ustack_route_result *out);
+
+/* ---- driving the stack --------------------------------------------------------------- */
+
+/* One frame received on ifindex.  The stack does not keep the pointer. */
+void ustack_input(struct ustack *st, int ifindex, const void *frame, size_t len);
+
+/* Runs every timer due at the clock's current time, each seeing its own expiry as "now". */
+void ustack_timers_run(struct ustack *st);
+
+/* A lower bound on the next timer's expiry (µs), or UINT64_MAX when none is armed.  Waking
+ * at the bound and finding nothing due is harmless: ask again. */
+uint64_t ustack_timers_next(struct ustack *st);
+
+/* ---- ICMP echo (ping) ---------------------------------------------------------------- */
+
+/* Sends an ICMP echo request, as `ping` does through a socket. */
+int ustack_ping(struct ustack *st, struct in_addr daddr, uint16_t id, uint16_t seq,
+		size_t payload_len);
+/* Called for each echo reply received. */
+typedef void (*ustack_echo_reply_fn)(void *arg, struct in_addr from, uint16_t id, uint16_t seq,
+				     size_t payload_len, uint8_t ttl);
+void ustack_set_echo_reply_handler(struct ustack *st, ustack_echo_reply_fn fn, void *arg);
+
+/* ---- counters ------------------------------------------------------------------------ */
+
+/*
+ * Counters carry Linux's names as `nstat` prints them (IpInReceives, IcmpInEchos,
+ * TcpExtListenDrops, ...), plus the neighbour cache's under arp_cache.* as in
+ * /proc/net/stat/arp_cache.  Unknown names fail with ENOENT.
+ */
+int ustack_counter_get(struct ustack *st, const char *name, uint64_t *value);
+size_t ustack_counter_count(void);
+const char *ustack_counter_name(size_t i);
+uint64_t ustack_counter_value(struct ustack *st, size_t i);
+
+/* Per-interface statistics, named as `ip -s link` shows them. */
+struct ustack_if_stats {
+	uint64_t rx_packets, rx_bytes, rx_errors, rx_dropped, rx_length_errors;
+	uint64_t tx_packets, tx_bytes, tx_errors, tx_dropped;
+};
+int ustack_if_stats(struct ustack *st, int ifindex, struct ustack_if_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

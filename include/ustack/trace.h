@@ -1,0 +1,50 @@
+/*
+ * Trace events: what the stack does, step by step, named after the Linux function or
+ * tracepoint that does the same (net_dev_xmit, netif_receive_skb, arp_send, ...).  Any number
+ * of subscribers may listen; they run synchronously under the instance's lock and must not
+ * call back into the same instance.
+ */
+#ifndef USTACK_TRACE_H
+#define USTACK_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "stack.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum ustack_trace_kind {
+	USTACK_TRACE_PKT_RX = 1, /* netif_receive_skb: a frame arrived (frame/len set)   */
+	USTACK_TRACE_PKT_TX,     /* net_dev_xmit: a frame left (frame/len set)           */
+	USTACK_TRACE_DROP,       /* kfree_skb: a packet was dropped; reason names it     */
+	USTACK_TRACE_STEP,       /* a named protocol step (arp_send, icmp_reply, ...)     */
+};
+
+struct ustack_trace_event {
+	enum ustack_trace_kind kind;
+	uint64_t time_us;
+	const char *stack;    /* the instance's name */
+	const char *name;     /* the step or drop reason, Linux's name where one exists */
+	int ifindex;
+	const uint8_t *frame; /* PKT_RX / PKT_TX: the whole frame as on the link */
+	size_t len;
+	enum ustack_link_type link_type;
+	const char *detail;   /* optional free text (e.g. "who-has 192.0.2.2") */
+};
+
+typedef void (*ustack_trace_fn)(void *arg, const struct ustack_trace_event *ev);
+
+/* Returns a subscription id (≥ 0), or -1 with ENOSPC when all slots are taken. */
+int ustack_trace_subscribe(struct ustack *st, ustack_trace_fn fn, void *arg);
+void ustack_trace_unsubscribe(struct ustack *st, int id);
+
+/* One tcpdump-like line describing a frame ("ARP who-has ...", "IP a > b: ICMP echo ..."). */
+size_t ustack_frame_format(char *buf, size_t size, enum ustack_link_type type,
+			   const uint8_t *frame, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

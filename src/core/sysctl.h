@@ -1,0 +1,36 @@
+/*
+ * Sysctl storage.  The protocol code reads these fields directly (st->sysctl.tcp_syn_retries)
+ * so a lookup by name happens only when a user reads or writes one.
+ */
+#ifndef USTACK_CORE_SYSCTL_H
+#define USTACK_CORE_SYSCTL_H
+
+struct ustack_sysctls {
+	/* net.core */
+	int somaxconn;
+	int rmem_default, wmem_default, rmem_max, wmem_max;
+	/* net.ipv4: IP */
+	int ip_default_ttl;
+	int ip_local_port_range[2];
+	int ip_unprivileged_port_start;
+	int ip_no_pmtu_disc;
+	int ipfrag_high_thresh, ipfrag_low_thresh, ipfrag_time;
+	/* net.ipv4: ICMP */
+	int icmp_echo_ignore_all, icmp_echo_ignore_broadcasts;
+	int icmp_ratelimit, icmp_ratemask, icmp_msgs_per_sec, icmp_msgs_burst;
+	/* net.ipv4.neigh.default (applies to every interface) */
+	int neigh_base_reachable_time_ms, neigh_retrans_time_ms, neigh_delay_first_probe_time;
+	int neigh_mcast_solicit, neigh_ucast_solicit, neigh_unres_qlen_bytes;
+	int neigh_gc_stale_time, neigh_gc_thresh3;
+	/* net.ipv4: TCP */
+	int tcp_syncookies, tcp_max_syn_backlog;
+	int tcp_syn_retries, tcp_synack_retries, tcp_syn_linear_timeouts;
+	int tcp_timestamps, tcp_sack, tcp_window_scaling;
+	int tcp_abort_on_overflow, tcp_fastopen, tcp_tw_reuse, tcp_fin_timeout;
+	int tcp_rmem[3], tcp_wmem[3];
+	char tcp_congestion_control[16];
+};
+
+void sysctl_defaults(struct ustack_sysctls *s);
+
+#endif

@@ -1,0 +1,185 @@
+/*
+ * The TAP driver: the kernel's /dev/net/tun in IFF_TAP|IFF_NO_PI mode hands ustack whole
+ * Ethernet frames, and takes them back on write.  The run loop waits in epoll for frames or
+ * for the stack's next timer, whichever comes first.
+ */
+#include <ustack/link.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct ustack_tap {
+	int fd, stopfd;
+	char name[IFNAMSIZ];
+	struct ustack *st;
+	int ifindex;
+};
+
+static int tap_set_up(const char *name)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+	int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+	if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	int e = errno;
+	close(s);
+	errno = e;
+	return rc;
+}
+
+struct ustack_tap *ustack_tap_open(const char *name)
+{
+	if (!name || strlen(name) >= IFNAMSIZ) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct ustack_tap *tap = calloc(1, sizeof(*tap));
+	if (!tap)
+		return NULL;
+	tap->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (tap->fd < 0)
+		goto fail;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+	if (ioctl(tap->fd, TUNSETIFF, &ifr) < 0)
+		goto fail;
+	memcpy(tap->name, ifr.ifr_name, IFNAMSIZ);
+	if (tap_set_up(tap->name) < 0)
+		goto fail;
+	tap->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (tap->stopfd < 0)
+		goto fail;
+	return tap;
+fail:;
+	int e = errno;
+	if (tap->fd >= 0)
+		close(tap->fd);
+	free(tap);
+	errno = e;
+	return NULL;
+}
+
+void ustack_tap_close(struct ustack_tap *tap)
+{
+	if (!tap)
+		return;
+	close(tap->fd);
+	close(tap->stopfd);
+	free(tap);
+}
+
+int ustack_tap_fd(const struct ustack_tap *tap)
+{
+	return tap->fd;
+}
+
+static int tap_xmit(void *link, const void *frame, size_t len)
+{
+	struct ustack_tap *tap = link;
+	/* A TAP write takes one whole frame or fails; EAGAIN means the kernel's queue is full,
+	 * which the stack treats as a drop, like a full NIC ring. */
+	ssize_t n = write(tap->fd, frame, len);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t mac[6], unsigned mtu)
+{
+	struct ustack_if_config cfg = {
+		.name = tap->name, .type = USTACK_LINK_ETHER, .mtu = mtu,
+		.xmit = tap_xmit, .link = tap,
+	};
+	memcpy(cfg.mac, mac, 6);
+	int idx = ustack_if_add(st, &cfg);
+	if (idx < 0)
+		return -1;
+	tap->st = st;
+	tap->ifindex = idx;
+	return idx;
+}
+
+void ustack_tap_stop(struct ustack_tap *tap)
+{
+	uint64_t one = 1;
+	/* async-signal-safe: one write(2) */
+	ssize_t r = write(tap->stopfd, &one, sizeof(one));
+	(void)r;
+}
+
+int ustack_tap_run(struct ustack_tap *tap)
+{
+	if (!tap->st) {
+		errno = EINVAL;
+		return -1;
+	}
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -1;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+	struct epoll_event sv = { .events = EPOLLIN, .data.u32 = 1 };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, tap->fd, &ev) < 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, tap->stopfd, &sv) < 0) {
+		close(ep);
+		return -1;
+	}
+	static __thread uint8_t frame[65536];
+	const struct ustack_clock *clk = ustack_clock_monotonic();
+	int rc = 0;
+	for (;;) {
+		uint64_t next = ustack_timers_next(tap->st);
+		uint64_t now = clk->now_us(NULL);
+		int timeout = -1;
+		if (next != UINT64_MAX)
+			timeout = next <= now ? 0 : (int)((next - now + 999) / 1000 > 60000 ? 60000 : (next - now + 999) / 1000);
+		/* Wake at least once a second so timers armed by other threads are not late. */
+		if (timeout < 0 || timeout > 1000)
+			timeout = 1000;
+		struct epoll_event out[2];
+		int n = epoll_wait(ep, out, 2, timeout);
+		if (n < 0 && errno != EINTR) {
+			rc = -1;
+			break;
+		}
+		bool stop = false;
+		for (int i = 0; i < n; i++) {
+			if (out[i].data.u32 == 1) {
+				stop = true;
+				continue;
+			}
+			/* Bounded burst per wake-up so timers are never starved by a flood. */
+			for (int k = 0; k < 256; k++) {
+				ssize_t len = read(tap->fd, frame, sizeof(frame));
+				if (len <= 0)
+					break;
+				ustack_input(tap->st, tap->ifindex, frame, (size_t)len);
+			}
+		}
+		ustack_timers_run(tap->st);
+		if (stop) {
+			uint64_t v;
+			ssize_t r = read(tap->stopfd, &v, sizeof(v));
+			(void)r;
+			break;
+		}
+	}
+	close(ep);
+	return rc;
+}

@@ -1,0 +1,196 @@
+/*
+ * ICMP (Linux's net/ipv4/icmp.c).  Echo requests are answered from the address they were
+ * sent to; errors are sent only where RFC 1122 §3.2.2 allows (never about an ICMP error, a
+ * non-first fragment, or a broadcast) and through Linux's global token bucket
+ * (icmp_msgs_per_sec, icmp_msgs_burst) for the types in icmp_ratemask.
+ */
+#include "core/stack.h"
+#include "wire/bytes.h"
+#include "wire/icmp.h"
+#include "wire/ipv4.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void count_in_type(struct ustack *st, uint8_t type)
+{
+	switch (type) {
+	case ICMP_ECHOREPLY: MIB_INC(st, IcmpMsgInType0); break;
+	case ICMP_DEST_UNREACH: MIB_INC(st, IcmpMsgInType3); break;
+	case ICMP_ECHO: MIB_INC(st, IcmpMsgInType8); break;
+	case ICMP_TIME_EXCEEDED: MIB_INC(st, IcmpMsgInType11); break;
+	default: break;
+	}
+}
+
+static void count_out_type(struct ustack *st, uint8_t type)
+{
+	MIB_INC(st, IcmpOutMsgs);
+	switch (type) {
+	case ICMP_ECHOREPLY: MIB_INC(st, IcmpMsgOutType0); MIB_INC(st, IcmpOutEchoReps); break;
+	case ICMP_DEST_UNREACH: MIB_INC(st, IcmpMsgOutType3); MIB_INC(st, IcmpOutDestUnreachs); break;
+	case ICMP_ECHO: MIB_INC(st, IcmpMsgOutType8); MIB_INC(st, IcmpOutEchos); break;
+	case ICMP_TIME_EXCEEDED: MIB_INC(st, IcmpMsgOutType11); MIB_INC(st, IcmpOutTimeExcds); break;
+	default: break;
+	}
+}
+
+/* icmp_global_allow: a token bucket refilled at icmp_msgs_per_sec, at most burst deep. */
+static bool icmp_global_allow(struct ustack *st, uint8_t type, uint8_t code)
+{
+	if (type > 18 || !((1u << type) & (unsigned)st->sysctl.icmp_ratemask) ||
+	    (type == ICMP_DEST_UNREACH && code == ICMP_FRAG_NEEDED))
+		return true;
+	uint64_t elapsed = st->now - st->icmp.stamp_us;
+	if (elapsed >= 20000) { /* Linux refills at most every 20 ms */
+		uint64_t incr = (uint64_t)st->sysctl.icmp_msgs_per_sec * elapsed / 1000000u;
+		uint64_t c = st->icmp.credit + incr;
+		st->icmp.credit = (uint32_t)(c > (uint64_t)st->sysctl.icmp_msgs_burst ?
+					     (uint64_t)st->sysctl.icmp_msgs_burst : c);
+		st->icmp.stamp_us = st->now;
+	}
+	if (!st->icmp.credit) {
+		MIB_INC(st, IcmpOutRateLimitGlobal);
+		return false;
+	}
+	st->icmp.credit--;
+	return true;
+}
+
+/* Builds and routes one ICMP message whose body (after the 8-byte header) is body. */
+static int icmp_push(struct ustack *st, const struct icmp_repr *h, const uint8_t *body,
+		     size_t body_len, uint32_t saddr, uint32_t daddr, uint8_t tos)
+{
+	struct ustack_route_result rt;
+	int rc = ip_route_connect(st, daddr, saddr, &rt);
+	if (rc < 0) {
+		MIB_INC(st, IpOutNoRoutes);
+		MIB_INC(st, IcmpOutErrors);
+		return rc;
+	}
+	struct pkt *p = pkt_alloc(st, PKT_HEADROOM, ICMP_HLEN + body_len);
+	if (!p) {
+		MIB_INC(st, IcmpOutErrors);
+		return -ENOBUFS;
+	}
+	uint8_t *b = pkt_put(p, ICMP_HLEN + body_len);
+	memcpy(b + ICMP_HLEN, body, body_len);
+	icmp_emit(b, ICMP_HLEN + body_len, h);
+	count_out_type(st, h->type);
+	struct ip_tx tx = { .saddr = ntohl(rt.saddr.s_addr), .daddr = daddr,
+			    .proto = IPPROTO_ICMP_, .tos = tos };
+	return ip_output(st, p, &tx, &rt);
+}
+
+void icmp_send(struct ustack *st, uint8_t type, uint8_t code, uint32_t info,
+	       const uint8_t *orig, size_t orig_len)
+{
+	struct ipv4_repr ip;
+	enum ipv4_parse_err e = ipv4_parse(orig, orig_len, &ip);
+	if (e != IPV4_OK && e != IPV4_ERR_TRUNCATED) /* a quote may be cut short */
+		return;
+	/* RFC 1122 §3.2.2: not about broadcasts, non-first fragments, or ICMP errors. */
+	if ((ip.daddr >> 28) == 0xe || ip.daddr == 0xffffffffu || ip.frag_off)
+		return;
+	for (int i = 0; i < st->ndevs; i++)
+		if (netdev_is_broadcast(&st->devs[i], ip.daddr))
+			return;
+	if (ip.proto == IPPROTO_ICMP_ && orig_len >= (size_t)ip.ihl + 1) {
+		uint8_t t = orig[ip.ihl];
+		if (t != ICMP_ECHO && t != ICMP_ECHOREPLY && t != 13 && t != 14)
+			return;
+	}
+	if (!icmp_global_allow(st, type, code))
+		return;
+	/* Quote as much of the datagram as fits in 576 bytes (RFC 1812 §4.3.2.3, Linux). */
+	size_t room = 576 - IPV4_HLEN - ICMP_HLEN;
+	size_t qlen = orig_len < room ? orig_len : room;
+	struct icmp_repr h = { .type = type, .code = code, .rest = info };
+	uint32_t saddr = netdev_by_local_addr(st, ip.daddr) ? ip.daddr : 0;
+	/* Linux sends errors with tos = (orig tos & IPTOS_TOS_MASK) | IPTOS_PREC_INTERNETCONTROL */
+	icmp_push(st, &h, orig, qlen, saddr, ip.saddr, (uint8_t)((ip.tos & 0x1e) | 0xc0));
+}
+
+void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
+	      const uint8_t *b, size_t len)
+{
+	struct icmp_repr h;
+	MIB_INC(st, IcmpInMsgs);
+	if (icmp_parse(b, len, &h) < 0) {
+		MIB_INC(st, IcmpInErrors);
+		trace_drop(st, "PKT_TOO_SMALL", dev->ifindex);
+		return;
+	}
+	if (!icmp_csum_ok(b, len)) {
+		MIB_INC(st, IcmpInCsumErrors);
+		MIB_INC(st, IcmpInErrors);
+		trace_drop(st, "ICMP_CSUM", dev->ifindex);
+		return;
+	}
+	count_in_type(st, h.type);
+	switch (h.type) {
+	case ICMP_ECHO: {
+		MIB_INC(st, IcmpInEchos);
+		bool to_bcast = !netdev_by_local_addr(st, ip->daddr);
+		if (st->sysctl.icmp_echo_ignore_all ||
+		    (to_bcast && st->sysctl.icmp_echo_ignore_broadcasts)) {
+			trace_drop(st, "ICMP_ECHO_IGNORED", dev->ifindex);
+			return;
+		}
+		struct icmp_repr r = { .type = ICMP_ECHOREPLY, .code = 0, .rest = h.rest };
+		trace_emit(st, USTACK_TRACE_STEP, "icmp_echo", dev->ifindex, NULL, 0, NULL);
+		icmp_push(st, &r, b + ICMP_HLEN, len - ICMP_HLEN, to_bcast ? 0 : ip->daddr,
+			  ip->saddr, ip->tos);
+		return;
+	}
+	case ICMP_ECHOREPLY:
+		MIB_INC(st, IcmpInEchoReps);
+		if (st->icmp.echo_fn) {
+			struct in_addr from = { htonl(ip->saddr) };
+			st->icmp.echo_fn(st->icmp.echo_arg, from, (uint16_t)(h.rest >> 16),
+					 (uint16_t)h.rest, len - ICMP_HLEN, ip->ttl);
+		}
+		return;
+	case ICMP_DEST_UNREACH:
+		/* Delivered to the transport's error handler (tcp_v4_err) once TCP exists. */
+		MIB_INC(st, IcmpInDestUnreachs);
+		return;
+	case ICMP_TIME_EXCEEDED:
+		MIB_INC(st, IcmpInTimeExcds);
+		return;
+	case ICMP_PARAMETERPROB:
+		MIB_INC(st, IcmpInParmProbs);
+		return;
+	default:
+		return;
+	}
+}
+
+int ustack_ping(struct ustack *st, struct in_addr daddr, uint16_t id, uint16_t seq,
+		size_t payload_len)
+{
+	if (payload_len > 65507) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	uint8_t body[65507];
+	for (size_t i = 0; i < payload_len; i++)
+		body[i] = (uint8_t)i;
+	stack_lock(st);
+	struct icmp_repr h = { .type = ICMP_ECHO, .code = 0, .rest = (uint32_t)id << 16 | seq };
+	int rc = icmp_push(st, &h, body, payload_len, 0, ntohl(daddr.s_addr), 0);
+	stack_unlock(st);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
+}
+
+void ustack_set_echo_reply_handler(struct ustack *st, ustack_echo_reply_fn fn, void *arg)
+{
+	stack_lock(st);
+	st->icmp.echo_fn = fn;
+	st->icmp.echo_arg = arg;
+	stack_unlock(st);
+}

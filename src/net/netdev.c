@@ -1,0 +1,202 @@
+/*
+ * Interfaces.  Receive is Linux's netif_receive_skb → eth_type_trans → the protocol handler
+ * (ip_rcv, arp_rcv); transmit is dev_queue_xmit → the driver.  Frames for another host's MAC
+ * are dropped before IP sees them (PACKET_OTHERHOST), as Linux does, without an IP counter.
+ */
+#include "core/stack.h"
+#include "wire/ether.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+struct netdev *netdev_get(struct ustack *st, int ifindex)
+{
+	if (ifindex < 1 || ifindex > st->ndevs)
+		return NULL;
+	return &st->devs[ifindex - 1];
+}
+
+int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg)
+{
+	if (!cfg || !cfg->xmit || (cfg->type != USTACK_LINK_ETHER && cfg->type != USTACK_LINK_RAWIP) ||
+	    cfg->mtu < 68 || cfg->mtu > USTACK_MTU_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	stack_lock(st);
+	if (st->ndevs == NETDEV_MAX) {
+		stack_unlock(st);
+		errno = ENOBUFS;
+		return -1;
+	}
+	struct netdev *dev = &st->devs[st->ndevs++];
+	memset(dev, 0, sizeof(*dev));
+	dev->ifindex = st->ndevs;
+	snprintf(dev->name, sizeof(dev->name), "%s", cfg->name ? cfg->name : "eth");
+	dev->type = cfg->type;
+	memcpy(dev->mac, cfg->mac, 6);
+	dev->mtu = cfg->mtu;
+	dev->xmit = cfg->xmit;
+	dev->link = cfg->link;
+	int idx = dev->ifindex;
+	stack_unlock(st);
+	return idx;
+}
+
+int ustack_if_set_mtu(struct ustack *st, int ifindex, unsigned mtu)
+{
+	int rc = 0;
+	stack_lock(st);
+	struct netdev *dev = netdev_get(st, ifindex);
+	if (!dev) {
+		errno = ENODEV;
+		rc = -1;
+	} else if (mtu < 68 || mtu > USTACK_MTU_MAX) {
+		errno = EINVAL;
+		rc = -1;
+	} else {
+		dev->mtu = mtu;
+	}
+	stack_unlock(st);
+	return rc;
+}
+
+int ustack_addr_add(struct ustack *st, int ifindex, struct in_addr addr, unsigned prefixlen)
+{
+	uint32_t a = ntohl(addr.s_addr);
+	if (prefixlen > 32 || a == 0 || a == 0xffffffffu || (a >> 28) == 0xe) {
+		errno = EINVAL;
+		return -1;
+	}
+	stack_lock(st);
+	struct netdev *dev = netdev_get(st, ifindex);
+	int rc = 0;
+	if (!dev) {
+		errno = ENODEV;
+		rc = -1;
+	} else if (netdev_by_local_addr(st, a)) {
+		errno = EEXIST;
+		rc = -1;
+	} else if (dev->naddrs == IFADDR_MAX) {
+		errno = ENOBUFS;
+		rc = -1;
+	} else {
+		dev->addrs[dev->naddrs++] = (struct ifaddr){ a, prefixlen };
+		/* the connected route Linux adds with the address (proto kernel scope link) */
+		struct route_entry r = { .dst = a & prefix_mask(prefixlen), .prefixlen = prefixlen,
+					 .prefsrc = a, .ifindex = ifindex };
+		if (prefixlen < 32 && route_insert(st, &r) < 0) {
+			dev->naddrs--;
+			rc = -1;
+		}
+	}
+	stack_unlock(st);
+	return rc;
+}
+
+struct netdev *netdev_by_local_addr(struct ustack *st, uint32_t addr)
+{
+	for (int i = 0; i < st->ndevs; i++)
+		for (int j = 0; j < st->devs[i].naddrs; j++)
+			if (st->devs[i].addrs[j].addr == addr)
+				return &st->devs[i];
+	return NULL;
+}
+
+/* Linux's inet_select_addr(): prefer an address of the output device on the same subnet as
+ * the next hop, else the device's first (primary) address, else any address we have. */
+uint32_t inet_select_addr(struct ustack *st, const struct netdev *dev, uint32_t nexthop)
+{
+	for (int j = 0; j < dev->naddrs; j++) {
+		uint32_t m = prefix_mask(dev->addrs[j].prefixlen);
+		if ((dev->addrs[j].addr & m) == (nexthop & m))
+			return dev->addrs[j].addr;
+	}
+	if (dev->naddrs)
+		return dev->addrs[0].addr;
+	for (int i = 0; i < st->ndevs; i++)
+		if (st->devs[i].naddrs)
+			return st->devs[i].addrs[0].addr;
+	return 0;
+}
+
+bool netdev_is_broadcast(const struct netdev *dev, uint32_t addr)
+{
+	if (addr == 0xffffffffu)
+		return true;
+	for (int j = 0; j < dev->naddrs; j++) {
+		uint32_t m = prefix_mask(dev->addrs[j].prefixlen);
+		if (dev->addrs[j].prefixlen < 31 && (addr & m) == (dev->addrs[j].addr & m) &&
+		    (addr | m) == 0xffffffffu)
+			return true;
+	}
+	return false;
+}
+
+void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len)
+{
+	dev->stats.rx_packets++;
+	dev->stats.rx_bytes += len;
+	netdev_pcap_write(st, dev, f, len);
+	trace_emit(st, USTACK_TRACE_PKT_RX, "netif_receive_skb", dev->ifindex, f, len, NULL);
+
+	if (dev->type == USTACK_LINK_RAWIP) {
+		ip_rcv(st, dev, f, len, false);
+		return;
+	}
+	struct eth_repr eth;
+	if (eth_parse(f, len, &eth) < 0) {
+		dev->stats.rx_errors++;
+		dev->stats.rx_length_errors++;
+		trace_drop(st, "PKT_TOO_SMALL", dev->ifindex);
+		return;
+	}
+	bool bcast = eth_is_broadcast(eth.dst);
+	if (!bcast && !eth_is_multicast(eth.dst) && memcmp(eth.dst, dev->mac, ETH_ALEN) != 0) {
+		trace_drop(st, "OTHERHOST", dev->ifindex);
+		return;
+	}
+	switch (eth.type) {
+	case ETH_P_IP:
+		ip_rcv(st, dev, f + ETH_HLEN, len - ETH_HLEN, bcast || eth_is_multicast(eth.dst));
+		break;
+	case ETH_P_ARP:
+		arp_rcv(st, dev, f + ETH_HLEN, len - ETH_HLEN);
+		break;
+	default:
+		/* Linux counts frames no protocol handles as rx_nohandler; rx_dropped here. */
+		dev->stats.rx_dropped++;
+		trace_drop(st, "UNHANDLED_PROTO", dev->ifindex);
+		break;
+	}
+}
+
+void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p)
+{
+	netdev_pcap_write(st, dev, p->data, p->len);
+	trace_emit(st, USTACK_TRACE_PKT_TX, "net_dev_xmit", dev->ifindex, p->data, p->len, NULL);
+	if (dev->xmit(dev->link, p->data, p->len) < 0) {
+		dev->stats.tx_errors++;
+		dev->stats.tx_dropped++;
+	} else {
+		dev->stats.tx_packets++;
+		dev->stats.tx_bytes += p->len;
+	}
+	pkt_free(st, p);
+}
+
+int ustack_if_stats(struct ustack *st, int ifindex, struct ustack_if_stats *out)
+{
+	int rc = 0;
+	stack_lock(st);
+	struct netdev *dev = netdev_get(st, ifindex);
+	if (dev)
+		*out = dev->stats;
+	else {
+		errno = ENODEV;
+		rc = -1;
+	}
+	stack_unlock(st);
+	return rc;
+}

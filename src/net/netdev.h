@@ -1,0 +1,48 @@
+/* Interfaces: addresses, link-layer receive and transmit, statistics. */
+#ifndef USTACK_NET_NETDEV_H
+#define USTACK_NET_NETDEV_H
+
+#include <ustack/stack.h>
+#include <stdbool.h>
+
+#define NETDEV_MAX 8
+#define IFADDR_MAX 8
+
+struct pkt;
+
+struct ifaddr {
+	uint32_t addr; /* host order */
+	unsigned prefixlen;
+};
+
+struct netdev {
+	int ifindex;
+	char name[16];
+	enum ustack_link_type type;
+	uint8_t mac[6];
+	unsigned mtu;
+	ustack_xmit_fn xmit;
+	void *link;
+	struct ifaddr addrs[IFADDR_MAX];
+	int naddrs;
+	struct ustack_if_stats stats;
+	void *pcap; /* pcap_dumper_t *, when capturing */
+};
+
+struct netdev *netdev_get(struct ustack *st, int ifindex);
+/* A frame arrived on dev: link-layer checks, then ARP or IP. */
+void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len);
+/* Capture (link/pcap.c): no-ops unless ustack_pcap_start was called for dev. */
+void netdev_pcap_write(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len);
+void netdev_pcap_close(struct netdev *dev);
+/* Hands a finished frame (link header included) to the driver and frees the pkt. */
+void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p);
+/* The interface owning addr, or NULL (Linux's inet_addr_type == RTN_LOCAL). */
+struct netdev *netdev_by_local_addr(struct ustack *st, uint32_t addr);
+/* Linux's inet_select_addr(): the source address to use on dev towards nexthop, 0 if none. */
+uint32_t inet_select_addr(struct ustack *st, const struct netdev *dev, uint32_t nexthop);
+/* addr is a broadcast address for dev (limited or a subnet's directed broadcast). */
+bool netdev_is_broadcast(const struct netdev *dev, uint32_t addr);
+static inline uint32_t prefix_mask(unsigned len) { return len ? ~0u << (32 - len) : 0; }
+
+#endif

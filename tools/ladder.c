@@ -1,0 +1,71 @@
+#include "ladder.h"
+
+#include <string.h>
+#include <ustack/trace.h>
+
+#define COL 40 /* width of each side's step column */
+
+static void ladder_event(void *arg, const struct ustack_trace_event *ev)
+{
+	struct ladder *l = arg;
+	int side = strcmp(ev->stack, ustack_name(l->side[0])) == 0 ? 0 : 1;
+	char text[160];
+
+	if (ev->kind == USTACK_TRACE_PKT_TX) {
+		ustack_frame_format(text, sizeof(text), ev->link_type, ev->frame, ev->len);
+		int w = l->width;
+		int tl = (int)strlen(text);
+		if (tl > w - 6)
+			tl = w - 6;
+		int pad = w - tl - 4;
+		fprintf(l->out, "%9.3f ms  ", (double)ev->time_us / 1000.0);
+		if (side == 0) {
+			fprintf(l->out, "│ %.*s ", tl, text);
+			for (int i = 0; i < pad; i++)
+				fputs("─", l->out);
+			fputs("▶│\n", l->out);
+		} else {
+			fputs("│◀", l->out);
+			for (int i = 0; i < pad; i++)
+				fputs("─", l->out);
+			fprintf(l->out, " %.*s │\n", tl, text);
+		}
+	} else if (ev->kind == USTACK_TRACE_STEP || ev->kind == USTACK_TRACE_DROP) {
+		snprintf(text, sizeof(text), "%s%s%s", ev->kind == USTACK_TRACE_DROP ? "drop: " : "",
+			 ev->name, ev->detail ? ev->detail : "");
+		ladder_note(l, side, ev->time_us, text);
+	}
+}
+
+void ladder_note(struct ladder *l, int side, uint64_t time_us, const char *text)
+{
+	if (side == 0)
+		fprintf(l->out, "%9.3f ms  │ %-*s\n", (double)time_us / 1000.0, COL, text);
+	else
+		fprintf(l->out, "%9.3f ms  %*s%*s │\n", (double)time_us / 1000.0, l->width - COL + 2, "",
+			COL, text);
+}
+
+void ladder_init(struct ladder *l, FILE *out, struct ustack *left, const char *left_label,
+		 struct ustack *right, const char *right_label)
+{
+	l->out = out;
+	l->side[0] = left;
+	l->side[1] = right;
+	l->label[0] = left_label;
+	l->label[1] = right_label;
+	l->width = 96;
+	l->sub[0] = ustack_trace_subscribe(left, ladder_event, l);
+	l->sub[1] = ustack_trace_subscribe(right, ladder_event, l);
+}
+
+void ladder_header(struct ladder *l)
+{
+	fprintf(l->out, "%12s  %-*s%*s\n", "time", l->width / 2, l->label[0], l->width / 2 + 2, l->label[1]);
+}
+
+void ladder_detach(struct ladder *l)
+{
+	ustack_trace_unsubscribe(l->side[0], l->sub[0]);
+	ustack_trace_unsubscribe(l->side[1], l->sub[1]);
+}

@@ -1,0 +1,393 @@
+/*
+ * The `ustack` command: run the stack on a TAP device, show what it does, inspect defaults.
+ *
+ *   ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--mac M] [--pcap FILE] [-o k=v]...
+ *   ustack demo [--count N] [--loss P] [--seed S]
+ *   ustack sysctl [-a] [NAME...]
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <ustack/link.h>
+#include <ustack/stack.h>
+#include <ustack/sysctl.h>
+
+#include "ladder.h"
+
+#define MAX_SYSCTL_OPTS 32
+
+/* ---- link options shared by every subcommand that runs on a TAP device ---------------- */
+
+struct link_opts {
+	const char *tap;
+	struct in_addr addr, gw;
+	unsigned prefixlen, mtu;
+	uint8_t mac[6];
+	int have_addr, have_gw, have_mac;
+	const char *pcap;
+	const char *sysctl[MAX_SYSCTL_OPTS];
+	int nsysctl;
+};
+
+#define LINK_OPTS_HELP \
+	"  --tap NAME        TAP device to attach to (an existing persistent one, or a new one)\n" \
+	"  --addr A/N        ustack's address and prefix length, e.g. 192.0.2.2/24\n" \
+	"  --gw G            default gateway\n" \
+	"  --mtu N           interface MTU (68..1500, default 1500)\n" \
+	"  --mac M           ustack's MAC address (default: random, locally administered)\n" \
+	"  --pcap FILE       capture every frame to FILE\n" \
+	"  -o, --sysctl K=V  set a sysctl, e.g. -o net.ipv4.icmp_echo_ignore_all=1\n"
+
+enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP };
+#define LINK_LONGOPTS \
+	{ "tap", required_argument, 0, OPT_TAP }, { "addr", required_argument, 0, OPT_ADDR }, \
+	{ "gw", required_argument, 0, OPT_GW }, { "mtu", required_argument, 0, OPT_MTU }, \
+	{ "mac", required_argument, 0, OPT_MAC }, { "pcap", required_argument, 0, OPT_PCAP }, \
+	{ "sysctl", required_argument, 0, 'o' }
+
+static int parse_prefix(const char *s, struct in_addr *a, unsigned *len)
+{
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s", s);
+	char *slash = strchr(buf, '/');
+	*len = 32;
+	if (slash) {
+		char *end;
+		unsigned long l = strtoul(slash + 1, &end, 10);
+		if (*end || l > 32 || end == slash + 1)
+			return -1;
+		*len = (unsigned)l;
+		*slash = 0;
+	}
+	return inet_pton(AF_INET, buf, a) == 1 ? 0 : -1;
+}
+
+/* Returns 1 if the option was a link option, 0 if not, -1 on a bad value. */
+static int link_opt(struct link_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_TAP:
+		o->tap = arg;
+		return 1;
+	case OPT_ADDR:
+		if (parse_prefix(arg, &o->addr, &o->prefixlen) < 0) {
+			fprintf(stderr, "ustack: bad --addr '%s' (want A.B.C.D/N)\n", arg);
+			return -1;
+		}
+		o->have_addr = 1;
+		return 1;
+	case OPT_GW:
+		if (inet_pton(AF_INET, arg, &o->gw) != 1) {
+			fprintf(stderr, "ustack: bad --gw '%s'\n", arg);
+			return -1;
+		}
+		o->have_gw = 1;
+		return 1;
+	case OPT_MTU: {
+		char *end;
+		unsigned long m = strtoul(arg, &end, 10);
+		if (*end || m < 68 || m > USTACK_MTU_MAX) {
+			fprintf(stderr, "ustack: bad --mtu '%s' (68..%d)\n", arg, USTACK_MTU_MAX);
+			return -1;
+		}
+		o->mtu = (unsigned)m;
+		return 1;
+	}
+	case OPT_MAC: {
+		unsigned m[6];
+		if (sscanf(arg, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) {
+			fprintf(stderr, "ustack: bad --mac '%s'\n", arg);
+			return -1;
+		}
+		for (int i = 0; i < 6; i++)
+			o->mac[i] = (uint8_t)m[i];
+		o->have_mac = 1;
+		return 1;
+	}
+	case OPT_PCAP:
+		o->pcap = arg;
+		return 1;
+	case 'o':
+		if (o->nsysctl == MAX_SYSCTL_OPTS || !strchr(arg, '=')) {
+			fprintf(stderr, "ustack: bad -o '%s' (want name=value)\n", arg);
+			return -1;
+		}
+		o->sysctl[o->nsysctl++] = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int apply_sysctls(struct ustack *st, const struct link_opts *o)
+{
+	for (int i = 0; i < o->nsysctl; i++) {
+		char name[128];
+		const char *eq = strchr(o->sysctl[i], '=');
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - o->sysctl[i]), o->sysctl[i]);
+		if (ustack_sysctl_set(st, name, eq + 1) < 0) {
+			fprintf(stderr, "ustack: sysctl %s: %s\n", o->sysctl[i], strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void print_counters(FILE *f, struct ustack *st)
+{
+	fprintf(f, "#kernel-style counters (nstat)\n");
+	for (size_t i = 0; i < ustack_counter_count(); i++) {
+		uint64_t v = ustack_counter_value(st, i);
+		if (v)
+			fprintf(f, "%-32s %llu\n", ustack_counter_name(i), (unsigned long long)v);
+	}
+}
+
+/* ---- ustack up ------------------------------------------------------------------------ */
+
+static struct ustack_tap *running_tap;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (running_tap)
+		ustack_tap_stop(running_tap);
+}
+
+static int cmd_up(int argc, char **argv)
+{
+	static const struct option longopts[] = { LINK_LONGOPTS, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	struct link_opts o = { .mtu = 1500 };
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+		int r = link_opt(&o, c, optarg);
+		if (r < 0)
+			return 2;
+		if (r)
+			continue;
+		if (c == 'h') {
+			printf("usage: ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [options]\n\n"
+			       "Brings a ustack instance up on a TAP device and answers ARP and ping until\n"
+			       "SIGINT or SIGTERM; then prints its counters.\n\n" LINK_OPTS_HELP);
+			return 0;
+		}
+		return 2;
+	}
+	if (!o.tap || !o.have_addr) {
+		fprintf(stderr, "ustack up: --tap and --addr are required (see ustack up --help)\n");
+		return 2;
+	}
+	if (!o.have_mac) {
+		randombytes_buf(o.mac, 6);
+		o.mac[0] = (uint8_t)((o.mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
+	}
+	struct ustack_config cfg = { .clock = ustack_clock_monotonic(), .name = "ustack" };
+	struct ustack *st = ustack_create(&cfg);
+	struct ustack_tap *tap = st ? ustack_tap_open(o.tap) : NULL;
+	if (!tap) {
+		fprintf(stderr, "ustack up: cannot open TAP device %s: %s\n", o.tap, strerror(errno));
+		ustack_destroy(st);
+		return 1;
+	}
+	int ifindex = ustack_tap_attach(tap, st, o.mac, o.mtu);
+	if (ifindex < 0 || ustack_addr_add(st, ifindex, o.addr, o.prefixlen) < 0 || apply_sysctls(st, &o) < 0) {
+		fprintf(stderr, "ustack up: configuring %s: %s\n", o.tap, strerror(errno));
+		goto fail;
+	}
+	if (o.have_gw) {
+		struct ustack_route r = { .gateway = o.gw, .ifindex = ifindex };
+		if (ustack_route_add(st, &r) < 0) {
+			fprintf(stderr, "ustack up: default route via %s: %s\n", inet_ntoa(o.gw), strerror(errno));
+			goto fail;
+		}
+	}
+	if (o.pcap && ustack_pcap_start(st, ifindex, o.pcap) < 0) {
+		fprintf(stderr, "ustack up: capture to %s: %s\n", o.pcap, strerror(errno));
+		goto fail;
+	}
+	running_tap = tap;
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	printf("ustack: up on %s, %s/%u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u\n", o.tap,
+	       inet_ntoa(o.addr), o.prefixlen, o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4], o.mac[5], o.mtu);
+	fflush(stdout);
+	int rc = ustack_tap_run(tap);
+	running_tap = NULL;
+	printf("ustack: stopping\n");
+	print_counters(stdout, st);
+	ustack_tap_close(tap);
+	ustack_destroy(st);
+	return rc < 0 ? 1 : 0;
+fail:
+	ustack_tap_close(tap);
+	ustack_destroy(st);
+	return 1;
+}
+
+/* ---- ustack demo ---------------------------------------------------------------------- */
+
+struct demo_state {
+	struct ladder *ladder;
+	struct ustack_vclock *vc;
+	int replies;
+};
+
+static void demo_echo_reply(void *arg, struct in_addr from, uint16_t id, uint16_t seq,
+			    size_t len, uint8_t ttl)
+{
+	struct demo_state *d = arg;
+	char text[128];
+	snprintf(text, sizeof(text), "reply from %s: seq=%u id=%u %zu bytes ttl=%u", inet_ntoa(from),
+		 seq, id, len, ttl);
+	ladder_note(d->ladder, 0, d->vc->now_us, text);
+	d->replies++;
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "count", required_argument, 0, 'c' }, { "loss", required_argument, 0, 'l' },
+		{ "seed", required_argument, 0, 's' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	int count = 3, c;
+	double loss = 0;
+	unsigned long long seed = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "hc:l:s:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': count = atoi(optarg); break;
+		case 'l': loss = atof(optarg); break;
+		case 's': seed = strtoull(optarg, NULL, 0); break;
+		case 'h':
+			printf("usage: ustack demo [--count N] [--loss P] [--seed S]\n\n"
+			       "Two ustack instances in this process, joined by an in-memory link with 1 ms\n"
+			       "of delay, in virtual time.  The client pings the server; the ladder shows\n"
+			       "every frame on the wire, with ARP resolving the server's address first.\n"
+			       "  --count N   echo requests to send (default 3)\n"
+			       "  --loss P    probability a frame is lost on the link (default 0)\n"
+			       "  --seed S    seed for the link's impairments (default 1)\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (count < 1 || count > 1000 || loss < 0 || loss > 1) {
+		fprintf(stderr, "ustack demo: --count 1..1000, --loss 0..1\n");
+		return 2;
+	}
+	struct ustack_vclock vc;
+	ustack_vclock_init(&vc, 0);
+	static const uint8_t seed_a[32] = { 1 }, seed_b[32] = { 2 };
+	struct ustack_config ca = { .clock = &vc.clock, .secret_seed = seed_a, .name = "client" };
+	struct ustack_config cb = { .clock = &vc.clock, .secret_seed = seed_b, .name = "server" };
+	struct ustack *a = ustack_create(&ca), *b = ustack_create(&cb);
+	struct ustack_memlink_params mp = { .seed = seed, .delay_us = 1000, .loss = loss };
+	struct ustack_memlink *ml = ustack_memlink_create(&vc.clock, &mp);
+	if (!a || !b || !ml) {
+		fprintf(stderr, "ustack demo: %s\n", strerror(errno));
+		return 1;
+	}
+	static const uint8_t mac_a[6] = { 0x02, 0, 0, 0, 0, 1 }, mac_b[6] = { 0x02, 0, 0, 0, 0, 2 };
+	int ia = ustack_memlink_attach(ml, 0, a, "mem0", mac_a, 1500);
+	int ib = ustack_memlink_attach(ml, 1, b, "mem0", mac_b, 1500);
+	struct in_addr addr_a, addr_b;
+	inet_pton(AF_INET, "192.0.2.1", &addr_a);
+	inet_pton(AF_INET, "192.0.2.2", &addr_b);
+	ustack_addr_add(a, ia, addr_a, 24);
+	ustack_addr_add(b, ib, addr_b, 24);
+
+	struct ladder lad;
+	ladder_init(&lad, stdout, a, "client 192.0.2.1", b, "server 192.0.2.2");
+	struct demo_state d = { .ladder = &lad, .vc = &vc };
+	ustack_set_echo_reply_handler(a, demo_echo_reply, &d);
+	printf("ustack demo: ping over an in-memory link (1 ms one way), virtual time\n\n");
+	ladder_header(&lad);
+	for (int i = 1; i <= count; i++) {
+		if (ustack_ping(a, addr_b, 0x1234, (uint16_t)i, 56) < 0)
+			fprintf(stderr, "ping: %s\n", strerror(errno));
+		ustack_memlink_run(ml, &vc, vc.now_us + 1000000);
+	}
+	ladder_detach(&lad);
+	printf("\n%d packets transmitted, %d received, %llu frames lost on the link\n", count, d.replies,
+	       (unsigned long long)ustack_memlink_dropped(ml));
+	printf("\nclient ");
+	print_counters(stdout, a);
+	printf("\nserver ");
+	print_counters(stdout, b);
+	ustack_memlink_destroy(ml);
+	ustack_destroy(a);
+	ustack_destroy(b);
+	return d.replies > 0 ? 0 : 1;
+}
+
+/* ---- ustack sysctl -------------------------------------------------------------------- */
+
+static int cmd_sysctl(int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: ustack sysctl [-a | NAME...]\n\n"
+		       "Prints ustack's sysctls with their defaults (Linux 6.18's), as `sysctl` does.\n"
+		       "Set them on a running stack with `ustack up -o NAME=VALUE`.\n");
+		return 0;
+	}
+	struct ustack_config cfg = { .clock = ustack_clock_monotonic() };
+	struct ustack *st = ustack_create(&cfg);
+	if (!st)
+		return 1;
+	char buf[128];
+	int rc = 0;
+	if (argc <= 1 || !strcmp(argv[1], "-a")) {
+		for (size_t i = 0; i < ustack_sysctl_count(); i++)
+			if (ustack_sysctl_get(st, ustack_sysctl_name(i), buf, sizeof(buf)) == 0)
+				printf("%s = %s\n", ustack_sysctl_name(i), buf);
+	} else {
+		for (int i = 1; i < argc; i++) {
+			if (ustack_sysctl_get(st, argv[i], buf, sizeof(buf)) == 0) {
+				printf("%s = %s\n", argv[i], buf);
+			} else {
+				fprintf(stderr, "ustack sysctl: cannot stat %s: %s\n", argv[i], strerror(errno));
+				rc = 1;
+			}
+		}
+	}
+	ustack_destroy(st);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ustack COMMAND [options]   (ustack COMMAND --help for more)\n\n"
+		   "commands:\n"
+		   "  up       run ustack on a TAP device; answers ARP and ping\n"
+		   "  demo     two stacks over an in-memory link, drawn as a ladder diagram\n"
+		   "  sysctl   list sysctls and their defaults\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "up"))
+		return cmd_up(argc - 1, argv + 1);
+	if (!strcmp(cmd, "demo"))
+		return cmd_demo(argc - 1, argv + 1);
+	if (!strcmp(cmd, "sysctl"))
+		return cmd_sysctl(argc - 1, argv + 1);
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "ustack: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}
