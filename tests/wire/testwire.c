@@ -1,0 +1,196 @@
+#include "testwire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const uint8_t TW_DUT_MAC[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+const uint8_t TW_PEER_MAC[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+
+uint16_t tw_rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+uint32_t tw_rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+void tw_wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+void tw_wr32(uint8_t *p, uint32_t v) { tw_wr16(p, (uint16_t)(v >> 16)); tw_wr16(p + 2, (uint16_t)v); }
+
+/* The plainest RFC 1071 sum: 16-bit big-endian words, carries folded at the end. */
+uint16_t tw_csum(const uint8_t *b, size_t len)
+{
+	uint32_t sum = 0;
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)b[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static int tw_xmit(void *link, const void *frame, size_t len)
+{
+	struct tw *t = link;
+	t->sent++;
+	if (t->count == TW_MAX_FRAMES || len > TW_FRAME_MAX)
+		return -1;
+	struct tw_frame *f = &t->out[(t->head + t->count) % TW_MAX_FRAMES];
+	memcpy(f->b, frame, len);
+	f->len = len;
+	f->time_us = t->vc.now_us;
+	t->count++;
+	return 0;
+}
+
+void tw_init(struct tw *t)
+{
+	static const uint8_t seed[32] = { 42 };
+	memset(t, 0, sizeof(*t));
+	ustack_vclock_init(&t->vc, 0);
+	struct ustack_config cfg = { .clock = &t->vc.clock, .secret_seed = seed, .name = "dut" };
+	t->st = ustack_create(&cfg);
+	assert_non_null(t->st);
+	struct ustack_if_config ic = { .name = "eth0", .type = USTACK_LINK_ETHER, .mtu = 1500,
+				       .xmit = tw_xmit, .link = t };
+	memcpy(ic.mac, TW_DUT_MAC, 6);
+	t->ifindex = ustack_if_add(t->st, &ic);
+	assert_int_equal(t->ifindex, 1);
+	struct in_addr a = { htonl(TW_DUT_IP) };
+	assert_int_equal(ustack_addr_add(t->st, t->ifindex, a, 24), 0);
+}
+
+void tw_fini(struct tw *t)
+{
+	ustack_destroy(t->st);
+	t->st = NULL;
+}
+
+void tw_send(struct tw *t, const uint8_t *frame, size_t len)
+{
+	ustack_input(t->st, t->ifindex, frame, len);
+}
+
+void tw_print(const char *what, const struct tw_frame *f)
+{
+	char line[256];
+	ustack_frame_format(line, sizeof(line), USTACK_LINK_ETHER, f->b, f->len);
+	print_message("%s at %.3f ms: %s\n", what, (double)f->time_us / 1000.0, line);
+}
+
+struct tw_frame *tw_expect(struct tw *t)
+{
+	if (!t->count)
+		fail_msg("expected the stack to send a frame at %.3f ms, it sent none",
+			 (double)t->vc.now_us / 1000.0);
+	struct tw_frame *f = &t->out[t->head];
+	t->head = (t->head + 1) % TW_MAX_FRAMES;
+	t->count--;
+	return f;
+}
+
+void tw_expect_none(struct tw *t)
+{
+	if (t->count) {
+		tw_print("unexpected frame", &t->out[t->head]);
+		fail_msg("expected no frame, the stack sent %u", t->count);
+	}
+}
+
+void tw_advance(struct tw *t, uint64_t ms)
+{
+	t->vc.now_us += ms * 1000u;
+	ustack_timers_run(t->st);
+}
+
+uint64_t tw_counter(struct tw *t, const char *name)
+{
+	uint64_t v = 0;
+	if (ustack_counter_get(t->st, name, &v) != 0)
+		fail_msg("no counter named %s", name);
+	return v;
+}
+
+void tw_sysctl(struct tw *t, const char *name, const char *value)
+{
+	if (ustack_sysctl_set(t->st, name, value) != 0)
+		fail_msg("sysctl %s=%s failed", name, value);
+}
+
+size_t tw_eth(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
+{
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	tw_wr16(f + 12, type);
+	return 14;
+}
+
+size_t tw_arp(uint8_t *f, uint16_t op, const uint8_t sha[6], uint32_t spa, const uint8_t tha[6],
+	      uint32_t tpa, const uint8_t eth_dst[6])
+{
+	tw_eth(f, eth_dst, sha, 0x0806);
+	uint8_t *a = f + 14;
+	tw_wr16(a, 1);
+	tw_wr16(a + 2, 0x0800);
+	a[4] = 6;
+	a[5] = 4;
+	tw_wr16(a + 6, op);
+	memcpy(a + 8, sha, 6);
+	tw_wr32(a + 14, spa);
+	memcpy(a + 18, tha, 6);
+	tw_wr32(a + 24, tpa);
+	return 42;
+}
+
+void tw_learn_peer(struct tw *t)
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, zero[6] = { 0 };
+	uint8_t f[64];
+	size_t n = tw_arp(f, 1, TW_PEER_MAC, TW_PEER_IP, zero, TW_DUT_IP, bcast);
+	tw_send(t, f, n);
+	struct tw_frame *r = tw_expect(t);
+	assert_int_equal(tw_rd16(r->b + 12), 0x0806);
+	tw_expect_none(t);
+}
+
+void tw_ip_hdr(uint8_t *f, uint8_t proto, uint32_t src, uint32_t dst, uint16_t tot_len,
+	       uint16_t id, uint16_t frag, uint8_t ttl)
+{
+	f[0] = 0x45;
+	f[1] = 0;
+	tw_wr16(f + 2, tot_len);
+	tw_wr16(f + 4, id);
+	tw_wr16(f + 6, frag);
+	f[8] = ttl;
+	f[9] = proto;
+	tw_wr16(f + 10, 0);
+	tw_wr32(f + 12, src);
+	tw_wr32(f + 16, dst);
+	tw_wr16(f + 10, tw_csum(f, 20));
+}
+
+size_t tw_icmp_echo_msg(uint8_t *m, uint16_t id, uint16_t seq, size_t payload)
+{
+	m[0] = 8;
+	m[1] = 0;
+	tw_wr16(m + 2, 0);
+	tw_wr16(m + 4, id);
+	tw_wr16(m + 6, seq);
+	for (size_t i = 0; i < payload; i++)
+		m[8 + i] = (uint8_t)i;
+	tw_wr16(m + 2, tw_csum(m, 8 + payload));
+	return 8 + payload;
+}
+
+size_t tw_echo(uint8_t *f, uint32_t src, uint32_t dst, uint16_t id, uint16_t seq, size_t payload)
+{
+	tw_eth(f, TW_DUT_MAC, TW_PEER_MAC, 0x0800);
+	size_t m = tw_icmp_echo_msg(f + 34, id, seq, payload);
+	tw_ip_hdr(f + 14, 1, src, dst, (uint16_t)(20 + m), 0x1111, 0, 64);
+	return 34 + m;
+}
+
+size_t tw_frag(uint8_t *f, uint32_t src, uint32_t dst, uint16_t ipid, const uint8_t *datagram,
+	       size_t off, size_t len, int more)
+{
+	tw_eth(f, TW_DUT_MAC, TW_PEER_MAC, 0x0800);
+	memcpy(f + 34, datagram + off, len);
+	tw_ip_hdr(f + 14, 1, src, dst, (uint16_t)(20 + len), ipid,
+		  (uint16_t)((more ? 0x2000 : 0) | (off / 8)), 64);
+	return 34 + len;
+}
