@@ -1,0 +1,63 @@
+# Shared set-up for real-peer tests: a network namespace of the test's own, a TAP device in
+# it with the Linux kernel on 192.0.2.1/24, and ustack on the other end as 192.0.2.2/24.
+# Only documentation addresses, only inside the namespace made here; removed on exit.
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+interop_require() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, TAP)"
+	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+	command -v ip >/dev/null || skip "no iproute2"
+}
+
+interop_setup() {
+	NS="ustack-test-$$"
+	TMP=$(mktemp -d)
+	USTACK_PID=
+	trap interop_cleanup EXIT
+	ip netns add "$NS"
+	ip -n "$NS" link set lo up
+	ip -n "$NS" tuntap add dev tap0 mode tap
+	ip -n "$NS" addr add 192.0.2.1/24 dev tap0
+	ip -n "$NS" link set tap0 up
+}
+
+interop_cleanup() {
+	if [ -n "$USTACK_PID" ]; then
+		kill -TERM "$USTACK_PID" 2>/dev/null
+		wait "$USTACK_PID" 2>/dev/null
+	fi
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$TMP"
+}
+
+# ustack_start BIN [extra args...]: runs `ustack up` on tap0 in the namespace, bounded in time.
+ustack_start() {
+	local bin=$1
+	shift
+	ip netns exec "$NS" timeout 120 "$bin" up --tap tap0 --addr 192.0.2.2/24 "$@" >"$TMP/ustack.out" 2>&1 &
+	USTACK_PID=$!
+	for _ in $(seq 100); do
+		grep -q "ustack: up" "$TMP/ustack.out" && return 0
+		kill -0 "$USTACK_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "FAIL: ustack did not come up:"
+	cat "$TMP/ustack.out"
+	exit 1
+}
+
+# ustack_stop: SIGTERM, wait, and expect a clean exit.
+ustack_stop() {
+	kill -TERM "$USTACK_PID"
+	local rc=0
+	wait "$USTACK_PID" || rc=$?
+	USTACK_PID=
+	cat "$TMP/ustack.out"
+	[ "$rc" -eq 0 ] || { echo "FAIL: ustack exited with $rc"; exit 1; }
+}
+
+# counter NAME: a counter's value from the output of a stopped ustack (0 if absent).
+counter() {
+	awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }' "$TMP/ustack.out"
+}

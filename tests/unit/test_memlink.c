@@ -1,0 +1,208 @@
+/* The in-memory link: delivery, delay, seeded impairments (reproducible), bounds; and two
+ * stacks pinging across it in virtual time. */
+#include "testwire.h"
+
+#include <string.h>
+
+static const uint8_t MAC_A[6] = { 2, 0, 0, 0, 0, 0xa }, MAC_B[6] = { 2, 0, 0, 0, 0, 0xb };
+
+struct pair {
+	struct ustack_vclock vc;
+	struct ustack *a, *b;
+	struct ustack_memlink *ml;
+	int replies;
+};
+
+static void on_reply(void *arg, struct in_addr from, uint16_t id, uint16_t seq, size_t len, uint8_t ttl)
+{
+	(void)from; (void)id; (void)seq; (void)len; (void)ttl;
+	((struct pair *)arg)->replies++;
+}
+
+static void pair_init(struct pair *p, const struct ustack_memlink_params *mp)
+{
+	static const uint8_t sa[32] = { 1 }, sb[32] = { 2 };
+	memset(p, 0, sizeof(*p));
+	ustack_vclock_init(&p->vc, 0);
+	struct ustack_config ca = { .clock = &p->vc.clock, .secret_seed = sa, .name = "a" };
+	struct ustack_config cb = { .clock = &p->vc.clock, .secret_seed = sb, .name = "b" };
+	p->a = ustack_create(&ca);
+	p->b = ustack_create(&cb);
+	p->ml = ustack_memlink_create(&p->vc.clock, mp);
+	assert_non_null(p->ml);
+	int ia = ustack_memlink_attach(p->ml, 0, p->a, "m0", MAC_A, 1500);
+	int ib = ustack_memlink_attach(p->ml, 1, p->b, "m0", MAC_B, 1500);
+	assert_true(ia > 0 && ib > 0);
+	assert_int_equal(ustack_addr_add(p->a, ia, (struct in_addr){ htonl(TW_PEER_IP) }, 24), 0);
+	assert_int_equal(ustack_addr_add(p->b, ib, (struct in_addr){ htonl(TW_DUT_IP) }, 24), 0);
+	ustack_set_echo_reply_handler(p->a, on_reply, p);
+}
+
+static void pair_fini(struct pair *p)
+{
+	ustack_memlink_destroy(p->ml);
+	ustack_destroy(p->a);
+	ustack_destroy(p->b);
+}
+
+static int ping_n(struct pair *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(ustack_ping(p->a, (struct in_addr){ htonl(TW_DUT_IP) }, 1, (uint16_t)i, 32), 0);
+		ustack_memlink_run(p->ml, &p->vc, p->vc.now_us + 1000000);
+	}
+	return p->replies;
+}
+
+static void test_ping_across_clean_link_with_delay(void **state)
+{
+	(void)state;
+	struct pair p;
+	struct ustack_memlink_params mp = { .delay_us = 2500 };
+	pair_init(&p, &mp);
+	assert_int_equal(ustack_ping(p.a, (struct in_addr){ htonl(TW_DUT_IP) }, 1, 1, 32), 0);
+	/* ARP out and back (2 × 2.5 ms), then echo out and back: 10 ms */
+	ustack_memlink_run(p.ml, &p.vc, 9999);
+	assert_int_equal(p.replies, 0);
+	ustack_memlink_run(p.ml, &p.vc, 10000);
+	assert_int_equal(p.replies, 1);
+	assert_int_equal(ping_n(&p, 9), 10);
+	assert_int_equal(ustack_memlink_dropped(p.ml), 0);
+	pair_fini(&p);
+}
+
+static void test_loss_is_seeded_and_reproducible(void **state)
+{
+	(void)state;
+	int got[2];
+	uint64_t dropped[2];
+	for (int run = 0; run < 2; run++) {
+		struct pair p;
+		struct ustack_memlink_params mp = { .seed = 99, .delay_us = 1000, .loss = 0.3 };
+		pair_init(&p, &mp);
+		got[run] = ping_n(&p, 100);
+		dropped[run] = ustack_memlink_dropped(p.ml);
+		pair_fini(&p);
+	}
+	assert_int_equal(got[0], got[1]);
+	assert_int_equal(dropped[0], dropped[1]);
+	/* 0.7² ≈ 49% of round trips survive */
+	assert_true(got[0] > 30 && got[0] < 70);
+	assert_true(dropped[0] > 0);
+}
+
+static void test_total_loss_and_filter(void **state)
+{
+	(void)state;
+	struct pair p;
+	struct ustack_memlink_params mp = { .loss = 1.0 };
+	pair_init(&p, &mp);
+	assert_int_equal(ping_n(&p, 3), 0);
+	pair_fini(&p);
+}
+
+static int drop_echo_requests(void *arg, int dir, const uint8_t *f, size_t len)
+{
+	(void)arg;
+	return dir == 0 && len > 34 && tw_rd16(f + 12) == 0x0800 && f[34] == 8;
+}
+
+static void test_filter_drops_chosen_frames(void **state)
+{
+	(void)state;
+	struct pair p;
+	pair_init(&p, NULL);
+	ustack_memlink_set_filter(p.ml, drop_echo_requests, NULL);
+	assert_int_equal(ping_n(&p, 3), 0);
+	assert_int_equal(ustack_memlink_dropped(p.ml), 3);
+	ustack_memlink_set_filter(p.ml, NULL, NULL);
+	assert_int_equal(ping_n(&p, 1), 1);
+	pair_fini(&p);
+}
+
+static void test_duplicates_delivered_twice(void **state)
+{
+	(void)state;
+	struct pair p;
+	struct ustack_memlink_params mp = { .seed = 5, .duplicate = 1.0 };
+	pair_init(&p, &mp);
+	ping_n(&p, 1);
+	/* every frame doubled in both directions: the echo request arrives twice, and each
+	 * of the two replies arrives twice */
+	assert_int_equal(p.replies, 4);
+	uint64_t echos = 0;
+	assert_int_equal(ustack_counter_get(p.b, "IcmpInEchos", &echos), 0);
+	assert_int_equal(echos, 2);
+	pair_fini(&p);
+}
+
+struct rec {
+	uint16_t seq[64];
+	int n;
+};
+
+/* Records the sequence numbers of echo requests as they reach side 1. */
+static void rec_trace(void *arg, const struct ustack_trace_event *ev)
+{
+	struct rec *r = arg;
+	if (ev->kind == USTACK_TRACE_PKT_RX && ev->len >= 42 && tw_rd16(ev->frame + 12) == 0x0800 &&
+	    ev->frame[34] == 8 && r->n < 64)
+		r->seq[r->n++] = tw_rd16(ev->frame + 40);
+}
+
+static int burst(struct ustack_memlink_params *mp, struct rec *r, uint64_t *dropped)
+{
+	struct pair p;
+	pair_init(&p, mp);
+	ping_n(&p, 1); /* resolve ARP first */
+	ustack_trace_subscribe(p.b, rec_trace, r);
+	for (int i = 0; i < 20; i++) { /* 20 requests, 1 ms apart, with a 10 ms delay */
+		assert_int_equal(ustack_ping(p.a, (struct in_addr){ htonl(TW_DUT_IP) }, 1, (uint16_t)(100 + i), 8), 0);
+		ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 1000);
+	}
+	ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 100000);
+	*dropped = ustack_memlink_dropped(p.ml);
+	int replies = p.replies;
+	pair_fini(&p);
+	return replies;
+}
+
+static void test_reorder_and_queue_limit(void **state)
+{
+	(void)state;
+	struct rec r = { .n = 0 };
+	uint64_t dropped;
+	struct ustack_memlink_params mp = { .seed = 3, .delay_us = 10000, .reorder = 0.3 };
+	assert_int_equal(burst(&mp, &r, &dropped), 21);
+	assert_int_equal(dropped, 0);
+	assert_int_equal(r.n, 20);
+	int inversions = 0, sum = 0;
+	for (int i = 0; i < r.n; i++) {
+		sum += r.seq[i] - 100;
+		if (i && r.seq[i] < r.seq[i - 1])
+			inversions++;
+	}
+	assert_int_equal(sum, 190); /* each one exactly once */
+	assert_true(inversions > 0);
+
+	/* at most 4 frames in flight per direction: a 10-deep burst overflows */
+	struct rec r2 = { .n = 0 };
+	struct ustack_memlink_params small = { .delay_us = 10000, .queue_limit = 4 };
+	int got = burst(&small, &r2, &dropped);
+	assert_true(dropped > 0);
+	assert_true(got < 21);
+	assert_true(r2.n < 20);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ping_across_clean_link_with_delay),
+		cmocka_unit_test(test_loss_is_seeded_and_reproducible),
+		cmocka_unit_test(test_total_loss_and_filter),
+		cmocka_unit_test(test_filter_drops_chosen_frames),
+		cmocka_unit_test(test_duplicates_delivered_twice),
+		cmocka_unit_test(test_reorder_and_queue_limit),
+	};
+	return cmocka_run_group_tests_name("memlink", tests, NULL, NULL);
+}
