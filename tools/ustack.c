@@ -2,6 +2,7 @@
  * The `ustack` command: run the stack on a TAP device, show what it does, inspect defaults.
  *
  *   ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--mac M] [--pcap FILE] [-o k=v]...
+ *   ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST
  *   ustack demo [--count N] [--loss P] [--seed S]
  *   ustack sysctl [-a] [NAME...]
  */
@@ -160,6 +161,66 @@ static void on_signal(int sig)
 		ustack_tap_stop(running_tap);
 }
 
+/* A stack on a TAP device, configured from the link options. */
+struct tap_stack {
+	struct ustack *st;
+	struct ustack_tap *tap;
+	int ifindex;
+};
+
+static int tap_stack_open(struct tap_stack *ts, struct link_opts *o, const char *cmd)
+{
+	if (!o->tap || !o->have_addr) {
+		fprintf(stderr, "ustack %s: --tap and --addr are required (see ustack %s --help)\n", cmd, cmd);
+		return 2;
+	}
+	if (!o->have_mac) {
+		randombytes_buf(o->mac, 6);
+		o->mac[0] = (uint8_t)((o->mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
+	}
+	struct ustack_config cfg = { .clock = ustack_clock_monotonic(), .name = "ustack" };
+	ts->st = ustack_create(&cfg);
+	ts->tap = ts->st ? ustack_tap_open(o->tap) : NULL;
+	if (!ts->tap) {
+		fprintf(stderr, "ustack %s: cannot open TAP device %s: %s\n", cmd, o->tap, strerror(errno));
+		ustack_destroy(ts->st);
+		return 1;
+	}
+	ts->ifindex = ustack_tap_attach(ts->tap, ts->st, o->mac, o->mtu);
+	if (ts->ifindex < 0 || ustack_addr_add(ts->st, ts->ifindex, o->addr, o->prefixlen) < 0 ||
+	    apply_sysctls(ts->st, o) < 0) {
+		fprintf(stderr, "ustack %s: configuring %s: %s\n", cmd, o->tap, strerror(errno));
+		goto fail;
+	}
+	if (o->have_gw) {
+		struct ustack_route r = { .gateway = o->gw, .ifindex = ts->ifindex };
+		if (ustack_route_add(ts->st, &r) < 0) {
+			fprintf(stderr, "ustack %s: default route via %s: %s\n", cmd, inet_ntoa(o->gw), strerror(errno));
+			goto fail;
+		}
+	}
+	if (o->pcap && ustack_pcap_start(ts->st, ts->ifindex, o->pcap) < 0) {
+		fprintf(stderr, "ustack %s: capture to %s: %s\n", cmd, o->pcap, strerror(errno));
+		goto fail;
+	}
+	running_tap = ts->tap;
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	return 0;
+fail:
+	ustack_tap_close(ts->tap);
+	ustack_destroy(ts->st);
+	return 1;
+}
+
+static void tap_stack_close(struct tap_stack *ts)
+{
+	running_tap = NULL;
+	ustack_tap_close(ts->tap);
+	ustack_destroy(ts->st);
+}
+
 static int cmd_up(int argc, char **argv)
 {
 	static const struct option longopts[] = { LINK_LONGOPTS, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
@@ -180,56 +241,101 @@ static int cmd_up(int argc, char **argv)
 		}
 		return 2;
 	}
-	if (!o.tap || !o.have_addr) {
-		fprintf(stderr, "ustack up: --tap and --addr are required (see ustack up --help)\n");
-		return 2;
-	}
-	if (!o.have_mac) {
-		randombytes_buf(o.mac, 6);
-		o.mac[0] = (uint8_t)((o.mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
-	}
-	struct ustack_config cfg = { .clock = ustack_clock_monotonic(), .name = "ustack" };
-	struct ustack *st = ustack_create(&cfg);
-	struct ustack_tap *tap = st ? ustack_tap_open(o.tap) : NULL;
-	if (!tap) {
-		fprintf(stderr, "ustack up: cannot open TAP device %s: %s\n", o.tap, strerror(errno));
-		ustack_destroy(st);
-		return 1;
-	}
-	int ifindex = ustack_tap_attach(tap, st, o.mac, o.mtu);
-	if (ifindex < 0 || ustack_addr_add(st, ifindex, o.addr, o.prefixlen) < 0 || apply_sysctls(st, &o) < 0) {
-		fprintf(stderr, "ustack up: configuring %s: %s\n", o.tap, strerror(errno));
-		goto fail;
-	}
-	if (o.have_gw) {
-		struct ustack_route r = { .gateway = o.gw, .ifindex = ifindex };
-		if (ustack_route_add(st, &r) < 0) {
-			fprintf(stderr, "ustack up: default route via %s: %s\n", inet_ntoa(o.gw), strerror(errno));
-			goto fail;
-		}
-	}
-	if (o.pcap && ustack_pcap_start(st, ifindex, o.pcap) < 0) {
-		fprintf(stderr, "ustack up: capture to %s: %s\n", o.pcap, strerror(errno));
-		goto fail;
-	}
-	running_tap = tap;
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	struct tap_stack ts;
+	int rc = tap_stack_open(&ts, &o, "up");
+	if (rc)
+		return rc;
 	printf("ustack: up on %s, %s/%u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u\n", o.tap,
 	       inet_ntoa(o.addr), o.prefixlen, o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4], o.mac[5], o.mtu);
 	fflush(stdout);
-	int rc = ustack_tap_run(tap);
-	running_tap = NULL;
+	rc = ustack_tap_run(ts.tap);
 	printf("ustack: stopping\n");
-	print_counters(stdout, st);
-	ustack_tap_close(tap);
-	ustack_destroy(st);
+	print_counters(stdout, ts.st);
+	tap_stack_close(&ts);
 	return rc < 0 ? 1 : 0;
-fail:
-	ustack_tap_close(tap);
-	ustack_destroy(st);
-	return 1;
+}
+
+/* ---- ustack ping ---------------------------------------------------------------------- */
+
+struct ping_state {
+	struct ustack *st;
+	uint64_t sent_at[65536];
+	int received;
+	int want;
+	struct ustack_tap *tap;
+};
+
+static void ping_reply(void *arg, struct in_addr from, uint16_t id, uint16_t seq, size_t len, uint8_t ttl)
+{
+	struct ping_state *p = arg;
+	(void)id;
+	uint64_t now = ustack_clock_monotonic()->now_us(NULL);
+	printf("%zu bytes from %s: icmp_seq=%u ttl=%u time=%.3f ms\n", len + 8, inet_ntoa(from), seq, ttl,
+	       (double)(now - p->sent_at[seq]) / 1000.0);
+	fflush(stdout);
+	if (++p->received == p->want)
+		ustack_tap_stop(p->tap);
+}
+
+static int cmd_ping(int argc, char **argv)
+{
+	static const struct option longopts[] = { LINK_LONGOPTS, { "count", required_argument, 0, 'c' },
+						  { "size", required_argument, 0, 's' },
+						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	struct link_opts o = { .mtu = 1500 };
+	int c, count = 3, size = 56;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "hc:s:o:", longopts, NULL)) != -1) {
+		int r = link_opt(&o, c, optarg);
+		if (r < 0)
+			return 2;
+		if (r)
+			continue;
+		if (c == 'c')
+			count = atoi(optarg);
+		else if (c == 's')
+			size = atoi(optarg);
+		else if (c == 'h') {
+			printf("usage: ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST\n\n"
+			       "Sends N echo requests (one a second) from a ustack instance on a TAP device\n"
+			       "and prints the replies, like ping(8).  Exits 0 if every reply came back.\n\n"
+			       "  -c, --count N     requests to send (default 3)\n"
+			       "  -s, --size SIZE   payload bytes (default 56)\n" LINK_OPTS_HELP);
+			return 0;
+		} else
+			return 2;
+	}
+	struct in_addr dst;
+	if (optind != argc - 1 || inet_pton(AF_INET, argv[optind], &dst) != 1 || count < 1 ||
+	    count > 65535 || size < 0 || size > 65507) {
+		fprintf(stderr, "ustack ping: want one IPv4 HOST, -c 1..65535, -s 0..65507\n");
+		return 2;
+	}
+	struct tap_stack ts;
+	int rc = tap_stack_open(&ts, &o, "ping");
+	if (rc)
+		return rc;
+	static struct ping_state p;
+	p.st = ts.st;
+	p.want = count;
+	p.tap = ts.tap;
+	ustack_set_echo_reply_handler(ts.st, ping_reply, &p);
+	printf("PING %s: %d data bytes\n", argv[optind], size);
+	fflush(stdout);
+	for (int i = 0; i < count && p.received < count; i++) {
+		p.sent_at[i + 1] = ustack_clock_monotonic()->now_us(NULL);
+		if (ustack_ping(ts.st, dst, (uint16_t)getpid(), (uint16_t)(i + 1), (size_t)size) < 0) {
+			fprintf(stderr, "ustack ping: %s\n", strerror(errno));
+			tap_stack_close(&ts);
+			return 1;
+		}
+		uint64_t wait_ms = i == count - 1 ? 2000 : 1000;
+		if (ustack_tap_run_until(ts.tap, p.sent_at[i + 1] + wait_ms * 1000) != 0)
+			break; /* all replies in, or interrupted */
+	}
+	printf("%d packets transmitted, %d received\n", count, p.received);
+	tap_stack_close(&ts);
+	return p.received == count ? 0 : 1;
 }
 
 /* ---- ustack demo ---------------------------------------------------------------------- */
@@ -366,6 +472,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: ustack COMMAND [options]   (ustack COMMAND --help for more)\n\n"
 		   "commands:\n"
 		   "  up       run ustack on a TAP device; answers ARP and ping\n"
+		   "  ping     send echo requests from ustack on a TAP device\n"
 		   "  demo     two stacks over an in-memory link, drawn as a ladder diagram\n"
 		   "  sysctl   list sysctls and their defaults\n");
 }
@@ -381,6 +488,8 @@ int main(int argc, char **argv)
 		return cmd_up(argc - 1, argv + 1);
 	if (!strcmp(cmd, "demo"))
 		return cmd_demo(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ping"))
+		return cmd_ping(argc - 1, argv + 1);
 	if (!strcmp(cmd, "sysctl"))
 		return cmd_sysctl(argc - 1, argv + 1);
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -70,6 +70,9 @@ int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t m
  * ustack_tap_stop() was called (safe from a signal handler or another thread), -1 on error.
  */
 int ustack_tap_run(struct ustack_tap *tap);
+/* The same loop, returning at the monotonic deadline (µs) too: 1 if stopped, 0 at the
+ * deadline, -1 on error. */
+int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us);
 void ustack_tap_stop(struct ustack_tap *tap);
 
 /* ---- capture ------------------------------------------------------------------------- */

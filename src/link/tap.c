@@ -124,7 +124,7 @@ void ustack_tap_stop(struct ustack_tap *tap)
 	(void)r;
 }
 
-int ustack_tap_run(struct ustack_tap *tap)
+int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 {
 	if (!tap->st) {
 		errno = EINVAL;
@@ -146,6 +146,10 @@ int ustack_tap_run(struct ustack_tap *tap)
 	for (;;) {
 		uint64_t next = ustack_timers_next(tap->st);
 		uint64_t now = clk->now_us(NULL);
+		if (now >= deadline_us)
+			break;
+		if (deadline_us < next)
+			next = deadline_us;
 		int timeout = -1;
 		if (next != UINT64_MAX)
 			timeout = next <= now ? 0 : (int)((next - now + 999) / 1000 > 60000 ? 60000 : (next - now + 999) / 1000);
@@ -177,9 +181,16 @@ int ustack_tap_run(struct ustack_tap *tap)
 			uint64_t v;
 			ssize_t r = read(tap->stopfd, &v, sizeof(v));
 			(void)r;
+			rc = 1;
 			break;
 		}
 	}
 	close(ep);
 	return rc;
+}
+
+int ustack_tap_run(struct ustack_tap *tap)
+{
+	int rc = ustack_tap_run_until(tap, UINT64_MAX);
+	return rc < 0 ? -1 : 0;
 }
