@@ -235,21 +235,7 @@ static void test_cache_bounded_by_gc_thresh3(void **state)
 	assert_int_equal(tw_counter(t, "arp_cache.entries"), 0);
 }
 
-static int setup(void **state)
-{
-	static struct tw t;
-	tw_init(&t);
-	*state = &t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tw_fini(*state);
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tw_setup, tw_teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

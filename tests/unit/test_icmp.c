@@ -185,22 +185,7 @@ static void test_ping_api_and_reply_handler(void **state)
 	assert_int_equal(tw_counter(t, "IcmpInEchoReps"), 1);
 }
 
-static int setup(void **state)
-{
-	static struct tw t;
-	tw_init(&t);
-	tw_learn_peer(&t);
-	*state = &t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tw_fini(*state);
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_learned, tw_teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

@@ -167,22 +167,7 @@ static void test_df_too_big_is_emsgsize(void **state)
 	tw_expect_none(t);
 }
 
-static int setup(void **state)
-{
-	static struct tw t;
-	tw_init(&t);
-	tw_learn_peer(&t);
-	*state = &t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tw_fini(*state);
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_learned, tw_teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

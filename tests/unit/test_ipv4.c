@@ -241,22 +241,7 @@ static void test_random_garbage_never_crashes(void **state)
 	tw_expect(t);
 }
 
-static int setup(void **state)
-{
-	static struct tw t;
-	tw_init(&t);
-	tw_learn_peer(&t); /* replies go out at once, not behind ARP */
-	*state = &t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tw_fini(*state);
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_learned, tw_teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

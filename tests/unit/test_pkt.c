@@ -45,26 +45,11 @@ static void test_pool_stops_growing(void **state)
 	assert_int_equal(t->st->pool.in_use, 0);
 }
 
-static int setup(void **state)
-{
-	static struct tw t;
-	tw_init(&t);
-	tw_learn_peer(&t);
-	*state = &t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tw_fini(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_push_put_pull, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pool_stops_growing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_push_put_pull, tw_setup_learned, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_pool_stops_growing, tw_setup_learned, tw_teardown),
 	};
 	return cmocka_run_group_tests_name("pkt", tests, NULL, NULL);
 }

@@ -158,30 +158,16 @@ static void test_gateway_used_on_the_wire(void **state)
 	assert_int_equal(tw_rd32(f->b + ETH + 16), TW_FAR_IP); /* for the far address */
 }
 
-static int setup(void **state)
-{
-	static struct tw t;
-	tw_init(&t);
-	*state = &t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tw_fini(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_connected_route_from_address, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_route_is_enetunreach, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_default_route_and_longest_prefix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_metric_breaks_ties, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_routes_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_source_selection, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gateway_used_on_the_wire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connected_route_from_address, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_no_route_is_enetunreach, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_default_route_and_longest_prefix, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_metric_breaks_ties, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_routes_rejected, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_source_selection, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_gateway_used_on_the_wire, tw_setup, tw_teardown),
 	};
 	return cmocka_run_group_tests_name("route", tests, NULL, NULL);
 }

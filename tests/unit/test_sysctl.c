@@ -117,28 +117,14 @@ static void test_ttl_sysctl_reaches_the_wire(void **state)
 	assert_int_equal(r->b[ETH + 8], 17);
 }
 
-static int setup(void **state)
-{
-	static struct tw t;
-	tw_init(&t);
-	*state = &t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tw_fini(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_linux_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_and_read_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_range_errors_keep_old_value, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_name_and_small_buffer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ttl_sysctl_reaches_the_wire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_linux_defaults, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_set_and_read_back, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_range_errors_keep_old_value, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_name_and_small_buffer, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_sysctl_reaches_the_wire, tw_setup, tw_teardown),
 	};
 	return cmocka_run_group_tests_name("sysctl", tests, NULL, NULL);
 }

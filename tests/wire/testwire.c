@@ -194,3 +194,26 @@ size_t tw_frag(uint8_t *f, uint32_t src, uint32_t dst, uint16_t ipid, const uint
 		  (uint16_t)((more ? 0x2000 : 0) | (off / 8)), 64);
 	return 34 + len;
 }
+
+/* cmocka fixtures: a fresh DUT per test, optionally with the peer already in its ARP cache. */
+static struct tw fixture;
+
+int tw_setup(void **state)
+{
+	tw_init(&fixture);
+	*state = &fixture;
+	return 0;
+}
+
+int tw_setup_learned(void **state)
+{
+	tw_setup(state);
+	tw_learn_peer(&fixture); /* replies go out at once, not behind ARP */
+	return 0;
+}
+
+int tw_teardown(void **state)
+{
+	tw_fini(*state);
+	return 0;
+}

@@ -60,6 +60,11 @@ void tw_sysctl(struct tw *t, const char *name, const char *value);
 /* The peer asks who has 192.0.2.2; the DUT answers and learns the peer (reply consumed). */
 void tw_learn_peer(struct tw *t);
 
+/* cmocka fixtures: *state becomes a fresh struct tw (learned: the peer is in the ARP cache). */
+int tw_setup(void **state);
+int tw_setup_learned(void **state);
+int tw_teardown(void **state);
+
 /* ---- builders; each returns the frame length ---- */
 uint16_t tw_csum(const uint8_t *b, size_t len);
 size_t tw_eth(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint16_t type);
