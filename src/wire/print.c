@@ -7,6 +7,7 @@
 #include "wire/ether.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
+#include "wire/tcp.h"
 #include <ustack/trace.h>
 
 #include <stdarg.h>
@@ -34,6 +35,57 @@ static void put_ip(struct out *o, uint32_t a)
 	put(o, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
 }
 
+/* tcpdump's layout: Flags [S.], seq 1, ack 2, win 3, options [mss 1460,...], length 0 */
+static void print_tcp(struct out *o, const struct ipv4_repr *ip, const uint8_t *p, size_t plen)
+{
+	struct tcp_repr t;
+	enum tcp_parse_err e = tcp_parse(p, plen, ip->saddr, ip->daddr, &t);
+	if (e != TCP_OK && e != TCP_ERR_CSUM) {
+		put(o, "TCP [malformed, %zu bytes]", plen);
+		return;
+	}
+	if (e == TCP_ERR_CSUM)
+		put(o, "[bad tcp cksum] ");
+	char fl[8];
+	tcp_flags_str(t.flags, fl);
+	put(o, "%u > %u: Flags [%s], seq %u", t.sport, t.dport, fl, t.seq);
+	if (t.flags & TCPHDR_ACK)
+		put(o, ", ack %u", t.ack);
+	put(o, ", win %u", t.window);
+	const struct tcp_opts *op = &t.opt;
+	if (op->mss_ok || op->ws_ok || op->sack_ok || op->ts_ok || op->nsack || op->fastopen) {
+		const char *sep = "";
+		put(o, ", options [");
+		if (op->mss_ok) {
+			put(o, "%smss %u", sep, op->mss);
+			sep = ",";
+		}
+		if (op->sack_ok) {
+			put(o, "%ssackOK", sep);
+			sep = ",";
+		}
+		if (op->ts_ok) {
+			put(o, "%sTS val %u ecr %u", sep, op->tsval, op->tsecr);
+			sep = ",";
+		}
+		if (op->ws_ok) {
+			put(o, "%swscale %u", sep, op->wscale);
+			sep = ",";
+		}
+		for (unsigned i = 0; i < op->nsack; i++) {
+			put(o, "%ssack %u:%u", sep, op->sack[i].start, op->sack[i].end);
+			sep = ",";
+		}
+		if (op->fastopen) {
+			put(o, "%stfo%s", sep, op->cookie_len ? " cookie " : " cookiereq");
+			for (unsigned i = 0; i < op->cookie_len; i++)
+				put(o, "%02x", op->cookie[i]);
+		}
+		put(o, "]");
+	}
+	put(o, ", length %zu", t.plen);
+}
+
 static void print_ipv4(struct out *o, const uint8_t *b, size_t len)
 {
 	struct ipv4_repr ip;
@@ -51,7 +103,9 @@ static void print_ipv4(struct out *o, const uint8_t *b, size_t len)
 		put(o, "frag id %u off %u%s, ", ip.id, ip.frag_off, ip.mf ? "+" : "");
 	const uint8_t *p = b + ip.ihl;
 	size_t plen = ip.tot_len - ip.ihl;
-	if (ip.proto == IPPROTO_ICMP_ && !ip.frag_off) {
+	if (ip.proto == IPPROTO_TCP_ && !ip.frag_off && !ip.mf) {
+		print_tcp(o, &ip, p, plen);
+	} else if (ip.proto == IPPROTO_ICMP_ && !ip.frag_off) {
 		struct icmp_repr ic;
 		if (icmp_parse(p, plen, &ic) == 0) {
 			put(o, "ICMP %s", icmp_type_str(ic.type));
