@@ -26,7 +26,7 @@
 	X(TcpOutRsts) X(TcpInCsumErrors) \
 	X(TcpExtListenOverflows) X(TcpExtListenDrops) X(TcpExtTCPReqQFullDrop) \
 	X(TcpExtTCPReqQFullDoCookies) X(TcpExtSyncookiesSent) X(TcpExtSyncookiesRecv) \
-	X(TcpExtSyncookiesFailed) X(TcpExtTCPTimeouts)
+	X(TcpExtSyncookiesFailed) X(TcpExtTCPTimeouts) X(TcpExtTCPSynRetrans) X(TcpExtEmbryonicRsts)
 
 #define USTACK_ARP_STAT_LIST(X) \
 	X(entries) X(allocs) X(destroys) X(lookups) X(hits) X(res_failed) \

@@ -43,6 +43,11 @@ struct ustack *ustack_create(const struct ustack_config *cfg)
 	st->icmp.credit = (uint32_t)st->sysctl.icmp_msgs_burst;
 	st->icmp.stamp_us = st->now;
 	neigh_init(st);
+	if (tcp_tables_init(st) < 0) {
+		ustack_destroy(st);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return st;
 }
 
@@ -50,6 +55,11 @@ void ustack_destroy(struct ustack *st)
 {
 	if (!st)
 		return;
+	for (int i = 0; i < st->tcp.nfds; i++)
+		if (st->tcp.fds[i])
+			sk_free(st, st->tcp.fds[i]);
+	tcp_sockets_destroy(st);
+	tcp_tables_destroy(st);
 	neigh_destroy(st);
 	ipfrag_destroy(st);
 	for (int i = 0; i < st->ndevs; i++)

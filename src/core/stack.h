@@ -19,6 +19,7 @@
 #include "net/ip.h"
 #include "net/netdev.h"
 #include "net/route.h"
+#include "tcp/tcp.h"
 
 struct ustack {
 	pthread_mutex_t lock;
@@ -39,6 +40,7 @@ struct ustack {
 	struct ipfrag_state frag;
 	struct icmp_state icmp;
 	uint32_t ip_idents[IP_IDENTS_SZ];
+	struct tcp_state_tables tcp;
 
 	struct trace_sub trace[TRACE_SUBS_MAX];
 	int ntrace;

@@ -136,7 +136,7 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_fin_timeout = 60;
 	s->tcp_rmem[0] = 4096;
 	s->tcp_rmem[1] = 131072;
-	s->tcp_rmem[2] = 6291456;
+	s->tcp_rmem[2] = 33554432; /* Linux 6.18 on a machine with this much memory */
 	s->tcp_wmem[0] = 4096;
 	s->tcp_wmem[1] = 16384;
 	s->tcp_wmem[2] = 4194304;

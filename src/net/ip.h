@@ -24,6 +24,8 @@ struct ip_tx {
 	uint32_t saddr, daddr; /* host order */
 	uint8_t proto, tos, ttl;
 	bool df;
+	bool id_set; /* use id as given (a connected socket's inet_id) */
+	uint16_t id;
 };
 /* p holds the transport header and payload at p->data.  Pushes the IPv4 header, fragments
  * when allowed, and sends through the route.  Consumes p; returns 0 or a negative errno

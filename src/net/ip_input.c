@@ -33,6 +33,10 @@ void ip_local_deliver(struct ustack *st, struct netdev *dev, const struct ipv4_r
 		MIB_INC(st, IpInDelivers);
 		icmp_rcv(st, dev, ip, payload, plen);
 		break;
+	case IPPROTO_TCP_:
+		MIB_INC(st, IpInDelivers);
+		tcp_v4_rcv(st, dev, ip, payload, plen);
+		break;
 	default:
 		/* No handler: Linux counts IpInUnknownProtos and answers protocol unreachable. */
 		MIB_INC(st, IpInUnknownProtos);

@@ -33,7 +33,7 @@ static void test_linux_defaults(void **state)
 	get(t->st, "net.ipv4.tcp_abort_on_overflow", "0");
 	get(t->st, "net.ipv4.tcp_fastopen", "1");
 	get(t->st, "net.ipv4.tcp_max_syn_backlog", "2048");
-	get(t->st, "net.ipv4.tcp_rmem", "4096\t131072\t6291456");
+	get(t->st, "net.ipv4.tcp_rmem", "4096\t131072\t33554432");
 	get(t->st, "net.ipv4.tcp_congestion_control", "cubic");
 	get(t->st, "net.ipv4.ipfrag_high_thresh", "4194304");
 	get(t->st, "net.ipv4.ipfrag_time", "30");

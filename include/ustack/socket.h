@@ -1,0 +1,44 @@
+/*
+ * The socket API: POSIX calls with a stack instance in front.  Descriptors are small integers
+ * private to the instance.  Argument checks and errno values are Linux's.
+ *
+ * Blocking calls (connect, accept on a blocking socket, poll with a timeout) sleep on a
+ * condition variable and are woken by the stack — the seed's sk_state_change — so another
+ * thread must keep feeding the instance frames and time meanwhile (a TAP run loop does).
+ */
+#ifndef USTACK_SOCKET_H
+#define USTACK_SOCKET_H
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include "stack.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int ustack_socket(struct ustack *st, int domain, int type, int protocol);
+int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
+int ustack_listen(struct ustack *st, int fd, int backlog);
+int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
+int ustack_close(struct ustack *st, int fd);
+int ustack_shutdown(struct ustack *st, int fd, int how);
+int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len);
+int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len);
+int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+/* F_GETFL and F_SETFL (O_NONBLOCK). */
+int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg);
+int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_ms);
+
+/* The TCP state of a descriptor's socket, as Linux numbers them (TCP_ESTABLISHED = 1, ...). */
+int ustack_tcp_state(struct ustack *st, int fd);
+const char *ustack_tcp_state_name(int state);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

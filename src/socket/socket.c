@@ -1,0 +1,571 @@
+/*
+ * The socket layer: descriptors, argument checks, blocking and wake-ups (Linux's
+ * net/socket.c, af_inet.c's inet_stream_connect/inet_accept/inet_listen/inet_bind, and
+ * inet_connection_sock.c's inet_csk_accept).
+ *
+ * Descriptors are the lowest free integers from 3 up, as a process's would be.  Every caller
+ * that blocks sleeps on one condition variable per stack and re-checks its own condition when
+ * woken; the stack broadcasts on every state change (the seed's sk_state_change).  Waiters are
+ * few — an application's blocking calls — so one broadcast beats per-socket bookkeeping.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FD_BASE 3
+#define FD_MAX (1 << 20)
+
+struct sock *sk_alloc(struct ustack *st)
+{
+	struct sock *sk = calloc(1, sizeof(*sk));
+	if (!sk)
+		return NULL;
+	sk->fd = -1;
+	sk->node.state = TCP_CLOSE;
+	sk->rcvbuf = st->sysctl.tcp_rmem[1];
+	sk->sndbuf = st->sysctl.tcp_wmem[1];
+	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
+	timer_init(&sk->retrans_timer, tcp_retransmit_timer);
+	st->tcp.nsocks++;
+	return sk;
+}
+
+void sk_free(struct ustack *st, struct sock *sk)
+{
+	timer_cancel(st, &sk->retrans_timer);
+	inet_ehash_remove(&sk->node);
+	inet_listen_unhash(st, sk);
+	inet_put_port(st, sk);
+	st->tcp.nsocks--;
+	free(sk);
+}
+
+void sk_wake(struct ustack *st)
+{
+	pthread_cond_broadcast(&st->tcp.wait);
+}
+
+static int fd_alloc(struct ustack *st, struct sock *sk)
+{
+	struct tcp_state_tables *t = &st->tcp;
+	for (int i = 0; i < t->nfds; i++) {
+		if (!t->fds[i]) {
+			t->fds[i] = sk;
+			return sk->fd = i + FD_BASE;
+		}
+	}
+	if (t->nfds == FD_MAX)
+		return -EMFILE;
+	int n = t->nfds ? t->nfds * 2 : 64;
+	struct sock **f = realloc(t->fds, sizeof(*f) * (size_t)n);
+	if (!f)
+		return -ENOMEM;
+	memset(f + t->nfds, 0, sizeof(*f) * (size_t)(n - t->nfds));
+	t->fds = f;
+	int i = t->nfds;
+	t->nfds = n;
+	t->fds[i] = sk;
+	return sk->fd = i + FD_BASE;
+}
+
+static struct sock *fd_get(struct ustack *st, int fd)
+{
+	int i = fd - FD_BASE;
+	if (i < 0 || i >= st->tcp.nfds)
+		return NULL;
+	return st->tcp.fds[i];
+}
+
+/* Every entry point: lock, find the socket, or EBADF. */
+#define ENTER(st, fd, sk)                        \
+	stack_lock(st);                          \
+	struct sock *sk = fd_get(st, fd);        \
+	if (!sk) {                               \
+		stack_unlock(st);                \
+		errno = EBADF;                   \
+		return -1;                       \
+	}
+
+static int leave(struct ustack *st, int rc)
+{
+	stack_unlock(st);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return rc;
+}
+
+int ustack_socket(struct ustack *st, int domain, int type, int protocol)
+{
+	if (domain != AF_INET) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (base != SOCK_STREAM) {
+		errno = base == SOCK_DGRAM || base == SOCK_RAW ? EPROTONOSUPPORT : ESOCKTNOSUPPORT;
+		return -1;
+	}
+	if (protocol != 0 && protocol != IPPROTO_TCP) {
+		errno = EPROTONOSUPPORT;
+		return -1;
+	}
+	stack_lock(st);
+	struct sock *sk = sk_alloc(st);
+	int rc = sk ? fd_alloc(st, sk) : -ENOMEM;
+	if (rc < 0 && sk)
+		sk_free(st, sk);
+	else if (sk)
+		sk->nonblock = type & SOCK_NONBLOCK;
+	return leave(st, rc);
+}
+
+static int check_sockaddr(const struct sockaddr *addr, socklen_t len, const struct sockaddr_in **sin)
+{
+	if (!addr || len < (socklen_t)sizeof(struct sockaddr_in))
+		return -EINVAL;
+	*sin = (const struct sockaddr_in *)(const void *)addr;
+	return 0;
+}
+
+int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	ENTER(st, fd, sk);
+	const struct sockaddr_in *sin;
+	int rc = check_sockaddr(addr, len, &sin);
+	if (rc < 0)
+		return leave(st, rc);
+	uint32_t a = ntohl(sin->sin_addr.s_addr);
+	/* inet_bind: AF_UNSPEC is accepted only with INADDR_ANY, for old programs */
+	if (sin->sin_family != AF_INET && !(sin->sin_family == AF_UNSPEC && a == 0))
+		return leave(st, -EAFNOSUPPORT);
+	if (a && !netdev_by_local_addr(st, a)) /* ip_nonlocal_bind = 0 */
+		return leave(st, -EADDRNOTAVAIL);
+	if (sk->node.state != TCP_CLOSE || sk->tb)
+		return leave(st, -EINVAL);
+	sk->node.laddr = a;
+	rc = inet_csk_get_port(st, sk, ntohs(sin->sin_port));
+	if (rc < 0) {
+		sk->node.laddr = 0;
+		return leave(st, rc);
+	}
+	sk->bound_addr = a != 0;
+	sk->bound_port = sin->sin_port != 0;
+	return leave(st, 0);
+}
+
+int ustack_listen(struct ustack *st, int fd, int backlog)
+{
+	ENTER(st, fd, sk);
+	if (sk->node.state != TCP_CLOSE && sk->node.state != TCP_LISTEN)
+		return leave(st, -EINVAL);
+	if (sk->connecting || sk->hashed)
+		return leave(st, -EINVAL);
+	/* __sys_listen: a backlog beyond somaxconn (or negative) becomes somaxconn */
+	if ((unsigned)backlog > (unsigned)st->sysctl.somaxconn)
+		backlog = st->sysctl.somaxconn;
+	sk->max_ack_backlog = backlog;
+	if (sk->node.state == TCP_LISTEN)
+		return leave(st, 0);
+	if (!sk->tb) {
+		int rc = inet_csk_get_port(st, sk, 0); /* autobind */
+		if (rc < 0)
+			return leave(st, rc);
+	}
+	tcp_set_state(st, sk, TCP_LISTEN);
+	inet_listen_hash(st, sk);
+	return leave(st, 0);
+}
+
+/* inet_csk_accept */
+int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	ENTER(st, fd, lsk);
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return leave(st, -EINVAL);
+	if (lsk->node.state != TCP_LISTEN)
+		return leave(st, -EINVAL);
+	while (!lsk->acceptq_head) {
+		if (lsk->nonblock)
+			return leave(st, -EAGAIN);
+		pthread_cond_wait(&st->tcp.wait, &st->lock);
+		if (fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN)
+			return leave(st, -EINVAL); /* closed or shut down meanwhile */
+	}
+	struct sock *sk = lsk->acceptq_head;
+	int rc = fd_alloc(st, sk);
+	if (rc < 0)
+		return leave(st, rc);
+	lsk->acceptq_head = sk->acceptq_next;
+	if (!lsk->acceptq_head)
+		lsk->acceptq_tail = NULL;
+	lsk->ack_backlog--;
+	sk->acceptq_next = NULL;
+	sk->parent = NULL;
+	sk->nonblock = flags & SOCK_NONBLOCK;
+	tcp_trace(st, "inet_csk_accept", &sk->node, sk->node.state, sk->node.state);
+	if (addr && len) {
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(sk->node.rport),
+					   .sin_addr.s_addr = htonl(sk->node.raddr) };
+		memcpy(addr, &sin, *len < sizeof(sin) ? *len : sizeof(sin));
+		*len = sizeof(sin);
+	}
+	return leave(st, rc);
+}
+
+int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return ustack_accept4(st, fd, addr, len, 0);
+}
+
+/* inet_stream_connect → tcp_v4_connect */
+int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	ENTER(st, fd, sk);
+	const struct sockaddr_in *sin;
+	int rc = check_sockaddr(addr, len, &sin);
+	if (rc < 0)
+		return leave(st, rc);
+	if (sin->sin_family != AF_INET)
+		return leave(st, -EAFNOSUPPORT);
+	if (sk->connecting)
+		return leave(st, -EALREADY);
+	if (sk->node.state != TCP_CLOSE)
+		return leave(st, -EISCONN);
+	if (sk->err) { /* a previous attempt failed; this one starts afresh */
+		sk->err = 0;
+	}
+	uint32_t daddr = ntohl(sin->sin_addr.s_addr);
+	uint16_t dport = ntohs(sin->sin_port);
+	tcp_trace(st, "tcp_v4_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
+	/* 1. ip_route_connect: the route, and our address if we are not bound to one */
+	rc = ip_route_connect(st, daddr, sk->node.laddr, &sk->rt);
+	if (rc < 0) {
+		if (rc == -ENETUNREACH)
+			MIB_INC(st, IpOutNoRoutes);
+		return leave(st, rc);
+	}
+	uint32_t saddr = ntohl(sk->rt.saddr.s_addr);
+	uint32_t old_laddr = sk->node.laddr;
+	sk->node.laddr = saddr;
+	sk->node.raddr = daddr;
+	sk->node.rport = dport;
+	/* 2. inet_hash_connect: an ephemeral port unless bound, unique 4-tuple */
+	rc = inet_hash_connect(st, sk);
+	if (rc < 0) {
+		sk->node.laddr = old_laddr;
+		sk->node.raddr = 0;
+		sk->node.rport = 0;
+		return leave(st, rc);
+	}
+	tcp_trace(st, "inet_hash_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
+	/* 3. ISN and timestamp offset (RFC 6528, RFC 7323 §7.1) */
+	sk->iss = secure_tcp_seq(st, saddr, daddr, sk->node.lport, dport);
+	sk->ts_off = secure_tcp_ts_off(st, saddr, daddr);
+	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
+	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer */
+	tcp_set_state(st, sk, TCP_SYN_SENT);
+	sk->connecting = true;
+	rc = tcp_connect(st, sk);
+	if (rc < 0) {
+		tcp_done(st, sk, 0);
+		sk->err = 0;
+		return leave(st, rc);
+	}
+	if (sk->nonblock)
+		return leave(st, -EINPROGRESS);
+	while (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV)
+		pthread_cond_wait(&st->tcp.wait, &st->lock);
+	if (sk->node.state == TCP_ESTABLISHED)
+		return leave(st, 0);
+	rc = sk->err ? -sk->err : -ECONNABORTED;
+	sk->err = 0;
+	return leave(st, rc);
+}
+
+/* inet_csk_listen_stop: requests vanish; children nobody accepted are reset. */
+void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
+{
+	for (uint32_t b = 0; b <= st->tcp.ehash_mask && lsk->reqsk_qlen; b++) {
+		struct ehash_node *n = st->tcp.ehash[b];
+		while (n) {
+			struct ehash_node *next = n->next;
+			if (n->state == TCP_NEW_SYN_RECV && ((struct request_sock *)n)->listener == lsk)
+				reqsk_queue_drop(st, (struct request_sock *)n);
+			n = next;
+		}
+	}
+	while (lsk->acceptq_head) {
+		struct sock *sk = lsk->acceptq_head;
+		lsk->acceptq_head = sk->acceptq_next;
+		sk->parent = NULL;
+		tcp_send_active_reset(st, sk);
+		tcp_done(st, sk, 0);
+	}
+	lsk->acceptq_tail = NULL;
+	lsk->ack_backlog = 0;
+}
+
+int ustack_close(struct ustack *st, int fd)
+{
+	ENTER(st, fd, sk);
+	st->tcp.fds[fd - FD_BASE] = NULL;
+	sk->fd = -1;
+	switch (sk->node.state) {
+	case TCP_LISTEN:
+		inet_listen_unhash(st, sk);
+		tcp_set_state(st, sk, TCP_CLOSE);
+		inet_csk_listen_stop(st, sk);
+		break;
+	case TCP_SYN_SENT:
+		/* tcp_close in SYN_SENT: nothing was agreed, nothing is sent */
+		tcp_set_state(st, sk, TCP_CLOSE);
+		break;
+	case TCP_SYN_RECV:
+	case TCP_ESTABLISHED:
+		/* Until the data-transfer work brings FIN and the teardown states, close() of a
+		 * connection aborts it as SO_LINGER {1, 0} does: RST. */
+		tcp_send_active_reset(st, sk);
+		tcp_set_state(st, sk, TCP_CLOSE);
+		break;
+	default:
+		break;
+	}
+	sk_free(st, sk);
+	sk_wake(st);
+	return leave(st, 0);
+}
+
+int ustack_shutdown(struct ustack *st, int fd, int how)
+{
+	ENTER(st, fd, sk);
+	if (how < SHUT_RD || how > SHUT_RDWR)
+		return leave(st, -EINVAL);
+	/* inet_shutdown: on a socket that is not connected, ENOTCONN — except a listener, which
+	 * stops listening. */
+	if (sk->node.state == TCP_LISTEN) {
+		if (how == SHUT_WR)
+			return leave(st, -ENOTCONN);
+		inet_listen_unhash(st, sk);
+		tcp_set_state(st, sk, TCP_CLOSE);
+		inet_csk_listen_stop(st, sk);
+		sk_wake(st);
+		return leave(st, 0);
+	}
+	if (sk->node.state == TCP_CLOSE)
+		return leave(st, -ENOTCONN);
+	if (sk->node.state == TCP_SYN_SENT) {
+		tcp_done(st, sk, 0);
+		return leave(st, 0);
+	}
+	if (how != SHUT_WR)
+		sk->shut_rd = true;
+	if (how != SHUT_RD)
+		sk->shut_wr = true; /* the FIN comes with the data-transfer work */
+	sk_wake(st);
+	return leave(st, 0);
+}
+
+static int put_int(void *val, socklen_t *len, int v)
+{
+	if (!val || !len)
+		return -EFAULT;
+	if ((int)*len < 0)
+		return -EINVAL;
+	socklen_t n = *len < sizeof(int) ? *len : (socklen_t)sizeof(int);
+	memcpy(val, &v, n);
+	*len = n;
+	return 0;
+}
+
+int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len)
+{
+	ENTER(st, fd, sk);
+	int v;
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_ERROR:
+			v = sk->err ? sk->err : sk->soft_err;
+			sk->err = 0;
+			sk->soft_err = 0;
+			break;
+		case SO_TYPE: v = SOCK_STREAM; break;
+		case SO_DOMAIN: v = AF_INET; break;
+		case SO_PROTOCOL: v = IPPROTO_TCP; break;
+		case SO_REUSEADDR: v = sk->reuseaddr; break;
+		case SO_ACCEPTCONN: v = sk->node.state == TCP_LISTEN; break;
+		case SO_RCVBUF: v = sk->rcvbuf; break;
+		case SO_SNDBUF: v = sk->sndbuf; break;
+		default: return leave(st, -ENOPROTOOPT);
+		}
+	} else if (level == IPPROTO_TCP) {
+		switch (name) {
+		case TCP_SYNCNT: v = sk->syn_retries ? sk->syn_retries : st->sysctl.tcp_syn_retries; break;
+		case TCP_MAXSEG:
+			v = sk->node.state == TCP_ESTABLISHED ? sk->mss_cache : sk->user_mss ? sk->user_mss : TCP_MSS_DEFAULT;
+			break;
+		default: return leave(st, -ENOPROTOOPT);
+		}
+	} else {
+		return leave(st, -ENOPROTOOPT);
+	}
+	return leave(st, put_int(val, len, v));
+}
+
+int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len)
+{
+	ENTER(st, fd, sk);
+	if (!val)
+		return leave(st, -EFAULT);
+	if (len < (socklen_t)sizeof(int))
+		return leave(st, -EINVAL);
+	int v;
+	memcpy(&v, val, sizeof(v));
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_REUSEADDR:
+			sk->reuseaddr = v != 0;
+			return leave(st, 0);
+		case SO_RCVBUF: { /* sock_setsockopt: doubled for overhead, capped by rmem_max */
+			unsigned u = (unsigned)v < (unsigned)st->sysctl.rmem_max ? (unsigned)v : (unsigned)st->sysctl.rmem_max;
+			sk->rcvbuf = (int)(u * 2 < 2304 ? 2304 : u * 2);
+			return leave(st, 0);
+		}
+		case SO_SNDBUF: {
+			unsigned u = (unsigned)v < (unsigned)st->sysctl.wmem_max ? (unsigned)v : (unsigned)st->sysctl.wmem_max;
+			sk->sndbuf = (int)(u * 2 < 4608 ? 4608 : u * 2);
+			return leave(st, 0);
+		}
+		default:
+			return leave(st, -ENOPROTOOPT);
+		}
+	}
+	if (level == IPPROTO_TCP) {
+		switch (name) {
+		case TCP_SYNCNT:
+			if (v < 1 || v > TCP_MAX_SYNCNT)
+				return leave(st, -EINVAL);
+			sk->syn_retries = (uint8_t)v;
+			return leave(st, 0);
+		case TCP_MAXSEG:
+			/* do_tcp_setsockopt: 0 clears, else TCP_MIN_MSS (88) .. MAX_TCP_WINDOW */
+			if (v && (v < 88 || v > 32767))
+				return leave(st, -EINVAL);
+			sk->user_mss = (uint16_t)v;
+			return leave(st, 0);
+		case TCP_NODELAY:
+			return leave(st, 0); /* nothing to delay until data transfer exists */
+		default:
+			return leave(st, -ENOPROTOOPT);
+		}
+	}
+	return leave(st, -ENOPROTOOPT);
+}
+
+static int name_out(struct sockaddr *addr, socklen_t *len, uint32_t a, uint16_t p)
+{
+	if (!addr || !len)
+		return -EFAULT;
+	if ((int)*len < 0)
+		return -EINVAL;
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(p), .sin_addr.s_addr = htonl(a) };
+	memcpy(addr, &sin, *len < sizeof(sin) ? *len : sizeof(sin));
+	*len = sizeof(sin);
+	return 0;
+}
+
+int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	ENTER(st, fd, sk);
+	return leave(st, name_out(addr, len, sk->node.laddr, sk->node.lport));
+}
+
+int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	ENTER(st, fd, sk);
+	if (sk->node.state != TCP_ESTABLISHED && sk->node.state != TCP_SYN_RECV)
+		return leave(st, -ENOTCONN);
+	return leave(st, name_out(addr, len, sk->node.raddr, sk->node.rport));
+}
+
+int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg)
+{
+	ENTER(st, fd, sk);
+	switch (cmd) {
+	case F_GETFL:
+		return leave(st, O_RDWR | (sk->nonblock ? O_NONBLOCK : 0));
+	case F_SETFL:
+		sk->nonblock = arg & O_NONBLOCK;
+		return leave(st, 0);
+	default:
+		return leave(st, -EINVAL);
+	}
+}
+
+/* tcp_poll */
+static short sk_poll(const struct sock *sk)
+{
+	short mask = 0;
+	int state = sk->node.state;
+	if (state == TCP_LISTEN)
+		return sk->acceptq_head ? POLLIN | POLLRDNORM : 0;
+	bool closed = state == TCP_CLOSE;
+	if ((sk->shut_rd && sk->shut_wr) || closed)
+		mask |= POLLHUP;
+	if (sk->shut_rd)
+		mask |= POLLIN | POLLRDNORM | POLLRDHUP;
+	if (state != TCP_SYN_SENT && state != TCP_SYN_RECV)
+		mask |= POLLOUT | POLLWRNORM;
+	if (sk->err)
+		mask |= POLLERR;
+	return mask;
+}
+
+int ustack_tcp_state(struct ustack *st, int fd)
+{
+	ENTER(st, fd, sk);
+	return leave(st, sk->node.state);
+}
+
+int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_ms)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	if (timeout_ms > 0) {
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	stack_lock(st);
+	for (;;) {
+		int ready = 0;
+		for (nfds_t i = 0; i < nfds; i++) {
+			struct sock *sk = fds[i].fd < 0 ? NULL : fd_get(st, fds[i].fd);
+			if (fds[i].fd < 0)
+				fds[i].revents = 0;
+			else if (!sk)
+				fds[i].revents = POLLNVAL;
+			else
+				fds[i].revents = (short)(sk_poll(sk) & (fds[i].events | POLLERR | POLLHUP));
+			if (fds[i].revents)
+				ready++;
+		}
+		if (ready || timeout_ms == 0)
+			return leave(st, ready);
+		if (timeout_ms < 0)
+			pthread_cond_wait(&st->tcp.wait, &st->lock);
+		else if (pthread_cond_timedwait(&st->tcp.wait, &st->lock, &deadline) == ETIMEDOUT)
+			timeout_ms = 0;
+	}
+}

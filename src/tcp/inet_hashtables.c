@@ -1,0 +1,290 @@
+/*
+ * Finding sockets, and choosing ports (Linux's net/ipv4/inet_hashtables.c and
+ * inet_connection_sock.c).
+ *
+ * Three tables, as in Linux: the established hash (4-tuple → socket or request socket), the
+ * listening hash (port → listeners), and the bind hash (port → the sockets holding it).  Each
+ * lookup is O(1) on average; nothing walks the list of connections.
+ *
+ * Ephemeral ports follow RFC 6056 algorithm 4 as Linux's __inet_hash_connect() does: a keyed
+ * hash of (saddr, daddr, dport) picks a starting offset, perturbed per hash bucket by a table
+ * that advances after each success, and the search walks the range two ports at a time (first
+ * the parity of the range's low end, then the other; bind(port 0) starts with the other
+ * parity).  A port already used by connect()ed sockets is shared as long as the full 4-tuple
+ * is unique, so one port can serve many destinations; a port held by bind() is skipped.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define EHASH_BUCKETS (1u << 16)
+#define PERTURB_SIZE 256u
+
+static uint32_t ehash_fn(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+	uint32_t key[3] = { laddr, raddr, (uint32_t)lport << 16 | rport };
+	return (uint32_t)secret_hash(&st->secrets, SECRET_HASH, key, sizeof(key)) & st->tcp.ehash_mask;
+}
+
+int tcp_tables_init(struct ustack *st)
+{
+	struct tcp_state_tables *t = &st->tcp;
+	t->ehash = calloc(EHASH_BUCKETS, sizeof(*t->ehash));
+	t->lhash = calloc(LHASH_SIZE, sizeof(*t->lhash));
+	t->bhash = calloc(BHASH_SIZE, sizeof(*t->bhash));
+	if (!t->ehash || !t->lhash || !t->bhash)
+		return -1;
+	t->ehash_mask = EHASH_BUCKETS - 1;
+	for (unsigned i = 0; i < PERTURB_SIZE; i++)
+		t->table_perturb[i] = prng_u32(&st->secrets);
+	pthread_cond_init(&t->wait, NULL);
+	return 0;
+}
+
+void tcp_tables_destroy(struct ustack *st)
+{
+	struct tcp_state_tables *t = &st->tcp;
+	free(t->ehash);
+	free(t->lhash);
+	for (unsigned i = 0; t->bhash && i < BHASH_SIZE; i++)
+		while (t->bhash[i]) {
+			struct bind_bucket *b = t->bhash[i];
+			t->bhash[i] = b->next;
+			free(b);
+		}
+	free(t->bhash);
+	free(t->fds);
+	pthread_cond_destroy(&t->wait);
+}
+
+struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, uint16_t lport,
+					   uint32_t raddr, uint16_t rport)
+{
+	for (struct ehash_node *n = st->tcp.ehash[ehash_fn(st, laddr, lport, raddr, rport)]; n; n = n->next)
+		if (n->laddr == laddr && n->lport == lport && n->raddr == raddr && n->rport == rport)
+			return n;
+	return NULL;
+}
+
+void inet_ehash_insert(struct ustack *st, struct ehash_node *n)
+{
+	struct ehash_node **head = &st->tcp.ehash[ehash_fn(st, n->laddr, n->lport, n->raddr, n->rport)];
+	n->next = *head;
+	if (n->next)
+		n->next->pprev = &n->next;
+	*head = n;
+	n->pprev = head;
+}
+
+void inet_ehash_remove(struct ehash_node *n)
+{
+	if (!n->pprev)
+		return;
+	*n->pprev = n->next;
+	if (n->next)
+		n->next->pprev = n->pprev;
+	n->next = NULL;
+	n->pprev = NULL;
+}
+
+/* Listeners: a socket bound to the exact address beats one bound to INADDR_ANY
+ * (compute_score in Linux). */
+struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport)
+{
+	struct sock *best = NULL;
+	for (struct sock *sk = st->tcp.lhash[lport & (LHASH_SIZE - 1)]; sk; sk = sk->lnext) {
+		if (sk->node.lport != lport || sk->node.state != TCP_LISTEN)
+			continue;
+		if (sk->node.laddr == laddr)
+			return sk;
+		if (sk->node.laddr == 0 && !best)
+			best = sk;
+	}
+	return best;
+}
+
+void inet_listen_hash(struct ustack *st, struct sock *sk)
+{
+	struct sock **head = &st->tcp.lhash[sk->node.lport & (LHASH_SIZE - 1)];
+	sk->lnext = *head;
+	*head = sk;
+	sk->listening_hashed = true;
+}
+
+void inet_listen_unhash(struct ustack *st, struct sock *sk)
+{
+	if (!sk->listening_hashed)
+		return;
+	struct sock **pp = &st->tcp.lhash[sk->node.lport & (LHASH_SIZE - 1)];
+	while (*pp != sk)
+		pp = &(*pp)->lnext;
+	*pp = sk->lnext;
+	sk->listening_hashed = false;
+}
+
+static struct bind_bucket *bucket_find(struct ustack *st, uint16_t port)
+{
+	for (struct bind_bucket *b = st->tcp.bhash[port & (BHASH_SIZE - 1)]; b; b = b->next)
+		if (b->port == port)
+			return b;
+	return NULL;
+}
+
+static struct bind_bucket *bucket_create(struct ustack *st, uint16_t port, int8_t fastreuse)
+{
+	struct bind_bucket *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->port = port;
+	b->fastreuse = fastreuse;
+	b->next = st->tcp.bhash[port & (BHASH_SIZE - 1)];
+	st->tcp.bhash[port & (BHASH_SIZE - 1)] = b;
+	return b;
+}
+
+static void bind_to(struct bind_bucket *b, struct sock *sk)
+{
+	sk->tb = b;
+	sk->bind_next = b->owners;
+	b->owners = sk;
+	b->nowners++;
+	sk->node.lport = b->port;
+}
+
+void inet_put_port(struct ustack *st, struct sock *sk)
+{
+	struct bind_bucket *b = sk->tb;
+	if (!b)
+		return;
+	struct sock **pp = &b->owners;
+	while (*pp != sk)
+		pp = &(*pp)->bind_next;
+	*pp = sk->bind_next;
+	sk->tb = NULL;
+	if (--b->nowners == 0) {
+		struct bind_bucket **bp = &st->tcp.bhash[b->port & (BHASH_SIZE - 1)];
+		while (*bp != b)
+			bp = &(*bp)->next;
+		*bp = b->next;
+		free(b);
+	}
+}
+
+/* inet_csk_bind_conflict: two sockets may share a port when both set SO_REUSEADDR and
+ * neither listens, or when they are bound to different specific addresses. */
+static bool bind_conflict(const struct sock *sk, const struct bind_bucket *b)
+{
+	for (const struct sock *o = b->owners; o; o = o->bind_next) {
+		if (o == sk)
+			continue;
+		if (sk->reuseaddr && o->reuseaddr && o->node.state != TCP_LISTEN)
+			continue;
+		if (sk->node.laddr && o->node.laddr && sk->node.laddr != o->node.laddr)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port)
+{
+	struct bind_bucket *b;
+	if (port) {
+		b = bucket_find(st, port);
+		if (b && bind_conflict(sk, b))
+			return -EADDRINUSE;
+		if (!b && !(b = bucket_create(st, port, 0)))
+			return -ENOBUFS;
+		b->fastreuse = 0;
+		bind_to(b, sk);
+		return 0;
+	}
+	/* inet_csk_find_open_port: a random start, the other parity first */
+	int low = st->sysctl.ip_local_port_range[0], high = st->sysctl.ip_local_port_range[1] + 1;
+	uint32_t remaining = (uint32_t)(high - low);
+	if (remaining > 1)
+		remaining &= ~1u;
+	uint32_t offset = prng_below(&st->secrets, remaining) | 1u;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < remaining; i += 2) {
+			uint32_t p = (uint32_t)low + ((offset + i) % remaining);
+			b = bucket_find(st, (uint16_t)p);
+			if (b && bind_conflict(sk, b))
+				continue;
+			if (!b && !(b = bucket_create(st, (uint16_t)p, 0)))
+				return -ENOBUFS;
+			b->fastreuse = 0;
+			bind_to(b, sk);
+			return 0;
+		}
+		offset ^= 1u;
+	}
+	return -EADDRINUSE;
+}
+
+int inet_hash_connect(struct ustack *st, struct sock *sk)
+{
+	struct ehash_node *n = &sk->node;
+	if (sk->tb) {
+		/* already bound: the 4-tuple must be unique */
+		if (inet_lookup_established(st, n->laddr, n->lport, n->raddr, n->rport))
+			return -EADDRNOTAVAIL;
+		inet_ehash_insert(st, n);
+		sk->hashed = true;
+		return 0;
+	}
+	uint32_t key[3] = { n->laddr, n->raddr, n->rport };
+	uint64_t port_offset = secret_hash(&st->secrets, SECRET_PORT_OFFSET, key, sizeof(key));
+	uint32_t low = (uint32_t)st->sysctl.ip_local_port_range[0];
+	uint32_t high = (uint32_t)st->sysctl.ip_local_port_range[1] + 1;
+	uint32_t remaining = high - low;
+	if (remaining > 1)
+		remaining &= ~1u;
+	uint32_t *perturb = &st->tcp.table_perturb[port_offset & (PERTURB_SIZE - 1)];
+	uint32_t offset = (uint32_t)((*perturb + (port_offset >> 32)) % remaining);
+	offset &= ~1u; /* first pass: the parity of the range's low end */
+	for (;;) {
+		uint32_t port = low + offset;
+		for (uint32_t i = 0; i < remaining; i += 2, port += 2) {
+			if (port >= high)
+				port -= remaining;
+			struct bind_bucket *b = bucket_find(st, (uint16_t)port);
+			if (b) {
+				if (b->fastreuse >= 0)
+					continue; /* held by bind() */
+				if (inet_lookup_established(st, n->laddr, (uint16_t)port, n->raddr, n->rport))
+					continue; /* this 4-tuple is taken */
+			} else if (!(b = bucket_create(st, (uint16_t)port, -1))) {
+				return -ENOBUFS;
+			}
+			bind_to(b, sk);
+			inet_ehash_insert(st, n);
+			sk->hashed = true;
+			/* Advance this bucket's perturbation, by more when the search was short, so
+			 * the next port from here is hard to guess (Linux: max(i, random(8)·2) + 2). */
+			uint32_t r = prng_below(&st->secrets, 8) * 2;
+			*perturb += (i > r ? i : r) + 2;
+			return 0;
+		}
+		offset++;
+		if (!(offset & 1) || remaining <= 1)
+			return -EADDRNOTAVAIL;
+	}
+}
+
+/* At stack teardown: whatever is still in the established hash without a descriptor —
+ * request sockets and children nobody accepted. */
+void tcp_sockets_destroy(struct ustack *st)
+{
+	for (uint32_t b = 0; st->tcp.ehash && b <= st->tcp.ehash_mask; b++) {
+		while (st->tcp.ehash[b]) {
+			struct ehash_node *n = st->tcp.ehash[b];
+			if (n->state == TCP_NEW_SYN_RECV)
+				reqsk_queue_drop(st, (struct request_sock *)n);
+			else
+				sk_free(st, (struct sock *)n);
+		}
+	}
+}

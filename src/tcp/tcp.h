@@ -1,0 +1,193 @@
+/*
+ * TCP's connection machinery: sockets, request sockets, the hash tables that find them, and
+ * the functions of the seed's walk-through, each named after the Linux function it mirrors.
+ */
+#ifndef USTACK_TCP_TCP_H
+#define USTACK_TCP_TCP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <ustack/stack.h>
+
+#include "core/timer.h"
+#include "wire/tcp.h"
+#include "wire/ipv4.h"
+
+struct ustack;
+struct netdev;
+
+/* States by Linux's numbering (include/net/tcp_states.h), which glibc's <netinet/tcp.h>
+ * shares (TCP_ESTABLISHED = 1 ... TCP_CLOSING = 11), so tools and TCP_INFO read the same. */
+#include <netinet/tcp.h>
+#define TCP_NEW_SYN_RECV 12
+
+#define TCP_TIMEOUT_INIT_MS 1000u /* RFC 6298 §2.1 initial RTO */
+#define TCP_RTO_MAX_MS 120000u
+/* TCP_MSS_DEFAULT (536, RFC 9293 §3.7.1: when the peer sends no MSS) comes from glibc */
+#define TCP_INIT_CWND 10u         /* RFC 6928 */
+#define TCP_MAX_SYNCNT 127
+
+/* Both full sockets and request sockets live in the established hash, keyed by 4-tuple,
+ * as in Linux (request sockets are TCP_NEW_SYN_RECV entries of the ehash). */
+struct ehash_node {
+	struct ehash_node *next, **pprev;
+	uint32_t laddr, raddr; /* host order */
+	uint16_t lport, rport;
+	uint8_t state;         /* TCP_NEW_SYN_RECV marks a request_sock */
+};
+
+struct sock;
+
+/*
+ * A request socket: what a listener remembers of a half-open connection between SYN and
+ * final ACK.  Deliberately small — a SYN flood's cost per entry (see bench/).
+ */
+struct request_sock {
+	struct ehash_node node;
+	struct sock *listener;
+	uint32_t snt_isn, rcv_isn;
+	uint32_t ts_recent, ts_off;
+	struct utimer timer;
+	uint16_t mss;         /* the peer's MSS option, or TCP_MSS_DEFAULT */
+	uint8_t snd_wscale, rcv_wscale;
+	uint8_t num_retrans, num_timeout;
+	uint8_t wscale_ok : 1, sack_ok : 1, tstamp_ok : 1, acked : 1;
+	uint32_t last_oow_ack_ms; /* rate limit for SYN-ACKs to retransmitted SYNs */
+};
+
+/* A port in use, and the sockets holding it (Linux's inet_bind_bucket). */
+struct bind_bucket {
+	struct bind_bucket *next;
+	struct sock *owners;
+	uint16_t port;
+	int8_t fastreuse; /* -1: made by connect(), shared by 4-tuple; ≥0: made by bind() */
+	uint32_t nowners;
+};
+
+struct sock {
+	struct ehash_node node; /* laddr/lport/raddr/rport and state */
+	struct sock *bind_next;  /* owners of the same bind bucket */
+	struct bind_bucket *tb;
+	struct sock *lnext;      /* listener hash chain */
+	int fd;                  /* -1 once closed by the application */
+
+	/* socket-level state */
+	bool nonblock, reuseaddr, bound_addr, bound_port, hashed, listening_hashed;
+	bool connecting;         /* SS_CONNECTING: a connect() is in progress */
+	bool shut_rd, shut_wr;
+	int err;                 /* sk_err: reported once by SO_ERROR or the next call */
+	int soft_err;
+	int rcvbuf, sndbuf;
+	uint16_t inet_id;
+	struct ustack_route_result rt;
+
+	/* TCP */
+	uint32_t iss, irs;
+	uint32_t snd_una, snd_nxt, snd_wnd;
+	uint32_t rcv_nxt, rcv_wnd;
+	uint16_t advmss, mss_cache, mss_clamp, user_mss;
+	uint8_t snd_wscale, rcv_wscale;
+	bool wscale_ok, sack_ok, tstamp_ok;
+	uint32_t ts_recent, ts_off;
+	uint32_t cwnd, ssthresh;
+	uint32_t rto_ms;
+	uint8_t retransmits, backoff, total_rto;
+	uint8_t syn_retries;     /* TCP_SYNCNT; 0 = net.ipv4.tcp_syn_retries */
+	uint64_t retrans_stamp;  /* µs: first (re)transmission of the SYN */
+	struct utimer retrans_timer;
+
+	/* listener */
+	int max_ack_backlog;     /* listen(fd, n), capped at net.core.somaxconn */
+	int ack_backlog;         /* children waiting in the accept queue */
+	int reqsk_qlen;          /* request sockets in the SYN queue */
+	struct sock *acceptq_head, *acceptq_tail, *acceptq_next;
+	struct sock *parent;     /* a child's listener until accept() */
+};
+
+struct tcp_state_tables {
+	struct ehash_node **ehash;
+	uint32_t ehash_mask;
+	struct sock **lhash;       /* listeners, by port */
+	struct bind_bucket **bhash;
+	uint32_t table_perturb[256]; /* RFC 6056 algorithm 4's per-bucket offsets */
+	pthread_cond_t wait;        /* every blocked caller sleeps here; any change wakes all */
+	struct sock **fds;          /* descriptor table */
+	int nfds;
+	unsigned nsocks, nreqsk;
+};
+
+#define LHASH_SIZE 256
+#define BHASH_SIZE 4096
+
+/* ---- tcp_ipv4.c / inet_hashtables.c ---- */
+int tcp_tables_init(struct ustack *st);
+void tcp_tables_destroy(struct ustack *st);
+void tcp_sockets_destroy(struct ustack *st);
+struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, uint16_t lport,
+					   uint32_t raddr, uint16_t rport);
+struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport);
+void inet_ehash_insert(struct ustack *st, struct ehash_node *n);
+void inet_ehash_remove(struct ehash_node *n);
+int inet_hash_connect(struct ustack *st, struct sock *sk);
+int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port);
+void inet_put_port(struct ustack *st, struct sock *sk);
+void inet_listen_hash(struct ustack *st, struct sock *sk);
+void inet_listen_unhash(struct ustack *st, struct sock *sk);
+
+/* ---- isn.c (net/core/secure_seq.c) ---- */
+uint32_t secure_tcp_seq(struct ustack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport);
+uint32_t secure_tcp_ts_off(struct ustack *st, uint32_t laddr, uint32_t raddr);
+uint32_t tcp_clock_ms(struct ustack *st);
+
+/* ---- tcp_output.c ---- */
+struct tcp_seg_out {
+	uint32_t laddr, raddr;
+	uint16_t lport, rport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t window;
+	struct tcp_opts opt;
+	bool df;
+	bool id_set;
+	uint16_t id;
+};
+int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct ustack_route_result *rt);
+int tcp_connect(struct ustack *st, struct sock *sk);
+int tcp_retransmit_syn(struct ustack *st, struct sock *sk);
+void tcp_send_ack(struct ustack *st, struct sock *sk);
+int tcp_send_synack(struct ustack *st, struct request_sock *req);
+void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const struct tcp_repr *th);
+void tcp_send_active_reset(struct ustack *st, struct sock *sk);
+void tcp_select_initial_window(struct ustack *st, uint32_t space, uint32_t mss, uint32_t *rcv_wnd,
+			       uint8_t *rcv_wscale, bool wscale_ok);
+uint16_t tcp_advmss(const struct ustack_route_result *rt);
+
+/* ---- tcp_input.c ---- */
+void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
+		const uint8_t *b, size_t len);
+void tcp_set_state(struct ustack *st, struct sock *sk, int state);
+void tcp_done(struct ustack *st, struct sock *sk, int err);
+
+/* ---- tcp_minisocks.c + request_sock.c ---- */
+void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
+		      const struct tcp_repr *th);
+void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv4_repr *ip,
+		   const struct tcp_repr *th);
+void reqsk_queue_drop(struct ustack *st, struct request_sock *req);
+
+/* ---- tcp_timer.c ---- */
+void tcp_retransmit_timer(struct ustack *st, struct utimer *t);
+void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk);
+
+/* ---- socket.c ---- */
+struct sock *sk_alloc(struct ustack *st);
+void sk_free(struct ustack *st, struct sock *sk);
+void sk_wake(struct ustack *st);
+void inet_csk_listen_stop(struct ustack *st, struct sock *lsk);
+
+/* trace helpers */
+void tcp_trace(struct ustack *st, const char *name, const struct ehash_node *n, int old_state,
+	       int new_state);
+
+#endif
