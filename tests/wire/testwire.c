@@ -73,8 +73,40 @@ void tw_print(const char *what, const struct tw_frame *f)
 	print_message("%s at %.3f ms: %s\n", what, (double)f->time_us / 1000.0, line);
 }
 
+/* With auto_arp, answer every ARP request the DUT sent for the peer and hide it, as a live
+ * peer would answer (the DUT's neighbour entry re-probes after going STALE). */
+static void tw_pump_arp(struct tw *t)
+{
+	if (!t->auto_arp)
+		return;
+	for (int round = 0; round < 4; round++) {
+		struct tw_frame keep[TW_MAX_FRAMES];
+		unsigned nkeep = 0, answered = 0;
+		while (t->count) {
+			struct tw_frame *f = &t->out[t->head];
+			t->head = (t->head + 1) % TW_MAX_FRAMES;
+			t->count--;
+			if (tw_rd16(f->b + 12) == 0x0806 && tw_rd16(f->b + ETH + 6) == 1 &&
+			    tw_rd32(f->b + ETH + 24) == TW_PEER_IP)
+				answered++;
+			else
+				keep[nkeep++] = *f;
+		}
+		t->head = 0;
+		for (unsigned i = 0; i < nkeep; i++)
+			t->out[i] = keep[i];
+		t->count = nkeep;
+		if (!answered)
+			return;
+		uint8_t r[64];
+		size_t n = tw_arp(r, 2, TW_PEER_MAC, TW_PEER_IP, TW_DUT_MAC, TW_DUT_IP, TW_DUT_MAC);
+		tw_send(t, r, n);
+	}
+}
+
 struct tw_frame *tw_expect(struct tw *t)
 {
+	tw_pump_arp(t);
 	if (!t->count)
 		fail_msg("expected the stack to send a frame at %.3f ms, it sent none",
 			 (double)t->vc.now_us / 1000.0);
@@ -86,6 +118,7 @@ struct tw_frame *tw_expect(struct tw *t)
 
 void tw_expect_none(struct tw *t)
 {
+	tw_pump_arp(t);
 	if (t->count) {
 		tw_print("unexpected frame", &t->out[t->head]);
 		fail_msg("expected no frame, the stack sent %u", t->count);
@@ -96,6 +129,7 @@ void tw_advance(struct tw *t, uint64_t ms)
 {
 	t->vc.now_us += ms * 1000u;
 	ustack_timers_run(t->st);
+	tw_pump_arp(t);
 }
 
 uint64_t tw_counter(struct tw *t, const char *name)
@@ -216,4 +250,69 @@ int tw_teardown(void **state)
 {
 	tw_fini(*state);
 	return 0;
+}
+
+static uint16_t tw_tcp_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst)
+{
+	uint8_t buf[2048 + 12];
+	tw_wr32(buf, src);
+	tw_wr32(buf + 4, dst);
+	buf[8] = 0;
+	buf[9] = 6;
+	tw_wr16(buf + 10, (uint16_t)len);
+	memcpy(buf + 12, seg, len);
+	return tw_csum(buf, 12 + len);
+}
+
+size_t tw_tcp(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+	      uint16_t win, const uint8_t *opts, size_t optlen)
+{
+	tw_eth(f, TW_DUT_MAC, TW_PEER_MAC, 0x0800);
+	uint8_t *th = f + 34;
+	size_t hlen = 20 + ((optlen + 3) & ~(size_t)3);
+	memset(th, 0, hlen);
+	tw_wr16(th, sport);
+	tw_wr16(th + 2, dport);
+	tw_wr32(th + 4, seq);
+	tw_wr32(th + 8, ack);
+	th[12] = (uint8_t)((hlen / 4) << 4);
+	th[13] = flags;
+	tw_wr16(th + 14, win);
+	if (optlen)
+		memcpy(th + 20, opts, optlen);
+	tw_wr16(th + 16, tw_tcp_csum(th, hlen, TW_PEER_IP, TW_DUT_IP));
+	tw_ip_hdr(f + 14, 6, TW_PEER_IP, TW_DUT_IP, (uint16_t)(20 + hlen), 0x2222, 0x4000, 64);
+	return 34 + hlen;
+}
+
+struct tw_seg tw_expect_tcp(struct tw *t)
+{
+	struct tw_frame *f = tw_expect(t);
+	struct tw_seg s;
+	memset(&s, 0, sizeof(s));
+	if (tw_rd16(f->b + 12) != 0x0800 || f->b[ETH + 9] != 6) {
+		tw_print("not a TCP segment", f);
+		fail_msg("expected a TCP segment");
+	}
+	const uint8_t *ip = f->b + ETH;
+	assert_int_equal(tw_csum(ip, 20), 0);
+	size_t tot = tw_rd16(ip + 2);
+	assert_int_equal(tot, f->len - ETH);
+	const uint8_t *th = ip + 20;
+	size_t len = tot - 20;
+	assert_int_equal(tw_tcp_csum(th, len, tw_rd32(ip + 12), tw_rd32(ip + 16)), 0);
+	s.ip_id = tw_rd16(ip + 4);
+	s.df = (tw_rd16(ip + 6) & 0x4000) != 0;
+	s.ttl = ip[8];
+	s.sport = tw_rd16(th);
+	s.dport = tw_rd16(th + 2);
+	s.seq = tw_rd32(th + 4);
+	s.ack = tw_rd32(th + 8);
+	s.flags = th[13];
+	s.win = tw_rd16(th + 14);
+	size_t hlen = (size_t)(th[12] >> 4) * 4;
+	s.opts = th + 20;
+	s.optlen = hlen - 20;
+	s.plen = len - hlen;
+	return s;
 }

@@ -40,6 +40,7 @@ struct tw {
 	struct tw_frame out[TW_MAX_FRAMES];
 	unsigned head, count;
 	uint64_t sent; /* frames the DUT ever sent */
+	int auto_arp;  /* the peer answers the DUT's ARP requests, and they are not shown */
 };
 
 extern const uint8_t TW_DUT_MAC[6];  /* 02:00:00:00:00:02 */
@@ -80,6 +81,29 @@ size_t tw_frag(uint8_t *f, uint32_t src, uint32_t dst, uint16_t ipid, const uint
 	       size_t off, size_t len, int more);
 /* Builds the full ICMP echo message (header + payload) of the given payload length. */
 size_t tw_icmp_echo_msg(uint8_t *m, uint16_t id, uint16_t seq, size_t payload);
+
+/* ---- TCP ---- */
+/* Ethernet + IPv4 + TCP from the peer (TW_PEER_IP) to the DUT, options as raw bytes. */
+size_t tw_tcp(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+	      uint16_t win, const uint8_t *opts, size_t optlen);
+/* A TCP segment the DUT sent, checked (IPv4, protocol 6, both checksums) and taken apart.
+ * opts points into the capture ring: copy what you need before the next tw_ call. */
+struct tw_seg {
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t win;
+	const uint8_t *opts;
+	size_t optlen, plen;
+	uint16_t ip_id;
+	uint8_t ttl;
+	int df;
+};
+struct tw_seg tw_expect_tcp(struct tw *t);
+#define TW_SYN 0x02
+#define TW_ACK 0x10
+#define TW_RST 0x04
+#define TW_FIN 0x01
 
 uint16_t tw_rd16(const uint8_t *p);
 uint32_t tw_rd32(const uint8_t *p);

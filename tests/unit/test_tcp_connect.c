@@ -1,0 +1,443 @@
+/* The client side of the handshake, at the wire and at the API (seed phases 1–3 and 5). */
+#include "testwire.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <string.h>
+
+#define PEER_PORT 80
+#define PEER_ISN 0x10000000u
+
+static struct sockaddr_in peer_addr(uint32_t ip, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(ip) };
+	return a;
+}
+
+static int nb_socket(struct tw *t)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(fd >= 3);
+	return fd;
+}
+
+static int start_connect(struct tw *t, int fd)
+{
+	struct sockaddr_in a = peer_addr(TW_PEER_IP, PEER_PORT);
+	errno = 0;
+	int rc = ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a));
+	return rc < 0 ? errno : 0;
+}
+
+/* The SYN Linux sends by default: mss 1460, sackOK + TS, nop + wscale 10. */
+static struct tw_seg expect_syn(struct tw *t)
+{
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN);
+	assert_int_equal(s.dport, PEER_PORT);
+	assert_true(s.sport >= 32768 && s.sport <= 60999);
+	assert_int_equal(s.ack, 0);
+	assert_int_equal(s.win, 64240);
+	assert_true(s.df);
+	assert_int_equal(s.ttl, 64);
+	assert_int_equal(s.optlen, 20);
+	static const uint8_t head[] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10 };
+	static const uint8_t tail[] = { 0, 0, 0, 0, 1, 3, 3, 10 };
+	assert_memory_equal(s.opts, head, sizeof(head));
+	assert_memory_equal(s.opts + 12, tail, sizeof(tail)); /* TSecr 0, nop, wscale 10 */
+	assert_int_equal(s.plen, 0);
+	return s;
+}
+
+static void send_synack(struct tw *t, const struct tw_seg *syn, const uint8_t *opts, size_t optlen)
+{
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn->sport, PEER_ISN, syn->seq + 1, TW_SYN | TW_ACK, 29200, opts, optlen));
+}
+
+static void test_connect_sends_linux_syn_and_completes(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg syn = expect_syn(t);
+	uint32_t tsval = tw_rd32(syn.opts + 8);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
+	assert_int_equal(start_connect(t, fd), EALREADY);
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 0);
+	assert_int_equal(tw_counter(t, "TcpActiveOpens"), 1);
+
+	tw_advance(t, 5);
+	/* mss 1400, sackOK + TS (val 777, ecr our tsval), nop + wscale 7 */
+	uint8_t o[20] = { 2, 4, 0x05, 0x78, 4, 2, 8, 10, 0, 0, 0x03, 0x09 };
+	tw_wr32(o + 12, tsval);
+	o[16] = 1; o[17] = 3; o[18] = 3; o[19] = 7;
+	send_synack(t, &syn, o, sizeof(o));
+	struct tw_seg ack = tw_expect_tcp(t);
+	assert_int_equal(ack.flags, TW_ACK);
+	assert_int_equal(ack.seq, syn.seq + 1);
+	assert_int_equal(ack.ack, PEER_ISN + 1);
+	assert_int_equal(ack.win, 63); /* 64240 scaled by 2^10, rounded up */
+	assert_int_equal(ack.optlen, 12);
+	assert_int_equal(ack.opts[0], 1);
+	assert_int_equal(ack.opts[1], 1);
+	assert_int_equal(ack.opts[2], 8);
+	assert_int_equal(tw_rd32(ack.opts + 4), tsval + 5); /* 5 ms later on the same clock */
+	assert_int_equal(tw_rd32(ack.opts + 8), 777);
+	assert_true(ack.df);
+	tw_expect_none(t);
+
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_ESTABLISHED);
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 1);
+	assert_int_equal(p.revents, POLLOUT);
+	int err = -1;
+	socklen_t len = sizeof(err);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+	assert_int_equal(err, 0);
+	assert_int_equal(start_connect(t, fd), EISCONN);
+	struct sockaddr_in a;
+	len = sizeof(a);
+	assert_int_equal(ustack_getpeername(t->st, fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(ntohs(a.sin_port), PEER_PORT);
+	assert_int_equal(ntohl(a.sin_addr.s_addr), TW_PEER_IP);
+	len = sizeof(a);
+	assert_int_equal(ustack_getsockname(t->st, fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(ntohs(a.sin_port), syn.sport);
+	assert_int_equal(ntohl(a.sin_addr.s_addr), TW_DUT_IP);
+	/* the peer's MSS less 12 bytes of timestamps */
+	int mss = 0;
+	len = sizeof(mss);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
+	assert_int_equal(mss, 1388);
+	assert_int_equal(tw_counter(t, "TcpCurrEstab"), 1);
+}
+
+static void test_options_follow_sysctls(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_timestamps", "0");
+	tw_sysctl(t, "net.ipv4.tcp_sack", "0");
+	tw_sysctl(t, "net.ipv4.tcp_window_scaling", "0");
+	int fd = nb_socket(t);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.optlen, 4);
+	static const uint8_t mss_only[] = { 2, 4, 0x05, 0xb4 };
+	assert_memory_equal(s.opts, mss_only, 4);
+	assert_int_equal(s.win, 64240);
+	/* without window scaling the handshake ACK carries the window unscaled */
+	send_synack(t, &s, mss_only, 4);
+	struct tw_seg ack = tw_expect_tcp(t);
+	assert_int_equal(ack.optlen, 0);
+	assert_int_equal(ack.win, 64240);
+}
+
+static void test_peer_without_options(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	start_connect(t, fd);
+	struct tw_seg syn = expect_syn(t);
+	send_synack(t, &syn, NULL, 0);
+	struct tw_seg ack = tw_expect_tcp(t);
+	/* no timestamps, no scaling: nothing negotiated, window unscaled */
+	assert_int_equal(ack.optlen, 0);
+	assert_int_equal(ack.win, 64240);
+	int mss = 0;
+	socklen_t len = sizeof(mss);
+	ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len);
+	assert_int_equal(mss, 536); /* RFC 9293: no MSS option means 536 */
+}
+
+static void test_rst_refuses(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	start_connect(t, fd);
+	struct tw_seg syn = expect_syn(t);
+	uint8_t f[128];
+	/* a RST without ACK is not acceptable in SYN_SENT: ignored */
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, 0, 0, TW_RST, 0, NULL, 0));
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, 0, syn.seq + 1, TW_RST | TW_ACK, 0, NULL, 0));
+	tw_expect_none(t);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 1);
+	assert_int_equal(p.revents, POLLIN | POLLOUT | POLLERR | POLLHUP);
+	int err = 0;
+	socklen_t len = sizeof(err);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+	assert_int_equal(err, ECONNREFUSED);
+	len = sizeof(err);
+	ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	assert_int_equal(err, 0); /* reported once */
+	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 1);
+	/* no timer left: nothing more is sent */
+	tw_advance(t, 200000);
+	tw_expect_none(t);
+}
+
+static void test_bad_ack_in_syn_sent_gets_rst(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	start_connect(t, fd);
+	struct tw_seg syn = expect_syn(t);
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, syn.seq + 1000, TW_SYN | TW_ACK, 1000, NULL, 0));
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	assert_int_equal(r.seq, syn.seq + 1000);
+	assert_int_equal(r.ip_id, 0);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
+	assert_int_equal(tw_counter(t, "TcpOutRsts"), 1);
+	/* an ACK of the ISN itself (not of the SYN) is just as bad */
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, syn.seq, TW_ACK, 1000, NULL, 0));
+	assert_int_equal(tw_expect_tcp(t).flags, TW_RST);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
+}
+
+/* Retransmissions at the given seconds, then ETIMEDOUT at the last. */
+static void check_schedule(struct tw *t, int fd, const int *at, int n, int fail_at)
+{
+	struct tw_seg syn = expect_syn(t);
+	uint32_t tsval0 = tw_rd32(syn.opts + 8);
+	int now = 0;
+	for (int i = 0; i < n; i++) {
+		tw_advance(t, (uint64_t)(at[i] - now) * 1000 - 1);
+		tw_expect_none(t);
+		tw_advance(t, 1);
+		struct tw_seg r = tw_expect_tcp(t);
+		assert_int_equal(r.flags, TW_SYN);
+		assert_int_equal(r.seq, syn.seq);
+		assert_int_equal(r.sport, syn.sport);
+		assert_int_equal(tw_rd32(r.opts + 8), tsval0 + (uint32_t)at[i] * 1000);
+		now = at[i];
+	}
+	tw_advance(t, (uint64_t)(fail_at - now) * 1000 - 1);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
+	tw_advance(t, 1);
+	tw_expect_none(t);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	int err = 0;
+	socklen_t len = sizeof(err);
+	ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	assert_int_equal(err, ETIMEDOUT);
+	assert_int_equal(tw_counter(t, "TcpRetransSegs"), (uint64_t)n);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), (uint64_t)n);
+	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 1);
+}
+
+static void test_syn_schedule_linear_default(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	start_connect(t, fd);
+	/* Linux ≥ 6.17, tcp_syn_linear_timeouts = 4: four retries at 1 s, then doubling */
+	static const int at[] = { 1, 2, 3, 4, 5, 7 };
+	check_schedule(t, fd, at, 6, 11);
+}
+
+static void test_syn_schedule_classic(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_syn_linear_timeouts", "0");
+	int fd = nb_socket(t);
+	start_connect(t, fd);
+	static const int at[] = { 1, 3, 7, 15, 31, 63 };
+	check_schedule(t, fd, at, 6, 127);
+}
+
+static void test_tcp_syncnt(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	int v = 0;
+	errno = 0;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof(v)), -1);
+	assert_int_equal(errno, EINVAL);
+	v = 128;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof(v)), -1);
+	v = 2;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof(v)), 0);
+	start_connect(t, fd);
+	static const int at[] = { 1, 2 };
+	check_schedule(t, fd, at, 2, 3);
+	/* and sysctl tcp_syn_retries applies when TCP_SYNCNT is not set */
+	tw_sysctl(t, "net.ipv4.tcp_syn_retries", "1");
+	int fd2 = nb_socket(t);
+	start_connect(t, fd2);
+	expect_syn(t);
+	tw_advance(t, 1000);
+	tw_expect_tcp(t);
+	tw_advance(t, 1000);
+	tw_expect_none(t);
+	assert_int_equal(ustack_tcp_state(t->st, fd2), TCP_CLOSE);
+}
+
+static void test_errors_before_any_packet(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	struct sockaddr_in far = peer_addr(TW_FAR_IP, 80);
+	errno = 0;
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&far, sizeof(far)), -1);
+	assert_int_equal(errno, ENETUNREACH);
+	errno = 0;
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&far, sizeof(far) - 1), -1);
+	assert_int_equal(errno, EINVAL);
+	struct sockaddr_in bad = far;
+	bad.sin_family = AF_INET6;
+	errno = 0;
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&bad, sizeof(bad)), -1);
+	assert_int_equal(errno, EAFNOSUPPORT);
+	errno = 0;
+	assert_int_equal(ustack_connect(t->st, 999, (struct sockaddr *)&far, sizeof(far)), -1);
+	assert_int_equal(errno, EBADF);
+	errno = 0;
+	assert_int_equal(ustack_socket(t->st, AF_INET6, SOCK_STREAM, 0), -1);
+	assert_int_equal(errno, EAFNOSUPPORT);
+	errno = 0;
+	assert_int_equal(ustack_socket(t->st, AF_INET, SOCK_STREAM, IPPROTO_UDP), -1);
+	assert_int_equal(errno, EPROTONOSUPPORT);
+	tw_expect_none(t);
+}
+
+static void test_port_exhaustion_and_sharing(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.ip_local_port_range", "40000 40001");
+	int a = nb_socket(t), b = nb_socket(t), c = nb_socket(t);
+	assert_int_equal(start_connect(t, a), EINPROGRESS);
+	assert_int_equal(start_connect(t, b), EINPROGRESS);
+	uint16_t pa = tw_expect_tcp(t).sport, pb = tw_expect_tcp(t).sport;
+	assert_true(pa != pb);
+	assert_true(pa >= 40000 && pa <= 40001 && pb >= 40000 && pb <= 40001);
+	assert_int_equal(start_connect(t, c), EADDRNOTAVAIL);
+	tw_expect_none(t);
+	/* the same two ports still serve another destination: only the 4-tuple must be unique */
+	struct sockaddr_in other = peer_addr(TW_PEER_IP, 443);
+	assert_int_equal(ustack_connect(t->st, c, (struct sockaddr *)&other, sizeof(other)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	uint16_t pc = tw_expect_tcp(t).sport;
+	assert_true(pc == 40000 || pc == 40001);
+}
+
+static void test_simultaneous_open(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	start_connect(t, fd);
+	struct tw_seg syn = expect_syn(t);
+	uint8_t f[128];
+	/* the peer's SYN crosses ours */
+	uint8_t o[4] = { 2, 4, 0x05, 0xb4 };
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, 0, TW_SYN, 8192, o, 4));
+	struct tw_seg sa = tw_expect_tcp(t);
+	assert_int_equal(sa.flags, TW_SYN | TW_ACK);
+	assert_int_equal(sa.seq, syn.seq); /* the same ISN */
+	assert_int_equal(sa.ack, PEER_ISN + 1);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_RECV);
+	/* the peer's SYN-ACK acknowledges our SYN */
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, syn.seq + 1, TW_SYN | TW_ACK, 8192, o, 4));
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_ESTABLISHED);
+}
+
+struct blocking_arg {
+	struct tw *t;
+	int fd, rc, err;
+};
+
+static void *blocking_connect(void *p)
+{
+	struct blocking_arg *a = p;
+	struct sockaddr_in addr = peer_addr(TW_PEER_IP, PEER_PORT);
+	a->rc = ustack_connect(a->t->st, a->fd, (struct sockaddr *)&addr, sizeof(addr));
+	a->err = errno;
+	return NULL;
+}
+
+static void test_blocking_connect_woken_by_synack(void **state)
+{
+	struct tw *t = *state;
+	struct blocking_arg a = { .t = t, .fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0) };
+	pthread_t th;
+	pthread_create(&th, NULL, blocking_connect, &a);
+	/* wait (bounded) until the SYN is out */
+	for (int i = 0; i < 2000 && ustack_tcp_state(t->st, a.fd) != TCP_SYN_SENT; i++) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(ustack_tcp_state(t->st, a.fd), TCP_SYN_SENT);
+	struct tw_seg syn = expect_syn(t);
+	send_synack(t, &syn, NULL, 0);
+	pthread_join(th, NULL);
+	assert_int_equal(a.rc, 0);
+	tw_expect_tcp(t); /* the ACK */
+}
+
+static void test_blocking_connect_refused(void **state)
+{
+	struct tw *t = *state;
+	struct blocking_arg a = { .t = t, .fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0) };
+	pthread_t th;
+	pthread_create(&th, NULL, blocking_connect, &a);
+	for (int i = 0; i < 2000 && ustack_tcp_state(t->st, a.fd) != TCP_SYN_SENT; i++) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	struct tw_seg syn = expect_syn(t);
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, 0, syn.seq + 1, TW_RST | TW_ACK, 0, NULL, 0));
+	pthread_join(th, NULL);
+	assert_int_equal(a.rc, -1);
+	assert_int_equal(a.err, ECONNREFUSED);
+}
+
+static void test_close_in_syn_sent_is_silent(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	start_connect(t, fd);
+	expect_syn(t);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+	tw_advance(t, 10000);
+	tw_expect_none(t);
+	errno = 0;
+	assert_int_equal(ustack_close(t->st, fd), -1);
+	assert_int_equal(errno, EBADF);
+}
+
+static int setup(void **state)
+{
+	tw_setup_learned(state);
+	((struct tw *)*state)->auto_arp = 1;
+	return 0;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tw_teardown)
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_connect_sends_linux_syn_and_completes),
+		T(test_options_follow_sysctls),
+		T(test_peer_without_options),
+		T(test_rst_refuses),
+		T(test_bad_ack_in_syn_sent_gets_rst),
+		T(test_syn_schedule_linear_default),
+		T(test_syn_schedule_classic),
+		T(test_tcp_syncnt),
+		T(test_errors_before_any_packet),
+		T(test_port_exhaustion_and_sharing),
+		T(test_simultaneous_open),
+		T(test_blocking_connect_woken_by_synack),
+		T(test_blocking_connect_refused),
+		T(test_close_in_syn_sent_is_silent),
+	};
+	return cmocka_run_group_tests_name("tcp_connect", tests, NULL, NULL);
+}
