@@ -55,9 +55,6 @@ void ustack_destroy(struct ustack *st)
 {
 	if (!st)
 		return;
-	for (int i = 0; i < st->tcp.nfds; i++)
-		if (st->tcp.fds[i])
-			sk_free(st, st->tcp.fds[i]);
 	tcp_sockets_destroy(st);
 	tcp_tables_destroy(st);
 	neigh_destroy(st);

@@ -274,17 +274,24 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 	}
 }
 
-/* At stack teardown: whatever is still in the established hash without a descriptor —
- * request sockets and children nobody accepted. */
+/* At stack teardown, silently (no RSTs): first what hangs off listeners — request sockets
+ * and children nobody accepted — while the listeners still exist, then every descriptor. */
 void tcp_sockets_destroy(struct ustack *st)
 {
 	for (uint32_t b = 0; st->tcp.ehash && b <= st->tcp.ehash_mask; b++) {
-		while (st->tcp.ehash[b]) {
-			struct ehash_node *n = st->tcp.ehash[b];
+		struct ehash_node *n = st->tcp.ehash[b];
+		while (n) {
+			struct ehash_node *next = n->next;
 			if (n->state == TCP_NEW_SYN_RECV)
 				reqsk_queue_drop(st, (struct request_sock *)n);
-			else
+			else if (((struct sock *)n)->fd < 0)
 				sk_free(st, (struct sock *)n);
+			n = next;
 		}
 	}
+	for (int i = 0; i < st->tcp.nfds; i++)
+		if (st->tcp.fds[i]) {
+			sk_free(st, st->tcp.fds[i]);
+			st->tcp.fds[i] = NULL;
+		}
 }

@@ -7,7 +7,8 @@
  * Why request sockets: a half-open connection costs only a small struct in the established
  * hash until its final ACK proves the peer exists, so a flood of SYNs costs ~100 bytes each
  * instead of a full socket.  Two queues bound a listener, as in Linux:
- *  - the SYN queue (request sockets) by the listen backlog: a SYN beyond it is dropped and
+ *  - the SYN queue (request sockets) by the listen backlog, which (like the accept queue and
+ *    since Linux 6.x) holds backlog + 1: a SYN beyond it is dropped and
  *    counted in TcpExtTCPReqQFullDrop — where SYN cookies will take over (next issue);
  *    with tcp_syncookies=0 the last quarter of tcp_max_syn_backlog is also kept free;
  *  - the accept queue by min(backlog, net.core.somaxconn): a final ACK arriving when it is
@@ -70,7 +71,7 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 {
 	/* tcp_syn_flood_action: this is where SYN cookies take over (tcp_syncookies ≥ 1);
 	 * until they exist a full SYN queue drops the SYN. */
-	if (lsk->reqsk_qlen >= lsk->max_ack_backlog) {
+	if (lsk->reqsk_qlen > lsk->max_ack_backlog) { /* inet_csk_reqsk_queue_is_full (> since 6.x) */
 		MIB_INC(st, TcpExtTCPReqQFullDrop);
 		goto drop;
 	}

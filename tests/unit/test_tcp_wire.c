@@ -139,7 +139,8 @@ static size_t raw_segment(uint8_t *b, const uint8_t *opts, size_t optlen)
 	tw_wr16(b + 2, 2);
 	b[12] = (uint8_t)(((20 + optlen) / 4) << 4);
 	b[13] = TCPHDR_SYN;
-	memcpy(b + 20, opts, optlen);
+	if (optlen)
+		memcpy(b + 20, opts, optlen);
 	uint8_t ph[2048];
 	tw_wr32(ph, SRC);
 	tw_wr32(ph + 4, DST);

@@ -1,0 +1,409 @@
+/* The server side: listen, request sockets, SYN-ACK, the two queues, accept (seed phases 4, 6). */
+#include "testwire.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#define LPORT 8080
+#define CLIENT_ISN 0x20000000u
+
+static int listener(struct tw *t, int backlog)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(LPORT) };
+	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(ustack_listen(t->st, fd, backlog), 0);
+	return fd;
+}
+
+/* Linux's SYN: mss 1460, sackOK, TS val 1000 ecr 0, nop, wscale 7 */
+static const uint8_t SYN_OPTS[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x03, 0xe8,
+				      0, 0, 0, 0, 1, 3, 3, 7 };
+
+static void send_syn(struct tw *t, uint16_t sport, const uint8_t *opts, size_t optlen)
+{
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, sport, LPORT, CLIENT_ISN, 0, TW_SYN, 64240, opts, optlen));
+}
+
+static struct tw_seg expect_synack(struct tw *t, uint16_t sport)
+{
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN | TW_ACK);
+	assert_int_equal(s.sport, LPORT);
+	assert_int_equal(s.dport, sport);
+	assert_int_equal(s.ack, CLIENT_ISN + 1);
+	return s;
+}
+
+static void send_ack(struct tw *t, uint16_t sport, uint32_t server_isn)
+{
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, sport, LPORT, CLIENT_ISN + 1, server_isn + 1, TW_ACK, 502, NULL, 0));
+}
+
+static void test_synack_exact_and_accept(void **state)
+{
+	struct tw *t = *state;
+	int lfd = listener(t, 128);
+	assert_int_equal(ustack_tcp_state(t->st, lfd), TCP_LISTEN);
+	send_syn(t, 50000, SYN_OPTS, sizeof(SYN_OPTS));
+	struct tw_seg sa = expect_synack(t, 50000);
+	/* Linux: window 65160 (45 × 1448), IP ID 0 with DF, mss 1460, sackOK + TS echoing 1000,
+	 * nop + wscale 10 */
+	assert_int_equal(sa.win, 65160);
+	assert_int_equal(sa.ip_id, 0);
+	assert_true(sa.df);
+	assert_int_equal(sa.optlen, 20);
+	static const uint8_t head[] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10 };
+	assert_memory_equal(sa.opts, head, 8);
+	assert_int_equal(tw_rd32(sa.opts + 12), 1000);
+	static const uint8_t tail[] = { 1, 3, 3, 10 };
+	assert_memory_equal(sa.opts + 16, tail, 4);
+	uint32_t isn = sa.seq;
+
+	int fd = ustack_accept(t->st, lfd, NULL, NULL);
+	assert_int_equal(fd, -1);
+	assert_int_equal(errno, EAGAIN);
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 0);
+
+	send_ack(t, 50000, isn);
+	tw_expect_none(t);
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 1);
+	struct sockaddr_in peer;
+	socklen_t len = sizeof(peer);
+	fd = ustack_accept(t->st, lfd, (struct sockaddr *)&peer, &len);
+	assert_true(fd >= 3);
+	assert_int_equal(len, sizeof(peer));
+	assert_int_equal(ntohl(peer.sin_addr.s_addr), TW_PEER_IP);
+	assert_int_equal(ntohs(peer.sin_port), 50000);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_ESTABLISHED);
+	assert_int_equal(tw_counter(t, "TcpPassiveOpens"), 1);
+	assert_int_equal(tw_counter(t, "TcpCurrEstab"), 1);
+	int mss = 0;
+	len = sizeof(mss);
+	ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len);
+	assert_int_equal(mss, 1448);
+	/* and no timer left behind: the SYN-ACK is not resent */
+	tw_advance(t, 70000);
+	tw_expect_none(t);
+}
+
+static void test_synack_without_timestamps_or_scaling(void **state)
+{
+	struct tw *t = *state;
+	listener(t, 128);
+	static const uint8_t mss_sack[] = { 2, 4, 0x05, 0xb4, 1, 1, 4, 2 };
+	send_syn(t, 50001, mss_sack, sizeof(mss_sack));
+	struct tw_seg sa = expect_synack(t, 50001);
+	assert_int_equal(sa.win, 64240); /* 44 × 1460 */
+	static const uint8_t want[] = { 2, 4, 0x05, 0xb4, 1, 1, 4, 2 };
+	assert_int_equal(sa.optlen, sizeof(want));
+	assert_memory_equal(sa.opts, want, sizeof(want));
+	/* and a SYN without options gets mss only */
+	send_syn(t, 50002, NULL, 0);
+	sa = expect_synack(t, 50002);
+	assert_int_equal(sa.optlen, 4);
+}
+
+static void test_synack_retransmission_schedule(void **state)
+{
+	struct tw *t = *state;
+	listener(t, 128);
+	send_syn(t, 50003, SYN_OPTS, sizeof(SYN_OPTS));
+	uint32_t isn = expect_synack(t, 50003).seq;
+	static const int at[] = { 1, 3, 7, 15, 31 }; /* tcp_synack_retries = 5 */
+	int now = 0;
+	for (int i = 0; i < 5; i++) {
+		tw_advance(t, (uint64_t)(at[i] - now) * 1000 - 1);
+		tw_expect_none(t);
+		tw_advance(t, 1);
+		struct tw_seg r = expect_synack(t, 50003);
+		assert_int_equal(r.seq, isn);
+		assert_int_equal(tw_rd32(r.opts + 8) - tw_rd32(r.opts + 8), 0);
+		now = at[i];
+	}
+	tw_advance(t, 63000 - 31000 - 1);
+	tw_expect_none(t);
+	tw_advance(t, 1); /* at 63 s the request is dropped, silently */
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPSynRetrans"), 5);
+	assert_int_equal(tw_counter(t, "TcpRetransSegs"), 5);
+	/* the final ACK now finds no request: RST */
+	send_ack(t, 50003, isn);
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	assert_int_equal(r.seq, isn + 1);
+}
+
+static void test_retransmitted_syn_gets_synack_again(void **state)
+{
+	struct tw *t = *state;
+	listener(t, 128);
+	send_syn(t, 50004, SYN_OPTS, sizeof(SYN_OPTS));
+	uint32_t isn = expect_synack(t, 50004).seq;
+	tw_advance(t, 700);
+	send_syn(t, 50004, SYN_OPTS, sizeof(SYN_OPTS));
+	assert_int_equal(expect_synack(t, 50004).seq, isn);
+	/* a second copy within 500 ms is not answered (tcp_invalid_ratelimit) */
+	tw_advance(t, 100);
+	send_syn(t, 50004, SYN_OPTS, sizeof(SYN_OPTS));
+	tw_expect_none(t);
+	send_ack(t, 50004, isn);
+	assert_true(ustack_accept(t->st, 3, NULL, NULL) >= 3);
+}
+
+static void test_syn_queue_full_drops(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_syncookies", "0");
+	tw_sysctl(t, "net.ipv4.tcp_max_syn_backlog", "4096");
+	listener(t, 2);
+	for (uint16_t p = 51000; p < 51003; p++) {
+		send_syn(t, p, NULL, 0);
+		expect_synack(t, p);
+	}
+	send_syn(t, 51003, NULL, 0); /* the SYN queue holds backlog + 1 */
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPReqQFullDrop"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 1);
+}
+
+/*
+ * Three clients against a backlog of 1: the accept queue holds two (sk_acceptq_is_full uses
+ * >), so the third final ACK overflows.  Handshakes interleave so that no SYN meets a full
+ * queue (a SYN that does is dropped too, counted as an overflow).  Returns the third ISN.
+ */
+static uint32_t fill_and_overflow(struct tw *t, uint16_t base)
+{
+	uint32_t isn[3];
+	send_syn(t, base, NULL, 0);
+	isn[0] = expect_synack(t, base).seq;
+	send_syn(t, (uint16_t)(base + 1), NULL, 0);
+	isn[1] = expect_synack(t, (uint16_t)(base + 1)).seq;
+	send_ack(t, base, isn[0]);
+	send_syn(t, (uint16_t)(base + 2), NULL, 0);
+	isn[2] = expect_synack(t, (uint16_t)(base + 2)).seq;
+	send_ack(t, (uint16_t)(base + 1), isn[1]);
+	assert_int_equal(tw_counter(t, "TcpExtListenOverflows"), 0);
+	send_ack(t, (uint16_t)(base + 2), isn[2]);
+	assert_int_equal(tw_counter(t, "TcpExtListenOverflows"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 1);
+	return isn[2];
+}
+
+static void test_accept_queue_overflow_is_slowness_not_error(void **state)
+{
+	struct tw *t = *state;
+	int lfd = listener(t, 1);
+	uint32_t isn = fill_and_overflow(t, 52000);
+	tw_expect_none(t); /* dropped, not refused */
+	/* a new SYN meets the full accept queue and is dropped as well */
+	send_syn(t, 52010, NULL, 0);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtListenOverflows"), 2);
+	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
+	/* the request survived; its SYN-ACK timer fires and the client's ACK completes it */
+	tw_advance(t, 1000);
+	expect_synack(t, 52002);
+	send_ack(t, 52002, isn);
+	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
+	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
+	assert_int_equal(ustack_accept(t->st, lfd, NULL, NULL), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(tw_counter(t, "TcpPassiveOpens"), 3);
+}
+
+static void test_abort_on_overflow_resets(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_abort_on_overflow", "1");
+	listener(t, 1);
+	uint32_t isn = fill_and_overflow(t, 53000);
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	assert_int_equal(r.dport, 53002);
+	assert_int_equal(r.seq, isn + 1);
+	tw_advance(t, 2000);
+	tw_expect_none(t); /* the request is gone */
+}
+
+static void test_backlog_capped_by_somaxconn(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.core.somaxconn", "1");
+	int lfd = listener(t, 1000); /* effective backlog 1 */
+	fill_and_overflow(t, 55000);
+	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
+	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
+	assert_int_equal(ustack_accept(t->st, lfd, NULL, NULL), -1);
+}
+
+static void test_segments_without_a_socket_get_rst(void **state)
+{
+	struct tw *t = *state;
+	uint8_t f[128];
+	/* SYN to a closed port: RST|ACK acknowledging the SYN */
+	tw_send(t, f, tw_tcp(f, 40000, 9, 1234, 0, TW_SYN, 1000, NULL, 0));
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST | TW_ACK);
+	assert_int_equal(r.seq, 0);
+	assert_int_equal(r.ack, 1235);
+	assert_int_equal(r.win, 0);
+	assert_int_equal(r.optlen, 0);
+	/* ACK to a closed port: RST with seq = its ack */
+	tw_send(t, f, tw_tcp(f, 40000, 9, 1234, 5678, TW_ACK, 1000, NULL, 0));
+	r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	assert_int_equal(r.seq, 5678);
+	/* never a RST for a RST */
+	tw_send(t, f, tw_tcp(f, 40000, 9, 1234, 5678, TW_RST | TW_ACK, 0, NULL, 0));
+	tw_expect_none(t);
+	/* an ACK at a listener with no request: RST */
+	listener(t, 8);
+	tw_send(t, f, tw_tcp(f, 40001, LPORT, 1, 99, TW_ACK, 1000, NULL, 0));
+	r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	assert_int_equal(r.seq, 99);
+	assert_int_equal(tw_counter(t, "TcpOutRsts"), 3);
+	/* a bad checksum is counted, not answered */
+	tw_tcp(f, 40000, 9, 1234, 0, TW_SYN, 1000, NULL, 0);
+	f[34 + 16] ^= 0xff;
+	tw_send(t, f, 54);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpInCsumErrors"), 1);
+	assert_int_equal(tw_counter(t, "TcpInErrs"), 1);
+}
+
+static void test_bad_ack_and_rst_for_request(void **state)
+{
+	struct tw *t = *state;
+	listener(t, 8);
+	send_syn(t, 54000, NULL, 0);
+	uint32_t isn = expect_synack(t, 54000).seq;
+	uint8_t f[128];
+	/* an ACK of something we never sent */
+	tw_send(t, f, tw_tcp(f, 54000, LPORT, CLIENT_ISN + 1, isn + 7, TW_ACK, 100, NULL, 0));
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	assert_int_equal(r.seq, isn + 7);
+	/* the request is still there; a RST in window removes it */
+	tw_send(t, f, tw_tcp(f, 54000, LPORT, CLIENT_ISN + 1, 0, TW_RST, 0, NULL, 0));
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 1);
+	tw_advance(t, 2000);
+	tw_expect_none(t); /* no SYN-ACK retransmission for a dropped request */
+}
+
+static void test_bind_and_listen_errors(void **state)
+{
+	struct tw *t = *state;
+	int a = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	int b = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(7000) };
+	assert_int_equal(ustack_bind(t->st, a, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	errno = 0;
+	assert_int_equal(ustack_bind(t->st, b, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	errno = 0;
+	assert_int_equal(ustack_bind(t->st, a, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	assert_int_equal(errno, EINVAL); /* already bound */
+	/* SO_REUSEADDR on both, neither listening: allowed */
+	int one = 1, c = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0), d = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	ustack_setsockopt(t->st, c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ustack_setsockopt(t->st, d, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sa.sin_port = htons(7001);
+	assert_int_equal(ustack_bind(t->st, c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(ustack_bind(t->st, d, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* ... but once one listens, the other cannot */
+	assert_int_equal(ustack_listen(t->st, c, 5), 0);
+	int e = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	ustack_setsockopt(t->st, e, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	errno = 0;
+	assert_int_equal(ustack_bind(t->st, e, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	/* an address that is not ours */
+	struct sockaddr_in other = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000209) };
+	errno = 0;
+	assert_int_equal(ustack_bind(t->st, e, (struct sockaddr *)&other, sizeof(other)), -1);
+	assert_int_equal(errno, EADDRNOTAVAIL);
+	other.sin_family = AF_INET6;
+	errno = 0;
+	assert_int_equal(ustack_bind(t->st, e, (struct sockaddr *)&other, sizeof(other)), -1);
+	assert_int_equal(errno, EAFNOSUPPORT);
+	/* accept on a socket that does not listen; bad descriptors */
+	errno = 0;
+	assert_int_equal(ustack_accept(t->st, e, NULL, NULL), -1);
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_int_equal(ustack_accept(t->st, 12345, NULL, NULL), -1);
+	assert_int_equal(errno, EBADF);
+	errno = 0;
+	assert_int_equal(ustack_listen(t->st, -1, 5), -1);
+	assert_int_equal(errno, EBADF);
+	/* listen without bind picks a port */
+	int g = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(ustack_listen(t->st, g, 5), 0);
+	struct sockaddr_in got;
+	socklen_t len = sizeof(got);
+	assert_int_equal(ustack_getsockname(t->st, g, (struct sockaddr *)&got, &len), 0);
+	assert_true(ntohs(got.sin_port) >= 32768 && ntohs(got.sin_port) <= 60999);
+	errno = 0;
+	assert_int_equal(ustack_getpeername(t->st, g, (struct sockaddr *)&got, &len), -1);
+	assert_int_equal(errno, ENOTCONN);
+	/* after close the port is free again */
+	assert_int_equal(ustack_close(t->st, a), 0);
+	sa.sin_port = htons(7000);
+	assert_int_equal(ustack_bind(t->st, b, (struct sockaddr *)&sa, sizeof(sa)), 0);
+}
+
+static void test_closing_listener_resets_unaccepted(void **state)
+{
+	struct tw *t = *state;
+	int lfd = listener(t, 8);
+	send_syn(t, 56000, NULL, 0);
+	uint32_t isn = expect_synack(t, 56000).seq;
+	send_ack(t, 56000, isn);
+	send_syn(t, 56001, NULL, 0); /* and one still half-open */
+	expect_synack(t, 56001);
+	assert_int_equal(ustack_close(t->st, lfd), 0);
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST | TW_ACK);
+	assert_int_equal(r.dport, 56000);
+	assert_int_equal(r.seq, isn + 1);
+	tw_advance(t, 5000);
+	tw_expect_none(t); /* the request vanished with its timer */
+	/* and the port answers RST now */
+	send_syn(t, 56002, NULL, 0);
+	assert_int_equal(tw_expect_tcp(t).flags, TW_RST | TW_ACK);
+}
+
+static int setup(void **state)
+{
+	tw_setup_learned(state);
+	((struct tw *)*state)->auto_arp = 1;
+	return 0;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tw_teardown)
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_synack_exact_and_accept),
+		T(test_synack_without_timestamps_or_scaling),
+		T(test_synack_retransmission_schedule),
+		T(test_retransmitted_syn_gets_synack_again),
+		T(test_syn_queue_full_drops),
+		T(test_accept_queue_overflow_is_slowness_not_error),
+		T(test_abort_on_overflow_resets),
+		T(test_segments_without_a_socket_get_rst),
+		T(test_bad_ack_and_rst_for_request),
+		T(test_bind_and_listen_errors),
+		T(test_backlog_capped_by_somaxconn),
+		T(test_closing_listener_resets_unaccepted),
+	};
+	return cmocka_run_group_tests_name("tcp_listen", tests, NULL, NULL);
+}
