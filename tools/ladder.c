@@ -1,18 +1,53 @@
 #include "ladder.h"
 
 #include <string.h>
+#include <ustack/socket.h>
 #include <ustack/trace.h>
 
-#define COL 40 /* width of each side's step column */
+#define COL 44 /* width of each side's step column */
 
 static void ladder_event(void *arg, const struct ustack_trace_event *ev)
 {
 	struct ladder *l = arg;
 	int side = strcmp(ev->stack, ustack_name(l->side[0])) == 0 ? 0 : 1;
-	char text[160];
+	char text[256];
 
 	if (ev->kind == USTACK_TRACE_PKT_TX) {
-		ustack_frame_format(text, sizeof(text), ev->link_type, ev->frame, ev->len);
+		char full[256];
+		ustack_frame_format(full, sizeof(full), ev->link_type, ev->frame, ev->len);
+		/* The addresses are the columns already; keep the protocol part, drop IP details. */
+		const char *p = full;
+		if (!strncmp(p, "IP ", 3) && strstr(p, ": "))
+			p = strstr(p, ": ") + 2;
+		snprintf(text, sizeof(text), "%s", p);
+		char *ttl = strstr(text, " (ttl ");
+		if (ttl && strstr(full, "Flags"))
+			*ttl = 0;
+		/* compact: "Flags [S.]" → "[S.]", ", options [...]" → " <...>" */
+		char tmp[256];
+		size_t o = 0;
+		for (const char *q = text; *q && o + 1 < sizeof(tmp);) {
+			if (!strncmp(q, "Flags [", 7)) {
+				tmp[o++] = '[';
+				q += 7;
+			} else if (!strncmp(q, ", options [", 11)) {
+				tmp[o++] = ' ';
+				tmp[o++] = '<';
+				q += 11;
+				while (*q && *q != ']' && o + 2 < sizeof(tmp))
+					tmp[o++] = *q++;
+				tmp[o++] = '>';
+				if (*q)
+					q++;
+			} else {
+				tmp[o++] = *q++;
+			}
+		}
+		tmp[o] = 0;
+		memcpy(text, tmp, o + 1);
+		char *len0 = strstr(text, ", length 0");
+		if (len0 && !len0[10])
+			*len0 = 0;
 		int w = l->width;
 		int tl = (int)strlen(text);
 		if (tl > w - 6)
@@ -30,6 +65,10 @@ static void ladder_event(void *arg, const struct ustack_trace_event *ev)
 				fputs("─", l->out);
 			fprintf(l->out, " %.*s │\n", tl, text);
 		}
+	} else if (ev->kind == USTACK_TRACE_STEP && ev->old_state != ev->new_state) {
+		snprintf(text, sizeof(text), "%s %s -> %s", ev->name, ustack_tcp_state_name(ev->old_state),
+			 ustack_tcp_state_name(ev->new_state));
+		ladder_note(l, side, ev->time_us, text);
 	} else if (ev->kind == USTACK_TRACE_STEP || ev->kind == USTACK_TRACE_DROP) {
 		snprintf(text, sizeof(text), "%s%s%s", ev->kind == USTACK_TRACE_DROP ? "drop: " : "",
 			 ev->name, ev->detail ? ev->detail : "");
@@ -54,7 +93,7 @@ void ladder_init(struct ladder *l, FILE *out, struct ustack *left, const char *l
 	l->side[1] = right;
 	l->label[0] = left_label;
 	l->label[1] = right_label;
-	l->width = 96;
+	l->width = 126;
 	l->sub[0] = ustack_trace_subscribe(left, ladder_event, l);
 	l->sub[1] = ustack_trace_subscribe(right, ladder_event, l);
 }

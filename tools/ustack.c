@@ -3,7 +3,7 @@
  *
  *   ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--mac M] [--pcap FILE] [-o k=v]...
  *   ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST
- *   ustack demo [--count N] [--loss P] [--seed S]
+ *   ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S] [--ping N]
  *   ustack sysctl [-a] [NAME...]
  */
 #include <arpa/inet.h>
@@ -17,7 +17,9 @@
 #include <sodium.h>
 #include <ustack/link.h>
 #include <ustack/stack.h>
+#include <ustack/socket.h>
 #include <ustack/sysctl.h>
+#include <netinet/tcp.h>
 
 #include "ladder.h"
 
@@ -344,6 +346,7 @@ struct demo_state {
 	struct ladder *ladder;
 	struct ustack_vclock *vc;
 	int replies;
+	int drop_syn, drop_synack;
 };
 
 static void demo_echo_reply(void *arg, struct in_addr from, uint16_t id, uint16_t seq,
@@ -357,35 +360,92 @@ static void demo_echo_reply(void *arg, struct in_addr from, uint16_t id, uint16_
 	d->replies++;
 }
 
+/* --drop-syn / --drop-synack: lose the first N of them on the wire. */
+static int demo_filter(void *arg, int dir, const uint8_t *f, size_t len)
+{
+	struct demo_state *d = arg;
+	if (len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[14 + 9] != 6)
+		return 0;
+	uint8_t flags = f[14 + (f[14] & 0xf) * 4 + 13];
+	int *budget = NULL;
+	if (dir == 0 && flags == 0x02)
+		budget = &d->drop_syn;
+	else if (dir == 1 && flags == 0x12)
+		budget = &d->drop_synack;
+	if (!budget || *budget <= 0)
+		return 0;
+	(*budget)--;
+	ladder_note(d->ladder, dir, d->vc->now_us, "  x lost on the link");
+	return 1;
+}
+
+static void print_tcp_info(const char *who, struct ustack *st, int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	if (ustack_getsockopt(st, fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return;
+	printf("  %-7s %-11s mss %u, wscale %s, sack %s, timestamps %s, cwnd %u, retransmits %u\n", who,
+	       ustack_tcp_state_name(ti.tcpi_state), ti.tcpi_snd_mss,
+	       ti.tcpi_options & TCPI_OPT_WSCALE ? "yes" : "no", ti.tcpi_options & TCPI_OPT_SACK ? "yes" : "no",
+	       ti.tcpi_options & TCPI_OPT_TIMESTAMPS ? "yes" : "no", ti.tcpi_snd_cwnd, ti.tcpi_total_retrans);
+	if (ti.tcpi_options & TCPI_OPT_WSCALE)
+		printf("          send scale %u, receive scale %u\n", ti.tcpi_snd_wscale, ti.tcpi_rcv_wscale);
+}
+
+static int demo_ping(struct ustack *a, struct ustack_memlink *ml, struct ustack_vclock *vc,
+		     struct in_addr to, int count, struct demo_state *d)
+{
+	ustack_set_echo_reply_handler(a, demo_echo_reply, d);
+	for (int i = 1; i <= count; i++) {
+		if (ustack_ping(a, to, 0x1234, (uint16_t)i, 56) < 0)
+			fprintf(stderr, "ping: %s\n", strerror(errno));
+		ustack_memlink_run(ml, vc, vc->now_us + 1000000);
+	}
+	printf("\n%d packets transmitted, %d received\n", count, d->replies);
+	return d->replies > 0 ? 0 : 1;
+}
+
 static int cmd_demo(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "count", required_argument, 0, 'c' }, { "loss", required_argument, 0, 'l' },
-		{ "seed", required_argument, 0, 's' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
-	int count = 3, c;
+		{ "drop-syn", required_argument, 0, 'd' }, { "drop-synack", required_argument, 0, 'D' },
+		{ "loss", required_argument, 0, 'l' }, { "seed", required_argument, 0, 's' },
+		{ "ping", required_argument, 0, 'p' }, { "counters", no_argument, 0, 'c' },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	int c, ping = 0, counters = 0;
 	double loss = 0;
 	unsigned long long seed = 1;
+	struct demo_state d = { 0 };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "hc:l:s:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c': count = atoi(optarg); break;
+		case 'd': d.drop_syn = atoi(optarg); break;
+		case 'D': d.drop_synack = atoi(optarg); break;
 		case 'l': loss = atof(optarg); break;
 		case 's': seed = strtoull(optarg, NULL, 0); break;
+		case 'p': ping = atoi(optarg); break;
+		case 'c': counters = 1; break;
 		case 'h':
-			printf("usage: ustack demo [--count N] [--loss P] [--seed S]\n\n"
-			       "Two ustack instances in this process, joined by an in-memory link with 1 ms\n"
-			       "of delay, in virtual time.  The client pings the server; the ladder shows\n"
-			       "every frame on the wire, with ARP resolving the server's address first.\n"
-			       "  --count N   echo requests to send (default 3)\n"
-			       "  --loss P    probability a frame is lost on the link (default 0)\n"
-			       "  --seed S    seed for the link's impairments (default 1)\n");
+			printf("usage: ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S]\n"
+			       "                   [--ping N] [--counters]\n\n"
+			       "Two ustack instances in this process — client 192.0.2.1 and server 192.0.2.2 —\n"
+			       "joined by an in-memory link with 1 ms of delay, in virtual time.  The client\n"
+			       "connects to port 80, the server accepts, and the ladder shows what happened:\n"
+			       "each side's steps and states, every frame with flags, seq/ack and options.\n"
+			       "  --drop-syn N     lose the client's first N SYNs (see the 1 s retransmissions)\n"
+			       "  --drop-synack N  lose the server's first N SYN-ACKs\n"
+			       "  --loss P         lose any frame with probability P\n"
+			       "  --seed S         seed for the link's impairments (default 1)\n"
+			       "  --ping N         send N pings instead of connecting\n"
+			       "  --counters       print both stacks' counters at the end\n");
 			return 0;
 		default:
 			return 2;
 		}
 	}
-	if (count < 1 || count > 1000 || loss < 0 || loss > 1) {
-		fprintf(stderr, "ustack demo: --count 1..1000, --loss 0..1\n");
+	if (loss < 0 || loss > 1 || d.drop_syn < 0 || d.drop_synack < 0 || ping < 0 || ping > 1000) {
+		fprintf(stderr, "ustack demo: --loss 0..1, --drop-* ≥ 0, --ping 0..1000\n");
 		return 2;
 	}
 	struct ustack_vclock vc;
@@ -410,27 +470,71 @@ static int cmd_demo(int argc, char **argv)
 	ustack_addr_add(b, ib, addr_b, 24);
 
 	struct ladder lad;
-	ladder_init(&lad, stdout, a, "client 192.0.2.1", b, "server 192.0.2.2");
-	struct demo_state d = { .ladder = &lad, .vc = &vc };
-	ustack_set_echo_reply_handler(a, demo_echo_reply, &d);
-	printf("ustack demo: ping over an in-memory link (1 ms one way), virtual time\n\n");
-	ladder_header(&lad);
-	for (int i = 1; i <= count; i++) {
-		if (ustack_ping(a, addr_b, 0x1234, (uint16_t)i, 56) < 0)
-			fprintf(stderr, "ping: %s\n", strerror(errno));
-		ustack_memlink_run(ml, &vc, vc.now_us + 1000000);
+	d.ladder = &lad;
+	d.vc = &vc;
+	ustack_memlink_set_filter(ml, demo_filter, &d);
+	int rc = 0;
+	if (ping) {
+		ladder_init(&lad, stdout, a, "client 192.0.2.1", b, "server 192.0.2.2");
+		printf("ustack demo: ping over an in-memory link (1 ms one way), virtual time\n\n");
+		ladder_header(&lad);
+		rc = demo_ping(a, ml, &vc, addr_b, ping, &d);
+		ladder_detach(&lad);
+		goto out;
 	}
+	printf("ustack demo: connect() to 192.0.2.2:80 over an in-memory link (1 ms one way), virtual time\n\n");
+	/* the server: socket, bind, listen (before the ladder starts, as a server would be up) */
+	int lfd = ustack_socket(b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr = addr_b };
+	if (lfd < 0 || ustack_bind(b, lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || ustack_listen(b, lfd, 128) < 0) {
+		fprintf(stderr, "ustack demo: server: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("server: socket(), bind(192.0.2.2:80), listen(128): LISTEN\n\n");
+	ladder_init(&lad, stdout, a, "client 192.0.2.1", b, "server 192.0.2.2");
+	ladder_header(&lad);
+	int cfd = ustack_socket(a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (ustack_connect(a, cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+		fprintf(stderr, "ustack demo: connect: %s\n", strerror(errno));
+		return 1;
+	}
+	/* run until the server has the connection queued (bounded: 200 s of virtual time) */
+	int acc_q = 0, syn_q = 0, max_q = 0;
+	uint64_t deadline = vc.now_us + 200000000ull;
+	while (vc.now_us < deadline) {
+		ustack_memlink_run(ml, &vc, vc.now_us + 1000);
+		ustack_listen_queues(b, lfd, &syn_q, &acc_q, &max_q);
+		if (acc_q || ustack_tcp_state(a, cfd) == TCP_CLOSE)
+			break;
+	}
+	ustack_memlink_run(ml, &vc, vc.now_us + 2000);
+	ustack_listen_queues(b, lfd, &syn_q, &acc_q, &max_q);
+	int afd = ustack_accept(b, lfd, NULL, NULL);
 	ladder_detach(&lad);
-	printf("\n%d packets transmitted, %d received, %llu frames lost on the link\n", count, d.replies,
-	       (unsigned long long)ustack_memlink_dropped(ml));
-	printf("\nclient ");
-	print_counters(stdout, a);
-	printf("\nserver ");
-	print_counters(stdout, b);
+	printf("\nqueues on the listener before accept(): SYN queue %d, accept queue %d (limit %d)\n",
+	       syn_q, acc_q, max_q);
+	if (afd < 0) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		ustack_getsockopt(a, cfd, SOL_SOCKET, SO_ERROR, &err, &len);
+		printf("no connection: %s\n", err ? strerror(err) : strerror(errno));
+		rc = 1;
+	} else {
+		printf("accept() returned fd %d; negotiated:\n", afd);
+		print_tcp_info("client", a, cfd);
+		print_tcp_info("server", b, afd);
+	}
+out:
+	if (counters) {
+		printf("\nclient ");
+		print_counters(stdout, a);
+		printf("\nserver ");
+		print_counters(stdout, b);
+	}
 	ustack_memlink_destroy(ml);
 	ustack_destroy(a);
 	ustack_destroy(b);
-	return d.replies > 0 ? 0 : 1;
+	return rc;
 }
 
 /* ---- ustack sysctl -------------------------------------------------------------------- */
@@ -473,7 +577,7 @@ static void usage(FILE *f)
 		   "commands:\n"
 		   "  up       run ustack on a TAP device; answers ARP and ping\n"
 		   "  ping     send echo requests from ustack on a TAP device\n"
-		   "  demo     two stacks over an in-memory link, drawn as a ladder diagram\n"
+		   "  demo     connect() between two stacks over an in-memory link, as a ladder diagram\n"
 		   "  sysctl   list sysctls and their defaults\n");
 }
 

@@ -34,6 +34,13 @@ int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen
 int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg);
 int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_ms);
 
+/* A listener's SYN queue (request sockets), accept queue, and the limit of both. */
+int ustack_listen_queues(struct ustack *st, int fd, int *syn_qlen, int *accept_qlen, int *max_backlog);
+
+/* getsockopt(IPPROTO_TCP, TCP_INFO) fills glibc's struct tcp_info (Linux's layout) with what
+ * the connection knows: state, options, scales, MSS, RTO, cwnd; for a listener
+ * tcpi_unacked/tcpi_sacked are the accept queue and its limit, as in Linux. */
+
 /* The TCP state of a descriptor's socket, as Linux numbers them (TCP_ESTABLISHED = 1, ...). */
 int ustack_tcp_state(struct ustack *st, int fd);
 const char *ustack_tcp_state_name(int state);

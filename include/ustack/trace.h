@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include "stack.h"
 
 #ifdef __cplusplus
@@ -19,7 +20,13 @@ enum ustack_trace_kind {
 	USTACK_TRACE_PKT_RX = 1, /* netif_receive_skb: a frame arrived (frame/len set)   */
 	USTACK_TRACE_PKT_TX,     /* net_dev_xmit: a frame left (frame/len set)           */
 	USTACK_TRACE_DROP,       /* kfree_skb: a packet was dropped; reason names it     */
-	USTACK_TRACE_STEP,       /* a named protocol step (arp_send, icmp_reply, ...)     */
+	USTACK_TRACE_STEP,       /* a named protocol step: arp_solicit, icmp_echo, and TCP's
+	                          * tcp_v4_connect, inet_hash_connect, tcp_set_state,
+	                          * tcp_connect, tcp_send_syn, tcp_rcv_state_process,
+	                          * inet_reqsk_alloc, tcp_send_synack,
+	                          * tcp_rcv_synsent_state_process, tcp_check_req,
+	                          * tcp_v4_syn_recv_sock, inet_csk_reqsk_queue_add,
+	                          * inet_csk_accept, tcp_retransmit_skb, tcp_write_err ... */
 };
 
 struct ustack_trace_event {
@@ -31,7 +38,12 @@ struct ustack_trace_event {
 	const uint8_t *frame; /* PKT_RX / PKT_TX: the whole frame as on the link */
 	size_t len;
 	enum ustack_link_type link_type;
-	const char *detail;   /* optional free text (e.g. "who-has 192.0.2.2") */
+	const char *detail;   /* optional free text */
+	/* TCP steps: the connection's 4-tuple (ports in host order) and its state before and
+	 * after the step, by Linux's numbering (0 for non-TCP events). */
+	struct in_addr laddr, raddr;
+	uint16_t lport, rport;
+	int old_state, new_state;
 };
 
 typedef void (*ustack_trace_fn)(void *arg, const struct ustack_trace_event *ev);

@@ -2,26 +2,28 @@
 
 #include <errno.h>
 
+void trace_emit_event(struct ustack *st, struct ustack_trace_event *ev)
+{
+	if (!st->ntrace)
+		return;
+	struct netdev *dev = ev->ifindex ? netdev_get(st, ev->ifindex) : NULL;
+	ev->time_us = st->now;
+	ev->stack = st->name;
+	ev->link_type = dev ? dev->type : USTACK_LINK_RAWIP;
+	for (int i = 0; i < TRACE_SUBS_MAX; i++)
+		if (st->trace[i].fn)
+			st->trace[i].fn(st->trace[i].arg, ev);
+}
+
 void trace_emit(struct ustack *st, enum ustack_trace_kind kind, const char *name, int ifindex,
 		const uint8_t *frame, size_t len, const char *detail)
 {
 	if (!st->ntrace)
 		return;
-	struct netdev *dev = ifindex ? netdev_get(st, ifindex) : NULL;
 	struct ustack_trace_event ev = {
-		.kind = kind,
-		.time_us = st->now,
-		.stack = st->name,
-		.name = name,
-		.ifindex = ifindex,
-		.frame = frame,
-		.len = len,
-		.link_type = dev ? dev->type : USTACK_LINK_RAWIP,
-		.detail = detail,
+		.kind = kind, .name = name, .ifindex = ifindex, .frame = frame, .len = len, .detail = detail,
 	};
-	for (int i = 0; i < TRACE_SUBS_MAX; i++)
-		if (st->trace[i].fn)
-			st->trace[i].fn(st->trace[i].arg, &ev);
+	trace_emit_event(st, &ev);
 }
 
 int ustack_trace_subscribe(struct ustack *st, ustack_trace_fn fn, void *arg)

@@ -386,9 +386,65 @@ static int put_int(void *val, socklen_t *len, int v)
 	return 0;
 }
 
+/* tcp_get_info: the fields of Linux's struct tcp_info that connection setup defines. */
+static int get_tcp_info(struct ustack *st, const struct sock *sk, void *val, socklen_t *len)
+{
+	if (!val || !len)
+		return -EFAULT;
+	if ((int)*len < 0)
+		return -EINVAL;
+	struct tcp_info ti;
+	memset(&ti, 0, sizeof(ti));
+	ti.tcpi_state = sk->node.state;
+	if (sk->node.state == TCP_LISTEN) {
+		/* as Linux: for a listener, the accept queue and its limit */
+		ti.tcpi_unacked = (uint32_t)sk->ack_backlog;
+		ti.tcpi_sacked = (uint32_t)sk->max_ack_backlog;
+	} else {
+		ti.tcpi_retransmits = sk->retransmits;
+		ti.tcpi_backoff = sk->backoff;
+		ti.tcpi_options = (sk->tstamp_ok ? TCPI_OPT_TIMESTAMPS : 0) | (sk->sack_ok ? TCPI_OPT_SACK : 0) |
+				  (sk->wscale_ok ? TCPI_OPT_WSCALE : 0);
+		if (sk->wscale_ok) {
+			ti.tcpi_snd_wscale = sk->snd_wscale & 0xf;
+			ti.tcpi_rcv_wscale = sk->rcv_wscale & 0xf;
+		}
+		ti.tcpi_rto = sk->rto_ms * 1000u;
+		ti.tcpi_snd_mss = sk->mss_cache;
+		ti.tcpi_rcv_mss = sk->mss_cache;
+		ti.tcpi_pmtu = sk->rt.mtu;
+		ti.tcpi_advmss = sk->advmss;
+		ti.tcpi_snd_cwnd = sk->cwnd;
+		ti.tcpi_snd_ssthresh = sk->ssthresh;
+		ti.tcpi_rcv_space = sk->rcv_wnd;
+		ti.tcpi_total_retrans = sk->retransmits;
+	}
+	(void)st;
+	socklen_t n = *len < sizeof(ti) ? *len : (socklen_t)sizeof(ti);
+	memcpy(val, &ti, n);
+	*len = n;
+	return 0;
+}
+
+int ustack_listen_queues(struct ustack *st, int fd, int *syn_qlen, int *accept_qlen, int *max_backlog)
+{
+	ENTER(st, fd, sk);
+	if (sk->node.state != TCP_LISTEN)
+		return leave(st, -EINVAL);
+	if (syn_qlen)
+		*syn_qlen = sk->reqsk_qlen;
+	if (accept_qlen)
+		*accept_qlen = sk->ack_backlog;
+	if (max_backlog)
+		*max_backlog = sk->max_ack_backlog;
+	return leave(st, 0);
+}
+
 int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len)
 {
 	ENTER(st, fd, sk);
+	if (level == IPPROTO_TCP && name == TCP_INFO)
+		return leave(st, get_tcp_info(st, sk, val, len));
 	int v;
 	if (level == SOL_SOCKET) {
 		switch (name) {

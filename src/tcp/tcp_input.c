@@ -10,7 +10,6 @@
 #include "tcp/tcp.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <ustack/socket.h>
 
 static bool after(uint32_t a, uint32_t b) { return (int32_t)(b - a) < 0; }
@@ -30,13 +29,13 @@ void tcp_trace(struct ustack *st, const char *name, const struct ehash_node *n, 
 {
 	if (!st->ntrace)
 		return;
-	char d[128];
-	snprintf(d, sizeof(d), " %u.%u.%u.%u:%u → %u.%u.%u.%u:%u %s%s%s", n->laddr >> 24,
-		 (n->laddr >> 16) & 0xff, (n->laddr >> 8) & 0xff, n->laddr & 0xff, n->lport,
-		 n->raddr >> 24, (n->raddr >> 16) & 0xff, (n->raddr >> 8) & 0xff, n->raddr & 0xff,
-		 n->rport, ustack_tcp_state_name(old_state), old_state != new_state ? " → " : "",
-		 old_state != new_state ? ustack_tcp_state_name(new_state) : "");
-	trace_emit(st, USTACK_TRACE_STEP, name, 0, NULL, 0, d);
+	struct ustack_trace_event ev = {
+		.kind = USTACK_TRACE_STEP, .name = name,
+		.laddr.s_addr = htonl(n->laddr), .raddr.s_addr = htonl(n->raddr),
+		.lport = n->lport, .rport = n->rport,
+		.old_state = old_state, .new_state = new_state,
+	};
+	trace_emit_event(st, &ev);
 }
 
 void tcp_set_state(struct ustack *st, struct sock *sk, int state)
@@ -123,11 +122,12 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 		sk->cwnd = TCP_INIT_CWND;
 		sk->ssthresh = 0x7fffffff;
 		timer_cancel(st, &sk->retrans_timer);
+		/* tcp_finish_connect: ESTABLISHED and wake connect(), then send the ACK */
 		tcp_set_state(st, sk, TCP_ESTABLISHED);
 		sk->connecting = false;
-		tcp_send_ack(st, sk);
 		tcp_trace(st, "sk_state_change", &sk->node, TCP_ESTABLISHED, TCP_ESTABLISHED);
 		sk_wake(st);
+		tcp_send_ack(st, sk);
 		return;
 	}
 	if (th->flags & TCPHDR_RST)
