@@ -1,7 +1,8 @@
 /*
  * The `ustack` command: run the stack on a TAP device, show what it does, inspect defaults.
  *
- *   ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--mac M] [--pcap FILE] [-o k=v]...
+ *   ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--mac M] [--pcap FILE] [-o k=v]... [--listen PORT]
+ *   ustack connect --tap NAME --addr A/N [--gw G] HOST PORT
  *   ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST
  *   ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S] [--ping N]
  *   ustack sysctl [-a] [NAME...]
@@ -9,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +154,8 @@ static void print_counters(FILE *f, struct ustack *st)
 	}
 }
 
+static void print_tcp_info(const char *who, struct ustack *st, int fd);
+
 /* ---- ustack up ------------------------------------------------------------------------ */
 
 static struct ustack_tap *running_tap;
@@ -223,7 +227,116 @@ static void tap_stack_close(struct tap_stack *ts)
 	ustack_destroy(ts->st);
 }
 
+/* `ustack up --listen PORT`: an application thread blocked in accept(), woken by the stack. */
+struct acceptor {
+	struct ustack *st;
+	int lfd;
+	pthread_t thread;
+};
+
+static void *accept_loop(void *arg)
+{
+	struct acceptor *ac = arg;
+	for (;;) {
+		struct sockaddr_in peer;
+		socklen_t len = sizeof(peer);
+		int fd = ustack_accept(ac->st, ac->lfd, (struct sockaddr *)&peer, &len);
+		if (fd < 0)
+			return NULL; /* the listener was closed: shutting down */
+		printf("accepted %s:%u on fd %d\n", inet_ntoa(peer.sin_addr), ntohs(peer.sin_port), fd);
+		print_tcp_info("", ac->st, fd);
+		fflush(stdout);
+	}
+}
+
 static int cmd_up(int argc, char **argv)
+{
+	static const struct option longopts[] = { LINK_LONGOPTS, { "listen", required_argument, 0, 'l' },
+						  { "backlog", required_argument, 0, 'b' },
+						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	struct link_opts o = { .mtu = 1500 };
+	int c, listen_port = 0, backlog = 128;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+		int r = link_opt(&o, c, optarg);
+		if (r < 0)
+			return 2;
+		if (r)
+			continue;
+		if (c == 'l') {
+			listen_port = atoi(optarg);
+			if (listen_port < 1 || listen_port > 65535) {
+				fprintf(stderr, "ustack up: --listen 1..65535\n");
+				return 2;
+			}
+			continue;
+		}
+		if (c == 'b') {
+			backlog = atoi(optarg);
+			continue;
+		}
+		if (c == 'h') {
+			printf("usage: ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--listen PORT] [options]\n\n"
+			       "Brings a ustack instance up on a TAP device and answers ARP and ping until\n"
+			       "SIGINT or SIGTERM; then prints its counters.\n\n"
+			       "  --listen PORT     accept TCP connections on PORT and print each one's\n"
+			       "                    negotiated options (connections are held open)\n"
+			       "  --backlog N       listen backlog (default 128)\n" LINK_OPTS_HELP);
+			return 0;
+		}
+		return 2;
+	}
+	struct tap_stack ts;
+	int rc = tap_stack_open(&ts, &o, "up");
+	if (rc)
+		return rc;
+	struct acceptor ac = { .st = ts.st, .lfd = -1 };
+	if (listen_port) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port) };
+		ac.lfd = ustack_socket(ts.st, AF_INET, SOCK_STREAM, 0);
+		if (ac.lfd < 0 || ustack_bind(ts.st, ac.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    ustack_listen(ts.st, ac.lfd, backlog) < 0) {
+			fprintf(stderr, "ustack up: listen on port %d: %s\n", listen_port, strerror(errno));
+			tap_stack_close(&ts);
+			return 1;
+		}
+		pthread_create(&ac.thread, NULL, accept_loop, &ac);
+	}
+	printf("ustack: up on %s, %s/%u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u\n", o.tap,
+	       inet_ntoa(o.addr), o.prefixlen, o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4], o.mac[5], o.mtu);
+	if (listen_port)
+		printf("ustack: listening on port %d\n", listen_port);
+	fflush(stdout);
+	rc = ustack_tap_run(ts.tap);
+	if (listen_port) {
+		ustack_close(ts.st, ac.lfd); /* wakes the acceptor */
+		pthread_join(ac.thread, NULL);
+	}
+	printf("ustack: stopping\n");
+	print_counters(stdout, ts.st);
+	tap_stack_close(&ts);
+	return rc < 0 ? 1 : 0;
+}
+
+/* ---- ustack connect ------------------------------------------------------------------- */
+
+struct connector {
+	struct ustack *st;
+	struct ustack_tap *tap;
+	struct sockaddr_in to;
+	int fd, rc, err;
+};
+
+static void *connect_thread(void *arg)
+{
+	struct connector *cn = arg;
+	cn->rc = ustack_connect(cn->st, cn->fd, (struct sockaddr *)&cn->to, sizeof(cn->to));
+	cn->err = errno;
+	ustack_tap_stop(cn->tap);
+	return NULL;
+}
+
+static int cmd_connect(int argc, char **argv)
 {
 	static const struct option longopts[] = { LINK_LONGOPTS, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
 	struct link_opts o = { .mtu = 1500 };
@@ -236,25 +349,46 @@ static int cmd_up(int argc, char **argv)
 		if (r)
 			continue;
 		if (c == 'h') {
-			printf("usage: ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [options]\n\n"
-			       "Brings a ustack instance up on a TAP device and answers ARP and ping until\n"
-			       "SIGINT or SIGTERM; then prints its counters.\n\n" LINK_OPTS_HELP);
+			printf("usage: ustack connect --tap NAME --addr A/N [--gw G] [options] HOST PORT\n\n"
+			       "Opens a TCP connection from a ustack instance on a TAP device: a blocking\n"
+			       "connect() on an application thread while the run loop feeds the stack.\n"
+			       "Prints the negotiated options and exits 0, or the error (e.g. \"Connection\n"
+			       "refused\") and exits 1.  The connection is then aborted with RST.\n\n" LINK_OPTS_HELP);
 			return 0;
 		}
 		return 2;
 	}
+	struct connector cn = { .to = { .sin_family = AF_INET } };
+	int port = optind == argc - 2 ? atoi(argv[optind + 1]) : 0;
+	if (port < 1 || port > 65535 || inet_pton(AF_INET, argv[optind], &cn.to.sin_addr) != 1) {
+		fprintf(stderr, "ustack connect: want HOST PORT\n");
+		return 2;
+	}
+	cn.to.sin_port = htons((uint16_t)port);
 	struct tap_stack ts;
-	int rc = tap_stack_open(&ts, &o, "up");
+	int rc = tap_stack_open(&ts, &o, "connect");
 	if (rc)
 		return rc;
-	printf("ustack: up on %s, %s/%u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u\n", o.tap,
-	       inet_ntoa(o.addr), o.prefixlen, o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4], o.mac[5], o.mtu);
-	fflush(stdout);
-	rc = ustack_tap_run(ts.tap);
-	printf("ustack: stopping\n");
-	print_counters(stdout, ts.st);
+	cn.st = ts.st;
+	cn.tap = ts.tap;
+	cn.fd = ustack_socket(ts.st, AF_INET, SOCK_STREAM, 0);
+	pthread_t th;
+	pthread_create(&th, NULL, connect_thread, &cn);
+	ustack_tap_run(ts.tap);
+	pthread_join(th, NULL);
+	if (cn.rc < 0) {
+		fprintf(stderr, "ustack connect: %s:%d: %s\n", argv[optind], port, strerror(cn.err));
+		tap_stack_close(&ts);
+		return 1;
+	}
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	ustack_getsockname(ts.st, cn.fd, (struct sockaddr *)&me, &len);
+	printf("connected %s:%u -> %s:%d\n", inet_ntoa(me.sin_addr), ntohs(me.sin_port), argv[optind], port);
+	print_tcp_info("", ts.st, cn.fd);
+	ustack_close(ts.st, cn.fd);
 	tap_stack_close(&ts);
-	return rc < 0 ? 1 : 0;
+	return 0;
 }
 
 /* ---- ustack ping ---------------------------------------------------------------------- */
@@ -577,6 +711,7 @@ static void usage(FILE *f)
 		   "commands:\n"
 		   "  up       run ustack on a TAP device; answers ARP and ping\n"
 		   "  ping     send echo requests from ustack on a TAP device\n"
+		   "  connect  open a TCP connection from ustack on a TAP device\n"
 		   "  demo     connect() between two stacks over an in-memory link, as a ladder diagram\n"
 		   "  sysctl   list sysctls and their defaults\n");
 }
@@ -594,6 +729,8 @@ int main(int argc, char **argv)
 		return cmd_demo(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ping"))
 		return cmd_ping(argc - 1, argv + 1);
+	if (!strcmp(cmd, "connect"))
+		return cmd_connect(argc - 1, argv + 1);
 	if (!strcmp(cmd, "sysctl"))
 		return cmd_sysctl(argc - 1, argv + 1);
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

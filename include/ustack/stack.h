@@ -131,6 +131,16 @@ void ustack_timers_run(struct ustack *st);
  * at the bound and finding nothing due is harmless: ask again. */
 uint64_t ustack_timers_next(struct ustack *st);
 
+/*
+ * For run loops that sleep: ustack_sleep_until(st, cap) returns the time to sleep until
+ * (the next timer, at most cap) and records it; while it sleeps, a timer armed earlier by
+ * another thread calls the wakeup function (which must be quick and async-safe, e.g. a write
+ * to an eventfd).  ustack_awake() marks the loop awake again.
+ */
+void ustack_set_wakeup(struct ustack *st, void (*fn)(void *arg), void *arg);
+uint64_t ustack_sleep_until(struct ustack *st, uint64_t cap_us);
+void ustack_awake(struct ustack *st);
+
 /* ---- ICMP echo (ping) ---------------------------------------------------------------- */
 
 /* Sends an ICMP echo request, as `ping` does through a socket. */

@@ -109,3 +109,29 @@ void ustack_input(struct ustack *st, int ifindex, const void *frame, size_t len)
 	netdev_rx(st, dev, f, len);
 	stack_unlock(st);
 }
+
+void ustack_set_wakeup(struct ustack *st, void (*fn)(void *arg), void *arg)
+{
+	stack_lock(st);
+	st->wakeup = fn;
+	st->wakeup_arg = arg;
+	stack_unlock(st);
+}
+
+uint64_t ustack_sleep_until(struct ustack *st, uint64_t cap_us)
+{
+	pthread_mutex_lock(&st->lock);
+	uint64_t t = wheel_next(&st->wheel);
+	if (t > cap_us)
+		t = cap_us;
+	st->sleep_until = t ? t : 1;
+	pthread_mutex_unlock(&st->lock);
+	return t;
+}
+
+void ustack_awake(struct ustack *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->sleep_until = 0;
+	pthread_mutex_unlock(&st->lock);
+}

@@ -44,6 +44,12 @@ struct ustack {
 
 	struct trace_sub trace[TRACE_SUBS_MAX];
 	int ntrace;
+
+	/* A run loop asleep until sleep_until (0: awake) is woken when another thread arms a
+	 * timer that is due earlier (a connect() on an application thread, say). */
+	void (*wakeup)(void *arg);
+	void *wakeup_arg;
+	uint64_t sleep_until;
 };
 
 /* Public entry points bracket their work with these: take the lock and read the clock. */

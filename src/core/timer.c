@@ -102,6 +102,10 @@ void timer_arm(struct ustack *st, struct utimer *t, uint64_t expires_us)
 	t->expires = (expires_us + USEC_PER_TICK - 1) / USEC_PER_TICK;
 	wheel_place(&st->wheel, t);
 	st->wheel.pending++;
+	if (st->wakeup && st->sleep_until && expires_us < st->sleep_until) {
+		st->sleep_until = expires_us;
+		st->wakeup(st->wakeup_arg);
+	}
 }
 
 /* Moves every timer of one higher-level slot down to where it now belongs. */

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 struct ustack_tap {
-	int fd, stopfd;
+	int fd, stopfd, kickfd;
 	char name[IFNAMSIZ];
 	struct ustack *st;
 	int ifindex;
@@ -66,7 +66,8 @@ struct ustack_tap *ustack_tap_open(const char *name)
 	if (tap_set_up(tap->name) < 0)
 		goto fail;
 	tap->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (tap->stopfd < 0)
+	tap->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (tap->stopfd < 0 || tap->kickfd < 0)
 		goto fail;
 	return tap;
 fail:;
@@ -84,6 +85,7 @@ void ustack_tap_close(struct ustack_tap *tap)
 		return;
 	close(tap->fd);
 	close(tap->stopfd);
+	close(tap->kickfd);
 	free(tap);
 }
 
@@ -101,6 +103,14 @@ static int tap_xmit(void *link, const void *frame, size_t len)
 	return n == (ssize_t)len ? 0 : -1;
 }
 
+static void tap_kick(void *arg)
+{
+	struct ustack_tap *tap = arg;
+	uint64_t one = 1;
+	ssize_t r = write(tap->kickfd, &one, sizeof(one));
+	(void)r;
+}
+
 int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t mac[6], unsigned mtu)
 {
 	struct ustack_if_config cfg = {
@@ -113,6 +123,7 @@ int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t m
 		return -1;
 	tap->st = st;
 	tap->ifindex = idx;
+	ustack_set_wakeup(st, tap_kick, tap);
 	return idx;
 }
 
@@ -135,8 +146,10 @@ int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 		return -1;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
 	struct epoll_event sv = { .events = EPOLLIN, .data.u32 = 1 };
+	struct epoll_event kv = { .events = EPOLLIN, .data.u32 = 2 };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, tap->fd, &ev) < 0 ||
-	    epoll_ctl(ep, EPOLL_CTL_ADD, tap->stopfd, &sv) < 0) {
+	    epoll_ctl(ep, EPOLL_CTL_ADD, tap->stopfd, &sv) < 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, tap->kickfd, &kv) < 0) {
 		close(ep);
 		return -1;
 	}
@@ -144,20 +157,17 @@ int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 	const struct ustack_clock *clk = ustack_clock_monotonic();
 	int rc = 0;
 	for (;;) {
-		uint64_t next = ustack_timers_next(tap->st);
 		uint64_t now = clk->now_us(NULL);
 		if (now >= deadline_us)
 			break;
-		if (deadline_us < next)
-			next = deadline_us;
-		int timeout = -1;
-		if (next != UINT64_MAX)
-			timeout = next <= now ? 0 : (int)((next - now + 999) / 1000 > 60000 ? 60000 : (next - now + 999) / 1000);
-		/* Wake at least once a second so timers armed by other threads are not late. */
-		if (timeout < 0 || timeout > 1000)
-			timeout = 1000;
-		struct epoll_event out[2];
-		int n = epoll_wait(ep, out, 2, timeout);
+		/* Sleep until the next timer (at most a minute, or the deadline); a timer armed
+		 * meanwhile by another thread kicks us awake through kickfd. */
+		uint64_t cap = now + 60000000u < deadline_us ? now + 60000000u : deadline_us;
+		uint64_t next = ustack_sleep_until(tap->st, cap);
+		int timeout = next <= now ? 0 : (int)((next - now + 999) / 1000);
+		struct epoll_event out[3];
+		int n = epoll_wait(ep, out, 3, timeout);
+		ustack_awake(tap->st);
 		if (n < 0 && errno != EINTR) {
 			rc = -1;
 			break;
@@ -166,6 +176,12 @@ int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 		for (int i = 0; i < n; i++) {
 			if (out[i].data.u32 == 1) {
 				stop = true;
+				continue;
+			}
+			if (out[i].data.u32 == 2) {
+				uint64_t v;
+				ssize_t r = read(tap->kickfd, &v, sizeof(v));
+				(void)r;
 				continue;
 			}
 			/* Bounded burst per wake-up so timers are never starved by a flood. */
