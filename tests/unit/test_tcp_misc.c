@@ -1,0 +1,287 @@
+/* ISNs, port selection, trace events, and the smaller API corners of the handshake. */
+#include "testwire.h"
+#include "core/stack.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+static void test_isn_keyed_and_clocked(void **state)
+{
+	struct tw *t = *state;
+	stack_lock(t->st);
+	uint32_t a = secure_tcp_seq(t->st, TW_DUT_IP, TW_PEER_IP, 40000, 80);
+	uint32_t b = secure_tcp_seq(t->st, TW_DUT_IP, TW_PEER_IP, 40001, 80);
+	uint32_t a_again = secure_tcp_seq(t->st, TW_DUT_IP, TW_PEER_IP, 40000, 80);
+	stack_unlock(t->st);
+	assert_int_equal(a, a_again); /* same tuple, same instant */
+	assert_true(a != b);          /* one port apart: unrelated (keyed hash) */
+	/* the clock part ticks every 64 ns: 1 ms later the ISN has moved 15625 */
+	t->vc.now_us += 1000;
+	stack_lock(t->st);
+	t->st->now = t->vc.now_us;
+	uint32_t a_later = secure_tcp_seq(t->st, TW_DUT_IP, TW_PEER_IP, 40000, 80);
+	stack_unlock(t->st);
+	assert_int_equal(a_later - a, 15625);
+	/* another stack (another secret) gives another ISN for the same tuple */
+	struct ustack_config cfg = { .clock = &t->vc.clock };
+	struct ustack *other = ustack_create(&cfg);
+	stack_lock(other);
+	uint32_t o = secure_tcp_seq(other, TW_DUT_IP, TW_PEER_IP, 40000, 80);
+	stack_unlock(other);
+	assert_true(o != a_later);
+	ustack_destroy(other);
+	/* timestamp offsets: per address pair, and none with tcp_timestamps = 2 */
+	stack_lock(t->st);
+	uint32_t off1 = secure_tcp_ts_off(t->st, TW_DUT_IP, TW_PEER_IP);
+	uint32_t off2 = secure_tcp_ts_off(t->st, TW_DUT_IP, TW_FAR_IP);
+	t->st->sysctl.tcp_timestamps = 2;
+	uint32_t off3 = secure_tcp_ts_off(t->st, TW_DUT_IP, TW_PEER_IP);
+	stack_unlock(t->st);
+	assert_true(off1 != off2);
+	assert_int_equal(off3, 0);
+}
+
+static int connect_to(struct tw *t, uint32_t ip, uint16_t port)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(ip) };
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	return fd;
+}
+
+static void test_ephemeral_ports_rfc6056(void **state)
+{
+	struct tw *t = *state;
+	/* consecutive connects to one destination: distinct ports, the range's low parity first
+	 * (even, as 32768 is), spread rather than sequential */
+	uint16_t ports[64];
+	int sequential = 0;
+	for (int i = 0; i < 64; i++) {
+		connect_to(t, TW_PEER_IP, 80);
+		ports[i] = tw_expect_tcp(t).sport;
+		assert_true(ports[i] >= 32768 && ports[i] <= 60999);
+		assert_int_equal(ports[i] % 2, 0);
+		for (int j = 0; j < i; j++)
+			assert_true(ports[j] != ports[i]);
+		if (i && ports[i] == ports[i - 1] + 2)
+			sequential++;
+	}
+	assert_true(sequential < 60); /* the perturbation table adds random steps */
+	/* the same seed gives the same ports: reproducible in tests */
+	struct tw t2;
+	tw_init(&t2);
+	tw_learn_peer(&t2);
+	t2.auto_arp = 1;
+	connect_to(&t2, TW_PEER_IP, 80);
+	assert_int_equal(tw_expect_tcp(&t2).sport, ports[0]);
+	tw_fini(&t2);
+	/* bind(port 0) starts from the other parity */
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in any = { .sin_family = AF_INET };
+	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&any, sizeof(any)), 0);
+	socklen_t len = sizeof(any);
+	ustack_getsockname(t->st, fd, (struct sockaddr *)&any, &len);
+	assert_int_equal(ntohs(any.sin_port) % 2, 1);
+}
+
+static void test_bound_port_connect_needs_unique_tuple(void **state)
+{
+	struct tw *t = *state;
+	int one = 1;
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(5555) };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	int a = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int b = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	ustack_setsockopt(t->st, a, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ustack_setsockopt(t->st, b, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(ustack_bind(t->st, a, (struct sockaddr *)&me, sizeof(me)), 0);
+	assert_int_equal(ustack_bind(t->st, b, (struct sockaddr *)&me, sizeof(me)), 0);
+	assert_int_equal(ustack_connect(t->st, a, (struct sockaddr *)&to, sizeof(to)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	assert_int_equal(tw_expect_tcp(t).sport, 5555);
+	errno = 0;
+	assert_int_equal(ustack_connect(t->st, b, (struct sockaddr *)&to, sizeof(to)), -1);
+	assert_int_equal(errno, EADDRNOTAVAIL); /* the same 4-tuple */
+	to.sin_port = htons(81);
+	assert_int_equal(ustack_connect(t->st, b, (struct sockaddr *)&to, sizeof(to)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+}
+
+struct steps {
+	char names[64][40];
+	int n;
+};
+
+static void record(void *arg, const struct ustack_trace_event *ev)
+{
+	struct steps *s = arg;
+	if (ev->kind != USTACK_TRACE_STEP || s->n == 64 || !ev->old_state)
+		return; /* TCP steps only: they carry states */
+	snprintf(s->names[s->n++], 40, "%s", ev->name);
+	if (s->n > 1) { /* from inet_hash_connect on, the full 4-tuple */
+		assert_int_equal(ntohl(ev->laddr.s_addr), TW_DUT_IP);
+		assert_int_equal(ntohl(ev->raddr.s_addr), TW_PEER_IP);
+		assert_int_equal(ev->rport, 80);
+		assert_true(ev->lport >= 32768);
+	}
+}
+
+static void test_trace_follows_the_seed(void **state)
+{
+	struct tw *t = *state;
+	struct steps s = { .n = 0 };
+	int id = ustack_trace_subscribe(t->st, record, &s);
+	assert_true(id >= 0);
+	int fd = connect_to(t, TW_PEER_IP, 80);
+	struct tw_seg syn = tw_expect_tcp(t);
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, 80, syn.sport, 7, syn.seq + 1, TW_SYN | TW_ACK, 1000, NULL, 0));
+	tw_expect_tcp(t);
+	ustack_trace_unsubscribe(t->st, id);
+	static const char *const want[] = { "tcp_v4_connect", "inet_hash_connect", "tcp_set_state",
+					    "tcp_connect", "tcp_send_syn", "tcp_rcv_synsent_state_process",
+					    "tcp_set_state", "sk_state_change" };
+	assert_int_equal(s.n, 8);
+	for (int i = 0; i < 8; i++)
+		assert_string_equal(s.names[i], want[i]);
+	(void)fd;
+}
+
+static void test_estab_reset_and_close(void **state)
+{
+	struct tw *t = *state;
+	int fd = connect_to(t, TW_PEER_IP, 80);
+	struct tw_seg syn = tw_expect_tcp(t);
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, 80, syn.sport, 7, syn.seq + 1, TW_SYN | TW_ACK, 1000, NULL, 0));
+	tw_expect_tcp(t);
+	/* a RST at rcv_nxt resets the connection: ECONNRESET, TcpEstabResets */
+	tw_send(t, f, tw_tcp(f, 80, syn.sport, 8, 0, TW_RST, 0, NULL, 0));
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	assert_int_equal(tw_counter(t, "TcpEstabResets"), 1);
+	assert_int_equal(tw_counter(t, "TcpCurrEstab"), 0);
+	int err = 0;
+	socklen_t len = sizeof(err);
+	ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	assert_int_equal(err, ECONNRESET);
+	/* an out-of-window RST does not (RFC 5961's challenge ACK comes with data transfer) */
+	int fd2 = connect_to(t, TW_PEER_IP, 81);
+	syn = tw_expect_tcp(t);
+	tw_send(t, f, tw_tcp(f, 81, syn.sport, 7, syn.seq + 1, TW_SYN | TW_ACK, 1000, NULL, 0));
+	tw_expect_tcp(t);
+	tw_send(t, f, tw_tcp(f, 81, syn.sport, 5000, 0, TW_RST, 0, NULL, 0));
+	assert_int_equal(ustack_tcp_state(t->st, fd2), TCP_ESTABLISHED);
+	/* close() of an established connection aborts it with RST|ACK (until FIN lands) */
+	assert_int_equal(ustack_close(t->st, fd2), 0);
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST | TW_ACK);
+	assert_int_equal(r.seq, syn.seq + 1);
+	assert_int_equal(r.ack, 8);
+}
+
+static void test_fcntl_shutdown_and_poll_corners(void **state)
+{
+	struct tw *t = *state;
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(ustack_fcntl(t->st, fd, F_GETFL, 0) & O_NONBLOCK, 0);
+	assert_int_equal(ustack_fcntl(t->st, fd, F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(ustack_fcntl(t->st, fd, F_GETFL, 0) & O_NONBLOCK, O_NONBLOCK);
+	errno = 0;
+	assert_int_equal(ustack_fcntl(t->st, fd, F_DUPFD, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	/* shutdown of an unconnected socket: ENOTCONN; a bad how: EINVAL */
+	errno = 0;
+	assert_int_equal(ustack_shutdown(t->st, fd, SHUT_RDWR), -1);
+	assert_int_equal(errno, ENOTCONN);
+	errno = 0;
+	assert_int_equal(ustack_shutdown(t->st, fd, 7), -1);
+	assert_int_equal(errno, EINVAL);
+	/* a fresh socket polls writable and hung up, as tcp_poll says for TCP_CLOSE */
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN | POLLOUT }, { .fd = 4242, .events = POLLIN } };
+	assert_int_equal(ustack_poll(t->st, p, 2, 0), 2);
+	assert_int_equal(p[0].revents, POLLOUT | POLLHUP);
+	assert_int_equal(p[1].revents, POLLNVAL);
+	/* a listener: TCP_INFO shows the accept queue as Linux does */
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9000) };
+	ustack_bind(t->st, fd, (struct sockaddr *)&a, sizeof(a));
+	assert_int_equal(ustack_listen(t->st, fd, 7), 0);
+	assert_int_equal(ustack_listen(t->st, fd, 9), 0); /* again: only the backlog changes */
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_state, TCP_LISTEN);
+	assert_int_equal(ti.tcpi_sacked, 9);
+	assert_int_equal(ti.tcpi_unacked, 0);
+	int v = 0;
+	len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len), 0);
+	assert_int_equal(v, 1);
+	errno = 0;
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, 9999, &v, &len), -1);
+	assert_int_equal(errno, ENOPROTOOPT);
+	errno = 0;
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEADDR, &v, 2), -1);
+	assert_int_equal(errno, EINVAL);
+	/* shutdown(SHUT_RD) on a listener stops listening */
+	assert_int_equal(ustack_shutdown(t->st, fd, SHUT_RD), 0);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	/* SO_RCVBUF is doubled and capped like Linux's */
+	v = 100000;
+	ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	len = sizeof(v);
+	ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_RCVBUF, &v, &len);
+	assert_int_equal(v, 200000);
+}
+
+static void test_syn_backlog_last_quarter_without_cookies(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_syncookies", "0");
+	tw_sysctl(t, "net.ipv4.tcp_max_syn_backlog", "8");
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	ustack_bind(t->st, fd, (struct sockaddr *)&a, sizeof(a));
+	ustack_listen(t->st, fd, 100);
+	uint8_t f[128];
+	int answered = 0;
+	for (uint16_t p = 0; p < 10; p++) {
+		tw_send(t, f, tw_tcp(f, (uint16_t)(30000 + p), 8080, 1, 0, TW_SYN, 1000, NULL, 0));
+		while (t->count) {
+			tw_expect_tcp(t);
+			answered++;
+		}
+	}
+	/* 8 - qlen < 8/4 stops new requests at 7 pending */
+	assert_int_equal(answered, 7);
+	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 3);
+	int sq = 0;
+	ustack_listen_queues(t->st, fd, &sq, NULL, NULL);
+	assert_int_equal(sq, 7);
+}
+
+static int setup(void **state)
+{
+	tw_setup_learned(state);
+	((struct tw *)*state)->auto_arp = 1;
+	return 0;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tw_teardown)
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_isn_keyed_and_clocked),
+		T(test_ephemeral_ports_rfc6056),
+		T(test_bound_port_connect_needs_unique_tuple),
+		T(test_trace_follows_the_seed),
+		T(test_estab_reset_and_close),
+		T(test_fcntl_shutdown_and_poll_corners),
+		T(test_syn_backlog_last_quarter_without_cookies),
+	};
+	return cmocka_run_group_tests_name("tcp_misc", tests, NULL, NULL);
+}
