@@ -264,6 +264,31 @@ static void test_syn_backlog_last_quarter_without_cookies(void **state)
 	assert_int_equal(sq, 7);
 }
 
+static void test_syn_mss_from_route_mtu(void **state)
+{
+	struct tw *t = *state;
+	/* a host route with MTU 1400: the SYN offers 1400 - 40 */
+	struct ustack_route r = { .dst.s_addr = htonl(TW_PEER_IP), .prefixlen = 32, .ifindex = t->ifindex, .mtu = 1400 };
+	assert_int_equal(ustack_route_add(t->st, &r), 0);
+	connect_to(t, TW_PEER_IP, 80);
+	struct tw_seg syn = tw_expect_tcp(t);
+	assert_int_equal(syn.opts[0], 2);
+	assert_int_equal(tw_rd16(syn.opts + 2), 1360);
+	assert_int_equal(syn.win, 65280); /* 48 × 1360 */
+	/* and TCP_MAXSEG below that wins */
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int v = 1000;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v)), 0);
+	v = 50;
+	errno = 0;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v)), -1);
+	assert_int_equal(errno, EINVAL);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(81), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a));
+	syn = tw_expect_tcp(t);
+	assert_int_equal(tw_rd16(syn.opts + 2), 1000);
+}
+
 static int setup(void **state)
 {
 	tw_setup_learned(state);
@@ -282,6 +307,7 @@ int main(void)
 		T(test_estab_reset_and_close),
 		T(test_fcntl_shutdown_and_poll_corners),
 		T(test_syn_backlog_last_quarter_without_cookies),
+		T(test_syn_mss_from_route_mtu),
 	};
 	return cmocka_run_group_tests_name("tcp_misc", tests, NULL, NULL);
 }
