@@ -189,10 +189,7 @@ static struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock 
 	if (sk->user_mss && sk->user_mss < sk->advmss)
 		sk->advmss = sk->user_mss;
 	sk->mss_clamp = req->mss < (sk->user_mss ? sk->user_mss : 65535) ? req->mss : sk->user_mss;
-	uint32_t mss = sk->rt.mtu - IPV4_HLEN - TCP_HLEN;
-	if (mss > sk->mss_clamp)
-		mss = sk->mss_clamp;
-	sk->mss_cache = (uint16_t)(mss - (sk->tstamp_ok ? 12u : 0u));
+	tcp_sync_mss(sk);
 	uint8_t ws;
 	tcp_select_initial_window(st, (uint32_t)sk->rcvbuf / 2, sk->advmss - (sk->tstamp_ok ? 12u : 0u),
 				  &sk->rcv_wnd, &ws, sk->wscale_ok);

@@ -168,6 +168,7 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		const uint8_t *b, size_t len);
 void tcp_set_state(struct ustack *st, struct sock *sk, int state);
 void tcp_done(struct ustack *st, struct sock *sk, int err);
+void tcp_sync_mss(struct sock *sk);
 
 /* ---- tcp_minisocks.c + request_sock.c ---- */
 void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,

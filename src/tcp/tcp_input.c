@@ -75,6 +75,53 @@ void tcp_done(struct ustack *st, struct sock *sk, int err)
 		sk_wake(st);
 }
 
+/* tcp_sync_mss: the path's MSS, clamped by the peer's, less the timestamp option that every
+ * segment will carry. */
+void tcp_sync_mss(struct sock *sk)
+{
+	uint32_t mss = sk->rt.mtu - IPV4_HLEN - TCP_HLEN;
+	if (mss > sk->mss_clamp)
+		mss = sk->mss_clamp;
+	sk->mss_cache = (uint16_t)(mss - (sk->tstamp_ok ? 12u : 0u));
+}
+
+/* The peer's SYN (or SYN-ACK): its ISN, and which of the options we offered it offered too. */
+static void tcp_negotiate(struct sock *sk, const struct tcp_repr *th)
+{
+	sk->irs = th->seq;
+	sk->rcv_nxt = th->seq + 1;
+	sk->snd_wnd = th->window; /* RFC 7323 §2.2: never scaled in a SYN */
+	sk->wscale_ok = sk->wscale_ok && th->opt.ws_ok;
+	if (sk->wscale_ok) {
+		sk->snd_wscale = th->opt.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : th->opt.wscale;
+	} else {
+		sk->snd_wscale = sk->rcv_wscale = 0;
+		if (sk->rcv_wnd > 65535u)
+			sk->rcv_wnd = 65535u;
+	}
+	sk->sack_ok = sk->sack_ok && th->opt.sack_ok;
+	sk->tstamp_ok = sk->tstamp_ok && th->opt.ts_ok;
+	if (sk->tstamp_ok)
+		sk->ts_recent = th->opt.tsval;
+	uint16_t peer_mss = th->opt.mss_ok ? th->opt.mss : TCP_MSS_DEFAULT;
+	if (peer_mss < sk->mss_clamp)
+		sk->mss_clamp = peer_mss;
+}
+
+/* tcp_finish_connect: MSS and congestion control (RFC 6928's initial window), ESTABLISHED,
+ * and wake the connect()ing thread. */
+static void tcp_finish_connect(struct ustack *st, struct sock *sk)
+{
+	tcp_sync_mss(sk);
+	sk->cwnd = TCP_INIT_CWND;
+	sk->ssthresh = 0x7fffffff;
+	timer_cancel(st, &sk->retrans_timer);
+	tcp_set_state(st, sk, TCP_ESTABLISHED);
+	sk->connecting = false;
+	tcp_trace(st, "sk_state_change", &sk->node, TCP_ESTABLISHED, TCP_ESTABLISHED);
+	sk_wake(st);
+}
+
 /* tcp_rcv_synsent_state_process (RFC 9293 §3.10.7.3) */
 static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 			    const struct tcp_repr *th)
@@ -93,40 +140,10 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 		}
 		if (!(th->flags & TCPHDR_SYN))
 			return;
-		/* A good SYN-ACK: record the peer's ISN and what both sides offered. */
-		sk->irs = th->seq;
-		sk->rcv_nxt = th->seq + 1;
+		/* A good SYN-ACK.  Linux wakes connect() before sending the ACK. */
+		tcp_negotiate(sk, th);
 		sk->snd_una = th->ack;
-		sk->snd_wnd = th->window; /* RFC 7323 §2.2: never scaled in a SYN */
-		sk->wscale_ok = sk->wscale_ok && th->opt.ws_ok;
-		if (sk->wscale_ok) {
-			sk->snd_wscale = th->opt.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : th->opt.wscale;
-		} else {
-			sk->snd_wscale = sk->rcv_wscale = 0;
-			if (sk->rcv_wnd > 65535u)
-				sk->rcv_wnd = 65535u;
-		}
-		sk->sack_ok = sk->sack_ok && th->opt.sack_ok;
-		sk->tstamp_ok = sk->tstamp_ok && th->opt.ts_ok;
-		if (sk->tstamp_ok)
-			sk->ts_recent = th->opt.tsval;
-		uint16_t peer_mss = th->opt.mss_ok ? th->opt.mss : TCP_MSS_DEFAULT;
-		if (peer_mss < sk->mss_clamp)
-			sk->mss_clamp = peer_mss;
-		/* tcp_sync_mss: the path's MSS, less the timestamp option every segment carries */
-		uint32_t mss = sk->rt.mtu - IPV4_HLEN - TCP_HLEN;
-		if (mss > sk->mss_clamp)
-			mss = sk->mss_clamp;
-		sk->mss_cache = (uint16_t)(mss - (sk->tstamp_ok ? 12u : 0u));
-		/* tcp_init_congestion_control: RFC 6928's initial window */
-		sk->cwnd = TCP_INIT_CWND;
-		sk->ssthresh = 0x7fffffff;
-		timer_cancel(st, &sk->retrans_timer);
-		/* tcp_finish_connect: ESTABLISHED and wake connect(), then send the ACK */
-		tcp_set_state(st, sk, TCP_ESTABLISHED);
-		sk->connecting = false;
-		tcp_trace(st, "sk_state_change", &sk->node, TCP_ESTABLISHED, TCP_ESTABLISHED);
-		sk_wake(st);
+		tcp_finish_connect(st, sk);
 		tcp_send_ack(st, sk);
 		return;
 	}
@@ -134,20 +151,7 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 		return; /* a RST without ACK cannot be ours to honour */
 	if (th->flags & TCPHDR_SYN) {
 		/* Crossed SYNs: a simultaneous open (RFC 9293 §3.5, figure 8). */
-		sk->irs = th->seq;
-		sk->rcv_nxt = th->seq + 1;
-		sk->snd_wnd = th->window;
-		sk->wscale_ok = sk->wscale_ok && th->opt.ws_ok;
-		if (sk->wscale_ok)
-			sk->snd_wscale = th->opt.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : th->opt.wscale;
-		else
-			sk->snd_wscale = sk->rcv_wscale = 0;
-		sk->sack_ok = sk->sack_ok && th->opt.sack_ok;
-		sk->tstamp_ok = sk->tstamp_ok && th->opt.ts_ok;
-		if (sk->tstamp_ok)
-			sk->ts_recent = th->opt.tsval;
-		if (th->opt.mss_ok && th->opt.mss < sk->mss_clamp)
-			sk->mss_clamp = th->opt.mss;
+		tcp_negotiate(sk, th);
 		tcp_set_state(st, sk, TCP_SYN_RECV);
 		tcp_retransmit_syn(st, sk); /* our SYN again, now as a SYN-ACK */
 	}
@@ -175,16 +179,7 @@ static void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const stru
 		}
 		sk->snd_una = th->ack;
 		sk->snd_wnd = (uint32_t)th->window << sk->snd_wscale;
-		uint32_t mss = sk->rt.mtu - IPV4_HLEN - TCP_HLEN;
-		if (mss > sk->mss_clamp)
-			mss = sk->mss_clamp;
-		sk->mss_cache = (uint16_t)(mss - (sk->tstamp_ok ? 12u : 0u));
-		sk->cwnd = TCP_INIT_CWND;
-		sk->ssthresh = 0x7fffffff;
-		timer_cancel(st, &sk->retrans_timer);
-		tcp_set_state(st, sk, TCP_ESTABLISHED);
-		sk->connecting = false;
-		sk_wake(st);
+		tcp_finish_connect(st, sk);
 	}
 }
 

@@ -413,14 +413,7 @@ static void test_close_in_syn_sent_is_silent(void **state)
 	assert_int_equal(errno, EBADF);
 }
 
-static int setup(void **state)
-{
-	tw_setup_learned(state);
-	((struct tw *)*state)->auto_arp = 1;
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, tw_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

@@ -7,17 +7,9 @@
 #define SRC 0xc0000201u
 #define DST 0xc0000202u
 
-/* Independent check of a TCP checksum over the pseudo-header. */
 static void assert_tcp_csum(const uint8_t *seg, size_t len)
 {
-	uint8_t buf[2048];
-	tw_wr32(buf, SRC);
-	tw_wr32(buf + 4, DST);
-	buf[8] = 0;
-	buf[9] = 6;
-	tw_wr16(buf + 10, (uint16_t)len);
-	memcpy(buf + 12, seg, len);
-	assert_int_equal(tw_csum(buf, 12 + len), 0);
+	assert_int_equal(tw_tcp_csum(seg, len, SRC, DST), 0);
 }
 
 static size_t emit(uint8_t *b, uint8_t flags, const struct tcp_opts *o, size_t plen)
@@ -141,14 +133,7 @@ static size_t raw_segment(uint8_t *b, const uint8_t *opts, size_t optlen)
 	b[13] = TCPHDR_SYN;
 	if (optlen)
 		memcpy(b + 20, opts, optlen);
-	uint8_t ph[2048];
-	tw_wr32(ph, SRC);
-	tw_wr32(ph + 4, DST);
-	ph[8] = 0;
-	ph[9] = 6;
-	tw_wr16(ph + 10, (uint16_t)(20 + optlen));
-	memcpy(ph + 12, b, 20 + optlen);
-	tw_wr16(b + 16, tw_csum(ph, 32 + optlen));
+	tw_wr16(b + 16, tw_tcp_csum(b, 20 + optlen, SRC, DST));
 	return 20 + optlen;
 }
 

@@ -246,13 +246,20 @@ int tw_setup_learned(void **state)
 	return 0;
 }
 
+int tw_setup_peer(void **state)
+{
+	tw_setup_learned(state);
+	fixture.auto_arp = 1;
+	return 0;
+}
+
 int tw_teardown(void **state)
 {
 	tw_fini(*state);
 	return 0;
 }
 
-static uint16_t tw_tcp_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst)
+uint16_t tw_tcp_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst)
 {
 	uint8_t buf[2048 + 12];
 	tw_wr32(buf, src);

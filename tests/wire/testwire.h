@@ -64,6 +64,8 @@ void tw_learn_peer(struct tw *t);
 /* cmocka fixtures: *state becomes a fresh struct tw (learned: the peer is in the ARP cache). */
 int tw_setup(void **state);
 int tw_setup_learned(void **state);
+/* learned, and the peer keeps answering the DUT's ARP probes (for tests that span seconds) */
+int tw_setup_peer(void **state);
 int tw_teardown(void **state);
 
 /* ---- builders; each returns the frame length ---- */
@@ -100,6 +102,8 @@ struct tw_seg {
 	int df;
 };
 struct tw_seg tw_expect_tcp(struct tw *t);
+/* The TCP checksum over a segment with the IPv4 pseudo-header: 0 when valid. */
+uint16_t tw_tcp_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst);
 #define TW_SYN 0x02
 #define TW_ACK 0x10
 #define TW_RST 0x04
