@@ -102,10 +102,9 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 	req->sack_ok = th->opt.sack_ok && st->sysctl.tcp_sack;
 	req->wscale_ok = th->opt.ws_ok && st->sysctl.tcp_window_scaling;
 	req->snd_wscale = req->wscale_ok ? (th->opt.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : th->opt.wscale) : 0;
-	if (req->wscale_ok) {
-		uint32_t wnd;
-		tcp_select_initial_window(st, (uint32_t)lsk->rcvbuf / 2, 1460, &wnd, &req->rcv_wscale, true);
-	}
+	if (req->wscale_ok) /* the scale depends on buffer limits only; the window comes with the SYN-ACK */
+		tcp_select_initial_window(st, (uint32_t)lsk->rcvbuf / 2, TCP_MSS_DEFAULT, &req->rcv_wnd,
+					  &req->rcv_wscale, true);
 	req->snt_isn = secure_tcp_seq(st, ip->daddr, ip->saddr, th->dport, th->sport);
 	req->ts_off = req->tstamp_ok ? secure_tcp_ts_off(st, ip->daddr, ip->saddr) : 0;
 	timer_init(&req->timer, reqsk_timer_handler);
@@ -136,10 +135,7 @@ static void reqsk_send_ack(struct ustack *st, struct request_sock *req)
 		.seq = req->snt_isn + 1, .ack = req->rcv_isn + 1, .flags = TCPHDR_ACK,
 		.df = true, .id_set = true, .id = 0,
 	};
-	uint32_t wnd;
-	uint8_t ws;
-	tcp_select_initial_window(st, (uint32_t)req->listener->rcvbuf / 2, 1460, &wnd, &ws, req->wscale_ok);
-	seg.window = (uint16_t)(wnd >> req->rcv_wscale);
+	seg.window = (uint16_t)(req->rcv_wnd >> req->rcv_wscale);
 	if (req->tstamp_ok) {
 		seg.opt.ts_ok = true;
 		seg.opt.tsval = tcp_clock_ms(st) + req->ts_off;
@@ -190,9 +186,7 @@ static struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock 
 		sk->advmss = sk->user_mss;
 	sk->mss_clamp = req->mss < (sk->user_mss ? sk->user_mss : 65535) ? req->mss : sk->user_mss;
 	tcp_sync_mss(sk);
-	uint8_t ws;
-	tcp_select_initial_window(st, (uint32_t)sk->rcvbuf / 2, sk->advmss - (sk->tstamp_ok ? 12u : 0u),
-				  &sk->rcv_wnd, &ws, sk->wscale_ok);
+	sk->rcv_wnd = req->rcv_wnd;
 	sk->cwnd = TCP_INIT_CWND;
 	sk->ssthresh = 0x7fffffff;
 	sk->rto_ms = TCP_TIMEOUT_INIT_MS;
@@ -240,9 +234,7 @@ void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv
 		tcp_v4_send_reset(st, ip, th);
 		return;
 	}
-	uint32_t wnd;
-	uint8_t ws;
-	tcp_select_initial_window(st, (uint32_t)lsk->rcvbuf / 2, 1460, &wnd, &ws, req->wscale_ok);
+	uint32_t wnd = req->rcv_wnd;
 	uint32_t end_seq = th->seq + (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
 	if (!tcp_in_window(th->seq, end_seq, req->rcv_isn + 1, req->rcv_isn + 1 + wnd)) {
 		if (!(th->flags & TCPHDR_RST))

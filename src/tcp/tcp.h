@@ -54,6 +54,7 @@ struct request_sock {
 	uint8_t num_retrans, num_timeout;
 	uint8_t wscale_ok : 1, sack_ok : 1, tstamp_ok : 1, acked : 1;
 	uint32_t last_oow_ack_ms; /* rate limit for SYN-ACKs to retransmitted SYNs */
+	uint32_t rcv_wnd;         /* the window our SYN-ACK offered */
 };
 
 /* A port in use, and the sockets holding it (Linux's inet_bind_bucket). */

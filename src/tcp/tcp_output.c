@@ -179,10 +179,10 @@ int tcp_send_synack(struct ustack *st, struct request_sock *req)
 		advmss = req->listener->user_mss;
 	/* tcp_openreq_init_rwin: the window is a whole number of segments of the MSS left
 	 * after timestamps (65160 = 45 × 1448 with them, 64240 = 44 × 1460 without). */
-	uint32_t rcv_wnd;
 	uint8_t ws;
 	tcp_select_initial_window(st, (uint32_t)req->listener->rcvbuf / 2,
-				  advmss - (req->tstamp_ok ? 12u : 0u), &rcv_wnd, &ws, req->wscale_ok);
+				  advmss - (req->tstamp_ok ? 12u : 0u), &req->rcv_wnd, &ws, req->wscale_ok);
+	uint32_t rcv_wnd = req->rcv_wnd;
 	struct tcp_seg_out seg = {
 		.laddr = req->node.laddr, .raddr = req->node.raddr,
 		.lport = req->node.lport, .rport = req->node.rport,

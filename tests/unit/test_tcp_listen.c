@@ -290,6 +290,14 @@ static void test_bad_ack_and_rst_for_request(void **state)
 	struct tw_seg r = tw_expect_tcp(t);
 	assert_int_equal(r.flags, TW_RST);
 	assert_int_equal(r.seq, isn + 7);
+	/* a segment outside the window offered by the SYN-ACK gets an ACK, nothing more */
+	tw_send(t, f, tw_tcp(f, 54000, LPORT, CLIENT_ISN + 1 + 200000, isn + 1, TW_ACK, 100, NULL, 0));
+	r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_ACK);
+	assert_int_equal(r.seq, isn + 1);
+	assert_int_equal(r.ack, CLIENT_ISN + 1);
+	assert_int_equal(r.win, 64240);
+	assert_int_equal(r.ip_id, 0);
 	/* the request is still there; a RST in window removes it */
 	tw_send(t, f, tw_tcp(f, 54000, LPORT, CLIENT_ISN + 1, 0, TW_RST, 0, NULL, 0));
 	tw_expect_none(t);
