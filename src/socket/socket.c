@@ -282,8 +282,11 @@ int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, sockl
 	}
 	if (sk->nonblock)
 		return leave(st, -EINPROGRESS);
-	while (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV)
+	while (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
 		pthread_cond_wait(&st->tcp.wait, &st->lock);
+		if (fd_get(st, fd) != sk)
+			return leave(st, -EBADF); /* closed by another thread meanwhile */
+	}
 	if (sk->node.state == TCP_ESTABLISHED)
 		return leave(st, 0);
 	rc = sk->err ? -sk->err : -ECONNABORTED;
@@ -291,18 +294,16 @@ int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, sockl
 	return leave(st, rc);
 }
 
-/* inet_csk_listen_stop: requests vanish; children nobody accepted are reset. */
+/*
+ * inet_csk_listen_stop: children nobody accepted are reset.  Request sockets are not hunted
+ * down (that would walk the whole established hash): as in Linux, each one notices that its
+ * listener stopped listening when its timer fires or a segment arrives, and goes away; the
+ * listener's memory waits for the last of them.
+ */
 void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 {
-	for (uint32_t b = 0; b <= st->tcp.ehash_mask && lsk->reqsk_qlen; b++) {
-		struct ehash_node *n = st->tcp.ehash[b];
-		while (n) {
-			struct ehash_node *next = n->next;
-			if (n->state == TCP_NEW_SYN_RECV && ((struct request_sock *)n)->listener == lsk)
-				reqsk_queue_drop(st, (struct request_sock *)n);
-			n = next;
-		}
-	}
+	inet_listen_unhash(st, lsk);
+	tcp_set_state(st, lsk, TCP_CLOSE);
 	while (lsk->acceptq_head) {
 		struct sock *sk = lsk->acceptq_head;
 		lsk->acceptq_head = sk->acceptq_next;
@@ -312,6 +313,8 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 	}
 	lsk->acceptq_tail = NULL;
 	lsk->ack_backlog = 0;
+	inet_put_port(st, lsk); /* the port is free for a new listener at once */
+	sk_wake(st);
 }
 
 int ustack_close(struct ustack *st, int fd)
@@ -321,8 +324,6 @@ int ustack_close(struct ustack *st, int fd)
 	sk->fd = -1;
 	switch (sk->node.state) {
 	case TCP_LISTEN:
-		inet_listen_unhash(st, sk);
-		tcp_set_state(st, sk, TCP_CLOSE);
 		inet_csk_listen_stop(st, sk);
 		break;
 	case TCP_SYN_SENT:
@@ -339,7 +340,8 @@ int ustack_close(struct ustack *st, int fd)
 	default:
 		break;
 	}
-	sk_free(st, sk);
+	if (!sk->reqsk_qlen) /* else the last request socket frees it (reqsk_queue_drop) */
+		sk_free(st, sk);
 	sk_wake(st);
 	return leave(st, 0);
 }
@@ -354,10 +356,7 @@ int ustack_shutdown(struct ustack *st, int fd, int how)
 	if (sk->node.state == TCP_LISTEN) {
 		if (how == SHUT_WR)
 			return leave(st, -ENOTCONN);
-		inet_listen_unhash(st, sk);
-		tcp_set_state(st, sk, TCP_CLOSE);
 		inet_csk_listen_stop(st, sk);
-		sk_wake(st);
 		return leave(st, 0);
 	}
 	if (sk->node.state == TCP_CLOSE)

@@ -158,6 +158,7 @@ void inet_put_port(struct ustack *st, struct sock *sk)
 	struct bind_bucket *b = sk->tb;
 	if (!b)
 		return;
+	sk->bound_port = false;
 	struct sock **pp = &b->owners;
 	while (*pp != sk)
 		pp = &(*pp)->bind_next;

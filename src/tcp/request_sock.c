@@ -35,11 +35,15 @@ static uint64_t reqsk_timeout_us(const struct request_sock *req)
 
 void reqsk_queue_drop(struct ustack *st, struct request_sock *req)
 {
+	struct sock *lsk = req->listener;
 	inet_ehash_remove(&req->node);
 	timer_cancel(st, &req->timer);
-	req->listener->reqsk_qlen--;
+	lsk->reqsk_qlen--;
 	st->tcp.nreqsk--;
 	free(req);
+	/* a closed listener lives on until its last request socket is gone */
+	if (!lsk->reqsk_qlen && lsk->fd < 0 && lsk->node.state != TCP_LISTEN)
+		sk_free(st, lsk);
 }
 
 static void reqsk_rtx_synack(struct ustack *st, struct request_sock *req)
@@ -56,7 +60,7 @@ static void reqsk_timer_handler(struct ustack *st, struct utimer *t)
 {
 	struct request_sock *req = (struct request_sock *)((char *)t - offsetof(struct request_sock, timer));
 	int max = req->listener->syn_retries ? req->listener->syn_retries : st->sysctl.tcp_synack_retries;
-	if (req->num_timeout >= max) {
+	if (req->num_timeout >= max || req->listener->node.state != TCP_LISTEN) {
 		tcp_trace(st, "inet_csk_reqsk_queue_drop", &req->node, TCP_SYN_RECV, TCP_CLOSE);
 		reqsk_queue_drop(st, req);
 		return;

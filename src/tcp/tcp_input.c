@@ -209,11 +209,19 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		return;
 	}
 	struct ehash_node *n = inet_lookup_established(st, ip->daddr, th.dport, ip->saddr, th.sport);
+	if (n && n->state == TCP_NEW_SYN_RECV) {
+		struct request_sock *req = (struct request_sock *)n;
+		if (req->listener->node.state == TCP_LISTEN) {
+			tcp_check_req(st, req, ip, &th);
+			return;
+		}
+		/* its listener is gone: drop the request and look again (Linux's
+		 * inet_csk_reqsk_queue_drop_and_put, then "goto lookup") */
+		reqsk_queue_drop(st, req);
+		n = NULL;
+	}
 	if (n) {
-		if (n->state == TCP_NEW_SYN_RECV)
-			tcp_check_req(st, (struct request_sock *)n, ip, &th);
-		else
-			tcp_rcv_state_process(st, (struct sock *)n, ip, &th);
+		tcp_rcv_state_process(st, (struct sock *)n, ip, &th);
 		return;
 	}
 	struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport);

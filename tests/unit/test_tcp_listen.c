@@ -1,5 +1,6 @@
 /* The server side: listen, request sockets, SYN-ACK, the two queues, accept (seed phases 4, 6). */
 #include "testwire.h"
+#include "core/stack.h"
 #include <ustack/socket.h>
 
 #include <errno.h>
@@ -375,15 +376,27 @@ static void test_closing_listener_resets_unaccepted(void **state)
 	send_syn(t, 56000, NULL, 0);
 	uint32_t isn = expect_synack(t, 56000).seq;
 	send_ack(t, 56000, isn);
-	send_syn(t, 56001, NULL, 0); /* and one still half-open */
-	expect_synack(t, 56001);
+	send_syn(t, 56001, NULL, 0); /* and two still half-open */
+	uint32_t isn1 = expect_synack(t, 56001).seq;
+	send_syn(t, 56003, NULL, 0);
+	expect_synack(t, 56003);
 	assert_int_equal(ustack_close(t->st, lfd), 0);
 	struct tw_seg r = tw_expect_tcp(t);
 	assert_int_equal(r.flags, TW_RST | TW_ACK);
 	assert_int_equal(r.dport, 56000);
 	assert_int_equal(r.seq, isn + 1);
+	/* a request notices on its next segment: dropped, and the ACK finds no socket → RST */
+	send_ack(t, 56001, isn1);
+	r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	assert_int_equal(r.dport, 56001);
 	tw_advance(t, 5000);
-	tw_expect_none(t); /* the request vanished with its timer */
+	tw_expect_none(t); /* the other vanishes at its timer, without a SYN-ACK */
+	/* and with the last request gone the closed listener's memory went too */
+	stack_lock(t->st);
+	assert_int_equal(t->st->tcp.nreqsk, 0);
+	assert_int_equal(t->st->tcp.nsocks, 0);
+	stack_unlock(t->st);
 	/* and the port answers RST now */
 	send_syn(t, 56002, NULL, 0);
 	assert_int_equal(tw_expect_tcp(t).flags, TW_RST | TW_ACK);
