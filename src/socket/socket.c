@@ -29,6 +29,7 @@ struct sock *sk_alloc(struct ustack *st)
 		return NULL;
 	sk->fd = -1;
 	sk->node.state = TCP_CLOSE;
+	sk->ss = SS_UNCONNECTED;
 	sk->rcvbuf = st->sysctl.tcp_rmem[1];
 	sk->sndbuf = st->sysctl.tcp_wmem[1];
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
@@ -167,7 +168,7 @@ int ustack_listen(struct ustack *st, int fd, int backlog)
 	ENTER(st, fd, sk);
 	if (sk->node.state != TCP_CLOSE && sk->node.state != TCP_LISTEN)
 		return leave(st, -EINVAL);
-	if (sk->connecting || sk->hashed)
+	if (sk->ss != SS_UNCONNECTED || sk->hashed) /* inet_listen */
 		return leave(st, -EINVAL);
 	/* __sys_listen: a backlog beyond somaxconn (or negative) becomes somaxconn */
 	if ((unsigned)backlog > (unsigned)st->sysctl.somaxconn)
@@ -211,6 +212,7 @@ int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
 	sk->acceptq_next = NULL;
 	sk->parent = NULL;
 	sk->nonblock = flags & SOCK_NONBLOCK;
+	sk->ss = SS_CONNECTED;
 	tcp_trace(st, "inet_csk_accept", &sk->node, sk->node.state, sk->node.state);
 	if (addr && len) {
 		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(sk->node.rport),
@@ -226,32 +228,16 @@ int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *l
 	return ustack_accept4(st, fd, addr, len, 0);
 }
 
-/* inet_stream_connect → tcp_v4_connect */
-int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+/* tcp_v4_connect: the seed's phases 1–3 */
+static int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t dport)
 {
-	ENTER(st, fd, sk);
-	const struct sockaddr_in *sin;
-	int rc = check_sockaddr(addr, len, &sin);
-	if (rc < 0)
-		return leave(st, rc);
-	if (sin->sin_family != AF_INET)
-		return leave(st, -EAFNOSUPPORT);
-	if (sk->connecting)
-		return leave(st, -EALREADY);
-	if (sk->node.state != TCP_CLOSE)
-		return leave(st, -EISCONN);
-	if (sk->err) { /* a previous attempt failed; this one starts afresh */
-		sk->err = 0;
-	}
-	uint32_t daddr = ntohl(sin->sin_addr.s_addr);
-	uint16_t dport = ntohs(sin->sin_port);
 	tcp_trace(st, "tcp_v4_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
 	/* 1. ip_route_connect: the route, and our address if we are not bound to one */
-	rc = ip_route_connect(st, daddr, sk->node.laddr, &sk->rt);
+	int rc = ip_route_connect(st, daddr, sk->node.laddr, &sk->rt);
 	if (rc < 0) {
 		if (rc == -ENETUNREACH)
 			MIB_INC(st, IpOutNoRoutes);
-		return leave(st, rc);
+		return rc;
 	}
 	uint32_t saddr = ntohl(sk->rt.saddr.s_addr);
 	uint32_t old_laddr = sk->node.laddr;
@@ -264,34 +250,68 @@ int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, sockl
 		sk->node.laddr = old_laddr;
 		sk->node.raddr = 0;
 		sk->node.rport = 0;
-		return leave(st, rc);
+		return rc;
 	}
 	tcp_trace(st, "inet_hash_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
-	/* 3. ISN and timestamp offset (RFC 6528, RFC 7323 §7.1) */
+	/* 3. ISN and timestamp offset (RFC 6528, RFC 7323 §7.1).  The seed shows the ISN in
+	 * tcp_connect(); Linux picks it here, in tcp_v4_connect, and so does ustack. */
 	sk->iss = secure_tcp_seq(st, saddr, daddr, sk->node.lport, dport);
 	sk->ts_off = secure_tcp_ts_off(st, saddr, daddr);
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
 	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer */
 	tcp_set_state(st, sk, TCP_SYN_SENT);
-	sk->connecting = true;
 	rc = tcp_connect(st, sk);
 	if (rc < 0) {
 		tcp_done(st, sk, 0);
 		sk->err = 0;
-		return leave(st, rc);
 	}
-	if (sk->nonblock)
-		return leave(st, -EINPROGRESS);
+	return rc;
+}
+
+/* __inet_stream_connect: what connect() answers depends on the socket's SS_* state as much as
+ * on the TCP state — a second connect() after a non-blocking one succeeded returns 0, a third
+ * EISCONN; after one failed, the next reports the error (or ECONNABORTED) and the one after
+ * that starts afresh. */
+int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	ENTER(st, fd, sk);
+	const struct sockaddr_in *sin;
+	int rc = check_sockaddr(addr, len, &sin);
+	if (rc < 0)
+		return leave(st, rc);
+	if (sin->sin_family != AF_INET)
+		return leave(st, -EAFNOSUPPORT);
+	switch (sk->ss) {
+	case SS_CONNECTED:
+		return leave(st, -EISCONN);
+	case SS_CONNECTING:
+		if ((sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) && sk->nonblock)
+			return leave(st, -EALREADY);
+		break;
+	default:
+		if (sk->node.state != TCP_CLOSE)
+			return leave(st, -EISCONN);
+		rc = tcp_v4_connect(st, sk, ntohl(sin->sin_addr.s_addr), ntohs(sin->sin_port));
+		if (rc < 0)
+			return leave(st, rc);
+		sk->ss = SS_CONNECTING;
+		if (sk->nonblock)
+			return leave(st, -EINPROGRESS);
+		break;
+	}
 	while (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
 		pthread_cond_wait(&st->tcp.wait, &st->lock);
 		if (fd_get(st, fd) != sk)
 			return leave(st, -EBADF); /* closed by another thread meanwhile */
 	}
-	if (sk->node.state == TCP_ESTABLISHED)
-		return leave(st, 0);
-	rc = sk->err ? -sk->err : -ECONNABORTED;
-	sk->err = 0;
-	return leave(st, rc);
+	if (sk->node.state == TCP_CLOSE) { /* RST, timeout, or an error */
+		rc = sk->err ? -sk->err : -ECONNABORTED;
+		sk->err = 0;
+		sk->ss = SS_UNCONNECTED;
+		return leave(st, rc);
+	}
+	sk->ss = SS_CONNECTED;
+	return leave(st, 0);
 }
 
 /*

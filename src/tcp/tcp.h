@@ -22,11 +22,15 @@ struct netdev;
 #include <netinet/tcp.h>
 #define TCP_NEW_SYN_RECV 12
 
+/* struct socket's states (include/uapi/linux/net.h): connect() answers from these. */
+enum { SS_UNCONNECTED = 1, SS_CONNECTING, SS_CONNECTED };
+
 #define TCP_TIMEOUT_INIT_MS 1000u /* RFC 6298 §2.1 initial RTO */
 #define TCP_RTO_MAX_MS 120000u
 /* TCP_MSS_DEFAULT (536, RFC 9293 §3.7.1: when the peer sends no MSS) comes from glibc */
 #define TCP_INIT_CWND 10u         /* RFC 6928 */
 #define TCP_MAX_SYNCNT 127
+#define TCP_TIMEOUT_MIN_MS 2u /* 2 jiffies at HZ=1000 */
 
 /* Both full sockets and request sockets live in the established hash, keyed by 4-tuple,
  * as in Linux (request sockets are TCP_NEW_SYN_RECV entries of the ehash). */
@@ -75,7 +79,7 @@ struct sock {
 
 	/* socket-level state */
 	bool nonblock, reuseaddr, bound_addr, bound_port, hashed, listening_hashed;
-	bool connecting;         /* SS_CONNECTING: a connect() is in progress */
+	uint8_t ss;              /* the socket's SS_* state, as struct socket keeps it in Linux */
 	bool shut_rd, shut_wr;
 	int err;                 /* sk_err: reported once by SO_ERROR or the next call */
 	int soft_err;

@@ -68,7 +68,6 @@ void tcp_done(struct ustack *st, struct sock *sk, int err)
 	if (err)
 		sk->err = err;
 	sk->shut_rd = sk->shut_wr = true;
-	sk->connecting = false;
 	if (sk->fd < 0 && !sk->parent)
 		sk_free(st, sk);
 	else
@@ -117,7 +116,6 @@ static void tcp_finish_connect(struct ustack *st, struct sock *sk)
 	sk->ssthresh = 0x7fffffff;
 	timer_cancel(st, &sk->retrans_timer);
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
-	sk->connecting = false;
 	tcp_trace(st, "sk_state_change", &sk->node, TCP_ESTABLISHED, TCP_ESTABLISHED);
 	sk_wake(st);
 }
@@ -130,6 +128,10 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 	if (th->flags & TCPHDR_ACK) {
 		/* An ACK that does not acknowledge our SYN: reset it, stay in SYN_SENT. */
 		if (!after(th->ack, sk->snd_una) || after(th->ack, sk->snd_nxt)) {
+			/* "Previous FIN/ACK or RST/ACK might be ignored": Linux resends the SYN
+			 * almost at once (TCP_TIMEOUT_MIN) if it has not retransmitted yet. */
+			if (sk->retransmits == 0)
+				timer_arm(st, &sk->retrans_timer, st->now + TCP_TIMEOUT_MIN_MS * 1000u);
 			tcp_v4_send_reset(st, ip, th);
 			return;
 		}

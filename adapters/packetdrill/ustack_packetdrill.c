@@ -1,0 +1,519 @@
+/*
+ * libustack-packetdrill.so: lets packetdrill (--so_filename) test ustack instead of the kernel.
+ *
+ * packetdrill drives a "stack under test" through a table of function pointers, each taking a
+ * userdata pointer and then the arguments of the POSIX call of the same name; it injects the
+ * script's inbound packets with netdev_send and collects outbound ones with netdev_receive.  The
+ * table is declared here from that description (packetdrill's own header is not used).
+ *
+ * Time is virtual: packetdrill reads the clock only through gettimeofday/usleep here, so the
+ * stack runs on a clock this adapter owns.  usleep() advances it (running due timers); each
+ * gettimeofday() advances it by a microsecond, since packetdrill spins on it while waiting; and
+ * netdev_receive(), asked for a packet none is queued for, moves time to the stack's next timer.
+ *
+ * Threads: packetdrill runs calls with a time range ("0...0.2 connect()") on a second thread.
+ * ustack's blocking calls sleep on a condition variable, which is what packetdrill waits to see
+ * before it goes on injecting packets.
+ *
+ * Descriptors are real eventfds of this process (packetdrill closes leftovers with libc close()),
+ * mapped to ustack's own descriptors.
+ *
+ * Sysctls: scripts configure the kernel of the namespace packetdrill runs in (`sysctl -q ...`);
+ * at each socket() the adapter copies every net.* value ustack knows from /proc/sys, so scripts
+ * configure ustack the way they configure Linux.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ustack/socket.h>
+#include <ustack/stack.h>
+#include <ustack/sysctl.h>
+
+struct epoll_event;
+
+/* The interface packetdrill expects, in its order. */
+struct packetdrill_interface {
+	void *userdata;
+	void (*free)(void *userdata);
+	int (*socket)(void *userdata, int domain, int type, int protocol);
+	int (*bind)(void *userdata, int sockfd, const struct sockaddr *addr, socklen_t addrlen);
+	int (*listen)(void *userdata, int sockfd, int backlog);
+	int (*accept)(void *userdata, int sockfd, struct sockaddr *addr, socklen_t *addrlen);
+	int (*connect)(void *userdata, int sockfd, const struct sockaddr *addr, socklen_t addrlen);
+	ssize_t (*read)(void *userdata, int fd, void *buf, size_t count);
+	ssize_t (*readv)(void *userdata, int fd, const struct iovec *iov, int iovcnt);
+	ssize_t (*recv)(void *userdata, int sockfd, void *buf, size_t len, int flags);
+	ssize_t (*recvfrom)(void *userdata, int sockfd, void *buf, size_t len, int flags,
+			    struct sockaddr *src_addr, socklen_t *addrlen);
+	ssize_t (*recvmsg)(void *userdata, int sockfd, struct msghdr *msg, int flags);
+	ssize_t (*write)(void *userdata, int fd, const void *buf, size_t count);
+	ssize_t (*writev)(void *userdata, int fd, const struct iovec *iov, int iovcnt);
+	ssize_t (*send)(void *userdata, int sockfd, const void *buf, size_t len, int flags);
+	ssize_t (*sendto)(void *userdata, int sockfd, const void *buf, size_t len, int flags,
+			  const struct sockaddr *dest_addr, socklen_t addrlen);
+	ssize_t (*sendmsg)(void *userdata, int sockfd, const struct msghdr *msg, int flags);
+	int (*fcntl)(void *userdata, int fd, int cmd, ...);
+	int (*ioctl)(void *userdata, int fd, unsigned long request, ...);
+	int (*close)(void *userdata, int fd);
+	int (*shutdown)(void *userdata, int sockfd, int how);
+	int (*getsockopt)(void *userdata, int sockfd, int level, int optname, void *optval,
+			  socklen_t *optlen);
+	int (*setsockopt)(void *userdata, int sockfd, int level, int optname, const void *optval,
+			  socklen_t optlen);
+	int (*poll)(void *userdata, struct pollfd *fds, nfds_t nfds, int timeout);
+	int (*netdev_send)(void *userdata, const void *buf, size_t count);
+	int (*netdev_receive)(void *userdata, void *buf, size_t *count, long long *time_usecs);
+	int (*usleep)(void *userdata, useconds_t usec);
+	int (*gettimeofday)(void *userdata, struct timeval *tv, struct timezone *tz);
+	int (*epoll_create)(void *userdata, int size);
+	int (*epoll_ctl)(void *userdata, int epfd, int op, int fd, struct epoll_event *event);
+	int (*epoll_wait)(void *userdata, int epfd, struct epoll_event *events, int maxevents, int timeout);
+	int (*pipe)(void *userdata, int pipefd[2]);
+	int (*splice)(void *userdata, int fd_in, off_t *off_in, int fd_out, off_t *off_out,
+		      size_t len, unsigned int flags);
+};
+
+int packetdrill_interface_init(const char *flags, struct packetdrill_interface *ifc);
+
+#define QMAX 1024
+#define FRAME_MAX 2048
+#define FDMAP 65536
+
+struct out_pkt {
+	uint8_t b[FRAME_MAX];
+	size_t len;
+	uint64_t t;
+};
+
+struct pd {
+	struct ustack_clock clock;
+	uint64_t now_us; /* virtual time; atomic access: two packetdrill threads use it */
+	struct ustack *st;
+	int ifindex;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct out_pkt *q;
+	unsigned qhead, qcount;
+	int map[FDMAP]; /* eventfd → ustack descriptor + 1 (0: not ours) */
+};
+
+static uint64_t pd_now(void *arg)
+{
+	return __atomic_load_n(&((struct pd *)arg)->now_us, __ATOMIC_ACQUIRE);
+}
+
+static void pd_advance_to(struct pd *pd, uint64_t t)
+{
+	uint64_t cur = pd_now(pd);
+	while (t > cur && !__atomic_compare_exchange_n(&pd->now_us, &cur, t, false, __ATOMIC_ACQ_REL,
+						      __ATOMIC_ACQUIRE))
+		;
+	ustack_timers_run(pd->st);
+}
+
+static int pd_xmit(void *link, const void *frame, size_t len)
+{
+	struct pd *pd = link;
+	if (len > FRAME_MAX)
+		return -1;
+	pthread_mutex_lock(&pd->qlock);
+	if (pd->qcount == QMAX) {
+		pthread_mutex_unlock(&pd->qlock);
+		return -1;
+	}
+	struct out_pkt *p = &pd->q[(pd->qhead + pd->qcount) % QMAX];
+	memcpy(p->b, frame, len);
+	p->len = len;
+	p->t = pd_now(pd);
+	pd->qcount++;
+	pthread_cond_broadcast(&pd->qcond);
+	pthread_mutex_unlock(&pd->qlock);
+	return 0;
+}
+
+/* ---- descriptors ---------------------------------------------------------------------- */
+
+static int ufd(struct pd *pd, int fd)
+{
+	if (fd < 0 || fd >= FDMAP || !pd->map[fd]) {
+		errno = EBADF;
+		return -1;
+	}
+	return pd->map[fd] - 1;
+}
+
+#define UFD(pd, fd)                  \
+	int u = ufd(pd, fd);         \
+	if (u < 0)                   \
+		return -1;
+
+/* Wraps a new ustack descriptor in an eventfd. */
+static int wrap(struct pd *pd, int u)
+{
+	if (u < 0)
+		return -1;
+	int efd = eventfd(0, EFD_CLOEXEC);
+	if (efd < 0 || efd >= FDMAP) {
+		int e = efd < 0 ? errno : EMFILE;
+		if (efd >= 0)
+			close(efd);
+		ustack_close(pd->st, u);
+		errno = e;
+		return -1;
+	}
+	pd->map[efd] = u + 1;
+	return efd;
+}
+
+/* Copies the net.* sysctls ustack knows from this namespace's /proc/sys. */
+static void sync_sysctls(struct pd *pd)
+{
+	for (size_t i = 0; i < ustack_sysctl_count(); i++) {
+		const char *name = ustack_sysctl_name(i);
+		char path[256], val[256];
+		snprintf(path, sizeof(path), "/proc/sys/%s", name);
+		for (char *c = path + 10; *c; c++)
+			if (*c == '.')
+				*c = '/';
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(val, sizeof(val), f))
+			ustack_sysctl_set(pd->st, name, val); /* a value ustack refuses keeps its own */
+		fclose(f);
+	}
+}
+
+static int pd_socket(void *ud, int domain, int type, int protocol)
+{
+	struct pd *pd = ud;
+	sync_sysctls(pd);
+	return wrap(pd, ustack_socket(pd->st, domain, type, protocol));
+}
+
+static int pd_bind(void *ud, int fd, const struct sockaddr *a, socklen_t l)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_bind(pd->st, u, a, l);
+}
+
+static int pd_listen(void *ud, int fd, int backlog)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_listen(pd->st, u, backlog);
+}
+
+static int pd_accept(void *ud, int fd, struct sockaddr *a, socklen_t *l)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return wrap(pd, ustack_accept(pd->st, u, a, l));
+}
+
+static int pd_connect(void *ud, int fd, const struct sockaddr *a, socklen_t l)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_connect(pd->st, u, a, l);
+}
+
+/* Data transfer is not in ustack yet: these fail cleanly rather than pretend. */
+static ssize_t no_data(struct pd *pd, int fd)
+{
+	UFD(pd, fd);
+	(void)u;
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
+static ssize_t pd_read(void *ud, int fd, void *b, size_t n) { (void)b; (void)n; return no_data(ud, fd); }
+static ssize_t pd_readv(void *ud, int fd, const struct iovec *v, int c) { (void)v; (void)c; return no_data(ud, fd); }
+static ssize_t pd_recv(void *ud, int fd, void *b, size_t n, int f) { (void)b; (void)n; (void)f; return no_data(ud, fd); }
+static ssize_t pd_recvfrom(void *ud, int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
+{
+	(void)b; (void)n; (void)f; (void)a; (void)l;
+	return no_data(ud, fd);
+}
+static ssize_t pd_recvmsg(void *ud, int fd, struct msghdr *m, int f) { (void)m; (void)f; return no_data(ud, fd); }
+static ssize_t pd_write(void *ud, int fd, const void *b, size_t n) { (void)b; (void)n; return no_data(ud, fd); }
+static ssize_t pd_writev(void *ud, int fd, const struct iovec *v, int c) { (void)v; (void)c; return no_data(ud, fd); }
+static ssize_t pd_send(void *ud, int fd, const void *b, size_t n, int f) { (void)b; (void)n; (void)f; return no_data(ud, fd); }
+static ssize_t pd_sendto(void *ud, int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l)
+{
+	(void)b; (void)n; (void)f; (void)a; (void)l;
+	return no_data(ud, fd);
+}
+static ssize_t pd_sendmsg(void *ud, int fd, const struct msghdr *m, int f) { (void)m; (void)f; return no_data(ud, fd); }
+
+static int pd_fcntl(void *ud, int fd, int cmd, ...)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	va_list ap;
+	va_start(ap, cmd);
+	int arg = (cmd == F_SETFL) ? va_arg(ap, int) : 0;
+	va_end(ap);
+	return ustack_fcntl(pd->st, u, cmd, arg);
+}
+
+static int pd_ioctl(void *ud, int fd, unsigned long req, ...)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	(void)u;
+	(void)req;
+	errno = ENOTTY;
+	return -1;
+}
+
+static int pd_close(void *ud, int fd)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	pd->map[fd] = 0;
+	int rc = ustack_close(pd->st, u);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+static int pd_shutdown(void *ud, int fd, int how)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_shutdown(pd->st, u, how);
+}
+
+static int pd_getsockopt(void *ud, int fd, int level, int name, void *v, socklen_t *l)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_getsockopt(pd->st, u, level, name, v, l);
+}
+
+static int pd_setsockopt(void *ud, int fd, int level, int name, const void *v, socklen_t l)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_setsockopt(pd->st, u, level, name, v, l);
+}
+
+static int pd_poll(void *ud, struct pollfd *fds, nfds_t n, int timeout)
+{
+	struct pd *pd = ud;
+	struct pollfd *uf = calloc(n ? n : 1, sizeof(*uf));
+	if (!uf)
+		return -1;
+	for (nfds_t i = 0; i < n; i++) {
+		uf[i] = fds[i];
+		uf[i].fd = fds[i].fd < 0 ? -1 : (fds[i].fd < FDMAP && pd->map[fds[i].fd] ? pd->map[fds[i].fd] - 1 : 1 << 30);
+	}
+	/* a poll that would wait is answered at once: waiting belongs to virtual time, and
+	 * scripts expect readiness at the instant their packets make it so */
+	(void)timeout;
+	int rc = ustack_poll(pd->st, uf, n, 0);
+	for (nfds_t i = 0; i < n; i++)
+		fds[i].revents = uf[i].revents;
+	free(uf);
+	return rc;
+}
+
+/* ---- the wire and the clock ----------------------------------------------------------- */
+
+static int pd_netdev_send(void *ud, const void *buf, size_t count)
+{
+	struct pd *pd = ud;
+	ustack_input(pd->st, pd->ifindex, buf, count);
+	return 0;
+}
+
+static int pd_netdev_receive(void *ud, void *buf, size_t *count, long long *time_usecs)
+{
+	struct pd *pd = ud;
+	int idle_ms = 0;
+	for (;;) {
+		pthread_mutex_lock(&pd->qlock);
+		if (!pd->qcount) {
+			/* Give another thread (a blocking call just started) a moment to send. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 2000000;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&pd->qcond, &pd->qlock, &ts);
+		}
+		if (pd->qcount) {
+			struct out_pkt *p = &pd->q[pd->qhead];
+			size_t n = p->len < *count ? p->len : *count;
+			memcpy(buf, p->b, n);
+			*count = n;
+			*time_usecs = (long long)p->t;
+			pd->qhead = (pd->qhead + 1) % QMAX;
+			pd->qcount--;
+			pthread_mutex_unlock(&pd->qlock);
+			return 0;
+		}
+		pthread_mutex_unlock(&pd->qlock);
+		uint64_t next = ustack_timers_next(pd->st);
+		if (next != UINT64_MAX) {
+			pd_advance_to(pd, next);
+			idle_ms = 0;
+			continue;
+		}
+		if ((idle_ms += 2) >= 1000) {
+			fprintf(stderr, "ustack-packetdrill: the script expects an outbound packet, but ustack "
+					"has none queued and no timer armed (at virtual time %.6f s)\n",
+				(double)pd_now(pd) / 1e6);
+			exit(EXIT_FAILURE);
+		}
+	}
+}
+
+static int pd_usleep(void *ud, useconds_t us)
+{
+	struct pd *pd = ud;
+	pd_advance_to(pd, pd_now(pd) + us);
+	return 0;
+}
+
+static int pd_gettimeofday(void *ud, struct timeval *tv, struct timezone *tz)
+{
+	struct pd *pd = ud;
+	(void)tz;
+	uint64_t t = __atomic_add_fetch(&pd->now_us, 1, __ATOMIC_ACQ_REL);
+	ustack_timers_run(pd->st);
+	tv->tv_sec = (time_t)(t / 1000000u);
+	tv->tv_usec = (suseconds_t)(t % 1000000u);
+	return 0;
+}
+
+static int pd_unsupported(void)
+{
+	errno = ENOSYS;
+	return -1;
+}
+static int pd_epoll_create(void *ud, int size) { (void)ud; (void)size; return pd_unsupported(); }
+static int pd_epoll_ctl(void *ud, int e, int op, int fd, struct epoll_event *ev)
+{
+	(void)ud; (void)e; (void)op; (void)fd; (void)ev;
+	return pd_unsupported();
+}
+static int pd_epoll_wait(void *ud, int e, struct epoll_event *ev, int m, int t)
+{
+	(void)ud; (void)e; (void)ev; (void)m; (void)t;
+	return pd_unsupported();
+}
+static int pd_pipe(void *ud, int fds[2]) { (void)ud; return pipe(fds); }
+static int pd_splice(void *ud, int a, off_t *b, int c, off_t *d, size_t e, unsigned f)
+{
+	(void)ud; (void)a; (void)b; (void)c; (void)d; (void)e; (void)f;
+	return pd_unsupported();
+}
+
+static void pd_free(void *ud)
+{
+	struct pd *pd = ud;
+	ustack_destroy(pd->st);
+	pthread_mutex_destroy(&pd->qlock);
+	pthread_cond_destroy(&pd->qcond);
+	free(pd->q);
+	free(pd);
+}
+
+/* flags: "ip=A,gw=G,mtu=N" (each optional); defaults are packetdrill's 192.168.0.1 side. */
+static void parse_flags(const char *flags, struct in_addr *ip, unsigned *prefix, struct in_addr *gw, unsigned *mtu)
+{
+	inet_pton(AF_INET, "192.168.0.1", ip);
+	inet_pton(AF_INET, "192.168.0.2", gw);
+	*prefix = 16;
+	*mtu = 1500;
+	if (!flags)
+		return;
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", flags);
+	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		if (!eq)
+			continue;
+		*eq = 0;
+		const char *v = eq + 1;
+		if (!strcmp(kv, "ip")) {
+			char a[64];
+			snprintf(a, sizeof(a), "%s", v);
+			char *slash = strchr(a, '/');
+			if (slash) {
+				*prefix = (unsigned)atoi(slash + 1);
+				*slash = 0;
+			}
+			inet_pton(AF_INET, a, ip);
+		} else if (!strcmp(kv, "gw")) {
+			inet_pton(AF_INET, v, gw);
+		} else if (!strcmp(kv, "mtu")) {
+			*mtu = (unsigned)atoi(v);
+		}
+	}
+}
+
+int packetdrill_interface_init(const char *flags, struct packetdrill_interface *ifc)
+{
+	struct pd *pd = calloc(1, sizeof(*pd));
+	pd->q = calloc(QMAX, sizeof(*pd->q));
+	if (!pd || !pd->q) {
+		fprintf(stderr, "ustack-packetdrill: out of memory\n");
+		exit(EXIT_FAILURE);
+	}
+	struct timeval tv;
+	gettimeofday(&tv, NULL); /* start virtual time at the real time: plausible timestamps */
+	pd->now_us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	pd->clock.now_us = pd_now;
+	pd->clock.arg = pd;
+	pthread_mutex_init(&pd->qlock, NULL);
+	pthread_cond_init(&pd->qcond, NULL);
+	struct ustack_config cfg = { .clock = &pd->clock, .name = "ustack" };
+	pd->st = ustack_create(&cfg);
+	struct in_addr ip, gw;
+	unsigned prefix, mtu;
+	parse_flags(flags, &ip, &prefix, &gw, &mtu);
+	struct ustack_if_config ic = { .name = "tun0", .type = USTACK_LINK_RAWIP, .mtu = mtu,
+				       .xmit = pd_xmit, .link = pd };
+	pd->ifindex = pd->st ? ustack_if_add(pd->st, &ic) : -1;
+	struct ustack_route def = { .ifindex = pd->ifindex };
+	if (pd->ifindex < 0 || ustack_addr_add(pd->st, pd->ifindex, ip, prefix) < 0 ||
+	    ustack_route_add(pd->st, &def) < 0) {
+		fprintf(stderr, "ustack-packetdrill: cannot set up the stack: %s\n", strerror(errno));
+		exit(EXIT_FAILURE);
+	}
+	(void)gw; /* a raw-IP link has no next hop to resolve: the default route is on-link */
+	*ifc = (struct packetdrill_interface){
+		.userdata = pd, .free = pd_free, .socket = pd_socket, .bind = pd_bind,
+		.listen = pd_listen, .accept = pd_accept, .connect = pd_connect, .read = pd_read,
+		.readv = pd_readv, .recv = pd_recv, .recvfrom = pd_recvfrom, .recvmsg = pd_recvmsg,
+		.write = pd_write, .writev = pd_writev, .send = pd_send, .sendto = pd_sendto,
+		.sendmsg = pd_sendmsg, .fcntl = pd_fcntl, .ioctl = pd_ioctl, .close = pd_close,
+		.shutdown = pd_shutdown, .getsockopt = pd_getsockopt, .setsockopt = pd_setsockopt,
+		.poll = pd_poll, .netdev_send = pd_netdev_send, .netdev_receive = pd_netdev_receive,
+		.usleep = pd_usleep, .gettimeofday = pd_gettimeofday, .epoll_create = pd_epoll_create,
+		.epoll_ctl = pd_epoll_ctl, .epoll_wait = pd_epoll_wait, .pipe = pd_pipe,
+		.splice = pd_splice,
+	};
+	return 0;
+}
