@@ -380,7 +380,7 @@ static int pd_netdev_receive(void *ud, void *buf, size_t *count, long long *time
 			continue;
 		}
 		if ((idle_ms += 2) >= 1000) {
-			fprintf(stderr, "ustack-packetdrill: the script expects an outbound packet, but ustack "
+			fprintf(stderr, "ustack-packetdrill: error: the script expects an outbound packet, but ustack "
 					"has none queued and no timer armed (at virtual time %.6f s)\n",
 				(double)pd_now(pd) / 1e6);
 			exit(EXIT_FAILURE);
