@@ -10,6 +10,7 @@
 #define USTACK_SOCKET_H
 
 #include <poll.h>
+#include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include "stack.h"
@@ -30,6 +31,14 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len);
 int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
 int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+/* Data: MSG_DONTWAIT (and MSG_NOSIGNAL, accepted: ustack raises no signals) for send;
+ * MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL for recv.  Writing to a connection that cannot send
+ * fails with EPIPE; reading returns 0 at the end of the stream. */
+ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags);
+ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags);
+ssize_t ustack_write(struct ustack *st, int fd, const void *buf, size_t len);
+ssize_t ustack_read(struct ustack *st, int fd, void *buf, size_t len);
+
 /* F_GETFL and F_SETFL (O_NONBLOCK). */
 int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg);
 int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_ms);

@@ -26,7 +26,10 @@
 	X(TcpOutRsts) X(TcpInCsumErrors) \
 	X(TcpExtListenOverflows) X(TcpExtListenDrops) X(TcpExtTCPReqQFullDrop) \
 	X(TcpExtTCPReqQFullDoCookies) X(TcpExtSyncookiesSent) X(TcpExtSyncookiesRecv) \
-	X(TcpExtSyncookiesFailed) X(TcpExtTCPTimeouts) X(TcpExtTCPSynRetrans) X(TcpExtEmbryonicRsts)
+	X(TcpExtSyncookiesFailed) X(TcpExtTCPTimeouts) X(TcpExtTCPSynRetrans) X(TcpExtEmbryonicRsts) \
+	X(TcpExtTCPAbortOnClose) X(TcpExtTCPAbortOnData) X(TcpExtTCPAbortOnTimeout) X(TcpExtTW) \
+	X(TcpExtTCPRenoRecovery) X(TcpExtTCPOFOQueue) X(TcpExtTCPOFODrop) X(TcpExtTCPChallengeACK) \
+	X(TcpExtTCPSYNChallenge) X(TcpExtPAWSEstab) X(TcpExtDelayedACKs)
 
 #define USTACK_ARP_STAT_LIST(X) \
 	X(entries) X(allocs) X(destroys) X(lookups) X(hits) X(res_failed) \

@@ -30,6 +30,7 @@ struct sock *sk_alloc(struct ustack *st)
 	sk->fd = -1;
 	sk->node.state = TCP_CLOSE;
 	sk->ss = SS_UNCONNECTED;
+	sk->linger = -1;
 	sk->rcvbuf = st->sysctl.tcp_rmem[1];
 	sk->sndbuf = st->sysctl.tcp_wmem[1];
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
@@ -41,6 +42,9 @@ struct sock *sk_alloc(struct ustack *st)
 void sk_free(struct ustack *st, struct sock *sk)
 {
 	timer_cancel(st, &sk->retrans_timer);
+	timer_cancel(st, &sk->delack_timer);
+	timer_cancel(st, &sk->tw_timer);
+	tcp_data_free(sk);
 	inet_ehash_remove(&sk->node);
 	inet_listen_unhash(st, sk);
 	inet_put_port(st, sk);
@@ -82,6 +86,11 @@ static struct sock *fd_get(struct ustack *st, int fd)
 	if (i < 0 || i >= st->tcp.nfds)
 		return NULL;
 	return st->tcp.fds[i];
+}
+
+bool ustack_fd_is(struct ustack *st, int fd, const struct sock *sk)
+{
+	return fd_get(st, fd) == sk;
 }
 
 /* Every entry point: lock, find the socket, or EBADF. */
@@ -345,23 +354,41 @@ int ustack_close(struct ustack *st, int fd)
 	switch (sk->node.state) {
 	case TCP_LISTEN:
 		inet_csk_listen_stop(st, sk);
+		if (!sk->reqsk_qlen) /* else the last request socket frees it (reqsk_queue_drop) */
+			sk_free(st, sk);
 		break;
 	case TCP_SYN_SENT:
 		/* tcp_close in SYN_SENT: nothing was agreed, nothing is sent */
 		tcp_set_state(st, sk, TCP_CLOSE);
+		sk_free(st, sk);
 		break;
 	case TCP_SYN_RECV:
-	case TCP_ESTABLISHED:
-		/* Until the data-transfer work brings FIN and the teardown states, close() of a
-		 * connection aborts it as SO_LINGER {1, 0} does: RST. */
+		/* a simultaneous open not yet complete: ustack aborts it (Linux would queue a FIN
+		 * for after the handshake) */
 		tcp_send_active_reset(st, sk);
-		tcp_set_state(st, sk, TCP_CLOSE);
+		tcp_done(st, sk, 0);
+		break;
+	case TCP_ESTABLISHED:
+	case TCP_CLOSE_WAIT:
+		tcp_close(st, sk); /* FIN (or RST); an orphan until the close completes */
+		break;
+	case TCP_FIN_WAIT2:
+		if (!timer_pending(&sk->tw_timer))
+			timer_arm(st, &sk->tw_timer, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
+		sk->shut_rd = true;
+		break;
+	case TCP_FIN_WAIT1:
+	case TCP_CLOSING:
+	case TCP_LAST_ACK:
+	case TCP_TIME_WAIT:
+		sk->shut_rd = true; /* already closing: the orphan finishes on its own */
+		if (sk->node.state == TCP_TIME_WAIT)
+			tcp_data_free(sk);
 		break;
 	default:
+		sk_free(st, sk);
 		break;
 	}
-	if (!sk->reqsk_qlen) /* else the last request socket frees it (reqsk_queue_drop) */
-		sk_free(st, sk);
 	sk_wake(st);
 	return leave(st, 0);
 }
@@ -386,9 +413,11 @@ int ustack_shutdown(struct ustack *st, int fd, int how)
 		return leave(st, 0);
 	}
 	if (how != SHUT_WR)
-		sk->shut_rd = true;
-	if (how != SHUT_RD)
-		sk->shut_wr = true; /* the FIN comes with the data-transfer work */
+		sk->shut_rd = true; /* reads now see end of stream */
+	if (how != SHUT_RD && !sk->shut_wr) {
+		sk->shut_wr = true;
+		tcp_shutdown_wr(st, sk); /* FIN after what is queued */
+	}
 	sk_wake(st);
 	return leave(st, 0);
 }
@@ -436,7 +465,11 @@ static int get_tcp_info(struct ustack *st, const struct sock *sk, void *val, soc
 		ti.tcpi_snd_cwnd = sk->cwnd;
 		ti.tcpi_snd_ssthresh = sk->ssthresh;
 		ti.tcpi_rcv_space = sk->rcv_wnd;
-		ti.tcpi_total_retrans = sk->retransmits;
+		ti.tcpi_total_retrans = sk->total_retrans;
+		ti.tcpi_rtt = sk->srtt_us;
+		ti.tcpi_rttvar = sk->rttvar_us;
+		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		ti.tcpi_unacked = (sk->snd_max - sk->snd_una + mss - 1) / mss;
 	}
 	(void)st;
 	socklen_t n = *len < sizeof(ti) ? *len : (socklen_t)sizeof(ti);
@@ -484,6 +517,7 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 	} else if (level == IPPROTO_TCP) {
 		switch (name) {
 		case TCP_SYNCNT: v = sk->syn_retries ? sk->syn_retries : st->sysctl.tcp_syn_retries; break;
+		case TCP_NODELAY: v = sk->nodelay; break;
 		case TCP_MAXSEG:
 			v = sk->node.state == TCP_ESTABLISHED ? sk->mss_cache : sk->user_mss ? sk->user_mss : TCP_MSS_DEFAULT;
 			break;
@@ -504,6 +538,14 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 		return leave(st, -EINVAL);
 	int v;
 	memcpy(&v, val, sizeof(v));
+	if (level == SOL_SOCKET && name == SO_LINGER) {
+		struct linger lg;
+		if (len < (socklen_t)sizeof(lg))
+			return leave(st, -EINVAL);
+		memcpy(&lg, val, sizeof(lg));
+		sk->linger = lg.l_onoff ? (lg.l_linger < 0 ? 0 : lg.l_linger) : -1;
+		return leave(st, 0);
+	}
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_REUSEADDR:
@@ -537,7 +579,10 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			sk->user_mss = (uint16_t)v;
 			return leave(st, 0);
 		case TCP_NODELAY:
-			return leave(st, 0); /* nothing to delay until data transfer exists */
+			sk->nodelay = v != 0;
+			if (sk->nodelay && sk->sndq.data)
+				tcp_write_xmit(st, sk); /* what Nagle held back goes now */
+			return leave(st, 0);
 		default:
 			return leave(st, -ENOPROTOOPT);
 		}
@@ -597,7 +642,13 @@ static short sk_poll(const struct sock *sk)
 		mask |= POLLHUP;
 	if (sk->shut_rd)
 		mask |= POLLIN | POLLRDNORM | POLLRDHUP;
-	if (state != TCP_SYN_SENT && state != TCP_SYN_RECV)
+	if (sk->rcvq.len || sk->fin_rcvd)
+		mask |= POLLIN | POLLRDNORM;
+	if (sk->fin_rcvd)
+		mask |= POLLRDHUP;
+	/* sk_stream_is_writeable: writable when half the send buffer is free */
+	if (state != TCP_SYN_SENT && state != TCP_SYN_RECV &&
+	    (sk->shut_wr || !sk->sndq.data || tcp_buf_space(&sk->sndq) >= sk->sndq.size / 2))
 		mask |= POLLOUT | POLLWRNORM;
 	if (sk->err)
 		mask |= POLLERR;
@@ -643,4 +694,38 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 		else if (pthread_cond_timedwait(&st->tcp.wait, &st->lock, &deadline) == ETIMEDOUT)
 			timeout_ms = 0;
 	}
+}
+
+/* ---- data ------------------------------------------------------------------------------ */
+
+ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
+{
+	ENTER(st, fd, sk);
+	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE))
+		return leave(st, -EOPNOTSUPP);
+	if (!buf && len)
+		return leave(st, -EFAULT);
+	ssize_t rc = tcp_sendmsg(st, sk, fd, buf, len, flags);
+	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc);
+}
+
+ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)
+{
+	ENTER(st, fd, sk);
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL))
+		return leave(st, -EOPNOTSUPP);
+	if (!buf && len)
+		return leave(st, -EFAULT);
+	ssize_t rc = tcp_recvmsg(st, sk, fd, buf, len, flags);
+	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc);
+}
+
+ssize_t ustack_write(struct ustack *st, int fd, const void *buf, size_t len)
+{
+	return ustack_send(st, fd, buf, len, 0);
+}
+
+ssize_t ustack_read(struct ustack *st, int fd, void *buf, size_t len)
+{
+	return ustack_recv(st, fd, buf, len, 0);
 }

@@ -278,6 +278,8 @@ void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv
 	lsk->reqsk_qlen--;
 	st->tcp.nreqsk--;
 	free(req);
+	if (tcp_data_init(st, sk) < 0)
+		return;
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
 	/* inet_csk_reqsk_queue_add: onto the accept queue, and wake accept() */
 	sk->parent = lsk;

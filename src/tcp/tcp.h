@@ -6,6 +6,7 @@
 #define USTACK_TCP_TCP_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <ustack/stack.h>
@@ -13,6 +14,7 @@
 #include "core/timer.h"
 #include "wire/tcp.h"
 #include "wire/ipv4.h"
+#include "tcp/tcp_buf.h"
 
 struct ustack;
 struct netdev;
@@ -31,6 +33,11 @@ enum { SS_UNCONNECTED = 1, SS_CONNECTING, SS_CONNECTED };
 #define TCP_INIT_CWND 10u         /* RFC 6928 */
 #define TCP_MAX_SYNCNT 127
 #define TCP_TIMEOUT_MIN_MS 2u /* 2 jiffies at HZ=1000 */
+#define TCP_RTO_MIN_MS 200u       /* Linux's floor for the RTO */
+#define TCP_DELACK_MAX_MS 200u
+#define TCP_DELACK_MIN_MS 40u
+#define TCP_TIMEWAIT_LEN_MS 60000u /* 2·MSL as Linux keeps it */
+#define TCP_QUICKACKS 16u
 
 /* Both full sockets and request sockets live in the established hash, keyed by 4-tuple,
  * as in Linux (request sockets are TCP_NEW_SYN_RECV entries of the ehash). */
@@ -102,12 +109,47 @@ struct sock {
 	uint64_t retrans_stamp;  /* µs: first (re)transmission of the SYN */
 	struct utimer retrans_timer;
 
+	/* data transfer (tcp.c, tcp_input.c, tcp_output.c) */
+	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */
+	struct tcp_buf rcvq;     /* in-order bytes not yet read */
+	struct ofo_seg *ofo;     /* out-of-order segments, sorted, within the receive window */
+	uint32_t ofo_bytes;
+	uint32_t write_seq;      /* sequence number after the last byte written */
+	uint32_t snd_max;        /* highest sequence number sent (snd_nxt may go back after a timeout) */
+	uint32_t snd_wl1, snd_wl2, max_window;
+	uint32_t rcv_adv;        /* right edge of the window we advertised (never shrinks) */
+	uint32_t rcv_ssthresh;   /* the window grows up to this, which in-order data raises */
+	bool fin_queued;         /* close/shutdown: a FIN follows write_seq */
+	bool fin_rcvd;
+	bool nodelay;
+	uint8_t dupacks;
+	bool in_recovery;
+	uint32_t high_seq;       /* snd_nxt when recovery began (RFC 6582) */
+	uint32_t srtt_us, rttvar_us;   /* RFC 6298, in µs (srtt 0: no sample yet) */
+	uint32_t rtt_seq;        /* Karn timing without timestamps: the timed segment's end */
+	uint64_t rtt_start;
+	uint32_t quickack;       /* ACK every segment for this many more (Linux's quick-ack) */
+	uint32_t rcv_unacked;    /* bytes received since our last ACK */
+	int linger;              /* SO_LINGER: -1 off, else seconds */
+	uint64_t bytes_acked, bytes_received;
+	uint32_t total_retrans;
+	uint32_t cwnd_cnt;       /* congestion avoidance: ACKed segments toward the next cwnd step */
+	uint32_t last_oow_ack_ms;/* challenge/duplicate ACK rate limit (tcp_invalid_ratelimit) */
+	struct utimer delack_timer;
+	struct utimer tw_timer;  /* TIME_WAIT, FIN_WAIT2 of an orphan */
+
 	/* listener */
 	int max_ack_backlog;     /* listen(fd, n), capped at net.core.somaxconn */
 	int ack_backlog;         /* children waiting in the accept queue */
 	int reqsk_qlen;          /* request sockets in the SYN queue */
 	struct sock *acceptq_head, *acceptq_tail, *acceptq_next;
 	struct sock *parent;     /* a child's listener until accept() */
+};
+
+struct ofo_seg {
+	struct ofo_seg *next;
+	uint32_t seq, len;
+	uint8_t data[];
 };
 
 struct tcp_state_tables {
@@ -156,6 +198,8 @@ struct tcp_seg_out {
 	bool df;
 	bool id_set;
 	uint16_t id;
+	const struct tcp_buf *payload; /* optional: plen bytes from off past its head */
+	uint32_t off, plen;
 };
 int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct ustack_route_result *rt);
 int tcp_connect(struct ustack *st, struct sock *sk);
@@ -182,7 +226,32 @@ void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv
 		   const struct tcp_repr *th);
 void reqsk_queue_drop(struct ustack *st, struct request_sock *req);
 
+/* ---- tcp.c: the application side of data transfer ---- */
+int tcp_data_init(struct ustack *st, struct sock *sk);
+void tcp_data_free(struct sock *sk);
+/* Returns 1 when the socket is gone (reset), 0 when it lives on as an orphan. */
+int tcp_close(struct ustack *st, struct sock *sk);
+void tcp_shutdown_wr(struct ustack *st, struct sock *sk);
+ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags);
+ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags);
+bool ustack_fd_is(struct ustack *st, int fd, const struct sock *sk);
+
+/* ---- tcp_output.c: data ---- */
+void tcp_write_xmit(struct ustack *st, struct sock *sk);
+void tcp_retransmit_head(struct ustack *st, struct sock *sk);
+void tcp_send_fin(struct ustack *st, struct sock *sk);
+void tcp_send_probe(struct ustack *st, struct sock *sk);
+uint16_t tcp_select_window(struct sock *sk);
+
+/* ---- tcp_input.c: data ---- */
+void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
+			 const struct tcp_repr *th);
+
 /* ---- tcp_timer.c ---- */
+void tcp_delack_timer(struct ustack *st, struct utimer *t);
+void tcp_tw_timer(struct ustack *st, struct utimer *t);
+void tcp_rearm_rto(struct ustack *st, struct sock *sk);
+void tcp_time_wait(struct ustack *st, struct sock *sk);
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t);
 void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk);
 

@@ -10,9 +10,12 @@
 #include "tcp/tcp.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <ustack/socket.h>
 
 static bool after(uint32_t a, uint32_t b) { return (int32_t)(b - a) < 0; }
+static bool before(uint32_t a, uint32_t b);
 
 static const char *const state_names[] = {
 	"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
@@ -109,12 +112,20 @@ static void tcp_negotiate(struct sock *sk, const struct tcp_repr *th)
 
 /* tcp_finish_connect: MSS and congestion control (RFC 6928's initial window), ESTABLISHED,
  * and wake the connect()ing thread. */
+static void tcp_rtt_estimator(struct sock *sk, uint32_t m);
+
 static void tcp_finish_connect(struct ustack *st, struct sock *sk)
 {
 	tcp_sync_mss(sk);
 	sk->cwnd = TCP_INIT_CWND;
 	sk->ssthresh = 0x7fffffff;
 	timer_cancel(st, &sk->retrans_timer);
+	/* the handshake's round trip is the first RTT sample, unless the SYN was resent (Karn) */
+	if (!sk->retransmits)
+		tcp_rtt_estimator(sk, (uint32_t)(st->now - sk->retrans_stamp));
+	sk->retransmits = sk->backoff = 0;
+	if (tcp_data_init(st, sk) < 0)
+		return;
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
 	tcp_trace(st, "sk_state_change", &sk->node, TCP_ESTABLISHED, TCP_ESTABLISHED);
 	sk_wake(st);
@@ -159,8 +170,388 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 	}
 }
 
-/* Segments for a full socket past SYN_SENT.  Only what connection setup needs lives here;
- * data, teardown and RFC 5961's checks arrive with the data-transfer work. */
+/* ---- established connections (tcp_rcv_established, tcp_ack, tcp_data_queue) ---------- */
+
+static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+
+/* RFC 6298 §2, with Linux's floor: RTO = SRTT + max(4·RTTVAR, 200 ms), at most 120 s. */
+static void tcp_rtt_estimator(struct sock *sk, uint32_t m)
+{
+	if (!m)
+		m = 1;
+	if (!sk->srtt_us) {
+		sk->srtt_us = m;
+		sk->rttvar_us = m / 2;
+	} else {
+		uint32_t err = m > sk->srtt_us ? m - sk->srtt_us : sk->srtt_us - m;
+		sk->rttvar_us = sk->rttvar_us - sk->rttvar_us / 4 + err / 4;
+		sk->srtt_us = sk->srtt_us - sk->srtt_us / 8 + m / 8;
+	}
+	uint64_t var = (uint64_t)sk->rttvar_us * 4;
+	if (var < TCP_RTO_MIN_MS * 1000u)
+		var = TCP_RTO_MIN_MS * 1000u;
+	uint64_t rto_ms = (sk->srtt_us + var + 999) / 1000;
+	sk->rto_ms = (uint32_t)(rto_ms > TCP_RTO_MAX_MS ? TCP_RTO_MAX_MS : rto_ms);
+}
+
+/* tcp_sequence: does the segment overlap the window we advertised? */
+static bool tcp_sequence(const struct sock *sk, uint32_t seq, uint32_t end_seq)
+{
+	uint32_t win = (int32_t)(sk->rcv_adv - sk->rcv_nxt) > 0 ? sk->rcv_adv - sk->rcv_nxt : 0;
+	return !before(end_seq, sk->rcv_nxt) && !after(seq, sk->rcv_nxt + win);
+}
+
+/* An ACK for something odd (out of window, RFC 5961 challenge), at most one per
+ * tcp_invalid_ratelimit (500 ms) per connection (tcp_oow_rate_limited). */
+static void tcp_send_dupack_limited(struct ustack *st, struct sock *sk)
+{
+	uint32_t now = tcp_clock_ms(st);
+	if (sk->last_oow_ack_ms && now - sk->last_oow_ack_ms < 500)
+		return;
+	sk->last_oow_ack_ms = now ? now : 1;
+	tcp_send_ack(st, sk);
+}
+
+/* tcp_reset: the error a RST leaves depends on the state (Linux's tcp_reset). */
+static void tcp_reset(struct ustack *st, struct sock *sk)
+{
+	int err = sk->node.state == TCP_CLOSE_WAIT ? EPIPE : ECONNRESET;
+	if (sk->node.state == TCP_TIME_WAIT || sk->node.state == TCP_LAST_ACK || sk->node.state == TCP_CLOSING)
+		err = 0;
+	tcp_done(st, sk, err);
+}
+
+void tcp_time_wait(struct ustack *st, struct sock *sk)
+{
+	tcp_set_state(st, sk, TCP_TIME_WAIT);
+	timer_cancel(st, &sk->retrans_timer);
+	timer_cancel(st, &sk->delack_timer);
+	if (sk->fd < 0)
+		tcp_data_free(sk); /* an orphan needs its 4-tuple for 2·MSL, not its buffers */
+	timer_arm(st, &sk->tw_timer, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
+	sk_wake(st);
+}
+
+/* Reno with NewReno's recovery (RFC 5681, RFC 6582), in segments. */
+static void tcp_cong_on_ack(struct sock *sk, uint32_t acked_segs)
+{
+	if (sk->cwnd < sk->ssthresh) {
+		sk->cwnd += acked_segs; /* slow start */
+		return;
+	}
+	sk->cwnd_cnt += acked_segs; /* congestion avoidance: one segment per window of ACKs */
+	if (sk->cwnd_cnt >= sk->cwnd) {
+		sk->cwnd_cnt -= sk->cwnd;
+		sk->cwnd++;
+	}
+}
+
+static uint32_t tcp_flight_segs(const struct sock *sk)
+{
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	return (sk->snd_max - sk->snd_una + mss - 1) / mss;
+}
+
+/* tcp_ack: returns 0 to go on, -1 to drop the segment, 1 when the socket is gone. */
+static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
+{
+	uint32_t ack = th->ack;
+	if (after(ack, sk->snd_max)) {
+		/* RFC 5961 §5.2: ACK of data never sent — answer with an ACK, drop it */
+		tcp_send_dupack_limited(st, sk);
+		return -1;
+	}
+	if (before(ack, sk->snd_una - sk->max_window)) {
+		MIB_INC(st, TcpExtTCPChallengeACK); /* RFC 5961 §5.2: too old */
+		tcp_send_dupack_limited(st, sk);
+		return -1;
+	}
+	uint32_t wnd = (uint32_t)th->window << sk->snd_wscale;
+	bool wnd_changed = false;
+	if (before(sk->snd_una, ack) || before(sk->snd_wl1, th->seq) ||
+	    (sk->snd_wl1 == th->seq && !before(ack, sk->snd_wl2))) {
+		wnd_changed = wnd != sk->snd_wnd;
+		sk->snd_wnd = wnd;
+		sk->snd_wl1 = th->seq;
+		sk->snd_wl2 = ack;
+		if (wnd > sk->max_window)
+			sk->max_window = wnd;
+	}
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	if (after(ack, sk->snd_una)) {
+		uint32_t acked = ack - sk->snd_una;
+		bool fin_acked = sk->fin_queued && ack == sk->write_seq + 1;
+		uint32_t data = acked - (fin_acked ? 1 : 0);
+		tcp_buf_consume(&sk->sndq, data < sk->sndq.len ? data : sk->sndq.len);
+		sk->snd_una = ack;
+		if (before(sk->snd_nxt, ack))
+			sk->snd_nxt = ack;
+		sk->bytes_acked += data;
+		/* RTT: the echoed timestamp (RFC 7323 §4), else Karn's timed segment */
+		if (sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr && !sk->retransmits)
+			tcp_rtt_estimator(sk, (tcp_clock_ms(st) - (th->opt.tsecr - sk->ts_off)) * 1000u);
+		else if (sk->rtt_seq && !before(ack, sk->rtt_seq)) {
+			tcp_rtt_estimator(sk, (uint32_t)(st->now - sk->rtt_start));
+			sk->rtt_seq = 0;
+		} else if (!sk->srtt_us) {
+			sk->rto_ms = sk->rto_ms; /* keep the handshake's RTO until a sample */
+		}
+		if (sk->retransmits && !sk->tstamp_ok && !sk->srtt_us)
+			sk->rto_ms = TCP_TIMEOUT_INIT_MS;
+		sk->retransmits = 0;
+		sk->backoff = 0;
+		uint32_t segs = (data + mss - 1) / mss;
+		if (sk->in_recovery) {
+			if (!before(ack, sk->high_seq)) {
+				sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
+				sk->cwnd = sk->ssthresh;
+			} else {
+				tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
+				sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
+			}
+		} else {
+			tcp_cong_on_ack(sk, segs ? segs : 1);
+		}
+		sk->dupacks = 0;
+		if (sk->snd_una == sk->snd_max)
+			timer_cancel(st, &sk->retrans_timer);
+		else
+			tcp_rearm_rto(st, sk);
+		if (fin_acked) {
+			switch (sk->node.state) {
+			case TCP_FIN_WAIT1:
+				tcp_set_state(st, sk, TCP_FIN_WAIT2);
+				if (sk->fd < 0) /* an orphan waits tcp_fin_timeout for the peer's FIN */
+					timer_arm(st, &sk->tw_timer, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
+				break;
+			case TCP_CLOSING:
+				tcp_time_wait(st, sk);
+				break;
+			case TCP_LAST_ACK:
+				tcp_done(st, sk, 0);
+				return 1;
+			default:
+				break;
+			}
+		}
+		sk_wake(st);
+		return 0;
+	}
+	/* RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, does not move the window,
+	 * and comes while data is outstanding. */
+	if (ack == sk->snd_una && !th->plen && !(th->flags & (TCPHDR_SYN | TCPHDR_FIN)) &&
+	    !wnd_changed && sk->snd_una != sk->snd_max) {
+		sk->dupacks++;
+		if (sk->dupacks == 3 && !sk->in_recovery && !before(sk->snd_una, sk->high_seq)) {
+			/* fast retransmit, then fast recovery */
+			uint32_t flight = tcp_flight_segs(sk);
+			sk->ssthresh = flight / 2 > 2 ? flight / 2 : 2;
+			sk->cwnd = sk->ssthresh + 3;
+			sk->in_recovery = true;
+			sk->high_seq = sk->snd_max;
+			MIB_INC(st, TcpExtTCPRenoRecovery);
+			tcp_retransmit_head(st, sk);
+		} else if (sk->in_recovery) {
+			sk->cwnd++; /* each further dupack: a segment has left the network */
+		}
+	}
+	return 0;
+}
+
+static void tcp_fin(struct ustack *st, struct sock *sk)
+{
+	sk->rcv_nxt++;
+	sk->fin_rcvd = true;
+	switch (sk->node.state) {
+	case TCP_ESTABLISHED:
+		tcp_set_state(st, sk, TCP_CLOSE_WAIT);
+		break;
+	case TCP_FIN_WAIT1:
+		tcp_set_state(st, sk, TCP_CLOSING); /* our FIN is not acknowledged yet */
+		break;
+	case TCP_FIN_WAIT2:
+		tcp_send_ack(st, sk);
+		tcp_time_wait(st, sk);
+		return;
+	default:
+		break;
+	}
+	tcp_send_ack(st, sk);
+	sk_wake(st);
+}
+
+/* Out-of-order data waits, sorted, within the receive ring's free space (RFC 9293 §3.10.7.4). */
+static void tcp_ofo_queue(struct ustack *st, struct sock *sk, uint32_t seq, const uint8_t *data, uint32_t len)
+{
+	struct ofo_seg **pp = &sk->ofo;
+	while (*pp && before((*pp)->seq, seq))
+		pp = &(*pp)->next;
+	if (*pp && (*pp)->seq == seq && (*pp)->len >= len)
+		return; /* already have it */
+	if (sk->ofo_bytes + len > tcp_buf_space(&sk->rcvq)) {
+		MIB_INC(st, TcpExtTCPOFODrop);
+		return;
+	}
+	struct ofo_seg *g = malloc(sizeof(*g) + len);
+	if (!g) {
+		MIB_INC(st, TcpExtTCPOFODrop);
+		return;
+	}
+	g->seq = seq;
+	g->len = len;
+	memcpy(g->data, data, len);
+	g->next = *pp;
+	*pp = g;
+	sk->ofo_bytes += len;
+	MIB_INC(st, TcpExtTCPOFOQueue);
+}
+
+/* Moves what the ofo queue now continues into the receive ring. */
+static void tcp_ofo_drain(struct sock *sk)
+{
+	while (sk->ofo && !after(sk->ofo->seq, sk->rcv_nxt)) {
+		struct ofo_seg *g = sk->ofo;
+		sk->ofo = g->next;
+		sk->ofo_bytes -= g->len;
+		uint32_t skip = sk->rcv_nxt - g->seq;
+		if (skip < g->len) {
+			uint32_t n = tcp_buf_push(&sk->rcvq, g->data + skip, g->len - skip);
+			sk->rcv_nxt += n;
+			sk->bytes_received += n;
+		}
+		free(g);
+	}
+}
+
+/* tcp_data_queue: returns 1 when the socket is gone. */
+static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
+{
+	uint32_t seq = th->seq, len = (uint32_t)th->plen;
+	const uint8_t *data = th->payload;
+	bool fin = th->flags & TCPHDR_FIN;
+	int state = sk->node.state;
+	if (state != TCP_ESTABLISHED && state != TCP_FIN_WAIT1 && state != TCP_FIN_WAIT2)
+		return 0; /* after the peer's FIN nothing more can come */
+	if (len && sk->fd < 0 && sk->shut_rd) {
+		/* data for an orphan nobody will read: abort (tcp_rcv_state_process) */
+		MIB_INC(st, TcpExtTCPAbortOnData);
+		tcp_send_active_reset(st, sk);
+		tcp_done(st, sk, 0);
+		return 1;
+	}
+	if (before(seq, sk->rcv_nxt)) {
+		uint32_t dup = sk->rcv_nxt - seq;
+		if (dup > len || (dup == len && !fin)) {
+			tcp_send_ack(st, sk); /* all old: tell the peer where we are */
+			return 0;
+		}
+		data += dup;
+		len -= dup;
+		seq = sk->rcv_nxt;
+	}
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	if (seq != sk->rcv_nxt) {
+		if (len)
+			tcp_ofo_queue(st, sk, seq, data, len);
+		tcp_send_ack(st, sk); /* a duplicate ACK, with SACK blocks, at once */
+		return 0;
+	}
+	bool had_ofo = sk->ofo != NULL;
+	uint32_t n = len ? tcp_buf_push(&sk->rcvq, data, len) : 0;
+	sk->rcv_nxt += n;
+	sk->bytes_received += n;
+	if (n < len)
+		fin = false; /* the tail did not fit: the peer will resend it, FIN included */
+	tcp_ofo_drain(sk);
+	if (n) {
+		/* tcp_grow_window: in-order data earns the window two more segments */
+		uint32_t space = tcp_buf_space(&sk->rcvq) + sk->rcvq.len;
+		if (sk->rcv_ssthresh < space)
+			sk->rcv_ssthresh = sk->rcv_ssthresh + 2 * mss < space ? sk->rcv_ssthresh + 2 * mss : space;
+		sk_wake(st);
+	}
+	if (fin) {
+		tcp_fin(st, sk);
+		return 0;
+	}
+	if (!n)
+		return 0;
+	/* Quick ACKs at first, then every second full segment or the delayed-ACK timer
+	 * (RFC 9293 §3.8.6.3, Linux's quick-ack mode and 40 ms ATO). */
+	sk->rcv_unacked += n;
+	if (had_ofo || sk->quickack) {
+		if (sk->quickack)
+			sk->quickack--;
+		tcp_send_ack(st, sk);
+	} else if (sk->rcv_unacked >= 2 * mss) {
+		tcp_send_ack(st, sk);
+	} else if (!timer_pending(&sk->delack_timer)) {
+		timer_arm(st, &sk->delack_timer, st->now + TCP_DELACK_MIN_MS * 1000u);
+	}
+	return 0;
+}
+
+/* The states after the handshake: RFC 9293 §3.10.7.4's checks in order, with RFC 5961's
+ * answers to RSTs and SYNs that are not exactly where expected. */
+void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
+			 const struct tcp_repr *th)
+{
+	(void)ip;
+	uint32_t seg_len = (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
+	/* PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate */
+	if (sk->tstamp_ok && th->opt.ts_ok && !(th->flags & TCPHDR_RST) &&
+	    (int32_t)(th->opt.tsval - sk->ts_recent) < 0) {
+		MIB_INC(st, TcpExtPAWSEstab);
+		tcp_send_dupack_limited(st, sk);
+		return;
+	}
+	if (!tcp_sequence(sk, th->seq, th->seq + seg_len)) {
+		if (!(th->flags & TCPHDR_RST)) {
+			if (th->flags & TCPHDR_SYN) {
+				MIB_INC(st, TcpExtTCPSYNChallenge);
+				MIB_INC(st, TcpExtTCPChallengeACK);
+			}
+			tcp_send_dupack_limited(st, sk);
+		}
+		return;
+	}
+	if (th->flags & TCPHDR_RST) {
+		if (th->seq == sk->rcv_nxt) {
+			tcp_reset(st, sk);
+		} else { /* RFC 5961 §3.2: in window but not exact: challenge */
+			MIB_INC(st, TcpExtTCPChallengeACK);
+			tcp_send_dupack_limited(st, sk);
+		}
+		return;
+	}
+	if (th->flags & TCPHDR_SYN) { /* RFC 5961 §4.2 */
+		MIB_INC(st, TcpExtTCPSYNChallenge);
+		MIB_INC(st, TcpExtTCPChallengeACK);
+		tcp_send_dupack_limited(st, sk);
+		return;
+	}
+	if (!(th->flags & TCPHDR_ACK))
+		return;
+	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge */
+	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt))
+		sk->ts_recent = th->opt.tsval;
+	if (sk->node.state == TCP_TIME_WAIT) {
+		/* a retransmitted FIN: our ACK was lost — ACK again, restart 2·MSL */
+		if (th->flags & TCPHDR_FIN) {
+			tcp_send_ack(st, sk);
+			timer_arm(st, &sk->tw_timer, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
+		}
+		return;
+	}
+	int r = tcp_ack(st, sk, th);
+	if (r)
+		return;
+	if ((th->plen || (th->flags & TCPHDR_FIN)) && tcp_data_queue(st, sk, th))
+		return;
+	tcp_write_xmit(st, sk);
+}
+
+/* Segments for a full socket past SYN_SENT. */
 static void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 				  const struct tcp_repr *th)
 {
@@ -169,12 +560,14 @@ static void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const stru
 		return;
 	}
 	tcp_trace(st, "tcp_rcv_state_process", &sk->node, sk->node.state, sk->node.state);
-	if (th->flags & TCPHDR_RST) {
-		if (th->seq == sk->rcv_nxt)
-			tcp_done(st, sk, sk->node.state == TCP_SYN_RECV ? ECONNREFUSED : ECONNRESET);
-		return;
-	}
-	if (sk->node.state == TCP_SYN_RECV && (th->flags & TCPHDR_ACK)) {
+	if (sk->node.state == TCP_SYN_RECV) { /* a simultaneous open */
+		if (th->flags & TCPHDR_RST) {
+			if (th->seq == sk->rcv_nxt)
+				tcp_done(st, sk, ECONNREFUSED);
+			return;
+		}
+		if (!(th->flags & TCPHDR_ACK))
+			return;
 		if (th->ack != sk->snd_nxt) {
 			tcp_v4_send_reset(st, ip, th);
 			return;
@@ -182,7 +575,10 @@ static void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const stru
 		sk->snd_una = th->ack;
 		sk->snd_wnd = (uint32_t)th->window << sk->snd_wscale;
 		tcp_finish_connect(st, sk);
+		if (!th->plen && !(th->flags & TCPHDR_FIN))
+			return;
 	}
+	tcp_rcv_established(st, sk, ip, th);
 }
 
 void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,

@@ -46,14 +46,18 @@ int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct 
 {
 	bool syn = seg->flags & TCPHDR_SYN;
 	size_t hlen = TCP_HLEN + tcp_options_len(&seg->opt, syn);
-	struct pkt *p = pkt_alloc(st, PKT_HEADROOM, hlen);
+	uint32_t plen = seg->payload ? seg->plen : 0;
+	struct pkt *p = pkt_alloc(st, PKT_HEADROOM, hlen + plen);
 	if (!p)
 		return -ENOBUFS;
 	struct tcp_repr r = {
 		.sport = seg->lport, .dport = seg->rport, .seq = seg->seq, .ack = seg->ack,
-		.flags = seg->flags, .window = seg->window, .opt = seg->opt, .plen = 0,
+		.flags = seg->flags, .window = seg->window, .opt = seg->opt, .plen = plen,
 	};
-	tcp_emit(pkt_put(p, hlen), &r, seg->laddr, seg->raddr);
+	uint8_t *b = pkt_put(p, hlen + plen);
+	if (plen) /* the payload is copied once, from the send ring into the packet */
+		tcp_buf_peek(seg->payload, seg->off, b + hlen, plen);
+	tcp_emit(b, &r, seg->laddr, seg->raddr);
 	MIB_INC(st, TcpOutSegs);
 	if (seg->flags & TCPHDR_RST)
 		MIB_INC(st, TcpOutRsts);
@@ -131,17 +135,64 @@ int tcp_connect(struct ustack *st, struct sock *sk)
 
 int tcp_retransmit_syn(struct ustack *st, struct sock *sk)
 {
+	sk->total_retrans++;
 	MIB_INC(st, TcpRetransSegs);
 	MIB_INC(st, TcpExtTCPSynRetrans);
 	tcp_trace(st, "tcp_retransmit_skb", &sk->node, sk->node.state, sk->node.state);
 	return tcp_send_syn(st, sk);
 }
 
-/* The window field of a non-SYN segment: scaled, rounded up so a small window stays open. */
-static uint16_t tcp_window_field(const struct sock *sk)
+/*
+ * __tcp_select_window: the window a segment advertises — the receive ring's free space less
+ * what out-of-order data will need, but no more than rcv_ssthresh, which starts at the
+ * handshake's window and grows as in-order data arrives (Linux's tcp_grow_window), rounded
+ * down to the scale; below one MSS it is 0 (receiver-side silly window avoidance, RFC 9293
+ * §3.8.6.2.2); and the right edge never moves left (RFC 7323 §2.4), which rounds a window
+ * that would shrink up to the scale instead (Linux's first ACK: 64240 → 63 × 1024).
+ */
+uint16_t tcp_select_window(struct sock *sk)
 {
-	uint32_t w = (sk->rcv_wnd + (1u << sk->rcv_wscale) - 1) >> sk->rcv_wscale;
-	return (uint16_t)(w > 65535u ? 65535u : w);
+	uint32_t scale = 1u << sk->rcv_wscale;
+	uint32_t win;
+	if (!sk->rcvq.data) {
+		win = (sk->rcv_wnd + scale - 1) & ~(scale - 1);
+	} else {
+		uint32_t space = tcp_buf_space(&sk->rcvq);
+		space = space > sk->ofo_bytes ? space - sk->ofo_bytes : 0;
+		if (space > sk->rcv_ssthresh)
+			space = sk->rcv_ssthresh;
+		if (space > (65535u << sk->rcv_wscale))
+			space = 65535u << sk->rcv_wscale;
+		win = space < sk->mss_cache ? 0 : space & ~(scale - 1);
+		uint32_t edge = sk->rcv_adv - sk->rcv_nxt;
+		if ((int32_t)(sk->rcv_adv - sk->rcv_nxt) > 0 && win < edge)
+			win = (edge + scale - 1) & ~(scale - 1); /* never shrink */
+		sk->rcv_wnd = win;
+	}
+	sk->rcv_adv = sk->rcv_nxt + win;
+	uint32_t field = win >> sk->rcv_wscale;
+	return (uint16_t)(field > 65535u ? 65535u : field);
+}
+
+/* The options of an established connection's segment: timestamps, and SACK blocks that
+ * describe the out-of-order data we hold (RFC 2018 §4). */
+static void established_options(struct ustack *st, struct sock *sk, struct tcp_opts *o)
+{
+	if (sk->tstamp_ok)
+		ts_option(st, o, sk->ts_off, sk->ts_recent);
+	if (sk->sack_ok) {
+		for (struct ofo_seg *g = sk->ofo; g && o->nsack < 4;) {
+			uint32_t start = g->seq, end = g->seq + g->len;
+			g = g->next;
+			while (g && g->seq == end) { /* adjacent pieces make one block */
+				end += g->len;
+				g = g->next;
+			}
+			o->sack[o->nsack].start = start;
+			o->sack[o->nsack].end = end;
+			o->nsack++;
+		}
+	}
 }
 
 void tcp_send_ack(struct ustack *st, struct sock *sk)
@@ -150,10 +201,125 @@ void tcp_send_ack(struct ustack *st, struct sock *sk)
 	seg_from_sock(&seg, sk, TCPHDR_ACK);
 	seg.seq = sk->snd_nxt;
 	seg.ack = sk->rcv_nxt;
-	seg.window = tcp_window_field(sk);
-	if (sk->tstamp_ok)
-		ts_option(st, &seg.opt, sk->ts_off, sk->ts_recent);
+	seg.window = tcp_select_window(sk);
+	established_options(st, sk, &seg.opt);
+	sk->rcv_unacked = 0;
+	timer_cancel(st, &sk->delack_timer);
 	tcp_transmit(st, &seg, &sk->rt);
+}
+
+/* A data (and/or FIN) segment from the send ring: [seq, seq + len). */
+static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len, bool fin)
+{
+	struct tcp_seg_out seg;
+	uint8_t flags = TCPHDR_ACK;
+	if (fin)
+		flags |= TCPHDR_FIN;
+	if (len && seq + len == sk->write_seq)
+		flags |= TCPHDR_PSH; /* the end of what the application wrote */
+	seg_from_sock(&seg, sk, flags);
+	seg.seq = seq;
+	seg.ack = sk->rcv_nxt;
+	seg.window = tcp_select_window(sk);
+	established_options(st, sk, &seg.opt);
+	seg.payload = &sk->sndq;
+	seg.off = seq - sk->snd_una;
+	seg.plen = len;
+	sk->rcv_unacked = 0;
+	timer_cancel(st, &sk->delack_timer);
+	return tcp_transmit(st, &seg, &sk->rt);
+}
+
+/*
+ * tcp_write_xmit: send what the congestion window (RFC 5681) and the peer's window allow, one
+ * MSS at a time, holding back a small segment while data is in flight unless TCP_NODELAY
+ * (Nagle, RFC 896) and a segment the window would cut short while more data waits (sender-side
+ * silly window avoidance).  The FIN goes with the last byte, or alone.
+ */
+void tcp_write_xmit(struct ustack *st, struct sock *sk)
+{
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	for (int guard = 0; guard < 1024; guard++) {
+		uint32_t seq = sk->snd_nxt;
+		bool fin_pending = sk->fin_queued && (int32_t)(sk->write_seq + 1 - seq) > 0;
+		uint32_t unsent = (int32_t)(sk->write_seq - seq) > 0 ? sk->write_seq - seq : 0;
+		if (!unsent && !fin_pending)
+			break;
+		uint32_t in_flight = seq - sk->snd_una;
+		uint32_t cwnd_room = sk->cwnd * mss > in_flight ? sk->cwnd * mss - in_flight : 0;
+		uint32_t wnd_end = sk->snd_una + sk->snd_wnd;
+		uint32_t wnd_room = (int32_t)(wnd_end - seq) > 0 ? wnd_end - seq : 0;
+		uint32_t len = unsent < mss ? unsent : mss;
+		if (len > wnd_room)
+			len = wnd_room;
+		if (len > cwnd_room)
+			len = cwnd_room;
+		if (unsent && !len) {
+			if (!in_flight && !sk->snd_wnd)
+				tcp_rearm_rto(st, sk); /* zero window: the timer probes it */
+			break;
+		}
+		if (len < unsent && len < mss)
+			break; /* the window would cut it short: wait for room */
+		if (len && len < mss && in_flight && !sk->nodelay && !sk->fin_queued)
+			break; /* Nagle */
+		bool fin = fin_pending && seq + len == sk->write_seq;
+		if (!len && !fin)
+			break;
+		if (tcp_send_data(st, sk, seq, len, fin) == -ENOBUFS)
+			break;
+		if ((int32_t)(seq - sk->high_seq) < 0) {
+			MIB_INC(st, TcpRetransSegs); /* resent after a timeout (go-back-N) */
+			sk->total_retrans++;
+		}
+		sk->snd_nxt = seq + len + (fin ? 1 : 0);
+		if (!sk->tstamp_ok && !sk->rtt_seq) { /* Karn: time one segment at a time */
+			sk->rtt_seq = sk->snd_nxt;
+			sk->rtt_start = st->now;
+		}
+		if (!timer_pending(&sk->retrans_timer))
+			tcp_rearm_rto(st, sk);
+	}
+}
+
+/* Fast retransmit (RFC 5681 §3.2) and NewReno's partial ACKs (RFC 6582): the first segment
+ * not yet acknowledged, again. */
+void tcp_retransmit_head(struct ustack *st, struct sock *sk)
+{
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t data_end = (int32_t)(sk->write_seq - sk->snd_nxt) < 0 ? sk->write_seq : sk->snd_nxt;
+	uint32_t len = data_end - sk->snd_una;
+	if ((int32_t)(data_end - sk->snd_una) < 0)
+		len = 0;
+	if (len > mss)
+		len = mss;
+	bool fin = sk->fin_queued && sk->snd_una + len == sk->write_seq && sk->snd_nxt == sk->write_seq + 1;
+	if (!len && !fin)
+		return;
+	MIB_INC(st, TcpRetransSegs);
+	sk->total_retrans++;
+	sk->rtt_seq = 0; /* Karn: no sample from a retransmitted segment */
+	tcp_send_data(st, sk, sk->snd_una, len, fin);
+}
+
+/* tcp_send_probe0 / tcp_xmit_probe_skb: a zero-window probe is a bare ACK with an old
+ * sequence number, which the peer must answer with its current window. */
+void tcp_send_probe(struct ustack *st, struct sock *sk)
+{
+	struct tcp_seg_out seg;
+	seg_from_sock(&seg, sk, TCPHDR_ACK);
+	seg.seq = sk->snd_una - 1;
+	seg.ack = sk->rcv_nxt;
+	seg.window = tcp_select_window(sk);
+	established_options(st, sk, &seg.opt);
+	tcp_transmit(st, &seg, &sk->rt);
+}
+
+void tcp_send_fin(struct ustack *st, struct sock *sk)
+{
+	sk->fin_queued = true;
+	tcp_trace(st, "tcp_send_fin", &sk->node, sk->node.state, sk->node.state);
+	tcp_write_xmit(st, sk);
 }
 
 void tcp_send_active_reset(struct ustack *st, struct sock *sk)

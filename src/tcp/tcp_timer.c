@@ -19,14 +19,16 @@
 
 /* tcp_model_timeout: how long `boundary` retransmissions take with doubling from the initial
  * RTO, the doubling capped at TCP_RTO_MAX. */
-static uint64_t tcp_model_timeout_us(unsigned boundary)
+static uint64_t tcp_model_timeout_us(unsigned boundary, unsigned rto_base_ms)
 {
-	const unsigned thresh = 6; /* ilog2(TCP_RTO_MAX / TCP_TIMEOUT_INIT) = ilog2(120) */
+	unsigned thresh = 0; /* ilog2(TCP_RTO_MAX / rto_base) */
+	while ((rto_base_ms << (thresh + 1)) <= TCP_RTO_MAX_MS)
+		thresh++;
 	uint64_t ms;
 	if (boundary <= thresh)
-		ms = ((2ull << boundary) - 1) * TCP_TIMEOUT_INIT_MS;
+		ms = ((2ull << boundary) - 1) * rto_base_ms;
 	else
-		ms = ((2ull << thresh) - 1) * TCP_TIMEOUT_INIT_MS + (uint64_t)(boundary - thresh) * TCP_RTO_MAX_MS;
+		ms = ((2ull << thresh) - 1) * rto_base_ms + (uint64_t)(boundary - thresh) * TCP_RTO_MAX_MS;
 	return ms * 1000u;
 }
 
@@ -35,14 +37,95 @@ void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk)
 	timer_arm(st, &sk->retrans_timer, st->now + (uint64_t)sk->rto_ms * 1000u);
 }
 
+void tcp_rearm_rto(struct ustack *st, struct sock *sk)
+{
+	timer_arm(st, &sk->retrans_timer, st->now + (uint64_t)sk->rto_ms * 1000u);
+}
+
+/* Data (or a FIN) went unacknowledged for an RTO (RFC 6298 §5): go back to snd_una with one
+ * segment of window (RFC 5681 §3.1), back the timer off, and give up — ETIMEDOUT — once
+ * tcp_retries2's time budget is spent (tcp_model_timeout from a 200 ms base: about 924 s for
+ * the default 15).  With nothing outstanding but a zero window, the timer probes the window. */
+static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
+{
+	if (sk->snd_una == sk->snd_max) {
+		if (sk->write_seq != sk->snd_una && !sk->snd_wnd) { /* tcp_probe_timer */
+			tcp_send_probe(st, sk);
+			sk->backoff++;
+			sk->rto_ms = sk->rto_ms * 2 < TCP_RTO_MAX_MS ? sk->rto_ms * 2 : TCP_RTO_MAX_MS;
+			tcp_rearm_rto(st, sk);
+		}
+		return;
+	}
+	if (!sk->retransmits)
+		sk->retrans_stamp = st->now - (uint64_t)sk->rto_ms * 1000u; /* when the head left */
+	uint64_t budget = tcp_model_timeout_us(15, TCP_RTO_MIN_MS);
+	if (sk->retransmits && st->now - sk->retrans_stamp >= budget) {
+		tcp_trace(st, "tcp_write_err", &sk->node, sk->node.state, TCP_CLOSE);
+		if (sk->fd < 0)
+			MIB_INC(st, TcpExtTCPAbortOnTimeout);
+		tcp_done(st, sk, ETIMEDOUT);
+		return;
+	}
+	MIB_INC(st, TcpExtTCPTimeouts);
+	/* tcp_enter_loss */
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t flight = (sk->snd_max - sk->snd_una + mss - 1) / mss;
+	if (!sk->retransmits)
+		sk->ssthresh = flight / 2 > 2 ? flight / 2 : 2;
+	sk->cwnd = 1;
+	sk->cwnd_cnt = 0;
+	sk->in_recovery = false;
+	sk->dupacks = 0;
+	sk->high_seq = sk->snd_max;
+	sk->snd_nxt = sk->snd_una;
+	sk->rtt_seq = 0;
+	sk->retransmits++;
+	sk->total_rto++;
+	sk->backoff++;
+	sk->rto_ms = sk->rto_ms * 2 < TCP_RTO_MAX_MS ? sk->rto_ms * 2 : TCP_RTO_MAX_MS;
+	timer_cancel(st, &sk->retrans_timer);
+	tcp_trace(st, "tcp_retransmit_skb", &sk->node, sk->node.state, sk->node.state);
+	tcp_write_xmit(st, sk);
+	if (!timer_pending(&sk->retrans_timer))
+		tcp_rearm_rto(st, sk);
+}
+
+void tcp_delack_timer(struct ustack *st, struct utimer *t)
+{
+	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, delack_timer));
+	if (sk->rcv_unacked) {
+		MIB_INC(st, TcpExtDelayedACKs);
+		tcp_send_ack(st, sk);
+	}
+}
+
+/* TIME_WAIT's 2·MSL is over, or an orphan waited tcp_fin_timeout in FIN_WAIT2 (then Linux
+ * resets the peer, TcpExtTCPAbortOnTimeout). */
+void tcp_tw_timer(struct ustack *st, struct utimer *t)
+{
+	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, tw_timer));
+	if (sk->node.state == TCP_TIME_WAIT) {
+		MIB_INC(st, TcpExtTW);
+		tcp_done(st, sk, 0);
+	} else if (sk->node.state == TCP_FIN_WAIT2 && sk->fd < 0) {
+		MIB_INC(st, TcpExtTCPAbortOnTimeout);
+		tcp_send_active_reset(st, sk);
+		tcp_done(st, sk, 0);
+	}
+}
+
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t)
 {
 	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, retrans_timer));
-	if (sk->node.state != TCP_SYN_SENT && sk->node.state != TCP_SYN_RECV)
+	if (sk->node.state != TCP_SYN_SENT && sk->node.state != TCP_SYN_RECV) {
+		if (sk->node.state != TCP_CLOSE && sk->node.state != TCP_TIME_WAIT && sk->node.state != TCP_LISTEN)
+			tcp_data_retransmit_timer(st, sk);
 		return;
+	}
 	/* tcp_write_timeout → retransmits_timed_out */
 	unsigned retry_until = sk->syn_retries ? sk->syn_retries : (unsigned)st->sysctl.tcp_syn_retries;
-	if (sk->retransmits && st->now - sk->retrans_stamp >= tcp_model_timeout_us(retry_until)) {
+	if (sk->retransmits && st->now - sk->retrans_stamp >= tcp_model_timeout_us(retry_until, TCP_TIMEOUT_INIT_MS)) {
 		tcp_trace(st, "tcp_write_err", &sk->node, sk->node.state, TCP_CLOSE);
 		tcp_done(st, sk, ETIMEDOUT);
 		return;

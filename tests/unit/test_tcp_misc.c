@@ -169,17 +169,26 @@ static void test_estab_reset_and_close(void **state)
 	socklen_t len = sizeof(err);
 	ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &err, &len);
 	assert_int_equal(err, ECONNRESET);
-	/* an out-of-window RST does not (RFC 5961's challenge ACK comes with data transfer) */
+	/* RFC 5961 §3.2: a RST in the window but not at rcv_nxt gets a challenge ACK; one
+	 * outside the window is dropped silently */
 	int fd2 = connect_to(t, TW_PEER_IP, 81);
 	syn = tw_expect_tcp(t);
 	tw_send(t, f, tw_tcp(f, 81, syn.sport, 7, syn.seq + 1, TW_SYN | TW_ACK, 1000, NULL, 0));
 	tw_expect_tcp(t);
 	tw_send(t, f, tw_tcp(f, 81, syn.sport, 5000, 0, TW_RST, 0, NULL, 0));
 	assert_int_equal(ustack_tcp_state(t->st, fd2), TCP_ESTABLISHED);
-	/* close() of an established connection aborts it with RST|ACK (until FIN lands) */
+	struct tw_seg ch = tw_expect_tcp(t);
+	assert_int_equal(ch.flags, TW_ACK);
+	assert_int_equal(ch.seq, syn.seq + 1);
+	assert_int_equal(ch.ack, 8);
+	assert_int_equal(tw_counter(t, "TcpExtTCPChallengeACK"), 1);
+	tw_send(t, f, tw_tcp(f, 81, syn.sport, 8 + 500000, 0, TW_RST, 0, NULL, 0));
+	tw_expect_none(t);
+	assert_int_equal(ustack_tcp_state(t->st, fd2), TCP_ESTABLISHED);
+	/* close() of an established connection sends FIN */
 	assert_int_equal(ustack_close(t->st, fd2), 0);
 	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST | TW_ACK);
+	assert_int_equal(r.flags, TW_FIN | TW_ACK);
 	assert_int_equal(r.seq, syn.seq + 1);
 	assert_int_equal(r.ack, 8);
 }

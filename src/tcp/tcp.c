@@ -1,0 +1,196 @@
+/*
+ * The application's side of a connection (Linux's net/ipv4/tcp.c): tcp_sendmsg, tcp_recvmsg,
+ * tcp_close, tcp_shutdown, and the socket calls built on them.
+ *
+ * Data moves through two rings per connection (tcp_buf.h), sized from SO_SNDBUF/SO_RCVBUF and
+ * allocated when the connection is established.  The send ring grows, doubling up to
+ * net.ipv4.tcp_wmem[2], when the congestion window could use more than it holds — a simple
+ * form of Linux's tcp_sndbuf_expand.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <sys/uio.h>
+
+int tcp_data_init(struct ustack *st, struct sock *sk)
+{
+	uint32_t sz = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
+	uint32_t rz = (uint32_t)(sk->rcvbuf > 4096 ? sk->rcvbuf : 4096);
+	if (tcp_buf_reserve(&sk->sndq, sz) < 0 || tcp_buf_reserve(&sk->rcvq, rz) < 0) {
+		/* without buffers the connection cannot carry data: fail it like Linux would
+		 * fail an allocation, with a RST */
+		tcp_send_active_reset(st, sk);
+		tcp_done(st, sk, ENOMEM);
+		return -1;
+	}
+	sk->write_seq = sk->snd_nxt;
+	sk->snd_max = sk->snd_nxt;
+	sk->high_seq = sk->snd_nxt;
+	sk->snd_wl1 = sk->irs;
+	sk->snd_wl2 = sk->snd_una;
+	sk->max_window = sk->snd_wnd;
+	sk->rcv_adv = sk->rcv_nxt + sk->rcv_wnd;
+	sk->rcv_ssthresh = sk->rcv_wnd;
+	sk->quickack = TCP_QUICKACKS;
+	timer_init(&sk->delack_timer, tcp_delack_timer);
+	timer_init(&sk->tw_timer, tcp_tw_timer);
+	return 0;
+}
+
+void tcp_data_free(struct sock *sk)
+{
+	tcp_buf_free(&sk->sndq);
+	tcp_buf_free(&sk->rcvq);
+	while (sk->ofo) {
+		struct ofo_seg *g = sk->ofo;
+		sk->ofo = g->next;
+		free(g);
+	}
+	sk->ofo_bytes = 0;
+}
+
+/* tcp_close_state: the state a close or SHUT_WR moves to, and whether a FIN must follow. */
+static bool tcp_close_state(struct ustack *st, struct sock *sk)
+{
+	switch (sk->node.state) {
+	case TCP_ESTABLISHED:
+		tcp_set_state(st, sk, TCP_FIN_WAIT1);
+		return true;
+	case TCP_CLOSE_WAIT:
+		tcp_set_state(st, sk, TCP_LAST_ACK);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* tcp_close: the application lets go.  Unread data means the peer's bytes will never be
+ * read: reset (RFC 2525 §2.17, TcpExtTCPAbortOnClose).  SO_LINGER {1, 0} resets too.
+ * Otherwise a FIN, and the orphan lives on until the handshake of the close completes. */
+int tcp_close(struct ustack *st, struct sock *sk)
+{
+	sk->shut_rd = sk->shut_wr = true;
+	if (sk->rcvq.len || sk->ofo_bytes) {
+		MIB_INC(st, TcpExtTCPAbortOnClose);
+		tcp_send_active_reset(st, sk);
+		tcp_done(st, sk, 0);
+		return 1;
+	}
+	if (sk->linger == 0) {
+		MIB_INC(st, TcpExtTCPAbortOnData);
+		tcp_send_active_reset(st, sk);
+		tcp_done(st, sk, 0);
+		return 1;
+	}
+	if (tcp_close_state(st, sk))
+		tcp_send_fin(st, sk);
+	if (sk->node.state == TCP_FIN_WAIT2) /* an orphan waits tcp_fin_timeout for the peer */
+		timer_arm(st, &sk->tw_timer, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
+	return 0;
+}
+
+void tcp_shutdown_wr(struct ustack *st, struct sock *sk)
+{
+	if (tcp_close_state(st, sk))
+		tcp_send_fin(st, sk);
+}
+
+static bool can_send(const struct sock *sk)
+{
+	return sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT;
+}
+
+ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags)
+{
+	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
+	size_t copied = 0;
+	for (;;) {
+		if (sk->err) {
+			int e = sk->err;
+			sk->err = 0;
+			return copied ? (ssize_t)copied : -e;
+		}
+		if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
+			/* sk_stream_wait_connect */
+			if (nonblock)
+				return copied ? (ssize_t)copied : -EAGAIN;
+		} else if (sk->shut_wr || !can_send(sk)) {
+			return copied ? (ssize_t)copied : -EPIPE;
+		} else {
+			if (copied == len)
+				return (ssize_t)copied;
+			uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+			if (!tcp_buf_space(&sk->sndq) && sk->sndq.size < (uint32_t)st->sysctl.tcp_wmem[2] &&
+			    sk->cwnd * mss * 2 > sk->sndq.size)
+				tcp_buf_reserve(&sk->sndq, sk->sndq.size * 2);
+			uint32_t n = tcp_buf_push(&sk->sndq, buf + copied,
+						  (uint32_t)(len - copied > UINT32_MAX ? UINT32_MAX : len - copied));
+			if (n) {
+				copied += n;
+				sk->write_seq += n;
+				tcp_write_xmit(st, sk);
+				continue;
+			}
+			if (nonblock)
+				return copied ? (ssize_t)copied : -EAGAIN;
+		}
+		pthread_cond_wait(&st->tcp.wait, &st->lock);
+		if (!ustack_fd_is(st, fd, sk))
+			return -EBADF;
+	}
+}
+
+/* tcp_cleanup_rbuf: after the application read, tell the peer if the window opened a lot
+ * (at least an MSS and half the ring, or from zero). */
+static void tcp_cleanup_rbuf(struct ustack *st, struct sock *sk, uint32_t old_space)
+{
+	uint32_t space = tcp_buf_space(&sk->rcvq);
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	if (sk->node.state != TCP_ESTABLISHED && sk->node.state != TCP_FIN_WAIT1 &&
+	    sk->node.state != TCP_FIN_WAIT2)
+		return;
+	if ((old_space < mss && space >= mss) ||
+	    (space - old_space >= mss && space >= sk->rcvq.size / 2 && sk->rcv_adv - sk->rcv_nxt < sk->rcvq.size / 2))
+		tcp_send_ack(st, sk);
+}
+
+ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags)
+{
+	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
+	size_t copied = 0;
+	if (sk->node.state == TCP_LISTEN)
+		return -ENOTCONN;
+	for (;;) {
+		if (sk->rcvq.len) {
+			uint32_t n = (uint32_t)(len - copied < sk->rcvq.len ? len - copied : sk->rcvq.len);
+			tcp_buf_peek(&sk->rcvq, 0, buf + copied, n);
+			if (!(flags & MSG_PEEK)) {
+				uint32_t old_space = tcp_buf_space(&sk->rcvq);
+				tcp_buf_consume(&sk->rcvq, n);
+				tcp_cleanup_rbuf(st, sk, old_space);
+			}
+			copied += n;
+			if (copied == len || !(flags & MSG_WAITALL) || (flags & MSG_PEEK))
+				return (ssize_t)copied;
+			continue;
+		}
+		if (copied && !(flags & MSG_WAITALL))
+			return (ssize_t)copied;
+		if (sk->err) {
+			int e = sk->err;
+			sk->err = 0;
+			return copied ? (ssize_t)copied : -e;
+		}
+		if (sk->fin_rcvd || sk->shut_rd)
+			return (ssize_t)copied; /* end of stream */
+		if (sk->node.state == TCP_CLOSE)
+			return copied ? (ssize_t)copied : -ENOTCONN; /* never connected */
+		if (nonblock)
+			return copied ? (ssize_t)copied : -EAGAIN;
+		pthread_cond_wait(&st->tcp.wait, &st->lock);
+		if (!ustack_fd_is(st, fd, sk))
+			return copied ? (ssize_t)copied : -EBADF;
+	}
+}
