@@ -46,9 +46,12 @@ void tcp_set_state(struct ustack *st, struct sock *sk, int state)
 	int old = sk->node.state;
 	if (old == state)
 		return;
-	if (state == TCP_ESTABLISHED)
+	/* TcpCurrEstab counts ESTABLISHED and CLOSE_WAIT (RFC 4022's tcpCurrEstab) */
+	bool was = old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT;
+	bool is = state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
+	if (is && !was)
 		MIB_INC(st, TcpCurrEstab);
-	if (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT) {
+	if (was && !is) {
 		st->mib[MIB_TcpCurrEstab]--;
 		if (state == TCP_CLOSE)
 			MIB_INC(st, TcpEstabResets);

@@ -273,6 +273,8 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 			sk->total_retrans++;
 		}
 		sk->snd_nxt = seq + len + (fin ? 1 : 0);
+		if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
+			sk->snd_max = sk->snd_nxt;
 		if (!sk->tstamp_ok && !sk->rtt_seq) { /* Karn: time one segment at a time */
 			sk->rtt_seq = sk->snd_nxt;
 			sk->rtt_start = st->now;
