@@ -353,7 +353,7 @@ static int cmd_connect(int argc, char **argv)
 			       "Opens a TCP connection from a ustack instance on a TAP device: a blocking\n"
 			       "connect() on an application thread while the run loop feeds the stack.\n"
 			       "Prints the negotiated options and exits 0, or the error (e.g. \"Connection\n"
-			       "refused\") and exits 1.  The connection is then aborted with RST.\n\n" LINK_OPTS_HELP);
+			       "refused\") and exits 1.  The connection is then closed (FIN).\n\n" LINK_OPTS_HELP);
 			return 0;
 		}
 		return 2;

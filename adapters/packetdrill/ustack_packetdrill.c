@@ -233,7 +233,7 @@ static int pd_connect(void *ud, int fd, const struct sockaddr *a, socklen_t l)
 	return ustack_connect(pd->st, u, a, l);
 }
 
-/* Data transfer is not in ustack yet: these fail cleanly rather than pretend. */
+/* Scatter/gather and msghdr forms are not wired yet: they fail cleanly rather than pretend. */
 static ssize_t no_data(struct pd *pd, int fd)
 {
 	UFD(pd, fd);
@@ -242,18 +242,38 @@ static ssize_t no_data(struct pd *pd, int fd)
 	return -1;
 }
 
-static ssize_t pd_read(void *ud, int fd, void *b, size_t n) { (void)b; (void)n; return no_data(ud, fd); }
+static ssize_t pd_read(void *ud, int fd, void *b, size_t n)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_read(pd->st, u, b, n);
+}
 static ssize_t pd_readv(void *ud, int fd, const struct iovec *v, int c) { (void)v; (void)c; return no_data(ud, fd); }
-static ssize_t pd_recv(void *ud, int fd, void *b, size_t n, int f) { (void)b; (void)n; (void)f; return no_data(ud, fd); }
+static ssize_t pd_recv(void *ud, int fd, void *b, size_t n, int f)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_recv(pd->st, u, b, n, f);
+}
 static ssize_t pd_recvfrom(void *ud, int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
 {
 	(void)b; (void)n; (void)f; (void)a; (void)l;
 	return no_data(ud, fd);
 }
 static ssize_t pd_recvmsg(void *ud, int fd, struct msghdr *m, int f) { (void)m; (void)f; return no_data(ud, fd); }
-static ssize_t pd_write(void *ud, int fd, const void *b, size_t n) { (void)b; (void)n; return no_data(ud, fd); }
+static ssize_t pd_write(void *ud, int fd, const void *b, size_t n)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_write(pd->st, u, b, n);
+}
 static ssize_t pd_writev(void *ud, int fd, const struct iovec *v, int c) { (void)v; (void)c; return no_data(ud, fd); }
-static ssize_t pd_send(void *ud, int fd, const void *b, size_t n, int f) { (void)b; (void)n; (void)f; return no_data(ud, fd); }
+static ssize_t pd_send(void *ud, int fd, const void *b, size_t n, int f)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return ustack_send(pd->st, u, b, n, f);
+}
 static ssize_t pd_sendto(void *ud, int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l)
 {
 	(void)b; (void)n; (void)f; (void)a; (void)l;
