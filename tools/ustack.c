@@ -24,208 +24,7 @@
 #include <netinet/tcp.h>
 
 #include "ladder.h"
-
-#define MAX_SYSCTL_OPTS 32
-
-/* ---- link options shared by every subcommand that runs on a TAP device ---------------- */
-
-struct link_opts {
-	const char *tap;
-	struct in_addr addr, gw;
-	unsigned prefixlen, mtu;
-	uint8_t mac[6];
-	int have_addr, have_gw, have_mac;
-	const char *pcap;
-	const char *sysctl[MAX_SYSCTL_OPTS];
-	int nsysctl;
-};
-
-#define LINK_OPTS_HELP \
-	"  --tap NAME        TAP device to attach to (an existing persistent one, or a new one)\n" \
-	"  --addr A/N        ustack's address and prefix length, e.g. 192.0.2.2/24\n" \
-	"  --gw G            default gateway\n" \
-	"  --mtu N           interface MTU (68..1500, default 1500)\n" \
-	"  --mac M           ustack's MAC address (default: random, locally administered)\n" \
-	"  --pcap FILE       capture every frame to FILE\n" \
-	"  -o, --sysctl K=V  set a sysctl, e.g. -o net.ipv4.icmp_echo_ignore_all=1\n"
-
-enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP };
-#define LINK_LONGOPTS \
-	{ "tap", required_argument, 0, OPT_TAP }, { "addr", required_argument, 0, OPT_ADDR }, \
-	{ "gw", required_argument, 0, OPT_GW }, { "mtu", required_argument, 0, OPT_MTU }, \
-	{ "mac", required_argument, 0, OPT_MAC }, { "pcap", required_argument, 0, OPT_PCAP }, \
-	{ "sysctl", required_argument, 0, 'o' }
-
-static int parse_prefix(const char *s, struct in_addr *a, unsigned *len)
-{
-	char buf[64];
-	snprintf(buf, sizeof(buf), "%s", s);
-	char *slash = strchr(buf, '/');
-	*len = 32;
-	if (slash) {
-		char *end;
-		unsigned long l = strtoul(slash + 1, &end, 10);
-		if (*end || l > 32 || end == slash + 1)
-			return -1;
-		*len = (unsigned)l;
-		*slash = 0;
-	}
-	return inet_pton(AF_INET, buf, a) == 1 ? 0 : -1;
-}
-
-/* Returns 1 if the option was a link option, 0 if not, -1 on a bad value. */
-static int link_opt(struct link_opts *o, int c, const char *arg)
-{
-	switch (c) {
-	case OPT_TAP:
-		o->tap = arg;
-		return 1;
-	case OPT_ADDR:
-		if (parse_prefix(arg, &o->addr, &o->prefixlen) < 0) {
-			fprintf(stderr, "ustack: bad --addr '%s' (want A.B.C.D/N)\n", arg);
-			return -1;
-		}
-		o->have_addr = 1;
-		return 1;
-	case OPT_GW:
-		if (inet_pton(AF_INET, arg, &o->gw) != 1) {
-			fprintf(stderr, "ustack: bad --gw '%s'\n", arg);
-			return -1;
-		}
-		o->have_gw = 1;
-		return 1;
-	case OPT_MTU: {
-		char *end;
-		unsigned long m = strtoul(arg, &end, 10);
-		if (*end || m < 68 || m > USTACK_MTU_MAX) {
-			fprintf(stderr, "ustack: bad --mtu '%s' (68..%d)\n", arg, USTACK_MTU_MAX);
-			return -1;
-		}
-		o->mtu = (unsigned)m;
-		return 1;
-	}
-	case OPT_MAC: {
-		unsigned m[6];
-		if (sscanf(arg, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) {
-			fprintf(stderr, "ustack: bad --mac '%s'\n", arg);
-			return -1;
-		}
-		for (int i = 0; i < 6; i++)
-			o->mac[i] = (uint8_t)m[i];
-		o->have_mac = 1;
-		return 1;
-	}
-	case OPT_PCAP:
-		o->pcap = arg;
-		return 1;
-	case 'o':
-		if (o->nsysctl == MAX_SYSCTL_OPTS || !strchr(arg, '=')) {
-			fprintf(stderr, "ustack: bad -o '%s' (want name=value)\n", arg);
-			return -1;
-		}
-		o->sysctl[o->nsysctl++] = arg;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-static int apply_sysctls(struct ustack *st, const struct link_opts *o)
-{
-	for (int i = 0; i < o->nsysctl; i++) {
-		char name[128];
-		const char *eq = strchr(o->sysctl[i], '=');
-		snprintf(name, sizeof(name), "%.*s", (int)(eq - o->sysctl[i]), o->sysctl[i]);
-		if (ustack_sysctl_set(st, name, eq + 1) < 0) {
-			fprintf(stderr, "ustack: sysctl %s: %s\n", o->sysctl[i], strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static void print_counters(FILE *f, struct ustack *st)
-{
-	fprintf(f, "#kernel-style counters (nstat)\n");
-	for (size_t i = 0; i < ustack_counter_count(); i++) {
-		uint64_t v = ustack_counter_value(st, i);
-		if (v)
-			fprintf(f, "%-32s %llu\n", ustack_counter_name(i), (unsigned long long)v);
-	}
-}
-
-static void print_tcp_info(const char *who, struct ustack *st, int fd);
-
-/* ---- ustack up ------------------------------------------------------------------------ */
-
-static struct ustack_tap *running_tap;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (running_tap)
-		ustack_tap_stop(running_tap);
-}
-
-/* A stack on a TAP device, configured from the link options. */
-struct tap_stack {
-	struct ustack *st;
-	struct ustack_tap *tap;
-	int ifindex;
-};
-
-static int tap_stack_open(struct tap_stack *ts, struct link_opts *o, const char *cmd)
-{
-	if (!o->tap || !o->have_addr) {
-		fprintf(stderr, "ustack %s: --tap and --addr are required (see ustack %s --help)\n", cmd, cmd);
-		return 2;
-	}
-	if (!o->have_mac) {
-		randombytes_buf(o->mac, 6);
-		o->mac[0] = (uint8_t)((o->mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
-	}
-	struct ustack_config cfg = { .clock = ustack_clock_monotonic(), .name = "ustack" };
-	ts->st = ustack_create(&cfg);
-	ts->tap = ts->st ? ustack_tap_open(o->tap) : NULL;
-	if (!ts->tap) {
-		fprintf(stderr, "ustack %s: cannot open TAP device %s: %s\n", cmd, o->tap, strerror(errno));
-		ustack_destroy(ts->st);
-		return 1;
-	}
-	ts->ifindex = ustack_tap_attach(ts->tap, ts->st, o->mac, o->mtu);
-	if (ts->ifindex < 0 || ustack_addr_add(ts->st, ts->ifindex, o->addr, o->prefixlen) < 0 ||
-	    apply_sysctls(ts->st, o) < 0) {
-		fprintf(stderr, "ustack %s: configuring %s: %s\n", cmd, o->tap, strerror(errno));
-		goto fail;
-	}
-	if (o->have_gw) {
-		struct ustack_route r = { .gateway = o->gw, .ifindex = ts->ifindex };
-		if (ustack_route_add(ts->st, &r) < 0) {
-			fprintf(stderr, "ustack %s: default route via %s: %s\n", cmd, inet_ntoa(o->gw), strerror(errno));
-			goto fail;
-		}
-	}
-	if (o->pcap && ustack_pcap_start(ts->st, ts->ifindex, o->pcap) < 0) {
-		fprintf(stderr, "ustack %s: capture to %s: %s\n", cmd, o->pcap, strerror(errno));
-		goto fail;
-	}
-	running_tap = ts->tap;
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	return 0;
-fail:
-	ustack_tap_close(ts->tap);
-	ustack_destroy(ts->st);
-	return 1;
-}
-
-static void tap_stack_close(struct tap_stack *ts)
-{
-	running_tap = NULL;
-	ustack_tap_close(ts->tap);
-	ustack_destroy(ts->st);
-}
+#include "tapcli.h"
 
 /* `ustack up --listen PORT`: an application thread blocked in accept(), woken by the stack. */
 struct acceptor {
@@ -244,50 +43,55 @@ static void *accept_loop(void *arg)
 		if (fd < 0)
 			return NULL; /* the listener was closed: shutting down */
 		printf("accepted %s:%u on fd %d\n", inet_ntoa(peer.sin_addr), ntohs(peer.sin_port), fd);
-		print_tcp_info("", ac->st, fd);
+		print_tcp_info(stdout, "", ac->st, fd);
 		fflush(stdout);
+	}
+}
+
+struct up_args {
+	int listen_port, backlog;
+};
+
+static int up_opt(void *ctx, int c, const char *arg)
+{
+	struct up_args *a = ctx;
+	switch (c) {
+	case 'l':
+		a->listen_port = atoi(arg);
+		if (a->listen_port < 1 || a->listen_port > 65535) {
+			fprintf(stderr, "ustack up: --listen 1..65535\n");
+			return -1;
+		}
+		return 0;
+	case 'b':
+		a->backlog = atoi(arg);
+		return 0;
+	case 'h':
+		printf("usage: ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--listen PORT] [options]\n\n"
+		       "Brings a ustack instance up on a TAP device and answers ARP and ping until\n"
+		       "SIGINT or SIGTERM; then prints its counters.\n\n"
+		       "  --listen PORT     accept TCP connections on PORT and print each one's\n"
+		       "                    negotiated options (connections are held open)\n"
+		       "  --backlog N       listen backlog (default 128)\n" LINK_OPTS_HELP);
+		return 1;
+	default:
+		return -1;
 	}
 }
 
 static int cmd_up(int argc, char **argv)
 {
-	static const struct option longopts[] = { LINK_LONGOPTS, { "listen", required_argument, 0, 'l' },
+	static const struct option longopts[] = { { "listen", required_argument, 0, 'l' },
 						  { "backlog", required_argument, 0, 'b' },
 						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
-	struct link_opts o = { .mtu = 1500 };
-	int c, listen_port = 0, backlog = 128;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
-		int r = link_opt(&o, c, optarg);
-		if (r < 0)
-			return 2;
-		if (r)
-			continue;
-		if (c == 'l') {
-			listen_port = atoi(optarg);
-			if (listen_port < 1 || listen_port > 65535) {
-				fprintf(stderr, "ustack up: --listen 1..65535\n");
-				return 2;
-			}
-			continue;
-		}
-		if (c == 'b') {
-			backlog = atoi(optarg);
-			continue;
-		}
-		if (c == 'h') {
-			printf("usage: ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--listen PORT] [options]\n\n"
-			       "Brings a ustack instance up on a TAP device and answers ARP and ping until\n"
-			       "SIGINT or SIGTERM; then prints its counters.\n\n"
-			       "  --listen PORT     accept TCP connections on PORT and print each one's\n"
-			       "                    negotiated options (connections are held open)\n"
-			       "  --backlog N       listen backlog (default 128)\n" LINK_OPTS_HELP);
-			return 0;
-		}
-		return 2;
-	}
+	struct link_opts o;
+	struct up_args a = { .backlog = 128 };
+	int rc = tap_getopt(argc, argv, "h", longopts, &o, up_opt, &a);
+	if (rc >= 0)
+		return rc;
+	int listen_port = a.listen_port, backlog = a.backlog;
 	struct tap_stack ts;
-	int rc = tap_stack_open(&ts, &o, "up");
+	rc = tap_stack_open(&ts, &o, "up");
 	if (rc)
 		return rc;
 	struct acceptor ac = { .st = ts.st, .lfd = -1 };
@@ -336,28 +140,27 @@ static void *connect_thread(void *arg)
 	return NULL;
 }
 
+static int help_opt(void *ctx, int c, const char *arg)
+{
+	(void)arg;
+	if (c != 'h')
+		return -1;
+	printf("%s", (const char *)ctx);
+	return 1;
+}
+
 static int cmd_connect(int argc, char **argv)
 {
-	static const struct option longopts[] = { LINK_LONGOPTS, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
-	struct link_opts o = { .mtu = 1500 };
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
-		int r = link_opt(&o, c, optarg);
-		if (r < 0)
-			return 2;
-		if (r)
-			continue;
-		if (c == 'h') {
-			printf("usage: ustack connect --tap NAME --addr A/N [--gw G] [options] HOST PORT\n\n"
-			       "Opens a TCP connection from a ustack instance on a TAP device: a blocking\n"
-			       "connect() on an application thread while the run loop feeds the stack.\n"
-			       "Prints the negotiated options and exits 0, or the error (e.g. \"Connection\n"
-			       "refused\") and exits 1.  The connection is then closed (FIN).\n\n" LINK_OPTS_HELP);
-			return 0;
-		}
-		return 2;
-	}
+	static const struct option longopts[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	struct link_opts o;
+	int rc = tap_getopt(argc, argv, "h", longopts, &o, help_opt,
+			    "usage: ustack connect --tap NAME --addr A/N [--gw G] [options] HOST PORT\n\n"
+			    "Opens a TCP connection from a ustack instance on a TAP device: a blocking\n"
+			    "connect() on an application thread while the run loop feeds the stack.\n"
+			    "Prints the negotiated options and exits 0, or the error (e.g. \"Connection\n"
+			    "refused\") and exits 1.  The connection is then closed (FIN).\n\n" LINK_OPTS_HELP);
+	if (rc >= 0)
+		return rc;
 	struct connector cn = { .to = { .sin_family = AF_INET } };
 	int port = optind == argc - 2 ? atoi(argv[optind + 1]) : 0;
 	if (port < 1 || port > 65535 || inet_pton(AF_INET, argv[optind], &cn.to.sin_addr) != 1) {
@@ -366,7 +169,7 @@ static int cmd_connect(int argc, char **argv)
 	}
 	cn.to.sin_port = htons((uint16_t)port);
 	struct tap_stack ts;
-	int rc = tap_stack_open(&ts, &o, "connect");
+	rc = tap_stack_open(&ts, &o, "connect");
 	if (rc)
 		return rc;
 	cn.st = ts.st;
@@ -385,7 +188,7 @@ static int cmd_connect(int argc, char **argv)
 	socklen_t len = sizeof(me);
 	ustack_getsockname(ts.st, cn.fd, (struct sockaddr *)&me, &len);
 	printf("connected %s:%u -> %s:%d\n", inet_ntoa(me.sin_addr), ntohs(me.sin_port), argv[optind], port);
-	print_tcp_info("", ts.st, cn.fd);
+	print_tcp_info(stdout, "", ts.st, cn.fd);
 	ustack_close(ts.st, cn.fd);
 	tap_stack_close(&ts);
 	return 0;
@@ -413,34 +216,43 @@ static void ping_reply(void *arg, struct in_addr from, uint16_t id, uint16_t seq
 		ustack_tap_stop(p->tap);
 }
 
+struct ping_args {
+	int count, size;
+};
+
+static int ping_opt(void *ctx, int c, const char *arg)
+{
+	struct ping_args *a = ctx;
+	switch (c) {
+	case 'c':
+		a->count = atoi(arg);
+		return 0;
+	case 's':
+		a->size = atoi(arg);
+		return 0;
+	case 'h':
+		printf("usage: ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST\n\n"
+		       "Sends N echo requests (one a second) from a ustack instance on a TAP device\n"
+		       "and prints the replies, like ping(8).  Exits 0 if every reply came back.\n\n"
+		       "  -c, --count N     requests to send (default 3)\n"
+		       "  -s, --size SIZE   payload bytes (default 56)\n" LINK_OPTS_HELP);
+		return 1;
+	default:
+		return -1;
+	}
+}
+
 static int cmd_ping(int argc, char **argv)
 {
-	static const struct option longopts[] = { LINK_LONGOPTS, { "count", required_argument, 0, 'c' },
+	static const struct option longopts[] = { { "count", required_argument, 0, 'c' },
 						  { "size", required_argument, 0, 's' },
 						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
-	struct link_opts o = { .mtu = 1500 };
-	int c, count = 3, size = 56;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hc:s:o:", longopts, NULL)) != -1) {
-		int r = link_opt(&o, c, optarg);
-		if (r < 0)
-			return 2;
-		if (r)
-			continue;
-		if (c == 'c')
-			count = atoi(optarg);
-		else if (c == 's')
-			size = atoi(optarg);
-		else if (c == 'h') {
-			printf("usage: ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST\n\n"
-			       "Sends N echo requests (one a second) from a ustack instance on a TAP device\n"
-			       "and prints the replies, like ping(8).  Exits 0 if every reply came back.\n\n"
-			       "  -c, --count N     requests to send (default 3)\n"
-			       "  -s, --size SIZE   payload bytes (default 56)\n" LINK_OPTS_HELP);
-			return 0;
-		} else
-			return 2;
-	}
+	struct link_opts o;
+	struct ping_args a = { .count = 3, .size = 56 };
+	int rc = tap_getopt(argc, argv, "hc:s:", longopts, &o, ping_opt, &a);
+	if (rc >= 0)
+		return rc;
+	int count = a.count, size = a.size;
 	struct in_addr dst;
 	if (optind != argc - 1 || inet_pton(AF_INET, argv[optind], &dst) != 1 || count < 1 ||
 	    count > 65535 || size < 0 || size > 65507) {
@@ -448,7 +260,7 @@ static int cmd_ping(int argc, char **argv)
 		return 2;
 	}
 	struct tap_stack ts;
-	int rc = tap_stack_open(&ts, &o, "ping");
+	rc = tap_stack_open(&ts, &o, "ping");
 	if (rc)
 		return rc;
 	static struct ping_state p;
@@ -511,20 +323,6 @@ static int demo_filter(void *arg, int dir, const uint8_t *f, size_t len)
 	(*budget)--;
 	ladder_note(d->ladder, dir, d->vc->now_us, "  x lost on the link");
 	return 1;
-}
-
-static void print_tcp_info(const char *who, struct ustack *st, int fd)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	if (ustack_getsockopt(st, fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-		return;
-	printf("  %-7s %-11s mss %u, wscale %s, sack %s, timestamps %s, cwnd %u, retransmits %u\n", who,
-	       ustack_tcp_state_name(ti.tcpi_state), ti.tcpi_snd_mss,
-	       ti.tcpi_options & TCPI_OPT_WSCALE ? "yes" : "no", ti.tcpi_options & TCPI_OPT_SACK ? "yes" : "no",
-	       ti.tcpi_options & TCPI_OPT_TIMESTAMPS ? "yes" : "no", ti.tcpi_snd_cwnd, ti.tcpi_total_retrans);
-	if (ti.tcpi_options & TCPI_OPT_WSCALE)
-		printf("          send scale %u, receive scale %u\n", ti.tcpi_snd_wscale, ti.tcpi_rcv_wscale);
 }
 
 static int demo_ping(struct ustack *a, struct ustack_memlink *ml, struct ustack_vclock *vc,
@@ -655,8 +453,8 @@ static int cmd_demo(int argc, char **argv)
 		rc = 1;
 	} else {
 		printf("accept() returned fd %d; negotiated:\n", afd);
-		print_tcp_info("client", a, cfd);
-		print_tcp_info("server", b, afd);
+		print_tcp_info(stdout, "client", a, cfd);
+		print_tcp_info(stdout, "server", b, afd);
 	}
 out:
 	if (counters) {
@@ -712,6 +510,7 @@ static void usage(FILE *f)
 		   "  up       run ustack on a TAP device; answers ARP and ping\n"
 		   "  ping     send echo requests from ustack on a TAP device\n"
 		   "  connect  open a TCP connection from ustack on a TAP device\n"
+		   "  nc       netcat over ustack on a TAP device (connect, -l, --serve)\n"
 		   "  demo     connect() between two stacks over an in-memory link, as a ladder diagram\n"
 		   "  sysctl   list sysctls and their defaults\n");
 }
@@ -731,6 +530,8 @@ int main(int argc, char **argv)
 		return cmd_ping(argc - 1, argv + 1);
 	if (!strcmp(cmd, "connect"))
 		return cmd_connect(argc - 1, argv + 1);
+	if (!strcmp(cmd, "nc"))
+		return cmd_nc(argc - 1, argv + 1);
 	if (!strcmp(cmd, "sysctl"))
 		return cmd_sysctl(argc - 1, argv + 1);
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

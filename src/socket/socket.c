@@ -17,10 +17,18 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <time.h>
 
 #define FD_BASE 3
 #define FD_MAX (1 << 20)
+
+static void sk_wait_timer(struct ustack *st, struct utimer *t)
+{
+	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, wait_timer));
+	sk->wait_expired = true;
+	sk_wake(st);
+}
 
 struct sock *sk_alloc(struct ustack *st)
 {
@@ -35,6 +43,7 @@ struct sock *sk_alloc(struct ustack *st)
 	sk->sndbuf = st->sysctl.tcp_wmem[1];
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
 	timer_init(&sk->retrans_timer, tcp_retransmit_timer);
+	timer_init(&sk->wait_timer, sk_wait_timer);
 	st->tcp.nsocks++;
 	return sk;
 }
@@ -44,6 +53,7 @@ void sk_free(struct ustack *st, struct sock *sk)
 	timer_cancel(st, &sk->retrans_timer);
 	timer_cancel(st, &sk->delack_timer);
 	timer_cancel(st, &sk->tw_timer);
+	timer_cancel(st, &sk->wait_timer);
 	tcp_data_free(sk);
 	inet_ehash_remove(&sk->node);
 	inet_listen_unhash(st, sk);
@@ -346,6 +356,26 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 	sk_wake(st);
 }
 
+static bool closing_state(int state)
+{
+	return state == TCP_FIN_WAIT1 || state == TCP_CLOSING || state == TCP_LAST_ACK;
+}
+
+/* sk_stream_wait_close: SO_LINGER with a timeout makes close() wait (up to l_linger seconds
+ * of the stack's clock) until our FIN is acknowledged; close() returns 0 either way. */
+static void sk_stream_wait_close(struct ustack *st, struct sock *sk)
+{
+	sk->lingering = true;
+	sk->wait_expired = false;
+	timer_arm(st, &sk->wait_timer, st->now + (uint64_t)sk->linger * 1000000u);
+	while (closing_state(sk->node.state) && !sk->wait_expired)
+		pthread_cond_wait(&st->tcp.wait, &st->lock);
+	timer_cancel(st, &sk->wait_timer);
+	sk->lingering = false;
+	if (sk->node.state == TCP_CLOSE)
+		sk_free(st, sk); /* tcp_done left it to us */
+}
+
 int ustack_close(struct ustack *st, int fd)
 {
 	ENTER(st, fd, sk);
@@ -370,7 +400,9 @@ int ustack_close(struct ustack *st, int fd)
 		break;
 	case TCP_ESTABLISHED:
 	case TCP_CLOSE_WAIT:
-		tcp_close(st, sk); /* FIN (or RST); an orphan until the close completes */
+		/* FIN (or RST); an orphan until the close completes */
+		if (!tcp_close(st, sk) && sk->linger > 0 && !sk->nonblock)
+			sk_stream_wait_close(st, sk);
 		break;
 	case TCP_FIN_WAIT2:
 		if (!timer_pending(&sk->tw_timer))

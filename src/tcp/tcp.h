@@ -131,6 +131,9 @@ struct sock {
 	uint32_t quickack;       /* ACK every segment for this many more (Linux's quick-ack) */
 	uint32_t rcv_unacked;    /* bytes received since our last ACK */
 	int linger;              /* SO_LINGER: -1 off, else seconds */
+	bool lingering;          /* close() waits in sk_stream_wait_close: do not free on tcp_done */
+	bool wait_expired;
+	struct utimer wait_timer;/* the lingering close's deadline, on the stack's clock */
 	uint64_t bytes_acked, bytes_received;
 	uint32_t total_retrans;
 	uint32_t cwnd_cnt;       /* congestion avoidance: ACKed segments toward the next cwnd step */

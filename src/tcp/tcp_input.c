@@ -74,7 +74,7 @@ void tcp_done(struct ustack *st, struct sock *sk, int err)
 	if (err)
 		sk->err = err;
 	sk->shut_rd = sk->shut_wr = true;
-	if (sk->fd < 0 && !sk->parent)
+	if (sk->fd < 0 && !sk->parent && !sk->lingering)
 		sk_free(st, sk);
 	else
 		sk_wake(st);

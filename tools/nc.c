@@ -1,0 +1,468 @@
+/*
+ * `ustack nc`: a netcat over ustack on a TAP device.
+ *
+ *   ustack nc [link options] HOST PORT          connect, then copy stdin ⇄ the connection
+ *   ustack nc -l [link options] PORT             accept one connection, the same
+ *   ustack nc -l --serve MODE [link options] PORT  accept connections until SIGTERM:
+ *        echo (send back what arrives), discard (read to the end), send:N (send N bytes of
+ *        the counting pattern, then FIN)
+ *
+ * Like OpenBSD's nc -N: end of stdin half-closes the connection (shutdown(SHUT_WR) → FIN),
+ * and the program ends once the peer has closed its side too.  The last close lingers
+ * (SO_LINGER) until the FIN is acknowledged, because when the process exits the stack is gone
+ * and an unacknowledged FIN would leave the peer retransmitting to nobody.  Exit status 0
+ * after a clean close, 1 with the error's message otherwise (e.g. "Connection refused").
+ *
+ * The send:N pattern is the byte stream of 32-bit little-endian counters 0, 1, 2, … cut at N
+ * bytes, so a peer can check what arrived without a copy of it
+ * (python: array('I', range((N + 3) // 4)).tobytes()[:N]).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ustack/socket.h>
+
+#include "tapcli.h"
+
+#define NC_BUF 65536
+#define NC_LINGER_S 30     /* how long the last close may wait for the peer's ACK of our FIN */
+#define NC_MAX_SERVED 1024 /* connections served at once; more wait in the accept queue */
+
+enum serve_mode { SERVE_NONE, SERVE_ECHO, SERVE_DISCARD, SERVE_SEND };
+
+struct nc_args {
+	int listen, verbose, backlog;
+	unsigned accept_delay_ms; /* --serve: the application is busy this long before accepting */
+	enum serve_mode serve;
+	unsigned long long send_bytes;
+};
+
+struct nc {
+	struct nc_args a;
+	struct tap_stack ts;
+	struct sockaddr_in addr; /* the peer (connect) or the local port (listen) */
+	int err;                 /* errno of the first failure, 0 if none */
+	const char *what;        /* what failed */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int served[NC_MAX_SERVED]; /* descriptors of connections being served */
+	int nserved;
+	atomic_bool stopping;
+};
+
+static void nc_fail(struct nc *nc, const char *what, int err)
+{
+	pthread_mutex_lock(&nc->mu);
+	if (!nc->err) {
+		nc->err = err;
+		nc->what = what;
+	}
+	pthread_mutex_unlock(&nc->mu);
+}
+
+/* Sends all of buf; 0, or -1 with errno. */
+static int send_all(struct ustack *st, int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = ustack_send(st, fd, buf, len, 0);
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* ---- one connection, stdin ⇄ socket ------------------------------------------------------ */
+
+struct session {
+	struct nc *nc;
+	int fd;
+	atomic_bool dead; /* the connection failed: the stdin pump stops */
+};
+
+/* stdin → connection; on end of stdin, FIN (half-close). */
+static void *stdin_pump(void *arg)
+{
+	struct session *s = arg;
+	struct ustack *st = s->nc->ts.st;
+	static uint8_t buf[NC_BUF];
+	for (;;) {
+		/* poll with a timeout so that a connection that died is noticed even while the
+		 * terminal has nothing to say */
+		struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+		int r = poll(&p, 1, 100);
+		if (atomic_load(&s->dead))
+			return NULL;
+		if (r < 0 && errno != EINTR) {
+			nc_fail(s->nc, "stdin", errno);
+			return NULL;
+		}
+		if (r <= 0)
+			continue;
+		ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			nc_fail(s->nc, "stdin", errno);
+			return NULL;
+		}
+		if (n == 0) {
+			if (ustack_shutdown(st, s->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+				nc_fail(s->nc, "shutdown", errno);
+			return NULL;
+		}
+		if (send_all(st, s->fd, buf, (size_t)n) < 0) {
+			nc_fail(s->nc, "send", errno);
+			return NULL;
+		}
+	}
+}
+
+static void linger_on_close(struct ustack *st, int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = NC_LINGER_S };
+	ustack_setsockopt(st, fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* Copies both ways until the peer's FIN and the end of stdin, then closes. */
+static void session_run(struct nc *nc, int fd)
+{
+	struct ustack *st = nc->ts.st;
+	struct session s = { .nc = nc, .fd = fd };
+	if (nc->a.verbose) {
+		fprintf(stderr, "ustack nc: connected\n");
+		print_tcp_info(stderr, "", st, fd);
+	}
+	pthread_t in;
+	pthread_create(&in, NULL, stdin_pump, &s);
+	static uint8_t buf[NC_BUF];
+	for (;;) {
+		ssize_t n = ustack_recv(st, fd, buf, sizeof(buf), 0);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			nc_fail(nc, "recv", errno);
+			atomic_store(&s.dead, true);
+			break;
+		}
+		if (write_all(STDOUT_FILENO, buf, (size_t)n) < 0) {
+			nc_fail(nc, "stdout", errno);
+			atomic_store(&s.dead, true);
+			break;
+		}
+	}
+	pthread_join(in, NULL);
+	linger_on_close(st, fd);
+	ustack_close(st, fd);
+}
+
+/* ---- --serve ----------------------------------------------------------------------------- */
+
+/* The counting pattern's bytes [pos, pos + len). */
+static void pattern_fill(uint8_t *b, unsigned long long pos, size_t len)
+{
+	for (size_t i = 0; i < len; i++, pos++)
+		b[i] = (uint8_t)((pos / 4) >> (8 * (pos % 4)));
+}
+
+struct served {
+	struct nc *nc;
+	int fd;
+};
+
+static void *serve_conn(void *arg)
+{
+	struct served *sv = arg;
+	struct nc *nc = sv->nc;
+	struct ustack *st = nc->ts.st;
+	int fd = sv->fd;
+	free(sv);
+	uint8_t *buf = malloc(NC_BUF);
+	if (buf && nc->a.serve == SERVE_SEND) {
+		for (unsigned long long pos = 0; pos < nc->a.send_bytes;) {
+			size_t n = nc->a.send_bytes - pos < NC_BUF ? (size_t)(nc->a.send_bytes - pos) : NC_BUF;
+			pattern_fill(buf, pos, n);
+			if (send_all(st, fd, buf, n) < 0)
+				break;
+			pos += n;
+		}
+		ustack_shutdown(st, fd, SHUT_WR);
+	}
+	for (ssize_t n; buf && (n = ustack_recv(st, fd, buf, NC_BUF, 0)) > 0;) {
+		if (nc->a.serve == SERVE_ECHO && send_all(st, fd, buf, (size_t)n) < 0)
+			break;
+	}
+	free(buf);
+	if (nc->a.serve == SERVE_ECHO)
+		ustack_shutdown(st, fd, SHUT_WR);
+	/* no linger: the stack keeps running, and the orphan finishes the close on its own */
+	pthread_mutex_lock(&nc->mu);
+	for (int i = 0; i < nc->nserved; i++) {
+		if (nc->served[i] == fd) {
+			nc->served[i] = nc->served[--nc->nserved];
+			break;
+		}
+	}
+	ustack_close(st, fd);
+	pthread_cond_broadcast(&nc->cv);
+	pthread_mutex_unlock(&nc->mu);
+	return NULL;
+}
+
+static void serve_loop(struct nc *nc, int lfd)
+{
+	struct ustack *st = nc->ts.st;
+	for (;;) {
+		pthread_mutex_lock(&nc->mu);
+		while (nc->nserved == NC_MAX_SERVED && !atomic_load(&nc->stopping))
+			pthread_cond_wait(&nc->cv, &nc->mu);
+		pthread_mutex_unlock(&nc->mu);
+		int fd = ustack_accept(st, lfd, NULL, NULL);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return; /* the listener was closed: stopping */
+		}
+		struct served *sv = malloc(sizeof(*sv));
+		pthread_t th;
+		pthread_mutex_lock(&nc->mu);
+		if (!sv || atomic_load(&nc->stopping)) {
+			pthread_mutex_unlock(&nc->mu);
+			free(sv);
+			ustack_close(st, fd);
+			continue;
+		}
+		*sv = (struct served){ nc, fd };
+		nc->served[nc->nserved++] = fd;
+		pthread_mutex_unlock(&nc->mu);
+		if (pthread_create(&th, NULL, serve_conn, sv) != 0) {
+			serve_conn(sv);
+			continue;
+		}
+		pthread_detach(th);
+	}
+}
+
+/* ---- the application thread ----------------------------------------------------------- */
+
+static int nc_listen_socket(struct nc *nc, int backlog)
+{
+	struct ustack *st = nc->ts.st;
+	int one = 1;
+	int fd = ustack_socket(st, AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || ustack_setsockopt(st, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    ustack_bind(st, fd, (struct sockaddr *)&nc->addr, sizeof(nc->addr)) < 0 ||
+	    ustack_listen(st, fd, backlog) < 0) {
+		nc_fail(nc, "listen", errno);
+		return -1;
+	}
+	return fd;
+}
+
+static int listen_fd = -1;
+
+static void *app_thread(void *arg)
+{
+	struct nc *nc = arg;
+	struct ustack *st = nc->ts.st;
+	if (nc->a.serve) {
+		listen_fd = nc_listen_socket(nc, nc->a.backlog);
+		if (listen_fd >= 0) {
+			fprintf(stderr, "ustack nc: serving on port %u\n", ntohs(nc->addr.sin_port));
+			if (nc->a.accept_delay_ms)
+				usleep(nc->a.accept_delay_ms * 1000u); /* connections wait in the queues */
+			serve_loop(nc, listen_fd);
+		}
+		return NULL; /* the main thread stops the loop (SIGTERM) */
+	}
+	int fd;
+	if (nc->a.listen) {
+		int lfd = nc_listen_socket(nc, 1);
+		if (lfd < 0)
+			goto out;
+		if (nc->a.verbose)
+			fprintf(stderr, "ustack nc: listening on port %u\n", ntohs(nc->addr.sin_port));
+		fd = ustack_accept(st, lfd, NULL, NULL);
+		if (fd < 0)
+			nc_fail(nc, "accept", errno);
+		ustack_close(st, lfd);
+	} else {
+		fd = ustack_socket(st, AF_INET, SOCK_STREAM, 0);
+		if (fd >= 0 && ustack_connect(st, fd, (struct sockaddr *)&nc->addr, sizeof(nc->addr)) < 0) {
+			nc_fail(nc, "connect", errno);
+			ustack_close(st, fd);
+			fd = -1;
+		}
+	}
+	if (fd >= 0)
+		session_run(nc, fd);
+out:
+	ustack_tap_stop(nc->ts.tap);
+	return NULL;
+}
+
+static int nc_opt(void *ctx, int c, const char *arg)
+{
+	struct nc_args *a = ctx;
+	switch (c) {
+	case 'l':
+		a->listen = 1;
+		return 0;
+	case 'v':
+		a->verbose = 1;
+		return 0;
+	case 'b':
+		a->backlog = atoi(arg);
+		return 0;
+	case 'd':
+		a->accept_delay_ms = (unsigned)strtoul(arg, NULL, 10);
+		return 0;
+	case 's':
+		if (!strcmp(arg, "echo"))
+			a->serve = SERVE_ECHO;
+		else if (!strcmp(arg, "discard"))
+			a->serve = SERVE_DISCARD;
+		else if (!strncmp(arg, "send:", 5)) {
+			char *end;
+			a->serve = SERVE_SEND;
+			a->send_bytes = strtoull(arg + 5, &end, 10);
+			if (*end || end == arg + 5)
+				goto bad;
+		} else {
+			goto bad;
+		}
+		return 0;
+	case 'h':
+		printf("usage: ustack nc [-v] --tap NAME --addr A/N [--gw G] [options] HOST PORT\n"
+		       "       ustack nc -l [-v] [--serve MODE] --tap NAME --addr A/N [options] PORT\n\n"
+		       "netcat over ustack on a TAP device: copies stdin to the connection and the\n"
+		       "connection to stdout; end of stdin sends FIN (half-close); exits 0 once both\n"
+		       "sides have closed, 1 with the error (e.g. \"Connection refused\") otherwise.\n\n"
+		       "  -l, --listen      accept one connection on PORT instead of connecting\n"
+		       "  --serve MODE      with -l: keep accepting until SIGTERM, each connection\n"
+		       "                    served by MODE: echo, discard, or send:N (N bytes of\n"
+		       "                    32-bit little-endian counters 0, 1, 2, ..., then FIN);\n"
+		       "                    prints the counters at exit\n"
+		       "  --backlog N       listen backlog for --serve (default 128)\n"
+		       "  --accept-delay MS with --serve: wait MS before the first accept(), as a busy\n"
+		       "                    application would (connections queue meanwhile)\n"
+		       "  -v, --verbose     connection details and counters on stderr\n" LINK_OPTS_HELP);
+		return 1;
+	default:
+		return -1;
+	}
+bad:
+	fprintf(stderr, "ustack nc: bad --serve '%s' (echo, discard or send:N)\n", arg);
+	return -1;
+}
+
+int cmd_nc(int argc, char **argv)
+{
+	static const struct option longopts[] = { { "listen", no_argument, 0, 'l' },
+						  { "serve", required_argument, 0, 's' },
+						  { "verbose", no_argument, 0, 'v' },
+						  { "backlog", required_argument, 0, 'b' },
+						  { "accept-delay", required_argument, 0, 'd' },
+						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	static struct nc nc = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	struct link_opts o;
+	nc.a.backlog = 128;
+	int rc = tap_getopt(argc, argv, "hlv", longopts, &o, nc_opt, &nc.a);
+	if (rc >= 0)
+		return rc;
+	if (nc.a.serve && !nc.a.listen) {
+		fprintf(stderr, "ustack nc: --serve needs -l\n");
+		return 2;
+	}
+	nc.addr.sin_family = AF_INET;
+	const char *host = NULL, *port_s;
+	if (nc.a.listen && optind == argc - 1) {
+		port_s = argv[optind];
+	} else if (!nc.a.listen && optind == argc - 2) {
+		host = argv[optind];
+		port_s = argv[optind + 1];
+		if (inet_pton(AF_INET, host, &nc.addr.sin_addr) != 1) {
+			fprintf(stderr, "ustack nc: bad HOST '%s' (an IPv4 address)\n", host);
+			return 2;
+		}
+	} else {
+		fprintf(stderr, "ustack nc: want HOST PORT, or -l PORT (see ustack nc --help)\n");
+		return 2;
+	}
+	char *end;
+	unsigned long port = strtoul(port_s, &end, 10);
+	if (*end || port < 1 || port > 65535) {
+		fprintf(stderr, "ustack nc: bad PORT '%s'\n", port_s);
+		return 2;
+	}
+	nc.addr.sin_port = htons((uint16_t)port);
+	signal(SIGPIPE, SIG_IGN);
+	rc = tap_stack_open(&nc.ts, &o, "nc");
+	if (rc)
+		return rc;
+	pthread_t app;
+	pthread_create(&app, NULL, app_thread, &nc);
+	rc = ustack_tap_run(nc.ts.tap);
+	if (nc.a.serve) {
+		/* SIGTERM: stop accepting, end the connections being served, let their threads go */
+		atomic_store(&nc.stopping, true);
+		if (listen_fd >= 0)
+			ustack_close(nc.ts.st, listen_fd);
+		pthread_mutex_lock(&nc.mu);
+		pthread_cond_broadcast(&nc.cv);
+		for (int i = 0; i < nc.nserved; i++)
+			ustack_shutdown(nc.ts.st, nc.served[i], SHUT_RDWR);
+		pthread_mutex_unlock(&nc.mu);
+	}
+	pthread_join(app, NULL);
+	if (nc.a.serve) {
+		pthread_mutex_lock(&nc.mu);
+		for (int i = 0; i < 100 && nc.nserved; i++) { /* bounded: 100 × 20 ms */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 20000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&nc.cv, &nc.mu, &ts);
+		}
+		pthread_mutex_unlock(&nc.mu);
+		print_counters(stdout, nc.ts.st);
+	} else if (nc.a.verbose) {
+		print_counters(stderr, nc.ts.st);
+	}
+	if (nc.err) {
+		if (host)
+			fprintf(stderr, "ustack nc: %s %s:%s: %s\n", nc.what, host, port_s, strerror(nc.err));
+		else
+			fprintf(stderr, "ustack nc: %s: %s\n", nc.what, strerror(nc.err));
+	}
+	int served_left = nc.nserved;
+	if (!served_left)
+		tap_stack_close(&nc.ts); /* else a serving thread may still hold the stack */
+	return nc.err || rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * What every `ustack` subcommand that runs on a TAP device shares: the link options
+ * (--tap, --addr, --gw, --mtu, --mac, --pcap, -o), one option parser for them, and a stack
+ * brought up on the device from them.
+ */
+#ifndef USTACK_TOOLS_TAPCLI_H
+#define USTACK_TOOLS_TAPCLI_H
+
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <ustack/link.h>
+#include <ustack/stack.h>
+
+#define MAX_SYSCTL_OPTS 32
+
+struct link_opts {
+	const char *tap;
+	struct in_addr addr, gw;
+	unsigned prefixlen, mtu;
+	uint8_t mac[6];
+	int have_addr, have_gw, have_mac;
+	const char *pcap;
+	const char *sysctl[MAX_SYSCTL_OPTS];
+	int nsysctl;
+};
+
+#define LINK_OPTS_HELP \
+	"  --tap NAME        TAP device to attach to (an existing persistent one, or a new one)\n" \
+	"  --addr A/N        ustack's address and prefix length, e.g. 192.0.2.2/24\n" \
+	"  --gw G            default gateway\n" \
+	"  --mtu N           interface MTU (68..1500, default 1500)\n" \
+	"  --mac M           ustack's MAC address (default: random, locally administered)\n" \
+	"  --pcap FILE       capture every frame to FILE\n" \
+	"  -o, --sysctl K=V  set a sysctl, e.g. -o net.ipv4.icmp_echo_ignore_all=1\n"
+
+enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP };
+#define LINK_LONGOPTS \
+	{ "tap", required_argument, 0, OPT_TAP }, { "addr", required_argument, 0, OPT_ADDR }, \
+	{ "gw", required_argument, 0, OPT_GW }, { "mtu", required_argument, 0, OPT_MTU }, \
+	{ "mac", required_argument, 0, OPT_MAC }, { "pcap", required_argument, 0, OPT_PCAP }, \
+	{ "sysctl", required_argument, 0, 'o' }
+
+/* A stack on a TAP device, configured from the link options. */
+struct tap_stack {
+	struct ustack *st;
+	struct ustack_tap *tap;
+	int ifindex;
+};
+
+/*
+ * Parses argv: link options fill *o, any other option (from `shortopts` or `extra`, a
+ * {0}-terminated list) goes to fn(ctx, c, optarg), which returns 0 to go on, 1 after
+ * printing help, or -1 on a bad value.  Returns -1 when parsing is done (optind is at the
+ * first operand), else the exit status the command should return (0 after help, 2 on error).
+ */
+int tap_getopt(int argc, char **argv, const char *shortopts, const struct option *extra,
+	       struct link_opts *o, int (*fn)(void *ctx, int c, const char *arg), void *ctx);
+
+/* Creates the stack on the monotonic clock, attaches the TAP device, applies the options, and
+ * makes SIGINT/SIGTERM stop the run loop.  0, or the exit status with a message printed. */
+int tap_stack_open(struct tap_stack *ts, struct link_opts *o, const char *cmd);
+void tap_stack_close(struct tap_stack *ts);
+
+void print_counters(FILE *f, struct ustack *st);
+void print_tcp_info(FILE *f, const char *who, struct ustack *st, int fd);
+
+/* `ustack nc` (nc.c) */
+int cmd_nc(int argc, char **argv);
+
+#endif
