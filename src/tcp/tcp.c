@@ -18,7 +18,12 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 {
 	uint32_t sz = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
 	uint32_t rz = (uint32_t)(sk->rcvbuf > 4096 ? sk->rcvbuf : 4096);
-	if (tcp_buf_reserve(&sk->sndq, sz) < 0 || tcp_buf_reserve(&sk->rcvq, rz) < 0) {
+	/* The receive ring holds half again what the windows offer: a window that may not
+	 * shrink is rounded up to the scale on every ACK (RFC 7323 §2.4, Linux's
+	 * tcp_select_window), so the peer may send a little past the buffer — Linux absorbs
+	 * that in the slack of its memory accounting, ustack in this margin. */
+	sk->rcv_limit = rz;
+	if (tcp_buf_reserve(&sk->sndq, sz) < 0 || tcp_buf_reserve(&sk->rcvq, rz + rz / 2) < 0) {
 		/* without buffers the connection cannot carry data: fail it like Linux would
 		 * fail an allocation, with a RST */
 		tcp_send_active_reset(st, sk);
@@ -146,13 +151,13 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
  * (at least an MSS and half the ring, or from zero). */
 static void tcp_cleanup_rbuf(struct ustack *st, struct sock *sk, uint32_t old_space)
 {
-	uint32_t space = tcp_buf_space(&sk->rcvq);
+	uint32_t space = tcp_rcv_space(sk);
 	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
 	if (sk->node.state != TCP_ESTABLISHED && sk->node.state != TCP_FIN_WAIT1 &&
 	    sk->node.state != TCP_FIN_WAIT2)
 		return;
 	if ((old_space < mss && space >= mss) ||
-	    (space - old_space >= mss && space >= sk->rcvq.size / 2 && sk->rcv_adv - sk->rcv_nxt < sk->rcvq.size / 2))
+	    (space - old_space >= mss && space >= sk->rcv_limit / 2 && sk->rcv_adv - sk->rcv_nxt < sk->rcv_limit / 2))
 		tcp_send_ack(st, sk);
 }
 
@@ -167,7 +172,7 @@ ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, si
 			uint32_t n = (uint32_t)(len - copied < sk->rcvq.len ? len - copied : sk->rcvq.len);
 			tcp_buf_peek(&sk->rcvq, 0, buf + copied, n);
 			if (!(flags & MSG_PEEK)) {
-				uint32_t old_space = tcp_buf_space(&sk->rcvq);
+				uint32_t old_space = tcp_rcv_space(sk);
 				tcp_buf_consume(&sk->rcvq, n);
 				tcp_cleanup_rbuf(st, sk, old_space);
 			}

@@ -112,6 +112,7 @@ struct sock {
 	/* data transfer (tcp.c, tcp_input.c, tcp_output.c) */
 	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */
 	struct tcp_buf rcvq;     /* in-order bytes not yet read */
+	uint32_t rcv_limit;      /* what windows may offer of rcvq (the rest absorbs window creep) */
 	struct ofo_seg *ofo;     /* out-of-order segments, sorted, within the receive window */
 	uint32_t ofo_bytes;
 	uint32_t write_seq;      /* sequence number after the last byte written */
@@ -228,6 +229,13 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv4_repr *ip,
 		   const struct tcp_repr *th);
 void reqsk_queue_drop(struct ustack *st, struct request_sock *req);
+
+/* The receive space a window may offer: SO_RCVBUF's worth of the ring, less what is queued. */
+static inline uint32_t tcp_rcv_space(const struct sock *sk)
+{
+	uint32_t used = sk->rcvq.len + sk->ofo_bytes;
+	return sk->rcv_limit > used ? sk->rcv_limit - used : 0;
+}
 
 /* ---- tcp.c: the application side of data transfer ---- */
 int tcp_data_init(struct ustack *st, struct sock *sk);

@@ -460,15 +460,24 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct tcp_r
 		return 0;
 	}
 	bool had_ofo = sk->ofo != NULL;
+	if (len > tcp_buf_space(&sk->rcvq)) {
+		/* no room (tcp_try_rmem_schedule failed): drop it whole and tell the peer where
+		 * we are; it will send again when the window opens */
+		if (sk->rcv_adv == sk->rcv_nxt)
+			MIB_INC(st, TcpExtTCPZeroWindowDrop);
+		else
+			MIB_INC(st, TcpExtTCPRcvQDrop);
+		sk->quickack = sk->quickack ? sk->quickack : 1;
+		tcp_send_ack(st, sk);
+		return 0;
+	}
 	uint32_t n = len ? tcp_buf_push(&sk->rcvq, data, len) : 0;
 	sk->rcv_nxt += n;
 	sk->bytes_received += n;
-	if (n < len)
-		fin = false; /* the tail did not fit: the peer will resend it, FIN included */
 	tcp_ofo_drain(sk);
 	if (n) {
 		/* tcp_grow_window: in-order data earns the window two more segments */
-		uint32_t space = tcp_buf_space(&sk->rcvq) + sk->rcvq.len;
+		uint32_t space = sk->rcv_limit;
 		if (sk->rcv_ssthresh < space)
 			sk->rcv_ssthresh = sk->rcv_ssthresh + 2 * mss < space ? sk->rcv_ssthresh + 2 * mss : space;
 		sk_wake(st);

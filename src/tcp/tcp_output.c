@@ -157,8 +157,7 @@ uint16_t tcp_select_window(struct sock *sk)
 	if (!sk->rcvq.data) {
 		win = (sk->rcv_wnd + scale - 1) & ~(scale - 1);
 	} else {
-		uint32_t space = tcp_buf_space(&sk->rcvq);
-		space = space > sk->ofo_bytes ? space - sk->ofo_bytes : 0;
+		uint32_t space = tcp_rcv_space(sk);
 		if (space > sk->rcv_ssthresh)
 			space = sk->rcv_ssthresh;
 		if (space > (65535u << sk->rcv_wscale))

@@ -28,7 +28,25 @@ interop_cleanup() {
 		wait "$USTACK_PID" 2>/dev/null
 	fi
 	ip netns del "$NS" 2>/dev/null
+	[ -z "${NS2:-}" ] || ip netns del "$NS2" 2>/dev/null
 	rm -rf "$TMP"
+}
+
+# interop_router: a second namespace NS2 with a Linux host on 198.51.100.2, joined by a veth
+# pair to NS, which routes between it and ustack's 192.0.2.0/24 — so that drops in NS's forward
+# path are loss on the wire for both ends (a drop on a host's own egress is reported back to
+# its TCP, which then does not count a retransmission).
+interop_router() {
+	NS2="$NS-peer"
+	ip netns add "$NS2"
+	ip -n "$NS2" link set lo up
+	ip -n "$NS" link add veth0 type veth peer name veth1 netns "$NS2"
+	ip -n "$NS" addr add 198.51.100.1/24 dev veth0
+	ip -n "$NS2" addr add 198.51.100.2/24 dev veth1
+	ip -n "$NS" link set veth0 up
+	ip -n "$NS2" link set veth1 up
+	ip -n "$NS2" route add default via 198.51.100.1
+	ip netns exec "$NS" sysctl -qw net.ipv4.ip_forward=1
 }
 
 # ustack_start BIN [extra args...]: runs `ustack up` on tap0 in the namespace, bounded in time.

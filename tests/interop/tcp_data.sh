@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Real peer: data transfer and teardown between ustack (`ustack nc`) and the Linux kernel over a
 # TAP device, both directions: 50 MB each way with SHA-256 compared at both ends, curl and
-# OpenBSD nc against ustack, many connections against one stack, the same under loss and
-# duplication on the Linux side of the link (nftables: this kernel has no netem), and a Linux
-# client that finds ustack's accept queue full.
+# OpenBSD nc against ustack, many connections against one stack, the same under loss (in a
+# router namespace) and duplication (nftables: this kernel has no netem), and a Linux client
+# that finds ustack's accept queue full.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bin=${1:?usage: tcp_data.sh PATH-TO-ustack}
@@ -68,8 +68,6 @@ PY
 # impaired: packets the impairment rules matched (dropped or duplicated)
 impaired() { nsx nft list table netdev impair | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'; }
 
-# linux_retrans: the Linux kernel's own retransmission count, from nstat in the namespace
-linux_retrans() { nsx nstat -az TcpRetransSegs | awk '/TcpRetransSegs/ { print $2 }'; }
 
 # 1. ustack → Linux: 50 MB from stdin of `ustack nc`, hashed by a Linux server
 linux_sink 9001 >"$TMP/sink.out" &
@@ -156,40 +154,77 @@ PY
 ustack_stop >/dev/null
 echo "ok 5: ustack --serve send:$BYTES, pattern verified by Linux"
 
-# 6. Impairment on the Linux side of the link: 5% loss each way, then 1% duplication
-#    (nftables numgen in the netdev ingress/egress hooks of tap0)
+# 6. Impairment between ustack and Linux: 5% loss each way in the forward path of a router
+#    namespace (nftables numgen: this kernel has no netem), then 1% duplication on tap0
+interop_router
 nsx nft -f - <<'NFT'
-table netdev impair {
-	chain out { type filter hook egress device "tap0" priority 0; numgen random mod 100 < 5 counter drop; }
-	chain in { type filter hook ingress device "tap0" priority 0; numgen random mod 100 < 5 counter drop; }
+table inet impair {
+	chain forward_impair { type filter hook forward priority 0; numgen random mod 100 < 5 counter drop; }
 }
 NFT
 IMB=$((MB / 5))
 head -c $((IMB * 1024 * 1024)) "$TMP/data.bin" >"$TMP/part.bin"
 pwant=$(sha256sum <"$TMP/part.bin" | cut -d' ' -f1)
-linux_sink 9006 >"$TMP/sink.out" &
+peerx() { ip netns exec "$NS2" "$@"; }
+peer_retrans() {
+	peerx cat /proc/net/snmp | awk '$1 == "Tcp:" { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RetransSegs") c = i; h = 1 } else print $c }'
+}
+GWLINK=("${LINK[@]}" --gw 192.0.2.1)
+ip netns exec "$NS2" timeout 120 python3 - 9006 >"$TMP/sink.out" <<'PY' &
+import hashlib, socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("198.51.100.2", int(sys.argv[1])))
+l.listen(1)
+l.settimeout(30)
+c, _ = l.accept()
+c.settimeout(60)
+h, n = hashlib.sha256(), 0
+while True:
+    d = c.recv(1 << 16)
+    if not d:
+        break
+    h.update(d)
+    n += len(d)
+c.close()
+print(n, h.hexdigest(), flush=True)
+PY
 sink=$!
-for _ in $(seq 100); do nsx ss -tln | grep -q ':9006' && break; sleep 0.05; done
-nsx timeout 120 "$bin" nc -v "${LINK[@]}" 192.0.2.1 9006 <"$TMP/part.bin" 2>"$TMP/nc6.err"
+for _ in $(seq 100); do peerx ss -tln | grep -q ':9006' && break; sleep 0.05; done
+nsx timeout 120 "$bin" nc -v "${GWLINK[@]}" 198.51.100.2 9006 <"$TMP/part.bin" 2>"$TMP/nc6.err"
 wait "$sink"
 read -r n sum _ <"$TMP/sink.out"
 [ "$sum" = "$pwant" ] || { echo "FAIL: lossy ustack → Linux: $n bytes, sha256 $sum"; exit 1; }
 r=$(awk '$1 == "TcpRetransSegs" { print $2 }' "$TMP/nc6.err")
 [ "${r:-0}" -gt 0 ] || { cat "$TMP/nc6.err"; echo "FAIL: ustack counted no retransmissions under loss"; exit 1; }
 echo "ok 6a: 5% loss, ustack → Linux, $IMB MB equal, ustack TcpRetransSegs $r"
-before=$(linux_retrans)
-ip netns exec "$NS" timeout 120 "$bin" nc -l -v "${LINK[@]}" 9007 </dev/null >"$TMP/got.bin" 2>"$TMP/nc7.err" &
+before=$(peer_retrans)
+ip netns exec "$NS" timeout 120 "$bin" nc -l -v "${GWLINK[@]}" 9007 </dev/null >"$TMP/got.bin" 2>"$TMP/nc7.err" &
 ncpid=$!
-linux_send 9007 "$TMP/part.bin"
+ip netns exec "$NS2" timeout 120 python3 - "$TMP/part.bin" <<'PY'
+import socket, sys, time
+for attempt in range(100):
+    try:
+        s = socket.create_connection(("192.0.2.2", 9007), timeout=5)
+        break
+    except OSError:
+        time.sleep(0.05)
+else:
+    sys.exit("FAIL: could not connect to ustack")
+s.settimeout(60)
+with open(sys.argv[1], "rb") as f:
+    s.sendall(f.read())
+s.shutdown(socket.SHUT_WR)
+while s.recv(1 << 16):
+    pass
+PY
 wait "$ncpid" || { cat "$TMP/nc7.err"; echo "FAIL: lossy Linux → ustack"; exit 1; }
 [ "$(sha256sum <"$TMP/got.bin" | cut -d' ' -f1)" = "$pwant" ] || { echo "FAIL: lossy Linux → ustack data"; exit 1; }
-after=$(linux_retrans)
-[ "$after" -gt "$before" ] || { echo "FAIL: Linux counted no retransmissions under loss"; exit 1; }
-echo "ok 6b: 5% loss, Linux → ustack, $IMB MB equal, Linux TcpRetransSegs +$((after - before))"
-dropped=$(impaired)
-[ "$dropped" -gt 0 ] || { echo "FAIL: nftables dropped nothing"; exit 1; }
-echo "   (nftables dropped $dropped packets)"
-nsx nft delete table netdev impair
+after=$(peer_retrans)
+[ "$after" -gt "$before" ] || { echo "FAIL: Linux counted no retransmissions under loss ($before → $after)"; exit 1; }
+dropped=$(nsx nft list table inet impair | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }')
+echo "ok 6b: 5% loss, Linux → ustack, $IMB MB equal, Linux TcpRetransSegs +$((after - before)) (nftables dropped $dropped)"
+nsx nft delete table inet impair
 nsx nft -f - <<'NFT'
 table netdev impair {
 	chain out { type filter hook egress device "tap0" priority 0; numgen random mod 100 < 1 counter dup to "tap0"; }
