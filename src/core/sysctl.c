@@ -92,6 +92,10 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_rmem", SC_INT, F(tcp_rmem), 3, 1, INT_MAX, check_mem_triple },
 	{ "net.ipv4.tcp_wmem", SC_INT, F(tcp_wmem), 3, 1, INT_MAX, check_mem_triple },
 	{ "net.ipv4.tcp_congestion_control", SC_STRING, F(tcp_congestion_control), 0, 0, 0, NULL },
+	{ "net.ipv4.tcp_keepalive_time", SC_INT, F(tcp_keepalive_time), 1, 1, 32767, NULL },
+	{ "net.ipv4.tcp_keepalive_intvl", SC_INT, F(tcp_keepalive_intvl), 1, 1, 32767, NULL },
+	{ "net.ipv4.tcp_keepalive_probes", SC_INT, F(tcp_keepalive_probes), 1, 1, 127, NULL },
+	{ "net.ipv4.tcp_retries2", SC_INT, F(tcp_retries2), 1, 0, 255, NULL },
 };
 #undef F
 #define NENTRIES (sizeof(table) / sizeof(table[0]))
@@ -134,6 +138,10 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_fastopen = 1;
 	s->tcp_tw_reuse = 2;
 	s->tcp_fin_timeout = 60;
+	s->tcp_keepalive_time = 7200;
+	s->tcp_keepalive_intvl = 75;
+	s->tcp_keepalive_probes = 9;
+	s->tcp_retries2 = 15;
 	s->tcp_rmem[0] = 4096;
 	s->tcp_rmem[1] = 131072;
 	s->tcp_rmem[2] = 33554432; /* Linux 6.18 on a machine with this much memory */

@@ -29,6 +29,7 @@ struct ustack_sysctls {
 	int tcp_abort_on_overflow, tcp_fastopen, tcp_tw_reuse, tcp_fin_timeout;
 	int tcp_rmem[3], tcp_wmem[3];
 	char tcp_congestion_control[16];
+	int tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes, tcp_retries2;
 };
 
 void sysctl_defaults(struct ustack_sysctls *s);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #define FD_BASE 3
@@ -42,6 +43,7 @@ struct sock *sk_alloc(struct ustack *st)
 	sk->rcvbuf = st->sysctl.tcp_rmem[1];
 	sk->sndbuf = st->sysctl.tcp_wmem[1];
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
+	sk->ca_ops = tcp_cong_default(st);
 	timer_init(&sk->retrans_timer, tcp_retransmit_timer);
 	timer_init(&sk->wait_timer, sk_wait_timer);
 	st->tcp.nsocks++;
@@ -277,6 +279,7 @@ static int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, ui
 	sk->iss = secure_tcp_seq(st, saddr, daddr, sk->node.lport, dport);
 	sk->ts_off = secure_tcp_ts_off(st, saddr, daddr);
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
+	sk->ca_ops = tcp_cong_default(st);
 	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer */
 	tcp_set_state(st, sk, TCP_SYN_SENT);
 	rc = tcp_connect(st, sk);
@@ -544,6 +547,16 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 		case SO_ACCEPTCONN: v = sk->node.state == TCP_LISTEN; break;
 		case SO_RCVBUF: v = sk->rcvbuf; break;
 		case SO_SNDBUF: v = sk->sndbuf; break;
+		case SO_KEEPALIVE: v = sk->keepalive; break;
+		case SO_LINGER: {
+			struct linger lg = { .l_onoff = sk->linger >= 0, .l_linger = sk->linger > 0 ? sk->linger : 0 };
+			if (!len || *len < (socklen_t)sizeof(int))
+				return leave(st, -EINVAL);
+			socklen_t n = *len < sizeof(lg) ? *len : (socklen_t)sizeof(lg);
+			memcpy(val, &lg, n);
+			*len = n;
+			return leave(st, 0);
+		}
 		default: return leave(st, -ENOPROTOOPT);
 		}
 	} else if (level == IPPROTO_TCP) {
@@ -553,6 +566,20 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 		case TCP_MAXSEG:
 			v = sk->node.state == TCP_ESTABLISHED ? sk->mss_cache : sk->user_mss ? sk->user_mss : TCP_MSS_DEFAULT;
 			break;
+		case TCP_KEEPIDLE: v = sk->keepidle ? sk->keepidle : st->sysctl.tcp_keepalive_time; break;
+		case TCP_KEEPINTVL: v = sk->keepintvl ? sk->keepintvl : st->sysctl.tcp_keepalive_intvl; break;
+		case TCP_KEEPCNT: v = sk->keepcnt ? sk->keepcnt : st->sysctl.tcp_keepalive_probes; break;
+		case TCP_USER_TIMEOUT: v = (int)sk->user_timeout_ms; break;
+		case TCP_CONGESTION: {
+			if (!len || (int)*len < 0)
+				return leave(st, -EINVAL);
+			char cname[16] = { 0 };
+			snprintf(cname, sizeof(cname), "%s", sk->ca_ops->name);
+			socklen_t n = *len < sizeof(cname) ? *len : (socklen_t)sizeof(cname);
+			memcpy(val, cname, n);
+			*len = n;
+			return leave(st, 0);
+		}
 		default: return leave(st, -ENOPROTOOPT);
 		}
 	} else {
@@ -566,10 +593,6 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 	ENTER(st, fd, sk);
 	if (!val)
 		return leave(st, -EFAULT);
-	if (len < (socklen_t)sizeof(int))
-		return leave(st, -EINVAL);
-	int v;
-	memcpy(&v, val, sizeof(v));
 	if (level == SOL_SOCKET && name == SO_LINGER) {
 		struct linger lg;
 		if (len < (socklen_t)sizeof(lg))
@@ -578,10 +601,34 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 		sk->linger = lg.l_onoff ? (lg.l_linger < 0 ? 0 : lg.l_linger) : -1;
 		return leave(st, 0);
 	}
+	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+		/* do_tcp_setsockopt: a name of up to TCP_CA_NAME_MAX − 1 bytes, not necessarily
+		 * terminated; ENOENT for one that does not exist */
+		char cname[16];
+		size_t n = len < sizeof(cname) - 1 ? (size_t)len : sizeof(cname) - 1;
+		memcpy(cname, val, n);
+		cname[n] = 0;
+		const struct tcp_cong_ops *ops = tcp_cong_find(cname);
+		if (!ops)
+			return leave(st, -ENOENT);
+		sk->ca_ops = ops;
+		sk->ca_setsockopt = true;
+		if (sk->sndq.data) /* tcp_reinit_congestion_control on a live connection */
+			ops->init(sk);
+		return leave(st, 0);
+	}
+	if (len < (socklen_t)sizeof(int))
+		return leave(st, -EINVAL);
+	int v;
+	memcpy(&v, val, sizeof(v));
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_REUSEADDR:
 			sk->reuseaddr = v != 0;
+			return leave(st, 0);
+		case SO_KEEPALIVE:
+			sk->keepalive = v != 0;
+			tcp_reset_keepalive_timer(st, sk);
 			return leave(st, 0);
 		case SO_RCVBUF: { /* sock_setsockopt: doubled for overhead, capped by rmem_max */
 			unsigned u = (unsigned)v < (unsigned)st->sysctl.rmem_max ? (unsigned)v : (unsigned)st->sysctl.rmem_max;
@@ -614,6 +661,27 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			sk->nodelay = v != 0;
 			if (sk->nodelay && sk->sndq.data)
 				tcp_write_xmit(st, sk); /* what Nagle held back goes now */
+			return leave(st, 0);
+		case TCP_KEEPIDLE: /* 1 .. MAX_TCP_KEEPIDLE; a running keepalive restarts from it */
+			if (v < 1 || v > 32767)
+				return leave(st, -EINVAL);
+			sk->keepidle = (uint16_t)v;
+			tcp_reset_keepalive_timer(st, sk);
+			return leave(st, 0);
+		case TCP_KEEPINTVL:
+			if (v < 1 || v > 32767)
+				return leave(st, -EINVAL);
+			sk->keepintvl = (uint16_t)v;
+			return leave(st, 0);
+		case TCP_KEEPCNT:
+			if (v < 1 || v > 127)
+				return leave(st, -EINVAL);
+			sk->keepcnt = (uint8_t)v;
+			return leave(st, 0);
+		case TCP_USER_TIMEOUT:
+			if (v < 0)
+				return leave(st, -EINVAL);
+			sk->user_timeout_ms = (uint32_t)v;
 			return leave(st, 0);
 		default:
 			return leave(st, -ENOPROTOOPT);

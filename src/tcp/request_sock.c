@@ -171,6 +171,17 @@ static struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock 
 	sk->sndbuf = lsk->sndbuf;
 	sk->user_mss = lsk->user_mss;
 	sk->syn_retries = lsk->syn_retries;
+	sk->nodelay = lsk->nodelay;
+	sk->keepalive = lsk->keepalive;
+	sk->keepidle = lsk->keepidle;
+	sk->keepintvl = lsk->keepintvl;
+	sk->keepcnt = lsk->keepcnt;
+	sk->user_timeout_ms = lsk->user_timeout_ms;
+	sk->linger = lsk->linger;
+	if (lsk->ca_setsockopt) { /* TCP_CONGESTION on the listener; else today's default */
+		sk->ca_ops = lsk->ca_ops;
+		sk->ca_setsockopt = true;
+	}
 	sk->bound_port = true; /* the port is the listener's */
 	/* tcp_create_openreq_child */
 	sk->iss = req->snt_isn;
@@ -194,6 +205,10 @@ static struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock 
 	sk->cwnd = TCP_INIT_CWND;
 	sk->ssthresh = 0x7fffffff;
 	sk->rto_ms = TCP_TIMEOUT_INIT_MS;
+	/* tcp_synack_rtt_meas: the SYN-ACK's round trip is the first sample, unless it was
+	 * resent (Karn) */
+	if (!req->num_retrans)
+		tcp_rtt_estimator(sk, (uint32_t)st->now - req->snt_synack_us);
 	MIB_INC(st, TcpPassiveOpens);
 	tcp_trace(st, "tcp_v4_syn_recv_sock", &sk->node, TCP_NEW_SYN_RECV, TCP_SYN_RECV);
 	/* inet_ehash_nolisten: the child takes the request's place in the established hash,
@@ -281,6 +296,7 @@ void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv
 	if (tcp_data_init(st, sk) < 0)
 		return;
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
+	tcp_reset_keepalive_timer(st, sk);
 	/* inet_csk_reqsk_queue_add: onto the accept queue, and wake accept() */
 	sk->parent = lsk;
 	sk->acceptq_next = NULL;

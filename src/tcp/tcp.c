@@ -39,8 +39,13 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->rcv_adv = sk->rcv_nxt + sk->rcv_wnd;
 	sk->rcv_ssthresh = sk->rcv_wnd;
 	sk->quickack = TCP_QUICKACKS;
+	/* tcp_init_congestion_control: the algorithm is fixed when the connection starts */
+	if (!sk->ca_setsockopt)
+		sk->ca_ops = tcp_cong_default(st);
+	sk->ca_ops->init(sk);
 	timer_init(&sk->delack_timer, tcp_delack_timer);
 	timer_init(&sk->tw_timer, tcp_tw_timer);
+	sk->rcv_tstamp = st->now;
 	return 0;
 }
 

@@ -66,6 +66,7 @@ struct request_sock {
 	uint8_t wscale_ok : 1, sack_ok : 1, tstamp_ok : 1, acked : 1;
 	uint32_t last_oow_ack_ms; /* rate limit for SYN-ACKs to retransmitted SYNs */
 	uint32_t rcv_wnd;         /* the window our SYN-ACK offered */
+	uint32_t snt_synack_us;   /* low bits of the stack clock when the SYN-ACK left: the RTT */
 };
 
 /* A port in use, and the sockets holding it (Linux's inet_bind_bucket). */
@@ -75,6 +76,26 @@ struct bind_bucket {
 	uint16_t port;
 	int8_t fastreuse; /* -1: made by connect(), shared by 4-tuple; ≥0: made by bind() */
 	uint32_t nowners;
+};
+
+/* CUBIC's per-connection state (bictcp in Linux's tcp_cubic.c), in segments and ms. */
+struct cubic_state {
+	uint32_t cnt;            /* segments ACKed per one-segment increase */
+	uint32_t last_max_cwnd;  /* W_max */
+	uint32_t epoch_start_ms; /* start of the current growth epoch, 0 = none */
+	uint32_t k_ms;           /* K: time to grow back to W_max */
+	uint32_t origin_point;
+	uint32_t tcp_cwnd;       /* what Reno would have (TCP-friendly region) */
+	uint32_t ack_cnt;
+};
+
+struct sock;
+struct ustack;
+struct tcp_cong_ops {
+	const char *name;
+	void (*init)(struct sock *sk);
+	uint32_t (*ssthresh)(struct ustack *st, struct sock *sk); /* on loss: the new ssthresh */
+	void (*cong_avoid)(struct ustack *st, struct sock *sk, uint32_t acked);
 };
 
 struct sock {
@@ -132,15 +153,27 @@ struct sock {
 	uint32_t quickack;       /* ACK every segment for this many more (Linux's quick-ack) */
 	uint32_t rcv_unacked;    /* bytes received since our last ACK */
 	int linger;              /* SO_LINGER: -1 off, else seconds */
+	bool keepalive;          /* SO_KEEPALIVE */
+	uint16_t keepidle, keepintvl; /* TCP_KEEPIDLE/TCP_KEEPINTVL, s; 0: the sysctl */
+	uint8_t keepcnt;         /* TCP_KEEPCNT; 0: the sysctl */
+	uint8_t probes_out;      /* keepalive or zero-window probes unanswered */
+	uint32_t user_timeout_ms;/* TCP_USER_TIMEOUT; 0: off */
+	uint64_t rcv_tstamp;     /* µs: when the peer last sent us something acceptable */
+	uint64_t probe_stamp;    /* µs: first unanswered zero-window probe */
 	bool lingering;          /* close() waits in sk_stream_wait_close: do not free on tcp_done */
 	bool wait_expired;
 	struct utimer wait_timer;/* the lingering close's deadline, on the stack's clock */
 	uint64_t bytes_acked, bytes_received;
 	uint32_t total_retrans;
 	uint32_t cwnd_cnt;       /* congestion avoidance: ACKed segments toward the next cwnd step */
+	bool cwnd_limited;       /* the last send stopped at cwnd (tcp_is_cwnd_limited) */
+	uint32_t rtt_min_us;
+	const struct tcp_cong_ops *ca_ops;
+	bool ca_setsockopt;      /* chosen by TCP_CONGESTION rather than the sysctl */
+	struct cubic_state cubic;
 	uint32_t last_oow_ack_ms;/* challenge/duplicate ACK rate limit (tcp_invalid_ratelimit) */
 	struct utimer delack_timer;
-	struct utimer tw_timer;  /* TIME_WAIT, FIN_WAIT2 of an orphan */
+	struct utimer tw_timer;  /* sk_timer: TIME_WAIT, FIN_WAIT2 of an orphan, keepalive */
 
 	/* listener */
 	int max_ack_backlog;     /* listen(fd, n), capped at net.core.somaxconn */
@@ -222,6 +255,7 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 void tcp_set_state(struct ustack *st, struct sock *sk, int state);
 void tcp_done(struct ustack *st, struct sock *sk, int err);
 void tcp_sync_mss(struct sock *sk);
+void tcp_rtt_estimator(struct sock *sk, uint32_t m_us);
 
 /* ---- tcp_minisocks.c + request_sock.c ---- */
 void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
@@ -265,6 +299,12 @@ void tcp_rearm_rto(struct ustack *st, struct sock *sk);
 void tcp_time_wait(struct ustack *st, struct sock *sk);
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t);
 void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk);
+void tcp_reset_keepalive_timer(struct ustack *st, struct sock *sk);
+
+/* ---- tcp_cong.c ---- */
+const struct tcp_cong_ops *tcp_cong_find(const char *name);
+const struct tcp_cong_ops *tcp_cong_default(struct ustack *st);
+void tcp_cong_on_ack(struct ustack *st, struct sock *sk, uint32_t acked);
 
 /* ---- socket.c ---- */
 struct sock *sk_alloc(struct ustack *st);

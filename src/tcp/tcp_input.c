@@ -115,7 +115,6 @@ static void tcp_negotiate(struct sock *sk, const struct tcp_repr *th)
 
 /* tcp_finish_connect: MSS and congestion control (RFC 6928's initial window), ESTABLISHED,
  * and wake the connect()ing thread. */
-static void tcp_rtt_estimator(struct sock *sk, uint32_t m);
 
 static void tcp_finish_connect(struct ustack *st, struct sock *sk)
 {
@@ -130,6 +129,7 @@ static void tcp_finish_connect(struct ustack *st, struct sock *sk)
 	if (tcp_data_init(st, sk) < 0)
 		return;
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
+	tcp_reset_keepalive_timer(st, sk);
 	tcp_trace(st, "sk_state_change", &sk->node, TCP_ESTABLISHED, TCP_ESTABLISHED);
 	sk_wake(st);
 }
@@ -178,10 +178,12 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 
 /* RFC 6298 §2, with Linux's floor: RTO = SRTT + max(4·RTTVAR, 200 ms), at most 120 s. */
-static void tcp_rtt_estimator(struct sock *sk, uint32_t m)
+void tcp_rtt_estimator(struct sock *sk, uint32_t m)
 {
 	if (!m)
 		m = 1;
+	if (!sk->rtt_min_us || m < sk->rtt_min_us)
+		sk->rtt_min_us = m;
 	if (!sk->srtt_us) {
 		sk->srtt_us = m;
 		sk->rttvar_us = m / 2;
@@ -235,20 +237,6 @@ void tcp_time_wait(struct ustack *st, struct sock *sk)
 	sk_wake(st);
 }
 
-/* Reno with NewReno's recovery (RFC 5681, RFC 6582), in segments. */
-static void tcp_cong_on_ack(struct sock *sk, uint32_t acked_segs)
-{
-	if (sk->cwnd < sk->ssthresh) {
-		sk->cwnd += acked_segs; /* slow start */
-		return;
-	}
-	sk->cwnd_cnt += acked_segs; /* congestion avoidance: one segment per window of ACKs */
-	if (sk->cwnd_cnt >= sk->cwnd) {
-		sk->cwnd_cnt -= sk->cwnd;
-		sk->cwnd++;
-	}
-}
-
 static uint32_t tcp_flight_segs(const struct sock *sk)
 {
 	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
@@ -282,6 +270,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	}
 	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
 	if (after(ack, sk->snd_una)) {
+		uint32_t flight_before = tcp_flight_segs(sk);
 		uint32_t acked = ack - sk->snd_una;
 		bool fin_acked = sk->fin_queued && ack == sk->write_seq + 1;
 		uint32_t data = acked - (fin_acked ? 1 : 0);
@@ -304,6 +293,9 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		sk->retransmits = 0;
 		sk->backoff = 0;
 		uint32_t segs = (data + mss - 1) / mss;
+		/* grow only a window that is in use (tcp_is_cwnd_limited): in slow start while
+		 * the flight was at least half of it, later when cwnd was what stopped sending */
+		bool cwnd_limited = sk->cwnd < sk->ssthresh ? 2 * flight_before >= sk->cwnd : sk->cwnd_limited;
 		if (sk->in_recovery) {
 			if (!before(ack, sk->high_seq)) {
 				sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
@@ -312,8 +304,8 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 				tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
 				sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
 			}
-		} else {
-			tcp_cong_on_ack(sk, segs ? segs : 1);
+		} else if (cwnd_limited) {
+			tcp_cong_on_ack(st, sk, segs ? segs : 1);
 		}
 		sk->dupacks = 0;
 		if (sk->snd_una == sk->snd_max)
@@ -346,9 +338,9 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	    !wnd_changed && sk->snd_una != sk->snd_max) {
 		sk->dupacks++;
 		if (sk->dupacks == 3 && !sk->in_recovery && !before(sk->snd_una, sk->high_seq)) {
-			/* fast retransmit, then fast recovery */
-			uint32_t flight = tcp_flight_segs(sk);
-			sk->ssthresh = flight / 2 > 2 ? flight / 2 : 2;
+			/* fast retransmit, then fast recovery (RFC 5681 §3.2, RFC 6582) with the
+			 * congestion control's reduction */
+			sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
 			sk->cwnd = sk->ssthresh + 3;
 			sk->in_recovery = true;
 			sk->high_seq = sk->snd_max;
@@ -544,6 +536,8 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 	}
 	if (!(th->flags & TCPHDR_ACK))
 		return;
+	sk->rcv_tstamp = st->now; /* keepalive measures silence from here */
+	sk->probes_out = 0;       /* the peer answered (tcp_ack) */
 	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge */
 	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt))
 		sk->ts_recent = th->opt.tsval;

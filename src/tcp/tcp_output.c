@@ -253,6 +253,7 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 			len = wnd_room;
 		if (len > cwnd_room)
 			len = cwnd_room;
+		sk->cwnd_limited = cwnd_room < (unsent < mss ? unsent : mss);
 		if (unsent && !len) {
 			if (!in_flight && !sk->snd_wnd)
 				tcp_rearm_rto(st, sk); /* zero window: the timer probes it */
@@ -368,6 +369,7 @@ int tcp_send_synack(struct ustack *st, struct request_sock *req)
 		seg.opt.wscale = req->rcv_wscale;
 	}
 	tcp_trace(st, "tcp_send_synack", &req->node, TCP_LISTEN, TCP_SYN_RECV);
+	req->snt_synack_us = (uint32_t)st->now;
 	return tcp_transmit(st, &seg, &rt);
 }
 

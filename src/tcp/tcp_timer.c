@@ -42,6 +42,16 @@ void tcp_rearm_rto(struct ustack *st, struct sock *sk)
 	timer_arm(st, &sk->retrans_timer, st->now + (uint64_t)sk->rto_ms * 1000u);
 }
 
+/* tcp_write_err: the peer is gone — the application sees ETIMEDOUT (or the soft error an
+ * ICMP message left). */
+static void tcp_write_err(struct ustack *st, struct sock *sk)
+{
+	tcp_trace(st, "tcp_write_err", &sk->node, sk->node.state, TCP_CLOSE);
+	if (sk->fd < 0)
+		MIB_INC(st, TcpExtTCPAbortOnTimeout);
+	tcp_done(st, sk, sk->soft_err ? sk->soft_err : ETIMEDOUT);
+}
+
 /* Data (or a FIN) went unacknowledged for an RTO (RFC 6298 §5): go back to snd_una with one
  * segment of window (RFC 5681 §3.1), back the timer off, and give up — ETIMEDOUT — once
  * tcp_retries2's time budget is spent (tcp_model_timeout from a 200 ms base: about 924 s for
@@ -50,7 +60,18 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 {
 	if (sk->snd_una == sk->snd_max) {
 		if (sk->write_seq != sk->snd_una && !sk->snd_wnd) { /* tcp_probe_timer */
+			/* a peer that keeps its window shut still answers; one that never answers
+			 * is given up on after tcp_retries2 probes, or TCP_USER_TIMEOUT */
+			if (!sk->probes_out)
+				sk->probe_stamp = st->now;
+			if ((sk->user_timeout_ms && sk->probes_out &&
+			     st->now - sk->probe_stamp >= (uint64_t)sk->user_timeout_ms * 1000u) ||
+			    (!sk->user_timeout_ms && sk->probes_out >= st->sysctl.tcp_retries2)) {
+				tcp_write_err(st, sk);
+				return;
+			}
 			tcp_send_probe(st, sk);
+			sk->probes_out++;
 			sk->backoff++;
 			sk->rto_ms = sk->rto_ms * 2 < TCP_RTO_MAX_MS ? sk->rto_ms * 2 : TCP_RTO_MAX_MS;
 			tcp_rearm_rto(st, sk);
@@ -59,20 +80,17 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 	}
 	if (!sk->retransmits)
 		sk->retrans_stamp = st->now - (uint64_t)sk->rto_ms * 1000u; /* when the head left */
-	uint64_t budget = tcp_model_timeout_us(15, TCP_RTO_MIN_MS);
+	/* retransmits_timed_out: TCP_USER_TIMEOUT if set, else tcp_retries2's time budget */
+	uint64_t budget = sk->user_timeout_ms ? (uint64_t)sk->user_timeout_ms * 1000u
+					      : tcp_model_timeout_us((unsigned)st->sysctl.tcp_retries2, TCP_RTO_MIN_MS);
 	if (sk->retransmits && st->now - sk->retrans_stamp >= budget) {
-		tcp_trace(st, "tcp_write_err", &sk->node, sk->node.state, TCP_CLOSE);
-		if (sk->fd < 0)
-			MIB_INC(st, TcpExtTCPAbortOnTimeout);
-		tcp_done(st, sk, ETIMEDOUT);
+		tcp_write_err(st, sk);
 		return;
 	}
 	MIB_INC(st, TcpExtTCPTimeouts);
 	/* tcp_enter_loss */
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
-	uint32_t flight = (sk->snd_max - sk->snd_una + mss - 1) / mss;
 	if (!sk->retransmits)
-		sk->ssthresh = flight / 2 > 2 ? flight / 2 : 2;
+		sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
 	sk->cwnd = 1;
 	sk->cwnd_cnt = 0;
 	sk->in_recovery = false;
@@ -100,11 +118,62 @@ void tcp_delack_timer(struct ustack *st, struct utimer *t)
 	}
 }
 
-/* TIME_WAIT's 2·MSL is over, or an orphan waited tcp_fin_timeout in FIN_WAIT2 (then Linux
- * resets the peer, TcpExtTCPAbortOnTimeout). */
+static uint32_t keepalive_time_s(const struct ustack *st, const struct sock *sk)
+{
+	return sk->keepidle ? sk->keepidle : (uint32_t)st->sysctl.tcp_keepalive_time;
+}
+
+void tcp_reset_keepalive_timer(struct ustack *st, struct sock *sk)
+{
+	if (sk->keepalive && (sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT))
+		timer_arm(st, &sk->tw_timer, st->now + (uint64_t)keepalive_time_s(st, sk) * 1000000u);
+	else if (sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT)
+		timer_cancel(st, &sk->tw_timer);
+}
+
+/*
+ * tcp_keepalive_timer: after keepalive_time of silence from the peer, a probe (a bare ACK
+ * one byte behind snd_una, which the peer must answer) every keepalive_intvl; after
+ * keepalive_probes unanswered — or TCP_USER_TIMEOUT of silence once probing began — reset
+ * the connection and report ETIMEDOUT.  Nothing is probed while data is outstanding: the
+ * retransmission timer watches the peer then.
+ */
+static void tcp_keepalive_timer(struct ustack *st, struct sock *sk)
+{
+	uint64_t when = (uint64_t)keepalive_time_s(st, sk) * 1000000u;
+	uint64_t intvl = (uint64_t)(sk->keepintvl ? sk->keepintvl : st->sysctl.tcp_keepalive_intvl) * 1000000u;
+	unsigned probes = sk->keepcnt ? sk->keepcnt : (unsigned)st->sysctl.tcp_keepalive_probes;
+	if (sk->snd_max != sk->snd_una || sk->write_seq != sk->snd_una) {
+		timer_arm(st, &sk->tw_timer, st->now + when);
+		return;
+	}
+	uint64_t elapsed = st->now - sk->rcv_tstamp;
+	if (elapsed < when) {
+		timer_arm(st, &sk->tw_timer, st->now + when - elapsed);
+		return;
+	}
+	if ((sk->user_timeout_ms && elapsed >= (uint64_t)sk->user_timeout_ms * 1000u && sk->probes_out) ||
+	    (!sk->user_timeout_ms && sk->probes_out >= probes)) {
+		tcp_send_active_reset(st, sk);
+		tcp_write_err(st, sk);
+		return;
+	}
+	MIB_INC(st, TcpExtTCPKeepAlive);
+	tcp_send_probe(st, sk);
+	sk->probes_out++;
+	timer_arm(st, &sk->tw_timer, st->now + intvl);
+}
+
+/* sk_timer: TIME_WAIT's 2·MSL is over, or an orphan waited tcp_fin_timeout in FIN_WAIT2
+ * (then Linux resets the peer, TcpExtTCPAbortOnTimeout), or keepalive. */
 void tcp_tw_timer(struct ustack *st, struct utimer *t)
 {
 	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, tw_timer));
+	if (sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT) {
+		if (sk->keepalive)
+			tcp_keepalive_timer(st, sk);
+		return;
+	}
 	if (sk->node.state == TCP_TIME_WAIT) {
 		MIB_INC(st, TcpExtTW);
 		tcp_done(st, sk, 0);

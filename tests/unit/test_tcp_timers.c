@@ -1,0 +1,240 @@
+/*
+ * The timers of an established connection at the wire, and the socket options that steer
+ * them: keepalive (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT), TCP_USER_TIMEOUT, the retransmission
+ * budget of tcp_retries2, and the choice of congestion control (TCP_CONGESTION).
+ *
+ * The fixture accepts one connection from the peer (SYN with MSS 1460 only, so no timestamps
+ * or SACK: every byte of every segment is predictable).
+ */
+#include "testwire.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#define PEER_ISN 1000u
+#define PORT 80
+#define PEER_PORT 40000
+
+struct conn {
+	struct tw *t;
+	int lfd, fd;
+	uint32_t iss; /* the DUT's ISN */
+};
+
+static void establish(struct tw *t, struct conn *c)
+{
+	static const uint8_t mss[] = { 2, 4, 0x05, 0xb4 };
+	uint8_t f[TW_FRAME_MAX];
+	c->t = t;
+	c->lfd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
+	assert_int_equal(ustack_bind(t->st, c->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(ustack_listen(t->st, c->lfd, 8), 0);
+	tw_send(t, f, tw_tcp(f, PEER_PORT, PORT, PEER_ISN, 0, TW_SYN, 65535, mss, sizeof(mss)));
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN | TW_ACK);
+	c->iss = s.seq;
+	tw_send(t, f, tw_tcp(f, PEER_PORT, PORT, PEER_ISN + 1, c->iss + 1, TW_ACK, 65535, NULL, 0));
+	c->fd = ustack_accept4(t->st, c->lfd, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(c->fd >= 3);
+	tw_expect_none(t);
+}
+
+static void setopt(struct tw *t, int fd, int level, int name, int v)
+{
+	assert_int_equal(ustack_setsockopt(t->st, fd, level, name, &v, sizeof(v)), 0);
+}
+
+/* A keepalive probe: a bare ACK one byte behind snd_una (RFC 9293 §3.8.4). */
+static void expect_probe(struct conn *c)
+{
+	struct tw_seg s = tw_expect_tcp(c->t);
+	assert_int_equal(s.flags, TW_ACK);
+	assert_int_equal(s.seq, c->iss);           /* snd_una − 1 */
+	assert_int_equal(s.ack, PEER_ISN + 1);
+	assert_int_equal(s.plen, 0);
+}
+
+static void test_keepalive_probes_then_reset(void **state)
+{
+	struct tw *t = *state;
+	struct conn c;
+	establish(t, &c);
+	setopt(t, c.fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+	setopt(t, c.fd, IPPROTO_TCP, TCP_KEEPIDLE, 10);
+	setopt(t, c.fd, IPPROTO_TCP, TCP_KEEPINTVL, 5);
+	setopt(t, c.fd, IPPROTO_TCP, TCP_KEEPCNT, 2);
+	int v = 0;
+	socklen_t len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
+	assert_int_equal(v, 10);
+	/* silent for 10 s: the first probe, not a moment before */
+	tw_advance(t, 9999);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_probe(&c);
+	assert_int_equal(tw_counter(t, "TcpExtTCPKeepAlive"), 1);
+	/* the peer answers: silence is measured again from its answer */
+	uint8_t f[TW_FRAME_MAX];
+	tw_send(t, f, tw_tcp(f, PEER_PORT, PORT, PEER_ISN + 1, c.iss + 1, TW_ACK, 65535, NULL, 0));
+	tw_advance(t, 9999);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_probe(&c);
+	/* now nobody answers: probes every 5 s; after TCP_KEEPCNT (2) unanswered, a RST, and
+	 * the application sees ETIMEDOUT */
+	tw_advance(t, 5000);
+	expect_probe(&c);
+	tw_advance(t, 5000);
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_RST | TW_ACK);
+	assert_int_equal(s.seq, c.iss + 1);
+	char buf[8];
+	assert_int_equal(ustack_recv(t->st, c.fd, buf, sizeof(buf), 0), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_int_equal(ustack_tcp_state(t->st, c.fd), TCP_CLOSE);
+	assert_int_equal(tw_counter(t, "TcpExtTCPKeepAlive"), 3);
+}
+
+static void test_keepalive_option_ranges(void **state)
+{
+	struct tw *t = *state;
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	int v = 0;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)), -1);
+	assert_int_equal(errno, EINVAL);
+	v = 32768; /* MAX_TCP_KEEPIDLE + 1 */
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof(v)), -1);
+	assert_int_equal(errno, EINVAL);
+	v = 128; /* MAX_TCP_KEEPCNT + 1 */
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v)), -1);
+	assert_int_equal(errno, EINVAL);
+	v = -1;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v)), -1);
+	assert_int_equal(errno, EINVAL);
+	/* defaults come from the sysctls */
+	socklen_t len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
+	assert_int_equal(v, 7200);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, &len), 0);
+	assert_int_equal(v, 75);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_KEEPCNT, &v, &len), 0);
+	assert_int_equal(v, 9);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len), 0);
+	assert_int_equal(v, 0);
+}
+
+/* Data nobody acknowledges: retransmissions with a doubling RTO, ETIMEDOUT once
+ * TCP_USER_TIMEOUT has passed since the first transmission — and no RST (tcp_write_err). */
+static void test_user_timeout_ends_retransmissions(void **state)
+{
+	struct tw *t = *state;
+	struct conn c;
+	establish(t, &c);
+	setopt(t, c.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 3000);
+	assert_int_equal(ustack_send(t->st, c.fd, "hello", 5, 0), 5);
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.seq, c.iss + 1);
+	assert_int_equal(s.plen, 5);
+	assert_int_equal(s.flags, TW_ACK | 0x08); /* PSH: the end of what was written */
+	/* RTO 1 s (no RTT sample from a handshake that the peer completed at once is 1 ms,
+	 * floored at 200 ms): resent at 0.2, 0.6, 1.4, 3.0 s ... */
+	int resent = 0;
+	for (int ms = 0; ms < 4000 && ustack_tcp_state(t->st, c.fd) == TCP_ESTABLISHED; ms += 10) {
+		tw_advance(t, 10);
+		while (t->count) {
+			s = tw_expect_tcp(t);
+			assert_int_equal(s.seq, c.iss + 1);
+			assert_int_equal(s.plen, 5);
+			resent++;
+		}
+	}
+	assert_true(resent >= 3);
+	assert_int_equal(ustack_tcp_state(t->st, c.fd), TCP_CLOSE);
+	assert_true(t->vc.now_us >= 3000000 && t->vc.now_us < 3700000);
+	char buf[8];
+	assert_int_equal(ustack_recv(t->st, c.fd, buf, sizeof(buf), 0), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_int_equal(tw_counter(t, "TcpRetransSegs"), (uint64_t)resent);
+}
+
+/* tcp_retries2 bounds the retransmissions by time: with 3, tcp_model_timeout from a 200 ms
+ * RTO is 0.2 · (2⁴ − 1) = 3 s. */
+static void test_retries2_budget(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_retries2", "3");
+	struct conn c;
+	establish(t, &c);
+	assert_int_equal(ustack_send(t->st, c.fd, "x", 1, 0), 1);
+	tw_expect_tcp(t);
+	int ms = 0;
+	for (; ms < 20000 && ustack_tcp_state(t->st, c.fd) == TCP_ESTABLISHED; ms += 10) {
+		tw_advance(t, 10);
+		while (t->count)
+			tw_expect_tcp(t);
+	}
+	assert_int_equal(ustack_tcp_state(t->st, c.fd), TCP_CLOSE);
+	assert_true(ms >= 3000 && ms <= 3300);
+	char b;
+	assert_int_equal(ustack_recv(t->st, c.fd, &b, 1, 0), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+}
+
+static void test_tcp_congestion_option(void **state)
+{
+	struct tw *t = *state;
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	char name[16] = { 0 };
+	socklen_t len = sizeof(name);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_CONGESTION, name, &len), 0);
+	assert_string_equal(name, "cubic"); /* Linux's default */
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4), 0);
+	memset(name, 0, sizeof(name));
+	len = sizeof(name);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_CONGESTION, name, &len), 0);
+	assert_string_equal(name, "reno");
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3), -1);
+	assert_int_equal(errno, ENOENT);
+	/* the sysctl sets the default for new sockets */
+	tw_sysctl(t, "net.ipv4.tcp_congestion_control", "reno");
+	int fd2 = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	memset(name, 0, sizeof(name));
+	len = sizeof(name);
+	assert_int_equal(ustack_getsockopt(t->st, fd2, IPPROTO_TCP, TCP_CONGESTION, name, &len), 0);
+	assert_string_equal(name, "reno");
+}
+
+/* SO_LINGER reads back what was set; a non-blocking close does not wait. */
+static void test_linger_option(void **state)
+{
+	struct tw *t = *state;
+	struct conn c;
+	establish(t, &c);
+	struct linger lg = { 1, 5 }, out;
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	socklen_t len = sizeof(out);
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, SOL_SOCKET, SO_LINGER, &out, &len), 0);
+	assert_int_equal(out.l_onoff, 1);
+	assert_int_equal(out.l_linger, 5);
+	assert_int_equal(ustack_close(t->st, c.fd), 0); /* non-blocking: FIN, no wait */
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_FIN | TW_ACK);
+	assert_int_equal(s.seq, c.iss + 1);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_keepalive_probes_then_reset),
+		T(test_keepalive_option_ranges),
+		T(test_user_timeout_ends_retransmissions),
+		T(test_retries2_budget),
+		T(test_tcp_congestion_option),
+		T(test_linger_option),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
