@@ -31,7 +31,8 @@
 	X(TcpExtTCPRenoRecovery) X(TcpExtTCPOFOQueue) X(TcpExtTCPOFODrop) X(TcpExtTCPChallengeACK) \
 	X(TcpExtTCPSYNChallenge) X(TcpExtPAWSEstab) X(TcpExtDelayedACKs) \
 	X(TcpExtTCPRcvQDrop) X(TcpExtTCPZeroWindowDrop) X(TcpExtTCPSackRecovery) X(TcpExtTCPKeepAlive) \
-	X(TcpExtTCPAbortOnLinger)
+	X(TcpExtTCPAbortOnLinger) \
+	X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge)
 
 #define USTACK_ARP_STAT_LIST(X) \
 	X(entries) X(allocs) X(destroys) X(lookups) X(hits) X(res_failed) \

@@ -31,6 +31,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 		return -1;
 	}
 	sk->write_seq = sk->snd_nxt;
+	sk->snd_sml = sk->snd_nxt;
 	sk->snd_max = sk->snd_nxt;
 	sk->high_seq = sk->snd_nxt;
 	sk->snd_wl1 = sk->irs;

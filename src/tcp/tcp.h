@@ -144,6 +144,7 @@ struct sock {
 	bool fin_queued;         /* close/shutdown: a FIN follows write_seq */
 	bool fin_rcvd;
 	bool nodelay;
+	uint32_t snd_sml;        /* end of the last small segment sent (Minshall's Nagle) */
 	uint8_t dupacks;
 	bool in_recovery;
 	uint32_t high_seq;       /* snd_nxt when recovery began (RFC 6582) */
@@ -172,6 +173,7 @@ struct sock {
 	bool ca_setsockopt;      /* chosen by TCP_CONGESTION rather than the sysctl */
 	struct cubic_state cubic;
 	uint32_t last_oow_ack_ms;/* challenge/duplicate ACK rate limit (tcp_invalid_ratelimit) */
+	bool oow_ack_sent;
 	struct utimer delack_timer;
 	struct utimer tw_timer;  /* sk_timer: TIME_WAIT, FIN_WAIT2 of an orphan, keepalive */
 

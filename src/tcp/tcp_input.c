@@ -206,14 +206,39 @@ static bool tcp_sequence(const struct sock *sk, uint32_t seq, uint32_t end_seq)
 	return !before(end_seq, sk->rcv_nxt) && !after(seq, sk->rcv_nxt + win);
 }
 
-/* An ACK for something odd (out of window, RFC 5961 challenge), at most one per
- * tcp_invalid_ratelimit (500 ms) per connection (tcp_oow_rate_limited). */
-static void tcp_send_dupack_limited(struct ustack *st, struct sock *sk)
+/* tcp_oow_rate_limited: at most one ACK to out-of-window segments per tcp_invalid_ratelimit
+ * (500 ms) per connection, so two confused peers cannot ping-pong ACKs forever; data
+ * segments without SYN are not part of such a loop and always get their ACK.  A skipped ACK is
+ * counted under `skipped_mib` (TcpExtTCPACKSkipped{Seq,PAWS,Challenge}). */
+static bool tcp_oow_rate_limited(struct ustack *st, struct sock *sk, const struct tcp_repr *th,
+				 enum mib_id skipped_mib)
 {
+	if (th && th->plen && !(th->flags & TCPHDR_SYN))
+		return false;
 	uint32_t now = tcp_clock_ms(st);
-	if (sk->last_oow_ack_ms && now - sk->last_oow_ack_ms < 500)
+	if (sk->oow_ack_sent && (int32_t)(now - sk->last_oow_ack_ms) >= 0 && now - sk->last_oow_ack_ms < 500) {
+		st->mib[skipped_mib]++;
+		return true;
+	}
+	sk->oow_ack_sent = true;
+	sk->last_oow_ack_ms = now;
+	return false;
+}
+
+static void tcp_send_dupack_limited(struct ustack *st, struct sock *sk, const struct tcp_repr *th,
+				    enum mib_id skipped_mib)
+{
+	if (!tcp_oow_rate_limited(st, sk, th, skipped_mib))
+		tcp_send_ack(st, sk);
+}
+
+/* tcp_send_challenge_ack (RFC 5961 §3.2, §4.2, §5.2): an ACK that tells a blind attacker
+ * nothing and a real peer where we are; counted only when sent. */
+static void tcp_send_challenge_ack(struct ustack *st, struct sock *sk)
+{
+	if (tcp_oow_rate_limited(st, sk, NULL, MIB_TcpExtTCPACKSkippedChallenge))
 		return;
-	sk->last_oow_ack_ms = now ? now : 1;
+	MIB_INC(st, TcpExtTCPChallengeACK);
 	tcp_send_ack(st, sk);
 }
 
@@ -247,14 +272,10 @@ static uint32_t tcp_flight_segs(const struct sock *sk)
 static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
 	uint32_t ack = th->ack;
-	if (after(ack, sk->snd_max)) {
-		/* RFC 5961 §5.2: ACK of data never sent — answer with an ACK, drop it */
-		tcp_send_dupack_limited(st, sk);
-		return -1;
-	}
+	if (after(ack, sk->snd_max))
+		return -1; /* ACK of data never sent: dropped silently, as Linux's tcp_ack does */
 	if (before(ack, sk->snd_una - sk->max_window)) {
-		MIB_INC(st, TcpExtTCPChallengeACK); /* RFC 5961 §5.2: too old */
-		tcp_send_dupack_limited(st, sk);
+		tcp_send_challenge_ack(st, sk); /* RFC 5961 §5.2: too old */
 		return -1;
 	}
 	uint32_t wnd = (uint32_t)th->window << sk->snd_wscale;
@@ -506,32 +527,31 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 	if (sk->tstamp_ok && th->opt.ts_ok && !(th->flags & TCPHDR_RST) &&
 	    (int32_t)(th->opt.tsval - sk->ts_recent) < 0) {
 		MIB_INC(st, TcpExtPAWSEstab);
-		tcp_send_dupack_limited(st, sk);
+		tcp_send_dupack_limited(st, sk, th, MIB_TcpExtTCPACKSkippedPAWS);
 		return;
 	}
+	/* tcp_validate_incoming */
 	if (!tcp_sequence(sk, th->seq, th->seq + seg_len)) {
-		if (!(th->flags & TCPHDR_RST)) {
-			if (th->flags & TCPHDR_SYN) {
-				MIB_INC(st, TcpExtTCPSYNChallenge);
-				MIB_INC(st, TcpExtTCPChallengeACK);
-			}
-			tcp_send_dupack_limited(st, sk);
+		if (th->flags & TCPHDR_RST)
+			return;
+		if (th->flags & TCPHDR_SYN) {
+			MIB_INC(st, TcpExtTCPSYNChallenge);
+			tcp_send_challenge_ack(st, sk);
+		} else {
+			tcp_send_dupack_limited(st, sk, th, MIB_TcpExtTCPACKSkippedSeq);
 		}
 		return;
 	}
 	if (th->flags & TCPHDR_RST) {
-		if (th->seq == sk->rcv_nxt) {
+		if (th->seq == sk->rcv_nxt)
 			tcp_reset(st, sk);
-		} else { /* RFC 5961 §3.2: in window but not exact: challenge */
-			MIB_INC(st, TcpExtTCPChallengeACK);
-			tcp_send_dupack_limited(st, sk);
-		}
+		else /* RFC 5961 §3.2: in window but not exact: challenge */
+			tcp_send_challenge_ack(st, sk);
 		return;
 	}
 	if (th->flags & TCPHDR_SYN) { /* RFC 5961 §4.2 */
 		MIB_INC(st, TcpExtTCPSYNChallenge);
-		MIB_INC(st, TcpExtTCPChallengeACK);
-		tcp_send_dupack_limited(st, sk);
+		tcp_send_challenge_ack(st, sk);
 		return;
 	}
 	if (!(th->flags & TCPHDR_ACK))

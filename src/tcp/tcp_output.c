@@ -231,8 +231,8 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 
 /*
  * tcp_write_xmit: send what the congestion window (RFC 5681) and the peer's window allow, one
- * MSS at a time, holding back a small segment while data is in flight unless TCP_NODELAY
- * (Nagle, RFC 896) and a segment the window would cut short while more data waits (sender-side
+ * MSS at a time, holding back a small segment while another small one is in flight unless
+ * TCP_NODELAY (Nagle, RFC 896, with Minshall's refinement as Linux) and a segment the window would cut short while more data waits (sender-side
  * silly window avoidance).  The FIN goes with the last byte, or alone.
  */
 void tcp_write_xmit(struct ustack *st, struct sock *sk)
@@ -261,8 +261,11 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 		}
 		if (len < unsent && len < mss)
 			break; /* the window would cut it short: wait for room */
-		if (len && len < mss && in_flight && !sk->nodelay && !sk->fin_queued)
-			break; /* Nagle */
+		/* Nagle as Linux has it (tcp_nagle_check with Minshall's variant): a small segment
+		 * waits only while an earlier small segment is unacknowledged */
+		if (len && len < mss && in_flight && !sk->nodelay && !sk->fin_queued &&
+		    (int32_t)(sk->snd_sml - sk->snd_una) > 0 && (int32_t)(sk->snd_sml - sk->snd_nxt) <= 0)
+			break;
 		bool fin = fin_pending && seq + len == sk->write_seq;
 		if (!len && !fin)
 			break;
@@ -273,6 +276,8 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 			sk->total_retrans++;
 		}
 		sk->snd_nxt = seq + len + (fin ? 1 : 0);
+		if (len < mss)
+			sk->snd_sml = seq + len;
 		if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
 			sk->snd_max = sk->snd_nxt;
 		if (!sk->tstamp_ok && !sk->rtt_seq) { /* Karn: time one segment at a time */

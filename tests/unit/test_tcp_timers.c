@@ -19,27 +19,18 @@
 
 struct conn {
 	struct tw *t;
-	int lfd, fd;
+	int fd;
 	uint32_t iss; /* the DUT's ISN */
 };
 
 static void establish(struct tw *t, struct conn *c)
 {
 	static const uint8_t mss[] = { 2, 4, 0x05, 0xb4 };
-	uint8_t f[TW_FRAME_MAX];
+	struct tw_conn tc;
+	tw_accept_conn(t, &tc, PORT, mss, sizeof(mss));
 	c->t = t;
-	c->lfd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
-	assert_int_equal(ustack_bind(t->st, c->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(ustack_listen(t->st, c->lfd, 8), 0);
-	tw_send(t, f, tw_tcp(f, PEER_PORT, PORT, PEER_ISN, 0, TW_SYN, 65535, mss, sizeof(mss)));
-	struct tw_seg s = tw_expect_tcp(t);
-	assert_int_equal(s.flags, TW_SYN | TW_ACK);
-	c->iss = s.seq;
-	tw_send(t, f, tw_tcp(f, PEER_PORT, PORT, PEER_ISN + 1, c->iss + 1, TW_ACK, 65535, NULL, 0));
-	c->fd = ustack_accept4(t->st, c->lfd, NULL, NULL, SOCK_NONBLOCK);
-	assert_true(c->fd >= 3);
-	tw_expect_none(t);
+	c->fd = tc.fd;
+	c->iss = tc.iss;
 }
 
 static void setopt(struct tw *t, int fd, int level, int name, int v)

@@ -1,4 +1,5 @@
 #include "testwire.h"
+#include <ustack/socket.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -274,6 +275,12 @@ uint16_t tw_tcp_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst)
 size_t tw_tcp(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
 	      uint16_t win, const uint8_t *opts, size_t optlen)
 {
+	return tw_tcp_data(f, sport, dport, seq, ack, flags, win, opts, optlen, NULL, 0);
+}
+
+size_t tw_tcp_data(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+		   uint16_t win, const uint8_t *opts, size_t optlen, const uint8_t *data, size_t dlen)
+{
 	tw_eth(f, TW_DUT_MAC, TW_PEER_MAC, 0x0800);
 	uint8_t *th = f + 34;
 	size_t hlen = 20 + ((optlen + 3) & ~(size_t)3);
@@ -287,9 +294,11 @@ size_t tw_tcp(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t
 	tw_wr16(th + 14, win);
 	if (optlen)
 		memcpy(th + 20, opts, optlen);
-	tw_wr16(th + 16, tw_tcp_csum(th, hlen, TW_PEER_IP, TW_DUT_IP));
-	tw_ip_hdr(f + 14, 6, TW_PEER_IP, TW_DUT_IP, (uint16_t)(20 + hlen), 0x2222, 0x4000, 64);
-	return 34 + hlen;
+	if (dlen)
+		memcpy(th + hlen, data, dlen);
+	tw_wr16(th + 16, tw_tcp_csum(th, hlen + dlen, TW_PEER_IP, TW_DUT_IP));
+	tw_ip_hdr(f + 14, 6, TW_PEER_IP, TW_DUT_IP, (uint16_t)(20 + hlen + dlen), 0x2222, 0x4000, 64);
+	return 34 + hlen + dlen;
 }
 
 struct tw_seg tw_expect_tcp(struct tw *t)
@@ -321,5 +330,27 @@ struct tw_seg tw_expect_tcp(struct tw *t)
 	s.opts = th + 20;
 	s.optlen = hlen - 20;
 	s.plen = len - hlen;
+	s.payload = th + hlen;
 	return s;
+}
+
+void tw_accept_conn(struct tw *t, struct tw_conn *c, uint16_t port, const uint8_t *opts, size_t optlen)
+{
+	uint8_t f[TW_FRAME_MAX];
+	memset(c, 0, sizeof(*c));
+	c->port = port;
+	c->peer_port = 40000;
+	c->peer_isn = 1000;
+	c->lfd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	assert_int_equal(ustack_bind(t->st, c->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(ustack_listen(t->st, c->lfd, 8), 0);
+	tw_send(t, f, tw_tcp(f, c->peer_port, port, c->peer_isn, 0, TW_SYN, 65535, opts, optlen));
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN | TW_ACK);
+	c->iss = s.seq;
+	tw_send(t, f, tw_tcp(f, c->peer_port, port, c->peer_isn + 1, c->iss + 1, TW_ACK, 65535, NULL, 0));
+	c->fd = ustack_accept4(t->st, c->lfd, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(c->fd >= 3);
+	tw_expect_none(t);
 }

@@ -97,11 +97,24 @@ struct tw_seg {
 	uint16_t win;
 	const uint8_t *opts;
 	size_t optlen, plen;
+	const uint8_t *payload; /* into the capture ring, like opts */
 	uint16_t ip_id;
 	uint8_t ttl;
 	int df;
 };
 struct tw_seg tw_expect_tcp(struct tw *t);
+/* The same with a payload. */
+size_t tw_tcp_data(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+		   uint16_t win, const uint8_t *opts, size_t optlen, const uint8_t *data, size_t dlen);
+
+/* A connection the peer (port 40000, ISN 1000) opened to a DUT listener on `port`, with the
+ * peer's SYN options `opts`; fd is the accepted socket, non-blocking. */
+struct tw_conn {
+	int lfd, fd;
+	uint32_t iss, peer_isn;
+	uint16_t port, peer_port;
+};
+void tw_accept_conn(struct tw *t, struct tw_conn *c, uint16_t port, const uint8_t *opts, size_t optlen);
 /* The TCP checksum over a segment with the IPv4 pseudo-header: 0 when valid. */
 uint16_t tw_tcp_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst);
 #define TW_SYN 0x02

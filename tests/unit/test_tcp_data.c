@@ -1,0 +1,369 @@
+/*
+ * The data path at the wire: each mechanism of an established connection, with the exact
+ * segments the DUT sends (flags, seq/ack, window, options, payload length) and what the API
+ * returns.  The peer opens the connection (port 40000, ISN 1000) to a DUT listener on port 80;
+ * most tests negotiate only MSS 1460, so no option hides in the arithmetic.
+ */
+#include "testwire.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#define PORT 80
+#define PEER 40000
+#define TH_PSH 0x08
+
+static const uint8_t MSS_ONLY[] = { 2, 4, 0x05, 0xb4 };
+/* MSS 1460, SACK permitted, timestamps (TSval 5000, TSecr 0), as Linux lays them out */
+static const uint8_t MSS_SACK_TS[] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
+
+static struct tw_conn conn;
+static uint8_t f[TW_FRAME_MAX];
+
+/* the peer: data or a bare segment at seq (relative to its ISN + 1), acking `ack` (absolute) */
+static void peer_send(struct tw *t, uint32_t rseq, uint32_t ack, uint8_t flags, uint16_t win,
+		      const void *data, size_t len)
+{
+	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1 + rseq, ack, flags, win, NULL, 0, data, len));
+}
+
+static struct tw_seg expect_seg(struct tw *t, uint8_t flags, uint32_t rseq, uint32_t rack, size_t plen)
+{
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, flags);
+	assert_int_equal(s.seq - conn.iss - 1, rseq);
+	assert_int_equal(s.ack - conn.peer_isn - 1, rack);
+	assert_int_equal(s.plen, plen);
+	return s;
+}
+
+static uint32_t snd(uint32_t rel) { return conn.iss + 1 + rel; }
+
+static void test_segmentation_nagle_minshall(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	static uint8_t buf[5100];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)i;
+	/* 5000 bytes: three full segments and the 620-byte tail at once (the initial window is
+	 * 10 segments), PSH on the last; the first byte of each segment is where it belongs */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 5000, 0), 5000);
+	for (int i = 0; i < 3; i++) {
+		struct tw_seg s = expect_seg(t, TW_ACK, (uint32_t)i * 1460, 0, 1460);
+		assert_int_equal(s.payload[0], (uint8_t)(i * 1460));
+		assert_int_equal(s.win, 64240); /* 44 × 1460: no scaling, a whole number of MSS */
+	}
+	expect_seg(t, TW_ACK | TH_PSH, 4380, 0, 620);
+	tw_expect_none(t);
+	/* 100 more bytes: a small segment is in flight, so Nagle (Minshall) holds them */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf + 5000, 100, 0), 100);
+	tw_expect_none(t);
+	/* an ACK short of the small segment changes nothing; the one covering it releases them */
+	peer_send(t, 0, snd(2920), TW_ACK, 65535, NULL, 0);
+	tw_expect_none(t);
+	peer_send(t, 0, snd(5000), TW_ACK, 65535, NULL, 0);
+	expect_seg(t, TW_ACK | TH_PSH, 5000, 0, 100);
+	/* TCP_NODELAY: small segments go at once even with one in flight */
+	int one = 1;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 10, 0), 10);
+	expect_seg(t, TW_ACK | TH_PSH, 5100, 0, 10);
+}
+
+static void test_peer_window_limits_and_zero_window_probe(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	static uint8_t buf[4000];
+	/* the peer shrinks its window to 2000 bytes: one full segment goes; the 540-byte rest of
+	 * the window would cut the next segment short while more waits: it is held (sender SWS) */
+	peer_send(t, 0, snd(0), TW_ACK, 2000, NULL, 0);
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), 4000);
+	expect_seg(t, TW_ACK, 0, 0, 1460);
+	tw_expect_none(t);
+	/* everything acknowledged, window 0: nothing may be sent; the probe timer asks */
+	peer_send(t, 0, snd(1460), TW_ACK, 0, NULL, 0);
+	tw_expect_none(t);
+	/* the RTO: the handshake's RTT (~0) + the 200 ms floor = 200.001 ms, whole ms up, as
+	 * Linux's usecs_to_jiffies (ss shows rto:201 on loopback) */
+	tw_advance(t, 200);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_seg(t, TW_ACK, 1459, 0, 0); /* snd_una − 1, no data */
+	tw_advance(t, 401);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_seg(t, TW_ACK, 1459, 0, 0); /* backed off: 402 ms */
+	/* the window opens: the data follows at once */
+	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
+	expect_seg(t, TW_ACK, 1460, 0, 1460);
+	expect_seg(t, TW_ACK | TH_PSH, 2920, 0, 1080);
+}
+
+static void test_quickack_then_delayed_ack(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	uint8_t data[100] = { 0 };
+	/* the first 16 data segments are acknowledged at once (Linux's quick-ack mode) */
+	for (uint32_t i = 0; i < 16; i++) {
+		peer_send(t, i * 100, snd(0), TW_ACK | TH_PSH, 65535, data, 100);
+		expect_seg(t, TW_ACK, 0, (i + 1) * 100, 0);
+	}
+	/* then the delayed-ACK timer: 40 ms */
+	peer_send(t, 1600, snd(0), TW_ACK | TH_PSH, 65535, data, 100);
+	tw_expect_none(t);
+	tw_advance(t, 39);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_seg(t, TW_ACK, 0, 1700, 0);
+	assert_int_equal(tw_counter(t, "TcpExtDelayedACKs"), 1);
+	/* two full-sized segments are acknowledged without waiting */
+	static uint8_t full[1460];
+	peer_send(t, 1700, snd(0), TW_ACK, 65535, full, 1460);
+	tw_expect_none(t);
+	peer_send(t, 3160, snd(0), TW_ACK, 65535, full, 1460);
+	expect_seg(t, TW_ACK, 0, 4620, 0);
+	char buf[8192];
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 4620);
+}
+
+static void test_fast_retransmit_on_three_dupacks(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	static uint8_t buf[14600];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (int i = 0; i < 10; i++)
+		expect_seg(t, i == 9 ? TW_ACK | TH_PSH : TW_ACK, (uint32_t)i * 1460, 0, 1460);
+	/* the second segment was lost: the peer acknowledges the first, then three duplicates */
+	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
+	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
+	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
+	tw_expect_none(t);
+	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
+	expect_seg(t, TW_ACK, 1460, 0, 1460); /* fast retransmit, before any timer */
+	assert_int_equal(tw_counter(t, "TcpExtTCPRenoRecovery"), 1);
+	assert_int_equal(tw_counter(t, "TcpRetransSegs"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 0);
+	/* a partial ACK (NewReno, RFC 6582): the next hole goes at once too */
+	peer_send(t, 0, snd(4380), TW_ACK, 65535, NULL, 0);
+	expect_seg(t, TW_ACK, 4380, 0, 1460);
+	/* the full ACK ends recovery */
+	peer_send(t, 0, snd(14600), TW_ACK, 65535, NULL, 0);
+	tw_expect_none(t);
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_total_retrans, 2);
+	assert_int_equal(ti.tcpi_snd_ssthresh, 7); /* CUBIC: 10 × 717/1024 */
+}
+
+static void test_out_of_order_data_and_sack_blocks(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_SACK_TS, sizeof(MSS_SACK_TS));
+	/* timestamps are on: every peer segment must carry them (TSval 5001) */
+	uint8_t ts[12] = { 1, 1, 8, 10, 0, 0, 0x13, 0x89, 0, 0, 0, 0 };
+	uint8_t a[100], b[100];
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	/* the second hundred bytes first: a duplicate ACK at once, with a SACK block for them */
+	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 101, snd(0), TW_ACK, 65535, ts, 12, b, 100));
+	struct tw_seg s = expect_seg(t, TW_ACK, 0, 0, 0);
+	/* NOP NOP TS(10) NOP NOP SACK(10): Linux's layout, timestamps first */
+	assert_int_equal(s.optlen, 24);
+	assert_int_equal(s.opts[12], 1);
+	assert_int_equal(s.opts[13], 1);
+	assert_int_equal(s.opts[14], 5);
+	assert_int_equal(s.opts[15], 10);
+	assert_int_equal(tw_rd32(s.opts + 16), conn.peer_isn + 101);
+	assert_int_equal(tw_rd32(s.opts + 20), conn.peer_isn + 201);
+	assert_int_equal(tw_counter(t, "TcpExtTCPOFOQueue"), 1);
+	char buf[512];
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), -1);
+	assert_int_equal(errno, EAGAIN); /* nothing in order yet */
+	/* the hole is filled: one ACK for both, no SACK block left */
+	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1, snd(0), TW_ACK, 65535, ts, 12, a, 100));
+	s = expect_seg(t, TW_ACK, 0, 200, 0);
+	assert_int_equal(s.optlen, 12);
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 200);
+	assert_int_equal(buf[0], 'a');
+	assert_int_equal(buf[199], 'b');
+}
+
+static void test_paws_drops_old_timestamps(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_SACK_TS, sizeof(MSS_SACK_TS));
+	uint8_t old[12] = { 1, 1, 8, 10, 0, 0, 0x13, 0x87, 0, 0, 0, 0 }; /* TSval 4999 < 5000 */
+	uint8_t d[10] = { 0 };
+	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1, snd(0), TW_ACK, 65535, old, 12, d, 10));
+	expect_seg(t, TW_ACK, 0, 0, 0); /* a duplicate ACK; the data is not taken */
+	assert_int_equal(tw_counter(t, "TcpExtPAWSEstab"), 1);
+	char buf[16];
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), -1);
+	assert_int_equal(errno, EAGAIN);
+}
+
+static void test_rfc5961_rst_and_syn(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	/* a RST in the window but not at rcv_nxt: a challenge ACK, the connection lives */
+	peer_send(t, 1000, 0, TW_RST, 0, NULL, 0);
+	expect_seg(t, TW_ACK, 0, 0, 0);
+	assert_int_equal(tw_counter(t, "TcpExtTCPChallengeACK"), 1);
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_ESTABLISHED);
+	/* a SYN on the connection: challenge ACK again, but rate-limited (500 ms) */
+	tw_send(t, f, tw_tcp(f, PEER, PORT, 77777, 0, TW_SYN, 65535, MSS_ONLY, sizeof(MSS_ONLY)));
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPSYNChallenge"), 1);
+	tw_advance(t, 500);
+	tw_send(t, f, tw_tcp(f, PEER, PORT, 77777, 0, TW_SYN, 65535, MSS_ONLY, sizeof(MSS_ONLY)));
+	expect_seg(t, TW_ACK, 0, 0, 0);
+	assert_int_equal(tw_counter(t, "TcpExtTCPChallengeACK"), 2);
+	assert_int_equal(tw_counter(t, "TcpExtTCPACKSkippedChallenge"), 1);
+	/* an ACK for data never sent: dropped without a word (Linux's tcp_ack), data and all */
+	tw_advance(t, 500);
+	peer_send(t, 0, snd(5000), TW_ACK, 65535, "x", 1);
+	tw_expect_none(t);
+	char c;
+	assert_int_equal(ustack_recv(t->st, conn.fd, &c, 1, 0), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* the RST exactly at rcv_nxt resets: ECONNRESET */
+	peer_send(t, 0, 0, TW_RST, 0, NULL, 0);
+	tw_expect_none(t);
+	assert_int_equal(ustack_recv(t->st, conn.fd, &c, 1, 0), -1);
+	assert_int_equal(errno, ECONNRESET);
+}
+
+static void test_passive_close(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	peer_send(t, 0, snd(0), TW_ACK | TW_FIN | TH_PSH, 65535, "bye", 3);
+	expect_seg(t, TW_ACK, 0, 4, 0); /* data and FIN acknowledged at once */
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSE_WAIT);
+	char buf[8];
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 3);
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 0); /* end of stream */
+	/* we may still send in CLOSE_WAIT */
+	assert_int_equal(ustack_send(t->st, conn.fd, "ok", 2, 0), 2);
+	expect_seg(t, TW_ACK | TH_PSH, 0, 4, 2);
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	expect_seg(t, TW_ACK | TW_FIN, 2, 4, 0); /* LAST_ACK */
+	peer_send(t, 4, snd(3), TW_ACK, 65535, NULL, 0);
+	/* gone: a further segment meets no socket and is reset */
+	peer_send(t, 4, snd(3), TW_ACK, 65535, NULL, 0);
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_RST);
+	assert_int_equal(s.seq, snd(3));
+}
+
+static void test_active_close_time_wait(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	assert_int_equal(ustack_shutdown(t->st, conn.fd, SHUT_WR), 0);
+	expect_seg(t, TW_ACK | TW_FIN, 0, 0, 0);
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_FIN_WAIT1);
+	assert_int_equal(ustack_send(t->st, conn.fd, "x", 1, 0), -1);
+	assert_int_equal(errno, EPIPE);
+	peer_send(t, 0, snd(1), TW_ACK, 65535, NULL, 0);
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_FIN_WAIT2);
+	/* half-closed: the peer may still send, and we read it */
+	peer_send(t, 0, snd(1), TW_ACK | TH_PSH, 65535, "late", 4);
+	expect_seg(t, TW_ACK, 1, 4, 0);
+	peer_send(t, 4, snd(1), TW_ACK | TW_FIN, 65535, NULL, 0);
+	expect_seg(t, TW_ACK, 1, 5, 0);
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_TIME_WAIT);
+	char buf[8];
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 4);
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 0);
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	/* TIME_WAIT answers a retransmitted FIN with the ACK again */
+	tw_advance(t, 30000);
+	peer_send(t, 4, snd(1), TW_ACK | TW_FIN, 65535, NULL, 0);
+	expect_seg(t, TW_ACK, 1, 5, 0);
+	/* which restarts 2·MSL: still there 59.9 s later, gone at 60 s */
+	tw_advance(t, 59999);
+	assert_int_equal(tw_counter(t, "TcpExtTW"), 0);
+	tw_advance(t, 1);
+	assert_int_equal(tw_counter(t, "TcpExtTW"), 1);
+	peer_send(t, 5, snd(1), TW_ACK, 65535, NULL, 0);
+	assert_int_equal(tw_expect_tcp(t).flags, TW_RST);
+}
+
+static void test_close_with_unread_data_resets(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	peer_send(t, 0, snd(0), TW_ACK | TH_PSH, 65535, "unread", 6);
+	expect_seg(t, TW_ACK, 0, 6, 0);
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	/* RFC 2525 §2.17, Linux's tcp_close: RST, not FIN, so the peer knows data was lost */
+	expect_seg(t, TW_RST | TW_ACK, 0, 6, 0);
+	assert_int_equal(tw_counter(t, "TcpExtTCPAbortOnClose"), 1);
+	tw_expect_none(t);
+}
+
+static void test_linger_zero_resets(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	struct linger lg = { 1, 0 };
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	expect_seg(t, TW_RST | TW_ACK, 0, 0, 0);
+	tw_expect_none(t); /* no TIME_WAIT, no FIN */
+}
+
+static void test_rto_go_back_n(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	static uint8_t buf[4380];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), 4380);
+	for (int i = 0; i < 3; i++)
+		expect_seg(t, i == 2 ? TW_ACK | TH_PSH : TW_ACK, (uint32_t)i * 1460, 0, 1460);
+	/* all lost: after the RTO (201 ms: the handshake's RTT is ~0), the first segment only
+	 * (cwnd 1), then the RTO doubles */
+	tw_advance(t, 200);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_seg(t, TW_ACK, 0, 0, 1460);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 1);
+	tw_advance(t, 401);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_seg(t, TW_ACK, 0, 0, 1460);
+	/* its ACK lets two more go (slow start from 1) */
+	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
+	expect_seg(t, TW_ACK, 1460, 0, 1460);
+	expect_seg(t, TW_ACK | TH_PSH, 2920, 0, 1460);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_segmentation_nagle_minshall),
+		T(test_peer_window_limits_and_zero_window_probe),
+		T(test_quickack_then_delayed_ack),
+		T(test_fast_retransmit_on_three_dupacks),
+		T(test_out_of_order_data_and_sack_blocks),
+		T(test_paws_drops_old_timestamps),
+		T(test_rfc5961_rst_and_syn),
+		T(test_passive_close),
+		T(test_active_close_time_wait),
+		T(test_close_with_unread_data_resets),
+		T(test_linger_zero_resets),
+		T(test_rto_go_back_n),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
