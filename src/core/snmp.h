@@ -32,7 +32,8 @@
 	X(TcpExtTCPSYNChallenge) X(TcpExtPAWSEstab) X(TcpExtDelayedACKs) \
 	X(TcpExtTCPRcvQDrop) X(TcpExtTCPZeroWindowDrop) X(TcpExtTCPSackRecovery) X(TcpExtTCPKeepAlive) \
 	X(TcpExtTCPAbortOnLinger) \
-	X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge)
+	X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge) \
+	X(TcpExtOutOfWindowIcmps)
 
 #define USTACK_ARP_STAT_LIST(X) \
 	X(entries) X(allocs) X(destroys) X(lookups) X(hits) X(res_failed) \

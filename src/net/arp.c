@@ -17,6 +17,8 @@
  * neigh.default.gc_thresh3 entries; a periodic sweep removes entries stale for gc_stale_time.
  */
 #include "core/stack.h"
+#include "net/icmp.h"
+#include "wire/icmp.h"
 #include "wire/arp.h"
 #include "wire/ether.h"
 
@@ -190,9 +192,19 @@ static void neigh_timer(struct ustack *st, struct utimer *t)
 			neigh_solicit(st, n, false);
 			return;
 		}
-		/* Resolution failed.  Linux reports it through arp_error_report (ICMP host
-		 * unreachable towards the sender); TCP will hear of it when it exists. */
+		/* Resolution failed.  Linux reports it for each waiting packet through
+		 * arp_error_report → ipv4_link_failure: ICMP host unreachable to the sender —
+		 * us — which ends a connect() with EHOSTUNREACH. */
 		ARPSTAT_INC(st, res_failed);
+		while (n->queue) {
+			struct pkt *p = n->queue;
+			n->queue = p->next;
+			n->queue_bytes -= p->len;
+			ARPSTAT_INC(st, unresolved_discards);
+			icmp_local_error(st, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, p->data, p->len);
+			pkt_free(st, p);
+		}
+		n->queue_tail = NULL;
 		neigh_free(st, n);
 		return;
 	case NUD_REACHABLE:

@@ -5,6 +5,7 @@
  * (icmp_msgs_per_sec, icmp_msgs_burst) for the types in icmp_ratemask.
  */
 #include "core/stack.h"
+#include "tcp/tcp.h"
 #include "wire/bytes.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
@@ -111,6 +112,38 @@ void icmp_send(struct ustack *st, uint8_t type, uint8_t code, uint32_t info,
 	icmp_push(st, &h, orig, qlen, saddr, ip.saddr, (uint8_t)((ip.tos & 0x1e) | 0xc0));
 }
 
+/* icmp_unreach → icmp_socket_deliver: an error quoting one of our TCP segments goes to TCP's
+ * error handler; the quote must hold the whole IP header and 8 bytes beyond it. */
+static void icmp_socket_deliver(struct ustack *st, const struct icmp_repr *h, const uint8_t *q, size_t len)
+{
+	if (len < IPV4_HLEN || (q[0] >> 4) != 4 || (size_t)(q[0] & 15) * 4 < IPV4_HLEN ||
+	    len < (size_t)(q[0] & 15) * 4 + 8) {
+		MIB_INC(st, IcmpInErrors);
+		return;
+	}
+	size_t ihl = (size_t)(q[0] & 15) * 4;
+	struct ipv4_repr inner = {
+		.ihl = (uint8_t)ihl, .proto = q[9],
+		.saddr = (uint32_t)q[12] << 24 | (uint32_t)q[13] << 16 | (uint32_t)q[14] << 8 | q[15],
+		.daddr = (uint32_t)q[16] << 24 | (uint32_t)q[17] << 16 | (uint32_t)q[18] << 8 | q[19],
+	};
+	if (inner.proto == IPPROTO_TCP_ && netdev_by_local_addr(st, inner.saddr))
+		tcp_v4_err(st, h->type, h->code, h->rest, &inner, q + ihl, len - ihl);
+}
+
+void icmp_local_error(struct ustack *st, uint8_t type, uint8_t code, const uint8_t *pkt, size_t len)
+{
+	/* Linux sends the error to itself over loopback: counted out and in */
+	count_out_type(st, type);
+	MIB_INC(st, IcmpOutMsgs);
+	MIB_INC(st, IcmpInMsgs);
+	count_in_type(st, type);
+	if (type == ICMP_DEST_UNREACH)
+		MIB_INC(st, IcmpInDestUnreachs);
+	struct icmp_repr h = { .type = type, .code = code };
+	icmp_socket_deliver(st, &h, pkt, len);
+}
+
 void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 	      const uint8_t *b, size_t len)
 {
@@ -152,14 +185,16 @@ void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		}
 		return;
 	case ICMP_DEST_UNREACH:
-		/* Delivered to the transport's error handler (tcp_v4_err) once TCP exists. */
 		MIB_INC(st, IcmpInDestUnreachs);
+		icmp_socket_deliver(st, &h, b + ICMP_HLEN, len - ICMP_HLEN);
 		return;
 	case ICMP_TIME_EXCEEDED:
 		MIB_INC(st, IcmpInTimeExcds);
+		icmp_socket_deliver(st, &h, b + ICMP_HLEN, len - ICMP_HLEN);
 		return;
 	case ICMP_PARAMETERPROB:
 		MIB_INC(st, IcmpInParmProbs);
+		icmp_socket_deliver(st, &h, b + ICMP_HLEN, len - ICMP_HLEN);
 		return;
 	default:
 		return;

@@ -18,6 +18,10 @@ struct icmp_state {
 	void *echo_arg;
 };
 
+/* An error about one of our own packets that never left (a neighbour that did not answer):
+ * delivered to the transport as if it had come back over loopback, as Linux's
+ * ipv4_link_failure does. */
+void icmp_local_error(struct ustack *st, uint8_t type, uint8_t code, const uint8_t *pkt, size_t len);
 void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 	      const uint8_t *b, size_t len);
 /* Sends an ICMP error about the datagram at orig (its IP header first), as Linux's

@@ -259,6 +259,10 @@ void tcp_done(struct ustack *st, struct sock *sk, int err);
 void tcp_sync_mss(struct sock *sk);
 void tcp_rtt_estimator(struct sock *sk, uint32_t m_us);
 
+/* ---- tcp_icmp.c ---- */
+void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, const struct ipv4_repr *inner,
+		const uint8_t *th, size_t len);
+
 /* ---- tcp_minisocks.c + request_sock.c ---- */
 void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
 		      const struct tcp_repr *th);

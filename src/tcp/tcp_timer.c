@@ -105,8 +105,15 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 	timer_cancel(st, &sk->retrans_timer);
 	tcp_trace(st, "tcp_retransmit_skb", &sk->node, sk->node.state, sk->node.state);
 	tcp_write_xmit(st, sk);
-	if (!timer_pending(&sk->retrans_timer))
-		tcp_rearm_rto(st, sk);
+	/* tcp_clamp_rto_to_user_timeout: the next firing comes no later than the moment
+	 * TCP_USER_TIMEOUT runs out, so the error is reported on time */
+	uint64_t at = st->now + (uint64_t)sk->rto_ms * 1000u;
+	if (sk->user_timeout_ms) {
+		uint64_t deadline = sk->retrans_stamp + (uint64_t)sk->user_timeout_ms * 1000u;
+		if (deadline < at)
+			at = deadline > st->now ? deadline : st->now + 1000u;
+	}
+	timer_arm(st, &sk->retrans_timer, at);
 }
 
 void tcp_delack_timer(struct ustack *st, struct utimer *t)

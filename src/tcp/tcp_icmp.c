@@ -1,0 +1,139 @@
+/*
+ * ICMP errors for TCP (Linux's tcp_v4_err, tcp_req_err, tcp_v4_mtu_reduced).
+ *
+ * An ICMP error quotes the IP header and at least 8 bytes of the TCP segment that caused it:
+ * enough for the 4-tuple and the sequence number.  RFC 5927's advice, as Linux applies it:
+ * the quoted sequence number must lie in [snd_una, snd_nxt] (else TcpExtOutOfWindowIcmps),
+ * which a blind attacker cannot easily guess.  Then:
+ *   - fragmentation needed (RFC 1191): lower the path MTU, never below Linux's ip_rt_min_pmtu
+ *     (552), and send again what is outstanding in segments that fit (tcp_simple_retransmit:
+ *     no congestion response — nothing was lost to congestion);
+ *   - during connection setup, any other error ends the attempt with its errno (port
+ *     unreachable → ECONNREFUSED, host unreachable → EHOSTUNREACH, …: icmp_err_convert);
+ *   - on an established connection, errors are soft (RFC 1122 §4.2.3.9): remembered, and
+ *     reported only if the connection later times out, instead of ETIMEDOUT.
+ * A request socket is dropped only for a fatal error quoting its exact ISN (tcp_req_err).
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+#include "wire/icmp.h"
+
+#include <errno.h>
+
+/* icmp_err_convert: errno and whether the error is fatal (hard), by unreachable code */
+static const struct {
+	int err;
+	bool fatal;
+} icmp_err_convert[] = {
+	{ ENETUNREACH, false },  /* ICMP_NET_UNREACH */
+	{ EHOSTUNREACH, false }, /* ICMP_HOST_UNREACH */
+	{ ENOPROTOOPT, true },   /* ICMP_PROT_UNREACH */
+	{ ECONNREFUSED, true },  /* ICMP_PORT_UNREACH */
+	{ EMSGSIZE, false },     /* ICMP_FRAG_NEEDED */
+	{ EOPNOTSUPP, false },   /* ICMP_SR_FAILED */
+	{ ENETUNREACH, true },   /* ICMP_NET_UNKNOWN */
+	{ EHOSTDOWN, true },     /* ICMP_HOST_UNKNOWN */
+	{ ENONET, true },        /* ICMP_HOST_ISOLATED */
+	{ ENETUNREACH, true },   /* ICMP_NET_ANO */
+	{ EHOSTUNREACH, true },  /* ICMP_HOST_ANO */
+	{ ENETUNREACH, false },  /* ICMP_NET_UNR_TOS */
+	{ EHOSTUNREACH, false }, /* ICMP_HOST_UNR_TOS */
+	{ EHOSTUNREACH, true },  /* ICMP_PKT_FILTERED */
+	{ EHOSTUNREACH, true },  /* ICMP_PREC_VIOLATION */
+	{ EHOSTUNREACH, true },  /* ICMP_PREC_CUTOFF */
+};
+
+#define IP_RT_MIN_PMTU 552u
+
+static bool between(uint32_t seq, uint32_t lo, uint32_t hi)
+{
+	return hi - lo >= seq - lo;
+}
+
+/* tcp_v4_mtu_reduced */
+static void tcp_mtu_reduced(struct ustack *st, struct sock *sk, uint32_t mtu)
+{
+	if (sk->node.state == TCP_CLOSE || sk->node.state == TCP_LISTEN)
+		return;
+	if (mtu < IP_RT_MIN_PMTU)
+		mtu = IP_RT_MIN_PMTU < sk->rt.mtu ? IP_RT_MIN_PMTU : sk->rt.mtu;
+	if (mtu >= sk->rt.mtu)
+		return;
+	sk->rt.mtu = mtu;
+	sk->soft_err = EMSGSIZE;
+	tcp_sync_mss(sk);
+	tcp_trace(st, "tcp_v4_mtu_reduced", &sk->node, sk->node.state, sk->node.state);
+	/* tcp_simple_retransmit: what is in flight goes again at the new size */
+	if (sk->sndq.data && sk->snd_una != sk->snd_max) {
+		sk->high_seq = sk->snd_max;
+		sk->snd_nxt = sk->snd_una;
+		sk->rtt_seq = 0;
+		tcp_write_xmit(st, sk);
+	}
+}
+
+void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, const struct ipv4_repr *inner,
+		const uint8_t *th, size_t len)
+{
+	if (len < 8) {
+		MIB_INC(st, IcmpInErrors); /* not enough of the segment quoted */
+		return;
+	}
+	uint16_t sport = (uint16_t)(th[0] << 8 | th[1]), dport = (uint16_t)(th[2] << 8 | th[3]);
+	uint32_t seq = (uint32_t)th[4] << 24 | (uint32_t)th[5] << 16 | (uint32_t)th[6] << 8 | th[7];
+	struct ehash_node *n = inet_lookup_established(st, inner->saddr, sport, inner->daddr, dport);
+	if (!n) {
+		MIB_INC(st, IcmpInErrors);
+		return;
+	}
+	int err;
+	bool fatal;
+	switch (type) {
+	case ICMP_PARAMETERPROB:
+		err = EPROTO;
+		fatal = true;
+		break;
+	case ICMP_DEST_UNREACH:
+		if (code >= sizeof(icmp_err_convert) / sizeof(icmp_err_convert[0]))
+			return;
+		err = icmp_err_convert[code].err;
+		fatal = icmp_err_convert[code].fatal;
+		break;
+	case ICMP_TIME_EXCEEDED:
+		err = EHOSTUNREACH;
+		fatal = false;
+		break;
+	default:
+		return;
+	}
+	if (n->state == TCP_TIME_WAIT)
+		return;
+	if (n->state == TCP_NEW_SYN_RECV) { /* tcp_req_err */
+		struct request_sock *req = (struct request_sock *)n;
+		if (seq != req->snt_isn) {
+			MIB_INC(st, TcpExtOutOfWindowIcmps);
+		} else if (fatal) {
+			MIB_INC(st, TcpExtListenDrops);
+			reqsk_queue_drop(st, req);
+		}
+		return;
+	}
+	struct sock *sk = (struct sock *)n;
+	if (sk->node.state == TCP_CLOSE)
+		return;
+	if (!between(seq, sk->snd_una, sk->snd_nxt)) {
+		MIB_INC(st, TcpExtOutOfWindowIcmps);
+		return;
+	}
+	if (type == ICMP_DEST_UNREACH && code == ICMP_FRAG_NEEDED) {
+		if (!st->sysctl.ip_no_pmtu_disc)
+			tcp_mtu_reduced(st, sk, info & 0xffff);
+		return;
+	}
+	tcp_trace(st, "tcp_v4_err", &sk->node, sk->node.state, sk->node.state);
+	if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
+		tcp_done(st, sk, err); /* connect() fails with it */
+		return;
+	}
+	sk->soft_err = err; /* only an error on timeout (RFC 1122 §4.2.3.9) */
+}

@@ -1,0 +1,199 @@
+/*
+ * ICMP errors reaching TCP (tcp_v4_err): hard errors end a connection attempt with their errno,
+ * soft ones wait for a timeout, fragmentation-needed lowers the path MTU and resends in
+ * smaller segments, quotes with a sequence number outside the window are ignored (RFC 5927),
+ * and a neighbour that never answers ends connect() with EHOSTUNREACH, as Linux's
+ * ipv4_link_failure does.
+ */
+#include "testwire.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+static uint8_t f[TW_FRAME_MAX];
+static uint8_t last_ip[TW_FRAME_MAX]; /* the IP packet of the DUT's last segment */
+static size_t last_ip_len;
+
+static struct tw_seg expect_kept(struct tw *t)
+{
+	struct tw_seg s = tw_expect_tcp(t);
+	struct tw_frame *fr = &t->out[(t->head + TW_MAX_FRAMES - 1) % TW_MAX_FRAMES];
+	last_ip_len = fr->len - ETH;
+	memcpy(last_ip, fr->b + ETH, last_ip_len);
+	return s;
+}
+
+/* An ICMP error from `from` about the DUT's last segment, quoting its IP header and the first
+ * 8 bytes of TCP (RFC 792's minimum); seq_delta shifts the quoted sequence number. */
+static size_t icmp_err(uint8_t *fr, uint32_t from, uint8_t type, uint8_t code, uint16_t mtu, int32_t seq_delta)
+{
+	tw_eth(fr, TW_DUT_MAC, TW_PEER_MAC, 0x0800);
+	uint8_t *icmp = fr + 34;
+	memset(icmp, 0, 8);
+	icmp[0] = type;
+	icmp[1] = code;
+	tw_wr16(icmp + 6, mtu);
+	memcpy(icmp + 8, last_ip, 28);
+	tw_wr32(icmp + 8 + 24, tw_rd32(last_ip + 24) + (uint32_t)seq_delta);
+	tw_wr16(icmp + 2, tw_csum(icmp, 36));
+	tw_ip_hdr(fr + 14, 1, from, TW_DUT_IP, 20 + 36, 0x3333, 0, 64);
+	return 34 + 36;
+}
+
+static int connect_nb(struct tw *t, uint32_t ip)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(ip) };
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	return fd;
+}
+
+static int so_error(struct tw *t, int fd)
+{
+	int e = -1;
+	socklen_t len = sizeof(e);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &e, &len), 0);
+	return e;
+}
+
+static void test_port_unreachable_refuses_connect(void **state)
+{
+	struct tw *t = *state;
+	int fd = connect_nb(t, TW_PEER_IP);
+	assert_int_equal(expect_kept(t).flags, TW_SYN);
+	/* a quote whose sequence number is not our SYN's: ignored, counted */
+	tw_send(t, f, icmp_err(f, TW_PEER_IP, 3, 3, 0, 12345));
+	assert_int_equal(tw_counter(t, "TcpExtOutOfWindowIcmps"), 1);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
+	/* the real one: connect() fails with ECONNREFUSED, nothing is sent */
+	tw_send(t, f, icmp_err(f, TW_PEER_IP, 3, 3, 0, 0));
+	tw_expect_none(t);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	assert_int_equal(so_error(t, fd), ECONNREFUSED);
+	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 1);
+	assert_int_equal(tw_counter(t, "IcmpInDestUnreachs"), 2);
+	/* no timer left behind */
+	tw_advance(t, 5000);
+	tw_expect_none(t);
+}
+
+static void test_soft_error_reported_on_timeout(void **state)
+{
+	struct tw *t = *state;
+	static const uint8_t mss[] = { 2, 4, 0x05, 0xb4 };
+	struct tw_conn c;
+	tw_accept_conn(t, &c, 80, mss, sizeof(mss));
+	int ut = 2000;
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut)), 0);
+	assert_int_equal(ustack_send(t->st, c.fd, "data", 4, 0), 4);
+	expect_kept(t);
+	/* host unreachable on an established connection is soft: nothing changes now */
+	tw_send(t, f, icmp_err(f, TW_PEER_IP, 3, 1, 0, 0));
+	assert_int_equal(ustack_tcp_state(t->st, c.fd), TCP_ESTABLISHED);
+	char b;
+	assert_int_equal(ustack_recv(t->st, c.fd, &b, 1, 0), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* but when the connection times out, the error is the ICMP's, not ETIMEDOUT */
+	for (int i = 0; i < 300 && ustack_tcp_state(t->st, c.fd) == TCP_ESTABLISHED; i++) {
+		tw_advance(t, 10);
+		while (t->count)
+			tw_expect_tcp(t);
+	}
+	assert_int_equal(ustack_tcp_state(t->st, c.fd), TCP_CLOSE);
+	assert_int_equal(ustack_recv(t->st, c.fd, &b, 1, 0), -1);
+	assert_int_equal(errno, EHOSTUNREACH);
+}
+
+static void test_frag_needed_resegments(void **state)
+{
+	struct tw *t = *state;
+	static const uint8_t mss[] = { 2, 4, 0x05, 0xb4 };
+	struct tw_conn c;
+	tw_accept_conn(t, &c, 80, mss, sizeof(mss));
+	static uint8_t buf[2920];
+	assert_int_equal(ustack_send(t->st, c.fd, buf, sizeof(buf), 0), 2920);
+	struct tw_seg s = expect_kept(t);
+	assert_int_equal(s.plen, 1460);
+	assert_true(s.df); /* path MTU discovery: DF on every segment */
+	tw_expect_tcp(t);
+	/* a router on the path can only forward 1000 bytes: what is outstanding goes again, at
+	 * once, in 960-byte segments (1000 − 40), with no congestion response */
+	tw_send(t, f, icmp_err(f, TW_FAR_IP, 3, 4, 1000, 0));
+	for (uint32_t off = 0; off < 2920; off += 960) {
+		s = tw_expect_tcp(t);
+		assert_int_equal(s.seq, c.iss + 1 + off);
+		assert_int_equal(s.plen, off + 960 <= 2920 ? 960 : 2920 - off);
+	}
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpRetransSegs"), 4);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 0);
+	int v = 0;
+	socklen_t len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
+	assert_int_equal(v, 960);
+	/* a lower MTU than Linux's minimum (552) is taken as 552: 512-byte segments */
+	assert_int_equal(ustack_send(t->st, c.fd, buf, 1000, 0), 1000);
+	expect_kept(t);
+	tw_send(t, f, icmp_err(f, TW_FAR_IP, 3, 4, 200, 0));
+	while (t->count)
+		tw_expect_tcp(t);
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
+	assert_int_equal(v, 512);
+	/* a larger "MTU" never raises it */
+	tw_send(t, f, icmp_err(f, TW_FAR_IP, 3, 4, 1400, 0));
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
+	assert_int_equal(v, 512);
+}
+
+static void test_truncated_quote_is_an_icmp_error(void **state)
+{
+	struct tw *t = *state;
+	connect_nb(t, TW_PEER_IP);
+	expect_kept(t);
+	size_t n = icmp_err(f, TW_PEER_IP, 3, 3, 0, 0);
+	/* cut the quote to the IP header + 4 bytes: no sequence number to check */
+	uint8_t *icmp = f + 34;
+	tw_wr16(icmp + 2, 0);
+	tw_wr16(icmp + 2, tw_csum(icmp, 32));
+	tw_ip_hdr(f + 14, 1, TW_PEER_IP, TW_DUT_IP, 20 + 32, 0x3334, 0, 64);
+	tw_send(t, f, n - 4);
+	assert_int_equal(tw_counter(t, "IcmpInErrors"), 1);
+	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 0);
+}
+
+/* An on-link address nobody answers ARP for: the waiting SYNs fail after mcast_solicit (3)
+ * requests, a second apart, and connect() ends with EHOSTUNREACH ("No route to host"). */
+static void test_unresolved_neighbour_host_unreachable(void **state)
+{
+	struct tw *t = *state;
+	int fd = connect_nb(t, 0xc0000263u); /* 192.0.2.99 */
+	struct tw_frame *fr = tw_expect(t);
+	assert_int_equal(tw_rd16(fr->b + 12), 0x0806); /* ARP who-has */
+	for (int s = 1; s <= 2; s++) {
+		tw_advance(t, 1000);
+		while (t->count) /* the next ARP request (SYN retransmissions wait in the queue) */
+			assert_int_equal(tw_rd16(tw_expect(t)->b + 12), 0x0806);
+	}
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
+	tw_advance(t, 1000);
+	tw_expect_none(t);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	assert_int_equal(so_error(t, fd), EHOSTUNREACH);
+	assert_int_equal(tw_counter(t, "IcmpOutDestUnreachs"), tw_counter(t, "arp_cache.unresolved_discards"));
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_port_unreachable_refuses_connect),
+		T(test_soft_error_reported_on_timeout),
+		T(test_frag_needed_resegments),
+		T(test_truncated_quote_is_an_icmp_error),
+		T(test_unresolved_neighbour_host_unreachable),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
