@@ -30,6 +30,7 @@ struct ustack_sysctls {
 	int tcp_rmem[3], tcp_wmem[3];
 	char tcp_congestion_control[16];
 	int tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes, tcp_retries2;
+	int tcp_tw_reuse_delay;
 };
 
 void sysctl_defaults(struct ustack_sysctls *s);

@@ -225,12 +225,48 @@ int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port)
 	return -EADDRINUSE;
 }
 
+/*
+ * tcp_twsk_unique: may a new connection take over this TIME_WAIT socket's 4-tuple?  With
+ * net.ipv4.tcp_tw_reuse = 1, when timestamps were in use (PAWS then tells the old connection's
+ * duplicates from the new one's segments) and the last timestamp from the peer is older than
+ * tcp_tw_reuse_delay.  The default, 2, allows it for loopback traffic only, and ustack has no
+ * loopback.  The new connection starts its sequence space above the old one's.
+ */
+static bool tcp_twsk_unique(struct ustack *st, struct sock *sk, const struct sock *tw)
+{
+	if (st->sysctl.tcp_tw_reuse != 1 || !tw->tstamp_ok)
+		return false;
+	if ((int32_t)(tcp_clock_ms(st) - (tw->ts_recent_stamp_ms + (uint32_t)st->sysctl.tcp_tw_reuse_delay)) <= 0)
+		return false;
+	uint32_t seq = tw->snd_nxt + 65535 + 2;
+	sk->iss = seq ? seq : 1;
+	sk->iss_set = true;
+	sk->ts_recent = tw->ts_recent;
+	sk->ts_recent_stamp_ms = tw->ts_recent_stamp_ms;
+	return true;
+}
+
+/* __inet_check_established: the 4-tuple is free, or held by a TIME_WAIT socket we may
+ * replace — which then goes (TcpExtTWRecycled).  sk must already own the port's bucket, so
+ * that the bucket outlives the TIME_WAIT socket's release of it. */
+static bool inet_check_established(struct ustack *st, struct sock *sk, uint16_t lport)
+{
+	struct ehash_node *o = inet_lookup_established(st, sk->node.laddr, lport, sk->node.raddr, sk->node.rport);
+	if (!o)
+		return true;
+	if (o->state != TCP_TIME_WAIT || !tcp_twsk_unique(st, sk, (struct sock *)o))
+		return false;
+	MIB_INC(st, TcpExtTWRecycled);
+	tcp_done(st, (struct sock *)o, 0);
+	return true;
+}
+
 int inet_hash_connect(struct ustack *st, struct sock *sk)
 {
 	struct ehash_node *n = &sk->node;
 	if (sk->tb) {
 		/* already bound: the 4-tuple must be unique */
-		if (inet_lookup_established(st, n->laddr, n->lport, n->raddr, n->rport))
+		if (!inet_check_established(st, sk, n->lport))
 			return -EADDRNOTAVAIL;
 		inet_ehash_insert(st, n);
 		sk->hashed = true;
@@ -255,12 +291,19 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 			if (b) {
 				if (b->fastreuse >= 0)
 					continue; /* held by bind() */
-				if (inet_lookup_established(st, n->laddr, (uint16_t)port, n->raddr, n->rport))
+				struct ehash_node *o = inet_lookup_established(st, n->laddr, (uint16_t)port, n->raddr, n->rport);
+				if (o && (o->state != TCP_TIME_WAIT || st->sysctl.tcp_tw_reuse != 1))
 					continue; /* this 4-tuple is taken */
+				bind_to(b, sk);
+				if (!inet_check_established(st, sk, (uint16_t)port)) {
+					inet_put_port(st, sk);
+					continue;
+				}
 			} else if (!(b = bucket_create(st, (uint16_t)port, -1))) {
 				return -ENOBUFS;
+			} else {
+				bind_to(b, sk);
 			}
-			bind_to(b, sk);
 			inet_ehash_insert(st, n);
 			sk->hashed = true;
 			/* Advance this bucket's perturbation, by more when the search was short, so

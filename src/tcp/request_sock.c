@@ -196,6 +196,7 @@ static struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock 
 	sk->tstamp_ok = req->tstamp_ok;
 	sk->ts_off = req->ts_off;
 	sk->ts_recent = req->tstamp_ok && th->opt.ts_ok ? th->opt.tsval : req->ts_recent;
+	sk->ts_recent_stamp_ms = tcp_clock_ms(st);
 	sk->advmss = tcp_advmss(&sk->rt);
 	if (sk->user_mss && sk->user_mss < sk->advmss)
 		sk->advmss = sk->user_mss;

@@ -123,6 +123,8 @@ struct sock {
 	uint8_t snd_wscale, rcv_wscale;
 	bool wscale_ok, sack_ok, tstamp_ok;
 	uint32_t ts_recent, ts_off;
+	uint32_t ts_recent_stamp_ms; /* when ts_recent was last updated (tcp_clock_ms) */
+	bool iss_set;            /* the ISN was chosen by TIME_WAIT reuse (tcp_twsk_unique) */
 	uint32_t cwnd, ssthresh;
 	uint32_t rto_ms;
 	uint8_t retransmits, backoff, total_rto;

@@ -91,8 +91,9 @@ void tcp_sync_mss(struct sock *sk)
 }
 
 /* The peer's SYN (or SYN-ACK): its ISN, and which of the options we offered it offered too. */
-static void tcp_negotiate(struct sock *sk, const struct tcp_repr *th)
+static void tcp_negotiate(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
+	sk->ts_recent_stamp_ms = tcp_clock_ms(st);
 	sk->irs = th->seq;
 	sk->rcv_nxt = th->seq + 1;
 	sk->snd_wnd = th->window; /* RFC 7323 §2.2: never scaled in a SYN */
@@ -157,7 +158,7 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 		if (!(th->flags & TCPHDR_SYN))
 			return;
 		/* A good SYN-ACK.  Linux wakes connect() before sending the ACK. */
-		tcp_negotiate(sk, th);
+		tcp_negotiate(st, sk, th);
 		sk->snd_una = th->ack;
 		tcp_finish_connect(st, sk);
 		tcp_send_ack(st, sk);
@@ -167,7 +168,7 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 		return; /* a RST without ACK cannot be ours to honour */
 	if (th->flags & TCPHDR_SYN) {
 		/* Crossed SYNs: a simultaneous open (RFC 9293 §3.5, figure 8). */
-		tcp_negotiate(sk, th);
+		tcp_negotiate(st, sk, th);
 		tcp_set_state(st, sk, TCP_SYN_RECV);
 		tcp_retransmit_syn(st, sk); /* our SYN again, now as a SYN-ACK */
 	}
@@ -559,8 +560,10 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 	sk->rcv_tstamp = st->now; /* keepalive measures silence from here */
 	sk->probes_out = 0;       /* the peer answered (tcp_ack) */
 	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge */
-	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt))
+	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt)) {
 		sk->ts_recent = th->opt.tsval;
+		sk->ts_recent_stamp_ms = tcp_clock_ms(st);
+	}
 	if (sk->node.state == TCP_TIME_WAIT) {
 		/* a retransmitted FIN: our ACK was lost — ACK again, restart 2·MSL */
 		if (th->flags & TCPHDR_FIN) {

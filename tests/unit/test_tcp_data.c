@@ -348,6 +348,65 @@ static void test_rto_go_back_n(void **state)
 	expect_seg(t, TW_ACK | TH_PSH, 2920, 0, 1460);
 }
 
+/* An active open from a bound port with timestamps, closed by us: TIME_WAIT.  Returns the
+ * DUT's snd_nxt at the end (after its FIN). */
+static uint32_t active_conn_to_time_wait(struct tw *t, uint16_t lport, uint32_t peer_isn)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int one = 1;
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(lport) };
+	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&me, sizeof(me)), 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(PORT), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&to, sizeof(to)), -1);
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN);
+	uint32_t iss = s.seq, tsval = tw_rd32(s.opts + 8);
+	uint8_t synack_opts[] = { 2, 4, 0x05, 0xb4, 1, 1, 8, 10, 0, 0, 0, 100, 0, 0, 0, 0 };
+	tw_wr32(synack_opts + 12, tsval);
+	tw_send(t, f, tw_tcp(f, PORT, lport, peer_isn, iss + 1, TW_SYN | TW_ACK, 65535, synack_opts, sizeof(synack_opts)));
+	assert_int_equal(tw_expect_tcp(t).flags, TW_ACK);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+	assert_int_equal(tw_expect_tcp(t).flags, TW_FIN | TW_ACK);
+	uint8_t ts[12] = { 1, 1, 8, 10, 0, 0, 0, 101, 0, 0, 0, 0 };
+	tw_wr32(ts + 8, tsval);
+	tw_send(t, f, tw_tcp(f, PORT, lport, peer_isn + 1, iss + 2, TW_ACK | TW_FIN, 65535, ts, sizeof(ts)));
+	assert_int_equal(tw_expect_tcp(t).flags, TW_ACK); /* TIME_WAIT */
+	return iss + 2;
+}
+
+static int connect_from(struct tw *t, uint16_t lport)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int one = 1;
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(lport) };
+	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&me, sizeof(me)), 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(PORT), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	return ustack_connect(t->st, fd, (struct sockaddr *)&to, sizeof(to)) < 0 ? -errno : 0;
+}
+
+static void test_time_wait_reuse(void **state)
+{
+	struct tw *t = *state;
+	uint32_t snd_nxt = active_conn_to_time_wait(t, 5555, 7000);
+	/* the default (2: loopback only) never reuses here: the 4-tuple is taken */
+	tw_advance(t, 2000);
+	assert_int_equal(connect_from(t, 5555), -EADDRNOTAVAIL);
+	/* tcp_tw_reuse = 1: only once the last timestamp is older than tcp_tw_reuse_delay */
+	tw_sysctl(t, "net.ipv4.tcp_tw_reuse", "1");
+	snd_nxt = active_conn_to_time_wait(t, 5556, 8000);
+	tw_advance(t, 1000);
+	assert_int_equal(connect_from(t, 5556), -EADDRNOTAVAIL);
+	tw_advance(t, 1);
+	assert_int_equal(connect_from(t, 5556), -EINPROGRESS);
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN);
+	assert_int_equal(s.sport, 5556);
+	assert_int_equal(s.seq, snd_nxt + 65535 + 2); /* above the old sequence space */
+	assert_int_equal(tw_counter(t, "TcpExtTWRecycled"), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -364,6 +423,7 @@ int main(void)
 		T(test_close_with_unread_data_resets),
 		T(test_linger_zero_resets),
 		T(test_rto_go_back_n),
+		T(test_time_wait_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
