@@ -78,6 +78,12 @@ struct bind_bucket {
 	uint32_t nowners;
 };
 
+/* A range the peer has SACKed (the sender's scoreboard, tcp_sack.c). */
+#define TCP_SACK_SLOTS 8
+struct sack_range {
+	uint32_t start, end;
+};
+
 /* CUBIC's per-connection state (bictcp in Linux's tcp_cubic.c), in segments and ms. */
 struct cubic_state {
 	uint32_t cnt;            /* segments ACKed per one-segment increase */
@@ -149,6 +155,9 @@ struct sock {
 	uint32_t snd_sml;        /* end of the last small segment sent (Minshall's Nagle) */
 	uint8_t dupacks;
 	bool in_recovery;
+	uint8_t nsacked;
+	struct sack_range sacked[TCP_SACK_SLOTS]; /* SACKed above snd_una, sorted, disjoint */
+	uint32_t high_rxt;       /* RFC 6675 HighRxt: end of the last hole retransmitted */
 	uint32_t high_seq;       /* snd_nxt when recovery began (RFC 6582) */
 	uint32_t srtt_us, rttvar_us;   /* RFC 6298, in µs (srtt 0: no sample yet) */
 	uint32_t rtt_seq;        /* Karn timing without timestamps: the timed segment's end */
@@ -292,6 +301,7 @@ bool ustack_fd_is(struct ustack *st, int fd, const struct sock *sk);
 /* ---- tcp_output.c: data ---- */
 void tcp_write_xmit(struct ustack *st, struct sock *sk);
 void tcp_retransmit_head(struct ustack *st, struct sock *sk);
+void tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
 void tcp_send_fin(struct ustack *st, struct sock *sk);
 void tcp_send_probe(struct ustack *st, struct sock *sk);
 uint16_t tcp_select_window(struct sock *sk);
@@ -308,6 +318,14 @@ void tcp_time_wait(struct ustack *st, struct sock *sk);
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t);
 void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk);
 void tcp_reset_keepalive_timer(struct ustack *st, struct sock *sk);
+
+/* ---- tcp_sack.c ---- */
+void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th);
+void tcp_sack_clean(struct sock *sk);
+uint32_t tcp_sacked_segs(const struct sock *sk);
+uint32_t tcp_sack_skip(const struct sock *sk, uint32_t seq);
+uint32_t tcp_sack_pipe(const struct sock *sk);
+void tcp_sack_recovery_xmit(struct ustack *st, struct sock *sk);
 
 /* ---- tcp_cong.c ---- */
 const struct tcp_cong_ops *tcp_cong_find(const char *name);

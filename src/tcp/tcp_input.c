@@ -269,6 +269,33 @@ static uint32_t tcp_flight_segs(const struct sock *sk)
 	return (sk->snd_max - sk->snd_una + mss - 1) / mss;
 }
 
+/*
+ * Fast retransmit and recovery (RFC 5681 §3.2) with the congestion control's reduction: with
+ * SACK, RFC 6675's recovery (cwnd = ssthresh, then whatever the pipe allows); without it,
+ * NewReno's (RFC 6582: cwnd = ssthresh + 3, inflated by each further duplicate ACK).  Either
+ * way the first unacknowledged segment goes again at once.
+ */
+static void tcp_enter_recovery(struct ustack *st, struct sock *sk)
+{
+	sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
+	sk->in_recovery = true;
+	sk->high_seq = sk->snd_max;
+	tcp_trace(st, "tcp_enter_recovery", &sk->node, sk->node.state, sk->node.state);
+	if (sk->sack_ok) {
+		MIB_INC(st, TcpExtTCPSackRecovery);
+		sk->cwnd = sk->ssthresh;
+		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		tcp_retransmit_head(st, sk);
+		uint32_t end = sk->snd_una + mss;
+		sk->high_rxt = (int32_t)(end - sk->snd_max) > 0 ? sk->snd_max : end;
+		tcp_sack_recovery_xmit(st, sk);
+		return;
+	}
+	MIB_INC(st, TcpExtTCPRenoRecovery);
+	sk->cwnd = sk->ssthresh + 3;
+	tcp_retransmit_head(st, sk);
+}
+
 /* tcp_ack: returns 0 to go on, -1 to drop the segment, 1 when the socket is gone. */
 static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
@@ -279,6 +306,8 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		tcp_send_challenge_ack(st, sk); /* RFC 5961 §5.2: too old */
 		return -1;
 	}
+	if (sk->sack_ok && th->opt.nsack && sk->sndq.data)
+		tcp_sacktag(st, sk, th);
 	uint32_t wnd = (uint32_t)th->window << sk->snd_wscale;
 	bool wnd_changed = false;
 	if (before(sk->snd_una, ack) || before(sk->snd_wl1, th->seq) ||
@@ -318,22 +347,35 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		/* grow only a window that is in use (tcp_is_cwnd_limited): in slow start while
 		 * the flight was at least half of it, later when cwnd was what stopped sending */
 		bool cwnd_limited = sk->cwnd < sk->ssthresh ? 2 * flight_before >= sk->cwnd : sk->cwnd_limited;
-		if (sk->in_recovery) {
-			if (!before(ack, sk->high_seq)) {
-				sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
-				sk->cwnd = sk->ssthresh;
-			} else {
-				tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
-				sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
+		if (sk->nsacked) {
+			tcp_sack_clean(sk);
+			/* tcp_check_sack_reneging: the ACK stops exactly where a SACKed range
+			 * begins — the receiver dropped what it had SACKed; forget the scoreboard */
+			if (sk->nsacked && sk->sacked[0].start == sk->snd_una) {
+				MIB_INC(st, TcpExtTCPSACKReneging);
+				sk->nsacked = 0;
 			}
-		} else if (cwnd_limited) {
-			tcp_cong_on_ack(st, sk, segs ? segs : 1);
 		}
 		sk->dupacks = 0;
 		if (sk->snd_una == sk->snd_max)
 			timer_cancel(st, &sk->retrans_timer);
 		else
 			tcp_rearm_rto(st, sk);
+		if (sk->in_recovery) {
+			if (!before(ack, sk->high_seq)) {
+				sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
+				sk->cwnd = sk->ssthresh;
+			} else if (sk->sack_ok) {
+				tcp_sack_recovery_xmit(st, sk); /* RFC 6675 §5 step (C) */
+			} else {
+				tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
+				sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
+			}
+		} else if (sk->sack_ok && tcp_sacked_segs(sk) >= 3 && !before(sk->snd_una, sk->high_seq)) {
+			tcp_enter_recovery(st, sk);
+		} else if (cwnd_limited) {
+			tcp_cong_on_ack(st, sk, segs ? segs : 1);
+		}
 		if (fin_acked) {
 			switch (sk->node.state) {
 			case TCP_FIN_WAIT1:
@@ -359,18 +401,16 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	if (ack == sk->snd_una && !th->plen && !(th->flags & (TCPHDR_SYN | TCPHDR_FIN)) &&
 	    !wnd_changed && sk->snd_una != sk->snd_max) {
 		sk->dupacks++;
-		if (sk->dupacks == 3 && !sk->in_recovery && !before(sk->snd_una, sk->high_seq)) {
-			/* fast retransmit, then fast recovery (RFC 5681 §3.2, RFC 6582) with the
-			 * congestion control's reduction */
-			sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
-			sk->cwnd = sk->ssthresh + 3;
-			sk->in_recovery = true;
-			sk->high_seq = sk->snd_max;
-			MIB_INC(st, TcpExtTCPRenoRecovery);
-			tcp_retransmit_head(st, sk);
+		if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq) &&
+		    (sk->dupacks >= 3 || (sk->sack_ok && tcp_sacked_segs(sk) >= 3))) {
+			tcp_enter_recovery(st, sk);
+		} else if (sk->in_recovery && sk->sack_ok) {
+			tcp_sack_recovery_xmit(st, sk);
 		} else if (sk->in_recovery) {
 			sk->cwnd++; /* each further dupack: a segment has left the network */
 		}
+	} else if (sk->in_recovery && sk->sack_ok && th->opt.nsack) {
+		tcp_sack_recovery_xmit(st, sk); /* new SACK information with a window update */
 	}
 	return 0;
 }
@@ -474,7 +514,9 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct tcp_r
 		return 0;
 	}
 	bool had_ofo = sk->ofo != NULL;
-	if (len > tcp_buf_space(&sk->rcvq)) {
+	/* room for this and for what waits out of order behind it: data we SACKed is never
+	 * thrown away (a receiver that reneges leaves the sender to find out by timeout) */
+	if (len + sk->ofo_bytes > tcp_buf_space(&sk->rcvq)) {
 		/* no room (tcp_try_rmem_schedule failed): drop it whole and tell the peer where
 		 * we are; it will send again when the window opens */
 		if (sk->rcv_adv == sk->rcv_nxt)

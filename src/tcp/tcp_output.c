@@ -244,26 +244,46 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 		uint32_t unsent = (int32_t)(sk->write_seq - seq) > 0 ? sk->write_seq - seq : 0;
 		if (!unsent && !fin_pending)
 			break;
-		uint32_t in_flight = seq - sk->snd_una;
+		bool rexmit = (int32_t)(seq - sk->snd_max) < 0; /* going back after a timeout */
+		if (rexmit && sk->nsacked) {
+			uint32_t skip = tcp_sack_skip(sk, seq);
+			if (skip != seq) { /* the peer has it: do not send it again */
+				sk->snd_nxt = skip;
+				continue;
+			}
+		}
+		/* in SACK recovery the pipe (RFC 6675) is what is in flight */
+		uint32_t in_flight = sk->in_recovery && sk->sack_ok ? tcp_sack_pipe(sk) : seq - sk->snd_una;
 		uint32_t cwnd_room = sk->cwnd * mss > in_flight ? sk->cwnd * mss - in_flight : 0;
 		uint32_t wnd_end = sk->snd_una + sk->snd_wnd;
 		uint32_t wnd_room = (int32_t)(wnd_end - seq) > 0 ? wnd_end - seq : 0;
 		uint32_t len = unsent < mss ? unsent : mss;
+		for (unsigned i = 0; rexmit && i < sk->nsacked; i++) /* up to the next SACKed range */
+			if ((int32_t)(sk->sacked[i].start - seq) > 0) {
+				if (len > sk->sacked[i].start - seq)
+					len = sk->sacked[i].start - seq;
+				break;
+			}
 		if (len > wnd_room)
 			len = wnd_room;
 		if (len > cwnd_room)
 			len = cwnd_room;
 		sk->cwnd_limited = cwnd_room < (unsent < mss ? unsent : mss);
 		if (unsent && !len) {
-			if (!in_flight && !sk->snd_wnd)
+			if (!in_flight && !timer_pending(&sk->retrans_timer))
 				tcp_rearm_rto(st, sk); /* zero window: the timer probes it */
 			break;
 		}
-		if (len < unsent && len < mss)
-			break; /* the window would cut it short: wait for room */
+		if (!rexmit && len < unsent && len < mss) {
+			/* the window would cut it short: wait for room — but with nothing in flight
+			 * no ACK may come, so the probe timer must be running (tcp_check_probe_timer) */
+			if (sk->snd_una == sk->snd_max && !timer_pending(&sk->retrans_timer))
+				tcp_rearm_rto(st, sk);
+			break;
+		}
 		/* Nagle as Linux has it (tcp_nagle_check with Minshall's variant): a small segment
 		 * waits only while an earlier small segment is unacknowledged */
-		if (len && len < mss && in_flight && !sk->nodelay && !sk->fin_queued &&
+		if (!rexmit && len && len < mss && in_flight && !sk->nodelay && !sk->fin_queued &&
 		    (int32_t)(sk->snd_sml - sk->snd_una) > 0 && (int32_t)(sk->snd_sml - sk->snd_nxt) <= 0)
 			break;
 		bool fin = fin_pending && seq + len == sk->write_seq;
@@ -289,30 +309,50 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 	}
 }
 
-/* Fast retransmit (RFC 5681 §3.2) and NewReno's partial ACKs (RFC 6582): the first segment
- * not yet acknowledged, again. */
-void tcp_retransmit_head(struct ustack *st, struct sock *sk)
+/* A retransmission of up to len bytes from seq (which was sent before), with the FIN if
+ * they reach it. */
+void tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len)
 {
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
-	uint32_t data_end = (int32_t)(sk->write_seq - sk->snd_nxt) < 0 ? sk->write_seq : sk->snd_nxt;
-	uint32_t len = data_end - sk->snd_una;
-	if ((int32_t)(data_end - sk->snd_una) < 0)
+	uint32_t data_end = (int32_t)(sk->write_seq - sk->snd_max) < 0 ? sk->write_seq : sk->snd_max;
+	if ((int32_t)(data_end - seq) <= 0)
 		len = 0;
-	if (len > mss)
-		len = mss;
-	bool fin = sk->fin_queued && sk->snd_una + len == sk->write_seq && sk->snd_nxt == sk->write_seq + 1;
+	else if (len > data_end - seq)
+		len = data_end - seq;
+	bool fin = sk->fin_queued && seq + len == sk->write_seq && sk->snd_max == sk->write_seq + 1;
 	if (!len && !fin)
 		return;
 	MIB_INC(st, TcpRetransSegs);
 	sk->total_retrans++;
 	sk->rtt_seq = 0; /* Karn: no sample from a retransmitted segment */
-	tcp_send_data(st, sk, sk->snd_una, len, fin);
+	tcp_send_data(st, sk, seq, len, fin);
 }
 
-/* tcp_send_probe0 / tcp_xmit_probe_skb: a zero-window probe is a bare ACK with an old
- * sequence number, which the peer must answer with its current window. */
+/* Fast retransmit (RFC 5681 §3.2) and NewReno's partial ACKs (RFC 6582): the first segment
+ * not yet acknowledged, again. */
+void tcp_retransmit_head(struct ustack *st, struct sock *sk)
+{
+	tcp_retransmit_range(st, sk, sk->snd_una, sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT);
+}
+
+/* tcp_write_wakeup: with data waiting and a window too small for a full segment, what fits
+ * goes anyway; with no window at all, tcp_xmit_probe_skb: a bare ACK with an old sequence
+ * number, which the peer must answer with its current window. */
 void tcp_send_probe(struct ustack *st, struct sock *sk)
 {
+	uint32_t unsent = sk->write_seq - sk->snd_nxt;
+	uint32_t room = sk->snd_wnd > sk->snd_nxt - sk->snd_una ? sk->snd_wnd - (sk->snd_nxt - sk->snd_una) : 0;
+	if ((int32_t)unsent > 0 && room) {
+		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		uint32_t len = unsent < room ? unsent : room;
+		if (len > mss)
+			len = mss;
+		if (tcp_send_data(st, sk, sk->snd_nxt, len, false) == 0) {
+			sk->snd_nxt += len;
+			if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
+				sk->snd_max = sk->snd_nxt;
+		}
+		return;
+	}
 	struct tcp_seg_out seg;
 	seg_from_sock(&seg, sk, TCPHDR_ACK);
 	seg.seq = sk->snd_una - 1;

@@ -59,7 +59,7 @@ static void tcp_write_err(struct ustack *st, struct sock *sk)
 static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 {
 	if (sk->snd_una == sk->snd_max) {
-		if (sk->write_seq != sk->snd_una && !sk->snd_wnd) { /* tcp_probe_timer */
+		if (sk->write_seq != sk->snd_una) { /* tcp_probe_timer */
 			/* a peer that keeps its window shut still answers; one that never answers
 			 * is given up on after tcp_retries2 probes, or TCP_USER_TIMEOUT */
 			if (!sk->probes_out)
@@ -96,6 +96,7 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 	sk->in_recovery = false;
 	sk->dupacks = 0;
 	sk->high_seq = sk->snd_max;
+	sk->high_rxt = sk->snd_una; /* the SACK scoreboard stays: go-back-N skips what it holds */
 	sk->snd_nxt = sk->snd_una;
 	sk->rtt_seq = 0;
 	sk->retransmits++;

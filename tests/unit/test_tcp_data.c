@@ -407,6 +407,78 @@ static void test_time_wait_reuse(void **state)
 	assert_int_equal(tw_counter(t, "TcpExtTWRecycled"), 1);
 }
 
+/* The peer's ACK with timestamps (TSval 5001) and SACK blocks (relative to the DUT's ISN + 1). */
+static void peer_sack(struct tw *t, uint32_t rack, const uint32_t (*blocks)[2], unsigned n)
+{
+	uint8_t o[40] = { 1, 1, 8, 10, 0, 0, 0x13, 0x89, 0, 0, 0, 0 };
+	size_t len = 12;
+	if (n) {
+		o[len++] = 1;
+		o[len++] = 1;
+		o[len++] = 5;
+		o[len++] = (uint8_t)(2 + 8 * n);
+		for (unsigned i = 0; i < n; i++, len += 8) {
+			tw_wr32(o + len, snd(blocks[i][0]));
+			tw_wr32(o + len + 4, snd(blocks[i][1]));
+		}
+	}
+	tw_send(t, f, tw_tcp(f, PEER, PORT, conn.peer_isn + 1, snd(rack), TW_ACK, 65535, o, len));
+}
+
+static void test_sack_recovery_rfc6675(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_SACK_TS, sizeof(MSS_SACK_TS));
+	const uint32_t M = 1448; /* 1460 less the timestamp option */
+	static uint8_t buf[10 * 1448];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (uint32_t i = 0; i < 10; i++)
+		expect_seg(t, i == 9 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
+	/* segments 1 and 4 are lost; the peer SACKs what arrives above them */
+	peer_sack(t, M, NULL, 0);
+	peer_sack(t, M, (const uint32_t[][2]){ { 2 * M, 3 * M } }, 1);
+	peer_sack(t, M, (const uint32_t[][2]){ { 2 * M, 4 * M } }, 1);
+	tw_expect_none(t);
+	/* three segments SACKed above the hole: recovery (not three duplicate ACKs' worth of
+	 * waiting), and only the hole goes again — not the SACKed data, not the second hole,
+	 * which has too little SACKed above it to be called lost yet */
+	peer_sack(t, M, (const uint32_t[][2]){ { 5 * M, 6 * M }, { 2 * M, 4 * M } }, 2);
+	expect_seg(t, TW_ACK, M, 0, M);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPSackRecovery"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPRenoRecovery"), 0);
+	peer_sack(t, M, (const uint32_t[][2]){ { 5 * M, 7 * M }, { 2 * M, 4 * M } }, 2);
+	tw_expect_none(t);
+	/* three segments above the second hole: it is lost too, and resent */
+	peer_sack(t, M, (const uint32_t[][2]){ { 5 * M, 8 * M }, { 2 * M, 4 * M } }, 2);
+	expect_seg(t, TW_ACK, 4 * M, 0, M);
+	tw_expect_none(t);
+	/* the first retransmission arrives: a partial ACK up to the second hole */
+	peer_sack(t, 4 * M, (const uint32_t[][2]){ { 5 * M, 10 * M } }, 1);
+	tw_expect_none(t);
+	/* then everything: recovery ends with cwnd = ssthresh (CUBIC: 10 × 0.7) */
+	peer_sack(t, 10 * M, NULL, 0);
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_snd_cwnd, 7);
+	assert_int_equal(ti.tcpi_snd_ssthresh, 7);
+	assert_int_equal(tw_counter(t, "TcpRetransSegs"), 2);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 0);
+	/* after an RTO, go-back-N skips what the peer holds: send 4 more, SACK the last two */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 4 * M, 0), (ssize_t)(4 * M));
+	for (uint32_t i = 10; i < 14; i++)
+		expect_seg(t, i == 13 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
+	peer_sack(t, 10 * M, (const uint32_t[][2]){ { 12 * M, 14 * M } }, 1);
+	for (int ms = 0; ms < 5000 && t->count == 0; ms++)
+		tw_advance(t, 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 1);
+	expect_seg(t, TW_ACK, 10 * M, 0, M); /* the RTO: the head */
+	peer_sack(t, 11 * M, (const uint32_t[][2]){ { 12 * M, 14 * M } }, 1);
+	expect_seg(t, TW_ACK, 11 * M, 0, M); /* the rest of the hole, and not 12, 13 */
+	tw_expect_none(t);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -424,6 +496,7 @@ int main(void)
 		T(test_linger_zero_resets),
 		T(test_rto_go_back_n),
 		T(test_time_wait_reuse),
+		T(test_sack_recovery_rfc6675),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,187 @@
+/*
+ * The sender's SACK scoreboard and SACK-based loss recovery (RFC 2018, RFC 6675; Linux's
+ * tcp_sacktag_write_queue and the SACK side of tcp_fastretrans_alert).
+ *
+ * The scoreboard is the set of ranges above snd_una the peer has SACKed, kept sorted and
+ * merged in a fixed array in the socket (a peer reports at most 4 blocks per ACK; if the array
+ * fills, the lowest range is forgotten, which only makes recovery resend a little more).
+ * Blocks that are not plausible — reaching past what was sent, inverted, or entirely below
+ * snd_una (a D-SACK, RFC 2883: counted, not used) — are ignored, as tcp_is_sackblock_valid
+ * does.
+ *
+ * Recovery starts when three segments' worth is SACKed above a hole (Linux's sacked_out + 1 >
+ * reordering, with reordering 3), or on the third duplicate ACK.  A hole byte counts as lost
+ * when at least three segments are SACKed above it (RFC 6675 IsLost, DupThresh 3).  While in
+ * recovery, every ACK lets the sender send while cwnd exceeds the pipe (§5 step C): first the
+ * next lost hole above HighRxt, then new data.  Recovery ends when snd_una reaches the
+ * recovery point (snd_max when it began), with cwnd = ssthresh.  Linux additionally paces the
+ * reduction with PRR (RFC 6937) and detects losses by time with RACK-TLP; ustack does neither.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+
+static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static bool after(uint32_t a, uint32_t b) { return (int32_t)(b - a) < 0; }
+
+static uint32_t mss_of(const struct sock *sk)
+{
+	return sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+}
+
+/* Adds [start, end) to the sorted, disjoint scoreboard, merging what it touches. */
+static void sack_insert(struct sock *sk, uint32_t start, uint32_t end)
+{
+	struct sack_range *r = sk->sacked;
+	unsigned n = sk->nsacked, i = 0;
+	while (i < n && before(r[i].end, start))
+		i++;
+	unsigned j = i;
+	while (j < n && !after(r[j].start, end)) { /* overlaps or touches: absorb */
+		if (before(r[j].start, start))
+			start = r[j].start;
+		if (after(r[j].end, end))
+			end = r[j].end;
+		j++;
+	}
+	/* replace r[i..j) by the merged range */
+	if (j == i) {
+		if (n == TCP_SACK_SLOTS) {
+			if (i == 0)
+				return; /* lower than everything kept: forget it */
+			/* forget the lowest range to make room */
+			for (unsigned k = 1; k < n; k++)
+				r[k - 1] = r[k];
+			n--;
+			i--;
+		}
+		for (unsigned k = n; k > i; k--)
+			r[k] = r[k - 1];
+		n++;
+	} else if (j > i + 1) {
+		for (unsigned k = j; k < n; k++)
+			r[k - (j - i - 1)] = r[k];
+		n -= j - i - 1;
+	}
+	r[i].start = start;
+	r[i].end = end;
+	sk->nsacked = (uint8_t)n;
+}
+
+void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
+{
+	for (unsigned b = 0; b < th->opt.nsack; b++) {
+		uint32_t start = th->opt.sack[b].start, end = th->opt.sack[b].end;
+		if (!before(start, end) || after(end, sk->snd_max) || end - start > sk->snd_max - sk->snd_una + 1)
+			continue; /* not a block we could have caused */
+		if (!after(end, th->ack) || !after(end, sk->snd_una)) {
+			MIB_INC(st, TcpExtTCPDSACKRecv); /* RFC 2883: a duplicate report */
+			continue;
+		}
+		if (before(start, sk->snd_una))
+			start = sk->snd_una;
+		sack_insert(sk, start, end);
+	}
+}
+
+/* After snd_una moved: what it passed leaves the scoreboard. */
+void tcp_sack_clean(struct sock *sk)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < sk->nsacked; i++) {
+		struct sack_range r = sk->sacked[i];
+		if (!after(r.end, sk->snd_una))
+			continue;
+		if (before(r.start, sk->snd_una))
+			r.start = sk->snd_una;
+		sk->sacked[k++] = r;
+	}
+	sk->nsacked = (uint8_t)k;
+	if (before(sk->high_rxt, sk->snd_una))
+		sk->high_rxt = sk->snd_una;
+}
+
+/* SACKed segments (Linux's sacked_out): each range counted in MSS-sized pieces. */
+uint32_t tcp_sacked_segs(const struct sock *sk)
+{
+	uint32_t mss = mss_of(sk), segs = 0;
+	for (unsigned i = 0; i < sk->nsacked; i++)
+		segs += (sk->sacked[i].end - sk->sacked[i].start + mss - 1) / mss;
+	return segs;
+}
+
+/* IsLost: the sequence below which every hole byte has DupThresh (3) segments SACKed above it. */
+static uint32_t sack_lost_edge(const struct sock *sk)
+{
+	uint32_t mss = mss_of(sk), above = 0;
+	for (unsigned i = sk->nsacked; i-- > 0;) {
+		above += sk->sacked[i].end - sk->sacked[i].start;
+		if (above >= 3 * mss)
+			return sk->sacked[i].start;
+	}
+	return sk->snd_una; /* nothing is known lost */
+}
+
+/* If seq is SACKed, the end of its range (so a retransmission can skip it), else seq. */
+uint32_t tcp_sack_skip(const struct sock *sk, uint32_t seq)
+{
+	for (unsigned i = 0; i < sk->nsacked; i++)
+		if (!before(seq, sk->sacked[i].start) && before(seq, sk->sacked[i].end))
+			return sk->sacked[i].end;
+	return seq;
+}
+
+/* RFC 6675 SetPipe: bytes outstanding and not SACKed, less the lost ones not yet resent. */
+uint32_t tcp_sack_pipe(const struct sock *sk)
+{
+	uint32_t lost_edge = sack_lost_edge(sk), pipe = 0, at = sk->snd_una;
+	for (unsigned i = 0; i <= sk->nsacked; i++) {
+		uint32_t hole_end = i < sk->nsacked ? sk->sacked[i].start : sk->snd_max;
+		if (after(hole_end, at)) {
+			uint32_t lost_end = before(lost_edge, hole_end) ? lost_edge : hole_end;
+			uint32_t lost = after(lost_end, at) ? lost_end - at : 0;
+			pipe += hole_end - at - lost;
+			/* lost bytes below HighRxt were retransmitted: in flight again */
+			uint32_t rx_end = before(sk->high_rxt, lost_end) ? sk->high_rxt : lost_end;
+			if (after(rx_end, at))
+				pipe += rx_end - at;
+		}
+		if (i < sk->nsacked)
+			at = sk->sacked[i].end;
+	}
+	return pipe;
+}
+
+/* NextSeg rule 1: the first lost, not yet retransmitted, hole byte at or above HighRxt. */
+static bool sack_next_lost(const struct sock *sk, uint32_t *seq, uint32_t *len)
+{
+	uint32_t lost_edge = sack_lost_edge(sk), at = sk->snd_una;
+	for (unsigned i = 0; i < sk->nsacked; i++) {
+		uint32_t a = before(at, sk->high_rxt) ? sk->high_rxt : at;
+		uint32_t b = before(sk->sacked[i].start, lost_edge) ? sk->sacked[i].start : lost_edge;
+		if (before(a, b)) {
+			uint32_t mss = mss_of(sk);
+			*seq = a;
+			*len = b - a < mss ? b - a : mss;
+			return true;
+		}
+		at = sk->sacked[i].end;
+	}
+	return false;
+}
+
+/* RFC 6675 §5 step (C): send while cwnd allows more than the pipe. */
+void tcp_sack_recovery_xmit(struct ustack *st, struct sock *sk)
+{
+	uint32_t mss = mss_of(sk);
+	for (int guard = 0; guard < 256; guard++) {
+		if (sk->cwnd * mss < tcp_sack_pipe(sk) + mss)
+			return;
+		uint32_t seq, len;
+		if (!sack_next_lost(sk, &seq, &len))
+			break;
+		/* a hole never extends past what was written, but the FIN may follow it */
+		tcp_retransmit_range(st, sk, seq, len);
+		sk->high_rxt = seq + len;
+	}
+	tcp_write_xmit(st, sk); /* rule 2: new data, as the pipe allows */
+}
