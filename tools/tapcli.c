@@ -29,6 +29,39 @@ static int parse_prefix(const char *s, struct in_addr *a, unsigned *len)
 	return inet_pton(AF_INET, buf, a) == 1 ? 0 : -1;
 }
 
+/* --impair delay=50,jitter=10,loss=5,dup=1,reorder=25,seed=7: milliseconds and percents */
+static int parse_impair(const char *spec, struct ustack_memlink_params *p)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", spec);
+	*p = (struct ustack_memlink_params){ .seed = 1 };
+	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '='), *end;
+		if (!eq)
+			return -1;
+		*eq = 0;
+		double v = strtod(eq + 1, &end);
+		if (*end || end == eq + 1 || v < 0)
+			return -1;
+		if (!strcmp(kv, "delay") && v <= 10000)
+			p->delay_us = (uint32_t)(v * 1000);
+		else if (!strcmp(kv, "jitter") && v <= 10000)
+			p->jitter_us = (uint32_t)(v * 1000);
+		else if (!strcmp(kv, "loss") && v <= 100)
+			p->loss = v / 100;
+		else if (!strcmp(kv, "dup") && v <= 100)
+			p->duplicate = v / 100;
+		else if (!strcmp(kv, "reorder") && v <= 100)
+			p->reorder = v / 100;
+		else if (!strcmp(kv, "seed"))
+			p->seed = (uint64_t)v;
+		else
+			return -1;
+	}
+	p->queue_limit = 8192;
+	return 0;
+}
+
 /* Returns 1 if the option was a link option, 0 if not, -1 on a bad value. */
 static int link_opt(struct link_opts *o, int c, const char *arg)
 {
@@ -73,6 +106,13 @@ static int link_opt(struct link_opts *o, int c, const char *arg)
 	}
 	case OPT_PCAP:
 		o->pcap = arg;
+		return 1;
+	case OPT_IMPAIR:
+		if (parse_impair(arg, &o->impair) < 0) {
+			fprintf(stderr, "ustack: bad --impair '%s' (delay=MS,jitter=MS,loss=PCT,dup=PCT,reorder=PCT,seed=N)\n", arg);
+			return -1;
+		}
+		o->have_impair = 1;
 		return 1;
 	case 'o':
 		if (o->nsysctl == MAX_SYSCTL_OPTS || !strchr(arg, '=')) {
@@ -138,6 +178,10 @@ int tap_stack_open(struct tap_stack *ts, struct link_opts *o, const char *cmd)
 		fprintf(stderr, "ustack %s: cannot open TAP device %s: %s\n", cmd, o->tap, strerror(errno));
 		ustack_destroy(ts->st);
 		return 1;
+	}
+	if (o->have_impair && ustack_tap_impair(ts->tap, &o->impair) < 0) {
+		fprintf(stderr, "ustack %s: --impair: %s\n", cmd, strerror(errno));
+		goto fail;
 	}
 	ts->ifindex = ustack_tap_attach(ts->tap, ts->st, o->mac, o->mtu);
 	if (ts->ifindex < 0 || ustack_addr_add(ts->st, ts->ifindex, o->addr, o->prefixlen) < 0 ||

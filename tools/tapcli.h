@@ -25,6 +25,8 @@ struct link_opts {
 	const char *pcap;
 	const char *sysctl[MAX_SYSCTL_OPTS];
 	int nsysctl;
+	struct ustack_memlink_params impair;
+	int have_impair;
 };
 
 #define LINK_OPTS_HELP \
@@ -34,14 +36,16 @@ struct link_opts {
 	"  --mtu N           interface MTU (68..1500, default 1500)\n" \
 	"  --mac M           ustack's MAC address (default: random, locally administered)\n" \
 	"  --pcap FILE       capture every frame to FILE\n" \
-	"  -o, --sysctl K=V  set a sysctl, e.g. -o net.ipv4.icmp_echo_ignore_all=1\n"
+	"  -o, --sysctl K=V  set a sysctl, e.g. -o net.ipv4.icmp_echo_ignore_all=1\n" \
+	"  --impair SPEC     impair the wire each way, like netem: delay=MS,jitter=MS,\n" \
+	"                    loss=PCT,dup=PCT,reorder=PCT,seed=N (e.g. delay=50,reorder=25)\n"
 
-enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP };
+enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP, OPT_IMPAIR };
 #define LINK_LONGOPTS \
 	{ "tap", required_argument, 0, OPT_TAP }, { "addr", required_argument, 0, OPT_ADDR }, \
 	{ "gw", required_argument, 0, OPT_GW }, { "mtu", required_argument, 0, OPT_MTU }, \
 	{ "mac", required_argument, 0, OPT_MAC }, { "pcap", required_argument, 0, OPT_PCAP }, \
-	{ "sysctl", required_argument, 0, 'o' }
+	{ "sysctl", required_argument, 0, 'o' }, { "impair", required_argument, 0, OPT_IMPAIR }
 
 /* A stack on a TAP device, configured from the link options. */
 struct tap_stack {

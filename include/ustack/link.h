@@ -74,6 +74,10 @@ int ustack_tap_run(struct ustack_tap *tap);
  * deadline, -1 on error. */
 int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us);
 void ustack_tap_stop(struct ustack_tap *tap);
+/* Impairs the wire between the kernel and ustack, each way, with the in-memory link's netem
+ * model (loss, duplication, delay + jitter, reordering; seeded) — for kernels without
+ * sch_netem.  Call before ustack_tap_attach.  0, or -1 with errno. */
+int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params *p);
 
 /* ---- capture ------------------------------------------------------------------------- */
 

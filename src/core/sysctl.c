@@ -88,6 +88,8 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_abort_on_overflow", SC_INT, F(tcp_abort_on_overflow), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_fastopen", SC_INT, F(tcp_fastopen), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_tw_reuse", SC_INT, F(tcp_tw_reuse), 1, 0, 2, NULL },
+	{ "net.ipv4.tcp_reordering", SC_INT, F(tcp_reordering), 1, 1, 300, NULL },
+	{ "net.ipv4.tcp_max_reordering", SC_INT, F(tcp_max_reordering), 1, 1, 65535, NULL },
 	{ "net.ipv4.tcp_tw_reuse_delay", SC_INT, F(tcp_tw_reuse_delay), 1, 1, INT_MAX, NULL },
 	{ "net.ipv4.tcp_fin_timeout", SC_INT, F(tcp_fin_timeout), 1, 1, INT_MAX / 1000, NULL },
 	{ "net.ipv4.tcp_rmem", SC_INT, F(tcp_rmem), 3, 1, INT_MAX, check_mem_triple },
@@ -144,6 +146,8 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_keepalive_probes = 9;
 	s->tcp_retries2 = 15;
 	s->tcp_tw_reuse_delay = 1000;
+	s->tcp_reordering = 3;
+	s->tcp_max_reordering = 300;
 	s->tcp_rmem[0] = 4096;
 	s->tcp_rmem[1] = 131072;
 	s->tcp_rmem[2] = 33554432; /* Linux 6.18 on a machine with this much memory */

@@ -4,12 +4,14 @@
  * for the stack's next timer, whichever comes first.
  */
 #include <ustack/link.h>
+#include "link/netem.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -23,6 +25,11 @@ struct ustack_tap {
 	char name[IFNAMSIZ];
 	struct ustack *st;
 	int ifindex;
+	/* optional impairment of the wire, each way (ustack_tap_impair) */
+	bool impaired;
+	pthread_mutex_t mu;
+	struct netem em;
+	struct netem_queue rxq, txq;
 };
 
 static int tap_set_up(const char *name)
@@ -83,6 +90,10 @@ void ustack_tap_close(struct ustack_tap *tap)
 {
 	if (!tap)
 		return;
+	if (tap->impaired) {
+		netem_fini(&tap->em);
+		pthread_mutex_destroy(&tap->mu);
+	}
 	close(tap->fd);
 	close(tap->stopfd);
 	close(tap->kickfd);
@@ -94,9 +105,33 @@ int ustack_tap_fd(const struct ustack_tap *tap)
 	return tap->fd;
 }
 
+static void tap_kick(void *arg);
+
+int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params *p)
+{
+	if (tap->impaired || tap->st) {
+		errno = EBUSY; /* before attaching, once */
+		return -1;
+	}
+	if (netem_init(&tap->em, p, 2) < 0)
+		return -1;
+	pthread_mutex_init(&tap->mu, NULL);
+	tap->impaired = true;
+	return 0;
+}
+
 static int tap_xmit(void *link, const void *frame, size_t len)
 {
 	struct ustack_tap *tap = link;
+	if (tap->impaired) {
+		/* onto the impaired wire; the run loop writes it when it is due (and is woken,
+		 * since the sender may be an application thread) */
+		pthread_mutex_lock(&tap->mu);
+		netem_send(&tap->em, &tap->txq, frame, len, ustack_clock_monotonic()->now_us(NULL));
+		pthread_mutex_unlock(&tap->mu);
+		tap_kick(tap);
+		return 0;
+	}
 	/* A TAP write takes one whole frame or fails; EAGAIN means the kernel's queue is full,
 	 * which the stack treats as a drop, like a full NIC ring. */
 	ssize_t n = write(tap->fd, frame, len);
@@ -135,6 +170,28 @@ void ustack_tap_stop(struct ustack_tap *tap)
 	(void)r;
 }
 
+/* What the impaired wire now owes each side: frames due to ustack, frames due to the kernel. */
+static void tap_deliver_due(struct ustack_tap *tap, uint64_t now)
+{
+	for (int guard = 0; guard < 4096; guard++) {
+		pthread_mutex_lock(&tap->mu);
+		struct netem_slot *in = netem_take(&tap->rxq, now);
+		struct netem_slot *out = in ? NULL : netem_take(&tap->txq, now);
+		pthread_mutex_unlock(&tap->mu);
+		if (!in && !out)
+			return;
+		bool lost = false;
+		if (in) /* unlocked: ustack may transmit in return */
+			ustack_input(tap->st, tap->ifindex, in->data, in->len);
+		else
+			lost = write(tap->fd, out->data, out->len) < 0; /* the kernel's queue is full */
+		pthread_mutex_lock(&tap->mu);
+		tap->em.dropped += lost;
+		netem_release(&tap->em, in ? in : out);
+		pthread_mutex_unlock(&tap->mu);
+	}
+}
+
 int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 {
 	if (!tap->st) {
@@ -164,6 +221,15 @@ int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 		 * meanwhile by another thread kicks us awake through kickfd. */
 		uint64_t cap = now + 60000000u < deadline_us ? now + 60000000u : deadline_us;
 		uint64_t next = ustack_sleep_until(tap->st, cap);
+		if (tap->impaired) {
+			pthread_mutex_lock(&tap->mu);
+			for (int q = 0; q < 2; q++) {
+				struct netem_queue *nq = q ? &tap->txq : &tap->rxq;
+				if (nq->head && nq->head->due < next)
+					next = nq->head->due;
+			}
+			pthread_mutex_unlock(&tap->mu);
+		}
 		int timeout = next <= now ? 0 : (int)((next - now + 999) / 1000);
 		struct epoll_event out[3];
 		int n = epoll_wait(ep, out, 3, timeout);
@@ -189,9 +255,17 @@ int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 				ssize_t len = read(tap->fd, frame, sizeof(frame));
 				if (len <= 0)
 					break;
-				ustack_input(tap->st, tap->ifindex, frame, (size_t)len);
+				if (tap->impaired) {
+					pthread_mutex_lock(&tap->mu);
+					netem_send(&tap->em, &tap->rxq, frame, (size_t)len, clk->now_us(NULL));
+					pthread_mutex_unlock(&tap->mu);
+				} else {
+					ustack_input(tap->st, tap->ifindex, frame, (size_t)len);
+				}
 			}
 		}
+		if (tap->impaired)
+			tap_deliver_due(tap, clk->now_us(NULL));
 		ustack_timers_run(tap->st);
 		if (stop) {
 			uint64_t v;

@@ -40,6 +40,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->rcv_adv = sk->rcv_nxt + sk->rcv_wnd;
 	sk->rcv_ssthresh = sk->rcv_wnd;
 	sk->quickack = TCP_QUICKACKS;
+	sk->reordering = (uint16_t)st->sysctl.tcp_reordering;
 	/* tcp_init_congestion_control: the algorithm is fixed when the connection starts */
 	if (!sk->ca_setsockopt)
 		sk->ca_ops = tcp_cong_default(st);

@@ -158,6 +158,7 @@ struct sock {
 	uint8_t nsacked;
 	struct sack_range sacked[TCP_SACK_SLOTS]; /* SACKed above snd_una, sorted, disjoint */
 	uint32_t high_rxt;       /* RFC 6675 HighRxt: end of the last hole retransmitted */
+	uint16_t reordering;     /* duplicate threshold, in segments (tp->reordering) */
 	uint32_t high_seq;       /* snd_nxt when recovery began (RFC 6582) */
 	uint32_t srtt_us, rttvar_us;   /* RFC 6298, in µs (srtt 0: no sample yet) */
 	uint32_t rtt_seq;        /* Karn timing without timestamps: the timed segment's end */

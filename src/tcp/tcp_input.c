@@ -371,7 +371,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 				tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
 				sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
 			}
-		} else if (sk->sack_ok && tcp_sacked_segs(sk) >= 3 && !before(sk->snd_una, sk->high_seq)) {
+		} else if (sk->sack_ok && tcp_sacked_segs(sk) >= sk->reordering && !before(sk->snd_una, sk->high_seq)) {
 			tcp_enter_recovery(st, sk);
 		} else if (cwnd_limited) {
 			tcp_cong_on_ack(st, sk, segs ? segs : 1);
@@ -402,7 +402,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	    !wnd_changed && sk->snd_una != sk->snd_max) {
 		sk->dupacks++;
 		if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq) &&
-		    (sk->dupacks >= 3 || (sk->sack_ok && tcp_sacked_segs(sk) >= 3))) {
+		    (sk->dupacks >= sk->reordering || (sk->sack_ok && tcp_sacked_segs(sk) >= sk->reordering))) {
 			tcp_enter_recovery(st, sk);
 		} else if (sk->in_recovery && sk->sack_ok) {
 			tcp_sack_recovery_xmit(st, sk);

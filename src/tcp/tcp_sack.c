@@ -9,9 +9,11 @@
  * snd_una (a D-SACK, RFC 2883: counted, not used) — are ignored, as tcp_is_sackblock_valid
  * does.
  *
- * Recovery starts when three segments' worth is SACKed above a hole (Linux's sacked_out + 1 >
- * reordering, with reordering 3), or on the third duplicate ACK.  A hole byte counts as lost
- * when at least three segments are SACKed above it (RFC 6675 IsLost, DupThresh 3).  While in
+ * Recovery starts when `reordering` segments' worth is SACKed above a hole (Linux's
+ * sacked_out + 1 > reordering; net.ipv4.tcp_reordering = 3 to begin with, raised when the path
+ * is seen to reorder), or on that many duplicate ACKs.  A hole byte counts as lost when at
+ * least `reordering` segments are SACKed above it (RFC 6675 IsLost with DupThresh =
+ * reordering).  While in
  * recovery, every ACK lets the sender send while cwnd exceeds the pipe (§5 step C): first the
  * next lost hole above HighRxt, then new data.  Recovery ends when snd_una reaches the
  * recovery point (snd_max when it began), with cwnd = ssthresh.  Linux additionally paces the
@@ -67,18 +69,50 @@ static void sack_insert(struct sock *sk, uint32_t start, uint32_t end)
 	sk->nsacked = (uint8_t)n;
 }
 
+/*
+ * tcp_check_sack_reordering: data SACKed now below data SACKed before, which we never
+ * retransmitted, was not lost but overtaken — the path reorders.  Linux then raises the
+ * duplicate threshold (tp->reordering) to the distance seen, up to tcp_max_reordering, so that
+ * the next reordering does not start a spurious recovery.
+ */
+static void tcp_check_sack_reordering(struct ustack *st, struct sock *sk, uint32_t start, uint32_t end)
+{
+	if (!sk->nsacked)
+		return;
+	uint32_t fack = sk->sacked[sk->nsacked - 1].end;
+	if (!before(start, fack) || tcp_sack_skip(sk, start) != start)
+		return;
+	if (sk->in_recovery && before(start, sk->high_rxt))
+		return; /* it may be our retransmission arriving */
+	(void)end;
+	uint32_t mss = mss_of(sk), metric = fack - start;
+	if (metric > sk->reordering * mss) {
+		uint32_t r = (metric + mss - 1) / mss;
+		uint32_t max = (uint32_t)st->sysctl.tcp_max_reordering;
+		sk->reordering = (uint16_t)(r < max ? r : max);
+	}
+	MIB_INC(st, TcpExtTCPSACKReorder);
+}
+
 void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
 	for (unsigned b = 0; b < th->opt.nsack; b++) {
 		uint32_t start = th->opt.sack[b].start, end = th->opt.sack[b].end;
 		if (!before(start, end) || after(end, sk->snd_max) || end - start > sk->snd_max - sk->snd_una + 1)
 			continue; /* not a block we could have caused */
-		if (!after(end, th->ack) || !after(end, sk->snd_una)) {
-			MIB_INC(st, TcpExtTCPDSACKRecv); /* RFC 2883: a duplicate report */
+		/* tcp_check_dsack (RFC 2883): a first block below this ACK's cumulative point, or
+		 * inside the second block, reports a duplicate, not new data */
+		if (b == 0 && (before(start, th->ack) ||
+			       (th->opt.nsack > 1 && !before(start, th->opt.sack[1].start) &&
+				!after(end, th->opt.sack[1].end)))) {
+			MIB_INC(st, TcpExtTCPDSACKRecv);
 			continue;
 		}
+		if (!after(end, sk->snd_una))
+			continue; /* old news (an ACK overtaken by a later one) */
 		if (before(start, sk->snd_una))
 			start = sk->snd_una;
+		tcp_check_sack_reordering(st, sk, start, end);
 		sack_insert(sk, start, end);
 	}
 }
@@ -115,7 +149,7 @@ static uint32_t sack_lost_edge(const struct sock *sk)
 	uint32_t mss = mss_of(sk), above = 0;
 	for (unsigned i = sk->nsacked; i-- > 0;) {
 		above += sk->sacked[i].end - sk->sacked[i].start;
-		if (above >= 3 * mss)
+		if (above >= sk->reordering * mss)
 			return sk->sacked[i].start;
 	}
 	return sk->snd_una; /* nothing is known lost */

@@ -240,6 +240,32 @@ dups=$(impaired)
 echo "ok 6c: 1% duplication, Linux → ustack, $IMB MB equal ($dups packets duplicated)"
 nsx nft delete table netdev impair
 
+# 6d. 50 ms of delay each way with 25% of frames reordered (sent at once, ahead of the delayed
+#     ones) — netem's "delay 50ms reorder 25%", applied by ustack's TAP driver (--impair)
+#     because this kernel lacks sch_netem; 4 MB each way (about 30 round trips of 128 KB)
+RMB=4
+head -c $((RMB * 1024 * 1024)) "$TMP/data.bin" >"$TMP/part.bin"
+pwant=$(sha256sum <"$TMP/part.bin" | cut -d' ' -f1)
+IMPAIR=(--impair delay=50,reorder=25,seed=7)
+linux_sink 9010 >"$TMP/sink.out" &
+sink=$!
+for _ in $(seq 100); do nsx ss -tln | grep -q ':9010' && break; sleep 0.05; done
+nsx timeout 120 "$bin" nc -v "${LINK[@]}" "${IMPAIR[@]}" 192.0.2.1 9010 <"$TMP/part.bin" 2>"$TMP/nc10.err"
+wait "$sink"
+read -r n sum _ <"$TMP/sink.out"
+[ "$sum" = "$pwant" ] || { cat "$TMP/nc10.err"; echo "FAIL: delayed+reordered ustack → Linux: $n bytes"; exit 1; }
+reord=$(awk '$1 == "TcpExtTCPSACKReorder" { print $2 }' "$TMP/nc10.err")
+[ "${reord:-0}" -gt 0 ] || { cat "$TMP/nc10.err"; echo "FAIL: ustack saw no reordering"; exit 1; }
+echo "ok 6d: delay 50 ms + 25% reordering, ustack → Linux, $RMB MB equal (ustack TCPSACKReorder $reord)"
+ip netns exec "$NS" timeout 120 "$bin" nc -l -v "${LINK[@]}" "${IMPAIR[@]}" 9011 </dev/null >"$TMP/got.bin" 2>"$TMP/nc11.err" &
+ncpid=$!
+linux_send 9011 "$TMP/part.bin"
+wait "$ncpid" || { cat "$TMP/nc11.err"; echo "FAIL: delayed+reordered Linux → ustack"; exit 1; }
+[ "$(sha256sum <"$TMP/got.bin" | cut -d' ' -f1)" = "$pwant" ] || { echo "FAIL: delayed+reordered Linux → ustack data"; exit 1; }
+ofo=$(awk '$1 == "TcpExtTCPOFOQueue" { print $2 }' "$TMP/nc11.err")
+[ "${ofo:-0}" -gt 0 ] || { cat "$TMP/nc11.err"; echo "FAIL: ustack queued nothing out of order"; exit 1; }
+echo "ok 6e: delay 50 ms + 25% reordering, Linux → ustack, $RMB MB equal (ustack TCPOFOQueue $ofo)"
+
 # 7. A full accept queue: backlog 1 (the queue holds 2), the application busy for 3 s.  Linux
 #    clients see their connect() succeed and their request wait — slowness, not an error —
 #    and all complete once the application accepts (ustack drops the extra final ACKs and
