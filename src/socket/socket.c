@@ -632,6 +632,7 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			tcp_reset_keepalive_timer(st, sk);
 			return leave(st, 0);
 		case SO_RCVBUF: { /* sock_setsockopt: doubled for overhead, capped by rmem_max */
+			sk->rcvbuf_locked = true; /* and no autotuning from now on */
 			unsigned u = (unsigned)v < (unsigned)st->sysctl.rmem_max ? (unsigned)v : (unsigned)st->sysctl.rmem_max;
 			sk->rcvbuf = (int)(u * 2 < 2304 ? 2304 : u * 2);
 			return leave(st, 0);

@@ -40,6 +40,10 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->rcv_adv = sk->rcv_nxt + sk->rcv_wnd;
 	sk->rcv_ssthresh = sk->rcv_wnd;
 	sk->quickack = TCP_QUICKACKS;
+	/* tcp_init_buffer_space: the first measurement expects an initial window's worth */
+	uint32_t initwin = TCP_INIT_CWND * (sk->advmss ? sk->advmss : TCP_MSS_DEFAULT);
+	sk->rcvq_space = sk->rcv_wnd < initwin ? sk->rcv_wnd : initwin;
+	sk->rcvq_space_time = st->now;
 	sk->reordering = (uint16_t)st->sysctl.tcp_reordering;
 	/* tcp_init_congestion_control: the algorithm is fixed when the connection starts */
 	if (!sk->ca_setsockopt)
@@ -154,18 +158,66 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 	}
 }
 
-/* tcp_cleanup_rbuf: after the application read, tell the peer if the window opened a lot
- * (at least an MSS and half the ring, or from zero). */
-static void tcp_cleanup_rbuf(struct ustack *st, struct sock *sk, uint32_t old_space)
+/* tcp_cleanup_rbuf: after the application read, tell the peer if the window it may use has
+ * at least doubled (Linux's rule: an update that changes little is an ACK the sender would
+ * count as a duplicate). */
+static void tcp_cleanup_rbuf(struct ustack *st, struct sock *sk)
 {
-	uint32_t space = tcp_rcv_space(sk);
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
 	if (sk->node.state != TCP_ESTABLISHED && sk->node.state != TCP_FIN_WAIT1 &&
 	    sk->node.state != TCP_FIN_WAIT2)
 		return;
-	if ((old_space < mss && space >= mss) ||
-	    (space - old_space >= mss && space >= sk->rcv_limit / 2 && sk->rcv_adv - sk->rcv_nxt < sk->rcv_limit / 2))
-		tcp_send_ack(st, sk);
+	uint32_t now = (int32_t)(sk->rcv_adv - sk->rcv_nxt) > 0 ? sk->rcv_adv - sk->rcv_nxt : 0;
+	uint32_t limit = sk->rcv_limit < (65535u << sk->rcv_wscale) ? sk->rcv_limit : 65535u << sk->rcv_wscale;
+	if (2 * now <= limit) {
+		uint32_t win = __tcp_select_window(sk);
+		if (win && win >= 2 * now)
+			tcp_send_ack(st, sk);
+	}
+}
+
+/*
+ * tcp_rcv_space_adjust — receive-buffer autotuning ("dynamic right-sizing"): once per receiver
+ * RTT, if the application read more than in the RTT before, the buffer grows to twice what it
+ * read plus 16 segments (more while the sender is still speeding up), up to tcp_rmem[2],
+ * unless SO_RCVBUF fixed it or net.ipv4.tcp_moderate_rcvbuf is 0.  The ring grows once per
+ * step (a copy, not per packet); the window follows as in-order data raises rcv_ssthresh.
+ */
+static void tcp_rcv_space_adjust(struct ustack *st, struct sock *sk)
+{
+	uint32_t rtt = sk->rcv_rtt_us ? sk->rcv_rtt_us : sk->srtt_us;
+	if (!rtt || st->now - sk->rcvq_space_time < rtt)
+		return;
+	uint64_t copied = sk->bytes_read - sk->rcvq_space_seq;
+	if (copied > sk->rcvq_space) {
+		uint32_t mss = sk->advmss ? sk->advmss : TCP_MSS_DEFAULT;
+		uint64_t rcvwin = (copied << 1) + 16u * mss;
+		if (sk->rcvq_space)
+			rcvwin += ((rcvwin * (copied - sk->rcvq_space)) / sk->rcvq_space) << 1;
+		if (st->sysctl.tcp_moderate_rcvbuf && !sk->rcvbuf_locked) {
+			uint64_t max = (uint64_t)st->sysctl.tcp_rmem[2];
+			uint64_t want = rcvwin < max ? rcvwin : max;
+			if (want > sk->rcv_limit && tcp_buf_reserve(&sk->rcvq, (uint32_t)(want + want / 2)) == 0) {
+				sk->rcv_limit = (uint32_t)want;
+				sk->rcvbuf = (int)want;
+			}
+		}
+		sk->rcvq_space = (uint32_t)(copied > UINT32_MAX ? UINT32_MAX : copied);
+	}
+	sk->rcvq_space_seq = sk->bytes_read;
+	sk->rcvq_space_time = st->now;
+}
+
+/* tcp_rcv_rtt_measure_ts: a data segment echoing one of our timestamps measures the RTT as
+ * the receiver sees it; Linux keeps the smallest recent sample, smoothed. */
+void tcp_rcv_rtt_sample(struct ustack *st, struct sock *sk, uint32_t tsecr)
+{
+	uint32_t sample = (tcp_clock_ms(st) - (tsecr - sk->ts_off)) * 1000u;
+	if (!sample)
+		sample = 1000u; /* the clock has 1 ms resolution */
+	if (!sk->rcv_rtt_us || sample < sk->rcv_rtt_us)
+		sk->rcv_rtt_us = sample;
+	else
+		sk->rcv_rtt_us = sk->rcv_rtt_us - sk->rcv_rtt_us / 8 + sample / 8;
 }
 
 ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags)
@@ -179,9 +231,10 @@ ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, si
 			uint32_t n = (uint32_t)(len - copied < sk->rcvq.len ? len - copied : sk->rcvq.len);
 			tcp_buf_peek(&sk->rcvq, 0, buf + copied, n);
 			if (!(flags & MSG_PEEK)) {
-				uint32_t old_space = tcp_rcv_space(sk);
 				tcp_buf_consume(&sk->rcvq, n);
-				tcp_cleanup_rbuf(st, sk, old_space);
+				sk->bytes_read += n;
+				tcp_rcv_space_adjust(st, sk);
+				tcp_cleanup_rbuf(st, sk);
 			}
 			copied += n;
 			if (copied == len || !(flags & MSG_WAITALL) || (flags & MSG_PEEK))

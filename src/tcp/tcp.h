@@ -142,6 +142,11 @@ struct sock {
 	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */
 	struct tcp_buf rcvq;     /* in-order bytes not yet read */
 	uint32_t rcv_limit;      /* what windows may offer of rcvq (the rest absorbs window creep) */
+	bool rcvbuf_locked;      /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
+	uint64_t bytes_read;     /* copied to the application (copied_seq) */
+	uint64_t rcvq_space_seq, rcvq_space_time; /* tcp_rcv_space_adjust's last measurement */
+	uint32_t rcvq_space;     /* bytes the application read in the last receiver RTT */
+	uint32_t rcv_rtt_us;     /* the receiver's RTT estimate (rcv_rtt_est) */
 	struct ofo_seg *ofo;     /* out-of-order segments, sorted, within the receive window */
 	uint32_t ofo_bytes;
 	uint32_t write_seq;      /* sequence number after the last byte written */
@@ -289,6 +294,8 @@ static inline uint32_t tcp_rcv_space(const struct sock *sk)
 	return sk->rcv_limit > used ? sk->rcv_limit - used : 0;
 }
 
+void tcp_rcv_rtt_sample(struct ustack *st, struct sock *sk, uint32_t tsecr);
+
 /* ---- tcp.c: the application side of data transfer ---- */
 int tcp_data_init(struct ustack *st, struct sock *sk);
 void tcp_data_free(struct sock *sk);
@@ -306,6 +313,7 @@ void tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint
 void tcp_send_fin(struct ustack *st, struct sock *sk);
 void tcp_send_probe(struct ustack *st, struct sock *sk);
 uint16_t tcp_select_window(struct sock *sk);
+uint32_t __tcp_select_window(const struct sock *sk);
 
 /* ---- tcp_input.c: data ---- */
 void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,

@@ -507,6 +507,8 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct tcp_r
 		seq = sk->rcv_nxt;
 	}
 	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	if (len && sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr)
+		tcp_rcv_rtt_sample(st, sk, th->opt.tsecr);
 	if (seq != sk->rcv_nxt) {
 		if (len)
 			tcp_ofo_queue(st, sk, seq, data, len);

@@ -150,6 +150,17 @@ int tcp_retransmit_syn(struct ustack *st, struct sock *sk)
  * §3.8.6.2.2); and the right edge never moves left (RFC 7323 §2.4), which rounds a window
  * that would shrink up to the scale instead (Linux's first ACK: 64240 → 63 × 1024).
  */
+uint32_t __tcp_select_window(const struct sock *sk)
+{
+	uint32_t scale = 1u << sk->rcv_wscale;
+	uint32_t space = tcp_rcv_space(sk);
+	if (space > sk->rcv_ssthresh)
+		space = sk->rcv_ssthresh;
+	if (space > (65535u << sk->rcv_wscale))
+		space = 65535u << sk->rcv_wscale;
+	return space < sk->mss_cache ? 0 : space & ~(scale - 1);
+}
+
 uint16_t tcp_select_window(struct sock *sk)
 {
 	uint32_t scale = 1u << sk->rcv_wscale;
@@ -157,12 +168,7 @@ uint16_t tcp_select_window(struct sock *sk)
 	if (!sk->rcvq.data) {
 		win = (sk->rcv_wnd + scale - 1) & ~(scale - 1);
 	} else {
-		uint32_t space = tcp_rcv_space(sk);
-		if (space > sk->rcv_ssthresh)
-			space = sk->rcv_ssthresh;
-		if (space > (65535u << sk->rcv_wscale))
-			space = 65535u << sk->rcv_wscale;
-		win = space < sk->mss_cache ? 0 : space & ~(scale - 1);
+		win = __tcp_select_window(sk);
 		uint32_t edge = sk->rcv_adv - sk->rcv_nxt;
 		if ((int32_t)(sk->rcv_adv - sk->rcv_nxt) > 0 && win < edge)
 			win = (edge + scale - 1) & ~(scale - 1); /* never shrink */

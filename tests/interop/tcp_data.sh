@@ -225,9 +225,12 @@ after=$(peer_retrans)
 dropped=$(nsx nft list table inet impair | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }')
 echo "ok 6b: 5% loss, Linux → ustack, $IMB MB equal, Linux TcpRetransSegs +$((after - before)) (nftables dropped $dropped)"
 nsx nft delete table inet impair
+# every 100th frame Linux sends is duplicated (numgen inc: exactly 1%, not a dice roll that may
+# come up empty), each frame one segment (gso_max_segs 1) so that the rule sees segments
+nsx ip link set tap0 gso_max_segs 1
 nsx nft -f - <<'NFT'
 table netdev impair {
-	chain out { type filter hook egress device "tap0" priority 0; numgen random mod 100 < 1 counter dup to "tap0"; }
+	chain out { type filter hook egress device "tap0" priority 0; numgen inc mod 100 == 0 counter dup to "tap0"; }
 }
 NFT
 ip netns exec "$NS" timeout 120 "$bin" nc -l -v "${LINK[@]}" 9008 </dev/null >"$TMP/got.bin" 2>"$TMP/nc8.err" &
@@ -239,6 +242,7 @@ dups=$(impaired)
 [ "$dups" -gt 0 ] || { echo "FAIL: nftables duplicated nothing"; exit 1; }
 echo "ok 6c: 1% duplication, Linux → ustack, $IMB MB equal ($dups packets duplicated)"
 nsx nft delete table netdev impair
+nsx ip link set tap0 gso_max_segs 65535
 
 # 6d. 50 ms of delay each way with 25% of frames reordered (sent at once, ahead of the delayed
 #     ones) — netem's "delay 50ms reorder 25%", applied by ustack's TAP driver (--impair)

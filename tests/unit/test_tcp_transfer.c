@@ -83,12 +83,20 @@ static void test_clean_link_megabytes(void **state)
 {
 	(void)state;
 	struct pair p;
-	struct ustack_memlink_params mp = { .delay_us = 500 };
+	/* a queue deep enough for any window: nothing is lost, nothing is resent */
+	struct ustack_memlink_params mp = { .delay_us = 500, .queue_limit = 65536 };
 	pair_connect(&p, &mp);
 	assert_int_equal(transfer(&p, 4 << 20, 60000000ull), 4 << 20);
 	uint64_t rt = 1;
 	ustack_counter_get(p.a, "TcpRetransSegs", &rt);
 	assert_int_equal(rt, 0);
+	assert_int_equal(ustack_memlink_dropped(p.ml), 0);
+	/* the receiver's buffer grew past its 128 KiB start as the reader kept up
+	 * (tcp_rcv_space_adjust), so the window did not limit the transfer */
+	int rcvbuf = 0;
+	socklen_t len = sizeof(rcvbuf);
+	assert_int_equal(ustack_getsockopt(p.b, p.sfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len), 0);
+	assert_true(rcvbuf > 131072);
 	pair_fini(&p);
 }
 
