@@ -71,6 +71,9 @@ static struct result bench_ustack(long n)
 			fprintf(stderr, "accept: %s after %ld\n", strerror(errno), i);
 			break;
 		}
+		struct linger lg = { 1, 0 }; /* RST on close, as the Linux side does */
+		ustack_setsockopt(b, afd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		ustack_setsockopt(a, cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		ustack_close(b, afd);
 		ustack_close(a, cfd);
 		while (ustack_memlink_deliver(ml) > 0)

@@ -614,7 +614,7 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			return leave(st, -ENOENT);
 		sk->ca_ops = ops;
 		sk->ca_setsockopt = true;
-		if (sk->sndq.data) /* tcp_reinit_congestion_control on a live connection */
+		if (sk->data_init) /* tcp_reinit_congestion_control on a live connection */
 			ops->init(sk);
 		return leave(st, 0);
 	}
@@ -661,7 +661,7 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			return leave(st, 0);
 		case TCP_NODELAY:
 			sk->nodelay = v != 0;
-			if (sk->nodelay && sk->sndq.data)
+			if (sk->nodelay && sk->data_init)
 				tcp_write_xmit(st, sk); /* what Nagle held back goes now */
 			return leave(st, 0);
 		case TCP_KEEPIDLE: /* 1 .. MAX_TCP_KEEPIDLE; a running keepalive restarts from it */

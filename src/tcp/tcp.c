@@ -14,6 +14,15 @@
 #include <errno.h>
 #include <sys/uio.h>
 
+/* The receive ring, allocated on first use; -1 when memory is short (the segment is dropped
+ * and the peer will send it again). */
+int tcp_rcv_ring(struct sock *sk)
+{
+	if (sk->rcvq.data)
+		return 0;
+	return tcp_buf_reserve(&sk->rcvq, sk->rcv_limit + sk->rcv_limit / 2);
+}
+
 int tcp_data_init(struct ustack *st, struct sock *sk)
 {
 	uint32_t sz = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
@@ -22,14 +31,12 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	 * shrink is rounded up to the scale on every ACK (RFC 7323 §2.4, Linux's
 	 * tcp_select_window), so the peer may send a little past the buffer — Linux absorbs
 	 * that in the slack of its memory accounting, ustack in this margin. */
+	/* The rings themselves are allocated when the first byte needs them (tcp_rcv_ring,
+	 * tcp_sendmsg): a connection that never carries data in one direction costs nothing
+	 * there, as Linux allocates skbs only for data. */
 	sk->rcv_limit = rz;
-	if (tcp_buf_reserve(&sk->sndq, sz) < 0 || tcp_buf_reserve(&sk->rcvq, rz + rz / 2) < 0) {
-		/* without buffers the connection cannot carry data: fail it like Linux would
-		 * fail an allocation, with a RST */
-		tcp_send_active_reset(st, sk);
-		tcp_done(st, sk, ENOMEM);
-		return -1;
-	}
+	sk->snd_ring_init = sz;
+	sk->data_init = true;
 	sk->write_seq = sk->snd_nxt;
 	sk->snd_sml = sk->snd_nxt;
 	sk->snd_max = sk->snd_nxt;
@@ -138,6 +145,8 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 			if (copied == len)
 				return (ssize_t)copied;
 			uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+			if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, sk->snd_ring_init) < 0)
+				return copied ? (ssize_t)copied : -ENOMEM;
 			if (!tcp_buf_space(&sk->sndq) && sk->sndq.size < (uint32_t)st->sysctl.tcp_wmem[2] &&
 			    sk->cwnd * mss * 2 > sk->sndq.size)
 				tcp_buf_reserve(&sk->sndq, sk->sndq.size * 2);

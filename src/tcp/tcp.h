@@ -142,6 +142,8 @@ struct sock {
 	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */
 	struct tcp_buf rcvq;     /* in-order bytes not yet read */
 	uint32_t rcv_limit;      /* what windows may offer of rcvq (the rest absorbs window creep) */
+	uint32_t snd_ring_init;  /* the send ring's first size (SO_SNDBUF) */
+	bool data_init;          /* established: sequence state for data is set up */
 	bool rcvbuf_locked;      /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
 	uint64_t bytes_read;     /* copied to the application (copied_seq) */
 	uint64_t rcvq_space_seq, rcvq_space_time; /* tcp_rcv_space_adjust's last measurement */
@@ -298,6 +300,7 @@ void tcp_rcv_rtt_sample(struct ustack *st, struct sock *sk, uint32_t tsecr);
 
 /* ---- tcp.c: the application side of data transfer ---- */
 int tcp_data_init(struct ustack *st, struct sock *sk);
+int tcp_rcv_ring(struct sock *sk);
 void tcp_data_free(struct sock *sk);
 /* Returns 1 when the socket is gone (reset), 0 when it lives on as an orphan. */
 int tcp_close(struct ustack *st, struct sock *sk);

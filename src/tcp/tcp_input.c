@@ -329,6 +329,10 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		sk->snd_una = ack;
 		if (before(sk->snd_nxt, ack))
 			sk->snd_nxt = ack;
+		/* the recovery point follows snd_una outside recovery, so that comparisons with
+		 * it stay within half the sequence space however much data goes by */
+		if (!sk->in_recovery && after(ack, sk->high_seq))
+			sk->high_seq = ack;
 		sk->bytes_acked += data;
 		/* RTT: the echoed timestamp (RFC 7323 §4), else Karn's timed segment */
 		if (sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr && !sk->retransmits)
@@ -495,6 +499,11 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct tcp_r
 		tcp_send_active_reset(st, sk);
 		tcp_done(st, sk, 0);
 		return 1;
+	}
+	if (len && tcp_rcv_ring(sk) < 0) {
+		MIB_INC(st, TcpExtTCPRcvQDrop); /* no memory for it: as if the buffer were full */
+		tcp_send_ack(st, sk);
+		return 0;
 	}
 	if (before(seq, sk->rcv_nxt)) {
 		uint32_t dup = sk->rcv_nxt - seq;

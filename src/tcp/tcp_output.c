@@ -165,7 +165,7 @@ uint16_t tcp_select_window(struct sock *sk)
 {
 	uint32_t scale = 1u << sk->rcv_wscale;
 	uint32_t win;
-	if (!sk->rcvq.data) {
+	if (!sk->data_init) {
 		win = (sk->rcv_wnd + scale - 1) & ~(scale - 1);
 	} else {
 		win = __tcp_select_window(sk);
@@ -297,7 +297,7 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 			break;
 		if (tcp_send_data(st, sk, seq, len, fin) == -ENOBUFS)
 			break;
-		if ((int32_t)(seq - sk->high_seq) < 0) {
+		if (rexmit) {
 			MIB_INC(st, TcpRetransSegs); /* resent after a timeout (go-back-N) */
 			sk->total_retrans++;
 		}
