@@ -103,11 +103,12 @@ static void cubic_update(struct ustack *st, struct sock *sk, uint32_t acked)
 	double target = (double)ca->origin_point + CUBIC_C * d * d * d;
 	if (target < 1)
 		target = 1;
-	uint32_t cnt;
-	if (target > cwnd)
-		cnt = (uint32_t)(cwnd / (target - cwnd));
-	else
-		cnt = 100u * cwnd; /* only a small increment at the plateau */
+	uint32_t cnt = 100u * cwnd; /* at or above the target: only a small increment (plateau) */
+	if (target > cwnd) {
+		double c = (double)cwnd / (target - cwnd);
+		if (c < cnt)
+			cnt = (uint32_t)c; /* far below the target: fast; just below: slow */
+	}
 	if (ca->last_max_cwnd == 0 && cnt > 20)
 		cnt = 20; /* no loss yet: grow at least 5% per RTT */
 	/* TCP-friendly region (RFC 9438 §4.3): at least as fast as Reno would be */

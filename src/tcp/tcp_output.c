@@ -258,8 +258,10 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 				continue;
 			}
 		}
-		/* in SACK recovery the pipe (RFC 6675) is what is in flight */
-		uint32_t in_flight = sk->in_recovery && sk->sack_ok ? tcp_sack_pipe(sk) : seq - sk->snd_una;
+		/* with SACK information, what is in flight is the pipe (RFC 6675): SACKed data has
+		 * left the network, so each SACK lets new data go — which also does what limited
+		 * transmit (RFC 3042) does, as Linux's packets_out − sacked_out does */
+		uint32_t in_flight = sk->nsacked && !rexmit ? tcp_sack_pipe(sk) : seq - sk->snd_una;
 		uint32_t cwnd_room = sk->cwnd * mss > in_flight ? sk->cwnd * mss - in_flight : 0;
 		uint32_t wnd_end = sk->snd_una + sk->snd_wnd;
 		uint32_t wnd_room = (int32_t)(wnd_end - seq) > 0 ? wnd_end - seq : 0;
