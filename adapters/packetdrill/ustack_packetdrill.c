@@ -109,6 +109,7 @@ struct pd {
 	struct out_pkt *q;
 	unsigned qhead, qcount;
 	int map[FDMAP]; /* eventfd → ustack descriptor + 1 (0: not ours) */
+	unsigned in_calls; /* threads inside a call that may block (atomic) */
 };
 
 static uint64_t pd_now(void *arg)
@@ -116,8 +117,36 @@ static uint64_t pd_now(void *arg)
 	return __atomic_load_n(&((struct pd *)arg)->now_us, __ATOMIC_ACQUIRE);
 }
 
+/* Before virtual time moves on, every thread inside a blocking call must be asleep in it or
+ * have returned: in real time, a read woken by data returns long before the script's next
+ * event; in virtual time the main thread could otherwise jump ahead of it.  Bounded in real
+ * time (about a second) so a stuck caller cannot hang the run. */
+static void pd_settle(struct pd *pd)
+{
+	for (int i = 0; i < 20000; i++) {
+		if (__atomic_load_n(&pd->in_calls, __ATOMIC_ACQUIRE) <= ustack_sleeping_callers(pd->st))
+			return;
+		struct timespec ts = { 0, 50000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void pd_enter(struct pd *pd)
+{
+	__atomic_add_fetch(&pd->in_calls, 1, __ATOMIC_ACQ_REL);
+}
+
+static long pd_leave(struct pd *pd, long rc)
+{
+	int e = errno;
+	__atomic_sub_fetch(&pd->in_calls, 1, __ATOMIC_ACQ_REL);
+	errno = e;
+	return rc;
+}
+
 static void pd_advance_to(struct pd *pd, uint64_t t)
 {
+	pd_settle(pd);
 	uint64_t cur = pd_now(pd);
 	while (t > cur && !__atomic_compare_exchange_n(&pd->now_us, &cur, t, false, __ATOMIC_ACQ_REL,
 						      __ATOMIC_ACQUIRE))
@@ -223,14 +252,17 @@ static int pd_accept(void *ud, int fd, struct sockaddr *a, socklen_t *l)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
-	return wrap(pd, ustack_accept(pd->st, u, a, l));
+	pd_enter(pd);
+	int r = (int)pd_leave(pd, ustack_accept(pd->st, u, a, l));
+	return wrap(pd, r);
 }
 
 static int pd_connect(void *ud, int fd, const struct sockaddr *a, socklen_t l)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
-	return ustack_connect(pd->st, u, a, l);
+	pd_enter(pd);
+	return pd_leave(pd, ustack_connect(pd->st, u, a, l));
 }
 
 /* Scatter/gather and msghdr forms are not wired yet: they fail cleanly rather than pretend. */
@@ -246,14 +278,16 @@ static ssize_t pd_read(void *ud, int fd, void *b, size_t n)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
-	return ustack_read(pd->st, u, b, n);
+	pd_enter(pd);
+	return pd_leave(pd, ustack_read(pd->st, u, b, n));
 }
 static ssize_t pd_readv(void *ud, int fd, const struct iovec *v, int c) { (void)v; (void)c; return no_data(ud, fd); }
 static ssize_t pd_recv(void *ud, int fd, void *b, size_t n, int f)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
-	return ustack_recv(pd->st, u, b, n, f);
+	pd_enter(pd);
+	return pd_leave(pd, ustack_recv(pd->st, u, b, n, f));
 }
 static ssize_t pd_recvfrom(void *ud, int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
 {
@@ -265,14 +299,16 @@ static ssize_t pd_write(void *ud, int fd, const void *b, size_t n)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
-	return ustack_write(pd->st, u, b, n);
+	pd_enter(pd);
+	return pd_leave(pd, ustack_write(pd->st, u, b, n));
 }
 static ssize_t pd_writev(void *ud, int fd, const struct iovec *v, int c) { (void)v; (void)c; return no_data(ud, fd); }
 static ssize_t pd_send(void *ud, int fd, const void *b, size_t n, int f)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
-	return ustack_send(pd->st, u, b, n, f);
+	pd_enter(pd);
+	return pd_leave(pd, ustack_send(pd->st, u, b, n, f));
 }
 static ssize_t pd_sendto(void *ud, int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l)
 {
@@ -307,7 +343,8 @@ static int pd_close(void *ud, int fd)
 	struct pd *pd = ud;
 	UFD(pd, fd);
 	pd->map[fd] = 0;
-	int rc = ustack_close(pd->st, u);
+	pd_enter(pd);
+	int rc = (int)pd_leave(pd, ustack_close(pd->st, u));
 	int e = errno;
 	close(fd);
 	errno = e;

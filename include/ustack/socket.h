@@ -45,6 +45,10 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 
 /* A listener's SYN queue (request sockets), accept queue, and the limit of both. */
 int ustack_listen_queues(struct ustack *st, int fd, int *syn_qlen, int *accept_qlen, int *max_backlog);
+/* How many callers are asleep in a blocking call (connect, accept, send, recv, poll, a
+ * lingering close).  A driver of virtual time compares it with the callers it has inside the
+ * API, and lets a woken caller run before it moves the clock on. */
+unsigned ustack_sleeping_callers(struct ustack *st);
 
 /* getsockopt(IPPROTO_TCP, TCP_INFO) fills glibc's struct tcp_info (Linux's layout) with what
  * the connection knows: state, options, scales, MSS, RTO, cwnd; for a listener

@@ -64,8 +64,41 @@ void sk_free(struct ustack *st, struct sock *sk)
 	free(sk);
 }
 
+/* Every blocking call sleeps here, counted, so a driver of virtual time can tell a caller
+ * that is asleep from one that was woken and has yet to run (ustack_sleeping_callers).  The
+ * waker zeroes the count (sk_wake), since a woken thread is runnable at once even before it
+ * gets the lock; a wake-up nobody sent (a timeout, a spurious return) uncounts itself. */
+void sk_wait_event(struct ustack *st)
+{
+	unsigned gen = st->tcp.wake_gen;
+	st->tcp.sleepers++;
+	pthread_cond_wait(&st->tcp.wait, &st->lock);
+	if (st->tcp.wake_gen == gen)
+		st->tcp.sleepers--;
+}
+
+int sk_wait_event_until(struct ustack *st, const struct timespec *deadline)
+{
+	unsigned gen = st->tcp.wake_gen;
+	st->tcp.sleepers++;
+	int rc = pthread_cond_timedwait(&st->tcp.wait, &st->lock, deadline);
+	if (st->tcp.wake_gen == gen)
+		st->tcp.sleepers--;
+	return rc;
+}
+
+unsigned ustack_sleeping_callers(struct ustack *st)
+{
+	stack_lock(st);
+	unsigned n = st->tcp.sleepers;
+	stack_unlock(st);
+	return n;
+}
+
 void sk_wake(struct ustack *st)
 {
+	st->tcp.wake_gen++;
+	st->tcp.sleepers = 0;
 	pthread_cond_broadcast(&st->tcp.wait);
 }
 
@@ -218,7 +251,7 @@ int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
 	while (!lsk->acceptq_head) {
 		if (lsk->nonblock)
 			return leave(st, -EAGAIN);
-		pthread_cond_wait(&st->tcp.wait, &st->lock);
+		sk_wait_event(st);
 		if (fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN)
 			return leave(st, -EINVAL); /* closed or shut down meanwhile */
 	}
@@ -323,7 +356,7 @@ int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, sockl
 		break;
 	}
 	while (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
-		pthread_cond_wait(&st->tcp.wait, &st->lock);
+		sk_wait_event(st);
 		if (fd_get(st, fd) != sk)
 			return leave(st, -EBADF); /* closed by another thread meanwhile */
 	}
@@ -373,7 +406,7 @@ static void sk_stream_wait_close(struct ustack *st, struct sock *sk)
 	sk->wait_expired = false;
 	timer_arm(st, &sk->wait_timer, st->now + (uint64_t)sk->linger * 1000000u);
 	while (closing_state(sk->node.state) && !sk->wait_expired)
-		pthread_cond_wait(&st->tcp.wait, &st->lock);
+		sk_wait_event(st);
 	timer_cancel(st, &sk->wait_timer);
 	sk->lingering = false;
 	if (sk->node.state == TCP_CLOSE)
@@ -638,6 +671,7 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			return leave(st, 0);
 		}
 		case SO_SNDBUF: {
+			sk->sndbuf_locked = true;
 			unsigned u = (unsigned)v < (unsigned)st->sysctl.wmem_max ? (unsigned)v : (unsigned)st->sysctl.wmem_max;
 			sk->sndbuf = (int)(u * 2 < 4608 ? 4608 : u * 2);
 			return leave(st, 0);
@@ -792,8 +826,8 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 		if (ready || timeout_ms == 0)
 			return leave(st, ready);
 		if (timeout_ms < 0)
-			pthread_cond_wait(&st->tcp.wait, &st->lock);
-		else if (pthread_cond_timedwait(&st->tcp.wait, &st->lock, &deadline) == ETIMEDOUT)
+			sk_wait_event(st);
+		else if (sk_wait_event_until(st, &deadline) == ETIMEDOUT)
 			timeout_ms = 0;
 	}
 }

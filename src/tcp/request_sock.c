@@ -169,6 +169,8 @@ static struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock 
 	sk->reuseaddr = lsk->reuseaddr;
 	sk->rcvbuf = lsk->rcvbuf;
 	sk->sndbuf = lsk->sndbuf;
+	sk->rcvbuf_locked = lsk->rcvbuf_locked;
+	sk->sndbuf_locked = lsk->sndbuf_locked;
 	sk->user_mss = lsk->user_mss;
 	sk->syn_retries = lsk->syn_retries;
 	sk->nodelay = lsk->nodelay;

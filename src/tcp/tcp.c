@@ -3,9 +3,9 @@
  * tcp_close, tcp_shutdown, and the socket calls built on them.
  *
  * Data moves through two rings per connection (tcp_buf.h), sized from SO_SNDBUF/SO_RCVBUF and
- * allocated when the connection is established.  The send ring grows, doubling up to
- * net.ipv4.tcp_wmem[2], when the congestion window could use more than it holds — a simple
- * form of Linux's tcp_sndbuf_expand.
+ * allocated when data first flows.  The send ring grows, doubling up to net.ipv4.tcp_wmem[2],
+ * when the congestion window could use more than it holds — a simple form of Linux's
+ * tcp_sndbuf_expand — unless SO_SNDBUF fixed its size (SOCK_SNDBUF_LOCK).
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
@@ -25,7 +25,6 @@ int tcp_rcv_ring(struct sock *sk)
 
 int tcp_data_init(struct ustack *st, struct sock *sk)
 {
-	uint32_t sz = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
 	uint32_t rz = (uint32_t)(sk->rcvbuf > 4096 ? sk->rcvbuf : 4096);
 	/* The receive ring holds half again what the windows offer: a window that may not
 	 * shrink is rounded up to the scale on every ACK (RFC 7323 §2.4, Linux's
@@ -35,7 +34,6 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	 * tcp_sendmsg): a connection that never carries data in one direction costs nothing
 	 * there, as Linux allocates skbs only for data. */
 	sk->rcv_limit = rz;
-	sk->snd_ring_init = sz;
 	sk->data_init = true;
 	sk->write_seq = sk->snd_nxt;
 	sk->snd_sml = sk->snd_nxt;
@@ -145,9 +143,10 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 			if (copied == len)
 				return (ssize_t)copied;
 			uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
-			if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, sk->snd_ring_init) < 0)
+			if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096)) < 0)
 				return copied ? (ssize_t)copied : -ENOMEM;
-			if (!tcp_buf_space(&sk->sndq) && sk->sndq.size < (uint32_t)st->sysctl.tcp_wmem[2] &&
+			if (!tcp_buf_space(&sk->sndq) && !sk->sndbuf_locked &&
+			    sk->sndq.size < (uint32_t)st->sysctl.tcp_wmem[2] &&
 			    sk->cwnd * mss * 2 > sk->sndq.size)
 				tcp_buf_reserve(&sk->sndq, sk->sndq.size * 2);
 			uint32_t n = tcp_buf_push(&sk->sndq, buf + copied,
@@ -161,7 +160,7 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 			if (nonblock)
 				return copied ? (ssize_t)copied : -EAGAIN;
 		}
-		pthread_cond_wait(&st->tcp.wait, &st->lock);
+		sk_wait_event(st);
 		if (!ustack_fd_is(st, fd, sk))
 			return -EBADF;
 	}
@@ -263,7 +262,7 @@ ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, si
 			return copied ? (ssize_t)copied : -ENOTCONN; /* never connected */
 		if (nonblock)
 			return copied ? (ssize_t)copied : -EAGAIN;
-		pthread_cond_wait(&st->tcp.wait, &st->lock);
+		sk_wait_event(st);
 		if (!ustack_fd_is(st, fd, sk))
 			return copied ? (ssize_t)copied : -EBADF;
 	}

@@ -142,9 +142,9 @@ struct sock {
 	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */
 	struct tcp_buf rcvq;     /* in-order bytes not yet read */
 	uint32_t rcv_limit;      /* what windows may offer of rcvq (the rest absorbs window creep) */
-	uint32_t snd_ring_init;  /* the send ring's first size (SO_SNDBUF) */
 	bool data_init;          /* established: sequence state for data is set up */
 	bool rcvbuf_locked;      /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
+	bool sndbuf_locked;      /* SO_SNDBUF was set: the send ring does not grow */
 	uint64_t bytes_read;     /* copied to the application (copied_seq) */
 	uint64_t rcvq_space_seq, rcvq_space_time; /* tcp_rcv_space_adjust's last measurement */
 	uint32_t rcvq_space;     /* bytes the application read in the last receiver RTT */
@@ -220,6 +220,8 @@ struct tcp_state_tables {
 	struct sock **fds;          /* descriptor table */
 	int nfds;
 	unsigned nsocks, nreqsk;
+	unsigned sleepers;          /* callers asleep in sk_wait_event */
+	unsigned wake_gen;          /* sk_wake calls, to tell a wake-up from a timeout */
 };
 
 #define LHASH_SIZE 256
@@ -348,6 +350,9 @@ void tcp_cong_on_ack(struct ustack *st, struct sock *sk, uint32_t acked);
 struct sock *sk_alloc(struct ustack *st);
 void sk_free(struct ustack *st, struct sock *sk);
 void sk_wake(struct ustack *st);
+struct timespec;
+void sk_wait_event(struct ustack *st);
+int sk_wait_event_until(struct ustack *st, const struct timespec *deadline);
 void inet_csk_listen_stop(struct ustack *st, struct sock *lsk);
 
 /* trace helpers */
