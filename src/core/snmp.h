@@ -33,7 +33,8 @@
 	X(TcpExtTCPRcvQDrop) X(TcpExtTCPZeroWindowDrop) X(TcpExtTCPSackRecovery) X(TcpExtTCPKeepAlive) \
 	X(TcpExtTCPAbortOnLinger) \
 	X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge) \
-	X(TcpExtOutOfWindowIcmps) X(TcpExtTWRecycled) X(TcpExtTCPDSACKRecv) X(TcpExtTCPSACKReneging) X(TcpExtTCPSACKReorder)
+	X(TcpExtOutOfWindowIcmps) X(TcpExtTWRecycled) X(TcpExtTCPDSACKRecv) X(TcpExtTCPSACKReneging) X(TcpExtTCPSACKReorder) \
+	X(TcpExtTCPLossProbes) X(TcpExtTCPLossProbeRecovery)
 
 #define USTACK_ARP_STAT_LIST(X) \
 	X(entries) X(allocs) X(destroys) X(lookups) X(hits) X(res_failed) \

@@ -89,6 +89,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_fastopen", SC_INT, F(tcp_fastopen), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_tw_reuse", SC_INT, F(tcp_tw_reuse), 1, 0, 2, NULL },
 	{ "net.ipv4.tcp_moderate_rcvbuf", SC_INT, F(tcp_moderate_rcvbuf), 1, 0, 1, NULL },
+	{ "net.ipv4.tcp_early_retrans", SC_INT, F(tcp_early_retrans), 1, 0, 4, NULL },
 	{ "net.ipv4.tcp_reordering", SC_INT, F(tcp_reordering), 1, 1, 300, NULL },
 	{ "net.ipv4.tcp_max_reordering", SC_INT, F(tcp_max_reordering), 1, 1, 65535, NULL },
 	{ "net.ipv4.tcp_tw_reuse_delay", SC_INT, F(tcp_tw_reuse_delay), 1, 1, INT_MAX, NULL },
@@ -149,6 +150,7 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_tw_reuse_delay = 1000;
 	s->tcp_reordering = 3;
 	s->tcp_moderate_rcvbuf = 1;
+	s->tcp_early_retrans = 3;
 	s->tcp_max_reordering = 300;
 	s->tcp_rmem[0] = 4096;
 	s->tcp_rmem[1] = 131072;

@@ -31,7 +31,7 @@ struct ustack_sysctls {
 	char tcp_congestion_control[16];
 	int tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes, tcp_retries2;
 	int tcp_tw_reuse_delay;
-	int tcp_reordering, tcp_max_reordering, tcp_moderate_rcvbuf;
+	int tcp_reordering, tcp_max_reordering, tcp_moderate_rcvbuf, tcp_early_retrans;
 };
 
 void sysctl_defaults(struct ustack_sysctls *s);

@@ -165,6 +165,11 @@ struct sock {
 	uint8_t nsacked;
 	struct sack_range sacked[TCP_SACK_SLOTS]; /* SACKed above snd_una, sorted, disjoint */
 	uint32_t high_rxt;       /* RFC 6675 HighRxt: end of the last hole retransmitted */
+	bool tlp_pending;        /* retrans_timer is the loss probe's, not the RTO's */
+	bool tlp_retrans;        /* the probe was a retransmission */
+	uint32_t tlp_high_seq;   /* snd_max when the probe went; 0: none outstanding */
+	uint32_t last_seg_seq;   /* start of the newest segment sent (what a probe resends) */
+	uint64_t rto_deadline;   /* µs: when the RTO armed last would fire */
 	uint16_t reordering;     /* duplicate threshold, in segments (tp->reordering) */
 	uint32_t high_seq;       /* snd_nxt when recovery began (RFC 6582) */
 	uint32_t srtt_us, rttvar_us;   /* RFC 6298, in µs (srtt 0: no sample yet) */
@@ -317,6 +322,7 @@ void tcp_retransmit_head(struct ustack *st, struct sock *sk);
 void tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
 void tcp_send_fin(struct ustack *st, struct sock *sk);
 void tcp_send_probe(struct ustack *st, struct sock *sk);
+void tcp_send_loss_probe(struct ustack *st, struct sock *sk);
 uint16_t tcp_select_window(struct sock *sk);
 uint32_t __tcp_select_window(const struct sock *sk);
 
@@ -332,6 +338,8 @@ void tcp_time_wait(struct ustack *st, struct sock *sk);
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t);
 void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk);
 void tcp_reset_keepalive_timer(struct ustack *st, struct sock *sk);
+void tcp_set_xmit_timer(struct ustack *st, struct sock *sk);
+bool tcp_schedule_loss_probe(struct ustack *st, struct sock *sk, bool advancing_rto);
 
 /* ---- tcp_sack.c ---- */
 void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th);

@@ -296,6 +296,22 @@ static void tcp_enter_recovery(struct ustack *st, struct sock *sk)
 	tcp_retransmit_head(st, sk);
 }
 
+/* tcp_process_tlp_ack: the answer to a loss probe.  If the probe was new data, or a
+ * retransmission answered by a pure duplicate ACK (the original arrived too), nothing was
+ * lost; if a retransmitted probe's ACK moves past the probe, it repaired a loss, and the
+ * window is reduced once, as a recovery would (TcpExtTCPLossProbeRecovery). */
+static void tcp_process_tlp_ack(struct ustack *st, struct sock *sk, uint32_t ack, bool advanced)
+{
+	if (!sk->tlp_high_seq || before(ack, sk->tlp_high_seq))
+		return;
+	if (sk->tlp_retrans && after(ack, sk->tlp_high_seq) && advanced) {
+		sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
+		sk->cwnd = sk->ssthresh;
+		MIB_INC(st, TcpExtTCPLossProbeRecovery);
+	}
+	sk->tlp_high_seq = 0;
+}
+
 /* tcp_ack: returns 0 to go on, -1 to drop the segment, 1 when the socket is gone. */
 static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
@@ -361,10 +377,13 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 			}
 		}
 		sk->dupacks = 0;
-		if (sk->snd_una == sk->snd_max)
+		tcp_process_tlp_ack(st, sk, ack, true);
+		if (sk->snd_una == sk->snd_max) {
 			timer_cancel(st, &sk->retrans_timer);
-		else
-			tcp_rearm_rto(st, sk);
+			sk->tlp_pending = false;
+		} else {
+			tcp_set_xmit_timer(st, sk);
+		}
 		if (sk->in_recovery) {
 			if (!before(ack, sk->high_seq)) {
 				sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
@@ -404,6 +423,8 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	 * and comes while data is outstanding. */
 	if (ack == sk->snd_una && !th->plen && !(th->flags & (TCPHDR_SYN | TCPHDR_FIN)) &&
 	    !wnd_changed && sk->snd_una != sk->snd_max) {
+		if (!th->opt.nsack)
+			tcp_process_tlp_ack(st, sk, ack, false);
 		sk->dupacks++;
 		if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq) &&
 		    (sk->dupacks >= sk->reordering || (sk->sack_ok && tcp_sacked_segs(sk) >= sk->reordering))) {
@@ -612,8 +633,11 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 		return;
 	sk->rcv_tstamp = st->now; /* keepalive measures silence from here */
 	sk->probes_out = 0;       /* the peer answered (tcp_ack) */
-	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge */
-	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt)) {
+	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge — once
+	 * its ACK is known to be acceptable (Linux's FLAG_UPDATE_TS_RECENT in tcp_ack), so a
+	 * forged segment cannot push ts_recent ahead and make PAWS drop the real ones */
+	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt) &&
+	    !after(th->ack, sk->snd_max) && !before(th->ack, sk->snd_una - sk->max_window)) {
 		sk->ts_recent = th->opt.tsval;
 		sk->ts_recent_stamp_ms = tcp_clock_ms(st);
 	}

@@ -244,6 +244,7 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 void tcp_write_xmit(struct ustack *st, struct sock *sk)
 {
 	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	bool sent_new = false;
 	for (int guard = 0; guard < 1024; guard++) {
 		uint32_t seq = sk->snd_nxt;
 		bool fin_pending = sk->fin_queued && (int32_t)(sk->write_seq + 1 - seq) > 0;
@@ -312,9 +313,53 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 			sk->rtt_seq = sk->snd_nxt;
 			sk->rtt_start = st->now;
 		}
+		if (!rexmit) {
+			sent_new = true;
+			sk->last_seg_seq = seq;
+		}
 		if (!timer_pending(&sk->retrans_timer))
 			tcp_rearm_rto(st, sk);
 	}
+	/* one loss probe per tail: armed after new data goes out (tcp_write_xmit's
+	 * tcp_schedule_loss_probe) */
+	if (sent_new && !sk->tlp_high_seq)
+		tcp_schedule_loss_probe(st, sk, false);
+}
+
+/* tcp_send_loss_probe: new data if the window allows one segment of it, else the newest
+ * segment again; either way the peer must answer, with SACK blocks that start recovery if the
+ * tail was lost.  Then the RTO. */
+void tcp_send_loss_probe(struct ustack *st, struct sock *sk)
+{
+	if (sk->tlp_high_seq || sk->snd_una == sk->snd_max) {
+		tcp_rearm_rto(st, sk);
+		return;
+	}
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t max_before = sk->snd_max;
+	uint32_t unsent = (int32_t)(sk->write_seq - sk->snd_nxt) > 0 ? sk->write_seq - sk->snd_nxt : 0;
+	uint32_t room = sk->snd_una + sk->snd_wnd - sk->snd_nxt;
+	if (unsent && (int32_t)room > 0 && sk->snd_nxt == sk->snd_max) {
+		uint32_t len = unsent < mss ? unsent : mss;
+		if (len > room)
+			len = room;
+		bool fin = sk->fin_queued && sk->snd_nxt + len == sk->write_seq;
+		if (tcp_send_data(st, sk, sk->snd_nxt, len, fin) == 0) {
+			sk->last_seg_seq = sk->snd_nxt;
+			sk->snd_nxt += len + (fin ? 1 : 0);
+			sk->snd_max = sk->snd_nxt; /* snd_nxt was snd_max: new data */
+		}
+	}
+	sk->tlp_retrans = false;
+	if (sk->snd_max == max_before) {
+		uint32_t seq = (int32_t)(sk->last_seg_seq - sk->snd_una) > 0 ? sk->last_seg_seq : sk->snd_una;
+		tcp_retransmit_range(st, sk, seq, mss);
+		sk->tlp_retrans = true;
+	}
+	sk->tlp_high_seq = sk->snd_max;
+	MIB_INC(st, TcpExtTCPLossProbes);
+	tcp_trace(st, "tcp_send_loss_probe", &sk->node, sk->node.state, sk->node.state);
+	tcp_rearm_rto(st, sk);
 }
 
 /* A retransmission of up to len bytes from seq (which was sent before), with the FIN if

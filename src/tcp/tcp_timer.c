@@ -39,7 +39,52 @@ void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk)
 
 void tcp_rearm_rto(struct ustack *st, struct sock *sk)
 {
-	timer_arm(st, &sk->retrans_timer, st->now + (uint64_t)sk->rto_ms * 1000u);
+	sk->tlp_pending = false;
+	sk->rto_deadline = st->now + (uint64_t)sk->rto_ms * 1000u;
+	timer_arm(st, &sk->retrans_timer, sk->rto_deadline);
+}
+
+/*
+ * tcp_schedule_loss_probe — RACK-TLP's tail loss probe (RFC 8985 §7) as Linux arms it: on a
+ * SACK connection not in recovery, with data in flight, a probe timer of two smoothed RTTs
+ * (plus the 200 ms delayed-ACK allowance when a single segment is out, else 2 ms), or 1 s
+ * without an RTT sample — unless the RTO would fire sooner.  A lost tail then costs a probe
+ * and a fast recovery instead of an RTO.  net.ipv4.tcp_early_retrans 3 or 4 enables it.
+ */
+bool tcp_schedule_loss_probe(struct ustack *st, struct sock *sk, bool advancing_rto)
+{
+	int er = st->sysctl.tcp_early_retrans;
+	if ((er != 3 && er != 4) || !sk->sack_ok || sk->in_recovery || sk->retransmits ||
+	    sk->snd_una == sk->snd_max)
+		return false;
+	uint64_t pto;
+	if (sk->srtt_us) {
+		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		bool one = sk->snd_max - sk->snd_una <= mss + 1;
+		pto = 2ull * sk->srtt_us + (one ? TCP_RTO_MIN_MS : TCP_TIMEOUT_MIN_MS) * 1000ull;
+	} else {
+		pto = TCP_TIMEOUT_INIT_MS * 1000ull;
+	}
+	pto = (pto + 999) / 1000 * 1000; /* whole milliseconds, as jiffies */
+	uint64_t at = st->now + pto;
+	uint64_t rto_at = advancing_rto || !timer_pending(&sk->retrans_timer) || sk->tlp_pending
+				  ? st->now + (uint64_t)sk->rto_ms * 1000u : sk->rto_deadline;
+	if (rto_at < at)
+		at = rto_at;
+	if (!advancing_rto && timer_pending(&sk->retrans_timer) && !sk->tlp_pending)
+		; /* keep the RTO's deadline for when the probe is done */
+	else
+		sk->rto_deadline = st->now + (uint64_t)sk->rto_ms * 1000u;
+	sk->tlp_pending = true;
+	timer_arm(st, &sk->retrans_timer, at);
+	return true;
+}
+
+/* tcp_set_xmit_timer: after an ACK, the loss probe if it applies, else the RTO. */
+void tcp_set_xmit_timer(struct ustack *st, struct sock *sk)
+{
+	if (!tcp_schedule_loss_probe(st, sk, true))
+		tcp_rearm_rto(st, sk);
 }
 
 /* tcp_write_err: the peer is gone — the application sees ETIMEDOUT (or the soft error an
@@ -195,6 +240,12 @@ void tcp_tw_timer(struct ustack *st, struct utimer *t)
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t)
 {
 	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, retrans_timer));
+	if (sk->tlp_pending) {
+		sk->tlp_pending = false;
+		if (sk->node.state != TCP_CLOSE && sk->node.state != TCP_TIME_WAIT && sk->data_init)
+			tcp_send_loss_probe(st, sk);
+		return;
+	}
 	if (sk->node.state != TCP_SYN_SENT && sk->node.state != TCP_SYN_RECV) {
 		if (sk->node.state != TCP_CLOSE && sk->node.state != TCP_TIME_WAIT && sk->node.state != TCP_LISTEN)
 			tcp_data_retransmit_timer(st, sk);

@@ -465,7 +465,9 @@ static void test_sack_recovery_rfc6675(void **state)
 	assert_int_equal(ti.tcpi_snd_ssthresh, 7);
 	assert_int_equal(tw_counter(t, "TcpRetransSegs"), 2);
 	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 0);
-	/* after an RTO, go-back-N skips what the peer holds: send 4 more, SACK the last two */
+	/* after an RTO, go-back-N skips what the peer holds: send 4 more, SACK the last two
+	 * (tail loss probes off, so that the RTO is what fires) */
+	tw_sysctl(t, "net.ipv4.tcp_early_retrans", "0");
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 4 * M, 0), (ssize_t)(4 * M));
 	for (uint32_t i = 10; i < 14; i++)
 		expect_seg(t, i == 13 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
@@ -477,6 +479,35 @@ static void test_sack_recovery_rfc6675(void **state)
 	peer_sack(t, 11 * M, (const uint32_t[][2]){ { 12 * M, 14 * M } }, 1);
 	expect_seg(t, TW_ACK, 11 * M, 0, M); /* the rest of the hole, and not 12, 13 */
 	tw_expect_none(t);
+}
+
+/* RACK-TLP's tail loss probe (RFC 8985 §7): the last segments of a flight are lost, nothing
+ * comes back to trigger recovery; instead of waiting for the RTO, a probe after two RTTs. */
+static void test_tail_loss_probe(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_SACK_TS, sizeof(MSS_SACK_TS));
+	const uint32_t M = 1448;
+	static uint8_t buf[4 * 1448];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (uint32_t i = 0; i < 4; i++)
+		expect_seg(t, i == 3 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
+	/* the first two arrive; the last two are lost */
+	peer_sack(t, 2 * M, NULL, 0);
+	/* PTO = 2·SRTT (~0 here) + 2 ms, in whole milliseconds: 3 ms, far before the 201 ms RTO;
+	 * with no new data to send, the probe is the newest segment again */
+	tw_advance(t, 2);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_seg(t, TW_ACK | TH_PSH, 3 * M, 0, M);
+	assert_int_equal(tw_counter(t, "TcpExtTCPLossProbes"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 0);
+	/* one probe per tail: the next timer is the RTO (201 ms from the probe) */
+	tw_advance(t, 200);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_seg(t, TW_ACK, 2 * M, 0, M);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 1);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
@@ -497,6 +528,7 @@ int main(void)
 		T(test_rto_go_back_n),
 		T(test_time_wait_reuse),
 		T(test_sack_recovery_rfc6675),
+		T(test_tail_loss_probe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,6 +114,26 @@ static void test_lossy_reordering_link(void **state)
 	pair_fini(&p);
 }
 
+/* Heavy loss for many round trips, where recovery, loss probes, RTOs and window probes all
+ * take turns: the transfer must finish, in a bounded (virtual) time, without the connection
+ * ever stalling or dying (each of those happened to an earlier version of ustack). */
+static void test_heavy_loss_many_megabytes(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		struct pair p;
+		struct ustack_memlink_params mp = { .seed = seed, .delay_us = 500, .loss = 0.05 };
+		pair_connect(&p, &mp);
+		assert_int_equal(transfer(&p, 16 << 20, 600000000ull), 16 << 20);
+		assert_int_equal(ustack_tcp_state(p.a, p.cfd), TCP_ESTABLISHED);
+		uint64_t probes = 0, sack = 0;
+		ustack_counter_get(p.a, "TcpExtTCPLossProbes", &probes);
+		ustack_counter_get(p.a, "TcpExtTCPSackRecovery", &sack);
+		assert_true(probes > 0 && sack > 0);
+		pair_fini(&p);
+	}
+}
+
 static void test_orderly_close_both_ways(void **state)
 {
 	(void)state;
@@ -147,6 +167,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clean_link_megabytes),
 		cmocka_unit_test(test_lossy_reordering_link),
+		cmocka_unit_test(test_heavy_loss_many_megabytes),
 		cmocka_unit_test(test_orderly_close_both_ways),
 	};
 	return cmocka_run_group_tests_name("tcp_transfer", tests, NULL, NULL);
