@@ -266,13 +266,6 @@ static int pd_connect(void *ud, int fd, const struct sockaddr *a, socklen_t l)
 }
 
 /* Scatter/gather and msghdr forms are not wired yet: they fail cleanly rather than pretend. */
-static ssize_t no_data(struct pd *pd, int fd)
-{
-	UFD(pd, fd);
-	(void)u;
-	errno = EOPNOTSUPP;
-	return -1;
-}
 
 static ssize_t pd_read(void *ud, int fd, void *b, size_t n)
 {
@@ -281,7 +274,71 @@ static ssize_t pd_read(void *ud, int fd, void *b, size_t n)
 	pd_enter(pd);
 	return pd_leave(pd, ustack_read(pd->st, u, b, n));
 }
-static ssize_t pd_readv(void *ud, int fd, const struct iovec *v, int c) { (void)v; (void)c; return no_data(ud, fd); }
+/* Vectors are gathered into (scattered from) one buffer around a single ustack call, so the
+ * call sees one write (read) as the kernel's tcp_sendmsg (tcp_recvmsg) would. */
+static size_t iov_total(const struct iovec *v, int c)
+{
+	size_t n = 0;
+	for (int i = 0; i < c; i++)
+		n += v[i].iov_len;
+	return n;
+}
+
+static ssize_t pd_recv_iov(struct pd *pd, int u, const struct iovec *v, int c, int f)
+{
+	if (c < 0 || (c && !v)) {
+		errno = c < 0 ? EINVAL : EFAULT;
+		return -1;
+	}
+	size_t n = iov_total(v, c);
+	uint8_t *tmp = malloc(n ? n : 1);
+	if (!tmp) {
+		errno = ENOMEM;
+		return -1;
+	}
+	pd_enter(pd);
+	ssize_t r = pd_leave(pd, ustack_recv(pd->st, u, tmp, n, f));
+	for (ssize_t off = 0, i = 0; r > 0 && off < r && i < c; i++) {
+		size_t k = (size_t)(r - off) < v[i].iov_len ? (size_t)(r - off) : v[i].iov_len;
+		memcpy(v[i].iov_base, tmp + off, k);
+		off += (ssize_t)k;
+	}
+	free(tmp);
+	return r;
+}
+
+static ssize_t pd_send_iov(struct pd *pd, int u, const struct iovec *v, int c, int f)
+{
+	if (c < 0 || (c && !v)) {
+		errno = c < 0 ? EINVAL : EFAULT;
+		return -1;
+	}
+	size_t n = iov_total(v, c);
+	uint8_t *tmp = malloc(n ? n : 1);
+	if (!tmp) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t off = 0, i = 0; i < (size_t)c; off += v[i].iov_len, i++) {
+		if (v[i].iov_len && !v[i].iov_base) {
+			free(tmp);
+			errno = EFAULT;
+			return -1;
+		}
+		memcpy(tmp + off, v[i].iov_base, v[i].iov_len);
+	}
+	pd_enter(pd);
+	ssize_t r = pd_leave(pd, ustack_send(pd->st, u, tmp, n, f));
+	free(tmp);
+	return r;
+}
+
+static ssize_t pd_readv(void *ud, int fd, const struct iovec *v, int c)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return pd_recv_iov(pd, u, v, c, 0);
+}
 static ssize_t pd_recv(void *ud, int fd, void *b, size_t n, int f)
 {
 	struct pd *pd = ud;
@@ -289,12 +346,30 @@ static ssize_t pd_recv(void *ud, int fd, void *b, size_t n, int f)
 	pd_enter(pd);
 	return pd_leave(pd, ustack_recv(pd->st, u, b, n, f));
 }
+/* TCP's recvfrom and recvmsg leave the address alone (msg_namelen 0), as Linux's do. */
 static ssize_t pd_recvfrom(void *ud, int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
 {
-	(void)b; (void)n; (void)f; (void)a; (void)l;
-	return no_data(ud, fd);
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	(void)a;
+	if (l)
+		*l = 0;
+	pd_enter(pd);
+	return pd_leave(pd, ustack_recv(pd->st, u, b, n, f));
 }
-static ssize_t pd_recvmsg(void *ud, int fd, struct msghdr *m, int f) { (void)m; (void)f; return no_data(ud, fd); }
+static ssize_t pd_recvmsg(void *ud, int fd, struct msghdr *m, int f)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	if (!m) {
+		errno = EFAULT;
+		return -1;
+	}
+	m->msg_namelen = 0;
+	m->msg_controllen = 0;
+	m->msg_flags = 0;
+	return pd_recv_iov(pd, u, m->msg_iov, (int)m->msg_iovlen, f);
+}
 static ssize_t pd_write(void *ud, int fd, const void *b, size_t n)
 {
 	struct pd *pd = ud;
@@ -302,7 +377,12 @@ static ssize_t pd_write(void *ud, int fd, const void *b, size_t n)
 	pd_enter(pd);
 	return pd_leave(pd, ustack_write(pd->st, u, b, n));
 }
-static ssize_t pd_writev(void *ud, int fd, const struct iovec *v, int c) { (void)v; (void)c; return no_data(ud, fd); }
+static ssize_t pd_writev(void *ud, int fd, const struct iovec *v, int c)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	return pd_send_iov(pd, u, v, c, 0);
+}
 static ssize_t pd_send(void *ud, int fd, const void *b, size_t n, int f)
 {
 	struct pd *pd = ud;
@@ -310,12 +390,26 @@ static ssize_t pd_send(void *ud, int fd, const void *b, size_t n, int f)
 	pd_enter(pd);
 	return pd_leave(pd, ustack_send(pd->st, u, b, n, f));
 }
+/* On a connected TCP socket the address of sendto/sendmsg is ignored, as tcp_sendmsg does. */
 static ssize_t pd_sendto(void *ud, int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l)
 {
-	(void)b; (void)n; (void)f; (void)a; (void)l;
-	return no_data(ud, fd);
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	(void)a;
+	(void)l;
+	pd_enter(pd);
+	return pd_leave(pd, ustack_send(pd->st, u, b, n, f));
 }
-static ssize_t pd_sendmsg(void *ud, int fd, const struct msghdr *m, int f) { (void)m; (void)f; return no_data(ud, fd); }
+static ssize_t pd_sendmsg(void *ud, int fd, const struct msghdr *m, int f)
+{
+	struct pd *pd = ud;
+	UFD(pd, fd);
+	if (!m) {
+		errno = EFAULT;
+		return -1;
+	}
+	return pd_send_iov(pd, u, m->msg_iov, (int)m->msg_iovlen, f);
+}
 
 static int pd_fcntl(void *ud, int fd, int cmd, ...)
 {
@@ -332,10 +426,11 @@ static int pd_ioctl(void *ud, int fd, unsigned long req, ...)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
-	(void)u;
-	(void)req;
-	errno = ENOTTY;
-	return -1;
+	va_list ap;
+	va_start(ap, req);
+	int *arg = va_arg(ap, int *);
+	va_end(ap);
+	return ustack_ioctl(pd->st, u, req, arg);
 }
 
 static int pd_close(void *ud, int fd)

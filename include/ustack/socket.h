@@ -45,6 +45,9 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 
 /* A listener's SYN queue (request sockets), accept queue, and the limit of both. */
 int ustack_listen_queues(struct ustack *st, int fd, int *syn_qlen, int *accept_qlen, int *max_backlog);
+/* ioctl: SIOCINQ/FIONREAD (bytes ready to read), SIOCOUTQ (bytes not yet acknowledged),
+ * SIOCOUTQNSD (bytes not yet sent); EINVAL on a listener, ENOTTY for anything else. */
+int ustack_ioctl(struct ustack *st, int fd, unsigned long req, int *arg);
 /* How many callers are asleep in a blocking call (connect, accept, send, recv, poll, a
  * lingering close).  A driver of virtual time compares it with the callers it has inside the
  * API, and lets a woken caller run before it moves the clock on. */

