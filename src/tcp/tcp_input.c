@@ -506,7 +506,8 @@ static void tcp_ofo_drain(struct sock *sk)
 }
 
 /* tcp_data_queue: returns 1 when the socket is gone. */
-static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
+static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
+			  const struct tcp_repr *th)
 {
 	uint32_t seq = th->seq, len = (uint32_t)th->plen;
 	const uint8_t *data = th->payload;
@@ -515,10 +516,11 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct tcp_r
 	if (state != TCP_ESTABLISHED && state != TCP_FIN_WAIT1 && state != TCP_FIN_WAIT2)
 		return 0; /* after the peer's FIN nothing more can come */
 	if (len && sk->fd < 0 && sk->shut_rd) {
-		/* data for an orphan nobody will read: abort (tcp_rcv_state_process) */
+		/* data for an orphan nobody will read: abort (tcp_rcv_state_process returns 1,
+		 * and tcp_v4_do_rcv answers the segment itself with tcp_v4_send_reset) */
 		MIB_INC(st, TcpExtTCPAbortOnData);
-		tcp_send_active_reset(st, sk);
 		tcp_done(st, sk, 0);
+		tcp_v4_send_reset(st, ip, th);
 		return 1;
 	}
 	if (len && tcp_rcv_ring(sk) < 0) {
@@ -596,7 +598,6 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct tcp_r
 void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 			 const struct tcp_repr *th)
 {
-	(void)ip;
 	uint32_t seg_len = (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
 	/* PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate */
 	if (sk->tstamp_ok && th->opt.ts_ok && !(th->flags & TCPHDR_RST) &&
@@ -652,7 +653,7 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 	int r = tcp_ack(st, sk, th);
 	if (r)
 		return;
-	if ((th->plen || (th->flags & TCPHDR_FIN)) && tcp_data_queue(st, sk, th))
+	if ((th->plen || (th->flags & TCPHDR_FIN)) && tcp_data_queue(st, sk, ip, th))
 		return;
 	tcp_write_xmit(st, sk);
 }
