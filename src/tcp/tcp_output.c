@@ -238,8 +238,10 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 /*
  * tcp_write_xmit: send what the congestion window (RFC 5681) and the peer's window allow, one
  * MSS at a time, holding back a small segment while another small one is in flight unless
- * TCP_NODELAY (Nagle, RFC 896, with Minshall's refinement as Linux) and a segment the window would cut short while more data waits (sender-side
- * silly window avoidance).  The FIN goes with the last byte, or alone.
+ * TCP_NODELAY (Nagle, RFC 896, with Minshall's refinement as Linux), a partial segment while
+ * corked, and a segment the window would cut short while more data waits (sender-side silly
+ * window avoidance).  After a timeout it goes back over what the peer has not SACKed.  The
+ * FIN goes with the last byte, or alone.
  */
 void tcp_write_xmit(struct ustack *st, struct sock *sk)
 {

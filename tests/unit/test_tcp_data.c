@@ -510,6 +510,25 @@ static void test_tail_loss_probe(void **state)
 	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 1);
 }
 
+/* Both ends close at once (RFC 9293 §3.6, case 2): FIN_WAIT1 → CLOSING on the peer's FIN,
+ * TIME_WAIT when our FIN is acknowledged. */
+static void test_simultaneous_close(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	assert_int_equal(ustack_shutdown(t->st, conn.fd, SHUT_WR), 0);
+	expect_seg(t, TW_ACK | TW_FIN, 0, 0, 0);
+	/* the peer's FIN crosses ours: it does not acknowledge our FIN yet */
+	peer_send(t, 0, snd(0), TW_ACK | TW_FIN, 65535, NULL, 0);
+	expect_seg(t, TW_ACK, 1, 1, 0);
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSING);
+	peer_send(t, 1, snd(1), TW_ACK, 65535, NULL, 0);
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_TIME_WAIT);
+	tw_expect_none(t);
+	char b;
+	assert_int_equal(ustack_recv(t->st, conn.fd, &b, 1, 0), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -529,6 +548,7 @@ int main(void)
 		T(test_time_wait_reuse),
 		T(test_sack_recovery_rfc6675),
 		T(test_tail_loss_probe),
+		T(test_simultaneous_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
