@@ -284,18 +284,26 @@ static size_t iov_total(const struct iovec *v, int c)
 	return n;
 }
 
-static ssize_t pd_recv_iov(struct pd *pd, int u, const struct iovec *v, int c, int f)
+/* A buffer for the vector's total, or NULL with errno (EINVAL, EFAULT as the kernel). */
+static uint8_t *iov_buf(const struct iovec *v, int c, size_t *n)
 {
 	if (c < 0 || (c && !v)) {
 		errno = c < 0 ? EINVAL : EFAULT;
-		return -1;
+		return NULL;
 	}
-	size_t n = iov_total(v, c);
-	uint8_t *tmp = malloc(n ? n : 1);
-	if (!tmp) {
+	*n = iov_total(v, c);
+	uint8_t *tmp = malloc(*n ? *n : 1);
+	if (!tmp)
 		errno = ENOMEM;
+	return tmp;
+}
+
+static ssize_t pd_recv_iov(struct pd *pd, int u, const struct iovec *v, int c, int f)
+{
+	size_t n;
+	uint8_t *tmp = iov_buf(v, c, &n);
+	if (!tmp)
 		return -1;
-	}
 	pd_enter(pd);
 	ssize_t r = pd_leave(pd, ustack_recv(pd->st, u, tmp, n, f));
 	for (ssize_t off = 0, i = 0; r > 0 && off < r && i < c; i++) {
@@ -309,16 +317,10 @@ static ssize_t pd_recv_iov(struct pd *pd, int u, const struct iovec *v, int c, i
 
 static ssize_t pd_send_iov(struct pd *pd, int u, const struct iovec *v, int c, int f)
 {
-	if (c < 0 || (c && !v)) {
-		errno = c < 0 ? EINVAL : EFAULT;
+	size_t n;
+	uint8_t *tmp = iov_buf(v, c, &n);
+	if (!tmp)
 		return -1;
-	}
-	size_t n = iov_total(v, c);
-	uint8_t *tmp = malloc(n ? n : 1);
-	if (!tmp) {
-		errno = ENOMEM;
-		return -1;
-	}
 	for (size_t off = 0, i = 0; i < (size_t)c; off += v[i].iov_len, i++) {
 		if (v[i].iov_len && !v[i].iov_base) {
 			free(tmp);

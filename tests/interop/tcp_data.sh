@@ -17,14 +17,15 @@ head -c "$BYTES" /dev/urandom >"$TMP/data.bin"
 want=$(sha256sum <"$TMP/data.bin" | cut -d' ' -f1)
 nsx() { ip netns exec "$NS" "$@"; }
 
-# A Linux server that reads one connection to its end and prints "<bytes> <sha256>" and the
-# options Linux negotiated with ustack (TCP_INFO: tcpi_options, byte 5; scales, byte 6).
+# linux_sink PORT [NETNS ADDR]: a Linux server (in NS on 192.0.2.1 unless given) that reads one
+# connection to its end and prints "<bytes> <sha256>" and the options Linux negotiated with
+# ustack (TCP_INFO: tcpi_options, byte 5; scales, byte 6).
 linux_sink() {
-	nsx timeout 120 python3 - "$1" <<'PY'
+	ip netns exec "${2:-$NS}" timeout 120 python3 - "$1" "${3:-192.0.2.1}" <<'PY'
 import hashlib, socket, sys
 l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("192.0.2.1", int(sys.argv[1])))
+l.bind((sys.argv[2], int(sys.argv[1])))
 l.listen(1)
 l.settimeout(30)
 c, _ = l.accept()
@@ -42,10 +43,10 @@ print(n, h.hexdigest(), f"options={ti[5]:#x} snd_wscale={ti[6] & 15}", flush=Tru
 PY
 }
 
-# linux_send PORT FILE: a Linux client that connects (retrying while ustack comes up), sends
-# FILE, half-closes, and reads to the end.
+# linux_send PORT FILE [NETNS]: a Linux client (in NS unless given) that connects to ustack
+# (retrying while it comes up), sends FILE, half-closes, and reads to the end.
 linux_send() {
-	nsx timeout 120 python3 - "$1" "$2" <<'PY'
+	ip netns exec "${3:-$NS}" timeout 120 python3 - "$1" "$2" <<'PY'
 import socket, sys, time
 for attempt in range(100):
     try:
@@ -65,8 +66,8 @@ s.close()
 PY
 }
 
-# impaired: packets the impairment rules matched (dropped or duplicated)
-impaired() { nsx nft list table netdev impair | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'; }
+# impaired [FAMILY]: packets the impairment rules matched (dropped or duplicated)
+impaired() { nsx nft list table "${1:-netdev}" impair | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'; }
 
 
 # 1. ustack → Linux: 50 MB from stdin of `ustack nc`, hashed by a Linux server
@@ -170,25 +171,7 @@ peer_retrans() {
 	peerx cat /proc/net/snmp | awk '$1 == "Tcp:" { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RetransSegs") c = i; h = 1 } else print $c }'
 }
 GWLINK=("${LINK[@]}" --gw 192.0.2.1)
-ip netns exec "$NS2" timeout 120 python3 - 9006 >"$TMP/sink.out" <<'PY' &
-import hashlib, socket, sys
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("198.51.100.2", int(sys.argv[1])))
-l.listen(1)
-l.settimeout(30)
-c, _ = l.accept()
-c.settimeout(60)
-h, n = hashlib.sha256(), 0
-while True:
-    d = c.recv(1 << 16)
-    if not d:
-        break
-    h.update(d)
-    n += len(d)
-c.close()
-print(n, h.hexdigest(), flush=True)
-PY
+linux_sink 9006 "$NS2" 198.51.100.2 >"$TMP/sink.out" &
 sink=$!
 for _ in $(seq 100); do peerx ss -tln | grep -q ':9006' && break; sleep 0.05; done
 nsx timeout 120 "$bin" nc -v "${GWLINK[@]}" 198.51.100.2 9006 <"$TMP/part.bin" 2>"$TMP/nc6.err"
@@ -201,28 +184,12 @@ echo "ok 6a: 5% loss, ustack → Linux, $IMB MB equal, ustack TcpRetransSegs $r"
 before=$(peer_retrans)
 ip netns exec "$NS" timeout 120 "$bin" nc -l -v "${GWLINK[@]}" 9007 </dev/null >"$TMP/got.bin" 2>"$TMP/nc7.err" &
 ncpid=$!
-ip netns exec "$NS2" timeout 120 python3 - "$TMP/part.bin" <<'PY'
-import socket, sys, time
-for attempt in range(100):
-    try:
-        s = socket.create_connection(("192.0.2.2", 9007), timeout=5)
-        break
-    except OSError:
-        time.sleep(0.05)
-else:
-    sys.exit("FAIL: could not connect to ustack")
-s.settimeout(60)
-with open(sys.argv[1], "rb") as f:
-    s.sendall(f.read())
-s.shutdown(socket.SHUT_WR)
-while s.recv(1 << 16):
-    pass
-PY
+linux_send 9007 "$TMP/part.bin" "$NS2"
 wait "$ncpid" || { cat "$TMP/nc7.err"; echo "FAIL: lossy Linux → ustack"; exit 1; }
 [ "$(sha256sum <"$TMP/got.bin" | cut -d' ' -f1)" = "$pwant" ] || { echo "FAIL: lossy Linux → ustack data"; exit 1; }
 after=$(peer_retrans)
 [ "$after" -gt "$before" ] || { echo "FAIL: Linux counted no retransmissions under loss ($before → $after)"; exit 1; }
-dropped=$(nsx nft list table inet impair | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }')
+dropped=$(impaired inet)
 echo "ok 6b: 5% loss, Linux → ustack, $IMB MB equal, Linux TcpRetransSegs +$((after - before)) (nftables dropped $dropped)"
 nsx nft delete table inet impair
 # every 100th frame Linux sends is duplicated (numgen inc: exactly 1%, not a dice roll that may
