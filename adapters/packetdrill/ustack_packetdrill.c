@@ -23,6 +23,7 @@
  * configure ustack the way they configure Linux.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -627,6 +628,30 @@ static void parse_flags(const char *flags, struct in_addr *ip, unsigned *prefix,
 	}
 }
 
+/* The instance packetdrill_interface_init made, for the LD_PRELOADed getsockopt below. */
+static struct pd *g_pd;
+
+/*
+ * With this library also LD_PRELOADed into packetdrill (tests/packetdrill/run does so), the
+ * getsockopt calls packetdrill itself makes on a script's socket — TCP_INFO, TCP_CC_INFO and
+ * SO_MEMINFO for the `%{ }%` assertions — reach ustack, which answers in Linux's layouts; every
+ * other descriptor goes to the C library's getsockopt.
+ */
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct pd *pd = __atomic_load_n(&g_pd, __ATOMIC_ACQUIRE);
+	if (pd && fd >= 0 && fd < FDMAP && pd->map[fd])
+		return ustack_getsockopt(pd->st, pd->map[fd] - 1, level, name, val, len);
+	static int (*real)(int, int, int, void *, socklen_t *);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "getsockopt");
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real(fd, level, name, val, len);
+}
+
 int packetdrill_interface_init(const char *flags, struct packetdrill_interface *ifc)
 {
 	struct pd *pd = calloc(1, sizeof(*pd));
@@ -669,5 +694,6 @@ int packetdrill_interface_init(const char *flags, struct packetdrill_interface *
 		.epoll_ctl = pd_epoll_ctl, .epoll_wait = pd_epoll_wait, .pipe = pd_pipe,
 		.splice = pd_splice,
 	};
+	__atomic_store_n(&g_pd, pd, __ATOMIC_RELEASE);
 	return 0;
 }

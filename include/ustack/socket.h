@@ -11,6 +11,7 @@
 
 #include <poll.h>
 #include <sys/types.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include "stack.h"
@@ -53,9 +54,39 @@ int ustack_ioctl(struct ustack *st, int fd, unsigned long req, int *arg);
  * API, and lets a woken caller run before it moves the clock on. */
 unsigned ustack_sleeping_callers(struct ustack *st);
 
-/* getsockopt(IPPROTO_TCP, TCP_INFO) fills glibc's struct tcp_info (Linux's layout) with what
- * the connection knows: state, options, scales, MSS, RTO, cwnd; for a listener
- * tcpi_unacked/tcpi_sacked are the accept queue and its limit, as in Linux. */
+/*
+ * getsockopt(IPPROTO_TCP, TCP_INFO) fills Linux's struct tcp_info (include/uapi/linux/tcp.h,
+ * as of 6.18, Accurate ECN fields included), declared here so that a program can read all of it;
+ * glibc's shorter struct tcp_info is a prefix of it, and a shorter buffer gets a prefix, as
+ * from Linux.  For a listener tcpi_unacked/tcpi_sacked are the accept queue and its limit.
+ * Fields ustack does not keep (pacing, chrono times, ECN) are 0.  TCP_CC_INFO answers with
+ * zero bytes for cubic and reno (Linux's have no get_info); SO_MEMINFO gives the nine
+ * counters of SK_MEMINFO_VARS.
+ */
+struct ustack_tcp_info {
+	uint8_t tcpi_state, tcpi_ca_state, tcpi_retransmits, tcpi_probes, tcpi_backoff, tcpi_options;
+	uint8_t tcpi_snd_wscale : 4, tcpi_rcv_wscale : 4;
+	uint8_t tcpi_delivery_rate_app_limited : 1, tcpi_fastopen_client_fail : 2;
+	uint32_t tcpi_rto, tcpi_ato, tcpi_snd_mss, tcpi_rcv_mss;
+	uint32_t tcpi_unacked, tcpi_sacked, tcpi_lost, tcpi_retrans, tcpi_fackets;
+	uint32_t tcpi_last_data_sent, tcpi_last_ack_sent, tcpi_last_data_recv, tcpi_last_ack_recv;
+	uint32_t tcpi_pmtu, tcpi_rcv_ssthresh, tcpi_rtt, tcpi_rttvar, tcpi_snd_ssthresh, tcpi_snd_cwnd;
+	uint32_t tcpi_advmss, tcpi_reordering, tcpi_rcv_rtt, tcpi_rcv_space, tcpi_total_retrans;
+	uint64_t tcpi_pacing_rate, tcpi_max_pacing_rate, tcpi_bytes_acked, tcpi_bytes_received;
+	uint32_t tcpi_segs_out, tcpi_segs_in, tcpi_notsent_bytes, tcpi_min_rtt;
+	uint32_t tcpi_data_segs_in, tcpi_data_segs_out;
+	uint64_t tcpi_delivery_rate, tcpi_busy_time, tcpi_rwnd_limited, tcpi_sndbuf_limited;
+	uint32_t tcpi_delivered, tcpi_delivered_ce;
+	uint64_t tcpi_bytes_sent, tcpi_bytes_retrans;
+	uint32_t tcpi_dsack_dups, tcpi_reord_seen, tcpi_rcv_ooopack, tcpi_snd_wnd, tcpi_rcv_wnd;
+	uint32_t tcpi_rehash;
+	uint16_t tcpi_total_rto, tcpi_total_rto_recoveries;
+	uint32_t tcpi_total_rto_time;
+	uint32_t tcpi_received_ce; /* Accurate ECN (Linux 6.18): ustack has no ECN, all 0 */
+	uint32_t tcpi_delivered_e1_bytes, tcpi_delivered_e0_bytes, tcpi_delivered_ce_bytes;
+	uint32_t tcpi_received_e1_bytes, tcpi_received_e0_bytes, tcpi_received_ce_bytes;
+	uint32_t tcpi_ecn_mode : 2, tcpi_accecn_opt_seen : 2, tcpi_accecn_fail_mode : 4, tcpi_options2 : 24;
+};
 
 /* The TCP state of a descriptor's socket, as Linux numbers them (TCP_ESTABLISHED = 1, ...). */
 int ustack_tcp_state(struct ustack *st, int fd);

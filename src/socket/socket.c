@@ -506,13 +506,14 @@ static int put_int(void *val, socklen_t *len, int v)
 }
 
 /* tcp_get_info: the fields of Linux's struct tcp_info that connection setup defines. */
+
 static int get_tcp_info(struct ustack *st, const struct sock *sk, void *val, socklen_t *len)
 {
 	if (!val || !len)
 		return -EFAULT;
 	if ((int)*len < 0)
 		return -EINVAL;
-	struct tcp_info ti;
+	struct ustack_tcp_info ti;
 	memset(&ti, 0, sizeof(ti));
 	ti.tcpi_state = sk->node.state;
 	if (sk->node.state == TCP_LISTEN) {
@@ -520,7 +521,10 @@ static int get_tcp_info(struct ustack *st, const struct sock *sk, void *val, soc
 		ti.tcpi_unacked = (uint32_t)sk->ack_backlog;
 		ti.tcpi_sacked = (uint32_t)sk->max_ack_backlog;
 	} else {
+		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		uint32_t ms_now = (uint32_t)(st->now / 1000);
 		ti.tcpi_retransmits = sk->retransmits;
+		ti.tcpi_probes = sk->probes_out;
 		ti.tcpi_backoff = sk->backoff;
 		ti.tcpi_options = (sk->tstamp_ok ? TCPI_OPT_TIMESTAMPS : 0) | (sk->sack_ok ? TCPI_OPT_SACK : 0) |
 				  (sk->wscale_ok ? TCPI_OPT_WSCALE : 0);
@@ -529,20 +533,59 @@ static int get_tcp_info(struct ustack *st, const struct sock *sk, void *val, soc
 			ti.tcpi_rcv_wscale = sk->rcv_wscale & 0xf;
 		}
 		ti.tcpi_rto = sk->rto_ms * 1000u;
+		ti.tcpi_ato = sk->data_init ? TCP_DELACK_MIN_MS * 1000u : 0;
 		ti.tcpi_snd_mss = sk->mss_cache;
 		ti.tcpi_rcv_mss = sk->mss_cache;
+		ti.tcpi_unacked = (sk->snd_max - sk->snd_una + mss - 1) / mss;
+		ti.tcpi_sacked = tcp_sacked_segs(sk);
+		if (sk->in_recovery) {
+			ti.tcpi_ca_state = TCP_CA_Recovery;
+			ti.tcpi_lost = (tcp_sack_lost_bytes(sk) + mss - 1) / mss;
+		} else if (sk->retransmits && sk->data_init) {
+			/* after an RTO, whatever the peer has not SACKed counts as lost */
+			ti.tcpi_ca_state = TCP_CA_Loss;
+			ti.tcpi_lost = ti.tcpi_unacked > ti.tcpi_sacked ? ti.tcpi_unacked - ti.tcpi_sacked : 0;
+		} else if (sk->dupacks || sk->nsacked) {
+			ti.tcpi_ca_state = TCP_CA_Disorder;
+		}
+		if (sk->in_recovery && sk->sack_ok)
+			ti.tcpi_retrans = (sk->high_rxt - sk->snd_una + mss - 1) / mss;
+		else if (sk->retransmits)
+			ti.tcpi_retrans = (sk->snd_nxt - sk->snd_una + mss - 1) / mss;
+		if (sk->data_init) {
+			ti.tcpi_last_data_sent = ms_now - (uint32_t)(sk->lsndtime / 1000);
+			ti.tcpi_last_data_recv = ms_now - (uint32_t)(sk->lrcvtime / 1000);
+			ti.tcpi_last_ack_recv = ms_now - (uint32_t)(sk->rcv_tstamp / 1000);
+		}
 		ti.tcpi_pmtu = sk->rt.mtu;
-		ti.tcpi_advmss = sk->advmss;
-		ti.tcpi_snd_cwnd = sk->cwnd;
-		ti.tcpi_snd_ssthresh = sk->ssthresh;
-		ti.tcpi_rcv_space = sk->rcv_wnd;
-		ti.tcpi_total_retrans = sk->total_retrans;
+		ti.tcpi_rcv_ssthresh = sk->rcv_ssthresh;
 		ti.tcpi_rtt = sk->srtt_us;
 		ti.tcpi_rttvar = sk->rttvar_us;
-		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
-		ti.tcpi_unacked = (sk->snd_max - sk->snd_una + mss - 1) / mss;
+		ti.tcpi_snd_ssthresh = sk->ssthresh;
+		ti.tcpi_snd_cwnd = sk->cwnd;
+		ti.tcpi_advmss = sk->advmss;
+		ti.tcpi_reordering = sk->reordering ? sk->reordering : (uint32_t)st->sysctl.tcp_reordering;
+		ti.tcpi_rcv_rtt = sk->rcv_rtt_us;
+		ti.tcpi_rcv_space = sk->rcvq_space ? sk->rcvq_space : sk->rcv_wnd;
+		ti.tcpi_total_retrans = sk->total_retrans;
+		ti.tcpi_bytes_acked = sk->bytes_acked;
+		ti.tcpi_bytes_received = sk->bytes_received;
+		ti.tcpi_segs_out = sk->segs_out;
+		ti.tcpi_segs_in = sk->segs_in;
+		ti.tcpi_notsent_bytes = sk->data_init && (int32_t)(sk->write_seq - sk->snd_nxt) > 0 ? sk->write_seq - sk->snd_nxt : 0;
+		ti.tcpi_min_rtt = sk->rtt_min_us;
+		ti.tcpi_data_segs_in = sk->data_segs_in;
+		ti.tcpi_data_segs_out = sk->data_segs_out;
+		ti.tcpi_delivered = sk->delivered;
+		ti.tcpi_bytes_sent = sk->bytes_sent;
+		ti.tcpi_bytes_retrans = sk->bytes_retrans;
+		ti.tcpi_dsack_dups = sk->dsack_dups;
+		ti.tcpi_reord_seen = sk->reord_seen;
+		ti.tcpi_rcv_ooopack = sk->rcv_ooopack;
+		ti.tcpi_snd_wnd = sk->snd_wnd;
+		ti.tcpi_rcv_wnd = sk->data_init ? sk->rcv_adv - sk->rcv_nxt : sk->rcv_wnd;
+		ti.tcpi_total_rto = sk->total_rto;
 	}
-	(void)st;
 	socklen_t n = *len < sizeof(ti) ? *len : (socklen_t)sizeof(ti);
 	memcpy(val, &ti, n);
 	*len = n;
@@ -568,6 +611,25 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 	ENTER(st, fd, sk);
 	if (level == IPPROTO_TCP && name == TCP_INFO)
 		return leave(st, get_tcp_info(st, sk, val, len));
+	if (level == IPPROTO_TCP && name == TCP_CC_INFO) {
+		if (!len)
+			return leave(st, -EFAULT);
+		*len = 0; /* cubic and reno report nothing (no get_info in Linux either) */
+		return leave(st, 0);
+	}
+	if (level == SOL_SOCKET && name == SO_MEMINFO) {
+		/* SK_MEMINFO_VARS: rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc,
+		 * wmem_queued, optmem, backlog, drops */
+		uint32_t mi[9] = { sk->rcvq.len + sk->ofo_bytes, (uint32_t)sk->rcvbuf,
+				   sk->data_init ? sk->snd_max - sk->snd_una : 0, (uint32_t)sk->sndbuf, 0,
+				   sk->sndq.len, 0, 0, 0 };
+		if (!val || !len)
+			return leave(st, -EFAULT);
+		socklen_t n = *len < sizeof(mi) ? *len : (socklen_t)sizeof(mi);
+		memcpy(val, mi, n);
+		*len = n;
+		return leave(st, 0);
+	}
 	int v;
 	if (level == SOL_SOCKET) {
 		switch (name) {

@@ -57,6 +57,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	timer_init(&sk->delack_timer, tcp_delack_timer);
 	timer_init(&sk->tw_timer, tcp_tw_timer);
 	sk->rcv_tstamp = st->now;
+	sk->lrcvtime = sk->lsndtime = st->now; /* TCP_INFO's "last data" clocks start here, as Linux's */
 	return 0;
 }
 

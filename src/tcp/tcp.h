@@ -191,6 +191,11 @@ struct sock {
 	bool wait_expired;
 	struct utimer wait_timer;/* the lingering close's deadline, on the stack's clock */
 	uint64_t bytes_acked, bytes_received;
+	/* TCP_INFO's accounting (RFC 4898's names, as Linux keeps them) */
+	uint64_t bytes_sent, bytes_retrans;
+	uint32_t segs_out, segs_in, data_segs_out, data_segs_in;
+	uint32_t rcv_ooopack, reord_seen, dsack_dups, delivered;
+	uint64_t lsndtime, lrcvtime; /* µs: last data sent, last data received */
 	uint32_t total_retrans;
 	uint32_t cwnd_cnt;       /* congestion avoidance: ACKed segments toward the next cwnd step */
 	bool cwnd_limited;       /* the last send stopped at cwnd (tcp_is_cwnd_limited) */
@@ -349,6 +354,7 @@ void tcp_sack_clean(struct sock *sk);
 uint32_t tcp_sacked_segs(const struct sock *sk);
 uint32_t tcp_sack_skip(const struct sock *sk, uint32_t seq);
 uint32_t tcp_sack_pipe(const struct sock *sk);
+uint32_t tcp_sack_lost_bytes(const struct sock *sk);
 void tcp_sack_recovery_xmit(struct ustack *st, struct sock *sk);
 
 /* ---- tcp_cong.c ---- */

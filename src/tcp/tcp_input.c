@@ -364,6 +364,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		sk->retransmits = 0;
 		sk->backoff = 0;
 		uint32_t segs = (data + mss - 1) / mss;
+		sk->delivered += segs;
 		/* grow only a window that is in use (tcp_is_cwnd_limited): in slow start while
 		 * the flight was at least half of it, later when cwnd was what stopped sending */
 		bool cwnd_limited = sk->cwnd < sk->ssthresh ? 2 * flight_before >= sk->cwnd : sk->cwnd_limited;
@@ -485,6 +486,7 @@ static void tcp_ofo_queue(struct ustack *st, struct sock *sk, uint32_t seq, cons
 	g->next = *pp;
 	*pp = g;
 	sk->ofo_bytes += len;
+	sk->rcv_ooopack++;
 	MIB_INC(st, TcpExtTCPOFOQueue);
 }
 
@@ -599,6 +601,11 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 			 const struct tcp_repr *th)
 {
 	uint32_t seg_len = (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
+	sk->segs_in++;
+	if (th->plen) {
+		sk->data_segs_in++;
+		sk->lrcvtime = st->now;
+	}
 	/* PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate */
 	if (sk->tstamp_ok && th->opt.ts_ok && !(th->flags & TCPHDR_RST) &&
 	    (int32_t)(th->opt.tsval - sk->ts_recent) < 0) {

@@ -210,6 +210,7 @@ void tcp_send_ack(struct ustack *st, struct sock *sk)
 	established_options(st, sk, &seg.opt);
 	sk->rcv_unacked = 0;
 	timer_cancel(st, &sk->delack_timer);
+	sk->segs_out++;
 	tcp_transmit(st, &seg, &sk->rt);
 }
 
@@ -232,6 +233,14 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	seg.plen = len;
 	sk->rcv_unacked = 0;
 	timer_cancel(st, &sk->delack_timer);
+	sk->segs_out++;
+	if (len) {
+		sk->data_segs_out++;
+		sk->bytes_sent += len;
+		sk->lsndtime = st->now;
+		if ((int32_t)(seq - sk->snd_max) < 0)
+			sk->bytes_retrans += len;
+	}
 	return tcp_transmit(st, &seg, &sk->rt);
 }
 

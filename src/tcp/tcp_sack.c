@@ -92,6 +92,7 @@ static void tcp_check_sack_reordering(struct ustack *st, struct sock *sk, uint32
 		sk->reordering = (uint16_t)(r < max ? r : max);
 	}
 	MIB_INC(st, TcpExtTCPSACKReorder);
+	sk->reord_seen++;
 }
 
 void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
@@ -106,6 +107,7 @@ void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 			       (th->opt.nsack > 1 && !before(start, th->opt.sack[1].start) &&
 				!after(end, th->opt.sack[1].end)))) {
 			MIB_INC(st, TcpExtTCPDSACKRecv);
+			sk->dsack_dups++;
 			continue;
 		}
 		if (!after(end, sk->snd_una))
@@ -183,6 +185,20 @@ uint32_t tcp_sack_pipe(const struct sock *sk)
 			at = sk->sacked[i].end;
 	}
 	return pipe;
+}
+
+/* Hole bytes IsLost counts lost and not yet retransmitted (TCP_INFO's tcpi_lost). */
+uint32_t tcp_sack_lost_bytes(const struct sock *sk)
+{
+	uint32_t lost_edge = sack_lost_edge(sk), lost = 0, at = sk->snd_una;
+	for (unsigned i = 0; i < sk->nsacked; i++) {
+		uint32_t a = before(at, sk->high_rxt) ? sk->high_rxt : at;
+		uint32_t b = before(sk->sacked[i].start, lost_edge) ? sk->sacked[i].start : lost_edge;
+		if (before(a, b))
+			lost += b - a;
+		at = sk->sacked[i].end;
+	}
+	return lost;
 }
 
 /* NextSeg rule 1: the first lost, not yet retransmitted, hole byte at or above HighRxt. */

@@ -447,6 +447,19 @@ static void test_sack_recovery_rfc6675(void **state)
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtTCPSackRecovery"), 1);
 	assert_int_equal(tw_counter(t, "TcpExtTCPRenoRecovery"), 0);
+	/* TCP_INFO in Linux's full layout tells the same story */
+	struct ustack_tcp_info uti;
+	socklen_t ulen = sizeof(uti);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &uti, &ulen), 0);
+	assert_int_equal(ulen, sizeof(uti));
+	assert_int_equal(uti.tcpi_ca_state, TCP_CA_Recovery);
+	assert_int_equal(uti.tcpi_unacked, 9);
+	assert_int_equal(uti.tcpi_sacked, 3);
+	assert_int_equal(uti.tcpi_lost, 0); /* the one lost hole has been resent */
+	assert_int_equal(uti.tcpi_retrans, 1);
+	assert_int_equal(uti.tcpi_data_segs_out, 11);
+	assert_int_equal(uti.tcpi_bytes_retrans, M);
+	assert_int_equal(uti.tcpi_snd_cwnd, 7);
 	peer_sack(t, M, (const uint32_t[][2]){ { 5 * M, 7 * M }, { 2 * M, 4 * M } }, 2);
 	tw_expect_none(t);
 	/* three segments above the second hole: it is lost too, and resent */
