@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum sysctl_kind { SC_INT, SC_STRING };
+enum sysctl_kind { SC_INT, SC_UINT, SC_STRING }; /* SC_UINT: one unsigned int (proc_douintvec) */
 
 struct sysctl_entry {
 	const char *name;
@@ -89,6 +89,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_fastopen", SC_INT, F(tcp_fastopen), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_tw_reuse", SC_INT, F(tcp_tw_reuse), 1, 0, 2, NULL },
 	{ "net.ipv4.tcp_moderate_rcvbuf", SC_INT, F(tcp_moderate_rcvbuf), 1, 0, 1, NULL },
+	{ "net.ipv4.tcp_notsent_lowat", SC_UINT, F(tcp_notsent_lowat), 1, 0, 0, NULL },
 	{ "net.ipv4.tcp_early_retrans", SC_INT, F(tcp_early_retrans), 1, 0, 4, NULL },
 	{ "net.ipv4.tcp_reordering", SC_INT, F(tcp_reordering), 1, 1, 300, NULL },
 	{ "net.ipv4.tcp_max_reordering", SC_INT, F(tcp_max_reordering), 1, 1, 65535, NULL },
@@ -151,6 +152,7 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_reordering = 3;
 	s->tcp_moderate_rcvbuf = 1;
 	s->tcp_early_retrans = 3;
+	s->tcp_notsent_lowat = UINT_MAX;
 	s->tcp_max_reordering = 300;
 	s->tcp_rmem[0] = 4096;
 	s->tcp_rmem[1] = 131072;
@@ -236,6 +238,20 @@ int ustack_sysctl_set(struct ustack *st, const char *name, const char *value)
 				memcpy(base + e->off, v, n + 1);
 			}
 		}
+	} else if (e->kind == SC_UINT) {
+		char *end;
+		while (*value == ' ' || *value == '\t')
+			value++;
+		errno = 0;
+		unsigned long v = strtoul(value, &end, 10);
+		while (*end == ' ' || *end == '\t' || *end == '\n')
+			end++;
+		if (*value == '-' || end == value || *end || errno || v > UINT_MAX) {
+			errno = EINVAL;
+			rc = -1;
+		} else {
+			*(unsigned *)(void *)(base + e->off) = (unsigned)v;
+		}
 	} else {
 		int v[3], n;
 		int *cur = (int *)(void *)(base + e->off);
@@ -273,6 +289,8 @@ int ustack_sysctl_get(struct ustack *st, const char *name, char *buf, size_t len
 	int n;
 	if (e->kind == SC_STRING) {
 		n = snprintf(buf, len, "%s", (const char *)(base + e->off));
+	} else if (e->kind == SC_UINT) {
+		n = snprintf(buf, len, "%u", *(const unsigned *)(const void *)(base + e->off));
 	} else {
 		const int *v = (const int *)(const void *)(base + e->off);
 		n = 0;

@@ -32,6 +32,7 @@ struct ustack_sysctls {
 	int tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes, tcp_retries2;
 	int tcp_tw_reuse_delay;
 	int tcp_reordering, tcp_max_reordering, tcp_moderate_rcvbuf, tcp_early_retrans;
+	unsigned tcp_notsent_lowat;
 };
 
 void sysctl_defaults(struct ustack_sysctls *s);

@@ -572,7 +572,7 @@ static int get_tcp_info(struct ustack *st, const struct sock *sk, void *val, soc
 		ti.tcpi_bytes_received = sk->bytes_received;
 		ti.tcpi_segs_out = sk->segs_out;
 		ti.tcpi_segs_in = sk->segs_in;
-		ti.tcpi_notsent_bytes = sk->data_init && (int32_t)(sk->write_seq - sk->snd_nxt) > 0 ? sk->write_seq - sk->snd_nxt : 0;
+		ti.tcpi_notsent_bytes = tcp_notsent_bytes(sk);
 		ti.tcpi_min_rtt = sk->rtt_min_us;
 		ti.tcpi_data_segs_in = sk->data_segs_in;
 		ti.tcpi_data_segs_out = sk->data_segs_out;
@@ -662,6 +662,7 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 		case TCP_SYNCNT: v = sk->syn_retries ? sk->syn_retries : st->sysctl.tcp_syn_retries; break;
 		case TCP_NODELAY: v = sk->nodelay; break;
 		case TCP_CORK: v = sk->cork; break;
+		case TCP_NOTSENT_LOWAT: v = (int)sk->notsent_lowat; break; /* the socket's own: 0 if unset */
 		case TCP_MAXSEG:
 			v = sk->node.state == TCP_ESTABLISHED ? sk->mss_cache : sk->user_mss ? sk->user_mss : TCP_MSS_DEFAULT;
 			break;
@@ -768,6 +769,12 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 				sk->cork = c;
 			}
 			return leave(st, 0);
+		case TCP_NOTSENT_LOWAT:
+			/* any value, read as unsigned (do_tcp_setsockopt); a raised mark may make
+			 * the socket writable again */
+			sk->notsent_lowat = (uint32_t)v;
+			sk_wake(st);
+			return leave(st, 0);
 		case TCP_CORK:
 			/* __tcp_sock_set_cork: uncorking pushes what waited, partial segment and all */
 			sk->cork = v != 0;
@@ -848,7 +855,7 @@ int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg)
 }
 
 /* tcp_poll */
-static short sk_poll(const struct sock *sk)
+static short sk_poll(const struct ustack *st, const struct sock *sk)
 {
 	short mask = 0;
 	int state = sk->node.state;
@@ -863,9 +870,11 @@ static short sk_poll(const struct sock *sk)
 		mask |= POLLIN | POLLRDNORM;
 	if (sk->fin_rcvd)
 		mask |= POLLRDHUP;
-	/* sk_stream_is_writeable: writable when half the send buffer is free */
+	/* sk_stream_is_writeable: writable when half the send buffer is free, and (with
+	 * TCP_NOTSENT_LOWAT) when less than half the low-water mark waits unsent */
 	if (state != TCP_SYN_SENT && state != TCP_SYN_RECV &&
-	    (sk->shut_wr || !sk->sndq.data || tcp_buf_space(&sk->sndq) >= sk->sndq.size / 2))
+	    (sk->shut_wr || ((!sk->sndq.data || tcp_buf_space(&sk->sndq) >= sk->sndq.size / 2) &&
+			     tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 1))))
 		mask |= POLLOUT | POLLWRNORM;
 	if (sk->err)
 		mask |= POLLERR;
@@ -929,7 +938,7 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 			else if (!sk)
 				fds[i].revents = POLLNVAL;
 			else
-				fds[i].revents = (short)(sk_poll(sk) & (fds[i].events | POLLERR | POLLHUP));
+				fds[i].revents = (short)(sk_poll(st, sk) & (fds[i].events | POLLERR | POLLHUP));
 			if (fds[i].revents)
 				ready++;
 		}

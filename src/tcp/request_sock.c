@@ -174,6 +174,7 @@ static struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock 
 	sk->user_mss = lsk->user_mss;
 	sk->syn_retries = lsk->syn_retries;
 	sk->nodelay = lsk->nodelay;
+	sk->notsent_lowat = lsk->notsent_lowat;
 	sk->keepalive = lsk->keepalive;
 	sk->keepidle = lsk->keepidle;
 	sk->keepintvl = lsk->keepintvl;

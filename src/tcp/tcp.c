@@ -151,12 +151,20 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 			    sk->sndq.size < (uint32_t)st->sysctl.tcp_wmem[2] &&
 			    sk->cwnd * mss * 2 > sk->sndq.size)
 				tcp_buf_reserve(&sk->sndq, sk->sndq.size * 2);
-			uint32_t n = tcp_buf_push(&sk->sndq, buf + copied,
-						  (uint32_t)(len - copied > UINT32_MAX ? UINT32_MAX : len - copied));
+			/* with a low-water mark, data goes in a segment at a time and the mark is
+			 * checked before each, as tcp_sendmsg checks it before each new skb */
+			uint32_t lowat = sk->notsent_lowat ? sk->notsent_lowat : st->sysctl.tcp_notsent_lowat;
+			size_t chunk = len - copied;
+			if (lowat != UINT32_MAX && chunk > mss)
+				chunk = mss;
+			uint32_t n = !tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 0) ? 0 :
+				     tcp_buf_push(&sk->sndq, buf + copied, (uint32_t)(chunk > UINT32_MAX ? UINT32_MAX : chunk));
 			if (n) {
 				copied += n;
 				sk->write_seq += n;
+				sk->in_sendmsg = copied < len;
 				tcp_write_xmit(st, sk);
+				sk->in_sendmsg = false;
 				continue;
 			}
 			if (nonblock)

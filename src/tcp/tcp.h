@@ -160,7 +160,9 @@ struct sock {
 	bool fin_rcvd;
 	bool nodelay;
 	bool cork;               /* TCP_CORK: only full segments go until uncorked */
+	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
 	bool more;               /* the last send had MSG_MORE: its partial tail waits */
+	bool in_sendmsg;         /* a write is still copying: no PSH yet on what goes out */
 	uint32_t snd_sml;        /* end of the last small segment sent (Minshall's Nagle) */
 	uint8_t dupacks;
 	bool in_recovery;
@@ -311,6 +313,21 @@ static inline uint32_t tcp_rcv_space(const struct sock *sk)
 }
 
 void tcp_rcv_rtt_sample(struct ustack *st, struct sock *sk, uint32_t tsecr);
+
+/* Bytes written but not yet sent (tcpi_notsent_bytes). */
+static inline uint32_t tcp_notsent_bytes(const struct sock *sk)
+{
+	return sk->data_init && (int32_t)(sk->write_seq - sk->snd_nxt) > 0 ? sk->write_seq - sk->snd_nxt : 0;
+}
+
+/* tcp_stream_memory_free: the application may add data only while fewer bytes than
+ * TCP_NOTSENT_LOWAT (or the sysctl, default UINT_MAX) wait unsent; poll's POLLOUT asks for half
+ * of it (wake = 1). */
+static inline bool tcp_stream_memory_free(const struct sock *sk, unsigned sysctl_lowat, int wake)
+{
+	uint32_t lowat = sk->notsent_lowat ? sk->notsent_lowat : sysctl_lowat;
+	return ((uint64_t)tcp_notsent_bytes(sk) << wake) < lowat;
+}
 
 /* ---- tcp.c: the application side of data transfer ---- */
 int tcp_data_init(struct ustack *st, struct sock *sk);

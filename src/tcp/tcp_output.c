@@ -221,8 +221,8 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	uint8_t flags = TCPHDR_ACK;
 	if (fin)
 		flags |= TCPHDR_FIN;
-	if (len && seq + len == sk->write_seq)
-		flags |= TCPHDR_PSH; /* the end of what the application wrote */
+	if (len && seq + len == sk->write_seq && !sk->in_sendmsg)
+		flags |= TCPHDR_PSH; /* the end of what the application wrote (tcp_push's mark) */
 	seg_from_sock(&seg, sk, flags);
 	seg.seq = seq;
 	seg.ack = sk->rcv_nxt;

@@ -8,6 +8,7 @@
 #include <ustack/socket.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <netinet/tcp.h>
 #include <string.h>
 
@@ -542,6 +543,49 @@ static void test_simultaneous_close(void **state)
 	assert_int_equal(ustack_recv(t->st, conn.fd, &b, 1, 0), 0);
 }
 
+/* TCP_NOTSENT_LOWAT: writes stop while that many bytes wait unsent; POLLOUT comes back when
+ * fewer than half of them wait (Linux's tcp_stream_memory_free with wake = 1). */
+static void test_notsent_lowat(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	int v = 0;
+	socklen_t len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len), 0);
+	assert_int_equal(v, 0); /* the socket's own value; the sysctl (UINT_MAX: no limit) applies */
+	char sv[16];
+	assert_int_equal(ustack_sysctl_get(t->st, "net.ipv4.tcp_notsent_lowat", sv, sizeof(sv)), 0);
+	assert_string_equal(sv, "4294967295");
+	v = 3000;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v)), 0);
+	/* the peer's window takes one segment at a time */
+	peer_send(t, 0, snd(0), TW_ACK, 1460, NULL, 0);
+	/* the mark is checked before each segment's worth is taken in: 1460 (sent at once, no PSH:
+	 * the write goes on), then 1460, 1460 and 620 while fewer than 3000 wait */
+	static uint8_t buf[8000];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 5000, 0), 5000);
+	expect_seg(t, TW_ACK, 0, 0, 1460);
+	tw_expect_none(t);
+	/* 3540 bytes wait unsent (≥ 3000): no more may be added, and no POLLOUT */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 100, 0), -1);
+	assert_int_equal(errno, EAGAIN);
+	struct pollfd pfd = { .fd = conn.fd, .events = POLLOUT };
+	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 0);
+	/* one more segment out: 2080 wait — writable (< 3000) but not yet POLLOUT (2·2080 ≥ 3000) */
+	peer_send(t, 0, snd(1460), TW_ACK, 1460, NULL, 0);
+	expect_seg(t, TW_ACK, 1460, 0, 1460);
+	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 0);
+	/* another: 620 wait — POLLOUT */
+	peer_send(t, 0, snd(2920), TW_ACK, 1460, NULL, 0);
+	expect_seg(t, TW_ACK, 2920, 0, 1460);
+	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 1);
+	assert_int_equal(pfd.revents, POLLOUT);
+	struct ustack_tcp_info ti;
+	len = sizeof(ti);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_notsent_bytes, 620);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -562,6 +606,7 @@ int main(void)
 		T(test_sack_recovery_rfc6675),
 		T(test_tail_loss_probe),
 		T(test_simultaneous_close),
+		T(test_notsent_lowat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
