@@ -704,6 +704,8 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
 		/* do_tcp_setsockopt: a name of up to TCP_CA_NAME_MAX − 1 bytes, not necessarily
 		 * terminated; ENOENT for one that does not exist */
+		if (len < 1)
+			return leave(st, -EINVAL);
 		char cname[16];
 		size_t n = len < sizeof(cname) - 1 ? (size_t)len : sizeof(cname) - 1;
 		memcpy(cname, val, n);

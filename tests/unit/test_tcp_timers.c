@@ -189,6 +189,8 @@ static void test_tcp_congestion_option(void **state)
 	assert_string_equal(name, "reno");
 	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3), -1);
 	assert_int_equal(errno, ENOENT);
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_CONGESTION, "reno", 0), -1);
+	assert_int_equal(errno, EINVAL); /* do_tcp_setsockopt: optlen < 1 */
 	/* the sysctl sets the default for new sockets */
 	tw_sysctl(t, "net.ipv4.tcp_congestion_control", "reno");
 	int fd2 = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
