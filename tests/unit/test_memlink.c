@@ -4,7 +4,6 @@
 
 #include <string.h>
 
-static const uint8_t MAC_A[6] = { 2, 0, 0, 0, 0, 0xa }, MAC_B[6] = { 2, 0, 0, 0, 0, 0xb };
 
 struct pair {
 	struct ustack_vclock vc;
@@ -21,28 +20,14 @@ static void on_reply(void *arg, struct in_addr from, uint16_t id, uint16_t seq, 
 
 static void pair_init(struct pair *p, const struct ustack_memlink_params *mp)
 {
-	static const uint8_t sa[32] = { 1 }, sb[32] = { 2 };
 	memset(p, 0, sizeof(*p));
-	ustack_vclock_init(&p->vc, 0);
-	struct ustack_config ca = { .clock = &p->vc.clock, .secret_seed = sa, .name = "a" };
-	struct ustack_config cb = { .clock = &p->vc.clock, .secret_seed = sb, .name = "b" };
-	p->a = ustack_create(&ca);
-	p->b = ustack_create(&cb);
-	p->ml = ustack_memlink_create(&p->vc.clock, mp);
-	assert_non_null(p->ml);
-	int ia = ustack_memlink_attach(p->ml, 0, p->a, "m0", MAC_A, 1500);
-	int ib = ustack_memlink_attach(p->ml, 1, p->b, "m0", MAC_B, 1500);
-	assert_true(ia > 0 && ib > 0);
-	assert_int_equal(ustack_addr_add(p->a, ia, (struct in_addr){ htonl(TW_PEER_IP) }, 24), 0);
-	assert_int_equal(ustack_addr_add(p->b, ib, (struct in_addr){ htonl(TW_DUT_IP) }, 24), 0);
+	tw_pair_init(&p->vc, &p->a, &p->b, &p->ml, mp);
 	ustack_set_echo_reply_handler(p->a, on_reply, p);
 }
 
 static void pair_fini(struct pair *p)
 {
-	ustack_memlink_destroy(p->ml);
-	ustack_destroy(p->a);
-	ustack_destroy(p->b);
+	tw_pair_fini(p->a, p->b, p->ml);
 }
 
 static int ping_n(struct pair *p, int n)

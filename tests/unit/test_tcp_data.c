@@ -586,6 +586,40 @@ static void test_notsent_lowat(void **state)
 	assert_int_equal(ti.tcpi_notsent_bytes, 620);
 }
 
+/* TCP_CORK and MSG_MORE hold a partial segment back; a full one still goes.  Uncorking pushes
+ * it at once; with nothing in flight and the cork left in, the probe timer sends it after an
+ * RTO (tcp_check_probe_timer → tcp_write_wakeup), as Linux does. */
+static void test_cork_and_msg_more(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	static uint8_t buf[2000];
+	int one = 1, zero = 0;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)), 0);
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 40, 0), 40);
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 40, 0), 40);
+	tw_expect_none(t);
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero)), 0);
+	expect_seg(t, TW_ACK | TH_PSH, 0, 0, 80);
+	peer_send(t, 0, snd(80), TW_ACK, 65535, NULL, 0);
+	/* MSG_MORE: 1500 bytes make one full segment now, the 40-byte tail waits */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 1500, MSG_MORE), 1500);
+	expect_seg(t, TW_ACK, 80, 0, 1460);
+	tw_expect_none(t);
+	/* the next send without MSG_MORE releases it with its own bytes */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 10, 0), 10);
+	expect_seg(t, TW_ACK | TH_PSH, 1540, 0, 50);
+	peer_send(t, 0, snd(1590), TW_ACK, 65535, NULL, 0);
+	/* corked with nothing in flight: the held bytes go when the probe timer fires (201 ms) */
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)), 0);
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 30, 0), 30);
+	tw_expect_none(t);
+	tw_advance(t, 200);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	expect_seg(t, TW_ACK | TH_PSH, 1590, 0, 30); /* tcp_push marked it: the send had no MSG_MORE */
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -607,6 +641,7 @@ int main(void)
 		T(test_tail_loss_probe),
 		T(test_simultaneous_close),
 		T(test_notsent_lowat),
+		T(test_cork_and_msg_more),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

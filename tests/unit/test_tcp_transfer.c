@@ -7,7 +7,6 @@
 #include <string.h>
 #include <stdlib.h>
 
-static const uint8_t MAC_A[6] = { 2, 0, 0, 0, 0, 0xa }, MAC_B[6] = { 2, 0, 0, 0, 0, 0xb };
 
 struct pair {
 	struct ustack_vclock vc;
@@ -18,18 +17,8 @@ struct pair {
 
 static void pair_connect(struct pair *p, const struct ustack_memlink_params *mp)
 {
-	static const uint8_t sa[32] = { 1 }, sb[32] = { 2 };
 	memset(p, 0, sizeof(*p));
-	ustack_vclock_init(&p->vc, 0);
-	struct ustack_config ca = { .clock = &p->vc.clock, .secret_seed = sa, .name = "a" };
-	struct ustack_config cb = { .clock = &p->vc.clock, .secret_seed = sb, .name = "b" };
-	p->a = ustack_create(&ca);
-	p->b = ustack_create(&cb);
-	p->ml = ustack_memlink_create(&p->vc.clock, mp);
-	int ia = ustack_memlink_attach(p->ml, 0, p->a, "m0", MAC_A, 1500);
-	int ib = ustack_memlink_attach(p->ml, 1, p->b, "m0", MAC_B, 1500);
-	ustack_addr_add(p->a, ia, (struct in_addr){ htonl(TW_PEER_IP) }, 24);
-	ustack_addr_add(p->b, ib, (struct in_addr){ htonl(TW_DUT_IP) }, 24);
+	tw_pair_init(&p->vc, &p->a, &p->b, &p->ml, mp);
 	p->lfd = ustack_socket(p->b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(5001), .sin_addr.s_addr = htonl(TW_DUT_IP) };
 	assert_int_equal(ustack_bind(p->b, p->lfd, (struct sockaddr *)&s, sizeof(s)), 0);
@@ -44,9 +33,7 @@ static void pair_connect(struct pair *p, const struct ustack_memlink_params *mp)
 
 static void pair_fini(struct pair *p)
 {
-	ustack_memlink_destroy(p->ml);
-	ustack_destroy(p->a);
-	ustack_destroy(p->b);
+	tw_pair_fini(p->a, p->b, p->ml);
 }
 
 /* Moves `total` bytes a → b (pattern i*7 mod 251), reading at b, in bounded virtual time. */

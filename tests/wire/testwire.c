@@ -354,3 +354,29 @@ void tw_accept_conn(struct tw *t, struct tw_conn *c, uint16_t port, const uint8_
 	assert_true(c->fd >= 3);
 	tw_expect_none(t);
 }
+
+void tw_pair_init(struct ustack_vclock *vc, struct ustack **a, struct ustack **b, struct ustack_memlink **ml,
+		  const struct ustack_memlink_params *mp)
+{
+	static const uint8_t sa[32] = { 1 }, sb[32] = { 2 };
+	static const uint8_t mac_a[6] = { 2, 0, 0, 0, 0, 0xa }, mac_b[6] = { 2, 0, 0, 0, 0, 0xb };
+	ustack_vclock_init(vc, 0);
+	struct ustack_config ca = { .clock = &vc->clock, .secret_seed = sa, .name = "a" };
+	struct ustack_config cb = { .clock = &vc->clock, .secret_seed = sb, .name = "b" };
+	*a = ustack_create(&ca);
+	*b = ustack_create(&cb);
+	*ml = ustack_memlink_create(&vc->clock, mp);
+	assert_true(*a && *b && *ml);
+	int ia = ustack_memlink_attach(*ml, 0, *a, "m0", mac_a, 1500);
+	int ib = ustack_memlink_attach(*ml, 1, *b, "m0", mac_b, 1500);
+	assert_true(ia > 0 && ib > 0);
+	assert_int_equal(ustack_addr_add(*a, ia, (struct in_addr){ htonl(TW_PEER_IP) }, 24), 0);
+	assert_int_equal(ustack_addr_add(*b, ib, (struct in_addr){ htonl(TW_DUT_IP) }, 24), 0);
+}
+
+void tw_pair_fini(struct ustack *a, struct ustack *b, struct ustack_memlink *ml)
+{
+	ustack_memlink_destroy(ml);
+	ustack_destroy(a);
+	ustack_destroy(b);
+}

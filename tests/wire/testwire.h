@@ -126,6 +126,12 @@ uint16_t tw_rd16(const uint8_t *p);
 uint32_t tw_rd32(const uint8_t *p);
 void tw_wr16(uint8_t *p, uint16_t v);
 void tw_wr32(uint8_t *p, uint32_t v);
+/* Two stacks joined by the in-memory link in virtual time: a (side 0, 192.0.2.1, MAC ...:0a)
+ * and b (side 1, 192.0.2.2, MAC ...:0b), seeded secrets, for end-to-end tests. */
+void tw_pair_init(struct ustack_vclock *vc, struct ustack **a, struct ustack **b, struct ustack_memlink **ml,
+		  const struct ustack_memlink_params *mp);
+void tw_pair_fini(struct ustack *a, struct ustack *b, struct ustack_memlink *ml);
+
 /* Prints a frame the way the tracer does, for failure messages. */
 void tw_print(const char *what, const struct tw_frame *f);
 
