@@ -91,6 +91,11 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_moderate_rcvbuf", SC_INT, F(tcp_moderate_rcvbuf), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_notsent_lowat", SC_UINT, F(tcp_notsent_lowat), 1, 0, 0, NULL },
 	{ "net.ipv4.tcp_early_retrans", SC_INT, F(tcp_early_retrans), 1, 0, 4, NULL },
+	{ "net.ipv4.tcp_pacing_ss_ratio", SC_INT, F(tcp_pacing_ss_ratio), 1, 0, 3000, NULL },
+	{ "net.ipv4.tcp_pacing_ca_ratio", SC_INT, F(tcp_pacing_ca_ratio), 1, 0, 3000, NULL },
+	{ "net.ipv4.tcp_min_tso_segs", SC_INT, F(tcp_min_tso_segs), 1, 1, 255, NULL },
+	{ "net.ipv4.tcp_tso_rtt_log", SC_INT, F(tcp_tso_rtt_log), 1, 0, 255, NULL },
+	{ "net.ipv4.tcp_retrans_collapse", SC_INT, F(tcp_retrans_collapse), 1, INT_MIN, INT_MAX, NULL },
 	{ "net.ipv4.tcp_reordering", SC_INT, F(tcp_reordering), 1, 1, 300, NULL },
 	{ "net.ipv4.tcp_max_reordering", SC_INT, F(tcp_max_reordering), 1, 1, 65535, NULL },
 	{ "net.ipv4.tcp_tw_reuse_delay", SC_INT, F(tcp_tw_reuse_delay), 1, 1, INT_MAX, NULL },
@@ -153,6 +158,11 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_moderate_rcvbuf = 1;
 	s->tcp_early_retrans = 3;
 	s->tcp_notsent_lowat = UINT_MAX;
+	s->tcp_pacing_ss_ratio = 200;
+	s->tcp_pacing_ca_ratio = 120;
+	s->tcp_min_tso_segs = 2;
+	s->tcp_tso_rtt_log = 9;
+	s->tcp_retrans_collapse = 1;
 	s->tcp_max_reordering = 300;
 	s->tcp_rmem[0] = 4096;
 	s->tcp_rmem[1] = 131072;

@@ -742,6 +742,7 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			sk->sndbuf_locked = true;
 			unsigned u = (unsigned)v < (unsigned)st->sysctl.wmem_max ? (unsigned)v : (unsigned)st->sysctl.wmem_max;
 			sk->sndbuf = (int)(u * 2 < 4608 ? 4608 : u * 2);
+			sk->snd_limit = (uint32_t)sk->sndbuf;
 			return leave(st, 0);
 		}
 		default:
@@ -875,7 +876,7 @@ static short sk_poll(const struct ustack *st, const struct sock *sk)
 	/* sk_stream_is_writeable: writable when half the send buffer is free, and (with
 	 * TCP_NOTSENT_LOWAT) when less than half the low-water mark waits unsent */
 	if (state != TCP_SYN_SENT && state != TCP_SYN_RECV &&
-	    (sk->shut_wr || ((!sk->sndq.data || tcp_buf_space(&sk->sndq) >= sk->sndq.size / 2) &&
+	    (sk->shut_wr || (tcp_stream_wspace_ok(sk) &&
 			     tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 1))))
 		mask |= POLLOUT | POLLWRNORM;
 	if (sk->err)

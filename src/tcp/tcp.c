@@ -3,9 +3,11 @@
  * tcp_close, tcp_shutdown, and the socket calls built on them.
  *
  * Data moves through two rings per connection (tcp_buf.h), sized from SO_SNDBUF/SO_RCVBUF and
- * allocated when data first flows.  The send ring grows, doubling up to net.ipv4.tcp_wmem[2],
- * when the congestion window could use more than it holds — a simple form of Linux's
- * tcp_sndbuf_expand — unless SO_SNDBUF fixed its size (SOCK_SNDBUF_LOCK).
+ * allocated when data first flows.  The send buffer's limit (snd_limit, Linux's sk_sndbuf)
+ * doubles up to net.ipv4.tcp_wmem[2] when the congestion window could use more than it
+ * holds — a simple form of Linux's tcp_sndbuf_expand — unless SO_SNDBUF fixed it
+ * (SOCK_SNDBUF_LOCK).  As in Linux, the limit is checked when a write starts a new skb, so
+ * the ring may hold up to one skb more than it.
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
@@ -37,6 +39,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->data_init = true;
 	sk->write_seq = sk->snd_nxt;
 	sk->snd_sml = sk->snd_nxt;
+	sk->pushed_seq = sk->snd_nxt;
 	sk->snd_max = sk->snd_nxt;
 	sk->high_seq = sk->snd_nxt;
 	sk->snd_wl1 = sk->irs;
@@ -64,6 +67,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 void tcp_data_free(struct sock *sk)
 {
 	tcp_buf_free(&sk->sndq);
+	tcp_wq_free(sk);
 	tcp_buf_free(&sk->rcvq);
 	while (sk->ofo) {
 		struct ofo_seg *g = sk->ofo;
@@ -124,10 +128,30 @@ static bool can_send(const struct sock *sk)
 	return sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT;
 }
 
+/* tcp_push: the end of a write marks its last skb PSH unless MSG_MORE says more follows (or
+ * forced_push says the peer waited long enough), then sends what may go — holding a partial
+ * tail back if MSG_MORE corks it. */
+static void tcp_push(struct ustack *st, struct sock *sk, int flags)
+{
+	if (!(flags & MSG_MORE) || tcp_forced_push(sk))
+		tcp_mark_push(sk);
+	sk->more = flags & MSG_MORE;
+	tcp_write_xmit(st, sk);
+	/* the cork was for this push (TCP_NAGLE_CORK as its nonagle argument): an ACK later
+	 * pushes with the socket's own Nagle setting and lets the tail go */
+	sk->more = false;
+}
+
+/*
+ * tcp_sendmsg_locked: copy into the send ring skb by skb (tcp_write_queue.c).  Data joins the
+ * last skb while its unsent part is below the size goal; a new skb needs the stream to have
+ * memory free (TCP_NOTSENT_LOWAT is checked here, per skb, as Linux does).  A full skb goes
+ * at once — with PSH if forced_push — and the rest goes with tcp_push at the end of the write,
+ * or before the writer sleeps for space.
+ */
 ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags)
 {
 	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
-	sk->more = flags & MSG_MORE; /* tcp_push with TCP_NAGLE_CORK for this write only */
 	size_t copied = 0;
 	for (;;) {
 		if (sk->err) {
@@ -142,31 +166,49 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 		} else if (sk->shut_wr || !can_send(sk)) {
 			return copied ? (ssize_t)copied : -EPIPE;
 		} else {
-			if (copied == len)
+			if (copied == len) {
+				if (copied) {
+					if (flags & MSG_EOR)
+						tcp_wq_mark_eor(sk);
+					tcp_push(st, sk, flags);
+				}
 				return (ssize_t)copied;
+			}
 			uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
-			if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096)) < 0)
+			if (!sk->snd_limit)
+				sk->snd_limit = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
+			if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, sk->snd_limit) < 0)
 				return copied ? (ssize_t)copied : -ENOMEM;
-			if (!tcp_buf_space(&sk->sndq) && !sk->sndbuf_locked &&
-			    sk->sndq.size < (uint32_t)st->sysctl.tcp_wmem[2] &&
-			    sk->cwnd * mss * 2 > sk->sndq.size)
-				tcp_buf_reserve(&sk->sndq, sk->sndq.size * 2);
-			/* with a low-water mark, data goes in a segment at a time and the mark is
-			 * checked before each, as tcp_sendmsg checks it before each new skb */
-			uint32_t lowat = sk->notsent_lowat ? sk->notsent_lowat : st->sysctl.tcp_notsent_lowat;
-			size_t chunk = len - copied;
-			if (lowat != UINT32_MAX && chunk > mss)
-				chunk = mss;
-			uint32_t n = !tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 0) ? 0 :
-				     tcp_buf_push(&sk->sndq, buf + copied, (uint32_t)(chunk > UINT32_MAX ? UINT32_MAX : chunk));
+			if (sk->sndq.len >= sk->snd_limit && !sk->sndbuf_locked &&
+			    sk->snd_limit < (uint32_t)st->sysctl.tcp_wmem[2] && sk->cwnd * mss * 2 > sk->snd_limit)
+				sk->snd_limit *= 2;
+			uint32_t size_goal = tcp_size_goal(sk, mss);
+			uint32_t room = tcp_wq_tail_room(sk, size_goal);
+			bool new_skb = !room;
+			/* sk_stream_memory_free, for a new skb only */
+			if (new_skb)
+				room = sk->sndq.len < sk->snd_limit &&
+				       tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 0) ? size_goal : 0;
+			size_t want = len - copied < room ? len - copied : room;
+			if (want > tcp_buf_space(&sk->sndq) &&
+			    tcp_buf_reserve(&sk->sndq, (sk->sndq.len + (uint32_t)want + 4095u) & ~4095u) < 0)
+				want = tcp_buf_space(&sk->sndq);
+			uint32_t n = tcp_buf_push(&sk->sndq, buf + copied, (uint32_t)want);
 			if (n) {
-				copied += n;
 				sk->write_seq += n;
-				sk->in_sendmsg = copied < len;
-				tcp_write_xmit(st, sk);
-				sk->in_sendmsg = false;
+				tcp_wq_add(sk, n, new_skb, copied == 0);
+				copied += n;
+				if (tcp_wq_tail_room(sk, size_goal))
+					continue; /* the skb is not full yet */
+				if (tcp_forced_push(sk))
+					tcp_mark_push(sk);
+				sk->more = false;
+				tcp_write_xmit(st, sk); /* tcp_push_one / __tcp_push_pending_frames */
 				continue;
 			}
+			/* wait_for_space: what was written so far goes, marked PSH */
+			if (copied)
+				tcp_push(st, sk, flags & ~MSG_MORE);
 			if (nonblock)
 				return copied ? (ssize_t)copied : -EAGAIN;
 		}

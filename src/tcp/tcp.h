@@ -84,6 +84,14 @@ struct sack_range {
 	uint32_t start, end;
 };
 
+/* One skb of the write queue (tcp_write_queue.c): where it ends, and its marks. */
+#define TCP_SKB_PSH 1u /* tcp_mark_push */
+#define TCP_SKB_EOR 2u /* MSG_EOR: nothing joins it */
+struct tcp_skb_rec {
+	uint32_t end;
+	uint8_t flags;
+};
+
 /* CUBIC's per-connection state (bictcp in Linux's tcp_cubic.c), in segments and ms. */
 struct cubic_state {
 	uint32_t cnt;            /* segments ACKed per one-segment increase */
@@ -161,8 +169,12 @@ struct sock {
 	bool nodelay;
 	bool cork;               /* TCP_CORK: only full segments go until uncorked */
 	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
-	bool more;               /* the last send had MSG_MORE: its partial tail waits */
-	bool in_sendmsg;         /* a write is still copying: no PSH yet on what goes out */
+	bool more;               /* tcp_push of a MSG_MORE send: a partial tail waits */
+	struct tcp_skb_rec *wq;  /* the write queue's skbs from wq_start (tcp_write_queue.c) */
+	uint32_t wq_start;
+	uint16_t wq_head, wq_n, wq_cap;
+	uint32_t pushed_seq;     /* write_seq at the last PSH mark (forced_push) */
+	uint32_t snd_limit;      /* the send buffer (sk_sndbuf): a new skb starts only below it */
 	uint32_t snd_sml;        /* end of the last small segment sent (Minshall's Nagle) */
 	uint8_t dupacks;
 	bool in_recovery;
@@ -323,6 +335,13 @@ static inline uint32_t tcp_notsent_bytes(const struct sock *sk)
 /* tcp_stream_memory_free: the application may add data only while fewer bytes than
  * TCP_NOTSENT_LOWAT (or the sysctl, default UINT_MAX) wait unsent; poll's POLLOUT asks for half
  * of it (wake = 1). */
+/* sk_stream_wspace ≥ sk_stream_min_wspace: half of what is queued is still free */
+static inline bool tcp_stream_wspace_ok(const struct sock *sk)
+{
+	uint32_t lim = sk->snd_limit, q = sk->sndq.len;
+	return !sk->sndq.data || (lim > q && lim - q >= q / 2);
+}
+
 static inline bool tcp_stream_memory_free(const struct sock *sk, unsigned sysctl_lowat, int wake)
 {
 	uint32_t lowat = sk->notsent_lowat ? sk->notsent_lowat : sysctl_lowat;
@@ -342,8 +361,21 @@ bool ustack_fd_is(struct ustack *st, int fd, const struct sock *sk);
 
 /* ---- tcp_output.c: data ---- */
 void tcp_write_xmit(struct ustack *st, struct sock *sk);
+/* tcp_write_queue.c */
+void tcp_wq_free(struct sock *sk);
+void tcp_wq_acked(struct sock *sk);
+uint32_t tcp_size_goal(const struct sock *sk, uint32_t mss);
+bool tcp_forced_push(const struct sock *sk);
+void tcp_mark_push(struct sock *sk);
+void tcp_wq_mark_eor(struct sock *sk);
+uint32_t tcp_wq_tail_room(const struct sock *sk, uint32_t size_goal);
+void tcp_wq_add(struct sock *sk, uint32_t n, bool new_skb, bool first_copy);
+uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags);
+uint32_t tcp_wq_rexmit_len(const struct ustack *st, const struct sock *sk, uint32_t seq, uint32_t max,
+			   bool *psh);
+uint32_t tcp_tso_segs(const struct ustack *st, const struct sock *sk, uint32_t mss);
 void tcp_retransmit_head(struct ustack *st, struct sock *sk);
-void tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
+uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
 void tcp_send_fin(struct ustack *st, struct sock *sk);
 void tcp_send_probe(struct ustack *st, struct sock *sk);
 void tcp_send_loss_probe(struct ustack *st, struct sock *sk);

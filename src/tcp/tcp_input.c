@@ -343,6 +343,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		uint32_t data = acked - (fin_acked ? 1 : 0);
 		tcp_buf_consume(&sk->sndq, data < sk->sndq.len ? data : sk->sndq.len);
 		sk->snd_una = ack;
+		tcp_wq_acked(sk);
 		if (before(sk->snd_nxt, ack))
 			sk->snd_nxt = ack;
 		/* the recovery point follows snd_una outside recovery, so that comparisons with

@@ -12,6 +12,9 @@ uint16_t tcp_advmss(const struct ustack_route_result *rt)
 	return (uint16_t)(rt->mtu - IPV4_HLEN - TCP_HLEN);
 }
 
+static bool after(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+
 static unsigned ilog2_u32(uint32_t v)
 {
 	return 31u - (unsigned)__builtin_clz(v | 1);
@@ -215,14 +218,14 @@ void tcp_send_ack(struct ustack *st, struct sock *sk)
 }
 
 /* A data (and/or FIN) segment from the send ring: [seq, seq + len). */
-static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len, bool fin)
+static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len, bool fin, bool psh)
 {
 	struct tcp_seg_out seg;
 	uint8_t flags = TCPHDR_ACK;
 	if (fin)
 		flags |= TCPHDR_FIN;
-	if (len && seq + len == sk->write_seq && !sk->in_sendmsg)
-		flags |= TCPHDR_PSH; /* the end of what the application wrote (tcp_push's mark) */
+	if (len && psh)
+		flags |= TCPHDR_PSH;
 	seg_from_sock(&seg, sk, flags);
 	seg.seq = seq;
 	seg.ack = sk->rcv_nxt;
@@ -251,11 +254,20 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
  * corked, and a segment the window would cut short while more data waits (sender-side silly
  * window avoidance).  After a timeout it goes back over what the peer has not SACKed.  The
  * FIN goes with the last byte, or alone.
+ *
+ * New data never spans two skbs of the write queue, and goes in the TSO packets Linux would
+ * build — up to tcp_tso_segs segments, half the congestion window (tcp_cwnd_test), the skb
+ * and the window — each of which Linux 6.18 sends with PSH when it holds more than one
+ * segment (measured through packetdrill's TSO tun: even under MSG_MORE); ustack, sending
+ * the segments themselves, puts that PSH on the last of them, as a NIC's TSO does.  A
+ * packet of one segment carries PSH only if it ends an skb marked by tcp_mark_push.
  */
 void tcp_write_xmit(struct ustack *st, struct sock *sk)
 {
 	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
 	bool sent_new = false;
+	uint32_t chunk_end = sk->snd_nxt; /* end of the TSO packet being sent; none yet */
+	bool chunk_multi = false;
 	for (int guard = 0; guard < 1024; guard++) {
 		uint32_t seq = sk->snd_nxt;
 		bool fin_pending = sk->fin_queued && (int32_t)(sk->write_seq + 1 - seq) > 0;
@@ -278,12 +290,26 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 		uint32_t wnd_end = sk->snd_una + sk->snd_wnd;
 		uint32_t wnd_room = (int32_t)(wnd_end - seq) > 0 ? wnd_end - seq : 0;
 		uint32_t len = unsent < mss ? unsent : mss;
-		for (unsigned i = 0; rexmit && i < sk->nsacked; i++) /* up to the next SACKed range */
-			if ((int32_t)(sk->sacked[i].start - seq) > 0) {
-				if (len > sk->sacked[i].start - seq)
-					len = sk->sacked[i].start - seq;
-				break;
-			}
+		bool psh = false;
+		uint8_t skb_flags = 0;
+		uint32_t skb_end = unsent ? tcp_wq_end(sk, seq, &skb_flags) : seq;
+		if (rexmit) {
+			/* what was sent is resent skb by skb (__tcp_retransmit_skb) */
+			uint32_t sent = sk->snd_max - seq;
+			if (len > sent)
+				len = sent;
+			for (unsigned i = 0; i < sk->nsacked; i++) /* up to the next SACKed range */
+				if ((int32_t)(sk->sacked[i].start - seq) > 0) {
+					if (len > sk->sacked[i].start - seq)
+						len = sk->sacked[i].start - seq;
+					break;
+				}
+			if (len)
+				len = tcp_wq_rexmit_len(st, sk, seq, len, &psh);
+		} else if (len > skb_end - seq) {
+			len = skb_end - seq; /* a fresh segment stays within its skb */
+		}
+		uint32_t want = len;
 		if (len > wnd_room)
 			len = wnd_room;
 		if (len > cwnd_room)
@@ -294,7 +320,7 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 				tcp_rearm_rto(st, sk); /* zero window: the timer probes it */
 			break;
 		}
-		if (!rexmit && len < unsent && len < mss) {
+		if (!rexmit && len < want && len < mss) {
 			/* the window would cut it short: wait for room — but with nothing in flight
 			 * no ACK may come, so the probe timer must be running (tcp_check_probe_timer) */
 			if (sk->snd_una == sk->snd_max && !timer_pending(&sk->retrans_timer))
@@ -312,13 +338,35 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 		}
 		/* Nagle as Linux has it (tcp_nagle_check with Minshall's variant): a small segment
 		 * waits only while an earlier small segment is unacknowledged */
-		if (!rexmit && len && len < mss && in_flight && !sk->nodelay && !sk->fin_queued &&
+		if (!rexmit && len && len < mss && len == unsent && in_flight && !sk->nodelay && !sk->fin_queued &&
 		    (int32_t)(sk->snd_sml - sk->snd_una) > 0 && (int32_t)(sk->snd_sml - sk->snd_nxt) <= 0)
 			break;
 		bool fin = fin_pending && seq + len == sk->write_seq;
 		if (!len && !fin)
 			break;
-		if (tcp_send_data(st, sk, seq, len, fin) == -ENOBUFS)
+		if (!rexmit && len) {
+			if (!after(chunk_end, seq)) { /* a new TSO packet starts here */
+				uint32_t segs = tcp_tso_segs(st, sk, mss);
+				uint32_t half = sk->cwnd / 2 ? sk->cwnd / 2 : 1;
+				uint32_t room_segs = cwnd_room / mss ? cwnd_room / mss : 1;
+				if (segs > half)
+					segs = half;
+				if (segs > room_segs)
+					segs = room_segs;
+				uint32_t bytes = segs * mss;
+				if (bytes > skb_end - seq)
+					bytes = skb_end - seq;
+				if (bytes > wnd_room)
+					bytes = wnd_room;
+				chunk_end = seq + bytes;
+				chunk_multi = bytes > mss;
+			}
+			/* a one-segment packet cut from an skb leaves the PSH to the rest of it
+			 * (tso_fragment), so only the skb's last segment carries its mark */
+			if (!before(seq + len, chunk_end))
+				psh = chunk_multi || (seq + len == skb_end && (skb_flags & TCP_SKB_PSH));
+		}
+		if (tcp_send_data(st, sk, seq, len, fin, psh) == -ENOBUFS)
 			break;
 		if (rexmit) {
 			MIB_INC(st, TcpRetransSegs); /* resent after a timeout (go-back-N) */
@@ -361,10 +409,15 @@ void tcp_send_loss_probe(struct ustack *st, struct sock *sk)
 	uint32_t room = sk->snd_una + sk->snd_wnd - sk->snd_nxt;
 	if (unsent && (int32_t)room > 0 && sk->snd_nxt == sk->snd_max) {
 		uint32_t len = unsent < mss ? unsent : mss;
+		uint8_t skb_flags;
+		uint32_t skb_end = tcp_wq_end(sk, sk->snd_nxt, &skb_flags);
+		if (len > skb_end - sk->snd_nxt)
+			len = skb_end - sk->snd_nxt;
 		if (len > room)
 			len = room;
 		bool fin = sk->fin_queued && sk->snd_nxt + len == sk->write_seq;
-		if (tcp_send_data(st, sk, sk->snd_nxt, len, fin) == 0) {
+		bool psh = sk->snd_nxt + len == skb_end && (skb_flags & TCP_SKB_PSH);
+		if (tcp_send_data(st, sk, sk->snd_nxt, len, fin, psh) == 0) {
 			sk->last_seg_seq = sk->snd_nxt;
 			sk->snd_nxt += len + (fin ? 1 : 0);
 			sk->snd_max = sk->snd_nxt; /* snd_nxt was snd_max: new data */
@@ -383,21 +436,25 @@ void tcp_send_loss_probe(struct ustack *st, struct sock *sk)
 }
 
 /* A retransmission of up to len bytes from seq (which was sent before), with the FIN if
- * they reach it. */
-void tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len)
+ * they reach it; returns how many bytes of data it held (skb boundaries may cut it short). */
+uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len)
 {
 	uint32_t data_end = (int32_t)(sk->write_seq - sk->snd_max) < 0 ? sk->write_seq : sk->snd_max;
 	if ((int32_t)(data_end - seq) <= 0)
 		len = 0;
 	else if (len > data_end - seq)
 		len = data_end - seq;
+	bool psh = false;
+	if (len)
+		len = tcp_wq_rexmit_len(st, sk, seq, len, &psh);
 	bool fin = sk->fin_queued && seq + len == sk->write_seq && sk->snd_max == sk->write_seq + 1;
 	if (!len && !fin)
-		return;
+		return 0;
 	MIB_INC(st, TcpRetransSegs);
 	sk->total_retrans++;
 	sk->rtt_seq = 0; /* Karn: no sample from a retransmitted segment */
-	tcp_send_data(st, sk, seq, len, fin);
+	tcp_send_data(st, sk, seq, len, fin, psh);
+	return len;
 }
 
 /* Fast retransmit (RFC 5681 §3.2) and NewReno's partial ACKs (RFC 6582): the first segment
@@ -419,7 +476,12 @@ void tcp_send_probe(struct ustack *st, struct sock *sk)
 		uint32_t len = unsent < room ? unsent : room;
 		if (len > mss)
 			len = mss;
-		if (tcp_send_data(st, sk, sk->snd_nxt, len, false) == 0) {
+		uint8_t skb_flags;
+		uint32_t skb_end = tcp_wq_end(sk, sk->snd_nxt, &skb_flags);
+		if (len > skb_end - sk->snd_nxt)
+			len = skb_end - sk->snd_nxt;
+		/* tcp_write_wakeup marks what it sends PSH: the peer should answer at once */
+		if (tcp_send_data(st, sk, sk->snd_nxt, len, false, true) == 0) {
 			sk->snd_nxt += len;
 			if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
 				sk->snd_max = sk->snd_nxt;

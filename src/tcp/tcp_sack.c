@@ -230,8 +230,8 @@ void tcp_sack_recovery_xmit(struct ustack *st, struct sock *sk)
 		if (!sack_next_lost(sk, &seq, &len))
 			break;
 		/* a hole never extends past what was written, but the FIN may follow it */
-		tcp_retransmit_range(st, sk, seq, len);
-		sk->high_rxt = seq + len;
+		uint32_t sent = tcp_retransmit_range(st, sk, seq, len);
+		sk->high_rxt = seq + (sent ? sent : len);
 	}
 	tcp_write_xmit(st, sk); /* rule 2: new data, as the pipe allows */
 }

@@ -138,8 +138,9 @@ static void test_fast_retransmit_on_three_dupacks(void **state)
 	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
 	static uint8_t buf[14600];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	/* two TSO packets' worth (tcp_cwnd_test: half the window each), PSH ending each */
 	for (int i = 0; i < 10; i++)
-		expect_seg(t, i == 9 ? TW_ACK | TH_PSH : TW_ACK, (uint32_t)i * 1460, 0, 1460);
+		expect_seg(t, i == 4 || i == 9 ? TW_ACK | TH_PSH : TW_ACK, (uint32_t)i * 1460, 0, 1460);
 	/* the second segment was lost: the peer acknowledges the first, then three duplicates */
 	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
 	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
@@ -434,7 +435,7 @@ static void test_sack_recovery_rfc6675(void **state)
 	static uint8_t buf[10 * 1448];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	for (uint32_t i = 0; i < 10; i++)
-		expect_seg(t, i == 9 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
+		expect_seg(t, i == 4 || i == 9 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
 	/* segments 1 and 4 are lost; the peer SACKs what arrives above them */
 	peer_sack(t, M, NULL, 0);
 	peer_sack(t, M, (const uint32_t[][2]){ { 2 * M, 3 * M } }, 1);
@@ -483,8 +484,10 @@ static void test_sack_recovery_rfc6675(void **state)
 	 * (tail loss probes off, so that the RTO is what fires) */
 	tw_sysctl(t, "net.ipv4.tcp_early_retrans", "0");
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 4 * M, 0), (ssize_t)(4 * M));
+	/* cwnd 7: a TSO packet of three (half the window), then the last segment alone — PSH
+	 * on both, the second because it ends its skb */
 	for (uint32_t i = 10; i < 14; i++)
-		expect_seg(t, i == 13 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
+		expect_seg(t, i >= 12 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
 	peer_sack(t, 10 * M, (const uint32_t[][2]){ { 12 * M, 14 * M } }, 1);
 	for (int ms = 0; ms < 5000 && t->count == 0; ms++)
 		tw_advance(t, 1);
@@ -560,30 +563,42 @@ static void test_notsent_lowat(void **state)
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v)), 0);
 	/* the peer's window takes one segment at a time */
 	peer_send(t, 0, snd(0), TW_ACK, 1460, NULL, 0);
-	/* the mark is checked before each segment's worth is taken in: 1460 (sent at once, no PSH:
-	 * the write goes on), then 1460, 1460 and 620 while fewer than 3000 wait */
-	static uint8_t buf[8000];
+	/* the mark is checked when a write starts a new skb (tcp_sendmsg_locked), so the first
+	 * skb takes the whole write; one segment fits the window — not the skb's end: no PSH */
+	static uint8_t buf[40000];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 5000, 0), 5000);
 	expect_seg(t, TW_ACK, 0, 0, 1460);
 	tw_expect_none(t);
-	/* 3540 bytes wait unsent (≥ 3000): no more may be added, and no POLLOUT */
+	/* 3540 bytes wait unsent (≥ 3000), but their skb is not full: writes join it, up to the
+	 * size goal (whole segments), and then a new skb would be needed: EAGAIN, no POLLOUT */
+	ssize_t n = ustack_send(t->st, conn.fd, buf, sizeof(buf), 0);
+	assert_true(n > 0 && n < (ssize_t)sizeof(buf));
+	assert_int_equal((3540 + n) % 1460, 0);
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 100, 0), -1);
 	assert_int_equal(errno, EAGAIN);
 	struct pollfd pfd = { .fd = conn.fd, .events = POLLOUT };
 	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 0);
-	/* one more segment out: 2080 wait — writable (< 3000) but not yet POLLOUT (2·2080 ≥ 3000) */
-	peer_send(t, 0, snd(1460), TW_ACK, 1460, NULL, 0);
-	expect_seg(t, TW_ACK, 1460, 0, 1460);
-	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 0);
-	/* another: 620 wait — POLLOUT */
-	peer_send(t, 0, snd(2920), TW_ACK, 1460, NULL, 0);
-	expect_seg(t, TW_ACK, 2920, 0, 1460);
-	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 1);
-	assert_int_equal(pfd.revents, POLLOUT);
 	struct ustack_tcp_info ti;
 	len = sizeof(ti);
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
-	assert_int_equal(ti.tcpi_notsent_bytes, 620);
+	assert_int_equal(ti.tcpi_notsent_bytes, 3540 + (uint32_t)n);
+	/* the peer takes it all as fast as it comes; POLLOUT once less than half the mark
+	 * (1500) waits unsent, and not before */
+	uint32_t sent = 1460;
+	for (int round = 0; round < 64; round++) {
+		len = sizeof(ti);
+		assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+		assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 2 * ti.tcpi_notsent_bytes < 3000);
+		if (2 * ti.tcpi_notsent_bytes < 3000)
+			break;
+		peer_send(t, 0, snd(sent), TW_ACK, 65535, NULL, 0);
+		while (t->count) {
+			struct tw_seg sg = tw_expect_tcp(t);
+			sent = sg.seq - conn.iss - 1 + (uint32_t)sg.plen;
+		}
+	}
+	assert_int_equal(pfd.revents, POLLOUT);
+	assert_true(2 * ti.tcpi_notsent_bytes < 3000);
 }
 
 /* TCP_CORK and MSG_MORE hold a partial segment back; a full one still goes.  Uncorking pushes
@@ -620,6 +635,56 @@ static void test_cork_and_msg_more(void **state)
 	expect_seg(t, TW_ACK | TH_PSH, 1590, 0, 30); /* tcp_push marked it: the send had no MSG_MORE */
 }
 
+/* The write queue's skbs show on the wire (tcp_write_queue.c): TSO packets of half the
+ * window end in PSH; MSG_EOR stops later writes from joining an skb, whose last segment then
+ * goes alone with its PSH; a retransmission joins small skbs (tcp_retrans_try_collapse) but
+ * never across an EOR. */
+static void test_skb_boundaries_eor_and_psh(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	tw_sysctl(t, "net.ipv4.tcp_early_retrans", "0"); /* the RTO, not a loss probe, resends */
+	static uint8_t buf[15000];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 15000, 0), 15000);
+	for (uint32_t i = 0; i < 10; i++)
+		expect_seg(t, i == 4 || i == 9 ? TW_ACK | TH_PSH : TW_ACK, i * 1460, 0, 1460);
+	tw_expect_none(t); /* 400 bytes wait for the window */
+	/* they are unsent: an EOR write joins their skb and closes it; the next write starts
+	 * another */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 400, MSG_EOR), 400);
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 2920, 0), 2920);
+	tw_expect_none(t);
+	peer_send(t, 0, snd(14600), TW_ACK, 65535, NULL, 0);
+	expect_seg(t, TW_ACK | TH_PSH, 14600, 0, 800);        /* the EOR skb's end, alone */
+	expect_seg(t, TW_ACK, 15400, 0, 1460);                /* a TSO packet of two */
+	expect_seg(t, TW_ACK | TH_PSH, 16860, 0, 1460);
+	tw_expect_none(t);
+	peer_send(t, 0, snd(18320), TW_ACK, 65535, NULL, 0);
+	int one = 1;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	/* three small records, each sent at once; lost: after the RTO they go again as three
+	 * (ustack counts the loss window of one segment in bytes, so all three fit in it) */
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(ustack_send(t->st, conn.fd, buf, 300, MSG_EOR), 300);
+		expect_seg(t, TW_ACK | TH_PSH, 18320 + i * 300, 0, 300);
+	}
+	for (int ms = 0; ms < 5000 && t->count == 0; ms++)
+		tw_advance(t, 1);
+	for (uint32_t i = 0; i < 3; i++)
+		expect_seg(t, TW_ACK | TH_PSH, 18320 + i * 300, 0, 300);
+	tw_expect_none(t);
+	peer_send(t, 0, snd(19220), TW_ACK, 65535, NULL, 0);
+	/* without EOR the same three writes go out one by one, and come back as one */
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(ustack_send(t->st, conn.fd, buf, 300, 0), 300);
+		expect_seg(t, TW_ACK | TH_PSH, 19220 + i * 300, 0, 300);
+	}
+	for (int ms = 0; ms < 5000 && t->count == 0; ms++)
+		tw_advance(t, 1);
+	expect_seg(t, TW_ACK | TH_PSH, 19220, 0, 900);
+	tw_expect_none(t);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -642,6 +707,7 @@ int main(void)
 		T(test_simultaneous_close),
 		T(test_notsent_lowat),
 		T(test_cork_and_msg_more),
+		T(test_skb_boundaries_eor_and_psh),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,225 @@
+/*
+ * The write queue's skb boundaries.  ustack keeps a connection's unacknowledged and unsent
+ * bytes in one ring, but Linux keeps them in skbs, and where those begin and end shows on the
+ * wire: a segment never spans two skbs when first sent, PSH comes from the skb (tcp_mark_push),
+ * MSG_EOR stops later writes from joining an skb (tcp_skb_can_collapse_to), and a
+ * retransmission cuts an skb (tcp_fragment) or joins small ones (tcp_retrans_try_collapse).
+ * So the ring carries a record per skb — where it ends and its PSH/EOR marks — built the way
+ * tcp_sendmsg_locked builds skbs: data joins the last skb while its unsent part is shorter
+ * than the size goal, else a new one starts.
+ *
+ * Records are a ring of (end, flags), oldest first; the first starts at wq_start.  Lookups are
+ * binary searches.  The ring grows by doubling on the write path up to TCP_WQ_MAX records
+ * (never per packet); past that, new data joins the last record, so nothing from a peer or an
+ * application makes it grow without bound — the boundaries just get coarser, as Linux's would
+ * under memory pressure.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+
+#include <stdlib.h>
+
+#define TCP_WQ_MAX 1024u
+/* sk_gso_max_size less MAX_TCP_HEADER + 1, as tcp_xmit_size_goal sizes skbs for a device with
+ * the legacy 64 KB GSO limit; the pacing-based TSO size below is bounded by it too */
+#define TCP_GSO_MAX_SIZE (65536u - 321u)
+
+static bool after32(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+
+static struct tcp_skb_rec *rec(const struct sock *sk, uint32_t i)
+{
+	return &sk->wq[(sk->wq_head + i) % sk->wq_cap];
+}
+
+static uint32_t rec_start(const struct sock *sk, uint32_t i)
+{
+	return i ? rec(sk, i - 1)->end : sk->wq_start;
+}
+
+/* The first record that ends after seq (wq_n if none). */
+static uint32_t wq_find(const struct sock *sk, uint32_t seq)
+{
+	uint32_t lo = 0, hi = sk->wq_n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (after32(rec(sk, mid)->end, seq))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+void tcp_wq_free(struct sock *sk)
+{
+	free(sk->wq);
+	sk->wq = NULL;
+	sk->wq_head = sk->wq_n = sk->wq_cap = 0;
+}
+
+/* Acknowledged skbs leave the queue (tcp_clean_rtx_queue). */
+void tcp_wq_acked(struct sock *sk)
+{
+	while (sk->wq_n && !after32(rec(sk, 0)->end, sk->snd_una)) {
+		sk->wq_start = rec(sk, 0)->end;
+		sk->wq_head = (sk->wq_head + 1) % sk->wq_cap;
+		sk->wq_n--;
+	}
+	if (!sk->wq_n)
+		sk->wq_head = 0;
+}
+
+static bool wq_grow(struct sock *sk)
+{
+	if (sk->wq_cap >= TCP_WQ_MAX)
+		return false;
+	uint32_t cap = sk->wq_cap ? sk->wq_cap * 2 : 8;
+	struct tcp_skb_rec *w = malloc(cap * sizeof(*w));
+	if (!w)
+		return false;
+	for (uint32_t i = 0; i < sk->wq_n; i++)
+		w[i] = *rec(sk, i);
+	free(sk->wq);
+	sk->wq = w;
+	sk->wq_cap = (uint16_t)cap;
+	sk->wq_head = 0;
+	return true;
+}
+
+/* tcp_xmit_size_goal: how large tcp_sendmsg lets an skb grow, a whole number of segments of
+ * at most half the largest window the peer offered (tcp_bound_to_half_wnd). */
+uint32_t tcp_size_goal(const struct sock *sk, uint32_t mss)
+{
+	uint32_t goal = TCP_GSO_MAX_SIZE;
+	uint32_t cutoff = sk->max_window > TCP_MSS_DEFAULT ? sk->max_window >> 1 : sk->max_window;
+	if (cutoff && goal > cutoff)
+		goal = cutoff > 68u - TCP_HLEN ? cutoff : 68u - TCP_HLEN;
+	uint32_t segs = goal / mss;
+	return (segs ? segs : 1) * mss;
+}
+
+/* forced_push: more than half the largest window the peer offered was written since the last
+ * PSH — the peer should not wait that long for one. */
+bool tcp_forced_push(const struct sock *sk)
+{
+	return after32(sk->write_seq, sk->pushed_seq + (sk->max_window >> 1));
+}
+
+void tcp_mark_push(struct sock *sk)
+{
+	if (sk->wq_n)
+		rec(sk, sk->wq_n - 1)->flags |= TCP_SKB_PSH;
+	sk->pushed_seq = sk->write_seq;
+}
+
+void tcp_wq_mark_eor(struct sock *sk)
+{
+	if (sk->wq_n)
+		rec(sk, sk->wq_n - 1)->flags |= TCP_SKB_EOR;
+}
+
+/* How many bytes may join the last skb: none if it ended a record (MSG_EOR) or went out
+ * whole, else what keeps its unsent part within the size goal. */
+uint32_t tcp_wq_tail_room(const struct sock *sk, uint32_t size_goal)
+{
+	if (!sk->wq_n)
+		return 0;
+	const struct tcp_skb_rec *t = rec(sk, sk->wq_n - 1);
+	if (t->flags & TCP_SKB_EOR)
+		return 0;
+	uint32_t start = rec_start(sk, sk->wq_n - 1);
+	uint32_t unsent_from = after32(sk->snd_max, start) ? sk->snd_max : start;
+	if (!after32(t->end, unsent_from))
+		return 0; /* all of it was sent: Linux moved it to the retransmit queue */
+	uint32_t unsent = t->end - unsent_from;
+	return unsent < size_goal ? size_goal - unsent : 0;
+}
+
+/* n bytes were written (write_seq already counts them), into a new skb or the last one.
+ * The first bytes a write adds to an skb clear its PSH (tcp_sendmsg_locked: !copied). */
+void tcp_wq_add(struct sock *sk, uint32_t n, bool new_skb, bool first_copy)
+{
+	if (new_skb && sk->wq_n == sk->wq_cap && !wq_grow(sk))
+		new_skb = !sk->wq_n; /* full: join the last record */
+	if (new_skb) {
+		if (!sk->wq_n)
+			sk->wq_start = sk->write_seq - n;
+		*rec(sk, sk->wq_n) = (struct tcp_skb_rec){ .end = sk->write_seq };
+		sk->wq_n++;
+		return;
+	}
+	struct tcp_skb_rec *t = rec(sk, sk->wq_n - 1);
+	t->end = sk->write_seq;
+	if (first_copy)
+		t->flags &= (uint8_t)~TCP_SKB_PSH;
+}
+
+/* The end of the skb holding seq, and its marks. */
+uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags)
+{
+	uint32_t i = wq_find(sk, seq);
+	if (i == sk->wq_n) {
+		*flags = 0;
+		return sk->write_seq;
+	}
+	*flags = rec(sk, i)->flags;
+	return rec(sk, i)->end;
+}
+
+/*
+ * __tcp_retransmit_skb's segment from seq, at most max bytes of data already sent: an skb
+ * longer than that is cut, and the first part does not carry the PSH (tcp_fragment keeps PSH
+ * for the second); a shorter one takes the following skbs that fit whole, unless one of them
+ * ends a record (tcp_retrans_try_collapse, tcp_skb_can_collapse), and carries any PSH they
+ * had.
+ */
+uint32_t tcp_wq_rexmit_len(const struct ustack *st, const struct sock *sk, uint32_t seq, uint32_t max,
+			   bool *psh)
+{
+	uint32_t i = wq_find(sk, seq);
+	*psh = false;
+	if (i == sk->wq_n)
+		return max;
+	const struct tcp_skb_rec *r = rec(sk, i);
+	uint32_t len = r->end - seq;
+	if (len >= max) {
+		*psh = len == max && (r->flags & TCP_SKB_PSH);
+		return max;
+	}
+	*psh = r->flags & TCP_SKB_PSH;
+	while (st->sysctl.tcp_retrans_collapse && !(r->flags & TCP_SKB_EOR) && ++i < sk->wq_n) {
+		r = rec(sk, i);
+		if (r->end - seq > max)
+			break;
+		len = r->end - seq;
+		*psh |= (r->flags & TCP_SKB_PSH) != 0;
+	}
+	return len;
+}
+
+/*
+ * tcp_tso_autosize: how many segments Linux puts in one TSO packet — about 1 ms at the pacing
+ * rate (tcp_update_pacing_rate: tcp_pacing_ss_ratio % of cwnd per SRTT in slow start,
+ * tcp_pacing_ca_ratio % after), plus a share of 64 KB on short paths (tcp_tso_rtt_log), at
+ * least tcp_min_tso_segs.  ustack sends MSS-sized segments, so this decides only where a
+ * TSO packet's PSH would fall: on the last segment of each.
+ */
+uint32_t tcp_tso_segs(const struct ustack *st, const struct sock *sk, uint32_t mss)
+{
+	uint64_t bytes = TCP_GSO_MAX_SIZE;
+	if (sk->srtt_us) {
+		uint32_t flight = (sk->snd_max - sk->snd_una) / mss;
+		uint64_t ratio = sk->cwnd < sk->ssthresh / 2 ? (uint64_t)st->sysctl.tcp_pacing_ss_ratio
+							     : (uint64_t)st->sysctl.tcp_pacing_ca_ratio;
+		uint64_t rate = (uint64_t)mss * 10000u * ratio * (sk->cwnd > flight ? sk->cwnd : flight) /
+				sk->srtt_us; /* bytes per second */
+		bytes = rate >> 10;  /* sk_pacing_shift: ~1 ms of it */
+		uint32_t r = sk->rtt_min_us ? sk->rtt_min_us >> st->sysctl.tcp_tso_rtt_log : 32;
+		if (r < 32)
+			bytes += TCP_GSO_MAX_SIZE >> r;
+		if (bytes > TCP_GSO_MAX_SIZE)
+			bytes = TCP_GSO_MAX_SIZE;
+	}
+	uint32_t segs = (uint32_t)(bytes / mss);
+	return segs > (uint32_t)st->sysctl.tcp_min_tso_segs ? segs : (uint32_t)st->sysctl.tcp_min_tso_segs;
+}
