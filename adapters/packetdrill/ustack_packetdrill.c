@@ -368,10 +368,8 @@ static ssize_t pd_recvmsg(void *ud, int fd, struct msghdr *m, int f)
 		errno = EFAULT;
 		return -1;
 	}
-	m->msg_namelen = 0;
-	m->msg_controllen = 0;
-	m->msg_flags = 0;
-	return pd_recv_iov(pd, u, m->msg_iov, (int)m->msg_iovlen, f);
+	pd_enter(pd);
+	return pd_leave(pd, ustack_recvmsg(pd->st, u, m, f));
 }
 static ssize_t pd_write(void *ud, int fd, const void *b, size_t n)
 {

@@ -37,6 +37,8 @@ int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen
  * fails with EPIPE; reading returns 0 at the end of the stream. */
 ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags);
 ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags);
+/* recvmsg: iovecs; with TCP_INQ, a TCP_CM_INQ control message (bytes left to read). */
+ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags);
 ssize_t ustack_write(struct ustack *st, int fd, const void *buf, size_t len);
 ssize_t ustack_read(struct ustack *st, int fd, void *buf, size_t len);
 

@@ -663,6 +663,7 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 		case TCP_NODELAY: v = sk->nodelay; break;
 		case TCP_CORK: v = sk->cork; break;
 		case TCP_NOTSENT_LOWAT: v = (int)sk->notsent_lowat; break; /* the socket's own: 0 if unset */
+		case TCP_INQ: v = sk->recvmsg_inq; break;
 		case TCP_MAXSEG:
 			v = sk->node.state == TCP_ESTABLISHED ? sk->mss_cache : sk->user_mss ? sk->user_mss : TCP_MSS_DEFAULT;
 			break;
@@ -771,6 +772,11 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 				tcp_write_xmit(st, sk);
 				sk->cork = c;
 			}
+			return leave(st, 0);
+		case TCP_INQ:
+			if (v < 0 || v > 1)
+				return leave(st, -EINVAL);
+			sk->recvmsg_inq = v;
 			return leave(st, 0);
 		case TCP_NOTSENT_LOWAT:
 			/* any value, read as unsigned (do_tcp_setsockopt); a raised mark may make
@@ -978,6 +984,62 @@ ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)
 		return leave(st, -EFAULT);
 	ssize_t rc = tcp_recvmsg(st, sk, fd, buf, len, flags);
 	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc);
+}
+
+/*
+ * recvmsg: the iovecs are filled in order (through one bounce buffer when there are several);
+ * with TCP_INQ, a TCP_CM_INQ control message says how much is left to read — 1 at the end of
+ * the stream, so that a reader knows to read again and see it (tcp_inq_hint) — or MSG_CTRUNC
+ * if msg_control has no room for it (put_cmsg).  TCP leaves msg_name alone (msg_namelen 0).
+ */
+ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags)
+{
+	ENTER(st, fd, sk);
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL))
+		return leave(st, -EOPNOTSUPP);
+	if (!msg || (msg->msg_iovlen && !msg->msg_iov))
+		return leave(st, -EFAULT);
+	size_t total = 0;
+	for (size_t i = 0; i < msg->msg_iovlen; i++) {
+		if (msg->msg_iov[i].iov_len && !msg->msg_iov[i].iov_base)
+			return leave(st, -EFAULT);
+		total += msg->msg_iov[i].iov_len;
+	}
+	uint8_t *buf = msg->msg_iovlen == 1 ? msg->msg_iov[0].iov_base : NULL;
+	if (msg->msg_iovlen > 1 && total && !(buf = malloc(total)))
+		return leave(st, -ENOMEM);
+	ssize_t rc = tcp_recvmsg(st, sk, fd, buf, total, flags);
+	if (msg->msg_iovlen > 1) {
+		for (size_t i = 0, off = 0; rc > 0 && off < (size_t)rc && i < msg->msg_iovlen; i++) {
+			size_t k = (size_t)rc - off < msg->msg_iov[i].iov_len ? (size_t)rc - off : msg->msg_iov[i].iov_len;
+			memcpy(msg->msg_iov[i].iov_base, buf + off, k);
+			off += k;
+		}
+		free(buf);
+	}
+	if (rc < 0)
+		return leave(st, (int)rc);
+	msg->msg_namelen = 0;
+	msg->msg_flags = 0;
+	size_t used = 0;
+	if (sk->recvmsg_inq && ustack_fd_is(st, fd, sk)) {
+		int inq = (int)sk->rcvq.len;
+		if (!inq && sk->fin_rcvd)
+			inq = 1;
+		if (msg->msg_control && msg->msg_controllen >= CMSG_LEN(sizeof(inq))) {
+			struct cmsghdr *c = msg->msg_control;
+			c->cmsg_level = SOL_TCP;
+			c->cmsg_type = TCP_CM_INQ;
+			c->cmsg_len = CMSG_LEN(sizeof(inq));
+			memcpy(CMSG_DATA(c), &inq, sizeof(inq));
+			used = CMSG_SPACE(sizeof(inq)) < msg->msg_controllen ? CMSG_SPACE(sizeof(inq)) : msg->msg_controllen;
+		} else {
+			msg->msg_flags |= MSG_CTRUNC;
+		}
+	}
+	msg->msg_controllen = used;
+	stack_unlock(st);
+	return rc;
 }
 
 ssize_t ustack_write(struct ustack *st, int fd, const void *buf, size_t len)

@@ -167,6 +167,7 @@ struct sock {
 	bool fin_queued;         /* close/shutdown: a FIN follows write_seq */
 	bool fin_rcvd;
 	bool nodelay;
+	bool recvmsg_inq;        /* TCP_INQ: recvmsg reports what is left to read (TCP_CM_INQ) */
 	bool cork;               /* TCP_CORK: only full segments go until uncorked */
 	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
 	bool more;               /* tcp_push of a MSG_MORE send: a partial tail waits */

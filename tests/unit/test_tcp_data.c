@@ -685,6 +685,60 @@ static void test_skb_boundaries_eor_and_psh(void **state)
 	tw_expect_none(t);
 }
 
+/* TCP_INQ: recvmsg says in a TCP_CM_INQ control message how much is left to read, 1 once
+ * the FIN is in (tcp_inq_hint), and sets MSG_CTRUNC when msg_control has no room for it. */
+static void test_tcp_inq_cmsg(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	int v = 2;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INQ, &v, sizeof(v)), -1);
+	assert_int_equal(errno, EINVAL);
+	v = 1;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INQ, &v, sizeof(v)), 0);
+	v = 0;
+	socklen_t vl = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INQ, &v, &vl), 0);
+	assert_int_equal(v, 1);
+	static uint8_t data[3000], got[3000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	peer_send(t, 0, snd(0), TW_ACK, 65535, data, 1460);
+	expect_seg(t, TW_ACK, 0, 1460, 0); /* quick ACKs at the start */
+	peer_send(t, 1460, snd(0), TW_ACK, 65535, data + 1460, 1540);
+	expect_seg(t, TW_ACK, 0, 3000, 0);
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
+	struct iovec iov[2] = { { got, 400 }, { got + 400, 600 } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+	assert_int_equal(ustack_recvmsg(t->st, conn.fd, &m, 0), 1000);
+	assert_memory_equal(got, data, 1000); /* across both iovecs, in order */
+	assert_int_equal(m.msg_flags, 0);
+	assert_int_equal(m.msg_controllen, CMSG_SPACE(sizeof(int)));
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	assert_non_null(c);
+	assert_int_equal(c->cmsg_level, SOL_TCP);
+	assert_int_equal(c->cmsg_type, TCP_CM_INQ);
+	int inq;
+	memcpy(&inq, CMSG_DATA(c), sizeof(inq));
+	assert_int_equal(inq, 2000);
+	/* no room for the message: the data still comes, flagged MSG_CTRUNC */
+	iov[0] = (struct iovec){ got, 500 };
+	m = (struct msghdr){ .msg_iov = iov, .msg_iovlen = 1 };
+	assert_int_equal(ustack_recvmsg(t->st, conn.fd, &m, 0), 500);
+	assert_int_equal(m.msg_flags, MSG_CTRUNC);
+	assert_int_equal(m.msg_controllen, 0);
+	/* the rest, then the FIN: nothing left but the end of the stream, which reads as 1 */
+	peer_send(t, 3000, snd(0), TW_ACK | TH_FIN, 65535, NULL, 0);
+	expect_seg(t, TW_ACK, 0, 3001, 0);
+	iov[0] = (struct iovec){ got, sizeof(got) };
+	m = (struct msghdr){ .msg_iov = iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+	assert_int_equal(ustack_recvmsg(t->st, conn.fd, &m, 0), 1500);
+	assert_memory_equal(got, data + 1500, 1500);
+	memcpy(&inq, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(inq));
+	assert_int_equal(inq, 1);
+	assert_int_equal(ustack_recv(t->st, conn.fd, got, sizeof(got), 0), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -708,6 +762,7 @@ int main(void)
 		T(test_notsent_lowat),
 		T(test_cork_and_msg_more),
 		T(test_skb_boundaries_eor_and_psh),
+		T(test_tcp_inq_cmsg),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
