@@ -44,7 +44,6 @@
 #include <ustack/stack.h>
 #include <ustack/sysctl.h>
 
-struct epoll_event;
 
 /* The interface packetdrill expects, in its order. */
 struct packetdrill_interface {
@@ -564,16 +563,26 @@ static int pd_unsupported(void)
 	errno = ENOSYS;
 	return -1;
 }
-static int pd_epoll_create(void *ud, int size) { (void)ud; (void)size; return pd_unsupported(); }
+static int pd_epoll_create(void *ud, int size)
+{
+	struct pd *pd = ud;
+	return wrap(pd, ustack_epoll_create(pd->st, size));
+}
 static int pd_epoll_ctl(void *ud, int e, int op, int fd, struct epoll_event *ev)
 {
-	(void)ud; (void)e; (void)op; (void)fd; (void)ev;
-	return pd_unsupported();
+	struct pd *pd = ud;
+	int ue = ufd(pd, e);
+	if (ue < 0)
+		return -1;
+	UFD(pd, fd);
+	return ustack_epoll_ctl(pd->st, ue, op, u, ev);
 }
 static int pd_epoll_wait(void *ud, int e, struct epoll_event *ev, int m, int t)
 {
-	(void)ud; (void)e; (void)ev; (void)m; (void)t;
-	return pd_unsupported();
+	struct pd *pd = ud;
+	UFD(pd, e);
+	pd_enter(pd);
+	return (int)pd_leave(pd, ustack_epoll_wait(pd->st, u, ev, m, t));
 }
 static int pd_pipe(void *ud, int fds[2]) { (void)ud; return pipe(fds); }
 static int pd_splice(void *ud, int a, off_t *b, int c, off_t *d, size_t e, unsigned f)

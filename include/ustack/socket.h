@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <netinet/in.h>
 #include "stack.h"
 
@@ -41,6 +42,13 @@ ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)
 ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags);
 ssize_t ustack_write(struct ustack *st, int fd, const void *buf, size_t len);
 ssize_t ustack_read(struct ustack *st, int fd, void *buf, size_t len);
+
+/* epoll over ustack's sockets: level- and edge-triggered (EPOLLET), EPOLLONESHOT; a
+ * blocking wait sleeps until a watched socket wakes or the timeout passes.  ustack_close
+ * closes an instance too.  Nested instances are not supported (EPERM). */
+int ustack_epoll_create(struct ustack *st, int size);
+int ustack_epoll_ctl(struct ustack *st, int epfd, int op, int fd, struct epoll_event *ev);
+int ustack_epoll_wait(struct ustack *st, int epfd, struct epoll_event *evs, int maxevents, int timeout_ms);
 
 /* F_GETFL and F_SETFL (O_NONBLOCK). */
 int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg);

@@ -30,7 +30,7 @@ static void sk_wait_timer(struct ustack *st, struct utimer *t)
 {
 	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, wait_timer));
 	sk->wait_expired = true;
-	sk_wake(st);
+	sk_wake_sk(st, sk);
 }
 
 struct sock *sk_alloc(struct ustack *st)
@@ -133,6 +133,11 @@ static struct sock *fd_get(struct ustack *st, int fd)
 	if (i < 0 || i >= st->tcp.nfds)
 		return NULL;
 	return st->tcp.fds[i];
+}
+
+struct sock *ustack_fd_sock(struct ustack *st, int fd)
+{
+	return fd_get(st, fd);
 }
 
 bool ustack_fd_is(struct ustack *st, int fd, const struct sock *sk)
@@ -392,7 +397,7 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 	lsk->acceptq_tail = NULL;
 	lsk->ack_backlog = 0;
 	inet_put_port(st, lsk); /* the port is free for a new listener at once */
-	sk_wake(st);
+	sk_wake_sk(st, lsk);
 }
 
 static bool closing_state(int state)
@@ -417,9 +422,12 @@ static void sk_stream_wait_close(struct ustack *st, struct sock *sk)
 
 int ustack_close(struct ustack *st, int fd)
 {
+	if (ustack_is_epoll_fd(fd))
+		return ustack_epoll_close(st, fd);
 	ENTER(st, fd, sk);
 	st->tcp.fds[fd - FD_BASE] = NULL;
 	sk->fd = -1;
+	ep_sk_release(sk);
 	switch (sk->node.state) {
 	case TCP_LISTEN:
 		inet_csk_listen_stop(st, sk);
@@ -489,7 +497,7 @@ int ustack_shutdown(struct ustack *st, int fd, int how)
 		sk->shut_wr = true;
 		tcp_shutdown_wr(st, sk); /* FIN after what is queued */
 	}
-	sk_wake(st);
+	sk_wake_sk(st, sk);
 	return leave(st, 0);
 }
 
@@ -782,7 +790,7 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			/* any value, read as unsigned (do_tcp_setsockopt); a raised mark may make
 			 * the socket writable again */
 			sk->notsent_lowat = (uint32_t)v;
-			sk_wake(st);
+			sk_wake_sk(st, sk);
 			return leave(st, 0);
 		case TCP_CORK:
 			/* __tcp_sock_set_cork: uncorking pushes what waited, partial segment and all */
@@ -864,7 +872,7 @@ int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg)
 }
 
 /* tcp_poll */
-static short sk_poll(const struct ustack *st, const struct sock *sk)
+short ustack_sk_poll(const struct ustack *st, const struct sock *sk)
 {
 	short mask = 0;
 	int state = sk->node.state;
@@ -947,7 +955,7 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 			else if (!sk)
 				fds[i].revents = POLLNVAL;
 			else
-				fds[i].revents = (short)(sk_poll(st, sk) & (fds[i].events | POLLERR | POLLHUP));
+				fds[i].revents = (short)(ustack_sk_poll(st, sk) & (fds[i].events | POLLERR | POLLHUP));
 			if (fds[i].revents)
 				ready++;
 		}

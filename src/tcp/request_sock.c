@@ -311,5 +311,5 @@ void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv
 	lsk->acceptq_tail = sk;
 	lsk->ack_backlog++;
 	tcp_trace(st, "inet_csk_reqsk_queue_add", &sk->node, TCP_ESTABLISHED, TCP_ESTABLISHED);
-	sk_wake(st);
+	sk_wake_sk(st, lsk);
 }

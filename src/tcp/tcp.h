@@ -84,6 +84,9 @@ struct sack_range {
 	uint32_t start, end;
 };
 
+struct epitem;
+struct eventpoll;
+
 /* One skb of the write queue (tcp_write_queue.c): where it ends, and its marks. */
 #define TCP_SKB_PSH 1u /* tcp_mark_push */
 #define TCP_SKB_EOR 2u /* MSG_EOR: nothing joins it */
@@ -167,6 +170,7 @@ struct sock {
 	bool fin_queued;         /* close/shutdown: a FIN follows write_seq */
 	bool fin_rcvd;
 	bool nodelay;
+	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
 	bool recvmsg_inq;        /* TCP_INQ: recvmsg reports what is left to read (TCP_CM_INQ) */
 	bool cork;               /* TCP_CORK: only full segments go until uncorked */
 	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
@@ -249,6 +253,8 @@ struct tcp_state_tables {
 	unsigned nsocks, nreqsk;
 	unsigned sleepers;          /* callers asleep in sk_wait_event */
 	unsigned wake_gen;          /* sk_wake calls, to tell a wake-up from a timeout */
+	struct eventpoll **eps;     /* epoll instances (socket/epoll.c) */
+	int neps;
 };
 
 #define LHASH_SIZE 256
@@ -416,6 +422,14 @@ void tcp_cong_on_ack(struct ustack *st, struct sock *sk, uint32_t acked);
 struct sock *sk_alloc(struct ustack *st);
 void sk_free(struct ustack *st, struct sock *sk);
 void sk_wake(struct ustack *st);
+/* socket/epoll.c: a wake-up of one socket, which also readies its epoll items */
+void sk_wake_sk(struct ustack *st, struct sock *sk);
+void ep_sk_release(struct sock *sk);
+void ustack_epoll_destroy_all(struct ustack *st);
+bool ustack_is_epoll_fd(int fd);
+int ustack_epoll_close(struct ustack *st, int epfd);
+struct sock *ustack_fd_sock(struct ustack *st, int fd);
+short ustack_sk_poll(const struct ustack *st, const struct sock *sk);
 struct timespec;
 void sk_wait_event(struct ustack *st);
 int sk_wait_event_until(struct ustack *st, const struct timespec *deadline);

@@ -77,7 +77,7 @@ void tcp_done(struct ustack *st, struct sock *sk, int err)
 	if (sk->fd < 0 && !sk->parent && !sk->lingering)
 		sk_free(st, sk);
 	else
-		sk_wake(st);
+		sk_wake_sk(st, sk);
 }
 
 /* tcp_sync_mss: the path's MSS, clamped by the peer's, less the timestamp option that every
@@ -132,7 +132,7 @@ static void tcp_finish_connect(struct ustack *st, struct sock *sk)
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
 	tcp_reset_keepalive_timer(st, sk);
 	tcp_trace(st, "sk_state_change", &sk->node, TCP_ESTABLISHED, TCP_ESTABLISHED);
-	sk_wake(st);
+	sk_wake_sk(st, sk);
 }
 
 /* tcp_rcv_synsent_state_process (RFC 9293 §3.10.7.3) */
@@ -260,7 +260,7 @@ void tcp_time_wait(struct ustack *st, struct sock *sk)
 	if (sk->fd < 0)
 		tcp_data_free(sk); /* an orphan needs its 4-tuple for 2·MSL, not its buffers */
 	timer_arm(st, &sk->tw_timer, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
-	sk_wake(st);
+	sk_wake_sk(st, sk);
 }
 
 static uint32_t tcp_flight_segs(const struct sock *sk)
@@ -418,7 +418,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 				break;
 			}
 		}
-		sk_wake(st);
+		sk_wake_sk(st, sk);
 		return 0;
 	}
 	/* RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, does not move the window,
@@ -461,7 +461,7 @@ static void tcp_fin(struct ustack *st, struct sock *sk)
 		break;
 	}
 	tcp_send_ack(st, sk);
-	sk_wake(st);
+	sk_wake_sk(st, sk);
 }
 
 /* Out-of-order data waits, sorted, within the receive ring's free space (RFC 9293 §3.10.7.4). */
@@ -573,7 +573,7 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 		uint32_t space = sk->rcv_limit;
 		if (sk->rcv_ssthresh < space)
 			sk->rcv_ssthresh = sk->rcv_ssthresh + 2 * mss < space ? sk->rcv_ssthresh + 2 * mss : space;
-		sk_wake(st);
+		sk_wake_sk(st, sk);
 	}
 	if (fin) {
 		tcp_fin(st, sk);
