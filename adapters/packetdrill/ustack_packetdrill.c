@@ -477,10 +477,17 @@ static int pd_poll(void *ud, struct pollfd *fds, nfds_t n, int timeout)
 		uf[i] = fds[i];
 		uf[i].fd = fds[i].fd < 0 ? -1 : (fds[i].fd < FDMAP && pd->map[fds[i].fd] ? pd->map[fds[i].fd] - 1 : 1 << 30);
 	}
-	/* a poll that would wait is answered at once: waiting belongs to virtual time, and
-	 * scripts expect readiness at the instant their packets make it so */
-	(void)timeout;
+	/* A poll that waits does so on virtual time: it sleeps in ustack (counted as a
+	 * sleeper, so virtual time may move on) in short real slices, until something is ready
+	 * or the clock packetdrill drives passes its timeout. */
 	int rc = ustack_poll(pd->st, uf, n, 0);
+	if (!rc && timeout != 0) {
+		uint64_t deadline = pd_now(pd) + (uint64_t)(timeout > 0 ? timeout : 0) * 1000u;
+		pd_enter(pd);
+		while (rc == 0 && (timeout < 0 || pd_now(pd) < deadline))
+			rc = ustack_poll(pd->st, uf, n, 1);
+		pd_leave(pd, 0);
+	}
 	for (nfds_t i = 0; i < n; i++)
 		fds[i].revents = uf[i].revents;
 	free(uf);

@@ -95,6 +95,13 @@ struct tcp_skb_rec {
 	uint8_t flags;
 };
 
+/* When a run of data was sent (tcp_write_queue.c's transmit log). */
+struct tcp_tx_stamp {
+	uint32_t start, end;
+	uint64_t t_us;
+	bool retrans;
+};
+
 /* CUBIC's per-connection state (bictcp in Linux's tcp_cubic.c), in segments and ms. */
 struct cubic_state {
 	uint32_t cnt;            /* segments ACKed per one-segment increase */
@@ -180,6 +187,8 @@ struct sock {
 	uint16_t wq_head, wq_n, wq_cap;
 	uint32_t pushed_seq;     /* write_seq at the last PSH mark (forced_push) */
 	uint32_t snd_limit;      /* the send buffer (sk_sndbuf): a new skb starts only below it */
+	struct tcp_tx_stamp *txlog; /* send times of unacknowledged data, oldest first */
+	uint16_t txlog_head, txlog_n, txlog_cap;
 	uint32_t snd_sml;        /* end of the last small segment sent (Minshall's Nagle) */
 	uint8_t dupacks;
 	bool in_recovery;
@@ -194,8 +203,6 @@ struct sock {
 	uint16_t reordering;     /* duplicate threshold, in segments (tp->reordering) */
 	uint32_t high_seq;       /* snd_nxt when recovery began (RFC 6582) */
 	uint32_t srtt_us, rttvar_us;   /* RFC 6298, in µs (srtt 0: no sample yet) */
-	uint32_t rtt_seq;        /* Karn timing without timestamps: the timed segment's end */
-	uint64_t rtt_start;
 	uint32_t quickack;       /* ACK every segment for this many more (Linux's quick-ack) */
 	uint32_t rcv_unacked;    /* bytes received since our last ACK */
 	int linger;              /* SO_LINGER: -1 off, else seconds */
@@ -381,6 +388,10 @@ uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags);
 uint32_t tcp_wq_rexmit_len(const struct ustack *st, const struct sock *sk, uint32_t seq, uint32_t max,
 			   bool *psh);
 uint32_t tcp_tso_segs(const struct ustack *st, const struct sock *sk, uint32_t mss);
+void tcp_txlog_free(struct sock *sk);
+void tcp_txlog_sent(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);
+void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end);
+uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now);
 void tcp_retransmit_head(struct ustack *st, struct sock *sk);
 uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
 void tcp_send_fin(struct ustack *st, struct sock *sk);

@@ -67,7 +67,6 @@ static void tcp_mtu_reduced(struct ustack *st, struct sock *sk, uint32_t mtu)
 	if (sk->sndq.data && sk->snd_una != sk->snd_max) {
 		sk->high_seq = sk->snd_max;
 		sk->snd_nxt = sk->snd_una;
-		sk->rtt_seq = 0;
 		tcp_write_xmit(st, sk);
 	}
 }

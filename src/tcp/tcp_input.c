@@ -351,15 +351,13 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		if (!sk->in_recovery && after(ack, sk->high_seq))
 			sk->high_seq = ack;
 		sk->bytes_acked += data;
-		/* RTT: the echoed timestamp (RFC 7323 §4), else Karn's timed segment */
-		if (sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr && !sk->retransmits)
+		/* RTT (tcp_ack_update_rtt): from the send time of the oldest newly acknowledged
+		 * data never retransmitted, on every ACK; else the echoed timestamp (RFC 7323 §4) */
+		uint32_t rtt_us = tcp_txlog_acked(sk, ack, st->now);
+		if (rtt_us)
+			tcp_rtt_estimator(sk, rtt_us);
+		else if (sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr && !sk->retransmits)
 			tcp_rtt_estimator(sk, (tcp_clock_ms(st) - (th->opt.tsecr - sk->ts_off)) * 1000u);
-		else if (sk->rtt_seq && !before(ack, sk->rtt_seq)) {
-			tcp_rtt_estimator(sk, (uint32_t)(st->now - sk->rtt_start));
-			sk->rtt_seq = 0;
-		} else if (!sk->srtt_us) {
-			sk->rto_ms = sk->rto_ms; /* keep the handshake's RTO until a sample */
-		}
 		if (sk->retransmits && !sk->tstamp_ok && !sk->srtt_us)
 			sk->rto_ms = TCP_TIMEOUT_INIT_MS;
 		sk->retransmits = 0;

@@ -241,8 +241,12 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 		sk->data_segs_out++;
 		sk->bytes_sent += len;
 		sk->lsndtime = st->now;
-		if ((int32_t)(seq - sk->snd_max) < 0)
+		if ((int32_t)(seq - sk->snd_max) < 0) {
 			sk->bytes_retrans += len;
+			tcp_txlog_retrans(sk, seq, seq + len);
+		} else {
+			tcp_txlog_sent(sk, seq, seq + len, st->now);
+		}
 	}
 	return tcp_transmit(st, &seg, &sk->rt);
 }
@@ -377,10 +381,6 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 			sk->snd_sml = seq + len;
 		if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
 			sk->snd_max = sk->snd_nxt;
-		if (!sk->tstamp_ok && !sk->rtt_seq) { /* Karn: time one segment at a time */
-			sk->rtt_seq = sk->snd_nxt;
-			sk->rtt_start = st->now;
-		}
 		if (!rexmit) {
 			sent_new = true;
 			sk->last_seg_seq = seq;
@@ -452,7 +452,6 @@ uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, 
 		return 0;
 	MIB_INC(st, TcpRetransSegs);
 	sk->total_retrans++;
-	sk->rtt_seq = 0; /* Karn: no sample from a retransmitted segment */
 	tcp_send_data(st, sk, seq, len, fin, psh);
 	return len;
 }

@@ -143,7 +143,6 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 	sk->high_seq = sk->snd_max;
 	sk->high_rxt = sk->snd_una; /* the SACK scoreboard stays: go-back-N skips what it holds */
 	sk->snd_nxt = sk->snd_una;
-	sk->rtt_seq = 0;
 	sk->retransmits++;
 	sk->total_rto++;
 	sk->backoff++;

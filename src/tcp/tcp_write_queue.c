@@ -223,3 +223,94 @@ uint32_t tcp_tso_segs(const struct ustack *st, const struct sock *sk, uint32_t m
 	uint32_t segs = (uint32_t)(bytes / mss);
 	return segs > (uint32_t)st->sysctl.tcp_min_tso_segs ? segs : (uint32_t)st->sysctl.tcp_min_tso_segs;
 }
+
+/*
+ * When each piece of data was sent (skb->skb_mstamp_ns): the ACK that covers data takes an
+ * RTT sample from the oldest newly acknowledged piece that was never retransmitted, as
+ * tcp_clean_rtx_queue does (seq_rtt from first_ackt) — on every ACK, not one timed segment
+ * per round trip, so SRTT follows a queue that builds up as Linux's does.  Segments sent in
+ * one instant share an entry; at TCP_TXLOG_MAX entries new data joins the last one (its
+ * samples then come out older, never wrong in kind).
+ */
+#define TCP_TXLOG_MAX 4096u
+
+static struct tcp_tx_stamp *txs(const struct sock *sk, uint32_t i)
+{
+	return &sk->txlog[(sk->txlog_head + i) % sk->txlog_cap];
+}
+
+static bool txlog_grow(struct sock *sk)
+{
+	if (sk->txlog_cap >= TCP_TXLOG_MAX)
+		return false;
+	uint32_t cap = sk->txlog_cap ? sk->txlog_cap * 2u : 16u;
+	struct tcp_tx_stamp *v = malloc(cap * sizeof(*v));
+	if (!v)
+		return false;
+	for (uint32_t i = 0; i < sk->txlog_n; i++)
+		v[i] = *txs(sk, i);
+	free(sk->txlog);
+	sk->txlog = v;
+	sk->txlog_cap = (uint16_t)cap;
+	sk->txlog_head = 0;
+	return true;
+}
+
+void tcp_txlog_free(struct sock *sk)
+{
+	free(sk->txlog);
+	sk->txlog = NULL;
+	sk->txlog_head = sk->txlog_n = sk->txlog_cap = 0;
+}
+
+/* New data [seq, end) went out at now. */
+void tcp_txlog_sent(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now)
+{
+	if (sk->txlog_n) {
+		struct tcp_tx_stamp *last = txs(sk, sk->txlog_n - 1u);
+		if (last->end == seq && (last->t_us == now || (sk->txlog_n == sk->txlog_cap && !txlog_grow(sk)))) {
+			last->end = end;
+			return;
+		}
+	}
+	if (sk->txlog_n == sk->txlog_cap && !txlog_grow(sk))
+		return;
+	*txs(sk, sk->txlog_n) = (struct tcp_tx_stamp){ .start = seq, .end = end, .t_us = now };
+	sk->txlog_n++;
+}
+
+/* [seq, end) was sent again: no RTT sample from it (Karn's rule, TCPCB_RETRANS). */
+void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end)
+{
+	for (uint32_t i = 0; i < sk->txlog_n; i++) {
+		struct tcp_tx_stamp *e = txs(sk, i);
+		if (!after32(e->end, seq))
+			continue;
+		if (!after32(end, e->start))
+			break;
+		e->retrans = true;
+	}
+}
+
+/* The ACK moved snd_una to una: drop what it covers; the RTT sample in µs, or 0 for none. */
+uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now)
+{
+	uint32_t sample = 0;
+	bool found = false;
+	while (sk->txlog_n) {
+		struct tcp_tx_stamp *e = txs(sk, 0);
+		if (!after32(una, e->start))
+			break;
+		if (!found && !e->retrans) {
+			found = true;
+			sample = now > e->t_us ? (uint32_t)(now - e->t_us) : 1u;
+		}
+		if (after32(e->end, una)) {
+			e->start = una; /* partly acknowledged (tcp_tso_acked) */
+			break;
+		}
+		sk->txlog_head = (uint16_t)((sk->txlog_head + 1u) % sk->txlog_cap);
+		sk->txlog_n--;
+	}
+	return sample;
+}

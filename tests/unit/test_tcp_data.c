@@ -739,6 +739,38 @@ static void test_tcp_inq_cmsg(void **state)
 	assert_int_equal(ustack_recv(t->st, conn.fd, got, sizeof(got), 0), 0);
 }
 
+/* RTT samples as tcp_clean_rtx_queue takes them: on every ACK, from the send time of the
+ * oldest data it newly covers, never from retransmitted data (Karn) — so SRTT follows a
+ * queue building up, without timestamps too. */
+static void test_rtt_sample_per_ack(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_rtt, 1); /* the handshake's, in the same instant */
+	static uint8_t buf[4 * 1460];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (int i = 0; i < 4; i++)
+		(void)tw_expect_tcp(t);
+	tw_advance(t, 10);
+	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_rtt, 1251); /* 1 − 1/8 + 10000/8 */
+	tw_advance(t, 10);
+	peer_send(t, 0, snd(2920), TW_ACK, 65535, NULL, 0);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_rtt, 3595); /* 1251 − 156 + 20000/8: the second segment waited longer */
+	/* the rest is lost; the RTO resends the head, and its ACK is no sample */
+	for (int ms = 0; ms < 5000 && t->count == 0; ms++)
+		tw_advance(t, 1);
+	expect_seg(t, TW_ACK, 2920, 0, 1460);
+	peer_send(t, 0, snd(4380), TW_ACK, 65535, NULL, 0);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_rtt, 3595);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -763,6 +795,7 @@ int main(void)
 		T(test_cork_and_msg_more),
 		T(test_skb_boundaries_eor_and_psh),
 		T(test_tcp_inq_cmsg),
+		T(test_rtt_sample_per_ack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
