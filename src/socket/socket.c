@@ -593,6 +593,11 @@ static int get_tcp_info(struct ustack *st, const struct sock *sk, void *val, soc
 		ti.tcpi_snd_wnd = sk->snd_wnd;
 		ti.tcpi_rcv_wnd = sk->data_init ? sk->rcv_adv - sk->rcv_nxt : sk->rcv_wnd;
 		ti.tcpi_total_rto = sk->total_rto;
+		uint64_t chrono[3];
+		tcp_chrono_stats(st, sk, chrono);
+		ti.tcpi_busy_time = chrono[0] + chrono[1] + chrono[2]; /* tcp_get_info_chrono_stats */
+		ti.tcpi_rwnd_limited = chrono[1];
+		ti.tcpi_sndbuf_limited = chrono[2];
 	}
 	socklen_t n = *len < sizeof(ti) ? *len : (socklen_t)sizeof(ti);
 	memcpy(val, &ti, n);

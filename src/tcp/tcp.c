@@ -196,6 +196,8 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 				want = tcp_buf_space(&sk->sndq);
 			uint32_t n = tcp_buf_push(&sk->sndq, buf + copied, (uint32_t)want);
 			if (n) {
+				if (new_skb)
+					tcp_chrono_start(st, sk, TCP_CHRONO_BUSY);
 				sk->write_seq += n;
 				tcp_wq_add(sk, n, new_skb, copied == 0);
 				copied += n;
@@ -210,6 +212,8 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 			/* wait_for_space: what was written so far goes, marked PSH */
 			if (copied)
 				tcp_push(st, sk, flags & ~MSG_MORE);
+			if (sk->sndq.len >= sk->snd_limit)
+				tcp_chrono_start(st, sk, TCP_CHRONO_SNDBUF_LIMITED);
 			if (nonblock)
 				return copied ? (ssize_t)copied : -EAGAIN;
 		}

@@ -224,7 +224,13 @@ struct sock {
 	uint64_t lsndtime, lrcvtime; /* µs: last data sent, last data received */
 	uint32_t total_retrans;
 	uint32_t cwnd_cnt;       /* congestion avoidance: ACKed segments toward the next cwnd step */
-	bool cwnd_limited;       /* the last send stopped at cwnd (tcp_is_cwnd_limited) */
+	bool cwnd_limited;       /* the last send stopped at cwnd */
+	bool is_cwnd_limited;    /* tcp_cwnd_validate: cwnd limited sending in this window */
+	uint32_t max_packets_out;/* ... else the most segments in flight in it */
+	uint32_t cwnd_usage_seq; /* the window those describe ends here */
+	uint8_t chrono_type;     /* tcp_chrono: 0 none, 1 busy, 2 rwnd-limited, 3 sndbuf-limited */
+	uint32_t chrono_start_ms;
+	uint32_t chrono_stat[3]; /* ms spent busy, rwnd-limited, sndbuf-limited */
 	uint32_t rtt_min_us;
 	const struct tcp_cong_ops *ca_ops;
 	bool ca_setsockopt;      /* chosen by TCP_CONGESTION rather than the sysctl */
@@ -388,6 +394,14 @@ uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags);
 uint32_t tcp_wq_rexmit_len(const struct ustack *st, const struct sock *sk, uint32_t seq, uint32_t max,
 			   bool *psh);
 uint32_t tcp_tso_segs(const struct ustack *st, const struct sock *sk, uint32_t mss);
+/* tcp_chrono_start/stop: where the time of a connection with data to send goes */
+#define TCP_CHRONO_BUSY 1
+#define TCP_CHRONO_RWND_LIMITED 2
+#define TCP_CHRONO_SNDBUF_LIMITED 3
+void tcp_chrono_start(const struct ustack *st, struct sock *sk, uint8_t type);
+void tcp_chrono_stop(const struct ustack *st, struct sock *sk, uint8_t type);
+void tcp_chrono_stats(const struct ustack *st, const struct sock *sk, uint64_t out_us[3]);
+bool tcp_is_cwnd_limited(const struct sock *sk);
 void tcp_txlog_free(struct sock *sk);
 void tcp_txlog_sent(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);
 void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end);

@@ -263,12 +263,6 @@ void tcp_time_wait(struct ustack *st, struct sock *sk)
 	sk_wake_sk(st, sk);
 }
 
-static uint32_t tcp_flight_segs(const struct sock *sk)
-{
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
-	return (sk->snd_max - sk->snd_una + mss - 1) / mss;
-}
-
 /*
  * Fast retransmit and recovery (RFC 5681 §3.2) with the congestion control's reduction: with
  * SACK, RFC 6675's recovery (cwnd = ssthresh, then whatever the pipe allows); without it,
@@ -337,7 +331,6 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	}
 	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
 	if (after(ack, sk->snd_una)) {
-		uint32_t flight_before = tcp_flight_segs(sk);
 		uint32_t acked = ack - sk->snd_una;
 		bool fin_acked = sk->fin_queued && ack == sk->write_seq + 1;
 		uint32_t data = acked - (fin_acked ? 1 : 0);
@@ -364,9 +357,12 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		sk->backoff = 0;
 		uint32_t segs = (data + mss - 1) / mss;
 		sk->delivered += segs;
-		/* grow only a window that is in use (tcp_is_cwnd_limited): in slow start while
-		 * the flight was at least half of it, later when cwnd was what stopped sending */
-		bool cwnd_limited = sk->cwnd < sk->ssthresh ? 2 * flight_before >= sk->cwnd : sk->cwnd_limited;
+		/* grow only a window that is in use (tcp_is_cwnd_limited) */
+		bool cwnd_limited = tcp_is_cwnd_limited(sk);
+		if (sk->snd_una == sk->write_seq)
+			tcp_chrono_stop(st, sk, TCP_CHRONO_BUSY);
+		if (sk->chrono_type == TCP_CHRONO_SNDBUF_LIMITED && sk->sndq.len < sk->snd_limit)
+			tcp_chrono_stop(st, sk, TCP_CHRONO_SNDBUF_LIMITED); /* tcp_new_space */
 		if (sk->nsacked) {
 			tcp_sack_clean(sk);
 			/* tcp_check_sack_reneging: the ACK stops exactly where a SACKed range

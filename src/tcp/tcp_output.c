@@ -272,6 +272,7 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 	bool sent_new = false;
 	uint32_t chunk_end = sk->snd_nxt; /* end of the TSO packet being sent; none yet */
 	bool chunk_multi = false;
+	bool rwnd_limited = false, cwnd_stop = false, sent_any = false;
 	for (int guard = 0; guard < 1024; guard++) {
 		uint32_t seq = sk->snd_nxt;
 		bool fin_pending = sk->fin_queued && (int32_t)(sk->write_seq + 1 - seq) > 0;
@@ -320,11 +321,19 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 			len = cwnd_room;
 		sk->cwnd_limited = cwnd_room < (unsent < mss ? unsent : mss);
 		if (unsent && !len) {
+			if (wnd_room < want)
+				rwnd_limited = true;
+			else
+				cwnd_stop = true;
 			if (!in_flight && !timer_pending(&sk->retrans_timer))
 				tcp_rearm_rto(st, sk); /* zero window: the timer probes it */
 			break;
 		}
 		if (!rexmit && len < want && len < mss) {
+			if (wnd_room < want)
+				rwnd_limited = true; /* tcp_snd_wnd_test failed */
+			else
+				cwnd_stop = true;
 			/* the window would cut it short: wait for room — but with nothing in flight
 			 * no ACK may come, so the probe timer must be running (tcp_check_probe_timer) */
 			if (sk->snd_una == sk->snd_max && !timer_pending(&sk->retrans_timer))
@@ -372,6 +381,7 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 		}
 		if (tcp_send_data(st, sk, seq, len, fin, psh) == -ENOBUFS)
 			break;
+		sent_any = true;
 		if (rexmit) {
 			MIB_INC(st, TcpRetransSegs); /* resent after a timeout (go-back-N) */
 			sk->total_retrans++;
@@ -381,17 +391,35 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 			sk->snd_sml = seq + len;
 		if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
 			sk->snd_max = sk->snd_nxt;
+		/* tcp_event_new_data_sent: the first data in flight starts a fresh RTO, even if
+		 * the timer was probing a zero window */
+		bool first_in_flight = !rexmit && seq == sk->snd_una;
 		if (!rexmit) {
 			sent_new = true;
 			sk->last_seg_seq = seq;
 		}
-		if (!timer_pending(&sk->retrans_timer))
+		if (!timer_pending(&sk->retrans_timer) || first_in_flight)
 			tcp_rearm_rto(st, sk);
 	}
 	/* one loss probe per tail: armed after new data goes out (tcp_write_xmit's
 	 * tcp_schedule_loss_probe) */
 	if (sent_new && !sk->tlp_high_seq)
 		tcp_schedule_loss_probe(st, sk, false);
+	if (rwnd_limited)
+		tcp_chrono_start(st, sk, TCP_CHRONO_RWND_LIMITED);
+	else
+		tcp_chrono_stop(st, sk, TCP_CHRONO_RWND_LIMITED);
+	/* tcp_cwnd_validate: how much of the window this round used */
+	uint32_t packets_out = (sk->snd_max - sk->snd_una + mss - 1) / mss;
+	bool is_cwnd_limited = cwnd_stop || packets_out >= sk->cwnd;
+	if (sent_any || is_cwnd_limited) {
+		if (!before(sk->snd_una, sk->cwnd_usage_seq) || is_cwnd_limited ||
+		    (!sk->is_cwnd_limited && packets_out > sk->max_packets_out)) {
+			sk->is_cwnd_limited = is_cwnd_limited;
+			sk->max_packets_out = packets_out;
+			sk->cwnd_usage_seq = sk->snd_nxt;
+		}
+	}
 }
 
 /* tcp_send_loss_probe: new data if the window allows one segment of it, else the newest

@@ -771,6 +771,62 @@ static void test_rtt_sample_per_ack(void **state)
 	assert_int_equal(ti.tcpi_rtt, 3595);
 }
 
+/* TCP_INFO's chronographs (tcp_chrono_start/stop): busy while data waits or flies, and of
+ * that, how long the peer's window held it back. */
+static void test_chrono_busy_and_rwnd_limited(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	peer_send(t, 0, snd(0), TW_ACK, 0, NULL, 0); /* the peer shuts its window */
+	struct ustack_tcp_info ti;
+	socklen_t len = sizeof(ti);
+	static uint8_t buf[1000];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), 1000);
+	tw_expect_none(t);
+	tw_advance(t, 100);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_rwnd_limited, 100000);
+	assert_int_equal(ti.tcpi_busy_time, 100000);
+	peer_send(t, 0, snd(0), TW_ACK, 2000, NULL, 0);
+	expect_seg(t, TW_ACK | TH_PSH, 0, 0, 1000);
+	tw_advance(t, 30);
+	peer_send(t, 0, snd(1000), TW_ACK, 2000, NULL, 0);
+	tw_advance(t, 50); /* idle: nothing counts */
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_rwnd_limited, 100000);
+	assert_int_equal(ti.tcpi_busy_time, 130000);
+	assert_int_equal(ti.tcpi_sndbuf_limited, 0);
+}
+
+/* tcp_cwnd_validate / tcp_is_cwnd_limited: an application that sent a full initial window
+ * and nothing more still doubles cwnd in slow start — it grows while below twice the most
+ * that was in flight — and no further. */
+static void test_slow_start_app_limited(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	static uint8_t buf[10 * 1460];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (int i = 0; i < 10; i++)
+		(void)tw_expect_tcp(t);
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	for (uint32_t k = 1; k <= 5; k++) {
+		tw_advance(t, 5);
+		peer_send(t, 0, snd(k * 2 * 1460), TW_ACK, 65535, NULL, 0);
+		assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+		assert_int_equal(ti.tcpi_snd_cwnd, 10 + 2 * k);
+	}
+	/* a second round with only two segments in flight: 20 ≥ 2 × 2, no growth */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 2 * 1460, 0), 2 * 1460);
+	(void)tw_expect_tcp(t);
+	(void)tw_expect_tcp(t);
+	tw_advance(t, 5);
+	peer_send(t, 0, snd(12 * 1460), TW_ACK, 65535, NULL, 0);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_snd_cwnd, 20);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -796,6 +852,8 @@ int main(void)
 		T(test_skb_boundaries_eor_and_psh),
 		T(test_tcp_inq_cmsg),
 		T(test_rtt_sample_per_ack),
+		T(test_chrono_busy_and_rwnd_limited),
+		T(test_slow_start_app_limited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
