@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -664,6 +665,48 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		return -1;
 	}
 	return real(fd, level, name, val, len);
+}
+
+/*
+ * sendfile, which packetdrill calls from the C library (the interface has no slot for it):
+ * onto one of ustack's sockets it reads the file (pread at *offset, or read from its file
+ * position) and sends what it read as one write, as do_sendfile's splice into the socket
+ * would; anything else goes to the C library.
+ */
+ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	struct pd *pd = __atomic_load_n(&g_pd, __ATOMIC_ACQUIRE);
+	if (!pd || out_fd < 0 || out_fd >= FDMAP || !pd->map[out_fd]) {
+		static ssize_t (*real)(int, int, off_t *, size_t);
+		if (!real)
+			*(void **)&real = dlsym(RTLD_NEXT, "sendfile");
+		if (!real) {
+			errno = ENOSYS;
+			return -1;
+		}
+		return real(out_fd, in_fd, offset, count);
+	}
+	if (count > (1u << 20))
+		count = 1u << 20; /* a bounded chunk, as one call of Linux's may also send less */
+	uint8_t *buf = malloc(count ? count : 1);
+	if (!buf) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ssize_t n = offset ? pread(in_fd, buf, count, *offset) : read(in_fd, buf, count);
+	ssize_t sent = n;
+	if (n > 0) {
+		pd_enter(pd);
+		sent = pd_leave(pd, ustack_send(pd->st, pd->map[out_fd] - 1, buf, (size_t)n, 0));
+		if (sent > 0 && offset)
+			*offset += sent;
+		else if (sent > 0 && sent < n)
+			lseek(in_fd, sent - n, SEEK_CUR); /* unread what did not go */
+	}
+	int e = errno;
+	free(buf);
+	errno = e;
+	return sent;
 }
 
 int packetdrill_interface_init(const char *flags, struct packetdrill_interface *ifc)
