@@ -96,6 +96,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_min_tso_segs", SC_INT, F(tcp_min_tso_segs), 1, 1, 255, NULL },
 	{ "net.ipv4.tcp_tso_rtt_log", SC_INT, F(tcp_tso_rtt_log), 1, 0, 255, NULL },
 	{ "net.ipv4.tcp_retrans_collapse", SC_INT, F(tcp_retrans_collapse), 1, INT_MIN, INT_MAX, NULL },
+	{ "net.ipv4.tcp_recovery", SC_INT, F(tcp_recovery), 1, INT_MIN, INT_MAX, NULL },
 	{ "net.ipv4.tcp_reordering", SC_INT, F(tcp_reordering), 1, 1, 300, NULL },
 	{ "net.ipv4.tcp_max_reordering", SC_INT, F(tcp_max_reordering), 1, 1, 65535, NULL },
 	{ "net.ipv4.tcp_tw_reuse_delay", SC_INT, F(tcp_tw_reuse_delay), 1, 1, INT_MAX, NULL },
@@ -163,6 +164,7 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_min_tso_segs = 2;
 	s->tcp_tso_rtt_log = 9;
 	s->tcp_retrans_collapse = 1;
+	s->tcp_recovery = 1;
 	s->tcp_max_reordering = 300;
 	s->tcp_rmem[0] = 4096;
 	s->tcp_rmem[1] = 131072;

@@ -34,7 +34,7 @@ struct ustack_sysctls {
 	int tcp_reordering, tcp_max_reordering, tcp_moderate_rcvbuf, tcp_early_retrans;
 	unsigned tcp_notsent_lowat;
 	int tcp_pacing_ss_ratio, tcp_pacing_ca_ratio, tcp_min_tso_segs, tcp_tso_rtt_log;
-	int tcp_retrans_collapse;
+	int tcp_retrans_collapse, tcp_recovery;
 };
 
 void sysctl_defaults(struct ustack_sysctls *s);

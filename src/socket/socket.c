@@ -548,7 +548,7 @@ static int get_tcp_info(struct ustack *st, const struct sock *sk, void *val, soc
 		ti.tcpi_sacked = tcp_sacked_segs(sk);
 		if (sk->in_recovery) {
 			ti.tcpi_ca_state = TCP_CA_Recovery;
-			ti.tcpi_lost = (tcp_sack_lost_bytes(sk) + mss - 1) / mss;
+			ti.tcpi_lost = (tcp_sack_lost_total(sk) + mss - 1) / mss;
 		} else if (sk->retransmits && sk->data_init) {
 			/* after an RTO, whatever the peer has not SACKed counts as lost */
 			ti.tcpi_ca_state = TCP_CA_Loss;

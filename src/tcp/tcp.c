@@ -40,6 +40,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->write_seq = sk->snd_nxt;
 	sk->snd_sml = sk->snd_nxt;
 	sk->pushed_seq = sk->snd_nxt;
+	sk->rack_lost_edge = sk->snd_una;
 	sk->snd_max = sk->snd_nxt;
 	sk->high_seq = sk->snd_nxt;
 	sk->snd_wl1 = sk->irs;

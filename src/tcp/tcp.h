@@ -189,6 +189,15 @@ struct sock {
 	uint32_t snd_limit;      /* the send buffer (sk_sndbuf): a new skb starts only below it */
 	struct tcp_tx_stamp *txlog; /* send times of unacknowledged data, oldest first */
 	uint16_t txlog_head, txlog_n, txlog_cap;
+	/* RACK (RFC 8985, tcp_recovery.c): the most recently sent data delivered */
+	uint64_t rack_mstamp;
+	uint32_t rack_end_seq, rack_rtt_us;
+	uint32_t rack_lost_edge;  /* holes below it are lost (RACK's marks, as one edge) */
+	bool rack_on;             /* net.ipv4.tcp_recovery & 1, read at each ACK */
+	bool rack_advanced;
+	bool reo_pending;         /* retrans_timer is RACK's reordering timer */
+	/* PRR (RFC 6937, tcp_cwnd_reduction): recovery's window, in segments */
+	uint32_t prior_cwnd, prr_delivered, prr_out;
 	uint32_t snd_sml;        /* end of the last small segment sent (Minshall's Nagle) */
 	uint8_t dupacks;
 	bool in_recovery;
@@ -406,6 +415,9 @@ void tcp_txlog_free(struct sock *sk);
 void tcp_txlog_sent(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);
 void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end);
 uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now);
+void tcp_rack_sacked(struct sock *sk, uint32_t start, uint32_t end, uint64_t now);
+bool tcp_rack_mark_lost(struct ustack *st, struct sock *sk);
+void tcp_rack_reo_timeout(struct ustack *st, struct sock *sk);
 void tcp_retransmit_head(struct ustack *st, struct sock *sk);
 uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
 void tcp_send_fin(struct ustack *st, struct sock *sk);
@@ -433,9 +445,12 @@ bool tcp_schedule_loss_probe(struct ustack *st, struct sock *sk, bool advancing_
 void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th);
 void tcp_sack_clean(struct sock *sk);
 uint32_t tcp_sacked_segs(const struct sock *sk);
+uint32_t tcp_sacked_bytes(const struct sock *sk);
 uint32_t tcp_sack_skip(const struct sock *sk, uint32_t seq);
 uint32_t tcp_sack_pipe(const struct sock *sk);
 uint32_t tcp_sack_lost_bytes(const struct sock *sk);
+uint32_t tcp_sack_lost_total(const struct sock *sk);
+bool tcp_sack_time_to_recover(const struct sock *sk);
 void tcp_sack_recovery_xmit(struct ustack *st, struct sock *sk);
 
 /* ---- tcp_cong.c ---- */

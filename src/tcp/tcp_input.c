@@ -264,21 +264,58 @@ void tcp_time_wait(struct ustack *st, struct sock *sk)
 }
 
 /*
- * Fast retransmit and recovery (RFC 5681 §3.2) with the congestion control's reduction: with
- * SACK, RFC 6675's recovery (cwnd = ssthresh, then whatever the pipe allows); without it,
- * NewReno's (RFC 6582: cwnd = ssthresh + 3, inflated by each further duplicate ACK).  Either
- * way the first unacknowledged segment goes again at once.
+ * tcp_cwnd_reduction — Proportional Rate Reduction (RFC 6937) as Linux does it: while the
+ * flight is above ssthresh, send in proportion to what the peer reports delivered
+ * (ssthresh/prior_cwnd of it); below, catch up to ssthresh no faster than slow start
+ * (PRR-SSRB).  The first ACK of recovery always lets the fast retransmit go.
  */
-static void tcp_enter_recovery(struct ustack *st, struct sock *sk)
+static void tcp_cwnd_reduction(struct sock *sk, uint32_t newly_acked_sacked, uint32_t newly_lost, bool una_advanced)
 {
+	if (!newly_acked_sacked || !sk->prior_cwnd)
+		return;
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t in_flight = (tcp_sack_pipe(sk) + mss - 1) / mss;
+	int64_t delta = (int64_t)sk->ssthresh - in_flight;
+	sk->prr_delivered += newly_acked_sacked;
+	int64_t sndcnt;
+	if (delta < 0) {
+		sndcnt = (int64_t)(((uint64_t)sk->ssthresh * sk->prr_delivered + sk->prior_cwnd - 1) / sk->prior_cwnd) -
+			 sk->prr_out;
+	} else {
+		sndcnt = (int64_t)sk->prr_delivered - sk->prr_out;
+		if (sndcnt < newly_acked_sacked)
+			sndcnt = newly_acked_sacked;
+		if (una_advanced && !newly_lost)
+			sndcnt++;
+		if (sndcnt > delta)
+			sndcnt = delta;
+	}
+	if (sndcnt < (sk->prr_out ? 0 : 1))
+		sndcnt = sk->prr_out ? 0 : 1;
+	sk->cwnd = in_flight + (uint32_t)sndcnt;
+}
+
+/*
+ * Fast recovery (RFC 5681 §3.2) entered on `reordering` duplicate ACKs, or — with SACK — when
+ * losses are known (RACK's marks, or RFC 6675's SACKed segments above a hole).  With SACK
+ * the window comes down by PRR from what it was to ssthresh while the lost data is resent;
+ * without it, NewReno's (RFC 6582: cwnd = ssthresh + 3, inflated by each further duplicate
+ * ACK).  Either way the first unacknowledged segment goes again at once.
+ */
+static void tcp_enter_recovery(struct ustack *st, struct sock *sk, uint32_t delivered, uint32_t newly_lost,
+			       bool una_advanced)
+{
+	sk->prior_cwnd = sk->cwnd;
 	sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
 	sk->in_recovery = true;
 	sk->high_seq = sk->snd_max;
+	sk->prr_delivered = sk->prr_out = 0;
 	tcp_trace(st, "tcp_enter_recovery", &sk->node, sk->node.state, sk->node.state);
 	if (sk->sack_ok) {
 		MIB_INC(st, TcpExtTCPSackRecovery);
-		sk->cwnd = sk->ssthresh;
 		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		sk->high_rxt = sk->snd_una;
+		tcp_cwnd_reduction(sk, delivered ? delivered : 1, newly_lost, una_advanced);
 		tcp_retransmit_head(st, sk);
 		uint32_t end = sk->snd_una + mss;
 		sk->high_rxt = (int32_t)(end - sk->snd_max) > 0 ? sk->snd_max : end;
@@ -288,6 +325,27 @@ static void tcp_enter_recovery(struct ustack *st, struct sock *sk)
 	MIB_INC(st, TcpExtTCPRenoRecovery);
 	sk->cwnd = sk->ssthresh + 3;
 	tcp_retransmit_head(st, sk);
+}
+
+/* tcp_rack_reo_timeout: the reordering window has passed for data RACK was waiting on: what
+ * it now finds lost is retransmitted — recovery starts if it had not — and the RTO takes the
+ * timer back. */
+void tcp_rack_reo_timeout(struct ustack *st, struct sock *sk)
+{
+	uint32_t lost_before = tcp_sack_lost_total(sk);
+	sk->rack_advanced = true;
+	tcp_rack_mark_lost(st, sk);
+	if (tcp_sack_lost_total(sk) != lost_before) {
+		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		uint32_t newly_lost = (tcp_sack_lost_total(sk) - lost_before + mss - 1) / mss;
+		if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq)) {
+			tcp_enter_recovery(st, sk, 1, newly_lost, false);
+		} else if (sk->in_recovery) {
+			tcp_cwnd_reduction(sk, 1, newly_lost, false);
+			tcp_sack_recovery_xmit(st, sk);
+		}
+	}
+	tcp_rearm_rto(st, sk);
 }
 
 /* tcp_process_tlp_ack: the answer to a loss probe.  If the probe was new data, or a
@@ -306,6 +364,21 @@ static void tcp_process_tlp_ack(struct ustack *st, struct sock *sk, uint32_t ack
 	sk->tlp_high_seq = 0;
 }
 
+/* Segments an ACK reported delivered (cumulatively or newly SACKed) and newly lost. */
+static uint32_t ack_delivered(const struct sock *sk, uint32_t una_before, uint32_t sacked_before)
+{
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	int64_t b = (int64_t)(sk->snd_una - una_before) + tcp_sacked_bytes(sk) - sacked_before;
+	return b > 0 ? (uint32_t)((b + mss - 1) / mss) : 0;
+}
+
+static uint32_t ack_newly_lost(const struct sock *sk, uint32_t lost_before)
+{
+	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t lost = sk->sack_ok ? tcp_sack_lost_total(sk) : 0;
+	return lost > lost_before ? (lost - lost_before + mss - 1) / mss : 0;
+}
+
 /* tcp_ack: returns 0 to go on, -1 to drop the segment, 1 when the socket is gone. */
 static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
@@ -316,6 +389,10 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		tcp_send_challenge_ack(st, sk); /* RFC 5961 §5.2: too old */
 		return -1;
 	}
+	sk->rack_on = sk->sack_ok && (st->sysctl.tcp_recovery & 1);
+	/* what this ACK reports delivered and lost, for PRR */
+	uint32_t una_before = sk->snd_una, sacked_before = tcp_sacked_bytes(sk);
+	uint32_t lost_before = sk->sack_ok ? tcp_sack_lost_total(sk) : 0;
 	if (sk->sack_ok && th->opt.nsack && sk->sndq.data)
 		tcp_sacktag(st, sk, th);
 	uint32_t wnd = (uint32_t)th->window << sk->snd_wscale;
@@ -374,10 +451,13 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		}
 		sk->dupacks = 0;
 		tcp_process_tlp_ack(st, sk, ack, true);
+		/* RACK marks losses; its reordering timer, if it needs one, stands in for the
+		 * RTO/TLP timer (tcp_identify_packet_loss clears FLAG_SET_XMIT_TIMER) */
+		bool reo = sk->rack_on && tcp_rack_mark_lost(st, sk);
 		if (sk->snd_una == sk->snd_max) {
 			timer_cancel(st, &sk->retrans_timer);
-			sk->tlp_pending = false;
-		} else {
+			sk->tlp_pending = sk->reo_pending = false;
+		} else if (!reo) {
 			tcp_set_xmit_timer(st, sk);
 		}
 		if (sk->in_recovery) {
@@ -385,13 +465,16 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 				sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
 				sk->cwnd = sk->ssthresh;
 			} else if (sk->sack_ok) {
+				tcp_cwnd_reduction(sk, ack_delivered(sk, una_before, sacked_before),
+						   ack_newly_lost(sk, lost_before), true);
 				tcp_sack_recovery_xmit(st, sk); /* RFC 6675 §5 step (C) */
 			} else {
 				tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
 				sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
 			}
-		} else if (sk->sack_ok && tcp_sacked_segs(sk) >= sk->reordering && !before(sk->snd_una, sk->high_seq)) {
-			tcp_enter_recovery(st, sk);
+		} else if (sk->sack_ok && tcp_sack_time_to_recover(sk) && !before(sk->snd_una, sk->high_seq)) {
+			tcp_enter_recovery(st, sk, ack_delivered(sk, una_before, sacked_before),
+					   ack_newly_lost(sk, lost_before), true);
 		} else if (cwnd_limited) {
 			tcp_cong_on_ack(st, sk, segs ? segs : 1);
 		}
@@ -422,16 +505,31 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		if (!th->opt.nsack)
 			tcp_process_tlp_ack(st, sk, ack, false);
 		sk->dupacks++;
-		if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq) &&
-		    (sk->dupacks >= sk->reordering || (sk->sack_ok && tcp_sacked_segs(sk) >= sk->reordering))) {
-			tcp_enter_recovery(st, sk);
+		if (sk->rack_on)
+			tcp_rack_mark_lost(st, sk);
+		bool recover = sk->sack_ok ? tcp_sack_time_to_recover(sk) || (!sk->rack_on && sk->dupacks >= sk->reordering)
+					   : sk->dupacks >= sk->reordering;
+		uint32_t delivered = ack_delivered(sk, una_before, sacked_before);
+		uint32_t newly_lost = ack_newly_lost(sk, lost_before);
+		if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq) && recover) {
+			tcp_enter_recovery(st, sk, delivered, newly_lost, false);
 		} else if (sk->in_recovery && sk->sack_ok) {
+			tcp_cwnd_reduction(sk, delivered, newly_lost, false);
 			tcp_sack_recovery_xmit(st, sk);
 		} else if (sk->in_recovery) {
 			sk->cwnd++; /* each further dupack: a segment has left the network */
 		}
-	} else if (sk->in_recovery && sk->sack_ok && th->opt.nsack) {
-		tcp_sack_recovery_xmit(st, sk); /* new SACK information with a window update */
+	} else if (sk->sack_ok && th->opt.nsack) {
+		if (sk->rack_on)
+			tcp_rack_mark_lost(st, sk);
+		uint32_t delivered = ack_delivered(sk, una_before, sacked_before);
+		uint32_t newly_lost = ack_newly_lost(sk, lost_before);
+		if (sk->in_recovery) {
+			tcp_cwnd_reduction(sk, delivered, newly_lost, false);
+			tcp_sack_recovery_xmit(st, sk); /* new SACK information with a window update */
+		} else if (tcp_sack_time_to_recover(sk) && !before(sk->snd_una, sk->high_seq)) {
+			tcp_enter_recovery(st, sk, delivered, newly_lost, false);
+		}
 	}
 	return 0;
 }

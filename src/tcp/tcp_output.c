@@ -238,6 +238,8 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	timer_cancel(st, &sk->delack_timer);
 	sk->segs_out++;
 	if (len) {
+		if (sk->in_recovery)
+			sk->prr_out++; /* PRR counts what recovery sends */
 		sk->data_segs_out++;
 		sk->bytes_sent += len;
 		sk->lsndtime = st->now;

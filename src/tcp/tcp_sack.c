@@ -16,8 +16,11 @@
  * reordering).  While in
  * recovery, every ACK lets the sender send while cwnd exceeds the pipe (§5 step C): first the
  * next lost hole above HighRxt, then new data.  Recovery ends when snd_una reaches the
- * recovery point (snd_max when it began), with cwnd = ssthresh.  Linux additionally paces the
- * reduction with PRR (RFC 6937) and detects losses by time with RACK-TLP; ustack does neither.
+ * recovery point (snd_max when it began), with cwnd = ssthresh.  With net.ipv4.tcp_recovery & 1
+ * (the default, as Linux), which holes are lost is RACK's call instead (tcp_write_queue.c:
+ * data sent before the latest delivered data, longer ago than an RTT plus a reordering
+ * window), and recovery starts when RACK has marked a loss.  Linux additionally paces the
+ * reduction with PRR (RFC 6937); ustack does not.
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
@@ -80,11 +83,11 @@ static void tcp_check_sack_reordering(struct ustack *st, struct sock *sk, uint32
 	if (!sk->nsacked)
 		return;
 	uint32_t fack = sk->sacked[sk->nsacked - 1].end;
-	if (!before(start, fack) || tcp_sack_skip(sk, start) != start)
+	start = tcp_sack_skip(sk, start); /* the lowest newly SACKed byte (state->reord) */
+	if (!before(start, end) || !before(start, fack))
 		return;
 	if (sk->in_recovery && before(start, sk->high_rxt))
 		return; /* it may be our retransmission arriving */
-	(void)end;
 	uint32_t mss = mss_of(sk), metric = fack - start;
 	if (metric > sk->reordering * mss) {
 		uint32_t r = (metric + mss - 1) / mss;
@@ -114,6 +117,8 @@ void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 			continue; /* old news (an ACK overtaken by a later one) */
 		if (before(start, sk->snd_una))
 			start = sk->snd_una;
+		if (before(tcp_sack_skip(sk, start), end))
+			tcp_rack_sacked(sk, start, end, st->now); /* news: RACK's clock may move */
 		tcp_check_sack_reordering(st, sk, start, end);
 		sack_insert(sk, start, end);
 	}
@@ -136,6 +141,14 @@ void tcp_sack_clean(struct sock *sk)
 		sk->high_rxt = sk->snd_una;
 }
 
+uint32_t tcp_sacked_bytes(const struct sock *sk)
+{
+	uint32_t b = 0;
+	for (unsigned i = 0; i < sk->nsacked; i++)
+		b += sk->sacked[i].end - sk->sacked[i].start;
+	return b;
+}
+
 /* SACKed segments (Linux's sacked_out): each range counted in MSS-sized pieces. */
 uint32_t tcp_sacked_segs(const struct sock *sk)
 {
@@ -145,9 +158,13 @@ uint32_t tcp_sacked_segs(const struct sock *sk)
 	return segs;
 }
 
-/* IsLost: the sequence below which every hole byte has DupThresh (3) segments SACKed above it. */
+/* The sequence below which every hole byte is lost: RACK's edge (tcp_recovery & 1, Linux's
+ * default), else RFC 6675's IsLost — DupThresh (reordering) segments SACKed above it. */
 static uint32_t sack_lost_edge(const struct sock *sk)
 {
+	if (sk->rack_on)
+		return after(sk->rack_lost_edge, sk->snd_una) && !after(sk->rack_lost_edge, sk->snd_max)
+			       ? sk->rack_lost_edge : sk->snd_una;
 	uint32_t mss = mss_of(sk), above = 0;
 	for (unsigned i = sk->nsacked; i-- > 0;) {
 		above += sk->sacked[i].end - sk->sacked[i].start;
@@ -199,6 +216,30 @@ uint32_t tcp_sack_lost_bytes(const struct sock *sk)
 		at = sk->sacked[i].end;
 	}
 	return lost;
+}
+
+/* Hole bytes lost, retransmitted or not (Linux's lost_out: TCP_INFO's tcpi_lost). */
+uint32_t tcp_sack_lost_total(const struct sock *sk)
+{
+	uint32_t lost_edge = sack_lost_edge(sk), lost = 0, at = sk->snd_una;
+	for (unsigned i = 0; i <= sk->nsacked; i++) {
+		uint32_t hole_end = i < sk->nsacked ? sk->sacked[i].start : sk->snd_max;
+		uint32_t b = before(hole_end, lost_edge) ? hole_end : lost_edge;
+		if (before(at, b))
+			lost += b - at;
+		if (i < sk->nsacked)
+			at = sk->sacked[i].end;
+	}
+	return lost;
+}
+
+/* tcp_time_to_recover: with RACK, when it has marked something lost; else when DupThresh
+ * segments are SACKed. */
+bool tcp_sack_time_to_recover(const struct sock *sk)
+{
+	if (sk->rack_on)
+		return tcp_sack_lost_total(sk) > 0;
+	return tcp_sacked_segs(sk) >= sk->reordering;
 }
 
 /* NextSeg rule 1: the first lost, not yet retransmitted, hole byte at or above HighRxt. */

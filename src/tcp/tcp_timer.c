@@ -40,6 +40,7 @@ void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk)
 void tcp_rearm_rto(struct ustack *st, struct sock *sk)
 {
 	sk->tlp_pending = false;
+	sk->reo_pending = false;
 	sk->rto_deadline = st->now + (uint64_t)sk->rto_ms * 1000u;
 	timer_arm(st, &sk->retrans_timer, sk->rto_deadline);
 }
@@ -76,6 +77,7 @@ bool tcp_schedule_loss_probe(struct ustack *st, struct sock *sk, bool advancing_
 	else
 		sk->rto_deadline = st->now + (uint64_t)sk->rto_ms * 1000u;
 	sk->tlp_pending = true;
+	sk->reo_pending = false;
 	timer_arm(st, &sk->retrans_timer, at);
 	return true;
 }
@@ -239,6 +241,12 @@ void tcp_tw_timer(struct ustack *st, struct utimer *t)
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t)
 {
 	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, retrans_timer));
+	if (sk->reo_pending) {
+		sk->reo_pending = false;
+		if (sk->node.state != TCP_CLOSE && sk->node.state != TCP_TIME_WAIT && sk->data_init)
+			tcp_rack_reo_timeout(st, sk);
+		return;
+	}
 	if (sk->tlp_pending) {
 		sk->tlp_pending = false;
 		if (sk->node.state != TCP_CLOSE && sk->node.state != TCP_TIME_WAIT && sk->data_init)

@@ -292,6 +292,39 @@ void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end)
 	}
 }
 
+/* tcp_rack_advance (RFC 8985 §6.2 step 2): delivered data sent after what RACK knew of
+ * moves RACK's clock; a retransmission acknowledged sooner than the minimum RTT may be the
+ * original's ACK, so it does not. */
+static void rack_advance(struct sock *sk, bool retrans, uint32_t end_seq, uint64_t xmit, uint64_t now)
+{
+	uint32_t rtt = now > xmit ? (uint32_t)(now - xmit) : 0;
+	if (retrans && rtt < sk->rtt_min_us)
+		return;
+	sk->rack_advanced = true;
+	sk->rack_rtt_us = rtt;
+	if (xmit > sk->rack_mstamp || (xmit == sk->rack_mstamp && after32(end_seq, sk->rack_end_seq))) {
+		sk->rack_mstamp = xmit;
+		sk->rack_end_seq = end_seq;
+	}
+}
+
+/* Newly SACKed [start, end): its latest-sent piece advances RACK. */
+void tcp_rack_sacked(struct sock *sk, uint32_t start, uint32_t end, uint64_t now)
+{
+	uint32_t lo = 0, hi = sk->txlog_n;
+	while (lo < hi) { /* the entry holding end - 1 */
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (after32(txs(sk, mid)->end, end - 1))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo < sk->txlog_n && after32(end, txs(sk, lo)->start) && after32(txs(sk, lo)->end, start)) {
+		const struct tcp_tx_stamp *e = txs(sk, lo);
+		rack_advance(sk, e->retrans, end, e->t_us, now);
+	}
+}
+
 /* The ACK moved snd_una to una: drop what it covers; the RTT sample in µs, or 0 for none. */
 uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now)
 {
@@ -301,6 +334,7 @@ uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now)
 		struct tcp_tx_stamp *e = txs(sk, 0);
 		if (!after32(una, e->start))
 			break;
+		rack_advance(sk, e->retrans, after32(e->end, una) ? una : e->end, e->t_us, now);
 		if (!found && !e->retrans) {
 			found = true;
 			sample = now > e->t_us ? (uint32_t)(now - e->t_us) : 1u;
@@ -369,4 +403,66 @@ bool tcp_is_cwnd_limited(const struct sock *sk)
 	if (sk->cwnd < sk->ssthresh)
 		return sk->cwnd < 2 * sk->max_packets_out;
 	return false;
+}
+
+/* tcp_rack_reo_wnd: until the path is seen to reorder, none in recovery or once enough is
+ * SACKed (the duplicate threshold, unless tcp_recovery has 4); else a quarter of the minimum
+ * RTT, at most the smoothed RTT. */
+static uint32_t rack_reo_wnd(const struct ustack *st, const struct sock *sk)
+{
+	if (!sk->reord_seen) {
+		if (sk->in_recovery)
+			return 0;
+		if (tcp_sacked_segs(sk) >= sk->reordering && !(st->sysctl.tcp_recovery & 4))
+			return 0;
+	}
+	uint32_t w = sk->rtt_min_us / 4;
+	return w < sk->srtt_us ? w : sk->srtt_us;
+}
+
+/*
+ * tcp_rack_detect_loss (RFC 8985 §6.2 step 5): data sent before the most recently delivered
+ * data, and longer ago than RACK's RTT plus the reordering window, is lost.  Fresh data goes
+ * out in sequence order, so what is lost is everything below an edge; data resent since is
+ * below HighRxt and accounted there.  *timeout_us: how long until the next candidate expires.
+ */
+static uint32_t rack_detect_loss(const struct ustack *st, const struct sock *sk, uint32_t *timeout_us)
+{
+	uint32_t edge = sk->snd_una, reo = rack_reo_wnd(st, sk);
+	*timeout_us = 0;
+	for (uint32_t i = 0; i < sk->txlog_n; i++) {
+		const struct tcp_tx_stamp *e = txs(sk, i);
+		if (e->retrans)
+			continue;
+		bool before_rack = sk->rack_mstamp > e->t_us ||
+				   (sk->rack_mstamp == e->t_us && after32(sk->rack_end_seq, e->start));
+		if (!before_rack)
+			break;
+		int64_t remaining = (int64_t)(e->t_us + sk->rack_rtt_us + reo) - (int64_t)st->now;
+		if (remaining > 0) {
+			*timeout_us = (uint32_t)remaining;
+			break; /* later data was sent later: it expires later still */
+		}
+		edge = sk->rack_mstamp == e->t_us && after32(e->end, sk->rack_end_seq) ? sk->rack_end_seq : e->end;
+	}
+	return edge;
+}
+
+/* tcp_rack_mark_lost: after an ACK that delivered something, move the lost edge; if more may
+ * expire, RACK's reordering timer takes the retransmission timer (true). */
+bool tcp_rack_mark_lost(struct ustack *st, struct sock *sk)
+{
+	if (!sk->rack_advanced)
+		return false;
+	sk->rack_advanced = false;
+	uint32_t timeout;
+	uint32_t edge = rack_detect_loss(st, sk, &timeout);
+	if (after32(edge, sk->rack_lost_edge) || after32(sk->snd_una, sk->rack_lost_edge))
+		sk->rack_lost_edge = after32(edge, sk->snd_una) ? edge : sk->snd_una;
+	if (!timeout)
+		return false;
+	sk->tlp_pending = false;
+	sk->reo_pending = true;
+	timer_arm(st, &sk->retrans_timer, st->now + timeout + TCP_TIMEOUT_MIN_MS * 1000u);
+	return true;
 }

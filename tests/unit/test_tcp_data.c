@@ -431,6 +431,7 @@ static void test_sack_recovery_rfc6675(void **state)
 {
 	struct tw *t = *state;
 	tw_accept_conn(t, &conn, PORT, MSS_SACK_TS, sizeof(MSS_SACK_TS));
+	tw_sysctl(t, "net.ipv4.tcp_recovery", "0"); /* RFC 6675's IsLost, not RACK */
 	const uint32_t M = 1448; /* 1460 less the timestamp option */
 	static uint8_t buf[10 * 1448];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
@@ -457,11 +458,12 @@ static void test_sack_recovery_rfc6675(void **state)
 	assert_int_equal(uti.tcpi_ca_state, TCP_CA_Recovery);
 	assert_int_equal(uti.tcpi_unacked, 9);
 	assert_int_equal(uti.tcpi_sacked, 3);
-	assert_int_equal(uti.tcpi_lost, 0); /* the one lost hole has been resent */
+	assert_int_equal(uti.tcpi_lost, 1); /* the one lost hole (lost_out: resent or not) */
 	assert_int_equal(uti.tcpi_retrans, 1);
 	assert_int_equal(uti.tcpi_data_segs_out, 11);
 	assert_int_equal(uti.tcpi_bytes_retrans, M);
-	assert_int_equal(uti.tcpi_snd_cwnd, 7);
+	/* PRR (RFC 6937): 5 in flight, and one segment for the one the ACK reported delivered */
+	assert_int_equal(uti.tcpi_snd_cwnd, 6);
 	peer_sack(t, M, (const uint32_t[][2]){ { 5 * M, 7 * M }, { 2 * M, 4 * M } }, 2);
 	tw_expect_none(t);
 	/* three segments above the second hole: it is lost too, and resent */
@@ -827,6 +829,53 @@ static void test_slow_start_app_limited(void **state)
 	assert_int_equal(ti.tcpi_snd_cwnd, 20);
 }
 
+/* RACK (RFC 8985): one segment SACKed above three holes is not yet the duplicate threshold,
+ * so RACK waits a reordering window (a quarter of the 40 ms minimum RTT) past an RTT since the
+ * holes were sent, then marks them lost: recovery starts from the reordering timer, and PRR
+ * lets one retransmission go for the one segment delivered. */
+static void test_rack_reorder_timer(void **state)
+{
+	struct tw *t = *state;
+	memset(&conn, 0, sizeof(conn));
+	conn.peer_isn = 1000;
+	conn.lfd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
+	assert_int_equal(ustack_bind(t->st, conn.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(ustack_listen(t->st, conn.lfd, 8), 0);
+	tw_send(t, f, tw_tcp(f, PEER, PORT, 1000, 0, TW_SYN, 65535, MSS_SACK_TS, sizeof(MSS_SACK_TS)));
+	conn.iss = tw_expect_tcp(t).seq;
+	tw_advance(t, 40); /* a 40 ms path */
+	tw_send(t, f, tw_tcp(f, PEER, PORT, 1001, conn.iss + 1, TW_ACK, 65535, NULL, 0));
+	conn.fd = ustack_accept4(t->st, conn.lfd, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(conn.fd >= 3);
+	const uint32_t M = 1448;
+	static uint8_t buf[4 * 1448];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (int i = 0; i < 4; i++)
+		(void)tw_expect_tcp(t);
+	tw_advance(t, 40);
+	peer_sack(t, 0, (const uint32_t[][2]){ { 3 * M, 4 * M } }, 1);
+	tw_expect_none(t); /* within the reordering window */
+	tw_advance(t, 11);
+	tw_expect_none(t);
+	tw_advance(t, 1); /* RTT 40 + window 10 + the timer's 2 ms slack */
+	expect_seg(t, TW_ACK, 0, 0, M);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPSackRecovery"), 1);
+	struct ustack_tcp_info uti;
+	socklen_t ulen = sizeof(uti);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &uti, &ulen), 0);
+	assert_int_equal(uti.tcpi_ca_state, TCP_CA_Recovery);
+	assert_int_equal(uti.tcpi_lost, 3);
+	assert_int_equal(uti.tcpi_snd_cwnd, 1);
+	/* the head's ACK: nothing is in flight, so PRR's slow-start bound applies (PRR-SSRB): what
+	 * was delivered and one more, since snd_una moved — the two remaining holes */
+	peer_sack(t, M, (const uint32_t[][2]){ { 3 * M, 4 * M } }, 1);
+	expect_seg(t, TW_ACK, M, 0, M);
+	expect_seg(t, TW_ACK, 2 * M, 0, M);
+	tw_expect_none(t);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -854,6 +903,7 @@ int main(void)
 		T(test_rtt_sample_per_ack),
 		T(test_chrono_busy_and_rwnd_limited),
 		T(test_slow_start_app_limited),
+		T(test_rack_reorder_timer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
