@@ -659,6 +659,7 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 		case SO_RCVBUF: v = sk->rcvbuf; break;
 		case SO_SNDBUF: v = sk->sndbuf; break;
 		case SO_KEEPALIVE: v = sk->keepalive; break;
+		case SO_ZEROCOPY: v = sk->zerocopy; break;
 		case SO_LINGER: {
 			struct linger lg = { .l_onoff = sk->linger >= 0, .l_linger = sk->linger > 0 ? sk->linger : 0 };
 			if (!len || *len < (socklen_t)sizeof(int))
@@ -745,6 +746,11 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 		case SO_KEEPALIVE:
 			sk->keepalive = v != 0;
 			tcp_reset_keepalive_timer(st, sk);
+			return leave(st, 0);
+		case SO_ZEROCOPY:
+			if (v < 0 || v > 1)
+				return leave(st, -EINVAL);
+			sk->zerocopy = v;
 			return leave(st, 0);
 		case SO_RCVBUF: { /* sock_setsockopt: doubled for overhead, capped by rmem_max */
 			sk->rcvbuf_locked = true; /* and no autotuning from now on */
@@ -898,7 +904,7 @@ short ustack_sk_poll(const struct ustack *st, const struct sock *sk)
 	    (sk->shut_wr || (tcp_stream_wspace_ok(sk) &&
 			     tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 1))))
 		mask |= POLLOUT | POLLWRNORM;
-	if (sk->err)
+	if (sk->err || sk->zc_err_n) /* a pending error, or the error queue */
 		mask |= POLLERR;
 	return mask;
 }
@@ -978,13 +984,19 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
 {
 	ENTER(st, fd, sk);
-	/* tcp_sendmsg: Fast Open, zero-copy and urgent data are not implemented; the rest of
-	 * the flags (MSG_MORE, MSG_EOR, MSG_CONFIRM, ...) only hint at coalescing */
-	if (flags & (MSG_OOB | MSG_FASTOPEN | MSG_ZEROCOPY))
+	/* tcp_sendmsg: Fast Open and urgent data are not implemented; MSG_ZEROCOPY counts only
+	 * with SO_ZEROCOPY (and data), and is completed by a notification (zerocopy.c); the rest
+	 * of the flags (MSG_MORE, MSG_EOR, MSG_CONFIRM, ...) only hint at coalescing */
+	if (flags & (MSG_OOB | MSG_FASTOPEN))
 		return leave(st, -EOPNOTSUPP);
 	if (!buf && len)
 		return leave(st, -EFAULT);
+	bool zc = (flags & MSG_ZEROCOPY) && len && sk->zerocopy;
+	if (zc && sk->zc_n >= TCP_ZC_MAX)
+		return leave(st, -ENOBUFS);
 	ssize_t rc = tcp_sendmsg(st, sk, fd, buf, len, flags);
+	if (zc && rc > 0 && ustack_fd_is(st, fd, sk))
+		(void)sk_zerocopy_sent(sk, sk->write_seq);
 	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc);
 }
 
@@ -1008,10 +1020,14 @@ ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)
 ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags)
 {
 	ENTER(st, fd, sk);
-	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL))
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_ERRQUEUE))
 		return leave(st, -EOPNOTSUPP);
 	if (!msg || (msg->msg_iovlen && !msg->msg_iov))
 		return leave(st, -EFAULT);
+	if (flags & MSG_ERRQUEUE) { /* inet_recv_error: never waits */
+		ssize_t e = sk_recv_error(sk, msg);
+		return e < 0 ? leave(st, (int)e) : (stack_unlock(st), e);
+	}
 	size_t total = 0;
 	for (size_t i = 0; i < msg->msg_iovlen; i++) {
 		if (msg->msg_iov[i].iov_len && !msg->msg_iov[i].iov_base)

@@ -176,6 +176,7 @@ static struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock 
 	sk->nodelay = lsk->nodelay;
 	sk->notsent_lowat = lsk->notsent_lowat;
 	sk->keepalive = lsk->keepalive;
+	sk->zerocopy = lsk->zerocopy; /* socket flags are inherited (sk_clone_lock) */
 	sk->keepidle = lsk->keepidle;
 	sk->keepintvl = lsk->keepintvl;
 	sk->keepcnt = lsk->keepcnt;

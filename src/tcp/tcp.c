@@ -70,6 +70,7 @@ void tcp_data_free(struct sock *sk)
 	tcp_buf_free(&sk->sndq);
 	tcp_wq_free(sk);
 	tcp_txlog_free(sk);
+	sk_zerocopy_free(sk);
 	tcp_buf_free(&sk->rcvq);
 	while (sk->ofo) {
 		struct ofo_seg *g = sk->ofo;

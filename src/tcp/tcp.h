@@ -87,6 +87,16 @@ struct sack_range {
 struct epitem;
 struct eventpoll;
 
+/* MSG_ZEROCOPY (socket/zerocopy.c): a send's id and the end of its data; completed ids */
+struct zc_pending {
+	uint32_t id, end;
+};
+struct zc_range {
+	uint32_t lo, hi;
+};
+#define TCP_ZC_ERRQ 8
+#define TCP_ZC_MAX 1024u /* pending zerocopy sends per socket */
+
 /* One skb of the write queue (tcp_write_queue.c): where it ends, and its marks. */
 #define TCP_SKB_PSH 1u /* tcp_mark_push */
 #define TCP_SKB_EOR 2u /* MSG_EOR: nothing joins it */
@@ -179,6 +189,12 @@ struct sock {
 	bool nodelay;
 	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
 	bool recvmsg_inq;        /* TCP_INQ: recvmsg reports what is left to read (TCP_CM_INQ) */
+	bool zerocopy;           /* SO_ZEROCOPY */
+	uint32_t zckey;          /* the next MSG_ZEROCOPY notification id */
+	struct zc_pending *zc_pend;
+	uint16_t zc_head, zc_n, zc_cap;
+	struct zc_range zc_err[TCP_ZC_ERRQ]; /* the error queue's notifications */
+	uint8_t zc_err_head, zc_err_n;
 	bool cork;               /* TCP_CORK: only full segments go until uncorked */
 	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
 	bool more;               /* tcp_push of a MSG_MORE send: a partial tail waits */
@@ -465,6 +481,11 @@ void sk_wake(struct ustack *st);
 /* socket/epoll.c: a wake-up of one socket, which also readies its epoll items */
 void sk_wake_sk(struct ustack *st, struct sock *sk);
 void ep_sk_release(struct sock *sk);
+/* socket/zerocopy.c */
+int sk_zerocopy_sent(struct sock *sk, uint32_t end);
+void sk_zerocopy_acked(struct sock *sk);
+void sk_zerocopy_free(struct sock *sk);
+ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg);
 void ustack_epoll_destroy_all(struct ustack *st);
 bool ustack_is_epoll_fd(int fd);
 int ustack_epoll_close(struct ustack *st, int epfd);

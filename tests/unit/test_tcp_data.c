@@ -8,6 +8,7 @@
 #include <ustack/socket.h>
 
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <poll.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -876,6 +877,66 @@ static void test_rack_reorder_timer(void **state)
 	tw_expect_none(t);
 }
 
+/* MSG_ZEROCOPY: each send takes an id; once the peer has all of a send's data its id goes on
+ * the error queue (consecutive ones merged), POLLERR says so, and recvmsg(MSG_ERRQUEUE) reads
+ * it as IP_RECVERR with SO_EE_ORIGIN_ZEROCOPY — "copied", since ustack always copies. */
+static void test_msg_zerocopy_notifications(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	static uint8_t buf[2000];
+	int v = 1;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	v = 2;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, SOL_SOCKET, SO_ZEROCOPY, &v, sizeof(v)), -1);
+	assert_int_equal(errno, EINVAL);
+	/* without SO_ZEROCOPY the flag is ignored, as Linux ignores it */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 100, MSG_ZEROCOPY), 100);
+	expect_seg(t, TW_ACK | TH_PSH, 0, 0, 100);
+	peer_send(t, 0, snd(100), TW_ACK, 65535, NULL, 0);
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in))]; } ctl;
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+	assert_int_equal(ustack_recvmsg(t->st, conn.fd, &m, MSG_ERRQUEUE), -1);
+	assert_int_equal(errno, EAGAIN);
+	v = 1;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, SOL_SOCKET, SO_ZEROCOPY, &v, sizeof(v)), 0);
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 1000, MSG_ZEROCOPY), 1000);
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 0, MSG_ZEROCOPY), 0); /* no data: no id */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 1000, MSG_ZEROCOPY), 1000);
+	expect_seg(t, TW_ACK | TH_PSH, 100, 0, 1000);
+	expect_seg(t, TW_ACK | TH_PSH, 1100, 0, 1000);
+	struct pollfd pfd = { .fd = conn.fd, .events = POLLOUT };
+	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 1);
+	assert_int_equal(pfd.revents, POLLOUT); /* nothing completed yet */
+	peer_send(t, 0, snd(1100), TW_ACK, 65535, NULL, 0);
+	peer_send(t, 0, snd(2100), TW_ACK, 65535, NULL, 0);
+	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 1);
+	assert_int_equal(pfd.revents, POLLOUT | POLLERR);
+	assert_int_equal(ustack_recvmsg(t->st, conn.fd, &m, MSG_ERRQUEUE), 0);
+	assert_int_equal(m.msg_flags, MSG_ERRQUEUE);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	assert_non_null(c);
+	assert_int_equal(c->cmsg_level, SOL_IP);
+	assert_int_equal(c->cmsg_type, IP_RECVERR);
+	struct sock_extended_err ee;
+	memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+	assert_int_equal(ee.ee_errno, 0);
+	assert_int_equal(ee.ee_origin, SO_EE_ORIGIN_ZEROCOPY);
+	assert_int_equal(ee.ee_code, SO_EE_CODE_ZEROCOPY_COPIED);
+	assert_int_equal(ee.ee_info, 0); /* ids 0 and 1, in one notification */
+	assert_int_equal(ee.ee_data, 1);
+	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 1);
+	assert_int_equal(pfd.revents, POLLOUT);
+	/* the next id is 2; a control buffer too small for the message truncates it */
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 10, MSG_ZEROCOPY), 10);
+	expect_seg(t, TW_ACK | TH_PSH, 2100, 0, 10);
+	peer_send(t, 0, snd(2110), TW_ACK, 65535, NULL, 0);
+	m = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
+	assert_int_equal(ustack_recvmsg(t->st, conn.fd, &m, MSG_ERRQUEUE), 0);
+	assert_int_equal(m.msg_flags, MSG_ERRQUEUE | MSG_CTRUNC);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -904,6 +965,7 @@ int main(void)
 		T(test_chrono_busy_and_rwnd_limited),
 		T(test_slow_start_app_limited),
 		T(test_rack_reorder_timer),
+		T(test_msg_zerocopy_notifications),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
