@@ -316,8 +316,9 @@ static void tcp_enter_recovery(struct ustack *st, struct sock *sk, uint32_t deli
 		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
 		sk->high_rxt = sk->snd_una;
 		tcp_cwnd_reduction(sk, delivered ? delivered : 1, newly_lost, una_advanced);
-		tcp_retransmit_head(st, sk);
-		uint32_t end = sk->snd_una + mss;
+		/* the head again — as much of it as its skb holds */
+		uint32_t sent = tcp_retransmit_range(st, sk, sk->snd_una, mss);
+		uint32_t end = sk->snd_una + (sent ? sent : mss);
 		sk->high_rxt = (int32_t)(end - sk->snd_max) > 0 ? sk->snd_max : end;
 		tcp_sack_recovery_xmit(st, sk);
 		return;
