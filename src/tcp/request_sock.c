@@ -237,8 +237,8 @@ static bool tcp_in_window(uint32_t seq, uint32_t end_seq, uint32_t s_win, uint32
 	return seq == e_win && seq == end_seq;
 }
 
-void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv4_repr *ip,
-		   const struct tcp_repr *th)
+struct sock *tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv4_repr *ip,
+			   const struct tcp_repr *th)
 {
 	struct sock *lsk = req->listener;
 	tcp_trace(st, "tcp_check_req", &req->node, TCP_SYN_RECV, TCP_SYN_RECV);
@@ -251,19 +251,19 @@ void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv
 			reqsk_rtx_synack(st, req);
 		}
 		timer_arm(st, &req->timer, st->now + reqsk_timeout_us(req));
-		return;
+		return NULL;
 	}
 	/* RFC 9293 §3.10.7.4: an ACK of something we never sent gets a RST. */
 	if ((th->flags & TCPHDR_ACK) && th->ack != req->snt_isn + 1) {
 		tcp_v4_send_reset(st, ip, th);
-		return;
+		return NULL;
 	}
 	uint32_t wnd = req->rcv_wnd;
 	uint32_t end_seq = th->seq + (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
 	if (!tcp_in_window(th->seq, end_seq, req->rcv_isn + 1, req->rcv_isn + 1 + wnd)) {
 		if (!(th->flags & TCPHDR_RST))
 			reqsk_send_ack(st, req);
-		return;
+		return NULL;
 	}
 	if (th->flags & (TCPHDR_RST | TCPHDR_SYN)) {
 		MIB_INC(st, TcpAttemptFails);
@@ -271,10 +271,10 @@ void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv
 			tcp_v4_send_reset(st, ip, th);
 		MIB_INC(st, TcpExtEmbryonicRsts);
 		reqsk_queue_drop(st, req);
-		return;
+		return NULL;
 	}
 	if (!(th->flags & TCPHDR_ACK))
-		return;
+		return NULL;
 	if (lsk->ack_backlog > lsk->max_ack_backlog) {
 		/* listen_overflow */
 		MIB_INC(st, TcpExtListenOverflows);
@@ -282,24 +282,24 @@ void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv
 		tcp_trace(st, "listen_overflow", &req->node, TCP_SYN_RECV, TCP_SYN_RECV);
 		if (!st->sysctl.tcp_abort_on_overflow) {
 			req->acked = 1;
-			return;
+			return NULL;
 		}
 		tcp_v4_send_reset(st, ip, th);
 		MIB_INC(st, TcpExtEmbryonicRsts);
 		reqsk_queue_drop(st, req);
-		return;
+		return NULL;
 	}
 	struct sock *sk = tcp_v4_syn_recv_sock(st, req, th);
 	if (!sk) {
 		MIB_INC(st, TcpExtListenDrops);
-		return;
+		return NULL;
 	}
 	timer_cancel(st, &req->timer);
 	lsk->reqsk_qlen--;
 	st->tcp.nreqsk--;
 	free(req);
 	if (tcp_data_init(st, sk) < 0)
-		return;
+		return NULL;
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
 	tcp_reset_keepalive_timer(st, sk);
 	/* inet_csk_reqsk_queue_add: onto the accept queue, and wake accept() */
@@ -313,4 +313,5 @@ void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv
 	lsk->ack_backlog++;
 	tcp_trace(st, "inet_csk_reqsk_queue_add", &sk->node, TCP_ESTABLISHED, TCP_ESTABLISHED);
 	sk_wake_sk(st, lsk);
+	return sk;
 }

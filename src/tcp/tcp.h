@@ -358,8 +358,9 @@ void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, co
 /* ---- tcp_minisocks.c + request_sock.c ---- */
 void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
 		      const struct tcp_repr *th);
-void tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv4_repr *ip,
-		   const struct tcp_repr *th);
+/* The child when the segment completed the handshake (it may carry data or a FIN too). */
+struct sock *tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv4_repr *ip,
+			   const struct tcp_repr *th);
 void reqsk_queue_drop(struct ustack *st, struct request_sock *req);
 
 /* The receive space a window may offer: SO_RCVBUF's worth of the ring, less what is queued. */

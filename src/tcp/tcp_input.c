@@ -820,7 +820,11 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 	if (n && n->state == TCP_NEW_SYN_RECV) {
 		struct request_sock *req = (struct request_sock *)n;
 		if (req->listener->node.state == TCP_LISTEN) {
-			tcp_check_req(st, req, ip, &th);
+			/* tcp_child_process: the new socket takes the rest of the segment — data
+			 * or a FIN that came with the handshake's last ACK */
+			struct sock *child = tcp_check_req(st, req, ip, &th);
+			if (child && (th.plen || (th.flags & TCPHDR_FIN)))
+				tcp_rcv_state_process(st, child, ip, &th);
 			return;
 		}
 		/* its listener is gone: drop the request and look again (Linux's

@@ -937,6 +937,30 @@ static void test_msg_zerocopy_notifications(void **state)
 	assert_int_equal(m.msg_flags, MSG_ERRQUEUE | MSG_CTRUNC);
 }
 
+/* The handshake's last ACK may carry data and a FIN (tcp_child_process): the new socket
+ * queues them, acknowledges both, and accept() returns a connection that reads them. */
+static void test_data_on_final_ack(void **state)
+{
+	struct tw *t = *state;
+	int lfd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
+	assert_int_equal(ustack_bind(t->st, lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(ustack_listen(t->st, lfd, 8), 0);
+	tw_send(t, f, tw_tcp(f, PEER, PORT, 1000, 0, TW_SYN, 65535, MSS_ONLY, sizeof(MSS_ONLY)));
+	conn.iss = tw_expect_tcp(t).seq;
+	conn.peer_isn = 1000;
+	tw_send(t, f, tw_tcp_data(f, PEER, PORT, 1001, conn.iss + 1, TW_ACK | TW_FIN, 65535, NULL, 0,
+				  (const uint8_t *)"hello", 5));
+	expect_seg(t, TW_ACK, 0, 6, 0); /* data and FIN, acknowledged at once */
+	int fd = ustack_accept4(t->st, lfd, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(fd >= 3);
+	char buf[16];
+	assert_int_equal(ustack_recv(t->st, fd, buf, sizeof(buf), 0), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(ustack_recv(t->st, fd, buf, sizeof(buf), 0), 0);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE_WAIT);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -966,6 +990,7 @@ int main(void)
 		T(test_slow_start_app_limited),
 		T(test_rack_reorder_timer),
 		T(test_msg_zerocopy_notifications),
+		T(test_data_on_final_ack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
