@@ -904,7 +904,7 @@ short ustack_sk_poll(const struct ustack *st, const struct sock *sk)
 	    (sk->shut_wr || (tcp_stream_wspace_ok(sk) &&
 			     tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 1))))
 		mask |= POLLOUT | POLLWRNORM;
-	if (sk->err || sk->zc_err_n) /* a pending error, or the error queue */
+	if (sk->err || (sk->zc && sk->zc->err_n)) /* a pending error, or the error queue */
 		mask |= POLLERR;
 	return mask;
 }
@@ -992,11 +992,11 @@ ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int 
 	if (!buf && len)
 		return leave(st, -EFAULT);
 	bool zc = (flags & MSG_ZEROCOPY) && len && sk->zerocopy;
-	if (zc && sk->zc_n >= TCP_ZC_MAX)
+	if (zc && sk_zerocopy_reserve(sk) < 0) /* msg_zerocopy_realloc, before any data moves */
 		return leave(st, -ENOBUFS);
 	ssize_t rc = tcp_sendmsg(st, sk, fd, buf, len, flags);
 	if (zc && rc > 0 && ustack_fd_is(st, fd, sk))
-		(void)sk_zerocopy_sent(sk, sk->write_seq);
+		sk_zerocopy_sent(sk, sk->write_seq);
 	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc);
 }
 

@@ -25,73 +25,85 @@
 
 static bool after32(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
 
-static void zc_complete(struct sock *sk, uint32_t id)
+static void zc_complete(struct zc_state *z, uint32_t id)
 {
-	if (sk->zc_err_n) {
-		struct zc_range *t = &sk->zc_err[(sk->zc_err_head + sk->zc_err_n - 1u) % TCP_ZC_ERRQ];
+	if (z->err_n) {
+		struct zc_range *t = &z->err[(z->err_head + z->err_n - 1u) % TCP_ZC_ERRQ];
 		if (t->hi + 1u == id) {
 			t->hi = id;
 			return;
 		}
 	}
-	if (sk->zc_err_n == TCP_ZC_ERRQ) { /* ids complete in order: this only merges a gap */
-		sk->zc_err[(sk->zc_err_head + sk->zc_err_n - 1u) % TCP_ZC_ERRQ].hi = id;
+	if (z->err_n == TCP_ZC_ERRQ) { /* ids complete in order: this only merges a gap */
+		z->err[(z->err_head + z->err_n - 1u) % TCP_ZC_ERRQ].hi = id;
 		return;
 	}
-	sk->zc_err[(sk->zc_err_head + sk->zc_err_n) % TCP_ZC_ERRQ] = (struct zc_range){ id, id };
-	sk->zc_err_n++;
+	z->err[(z->err_head + z->err_n) % TCP_ZC_ERRQ] = (struct zc_range){ id, id };
+	z->err_n++;
 }
 
 void sk_zerocopy_acked(struct sock *sk)
 {
-	while (sk->zc_n) {
-		struct zc_pending *p = &sk->zc_pend[sk->zc_head];
+	struct zc_state *z = sk->zc;
+	while (z && z->n) {
+		struct zc_pending *p = &z->pend[z->head];
 		if (after32(p->end, sk->snd_una))
 			break;
-		zc_complete(sk, p->id);
-		sk->zc_head = (uint16_t)((sk->zc_head + 1u) % sk->zc_cap);
-		sk->zc_n--;
+		zc_complete(z, p->id);
+		z->head = (uint16_t)((z->head + 1u) % z->cap);
+		z->n--;
 	}
 }
 
-/* A zerocopy send queued data up to end: it takes the next id.  0, or -ENOBUFS. */
-int sk_zerocopy_sent(struct sock *sk, uint32_t end)
+/* Room for one more pending send (the state itself on first use): 0, or -ENOBUFS. */
+int sk_zerocopy_reserve(struct sock *sk)
 {
-	if (sk->zc_n == sk->zc_cap) {
-		if (sk->zc_cap >= TCP_ZC_MAX)
-			return -ENOBUFS;
-		uint32_t cap = sk->zc_cap ? sk->zc_cap * 2u : 8u;
-		struct zc_pending *v = malloc(cap * sizeof(*v));
-		if (!v)
-			return -ENOBUFS;
-		for (uint32_t i = 0; i < sk->zc_n; i++)
-			v[i] = sk->zc_pend[(sk->zc_head + i) % sk->zc_cap];
-		free(sk->zc_pend);
-		sk->zc_pend = v;
-		sk->zc_cap = (uint16_t)cap;
-		sk->zc_head = 0;
-	}
-	sk->zc_pend[(sk->zc_head + sk->zc_n) % sk->zc_cap] = (struct zc_pending){ sk->zckey++, end };
-	sk->zc_n++;
-	sk_zerocopy_acked(sk); /* already acknowledged (a blocking send that waited) */
+	if (!sk->zc && !(sk->zc = calloc(1, sizeof(*sk->zc))))
+		return -ENOBUFS;
+	struct zc_state *z = sk->zc;
+	if (z->n < z->cap)
+		return 0;
+	if (z->cap >= TCP_ZC_MAX)
+		return -ENOBUFS;
+	uint32_t cap = z->cap ? z->cap * 2u : 8u;
+	struct zc_pending *v = malloc(cap * sizeof(*v));
+	if (!v)
+		return -ENOBUFS;
+	for (uint32_t i = 0; i < z->n; i++)
+		v[i] = z->pend[(z->head + i) % z->cap];
+	free(z->pend);
+	z->pend = v;
+	z->cap = (uint16_t)cap;
+	z->head = 0;
 	return 0;
+}
+
+/* A zerocopy send queued data up to end (sk_zerocopy_reserve made room): the next id. */
+void sk_zerocopy_sent(struct sock *sk, uint32_t end)
+{
+	struct zc_state *z = sk->zc;
+	z->pend[(z->head + z->n) % z->cap] = (struct zc_pending){ z->zckey++, end };
+	z->n++;
+	sk_zerocopy_acked(sk); /* already acknowledged (a blocking send that waited) */
 }
 
 void sk_zerocopy_free(struct sock *sk)
 {
-	free(sk->zc_pend);
-	sk->zc_pend = NULL;
-	sk->zc_head = sk->zc_n = sk->zc_cap = 0;
+	if (sk->zc)
+		free(sk->zc->pend);
+	free(sk->zc);
+	sk->zc = NULL;
 }
 
 /* ip_recv_error: the oldest notification, or -EAGAIN. */
 ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg)
 {
-	if (!sk->zc_err_n)
+	struct zc_state *z = sk->zc;
+	if (!z || !z->err_n)
 		return -EAGAIN;
-	struct zc_range r = sk->zc_err[sk->zc_err_head];
-	sk->zc_err_head = (uint8_t)((sk->zc_err_head + 1u) % TCP_ZC_ERRQ);
-	sk->zc_err_n--;
+	struct zc_range r = z->err[z->err_head];
+	z->err_head = (uint8_t)((z->err_head + 1u) % TCP_ZC_ERRQ);
+	z->err_n--;
 	struct {
 		struct sock_extended_err ee;
 		struct sockaddr_in offender; /* none for a zerocopy notification */

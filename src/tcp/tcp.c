@@ -193,9 +193,14 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 				room = sk->sndq.len < sk->snd_limit &&
 				       tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 0) ? size_goal : 0;
 			size_t want = len - copied < room ? len - copied : room;
-			if (want > tcp_buf_space(&sk->sndq) &&
-			    tcp_buf_reserve(&sk->sndq, (sk->sndq.len + (uint32_t)want + 4095u) & ~4095u) < 0)
-				want = tcp_buf_space(&sk->sndq);
+			if (want > tcp_buf_space(&sk->sndq)) {
+				/* an skb may take the ring past the limit: grow it by doubling, so
+				 * that a steady writer does not copy the ring again and again */
+				uint32_t need = sk->sndq.len + (uint32_t)want;
+				uint32_t size = sk->sndq.size * 2 > need ? sk->sndq.size * 2 : need;
+				if (tcp_buf_reserve(&sk->sndq, size) < 0)
+					want = tcp_buf_space(&sk->sndq);
+			}
 			uint32_t n = tcp_buf_push(&sk->sndq, buf + copied, (uint32_t)want);
 			if (n) {
 				if (new_skb)

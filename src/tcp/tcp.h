@@ -94,7 +94,14 @@ struct zc_pending {
 struct zc_range {
 	uint32_t lo, hi;
 };
-#define TCP_ZC_ERRQ 8
+struct zc_state { /* allocated on a socket's first zerocopy send */
+	uint32_t zckey;          /* the next notification id */
+	struct zc_pending *pend;
+	uint16_t head, n, cap;
+	struct zc_range err[8];  /* the error queue's notifications */
+	uint8_t err_head, err_n;
+};
+#define TCP_ZC_ERRQ 8 /* zc_state.err */
 #define TCP_ZC_MAX 1024u /* pending zerocopy sends per socket */
 
 /* One skb of the write queue (tcp_write_queue.c): where it ends, and its marks. */
@@ -190,11 +197,7 @@ struct sock {
 	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
 	bool recvmsg_inq;        /* TCP_INQ: recvmsg reports what is left to read (TCP_CM_INQ) */
 	bool zerocopy;           /* SO_ZEROCOPY */
-	uint32_t zckey;          /* the next MSG_ZEROCOPY notification id */
-	struct zc_pending *zc_pend;
-	uint16_t zc_head, zc_n, zc_cap;
-	struct zc_range zc_err[TCP_ZC_ERRQ]; /* the error queue's notifications */
-	uint8_t zc_err_head, zc_err_n;
+	struct zc_state *zc;     /* MSG_ZEROCOPY's ids and error queue (socket/zerocopy.c) */
 	bool cork;               /* TCP_CORK: only full segments go until uncorked */
 	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
 	bool more;               /* tcp_push of a MSG_MORE send: a partial tail waits */
@@ -483,7 +486,8 @@ void sk_wake(struct ustack *st);
 void sk_wake_sk(struct ustack *st, struct sock *sk);
 void ep_sk_release(struct sock *sk);
 /* socket/zerocopy.c */
-int sk_zerocopy_sent(struct sock *sk, uint32_t end);
+int sk_zerocopy_reserve(struct sock *sk);
+void sk_zerocopy_sent(struct sock *sk, uint32_t end);
 void sk_zerocopy_acked(struct sock *sk);
 void sk_zerocopy_free(struct sock *sk);
 ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg);

@@ -415,7 +415,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		tcp_buf_consume(&sk->sndq, data < sk->sndq.len ? data : sk->sndq.len);
 		sk->snd_una = ack;
 		tcp_wq_acked(sk);
-		if (sk->zc_n)
+		if (sk->zc && sk->zc->n)
 			sk_zerocopy_acked(sk); /* notifications for zerocopy sends now delivered */
 		if (before(sk->snd_nxt, ack))
 			sk->snd_nxt = ack;
