@@ -245,7 +245,7 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 		sk->lsndtime = st->now;
 		if ((int32_t)(seq - sk->snd_max) < 0) {
 			sk->bytes_retrans += len;
-			tcp_txlog_retrans(sk, seq, seq + len);
+			tcp_txlog_retrans(sk, seq, seq + len, st->now);
 		} else {
 			tcp_txlog_sent(sk, seq, seq + len, st->now);
 		}

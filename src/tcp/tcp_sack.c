@@ -86,8 +86,8 @@ static void tcp_check_sack_reordering(struct ustack *st, struct sock *sk, uint32
 	start = tcp_sack_skip(sk, start); /* the lowest newly SACKed byte (state->reord) */
 	if (!before(start, end) || !before(start, fack))
 		return;
-	if (sk->in_recovery && before(start, sk->high_rxt))
-		return; /* it may be our retransmission arriving */
+	if (tcp_txlog_retransmitted(sk, start))
+		return; /* our retransmission arriving, not reordering (only !TCPCB_RETRANS counts) */
 	uint32_t mss = mss_of(sk), metric = fack - start;
 	if (metric > sk->reordering * mss) {
 		uint32_t r = (metric + mss - 1) / mss;

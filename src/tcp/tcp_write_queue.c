@@ -280,15 +280,51 @@ void tcp_txlog_sent(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now)
 }
 
 /* [seq, end) was sent again: no RTT sample from it (Karn's rule, TCPCB_RETRANS). */
-void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end)
+/* The first entry that ends after seq (txlog_n if none). */
+static uint32_t txlog_find(const struct sock *sk, uint32_t seq)
 {
-	for (uint32_t i = 0; i < sk->txlog_n; i++) {
+	uint32_t lo = 0, hi = sk->txlog_n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (after32(txs(sk, mid)->end, seq))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Cuts the entry holding seq in two there (tcp_fragment of the rtx queue's skb), so that a
+ * retransmission carries its own time; false if there is no room (then the whole entry
+ * counts as resent). */
+static bool txlog_split(struct sock *sk, uint32_t seq)
+{
+	uint32_t i = txlog_find(sk, seq);
+	if (i == sk->txlog_n || !after32(seq, txs(sk, i)->start))
+		return true;
+	if (sk->txlog_n == sk->txlog_cap && !txlog_grow(sk))
+		return false;
+	for (uint32_t j = sk->txlog_n; j > i + 1; j--)
+		*txs(sk, j) = *txs(sk, j - 1);
+	*txs(sk, i + 1) = *txs(sk, i);
+	txs(sk, i)->end = seq;
+	txs(sk, i + 1)->start = seq;
+	sk->txlog_n++;
+	return true;
+}
+
+/* [seq, end) was sent again at now: no RTT sample from it (Karn's rule, TCPCB_RETRANS), and
+ * RACK times it from this transmission. */
+void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now)
+{
+	txlog_split(sk, seq);
+	txlog_split(sk, end);
+	for (uint32_t i = txlog_find(sk, seq); i < sk->txlog_n; i++) {
 		struct tcp_tx_stamp *e = txs(sk, i);
-		if (!after32(e->end, seq))
-			continue;
 		if (!after32(end, e->start))
 			break;
 		e->retrans = true;
+		e->t_us = now;
 	}
 }
 
@@ -306,6 +342,13 @@ static void rack_advance(struct sock *sk, bool retrans, uint32_t end_seq, uint64
 		sk->rack_mstamp = xmit;
 		sk->rack_end_seq = end_seq;
 	}
+}
+
+/* Was the data at seq ever sent again (TCPCB_RETRANS)? */
+bool tcp_txlog_retransmitted(const struct sock *sk, uint32_t seq)
+{
+	uint32_t i = txlog_find(sk, seq);
+	return i < sk->txlog_n && !after32(txs(sk, i)->start, seq) && txs(sk, i)->retrans;
 }
 
 /* Newly SACKed [start, end): its latest-sent piece advances RACK. */
@@ -423,27 +466,37 @@ static uint32_t rack_reo_wnd(const struct ustack *st, const struct sock *sk)
 /*
  * tcp_rack_detect_loss (RFC 8985 §6.2 step 5): data sent before the most recently delivered
  * data, and longer ago than RACK's RTT plus the reordering window, is lost.  Fresh data goes
- * out in sequence order, so what is lost is everything below an edge; data resent since is
- * below HighRxt and accounted there.  *timeout_us: how long until the next candidate expires.
+ * out in sequence order, so what is lost of it is everything below an edge; a retransmission
+ * found lost again is reported by where it starts (*rexmit_lost, or snd_max if none), for
+ * recovery to send it once more.  *timeout_us: how long until the next candidate expires.
  */
-static uint32_t rack_detect_loss(const struct ustack *st, const struct sock *sk, uint32_t *timeout_us)
+static uint32_t rack_detect_loss(const struct ustack *st, const struct sock *sk, uint32_t *timeout_us,
+				 uint32_t *rexmit_lost)
 {
 	uint32_t edge = sk->snd_una, reo = rack_reo_wnd(st, sk);
+	bool fresh_done = false;
 	*timeout_us = 0;
+	*rexmit_lost = sk->snd_max;
 	for (uint32_t i = 0; i < sk->txlog_n; i++) {
 		const struct tcp_tx_stamp *e = txs(sk, i);
-		if (e->retrans)
+		if (!e->retrans && fresh_done)
 			continue;
 		bool before_rack = sk->rack_mstamp > e->t_us ||
 				   (sk->rack_mstamp == e->t_us && after32(sk->rack_end_seq, e->start));
-		if (!before_rack)
-			break;
 		int64_t remaining = (int64_t)(e->t_us + sk->rack_rtt_us + reo) - (int64_t)st->now;
-		if (remaining > 0) {
-			*timeout_us = (uint32_t)remaining;
-			break; /* later data was sent later: it expires later still */
+		if (!before_rack || remaining > 0) {
+			if (before_rack && (uint64_t)remaining > *timeout_us)
+				*timeout_us = (uint32_t)remaining;
+			if (!e->retrans)
+				fresh_done = true; /* later fresh data was sent later still */
+			continue;
 		}
-		edge = sk->rack_mstamp == e->t_us && after32(e->end, sk->rack_end_seq) ? sk->rack_end_seq : e->end;
+		if (e->retrans) {
+			if (after32(*rexmit_lost, e->start))
+				*rexmit_lost = e->start;
+		} else {
+			edge = sk->rack_mstamp == e->t_us && after32(e->end, sk->rack_end_seq) ? sk->rack_end_seq : e->end;
+		}
 	}
 	return edge;
 }
@@ -455,10 +508,16 @@ bool tcp_rack_mark_lost(struct ustack *st, struct sock *sk)
 	if (!sk->rack_advanced)
 		return false;
 	sk->rack_advanced = false;
-	uint32_t timeout;
-	uint32_t edge = rack_detect_loss(st, sk, &timeout);
+	uint32_t timeout, rexmit_lost;
+	uint32_t edge = rack_detect_loss(st, sk, &timeout, &rexmit_lost);
 	if (after32(edge, sk->rack_lost_edge) || after32(sk->snd_una, sk->rack_lost_edge))
 		sk->rack_lost_edge = after32(edge, sk->snd_una) ? edge : sk->snd_una;
+	/* a lost retransmission in recovery: NextSeg goes back to it (tcp_mark_skb_lost) */
+	if (sk->in_recovery && after32(sk->high_rxt, rexmit_lost) && !after32(sk->snd_una, rexmit_lost)) {
+		sk->high_rxt = rexmit_lost;
+		if (after32(rexmit_lost, sk->rack_lost_edge))
+			sk->rack_lost_edge = rexmit_lost;
+	}
 	if (!timeout)
 		return false;
 	sk->tlp_pending = false;
