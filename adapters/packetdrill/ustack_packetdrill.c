@@ -125,8 +125,15 @@ static uint64_t pd_now(void *arg)
 static void pd_settle(struct pd *pd)
 {
 	for (int i = 0; i < 20000; i++) {
-		if (__atomic_load_n(&pd->in_calls, __ATOMIC_ACQUIRE) <= ustack_sleeping_callers(pd->st))
+		if (__atomic_load_n(&pd->in_calls, __ATOMIC_ACQUIRE) <= ustack_sleeping_callers(pd->st)) {
+			/* a call that just returned: give packetdrill's syscall thread a moment to
+			 * record its result (an accept's new descriptor) before time moves on */
+			if (i) {
+				struct timespec grace = { 0, 2000000 };
+				nanosleep(&grace, NULL);
+			}
 			return;
+		}
 		struct timespec ts = { 0, 50000 };
 		nanosleep(&ts, NULL);
 	}
