@@ -293,15 +293,7 @@ int ustack_epoll_wait(struct ustack *st, int epfd, struct epoll_event *evs, int 
 	if (!evs)
 		return ep_err(EFAULT);
 	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	if (timeout_ms > 0) {
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
+	sk_wait_deadline(&deadline, timeout_ms);
 	stack_lock(st);
 	for (;;) {
 		struct eventpoll *ep = ep_get(st, epfd);

@@ -944,18 +944,40 @@ int ustack_tcp_state(struct ustack *st, int fd)
 	return leave(st, sk->node.state);
 }
 
+/* The real-time instant a wait of timeout_ms (> 0) ends, for sk_wait_event_until. */
+void sk_wait_deadline(struct timespec *deadline, int timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, deadline);
+	if (timeout_ms > 0) {
+		deadline->tv_sec += timeout_ms / 1000;
+		deadline->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (deadline->tv_nsec >= 1000000000L) {
+			deadline->tv_sec++;
+			deadline->tv_nsec -= 1000000000L;
+		}
+	}
+}
+
+/* put_cmsg: one control message into msg_control, or MSG_CTRUNC if it does not fit; the
+ * space used (msg_controllen on return). */
+size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, size_t len)
+{
+	if (!msg->msg_control || msg->msg_controllen < CMSG_LEN(len)) {
+		msg->msg_flags |= MSG_CTRUNC;
+		return 0;
+	}
+	struct cmsghdr *c = msg->msg_control;
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	return CMSG_SPACE(len) < msg->msg_controllen ? CMSG_SPACE(len) : msg->msg_controllen;
+}
+
 int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
 	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	if (timeout_ms > 0) {
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
+	sk_wait_deadline(&deadline, timeout_ms);
 	stack_lock(st);
 	for (;;) {
 		int ready = 0;
@@ -1055,16 +1077,7 @@ ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags)
 		int inq = (int)sk->rcvq.len;
 		if (!inq && sk->fin_rcvd)
 			inq = 1;
-		if (msg->msg_control && msg->msg_controllen >= CMSG_LEN(sizeof(inq))) {
-			struct cmsghdr *c = msg->msg_control;
-			c->cmsg_level = SOL_TCP;
-			c->cmsg_type = TCP_CM_INQ;
-			c->cmsg_len = CMSG_LEN(sizeof(inq));
-			memcpy(CMSG_DATA(c), &inq, sizeof(inq));
-			used = CMSG_SPACE(sizeof(inq)) < msg->msg_controllen ? CMSG_SPACE(sizeof(inq)) : msg->msg_controllen;
-		} else {
-			msg->msg_flags |= MSG_CTRUNC;
-		}
+		used = sk_put_cmsg(msg, SOL_TCP, TCP_CM_INQ, &inq, sizeof(inq));
 	}
 	msg->msg_controllen = used;
 	stack_unlock(st);

@@ -114,18 +114,7 @@ ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg)
 	errhdr.ee.ee_info = r.lo;
 	errhdr.ee.ee_data = r.hi;
 	msg->msg_flags = MSG_ERRQUEUE;
-	size_t used = 0;
-	if (msg->msg_control && msg->msg_controllen >= CMSG_LEN(sizeof(errhdr))) {
-		struct cmsghdr *c = msg->msg_control;
-		c->cmsg_level = SOL_IP;
-		c->cmsg_type = IP_RECVERR;
-		c->cmsg_len = CMSG_LEN(sizeof(errhdr));
-		memcpy(CMSG_DATA(c), &errhdr, sizeof(errhdr));
-		used = CMSG_SPACE(sizeof(errhdr)) < msg->msg_controllen ? CMSG_SPACE(sizeof(errhdr)) : msg->msg_controllen;
-	} else {
-		msg->msg_flags |= MSG_CTRUNC;
-	}
-	msg->msg_controllen = used;
+	msg->msg_controllen = sk_put_cmsg(msg, SOL_IP, IP_RECVERR, &errhdr, sizeof(errhdr));
 	msg->msg_namelen = 0;
 	return 0;
 }

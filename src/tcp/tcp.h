@@ -500,6 +500,8 @@ short ustack_sk_poll(const struct ustack *st, const struct sock *sk);
 struct timespec;
 void sk_wait_event(struct ustack *st);
 int sk_wait_event_until(struct ustack *st, const struct timespec *deadline);
+void sk_wait_deadline(struct timespec *deadline, int timeout_ms);
+size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, size_t len);
 void inet_csk_listen_stop(struct ustack *st, struct sock *lsk);
 
 /* trace helpers */
