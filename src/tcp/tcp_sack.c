@@ -15,12 +15,12 @@
  * least `reordering` segments are SACKed above it (RFC 6675 IsLost with DupThresh =
  * reordering).  While in
  * recovery, every ACK lets the sender send while cwnd exceeds the pipe (§5 step C): first the
- * next lost hole above HighRxt, then new data.  Recovery ends when snd_una reaches the
- * recovery point (snd_max when it began), with cwnd = ssthresh.  With net.ipv4.tcp_recovery & 1
- * (the default, as Linux), which holes are lost is RACK's call instead (tcp_write_queue.c:
- * data sent before the latest delivered data, longer ago than an RTT plus a reordering
- * window), and recovery starts when RACK has marked a loss.  Linux additionally paces the
- * reduction with PRR (RFC 6937); ustack does not.
+ * next lost hole above HighRxt, then new data, with cwnd set by PRR (RFC 6937, tcp_input.c's
+ * tcp_cwnd_reduction).  Recovery ends when snd_una reaches the recovery point (snd_max when it
+ * began), with cwnd = ssthresh.  With net.ipv4.tcp_recovery & 1 (the default, as Linux), which
+ * holes are lost is RACK's call instead (tcp_write_queue.c: data sent before the latest
+ * delivered data, longer ago than an RTT plus a reordering window, and retransmissions lost
+ * again), and recovery starts when RACK has marked a loss.
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
