@@ -112,7 +112,7 @@ struct tcp_skb_rec {
 	uint8_t flags;
 };
 
-/* When a run of data was sent (tcp_write_queue.c's transmit log). */
+/* When a run of data was sent (tcp_recovery.c's transmit log). */
 struct tcp_tx_stamp {
 	uint32_t start, end;
 	uint64_t t_us;
@@ -423,14 +423,16 @@ uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags);
 uint32_t tcp_wq_rexmit_len(const struct ustack *st, const struct sock *sk, uint32_t seq, uint32_t max,
 			   bool *psh);
 uint32_t tcp_tso_segs(const struct ustack *st, const struct sock *sk, uint32_t mss);
-/* tcp_chrono_start/stop: where the time of a connection with data to send goes */
+/* tcp_output.c: tcp_chrono_start/stop, where the time of a connection with data to send goes */
 #define TCP_CHRONO_BUSY 1
 #define TCP_CHRONO_RWND_LIMITED 2
 #define TCP_CHRONO_SNDBUF_LIMITED 3
 void tcp_chrono_start(const struct ustack *st, struct sock *sk, uint8_t type);
 void tcp_chrono_stop(const struct ustack *st, struct sock *sk, uint8_t type);
 void tcp_chrono_stats(const struct ustack *st, const struct sock *sk, uint64_t out_us[3]);
+/* tcp_cong.c */
 bool tcp_is_cwnd_limited(const struct sock *sk);
+/* tcp_recovery.c: the transmit log, RTT samples, RACK */
 void tcp_txlog_free(struct sock *sk);
 void tcp_txlog_sent(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);
 void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);
@@ -438,7 +440,7 @@ uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now);
 void tcp_rack_sacked(struct sock *sk, uint32_t start, uint32_t end, uint64_t now);
 bool tcp_txlog_retransmitted(const struct sock *sk, uint32_t seq);
 bool tcp_rack_mark_lost(struct ustack *st, struct sock *sk);
-void tcp_rack_reo_timeout(struct ustack *st, struct sock *sk);
+void tcp_rack_reo_timeout(struct ustack *st, struct sock *sk); /* tcp_input.c */
 void tcp_retransmit_head(struct ustack *st, struct sock *sk);
 uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
 void tcp_send_fin(struct ustack *st, struct sock *sk);

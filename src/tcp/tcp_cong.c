@@ -165,3 +165,15 @@ void tcp_cong_on_ack(struct ustack *st, struct sock *sk, uint32_t acked)
 	}
 	sk->ca_ops->cong_avoid(st, sk, acked);
 }
+
+/* tcp_is_cwnd_limited: cwnd limited sending in the last window — or, in slow start, it is
+ * still less than twice the most that was in flight then, so an application that keeps a
+ * flight of data going lets the window double each round as Linux's does. */
+bool tcp_is_cwnd_limited(const struct sock *sk)
+{
+	if (sk->is_cwnd_limited)
+		return true;
+	if (sk->cwnd < sk->ssthresh)
+		return sk->cwnd < 2 * sk->max_packets_out;
+	return false;
+}

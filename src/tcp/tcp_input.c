@@ -380,6 +380,23 @@ static uint32_t ack_newly_lost(const struct sock *sk, uint32_t lost_before)
 	return lost > lost_before ? (lost - lost_before + mss - 1) / mss : 0;
 }
 
+/* The SACK side of tcp_fastretrans_alert, once an ACK is taken in: in recovery, PRR sizes the
+ * window for what the ACK reported delivered and NextSeg fills it; outside, recovery starts
+ * when `recover` says losses are known and the last recovery or RTO is over. */
+static void tcp_sack_fastretrans(struct ustack *st, struct sock *sk, bool recover, uint32_t una_before,
+				 uint32_t sacked_before, uint32_t lost_before)
+{
+	uint32_t delivered = ack_delivered(sk, una_before, sacked_before);
+	uint32_t newly_lost = ack_newly_lost(sk, lost_before);
+	bool una_advanced = sk->snd_una != una_before;
+	if (sk->in_recovery) {
+		tcp_cwnd_reduction(sk, delivered, newly_lost, una_advanced);
+		tcp_sack_recovery_xmit(st, sk); /* RFC 6675 §5 step (C) */
+	} else if (recover && !before(sk->snd_una, sk->high_seq)) {
+		tcp_enter_recovery(st, sk, delivered, newly_lost, una_advanced);
+	}
+}
+
 /* tcp_ack: returns 0 to go on, -1 to drop the segment, 1 when the socket is gone. */
 static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
@@ -463,21 +480,15 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		} else if (!reo) {
 			tcp_set_xmit_timer(st, sk);
 		}
-		if (sk->in_recovery) {
-			if (!before(ack, sk->high_seq)) {
-				sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
-				sk->cwnd = sk->ssthresh;
-			} else if (sk->sack_ok) {
-				tcp_cwnd_reduction(sk, ack_delivered(sk, una_before, sacked_before),
-						   ack_newly_lost(sk, lost_before), true);
-				tcp_sack_recovery_xmit(st, sk); /* RFC 6675 §5 step (C) */
-			} else {
-				tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
-				sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
-			}
-		} else if (sk->sack_ok && tcp_sack_time_to_recover(sk) && !before(sk->snd_una, sk->high_seq)) {
-			tcp_enter_recovery(st, sk, ack_delivered(sk, una_before, sacked_before),
-					   ack_newly_lost(sk, lost_before), true);
+		if (sk->in_recovery && !before(ack, sk->high_seq)) {
+			sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
+			sk->cwnd = sk->ssthresh;
+		} else if (sk->sack_ok && (sk->in_recovery ||
+					   (tcp_sack_time_to_recover(sk) && !before(sk->snd_una, sk->high_seq)))) {
+			tcp_sack_fastretrans(st, sk, true, una_before, sacked_before, lost_before);
+		} else if (sk->in_recovery) {
+			tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
+			sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
 		} else if (cwnd_limited) {
 			tcp_cong_on_ack(st, sk, segs ? segs : 1);
 		}
@@ -510,29 +521,19 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		sk->dupacks++;
 		if (sk->rack_on)
 			tcp_rack_mark_lost(st, sk);
-		bool recover = sk->sack_ok ? tcp_sack_time_to_recover(sk) || (!sk->rack_on && sk->dupacks >= sk->reordering)
-					   : sk->dupacks >= sk->reordering;
-		uint32_t delivered = ack_delivered(sk, una_before, sacked_before);
-		uint32_t newly_lost = ack_newly_lost(sk, lost_before);
-		if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq) && recover) {
-			tcp_enter_recovery(st, sk, delivered, newly_lost, false);
-		} else if (sk->in_recovery && sk->sack_ok) {
-			tcp_cwnd_reduction(sk, delivered, newly_lost, false);
-			tcp_sack_recovery_xmit(st, sk);
+		if (sk->sack_ok) {
+			bool recover = tcp_sack_time_to_recover(sk) || (!sk->rack_on && sk->dupacks >= sk->reordering);
+			tcp_sack_fastretrans(st, sk, recover, una_before, sacked_before, lost_before);
+		} else if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq) && sk->dupacks >= sk->reordering) {
+			tcp_enter_recovery(st, sk, 1, 0, false);
 		} else if (sk->in_recovery) {
 			sk->cwnd++; /* each further dupack: a segment has left the network */
 		}
 	} else if (sk->sack_ok && th->opt.nsack) {
 		if (sk->rack_on)
 			tcp_rack_mark_lost(st, sk);
-		uint32_t delivered = ack_delivered(sk, una_before, sacked_before);
-		uint32_t newly_lost = ack_newly_lost(sk, lost_before);
-		if (sk->in_recovery) {
-			tcp_cwnd_reduction(sk, delivered, newly_lost, false);
-			tcp_sack_recovery_xmit(st, sk); /* new SACK information with a window update */
-		} else if (tcp_sack_time_to_recover(sk) && !before(sk->snd_una, sk->high_seq)) {
-			tcp_enter_recovery(st, sk, delivered, newly_lost, false);
-		}
+		/* new SACK information with a window update */
+		tcp_sack_fastretrans(st, sk, tcp_sack_time_to_recover(sk), una_before, sacked_before, lost_before);
 	}
 	return 0;
 }

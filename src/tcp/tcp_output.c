@@ -604,3 +604,47 @@ void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const stru
 	}
 	tcp_transmit(st, &seg, &rt);
 }
+
+/*
+ * The chronographs behind TCP_INFO's tcpi_busy_time, tcpi_rwnd_limited and
+ * tcpi_sndbuf_limited (tcp_chrono_start/stop, in jiffies — ms — as Linux keeps them): one
+ * runs at a time, the most interesting condition winning; when it stops, busy takes over while
+ * data remains, else none.
+ */
+static uint32_t chrono_now(const struct ustack *st)
+{
+	return (uint32_t)(st->now / 1000u);
+}
+
+static void tcp_chrono_set(const struct ustack *st, struct sock *sk, uint8_t type)
+{
+	uint32_t now = chrono_now(st);
+	if (sk->chrono_type)
+		sk->chrono_stat[sk->chrono_type - 1] += now - sk->chrono_start_ms;
+	sk->chrono_start_ms = now;
+	sk->chrono_type = type;
+}
+
+void tcp_chrono_start(const struct ustack *st, struct sock *sk, uint8_t type)
+{
+	if (type > sk->chrono_type)
+		tcp_chrono_set(st, sk, type);
+}
+
+void tcp_chrono_stop(const struct ustack *st, struct sock *sk, uint8_t type)
+{
+	if (sk->write_seq == sk->snd_una) /* tcp_rtx_and_write_queues_empty */
+		tcp_chrono_set(st, sk, 0);
+	else if (type == sk->chrono_type)
+		tcp_chrono_set(st, sk, TCP_CHRONO_BUSY);
+}
+
+void tcp_chrono_stats(const struct ustack *st, const struct sock *sk, uint64_t out_us[3])
+{
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t ms = sk->chrono_stat[i];
+		if (sk->chrono_type == i + 1)
+			ms += chrono_now(st) - sk->chrono_start_ms;
+		out_us[i] = ms * 1000u;
+	}
+}

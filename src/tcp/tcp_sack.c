@@ -18,7 +18,7 @@
  * next lost hole above HighRxt, then new data, with cwnd set by PRR (RFC 6937, tcp_input.c's
  * tcp_cwnd_reduction).  Recovery ends when snd_una reaches the recovery point (snd_max when it
  * began), with cwnd = ssthresh.  With net.ipv4.tcp_recovery & 1 (the default, as Linux), which
- * holes are lost is RACK's call instead (tcp_write_queue.c: data sent before the latest
+ * holes are lost is RACK's call instead (tcp_recovery.c: data sent before the latest
  * delivered data, longer ago than an RTT plus a reordering window, and retransmissions lost
  * again), and recovery starts when RACK has marked a loss.
  */
@@ -204,33 +204,32 @@ uint32_t tcp_sack_pipe(const struct sock *sk)
 	return pipe;
 }
 
-/* Hole bytes IsLost counts lost and not yet retransmitted (TCP_INFO's tcpi_lost). */
-uint32_t tcp_sack_lost_bytes(const struct sock *sk)
+/* Hole bytes below the lost edge and at or above floor. */
+static uint32_t sack_lost_above(const struct sock *sk, uint32_t floor)
 {
 	uint32_t lost_edge = sack_lost_edge(sk), lost = 0, at = sk->snd_una;
-	for (unsigned i = 0; i < sk->nsacked; i++) {
-		uint32_t a = before(at, sk->high_rxt) ? sk->high_rxt : at;
-		uint32_t b = before(sk->sacked[i].start, lost_edge) ? sk->sacked[i].start : lost_edge;
+	for (unsigned i = 0; i <= sk->nsacked; i++) {
+		uint32_t a = before(at, floor) ? floor : at;
+		uint32_t hole_end = i < sk->nsacked ? sk->sacked[i].start : sk->snd_max;
+		uint32_t b = before(hole_end, lost_edge) ? hole_end : lost_edge;
 		if (before(a, b))
 			lost += b - a;
-		at = sk->sacked[i].end;
+		if (i < sk->nsacked)
+			at = sk->sacked[i].end;
 	}
 	return lost;
+}
+
+/* Hole bytes lost and not yet retransmitted (above HighRxt). */
+uint32_t tcp_sack_lost_bytes(const struct sock *sk)
+{
+	return sack_lost_above(sk, sk->high_rxt);
 }
 
 /* Hole bytes lost, retransmitted or not (Linux's lost_out: TCP_INFO's tcpi_lost). */
 uint32_t tcp_sack_lost_total(const struct sock *sk)
 {
-	uint32_t lost_edge = sack_lost_edge(sk), lost = 0, at = sk->snd_una;
-	for (unsigned i = 0; i <= sk->nsacked; i++) {
-		uint32_t hole_end = i < sk->nsacked ? sk->sacked[i].start : sk->snd_max;
-		uint32_t b = before(hole_end, lost_edge) ? hole_end : lost_edge;
-		if (before(at, b))
-			lost += b - at;
-		if (i < sk->nsacked)
-			at = sk->sacked[i].end;
-	}
-	return lost;
+	return sack_lost_above(sk, sk->snd_una);
 }
 
 /* tcp_time_to_recover: with RACK, when it has marked something lost; else when DupThresh
