@@ -437,7 +437,7 @@ void tcp_txlog_free(struct sock *sk);
 void tcp_txlog_sent(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);
 void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);
 uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now);
-void tcp_rack_sacked(struct sock *sk, uint32_t start, uint32_t end, uint64_t now);
+void tcp_rack_sacked(struct sock *sk, uint32_t start, uint32_t end, uint64_t now); /* newly SACKed */
 bool tcp_txlog_retransmitted(const struct sock *sk, uint32_t seq);
 bool tcp_rack_mark_lost(struct ustack *st, struct sock *sk);
 void tcp_rack_reo_timeout(struct ustack *st, struct sock *sk); /* tcp_input.c */

@@ -140,13 +140,16 @@ bool tcp_txlog_retransmitted(const struct sock *sk, uint32_t seq)
 	return i < sk->txlog_n && !after32(txs(sk, i)->start, seq) && txs(sk, i)->retrans;
 }
 
-/* Newly SACKed [start, end): its latest-sent piece advances RACK. */
+/* Newly SACKed [start, end) (none of it SACKed before): each run of it advances RACK, as
+ * tcp_sacktag_one does for each newly SACKed skb — a retransmission among them carries the
+ * latest send time. */
 void tcp_rack_sacked(struct sock *sk, uint32_t start, uint32_t end, uint64_t now)
 {
-	uint32_t i = txlog_find(sk, end - 1); /* the entry holding end - 1 */
-	if (i < sk->txlog_n && after32(end, txs(sk, i)->start) && after32(txs(sk, i)->end, start)) {
+	for (uint32_t i = txlog_find(sk, start); i < sk->txlog_n; i++) {
 		const struct tcp_tx_stamp *e = txs(sk, i);
-		rack_advance(sk, e->retrans, end, e->t_us, now);
+		if (!after32(end, e->start))
+			break;
+		rack_advance(sk, e->retrans, after32(e->end, end) ? end : e->end, e->t_us, now);
 	}
 }
 

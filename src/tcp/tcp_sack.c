@@ -98,6 +98,23 @@ static void tcp_check_sack_reordering(struct ustack *st, struct sock *sk, uint32
 	sk->reord_seen++;
 }
 
+/* The parts of a block [start, end) the scoreboard does not hold yet go to RACK. */
+static void sack_news(struct sock *sk, uint32_t start, uint32_t end, uint64_t now)
+{
+	uint32_t at = start;
+	for (unsigned i = 0; i <= sk->nsacked && before(at, end); i++) {
+		uint32_t held_start = i < sk->nsacked ? sk->sacked[i].start : end;
+		uint32_t held_end = i < sk->nsacked ? sk->sacked[i].end : end;
+		if (!after(held_end, at))
+			continue; /* a range below what is left of the block */
+		uint32_t news_end = before(held_start, end) ? held_start : end;
+		if (before(at, news_end))
+			tcp_rack_sacked(sk, at, news_end, now);
+		if (after(held_end, at))
+			at = held_end;
+	}
+}
+
 void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
 	for (unsigned b = 0; b < th->opt.nsack; b++) {
@@ -117,8 +134,7 @@ void tcp_sacktag(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 			continue; /* old news (an ACK overtaken by a later one) */
 		if (before(start, sk->snd_una))
 			start = sk->snd_una;
-		if (before(tcp_sack_skip(sk, start), end))
-			tcp_rack_sacked(sk, start, end, st->now); /* news: RACK's clock may move */
+		sack_news(sk, start, end, st->now); /* RACK's clock may move */
 		tcp_check_sack_reordering(st, sk, start, end);
 		sack_insert(sk, start, end);
 	}

@@ -834,9 +834,9 @@ static void test_slow_start_app_limited(void **state)
  * so RACK waits a reordering window (a quarter of the 40 ms minimum RTT) past an RTT since the
  * holes were sent, then marks them lost: recovery starts from the reordering timer, and PRR
  * lets one retransmission go for the one segment delivered. */
-static void test_rack_reorder_timer(void **state)
+/* A SACK connection accepted over a path of rtt_ms (the SYN-ACK's RTT sets the minimum RTT). */
+static void accept_sack_conn_rtt(struct tw *t, unsigned rtt_ms)
 {
-	struct tw *t = *state;
 	memset(&conn, 0, sizeof(conn));
 	conn.peer_isn = 1000;
 	conn.lfd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -845,10 +845,16 @@ static void test_rack_reorder_timer(void **state)
 	assert_int_equal(ustack_listen(t->st, conn.lfd, 8), 0);
 	tw_send(t, f, tw_tcp(f, PEER, PORT, 1000, 0, TW_SYN, 65535, MSS_SACK_TS, sizeof(MSS_SACK_TS)));
 	conn.iss = tw_expect_tcp(t).seq;
-	tw_advance(t, 40); /* a 40 ms path */
+	tw_advance(t, rtt_ms);
 	tw_send(t, f, tw_tcp(f, PEER, PORT, 1001, conn.iss + 1, TW_ACK, 65535, NULL, 0));
 	conn.fd = ustack_accept4(t->st, conn.lfd, NULL, NULL, SOCK_NONBLOCK);
 	assert_true(conn.fd >= 3);
+}
+
+static void test_rack_reorder_timer(void **state)
+{
+	struct tw *t = *state;
+	accept_sack_conn_rtt(t, 40); /* a 40 ms path */
 	const uint32_t M = 1448;
 	static uint8_t buf[4 * 1448];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
@@ -961,6 +967,35 @@ static void test_data_on_final_ack(void **state)
 	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE_WAIT);
 }
 
+/* RACK finds a lost retransmission: once data retransmitted later than it is SACKed, an RTT
+ * on, the earlier retransmission counts lost and goes a third time — no RTO needed. */
+static void test_rack_lost_retransmission(void **state)
+{
+	struct tw *t = *state;
+	accept_sack_conn_rtt(t, 40);
+	const uint32_t M = 1448;
+	static uint8_t buf[4 * 1448];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (int i = 0; i < 4; i++)
+		(void)tw_expect_tcp(t);
+	tw_advance(t, 40);
+	peer_sack(t, 0, (const uint32_t[][2]){ { 3 * M, 4 * M } }, 1);
+	tw_advance(t, 12); /* the reordering timer: segment 0 again, at 92 ms */
+	expect_seg(t, TW_ACK, 0, 0, M);
+	tw_expect_none(t);
+	/* the original segment 1 arrives: one delivered, so PRR sends the next hole (at 132 ms) */
+	tw_advance(t, 40);
+	peer_sack(t, 0, (const uint32_t[][2]){ { M, 2 * M }, { 3 * M, 4 * M } }, 2);
+	expect_seg(t, TW_ACK, 2 * M, 0, M);
+	tw_expect_none(t);
+	/* that retransmission is SACKed an RTT later: segment 0's, sent 40 ms before it, is lost */
+	tw_advance(t, 40);
+	peer_sack(t, 0, (const uint32_t[][2]){ { M, 2 * M }, { 2 * M, 4 * M } }, 2);
+	expect_seg(t, TW_ACK, 0, 0, M);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -989,6 +1024,7 @@ int main(void)
 		T(test_chrono_busy_and_rwnd_limited),
 		T(test_slow_start_app_limited),
 		T(test_rack_reorder_timer),
+		T(test_rack_lost_retransmission),
 		T(test_msg_zerocopy_notifications),
 		T(test_data_on_final_ack),
 	};
