@@ -49,20 +49,54 @@ interop_router() {
 	ip netns exec "$NS" sysctl -qw net.ipv4.ip_forward=1
 }
 
-# ustack_start BIN [extra args...]: runs `ustack up` on tap0 in the namespace, bounded in time.
+# Readiness, never a fixed sleep: each wait polls for the event itself (a line printed, a port
+# listening) in a loop bounded both in count and in time, and fails the test once the time is up
+# or the process that should have made it happen has exited.  The optional PID is that process.
+
+# wait_for_line FILE REGEX TIMEOUT-S [PID]: until a line of FILE matches REGEX (grep -E).
+wait_for_line() {
+	local file=$1 re=$2 timeout=$3 pid=${4:-} i deadline
+	deadline=$(($(date +%s%N) + timeout * 1000000000))
+	for ((i = 0; i < timeout * 50; i++)); do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			grep -qE -- "$re" "$file" 2>/dev/null && return 0
+			break
+		fi
+		[ "$(date +%s%N)" -lt "$deadline" ] || break
+		sleep 0.02
+	done
+	if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+		echo "FAIL: process $pid exited without a line matching '$re' in $(basename "$file"):"
+	else
+		echo "FAIL: no line matching '$re' in $(basename "$file") within ${timeout} s:"
+	fi
+	cat "$file" 2>/dev/null
+	exit 1
+}
+
+# wait_for_listener NETNS PORT TIMEOUT-S [PID]: until a TCP socket in NETNS listens on PORT.
+wait_for_listener() {
+	local ns=$1 port=$2 timeout=$3 pid=${4:-} i deadline
+	deadline=$(($(date +%s%N) + timeout * 1000000000))
+	for ((i = 0; i < timeout * 50; i++)); do
+		[ -n "$(ip netns exec "$ns" ss -Hltn "sport = :$port")" ] && return 0
+		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || break
+		[ "$(date +%s%N)" -lt "$deadline" ] || break
+		sleep 0.02
+	done
+	echo "FAIL: nothing listening on port $port in $ns within ${timeout} s"
+	exit 1
+}
+
+# ustack_start BIN [extra args...]: runs `ustack up` on tap0 in the namespace, bounded in time,
+# and returns once it has printed that it is up (its listener, with --listen, exists by then).
 ustack_start() {
 	local bin=$1
 	shift
 	ip netns exec "$NS" timeout 120 "$bin" up --tap tap0 --addr 192.0.2.2/24 "$@" >"$TMP/ustack.out" 2>&1 &
 	USTACK_PID=$!
-	for _ in $(seq 100); do
-		grep -q "ustack: up" "$TMP/ustack.out" && return 0
-		kill -0 "$USTACK_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "FAIL: ustack did not come up:"
-	cat "$TMP/ustack.out"
-	exit 1
+	wait_for_line "$TMP/ustack.out" "^ustack: up" 10 "$USTACK_PID"
 }
 
 # ustack_stop: SIGTERM, wait, and expect a clean exit.

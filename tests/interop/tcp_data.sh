@@ -18,17 +18,18 @@ want=$(sha256sum <"$TMP/data.bin" | cut -d' ' -f1)
 nsx() { ip netns exec "$NS" "$@"; }
 
 # linux_sink PORT [NETNS ADDR]: a Linux server (in NS on 192.0.2.1 unless given) that reads one
-# connection to its end and prints "<bytes> <sha256>" and the options Linux negotiated with
-# ustack (TCP_INFO: tcpi_options, byte 5; scales, byte 6).
+# connection to its end and prints "<bytes> <sha256>", the options Linux negotiated with
+# ustack (TCP_INFO: tcpi_options, byte 5; scales, byte 6) and "ms=<accept to end of stream>".
 linux_sink() {
 	ip netns exec "${2:-$NS}" timeout 120 python3 - "$1" "${3:-192.0.2.1}" <<'PY'
-import hashlib, socket, sys
+import hashlib, socket, sys, time
 l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind((sys.argv[2], int(sys.argv[1])))
 l.listen(1)
 l.settimeout(30)
 c, _ = l.accept()
+start = time.monotonic()
 c.settimeout(60)
 ti = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
 h, n = hashlib.sha256(), 0
@@ -39,32 +40,35 @@ while True:
     h.update(d)
     n += len(d)
 c.close()
-print(n, h.hexdigest(), f"options={ti[5]:#x} snd_wscale={ti[6] & 15}", flush=True)
+ms = round((time.monotonic() - start) * 1000)
+print(n, h.hexdigest(), f"options={ti[5]:#x} snd_wscale={ti[6] & 15} ms={ms}", flush=True)
 PY
 }
 
 # linux_send PORT FILE [NETNS]: a Linux client (in NS unless given) that connects to ustack
-# (retrying while it comes up), sends FILE, half-closes, and reads to the end.
+# (once: the caller has waited for ustack's "listening" line), sends FILE, half-closes, reads to
+# the end, and prints the milliseconds from connect() to the end of ustack's stream.
 linux_send() {
 	ip netns exec "${3:-$NS}" timeout 120 python3 - "$1" "$2" <<'PY'
 import socket, sys, time
-for attempt in range(100):
-    try:
-        s = socket.create_connection(("192.0.2.2", int(sys.argv[1])), timeout=5)
-        break
-    except (ConnectionRefusedError, socket.timeout, OSError):
-        time.sleep(0.05)
-else:
-    sys.exit("FAIL: could not connect to ustack")
-s.settimeout(60)
 with open(sys.argv[2], "rb") as f:
-    s.sendall(f.read())
+    data = f.read()
+s = socket.create_connection(("192.0.2.2", int(sys.argv[1])), timeout=10)
+start = time.monotonic()
+s.settimeout(60)
+s.sendall(data)
 s.shutdown(socket.SHUT_WR)
 while s.recv(1 << 16):
     pass
 s.close()
+print(round((time.monotonic() - start) * 1000))
 PY
 }
+
+# nc_listening PID FILE PORT: waits for `ustack nc -l -v` (PID, stderr in FILE) to listen on PORT.
+nc_listening() { wait_for_line "$2" "^ustack nc: listening on port $3\$" 10 "$1"; }
+# nc_serving PID FILE PORT: the same for `ustack nc -l --serve`.
+nc_serving() { wait_for_line "$2" "^ustack nc: serving on port $3\$" 10 "$1"; }
 
 # impaired [FAMILY]: packets the impairment rules matched (dropped or duplicated)
 impaired() { nsx nft list table "${1:-netdev}" impair | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'; }
@@ -73,26 +77,24 @@ impaired() { nsx nft list table "${1:-netdev}" impair | awk '/counter packets/ {
 # 1. ustack → Linux: 50 MB from stdin of `ustack nc`, hashed by a Linux server
 linux_sink 9001 >"$TMP/sink.out" &
 sink=$!
-for _ in $(seq 100); do nsx ss -tln | grep -q ':9001' && break; sleep 0.05; done
-start=$(date +%s%N)
+wait_for_listener "$NS" 9001 10 "$sink"
 nsx timeout 120 "$bin" nc -v "${LINK[@]}" 192.0.2.1 9001 <"$TMP/data.bin" 2>"$TMP/nc1.err"
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
 wait "$sink"
 cat "$TMP/sink.out"
 read -r n sum opts _ <"$TMP/sink.out"
+ms=$(sed -n 's/.* ms=//p' "$TMP/sink.out")
 [ "$n" -eq "$BYTES" ] && [ "$sum" = "$want" ] || { echo "FAIL: ustack → Linux: $n bytes, sha256 $sum"; exit 1; }
 [ "$opts" = "options=0x7" ] || { echo "FAIL: Linux negotiated $opts with ustack, want ts+sack+wscale"; exit 1; }
 grep -q "mss 1448, wscale yes, sack yes, timestamps yes" "$TMP/nc1.err" || { cat "$TMP/nc1.err"; echo "FAIL: ustack's options"; exit 1; }
 echo "ok 1: ustack → Linux, $MB MB, sha256 equal, ${ms} ms"
 
 # 2. Linux → ustack: 50 MB into `ustack nc -l`, compared with what was sent
-ip netns exec "$NS" timeout 120 "$bin" nc -l "${LINK[@]}" 9002 </dev/null >"$TMP/got.bin" 2>"$TMP/nc2.err" &
+ip netns exec "$NS" timeout 120 "$bin" nc -l -v "${LINK[@]}" 9002 </dev/null >"$TMP/got.bin" 2>"$TMP/nc2.err" &
 ncpid=$!
-start=$(date +%s%N)
-linux_send 9002 "$TMP/data.bin"
+nc_listening "$ncpid" "$TMP/nc2.err" 9002
+ms=$(linux_send 9002 "$TMP/data.bin")
 rc=0
 wait "$ncpid" || rc=$?
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$rc" -eq 0 ] || { cat "$TMP/nc2.err"; echo "FAIL: ustack nc -l exited $rc"; exit 1; }
 got=$(sha256sum <"$TMP/got.bin" | cut -d' ' -f1)
 [ "$got" = "$want" ] || { echo "FAIL: Linux → ustack: sha256 $got, want $want"; exit 1; }
@@ -100,20 +102,22 @@ echo "ok 2: Linux → ustack, $MB MB, sha256 equal, ${ms} ms"
 
 # 3. curl (HTTP/1.0 over Linux's TCP) against `ustack nc -l` serving one canned response
 printf 'HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\nhello, curl\n' >"$TMP/resp"
-ip netns exec "$NS" timeout 30 "$bin" nc -l "${LINK[@]}" 8080 <"$TMP/resp" >"$TMP/req" 2>"$TMP/nc3.err" &
+ip netns exec "$NS" timeout 30 "$bin" nc -l -v "${LINK[@]}" 8080 <"$TMP/resp" >"$TMP/req" 2>"$TMP/nc3.err" &
 ncpid=$!
-body=$(nsx timeout 20 curl -sS --retry 20 --retry-delay 0 --retry-connrefused http://192.0.2.2:8080/hi)
+nc_listening "$ncpid" "$TMP/nc3.err" 8080
+body=$(nsx timeout 20 curl -sS http://192.0.2.2:8080/hi)
 wait "$ncpid" || { cat "$TMP/nc3.err"; echo "FAIL: ustack nc -l (curl)"; exit 1; }
 [ "$body" = "hello, curl" ] || { echo "FAIL: curl got '$body'"; exit 1; }
 grep -q "GET /hi HTTP/1.1" "$TMP/req" || { echo "FAIL: ustack did not receive curl's request"; exit 1; }
 echo "ok 3: curl ⇄ ustack nc -l"
 
 # 4. OpenBSD nc (Linux) → ustack --serve echo, and OpenBSD nc -l (Linux) ← ustack nc
+head -c 300000 /dev/urandom >"$TMP/small.bin"
+: >"$TMP/ustack.out"
 ip netns exec "$NS" timeout 60 "$bin" nc -l --serve echo "${LINK[@]}" 7 >"$TMP/ustack.out" 2>&1 &
 USTACK_PID=$!
-head -c 300000 /dev/urandom >"$TMP/small.bin"
+nc_serving "$USTACK_PID" "$TMP/ustack.out" 7
 for i in $(seq 20); do
-	for _ in $(seq 50); do nsx nc -z -w 1 192.0.2.2 7 2>/dev/null && break; sleep 0.1; done
 	nsx timeout 20 nc -N -w 10 192.0.2.2 7 <"$TMP/small.bin" >"$TMP/echo.bin"
 	cmp -s "$TMP/small.bin" "$TMP/echo.bin" || { echo "FAIL: echo $i differs"; exit 1; }
 done
@@ -121,25 +125,22 @@ ustack_stop >/dev/null
 [ "$(counter TcpPassiveOpens)" -ge 20 ] || { echo "FAIL: TcpPassiveOpens $(counter TcpPassiveOpens)"; exit 1; }
 ip netns exec "$NS" timeout 30 nc -l -N 192.0.2.1 9004 >"$TMP/nc4.out" </dev/null &
 lnc=$!
-for _ in $(seq 100); do nsx ss -tln | grep -q ':9004' && break; sleep 0.05; done
+wait_for_listener "$NS" 9004 10 "$lnc"
 echo "hello from ustack" | nsx timeout 20 "$bin" nc "${LINK[@]}" 192.0.2.1 9004
 wait "$lnc"
 [ "$(cat "$TMP/nc4.out")" = "hello from ustack" ] || { echo "FAIL: Linux nc -l got '$(cat "$TMP/nc4.out")'"; exit 1; }
 echo "ok 4: OpenBSD nc ⇄ ustack (20 echo connections to one stack, and ustack → nc -l)"
 
 # 5. --serve send:N, checked by the Linux client against the counting pattern
+: >"$TMP/ustack.out"
 ip netns exec "$NS" timeout 60 "$bin" nc -l --serve send:$BYTES "${LINK[@]}" 9005 >"$TMP/ustack.out" 2>&1 &
 USTACK_PID=$!
+nc_serving "$USTACK_PID" "$TMP/ustack.out" 9005
 nsx timeout 60 python3 - "$BYTES" <<'PY'
-import array, hashlib, socket, sys, time
+import array, hashlib, socket, sys
 n = int(sys.argv[1])
 want = hashlib.sha256(array.array("I", range((n + 3) // 4)).tobytes()[:n]).hexdigest()
-for _ in range(100):
-    try:
-        s = socket.create_connection(("192.0.2.2", 9005), timeout=5)
-        break
-    except OSError:
-        time.sleep(0.05)
+s = socket.create_connection(("192.0.2.2", 9005), timeout=10)
 s.settimeout(30)
 s.shutdown(socket.SHUT_WR)
 h, got = hashlib.sha256(), 0
@@ -173,7 +174,7 @@ peer_retrans() {
 GWLINK=("${LINK[@]}" --gw 192.0.2.1)
 linux_sink 9006 "$NS2" 198.51.100.2 >"$TMP/sink.out" &
 sink=$!
-for _ in $(seq 100); do peerx ss -tln | grep -q ':9006' && break; sleep 0.05; done
+wait_for_listener "$NS2" 9006 10 "$sink"
 nsx timeout 120 "$bin" nc -v "${GWLINK[@]}" 198.51.100.2 9006 <"$TMP/part.bin" 2>"$TMP/nc6.err"
 wait "$sink"
 read -r n sum _ <"$TMP/sink.out"
@@ -184,7 +185,8 @@ echo "ok 6a: 5% loss, ustack → Linux, $IMB MB equal, ustack TcpRetransSegs $r"
 before=$(peer_retrans)
 ip netns exec "$NS" timeout 120 "$bin" nc -l -v "${GWLINK[@]}" 9007 </dev/null >"$TMP/got.bin" 2>"$TMP/nc7.err" &
 ncpid=$!
-linux_send 9007 "$TMP/part.bin" "$NS2"
+nc_listening "$ncpid" "$TMP/nc7.err" 9007
+linux_send 9007 "$TMP/part.bin" "$NS2" >/dev/null
 wait "$ncpid" || { cat "$TMP/nc7.err"; echo "FAIL: lossy Linux → ustack"; exit 1; }
 [ "$(sha256sum <"$TMP/got.bin" | cut -d' ' -f1)" = "$pwant" ] || { echo "FAIL: lossy Linux → ustack data"; exit 1; }
 after=$(peer_retrans)
@@ -202,7 +204,8 @@ table netdev impair {
 NFT
 ip netns exec "$NS" timeout 120 "$bin" nc -l -v "${LINK[@]}" 9008 </dev/null >"$TMP/got.bin" 2>"$TMP/nc8.err" &
 ncpid=$!
-linux_send 9008 "$TMP/part.bin"
+nc_listening "$ncpid" "$TMP/nc8.err" 9008
+linux_send 9008 "$TMP/part.bin" >/dev/null
 wait "$ncpid" || { cat "$TMP/nc8.err"; echo "FAIL: duplicating Linux → ustack"; exit 1; }
 [ "$(sha256sum <"$TMP/got.bin" | cut -d' ' -f1)" = "$pwant" ] || { echo "FAIL: duplicating Linux → ustack data"; exit 1; }
 dups=$(impaired)
@@ -220,7 +223,7 @@ pwant=$(sha256sum <"$TMP/part.bin" | cut -d' ' -f1)
 IMPAIR=(--impair delay=50,reorder=25,seed=7)
 linux_sink 9010 >"$TMP/sink.out" &
 sink=$!
-for _ in $(seq 100); do nsx ss -tln | grep -q ':9010' && break; sleep 0.05; done
+wait_for_listener "$NS" 9010 10 "$sink"
 nsx timeout 120 "$bin" nc -v "${LINK[@]}" "${IMPAIR[@]}" 192.0.2.1 9010 <"$TMP/part.bin" 2>"$TMP/nc10.err"
 wait "$sink"
 read -r n sum _ <"$TMP/sink.out"
@@ -230,7 +233,8 @@ reord=$(awk '$1 == "TcpExtTCPSACKReorder" { print $2 }' "$TMP/nc10.err")
 echo "ok 6d: delay 50 ms + 25% reordering, ustack → Linux, $RMB MB equal (ustack TCPSACKReorder $reord)"
 ip netns exec "$NS" timeout 120 "$bin" nc -l -v "${LINK[@]}" "${IMPAIR[@]}" 9011 </dev/null >"$TMP/got.bin" 2>"$TMP/nc11.err" &
 ncpid=$!
-linux_send 9011 "$TMP/part.bin"
+nc_listening "$ncpid" "$TMP/nc11.err" 9011
+linux_send 9011 "$TMP/part.bin" >/dev/null
 wait "$ncpid" || { cat "$TMP/nc11.err"; echo "FAIL: delayed+reordered Linux → ustack"; exit 1; }
 [ "$(sha256sum <"$TMP/got.bin" | cut -d' ' -f1)" = "$pwant" ] || { echo "FAIL: delayed+reordered Linux → ustack data"; exit 1; }
 ofo=$(awk '$1 == "TcpExtTCPOFOQueue" { print $2 }' "$TMP/nc11.err")
@@ -241,19 +245,36 @@ echo "ok 6e: delay 50 ms + 25% reordering, Linux → ustack, $RMB MB equal (usta
 #    clients see their connect() succeed and their request wait — slowness, not an error —
 #    and all complete once the application accepts (ustack drops the extra final ACKs and
 #    resends its SYN-ACKs, as Linux does).
-ip netns exec "$NS" timeout 60 "$bin" nc -l --serve echo --backlog 1 --accept-delay 3000 "${LINK[@]}" 9009 >"$TMP/ustack.out" 2>&1 &
-USTACK_PID=$!
-sleep 0.5
-nsx timeout 60 python3 - <<'PY'
-import socket, sys, threading, time
-start = time.time()
+#    Timed from ustack's own "serving" line, printed just before its 3 s without accept(), not
+#    from anyone's start-up (under load the clients' start can lag the server's by seconds):
+#    the clients start first, say "ready", and poll for that line; the time it was written is
+#    the earlier of the file's mtime (it is the file's only write before the first accept) and
+#    the moment they saw it.  So they also send their SYNs within ~10 ms of the line, while the
+#    application is still busy.
+: >"$TMP/ustack.out"
+nsx timeout 60 python3 - "$TMP/ustack.out" >"$TMP/clients.out" 2>&1 <<'PY' &
+import os, socket, sys, threading, time
+path = sys.argv[1]
+line = "ustack nc: serving on port 9009\n"
+print("ready", flush=True)
+deadline = time.monotonic() + 30
+while True:  # bounded: 30 s in 10 ms steps
+    with open(path) as f:
+        if line in f.read():
+            seen = time.time()  # after the read that found it: not before the write
+            break
+    if time.monotonic() > deadline:
+        sys.exit("FAIL: ustack printed no serving line in 30 s")
+    time.sleep(0.01)
+start = min(seen, os.stat(path).st_mtime)
 results = []
 def client(i):
     s = socket.create_connection(("192.0.2.2", 9009), timeout=20)
+    connected = time.time() - start
     s.settimeout(30)
     s.sendall(b"hello %d" % i)
     got = s.recv(100)
-    results.append((i, got, time.time() - start))
+    results.append((i, got, connected, time.time() - start))
     s.close()
 ts = [threading.Thread(target=client, args=(i,)) for i in range(5)]
 for t in ts:
@@ -261,12 +282,20 @@ for t in ts:
 for t in ts:
     t.join()
 for r in sorted(results):
-    print("client %d got %r after %.1f s" % r)
-if len(results) != 5 or any(g != b"hello %d" % i for i, g, _ in results):
+    print("client %d got %r: connected after %.2f s, served after %.2f s" % r)
+if len(results) != 5 or any(g != b"hello %d" % i for i, g, _, _ in results):
     sys.exit("FAIL: not every client was served")
-if min(t for _, _, t in results) < 2.0:
+if min(t for _, _, _, t in results) < 2.5:
     sys.exit("FAIL: served before the application accepted?")
 PY
+clients=$!
+wait_for_line "$TMP/clients.out" "^ready$" 30 "$clients"
+ip netns exec "$NS" timeout 60 "$bin" nc -l --serve echo --backlog 1 --accept-delay 3000 "${LINK[@]}" 9009 >"$TMP/ustack.out" 2>&1 &
+USTACK_PID=$!
+rc=0
+wait "$clients" || rc=$?
+cat "$TMP/clients.out"
+[ "$rc" -eq 0 ] || { cat "$TMP/ustack.out"; echo "FAIL: the clients of the full accept queue (exit $rc)"; exit 1; }
 ustack_stop >/dev/null
 [ "$(counter TcpExtListenOverflows)" -gt 0 ] || { echo "FAIL: no ListenOverflows counted"; exit 1; }
 echo "ok 7: full accept queue: 5 Linux clients delayed, not refused (ListenOverflows $(counter TcpExtListenOverflows))"
