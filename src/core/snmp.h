@@ -28,11 +28,11 @@
 	X(TcpExtTCPReqQFullDoCookies) X(TcpExtSyncookiesSent) X(TcpExtSyncookiesRecv) \
 	X(TcpExtSyncookiesFailed) X(TcpExtTCPTimeouts) X(TcpExtTCPSynRetrans) X(TcpExtEmbryonicRsts) \
 	X(TcpExtTCPAbortOnClose) X(TcpExtTCPAbortOnData) X(TcpExtTCPAbortOnTimeout) X(TcpExtTW) \
-	X(TcpExtTCPRenoRecovery) X(TcpExtTCPOFOQueue) X(TcpExtTCPOFODrop) X(TcpExtTCPChallengeACK) \
+	X(TcpExtTCPRenoRecovery) X(TcpExtTCPOFOQueue) X(TcpExtTCPOFODrop) X(TcpExtTCPOFOMerge) X(TcpExtOfoPruned) X(TcpExtTCPChallengeACK) \
 	X(TcpExtTCPSYNChallenge) X(TcpExtPAWSEstab) X(TcpExtDelayedACKs) \
 	X(TcpExtTCPRcvQDrop) X(TcpExtTCPZeroWindowDrop) X(TcpExtTCPSackRecovery) X(TcpExtTCPKeepAlive) \
 	X(TcpExtTCPAbortOnLinger) \
-	X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge) \
+	X(TcpExtBeyondWindow) X(TcpExtTCPACKSkippedSynRecv) X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge) \
 	X(TcpExtOutOfWindowIcmps) X(TcpExtTWRecycled) X(TcpExtTCPDSACKRecv) X(TcpExtTCPSACKReneging) X(TcpExtTCPSACKReorder) \
 	X(TcpExtTCPLossProbes) X(TcpExtTCPLossProbeRecovery)
 

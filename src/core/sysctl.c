@@ -108,6 +108,8 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_keepalive_intvl", SC_INT, F(tcp_keepalive_intvl), 1, 1, 32767, NULL },
 	{ "net.ipv4.tcp_keepalive_probes", SC_INT, F(tcp_keepalive_probes), 1, 1, 127, NULL },
 	{ "net.ipv4.tcp_retries2", SC_INT, F(tcp_retries2), 1, 0, 255, NULL },
+	{ "net.ipv4.tcp_min_snd_mss", SC_INT, F(tcp_min_snd_mss), 1, 48, 65535, NULL },
+	{ "net.ipv4.tcp_invalid_ratelimit", SC_INT, F(tcp_invalid_ratelimit), 1, 0, INT_MAX, NULL },
 };
 #undef F
 #define NENTRIES (sizeof(table) / sizeof(table[0]))
@@ -156,6 +158,8 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_retries2 = 15;
 	s->tcp_tw_reuse_delay = 1000;
 	s->tcp_reordering = 3;
+	s->tcp_min_snd_mss = 48;        /* TCP_MIN_SND_MSS */
+	s->tcp_invalid_ratelimit = 500; /* HZ / 2 */
 	s->tcp_moderate_rcvbuf = 1;
 	s->tcp_early_retrans = 3;
 	s->tcp_notsent_lowat = UINT_MAX;

@@ -35,6 +35,8 @@ struct ustack_sysctls {
 	unsigned tcp_notsent_lowat;
 	int tcp_pacing_ss_ratio, tcp_pacing_ca_ratio, tcp_min_tso_segs, tcp_tso_rtt_log;
 	int tcp_retrans_collapse, tcp_recovery;
+	int tcp_min_snd_mss;       /* floor under the peer's MSS (the SACK-panic fixes, 2019) */
+	int tcp_invalid_ratelimit; /* ms between ACKs to out-of-window segments (tcp_oow_rate_limited) */
 };
 
 void sysctl_defaults(struct ustack_sysctls *s);

@@ -52,16 +52,32 @@ struct sock *sk_alloc(struct ustack *st)
 	return sk;
 }
 
+/*
+ * sk_free: the socket is gone for the application and for the network.  Its memory may have to
+ * wait: every request socket of a listener points at it, as in Linux, where each holds a
+ * reference (sock_hold in inet_reqsk_alloc) and the last sock_put frees the listener.  So a
+ * listener closed (or shut down, then closed) with half-open connections pending is torn down
+ * here — unhashed, its port released, its timers stopped — and marked dead; the last request
+ * socket to go (reqsk_put) frees it.  Until then every path that reaches it through a request
+ * socket sees a socket that is not listening, and drops the request.
+ */
 void sk_free(struct ustack *st, struct sock *sk)
 {
-	timer_cancel(st, &sk->retrans_timer);
-	timer_cancel(st, &sk->delack_timer);
-	timer_cancel(st, &sk->tw_timer);
-	timer_cancel(st, &sk->wait_timer);
-	tcp_data_free(sk);
-	inet_ehash_remove(&sk->node);
-	inet_listen_unhash(st, sk);
-	inet_put_port(st, sk);
+	if (!sk->dead) {
+		timer_cancel(st, &sk->retrans_timer);
+		timer_cancel(st, &sk->delack_timer);
+		timer_cancel(st, &sk->tw_timer);
+		timer_cancel(st, &sk->wait_timer);
+		tcp_data_free(st, sk);
+		inet_ehash_remove(&sk->node);
+		inet_listen_unhash(st, sk);
+		inet_put_port(st, sk);
+		sk->node.state = TCP_CLOSE;
+		sk->fd = -1;
+		sk->dead = true;
+	}
+	if (sk->reqsk_qlen)
+		return;
 	st->tcp.nsocks--;
 	free(sk);
 }
@@ -396,7 +412,10 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 	}
 	lsk->acceptq_tail = NULL;
 	lsk->ack_backlog = 0;
-	inet_put_port(st, lsk); /* the port is free for a new listener at once */
+	/* tcp_set_state(TCP_CLOSE): a port the application chose stays bound (SOCK_BINDPORT_LOCK),
+	 * so listen() again listens where it did; an autobound one is free at once */
+	if (!lsk->bound_port)
+		inet_put_port(st, lsk);
 	sk_wake_sk(st, lsk);
 }
 
@@ -431,8 +450,7 @@ int ustack_close(struct ustack *st, int fd)
 	switch (sk->node.state) {
 	case TCP_LISTEN:
 		inet_csk_listen_stop(st, sk);
-		if (!sk->reqsk_qlen) /* else the last request socket frees it (reqsk_queue_drop) */
-			sk_free(st, sk);
+		sk_free(st, sk); /* pending request sockets keep its memory (sk_free) */
 		break;
 	case TCP_SYN_SENT:
 		/* tcp_close in SYN_SENT: nothing was agreed, nothing is sent */
@@ -462,7 +480,7 @@ int ustack_close(struct ustack *st, int fd)
 	case TCP_TIME_WAIT:
 		sk->shut_rd = true; /* already closing: the orphan finishes on its own */
 		if (sk->node.state == TCP_TIME_WAIT)
-			tcp_data_free(sk);
+			tcp_data_free(st, sk);
 		break;
 	default:
 		sk_free(st, sk);
@@ -480,8 +498,8 @@ int ustack_shutdown(struct ustack *st, int fd, int how)
 	/* inet_shutdown: on a socket that is not connected, ENOTCONN — except a listener, which
 	 * stops listening. */
 	if (sk->node.state == TCP_LISTEN) {
-		if (how == SHUT_WR)
-			return leave(st, -ENOTCONN);
+		if (how == SHUT_WR) /* inet_shutdown: no RCV_SHUTDOWN, nothing to do, 0 */
+			return leave(st, 0);
 		inet_csk_listen_stop(st, sk);
 		return leave(st, 0);
 	}

@@ -56,6 +56,7 @@ void tcp_tables_destroy(struct ustack *st)
 		}
 	free(t->bhash);
 	free(t->fds);
+	tcp_ofo_cache_destroy(st);
 	pthread_cond_destroy(&t->wait);
 }
 
@@ -318,10 +319,24 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 	}
 }
 
-/* At stack teardown, silently (no RSTs): first what hangs off listeners — request sockets
- * and children nobody accepted — while the listeners still exist, then every descriptor. */
+/* At stack teardown, silently (no RSTs): first what hangs off listeners — children nobody
+ * accepted (some reset meanwhile, so no longer in any hash) and request sockets — while the
+ * listeners still exist, then orphans, then every descriptor. */
 void tcp_sockets_destroy(struct ustack *st)
 {
+	for (int i = 0; i < st->tcp.nfds; i++) {
+		struct sock *lsk = st->tcp.fds[i];
+		while (lsk && lsk->acceptq_head) {
+			struct sock *sk = lsk->acceptq_head;
+			lsk->acceptq_head = sk->acceptq_next;
+			sk->parent = NULL;
+			sk_free(st, sk);
+		}
+		if (lsk) {
+			lsk->acceptq_tail = NULL;
+			lsk->ack_backlog = 0;
+		}
+	}
 	for (uint32_t b = 0; st->tcp.ehash && b <= st->tcp.ehash_mask; b++) {
 		struct ehash_node *n = st->tcp.ehash[b];
 		while (n) {

@@ -33,17 +33,23 @@ static uint64_t reqsk_timeout_us(const struct request_sock *req)
 	return (ms < TCP_RTO_MAX_MS ? ms : TCP_RTO_MAX_MS) * 1000u;
 }
 
-void reqsk_queue_drop(struct ustack *st, struct request_sock *req)
+/* reqsk_put: the request socket is done with; the last one of a listener the application
+ * closed meanwhile frees it (sk_free). */
+static void reqsk_put(struct ustack *st, struct request_sock *req)
 {
 	struct sock *lsk = req->listener;
-	inet_ehash_remove(&req->node);
 	timer_cancel(st, &req->timer);
 	lsk->reqsk_qlen--;
 	st->tcp.nreqsk--;
 	free(req);
-	/* a closed listener lives on until its last request socket is gone */
-	if (!lsk->reqsk_qlen && lsk->fd < 0 && lsk->node.state != TCP_LISTEN)
+	if (!lsk->reqsk_qlen && lsk->dead)
 		sk_free(st, lsk);
+}
+
+void reqsk_queue_drop(struct ustack *st, struct request_sock *req)
+{
+	inet_ehash_remove(&req->node);
+	reqsk_put(st, req);
 }
 
 static void reqsk_rtx_synack(struct ustack *st, struct request_sock *req)
@@ -100,7 +106,7 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 	req->listener = lsk;
 	req->rcv_isn = th->seq;
 	/* tcp_openreq_init: what the SYN offered, as far as our sysctls allow */
-	req->mss = th->opt.mss_ok ? th->opt.mss : TCP_MSS_DEFAULT;
+	req->mss = th->opt.mss_ok && th->opt.mss ? th->opt.mss : TCP_MSS_DEFAULT; /* 0: ignored */
 	req->tstamp_ok = th->opt.ts_ok && st->sysctl.tcp_timestamps;
 	req->ts_recent = req->tstamp_ok ? th->opt.tsval : 0;
 	req->sack_ok = th->opt.sack_ok && st->sysctl.tcp_sack;
@@ -205,7 +211,7 @@ static struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock 
 	if (sk->user_mss && sk->user_mss < sk->advmss)
 		sk->advmss = sk->user_mss;
 	sk->mss_clamp = req->mss < (sk->user_mss ? sk->user_mss : 65535) ? req->mss : sk->user_mss;
-	tcp_sync_mss(sk);
+	tcp_sync_mss(st, sk);
 	sk->rcv_wnd = req->rcv_wnd;
 	sk->cwnd = TCP_INIT_CWND;
 	sk->ssthresh = 0x7fffffff;
@@ -237,6 +243,22 @@ static bool tcp_in_window(uint32_t seq, uint32_t end_seq, uint32_t s_win, uint32
 	return seq == e_win && seq == end_seq;
 }
 
+/* tcp_oow_rate_limited for a request socket: a SYN-ACK again, or an ACK to an out-of-window
+ * segment, at most every net.ipv4.tcp_invalid_ratelimit; data never waits
+ * (TcpExtTCPACKSkippedSynRecv counts what was held back). */
+static bool reqsk_oow_rate_limited(struct ustack *st, struct request_sock *req, const struct tcp_repr *th)
+{
+	if ((th->plen || (th->flags & TCPHDR_FIN)) && !(th->flags & TCPHDR_SYN))
+		return false;
+	uint32_t now = tcp_clock_ms(st);
+	if (req->last_oow_ack_ms && now - req->last_oow_ack_ms < (uint32_t)st->sysctl.tcp_invalid_ratelimit) {
+		MIB_INC(st, TcpExtTCPACKSkippedSynRecv);
+		return true;
+	}
+	req->last_oow_ack_ms = now ? now : 1;
+	return false;
+}
+
 struct sock *tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv4_repr *ip,
 			   const struct tcp_repr *th)
 {
@@ -245,11 +267,8 @@ struct sock *tcp_check_req(struct ustack *st, struct request_sock *req, const st
 	/* A retransmitted SYN: the SYN-ACK was lost.  Resend it, at most every
 	 * tcp_invalid_ratelimit (500 ms) (tcp_oow_rate_limited), and push the timer out. */
 	if (th->seq == req->rcv_isn && (th->flags & (TCPHDR_SYN | TCPHDR_ACK | TCPHDR_RST)) == TCPHDR_SYN) {
-		uint32_t now = tcp_clock_ms(st);
-		if (!req->last_oow_ack_ms || now - req->last_oow_ack_ms >= 500) {
-			req->last_oow_ack_ms = now ? now : 1;
+		if (!reqsk_oow_rate_limited(st, req, th))
 			reqsk_rtx_synack(st, req);
-		}
 		timer_arm(st, &req->timer, st->now + reqsk_timeout_us(req));
 		return NULL;
 	}
@@ -261,7 +280,7 @@ struct sock *tcp_check_req(struct ustack *st, struct request_sock *req, const st
 	uint32_t wnd = req->rcv_wnd;
 	uint32_t end_seq = th->seq + (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
 	if (!tcp_in_window(th->seq, end_seq, req->rcv_isn + 1, req->rcv_isn + 1 + wnd)) {
-		if (!(th->flags & TCPHDR_RST))
+		if (!(th->flags & TCPHDR_RST) && !reqsk_oow_rate_limited(st, req, th))
 			reqsk_send_ack(st, req);
 		return NULL;
 	}
@@ -294,12 +313,11 @@ struct sock *tcp_check_req(struct ustack *st, struct request_sock *req, const st
 		MIB_INC(st, TcpExtListenDrops);
 		return NULL;
 	}
-	timer_cancel(st, &req->timer);
-	lsk->reqsk_qlen--;
-	st->tcp.nreqsk--;
-	free(req);
-	if (tcp_data_init(st, sk) < 0)
+	reqsk_put(st, req); /* the child took its place in the established hash */
+	if (tcp_data_init(st, sk) < 0) {
+		sk_free(st, sk);
 		return NULL;
+	}
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
 	tcp_reset_keepalive_timer(st, sk);
 	/* inet_csk_reqsk_queue_add: onto the accept queue, and wake accept() */

@@ -65,19 +65,14 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	return 0;
 }
 
-void tcp_data_free(struct sock *sk)
+void tcp_data_free(struct ustack *st, struct sock *sk)
 {
 	tcp_buf_free(&sk->sndq);
 	tcp_wq_free(sk);
 	tcp_txlog_free(sk);
 	sk_zerocopy_free(sk);
 	tcp_buf_free(&sk->rcvq);
-	while (sk->ofo) {
-		struct ofo_seg *g = sk->ofo;
-		sk->ofo = g->next;
-		free(g);
-	}
-	sk->ofo_bytes = 0;
+	tcp_ofo_purge(st, sk);
 }
 
 /* tcp_close_state: the state a close or SHUT_WR moves to, and whether a FIN must follow. */
@@ -268,7 +263,9 @@ static void tcp_rcv_space_adjust(struct ustack *st, struct sock *sk)
 		if (st->sysctl.tcp_moderate_rcvbuf && !sk->rcvbuf_locked) {
 			uint64_t max = (uint64_t)st->sysctl.tcp_rmem[2];
 			uint64_t want = rcvwin < max ? rcvwin : max;
-			if (want > sk->rcv_limit && tcp_buf_reserve(&sk->rcvq, (uint32_t)(want + want / 2)) == 0) {
+			/* the ring keeps the out-of-order data at its place past the in-order bytes */
+			if (want > sk->rcv_limit &&
+			    tcp_buf_reserve_keep(&sk->rcvq, (uint32_t)(want + want / 2), sk->rcvq.len + tcp_ofo_span(sk)) == 0) {
 				sk->rcv_limit = (uint32_t)want;
 				sk->rcvbuf = (int)want;
 			}

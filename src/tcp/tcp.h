@@ -150,6 +150,7 @@ struct sock {
 	bool nonblock, reuseaddr, bound_addr, bound_port, hashed, listening_hashed;
 	uint8_t ss;              /* the socket's SS_* state, as struct socket keeps it in Linux */
 	bool shut_rd, shut_wr;
+	bool dead;               /* sk_free ran; the memory waits for request sockets (sk_free) */
 	int err;                 /* sk_err: reported once by SO_ERROR or the next call */
 	int soft_err;
 	int rcvbuf, sndbuf;
@@ -184,8 +185,12 @@ struct sock {
 	uint64_t rcvq_space_seq, rcvq_space_time; /* tcp_rcv_space_adjust's last measurement */
 	uint32_t rcvq_space;     /* bytes the application read in the last receiver RTT */
 	uint32_t rcv_rtt_us;     /* the receiver's RTT estimate (rcv_rtt_est) */
-	struct ofo_seg *ofo;     /* out-of-order segments, sorted, within the receive window */
-	uint32_t ofo_bytes;
+	struct ofo_node *ofo;    /* out-of-order runs, in the receive ring past rcvq (tcp_ofo.c) */
+	struct ofo_node *ofo_last; /* the highest run (Linux's ooo_last_skb) */
+	uint32_t ofo_bytes;      /* bytes those runs hold */
+	uint32_t ofo_runs;
+	uint8_t rx_nsack;        /* SACK blocks we report, newest first (selective_acks) */
+	struct sack_range rx_sack[4];
 	uint32_t write_seq;      /* sequence number after the last byte written */
 	uint32_t snd_max;        /* highest sequence number sent (snd_nxt may go back after a timeout) */
 	uint32_t snd_wl1, snd_wl2, max_window;
@@ -276,11 +281,7 @@ struct sock {
 	struct sock *parent;     /* a child's listener until accept() */
 };
 
-struct ofo_seg {
-	struct ofo_seg *next;
-	uint32_t seq, len;
-	uint8_t data[];
-};
+struct ofo_node;
 
 struct tcp_state_tables {
 	struct ehash_node **ehash;
@@ -296,6 +297,8 @@ struct tcp_state_tables {
 	unsigned wake_gen;          /* sk_wake calls, to tell a wake-up from a timeout */
 	struct eventpoll **eps;     /* epoll instances (socket/epoll.c) */
 	int neps;
+	struct ofo_node *ofo_free;  /* out-of-order run nodes kept for reuse (tcp_ofo.c) */
+	unsigned ofo_nfree;
 };
 
 #define LHASH_SIZE 256
@@ -351,7 +354,7 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		const uint8_t *b, size_t len);
 void tcp_set_state(struct ustack *st, struct sock *sk, int state);
 void tcp_done(struct ustack *st, struct sock *sk, int err);
-void tcp_sync_mss(struct sock *sk);
+void tcp_sync_mss(struct ustack *st, struct sock *sk);
 void tcp_rtt_estimator(struct sock *sk, uint32_t m_us);
 
 /* ---- tcp_icmp.c ---- */
@@ -400,7 +403,7 @@ static inline bool tcp_stream_memory_free(const struct sock *sk, unsigned sysctl
 /* ---- tcp.c: the application side of data transfer ---- */
 int tcp_data_init(struct ustack *st, struct sock *sk);
 int tcp_rcv_ring(struct sock *sk);
-void tcp_data_free(struct sock *sk);
+void tcp_data_free(struct ustack *st, struct sock *sk);
 /* Returns 1 when the socket is gone (reset), 0 when it lives on as an orphan. */
 int tcp_close(struct ustack *st, struct sock *sk);
 void tcp_shutdown_wr(struct ustack *st, struct sock *sk);
@@ -448,6 +451,14 @@ void tcp_send_probe(struct ustack *st, struct sock *sk);
 void tcp_send_loss_probe(struct ustack *st, struct sock *sk);
 uint16_t tcp_select_window(struct sock *sk);
 uint32_t __tcp_select_window(const struct sock *sk);
+
+/* ---- tcp_ofo.c: the out-of-order queue and the SACK blocks we send ---- */
+void tcp_data_queue_ofo(struct ustack *st, struct sock *sk, uint32_t seq, const uint8_t *data, uint32_t len);
+uint32_t tcp_ofo_queue(struct ustack *st, struct sock *sk);
+uint32_t tcp_ofo_span(const struct sock *sk);
+void tcp_ofo_purge(struct ustack *st, struct sock *sk);
+void tcp_ofo_sack_blocks(const struct sock *sk, struct tcp_opts *o);
+void tcp_ofo_cache_destroy(struct ustack *st);
 
 /* ---- tcp_input.c: data ---- */
 void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,

@@ -18,16 +18,17 @@ struct tcp_buf {
 
 static inline uint32_t tcp_buf_space(const struct tcp_buf *b) { return b->size - b->len; }
 
-/* Grows the ring to at least `size` bytes, keeping its contents; 0 or -1. */
-static inline int tcp_buf_reserve(struct tcp_buf *b, uint32_t size)
+/* Grows the ring to at least `size` bytes, keeping its first `keep` bytes from the head —
+ * its contents, and for the receive ring the out-of-order data stored past them; 0 or -1. */
+static inline int tcp_buf_reserve_keep(struct tcp_buf *b, uint32_t size, uint32_t keep)
 {
 	if (size <= b->size)
 		return 0;
 	uint8_t *d = malloc(size);
 	if (!d)
 		return -1;
-	for (uint32_t i = 0, at = b->head; i < b->len;) {
-		uint32_t run = b->len - i < b->size - at ? b->len - i : b->size - at;
+	for (uint32_t i = 0, at = b->head; i < keep;) {
+		uint32_t run = keep - i < b->size - at ? keep - i : b->size - at;
 		memcpy(d + i, b->data + at, run);
 		i += run;
 		at = 0;
@@ -37,6 +38,11 @@ static inline int tcp_buf_reserve(struct tcp_buf *b, uint32_t size)
 	b->size = size;
 	b->head = 0;
 	return 0;
+}
+
+static inline int tcp_buf_reserve(struct tcp_buf *b, uint32_t size)
+{
+	return tcp_buf_reserve_keep(b, size, b->len);
 }
 
 /* Appends up to n bytes; returns how many fit. */
@@ -63,10 +69,9 @@ static inline void tcp_buf_peek(const struct tcp_buf *b, uint32_t off, uint8_t *
 
 static inline void tcp_buf_consume(struct tcp_buf *b, uint32_t n)
 {
+	/* the head is not reset when the ring empties: out-of-order data past it stays put */
 	b->head = (b->head + n) % (b->size ? b->size : 1);
 	b->len -= n;
-	if (!b->len)
-		b->head = 0;
 }
 
 static inline void tcp_buf_free(struct tcp_buf *b)

@@ -61,7 +61,7 @@ static void tcp_mtu_reduced(struct ustack *st, struct sock *sk, uint32_t mtu)
 		return;
 	sk->rt.mtu = mtu;
 	sk->soft_err = EMSGSIZE;
-	tcp_sync_mss(sk);
+	tcp_sync_mss(st, sk);
 	tcp_trace(st, "tcp_v4_mtu_reduced", &sk->node, sk->node.state, sk->node.state);
 	/* tcp_simple_retransmit: what is in flight goes again at the new size */
 	if (sk->sndq.data && sk->snd_una != sk->snd_max) {

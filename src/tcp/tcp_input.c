@@ -80,13 +80,20 @@ void tcp_done(struct ustack *st, struct sock *sk, int err)
 		sk_wake_sk(st, sk);
 }
 
-/* tcp_sync_mss: the path's MSS, clamped by the peer's, less the timestamp option that every
- * segment will carry. */
-void tcp_sync_mss(struct sock *sk)
+/*
+ * tcp_sync_mss (__tcp_mtu_to_mss): the path's MSS, clamped by the peer's, never below
+ * net.ipv4.tcp_min_snd_mss (48), less the timestamp option every segment will carry.  The
+ * floor is what keeps a peer that announces MSS 1 (or 0..11, which with timestamps would
+ * underflow) from making us send one-byte segments — or none at all (the SACK-panic family,
+ * CVE-2019-11477/11479); Linux applies it after the clamp and before the options.
+ */
+void tcp_sync_mss(struct ustack *st, struct sock *sk)
 {
 	uint32_t mss = sk->rt.mtu - IPV4_HLEN - TCP_HLEN;
 	if (mss > sk->mss_clamp)
 		mss = sk->mss_clamp;
+	if (mss < (uint32_t)st->sysctl.tcp_min_snd_mss)
+		mss = (uint32_t)st->sysctl.tcp_min_snd_mss;
 	sk->mss_cache = (uint16_t)(mss - (sk->tstamp_ok ? 12u : 0u));
 }
 
@@ -109,7 +116,8 @@ static void tcp_negotiate(struct ustack *st, struct sock *sk, const struct tcp_r
 	sk->tstamp_ok = sk->tstamp_ok && th->opt.ts_ok;
 	if (sk->tstamp_ok)
 		sk->ts_recent = th->opt.tsval;
-	uint16_t peer_mss = th->opt.mss_ok ? th->opt.mss : TCP_MSS_DEFAULT;
+	/* tcp_parse_options: an MSS option of 0 is ignored (as if absent: 536) */
+	uint16_t peer_mss = th->opt.mss_ok && th->opt.mss ? th->opt.mss : TCP_MSS_DEFAULT;
 	if (peer_mss < sk->mss_clamp)
 		sk->mss_clamp = peer_mss;
 }
@@ -119,7 +127,7 @@ static void tcp_negotiate(struct ustack *st, struct sock *sk, const struct tcp_r
 
 static void tcp_finish_connect(struct ustack *st, struct sock *sk)
 {
-	tcp_sync_mss(sk);
+	tcp_sync_mss(st, sk);
 	sk->cwnd = TCP_INIT_CWND;
 	sk->ssthresh = 0x7fffffff;
 	timer_cancel(st, &sk->retrans_timer);
@@ -200,24 +208,40 @@ void tcp_rtt_estimator(struct sock *sk, uint32_t m)
 	sk->rto_ms = (uint32_t)(rto_ms > TCP_RTO_MAX_MS ? TCP_RTO_MAX_MS : rto_ms);
 }
 
-/* tcp_sequence: does the segment overlap the window we advertised? */
-static bool tcp_sequence(const struct sock *sk, uint32_t seq, uint32_t end_seq)
+/*
+ * tcp_sequence (Linux 6.17+): is the segment acceptable (RFC 9293 §3.10.7.4)?  Old if it ends
+ * before rcv_nxt; beyond the window if it starts past its right edge — or merely ends past it
+ * while unread data waits in the receive queue ("tcp: do not accept packets beyond window":
+ * only an empty queue may take a segment the window does not cover, so a peer cannot make
+ * the receiver hold more than it offered).  0 when acceptable.
+ */
+enum { TCP_SEQ_OK, TCP_SEQ_OLD, TCP_SEQ_BEYOND };
+static int tcp_sequence(const struct sock *sk, uint32_t seq, uint32_t end_seq)
 {
 	uint32_t win = (int32_t)(sk->rcv_adv - sk->rcv_nxt) > 0 ? sk->rcv_adv - sk->rcv_nxt : 0;
-	return !before(end_seq, sk->rcv_nxt) && !after(seq, sk->rcv_nxt + win);
+	if (before(end_seq, sk->rcv_nxt))
+		return TCP_SEQ_OLD;
+	if (after(end_seq, sk->rcv_nxt + win) && (after(seq, sk->rcv_nxt + win) || sk->rcvq.len))
+		return TCP_SEQ_BEYOND;
+	return TCP_SEQ_OK;
 }
 
-/* tcp_oow_rate_limited: at most one ACK to out-of-window segments per tcp_invalid_ratelimit
- * (500 ms) per connection, so two confused peers cannot ping-pong ACKs forever; data
- * segments without SYN are not part of such a loop and always get their ACK.  A skipped ACK is
- * counted under `skipped_mib` (TcpExtTCPACKSkipped{Seq,PAWS,Challenge}). */
+/*
+ * tcp_oow_rate_limited: at most one ACK to out-of-window segments per
+ * net.ipv4.tcp_invalid_ratelimit (500 ms) per connection, so two confused peers cannot
+ * ping-pong ACKs forever.  Segments that occupy sequence space (data or FIN) without SYN are
+ * not part of such a loop, and Linux 6.18 answers every one of them — an attacker flooding
+ * out-of-window data gets one ACK per segment, a constant cost per packet, exactly as from the
+ * kernel.  A skipped ACK is counted under `skipped_mib` (TcpExtTCPACKSkipped{Seq,PAWS,Challenge}).
+ */
 static bool tcp_oow_rate_limited(struct ustack *st, struct sock *sk, const struct tcp_repr *th,
 				 enum mib_id skipped_mib)
 {
-	if (th && th->plen && !(th->flags & TCPHDR_SYN))
+	if (th && (th->plen || (th->flags & TCPHDR_FIN)) && !(th->flags & TCPHDR_SYN))
 		return false;
 	uint32_t now = tcp_clock_ms(st);
-	if (sk->oow_ack_sent && (int32_t)(now - sk->last_oow_ack_ms) >= 0 && now - sk->last_oow_ack_ms < 500) {
+	if (sk->oow_ack_sent && (int32_t)(now - sk->last_oow_ack_ms) >= 0 &&
+	    now - sk->last_oow_ack_ms < (uint32_t)st->sysctl.tcp_invalid_ratelimit) {
 		st->mib[skipped_mib]++;
 		return true;
 	}
@@ -258,7 +282,7 @@ void tcp_time_wait(struct ustack *st, struct sock *sk)
 	timer_cancel(st, &sk->retrans_timer);
 	timer_cancel(st, &sk->delack_timer);
 	if (sk->fd < 0)
-		tcp_data_free(sk); /* an orphan needs its 4-tuple for 2·MSL, not its buffers */
+		tcp_data_free(st, sk); /* an orphan needs its 4-tuple for 2·MSL, not its buffers */
 	timer_arm(st, &sk->tw_timer, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
 	sk_wake_sk(st, sk);
 }
@@ -560,50 +584,6 @@ static void tcp_fin(struct ustack *st, struct sock *sk)
 	sk_wake_sk(st, sk);
 }
 
-/* Out-of-order data waits, sorted, within the receive ring's free space (RFC 9293 §3.10.7.4). */
-static void tcp_ofo_queue(struct ustack *st, struct sock *sk, uint32_t seq, const uint8_t *data, uint32_t len)
-{
-	struct ofo_seg **pp = &sk->ofo;
-	while (*pp && before((*pp)->seq, seq))
-		pp = &(*pp)->next;
-	if (*pp && (*pp)->seq == seq && (*pp)->len >= len)
-		return; /* already have it */
-	if (sk->ofo_bytes + len > tcp_buf_space(&sk->rcvq)) {
-		MIB_INC(st, TcpExtTCPOFODrop);
-		return;
-	}
-	struct ofo_seg *g = malloc(sizeof(*g) + len);
-	if (!g) {
-		MIB_INC(st, TcpExtTCPOFODrop);
-		return;
-	}
-	g->seq = seq;
-	g->len = len;
-	memcpy(g->data, data, len);
-	g->next = *pp;
-	*pp = g;
-	sk->ofo_bytes += len;
-	sk->rcv_ooopack++;
-	MIB_INC(st, TcpExtTCPOFOQueue);
-}
-
-/* Moves what the ofo queue now continues into the receive ring. */
-static void tcp_ofo_drain(struct sock *sk)
-{
-	while (sk->ofo && !after(sk->ofo->seq, sk->rcv_nxt)) {
-		struct ofo_seg *g = sk->ofo;
-		sk->ofo = g->next;
-		sk->ofo_bytes -= g->len;
-		uint32_t skip = sk->rcv_nxt - g->seq;
-		if (skip < g->len) {
-			uint32_t n = tcp_buf_push(&sk->rcvq, g->data + skip, g->len - skip);
-			sk->rcv_nxt += n;
-			sk->bytes_received += n;
-		}
-		free(g);
-	}
-}
-
 /* tcp_data_queue: returns 1 when the socket is gone. */
 static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 			  const struct tcp_repr *th)
@@ -642,17 +622,17 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 		tcp_rcv_rtt_sample(st, sk, th->opt.tsecr);
 	if (seq != sk->rcv_nxt) {
 		if (len)
-			tcp_ofo_queue(st, sk, seq, data, len);
+			tcp_data_queue_ofo(st, sk, seq, data, len);
 		tcp_send_ack(st, sk); /* a duplicate ACK, with SACK blocks, at once */
 		return 0;
 	}
 	bool had_ofo = sk->ofo != NULL;
-	/* room for this and for what waits out of order behind it: data we SACKed is never
-	 * thrown away (a receiver that reneges leaves the sender to find out by timeout) */
-	if (len + sk->ofo_bytes > tcp_buf_space(&sk->rcvq)) {
-		/* no room (tcp_try_rmem_schedule failed): drop it whole and tell the peer where
-		 * we are; it will send again when the window opens */
-		if (sk->rcv_adv == sk->rcv_nxt)
+	/* In-order data goes to the ring's tail, which out-of-order data never takes (it waits
+	 * at its own place further on, tcp_ofo.c): only a closed window or a ring that cannot
+	 * hold the segment refuses it (tcp_try_rmem_schedule failed).  Drop it whole and tell
+	 * the peer where we are; it will send again when the window opens. */
+	if (len && ((int32_t)(sk->rcv_adv - sk->rcv_nxt) <= 0 || len > tcp_buf_space(&sk->rcvq))) {
+		if ((int32_t)(sk->rcv_adv - sk->rcv_nxt) <= 0)
 			MIB_INC(st, TcpExtTCPZeroWindowDrop);
 		else
 			MIB_INC(st, TcpExtTCPRcvQDrop);
@@ -662,8 +642,9 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 	}
 	uint32_t n = len ? tcp_buf_push(&sk->rcvq, data, len) : 0;
 	sk->rcv_nxt += n;
+	if (had_ofo)
+		n += tcp_ofo_queue(st, sk); /* what waited behind the hole is in place already */
 	sk->bytes_received += n;
-	tcp_ofo_drain(sk);
 	if (n) {
 		/* tcp_grow_window: in-order data earns the window two more segments */
 		uint32_t space = sk->rcv_limit;
@@ -711,13 +692,16 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 		return;
 	}
 	/* tcp_validate_incoming */
-	if (!tcp_sequence(sk, th->seq, th->seq + seg_len)) {
+	int seqok = tcp_sequence(sk, th->seq, th->seq + seg_len);
+	if (seqok != TCP_SEQ_OK) {
 		if (th->flags & TCPHDR_RST)
 			return;
 		if (th->flags & TCPHDR_SYN) {
 			MIB_INC(st, TcpExtTCPSYNChallenge);
 			tcp_send_challenge_ack(st, sk);
 		} else {
+			if (seqok == TCP_SEQ_BEYOND)
+				MIB_INC(st, TcpExtBeyondWindow);
 			tcp_send_dupack_limited(st, sk, th, MIB_TcpExtTCPACKSkippedSeq);
 		}
 		return;

@@ -188,19 +188,8 @@ static void established_options(struct ustack *st, struct sock *sk, struct tcp_o
 {
 	if (sk->tstamp_ok)
 		ts_option(st, o, sk->ts_off, sk->ts_recent);
-	if (sk->sack_ok) {
-		for (struct ofo_seg *g = sk->ofo; g && o->nsack < 4;) {
-			uint32_t start = g->seq, end = g->seq + g->len;
-			g = g->next;
-			while (g && g->seq == end) { /* adjacent pieces make one block */
-				end += g->len;
-				g = g->next;
-			}
-			o->sack[o->nsack].start = start;
-			o->sack[o->nsack].end = end;
-			o->nsack++;
-		}
-	}
+	if (sk->sack_ok)
+		tcp_ofo_sack_blocks(sk, o);
 }
 
 void tcp_send_ack(struct ustack *st, struct sock *sk)

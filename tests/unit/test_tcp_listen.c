@@ -402,6 +402,105 @@ static void test_closing_listener_resets_unaccepted(void **state)
 	assert_int_equal(tw_expect_tcp(t).flags, TW_RST | TW_ACK);
 }
 
+/*
+ * shutdown(SHUT_RD) on a listener — the usual way to wake threads blocked in accept() — stops
+ * it listening (inet_shutdown → tcp_disconnect → inet_csk_listen_stop); close() after it must
+ * still leave its memory to the request sockets that point at it.  This was a remotely
+ * triggered use-after-free: the SYN-ACK timer, or the peer's final ACK, read the freed
+ * listener.  Both paths are driven here, under ASan in CI.
+ */
+static void test_shutdown_then_close_listener_with_requests(void **state)
+{
+	struct tw *t = *state;
+	int lfd = listener(t, 8);
+	send_syn(t, 57000, NULL, 0);
+	uint32_t isn0 = expect_synack(t, 57000).seq;
+	send_syn(t, 57001, NULL, 0);
+	expect_synack(t, 57001);
+	/* SHUT_WR on a listener does nothing and returns 0 (inet_shutdown) */
+	assert_int_equal(ustack_shutdown(t->st, lfd, SHUT_WR), 0);
+	assert_int_equal(ustack_tcp_state(t->st, lfd), TCP_LISTEN);
+	assert_int_equal(ustack_shutdown(t->st, lfd, SHUT_RD), 0);
+	assert_int_equal(ustack_tcp_state(t->st, lfd), TCP_CLOSE);
+	errno = 0;
+	assert_int_equal(ustack_shutdown(t->st, lfd, SHUT_RD), -1); /* now not connected */
+	assert_int_equal(errno, ENOTCONN);
+	assert_int_equal(ustack_close(t->st, lfd), 0);
+	stack_lock(t->st);
+	assert_int_equal(t->st->tcp.nreqsk, 2);
+	assert_int_equal(t->st->tcp.nsocks, 1); /* the listener's memory waits for them */
+	stack_unlock(t->st);
+	/* the final ACK of one: its listener is not listening — dropped, then no socket: RST */
+	send_ack(t, 57000, isn0);
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	assert_int_equal(r.dport, 57000);
+	assert_int_equal(r.seq, isn0 + 1);
+	/* the other's SYN-ACK timer fires: dropped without a retransmission */
+	tw_advance(t, 1000);
+	tw_expect_none(t);
+	stack_lock(t->st);
+	assert_int_equal(t->st->tcp.nreqsk, 0);
+	assert_int_equal(t->st->tcp.nsocks, 0);
+	stack_unlock(t->st);
+	tw_advance(t, 60000);
+	tw_expect_none(t);
+}
+
+/* A listener shut down keeps the port the application bound (SOCK_BINDPORT_LOCK): listen()
+ * again listens there, and meanwhile nobody else may bind it.  An autobound port is let go,
+ * and listen() picks a new one — both as this machine's Linux does. */
+static void test_relisten_after_shutdown_keeps_bound_port(void **state)
+{
+	struct tw *t = *state;
+	int lfd = listener(t, 8);
+	assert_int_equal(ustack_shutdown(t->st, lfd, SHUT_RDWR), 0);
+	int other = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(LPORT) };
+	errno = 0;
+	assert_int_equal(ustack_bind(t->st, other, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(ustack_listen(t->st, lfd, 8), 0);
+	struct sockaddr_in got;
+	socklen_t len = sizeof(got);
+	assert_int_equal(ustack_getsockname(t->st, lfd, (struct sockaddr *)&got, &len), 0);
+	assert_int_equal(ntohs(got.sin_port), LPORT);
+	send_syn(t, 57010, NULL, 0);
+	expect_synack(t, 57010);
+	/* closed with that request pending: both sockets go once it does */
+	assert_int_equal(ustack_close(t->st, lfd), 0);
+	assert_int_equal(ustack_close(t->st, other), 0);
+	tw_advance(t, 2000);
+	tw_expect_none(t);
+	stack_lock(t->st);
+	assert_int_equal(t->st->tcp.nsocks, 0);
+	stack_unlock(t->st);
+}
+
+/* A child reset while it waits in the accept queue stays there (accept() returns it, and its
+ * error), and a stack destroyed before anyone accepts it frees it: no leak (LSan in CI). */
+static void test_reset_child_in_accept_queue_freed_at_destroy(void **state)
+{
+	struct tw *t = *state;
+	int lfd = listener(t, 8);
+	send_syn(t, 57020, NULL, 0);
+	uint32_t isn = expect_synack(t, 57020).seq;
+	send_ack(t, 57020, isn);
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, 57020, LPORT, CLIENT_ISN + 1, isn + 1, TW_RST | TW_ACK, 0, NULL, 0));
+	tw_expect_none(t);
+	send_syn(t, 57021, NULL, 0); /* and one waiting, not reset */
+	isn = expect_synack(t, 57021).seq;
+	send_ack(t, 57021, isn);
+	int qlen = -1, aq = -1, max = -1;
+	assert_int_equal(ustack_listen_queues(t->st, lfd, &qlen, &aq, &max), 0);
+	assert_int_equal(aq, 2);
+	stack_lock(t->st);
+	assert_int_equal(t->st->tcp.nsocks, 3);
+	stack_unlock(t->st);
+	/* tw_teardown destroys the stack with both unaccepted */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -418,6 +517,9 @@ int main(void)
 		T(test_bind_and_listen_errors),
 		T(test_backlog_capped_by_somaxconn),
 		T(test_closing_listener_resets_unaccepted),
+		T(test_shutdown_then_close_listener_with_requests),
+		T(test_relisten_after_shutdown_keeps_bound_port),
+		T(test_reset_child_in_accept_queue_freed_at_destroy),
 	};
 	return cmocka_run_group_tests_name("tcp_listen", tests, NULL, NULL);
 }

@@ -1,0 +1,350 @@
+/*
+ * What a hostile or broken peer can send an established connection, and what ustack must do
+ * with it — as Linux does, and never more work or memory than the receive buffer allows:
+ * overlapping and scattered out-of-order data (tcp_data_queue_ofo, tcp_prune_ofo_queue), a
+ * tiny or zero MSS (tcp_min_snd_mss), floods of out-of-window segments (tcp_oow_rate_limited),
+ * and segments without the timestamps the connection agreed on (RFC 7323 §3.2).
+ *
+ * The peer opens the connection (port 40000, ISN 1000) to a DUT listener on port 80.
+ */
+#include "testwire.h"
+#include "core/stack.h"
+#include "tcp/tcp.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#define PORT 80
+#define PEER 40000
+
+/* MSS 1460, NOP NOP SACK-permitted */
+static const uint8_t MSS_SACK[] = { 2, 4, 0x05, 0xb4, 1, 1, 4, 2 };
+
+static struct tw_conn conn;
+static uint8_t f[TW_FRAME_MAX];
+
+/* The peer's byte at relative sequence k: the same value whichever segment carries it. */
+static uint8_t pattern(uint32_t k) { return (uint8_t)(k * 7 + 3); }
+
+static void peer_data(struct tw *t, uint32_t rseq, uint32_t len, const uint8_t *opts, size_t optlen)
+{
+	static uint8_t d[1500];
+	for (uint32_t i = 0; i < len; i++)
+		d[i] = pattern(rseq + i);
+	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1 + rseq, conn.iss + 1, TW_ACK, 65535, opts,
+				  optlen, d, len));
+}
+
+/* Forgets what the DUT sent (tests that send thousands of segments). */
+static void drain(struct tw *t)
+{
+	t->head = t->count = 0;
+}
+
+/* The ACK the DUT sent last, taken apart; its SACK blocks relative to the peer's ISN + 1. */
+struct ack_seen {
+	uint32_t rack;
+	unsigned nsack;
+	uint32_t sack[4][2];
+};
+
+static struct ack_seen last_ack(struct tw *t)
+{
+	assert_true(t->count > 0);
+	while (t->count > 1) {
+		t->head = (t->head + 1) % TW_MAX_FRAMES;
+		t->count--;
+	}
+	struct tw_seg s = tw_expect_tcp(t);
+	struct ack_seen a = { .rack = s.ack - conn.peer_isn - 1 };
+	assert_int_equal(s.flags, TW_ACK);
+	for (size_t i = 0; i < s.optlen;) {
+		uint8_t kind = s.opts[i];
+		if (kind == 1) {
+			i++;
+			continue;
+		}
+		if (kind == 0)
+			break;
+		if (kind == 5)
+			for (size_t b = i + 2; b + 8 <= i + s.opts[i + 1] && a.nsack < 4; b += 8, a.nsack++) {
+				a.sack[a.nsack][0] = tw_rd32(s.opts + b) - conn.peer_isn - 1;
+				a.sack[a.nsack][1] = tw_rd32(s.opts + b + 4) - conn.peer_isn - 1;
+			}
+		i += s.opts[i + 1];
+	}
+	return a;
+}
+
+static void expect_readable(struct tw *t, uint32_t from, uint32_t n)
+{
+	static uint8_t buf[1 << 16];
+	assert_true(n <= sizeof(buf));
+	ssize_t got = ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0);
+	assert_int_equal(got, n);
+	for (uint32_t i = 0; i < n; i++)
+		if (buf[i] != pattern(from + i))
+			fail_msg("byte %u: %u, want %u", from + i, buf[i], pattern(from + i));
+}
+
+static uint32_t ofo_runs(struct tw *t)
+{
+	stack_lock(t->st);
+	struct sock *sk = ustack_fd_sock(t->st, conn.fd);
+	uint32_t n = sk->ofo_runs;
+	stack_unlock(t->st);
+	return n;
+}
+
+/*
+ * 135 segments of 1448 bytes starting at rcv_nxt+1, +2, … hold only 1,582 distinct bytes.
+ * Linux trims and merges them (tcp_data_queue_ofo); they used to be stored whole and counted
+ * again until the out-of-order queue filled the buffer and the byte that fills the hole was
+ * refused for good.  Now: one run, one SACK block growing by a byte per segment, and the
+ * hole's byte makes all 1,583 readable.
+ */
+static void test_overlapping_ofo_is_merged(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
+	for (uint32_t i = 1; i <= 135; i++) {
+		peer_data(t, i, 1448, NULL, 0);
+		struct ack_seen a = last_ack(t);
+		assert_int_equal(a.rack, 0);
+		assert_int_equal(a.nsack, 1);
+		assert_int_equal(a.sack[0][0], 1);
+		assert_int_equal(a.sack[0][1], i + 1448);
+	}
+	assert_int_equal(ofo_runs(t), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPOFOQueue"), 135);
+	assert_int_equal(tw_counter(t, "TcpExtTCPOFODrop"), 0);
+	/* a segment inside what is held: nothing new (TCPOFOMerge), same block */
+	peer_data(t, 100, 500, NULL, 0);
+	struct ack_seen a = last_ack(t);
+	assert_int_equal(a.nsack, 1);
+	assert_int_equal(a.sack[0][1], 135 + 1448);
+	assert_int_equal(tw_counter(t, "TcpExtTCPOFOMerge"), 1);
+	/* the hole */
+	peer_data(t, 0, 1, NULL, 0);
+	a = last_ack(t);
+	assert_int_equal(a.rack, 1583);
+	assert_int_equal(a.nsack, 0);
+	expect_readable(t, 0, 1583);
+	assert_int_equal(ofo_runs(t), 0);
+}
+
+/* RFC 2018 §4 as Linux keeps its blocks (tcp_sack_new_ofo_skb): the block holding the newest
+ * segment first, then the others most recent first; at most 4 (3 with timestamps); a segment
+ * that bridges two blocks makes one of them; blocks go as rcv_nxt passes them. */
+static void test_sack_blocks_most_recent_first(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
+	peer_data(t, 1000, 100, NULL, 0);
+	peer_data(t, 3000, 100, NULL, 0);
+	peer_data(t, 2000, 100, NULL, 0);
+	struct ack_seen a = last_ack(t);
+	assert_int_equal(a.nsack, 3);
+	static const uint32_t want1[3][2] = { { 2000, 2100 }, { 3000, 3100 }, { 1000, 1100 } };
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(a.sack[i][0], want1[i][0]);
+		assert_int_equal(a.sack[i][1], want1[i][1]);
+	}
+	peer_data(t, 4000, 100, NULL, 0);
+	peer_data(t, 5000, 100, NULL, 0); /* a fifth: the oldest (1000) is no longer reported */
+	a = last_ack(t);
+	assert_int_equal(a.nsack, 4);
+	static const uint32_t want2[4][2] = { { 5000, 5100 }, { 4000, 4100 }, { 2000, 2100 }, { 3000, 3100 } };
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(a.sack[i][0], want2[i][0]);
+		assert_int_equal(a.sack[i][1], want2[i][1]);
+	}
+	/* 2100..3000 bridges two blocks: they become one, first */
+	peer_data(t, 2100, 900, NULL, 0);
+	a = last_ack(t);
+	assert_int_equal(a.nsack, 3);
+	assert_int_equal(a.sack[0][0], 2000);
+	assert_int_equal(a.sack[0][1], 3100);
+	assert_int_equal(a.sack[1][0], 5000);
+	assert_int_equal(a.sack[2][0], 4000);
+	/* the hole below 1000: rcv_nxt reaches 1100; the blocks above stay */
+	peer_data(t, 0, 1000, NULL, 0);
+	a = last_ack(t);
+	assert_int_equal(a.rack, 1100);
+	assert_int_equal(a.nsack, 3);
+	expect_readable(t, 0, 1100);
+}
+
+/*
+ * One-byte segments with one-byte gaps, highest first: each would be a run of its own.  The
+ * runs a connection may hold are capped by its receive buffer; past the cap the queue is
+ * pruned from the top (TcpExtOfoPruned) as Linux's tcp_prune_ofo_queue does, and a segment
+ * that would land above every run is dropped instead (TcpExtTCPOFODrop).  What is kept is
+ * still delivered byte-exact once the holes fill.
+ */
+static void test_scattered_ofo_is_bounded_by_the_buffer(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
+	stack_lock(t->st);
+	struct sock *sk = ustack_fd_sock(t->st, conn.fd);
+	stack_unlock(t->st);
+	for (uint32_t k = 60001; k >= 3; k -= 2) {
+		peer_data(t, k, 1, NULL, 0);
+		drain(t);
+	}
+	assert_true(tw_counter(t, "TcpExtOfoPruned") > 0);
+	uint32_t cap = ofo_runs(t);
+	assert_true(cap >= 64);
+	assert_true((uint64_t)cap * 256 <= sk->rcvq.size); /* a node per 256 bytes of ring at most */
+	/* ascending now: each lands above every run; with the queue full they are dropped */
+	uint64_t drops = tw_counter(t, "TcpExtTCPOFODrop");
+	peer_data(t, 62001, 1, NULL, 0);
+	assert_int_equal(tw_counter(t, "TcpExtTCPOFODrop"), drops + 1);
+	assert_int_equal(ofo_runs(t), cap);
+	/* the holes fill from the bottom: everything up to the first pruned byte arrives */
+	peer_data(t, 0, 3, NULL, 0);
+	for (uint32_t k = 4; k < 2 * cap + 2; k += 2)
+		peer_data(t, k, 1, NULL, 0);
+	drain(t);
+	peer_data(t, 2 * cap + 2, 0, NULL, 0); /* a bare ACK to see where we are */
+	expect_readable(t, 0, 2 * cap + 2);
+	assert_int_equal(ofo_runs(t), 0);
+}
+
+/* A peer MSS below net.ipv4.tcp_min_snd_mss (48) is floored, 0 is ignored (536), and the
+ * timestamp option is taken from what is left: MSS 1 sends 36-byte segments, not 1-byte
+ * ones, and MSS 0..11 cannot underflow the effective MSS. */
+static void test_peer_mss_floor(void **state)
+{
+	struct tw *t = *state;
+	/* MSS 1, TS: 48 - 12 = 36 */
+	static const uint8_t mss1_ts[] = { 2, 4, 0, 1, 1, 1, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
+	tw_accept_conn(t, &conn, PORT, mss1_ts, sizeof(mss1_ts));
+	int mss = 0;
+	socklen_t len = sizeof(mss);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
+	assert_int_equal(mss, 36);
+	static uint8_t buf[100];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), 100);
+	for (unsigned i = 0; i < 3; i++) /* 36 + 36 + 28, all within the initial window */
+		assert_int_equal(tw_expect_tcp(t).plen, i < 2 ? 36 : 28);
+	tw_expect_none(t);
+	/* MSS 0 is no MSS: 536 - 12 */
+	static const uint8_t mss0_ts[] = { 2, 4, 0, 0, 1, 1, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
+	struct tw_conn c0;
+	tw_accept_conn(t, &c0, PORT + 1, mss0_ts, sizeof(mss0_ts));
+	assert_int_equal(ustack_getsockopt(t->st, c0.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
+	assert_int_equal(mss, 524);
+	/* MSS 11 with timestamps used to underflow to 65535 and send nothing */
+	static const uint8_t mss11_ts[] = { 2, 4, 0, 11, 1, 1, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
+	struct tw_conn c11;
+	tw_accept_conn(t, &c11, PORT + 2, mss11_ts, sizeof(mss11_ts));
+	assert_int_equal(ustack_getsockopt(t->st, c11.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
+	assert_int_equal(mss, 36);
+	/* the floor is a sysctl: 100 */
+	tw_sysctl(t, "net.ipv4.tcp_min_snd_mss", "100");
+	struct tw_conn c100;
+	tw_accept_conn(t, &c100, PORT + 3, mss1_ts, sizeof(mss1_ts));
+	assert_int_equal(ustack_getsockopt(t->st, c100.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
+	assert_int_equal(mss, 88);
+	assert_int_equal(ustack_sysctl_set(t->st, "net.ipv4.tcp_min_snd_mss", "47"), -1);
+	assert_int_equal(errno, EINVAL);
+	/* and TCP_MAXSEG below TCP_MIN_MSS (88) is refused, as Linux */
+	int v = 87;
+	assert_int_equal(ustack_setsockopt(t->st, c100.fd, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v)), -1);
+	assert_int_equal(errno, EINVAL);
+}
+
+/*
+ * Out-of-window segments, as tcp_validate_incoming answers them in Linux 6.18: every one that
+ * occupies sequence space (data, FIN) without SYN gets its duplicate ACK — tcp_oow_rate_limited
+ * exempts them ("not likely part of an ACK loop"), one ACK per segment is a constant cost —
+ * and counts TcpExtBeyondWindow; pure ACKs get at most one per tcp_invalid_ratelimit, the
+ * rest counted in TcpExtTCPACKSkippedSeq.  And since 6.17 a segment that starts inside the
+ * window but ends past it is refused while unread data waits.
+ */
+static void test_out_of_window_answers(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
+	uint64_t sent = t->sent;
+	for (uint32_t i = 0; i < 1000; i++) {
+		peer_data(t, 1000000 + i * 7919, 100, NULL, 0);
+		drain(t);
+	}
+	assert_int_equal(t->sent - sent, 1000);
+	assert_int_equal(tw_counter(t, "TcpExtBeyondWindow"), 1000);
+	assert_int_equal(tw_counter(t, "TcpExtTCPACKSkippedSeq"), 0);
+	/* pure ACKs far out of window: one ACK, then silence for 500 ms */
+	sent = t->sent;
+	for (uint32_t i = 0; i < 10; i++)
+		peer_data(t, 2000000, 0, NULL, 0);
+	assert_int_equal(t->sent - sent, 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPACKSkippedSeq"), 9);
+	drain(t);
+	tw_advance(t, 499);
+	peer_data(t, 2000000, 0, NULL, 0);
+	tw_expect_none(t);
+	tw_advance(t, 1);
+	peer_data(t, 2000000, 0, NULL, 0);
+	assert_int_equal(tw_expect_tcp(t).ack, conn.peer_isn + 1);
+	/* the limit is the sysctl */
+	tw_sysctl(t, "net.ipv4.tcp_invalid_ratelimit", "0");
+	peer_data(t, 2000000, 0, NULL, 0);
+	tw_expect_tcp(t);
+	/* unread data, then a segment that starts in the window and ends past it: refused */
+	peer_data(t, 0, 100, NULL, 0);
+	struct tw_seg s = tw_expect_tcp(t);
+	uint32_t right = s.ack - conn.peer_isn - 1 + s.win; /* the window's right edge, relative */
+	uint64_t beyond = tw_counter(t, "TcpExtBeyondWindow");
+	peer_data(t, right - 10, 100, NULL, 0);
+	assert_int_equal(last_ack(t).rack, 100);
+	assert_int_equal(tw_counter(t, "TcpExtBeyondWindow"), beyond + 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPOFOQueue"), 0);
+	/* with the queue read empty, the same segment is taken (out of order) */
+	expect_readable(t, 0, 100);
+	peer_data(t, right - 10, 100, NULL, 0);
+	assert_int_equal(tw_counter(t, "TcpExtTCPOFOQueue"), 1);
+}
+
+/*
+ * RFC 7323 §3.2 would drop a segment without timestamps on a connection that negotiated them;
+ * Linux 6.18 does not (no drop reason, no counter exists for it): PAWS is skipped for it, it
+ * is processed, and it does not move ts_recent — our ACKs keep echoing the last timestamp.
+ */
+static void test_segment_without_timestamps_accepted(void **state)
+{
+	struct tw *t = *state;
+	/* MSS 1460, SACK permitted, TS val 5000 */
+	static const uint8_t syn_ts[] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
+	tw_accept_conn(t, &conn, PORT, syn_ts, sizeof(syn_ts));
+	uint8_t ts6000[12] = { 1, 1, 8, 10, 0, 0, 0x17, 0x70, 0, 0, 0, 0 };
+	peer_data(t, 0, 10, ts6000, sizeof(ts6000));
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.ack, conn.peer_isn + 11);
+	/* without timestamps: taken, and the ACK still echoes 6000 */
+	peer_data(t, 10, 10, NULL, 0);
+	s = tw_expect_tcp(t);
+	assert_int_equal(s.ack, conn.peer_isn + 21);
+	assert_int_equal(s.optlen, 12);
+	assert_int_equal(tw_rd32(s.opts + 8), 6000);
+	expect_readable(t, 0, 20);
+	assert_int_equal(tw_counter(t, "TcpExtPAWSEstab"), 0);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_overlapping_ofo_is_merged),
+		T(test_sack_blocks_most_recent_first),
+		T(test_scattered_ofo_is_bounded_by_the_buffer),
+		T(test_peer_mss_floor),
+		T(test_out_of_window_answers),
+		T(test_segment_without_timestamps_accepted),
+	};
+	return cmocka_run_group_tests_name("tcp_robust", tests, NULL, NULL);
+}
