@@ -40,9 +40,9 @@ enum serve_mode { SERVE_NONE, SERVE_ECHO, SERVE_DISCARD, SERVE_SEND };
 
 struct nc_args {
 	int listen, verbose, backlog;
-	unsigned accept_delay_ms; /* --serve: the application is busy this long before accepting */
+	int accept_delay_ms; /* --serve: the application is busy this long before accepting */
 	enum serve_mode serve;
-	unsigned long long send_bytes;
+	uint64_t send_bytes;
 };
 
 struct nc {
@@ -293,7 +293,7 @@ static void *app_thread(void *arg)
 		if (listen_fd >= 0) {
 			fprintf(stderr, "ustack nc: serving on port %u\n", ntohs(nc->addr.sin_port));
 			if (nc->a.accept_delay_ms)
-				usleep(nc->a.accept_delay_ms * 1000u); /* connections wait in the queues */
+				usleep((useconds_t)nc->a.accept_delay_ms * 1000u); /* connections wait in the queues */
 			serve_loop(nc, listen_fd);
 		}
 		return NULL; /* the main thread stops the loop (SIGTERM) */
@@ -335,24 +335,24 @@ static int nc_opt(void *ctx, int c, const char *arg)
 		a->verbose = 1;
 		return 0;
 	case 'b':
-		a->backlog = atoi(arg);
-		return 0;
-	case 'd':
-		a->accept_delay_ms = (unsigned)strtoul(arg, NULL, 10);
-		return 0;
+		return cli_int(cli_opt(), arg, 0, 65535, "a number", &a->backlog);
+	case 'd': /* an hour: more is a typo, and usleep's argument must not overflow */
+		return cli_int(cli_opt(), arg, 0, 3600000, "a time in ms", &a->accept_delay_ms);
 	case 's':
 		if (!strcmp(arg, "echo"))
 			a->serve = SERVE_ECHO;
 		else if (!strcmp(arg, "discard"))
 			a->serve = SERVE_DISCARD;
-		else if (!strncmp(arg, "send:", 5)) {
-			char *end;
+		else if (!strncmp(arg, "send:", 5))
 			a->serve = SERVE_SEND;
-			a->send_bytes = strtoull(arg + 5, &end, 10);
-			if (*end || end == arg + 5)
-				goto bad;
-		} else {
-			goto bad;
+		else {
+			cli_error(cli_opt(), "'%s' is not a mode (echo, discard or send:N)", arg);
+			return -1;
+		}
+		if (a->serve == SERVE_SEND) {
+			char opt[32];
+			snprintf(opt, sizeof(opt), "%s send:N", cli_opt());
+			return cli_size(opt, arg + 5, UINT64_MAX, "a byte count", &a->send_bytes);
 		}
 		return 0;
 	case 'h':
@@ -364,19 +364,17 @@ static int nc_opt(void *ctx, int c, const char *arg)
 		       "  -l, --listen      accept one connection on PORT instead of connecting\n"
 		       "  --serve MODE      with -l: keep accepting until SIGTERM, each connection\n"
 		       "                    served by MODE: echo, discard, or send:N (N bytes of\n"
-		       "                    32-bit little-endian counters 0, 1, 2, ..., then FIN);\n"
+		       "                    32-bit little-endian counters 0, 1, 2, ..., then FIN;\n"
+		       "                    N may end in k, M or G: x1024, x1024^2, x1024^3);\n"
 		       "                    prints the counters at exit\n"
-		       "  --backlog N       listen backlog for --serve (default 128)\n"
-		       "  --accept-delay MS with --serve: wait MS before the first accept(), as a busy\n"
-		       "                    application would (connections queue meanwhile)\n"
+		       "  --backlog N       listen backlog for --serve (0-65535, default 128)\n"
+		       "  --accept-delay MS with --serve: wait MS (0-3600000) before the first accept(),\n"
+		       "                    as a busy application would (connections queue meanwhile)\n"
 		       "  -v, --verbose     connection details and counters on stderr\n" LINK_OPTS_HELP);
 		return 1;
 	default:
 		return -1;
 	}
-bad:
-	fprintf(stderr, "ustack nc: bad --serve '%s' (echo, discard or send:N)\n", arg);
-	return -1;
 }
 
 int cmd_nc(int argc, char **argv)
@@ -394,8 +392,8 @@ int cmd_nc(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (nc.a.serve && !nc.a.listen) {
-		fprintf(stderr, "ustack nc: --serve needs -l\n");
-		return 2;
+		cli_error("--serve", "needs -l");
+		return CLI_USAGE;
 	}
 	nc.addr.sin_family = AF_INET;
 	const char *host = NULL, *port_s;
@@ -404,23 +402,18 @@ int cmd_nc(int argc, char **argv)
 	} else if (!nc.a.listen && optind == argc - 2) {
 		host = argv[optind];
 		port_s = argv[optind + 1];
-		if (inet_pton(AF_INET, host, &nc.addr.sin_addr) != 1) {
-			fprintf(stderr, "ustack nc: bad HOST '%s' (an IPv4 address)\n", host);
-			return 2;
-		}
+		if (cli_ipv4("HOST", host, &nc.addr.sin_addr) < 0)
+			return CLI_USAGE;
 	} else {
-		fprintf(stderr, "ustack nc: want HOST PORT, or -l PORT (see ustack nc --help)\n");
-		return 2;
+		cli_error(NULL, "want HOST PORT, or -l PORT (see ustack nc --help)");
+		return CLI_USAGE;
 	}
-	char *end;
-	unsigned long port = strtoul(port_s, &end, 10);
-	if (*end || port < 1 || port > 65535) {
-		fprintf(stderr, "ustack nc: bad PORT '%s'\n", port_s);
-		return 2;
-	}
-	nc.addr.sin_port = htons((uint16_t)port);
+	uint16_t port;
+	if (cli_port("PORT", port_s, &port) < 0)
+		return CLI_USAGE;
+	nc.addr.sin_port = htons(port);
 	signal(SIGPIPE, SIG_IGN);
-	rc = tap_stack_open(&nc.ts, &o, "nc");
+	rc = tap_stack_open(&nc.ts, &o);
 	if (rc)
 		return rc;
 	pthread_t app;

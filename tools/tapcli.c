@@ -4,7 +4,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 
 #include <sodium.h>
 #include <ustack/socket.h>
@@ -12,130 +18,128 @@
 
 #include "tapcli.h"
 
-static int parse_prefix(const char *s, struct in_addr *a, unsigned *len)
-{
-	char buf[64];
-	snprintf(buf, sizeof(buf), "%s", s);
-	char *slash = strchr(buf, '/');
-	*len = 32;
-	if (slash) {
-		char *end;
-		unsigned long l = strtoul(slash + 1, &end, 10);
-		if (*end || l > 32 || end == slash + 1)
-			return -1;
-		*len = (unsigned)l;
-		*slash = 0;
-	}
-	return inet_pton(AF_INET, buf, a) == 1 ? 0 : -1;
-}
-
 /* --impair delay=50,jitter=10,loss=5,dup=1,reorder=25,seed=7: milliseconds and percents */
 static int parse_impair(const char *spec, struct ustack_memlink_params *p)
 {
+	static const char keys[] = "delay, jitter, loss, dup, reorder, seed";
 	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", spec);
-	*p = (struct ustack_memlink_params){ .seed = 1 };
-	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(kv, '='), *end;
-		if (!eq)
-			return -1;
-		*eq = 0;
-		double v = strtod(eq + 1, &end);
-		if (*end || end == eq + 1 || v < 0)
-			return -1;
-		if (!strcmp(kv, "delay") && v <= 10000)
-			p->delay_us = (uint32_t)(v * 1000);
-		else if (!strcmp(kv, "jitter") && v <= 10000)
-			p->jitter_us = (uint32_t)(v * 1000);
-		else if (!strcmp(kv, "loss") && v <= 100)
-			p->loss = v / 100;
-		else if (!strcmp(kv, "dup") && v <= 100)
-			p->duplicate = v / 100;
-		else if (!strcmp(kv, "reorder") && v <= 100)
-			p->reorder = v / 100;
-		else if (!strcmp(kv, "seed"))
-			p->seed = (uint64_t)v;
-		else
-			return -1;
+	if (!*spec || strlen(spec) >= sizeof(buf)) {
+		cli_error("--impair", "'%s' is not KEY=VALUE,... (%s)", spec, keys);
+		return -1;
 	}
-	p->queue_limit = 8192;
+	snprintf(buf, sizeof(buf), "%s", spec);
+	*p = (struct ustack_memlink_params){ .seed = 1, .queue_limit = 8192 };
+	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		if (!eq) {
+			cli_error("--impair", "'%s' is not KEY=VALUE (%s)", kv, keys);
+			return -1;
+		}
+		*eq = 0;
+		const char *val = eq + 1;
+		char opt[32];
+		snprintf(opt, sizeof(opt), "--impair %s", kv);
+		double v;
+		uint64_t seed;
+		if (!strcmp(kv, "delay") || !strcmp(kv, "jitter")) {
+			if (cli_real(opt, val, 0, 10000, "a time in ms", &v) < 0)
+				return -1;
+			*(kv[0] == 'd' ? &p->delay_us : &p->jitter_us) = (uint32_t)(v * 1000);
+		} else if (!strcmp(kv, "loss") || !strcmp(kv, "dup") || !strcmp(kv, "reorder")) {
+			if (cli_real(opt, val, 0, 100, "a percentage", &v) < 0)
+				return -1;
+			*(kv[0] == 'l' ? &p->loss : kv[0] == 'd' ? &p->duplicate : &p->reorder) = v / 100;
+		} else if (!strcmp(kv, "seed")) {
+			if (cli_u64(opt, val, 0, UINT64_MAX, "a seed", &seed) < 0)
+				return -1;
+			p->seed = seed;
+		} else {
+			cli_error("--impair", "unknown key '%s' (%s)", kv, keys);
+			return -1;
+		}
+	}
 	return 0;
 }
 
 /* Returns 1 if the option was a link option, 0 if not, -1 on a bad value. */
 static int link_opt(struct link_opts *o, int c, const char *arg)
 {
+	int mtu;
 	switch (c) {
 	case OPT_TAP:
+		if (cli_ifname("--tap", arg) < 0)
+			return -1;
 		o->tap = arg;
 		return 1;
 	case OPT_ADDR:
-		if (parse_prefix(arg, &o->addr, &o->prefixlen) < 0) {
-			fprintf(stderr, "ustack: bad --addr '%s' (want A.B.C.D/N)\n", arg);
+		if (cli_prefix("--addr", arg, &o->addr, &o->prefixlen) < 0)
 			return -1;
-		}
 		o->have_addr = 1;
 		return 1;
 	case OPT_GW:
-		if (inet_pton(AF_INET, arg, &o->gw) != 1) {
-			fprintf(stderr, "ustack: bad --gw '%s'\n", arg);
+		if (cli_unicast("--gw", arg, &o->gw) < 0)
 			return -1;
-		}
 		o->have_gw = 1;
 		return 1;
-	case OPT_MTU: {
-		char *end;
-		unsigned long m = strtoul(arg, &end, 10);
-		if (*end || m < 68 || m > USTACK_MTU_MAX) {
-			fprintf(stderr, "ustack: bad --mtu '%s' (68..%d)\n", arg, USTACK_MTU_MAX);
+	case OPT_MTU:
+		if (cli_int("--mtu", arg, 68, USTACK_MTU_MAX, "an MTU", &mtu) < 0)
 			return -1;
-		}
-		o->mtu = (unsigned)m;
+		o->mtu = (unsigned)mtu;
 		return 1;
-	}
-	case OPT_MAC: {
-		unsigned m[6];
-		if (sscanf(arg, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) {
-			fprintf(stderr, "ustack: bad --mac '%s'\n", arg);
+	case OPT_MAC:
+		if (cli_mac("--mac", arg, o->mac) < 0)
 			return -1;
-		}
-		for (int i = 0; i < 6; i++)
-			o->mac[i] = (uint8_t)m[i];
 		o->have_mac = 1;
 		return 1;
-	}
 	case OPT_PCAP:
+		if (!*arg) {
+			cli_error("--pcap", "needs a file name");
+			return -1;
+		}
 		o->pcap = arg;
 		return 1;
 	case OPT_IMPAIR:
-		if (parse_impair(arg, &o->impair) < 0) {
-			fprintf(stderr, "ustack: bad --impair '%s' (delay=MS,jitter=MS,loss=PCT,dup=PCT,reorder=PCT,seed=N)\n", arg);
+		if (parse_impair(arg, &o->impair) < 0)
 			return -1;
-		}
 		o->have_impair = 1;
 		return 1;
-	case 'o':
-		if (o->nsysctl == MAX_SYSCTL_OPTS || !strchr(arg, '=')) {
-			fprintf(stderr, "ustack: bad -o '%s' (want name=value)\n", arg);
+	case 'o': {
+		const char *eq = strchr(arg, '=');
+		if (!eq || eq == arg) {
+			cli_error(cli_opt(), "'%s' is not NAME=VALUE", arg);
+			return -1;
+		}
+		if (o->nsysctl == MAX_SYSCTL_OPTS) {
+			cli_error(cli_opt(), "more than %d", MAX_SYSCTL_OPTS);
 			return -1;
 		}
 		o->sysctl[o->nsysctl++] = arg;
 		return 1;
+	}
 	default:
 		return 0;
 	}
 }
 
+/* On a new stack, before the device is opened, so that a bad -o costs no device and prints
+ * no "configuring" line.  0, or the exit status with the message printed. */
 static int apply_sysctls(struct ustack *st, const struct link_opts *o)
 {
 	for (int i = 0; i < o->nsysctl; i++) {
-		char name[128];
+		char name[128], buf[128];
 		const char *eq = strchr(o->sysctl[i], '=');
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - o->sysctl[i]), o->sysctl[i]);
-		if (ustack_sysctl_set(st, name, eq + 1) < 0) {
-			fprintf(stderr, "ustack: sysctl %s: %s\n", o->sysctl[i], strerror(errno));
-			return -1;
-		}
+		if (ustack_sysctl_set(st, name, eq + 1) == 0)
+			continue;
+		int err = errno;
+		/* ENOENT is also a value's answer (a congestion control ustack does not have, as
+		 * Linux says), so ask whether the name exists */
+		if (err == ENOENT && ustack_sysctl_get(st, name, buf, sizeof(buf)) < 0 && errno == ENOENT)
+			cli_error("-o", "unknown sysctl '%s'", name);
+		else
+			cli_error("-o", "bad value '%s' for %s (%s)", eq + 1, name,
+				  err == ENOENT ? "not available" : strerror(err));
+		return CLI_USAGE;
 	}
 	return 0;
 }
@@ -161,43 +165,64 @@ static void on_signal(int sig)
 }
 
 
-int tap_stack_open(struct tap_stack *ts, struct link_opts *o, const char *cmd)
+/* Why ustack_tap_open failed, with what to do about it. */
+static void tap_open_error(const char *name, int err)
 {
-	if (!o->tap || !o->have_addr) {
-		fprintf(stderr, "ustack %s: --tap and --addr are required (see ustack %s --help)\n", cmd, cmd);
-		return 2;
-	}
+	char opt[32];
+	snprintf(opt, sizeof(opt), "--tap %s", name);
+	const char *hint = "";
+	if (err == EPERM || err == EACCES)
+		hint = " (needs root or CAP_NET_ADMIN)";
+	else if (err == ENOENT && access("/dev/net/tun", F_OK) < 0)
+		hint = " (no /dev/net/tun: is the tun module loaded?)";
+	if (err == EINVAL && if_nametoindex(name)) /* TUNSETIFF on an interface of another kind */
+		cli_error(opt, "not a TAP device (%s)", strerror(err));
+	else
+		cli_error(opt, "cannot open TAP device: %s%s", strerror(err), hint);
+}
+
+int tap_stack_open(struct tap_stack *ts, struct link_opts *o)
+{
 	if (!o->have_mac) {
 		randombytes_buf(o->mac, 6);
 		o->mac[0] = (uint8_t)((o->mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
 	}
 	struct ustack_config cfg = { .clock = ustack_clock_monotonic(), .name = "ustack" };
 	ts->st = ustack_create(&cfg);
-	ts->tap = ts->st ? ustack_tap_open(o->tap) : NULL;
-	if (!ts->tap) {
-		fprintf(stderr, "ustack %s: cannot open TAP device %s: %s\n", cmd, o->tap, strerror(errno));
-		ustack_destroy(ts->st);
+	if (!ts->st) {
+		cli_error(NULL, "%s", strerror(errno));
 		return 1;
 	}
+	int rc = apply_sysctls(ts->st, o);
+	if (rc) {
+		ustack_destroy(ts->st);
+		return rc;
+	}
+	ts->tap = ustack_tap_open(o->tap);
+	if (!ts->tap) {
+		int err = errno;
+		tap_open_error(o->tap, err);
+		ustack_destroy(ts->st);
+		return err == EINVAL && if_nametoindex(o->tap) ? CLI_USAGE : 1;
+	}
 	if (o->have_impair && ustack_tap_impair(ts->tap, &o->impair) < 0) {
-		fprintf(stderr, "ustack %s: --impair: %s\n", cmd, strerror(errno));
+		cli_error("--impair", "%s", strerror(errno));
 		goto fail;
 	}
 	ts->ifindex = ustack_tap_attach(ts->tap, ts->st, o->mac, o->mtu);
-	if (ts->ifindex < 0 || ustack_addr_add(ts->st, ts->ifindex, o->addr, o->prefixlen) < 0 ||
-	    apply_sysctls(ts->st, o) < 0) {
-		fprintf(stderr, "ustack %s: configuring %s: %s\n", cmd, o->tap, strerror(errno));
+	if (ts->ifindex < 0 || ustack_addr_add(ts->st, ts->ifindex, o->addr, o->prefixlen) < 0) {
+		cli_error(NULL, "configuring %s: %s", o->tap, strerror(errno));
 		goto fail;
 	}
 	if (o->have_gw) {
 		struct ustack_route r = { .gateway = o->gw, .ifindex = ts->ifindex };
 		if (ustack_route_add(ts->st, &r) < 0) {
-			fprintf(stderr, "ustack %s: default route via %s: %s\n", cmd, inet_ntoa(o->gw), strerror(errno));
+			cli_error(NULL, "default route via %s: %s", inet_ntoa(o->gw), strerror(errno));
 			goto fail;
 		}
 	}
 	if (o->pcap && ustack_pcap_start(ts->st, ts->ifindex, o->pcap) < 0) {
-		fprintf(stderr, "ustack %s: capture to %s: %s\n", cmd, o->pcap, strerror(errno));
+		cli_error("--pcap", "cannot write '%s': %s", o->pcap, strerror(errno));
 		goto fail;
 	}
 	running_tap = ts->tap;
@@ -218,6 +243,107 @@ void tap_stack_close(struct tap_stack *ts)
 	ustack_destroy(ts->st);
 }
 
+/*
+ * The capture file is opened only once the device is up; find out now whether it can be, so
+ * that a mistyped path is a usage error with its real errno and costs no device.  (The open
+ * itself may still fail, e.g. on a full disk: tap_stack_open reports that.)
+ */
+static int check_writable(const char *opt, const char *path)
+{
+	struct stat sb;
+	int err = 0;
+	if (stat(path, &sb) == 0) {
+		if (S_ISDIR(sb.st_mode))
+			err = EISDIR;
+		else if (access(path, W_OK) < 0)
+			err = errno;
+	} else if (errno != ENOENT) {
+		err = errno;
+	} else { /* a new file: its directory must be there and writable */
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else
+			slash[slash == dir] = 0; /* "/x" → "/" */
+		if (stat(dir, &sb) < 0)
+			err = errno;
+		else if (!S_ISDIR(sb.st_mode))
+			err = ENOTDIR;
+		else if (access(dir, W_OK | X_OK) < 0)
+			err = errno;
+	}
+	if (!err)
+		return 0;
+	cli_error(opt, "cannot write '%s': %s", path, strerror(err));
+	return -1;
+}
+
+/*
+ * An existing interface that is not a TAP device makes TUNSETIFF fail with a bare EINVAL;
+ * the driver's name (ETHTOOL_GDRVINFO, which needs no privilege, in this process's network
+ * namespace) tells first, and without opening /dev/net/tun.  0 if the name is free, a TAP
+ * device, or the question cannot be answered (then the open reports what it finds).
+ */
+static int check_tap_kind(const char *name)
+{
+	if (strchr(name, '%') || !if_nametoindex(name)) /* "tap%d" names a new device */
+		return 0;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return 0;
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_data = (void *)&info;
+	int rc = ioctl(s, SIOCETHTOOL, &ifr), err = errno;
+	int loopback = 0;
+	if (rc < 0 && err == EOPNOTSUPP && ioctl(s, SIOCGIFFLAGS, &ifr) == 0)
+		loopback = (ifr.ifr_flags & IFF_LOOPBACK) != 0;
+	close(s);
+	char opt[32];
+	snprintf(opt, sizeof(opt), "--tap %s", name);
+	info.driver[sizeof(info.driver) - 1] = info.bus_info[sizeof(info.bus_info) - 1] = 0;
+	if (rc == 0 && !strcmp(info.driver, "tun")) {
+		if (!strcmp(info.bus_info, "tun")) { /* the tun driver says which kind in bus_info */
+			cli_error(opt, "not a TAP device (a TUN device: IP packets, not Ethernet frames)");
+			return -1;
+		}
+		return 0;
+	}
+	if (rc == 0)
+		cli_error(opt, "not a TAP device (an existing %s interface)", info.driver);
+	else if (err == EOPNOTSUPP)
+		cli_error(opt, "not a TAP device (an existing %sinterface)", loopback ? "loopback " : "");
+	else
+		return 0;
+	return -1;
+}
+
+static int link_opts_check(const struct link_opts *o)
+{
+	if (!o->tap || !o->have_addr) {
+		cli_error(NULL, "--tap and --addr are required (see ustack %s --help)", cli_command());
+		return -1;
+	}
+	/* The default route's gateway must be on-link, through --addr's connected route (Linux:
+	 * "Nexthop has invalid gateway"); said now rather than after the device is up. */
+	uint32_t mask = o->prefixlen ? htonl(0xffffffffu << (32 - o->prefixlen)) : 0;
+	if (o->have_gw && ((o->gw.s_addr ^ o->addr.s_addr) & mask)) {
+		char gw[INET_ADDRSTRLEN], net[INET_ADDRSTRLEN];
+		struct in_addr n = { .s_addr = o->addr.s_addr & mask };
+		inet_ntop(AF_INET, &o->gw, gw, sizeof(gw));
+		inet_ntop(AF_INET, &n, net, sizeof(net));
+		cli_error("--gw", "%s is not on the --addr subnet %s/%u", gw, net, o->prefixlen);
+		return -1;
+	}
+	if (o->pcap && check_writable("--pcap", o->pcap) < 0)
+		return -1;
+	return check_tap_kind(o->tap);
+}
+
 int tap_getopt(int argc, char **argv, const char *shortopts, const struct option *extra,
 	       struct link_opts *o, int (*fn)(void *ctx, int c, const char *arg), void *ctx)
 {
@@ -235,19 +361,19 @@ int tap_getopt(int argc, char **argv, const char *shortopts, const struct option
 	*o = (struct link_opts){ .mtu = 1500 };
 	optind = 1;
 	int c;
-	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, shorts, longopts)) != -1) {
+		if (c == '?')
+			return CLI_USAGE;
 		int r = link_opt(o, c, optarg);
 		if (r < 0)
-			return 2;
+			return CLI_USAGE;
 		if (r)
 			continue;
-		if (c == '?')
-			return 2;
 		r = fn(ctx, c, optarg);
 		if (r)
-			return r > 0 ? 0 : 2;
+			return r > 0 ? 0 : CLI_USAGE;
 	}
-	return -1;
+	return link_opts_check(o) < 0 ? CLI_USAGE : -1;
 }
 
 void print_tcp_info(FILE *f, const char *who, struct ustack *st, int fd)

@@ -14,6 +14,8 @@
 #include <ustack/link.h>
 #include <ustack/stack.h>
 
+#include "cliparse.h"
+
 #define MAX_SYSCTL_OPTS 32
 
 struct link_opts {
@@ -31,14 +33,14 @@ struct link_opts {
 
 #define LINK_OPTS_HELP \
 	"  --tap NAME        TAP device to attach to (an existing persistent one, or a new one)\n" \
-	"  --addr A/N        ustack's address and prefix length, e.g. 192.0.2.2/24\n" \
-	"  --gw G            default gateway\n" \
-	"  --mtu N           interface MTU (68..1500, default 1500)\n" \
-	"  --mac M           ustack's MAC address (default: random, locally administered)\n" \
+	"  --addr A/N        ustack's unicast address and prefix length (0-32), e.g. 192.0.2.2/24\n" \
+	"  --gw G            default gateway (on the --addr subnet)\n" \
+	"  --mtu N           interface MTU (68-1500, default 1500)\n" \
+	"  --mac M           ustack's unicast MAC address (default: random, locally administered)\n" \
 	"  --pcap FILE       capture every frame to FILE\n" \
 	"  -o, --sysctl K=V  set a sysctl, e.g. -o net.ipv4.icmp_echo_ignore_all=1\n" \
-	"  --impair SPEC     impair the wire each way, like netem: delay=MS,jitter=MS,\n" \
-	"                    loss=PCT,dup=PCT,reorder=PCT,seed=N (e.g. delay=50,reorder=25)\n"
+	"  --impair SPEC     impair the wire each way, like netem: delay=MS,jitter=MS (0-10000),\n" \
+	"                    loss=PCT,dup=PCT,reorder=PCT (0-100), seed=N (e.g. delay=50,reorder=25)\n"
 
 enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP, OPT_IMPAIR };
 #define LINK_LONGOPTS \
@@ -57,15 +59,19 @@ struct tap_stack {
 /*
  * Parses argv: link options fill *o, any other option (from `shortopts` or `extra`, a
  * {0}-terminated list) goes to fn(ctx, c, optarg), which returns 0 to go on, 1 after
- * printing help, or -1 on a bad value.  Returns -1 when parsing is done (optind is at the
- * first operand), else the exit status the command should return (0 after help, 2 on error).
+ * printing help, or -1 on a bad value (with the message printed: cliparse.h).  Then checks
+ * what can be checked without touching the device: --tap and --addr given, --gw on the
+ * --addr subnet, the --pcap file writable, --tap not an interface of another kind.  Returns
+ * -1 when all is well (optind is at the first operand), else the exit status the command
+ * should return (0 after help, 2 on a usage error).
  */
 int tap_getopt(int argc, char **argv, const char *shortopts, const struct option *extra,
 	       struct link_opts *o, int (*fn)(void *ctx, int c, const char *arg), void *ctx);
 
-/* Creates the stack on the monotonic clock, attaches the TAP device, applies the options, and
- * makes SIGINT/SIGTERM stop the run loop.  0, or the exit status with a message printed. */
-int tap_stack_open(struct tap_stack *ts, struct link_opts *o, const char *cmd);
+/* Creates the stack on the monotonic clock, applies the sysctls (a bad one is a usage error,
+ * found before the device is opened), attaches the TAP device, applies the other options,
+ * and makes SIGINT/SIGTERM stop the run loop.  0, or the exit status with a message printed. */
+int tap_stack_open(struct tap_stack *ts, struct link_opts *o);
 void tap_stack_close(struct tap_stack *ts);
 
 void print_counters(FILE *f, struct ustack *st);

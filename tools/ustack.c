@@ -23,6 +23,7 @@
 #include <ustack/sysctl.h>
 #include <netinet/tcp.h>
 
+#include "cliparse.h"
 #include "ladder.h"
 #include "tapcli.h"
 
@@ -49,7 +50,8 @@ static void *accept_loop(void *arg)
 }
 
 struct up_args {
-	int listen_port, backlog;
+	uint16_t listen_port;
+	int backlog;
 };
 
 static int up_opt(void *ctx, int c, const char *arg)
@@ -57,22 +59,16 @@ static int up_opt(void *ctx, int c, const char *arg)
 	struct up_args *a = ctx;
 	switch (c) {
 	case 'l':
-		a->listen_port = atoi(arg);
-		if (a->listen_port < 1 || a->listen_port > 65535) {
-			fprintf(stderr, "ustack up: --listen 1..65535\n");
-			return -1;
-		}
-		return 0;
+		return cli_port(cli_opt(), arg, &a->listen_port);
 	case 'b':
-		a->backlog = atoi(arg);
-		return 0;
+		return cli_int(cli_opt(), arg, 0, 65535, "a number", &a->backlog);
 	case 'h':
 		printf("usage: ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--listen PORT] [options]\n\n"
 		       "Brings a ustack instance up on a TAP device and answers ARP and ping until\n"
 		       "SIGINT or SIGTERM; then prints its counters.\n\n"
-		       "  --listen PORT     accept TCP connections on PORT and print each one's\n"
-		       "                    negotiated options (connections are held open)\n"
-		       "  --backlog N       listen backlog (default 128)\n" LINK_OPTS_HELP);
+		       "  --listen PORT     accept TCP connections on PORT (1-65535) and print each\n"
+		       "                    one's negotiated options (connections are held open)\n"
+		       "  --backlog N       listen backlog (0-65535, default 128)\n" LINK_OPTS_HELP);
 		return 1;
 	default:
 		return -1;
@@ -89,9 +85,11 @@ static int cmd_up(int argc, char **argv)
 	int rc = tap_getopt(argc, argv, "h", longopts, &o, up_opt, &a);
 	if (rc >= 0)
 		return rc;
+	if (cli_no_operands(argc, argv) < 0)
+		return CLI_USAGE;
 	int listen_port = a.listen_port, backlog = a.backlog;
 	struct tap_stack ts;
-	rc = tap_stack_open(&ts, &o, "up");
+	rc = tap_stack_open(&ts, &o);
 	if (rc)
 		return rc;
 	struct acceptor ac = { .st = ts.st, .lfd = -1 };
@@ -100,7 +98,7 @@ static int cmd_up(int argc, char **argv)
 		ac.lfd = ustack_socket(ts.st, AF_INET, SOCK_STREAM, 0);
 		if (ac.lfd < 0 || ustack_bind(ts.st, ac.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 		    ustack_listen(ts.st, ac.lfd, backlog) < 0) {
-			fprintf(stderr, "ustack up: listen on port %d: %s\n", listen_port, strerror(errno));
+			cli_error("--listen", "port %d: %s", listen_port, strerror(errno));
 			tap_stack_close(&ts);
 			return 1;
 		}
@@ -162,14 +160,16 @@ static int cmd_connect(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	struct connector cn = { .to = { .sin_family = AF_INET } };
-	int port = optind == argc - 2 ? atoi(argv[optind + 1]) : 0;
-	if (port < 1 || port > 65535 || inet_pton(AF_INET, argv[optind], &cn.to.sin_addr) != 1) {
-		fprintf(stderr, "ustack connect: want HOST PORT\n");
-		return 2;
+	uint16_t port;
+	if (optind != argc - 2) {
+		cli_error(NULL, "want HOST PORT (see ustack connect --help)");
+		return CLI_USAGE;
 	}
-	cn.to.sin_port = htons((uint16_t)port);
+	if (cli_ipv4("HOST", argv[optind], &cn.to.sin_addr) < 0 || cli_port("PORT", argv[optind + 1], &port) < 0)
+		return CLI_USAGE;
+	cn.to.sin_port = htons(port);
 	struct tap_stack ts;
-	rc = tap_stack_open(&ts, &o, "connect");
+	rc = tap_stack_open(&ts, &o);
 	if (rc)
 		return rc;
 	cn.st = ts.st;
@@ -217,7 +217,8 @@ static void ping_reply(void *arg, struct in_addr from, uint16_t id, uint16_t seq
 }
 
 struct ping_args {
-	int count, size;
+	int count;
+	uint64_t size;
 };
 
 static int ping_opt(void *ctx, int c, const char *arg)
@@ -225,17 +226,15 @@ static int ping_opt(void *ctx, int c, const char *arg)
 	struct ping_args *a = ctx;
 	switch (c) {
 	case 'c':
-		a->count = atoi(arg);
-		return 0;
-	case 's':
-		a->size = atoi(arg);
-		return 0;
+		return cli_int(cli_opt(), arg, 1, 65535, "a count", &a->count);
+	case 's': /* the largest payload of one IPv4 datagram */
+		return cli_size(cli_opt(), arg, 65535 - 20 - 8, "a size", &a->size);
 	case 'h':
 		printf("usage: ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST\n\n"
 		       "Sends N echo requests (one a second) from a ustack instance on a TAP device\n"
 		       "and prints the replies, like ping(8).  Exits 0 if every reply came back.\n\n"
-		       "  -c, --count N     requests to send (default 3)\n"
-		       "  -s, --size SIZE   payload bytes (default 56)\n" LINK_OPTS_HELP);
+		       "  -c, --count N     requests to send (1-65535, default 3)\n"
+		       "  -s, --size SIZE   payload bytes (0-65507, default 56)\n" LINK_OPTS_HELP);
 		return 1;
 	default:
 		return -1;
@@ -252,15 +251,16 @@ static int cmd_ping(int argc, char **argv)
 	int rc = tap_getopt(argc, argv, "hc:s:", longopts, &o, ping_opt, &a);
 	if (rc >= 0)
 		return rc;
-	int count = a.count, size = a.size;
+	int count = a.count, size = (int)a.size;
 	struct in_addr dst;
-	if (optind != argc - 1 || inet_pton(AF_INET, argv[optind], &dst) != 1 || count < 1 ||
-	    count > 65535 || size < 0 || size > 65507) {
-		fprintf(stderr, "ustack ping: want one IPv4 HOST, -c 1..65535, -s 0..65507\n");
-		return 2;
+	if (optind != argc - 1) {
+		cli_error(NULL, "want one HOST (see ustack ping --help)");
+		return CLI_USAGE;
 	}
+	if (cli_ipv4("HOST", argv[optind], &dst) < 0)
+		return CLI_USAGE;
 	struct tap_stack ts;
-	rc = tap_stack_open(&ts, &o, "ping");
+	rc = tap_stack_open(&ts, &o);
 	if (rc)
 		return rc;
 	static struct ping_state p;
@@ -273,7 +273,7 @@ static int cmd_ping(int argc, char **argv)
 	for (int i = 0; i < count && p.received < count; i++) {
 		p.sent_at[i + 1] = ustack_clock_monotonic()->now_us(NULL);
 		if (ustack_ping(ts.st, dst, (uint16_t)getpid(), (uint16_t)(i + 1), (size_t)size) < 0) {
-			fprintf(stderr, "ustack ping: %s\n", strerror(errno));
+			cli_error(NULL, "%s", strerror(errno));
 			tap_stack_close(&ts);
 			return 1;
 		}
@@ -331,7 +331,7 @@ static int demo_ping(struct ustack *a, struct ustack_memlink *ml, struct ustack_
 	ustack_set_echo_reply_handler(a, demo_echo_reply, d);
 	for (int i = 1; i <= count; i++) {
 		if (ustack_ping(a, to, 0x1234, (uint16_t)i, 56) < 0)
-			fprintf(stderr, "ping: %s\n", strerror(errno));
+			cli_error(NULL, "ping: %s", strerror(errno));
 		ustack_memlink_run(ml, vc, vc->now_us + 1000000);
 	}
 	printf("\n%d packets transmitted, %d received\n", count, d->replies);
@@ -347,16 +347,17 @@ static int cmd_demo(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
 	int c, ping = 0, counters = 0;
 	double loss = 0;
-	unsigned long long seed = 1;
+	uint64_t seed = 1;
 	struct demo_state d = { 0 };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
+		int bad = 0;
 		switch (c) {
-		case 'd': d.drop_syn = atoi(optarg); break;
-		case 'D': d.drop_synack = atoi(optarg); break;
-		case 'l': loss = atof(optarg); break;
-		case 's': seed = strtoull(optarg, NULL, 0); break;
-		case 'p': ping = atoi(optarg); break;
+		case 'd': bad = cli_int(cli_opt(), optarg, 0, 1000, "a count", &d.drop_syn); break;
+		case 'D': bad = cli_int(cli_opt(), optarg, 0, 1000, "a count", &d.drop_synack); break;
+		case 'l': bad = cli_real(cli_opt(), optarg, 0, 1, "a probability", &loss); break;
+		case 's': bad = cli_u64(cli_opt(), optarg, 0, UINT64_MAX, "a seed", &seed); break;
+		case 'p': bad = cli_int(cli_opt(), optarg, 1, 1000, "a count", &ping); break;
 		case 'c': counters = 1; break;
 		case 'h':
 			printf("usage: ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S]\n"
@@ -365,21 +366,22 @@ static int cmd_demo(int argc, char **argv)
 			       "joined by an in-memory link with 1 ms of delay, in virtual time.  The client\n"
 			       "connects to port 80, the server accepts, and the ladder shows what happened:\n"
 			       "each side's steps and states, every frame with flags, seq/ack and options.\n"
-			       "  --drop-syn N     lose the client's first N SYNs (see the 1 s retransmissions)\n"
-			       "  --drop-synack N  lose the server's first N SYN-ACKs\n"
-			       "  --loss P         lose any frame with probability P\n"
+			       "  --drop-syn N     lose the client's first N SYNs (0-1000; see the 1 s\n"
+			       "                   retransmissions)\n"
+			       "  --drop-synack N  lose the server's first N SYN-ACKs (0-1000)\n"
+			       "  --loss P         lose any frame with probability P (0-1)\n"
 			       "  --seed S         seed for the link's impairments (default 1)\n"
-			       "  --ping N         send N pings instead of connecting\n"
+			       "  --ping N         send N pings instead of connecting (1-1000)\n"
 			       "  --counters       print both stacks' counters at the end\n");
 			return 0;
 		default:
-			return 2;
+			return CLI_USAGE;
 		}
+		if (bad)
+			return CLI_USAGE;
 	}
-	if (loss < 0 || loss > 1 || d.drop_syn < 0 || d.drop_synack < 0 || ping < 0 || ping > 1000) {
-		fprintf(stderr, "ustack demo: --loss 0..1, --drop-* ≥ 0, --ping 0..1000\n");
-		return 2;
-	}
+	if (cli_no_operands(argc, argv) < 0)
+		return CLI_USAGE;
 	struct ustack_vclock vc;
 	ustack_vclock_init(&vc, 0);
 	static const uint8_t seed_a[32] = { 1 }, seed_b[32] = { 2 };
@@ -473,29 +475,50 @@ out:
 
 static int cmd_sysctl(int argc, char **argv)
 {
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("usage: ustack sysctl [-a | NAME...]\n\n"
-		       "Prints ustack's sysctls with their defaults (Linux 6.18's), as `sysctl` does.\n"
-		       "Set them on a running stack with `ustack up -o NAME=VALUE`.\n");
-		return 0;
+	static const struct option longopts[] = { { "all", no_argument, 0, 'a' },
+						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	int c, all = 0;
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, "ah", longopts)) != -1) {
+		switch (c) {
+		case 'a':
+			all = 1;
+			break;
+		case 'h':
+			printf("usage: ustack sysctl [-a | NAME...]\n\n"
+			       "Prints ustack's sysctls with their defaults (Linux 6.18's), as `sysctl` does.\n"
+			       "Set them on a running stack with `ustack up -o NAME=VALUE`.\n");
+			return 0;
+		default:
+			return CLI_USAGE;
+		}
+	}
+	if (all && optind < argc) {
+		cli_error("-a", "takes no NAME ('%s')", argv[optind]);
+		return CLI_USAGE;
 	}
 	struct ustack_config cfg = { .clock = ustack_clock_monotonic() };
 	struct ustack *st = ustack_create(&cfg);
-	if (!st)
+	if (!st) {
+		cli_error(NULL, "%s", strerror(errno));
 		return 1;
+	}
 	char buf[128];
 	int rc = 0;
-	if (argc <= 1 || !strcmp(argv[1], "-a")) {
+	if (optind == argc) {
 		for (size_t i = 0; i < ustack_sysctl_count(); i++)
 			if (ustack_sysctl_get(st, ustack_sysctl_name(i), buf, sizeof(buf)) == 0)
 				printf("%s = %s\n", ustack_sysctl_name(i), buf);
 	} else {
-		for (int i = 1; i < argc; i++) {
+		for (int i = optind; i < argc; i++) {
 			if (ustack_sysctl_get(st, argv[i], buf, sizeof(buf)) == 0) {
 				printf("%s = %s\n", argv[i], buf);
+			} else if (errno == ENOENT) {
+				cli_error(NULL, "unknown sysctl '%s'", argv[i]);
+				rc = CLI_USAGE;
 			} else {
-				fprintf(stderr, "ustack sysctl: cannot stat %s: %s\n", argv[i], strerror(errno));
-				rc = 1;
+				cli_error(NULL, "%s: %s", argv[i], strerror(errno));
+				rc = rc ? rc : 1;
 			}
 		}
 	}
@@ -522,6 +545,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[1];
+	cli_set_command(cmd);
 	if (!strcmp(cmd, "up"))
 		return cmd_up(argc - 1, argv + 1);
 	if (!strcmp(cmd, "demo"))

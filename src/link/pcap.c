@@ -24,13 +24,17 @@ int ustack_pcap_start(struct ustack *st, int ifindex, const char *path)
 	struct capture *c = calloc(1, sizeof(*c));
 	if (!c)
 		goto out;
+	errno = 0;
 	c->pcap = pcap_open_dead(dev->type == USTACK_LINK_ETHER ? DLT_EN10MB : DLT_RAW, 65535);
 	c->dumper = c->pcap ? pcap_dump_open(c->pcap, path) : NULL;
 	if (!c->dumper) {
+		/* fopen (in pcap_dump_open) or malloc leaves the errno that says what is wrong
+		 * (ENOENT, EACCES, EISDIR, ENOMEM, ...); EIO only when there is none */
+		int err = errno ? errno : EIO;
 		if (c->pcap)
 			pcap_close(c->pcap);
 		free(c);
-		errno = EIO;
+		errno = err;
 		goto out;
 	}
 	dev->pcap = c;
