@@ -15,6 +15,7 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 
 #include <errno.h>
 #include <linux/errqueue.h>
@@ -23,7 +24,6 @@
 #include <string.h>
 
 
-static bool after32(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
 
 static void zc_complete(struct zc_state *z, uint32_t id)
 {
@@ -47,7 +47,7 @@ void sk_zerocopy_acked(struct sock *sk)
 	struct zc_state *z = sk->zc;
 	while (z && z->n) {
 		struct zc_pending *p = &z->pend[z->head];
-		if (after32(p->end, sk->snd_una))
+		if (after(p->end, sk->snd_una))
 			break;
 		zc_complete(z, p->id);
 		z->head = (uint16_t)((z->head + 1u) % z->cap);

@@ -18,12 +18,11 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
-static bool after(uint32_t a, uint32_t b) { return (int32_t)(b - a) < 0; }
 
 static void reqsk_timer_handler(struct ustack *st, struct utimer *t);
 

@@ -16,6 +16,7 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 #include "wire/icmp.h"
 
 #include <errno.h>
@@ -44,11 +45,6 @@ static const struct {
 };
 
 #define IP_RT_MIN_PMTU 552u
-
-static bool between(uint32_t seq, uint32_t lo, uint32_t hi)
-{
-	return hi - lo >= seq - lo;
-}
 
 /* tcp_v4_mtu_reduced */
 static void tcp_mtu_reduced(struct ustack *st, struct sock *sk, uint32_t mtu)

@@ -8,14 +8,13 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ustack/socket.h>
 
-static bool after(uint32_t a, uint32_t b) { return (int32_t)(b - a) < 0; }
-static bool before(uint32_t a, uint32_t b);
 
 static const char *const state_names[] = {
 	"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
@@ -184,7 +183,6 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 
 /* ---- established connections (tcp_rcv_established, tcp_ack, tcp_data_queue) ---------- */
 
-static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 
 /* RFC 6298 §2, with Linux's floor: RTO = SRTT + max(4·RTTVAR, 200 ms), at most 120 s. */
 void tcp_rtt_estimator(struct sock *sk, uint32_t m)

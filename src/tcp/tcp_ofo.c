@@ -30,6 +30,7 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,6 @@ struct ofo_node {
 #define TCP_OFO_FREE_MAX 4096u /* nodes the stack keeps for reuse */
 #define TCP_NUM_SACKS 4
 
-static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
-static bool after(uint32_t a, uint32_t b) { return (int32_t)(b - a) < 0; }
 
 /* ---- nodes: a per-stack free list, so the data path does not call malloc ---- */
 

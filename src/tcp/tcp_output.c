@@ -4,6 +4,7 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 
 #include <errno.h>
 
@@ -12,8 +13,6 @@ uint16_t tcp_advmss(const struct ustack_route_result *rt)
 	return (uint16_t)(rt->mtu - IPV4_HLEN - TCP_HLEN);
 }
 
-static bool after(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
-static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 
 static unsigned ilog2_u32(uint32_t v)
 {

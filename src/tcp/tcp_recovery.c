@@ -17,10 +17,10 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 
 #include <stdlib.h>
 
-static bool after32(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
 
 #define TCP_TXLOG_MAX 4096u
 
@@ -75,7 +75,7 @@ static uint32_t txlog_find(const struct sock *sk, uint32_t seq)
 	uint32_t lo = 0, hi = sk->txlog_n;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (after32(txs(sk, mid)->end, seq))
+		if (after(txs(sk, mid)->end, seq))
 			hi = mid;
 		else
 			lo = mid + 1;
@@ -89,7 +89,7 @@ static uint32_t txlog_find(const struct sock *sk, uint32_t seq)
 static bool txlog_split(struct sock *sk, uint32_t seq)
 {
 	uint32_t i = txlog_find(sk, seq);
-	if (i == sk->txlog_n || !after32(seq, txs(sk, i)->start))
+	if (i == sk->txlog_n || !after(seq, txs(sk, i)->start))
 		return true;
 	if (sk->txlog_n == sk->txlog_cap && !txlog_grow(sk))
 		return false;
@@ -110,7 +110,7 @@ void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now
 	txlog_split(sk, end);
 	for (uint32_t i = txlog_find(sk, seq); i < sk->txlog_n; i++) {
 		struct tcp_tx_stamp *e = txs(sk, i);
-		if (!after32(end, e->start))
+		if (!after(end, e->start))
 			break;
 		e->retrans = true;
 		e->t_us = now;
@@ -127,7 +127,7 @@ static void rack_advance(struct sock *sk, bool retrans, uint32_t end_seq, uint64
 		return;
 	sk->rack_advanced = true;
 	sk->rack_rtt_us = rtt;
-	if (xmit > sk->rack_mstamp || (xmit == sk->rack_mstamp && after32(end_seq, sk->rack_end_seq))) {
+	if (xmit > sk->rack_mstamp || (xmit == sk->rack_mstamp && after(end_seq, sk->rack_end_seq))) {
 		sk->rack_mstamp = xmit;
 		sk->rack_end_seq = end_seq;
 	}
@@ -137,7 +137,7 @@ static void rack_advance(struct sock *sk, bool retrans, uint32_t end_seq, uint64
 bool tcp_txlog_retransmitted(const struct sock *sk, uint32_t seq)
 {
 	uint32_t i = txlog_find(sk, seq);
-	return i < sk->txlog_n && !after32(txs(sk, i)->start, seq) && txs(sk, i)->retrans;
+	return i < sk->txlog_n && !after(txs(sk, i)->start, seq) && txs(sk, i)->retrans;
 }
 
 /* Newly SACKed [start, end) (none of it SACKed before): each run of it advances RACK, as
@@ -147,9 +147,9 @@ void tcp_rack_sacked(struct sock *sk, uint32_t start, uint32_t end, uint64_t now
 {
 	for (uint32_t i = txlog_find(sk, start); i < sk->txlog_n; i++) {
 		const struct tcp_tx_stamp *e = txs(sk, i);
-		if (!after32(end, e->start))
+		if (!after(end, e->start))
 			break;
-		rack_advance(sk, e->retrans, after32(e->end, end) ? end : e->end, e->t_us, now);
+		rack_advance(sk, e->retrans, after(e->end, end) ? end : e->end, e->t_us, now);
 	}
 }
 
@@ -160,14 +160,14 @@ uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now)
 	bool found = false;
 	while (sk->txlog_n) {
 		struct tcp_tx_stamp *e = txs(sk, 0);
-		if (!after32(una, e->start))
+		if (!after(una, e->start))
 			break;
-		rack_advance(sk, e->retrans, after32(e->end, una) ? una : e->end, e->t_us, now);
+		rack_advance(sk, e->retrans, after(e->end, una) ? una : e->end, e->t_us, now);
 		if (!found && !e->retrans) {
 			found = true;
 			sample = now > e->t_us ? (uint32_t)(now - e->t_us) : 1u;
 		}
-		if (after32(e->end, una)) {
+		if (after(e->end, una)) {
 			e->start = una; /* partly acknowledged (tcp_tso_acked) */
 			break;
 		}
@@ -211,7 +211,7 @@ static uint32_t rack_detect_loss(const struct ustack *st, const struct sock *sk,
 		if (!e->retrans && fresh_done)
 			continue;
 		bool before_rack = sk->rack_mstamp > e->t_us ||
-				   (sk->rack_mstamp == e->t_us && after32(sk->rack_end_seq, e->start));
+				   (sk->rack_mstamp == e->t_us && after(sk->rack_end_seq, e->start));
 		int64_t remaining = (int64_t)(e->t_us + sk->rack_rtt_us + reo) - (int64_t)st->now;
 		if (!before_rack || remaining > 0) {
 			if (before_rack && (uint64_t)remaining > *timeout_us)
@@ -221,10 +221,10 @@ static uint32_t rack_detect_loss(const struct ustack *st, const struct sock *sk,
 			continue;
 		}
 		if (e->retrans) {
-			if (after32(*rexmit_lost, e->start))
+			if (after(*rexmit_lost, e->start))
 				*rexmit_lost = e->start;
 		} else {
-			edge = sk->rack_mstamp == e->t_us && after32(e->end, sk->rack_end_seq) ? sk->rack_end_seq : e->end;
+			edge = sk->rack_mstamp == e->t_us && after(e->end, sk->rack_end_seq) ? sk->rack_end_seq : e->end;
 		}
 	}
 	return edge;
@@ -239,12 +239,12 @@ bool tcp_rack_mark_lost(struct ustack *st, struct sock *sk)
 	sk->rack_advanced = false;
 	uint32_t timeout, rexmit_lost;
 	uint32_t edge = rack_detect_loss(st, sk, &timeout, &rexmit_lost);
-	if (after32(edge, sk->rack_lost_edge) || after32(sk->snd_una, sk->rack_lost_edge))
-		sk->rack_lost_edge = after32(edge, sk->snd_una) ? edge : sk->snd_una;
+	if (after(edge, sk->rack_lost_edge) || after(sk->snd_una, sk->rack_lost_edge))
+		sk->rack_lost_edge = after(edge, sk->snd_una) ? edge : sk->snd_una;
 	/* a lost retransmission in recovery: NextSeg goes back to it (tcp_mark_skb_lost) */
-	if (sk->in_recovery && after32(sk->high_rxt, rexmit_lost) && !after32(sk->snd_una, rexmit_lost)) {
+	if (sk->in_recovery && after(sk->high_rxt, rexmit_lost) && !after(sk->snd_una, rexmit_lost)) {
 		sk->high_rxt = rexmit_lost;
-		if (after32(rexmit_lost, sk->rack_lost_edge))
+		if (after(rexmit_lost, sk->rack_lost_edge))
 			sk->rack_lost_edge = rexmit_lost;
 	}
 	if (!timeout)

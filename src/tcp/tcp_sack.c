@@ -24,9 +24,8 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 
-static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
-static bool after(uint32_t a, uint32_t b) { return (int32_t)(b - a) < 0; }
 
 static uint32_t mss_of(const struct sock *sk)
 {

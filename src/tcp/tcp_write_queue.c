@@ -16,6 +16,7 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 
 #include <stdlib.h>
 
@@ -24,7 +25,6 @@
  * the legacy 64 KB GSO limit; the pacing-based TSO size below is bounded by it too */
 #define TCP_GSO_MAX_SIZE (65536u - 321u)
 
-static bool after32(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
 
 static struct tcp_skb_rec *rec(const struct sock *sk, uint32_t i)
 {
@@ -42,7 +42,7 @@ static uint32_t wq_find(const struct sock *sk, uint32_t seq)
 	uint32_t lo = 0, hi = sk->wq_n;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (after32(rec(sk, mid)->end, seq))
+		if (after(rec(sk, mid)->end, seq))
 			hi = mid;
 		else
 			lo = mid + 1;
@@ -60,7 +60,7 @@ void tcp_wq_free(struct sock *sk)
 /* Acknowledged skbs leave the queue (tcp_clean_rtx_queue). */
 void tcp_wq_acked(struct sock *sk)
 {
-	while (sk->wq_n && !after32(rec(sk, 0)->end, sk->snd_una)) {
+	while (sk->wq_n && !after(rec(sk, 0)->end, sk->snd_una)) {
 		sk->wq_start = rec(sk, 0)->end;
 		sk->wq_head = (sk->wq_head + 1) % sk->wq_cap;
 		sk->wq_n--;
@@ -102,7 +102,7 @@ uint32_t tcp_size_goal(const struct sock *sk, uint32_t mss)
  * PSH — the peer should not wait that long for one. */
 bool tcp_forced_push(const struct sock *sk)
 {
-	return after32(sk->write_seq, sk->pushed_seq + (sk->max_window >> 1));
+	return after(sk->write_seq, sk->pushed_seq + (sk->max_window >> 1));
 }
 
 void tcp_mark_push(struct sock *sk)
@@ -128,8 +128,8 @@ uint32_t tcp_wq_tail_room(const struct sock *sk, uint32_t size_goal)
 	if (t->flags & TCP_SKB_EOR)
 		return 0;
 	uint32_t start = rec_start(sk, sk->wq_n - 1);
-	uint32_t unsent_from = after32(sk->snd_max, start) ? sk->snd_max : start;
-	if (!after32(t->end, unsent_from))
+	uint32_t unsent_from = after(sk->snd_max, start) ? sk->snd_max : start;
+	if (!after(t->end, unsent_from))
 		return 0; /* all of it was sent: Linux moved it to the retransmit queue */
 	uint32_t unsent = t->end - unsent_from;
 	return unsent < size_goal ? size_goal - unsent : 0;
