@@ -144,7 +144,7 @@ static void run(long n, int order)
 		printf(" %6.0f", (now_ns() - t0) / (double)tenth);
 	}
 	stack_lock(st);
-	struct sock *sk = ustack_fd_sock(st, fd);
+	struct sock *sk = sock_lookup_fd(st, fd);
 	printf("   runs %6u  bytes %6u  node memory %7zu B\n", sk->ofo_runs, sk->ofo_bytes,
 	       (size_t)sk->ofo_runs * 32u);
 	stack_unlock(st);

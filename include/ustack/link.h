@@ -6,6 +6,8 @@
 #ifndef USTACK_LINK_H
 #define USTACK_LINK_H
 
+#include <ustack/export.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include "stack.h"
@@ -34,55 +36,55 @@ struct ustack_memlink_params {
 typedef int (*ustack_memlink_filter_fn)(void *arg, int dir, const uint8_t *frame, size_t len);
 
 struct ustack_memlink;
-struct ustack_memlink *ustack_memlink_create(const struct ustack_clock *clock,
+USTACK_API struct ustack_memlink *ustack_memlink_create(const struct ustack_clock *clock,
 					     const struct ustack_memlink_params *params);
-void ustack_memlink_destroy(struct ustack_memlink *ml);
+USTACK_API void ustack_memlink_destroy(struct ustack_memlink *ml);
 /* Adds an Ethernet interface on st joined to the link's given side; returns its ifindex. */
-int ustack_memlink_attach(struct ustack_memlink *ml, int side, struct ustack *st,
+USTACK_API int ustack_memlink_attach(struct ustack_memlink *ml, int side, struct ustack *st,
 			  const char *ifname, const uint8_t mac[6], unsigned mtu);
-void ustack_memlink_set_filter(struct ustack_memlink *ml, ustack_memlink_filter_fn fn, void *arg);
+USTACK_API void ustack_memlink_set_filter(struct ustack_memlink *ml, ustack_memlink_filter_fn fn, void *arg);
 /* Delivers every frame due by now; returns how many. */
-int ustack_memlink_deliver(struct ustack_memlink *ml);
+USTACK_API int ustack_memlink_deliver(struct ustack_memlink *ml);
 /* Earliest pending delivery (µs), or UINT64_MAX. */
-uint64_t ustack_memlink_next(struct ustack_memlink *ml);
+USTACK_API uint64_t ustack_memlink_next(struct ustack_memlink *ml);
 /* Frames dropped by impairments, the filter, or a full queue. */
-uint64_t ustack_memlink_dropped(struct ustack_memlink *ml);
+USTACK_API uint64_t ustack_memlink_dropped(struct ustack_memlink *ml);
 
 /*
  * Runs both stacks and the link in virtual time until `until_us` or until nothing is left to
  * do: delivers due frames, runs due timers, and moves the virtual clock to the next event.
  * Returns the number of events processed.
  */
-uint64_t ustack_memlink_run(struct ustack_memlink *ml, struct ustack_vclock *vc, uint64_t until_us);
+USTACK_API uint64_t ustack_memlink_run(struct ustack_memlink *ml, struct ustack_vclock *vc, uint64_t until_us);
 
 /* ---- TAP ----------------------------------------------------------------------------- */
 
 struct ustack_tap;
 /* Opens /dev/net/tun as IFF_TAP|IFF_NO_PI on `name` (an existing persistent device, or a
  * new one), and brings the device up.  On failure returns NULL with errno set. */
-struct ustack_tap *ustack_tap_open(const char *name);
-void ustack_tap_close(struct ustack_tap *tap);
-int ustack_tap_fd(const struct ustack_tap *tap);
+USTACK_API struct ustack_tap *ustack_tap_open(const char *name);
+USTACK_API void ustack_tap_close(struct ustack_tap *tap);
+USTACK_API int ustack_tap_fd(const struct ustack_tap *tap);
 /* Adds an Ethernet interface on st that sends and receives through the TAP device. */
-int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t mac[6], unsigned mtu);
+USTACK_API int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t mac[6], unsigned mtu);
 /*
  * The run loop: epoll on the TAP descriptor, timeouts from the stack's timers.  Returns 0 when
  * ustack_tap_stop() was called (safe from a signal handler or another thread), -1 on error.
  */
-int ustack_tap_run(struct ustack_tap *tap);
+USTACK_API int ustack_tap_run(struct ustack_tap *tap);
 /* The same loop, returning at the monotonic deadline (µs) too: 1 if stopped, 0 at the
  * deadline, -1 on error. */
-int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us);
-void ustack_tap_stop(struct ustack_tap *tap);
+USTACK_API int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us);
+USTACK_API void ustack_tap_stop(struct ustack_tap *tap);
 /* Impairs the wire between the kernel and ustack, each way, with the in-memory link's netem
  * model (loss, duplication, delay + jitter, reordering; seeded) — for kernels without
  * sch_netem.  Call before ustack_tap_attach.  0, or -1 with errno. */
-int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params *p);
+USTACK_API int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params *p);
 
 /* ---- capture ------------------------------------------------------------------------- */
 
 /* Writes every frame ifindex sends or receives to a pcap file, stamped with stack time. */
-int ustack_pcap_start(struct ustack *st, int ifindex, const char *path);
+USTACK_API int ustack_pcap_start(struct ustack *st, int ifindex, const char *path);
 
 #ifdef __cplusplus
 }

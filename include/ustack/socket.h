@@ -9,6 +9,8 @@
 #ifndef USTACK_SOCKET_H
 #define USTACK_SOCKET_H
 
+#include <ustack/export.h>
+
 #include <poll.h>
 #include <sys/types.h>
 #include <stdint.h>
@@ -21,48 +23,48 @@
 extern "C" {
 #endif
 
-int ustack_socket(struct ustack *st, int domain, int type, int protocol);
-int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
-int ustack_listen(struct ustack *st, int fd, int backlog);
-int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
-int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len, int flags);
-int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
-int ustack_close(struct ustack *st, int fd);
-int ustack_shutdown(struct ustack *st, int fd, int how);
-int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len);
-int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len);
-int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
-int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+USTACK_API int ustack_socket(struct ustack *st, int domain, int type, int protocol);
+USTACK_API int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
+USTACK_API int ustack_listen(struct ustack *st, int fd, int backlog);
+USTACK_API int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+USTACK_API int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len, int flags);
+USTACK_API int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
+USTACK_API int ustack_close(struct ustack *st, int fd);
+USTACK_API int ustack_shutdown(struct ustack *st, int fd, int how);
+USTACK_API int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len);
+USTACK_API int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len);
+USTACK_API int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+USTACK_API int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
 /* Data: MSG_DONTWAIT (and MSG_NOSIGNAL, accepted: ustack raises no signals) for send;
  * MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL for recv.  Writing to a connection that cannot send
  * fails with EPIPE; reading returns 0 at the end of the stream. */
-ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags);
-ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags);
+USTACK_API ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags);
+USTACK_API ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags);
 /* recvmsg: iovecs; with TCP_INQ, a TCP_CM_INQ control message (bytes left to read). */
-ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags);
-ssize_t ustack_write(struct ustack *st, int fd, const void *buf, size_t len);
-ssize_t ustack_read(struct ustack *st, int fd, void *buf, size_t len);
+USTACK_API ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags);
+USTACK_API ssize_t ustack_write(struct ustack *st, int fd, const void *buf, size_t len);
+USTACK_API ssize_t ustack_read(struct ustack *st, int fd, void *buf, size_t len);
 
 /* epoll over ustack's sockets: level- and edge-triggered (EPOLLET), EPOLLONESHOT; a
  * blocking wait sleeps until a watched socket wakes or the timeout passes.  ustack_close
  * closes an instance too.  Nested instances are not supported (EPERM). */
-int ustack_epoll_create(struct ustack *st, int size);
-int ustack_epoll_ctl(struct ustack *st, int epfd, int op, int fd, struct epoll_event *ev);
-int ustack_epoll_wait(struct ustack *st, int epfd, struct epoll_event *evs, int maxevents, int timeout_ms);
+USTACK_API int ustack_epoll_create(struct ustack *st, int size);
+USTACK_API int ustack_epoll_ctl(struct ustack *st, int epfd, int op, int fd, struct epoll_event *ev);
+USTACK_API int ustack_epoll_wait(struct ustack *st, int epfd, struct epoll_event *evs, int maxevents, int timeout_ms);
 
 /* F_GETFL and F_SETFL (O_NONBLOCK). */
-int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg);
-int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_ms);
+USTACK_API int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg);
+USTACK_API int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_ms);
 
 /* A listener's SYN queue (request sockets), accept queue, and the limit of both. */
-int ustack_listen_queues(struct ustack *st, int fd, int *syn_qlen, int *accept_qlen, int *max_backlog);
+USTACK_API int ustack_listen_queues(struct ustack *st, int fd, int *syn_qlen, int *accept_qlen, int *max_backlog);
 /* ioctl: SIOCINQ/FIONREAD (bytes ready to read), SIOCOUTQ (bytes not yet acknowledged),
  * SIOCOUTQNSD (bytes not yet sent); EINVAL on a listener, ENOTTY for anything else. */
-int ustack_ioctl(struct ustack *st, int fd, unsigned long req, int *arg);
+USTACK_API int ustack_ioctl(struct ustack *st, int fd, unsigned long req, int *arg);
 /* How many callers are asleep in a blocking call (connect, accept, send, recv, poll, a
  * lingering close).  A driver of virtual time compares it with the callers it has inside the
  * API, and lets a woken caller run before it moves the clock on. */
-unsigned ustack_sleeping_callers(struct ustack *st);
+USTACK_API unsigned ustack_sleeping_callers(struct ustack *st);
 
 /*
  * getsockopt(IPPROTO_TCP, TCP_INFO) fills Linux's struct tcp_info (include/uapi/linux/tcp.h,
@@ -99,8 +101,8 @@ struct ustack_tcp_info {
 };
 
 /* The TCP state of a descriptor's socket, as Linux numbers them (TCP_ESTABLISHED = 1, ...). */
-int ustack_tcp_state(struct ustack *st, int fd);
-const char *ustack_tcp_state_name(int state);
+USTACK_API int ustack_tcp_state(struct ustack *st, int fd);
+USTACK_API const char *ustack_tcp_state_name(int state);
 
 #ifdef __cplusplus
 }

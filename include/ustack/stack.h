@@ -19,6 +19,8 @@
 #ifndef USTACK_STACK_H
 #define USTACK_STACK_H
 
+#include <ustack/export.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
@@ -38,14 +40,14 @@ struct ustack_clock {
 };
 
 /* The host's CLOCK_MONOTONIC, for real links. */
-const struct ustack_clock *ustack_clock_monotonic(void);
+USTACK_API const struct ustack_clock *ustack_clock_monotonic(void);
 
 /* Virtual time for tests and simulations: the caller moves it forward by hand. */
 struct ustack_vclock {
 	struct ustack_clock clock; /* pass &vc->clock to ustack_create */
 	uint64_t now_us;
 };
-void ustack_vclock_init(struct ustack_vclock *vc, uint64_t start_us);
+USTACK_API void ustack_vclock_init(struct ustack_vclock *vc, uint64_t start_us);
 
 /* ---- instances ----------------------------------------------------------------------- */
 
@@ -60,10 +62,10 @@ struct ustack_config {
 	const char *name; /* shown by the tracer and the demo; optional */
 };
 
-struct ustack *ustack_create(const struct ustack_config *cfg);
-void ustack_destroy(struct ustack *st);
-const char *ustack_name(const struct ustack *st);
-uint64_t ustack_now(struct ustack *st); /* the instance's current time, µs */
+USTACK_API struct ustack *ustack_create(const struct ustack_config *cfg);
+USTACK_API void ustack_destroy(struct ustack *st);
+USTACK_API const char *ustack_name(const struct ustack *st);
+USTACK_API uint64_t ustack_now(struct ustack *st); /* the instance's current time, µs */
 
 /* ---- interfaces, addresses, routes --------------------------------------------------- */
 
@@ -86,14 +88,14 @@ struct ustack_if_config {
 #define USTACK_MTU_MAX 1500
 
 /* Adds an interface in state UP; returns its ifindex (≥ 1). */
-int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg);
-int ustack_if_set_mtu(struct ustack *st, int ifindex, unsigned mtu);
+USTACK_API int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg);
+USTACK_API int ustack_if_set_mtu(struct ustack *st, int ifindex, unsigned mtu);
 
 /*
  * Adds an address like `ip addr add A/N dev IF`: also installs the connected route
  * (proto kernel, scope link, src A), as Linux does.
  */
-int ustack_addr_add(struct ustack *st, int ifindex, struct in_addr addr, unsigned prefixlen);
+USTACK_API int ustack_addr_add(struct ustack *st, int ifindex, struct in_addr addr, unsigned prefixlen);
 
 struct ustack_route {
 	struct in_addr dst;     /* network */
@@ -104,8 +106,8 @@ struct ustack_route {
 	unsigned mtu;           /* 0 = the interface's MTU */
 	unsigned metric;        /* lower wins among equal prefixes */
 };
-int ustack_route_add(struct ustack *st, const struct ustack_route *r);
-int ustack_route_del(struct ustack *st, struct in_addr dst, unsigned prefixlen);
+USTACK_API int ustack_route_add(struct ustack *st, const struct ustack_route *r);
+USTACK_API int ustack_route_del(struct ustack *st, struct in_addr dst, unsigned prefixlen);
 
 /* The answer of ip_route_connect(): where a packet to daddr goes and from which address. */
 struct ustack_route_result {
@@ -116,20 +118,20 @@ struct ustack_route_result {
 };
 /* saddr 0 lets the route choose.  Fails with ENETUNREACH when no route matches, EINVAL for
  * a saddr that is not ours (Linux's ip_route_output_key for a non-local source). */
-int ustack_route_lookup(struct ustack *st, struct in_addr daddr, struct in_addr saddr,
+USTACK_API int ustack_route_lookup(struct ustack *st, struct in_addr daddr, struct in_addr saddr,
 			struct ustack_route_result *out);
 
 /* ---- driving the stack --------------------------------------------------------------- */
 
 /* One frame received on ifindex.  The stack does not keep the pointer. */
-void ustack_input(struct ustack *st, int ifindex, const void *frame, size_t len);
+USTACK_API void ustack_input(struct ustack *st, int ifindex, const void *frame, size_t len);
 
 /* Runs every timer due at the clock's current time, each seeing its own expiry as "now". */
-void ustack_timers_run(struct ustack *st);
+USTACK_API void ustack_timers_run(struct ustack *st);
 
 /* A lower bound on the next timer's expiry (µs), or UINT64_MAX when none is armed.  Waking
  * at the bound and finding nothing due is harmless: ask again. */
-uint64_t ustack_timers_next(struct ustack *st);
+USTACK_API uint64_t ustack_timers_next(struct ustack *st);
 
 /*
  * For run loops that sleep: ustack_sleep_until(st, cap) returns the time to sleep until
@@ -137,19 +139,19 @@ uint64_t ustack_timers_next(struct ustack *st);
  * another thread calls the wakeup function (which must be quick and async-safe, e.g. a write
  * to an eventfd).  ustack_awake() marks the loop awake again.
  */
-void ustack_set_wakeup(struct ustack *st, void (*fn)(void *arg), void *arg);
-uint64_t ustack_sleep_until(struct ustack *st, uint64_t cap_us);
-void ustack_awake(struct ustack *st);
+USTACK_API void ustack_set_wakeup(struct ustack *st, void (*fn)(void *arg), void *arg);
+USTACK_API uint64_t ustack_sleep_until(struct ustack *st, uint64_t cap_us);
+USTACK_API void ustack_awake(struct ustack *st);
 
 /* ---- ICMP echo (ping) ---------------------------------------------------------------- */
 
 /* Sends an ICMP echo request, as `ping` does through a socket. */
-int ustack_ping(struct ustack *st, struct in_addr daddr, uint16_t id, uint16_t seq,
+USTACK_API int ustack_ping(struct ustack *st, struct in_addr daddr, uint16_t id, uint16_t seq,
 		size_t payload_len);
 /* Called for each echo reply received. */
 typedef void (*ustack_echo_reply_fn)(void *arg, struct in_addr from, uint16_t id, uint16_t seq,
 				     size_t payload_len, uint8_t ttl);
-void ustack_set_echo_reply_handler(struct ustack *st, ustack_echo_reply_fn fn, void *arg);
+USTACK_API void ustack_set_echo_reply_handler(struct ustack *st, ustack_echo_reply_fn fn, void *arg);
 
 /* ---- counters ------------------------------------------------------------------------ */
 
@@ -158,17 +160,17 @@ void ustack_set_echo_reply_handler(struct ustack *st, ustack_echo_reply_fn fn, v
  * TcpExtListenDrops, ...), plus the neighbour cache's under arp_cache.* as in
  * /proc/net/stat/arp_cache.  Unknown names fail with ENOENT.
  */
-int ustack_counter_get(struct ustack *st, const char *name, uint64_t *value);
-size_t ustack_counter_count(void);
-const char *ustack_counter_name(size_t i);
-uint64_t ustack_counter_value(struct ustack *st, size_t i);
+USTACK_API int ustack_counter_get(struct ustack *st, const char *name, uint64_t *value);
+USTACK_API size_t ustack_counter_count(void);
+USTACK_API const char *ustack_counter_name(size_t i);
+USTACK_API uint64_t ustack_counter_value(struct ustack *st, size_t i);
 
 /* Per-interface statistics, named as `ip -s link` shows them. */
 struct ustack_if_stats {
 	uint64_t rx_packets, rx_bytes, rx_errors, rx_dropped, rx_length_errors;
 	uint64_t tx_packets, tx_bytes, tx_errors, tx_dropped;
 };
-int ustack_if_stats(struct ustack *st, int ifindex, struct ustack_if_stats *out);
+USTACK_API int ustack_if_stats(struct ustack *st, int ifindex, struct ustack_if_stats *out);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@
 #ifndef USTACK_SYSCTL_H
 #define USTACK_SYSCTL_H
 
+#include <ustack/export.h>
+
 #include <stddef.h>
 #include "stack.h"
 
@@ -18,12 +20,12 @@
 extern "C" {
 #endif
 
-int ustack_sysctl_set(struct ustack *st, const char *name, const char *value);
+USTACK_API int ustack_sysctl_set(struct ustack *st, const char *name, const char *value);
 /* Writes the value and a NUL into buf; ERANGE when it does not fit. */
-int ustack_sysctl_get(struct ustack *st, const char *name, char *buf, size_t len);
+USTACK_API int ustack_sysctl_get(struct ustack *st, const char *name, char *buf, size_t len);
 
-size_t ustack_sysctl_count(void);
-const char *ustack_sysctl_name(size_t i);
+USTACK_API size_t ustack_sysctl_count(void);
+USTACK_API const char *ustack_sysctl_name(size_t i);
 
 #ifdef __cplusplus
 }

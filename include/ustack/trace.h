@@ -7,6 +7,8 @@
 #ifndef USTACK_TRACE_H
 #define USTACK_TRACE_H
 
+#include <ustack/export.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
@@ -49,11 +51,11 @@ struct ustack_trace_event {
 typedef void (*ustack_trace_fn)(void *arg, const struct ustack_trace_event *ev);
 
 /* Returns a subscription id (≥ 0), or -1 with ENOSPC when all slots are taken. */
-int ustack_trace_subscribe(struct ustack *st, ustack_trace_fn fn, void *arg);
-void ustack_trace_unsubscribe(struct ustack *st, int id);
+USTACK_API int ustack_trace_subscribe(struct ustack *st, ustack_trace_fn fn, void *arg);
+USTACK_API void ustack_trace_unsubscribe(struct ustack *st, int id);
 
 /* One tcpdump-like line describing a frame ("ARP who-has ...", "IP a > b: ICMP echo ..."). */
-size_t ustack_frame_format(char *buf, size_t size, enum ustack_link_type type,
+USTACK_API size_t ustack_frame_format(char *buf, size_t size, enum ustack_link_type type,
 			   const uint8_t *frame, size_t len);
 
 #ifdef __cplusplus

@@ -55,7 +55,7 @@ void ustack_destroy(struct ustack *st)
 {
 	if (!st)
 		return;
-	ustack_epoll_destroy_all(st);
+	ep_destroy_all(st);
 	tcp_sockets_destroy(st);
 	tcp_tables_destroy(st);
 	neigh_destroy(st);

@@ -53,7 +53,7 @@ static struct eventpoll *ep_get(struct ustack *st, int epfd)
 	return i >= 0 && i < st->tcp.neps ? st->tcp.eps[i] : NULL;
 }
 
-bool ustack_is_epoll_fd(int fd)
+bool ep_is_epoll_fd(int fd)
 {
 	return fd >= EPFD_BASE;
 }
@@ -149,7 +149,7 @@ int ustack_epoll_create(struct ustack *st, int size)
 	return ep ? EPFD_BASE + i : ep_err(ENOMEM);
 }
 
-int ustack_epoll_close(struct ustack *st, int epfd)
+int ep_close(struct ustack *st, int epfd)
 {
 	stack_lock(st);
 	struct eventpoll *ep = ep_get(st, epfd);
@@ -165,7 +165,7 @@ int ustack_epoll_close(struct ustack *st, int epfd)
 	return 0;
 }
 
-void ustack_epoll_destroy_all(struct ustack *st)
+void ep_destroy_all(struct ustack *st)
 {
 	for (int i = 0; i < st->tcp.neps; i++) {
 		struct eventpoll *ep = st->tcp.eps[i];
@@ -187,7 +187,7 @@ static uint32_t ep_want(const struct epitem *it)
 
 static uint32_t ep_mask(struct ustack *st, const struct epitem *it)
 {
-	return (uint32_t)(uint16_t)ustack_sk_poll(st, it->sk) & (ep_want(it) | EPOLLERR | EPOLLHUP);
+	return (uint32_t)(uint16_t)sk_poll(st, it->sk) & (ep_want(it) | EPOLLERR | EPOLLHUP);
 }
 
 /* epoll_ctl's checks in Linux's order: the instance, the target, then the operation.  The
@@ -200,9 +200,9 @@ int ustack_epoll_ctl(struct ustack *st, int epfd, int op, int fd, struct epoll_e
 	stack_lock(st);
 	int rc = 0;
 	struct eventpoll *ep = ep_get(st, epfd);
-	struct sock *sk = ustack_fd_sock(st, fd);
+	struct sock *sk = sock_lookup_fd(st, fd);
 	if (!ep)
-		rc = ustack_fd_sock(st, epfd) ? EINVAL : EBADF;
+		rc = sock_lookup_fd(st, epfd) ? EINVAL : EBADF;
 	else if (!sk)
 		rc = fd == epfd ? EINVAL : ep_get(st, fd) ? EPERM : EBADF;
 	if (rc) {
@@ -298,7 +298,7 @@ int ustack_epoll_wait(struct ustack *st, int epfd, struct epoll_event *evs, int 
 	for (;;) {
 		struct eventpoll *ep = ep_get(st, epfd);
 		if (!ep) {
-			int e = ustack_fd_sock(st, epfd) ? EINVAL : EBADF;
+			int e = sock_lookup_fd(st, epfd) ? EINVAL : EBADF;
 			stack_unlock(st);
 			return ep_err(e);
 		}

@@ -151,12 +151,12 @@ static struct sock *fd_get(struct ustack *st, int fd)
 	return st->tcp.fds[i];
 }
 
-struct sock *ustack_fd_sock(struct ustack *st, int fd)
+struct sock *sock_lookup_fd(struct ustack *st, int fd)
 {
 	return fd_get(st, fd);
 }
 
-bool ustack_fd_is(struct ustack *st, int fd, const struct sock *sk)
+bool sock_fd_is(struct ustack *st, int fd, const struct sock *sk)
 {
 	return fd_get(st, fd) == sk;
 }
@@ -441,8 +441,8 @@ static void sk_stream_wait_close(struct ustack *st, struct sock *sk)
 
 int ustack_close(struct ustack *st, int fd)
 {
-	if (ustack_is_epoll_fd(fd))
-		return ustack_epoll_close(st, fd);
+	if (ep_is_epoll_fd(fd))
+		return ep_close(st, fd);
 	ENTER(st, fd, sk);
 	st->tcp.fds[fd - FD_BASE] = NULL;
 	sk->fd = -1;
@@ -901,7 +901,7 @@ int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg)
 }
 
 /* tcp_poll */
-short ustack_sk_poll(const struct ustack *st, const struct sock *sk)
+short sk_poll(const struct ustack *st, const struct sock *sk)
 {
 	short mask = 0;
 	int state = sk->node.state;
@@ -1006,7 +1006,7 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 			else if (!sk)
 				fds[i].revents = POLLNVAL;
 			else
-				fds[i].revents = (short)(ustack_sk_poll(st, sk) & (fds[i].events | POLLERR | POLLHUP));
+				fds[i].revents = (short)(sk_poll(st, sk) & (fds[i].events | POLLERR | POLLHUP));
 			if (fds[i].revents)
 				ready++;
 		}
@@ -1035,7 +1035,7 @@ ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int 
 	if (zc && sk_zerocopy_reserve(sk) < 0) /* msg_zerocopy_realloc, before any data moves */
 		return leave(st, -ENOBUFS);
 	ssize_t rc = tcp_sendmsg(st, sk, fd, buf, len, flags);
-	if (zc && rc > 0 && ustack_fd_is(st, fd, sk))
+	if (zc && rc > 0 && sock_fd_is(st, fd, sk))
 		sk_zerocopy_sent(sk, sk->write_seq);
 	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc);
 }
@@ -1091,7 +1091,7 @@ ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags)
 	msg->msg_namelen = 0;
 	msg->msg_flags = 0;
 	size_t used = 0;
-	if (sk->recvmsg_inq && ustack_fd_is(st, fd, sk)) {
+	if (sk->recvmsg_inq && sock_fd_is(st, fd, sk)) {
 		int inq = (int)sk->rcvq.len;
 		if (!inq && sk->fin_rcvd)
 			inq = 1;

@@ -220,7 +220,7 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 				return copied ? (ssize_t)copied : -EAGAIN;
 		}
 		sk_wait_event(st);
-		if (!ustack_fd_is(st, fd, sk))
+		if (!sock_fd_is(st, fd, sk))
 			return -EBADF;
 	}
 }
@@ -324,7 +324,7 @@ ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, si
 		if (nonblock)
 			return copied ? (ssize_t)copied : -EAGAIN;
 		sk_wait_event(st);
-		if (!ustack_fd_is(st, fd, sk))
+		if (!sock_fd_is(st, fd, sk))
 			return copied ? (ssize_t)copied : -EBADF;
 	}
 }

@@ -409,7 +409,7 @@ int tcp_close(struct ustack *st, struct sock *sk);
 void tcp_shutdown_wr(struct ustack *st, struct sock *sk);
 ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags);
 ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags);
-bool ustack_fd_is(struct ustack *st, int fd, const struct sock *sk);
+bool sock_fd_is(struct ustack *st, int fd, const struct sock *sk);
 
 /* ---- tcp_output.c: data ---- */
 void tcp_write_xmit(struct ustack *st, struct sock *sk);
@@ -505,11 +505,11 @@ void sk_zerocopy_sent(struct sock *sk, uint32_t end);
 void sk_zerocopy_acked(struct sock *sk);
 void sk_zerocopy_free(struct sock *sk);
 ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg);
-void ustack_epoll_destroy_all(struct ustack *st);
-bool ustack_is_epoll_fd(int fd);
-int ustack_epoll_close(struct ustack *st, int epfd);
-struct sock *ustack_fd_sock(struct ustack *st, int fd);
-short ustack_sk_poll(const struct ustack *st, const struct sock *sk);
+void ep_destroy_all(struct ustack *st);
+bool ep_is_epoll_fd(int fd);
+int ep_close(struct ustack *st, int epfd);
+struct sock *sock_lookup_fd(struct ustack *st, int fd);
+short sk_poll(const struct ustack *st, const struct sock *sk);
 struct timespec;
 void sk_wait_event(struct ustack *st);
 int sk_wait_event_until(struct ustack *st, const struct timespec *deadline);

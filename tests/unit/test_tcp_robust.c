@@ -92,7 +92,7 @@ static void expect_readable(struct tw *t, uint32_t from, uint32_t n)
 static uint32_t ofo_runs(struct tw *t)
 {
 	stack_lock(t->st);
-	struct sock *sk = ustack_fd_sock(t->st, conn.fd);
+	struct sock *sk = sock_lookup_fd(t->st, conn.fd);
 	uint32_t n = sk->ofo_runs;
 	stack_unlock(t->st);
 	return n;
@@ -189,7 +189,7 @@ static void test_scattered_ofo_is_bounded_by_the_buffer(void **state)
 	struct tw *t = *state;
 	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
 	stack_lock(t->st);
-	struct sock *sk = ustack_fd_sock(t->st, conn.fd);
+	struct sock *sk = sock_lookup_fd(t->st, conn.fd);
 	stack_unlock(t->st);
 	for (uint32_t k = 60001; k >= 3; k -= 2) {
 		peer_data(t, k, 1, NULL, 0);
