@@ -279,18 +279,12 @@ int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
 			return leave(st, -EINVAL); /* closed or shut down meanwhile */
 	}
 	struct sock *sk = lsk->acceptq_head;
-	int rc = fd_alloc(st, sk);
+	int rc = fd_alloc(st, sk); /* before it leaves the queue: EMFILE leaves it there */
 	if (rc < 0)
 		return leave(st, rc);
-	lsk->acceptq_head = sk->acceptq_next;
-	if (!lsk->acceptq_head)
-		lsk->acceptq_tail = NULL;
-	lsk->ack_backlog--;
-	sk->acceptq_next = NULL;
-	sk->parent = NULL;
+	inet_csk_accept(st, lsk);
 	sk->nonblock = flags & SOCK_NONBLOCK;
 	sk->ss = SS_CONNECTED;
-	tcp_trace(st, "inet_csk_accept", &sk->node, sk->node.state, sk->node.state);
 	if (addr && len) {
 		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(sk->node.rport),
 					   .sin_addr.s_addr = htonl(sk->node.raddr) };
@@ -303,48 +297,6 @@ int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
 int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
 {
 	return ustack_accept4(st, fd, addr, len, 0);
-}
-
-/* tcp_v4_connect: the seed's phases 1–3 */
-static int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t dport)
-{
-	tcp_trace(st, "tcp_v4_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
-	/* 1. ip_route_connect: the route, and our address if we are not bound to one */
-	int rc = ip_route_connect(st, daddr, sk->node.laddr, &sk->rt);
-	if (rc < 0) {
-		if (rc == -ENETUNREACH)
-			MIB_INC(st, IpOutNoRoutes);
-		return rc;
-	}
-	uint32_t saddr = ntohl(sk->rt.saddr.s_addr);
-	uint32_t old_laddr = sk->node.laddr;
-	sk->node.laddr = saddr;
-	sk->node.raddr = daddr;
-	sk->node.rport = dport;
-	/* 2. inet_hash_connect: an ephemeral port unless bound, unique 4-tuple */
-	rc = inet_hash_connect(st, sk);
-	if (rc < 0) {
-		sk->node.laddr = old_laddr;
-		sk->node.raddr = 0;
-		sk->node.rport = 0;
-		return rc;
-	}
-	tcp_trace(st, "inet_hash_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
-	/* 3. ISN and timestamp offset (RFC 6528, RFC 7323 §7.1).  The seed shows the ISN in
-	 * tcp_connect(); Linux picks it here, in tcp_v4_connect, and so does ustack. */
-	if (!sk->iss_set) /* else above the TIME_WAIT connection's sequence space it replaces */
-		sk->iss = secure_tcp_seq(st, saddr, daddr, sk->node.lport, dport);
-	sk->iss_set = false;
-	sk->ts_off = secure_tcp_ts_off(st, saddr, daddr);
-	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
-	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer */
-	tcp_set_state(st, sk, TCP_SYN_SENT);
-	rc = tcp_connect(st, sk);
-	if (rc < 0) {
-		tcp_done(st, sk, 0);
-		sk->err = 0;
-	}
-	return rc;
 }
 
 /* __inet_stream_connect: what connect() answers depends on the socket's SS_* state as much as
@@ -391,32 +343,6 @@ int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, sockl
 	}
 	sk->ss = SS_CONNECTED;
 	return leave(st, 0);
-}
-
-/*
- * inet_csk_listen_stop: children nobody accepted are reset.  Request sockets are not hunted
- * down (that would walk the whole established hash): as in Linux, each one notices that its
- * listener stopped listening when its timer fires or a segment arrives, and goes away; the
- * listener's memory waits for the last of them.
- */
-void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
-{
-	inet_listen_unhash(st, lsk);
-	tcp_set_state(st, lsk, TCP_CLOSE);
-	while (lsk->acceptq_head) {
-		struct sock *sk = lsk->acceptq_head;
-		lsk->acceptq_head = sk->acceptq_next;
-		sk->parent = NULL;
-		tcp_send_active_reset(st, sk);
-		tcp_done(st, sk, 0);
-	}
-	lsk->acceptq_tail = NULL;
-	lsk->ack_backlog = 0;
-	/* tcp_set_state(TCP_CLOSE): a port the application chose stays bound (SOCK_BINDPORT_LOCK),
-	 * so listen() again listens where it did; an autobound one is free at once */
-	if (!lsk->bound_port)
-		inet_put_port(st, lsk);
-	sk_wake_sk(st, lsk);
 }
 
 static bool closing_state(int state)

@@ -125,7 +125,7 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk)
 	sk->listening_hashed = false;
 }
 
-static struct bind_bucket *bucket_find(struct ustack *st, uint16_t port)
+struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port)
 {
 	for (struct bind_bucket *b = st->tcp.bhash[port & (BHASH_SIZE - 1)]; b; b = b->next)
 		if (b->port == port)
@@ -133,7 +133,7 @@ static struct bind_bucket *bucket_find(struct ustack *st, uint16_t port)
 	return NULL;
 }
 
-static struct bind_bucket *bucket_create(struct ustack *st, uint16_t port, int8_t fastreuse)
+struct bind_bucket *inet_bind_bucket_create(struct ustack *st, uint16_t port, int8_t fastreuse)
 {
 	struct bind_bucket *b = calloc(1, sizeof(*b));
 	if (!b)
@@ -145,7 +145,7 @@ static struct bind_bucket *bucket_create(struct ustack *st, uint16_t port, int8_
 	return b;
 }
 
-static void bind_to(struct bind_bucket *b, struct sock *sk)
+void inet_bind_hash(struct bind_bucket *b, struct sock *sk)
 {
 	sk->tb = b;
 	sk->bind_next = b->owners;
@@ -172,58 +172,6 @@ void inet_put_port(struct ustack *st, struct sock *sk)
 		*bp = b->next;
 		free(b);
 	}
-}
-
-/* inet_csk_bind_conflict: two sockets may share a port when both set SO_REUSEADDR and
- * neither listens, or when they are bound to different specific addresses. */
-static bool bind_conflict(const struct sock *sk, const struct bind_bucket *b)
-{
-	for (const struct sock *o = b->owners; o; o = o->bind_next) {
-		if (o == sk)
-			continue;
-		if (sk->reuseaddr && o->reuseaddr && o->node.state != TCP_LISTEN)
-			continue;
-		if (sk->node.laddr && o->node.laddr && sk->node.laddr != o->node.laddr)
-			continue;
-		return true;
-	}
-	return false;
-}
-
-int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port)
-{
-	struct bind_bucket *b;
-	if (port) {
-		b = bucket_find(st, port);
-		if (b && bind_conflict(sk, b))
-			return -EADDRINUSE;
-		if (!b && !(b = bucket_create(st, port, 0)))
-			return -ENOBUFS;
-		b->fastreuse = 0;
-		bind_to(b, sk);
-		return 0;
-	}
-	/* inet_csk_find_open_port: a random start, the other parity first */
-	int low = st->sysctl.ip_local_port_range[0], high = st->sysctl.ip_local_port_range[1] + 1;
-	uint32_t remaining = (uint32_t)(high - low);
-	if (remaining > 1)
-		remaining &= ~1u;
-	uint32_t offset = prng_below(&st->secrets, remaining) | 1u;
-	for (int pass = 0; pass < 2; pass++) {
-		for (uint32_t i = 0; i < remaining; i += 2) {
-			uint32_t p = (uint32_t)low + ((offset + i) % remaining);
-			b = bucket_find(st, (uint16_t)p);
-			if (b && bind_conflict(sk, b))
-				continue;
-			if (!b && !(b = bucket_create(st, (uint16_t)p, 0)))
-				return -ENOBUFS;
-			b->fastreuse = 0;
-			bind_to(b, sk);
-			return 0;
-		}
-		offset ^= 1u;
-	}
-	return -EADDRINUSE;
 }
 
 /*
@@ -288,22 +236,22 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 		for (uint32_t i = 0; i < remaining; i += 2, port += 2) {
 			if (port >= high)
 				port -= remaining;
-			struct bind_bucket *b = bucket_find(st, (uint16_t)port);
+			struct bind_bucket *b = inet_bind_bucket_find(st, (uint16_t)port);
 			if (b) {
 				if (b->fastreuse >= 0)
 					continue; /* held by bind() */
 				struct ehash_node *o = inet_lookup_established(st, n->laddr, (uint16_t)port, n->raddr, n->rport);
 				if (o && (o->state != TCP_TIME_WAIT || st->sysctl.tcp_tw_reuse != 1))
 					continue; /* this 4-tuple is taken */
-				bind_to(b, sk);
+				inet_bind_hash(b, sk);
 				if (!inet_check_established(st, sk, (uint16_t)port)) {
 					inet_put_port(st, sk);
 					continue;
 				}
-			} else if (!(b = bucket_create(st, (uint16_t)port, -1))) {
+			} else if (!(b = inet_bind_bucket_create(st, (uint16_t)port, -1))) {
 				return -ENOBUFS;
 			} else {
-				bind_to(b, sk);
+				inet_bind_hash(b, sk);
 			}
 			inet_ehash_insert(st, n);
 			sk->hashed = true;
@@ -324,19 +272,9 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
  * listeners still exist, then orphans, then every descriptor. */
 void tcp_sockets_destroy(struct ustack *st)
 {
-	for (int i = 0; i < st->tcp.nfds; i++) {
-		struct sock *lsk = st->tcp.fds[i];
-		while (lsk && lsk->acceptq_head) {
-			struct sock *sk = lsk->acceptq_head;
-			lsk->acceptq_head = sk->acceptq_next;
-			sk->parent = NULL;
-			sk_free(st, sk);
-		}
-		if (lsk) {
-			lsk->acceptq_tail = NULL;
-			lsk->ack_backlog = 0;
-		}
-	}
+	for (int i = 0; i < st->tcp.nfds; i++)
+		if (st->tcp.fds[i])
+			inet_csk_acceptq_purge(st, st->tcp.fds[i]);
 	for (uint32_t b = 0; st->tcp.ehash && b <= st->tcp.ehash_mask; b++) {
 		struct ehash_node *n = st->tcp.ehash[b];
 		while (n) {

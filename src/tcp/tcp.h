@@ -314,10 +314,36 @@ struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lp
 void inet_ehash_insert(struct ustack *st, struct ehash_node *n);
 void inet_ehash_remove(struct ehash_node *n);
 int inet_hash_connect(struct ustack *st, struct sock *sk);
-int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port);
 void inet_put_port(struct ustack *st, struct sock *sk);
+struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port);
+struct bind_bucket *inet_bind_bucket_create(struct ustack *st, uint16_t port, int8_t fastreuse);
+void inet_bind_hash(struct bind_bucket *b, struct sock *sk);
 void inet_listen_hash(struct ustack *st, struct sock *sk);
 void inet_listen_unhash(struct ustack *st, struct sock *sk);
+
+/* ---- inet_connection_sock.c: binding, and the accept queue ---- */
+int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port);
+void inet_csk_reqsk_queue_add(struct ustack *st, struct sock *lsk, struct sock *child);
+struct sock *inet_csk_accept(struct ustack *st, struct sock *lsk);
+void inet_csk_listen_stop(struct ustack *st, struct sock *lsk);
+void inet_csk_acceptq_purge(struct ustack *st, struct sock *lsk);
+
+/* inet_csk_reqsk_queue_is_full: the SYN queue holds backlog + 1 (> since Linux 6.x) */
+static inline bool inet_csk_reqsk_queue_is_full(const struct sock *lsk)
+{
+	return lsk->reqsk_qlen > lsk->max_ack_backlog;
+}
+
+/* sk_acceptq_is_full: so does the accept queue */
+static inline bool sk_acceptq_is_full(const struct sock *lsk)
+{
+	return lsk->ack_backlog > lsk->max_ack_backlog;
+}
+
+/* ---- tcp_ipv4.c ---- */
+int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t dport);
+struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req, const struct tcp_repr *th);
+void tcp_v4_reqsk_send_ack(struct ustack *st, struct request_sock *req);
 
 /* ---- isn.c (net/core/secure_seq.c) ---- */
 uint32_t secure_tcp_seq(struct ustack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport);
@@ -361,13 +387,27 @@ void tcp_rtt_estimator(struct sock *sk, uint32_t m_us);
 void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, const struct ipv4_repr *inner,
 		const uint8_t *th, size_t len);
 
-/* ---- tcp_minisocks.c + request_sock.c ---- */
+/* ---- tcp_input.c: the listener's SYN handler ---- */
 void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
 		      const struct tcp_repr *th);
+void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
+			   const struct tcp_repr *th);
+
+/* ---- tcp_minisocks.c ---- */
 /* The child when the segment completed the handshake (it may carry data or a FIN too). */
 struct sock *tcp_check_req(struct ustack *st, struct request_sock *req, const struct ipv4_repr *ip,
 			   const struct tcp_repr *th);
+void tcp_child_process(struct ustack *st, struct sock *child, const struct ipv4_repr *ip,
+		       const struct tcp_repr *th);
+
+/* ---- request_sock.c: the SYN queue and SYN-ACK retransmission ---- */
+struct request_sock *inet_reqsk_alloc(struct sock *lsk);
+void inet_csk_reqsk_queue_hash_add(struct ustack *st, struct request_sock *req);
 void reqsk_queue_drop(struct ustack *st, struct request_sock *req);
+void reqsk_put(struct ustack *st, struct request_sock *req);
+void inet_rtx_syn_ack(struct ustack *st, struct request_sock *req);
+uint64_t reqsk_timeout_us(const struct request_sock *req);
+void reqsk_timer_rearm(struct ustack *st, struct request_sock *req);
 
 /* The receive space a window may offer: SO_RCVBUF's worth of the ring, less what is queued. */
 static inline uint32_t tcp_rcv_space(const struct sock *sk)
@@ -515,7 +555,6 @@ void sk_wait_event(struct ustack *st);
 int sk_wait_event_until(struct ustack *st, const struct timespec *deadline);
 void sk_wait_deadline(struct timespec *deadline, int timeout_ms);
 size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, size_t len);
-void inet_csk_listen_stop(struct ustack *st, struct sock *lsk);
 
 /* trace helpers */
 void tcp_trace(struct ustack *st, const char *name, const struct ehash_node *n, int old_state,

@@ -1,10 +1,15 @@
 /*
- * Receiving segments (Linux's tcp_v4_rcv in tcp_ipv4.c and tcp_rcv_state_process,
- * tcp_rcv_synsent_state_process in tcp_input.c).
+ * Receiving segments (Linux's tcp_input.c): the state machine past the lookup that
+ * tcp_v4_rcv (tcp_ipv4.c) does.
  *
- * tcp_v4_rcv validates the header, then looks the segment up: first the established hash (a
- * connection, or a request socket waiting for its final ACK), then the listeners; a segment
- * for no socket is answered with a RST (RFC 9293 §3.10.7.1).
+ *   tcp_rcv_state_process   every state of a full socket: SYN_SENT (tcp_rcv_synsent), the
+ *                           simultaneous open's SYN_RECV, then tcp_rcv_established
+ *   tcp_rcv_established     RFC 9293 §3.10.7.4's checks in order (PAWS, tcp_sequence,
+ *                           RST, SYN, ACK), tcp_ack, tcp_data_queue, tcp_fin
+ *   tcp_ack                 window update, RTT, clean the retransmission queue, SACK and
+ *                           RACK, fast recovery (tcp_enter_recovery), congestion control
+ *   tcp_data_queue          in-order data to the receive ring, the rest to tcp_ofo.c
+ *   tcp_conn_request        the listener's SYN handler: a request socket and the SYN-ACK
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
@@ -14,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ustack/socket.h>
-
 
 static const char *const state_names[] = {
 	"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
@@ -183,7 +187,6 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 
 /* ---- established connections (tcp_rcv_established, tcp_ack, tcp_data_queue) ---------- */
 
-
 /* RFC 6298 §2, with Linux's floor: RTO = SRTT + max(4·RTTVAR, 200 ms), at most 120 s. */
 void tcp_rtt_estimator(struct sock *sk, uint32_t m)
 {
@@ -272,17 +275,6 @@ static void tcp_reset(struct ustack *st, struct sock *sk)
 	if (sk->node.state == TCP_TIME_WAIT || sk->node.state == TCP_LAST_ACK || sk->node.state == TCP_CLOSING)
 		err = 0;
 	tcp_done(st, sk, err);
-}
-
-void tcp_time_wait(struct ustack *st, struct sock *sk)
-{
-	tcp_set_state(st, sk, TCP_TIME_WAIT);
-	timer_cancel(st, &sk->retrans_timer);
-	timer_cancel(st, &sk->delack_timer);
-	if (sk->fd < 0)
-		tcp_data_free(st, sk); /* an orphan needs its 4-tuple for 2·MSL, not its buffers */
-	timer_arm(st, &sk->tw_timer, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
-	sk_wake_sk(st, sk);
 }
 
 /*
@@ -745,7 +737,7 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 }
 
 /* Segments for a full socket past SYN_SENT. */
-static void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
+void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 				  const struct tcp_repr *th)
 {
 	if (sk->node.state == TCP_SYN_SENT) {
@@ -774,67 +766,62 @@ static void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const stru
 	tcp_rcv_established(st, sk, ip, th);
 }
 
-void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
-		const uint8_t *b, size_t len)
+/*
+ * tcp_conn_request: the listener's SYN handler (seed phase 4).  Two queues bound a listener,
+ * as in Linux: the SYN queue (request sockets) by the listen backlog — a SYN beyond it is
+ * dropped (TcpExtTCPReqQFullDrop), which is where SYN cookies take over (next issue); with
+ * tcp_syncookies=0 the last quarter of tcp_max_syn_backlog is also kept free — and the accept
+ * queue, whose overflow drops the SYN too (TcpExtListenOverflows).  Otherwise a request socket
+ * records what the SYN offered (tcp_openreq_init), takes its place in the established hash,
+ * and the SYN-ACK goes out with its retransmission timer armed.
+ */
+void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
+		      const struct tcp_repr *th)
 {
-	MIB_INC(st, TcpInSegs);
-	if (!netdev_by_local_addr(st, ip->daddr)) {
-		trace_drop(st, "TCP_NOT_HOST", dev->ifindex); /* pkt_type != PACKET_HOST */
-		return;
+	/* tcp_syn_flood_action: this is where SYN cookies take over (tcp_syncookies ≥ 1);
+	 * until they exist a full SYN queue drops the SYN. */
+	if (inet_csk_reqsk_queue_is_full(lsk)) {
+		MIB_INC(st, TcpExtTCPReqQFullDrop);
+		goto drop;
 	}
-	struct tcp_repr th;
-	switch (tcp_parse(b, len, ip->saddr, ip->daddr, &th)) {
-	case TCP_OK:
-		break;
-	case TCP_ERR_CSUM:
-		MIB_INC(st, TcpInCsumErrors);
-		MIB_INC(st, TcpInErrs);
-		trace_drop(st, "TCP_CSUM", dev->ifindex);
-		return;
-	case TCP_ERR_DOFF:
-		MIB_INC(st, TcpInErrs);
-		trace_drop(st, "PKT_TOO_SMALL", dev->ifindex);
-		return;
-	default:
-		trace_drop(st, "PKT_TOO_SMALL", dev->ifindex);
-		return;
+	if (sk_acceptq_is_full(lsk)) {
+		MIB_INC(st, TcpExtListenOverflows);
+		goto drop;
 	}
-	struct ehash_node *n = inet_lookup_established(st, ip->daddr, th.dport, ip->saddr, th.sport);
-	if (n && n->state == TCP_NEW_SYN_RECV) {
-		struct request_sock *req = (struct request_sock *)n;
-		if (req->listener->node.state == TCP_LISTEN) {
-			/* tcp_child_process: the new socket takes the rest of the segment — data
-			 * or a FIN that came with the handshake's last ACK */
-			struct sock *child = tcp_check_req(st, req, ip, &th);
-			if (child && (th.plen || (th.flags & TCPHDR_FIN)))
-				tcp_rcv_state_process(st, child, ip, &th);
-			return;
-		}
-		/* its listener is gone: drop the request and look again (Linux's
-		 * inet_csk_reqsk_queue_drop_and_put, then "goto lookup") */
+	/* Without cookies, keep the last quarter of tcp_max_syn_backlog for peers proven alive
+	 * (ustack keeps no per-peer metrics, so no peer is proven). */
+	int max_syn_backlog = st->sysctl.tcp_max_syn_backlog;
+	if (!st->sysctl.tcp_syncookies && max_syn_backlog - lsk->reqsk_qlen < (max_syn_backlog >> 2))
+		goto drop;
+
+	struct request_sock *req = inet_reqsk_alloc(lsk);
+	if (!req)
+		goto drop;
+	req->node.laddr = ip->daddr;
+	req->node.raddr = ip->saddr;
+	req->node.lport = th->dport;
+	req->node.rport = th->sport;
+	req->rcv_isn = th->seq;
+	/* tcp_openreq_init: what the SYN offered, as far as our sysctls allow */
+	req->mss = th->opt.mss_ok && th->opt.mss ? th->opt.mss : TCP_MSS_DEFAULT; /* 0: ignored */
+	req->tstamp_ok = th->opt.ts_ok && st->sysctl.tcp_timestamps;
+	req->ts_recent = req->tstamp_ok ? th->opt.tsval : 0;
+	req->sack_ok = th->opt.sack_ok && st->sysctl.tcp_sack;
+	req->wscale_ok = th->opt.ws_ok && st->sysctl.tcp_window_scaling;
+	req->snd_wscale = req->wscale_ok ? (th->opt.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : th->opt.wscale) : 0;
+	if (req->wscale_ok) /* the scale depends on buffer limits only; the window comes with the SYN-ACK */
+		tcp_select_initial_window(st, (uint32_t)lsk->rcvbuf / 2, TCP_MSS_DEFAULT, &req->rcv_wnd,
+					  &req->rcv_wscale, true);
+	req->snt_isn = secure_tcp_seq(st, ip->daddr, ip->saddr, th->dport, th->sport);
+	req->ts_off = req->tstamp_ok ? secure_tcp_ts_off(st, ip->daddr, ip->saddr) : 0;
+	inet_csk_reqsk_queue_hash_add(st, req);
+	if (tcp_send_synack(st, req) < 0) {
 		reqsk_queue_drop(st, req);
-		n = NULL;
+		goto drop;
 	}
-	if (n) {
-		tcp_rcv_state_process(st, (struct sock *)n, ip, &th);
-		return;
-	}
-	struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport);
-	if (lsk) {
-		tcp_trace(st, "tcp_rcv_state_process", &lsk->node, TCP_LISTEN, TCP_LISTEN);
-		if (th.flags & TCPHDR_ACK) {
-			/* an ACK for no request: RST (a peer with stale state, or a cookie we
-			 * cannot check yet) */
-			tcp_v4_send_reset(st, ip, &th);
-			return;
-		}
-		if ((th.flags & (TCPHDR_RST | TCPHDR_SYN | TCPHDR_FIN)) != TCPHDR_SYN) {
-			trace_drop(st, "TCP_FLAGS", dev->ifindex);
-			return;
-		}
-		tcp_conn_request(st, lsk, ip, &th);
-		return;
-	}
-	trace_drop(st, "NO_SOCKET", dev->ifindex);
-	tcp_v4_send_reset(st, ip, &th);
+	reqsk_timer_rearm(st, req);
+	return;
+drop:
+	MIB_INC(st, TcpExtListenDrops);
+	trace_drop(st, "TCP_LISTEN_DROP", 0);
 }

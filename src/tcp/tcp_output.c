@@ -13,7 +13,6 @@ uint16_t tcp_advmss(const struct ustack_route_result *rt)
 	return (uint16_t)(rt->mtu - IPV4_HLEN - TCP_HLEN);
 }
 
-
 static unsigned ilog2_u32(uint32_t v)
 {
 	return 31u - (unsigned)__builtin_clz(v | 1);
@@ -568,29 +567,6 @@ int tcp_send_synack(struct ustack *st, struct request_sock *req)
 	tcp_trace(st, "tcp_send_synack", &req->node, TCP_LISTEN, TCP_SYN_RECV);
 	req->snt_synack_us = (uint32_t)st->now;
 	return tcp_transmit(st, &seg, &rt);
-}
-
-/* tcp_v4_send_reset (RFC 9293 §3.10.7.1): never in answer to a RST; if the offending
- * segment had an ACK, the RST takes its sequence number from it, else it ACKs the segment. */
-void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const struct tcp_repr *th)
-{
-	if (th->flags & TCPHDR_RST)
-		return;
-	struct ustack_route_result rt;
-	if (ip_route_connect(st, ip->saddr, ip->daddr, &rt) < 0)
-		return;
-	struct tcp_seg_out seg = {
-		.laddr = ip->daddr, .raddr = ip->saddr, .lport = th->dport, .rport = th->sport,
-		.df = true, .id_set = true, .id = 0,
-	};
-	if (th->flags & TCPHDR_ACK) {
-		seg.seq = th->ack;
-		seg.flags = TCPHDR_RST;
-	} else {
-		seg.ack = th->seq + (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
-		seg.flags = TCPHDR_RST | TCPHDR_ACK;
-	}
-	tcp_transmit(st, &seg, &rt);
 }
 
 /*

@@ -1,0 +1,134 @@
+/*
+ * The listener (Linux's net/ipv4/inet_connection_sock.c): binding a port (inet_csk_get_port),
+ * and the accept queue — children whose handshake completed, waiting for accept() — as named
+ * functions: inet_csk_reqsk_queue_add puts a child on it, inet_csk_accept takes the oldest
+ * off, inet_csk_listen_stop resets what nobody accepted when the listener stops.  The SYN
+ * queue (request sockets) and SYN-ACK retransmission are request_sock.c's.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+
+#include <errno.h>
+
+/* inet_csk_bind_conflict: two sockets may share a port when both set SO_REUSEADDR and
+ * neither listens, or when they are bound to different specific addresses. */
+static bool inet_csk_bind_conflict(const struct sock *sk, const struct bind_bucket *b)
+{
+	for (const struct sock *o = b->owners; o; o = o->bind_next) {
+		if (o == sk)
+			continue;
+		if (sk->reuseaddr && o->reuseaddr && o->node.state != TCP_LISTEN)
+			continue;
+		if (sk->node.laddr && o->node.laddr && sk->node.laddr != o->node.laddr)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+/* inet_csk_get_port: `port`, or with 0 a free one (inet_csk_find_open_port). */
+int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port)
+{
+	struct bind_bucket *b;
+	if (port) {
+		b = inet_bind_bucket_find(st, port);
+		if (b && inet_csk_bind_conflict(sk, b))
+			return -EADDRINUSE;
+		if (!b && !(b = inet_bind_bucket_create(st, port, 0)))
+			return -ENOBUFS;
+		b->fastreuse = 0;
+		inet_bind_hash(b, sk);
+		return 0;
+	}
+	/* inet_csk_find_open_port: a random start, the other parity first */
+	int low = st->sysctl.ip_local_port_range[0], high = st->sysctl.ip_local_port_range[1] + 1;
+	uint32_t remaining = (uint32_t)(high - low);
+	if (remaining > 1)
+		remaining &= ~1u;
+	uint32_t offset = prng_below(&st->secrets, remaining) | 1u;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < remaining; i += 2) {
+			uint32_t p = (uint32_t)low + ((offset + i) % remaining);
+			b = inet_bind_bucket_find(st, (uint16_t)p);
+			if (b && inet_csk_bind_conflict(sk, b))
+				continue;
+			if (!b && !(b = inet_bind_bucket_create(st, (uint16_t)p, 0)))
+				return -ENOBUFS;
+			b->fastreuse = 0;
+			inet_bind_hash(b, sk);
+			return 0;
+		}
+		offset ^= 1u;
+	}
+	return -EADDRINUSE;
+}
+
+/* inet_csk_reqsk_queue_add: a child onto the accept queue, and accept() woken. */
+void inet_csk_reqsk_queue_add(struct ustack *st, struct sock *lsk, struct sock *sk)
+{
+	sk->parent = lsk;
+	sk->acceptq_next = NULL;
+	if (lsk->acceptq_tail)
+		lsk->acceptq_tail->acceptq_next = sk;
+	else
+		lsk->acceptq_head = sk;
+	lsk->acceptq_tail = sk;
+	lsk->ack_backlog++;
+	tcp_trace(st, "inet_csk_reqsk_queue_add", &sk->node, sk->node.state, sk->node.state);
+	sk_wake_sk(st, lsk);
+}
+
+/* inet_csk_accept (reqsk_queue_remove): the oldest child off the accept queue, or NULL. */
+struct sock *inet_csk_accept(struct ustack *st, struct sock *lsk)
+{
+	struct sock *sk = lsk->acceptq_head;
+	if (!sk)
+		return NULL;
+	lsk->acceptq_head = sk->acceptq_next;
+	if (!lsk->acceptq_head)
+		lsk->acceptq_tail = NULL;
+	lsk->ack_backlog--;
+	sk->acceptq_next = NULL;
+	sk->parent = NULL;
+	tcp_trace(st, "inet_csk_accept", &sk->node, sk->node.state, sk->node.state);
+	return sk;
+}
+
+/*
+ * inet_csk_listen_stop: children nobody accepted are reset.  Request sockets are not hunted
+ * down (that would walk the whole established hash): as in Linux, each one notices that its
+ * listener stopped listening when its timer fires or a segment arrives, and goes away; the
+ * listener's memory waits for the last of them.
+ */
+void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
+{
+	inet_listen_unhash(st, lsk);
+	tcp_set_state(st, lsk, TCP_CLOSE);
+	while (lsk->acceptq_head) {
+		struct sock *sk = lsk->acceptq_head;
+		lsk->acceptq_head = sk->acceptq_next;
+		sk->parent = NULL;
+		tcp_send_active_reset(st, sk);
+		tcp_done(st, sk, 0);
+	}
+	lsk->acceptq_tail = NULL;
+	lsk->ack_backlog = 0;
+	/* tcp_set_state(TCP_CLOSE): a port the application chose stays bound (SOCK_BINDPORT_LOCK),
+	 * so listen() again listens where it did; an autobound one is free at once */
+	if (!lsk->bound_port)
+		inet_put_port(st, lsk);
+	sk_wake_sk(st, lsk);
+}
+
+/* At stack teardown: children still queued, reset or not, go silently. */
+void inet_csk_acceptq_purge(struct ustack *st, struct sock *lsk)
+{
+	while (lsk->acceptq_head) {
+		struct sock *sk = lsk->acceptq_head;
+		lsk->acceptq_head = sk->acceptq_next;
+		sk->parent = NULL;
+		sk_free(st, sk);
+	}
+	lsk->acceptq_tail = NULL;
+	lsk->ack_backlog = 0;
+}

@@ -1,0 +1,251 @@
+/*
+ * TCP over IPv4 (Linux's net/ipv4/tcp_ipv4.c): the seed's entry points on both sides.
+ *
+ *   connect()  → tcp_v4_connect: route (ip_route_connect), ephemeral port and unique 4-tuple
+ *                (inet_hash_connect), ISN and timestamp offset, SYN_SENT, tcp_connect
+ *   a segment  → tcp_v4_rcv: checksum and header, then the established hash (a connection,
+ *                or a request socket waiting for its final ACK: tcp_check_req), then the
+ *                listeners (tcp_conn_request), else tcp_v4_send_reset
+ *   final ACK  → tcp_v4_syn_recv_sock: the full socket that replaces the request socket
+ *
+ * Call order on input: tcp_v4_rcv → tcp_rcv_state_process (tcp_input.c) for sockets,
+ * tcp_check_req → tcp_child_process (tcp_minisocks.c) for request sockets,
+ * tcp_conn_request (tcp_input.c) for listeners.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
+
+#include <errno.h>
+#include <ustack/socket.h>
+
+/* tcp_v4_connect: the seed's phases 1–3 */
+int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t dport)
+{
+	tcp_trace(st, "tcp_v4_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
+	/* 1. ip_route_connect: the route, and our address if we are not bound to one */
+	int rc = ip_route_connect(st, daddr, sk->node.laddr, &sk->rt);
+	if (rc < 0) {
+		if (rc == -ENETUNREACH)
+			MIB_INC(st, IpOutNoRoutes);
+		return rc;
+	}
+	uint32_t saddr = ntohl(sk->rt.saddr.s_addr);
+	uint32_t old_laddr = sk->node.laddr;
+	sk->node.laddr = saddr;
+	sk->node.raddr = daddr;
+	sk->node.rport = dport;
+	/* 2. inet_hash_connect: an ephemeral port unless bound, unique 4-tuple */
+	rc = inet_hash_connect(st, sk);
+	if (rc < 0) {
+		sk->node.laddr = old_laddr;
+		sk->node.raddr = 0;
+		sk->node.rport = 0;
+		return rc;
+	}
+	tcp_trace(st, "inet_hash_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
+	/* 3. ISN and timestamp offset (RFC 6528, RFC 7323 §7.1).  The seed shows the ISN in
+	 * tcp_connect(); Linux picks it here, in tcp_v4_connect, and so does ustack. */
+	if (!sk->iss_set) /* else above the TIME_WAIT connection's sequence space it replaces */
+		sk->iss = secure_tcp_seq(st, saddr, daddr, sk->node.lport, dport);
+	sk->iss_set = false;
+	sk->ts_off = secure_tcp_ts_off(st, saddr, daddr);
+	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
+	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer */
+	tcp_set_state(st, sk, TCP_SYN_SENT);
+	rc = tcp_connect(st, sk);
+	if (rc < 0) {
+		tcp_done(st, sk, 0);
+		sk->err = 0;
+	}
+	return rc;
+}
+
+void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
+		const uint8_t *b, size_t len)
+{
+	MIB_INC(st, TcpInSegs);
+	if (!netdev_by_local_addr(st, ip->daddr)) {
+		trace_drop(st, "TCP_NOT_HOST", dev->ifindex); /* pkt_type != PACKET_HOST */
+		return;
+	}
+	struct tcp_repr th;
+	switch (tcp_parse(b, len, ip->saddr, ip->daddr, &th)) {
+	case TCP_OK:
+		break;
+	case TCP_ERR_CSUM:
+		MIB_INC(st, TcpInCsumErrors);
+		MIB_INC(st, TcpInErrs);
+		trace_drop(st, "TCP_CSUM", dev->ifindex);
+		return;
+	case TCP_ERR_DOFF:
+		MIB_INC(st, TcpInErrs);
+		trace_drop(st, "PKT_TOO_SMALL", dev->ifindex);
+		return;
+	default:
+		trace_drop(st, "PKT_TOO_SMALL", dev->ifindex);
+		return;
+	}
+	struct ehash_node *n = inet_lookup_established(st, ip->daddr, th.dport, ip->saddr, th.sport);
+	if (n && n->state == TCP_NEW_SYN_RECV) {
+		struct request_sock *req = (struct request_sock *)n;
+		if (req->listener->node.state == TCP_LISTEN) {
+			/* tcp_child_process: the new socket takes the rest of the segment — data
+			 * or a FIN that came with the handshake's last ACK */
+			struct sock *child = tcp_check_req(st, req, ip, &th);
+			if (child)
+				tcp_child_process(st, child, ip, &th);
+			return;
+		}
+		/* its listener is gone: drop the request and look again (Linux's
+		 * inet_csk_reqsk_queue_drop_and_put, then "goto lookup") */
+		reqsk_queue_drop(st, req);
+		n = NULL;
+	}
+	if (n) {
+		tcp_rcv_state_process(st, (struct sock *)n, ip, &th);
+		return;
+	}
+	struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport);
+	if (lsk) {
+		tcp_trace(st, "tcp_rcv_state_process", &lsk->node, TCP_LISTEN, TCP_LISTEN);
+		if (th.flags & TCPHDR_ACK) {
+			/* an ACK for no request: RST (a peer with stale state, or a cookie we
+			 * cannot check yet) */
+			tcp_v4_send_reset(st, ip, &th);
+			return;
+		}
+		if ((th.flags & (TCPHDR_RST | TCPHDR_SYN | TCPHDR_FIN)) != TCPHDR_SYN) {
+			trace_drop(st, "TCP_FLAGS", dev->ifindex);
+			return;
+		}
+		tcp_conn_request(st, lsk, ip, &th);
+		return;
+	}
+	trace_drop(st, "NO_SOCKET", dev->ifindex);
+	tcp_v4_send_reset(st, ip, &th);
+}
+
+/* tcp_v4_syn_recv_sock: the final ACK made it; build the full socket. */
+struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
+					 const struct tcp_repr *th)
+{
+	struct sock *lsk = req->listener;
+	struct sock *sk = sk_alloc(st);
+	if (!sk)
+		return NULL;
+	if (ip_route_connect(st, req->node.raddr, req->node.laddr, &sk->rt) < 0) {
+		sk_free(st, sk);
+		return NULL;
+	}
+	sk->node.laddr = req->node.laddr;
+	sk->node.raddr = req->node.raddr;
+	sk->node.lport = req->node.lport;
+	sk->node.rport = req->node.rport;
+	sk->node.state = TCP_SYN_RECV;
+	/* inherited from the listener, as sk_clone_lock copies them */
+	sk->reuseaddr = lsk->reuseaddr;
+	sk->rcvbuf = lsk->rcvbuf;
+	sk->sndbuf = lsk->sndbuf;
+	sk->rcvbuf_locked = lsk->rcvbuf_locked;
+	sk->sndbuf_locked = lsk->sndbuf_locked;
+	sk->user_mss = lsk->user_mss;
+	sk->syn_retries = lsk->syn_retries;
+	sk->nodelay = lsk->nodelay;
+	sk->notsent_lowat = lsk->notsent_lowat;
+	sk->keepalive = lsk->keepalive;
+	sk->zerocopy = lsk->zerocopy; /* socket flags are inherited (sk_clone_lock) */
+	sk->keepidle = lsk->keepidle;
+	sk->keepintvl = lsk->keepintvl;
+	sk->keepcnt = lsk->keepcnt;
+	sk->user_timeout_ms = lsk->user_timeout_ms;
+	sk->linger = lsk->linger;
+	if (lsk->ca_setsockopt) { /* TCP_CONGESTION on the listener; else today's default */
+		sk->ca_ops = lsk->ca_ops;
+		sk->ca_setsockopt = true;
+	}
+	sk->bound_port = true; /* the port is the listener's */
+	/* tcp_create_openreq_child */
+	sk->iss = req->snt_isn;
+	sk->irs = req->rcv_isn;
+	sk->snd_una = sk->snd_nxt = req->snt_isn + 1;
+	sk->rcv_nxt = req->rcv_isn + 1;
+	sk->wscale_ok = req->wscale_ok;
+	sk->snd_wscale = req->snd_wscale;
+	sk->rcv_wscale = req->rcv_wscale;
+	sk->snd_wnd = (uint32_t)th->window << sk->snd_wscale;
+	sk->sack_ok = req->sack_ok;
+	sk->tstamp_ok = req->tstamp_ok;
+	sk->ts_off = req->ts_off;
+	sk->ts_recent = req->tstamp_ok && th->opt.ts_ok ? th->opt.tsval : req->ts_recent;
+	sk->ts_recent_stamp_ms = tcp_clock_ms(st);
+	sk->advmss = tcp_advmss(&sk->rt);
+	if (sk->user_mss && sk->user_mss < sk->advmss)
+		sk->advmss = sk->user_mss;
+	sk->mss_clamp = req->mss < (sk->user_mss ? sk->user_mss : 65535) ? req->mss : sk->user_mss;
+	tcp_sync_mss(st, sk);
+	sk->rcv_wnd = req->rcv_wnd;
+	sk->cwnd = TCP_INIT_CWND;
+	sk->ssthresh = 0x7fffffff;
+	sk->rto_ms = TCP_TIMEOUT_INIT_MS;
+	/* tcp_synack_rtt_meas: the SYN-ACK's round trip is the first sample, unless it was
+	 * resent (Karn) */
+	if (!req->num_retrans)
+		tcp_rtt_estimator(sk, (uint32_t)st->now - req->snt_synack_us);
+	MIB_INC(st, TcpPassiveOpens);
+	tcp_trace(st, "tcp_v4_syn_recv_sock", &sk->node, TCP_NEW_SYN_RECV, TCP_SYN_RECV);
+	/* inet_ehash_nolisten: the child takes the request's place in the established hash,
+	 * and shares the listener's port (__inet_inherit_port). */
+	inet_ehash_remove(&req->node);
+	inet_ehash_insert(st, &sk->node);
+	sk->hashed = true;
+	sk->tb = lsk->tb;
+	sk->bind_next = lsk->tb->owners;
+	lsk->tb->owners = sk;
+	lsk->tb->nowners++;
+	return sk;
+}
+
+/* tcp_v4_reqsk_send_ack: an ACK from a request socket, for out-of-window segments. */
+void tcp_v4_reqsk_send_ack(struct ustack *st, struct request_sock *req)
+{
+	struct ustack_route_result rt;
+	if (ip_route_connect(st, req->node.raddr, req->node.laddr, &rt) < 0)
+		return;
+	struct tcp_seg_out seg = {
+		.laddr = req->node.laddr, .raddr = req->node.raddr,
+		.lport = req->node.lport, .rport = req->node.rport,
+		.seq = req->snt_isn + 1, .ack = req->rcv_isn + 1, .flags = TCPHDR_ACK,
+		.df = true, .id_set = true, .id = 0,
+	};
+	seg.window = (uint16_t)(req->rcv_wnd >> req->rcv_wscale);
+	if (req->tstamp_ok) {
+		seg.opt.ts_ok = true;
+		seg.opt.tsval = tcp_clock_ms(st) + req->ts_off;
+		seg.opt.tsecr = req->ts_recent;
+	}
+	tcp_transmit(st, &seg, &rt);
+}
+
+/* tcp_v4_send_reset (RFC 9293 §3.10.7.1): never in answer to a RST; if the offending
+ * segment had an ACK, the RST takes its sequence number from it, else it ACKs the segment. */
+void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const struct tcp_repr *th)
+{
+	if (th->flags & TCPHDR_RST)
+		return;
+	struct ustack_route_result rt;
+	if (ip_route_connect(st, ip->saddr, ip->daddr, &rt) < 0)
+		return;
+	struct tcp_seg_out seg = {
+		.laddr = ip->daddr, .raddr = ip->saddr, .lport = th->dport, .rport = th->sport,
+		.df = true, .id_set = true, .id = 0,
+	};
+	if (th->flags & TCPHDR_ACK) {
+		seg.seq = th->ack;
+		seg.flags = TCPHDR_RST;
+	} else {
+		seg.ack = th->seq + (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
+		seg.flags = TCPHDR_RST | TCPHDR_ACK;
+	}
+	tcp_transmit(st, &seg, &rt);
+}
