@@ -23,7 +23,6 @@
 #include <ustack/socket.h>
 #include <ustack/stack.h>
 #include <ustack/sysctl.h>
-#include "core/stack.h"
 #include "tcp/tcp.h"
 
 #define DUT 0xc0000202u

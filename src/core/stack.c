@@ -1,5 +1,4 @@
 #include "core/stack.h"
-#include "wire/ether.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -20,7 +19,9 @@ void stack_unlock(struct ustack *st)
 	pthread_mutex_unlock(&st->lock);
 }
 
-struct ustack *ustack_create(const struct ustack_config *cfg)
+/* stack_alloc: the instance's core — lock, clock, timers, packet pool, secrets, sysctls,
+ * counters — with no layer set up yet (socket/instance.c runs their pernet operations). */
+struct ustack *stack_alloc(const struct ustack_config *cfg)
 {
 	if (!cfg || !cfg->clock || !cfg->clock->now_us) {
 		errno = EINVAL;
@@ -40,28 +41,11 @@ struct ustack *ustack_create(const struct ustack_config *cfg)
 	wheel_init(&st->wheel, st->now);
 	secrets_init(&st->secrets, cfg->secret_seed);
 	sysctl_defaults(&st->sysctl);
-	st->icmp.credit = (uint32_t)st->sysctl.icmp_msgs_burst;
-	st->icmp.stamp_us = st->now;
-	neigh_init(st);
-	if (tcp_tables_init(st) < 0) {
-		ustack_destroy(st);
-		errno = ENOMEM;
-		return NULL;
-	}
 	return st;
 }
 
-void ustack_destroy(struct ustack *st)
+void stack_free(struct ustack *st)
 {
-	if (!st)
-		return;
-	ep_destroy_all(st);
-	tcp_sockets_destroy(st);
-	tcp_tables_destroy(st);
-	neigh_destroy(st);
-	ipfrag_destroy(st);
-	for (int i = 0; i < st->ndevs; i++)
-		netdev_pcap_close(&st->devs[i]);
 	pkt_pool_destroy(&st->pool);
 	pthread_mutex_destroy(&st->lock);
 	sodium_memzero(&st->secrets, sizeof(st->secrets));
@@ -96,19 +80,6 @@ uint64_t ustack_timers_next(struct ustack *st)
 	uint64_t t = wheel_next(&st->wheel);
 	pthread_mutex_unlock(&st->lock);
 	return t;
-}
-
-void ustack_input(struct ustack *st, int ifindex, const void *frame, size_t len)
-{
-	const uint8_t *f = frame;
-	stack_lock(st);
-	struct netdev *dev = netdev_get(st, ifindex);
-	if (!dev) {
-		stack_unlock(st);
-		return;
-	}
-	netdev_rx(st, dev, f, len);
-	stack_unlock(st);
 }
 
 void ustack_set_wakeup(struct ustack *st, void (*fn)(void *arg), void *arg)

@@ -14,12 +14,8 @@
 #include "core/sysctl.h"
 #include "core/timer.h"
 #include "core/trace.h"
-#include "net/arp.h"
-#include "net/icmp.h"
-#include "net/ip.h"
-#include "net/netdev.h"
-#include "net/route.h"
-#include "tcp/tcp.h"
+
+#define STACK_IF_MAX 8 /* interfaces per instance (net/netdev.h's NETDEV_MAX) */
 
 struct ustack {
 	pthread_mutex_t lock;
@@ -33,17 +29,14 @@ struct ustack {
 	struct ustack_sysctls sysctl;
 	uint64_t mib[MIB_MAX];
 
-	struct netdev devs[NETDEV_MAX];
-	int ndevs;
-	struct route_table routes;
-	struct neigh_table neigh;
-	struct ipfrag_state frag;
-	struct icmp_state icmp;
-	uint32_t ip_idents[IP_IDENTS_SZ];
-	struct tcp_state_tables tcp;
+	/* Each layer's own state, set up by its pernet operations (below): core names no
+	 * layer above it. */
+	struct ipv4_net *net;           /* net/net.h */
+	struct tcp_state_tables *tcp;   /* tcp/tcp.h */
 
 	struct trace_sub trace[TRACE_SUBS_MAX];
 	int ntrace;
+	uint8_t trace_link_type[STACK_IF_MAX + 1]; /* by ifindex, for the tracer (net/netdev.c sets it) */
 
 	/* A run loop asleep until sleep_until (0: awake) is woken when another thread arms a
 	 * timer that is due earlier (a connect() on an application thread, say). */
@@ -51,6 +44,21 @@ struct ustack {
 	void *wakeup_arg;
 	uint64_t sleep_until;
 };
+
+/*
+ * A layer's part in an instance's life (Linux's pernet_operations): init when the instance is
+ * created, in layer order from the bottom up; exit when it is destroyed, top down.  The list
+ * is the instance's (socket/instance.c), so core calls no layer above it.
+ */
+struct pernet_operations {
+	const char *name;
+	int (*init)(struct ustack *st);   /* 0, or -1 with errno */
+	void (*exit)(struct ustack *st);  /* must cope with a partial init */
+};
+
+/* The instance without its layers (core/stack.c), and its end. */
+struct ustack *stack_alloc(const struct ustack_config *cfg);
+void stack_free(struct ustack *st);
 
 /* Public entry points bracket their work with these: take the lock and read the clock. */
 void stack_lock(struct ustack *st);

@@ -6,10 +6,10 @@ void trace_emit_event(struct ustack *st, struct ustack_trace_event *ev)
 {
 	if (!st->ntrace)
 		return;
-	struct netdev *dev = ev->ifindex ? netdev_get(st, ev->ifindex) : NULL;
+	bool known = ev->ifindex > 0 && ev->ifindex <= STACK_IF_MAX && st->trace_link_type[ev->ifindex];
 	ev->time_us = st->now;
 	ev->stack = st->name;
-	ev->link_type = dev ? dev->type : USTACK_LINK_RAWIP;
+	ev->link_type = known ? st->trace_link_type[ev->ifindex] : USTACK_LINK_RAWIP;
 	for (int i = 0; i < TRACE_SUBS_MAX; i++)
 		if (st->trace[i].fn)
 			st->trace[i].fn(st->trace[i].arg, ev);

@@ -16,7 +16,7 @@
  * exist (arp_accept=0), so unsolicited traffic cannot fill the cache.  The cache holds at most
  * neigh.default.gc_thresh3 entries; a periodic sweep removes entries stale for gc_stale_time.
  */
-#include "core/stack.h"
+#include "net/net.h"
 #include "net/icmp.h"
 #include "wire/icmp.h"
 #include "wire/arp.h"
@@ -37,12 +37,12 @@ static unsigned neigh_hash(struct ustack *st, int ifindex, uint32_t ip)
 
 void neigh_init(struct ustack *st)
 {
-	timer_init(&st->neigh.gc_timer, neigh_gc_timer);
+	timer_init(&st->net->neigh.gc_timer, neigh_gc_timer);
 }
 
 static struct neighbour *neigh_find(struct ustack *st, int ifindex, uint32_t ip)
 {
-	for (struct neighbour *n = st->neigh.hash[neigh_hash(st, ifindex, ip)]; n; n = n->hnext)
+	for (struct neighbour *n = st->net->neigh.hash[neigh_hash(st, ifindex, ip)]; n; n = n->hnext)
 		if (n->ifindex == ifindex && n->ip == ip)
 			return n;
 	return NULL;
@@ -62,14 +62,14 @@ static void neigh_drop_queue(struct ustack *st, struct neighbour *n)
 
 static void neigh_free(struct ustack *st, struct neighbour *n)
 {
-	struct neighbour **pp = &st->neigh.hash[neigh_hash(st, n->ifindex, n->ip)];
+	struct neighbour **pp = &st->net->neigh.hash[neigh_hash(st, n->ifindex, n->ip)];
 	while (*pp != n)
 		pp = &(*pp)->hnext;
 	*pp = n->hnext;
 	timer_cancel(st, &n->timer);
 	neigh_drop_queue(st, n);
-	st->neigh.entries--;
-	st->mib[ARPSTAT_entries] = st->neigh.entries;
+	st->net->neigh.entries--;
+	st->mib[ARPSTAT_entries] = st->net->neigh.entries;
 	ARPSTAT_INC(st, destroys);
 	free(n);
 }
@@ -80,7 +80,7 @@ static bool neigh_forced_gc(struct ustack *st)
 	struct neighbour *victim = NULL;
 	ARPSTAT_INC(st, forced_gc_runs);
 	for (unsigned i = 0; i < NEIGH_HASH_SIZE; i++)
-		for (struct neighbour *n = st->neigh.hash[i]; n; n = n->hnext)
+		for (struct neighbour *n = st->net->neigh.hash[i]; n; n = n->hnext)
 			if ((n->state == NUD_STALE || n->state == NUD_FAILED) &&
 			    (!victim || n->used < victim->used))
 				victim = n;
@@ -98,7 +98,7 @@ static uint64_t reachable_time_us(struct ustack *st)
 
 static struct neighbour *neigh_create(struct ustack *st, int ifindex, uint32_t ip)
 {
-	if ((int)st->neigh.entries >= st->sysctl.neigh_gc_thresh3 && !neigh_forced_gc(st)) {
+	if ((int)st->net->neigh.entries >= st->sysctl.neigh_gc_thresh3 && !neigh_forced_gc(st)) {
 		ARPSTAT_INC(st, table_fulls);
 		return NULL;
 	}
@@ -110,13 +110,13 @@ static struct neighbour *neigh_create(struct ustack *st, int ifindex, uint32_t i
 	n->used = n->updated = st->now;
 	timer_init(&n->timer, neigh_timer);
 	unsigned h = neigh_hash(st, ifindex, ip);
-	n->hnext = st->neigh.hash[h];
-	st->neigh.hash[h] = n;
-	st->neigh.entries++;
-	st->mib[ARPSTAT_entries] = st->neigh.entries;
+	n->hnext = st->net->neigh.hash[h];
+	st->net->neigh.hash[h] = n;
+	st->net->neigh.entries++;
+	st->mib[ARPSTAT_entries] = st->net->neigh.entries;
 	ARPSTAT_INC(st, allocs);
-	if (!timer_pending(&st->neigh.gc_timer))
-		timer_arm(st, &st->neigh.gc_timer,
+	if (!timer_pending(&st->net->neigh.gc_timer))
+		timer_arm(st, &st->net->neigh.gc_timer,
 			  st->now + (uint64_t)st->sysctl.neigh_base_reachable_time_ms * 500u);
 	return n;
 }
@@ -235,7 +235,7 @@ static void neigh_gc_timer(struct ustack *st, struct utimer *t)
 	uint64_t stale = (uint64_t)st->sysctl.neigh_gc_stale_time * 1000000u;
 	ARPSTAT_INC(st, periodic_gc_runs);
 	for (unsigned i = 0; i < NEIGH_HASH_SIZE; i++) {
-		struct neighbour *n = st->neigh.hash[i];
+		struct neighbour *n = st->net->neigh.hash[i];
 		while (n) {
 			struct neighbour *next = n->hnext;
 			if (n->state == NUD_STALE && n->used + stale <= st->now)
@@ -243,7 +243,7 @@ static void neigh_gc_timer(struct ustack *st, struct utimer *t)
 			n = next;
 		}
 	}
-	if (st->neigh.entries)
+	if (st->net->neigh.entries)
 		timer_arm(st, t, st->now + (uint64_t)st->sysctl.neigh_base_reachable_time_ms * 500u);
 }
 
@@ -361,7 +361,7 @@ enum nud_state neigh_lookup_state(struct ustack *st, int ifindex, uint32_t ip, u
 void neigh_destroy(struct ustack *st)
 {
 	for (unsigned i = 0; i < NEIGH_HASH_SIZE; i++)
-		while (st->neigh.hash[i])
-			neigh_free(st, st->neigh.hash[i]);
-	timer_cancel(st, &st->neigh.gc_timer);
+		while (st->net->neigh.hash[i])
+			neigh_free(st, st->net->neigh.hash[i]);
+	timer_cancel(st, &st->net->neigh.gc_timer);
 }

@@ -4,8 +4,7 @@
  * non-first fragment, or a broadcast) and through Linux's global token bucket
  * (icmp_msgs_per_sec, icmp_msgs_burst) for the types in icmp_ratemask.
  */
-#include "core/stack.h"
-#include "tcp/tcp.h"
+#include "net/net.h"
 #include "wire/bytes.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
@@ -42,19 +41,19 @@ static bool icmp_global_allow(struct ustack *st, uint8_t type, uint8_t code)
 	if (type > 18 || !((1u << type) & (unsigned)st->sysctl.icmp_ratemask) ||
 	    (type == ICMP_DEST_UNREACH && code == ICMP_FRAG_NEEDED))
 		return true;
-	uint64_t elapsed = st->now - st->icmp.stamp_us;
+	uint64_t elapsed = st->now - st->net->icmp.stamp_us;
 	if (elapsed >= 20000) { /* Linux refills at most every 20 ms */
 		uint64_t incr = (uint64_t)st->sysctl.icmp_msgs_per_sec * elapsed / 1000000u;
-		uint64_t c = st->icmp.credit + incr;
-		st->icmp.credit = (uint32_t)(c > (uint64_t)st->sysctl.icmp_msgs_burst ?
+		uint64_t c = st->net->icmp.credit + incr;
+		st->net->icmp.credit = (uint32_t)(c > (uint64_t)st->sysctl.icmp_msgs_burst ?
 					     (uint64_t)st->sysctl.icmp_msgs_burst : c);
-		st->icmp.stamp_us = st->now;
+		st->net->icmp.stamp_us = st->now;
 	}
-	if (!st->icmp.credit) {
+	if (!st->net->icmp.credit) {
 		MIB_INC(st, IcmpOutRateLimitGlobal);
 		return false;
 	}
-	st->icmp.credit--;
+	st->net->icmp.credit--;
 	return true;
 }
 
@@ -93,8 +92,8 @@ void icmp_send(struct ustack *st, uint8_t type, uint8_t code, uint32_t info,
 	/* RFC 1122 §3.2.2: not about broadcasts, non-first fragments, or ICMP errors. */
 	if ((ip.daddr >> 28) == 0xe || ip.daddr == 0xffffffffu || ip.frag_off)
 		return;
-	for (int i = 0; i < st->ndevs; i++)
-		if (netdev_is_broadcast(&st->devs[i], ip.daddr))
+	for (int i = 0; i < st->net->ndevs; i++)
+		if (netdev_is_broadcast(&st->net->devs[i], ip.daddr))
 			return;
 	if (ip.proto == IPPROTO_ICMP_ && orig_len >= (size_t)ip.ihl + 1) {
 		uint8_t t = orig[ip.ihl];
@@ -127,8 +126,9 @@ static void icmp_socket_deliver(struct ustack *st, const struct icmp_repr *h, co
 		.saddr = (uint32_t)q[12] << 24 | (uint32_t)q[13] << 16 | (uint32_t)q[14] << 8 | q[15],
 		.daddr = (uint32_t)q[16] << 24 | (uint32_t)q[17] << 16 | (uint32_t)q[18] << 8 | q[19],
 	};
-	if (inner.proto == IPPROTO_TCP_ && netdev_by_local_addr(st, inner.saddr))
-		tcp_v4_err(st, h->type, h->code, h->rest, &inner, q + ihl, len - ihl);
+	const struct net_protocol *prot = st->net->protos[inner.proto];
+	if (prot && prot->err_handler && netdev_by_local_addr(st, inner.saddr))
+		prot->err_handler(st, h->type, h->code, h->rest, &inner, q + ihl, len - ihl);
 }
 
 void icmp_local_error(struct ustack *st, uint8_t type, uint8_t code, const uint8_t *pkt, size_t len)
@@ -178,9 +178,9 @@ void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 	}
 	case ICMP_ECHOREPLY:
 		MIB_INC(st, IcmpInEchoReps);
-		if (st->icmp.echo_fn) {
+		if (st->net->icmp.echo_fn) {
 			struct in_addr from = { htonl(ip->saddr) };
-			st->icmp.echo_fn(st->icmp.echo_arg, from, (uint16_t)(h.rest >> 16),
+			st->net->icmp.echo_fn(st->net->icmp.echo_arg, from, (uint16_t)(h.rest >> 16),
 					 (uint16_t)h.rest, len - ICMP_HLEN, ip->ttl);
 		}
 		return;
@@ -225,7 +225,7 @@ int ustack_ping(struct ustack *st, struct in_addr daddr, uint16_t id, uint16_t s
 void ustack_set_echo_reply_handler(struct ustack *st, ustack_echo_reply_fn fn, void *arg)
 {
 	stack_lock(st);
-	st->icmp.echo_fn = fn;
-	st->icmp.echo_arg = arg;
+	st->net->icmp.echo_fn = fn;
+	st->net->icmp.echo_arg = arg;
 	stack_unlock(st);
 }

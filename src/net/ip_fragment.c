@@ -11,7 +11,7 @@
  * accepting overlaps in 4.19 for the same reason RFC 5722 gives for IPv6; an exact duplicate
  * is dropped alone.
  */
-#include "core/stack.h"
+#include "net/net.h"
 #include "wire/bytes.h"
 #include "wire/checksum.h"
 #include "wire/icmp.h"
@@ -49,7 +49,7 @@ static unsigned ipq_hash(struct ustack *st, uint32_t saddr, uint32_t daddr, uint
 
 static void ipq_kill(struct ustack *st, struct ipq *q)
 {
-	struct ipq **pp = &st->frag.hash[ipq_hash(st, q->saddr, q->daddr, q->id, q->proto)];
+	struct ipq **pp = &st->net->frag.hash[ipq_hash(st, q->saddr, q->daddr, q->id, q->proto)];
 	while (*pp != q)
 		pp = &(*pp)->next;
 	*pp = q->next;
@@ -59,8 +59,8 @@ static void ipq_kill(struct ustack *st, struct ipq *q)
 		q->frags = f->next;
 		free(f);
 	}
-	st->frag.mem -= q->mem;
-	st->frag.nqueues--;
+	st->net->frag.mem -= q->mem;
+	st->net->frag.nqueues--;
 	free(q);
 }
 
@@ -79,7 +79,7 @@ static void ipq_expire(struct ustack *st, struct utimer *t)
 static struct ipq *ipq_find(struct ustack *st, const struct ipv4_repr *ip)
 {
 	unsigned h = ipq_hash(st, ip->saddr, ip->daddr, ip->id, ip->proto);
-	for (struct ipq *q = st->frag.hash[h]; q; q = q->next)
+	for (struct ipq *q = st->net->frag.hash[h]; q; q = q->next)
 		if (q->saddr == ip->saddr && q->daddr == ip->daddr && q->id == ip->id &&
 		    q->proto == ip->proto)
 			return q;
@@ -91,12 +91,12 @@ static struct ipq *ipq_find(struct ustack *st, const struct ipv4_repr *ip)
 	q->id = ip->id;
 	q->proto = ip->proto;
 	q->mem = sizeof(*q);
-	st->frag.mem += q->mem;
-	st->frag.nqueues++;
+	st->net->frag.mem += q->mem;
+	st->net->frag.nqueues++;
 	timer_init(&q->timer, ipq_expire);
 	timer_arm(st, &q->timer, st->now + (uint64_t)st->sysctl.ipfrag_time * 1000000u);
-	q->next = st->frag.hash[h];
-	st->frag.hash[h] = q;
+	q->next = st->net->frag.hash[h];
+	st->net->frag.hash[h] = q;
 	return q;
 }
 
@@ -142,7 +142,7 @@ int ip_defrag(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 {
 	(void)dev;
 	MIB_INC(st, IpReasmReqds);
-	if (st->frag.mem > (size_t)st->sysctl.ipfrag_high_thresh) {
+	if (st->net->frag.mem > (size_t)st->sysctl.ipfrag_high_thresh) {
 		MIB_INC(st, IpReasmFails);
 		trace_drop(st, "FRAG_REASM_MEM", dev->ifindex);
 		return 0;
@@ -205,7 +205,7 @@ int ip_defrag(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 	*pp = f;
 	size_t charge = sizeof(*f) + (end - off);
 	q->mem += charge;
-	st->frag.mem += charge;
+	st->net->frag.mem += charge;
 	q->meat += end - off;
 	if (off == 0) {
 		q->first_in = true;
@@ -221,6 +221,6 @@ int ip_defrag(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 void ipfrag_destroy(struct ustack *st)
 {
 	for (unsigned i = 0; i < IPQ_HASH_SIZE; i++)
-		while (st->frag.hash[i])
-			ipq_kill(st, st->frag.hash[i]);
+		while (st->net->frag.hash[i])
+			ipq_kill(st, st->net->frag.hash[i]);
 }

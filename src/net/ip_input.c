@@ -10,7 +10,7 @@
  * forwarding loops, and a host that does not forward accepts TTL 0 or 1 — so ustack accepts
  * them too (tests pin this down).
  */
-#include "core/stack.h"
+#include "net/net.h"
 #include "wire/ipv4.h"
 
 #include <stdlib.h>
@@ -33,11 +33,12 @@ void ip_local_deliver(struct ustack *st, struct netdev *dev, const struct ipv4_r
 		MIB_INC(st, IpInDelivers);
 		icmp_rcv(st, dev, ip, payload, plen);
 		break;
-	case IPPROTO_TCP_:
-		MIB_INC(st, IpInDelivers);
-		tcp_v4_rcv(st, dev, ip, payload, plen);
-		break;
 	default:
+		if (st->net->protos[ip->proto]) { /* inet_protos: TCP */
+			MIB_INC(st, IpInDelivers);
+			st->net->protos[ip->proto]->handler(st, dev, ip, payload, plen);
+			break;
+		}
 		/* No handler: Linux counts IpInUnknownProtos and answers protocol unreachable. */
 		MIB_INC(st, IpInUnknownProtos);
 		trace_drop(st, "IP_NOPROTO", dev->ifindex);

@@ -2,7 +2,7 @@
  * IPv4 transmit: Linux's ip_queue_xmit/ip_local_out → ip_finish_output (fragment if the
  * datagram exceeds the route MTU and DF is clear) → ip_finish_output2 → the neighbour layer.
  */
-#include "core/stack.h"
+#include "net/net.h"
 #include "wire/ipv4.h"
 
 #include <errno.h>
@@ -15,7 +15,7 @@ uint16_t ip_select_ident(struct ustack *st, uint32_t saddr, uint32_t daddr, uint
 {
 	uint32_t key[3] = { daddr, saddr, proto };
 	uint64_t h = secret_hash(&st->secrets, SECRET_IP_ID, key, sizeof(key));
-	uint32_t *bucket = &st->ip_idents[h % IP_IDENTS_SZ];
+	uint32_t *bucket = &st->net->ip_idents[h % IP_IDENTS_SZ];
 	return (uint16_t)((h >> 32) + (*bucket)++);
 }
 

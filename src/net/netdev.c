@@ -3,7 +3,7 @@
  * (ip_rcv, arp_rcv); transmit is dev_queue_xmit → the driver.  Frames for another host's MAC
  * are dropped before IP sees them (PACKET_OTHERHOST), as Linux does, without an IP counter.
  */
-#include "core/stack.h"
+#include "net/net.h"
 #include "wire/ether.h"
 
 #include <errno.h>
@@ -12,9 +12,9 @@
 
 struct netdev *netdev_get(struct ustack *st, int ifindex)
 {
-	if (ifindex < 1 || ifindex > st->ndevs)
+	if (ifindex < 1 || ifindex > st->net->ndevs)
 		return NULL;
-	return &st->devs[ifindex - 1];
+	return &st->net->devs[ifindex - 1];
 }
 
 int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg)
@@ -25,16 +25,17 @@ int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg)
 		return -1;
 	}
 	stack_lock(st);
-	if (st->ndevs == NETDEV_MAX) {
+	if (st->net->ndevs == NETDEV_MAX) {
 		stack_unlock(st);
 		errno = ENOBUFS;
 		return -1;
 	}
-	struct netdev *dev = &st->devs[st->ndevs++];
+	struct netdev *dev = &st->net->devs[st->net->ndevs++];
 	memset(dev, 0, sizeof(*dev));
-	dev->ifindex = st->ndevs;
+	dev->ifindex = st->net->ndevs;
 	snprintf(dev->name, sizeof(dev->name), "%s", cfg->name ? cfg->name : "eth");
 	dev->type = cfg->type;
+	st->trace_link_type[dev->ifindex] = (uint8_t)cfg->type;
 	memcpy(dev->mac, cfg->mac, 6);
 	dev->mtu = cfg->mtu;
 	dev->xmit = cfg->xmit;
@@ -97,10 +98,10 @@ int ustack_addr_add(struct ustack *st, int ifindex, struct in_addr addr, unsigne
 
 struct netdev *netdev_by_local_addr(struct ustack *st, uint32_t addr)
 {
-	for (int i = 0; i < st->ndevs; i++)
-		for (int j = 0; j < st->devs[i].naddrs; j++)
-			if (st->devs[i].addrs[j].addr == addr)
-				return &st->devs[i];
+	for (int i = 0; i < st->net->ndevs; i++)
+		for (int j = 0; j < st->net->devs[i].naddrs; j++)
+			if (st->net->devs[i].addrs[j].addr == addr)
+				return &st->net->devs[i];
 	return NULL;
 }
 
@@ -115,9 +116,9 @@ uint32_t inet_select_addr(struct ustack *st, const struct netdev *dev, uint32_t 
 	}
 	if (dev->naddrs)
 		return dev->addrs[0].addr;
-	for (int i = 0; i < st->ndevs; i++)
-		if (st->devs[i].naddrs)
-			return st->devs[i].addrs[0].addr;
+	for (int i = 0; i < st->net->ndevs; i++)
+		if (st->net->devs[i].naddrs)
+			return st->net->devs[i].addrs[0].addr;
 	return 0;
 }
 
@@ -199,4 +200,18 @@ int ustack_if_stats(struct ustack *st, int ifindex, struct ustack_if_stats *out)
 	}
 	stack_unlock(st);
 	return rc;
+}
+
+/* A frame from the link driver (the public entry point of input). */
+void ustack_input(struct ustack *st, int ifindex, const void *frame, size_t len)
+{
+	const uint8_t *f = frame;
+	stack_lock(st);
+	struct netdev *dev = netdev_get(st, ifindex);
+	if (!dev) {
+		stack_unlock(st);
+		return;
+	}
+	netdev_rx(st, dev, f, len);
+	stack_unlock(st);
 }

@@ -5,7 +5,7 @@
 #include <ustack/stack.h>
 #include <stdbool.h>
 
-#define NETDEV_MAX 8
+#define NETDEV_MAX STACK_IF_MAX
 #define IFADDR_MAX 8
 
 struct pkt;

@@ -1,4 +1,4 @@
-#include "core/stack.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <string.h>
@@ -10,7 +10,7 @@ static bool route_matches(const struct route_entry *r, uint32_t daddr)
 
 int route_insert(struct ustack *st, const struct route_entry *r)
 {
-	struct route_table *t = &st->routes;
+	struct route_table *t = &st->net->routes;
 	int pos = 0;
 
 	for (int i = 0; i < t->n; i++) {
@@ -38,8 +38,8 @@ int ip_route_connect(struct ustack *st, uint32_t daddr, uint32_t saddr,
 {
 	if (saddr && !netdev_by_local_addr(st, saddr))
 		return -EINVAL;
-	for (int i = 0; i < st->routes.n; i++) {
-		const struct route_entry *r = &st->routes.e[i];
+	for (int i = 0; i < st->net->routes.n; i++) {
+		const struct route_entry *r = &st->net->routes.e[i];
 		if (!route_matches(r, daddr))
 			continue;
 		struct netdev *dev = netdev_get(st, r->ifindex);
@@ -87,10 +87,10 @@ int ustack_route_add(struct ustack *st, const struct ustack_route *ur)
 		/* The gateway must be on-link through a route without a gateway of its own
 		 * ("Nexthop has invalid gateway"). */
 		int oif = 0;
-		for (int i = 0; i < st->routes.n && !oif; i++)
-			if (!st->routes.e[i].gateway && route_matches(&st->routes.e[i], r.gateway) &&
-			    (!r.ifindex || st->routes.e[i].ifindex == r.ifindex))
-				oif = st->routes.e[i].ifindex;
+		for (int i = 0; i < st->net->routes.n && !oif; i++)
+			if (!st->net->routes.e[i].gateway && route_matches(&st->net->routes.e[i], r.gateway) &&
+			    (!r.ifindex || st->net->routes.e[i].ifindex == r.ifindex))
+				oif = st->net->routes.e[i].ifindex;
 		if (!oif) {
 			errno = ENETUNREACH;
 			rc = -1;
@@ -112,7 +112,7 @@ int ustack_route_del(struct ustack *st, struct in_addr dst, unsigned prefixlen)
 	uint32_t d = ntohl(dst.s_addr);
 	int rc = -1;
 	stack_lock(st);
-	struct route_table *t = &st->routes;
+	struct route_table *t = &st->net->routes;
 	for (int i = 0; i < t->n; i++) {
 		if (t->e[i].dst == d && t->e[i].prefixlen == prefixlen) {
 			memmove(&t->e[i], &t->e[i + 1], sizeof(t->e[0]) * (size_t)(t->n - i - 1));

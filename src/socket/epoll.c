@@ -50,7 +50,7 @@ static int ep_err(int e)
 static struct eventpoll *ep_get(struct ustack *st, int epfd)
 {
 	int i = epfd - EPFD_BASE;
-	return i >= 0 && i < st->tcp.neps ? st->tcp.eps[i] : NULL;
+	return i >= 0 && i < st->tcp->neps ? st->tcp->eps[i] : NULL;
 }
 
 bool ep_is_epoll_fd(int fd)
@@ -128,7 +128,7 @@ int ustack_epoll_create(struct ustack *st, int size)
 	if (size <= 0)
 		return ep_err(EINVAL);
 	stack_lock(st);
-	struct tcp_state_tables *t = &st->tcp;
+	struct tcp_state_tables *t = st->tcp;
 	int i = 0;
 	while (i < t->neps && t->eps[i])
 		i++;
@@ -157,7 +157,7 @@ int ep_close(struct ustack *st, int epfd)
 		stack_unlock(st);
 		return ep_err(EBADF);
 	}
-	st->tcp.eps[epfd - EPFD_BASE] = NULL;
+	st->tcp->eps[epfd - EPFD_BASE] = NULL;
 	while (ep->items)
 		ep_remove(ep->items);
 	free(ep);
@@ -167,17 +167,19 @@ int ep_close(struct ustack *st, int epfd)
 
 void ep_destroy_all(struct ustack *st)
 {
-	for (int i = 0; i < st->tcp.neps; i++) {
-		struct eventpoll *ep = st->tcp.eps[i];
+	if (!st->tcp)
+		return;
+	for (int i = 0; i < st->tcp->neps; i++) {
+		struct eventpoll *ep = st->tcp->eps[i];
 		if (!ep)
 			continue;
 		while (ep->items)
 			ep_remove(ep->items);
 		free(ep);
 	}
-	free(st->tcp.eps);
-	st->tcp.eps = NULL;
-	st->tcp.neps = 0;
+	free(st->tcp->eps);
+	st->tcp->eps = NULL;
+	st->tcp->neps = 0;
 }
 
 static uint32_t ep_want(const struct epitem *it)
@@ -313,3 +315,10 @@ int ustack_epoll_wait(struct ustack *st, int epfd, struct epoll_event *evs, int 
 			timeout_ms = 0;
 	}
 }
+
+/* The socket layer's part in an instance's end: epoll instances go before the sockets they
+ * watch (socket/instance.c). */
+const struct pernet_operations sock_net_ops = {
+	.name = "sock",
+	.exit = ep_destroy_all,
+};

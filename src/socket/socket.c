@@ -48,7 +48,7 @@ struct sock *sk_alloc(struct ustack *st)
 	sk->ca_ops = tcp_cong_default(st);
 	timer_init(&sk->retrans_timer, tcp_retransmit_timer);
 	timer_init(&sk->wait_timer, sk_wait_timer);
-	st->tcp.nsocks++;
+	st->tcp->nsocks++;
 	return sk;
 }
 
@@ -78,7 +78,7 @@ void sk_free(struct ustack *st, struct sock *sk)
 	}
 	if (sk->reqsk_qlen)
 		return;
-	st->tcp.nsocks--;
+	st->tcp->nsocks--;
 	free(sk);
 }
 
@@ -88,41 +88,41 @@ void sk_free(struct ustack *st, struct sock *sk)
  * gets the lock; a wake-up nobody sent (a timeout, a spurious return) uncounts itself. */
 void sk_wait_event(struct ustack *st)
 {
-	unsigned gen = st->tcp.wake_gen;
-	st->tcp.sleepers++;
-	pthread_cond_wait(&st->tcp.wait, &st->lock);
-	if (st->tcp.wake_gen == gen)
-		st->tcp.sleepers--;
+	unsigned gen = st->tcp->wake_gen;
+	st->tcp->sleepers++;
+	pthread_cond_wait(&st->tcp->wait, &st->lock);
+	if (st->tcp->wake_gen == gen)
+		st->tcp->sleepers--;
 }
 
 int sk_wait_event_until(struct ustack *st, const struct timespec *deadline)
 {
-	unsigned gen = st->tcp.wake_gen;
-	st->tcp.sleepers++;
-	int rc = pthread_cond_timedwait(&st->tcp.wait, &st->lock, deadline);
-	if (st->tcp.wake_gen == gen)
-		st->tcp.sleepers--;
+	unsigned gen = st->tcp->wake_gen;
+	st->tcp->sleepers++;
+	int rc = pthread_cond_timedwait(&st->tcp->wait, &st->lock, deadline);
+	if (st->tcp->wake_gen == gen)
+		st->tcp->sleepers--;
 	return rc;
 }
 
 unsigned ustack_sleeping_callers(struct ustack *st)
 {
 	stack_lock(st);
-	unsigned n = st->tcp.sleepers;
+	unsigned n = st->tcp->sleepers;
 	stack_unlock(st);
 	return n;
 }
 
 void sk_wake(struct ustack *st)
 {
-	st->tcp.wake_gen++;
-	st->tcp.sleepers = 0;
-	pthread_cond_broadcast(&st->tcp.wait);
+	st->tcp->wake_gen++;
+	st->tcp->sleepers = 0;
+	pthread_cond_broadcast(&st->tcp->wait);
 }
 
 static int fd_alloc(struct ustack *st, struct sock *sk)
 {
-	struct tcp_state_tables *t = &st->tcp;
+	struct tcp_state_tables *t = st->tcp;
 	for (int i = 0; i < t->nfds; i++) {
 		if (!t->fds[i]) {
 			t->fds[i] = sk;
@@ -146,9 +146,9 @@ static int fd_alloc(struct ustack *st, struct sock *sk)
 static struct sock *fd_get(struct ustack *st, int fd)
 {
 	int i = fd - FD_BASE;
-	if (i < 0 || i >= st->tcp.nfds)
+	if (i < 0 || i >= st->tcp->nfds)
 		return NULL;
-	return st->tcp.fds[i];
+	return st->tcp->fds[i];
 }
 
 struct sock *sock_lookup_fd(struct ustack *st, int fd)
@@ -370,7 +370,7 @@ int ustack_close(struct ustack *st, int fd)
 	if (ep_is_epoll_fd(fd))
 		return ep_close(st, fd);
 	ENTER(st, fd, sk);
-	st->tcp.fds[fd - FD_BASE] = NULL;
+	st->tcp->fds[fd - FD_BASE] = NULL;
 	sk->fd = -1;
 	ep_sk_release(sk);
 	switch (sk->node.state) {

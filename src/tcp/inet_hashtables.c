@@ -25,12 +25,15 @@
 static uint32_t ehash_fn(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
 {
 	uint32_t key[3] = { laddr, raddr, (uint32_t)lport << 16 | rport };
-	return (uint32_t)secret_hash(&st->secrets, SECRET_HASH, key, sizeof(key)) & st->tcp.ehash_mask;
+	return (uint32_t)secret_hash(&st->secrets, SECRET_HASH, key, sizeof(key)) & st->tcp->ehash_mask;
 }
 
 int tcp_tables_init(struct ustack *st)
 {
-	struct tcp_state_tables *t = &st->tcp;
+	struct tcp_state_tables *t = st->tcp = calloc(1, sizeof(*st->tcp));
+	if (!t)
+		return -1;
+	pthread_cond_init(&t->wait, NULL);
 	t->ehash = calloc(EHASH_BUCKETS, sizeof(*t->ehash));
 	t->lhash = calloc(LHASH_SIZE, sizeof(*t->lhash));
 	t->bhash = calloc(BHASH_SIZE, sizeof(*t->bhash));
@@ -39,13 +42,14 @@ int tcp_tables_init(struct ustack *st)
 	t->ehash_mask = EHASH_BUCKETS - 1;
 	for (unsigned i = 0; i < PERTURB_SIZE; i++)
 		t->table_perturb[i] = prng_u32(&st->secrets);
-	pthread_cond_init(&t->wait, NULL);
 	return 0;
 }
 
 void tcp_tables_destroy(struct ustack *st)
 {
-	struct tcp_state_tables *t = &st->tcp;
+	struct tcp_state_tables *t = st->tcp;
+	if (!t)
+		return;
 	free(t->ehash);
 	free(t->lhash);
 	for (unsigned i = 0; t->bhash && i < BHASH_SIZE; i++)
@@ -58,12 +62,14 @@ void tcp_tables_destroy(struct ustack *st)
 	free(t->fds);
 	tcp_ofo_cache_destroy(st);
 	pthread_cond_destroy(&t->wait);
+	free(t);
+	st->tcp = NULL;
 }
 
 struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, uint16_t lport,
 					   uint32_t raddr, uint16_t rport)
 {
-	for (struct ehash_node *n = st->tcp.ehash[ehash_fn(st, laddr, lport, raddr, rport)]; n; n = n->next)
+	for (struct ehash_node *n = st->tcp->ehash[ehash_fn(st, laddr, lport, raddr, rport)]; n; n = n->next)
 		if (n->laddr == laddr && n->lport == lport && n->raddr == raddr && n->rport == rport)
 			return n;
 	return NULL;
@@ -71,7 +77,7 @@ struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, ui
 
 void inet_ehash_insert(struct ustack *st, struct ehash_node *n)
 {
-	struct ehash_node **head = &st->tcp.ehash[ehash_fn(st, n->laddr, n->lport, n->raddr, n->rport)];
+	struct ehash_node **head = &st->tcp->ehash[ehash_fn(st, n->laddr, n->lport, n->raddr, n->rport)];
 	n->next = *head;
 	if (n->next)
 		n->next->pprev = &n->next;
@@ -95,7 +101,7 @@ void inet_ehash_remove(struct ehash_node *n)
 struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport)
 {
 	struct sock *best = NULL;
-	for (struct sock *sk = st->tcp.lhash[lport & (LHASH_SIZE - 1)]; sk; sk = sk->lnext) {
+	for (struct sock *sk = st->tcp->lhash[lport & (LHASH_SIZE - 1)]; sk; sk = sk->lnext) {
 		if (sk->node.lport != lport || sk->node.state != TCP_LISTEN)
 			continue;
 		if (sk->node.laddr == laddr)
@@ -108,7 +114,7 @@ struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lp
 
 void inet_listen_hash(struct ustack *st, struct sock *sk)
 {
-	struct sock **head = &st->tcp.lhash[sk->node.lport & (LHASH_SIZE - 1)];
+	struct sock **head = &st->tcp->lhash[sk->node.lport & (LHASH_SIZE - 1)];
 	sk->lnext = *head;
 	*head = sk;
 	sk->listening_hashed = true;
@@ -118,7 +124,7 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk)
 {
 	if (!sk->listening_hashed)
 		return;
-	struct sock **pp = &st->tcp.lhash[sk->node.lport & (LHASH_SIZE - 1)];
+	struct sock **pp = &st->tcp->lhash[sk->node.lport & (LHASH_SIZE - 1)];
 	while (*pp != sk)
 		pp = &(*pp)->lnext;
 	*pp = sk->lnext;
@@ -127,7 +133,7 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk)
 
 struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port)
 {
-	for (struct bind_bucket *b = st->tcp.bhash[port & (BHASH_SIZE - 1)]; b; b = b->next)
+	for (struct bind_bucket *b = st->tcp->bhash[port & (BHASH_SIZE - 1)]; b; b = b->next)
 		if (b->port == port)
 			return b;
 	return NULL;
@@ -140,8 +146,8 @@ struct bind_bucket *inet_bind_bucket_create(struct ustack *st, uint16_t port, in
 		return NULL;
 	b->port = port;
 	b->fastreuse = fastreuse;
-	b->next = st->tcp.bhash[port & (BHASH_SIZE - 1)];
-	st->tcp.bhash[port & (BHASH_SIZE - 1)] = b;
+	b->next = st->tcp->bhash[port & (BHASH_SIZE - 1)];
+	st->tcp->bhash[port & (BHASH_SIZE - 1)] = b;
 	return b;
 }
 
@@ -166,7 +172,7 @@ void inet_put_port(struct ustack *st, struct sock *sk)
 	*pp = sk->bind_next;
 	sk->tb = NULL;
 	if (--b->nowners == 0) {
-		struct bind_bucket **bp = &st->tcp.bhash[b->port & (BHASH_SIZE - 1)];
+		struct bind_bucket **bp = &st->tcp->bhash[b->port & (BHASH_SIZE - 1)];
 		while (*bp != b)
 			bp = &(*bp)->next;
 		*bp = b->next;
@@ -228,7 +234,7 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 	uint32_t remaining = high - low;
 	if (remaining > 1)
 		remaining &= ~1u;
-	uint32_t *perturb = &st->tcp.table_perturb[port_offset & (PERTURB_SIZE - 1)];
+	uint32_t *perturb = &st->tcp->table_perturb[port_offset & (PERTURB_SIZE - 1)];
 	uint32_t offset = (uint32_t)((*perturb + (port_offset >> 32)) % remaining);
 	offset &= ~1u; /* first pass: the parity of the range's low end */
 	for (;;) {
@@ -272,11 +278,11 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
  * listeners still exist, then orphans, then every descriptor. */
 void tcp_sockets_destroy(struct ustack *st)
 {
-	for (int i = 0; i < st->tcp.nfds; i++)
-		if (st->tcp.fds[i])
-			inet_csk_acceptq_purge(st, st->tcp.fds[i]);
-	for (uint32_t b = 0; st->tcp.ehash && b <= st->tcp.ehash_mask; b++) {
-		struct ehash_node *n = st->tcp.ehash[b];
+	for (int i = 0; i < st->tcp->nfds; i++)
+		if (st->tcp->fds[i])
+			inet_csk_acceptq_purge(st, st->tcp->fds[i]);
+	for (uint32_t b = 0; st->tcp->ehash && b <= st->tcp->ehash_mask; b++) {
+		struct ehash_node *n = st->tcp->ehash[b];
 		while (n) {
 			struct ehash_node *next = n->next;
 			if (n->state == TCP_NEW_SYN_RECV)
@@ -286,9 +292,9 @@ void tcp_sockets_destroy(struct ustack *st)
 			n = next;
 		}
 	}
-	for (int i = 0; i < st->tcp.nfds; i++)
-		if (st->tcp.fds[i]) {
-			sk_free(st, st->tcp.fds[i]);
-			st->tcp.fds[i] = NULL;
+	for (int i = 0; i < st->tcp->nfds; i++)
+		if (st->tcp->fds[i]) {
+			sk_free(st, st->tcp->fds[i]);
+			st->tcp->fds[i] = NULL;
 		}
 }

@@ -36,7 +36,7 @@ void reqsk_put(struct ustack *st, struct request_sock *req)
 	struct sock *lsk = req->listener;
 	timer_cancel(st, &req->timer);
 	lsk->reqsk_qlen--;
-	st->tcp.nreqsk--;
+	st->tcp->nreqsk--;
 	free(req);
 	if (!lsk->reqsk_qlen && lsk->dead)
 		sk_free(st, lsk);
@@ -90,7 +90,7 @@ void inet_csk_reqsk_queue_hash_add(struct ustack *st, struct request_sock *req)
 {
 	inet_ehash_insert(st, &req->node);
 	req->listener->reqsk_qlen++;
-	st->tcp.nreqsk++;
+	st->tcp->nreqsk++;
 	tcp_trace(st, "inet_reqsk_alloc", &req->node, TCP_LISTEN, TCP_NEW_SYN_RECV);
 }
 

@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <ustack/stack.h>
 
+#include "core/stack.h"
 #include "core/timer.h"
+#include "net/net.h"
 #include "wire/tcp.h"
 #include "wire/ipv4.h"
 #include "tcp/tcp_buf.h"
@@ -341,6 +343,8 @@ static inline bool sk_acceptq_is_full(const struct sock *lsk)
 }
 
 /* ---- tcp_ipv4.c ---- */
+extern const struct pernet_operations tcp_net_ops;
+extern const struct pernet_operations sock_net_ops; /* socket/epoll.c */
 int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t dport);
 struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req, const struct tcp_repr *th);
 void tcp_v4_reqsk_send_ack(struct ustack *st, struct request_sock *req);

@@ -249,3 +249,33 @@ void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const stru
 	}
 	tcp_transmit(st, &seg, &rt);
 }
+
+/* tcp_protocol: what IP hands TCP (Linux's inet_protos[IPPROTO_TCP]) */
+static const struct net_protocol tcp_protocol = {
+	.handler = tcp_v4_rcv,
+	.err_handler = tcp_v4_err,
+};
+
+static int tcp_sk_init(struct ustack *st)
+{
+	if (tcp_tables_init(st) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return inet_add_protocol(st, &tcp_protocol, IPPROTO_TCP);
+}
+
+static void tcp_sk_exit(struct ustack *st)
+{
+	if (!st->tcp)
+		return;
+	tcp_sockets_destroy(st);
+	tcp_tables_destroy(st);
+}
+
+/* TCP's part in an instance's life (Linux's tcp_sk_ops) */
+const struct pernet_operations tcp_net_ops = {
+	.name = "tcp",
+	.init = tcp_sk_init,
+	.exit = tcp_sk_exit,
+};

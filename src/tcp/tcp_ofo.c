@@ -54,10 +54,10 @@ struct ofo_node {
 
 static struct ofo_node *ofo_node_get(struct ustack *st, uint32_t seq, uint32_t end)
 {
-	struct ofo_node *n = st->tcp.ofo_free;
+	struct ofo_node *n = st->tcp->ofo_free;
 	if (n) {
-		st->tcp.ofo_free = n->l;
-		st->tcp.ofo_nfree--;
+		st->tcp->ofo_free = n->l;
+		st->tcp->ofo_nfree--;
 	} else if (!(n = malloc(sizeof(*n)))) {
 		return NULL;
 	}
@@ -70,23 +70,23 @@ static struct ofo_node *ofo_node_get(struct ustack *st, uint32_t seq, uint32_t e
 
 static void ofo_node_put(struct ustack *st, struct ofo_node *n)
 {
-	if (st->tcp.ofo_nfree >= TCP_OFO_FREE_MAX) {
+	if (st->tcp->ofo_nfree >= TCP_OFO_FREE_MAX) {
 		free(n);
 		return;
 	}
-	n->l = st->tcp.ofo_free;
-	st->tcp.ofo_free = n;
-	st->tcp.ofo_nfree++;
+	n->l = st->tcp->ofo_free;
+	st->tcp->ofo_free = n;
+	st->tcp->ofo_nfree++;
 }
 
 void tcp_ofo_cache_destroy(struct ustack *st)
 {
-	while (st->tcp.ofo_free) {
-		struct ofo_node *n = st->tcp.ofo_free;
-		st->tcp.ofo_free = n->l;
+	while (st->tcp->ofo_free) {
+		struct ofo_node *n = st->tcp->ofo_free;
+		st->tcp->ofo_free = n->l;
 		free(n);
 	}
-	st->tcp.ofo_nfree = 0;
+	st->tcp->ofo_nfree = 0;
 }
 
 /* ---- the treap ---- */

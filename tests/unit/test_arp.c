@@ -1,6 +1,6 @@
 /* ARP and the neighbour cache: replies, resolution, queueing, NUD states, bounds, bad input. */
 #include "testwire.h"
-#include "core/stack.h"
+#include "net/net.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* Reassembly with bounded memory, and fragmentation of what ustack sends. */
 #include "testwire.h"
-#include "core/stack.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <string.h>
@@ -53,7 +53,7 @@ static void test_reassembles_and_reply_is_fragmented(void **state)
 	assert_int_equal(tw_csum(reply, total), 0);
 	assert_int_equal(tw_counter(t, "IpFragOKs"), 1);
 	assert_int_equal(tw_counter(t, "IpFragCreates"), 3);
-	assert_int_equal(t->st->frag.mem, 0);
+	assert_int_equal(t->st->net->frag.mem, 0);
 }
 
 static void test_duplicate_fragment_dropped_alone(void **state)
@@ -98,7 +98,7 @@ static void test_timeout_sends_time_exceeded(void **state)
 	/* quotes the first fragment's header and first 8 bytes */
 	assert_int_equal(tw_rd16(r->b + ETH + 2), 20 + 8 + 28);
 	assert_int_equal(tw_rd16(r->b + ETH + 28 + 4), 12);
-	assert_int_equal(t->st->frag.mem, 0);
+	assert_int_equal(t->st->net->frag.mem, 0);
 	/* without the first fragment, the timeout is silent */
 	send_piece(t, 13, total, 800, total - 800);
 	tw_advance(t, 30000);
@@ -116,11 +116,11 @@ static void test_memory_bounded_by_high_thresh(void **state)
 	/* a flood of first fragments that never complete, each its own queue */
 	for (uint16_t id = 0; id < 1000; id++)
 		send_piece(t, (uint16_t)(100 + id), total, 0, 800);
-	assert_true(t->st->frag.mem <= 20000 + 1600);
+	assert_true(t->st->net->frag.mem <= 20000 + 1600);
 	assert_true(tw_counter(t, "IpReasmFails") >= 970);
 	tw_advance(t, 30000);
-	assert_int_equal(t->st->frag.mem, 0);
-	assert_int_equal(t->st->frag.nqueues, 0);
+	assert_int_equal(t->st->net->frag.mem, 0);
+	assert_int_equal(t->st->net->frag.nqueues, 0);
 	/* once the queues expired, reassembly works again */
 	send_piece(t, 7, total, 0, 800);
 	send_piece(t, 7, total, 800, total - 800);
@@ -146,7 +146,7 @@ static void test_oversize_and_bad_ends(void **state)
 	tw_send(t, f, tw_frag(f, TW_PEER_IP, TW_DUT_IP, 22, msg, 8, 0, 1));
 	assert_int_equal(tw_counter(t, "IpReasmFails"), 3);
 	tw_expect_none(t);
-	assert_int_equal(t->st->frag.mem, 0);
+	assert_int_equal(t->st->net->frag.mem, 0);
 }
 
 static void test_df_too_big_is_emsgsize(void **state)

@@ -3,7 +3,6 @@
  * virtual time, checked against the shapes RFC 9438 (CUBIC) and RFC 5681 (Reno) prescribe.
  */
 #include "testwire.h"
-#include "core/stack.h"
 #include "tcp/tcp.h"
 
 #include <string.h>

@@ -1,6 +1,6 @@
 /* The server side: listen, request sockets, SYN-ACK, the two queues, accept (seed phases 4, 6). */
 #include "testwire.h"
-#include "core/stack.h"
+#include "tcp/tcp.h"
 #include <ustack/socket.h>
 
 #include <errno.h>
@@ -394,8 +394,8 @@ static void test_closing_listener_resets_unaccepted(void **state)
 	tw_expect_none(t); /* the other vanishes at its timer, without a SYN-ACK */
 	/* and with the last request gone the closed listener's memory went too */
 	stack_lock(t->st);
-	assert_int_equal(t->st->tcp.nreqsk, 0);
-	assert_int_equal(t->st->tcp.nsocks, 0);
+	assert_int_equal(t->st->tcp->nreqsk, 0);
+	assert_int_equal(t->st->tcp->nsocks, 0);
 	stack_unlock(t->st);
 	/* and the port answers RST now */
 	send_syn(t, 56002, NULL, 0);
@@ -427,8 +427,8 @@ static void test_shutdown_then_close_listener_with_requests(void **state)
 	assert_int_equal(errno, ENOTCONN);
 	assert_int_equal(ustack_close(t->st, lfd), 0);
 	stack_lock(t->st);
-	assert_int_equal(t->st->tcp.nreqsk, 2);
-	assert_int_equal(t->st->tcp.nsocks, 1); /* the listener's memory waits for them */
+	assert_int_equal(t->st->tcp->nreqsk, 2);
+	assert_int_equal(t->st->tcp->nsocks, 1); /* the listener's memory waits for them */
 	stack_unlock(t->st);
 	/* the final ACK of one: its listener is not listening — dropped, then no socket: RST */
 	send_ack(t, 57000, isn0);
@@ -440,8 +440,8 @@ static void test_shutdown_then_close_listener_with_requests(void **state)
 	tw_advance(t, 1000);
 	tw_expect_none(t);
 	stack_lock(t->st);
-	assert_int_equal(t->st->tcp.nreqsk, 0);
-	assert_int_equal(t->st->tcp.nsocks, 0);
+	assert_int_equal(t->st->tcp->nreqsk, 0);
+	assert_int_equal(t->st->tcp->nsocks, 0);
 	stack_unlock(t->st);
 	tw_advance(t, 60000);
 	tw_expect_none(t);
@@ -473,7 +473,7 @@ static void test_relisten_after_shutdown_keeps_bound_port(void **state)
 	tw_advance(t, 2000);
 	tw_expect_none(t);
 	stack_lock(t->st);
-	assert_int_equal(t->st->tcp.nsocks, 0);
+	assert_int_equal(t->st->tcp->nsocks, 0);
 	stack_unlock(t->st);
 }
 
@@ -496,7 +496,7 @@ static void test_reset_child_in_accept_queue_freed_at_destroy(void **state)
 	assert_int_equal(ustack_listen_queues(t->st, lfd, &qlen, &aq, &max), 0);
 	assert_int_equal(aq, 2);
 	stack_lock(t->st);
-	assert_int_equal(t->st->tcp.nsocks, 3);
+	assert_int_equal(t->st->tcp->nsocks, 3);
 	stack_unlock(t->st);
 	/* tw_teardown destroys the stack with both unaccepted */
 }

@@ -1,6 +1,6 @@
 /* ISNs, port selection, trace events, and the smaller API corners of the handshake. */
 #include "testwire.h"
-#include "core/stack.h"
+#include "tcp/tcp.h"
 #include <ustack/socket.h>
 
 #include <errno.h>

@@ -8,7 +8,6 @@
  * The peer opens the connection (port 40000, ISN 1000) to a DUT listener on port 80.
  */
 #include "testwire.h"
-#include "core/stack.h"
 #include "tcp/tcp.h"
 #include <ustack/socket.h>
 

@@ -1,5 +1,5 @@
 /* Capture files through libpcap, stamped with the stack's own (possibly virtual) clock. */
-#include "core/stack.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>
