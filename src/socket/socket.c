@@ -473,7 +473,7 @@ static int get_tcp_info(struct ustack *st, const struct sock *sk, void *val, soc
 		ti.tcpi_unacked = (uint32_t)sk->ack_backlog;
 		ti.tcpi_sacked = (uint32_t)sk->max_ack_backlog;
 	} else {
-		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		uint32_t mss = tcp_mss_now(sk);
 		uint32_t ms_now = (uint32_t)(st->now / 1000);
 		ti.tcpi_retransmits = sk->retransmits;
 		ti.tcpi_probes = sk->probes_out;

@@ -50,7 +50,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->rcv_ssthresh = sk->rcv_wnd;
 	sk->quickack = TCP_QUICKACKS;
 	/* tcp_init_buffer_space: the first measurement expects an initial window's worth */
-	uint32_t initwin = TCP_INIT_CWND * (sk->advmss ? sk->advmss : TCP_MSS_DEFAULT);
+	uint32_t initwin = TCP_INIT_CWND * tcp_advmss_now(sk);
 	sk->rcvq_space = sk->rcv_wnd < initwin ? sk->rcv_wnd : initwin;
 	sk->rcvq_space_time = st->now;
 	sk->reordering = (uint16_t)st->sysctl.tcp_reordering;
@@ -172,7 +172,7 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 				}
 				return (ssize_t)copied;
 			}
-			uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+			uint32_t mss = tcp_mss_now(sk);
 			if (!sk->snd_limit)
 				sk->snd_limit = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
 			if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, sk->snd_limit) < 0)
@@ -256,7 +256,7 @@ static void tcp_rcv_space_adjust(struct ustack *st, struct sock *sk)
 		return;
 	uint64_t copied = sk->bytes_read - sk->rcvq_space_seq;
 	if (copied > sk->rcvq_space) {
-		uint32_t mss = sk->advmss ? sk->advmss : TCP_MSS_DEFAULT;
+		uint32_t mss = tcp_advmss_now(sk);
 		uint64_t rcvwin = (copied << 1) + 16u * mss;
 		if (sk->rcvq_space)
 			rcvwin += ((rcvwin * (copied - sk->rcvq_space)) / sk->rcvq_space) << 1;

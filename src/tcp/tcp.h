@@ -413,6 +413,19 @@ void inet_rtx_syn_ack(struct ustack *st, struct request_sock *req);
 uint64_t reqsk_timeout_us(const struct request_sock *req);
 void reqsk_timer_rearm(struct ustack *st, struct request_sock *req);
 
+/* The MSS to cut segments with: mss_cache once the connection has one (tcp_sync_mss), else
+ * RFC 9293's default 536 (TCP_MSS_DEFAULT). */
+static inline uint32_t tcp_mss_now(const struct sock *sk)
+{
+	return sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+}
+
+/* The MSS we announced (what the peer's segments will be), or 536 before there is one. */
+static inline uint32_t tcp_advmss_now(const struct sock *sk)
+{
+	return sk->advmss ? sk->advmss : TCP_MSS_DEFAULT;
+}
+
 /* The receive space a window may offer: SO_RCVBUF's worth of the ring, less what is queued. */
 static inline uint32_t tcp_rcv_space(const struct sock *sk)
 {

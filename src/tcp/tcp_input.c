@@ -287,7 +287,7 @@ static void tcp_cwnd_reduction(struct sock *sk, uint32_t newly_acked_sacked, uin
 {
 	if (!newly_acked_sacked || !sk->prior_cwnd)
 		return;
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t mss = tcp_mss_now(sk);
 	uint32_t in_flight = (tcp_sack_pipe(sk) + mss - 1) / mss;
 	int64_t delta = (int64_t)sk->ssthresh - in_flight;
 	sk->prr_delivered += newly_acked_sacked;
@@ -327,7 +327,7 @@ static void tcp_enter_recovery(struct ustack *st, struct sock *sk, uint32_t deli
 	tcp_trace(st, "tcp_enter_recovery", &sk->node, sk->node.state, sk->node.state);
 	if (sk->sack_ok) {
 		MIB_INC(st, TcpExtTCPSackRecovery);
-		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		uint32_t mss = tcp_mss_now(sk);
 		sk->high_rxt = sk->snd_una;
 		tcp_cwnd_reduction(sk, delivered ? delivered : 1, newly_lost, una_advanced);
 		/* the head again — as much of it as its skb holds */
@@ -351,7 +351,7 @@ void tcp_rack_reo_timeout(struct ustack *st, struct sock *sk)
 	sk->rack_advanced = true;
 	tcp_rack_mark_lost(st, sk);
 	if (tcp_sack_lost_total(sk) != lost_before) {
-		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		uint32_t mss = tcp_mss_now(sk);
 		uint32_t newly_lost = (tcp_sack_lost_total(sk) - lost_before + mss - 1) / mss;
 		if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq)) {
 			tcp_enter_recovery(st, sk, 1, newly_lost, false);
@@ -382,14 +382,14 @@ static void tcp_process_tlp_ack(struct ustack *st, struct sock *sk, uint32_t ack
 /* Segments an ACK reported delivered (cumulatively or newly SACKed) and newly lost. */
 static uint32_t ack_delivered(const struct sock *sk, uint32_t una_before, uint32_t sacked_before)
 {
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t mss = tcp_mss_now(sk);
 	int64_t b = (int64_t)(sk->snd_una - una_before) + tcp_sacked_bytes(sk) - sacked_before;
 	return b > 0 ? (uint32_t)((b + mss - 1) / mss) : 0;
 }
 
 static uint32_t ack_newly_lost(const struct sock *sk, uint32_t lost_before)
 {
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t mss = tcp_mss_now(sk);
 	uint32_t lost = sk->sack_ok ? tcp_sack_lost_total(sk) : 0;
 	return lost > lost_before ? (lost - lost_before + mss - 1) / mss : 0;
 }
@@ -438,7 +438,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		if (wnd > sk->max_window)
 			sk->max_window = wnd;
 	}
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t mss = tcp_mss_now(sk);
 	if (after(ack, sk->snd_una)) {
 		uint32_t acked = ack - sk->snd_una;
 		bool fin_acked = sk->fin_queued && ack == sk->write_seq + 1;
@@ -607,7 +607,7 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 		len -= dup;
 		seq = sk->rcv_nxt;
 	}
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t mss = tcp_mss_now(sk);
 	if (len && sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr)
 		tcp_rcv_rtt_sample(st, sk, th->opt.tsecr);
 	if (seq != sk->rcv_nxt) {

@@ -257,7 +257,7 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
  */
 void tcp_write_xmit(struct ustack *st, struct sock *sk)
 {
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t mss = tcp_mss_now(sk);
 	bool sent_new = false;
 	uint32_t chunk_end = sk->snd_nxt; /* end of the TSO packet being sent; none yet */
 	bool chunk_multi = false;
@@ -420,7 +420,7 @@ void tcp_send_loss_probe(struct ustack *st, struct sock *sk)
 		tcp_rearm_rto(st, sk);
 		return;
 	}
-	uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+	uint32_t mss = tcp_mss_now(sk);
 	uint32_t max_before = sk->snd_max;
 	uint32_t unsent = (int32_t)(sk->write_seq - sk->snd_nxt) > 0 ? sk->write_seq - sk->snd_nxt : 0;
 	uint32_t room = sk->snd_una + sk->snd_wnd - sk->snd_nxt;
@@ -477,7 +477,7 @@ uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, 
  * not yet acknowledged, again. */
 void tcp_retransmit_head(struct ustack *st, struct sock *sk)
 {
-	tcp_retransmit_range(st, sk, sk->snd_una, sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT);
+	tcp_retransmit_range(st, sk, sk->snd_una, tcp_mss_now(sk));
 }
 
 /* tcp_write_wakeup: with data waiting and a window too small for a full segment, what fits
@@ -488,7 +488,7 @@ void tcp_send_probe(struct ustack *st, struct sock *sk)
 	uint32_t unsent = sk->write_seq - sk->snd_nxt;
 	uint32_t room = sk->snd_wnd > sk->snd_nxt - sk->snd_una ? sk->snd_wnd - (sk->snd_nxt - sk->snd_una) : 0;
 	if ((int32_t)unsent > 0 && room) {
-		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		uint32_t mss = tcp_mss_now(sk);
 		uint32_t len = unsent < room ? unsent : room;
 		if (len > mss)
 			len = mss;

@@ -27,11 +27,6 @@
 #include "tcp/tcp_seq.h"
 
 
-static uint32_t mss_of(const struct sock *sk)
-{
-	return sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
-}
-
 /* Adds [start, end) to the sorted, disjoint scoreboard, merging what it touches. */
 static void sack_insert(struct sock *sk, uint32_t start, uint32_t end)
 {
@@ -87,7 +82,7 @@ static void tcp_check_sack_reordering(struct ustack *st, struct sock *sk, uint32
 		return;
 	if (tcp_txlog_retransmitted(sk, start))
 		return; /* our retransmission arriving, not reordering (only !TCPCB_RETRANS counts) */
-	uint32_t mss = mss_of(sk), metric = fack - start;
+	uint32_t mss = tcp_mss_now(sk), metric = fack - start;
 	if (metric > sk->reordering * mss) {
 		uint32_t r = (metric + mss - 1) / mss;
 		uint32_t max = (uint32_t)st->sysctl.tcp_max_reordering;
@@ -167,7 +162,7 @@ uint32_t tcp_sacked_bytes(const struct sock *sk)
 /* SACKed segments (Linux's sacked_out): each range counted in MSS-sized pieces. */
 uint32_t tcp_sacked_segs(const struct sock *sk)
 {
-	uint32_t mss = mss_of(sk), segs = 0;
+	uint32_t mss = tcp_mss_now(sk), segs = 0;
 	for (unsigned i = 0; i < sk->nsacked; i++)
 		segs += (sk->sacked[i].end - sk->sacked[i].start + mss - 1) / mss;
 	return segs;
@@ -180,7 +175,7 @@ static uint32_t sack_lost_edge(const struct sock *sk)
 	if (sk->rack_on)
 		return after(sk->rack_lost_edge, sk->snd_una) && !after(sk->rack_lost_edge, sk->snd_max)
 			       ? sk->rack_lost_edge : sk->snd_una;
-	uint32_t mss = mss_of(sk), above = 0;
+	uint32_t mss = tcp_mss_now(sk), above = 0;
 	for (unsigned i = sk->nsacked; i-- > 0;) {
 		above += sk->sacked[i].end - sk->sacked[i].start;
 		if (above >= sk->reordering * mss)
@@ -264,7 +259,7 @@ static bool sack_next_lost(const struct sock *sk, uint32_t *seq, uint32_t *len)
 		uint32_t a = before(at, sk->high_rxt) ? sk->high_rxt : at;
 		uint32_t b = before(sk->sacked[i].start, lost_edge) ? sk->sacked[i].start : lost_edge;
 		if (before(a, b)) {
-			uint32_t mss = mss_of(sk);
+			uint32_t mss = tcp_mss_now(sk);
 			*seq = a;
 			*len = b - a < mss ? b - a : mss;
 			return true;
@@ -277,7 +272,7 @@ static bool sack_next_lost(const struct sock *sk, uint32_t *seq, uint32_t *len)
 /* RFC 6675 §5 step (C): send while cwnd allows more than the pipe. */
 void tcp_sack_recovery_xmit(struct ustack *st, struct sock *sk)
 {
-	uint32_t mss = mss_of(sk);
+	uint32_t mss = tcp_mss_now(sk);
 	for (int guard = 0; guard < 256; guard++) {
 		if (sk->cwnd * mss < tcp_sack_pipe(sk) + mss)
 			return;

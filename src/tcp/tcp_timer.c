@@ -60,7 +60,7 @@ bool tcp_schedule_loss_probe(struct ustack *st, struct sock *sk, bool advancing_
 		return false;
 	uint64_t pto;
 	if (sk->srtt_us) {
-		uint32_t mss = sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
+		uint32_t mss = tcp_mss_now(sk);
 		bool one = sk->snd_max - sk->snd_una <= mss + 1;
 		pto = 2ull * sk->srtt_us + (one ? TCP_RTO_MIN_MS : TCP_TIMEOUT_MIN_MS) * 1000ull;
 	} else {

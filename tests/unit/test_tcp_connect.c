@@ -377,11 +377,7 @@ static void test_blocking_connect_woken_by_synack(void **state)
 	struct blocking_arg a = { .t = t, .fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0) };
 	pthread_t th;
 	pthread_create(&th, NULL, blocking_connect, &a);
-	/* wait (bounded) until the SYN is out */
-	for (int i = 0; i < 2000 && ustack_tcp_state(t->st, a.fd) != TCP_SYN_SENT; i++) {
-		struct timespec ts = { 0, 1000000 };
-		nanosleep(&ts, NULL);
-	}
+	tw_wait_sleepers(t, 1); /* the SYN is out and connect() sleeps */
 	assert_int_equal(ustack_tcp_state(t->st, a.fd), TCP_SYN_SENT);
 	struct tw_seg syn = expect_syn(t);
 	send_synack(t, &syn, NULL, 0);
@@ -396,10 +392,7 @@ static void test_blocking_connect_refused(void **state)
 	struct blocking_arg a = { .t = t, .fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0) };
 	pthread_t th;
 	pthread_create(&th, NULL, blocking_connect, &a);
-	for (int i = 0; i < 2000 && ustack_tcp_state(t->st, a.fd) != TCP_SYN_SENT; i++) {
-		struct timespec ts = { 0, 1000000 };
-		nanosleep(&ts, NULL);
-	}
+	tw_wait_sleepers(t, 1);
 	struct tw_seg syn = expect_syn(t);
 	uint8_t f[128];
 	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, 0, syn.seq + 1, TW_RST | TW_ACK, 0, NULL, 0));

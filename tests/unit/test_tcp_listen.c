@@ -115,7 +115,8 @@ static void test_synack_retransmission_schedule(void **state)
 	struct tw *t = *state;
 	listener(t, 128);
 	send_syn(t, 50003, SYN_OPTS, sizeof(SYN_OPTS));
-	uint32_t isn = expect_synack(t, 50003).seq;
+	struct tw_seg first = expect_synack(t, 50003);
+	uint32_t isn = first.seq, tsval0 = tw_rd32(first.opts + 8);
 	static const int at[] = { 1, 3, 7, 15, 31 }; /* tcp_synack_retries = 5 */
 	int now = 0;
 	for (int i = 0; i < 5; i++) {
@@ -124,7 +125,9 @@ static void test_synack_retransmission_schedule(void **state)
 		tw_advance(t, 1);
 		struct tw_seg r = expect_synack(t, 50003);
 		assert_int_equal(r.seq, isn);
-		assert_int_equal(tw_rd32(r.opts + 8) - tw_rd32(r.opts + 8), 0);
+		/* each copy: a fresh TSval (ms since the first), the SYN's TSval still echoed */
+		assert_int_equal(tw_rd32(r.opts + 8) - tsval0, (uint32_t)at[i] * 1000);
+		assert_int_equal(tw_rd32(r.opts + 12), 1000);
 		now = at[i];
 	}
 	tw_advance(t, 63000 - 31000 - 1);

@@ -1,4 +1,7 @@
 #include "testwire.h"
+
+#include <sched.h>
+#include <time.h>
 #include <ustack/socket.h>
 
 #include <stdio.h>
@@ -379,4 +382,16 @@ void tw_pair_fini(struct ustack *a, struct ustack *b, struct ustack_memlink *ml)
 	ustack_memlink_destroy(ml);
 	ustack_destroy(a);
 	ustack_destroy(b);
+}
+
+void tw_wait_sleepers(struct tw *t, unsigned n)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (ustack_sleeping_callers(t->st) < n) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec > 10)
+			fail_msg("no thread went to sleep in a blocking call within 10 s");
+		sched_yield();
+	}
 }

@@ -132,6 +132,11 @@ void tw_pair_init(struct ustack_vclock *vc, struct ustack **a, struct ustack **b
 		  const struct ustack_memlink_params *mp);
 void tw_pair_fini(struct ustack *a, struct ustack *b, struct ustack_memlink *ml);
 
+/* Waits (bounded: 10 s) until n application threads are asleep in blocking calls on the DUT
+ * (ustack_sleeping_callers) — the readiness of a test that drives another thread's blocking
+ * call; fails the test on timeout. */
+void tw_wait_sleepers(struct tw *t, unsigned n);
+
 /* Prints a frame the way the tracer does, for failure messages. */
 void tw_print(const char *what, const struct tw_frame *f);
 
