@@ -14,6 +14,7 @@
 #include <ustack/socket.h>
 
 #include <errno.h>
+#include <string.h>
 #include <sys/uio.h>
 
 /* The receive ring, allocated on first use; -1 when memory is short (the segment is dropped
@@ -327,4 +328,89 @@ ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, si
 		if (!sock_fd_is(st, fd, sk))
 			return copied ? (ssize_t)copied : -EBADF;
 	}
+}
+
+/* tcp_get_info: Linux's struct tcp_info, as far as ustack keeps its fields (getsockopt
+ * TCP_INFO; the layout is Linux 6.18's, in include/ustack/socket.h). */
+void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_info *out)
+{
+	struct ustack_tcp_info ti;
+	memset(&ti, 0, sizeof(ti));
+	ti.tcpi_state = sk->node.state;
+	if (sk->node.state == TCP_LISTEN) {
+		/* as Linux: for a listener, the accept queue and its limit */
+		ti.tcpi_unacked = (uint32_t)sk->ack_backlog;
+		ti.tcpi_sacked = (uint32_t)sk->max_ack_backlog;
+	} else {
+		uint32_t mss = tcp_mss_now(sk);
+		uint32_t ms_now = (uint32_t)(st->now / 1000);
+		ti.tcpi_retransmits = sk->retransmits;
+		ti.tcpi_probes = sk->probes_out;
+		ti.tcpi_backoff = sk->backoff;
+		ti.tcpi_options = (sk->tstamp_ok ? TCPI_OPT_TIMESTAMPS : 0) | (sk->sack_ok ? TCPI_OPT_SACK : 0) |
+				  (sk->wscale_ok ? TCPI_OPT_WSCALE : 0);
+		if (sk->wscale_ok) {
+			ti.tcpi_snd_wscale = sk->snd_wscale & 0xf;
+			ti.tcpi_rcv_wscale = sk->rcv_wscale & 0xf;
+		}
+		ti.tcpi_rto = sk->rto_ms * 1000u;
+		ti.tcpi_ato = sk->data_init ? TCP_DELACK_MIN_MS * 1000u : 0;
+		ti.tcpi_snd_mss = sk->mss_cache;
+		ti.tcpi_rcv_mss = sk->mss_cache;
+		ti.tcpi_unacked = (sk->snd_max - sk->snd_una + mss - 1) / mss;
+		ti.tcpi_sacked = tcp_sacked_segs(sk);
+		if (sk->in_recovery) {
+			ti.tcpi_ca_state = TCP_CA_Recovery;
+			ti.tcpi_lost = (tcp_sack_lost_total(sk) + mss - 1) / mss;
+		} else if (sk->retransmits && sk->data_init) {
+			/* after an RTO, whatever the peer has not SACKed counts as lost */
+			ti.tcpi_ca_state = TCP_CA_Loss;
+			ti.tcpi_lost = ti.tcpi_unacked > ti.tcpi_sacked ? ti.tcpi_unacked - ti.tcpi_sacked : 0;
+		} else if (sk->dupacks || sk->nsacked) {
+			ti.tcpi_ca_state = TCP_CA_Disorder;
+		}
+		if (sk->in_recovery && sk->sack_ok)
+			ti.tcpi_retrans = (sk->high_rxt - sk->snd_una + mss - 1) / mss;
+		else if (sk->retransmits)
+			ti.tcpi_retrans = (sk->snd_nxt - sk->snd_una + mss - 1) / mss;
+		if (sk->data_init) {
+			ti.tcpi_last_data_sent = ms_now - (uint32_t)(sk->lsndtime / 1000);
+			ti.tcpi_last_data_recv = ms_now - (uint32_t)(sk->lrcvtime / 1000);
+			ti.tcpi_last_ack_recv = ms_now - (uint32_t)(sk->rcv_tstamp / 1000);
+		}
+		ti.tcpi_pmtu = sk->rt.mtu;
+		ti.tcpi_rcv_ssthresh = sk->rcv_ssthresh;
+		ti.tcpi_rtt = sk->srtt_us;
+		ti.tcpi_rttvar = sk->rttvar_us;
+		ti.tcpi_snd_ssthresh = sk->ssthresh;
+		ti.tcpi_snd_cwnd = sk->cwnd;
+		ti.tcpi_advmss = sk->advmss;
+		ti.tcpi_reordering = sk->reordering ? sk->reordering : (uint32_t)st->sysctl.tcp_reordering;
+		ti.tcpi_rcv_rtt = sk->rcv_rtt_us;
+		ti.tcpi_rcv_space = sk->rcvq_space ? sk->rcvq_space : sk->rcv_wnd;
+		ti.tcpi_total_retrans = sk->total_retrans;
+		ti.tcpi_bytes_acked = sk->bytes_acked;
+		ti.tcpi_bytes_received = sk->bytes_received;
+		ti.tcpi_segs_out = sk->segs_out;
+		ti.tcpi_segs_in = sk->segs_in;
+		ti.tcpi_notsent_bytes = tcp_notsent_bytes(sk);
+		ti.tcpi_min_rtt = sk->rtt_min_us;
+		ti.tcpi_data_segs_in = sk->data_segs_in;
+		ti.tcpi_data_segs_out = sk->data_segs_out;
+		ti.tcpi_delivered = sk->delivered;
+		ti.tcpi_bytes_sent = sk->bytes_sent;
+		ti.tcpi_bytes_retrans = sk->bytes_retrans;
+		ti.tcpi_dsack_dups = sk->dsack_dups;
+		ti.tcpi_reord_seen = sk->reord_seen;
+		ti.tcpi_rcv_ooopack = sk->rcv_ooopack;
+		ti.tcpi_snd_wnd = sk->snd_wnd;
+		ti.tcpi_rcv_wnd = sk->data_init ? sk->rcv_adv - sk->rcv_nxt : sk->rcv_wnd;
+		ti.tcpi_total_rto = sk->total_rto;
+		uint64_t chrono[3];
+		tcp_chrono_stats(st, sk, chrono);
+		ti.tcpi_busy_time = chrono[0] + chrono[1] + chrono[2]; /* tcp_get_info_chrono_stats */
+		ti.tcpi_rwnd_limited = chrono[1];
+		ti.tcpi_sndbuf_limited = chrono[2];
+	}
+	*out = ti;
 }

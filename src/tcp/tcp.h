@@ -463,6 +463,8 @@ int tcp_rcv_ring(struct sock *sk);
 void tcp_data_free(struct ustack *st, struct sock *sk);
 /* Returns 1 when the socket is gone (reset), 0 when it lives on as an orphan. */
 int tcp_close(struct ustack *st, struct sock *sk);
+struct ustack_tcp_info;
+void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_info *ti);
 void tcp_shutdown_wr(struct ustack *st, struct sock *sk);
 ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags);
 ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags);

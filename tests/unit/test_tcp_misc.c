@@ -298,6 +298,38 @@ static void test_syn_mss_from_route_mtu(void **state)
 	assert_int_equal(tw_rd16(syn.opts + 2), 1000);
 }
 
+/* setsockopt and getsockopt dispatch on the level first, then check the length, then read the
+ * value — Linux's order (do_sock_setsockopt → sk_setsockopt / do_tcp_setsockopt): a level
+ * ustack does not serve is ENOPROTOOPT however short the option, a short int option is
+ * EINVAL, and a NULL value with a good length is EFAULT. */
+static void test_sockopt_argument_order(void **state)
+{
+	struct tw *t = *state;
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	uint8_t one = 1;
+	int v = 1;
+	errno = 0;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_IP, 1 /* IP_TOS */, &one, 1), -1);
+	assert_int_equal(errno, ENOPROTOOPT);
+	errno = 0;
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_KEEPALIVE, &one, 1), -1);
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_NODELAY, NULL, sizeof(int)), -1);
+	assert_int_equal(errno, EFAULT);
+	errno = 0;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, 9999, &v, sizeof(v)), -1);
+	assert_int_equal(errno, ENOPROTOOPT);
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	socklen_t len = sizeof(v);
+	v = 0;
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	assert_int_equal(v, 1);
+	errno = 0;
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_IP, 1, &v, &len), -1);
+	assert_int_equal(errno, ENOPROTOOPT);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -310,6 +342,7 @@ int main(void)
 		T(test_fcntl_shutdown_and_poll_corners),
 		T(test_syn_backlog_last_quarter_without_cookies),
 		T(test_syn_mss_from_route_mtu),
+		T(test_sockopt_argument_order),
 	};
 	return cmocka_run_group_tests_name("tcp_misc", tests, NULL, NULL);
 }

@@ -1,0 +1,292 @@
+/*
+ * Socket options (Linux's sock_setsockopt/sk_getsockopt in net/core/sock.c and
+ * do_tcp_setsockopt/do_tcp_getsockopt in net/ipv4/tcp.c): getsockopt and setsockopt dispatch
+ * on the level first, as Linux does, so an option of a level ustack does not serve is
+ * ENOPROTOOPT whatever its length; each level's handler then checks the length, then reads
+ * the value.
+ */
+#include "socket/socket.h"
+#include <ustack/socket.h>
+
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static int put_int(void *val, socklen_t *len, int v)
+{
+	if (!val || !len)
+		return -EFAULT;
+	if ((int)*len < 0)
+		return -EINVAL;
+	socklen_t n = *len < sizeof(int) ? *len : (socklen_t)sizeof(int);
+	memcpy(val, &v, n);
+	*len = n;
+	return 0;
+}
+
+/* Copies out at most *len bytes of an option's value and sets *len to what was copied. */
+static int copy_out(void *val, socklen_t *len, const void *v, size_t vlen)
+{
+	if (!val || !len)
+		return -EFAULT;
+	if ((int)*len < 0)
+		return -EINVAL;
+	socklen_t n = *len < vlen ? *len : (socklen_t)vlen;
+	memcpy(val, v, n);
+	*len = n;
+	return 0;
+}
+
+/* sock_getsockopt: SOL_SOCKET options (Linux's sk_getsockopt in net/core/sock.c). */
+static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *val, socklen_t *len)
+{
+	(void)st;
+	int v;
+	if (name == SO_MEMINFO) {
+		/* SK_MEMINFO_VARS: rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc,
+		 * wmem_queued, optmem, backlog, drops */
+		uint32_t mi[9] = { sk->rcvq.len + sk->ofo_bytes, (uint32_t)sk->rcvbuf,
+				   sk->data_init ? sk->snd_max - sk->snd_una : 0, (uint32_t)sk->sndbuf, 0,
+				   sk->sndq.len, 0, 0, 0 };
+		return copy_out(val, len, mi, sizeof(mi));
+	}
+	switch (name) {
+	case SO_ERROR:
+		v = sk->err ? sk->err : sk->soft_err;
+		sk->err = 0;
+		sk->soft_err = 0;
+		break;
+	case SO_TYPE: v = SOCK_STREAM; break;
+	case SO_DOMAIN: v = AF_INET; break;
+	case SO_PROTOCOL: v = IPPROTO_TCP; break;
+	case SO_REUSEADDR: v = sk->reuseaddr; break;
+	case SO_ACCEPTCONN: v = sk->node.state == TCP_LISTEN; break;
+	case SO_RCVBUF: v = sk->rcvbuf; break;
+	case SO_SNDBUF: v = sk->sndbuf; break;
+	case SO_KEEPALIVE: v = sk->keepalive; break;
+	case SO_ZEROCOPY: v = sk->zerocopy; break;
+	case SO_LINGER: {
+		struct linger lg = { .l_onoff = sk->linger >= 0, .l_linger = sk->linger > 0 ? sk->linger : 0 };
+		if (!len || *len < (socklen_t)sizeof(int))
+			return -EINVAL;
+		return copy_out(val, len, &lg, sizeof(lg));
+	}
+	default: return -ENOPROTOOPT;
+	}
+	return put_int(val, len, v);
+}
+
+/* do_tcp_getsockopt: IPPROTO_TCP options (Linux's net/ipv4/tcp.c). */
+static int do_tcp_getsockopt(struct ustack *st, struct sock *sk, int name, void *val, socklen_t *len)
+{
+	int v;
+	if (name == TCP_INFO) {
+		if (!val || !len)
+			return -EFAULT;
+		if ((int)*len < 0)
+			return -EINVAL;
+		struct ustack_tcp_info ti;
+		tcp_get_info(st, sk, &ti);
+		return copy_out(val, len, &ti, sizeof(ti));
+	}
+	if (name == TCP_CC_INFO) {
+		if (!len)
+			return -EFAULT;
+		*len = 0; /* cubic and reno report nothing (no get_info in Linux either) */
+		return 0;
+	}
+	switch (name) {
+	case TCP_SYNCNT: v = sk->syn_retries ? sk->syn_retries : st->sysctl.tcp_syn_retries; break;
+	case TCP_NODELAY: v = sk->nodelay; break;
+	case TCP_CORK: v = sk->cork; break;
+	case TCP_NOTSENT_LOWAT: v = (int)sk->notsent_lowat; break; /* the socket's own: 0 if unset */
+	case TCP_INQ: v = sk->recvmsg_inq; break;
+	case TCP_MAXSEG:
+		v = sk->node.state == TCP_ESTABLISHED ? sk->mss_cache : sk->user_mss ? sk->user_mss : TCP_MSS_DEFAULT;
+		break;
+	case TCP_KEEPIDLE: v = sk->keepidle ? sk->keepidle : st->sysctl.tcp_keepalive_time; break;
+	case TCP_KEEPINTVL: v = sk->keepintvl ? sk->keepintvl : st->sysctl.tcp_keepalive_intvl; break;
+	case TCP_KEEPCNT: v = sk->keepcnt ? sk->keepcnt : st->sysctl.tcp_keepalive_probes; break;
+	case TCP_USER_TIMEOUT: v = (int)sk->user_timeout_ms; break;
+	case TCP_CONGESTION: {
+		if (!len || (int)*len < 0)
+			return -EINVAL;
+		char cname[16] = { 0 };
+		snprintf(cname, sizeof(cname), "%s", sk->ca_ops->name);
+		return copy_out(val, len, cname, sizeof(cname));
+	}
+	default: return -ENOPROTOOPT;
+	}
+	return put_int(val, len, v);
+}
+
+int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len)
+{
+	ENTER(st, fd, sk);
+	switch (level) {
+	case SOL_SOCKET: return leave(st, sock_getsockopt(st, sk, name, val, len));
+	case IPPROTO_TCP: return leave(st, do_tcp_getsockopt(st, sk, name, val, len));
+	default: return leave(st, -ENOPROTOOPT);
+	}
+}
+
+/* sock_setsockopt: SOL_SOCKET options (Linux's sk_setsockopt in net/core/sock.c): the
+ * length is checked before the value is read, as Linux does. */
+static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const void *val, socklen_t len)
+{
+	if (name == SO_LINGER) {
+		struct linger lg;
+		if (len < (socklen_t)sizeof(lg))
+			return -EINVAL;
+		if (!val)
+			return -EFAULT;
+		memcpy(&lg, val, sizeof(lg));
+		sk->linger = lg.l_onoff ? (lg.l_linger < 0 ? 0 : lg.l_linger) : -1;
+		return 0;
+	}
+	if (len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	if (!val)
+		return -EFAULT;
+	int v;
+	memcpy(&v, val, sizeof(v));
+	switch (name) {
+	case SO_REUSEADDR:
+		sk->reuseaddr = v != 0;
+		return 0;
+	case SO_KEEPALIVE:
+		sk->keepalive = v != 0;
+		tcp_reset_keepalive_timer(st, sk);
+		return 0;
+	case SO_ZEROCOPY:
+		if (v < 0 || v > 1)
+			return -EINVAL;
+		sk->zerocopy = v;
+		return 0;
+	case SO_RCVBUF: { /* sock_setsockopt: doubled for overhead, capped by rmem_max */
+		sk->rcvbuf_locked = true; /* and no autotuning from now on */
+		unsigned u = (unsigned)v < (unsigned)st->sysctl.rmem_max ? (unsigned)v : (unsigned)st->sysctl.rmem_max;
+		sk->rcvbuf = (int)(u * 2 < 2304 ? 2304 : u * 2);
+		return 0;
+	}
+	case SO_SNDBUF: {
+		sk->sndbuf_locked = true;
+		unsigned u = (unsigned)v < (unsigned)st->sysctl.wmem_max ? (unsigned)v : (unsigned)st->sysctl.wmem_max;
+		sk->sndbuf = (int)(u * 2 < 4608 ? 4608 : u * 2);
+		sk->snd_limit = (uint32_t)sk->sndbuf;
+		return 0;
+	}
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+/* do_tcp_setsockopt: IPPROTO_TCP options (Linux's net/ipv4/tcp.c). */
+static int do_tcp_setsockopt(struct ustack *st, struct sock *sk, int name, const void *val, socklen_t len)
+{
+	if (name == TCP_CONGESTION) {
+		/* a name of up to TCP_CA_NAME_MAX − 1 bytes, not necessarily terminated; ENOENT
+		 * for one that does not exist */
+		if (len < 1)
+			return -EINVAL;
+		if (!val)
+			return -EFAULT;
+		char cname[16];
+		size_t n = len < sizeof(cname) - 1 ? (size_t)len : sizeof(cname) - 1;
+		memcpy(cname, val, n);
+		cname[n] = 0;
+		const struct tcp_cong_ops *ops = tcp_cong_find(cname);
+		if (!ops)
+			return -ENOENT;
+		sk->ca_ops = ops;
+		sk->ca_setsockopt = true;
+		if (sk->data_init) /* tcp_reinit_congestion_control on a live connection */
+			ops->init(sk);
+		return 0;
+	}
+	if (len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	if (!val)
+		return -EFAULT;
+	int v;
+	memcpy(&v, val, sizeof(v));
+	switch (name) {
+	case TCP_SYNCNT:
+		if (v < 1 || v > TCP_MAX_SYNCNT)
+			return -EINVAL;
+		sk->syn_retries = (uint8_t)v;
+		return 0;
+	case TCP_MAXSEG:
+		/* do_tcp_setsockopt: 0 clears, else TCP_MIN_MSS (88) .. MAX_TCP_WINDOW */
+		if (v && (v < 88 || v > 32767))
+			return -EINVAL;
+		sk->user_mss = (uint16_t)v;
+		return 0;
+	case TCP_NODELAY:
+		sk->nodelay = v != 0;
+		if (sk->nodelay && sk->data_init) {
+			/* what Nagle — or a cork, this once (TCP_NAGLE_PUSH) — held back goes now */
+			bool c = sk->cork;
+			sk->cork = sk->more = false;
+			tcp_write_xmit(st, sk);
+			sk->cork = c;
+		}
+		return 0;
+	case TCP_INQ:
+		if (v < 0 || v > 1)
+			return -EINVAL;
+		sk->recvmsg_inq = v;
+		return 0;
+	case TCP_NOTSENT_LOWAT:
+		/* any value, read as unsigned (do_tcp_setsockopt); a raised mark may make
+		 * the socket writable again */
+		sk->notsent_lowat = (uint32_t)v;
+		sk_wake_sk(st, sk);
+		return 0;
+	case TCP_CORK:
+		/* __tcp_sock_set_cork: uncorking pushes what waited, partial segment and all */
+		sk->cork = v != 0;
+		if (!sk->cork && sk->data_init) {
+			bool nd = sk->nodelay;
+			sk->more = false;
+			sk->nodelay = true;
+			tcp_write_xmit(st, sk);
+			sk->nodelay = nd;
+		}
+		return 0;
+	case TCP_KEEPIDLE: /* 1 .. MAX_TCP_KEEPIDLE; a running keepalive restarts from it */
+		if (v < 1 || v > 32767)
+			return -EINVAL;
+		sk->keepidle = (uint16_t)v;
+		tcp_reset_keepalive_timer(st, sk);
+		return 0;
+	case TCP_KEEPINTVL:
+		if (v < 1 || v > 32767)
+			return -EINVAL;
+		sk->keepintvl = (uint16_t)v;
+		return 0;
+	case TCP_KEEPCNT:
+		if (v < 1 || v > 127)
+			return -EINVAL;
+		sk->keepcnt = (uint8_t)v;
+		return 0;
+	case TCP_USER_TIMEOUT:
+		if (v < 0)
+			return -EINVAL;
+		sk->user_timeout_ms = (uint32_t)v;
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len)
+{
+	ENTER(st, fd, sk);
+	switch (level) {
+	case SOL_SOCKET: return leave(st, sock_setsockopt(st, sk, name, val, len));
+	case IPPROTO_TCP: return leave(st, do_tcp_setsockopt(st, sk, name, val, len));
+	default: return leave(st, -ENOPROTOOPT);
+	}
+}
