@@ -411,127 +411,125 @@ static void tcp_sack_fastretrans(struct ustack *st, struct sock *sk, bool recove
 	}
 }
 
-/* tcp_ack: returns 0 to go on, -1 to drop the segment, 1 when the socket is gone. */
-static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
+/* tcp_ack_update_window (RFC 9293 §3.10.7.4, SND.WL1/WL2): the window of a segment newer
+ * than the one that last set it.  True when it changed (such an ACK is no duplicate). */
+static bool tcp_ack_update_window(struct sock *sk, const struct tcp_repr *th, uint32_t ack)
 {
-	uint32_t ack = th->ack;
-	if (after(ack, sk->snd_max))
-		return -1; /* ACK of data never sent: dropped silently, as Linux's tcp_ack does */
-	if (before(ack, sk->snd_una - sk->max_window)) {
-		tcp_send_challenge_ack(st, sk); /* RFC 5961 §5.2: too old */
-		return -1;
-	}
-	sk->rack_on = sk->sack_ok && (st->sysctl.tcp_recovery & 1);
-	/* what this ACK reports delivered and lost, for PRR */
-	uint32_t una_before = sk->snd_una, sacked_before = tcp_sacked_bytes(sk);
-	uint32_t lost_before = sk->sack_ok ? tcp_sack_lost_total(sk) : 0;
-	if (sk->sack_ok && th->opt.nsack && sk->sndq.data)
-		tcp_sacktag(st, sk, th);
 	uint32_t wnd = (uint32_t)th->window << sk->snd_wscale;
-	bool wnd_changed = false;
+	bool changed = false;
 	if (before(sk->snd_una, ack) || before(sk->snd_wl1, th->seq) ||
 	    (sk->snd_wl1 == th->seq && !before(ack, sk->snd_wl2))) {
-		wnd_changed = wnd != sk->snd_wnd;
+		changed = wnd != sk->snd_wnd;
 		sk->snd_wnd = wnd;
 		sk->snd_wl1 = th->seq;
 		sk->snd_wl2 = ack;
 		if (wnd > sk->max_window)
 			sk->max_window = wnd;
 	}
+	return changed;
+}
+
+/*
+ * tcp_clean_rtx_queue: snd_una moved to `ack`.  What it covers leaves the send ring and the
+ * write queue, zerocopy sends complete, the RTT is sampled (tcp_ack_update_rtt: from the send
+ * time of the oldest newly acknowledged data never retransmitted, else the echoed timestamp,
+ * RFC 7323 §4), the backoff ends, and the SACK scoreboard drops what is below snd_una.
+ * Returns the segments newly delivered; *fin_acked when the ACK covers our FIN, and
+ * *cwnd_limited whether the window was in use before this ACK (tcp_is_cwnd_limited).
+ */
+static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const struct tcp_repr *th, uint32_t ack,
+				    bool *fin_acked, bool *cwnd_limited)
+{
 	uint32_t mss = tcp_mss_now(sk);
-	if (after(ack, sk->snd_una)) {
-		uint32_t acked = ack - sk->snd_una;
-		bool fin_acked = sk->fin_queued && ack == sk->write_seq + 1;
-		uint32_t data = acked - (fin_acked ? 1 : 0);
-		tcp_buf_consume(&sk->sndq, data < sk->sndq.len ? data : sk->sndq.len);
-		sk->snd_una = ack;
-		tcp_wq_acked(sk);
-		if (sk->zc && sk->zc->n)
-			sk_zerocopy_acked(sk); /* notifications for zerocopy sends now delivered */
-		if (before(sk->snd_nxt, ack))
-			sk->snd_nxt = ack;
-		/* the recovery point follows snd_una outside recovery, so that comparisons with
-		 * it stay within half the sequence space however much data goes by */
-		if (!sk->in_recovery && after(ack, sk->high_seq))
-			sk->high_seq = ack;
-		sk->bytes_acked += data;
-		/* RTT (tcp_ack_update_rtt): from the send time of the oldest newly acknowledged
-		 * data never retransmitted, on every ACK; else the echoed timestamp (RFC 7323 §4) */
-		uint32_t rtt_us = tcp_txlog_acked(sk, ack, st->now);
-		if (rtt_us)
-			tcp_rtt_estimator(sk, rtt_us);
-		else if (sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr && !sk->retransmits)
-			tcp_rtt_estimator(sk, (tcp_clock_ms(st) - (th->opt.tsecr - sk->ts_off)) * 1000u);
-		if (sk->retransmits && !sk->tstamp_ok && !sk->srtt_us)
-			sk->rto_ms = TCP_TIMEOUT_INIT_MS;
-		sk->retransmits = 0;
-		sk->backoff = 0;
-		uint32_t segs = (data + mss - 1) / mss;
-		sk->delivered += segs;
-		/* grow only a window that is in use (tcp_is_cwnd_limited) */
-		bool cwnd_limited = tcp_is_cwnd_limited(sk);
-		if (sk->snd_una == sk->write_seq)
-			tcp_chrono_stop(st, sk, TCP_CHRONO_BUSY);
-		if (sk->chrono_type == TCP_CHRONO_SNDBUF_LIMITED && sk->sndq.len < sk->snd_limit)
-			tcp_chrono_stop(st, sk, TCP_CHRONO_SNDBUF_LIMITED); /* tcp_new_space */
-		if (sk->nsacked) {
-			tcp_sack_clean(sk);
-			/* tcp_check_sack_reneging: the ACK stops exactly where a SACKed range
-			 * begins — the receiver dropped what it had SACKed; forget the scoreboard */
-			if (sk->nsacked && sk->sacked[0].start == sk->snd_una) {
-				MIB_INC(st, TcpExtTCPSACKReneging);
-				sk->nsacked = 0;
-			}
+	uint32_t acked = ack - sk->snd_una;
+	*fin_acked = sk->fin_queued && ack == sk->write_seq + 1;
+	uint32_t data = acked - (*fin_acked ? 1 : 0);
+	tcp_buf_consume(&sk->sndq, data < sk->sndq.len ? data : sk->sndq.len);
+	sk->snd_una = ack;
+	tcp_wq_acked(sk);
+	if (sk->zc && sk->zc->n)
+		sk_zerocopy_acked(sk); /* notifications for zerocopy sends now delivered */
+	if (before(sk->snd_nxt, ack))
+		sk->snd_nxt = ack;
+	/* the recovery point follows snd_una outside recovery, so that comparisons with it stay
+	 * within half the sequence space however much data goes by */
+	if (!sk->in_recovery && after(ack, sk->high_seq))
+		sk->high_seq = ack;
+	sk->bytes_acked += data;
+	uint32_t rtt_us = tcp_txlog_acked(sk, ack, st->now);
+	if (rtt_us)
+		tcp_rtt_estimator(sk, rtt_us);
+	else if (sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr && !sk->retransmits)
+		tcp_rtt_estimator(sk, (tcp_clock_ms(st) - (th->opt.tsecr - sk->ts_off)) * 1000u);
+	if (sk->retransmits && !sk->tstamp_ok && !sk->srtt_us)
+		sk->rto_ms = TCP_TIMEOUT_INIT_MS;
+	sk->retransmits = 0;
+	sk->backoff = 0;
+	uint32_t segs = (data + mss - 1) / mss;
+	sk->delivered += segs;
+	/* grow only a window that is in use */
+	*cwnd_limited = tcp_is_cwnd_limited(sk);
+	if (sk->snd_una == sk->write_seq)
+		tcp_chrono_stop(st, sk, TCP_CHRONO_BUSY);
+	if (sk->chrono_type == TCP_CHRONO_SNDBUF_LIMITED && sk->sndq.len < sk->snd_limit)
+		tcp_chrono_stop(st, sk, TCP_CHRONO_SNDBUF_LIMITED); /* tcp_new_space */
+	if (sk->nsacked) {
+		tcp_sack_clean(sk);
+		/* tcp_check_sack_reneging: the ACK stops exactly where a SACKed range begins —
+		 * the receiver dropped what it had SACKed; forget the scoreboard */
+		if (sk->nsacked && sk->sacked[0].start == sk->snd_una) {
+			MIB_INC(st, TcpExtTCPSACKReneging);
+			sk->nsacked = 0;
 		}
-		sk->dupacks = 0;
-		tcp_process_tlp_ack(st, sk, ack, true);
-		/* RACK marks losses; its reordering timer, if it needs one, stands in for the
-		 * RTO/TLP timer (tcp_identify_packet_loss clears FLAG_SET_XMIT_TIMER) */
-		bool reo = sk->rack_on && tcp_rack_mark_lost(st, sk);
-		if (sk->snd_una == sk->snd_max) {
-			timer_cancel(st, &sk->retrans_timer);
-			sk->tlp_pending = sk->reo_pending = false;
-		} else if (!reo) {
-			tcp_set_xmit_timer(st, sk);
-		}
-		if (sk->in_recovery && !before(ack, sk->high_seq)) {
-			sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
-			sk->cwnd = sk->ssthresh;
-		} else if (sk->sack_ok && (sk->in_recovery ||
-					   (tcp_sack_time_to_recover(sk) && !before(sk->snd_una, sk->high_seq)))) {
-			tcp_sack_fastretrans(st, sk, true, una_before, sacked_before, lost_before);
-		} else if (sk->in_recovery) {
-			tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
-			sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
-		} else if (cwnd_limited) {
-			tcp_cong_on_ack(st, sk, segs ? segs : 1);
-		}
-		if (fin_acked) {
-			switch (sk->node.state) {
-			case TCP_FIN_WAIT1:
-				tcp_set_state(st, sk, TCP_FIN_WAIT2);
-				if (sk->fd < 0) /* an orphan waits tcp_fin_timeout for the peer's FIN */
-					timer_arm(st, &sk->tw_timer, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
-				break;
-			case TCP_CLOSING:
-				tcp_time_wait(st, sk);
-				break;
-			case TCP_LAST_ACK:
-				tcp_done(st, sk, 0);
-				return 1;
-			default:
-				break;
-			}
-		}
-		sk_wake_sk(st, sk);
+	}
+	sk->dupacks = 0;
+	return segs;
+}
+
+/* The retransmission timer after an ACK that moved snd_una: off when nothing is in flight;
+ * else RACK's reordering timer if it armed one (tcp_identify_packet_loss clears
+ * FLAG_SET_XMIT_TIMER), else the loss probe or the RTO. */
+static void tcp_ack_rearm(struct ustack *st, struct sock *sk, uint32_t ack)
+{
+	tcp_process_tlp_ack(st, sk, ack, true);
+	bool reo = sk->rack_on && tcp_rack_mark_lost(st, sk);
+	if (sk->snd_una == sk->snd_max) {
+		timer_cancel(st, &sk->retrans_timer);
+		sk->tlp_pending = sk->reo_pending = false;
+	} else if (!reo) {
+		tcp_set_xmit_timer(st, sk);
+	}
+}
+
+/* Our FIN acknowledged (tcp_rcv_state_process's FIN_WAIT1, CLOSING, LAST_ACK steps): 1 when
+ * the socket is gone. */
+static int tcp_ack_fin(struct ustack *st, struct sock *sk)
+{
+	switch (sk->node.state) {
+	case TCP_FIN_WAIT1:
+		tcp_set_state(st, sk, TCP_FIN_WAIT2);
+		if (sk->fd < 0) /* an orphan waits tcp_fin_timeout for the peer's FIN */
+			timer_arm(st, &sk->tw_timer, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
+		return 0;
+	case TCP_CLOSING:
+		tcp_time_wait(st, sk);
+		return 0;
+	case TCP_LAST_ACK:
+		tcp_done(st, sk, 0);
+		return 1;
+	default:
 		return 0;
 	}
-	/* RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, does not move the window,
-	 * and comes while data is outstanding. */
-	if (ack == sk->snd_una && !th->plen && !(th->flags & (TCPHDR_SYN | TCPHDR_FIN)) &&
-	    !wnd_changed && sk->snd_una != sk->snd_max) {
+}
+
+/* A duplicate ACK (RFC 5681 §2), or one with new SACK information: RACK, then fast recovery
+ * by SACK (RFC 6675) or by NewReno's count (RFC 6582). */
+static void tcp_ack_no_progress(struct ustack *st, struct sock *sk, const struct tcp_repr *th, bool dupack,
+				uint32_t una_before, uint32_t sacked_before, uint32_t lost_before)
+{
+	if (dupack) {
 		if (!th->opt.nsack)
-			tcp_process_tlp_ack(st, sk, ack, false);
+			tcp_process_tlp_ack(st, sk, sk->snd_una, false);
 		sk->dupacks++;
 		if (sk->rack_on)
 			tcp_rack_mark_lost(st, sk);
@@ -549,6 +547,58 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		/* new SACK information with a window update */
 		tcp_sack_fastretrans(st, sk, tcp_sack_time_to_recover(sk), una_before, sacked_before, lost_before);
 	}
+}
+
+/*
+ * tcp_ack: RFC 9293 §3.10.7.4's ACK processing, in Linux's steps — refuse an ACK of data never
+ * sent or too old (RFC 5961 §5.2), tag SACK blocks, update the window, and if snd_una moves,
+ * clean the retransmission queue, rearm the timer and let recovery (tcp_fastretrans_alert) or
+ * congestion avoidance use what was delivered; otherwise count a duplicate ACK.  Returns 0 to
+ * go on, -1 to drop the segment, 1 when the socket is gone.
+ */
+static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
+{
+	uint32_t ack = th->ack;
+	if (after(ack, sk->snd_max))
+		return -1; /* ACK of data never sent: dropped silently, as Linux's tcp_ack does */
+	if (before(ack, sk->snd_una - sk->max_window)) {
+		tcp_send_challenge_ack(st, sk); /* RFC 5961 §5.2: too old */
+		return -1;
+	}
+	sk->rack_on = sk->sack_ok && (st->sysctl.tcp_recovery & 1);
+	/* what this ACK reports delivered and lost, for PRR */
+	uint32_t una_before = sk->snd_una, sacked_before = tcp_sacked_bytes(sk);
+	uint32_t lost_before = sk->sack_ok ? tcp_sack_lost_total(sk) : 0;
+	if (sk->sack_ok && th->opt.nsack && sk->sndq.data)
+		tcp_sacktag(st, sk, th);
+	bool wnd_changed = tcp_ack_update_window(sk, th, ack);
+	if (!after(ack, sk->snd_una)) {
+		/* RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, does not move the
+		 * window, and comes while data is outstanding. */
+		bool dupack = ack == sk->snd_una && !th->plen && !(th->flags & (TCPHDR_SYN | TCPHDR_FIN)) &&
+			      !wnd_changed && sk->snd_una != sk->snd_max;
+		tcp_ack_no_progress(st, sk, th, dupack, una_before, sacked_before, lost_before);
+		return 0;
+	}
+	bool fin_acked, cwnd_limited;
+	uint32_t segs = tcp_clean_rtx_queue(st, sk, th, ack, &fin_acked, &cwnd_limited);
+	tcp_ack_rearm(st, sk, ack);
+	/* tcp_fastretrans_alert, or congestion avoidance */
+	if (sk->in_recovery && !before(ack, sk->high_seq)) {
+		sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
+		sk->cwnd = sk->ssthresh;
+	} else if (sk->sack_ok && (sk->in_recovery ||
+				   (tcp_sack_time_to_recover(sk) && !before(sk->snd_una, sk->high_seq)))) {
+		tcp_sack_fastretrans(st, sk, true, una_before, sacked_before, lost_before);
+	} else if (sk->in_recovery) {
+		tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
+		sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
+	} else if (cwnd_limited) {
+		tcp_cong_on_ack(st, sk, segs ? segs : 1);
+	}
+	if (fin_acked && tcp_ack_fin(st, sk))
+		return 1;
+	sk_wake_sk(st, sk);
 	return 0;
 }
 

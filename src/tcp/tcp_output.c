@@ -240,6 +240,112 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	return tcp_transmit(st, &seg, &sk->rt);
 }
 
+/* tcp_check_probe_timer: with nothing in flight no ACK will come, so a sender that holds
+ * data back needs a timer running (the zero-window probe, or tcp_write_wakeup after an RTO). */
+static void tcp_check_probe_timer(struct ustack *st, struct sock *sk)
+{
+	if (sk->snd_una == sk->snd_max && !timer_pending(&sk->retrans_timer))
+		tcp_rearm_rto(st, sk);
+}
+
+/* A retransmission after a timeout (go-back-N, __tcp_retransmit_skb): at most what was sent,
+ * up to the next SACKed range, cut and joined along the write queue's skbs. */
+static uint32_t tcp_rexmit_len(const struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len, bool *psh)
+{
+	uint32_t sent = sk->snd_max - seq;
+	if (len > sent)
+		len = sent;
+	for (unsigned i = 0; i < sk->nsacked; i++) /* up to the next SACKed range */
+		if ((int32_t)(sk->sacked[i].start - seq) > 0) {
+			if (len > sk->sacked[i].start - seq)
+				len = sk->sacked[i].start - seq;
+			break;
+		}
+	return len ? tcp_wq_rexmit_len(st, sk, seq, len, psh) : 0;
+}
+
+/* tcp_nagle_test, with TCP_CORK and MSG_MORE: must the partial segment [seq, seq + len), all
+ * that is unsent, wait? */
+static bool tcp_nagle_test(struct ustack *st, struct sock *sk, uint32_t len, uint32_t unsent, uint32_t in_flight,
+			   bool fin_pending)
+{
+	uint32_t mss = tcp_mss_now(sk);
+	if (!len || len >= mss || len != unsent)
+		return false;
+	/* corked (TCP_CORK, or MSG_MORE on the last send): a partial segment waits for more
+	 * data, or for the cork to come out — with the probe timer running, so that it goes
+	 * after an RTO if nothing else comes (tcp_check_probe_timer → tcp_write_wakeup) */
+	if ((sk->cork || sk->more) && !fin_pending) {
+		tcp_check_probe_timer(st, sk);
+		return true;
+	}
+	/* Nagle as Linux has it (tcp_nagle_check with Minshall's variant): a small segment waits
+	 * only while an earlier small segment is unacknowledged */
+	return in_flight && !sk->nodelay && !sk->fin_queued && (int32_t)(sk->snd_sml - sk->snd_una) > 0 &&
+	       (int32_t)(sk->snd_sml - sk->snd_nxt) <= 0;
+}
+
+/* Where a new TSO packet starting at seq ends (tcp_tso_autosize, tcp_cwnd_test's half of the
+ * window, the skb, the peer's window); *multi when it holds more than one segment. */
+static uint32_t tcp_tso_split(const struct ustack *st, const struct sock *sk, uint32_t seq, uint32_t cwnd_room,
+			      uint32_t skb_end, uint32_t wnd_room, bool *multi)
+{
+	uint32_t mss = tcp_mss_now(sk);
+	uint32_t segs = tcp_tso_segs(st, sk, mss);
+	uint32_t half = sk->cwnd / 2 ? sk->cwnd / 2 : 1;
+	uint32_t room_segs = cwnd_room / mss ? cwnd_room / mss : 1;
+	if (segs > half)
+		segs = half;
+	if (segs > room_segs)
+		segs = room_segs;
+	uint32_t bytes = segs * mss;
+	if (bytes > skb_end - seq)
+		bytes = skb_end - seq;
+	if (bytes > wnd_room)
+		bytes = wnd_room;
+	*multi = bytes > mss;
+	return seq + bytes;
+}
+
+/* tcp_event_data_sent: [seq, seq + len) (and a FIN) went; the send state follows, and the
+ * first data in flight starts a fresh RTO, even if the timer was probing a zero window
+ * (tcp_event_new_data_sent). */
+static void tcp_event_data_sent(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len, bool fin,
+				bool rexmit)
+{
+	if (rexmit) {
+		MIB_INC(st, TcpRetransSegs); /* resent after a timeout (go-back-N) */
+		sk->total_retrans++;
+	}
+	sk->snd_nxt = seq + len + (fin ? 1 : 0);
+	if (len < tcp_mss_now(sk))
+		sk->snd_sml = seq + len;
+	if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
+		sk->snd_max = sk->snd_nxt;
+	bool first_in_flight = !rexmit && seq == sk->snd_una;
+	if (!rexmit)
+		sk->last_seg_seq = seq;
+	if (!timer_pending(&sk->retrans_timer) || first_in_flight)
+		tcp_rearm_rto(st, sk);
+}
+
+/* tcp_cwnd_validate: how much of the window this round used, which decides whether the next
+ * ACKs may grow it (tcp_is_cwnd_limited). */
+static void tcp_cwnd_validate(struct sock *sk, bool cwnd_stop, bool sent_any)
+{
+	uint32_t mss = tcp_mss_now(sk);
+	uint32_t packets_out = (sk->snd_max - sk->snd_una + mss - 1) / mss;
+	bool is_cwnd_limited = cwnd_stop || packets_out >= sk->cwnd;
+	if (!sent_any && !is_cwnd_limited)
+		return;
+	if (!before(sk->snd_una, sk->cwnd_usage_seq) || is_cwnd_limited ||
+	    (!sk->is_cwnd_limited && packets_out > sk->max_packets_out)) {
+		sk->is_cwnd_limited = is_cwnd_limited;
+		sk->max_packets_out = packets_out;
+		sk->cwnd_usage_seq = sk->snd_nxt;
+	}
+}
+
 /*
  * tcp_write_xmit: send what the congestion window (RFC 5681) and the peer's window allow, one
  * MSS at a time, holding back a small segment while another small one is in flight unless
@@ -276,33 +382,22 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 				continue;
 			}
 		}
-		/* with SACK information, what is in flight is the pipe (RFC 6675): SACKed data has
-		 * left the network, so each SACK lets new data go — which also does what limited
-		 * transmit (RFC 3042) does, as Linux's packets_out − sacked_out does */
+		/* tcp_cwnd_test: with SACK information, what is in flight is the pipe (RFC 6675):
+		 * SACKed data has left the network, so each SACK lets new data go — which also does
+		 * what limited transmit (RFC 3042) does, as Linux's packets_out − sacked_out does */
 		uint32_t in_flight = sk->nsacked && !rexmit ? tcp_sack_pipe(sk) : seq - sk->snd_una;
 		uint32_t cwnd_room = sk->cwnd * mss > in_flight ? sk->cwnd * mss - in_flight : 0;
+		/* tcp_snd_wnd_test */
 		uint32_t wnd_end = sk->snd_una + sk->snd_wnd;
 		uint32_t wnd_room = (int32_t)(wnd_end - seq) > 0 ? wnd_end - seq : 0;
 		uint32_t len = unsent < mss ? unsent : mss;
 		bool psh = false;
 		uint8_t skb_flags = 0;
 		uint32_t skb_end = unsent ? tcp_wq_end(sk, seq, &skb_flags) : seq;
-		if (rexmit) {
-			/* what was sent is resent skb by skb (__tcp_retransmit_skb) */
-			uint32_t sent = sk->snd_max - seq;
-			if (len > sent)
-				len = sent;
-			for (unsigned i = 0; i < sk->nsacked; i++) /* up to the next SACKed range */
-				if ((int32_t)(sk->sacked[i].start - seq) > 0) {
-					if (len > sk->sacked[i].start - seq)
-						len = sk->sacked[i].start - seq;
-					break;
-				}
-			if (len)
-				len = tcp_wq_rexmit_len(st, sk, seq, len, &psh);
-		} else if (len > skb_end - seq) {
+		if (rexmit)
+			len = tcp_rexmit_len(st, sk, seq, len, &psh);
+		else if (len > skb_end - seq)
 			len = skb_end - seq; /* a fresh segment stays within its skb */
-		}
 		uint32_t want = len;
 		if (len > wnd_room)
 			len = wnd_room;
@@ -323,46 +418,18 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 				rwnd_limited = true; /* tcp_snd_wnd_test failed */
 			else
 				cwnd_stop = true;
-			/* the window would cut it short: wait for room — but with nothing in flight
-			 * no ACK may come, so the probe timer must be running (tcp_check_probe_timer) */
-			if (sk->snd_una == sk->snd_max && !timer_pending(&sk->retrans_timer))
-				tcp_rearm_rto(st, sk);
+			/* the window would cut it short: wait for room (sender SWS avoidance) */
+			tcp_check_probe_timer(st, sk);
 			break;
 		}
-		/* corked (TCP_CORK, or MSG_MORE on the last send): a partial segment waits for
-		 * more data, or for the cork to come out */
-		if (!rexmit && len && len < mss && len == unsent && (sk->cork || sk->more) && !fin_pending) {
-			/* with nothing in flight no ACK will come: the probe timer sends it after an
-			 * RTO (tcp_check_probe_timer → tcp_write_wakeup), as Linux does */
-			if (sk->snd_una == sk->snd_max && !timer_pending(&sk->retrans_timer))
-				tcp_rearm_rto(st, sk);
-			break;
-		}
-		/* Nagle as Linux has it (tcp_nagle_check with Minshall's variant): a small segment
-		 * waits only while an earlier small segment is unacknowledged */
-		if (!rexmit && len && len < mss && len == unsent && in_flight && !sk->nodelay && !sk->fin_queued &&
-		    (int32_t)(sk->snd_sml - sk->snd_una) > 0 && (int32_t)(sk->snd_sml - sk->snd_nxt) <= 0)
+		if (!rexmit && tcp_nagle_test(st, sk, len, unsent, in_flight, fin_pending))
 			break;
 		bool fin = fin_pending && seq + len == sk->write_seq;
 		if (!len && !fin)
 			break;
 		if (!rexmit && len) {
-			if (!after(chunk_end, seq)) { /* a new TSO packet starts here */
-				uint32_t segs = tcp_tso_segs(st, sk, mss);
-				uint32_t half = sk->cwnd / 2 ? sk->cwnd / 2 : 1;
-				uint32_t room_segs = cwnd_room / mss ? cwnd_room / mss : 1;
-				if (segs > half)
-					segs = half;
-				if (segs > room_segs)
-					segs = room_segs;
-				uint32_t bytes = segs * mss;
-				if (bytes > skb_end - seq)
-					bytes = skb_end - seq;
-				if (bytes > wnd_room)
-					bytes = wnd_room;
-				chunk_end = seq + bytes;
-				chunk_multi = bytes > mss;
-			}
+			if (!after(chunk_end, seq)) /* a new TSO packet starts here */
+				chunk_end = tcp_tso_split(st, sk, seq, cwnd_room, skb_end, wnd_room, &chunk_multi);
 			/* a one-segment packet cut from an skb leaves the PSH to the rest of it
 			 * (tso_fragment), so only the skb's last segment carries its mark */
 			if (!before(seq + len, chunk_end))
@@ -371,24 +438,8 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 		if (tcp_send_data(st, sk, seq, len, fin, psh) == -ENOBUFS)
 			break;
 		sent_any = true;
-		if (rexmit) {
-			MIB_INC(st, TcpRetransSegs); /* resent after a timeout (go-back-N) */
-			sk->total_retrans++;
-		}
-		sk->snd_nxt = seq + len + (fin ? 1 : 0);
-		if (len < mss)
-			sk->snd_sml = seq + len;
-		if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
-			sk->snd_max = sk->snd_nxt;
-		/* tcp_event_new_data_sent: the first data in flight starts a fresh RTO, even if
-		 * the timer was probing a zero window */
-		bool first_in_flight = !rexmit && seq == sk->snd_una;
-		if (!rexmit) {
-			sent_new = true;
-			sk->last_seg_seq = seq;
-		}
-		if (!timer_pending(&sk->retrans_timer) || first_in_flight)
-			tcp_rearm_rto(st, sk);
+		sent_new |= !rexmit;
+		tcp_event_data_sent(st, sk, seq, len, fin, rexmit);
 	}
 	/* one loss probe per tail: armed after new data goes out (tcp_write_xmit's
 	 * tcp_schedule_loss_probe) */
@@ -398,17 +449,7 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 		tcp_chrono_start(st, sk, TCP_CHRONO_RWND_LIMITED);
 	else
 		tcp_chrono_stop(st, sk, TCP_CHRONO_RWND_LIMITED);
-	/* tcp_cwnd_validate: how much of the window this round used */
-	uint32_t packets_out = (sk->snd_max - sk->snd_una + mss - 1) / mss;
-	bool is_cwnd_limited = cwnd_stop || packets_out >= sk->cwnd;
-	if (sent_any || is_cwnd_limited) {
-		if (!before(sk->snd_una, sk->cwnd_usage_seq) || is_cwnd_limited ||
-		    (!sk->is_cwnd_limited && packets_out > sk->max_packets_out)) {
-			sk->is_cwnd_limited = is_cwnd_limited;
-			sk->max_packets_out = packets_out;
-			sk->cwnd_usage_seq = sk->snd_nxt;
-		}
-	}
+	tcp_cwnd_validate(sk, cwnd_stop, sent_any);
 }
 
 /* tcp_send_loss_probe: new data if the window allows one segment of it, else the newest
