@@ -141,146 +141,156 @@ struct tcp_cong_ops {
 	void (*cong_avoid)(struct ustack *st, struct sock *sk, uint32_t acked);
 };
 
+/*
+ * A socket.  Its members are grouped as Linux layers them — sock (the generic socket), then
+ * inet_connection_sock (a connection-oriented socket: listener queues, retransmission timer),
+ * then tcp_sock — and within each group ordered for packing (eight-byte members, then four,
+ * two, one), so that the groups read as units and the struct stays under 1 KB.
+ */
 struct sock {
-	struct ehash_node node; /* laddr/lport/raddr/rport and state */
+	/* ---- sock: identity, the descriptor, socket-level options and errors ---- */
+	struct ehash_node node;  /* laddr/lport/raddr/rport and state */
 	struct sock *bind_next;  /* owners of the same bind bucket */
 	struct bind_bucket *tb;
 	struct sock *lnext;      /* listener hash chain */
+	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
+	struct zc_state *zc;     /* MSG_ZEROCOPY's ids and error queue (socket/zerocopy.c) */
+	struct utimer wait_timer;/* the lingering close's deadline, on the stack's clock */
+	struct ustack_route_result rt;
 	int fd;                  /* -1 once closed by the application */
-
-	/* socket-level state */
-	bool nonblock, reuseaddr, bound_addr, bound_port, hashed, listening_hashed;
-	uint8_t ss;              /* the socket's SS_* state, as struct socket keeps it in Linux */
-	bool shut_rd, shut_wr;
-	bool dead;               /* sk_free ran; the memory waits for request sockets (sk_free) */
 	int err;                 /* sk_err: reported once by SO_ERROR or the next call */
 	int soft_err;
 	int rcvbuf, sndbuf;
+	int linger;              /* SO_LINGER: -1 off, else seconds */
 	uint16_t inet_id;
-	struct ustack_route_result rt;
-
-	/* TCP */
-	uint32_t iss, irs;
-	uint32_t snd_una, snd_nxt, snd_wnd;
-	uint32_t rcv_nxt, rcv_wnd;
-	uint16_t advmss, mss_cache, mss_clamp, user_mss;
-	uint8_t snd_wscale, rcv_wscale;
-	bool wscale_ok, sack_ok, tstamp_ok;
-	uint32_t ts_recent, ts_off;
-	uint32_t ts_recent_stamp_ms; /* when ts_recent was last updated (tcp_clock_ms) */
-	bool iss_set;            /* the ISN was chosen by TIME_WAIT reuse (tcp_twsk_unique) */
-	uint32_t cwnd, ssthresh;
-	uint32_t rto_ms;
-	uint8_t retransmits, backoff, total_rto;
-	uint8_t syn_retries;     /* TCP_SYNCNT; 0 = net.ipv4.tcp_syn_retries */
-	uint64_t retrans_stamp;  /* µs: first (re)transmission of the SYN */
-	struct utimer retrans_timer;
-
-	/* data transfer (tcp.c, tcp_input.c, tcp_output.c) */
-	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */
-	struct tcp_buf rcvq;     /* in-order bytes not yet read */
-	uint32_t rcv_limit;      /* what windows may offer of rcvq (the rest absorbs window creep) */
-	bool data_init;          /* established: sequence state for data is set up */
+	uint8_t ss;              /* the socket's SS_* state, as struct socket keeps it in Linux */
+	bool nonblock, reuseaddr, bound_addr, bound_port, hashed, listening_hashed;
+	bool shut_rd, shut_wr;
+	bool dead;               /* sk_free ran; the memory waits for request sockets (sk_free) */
 	bool rcvbuf_locked;      /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
 	bool sndbuf_locked;      /* SO_SNDBUF was set: the send ring does not grow */
-	uint64_t bytes_read;     /* copied to the application (copied_seq) */
-	uint64_t rcvq_space_seq, rcvq_space_time; /* tcp_rcv_space_adjust's last measurement */
-	uint32_t rcvq_space;     /* bytes the application read in the last receiver RTT */
-	uint32_t rcv_rtt_us;     /* the receiver's RTT estimate (rcv_rtt_est) */
-	struct ofo_node *ofo;    /* out-of-order runs, in the receive ring past rcvq (tcp_ofo.c) */
-	struct ofo_node *ofo_last; /* the highest run (Linux's ooo_last_skb) */
-	uint32_t ofo_bytes;      /* bytes those runs hold */
-	uint32_t ofo_runs;
-	uint8_t rx_nsack;        /* SACK blocks we report, newest first (selective_acks) */
-	struct sack_range rx_sack[4];
-	uint32_t write_seq;      /* sequence number after the last byte written */
-	uint32_t snd_max;        /* highest sequence number sent (snd_nxt may go back after a timeout) */
-	uint32_t snd_wl1, snd_wl2, max_window;
-	uint32_t rcv_adv;        /* right edge of the window we advertised (never shrinks) */
-	uint32_t rcv_ssthresh;   /* the window grows up to this, which in-order data raises */
-	bool fin_queued;         /* close/shutdown: a FIN follows write_seq */
-	bool fin_rcvd;
-	bool nodelay;
-	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
-	bool recvmsg_inq;        /* TCP_INQ: recvmsg reports what is left to read (TCP_CM_INQ) */
-	bool zerocopy;           /* SO_ZEROCOPY */
-	struct zc_state *zc;     /* MSG_ZEROCOPY's ids and error queue (socket/zerocopy.c) */
-	bool cork;               /* TCP_CORK: only full segments go until uncorked */
-	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
-	bool more;               /* tcp_push of a MSG_MORE send: a partial tail waits */
-	struct tcp_skb_rec *wq;  /* the write queue's skbs from wq_start (tcp_write_queue.c) */
-	uint32_t wq_start;
-	uint16_t wq_head, wq_n, wq_cap;
-	uint32_t pushed_seq;     /* write_seq at the last PSH mark (forced_push) */
-	uint32_t snd_limit;      /* the send buffer (sk_sndbuf): a new skb starts only below it */
-	struct tcp_tx_stamp *txlog; /* send times of unacknowledged data, oldest first */
-	uint16_t txlog_head, txlog_n, txlog_cap;
-	/* RACK (RFC 8985, tcp_recovery.c): the most recently sent data delivered */
-	uint64_t rack_mstamp;
-	uint32_t rack_end_seq, rack_rtt_us;
-	uint32_t rack_lost_edge;  /* holes below it are lost (RACK's marks, as one edge) */
-	bool rack_on;             /* net.ipv4.tcp_recovery & 1, read at each ACK */
-	bool rack_advanced;
-	bool reo_pending;         /* retrans_timer is RACK's reordering timer */
-	/* PRR (RFC 6937, tcp_cwnd_reduction): recovery's window, in segments */
-	uint32_t prior_cwnd, prr_delivered, prr_out;
-	uint32_t snd_sml;        /* end of the last small segment sent (Minshall's Nagle) */
-	uint8_t dupacks;
-	bool in_recovery;
-	uint8_t nsacked;
-	struct sack_range sacked[TCP_SACK_SLOTS]; /* SACKed above snd_una, sorted, disjoint */
-	uint32_t high_rxt;       /* RFC 6675 HighRxt: end of the last hole retransmitted */
-	bool tlp_pending;        /* retrans_timer is the loss probe's, not the RTO's */
-	bool tlp_retrans;        /* the probe was a retransmission */
-	uint32_t tlp_high_seq;   /* snd_max when the probe went; 0: none outstanding */
-	uint32_t last_seg_seq;   /* start of the newest segment sent (what a probe resends) */
-	uint64_t rto_deadline;   /* µs: when the RTO armed last would fire */
-	uint16_t reordering;     /* duplicate threshold, in segments (tp->reordering) */
-	uint32_t high_seq;       /* snd_nxt when recovery began (RFC 6582) */
-	uint32_t srtt_us, rttvar_us;   /* RFC 6298, in µs (srtt 0: no sample yet) */
-	uint32_t quickack;       /* ACK every segment for this many more (Linux's quick-ack) */
-	uint32_t rcv_unacked;    /* bytes received since our last ACK */
-	int linger;              /* SO_LINGER: -1 off, else seconds */
 	bool keepalive;          /* SO_KEEPALIVE */
-	uint16_t keepidle, keepintvl; /* TCP_KEEPIDLE/TCP_KEEPINTVL, s; 0: the sysctl */
-	uint8_t keepcnt;         /* TCP_KEEPCNT; 0: the sysctl */
-	uint8_t probes_out;      /* keepalive or zero-window probes unanswered */
-	uint32_t user_timeout_ms;/* TCP_USER_TIMEOUT; 0: off */
-	uint64_t rcv_tstamp;     /* µs: when the peer last sent us something acceptable */
-	uint64_t probe_stamp;    /* µs: first unanswered zero-window probe */
+	bool zerocopy;           /* SO_ZEROCOPY */
 	bool lingering;          /* close() waits in sk_stream_wait_close: do not free on tcp_done */
 	bool wait_expired;
-	struct utimer wait_timer;/* the lingering close's deadline, on the stack's clock */
-	uint64_t bytes_acked, bytes_received;
-	/* TCP_INFO's accounting (RFC 4898's names, as Linux keeps them) */
-	uint64_t bytes_sent, bytes_retrans;
-	uint32_t segs_out, segs_in, data_segs_out, data_segs_in;
-	uint32_t rcv_ooopack, reord_seen, dsack_dups, delivered;
-	uint64_t lsndtime, lrcvtime; /* µs: last data sent, last data received */
-	uint32_t total_retrans;
-	uint32_t cwnd_cnt;       /* congestion avoidance: ACKed segments toward the next cwnd step */
-	bool cwnd_limited;       /* the last send stopped at cwnd */
-	bool is_cwnd_limited;    /* tcp_cwnd_validate: cwnd limited sending in this window */
-	uint32_t max_packets_out;/* ... else the most segments in flight in it */
-	uint32_t cwnd_usage_seq; /* the window those describe ends here */
-	uint8_t chrono_type;     /* tcp_chrono: 0 none, 1 busy, 2 rwnd-limited, 3 sndbuf-limited */
-	uint32_t chrono_start_ms;
-	uint32_t chrono_stat[3]; /* ms spent busy, rwnd-limited, sndbuf-limited */
-	uint32_t rtt_min_us;
+
+	/* ---- inet_connection_sock: the listener's queues, the timers, retransmission ---- */
+	struct sock *acceptq_head, *acceptq_tail, *acceptq_next;
+	struct sock *parent;     /* a child's listener until accept() */
 	const struct tcp_cong_ops *ca_ops;
-	bool ca_setsockopt;      /* chosen by TCP_CONGESTION rather than the sysctl */
-	struct cubic_state cubic;
-	uint32_t last_oow_ack_ms;/* challenge/duplicate ACK rate limit (tcp_invalid_ratelimit) */
-	bool oow_ack_sent;
+	uint64_t retrans_stamp;  /* µs: first (re)transmission of the SYN */
+	uint64_t rto_deadline;   /* µs: when the RTO armed last would fire */
+	struct utimer retrans_timer;
 	struct utimer delack_timer;
 	struct utimer tw_timer;  /* sk_timer: TIME_WAIT, FIN_WAIT2 of an orphan, keepalive */
-
-	/* listener */
 	int max_ack_backlog;     /* listen(fd, n), capped at net.core.somaxconn */
 	int ack_backlog;         /* children waiting in the accept queue */
 	int reqsk_qlen;          /* request sockets in the SYN queue */
-	struct sock *acceptq_head, *acceptq_tail, *acceptq_next;
-	struct sock *parent;     /* a child's listener until accept() */
+	uint32_t rto_ms;
+	uint32_t user_timeout_ms;/* TCP_USER_TIMEOUT; 0: off */
+	uint8_t retransmits, backoff, total_rto;
+	uint8_t syn_retries;     /* TCP_SYNCNT; 0 = net.ipv4.tcp_syn_retries */
+	uint8_t probes_out;      /* keepalive or zero-window probes unanswered */
+	bool ca_setsockopt;      /* chosen by TCP_CONGESTION rather than the sysctl */
+
+	/* ---- tcp_sock: sequence space and negotiated options ---- */
+	uint32_t iss, irs;
+	uint32_t snd_una, snd_nxt, snd_wnd;
+	uint32_t rcv_nxt, rcv_wnd;
+	uint32_t ts_recent, ts_off;
+	uint32_t ts_recent_stamp_ms; /* when ts_recent was last updated (tcp_clock_ms) */
+	uint16_t advmss, mss_cache, mss_clamp, user_mss;
+	uint8_t snd_wscale, rcv_wscale;
+	bool wscale_ok, sack_ok, tstamp_ok;
+	bool iss_set;            /* the ISN was chosen by TIME_WAIT reuse (tcp_twsk_unique) */
+
+	/* ---- tcp_sock: the send side (tcp.c, tcp_output.c, tcp_write_queue.c) ---- */
+	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */
+	struct tcp_skb_rec *wq;  /* the write queue's skbs from wq_start (tcp_write_queue.c) */
+	struct tcp_tx_stamp *txlog; /* send times of unacknowledged data, oldest first */
+	uint32_t write_seq;      /* sequence number after the last byte written */
+	uint32_t snd_max;        /* highest sequence number sent (snd_nxt may go back after a timeout) */
+	uint32_t snd_wl1, snd_wl2, max_window;
+	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
+	uint32_t wq_start;
+	uint32_t pushed_seq;     /* write_seq at the last PSH mark (forced_push) */
+	uint32_t snd_limit;      /* the send buffer (sk_sndbuf): a new skb starts only below it */
+	uint32_t snd_sml;        /* end of the last small segment sent (Minshall's Nagle) */
+	uint32_t last_seg_seq;   /* start of the newest segment sent (what a probe resends) */
+	uint16_t wq_head, wq_n, wq_cap;
+	uint16_t txlog_head, txlog_n, txlog_cap;
+	bool fin_queued;         /* close/shutdown: a FIN follows write_seq */
+	bool nodelay;
+	bool cork;               /* TCP_CORK: only full segments go until uncorked */
+	bool more;               /* tcp_push of a MSG_MORE send: a partial tail waits */
+
+	/* ---- tcp_sock: the receive side (tcp.c, tcp_input.c, tcp_ofo.c) ---- */
+	struct tcp_buf rcvq;     /* in-order bytes not yet read */
+	struct ofo_node *ofo;    /* out-of-order runs, in the receive ring past rcvq (tcp_ofo.c) */
+	struct ofo_node *ofo_last; /* the highest run (Linux's ooo_last_skb) */
+	uint64_t bytes_read;     /* copied to the application (copied_seq) */
+	uint64_t rcvq_space_seq, rcvq_space_time; /* tcp_rcv_space_adjust's last measurement */
+	uint64_t rcv_tstamp;     /* µs: when the peer last sent us something acceptable */
+	struct sack_range rx_sack[4]; /* SACK blocks we report, newest first (selective_acks) */
+	uint32_t rcv_limit;      /* what windows may offer of rcvq (the rest absorbs window creep) */
+	uint32_t rcvq_space;     /* bytes the application read in the last receiver RTT */
+	uint32_t rcv_rtt_us;     /* the receiver's RTT estimate (rcv_rtt_est) */
+	uint32_t ofo_bytes;      /* bytes those runs hold */
+	uint32_t ofo_runs;
+	uint32_t rcv_adv;        /* right edge of the window we advertised (never shrinks) */
+	uint32_t rcv_ssthresh;   /* the window grows up to this, which in-order data raises */
+	uint32_t quickack;       /* ACK every segment for this many more (Linux's quick-ack) */
+	uint32_t rcv_unacked;    /* bytes received since our last ACK */
+	uint32_t last_oow_ack_ms;/* challenge/duplicate ACK rate limit (tcp_invalid_ratelimit) */
+	uint8_t rx_nsack;
+	bool data_init;          /* established: sequence state for data is set up */
+	bool fin_rcvd;
+	bool recvmsg_inq;        /* TCP_INQ: recvmsg reports what is left to read (TCP_CM_INQ) */
+	bool oow_ack_sent;
+
+	/* ---- tcp_sock: loss recovery — SACK scoreboard, RACK (RFC 8985), PRR (RFC 6937), TLP ---- */
+	uint64_t rack_mstamp;    /* RACK: the most recently sent data delivered */
+	struct sack_range sacked[TCP_SACK_SLOTS]; /* SACKed above snd_una, sorted, disjoint */
+	uint32_t rack_end_seq, rack_rtt_us;
+	uint32_t rack_lost_edge;  /* holes below it are lost (RACK's marks, as one edge) */
+	uint32_t prior_cwnd, prr_delivered, prr_out; /* PRR: recovery's window, in segments */
+	uint32_t high_rxt;       /* RFC 6675 HighRxt: end of the last hole retransmitted */
+	uint32_t high_seq;       /* snd_nxt when recovery began (RFC 6582) */
+	uint32_t tlp_high_seq;   /* snd_max when the probe went; 0: none outstanding */
+	uint16_t reordering;     /* duplicate threshold, in segments (tp->reordering) */
+	uint8_t dupacks;
+	uint8_t nsacked;
+	bool in_recovery;
+	bool rack_on;             /* net.ipv4.tcp_recovery & 1, read at each ACK */
+	bool rack_advanced;
+	bool reo_pending;         /* retrans_timer is RACK's reordering timer */
+	bool tlp_pending;        /* retrans_timer is the loss probe's, not the RTO's */
+	bool tlp_retrans;        /* the probe was a retransmission */
+
+	/* ---- tcp_sock: RTT, congestion control, keepalive ---- */
+	struct cubic_state cubic;
+	uint64_t probe_stamp;    /* µs: first unanswered zero-window probe */
+	uint32_t srtt_us, rttvar_us;   /* RFC 6298, in µs (srtt 0: no sample yet) */
+	uint32_t rtt_min_us;
+	uint32_t cwnd, ssthresh;
+	uint32_t cwnd_cnt;       /* congestion avoidance: ACKed segments toward the next cwnd step */
+	uint32_t max_packets_out;/* tcp_cwnd_validate: ... else the most segments in flight in it */
+	uint32_t cwnd_usage_seq; /* the window those describe ends here */
+	uint32_t chrono_start_ms;
+	uint32_t chrono_stat[3]; /* ms spent busy, rwnd-limited, sndbuf-limited */
+	uint16_t keepidle, keepintvl; /* TCP_KEEPIDLE/TCP_KEEPINTVL, s; 0: the sysctl */
+	uint8_t keepcnt;         /* TCP_KEEPCNT; 0: the sysctl */
+	uint8_t chrono_type;     /* tcp_chrono: 0 none, 1 busy, 2 rwnd-limited, 3 sndbuf-limited */
+	bool cwnd_limited;       /* the last send stopped at cwnd */
+	bool is_cwnd_limited;    /* tcp_cwnd_validate: cwnd limited sending in this window */
+
+	/* ---- tcp_sock: TCP_INFO's accounting (RFC 4898's names, as Linux keeps them) ---- */
+	uint64_t bytes_acked, bytes_received;
+	uint64_t bytes_sent, bytes_retrans;
+	uint64_t lsndtime, lrcvtime; /* µs: last data sent, last data received */
+	uint32_t segs_out, segs_in, data_segs_out, data_segs_in;
+	uint32_t rcv_ooopack, reord_seen, dsack_dups, delivered;
+	uint32_t total_retrans;
 };
 
 struct ofo_node;
