@@ -9,6 +9,8 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <ustack/trace.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 
@@ -181,6 +183,15 @@ static void tap_open_error(const char *name, int err)
 		cli_error(opt, "cannot open TAP device: %s%s", strerror(err), hint);
 }
 
+/* What Linux would write to its kernel log (the SYN flood warning, ...) goes to stderr,
+ * prefixed with the command, as dmesg would show it. */
+static void log_to_stderr(void *arg, const struct ustack_trace_event *ev)
+{
+	(void)arg;
+	if (ev->kind == USTACK_TRACE_LOG && ev->detail)
+		fprintf(stderr, "%s: %s\n", cli_command(), ev->detail);
+}
+
 int tap_stack_open(struct tap_stack *ts, struct link_opts *o)
 {
 	if (!o->have_mac) {
@@ -193,6 +204,7 @@ int tap_stack_open(struct tap_stack *ts, struct link_opts *o)
 		cli_error(NULL, "%s", strerror(errno));
 		return 1;
 	}
+	ustack_trace_subscribe(ts->st, log_to_stderr, NULL);
 	int rc = apply_sysctls(ts->st, o);
 	if (rc) {
 		ustack_destroy(ts->st);

@@ -29,6 +29,8 @@ enum ustack_trace_kind {
 	                          * tcp_rcv_synsent_state_process, tcp_check_req,
 	                          * tcp_v4_syn_recv_sock, inet_csk_reqsk_queue_add,
 	                          * inet_csk_accept, tcp_retransmit_skb, tcp_write_err ... */
+	USTACK_TRACE_LOG,        /* what Linux would write to its log (detail: the line),
+	                          * e.g. "TCP: Possible SYN flooding on port A:P. Sending cookies." */
 };
 
 struct ustack_trace_event {

@@ -66,6 +66,7 @@ struct request_sock {
 	uint8_t snd_wscale, rcv_wscale;
 	uint8_t num_retrans, num_timeout;
 	uint8_t wscale_ok : 1, sack_ok : 1, tstamp_ok : 1, acked : 1;
+	uint8_t cookie : 1;   /* rebuilt from a SYN cookie (syncookies.c): never hashed, no timer */
 	uint32_t last_oow_ack_ms; /* rate limit for SYN-ACKs to retransmitted SYNs */
 	uint32_t rcv_wnd;         /* the window our SYN-ACK offered */
 	uint32_t snt_synack_us;   /* low bits of the stack clock when the SYN-ACK left: the RTT */
@@ -188,10 +189,12 @@ struct sock {
 	int reqsk_qlen;          /* request sockets in the SYN queue */
 	uint32_t rto_ms;
 	uint32_t user_timeout_ms;/* TCP_USER_TIMEOUT; 0: off */
+	uint32_t synq_overflow_ms; /* a listener's last cookie SYN-ACK (tcp_synq_overflow); 0: never */
 	uint8_t retransmits, backoff, total_rto;
 	uint8_t syn_retries;     /* TCP_SYNCNT; 0 = net.ipv4.tcp_syn_retries */
 	uint8_t probes_out;      /* keepalive or zero-window probes unanswered */
 	bool ca_setsockopt;      /* chosen by TCP_CONGESTION rather than the sysctl */
+	bool synflood_warned;    /* the "Possible SYN flooding" line was logged for this listener */
 
 	/* ---- tcp_sock: sequence space and negotiated options ---- */
 	uint32_t iss, irs;
@@ -413,6 +416,17 @@ struct sock *tcp_check_req(struct ustack *st, struct request_sock *req, const st
 			   const struct tcp_repr *th);
 void tcp_child_process(struct ustack *st, struct sock *child, const struct ipv4_repr *ip,
 		       const struct tcp_repr *th);
+
+/* ---- syncookies.c ---- */
+bool tcp_syn_flood_action(struct ustack *st, struct sock *lsk);
+uint32_t cookie_v4_init_sequence(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
+				 const struct tcp_repr *th, uint16_t *mss);
+uint32_t cookie_init_timestamp(const struct request_sock *req, uint32_t now_ms);
+struct sock *cookie_v4_check(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
+			     const struct tcp_repr *th);
+/* tcp_minisocks.c: a child made from a request (or a cookie) becomes ESTABLISHED and joins
+ * the accept queue; -1 when it could not (it is gone) */
+int tcp_child_establish(struct ustack *st, struct sock *lsk, struct sock *child);
 
 /* ---- request_sock.c: the SYN queue and SYN-ACK retransmission ---- */
 struct request_sock *inet_reqsk_alloc(struct sock *lsk);

@@ -818,52 +818,71 @@ void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4
 
 /*
  * tcp_conn_request: the listener's SYN handler (seed phase 4).  Two queues bound a listener,
- * as in Linux: the SYN queue (request sockets) by the listen backlog — a SYN beyond it is
- * dropped (TcpExtTCPReqQFullDrop), which is where SYN cookies take over (next issue); with
- * tcp_syncookies=0 the last quarter of tcp_max_syn_backlog is also kept free — and the accept
- * queue, whose overflow drops the SYN too (TcpExtListenOverflows).  Otherwise a request socket
+ * as in Linux: the SYN queue (request sockets) by the listen backlog — a SYN beyond it gets a
+ * SYN cookie instead (syncookies.c; tcp_syncookies=1, TcpExtTCPReqQFullDoCookies), or always
+ * with tcp_syncookies=2, or is dropped with 0 (TcpExtTCPReqQFullDrop), where the last quarter
+ * of tcp_max_syn_backlog is also kept free — and the accept queue, whose overflow drops the
+ * SYN, cookies or not (TcpExtListenOverflows).  Otherwise a request socket
  * records what the SYN offered (tcp_openreq_init), takes its place in the established hash,
  * and the SYN-ACK goes out with its retransmission timer armed.
  */
 void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
 		      const struct tcp_repr *th)
 {
-	/* tcp_syn_flood_action: this is where SYN cookies take over (tcp_syncookies ≥ 1);
-	 * until they exist a full SYN queue drops the SYN. */
-	if (inet_csk_reqsk_queue_is_full(lsk)) {
-		MIB_INC(st, TcpExtTCPReqQFullDrop);
-		goto drop;
+	int syncookies = st->sysctl.tcp_syncookies;
+	bool want_cookie = false;
+	if (syncookies == 2 || inet_csk_reqsk_queue_is_full(lsk)) {
+		want_cookie = tcp_syn_flood_action(st, lsk);
+		if (!want_cookie)
+			goto drop;
 	}
-	if (sk_acceptq_is_full(lsk)) {
+	if (sk_acceptq_is_full(lsk)) { /* cookies or not */
 		MIB_INC(st, TcpExtListenOverflows);
 		goto drop;
 	}
 	/* Without cookies, keep the last quarter of tcp_max_syn_backlog for peers proven alive
 	 * (ustack keeps no per-peer metrics, so no peer is proven). */
 	int max_syn_backlog = st->sysctl.tcp_max_syn_backlog;
-	if (!st->sysctl.tcp_syncookies && max_syn_backlog - lsk->reqsk_qlen < (max_syn_backlog >> 2))
+	if (!want_cookie && !syncookies && max_syn_backlog - lsk->reqsk_qlen < (max_syn_backlog >> 2))
 		goto drop;
 
-	struct request_sock *req = inet_reqsk_alloc(lsk);
+	/* a cookie SYN-ACK keeps nothing: its request socket lives on the stack for the reply */
+	struct request_sock cookie_req;
+	struct request_sock *req = want_cookie ? &cookie_req : inet_reqsk_alloc(lsk);
 	if (!req)
 		goto drop;
+	if (want_cookie) {
+		memset(req, 0, sizeof(*req));
+		req->listener = lsk;
+		req->node.state = TCP_NEW_SYN_RECV;
+		req->cookie = 1;
+	}
 	req->node.laddr = ip->daddr;
 	req->node.raddr = ip->saddr;
 	req->node.lport = th->dport;
 	req->node.rport = th->sport;
 	req->rcv_isn = th->seq;
-	/* tcp_openreq_init: what the SYN offered, as far as our sysctls allow */
+	/* tcp_openreq_init: what the SYN offered, as far as our sysctls allow; a cookie without
+	 * timestamps has nowhere to keep SACK and window scaling (tcp_clear_options) */
 	req->mss = th->opt.mss_ok && th->opt.mss ? th->opt.mss : TCP_MSS_DEFAULT; /* 0: ignored */
 	req->tstamp_ok = th->opt.ts_ok && st->sysctl.tcp_timestamps;
+	bool options = !want_cookie || req->tstamp_ok;
 	req->ts_recent = req->tstamp_ok ? th->opt.tsval : 0;
-	req->sack_ok = th->opt.sack_ok && st->sysctl.tcp_sack;
-	req->wscale_ok = th->opt.ws_ok && st->sysctl.tcp_window_scaling;
+	req->sack_ok = options && th->opt.sack_ok && st->sysctl.tcp_sack;
+	req->wscale_ok = options && th->opt.ws_ok && st->sysctl.tcp_window_scaling;
 	req->snd_wscale = req->wscale_ok ? (th->opt.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : th->opt.wscale) : 0;
 	if (req->wscale_ok) /* the scale depends on buffer limits only; the window comes with the SYN-ACK */
 		tcp_select_initial_window(st, (uint32_t)lsk->rcvbuf / 2, TCP_MSS_DEFAULT, &req->rcv_wnd,
 					  &req->rcv_wscale, true);
-	req->snt_isn = secure_tcp_seq(st, ip->daddr, ip->saddr, th->dport, th->sport);
 	req->ts_off = req->tstamp_ok ? secure_tcp_ts_off(st, ip->daddr, ip->saddr) : 0;
+	if (want_cookie) {
+		req->snt_isn = cookie_v4_init_sequence(st, lsk, ip, th, &req->mss);
+		tcp_trace(st, "cookie_v4_init_sequence", &req->node, TCP_LISTEN, TCP_LISTEN);
+		if (tcp_send_synack(st, req) < 0)
+			goto drop;
+		return;
+	}
+	req->snt_isn = secure_tcp_seq(st, ip->daddr, ip->saddr, th->dport, th->sport);
 	inet_csk_reqsk_queue_hash_add(st, req);
 	if (tcp_send_synack(st, req) < 0) {
 		reqsk_queue_drop(st, req);

@@ -108,10 +108,19 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 	}
 	struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport);
 	if (lsk) {
+		if (!(th.flags & TCPHDR_SYN)) { /* tcp_v4_cookie_check */
+			struct sock *nsk = cookie_v4_check(st, lsk, ip, &th);
+			if (!nsk)
+				return;
+			if (nsk != lsk) {
+				tcp_child_process(st, nsk, ip, &th);
+				return;
+			}
+		}
 		tcp_trace(st, "tcp_rcv_state_process", &lsk->node, TCP_LISTEN, TCP_LISTEN);
 		if (th.flags & TCPHDR_ACK) {
-			/* an ACK for no request: RST (a peer with stale state, or a cookie we
-			 * cannot check yet) */
+			/* an ACK for no request and no good cookie: RST (a peer with stale
+			 * state, a forged or expired cookie) */
 			tcp_v4_send_reset(st, ip, &th);
 			return;
 		}
@@ -190,8 +199,12 @@ struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
 	sk->rto_ms = TCP_TIMEOUT_INIT_MS;
 	/* tcp_synack_rtt_meas: the SYN-ACK's round trip is the first sample, unless it was
 	 * resent (Karn) */
-	if (!req->num_retrans)
+	if (req->cookie) { /* no send time was kept: the echoed timestamp, if any (tcp_ack_update_rtt) */
+		if (req->tstamp_ok && th->opt.ts_ok && th->opt.tsecr)
+			tcp_rtt_estimator(sk, (tcp_clock_ms(st) - (th->opt.tsecr - req->ts_off)) * 1000u);
+	} else if (!req->num_retrans) {
 		tcp_rtt_estimator(sk, (uint32_t)st->now - req->snt_synack_us);
+	}
 	MIB_INC(st, TcpPassiveOpens);
 	tcp_trace(st, "tcp_v4_syn_recv_sock", &sk->node, TCP_NEW_SYN_RECV, TCP_SYN_RECV);
 	/* inet_ehash_nolisten: the child takes the request's place in the established hash,

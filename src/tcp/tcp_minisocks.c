@@ -100,14 +100,19 @@ struct sock *tcp_check_req(struct ustack *st, struct request_sock *req, const st
 		return NULL;
 	}
 	reqsk_put(st, req); /* the child took its place in the established hash */
+	return tcp_child_establish(st, lsk, sk) < 0 ? NULL : sk;
+}
+
+int tcp_child_establish(struct ustack *st, struct sock *lsk, struct sock *sk)
+{
 	if (tcp_data_init(st, sk) < 0) {
 		sk_free(st, sk);
-		return NULL;
+		return -1;
 	}
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
 	tcp_reset_keepalive_timer(st, sk);
 	inet_csk_reqsk_queue_add(st, lsk, sk);
-	return sk;
+	return 0;
 }
 
 /* tcp_child_process: the child takes the rest of the segment that completed its handshake —

@@ -598,8 +598,11 @@ int tcp_send_synack(struct ustack *st, struct request_sock *req)
 	};
 	seg.opt.mss_ok = true;
 	seg.opt.mss = advmss;
-	if (req->tstamp_ok)
+	if (req->tstamp_ok) {
 		ts_option(st, &seg.opt, req->ts_off, req->ts_recent);
+		if (req->cookie) /* the options ride in the TSval's low bits (syncookies.c) */
+			seg.opt.tsval = cookie_init_timestamp(req, tcp_clock_ms(st)) + req->ts_off;
+	}
 	seg.opt.sack_ok = req->sack_ok;
 	if (req->wscale_ok) {
 		seg.opt.ws_ok = true;
