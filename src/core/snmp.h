@@ -32,7 +32,7 @@
 	X(TcpExtTCPSYNChallenge) X(TcpExtPAWSEstab) X(TcpExtDelayedACKs) \
 	X(TcpExtTCPRcvQDrop) X(TcpExtTCPZeroWindowDrop) X(TcpExtTCPSackRecovery) X(TcpExtTCPKeepAlive) \
 	X(TcpExtTCPAbortOnLinger) \
-	X(TcpExtBeyondWindow) X(TcpExtTCPACKSkippedSynRecv) X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge) \
+	X(TcpExtBeyondWindow) X(TcpExtTCPMigrateReqSuccess) X(TcpExtTCPMigrateReqFailure) X(TcpExtTCPACKSkippedSynRecv) X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge) \
 	X(TcpExtOutOfWindowIcmps) X(TcpExtTWRecycled) X(TcpExtTCPDSACKRecv) X(TcpExtTCPSACKReneging) X(TcpExtTCPSACKReorder) \
 	X(TcpExtTCPLossProbes) X(TcpExtTCPLossProbeRecovery)
 

@@ -110,6 +110,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_retries2", SC_INT, F(tcp_retries2), 1, 0, 255, NULL },
 	{ "net.ipv4.tcp_min_snd_mss", SC_INT, F(tcp_min_snd_mss), 1, 48, 65535, NULL },
 	{ "net.ipv4.tcp_invalid_ratelimit", SC_INT, F(tcp_invalid_ratelimit), 1, 0, INT_MAX, NULL },
+	{ "net.ipv4.tcp_migrate_req", SC_INT, F(tcp_migrate_req), 1, 0, 1, NULL },
 };
 #undef F
 #define NENTRIES (sizeof(table) / sizeof(table[0]))

@@ -37,6 +37,7 @@ struct ustack_sysctls {
 	int tcp_retrans_collapse, tcp_recovery;
 	int tcp_min_snd_mss;       /* floor under the peer's MSS (the SACK-panic fixes, 2019) */
 	int tcp_invalid_ratelimit; /* ms between ACKs to out-of-window segments (tcp_oow_rate_limited) */
+	int tcp_migrate_req;       /* a closing SO_REUSEPORT listener hands its connections on */
 };
 
 void sysctl_defaults(struct ustack_sysctls *s);

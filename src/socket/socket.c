@@ -212,6 +212,12 @@ int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_
 	if (sk->node.state != TCP_CLOSE || sk->tb)
 		return leave(st, -EINVAL);
 	sk->node.laddr = a;
+	if (!sin->sin_port && sk->bind_address_no_port && a) {
+		/* IP_BIND_ADDRESS_NO_PORT: the address now, the port when connect() knows the
+		 * 4-tuple (so that many connections may share it, RFC 6056 §3.2) */
+		sk->bound_addr = true;
+		return leave(st, 0);
+	}
 	rc = inet_csk_get_port(st, sk, ntohs(sin->sin_port));
 	if (rc < 0) {
 		sk->node.laddr = 0;
@@ -235,11 +241,9 @@ int ustack_listen(struct ustack *st, int fd, int backlog)
 	sk->max_ack_backlog = backlog;
 	if (sk->node.state == TCP_LISTEN)
 		return leave(st, 0);
-	if (!sk->tb) {
-		int rc = inet_csk_get_port(st, sk, 0); /* autobind */
-		if (rc < 0)
-			return leave(st, rc);
-	}
+	int rc = sk->tb ? inet_csk_listen_check_port(sk) : inet_csk_get_port(st, sk, 0); /* autobind */
+	if (rc < 0)
+		return leave(st, rc);
 	tcp_set_state(st, sk, TCP_LISTEN);
 	inet_listen_hash(st, sk);
 	return leave(st, 0);

@@ -8,10 +8,15 @@
 #include "socket/socket.h"
 #include <ustack/socket.h>
 
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24 /* include/uapi/linux/in.h */
+#endif
 
 static int put_int(void *val, socklen_t *len, int v)
 {
@@ -61,6 +66,7 @@ static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *v
 	case SO_DOMAIN: v = AF_INET; break;
 	case SO_PROTOCOL: v = IPPROTO_TCP; break;
 	case SO_REUSEADDR: v = sk->reuseaddr; break;
+	case SO_REUSEPORT: v = sk->reuseport; break;
 	case SO_ACCEPTCONN: v = sk->node.state == TCP_LISTEN; break;
 	case SO_RCVBUF: v = sk->rcvbuf; break;
 	case SO_SNDBUF: v = sk->sndbuf; break;
@@ -125,6 +131,10 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 {
 	ENTER(st, fd, sk);
 	switch (level) {
+	case IPPROTO_IP:
+		if (name != IP_BIND_ADDRESS_NO_PORT)
+			return leave(st, -ENOPROTOOPT);
+		return leave(st, put_int(val, len, sk->bind_address_no_port));
 	case SOL_SOCKET: return leave(st, sock_getsockopt(st, sk, name, val, len));
 	case IPPROTO_TCP: return leave(st, do_tcp_getsockopt(st, sk, name, val, len));
 	default: return leave(st, -ENOPROTOOPT);
@@ -152,6 +162,9 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 	int v;
 	memcpy(&v, val, sizeof(v));
 	switch (name) {
+	case SO_REUSEPORT: /* takes effect at the next bind() (sk_reuseport) */
+		sk->reuseport = v != 0;
+		return 0;
 	case SO_REUSEADDR:
 		sk->reuseaddr = v != 0;
 		return 0;
@@ -281,10 +294,33 @@ static int do_tcp_setsockopt(struct ustack *st, struct sock *sk, int name, const
 	}
 }
 
+/* do_ip_setsockopt: the IPPROTO_IP options ustack serves; any other is ENOPROTOOPT, as an
+ * option Linux does not know is. */
+static int do_ip_setsockopt(struct sock *sk, int name, const void *val, socklen_t len)
+{
+	if (name != IP_BIND_ADDRESS_NO_PORT)
+		return -ENOPROTOOPT;
+	int v;
+	if (len >= (socklen_t)sizeof(int)) {
+		if (!val)
+			return -EFAULT;
+		memcpy(&v, val, sizeof(v));
+	} else if (len >= 1) { /* do_ip_setsockopt takes a single byte for a boolean, too */
+		if (!val)
+			return -EFAULT;
+		v = *(const uint8_t *)val;
+	} else {
+		return -EINVAL;
+	}
+	sk->bind_address_no_port = v != 0;
+	return 0;
+}
+
 int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len)
 {
 	ENTER(st, fd, sk);
 	switch (level) {
+	case IPPROTO_IP: return leave(st, do_ip_setsockopt(sk, name, val, len));
 	case SOL_SOCKET: return leave(st, sock_setsockopt(st, sk, name, val, len));
 	case IPPROTO_TCP: return leave(st, do_tcp_setsockopt(st, sk, name, val, len));
 	default: return leave(st, -ENOPROTOOPT);

@@ -10,20 +10,42 @@
 
 #include <errno.h>
 
-/* inet_csk_bind_conflict: two sockets may share a port when both set SO_REUSEADDR and
- * neither listens, or when they are bound to different specific addresses. */
+/*
+ * inet_csk_bind_conflict (inet_bind_conflict with relax and reuseport_ok, as bind() and
+ * listen() call it): two sockets may share a port when they are bound to different specific
+ * addresses; when both set SO_REUSEADDR and the other one does not listen; or when both set
+ * SO_REUSEPORT (Linux also asks for the same owner uid; a ustack instance has one owner).
+ */
 static bool inet_csk_bind_conflict(const struct sock *sk, const struct bind_bucket *b)
 {
 	for (const struct sock *o = b->owners; o; o = o->bind_next) {
 		if (o == sk)
 			continue;
+		if (sk->node.laddr && o->node.laddr && sk->node.laddr != o->node.laddr)
+			continue;
 		if (sk->reuseaddr && o->reuseaddr && o->node.state != TCP_LISTEN)
 			continue;
-		if (sk->node.laddr && o->node.laddr && sk->node.laddr != o->node.laddr)
+		if (sk->reuseport && o->reuseport)
 			continue;
 		return true;
 	}
 	return false;
+}
+
+/* inet_csk_listen_start's get_port again: two sockets bound with SO_REUSEADDR may not both
+ * listen; with SO_REUSEPORT on both they may.  (Only other listeners are looked at: the
+ * connections a listener's port already carries do not stop it listening again.) */
+int inet_csk_listen_check_port(const struct sock *sk)
+{
+	for (const struct sock *o = sk->tb ? sk->tb->owners : NULL; o; o = o->bind_next) {
+		if (o == sk || o->node.state != TCP_LISTEN)
+			continue;
+		if (sk->node.laddr && o->node.laddr && sk->node.laddr != o->node.laddr)
+			continue;
+		if (!(sk->reuseport && o->reuseport))
+			return -EADDRINUSE;
+	}
+	return 0;
 }
 
 /* inet_csk_get_port: `port`, or with 0 a free one (inet_csk_find_open_port). */
@@ -95,10 +117,11 @@ struct sock *inet_csk_accept(struct ustack *st, struct sock *lsk)
 }
 
 /*
- * inet_csk_listen_stop: children nobody accepted are reset.  Request sockets are not hunted
+ * inet_csk_listen_stop: children nobody accepted are reset — or, with net.ipv4.tcp_migrate_req
+ * and SO_REUSEPORT, handed to another listener of the group.  Request sockets are not hunted
  * down (that would walk the whole established hash): as in Linux, each one notices that its
- * listener stopped listening when its timer fires or a segment arrives, and goes away; the
- * listener's memory waits for the last of them.
+ * listener stopped listening when its timer fires or a segment arrives, and migrates
+ * (reqsk_migrate) or goes away; the listener's memory waits for the last of them.
  */
 void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 {
@@ -108,6 +131,18 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 		struct sock *sk = lsk->acceptq_head;
 		lsk->acceptq_head = sk->acceptq_next;
 		sk->parent = NULL;
+		/* with tcp_migrate_req another listener of the SO_REUSEPORT group takes it */
+		if (st->sysctl.tcp_migrate_req && lsk->reuseport) {
+			struct sock *nsk = inet_lookup_listener(st, sk->node.laddr, sk->node.lport, sk->node.raddr,
+								sk->node.rport);
+			if (nsk && nsk != lsk && nsk->reuseport) {
+				MIB_INC(st, TcpExtTCPMigrateReqSuccess);
+				lsk->ack_backlog--;
+				inet_csk_reqsk_queue_add(st, nsk, sk);
+				continue;
+			}
+			MIB_INC(st, TcpExtTCPMigrateReqFailure);
+		}
 		tcp_send_active_reset(st, sk);
 		tcp_done(st, sk, 0);
 	}

@@ -22,10 +22,16 @@
 #define EHASH_BUCKETS (1u << 16)
 #define PERTURB_SIZE 256u
 
-static uint32_t ehash_fn(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+/* inet_ehashfn: a keyed hash of the 4-tuple (RFC 4987's advice against hash-table attacks) */
+static uint32_t inet_ehashfn(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
 {
 	uint32_t key[3] = { laddr, raddr, (uint32_t)lport << 16 | rport };
-	return (uint32_t)secret_hash(&st->secrets, SECRET_HASH, key, sizeof(key)) & st->tcp->ehash_mask;
+	return (uint32_t)secret_hash(&st->secrets, SECRET_HASH, key, sizeof(key));
+}
+
+static uint32_t ehash_fn(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+	return inet_ehashfn(st, laddr, lport, raddr, rport) & st->tcp->ehash_mask;
 }
 
 int tcp_tables_init(struct ustack *st)
@@ -96,19 +102,44 @@ void inet_ehash_remove(struct ehash_node *n)
 	n->pprev = NULL;
 }
 
-/* Listeners: a socket bound to the exact address beats one bound to INADDR_ANY
- * (compute_score in Linux). */
-struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport)
+/*
+ * Listeners: a socket bound to the exact address beats one bound to INADDR_ANY (compute_score
+ * in Linux).  Listeners that share a port by SO_REUSEPORT form a group (those bound to the
+ * same address); the 4-tuple's keyed hash picks one of them (inet_ehashfn, then
+ * reuseport_select_sock's reciprocal_scale over the group in the order its members started
+ * listening), so the segments of one connection — SYN, retransmitted SYN, cookie ACK — all
+ * reach the same listener while the group is unchanged.  The chain is short: the listeners
+ * of one port.
+ */
+struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+				  uint16_t rport)
 {
 	struct sock *best = NULL;
 	for (struct sock *sk = st->tcp->lhash[lport & (LHASH_SIZE - 1)]; sk; sk = sk->lnext) {
 		if (sk->node.lport != lport || sk->node.state != TCP_LISTEN)
 			continue;
-		if (sk->node.laddr == laddr)
-			return sk;
+		if (sk->node.laddr == laddr) {
+			best = sk;
+			break;
+		}
 		if (sk->node.laddr == 0 && !best)
 			best = sk;
 	}
+	if (!best || !best->reuseport)
+		return best;
+	/* the group: reuseport listeners on best's address, newest first in the chain */
+	unsigned n = 0;
+	for (struct sock *sk = best; sk; sk = sk->lnext)
+		if (sk->node.lport == lport && sk->node.state == TCP_LISTEN && sk->reuseport &&
+		    sk->node.laddr == best->node.laddr)
+			n++;
+	uint32_t hash = lport + inet_ehashfn(st, laddr, lport, raddr, rport);
+	unsigned k = (unsigned)(((uint64_t)hash * n) >> 32); /* reciprocal_scale */
+	unsigned skip = n - 1 - k; /* the chain holds the group newest first */
+	for (struct sock *sk = best; sk; sk = sk->lnext)
+		if (sk->node.lport == lport && sk->node.state == TCP_LISTEN && sk->reuseport &&
+		    sk->node.laddr == best->node.laddr && !skip--)
+			return sk;
 	return best;
 }
 

@@ -63,7 +63,12 @@ static void reqsk_timer_handler(struct ustack *st, struct utimer *t)
 {
 	struct request_sock *req = (struct request_sock *)((char *)t - offsetof(struct request_sock, timer));
 	int max = req->listener->syn_retries ? req->listener->syn_retries : st->sysctl.tcp_synack_retries;
-	if (req->num_timeout >= max || req->listener->node.state != TCP_LISTEN) {
+	if (req->listener->node.state != TCP_LISTEN && !reqsk_migrate(st, req)) {
+		tcp_trace(st, "inet_csk_reqsk_queue_drop", &req->node, TCP_SYN_RECV, TCP_CLOSE);
+		reqsk_queue_drop(st, req);
+		return;
+	}
+	if (req->num_timeout >= max) {
 		tcp_trace(st, "inet_csk_reqsk_queue_drop", &req->node, TCP_SYN_RECV, TCP_CLOSE);
 		reqsk_queue_drop(st, req);
 		return;
@@ -100,3 +105,28 @@ void reqsk_timer_rearm(struct ustack *st, struct request_sock *req)
 	timer_arm(st, &req->timer, st->now + reqsk_timeout_us(req));
 }
 
+/*
+ * reqsk_migrate (reuseport_migrate_sock, then inet_reqsk_clone): the request's listener
+ * stopped listening; with net.ipv4.tcp_migrate_req another listener of its SO_REUSEPORT group
+ * takes the request over (TcpExtTCPMigrateReqSuccess), chosen by the 4-tuple's hash.  False
+ * when there is none, or migration is off (TcpExtTCPMigrateReqFailure when it was tried).
+ */
+bool reqsk_migrate(struct ustack *st, struct request_sock *req)
+{
+	struct sock *old = req->listener;
+	if (!st->sysctl.tcp_migrate_req || !old->reuseport)
+		return false;
+	struct sock *nsk = inet_lookup_listener(st, req->node.laddr, req->node.lport, req->node.raddr,
+						req->node.rport);
+	if (!nsk || !nsk->reuseport || nsk == old) {
+		MIB_INC(st, TcpExtTCPMigrateReqFailure);
+		return false;
+	}
+	req->listener = nsk;
+	nsk->reqsk_qlen++;
+	old->reqsk_qlen--;
+	MIB_INC(st, TcpExtTCPMigrateReqSuccess);
+	if (!old->reqsk_qlen && old->dead)
+		sk_free(st, old);
+	return true;
+}

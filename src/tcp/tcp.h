@@ -171,6 +171,8 @@ struct sock {
 	bool rcvbuf_locked;      /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
 	bool sndbuf_locked;      /* SO_SNDBUF was set: the send ring does not grow */
 	bool keepalive;          /* SO_KEEPALIVE */
+	bool reuseport;          /* SO_REUSEPORT: listeners share the port, by 4-tuple hash */
+	bool bind_address_no_port; /* IP_BIND_ADDRESS_NO_PORT: bind() leaves the port to connect() */
 	bool zerocopy;           /* SO_ZEROCOPY */
 	bool lingering;          /* close() waits in sk_stream_wait_close: do not free on tcp_done */
 	bool wait_expired;
@@ -325,7 +327,10 @@ void tcp_tables_destroy(struct ustack *st);
 void tcp_sockets_destroy(struct ustack *st);
 struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, uint16_t lport,
 					   uint32_t raddr, uint16_t rport);
-struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport);
+/* The listener for a segment from raddr:rport: the best address match, and within a
+ * SO_REUSEPORT group the one the 4-tuple's hash picks (reuseport_select_sock). */
+struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+				  uint16_t rport);
 void inet_ehash_insert(struct ustack *st, struct ehash_node *n);
 void inet_ehash_remove(struct ehash_node *n);
 int inet_hash_connect(struct ustack *st, struct sock *sk);
@@ -338,6 +343,7 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk);
 
 /* ---- inet_connection_sock.c: binding, and the accept queue ---- */
 int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port);
+int inet_csk_listen_check_port(const struct sock *sk);
 void inet_csk_reqsk_queue_add(struct ustack *st, struct sock *lsk, struct sock *child);
 struct sock *inet_csk_accept(struct ustack *st, struct sock *lsk);
 void inet_csk_listen_stop(struct ustack *st, struct sock *lsk);
@@ -435,6 +441,7 @@ void reqsk_queue_drop(struct ustack *st, struct request_sock *req);
 void reqsk_put(struct ustack *st, struct request_sock *req);
 void inet_rtx_syn_ack(struct ustack *st, struct request_sock *req);
 uint64_t reqsk_timeout_us(const struct request_sock *req);
+bool reqsk_migrate(struct ustack *st, struct request_sock *req);
 void reqsk_timer_rearm(struct ustack *st, struct request_sock *req);
 
 /* The MSS to cut segments with: mss_cache once the connection has one (tcp_sync_mss), else

@@ -89,7 +89,7 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 	struct ehash_node *n = inet_lookup_established(st, ip->daddr, th.dport, ip->saddr, th.sport);
 	if (n && n->state == TCP_NEW_SYN_RECV) {
 		struct request_sock *req = (struct request_sock *)n;
-		if (req->listener->node.state == TCP_LISTEN) {
+		if (req->listener->node.state == TCP_LISTEN || reqsk_migrate(st, req)) {
 			/* tcp_child_process: the new socket takes the rest of the segment — data
 			 * or a FIN that came with the handshake's last ACK */
 			struct sock *child = tcp_check_req(st, req, ip, &th);
@@ -106,7 +106,7 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		tcp_rcv_state_process(st, (struct sock *)n, ip, &th);
 		return;
 	}
-	struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport);
+	struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport, ip->saddr, th.sport);
 	if (lsk) {
 		if (!(th.flags & TCPHDR_SYN)) { /* tcp_v4_cookie_check */
 			struct sock *nsk = cookie_v4_check(st, lsk, ip, &th);

@@ -1,0 +1,244 @@
+/*
+ * SO_REUSEPORT and IP_BIND_ADDRESS_NO_PORT: which binds Linux allows and refuses (EADDRINUSE
+ * exactly where it gives it), listeners sharing a port by the 4-tuple's hash, a listener of
+ * the group closing mid-handshake with net.ipv4.tcp_migrate_req 0 and 1, and clients sharing
+ * a source port towards different destinations.
+ */
+#include "testwire.h"
+#include "tcp/tcp.h"
+#include <ustack/socket.h>
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+#define PORT 8090
+#define CLIENT_ISN 0x30000000u
+
+static uint8_t f[TW_FRAME_MAX];
+
+static int sock_opt(struct tw *t, int reuseaddr, int reuseport)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof(int)), 0);
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, sizeof(int)), 0);
+	return fd;
+}
+
+static int bind_port(struct tw *t, int fd, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	return ustack_bind(t->st, fd, (struct sockaddr *)&a, sizeof(a));
+}
+
+static void test_bind_rules(void **state)
+{
+	struct tw *t = *state;
+	int a = sock_opt(t, 0, 1), b = sock_opt(t, 0, 1), c = sock_opt(t, 0, 0), d = sock_opt(t, 1, 0);
+	int v = 0;
+	socklen_t len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, a, SOL_SOCKET, SO_REUSEPORT, &v, &len), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(bind_port(t, a, PORT), 0);
+	assert_int_equal(bind_port(t, b, PORT), 0); /* both SO_REUSEPORT */
+	errno = 0;
+	assert_int_equal(bind_port(t, c, PORT), -1); /* not on this one */
+	assert_int_equal(errno, EADDRINUSE);
+	errno = 0;
+	assert_int_equal(bind_port(t, d, PORT), -1); /* SO_REUSEADDR is not enough */
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(ustack_listen(t->st, a, 8), 0);
+	assert_int_equal(ustack_listen(t->st, b, 8), 0); /* and both may listen */
+	int e = sock_opt(t, 0, 1);
+	assert_int_equal(bind_port(t, e, PORT), 0); /* a third joins the group */
+	/* SO_REUSEADDR alone: both bind while neither listens, but only one may listen */
+	int g = sock_opt(t, 1, 0), h = sock_opt(t, 1, 0);
+	assert_int_equal(bind_port(t, g, PORT + 1), 0);
+	assert_int_equal(bind_port(t, h, PORT + 1), 0);
+	assert_int_equal(ustack_listen(t->st, g, 8), 0);
+	errno = 0;
+	assert_int_equal(ustack_listen(t->st, h, 8), -1);
+	assert_int_equal(errno, EADDRINUSE);
+}
+
+static int group(struct tw *t, int *fds, int n, uint16_t port)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = sock_opt(t, 0, 1);
+		assert_int_equal(bind_port(t, fds[i], port), 0);
+		assert_int_equal(ustack_listen(t->st, fds[i], 128), 0);
+	}
+	return n;
+}
+
+static int accept_qlen(struct tw *t, int fd)
+{
+	int aq = -1;
+	assert_int_equal(ustack_listen_queues(t->st, fd, NULL, &aq, NULL), 0);
+	return aq;
+}
+
+/* A handshake from sport; returns the ISN of the SYN-ACK. */
+static uint32_t handshake(struct tw *t, uint16_t sport, uint16_t port, bool ack)
+{
+	tw_send(t, f, tw_tcp(f, sport, port, CLIENT_ISN, 0, TW_SYN, 64240, NULL, 0));
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN | TW_ACK);
+	if (ack)
+		tw_send(t, f, tw_tcp(f, sport, port, CLIENT_ISN + 1, s.seq + 1, TW_ACK, 502, NULL, 0));
+	return s.seq;
+}
+
+/* Four listeners share 400 connections by the 4-tuple's hash: each gets some, none most, and
+ * the segments of one connection always reach the same one. */
+static void test_spread_over_four_listeners(void **state)
+{
+	struct tw *t = *state;
+	int fds[4];
+	group(t, fds, 4, PORT);
+	for (uint16_t p = 0; p < 400; p++)
+		handshake(t, (uint16_t)(20000 + p), PORT, true);
+	tw_expect_none(t);
+	int total = 0;
+	for (int i = 0; i < 4; i++) {
+		int q = accept_qlen(t, fds[i]);
+		assert_true(q >= 60 && q <= 140); /* 100 each, give or take the hash */
+		total += q;
+	}
+	assert_int_equal(total, 400);
+	/* a SYN's retransmission reaches the listener that holds its request */
+	int before[4];
+	for (int i = 0; i < 4; i++)
+		before[i] = accept_qlen(t, fds[i]);
+	uint32_t isn = handshake(t, 30000, PORT, false);
+	tw_send(t, f, tw_tcp(f, 30000, PORT, CLIENT_ISN, 0, TW_SYN, 64240, NULL, 0));
+	tw_advance(t, 600);
+	tw_send(t, f, tw_tcp(f, 30000, PORT, CLIENT_ISN, 0, TW_SYN, 64240, NULL, 0));
+	assert_int_equal(tw_expect_tcp(t).seq, isn); /* the same request answers */
+	tw_send(t, f, tw_tcp(f, 30000, PORT, CLIENT_ISN + 1, isn + 1, TW_ACK, 502, NULL, 0));
+	int grew = 0;
+	for (int i = 0; i < 4; i++)
+		grew += accept_qlen(t, fds[i]) - before[i];
+	assert_int_equal(grew, 1);
+	assert_int_equal(tw_counter(t, "TcpPassiveOpens"), 401);
+}
+
+/* The listener holding a request closes before the final ACK.  tcp_migrate_req = 0 (the
+ * default): the request goes with it, the ACK finds no connection, RST.  With 1: another
+ * listener of the group takes the request (TcpExtTCPMigrateReqSuccess) and the ACK completes
+ * the handshake there; so do children waiting in the closed listener's accept queue. */
+static void test_close_one_listener_mid_handshake(void **state)
+{
+	struct tw *t = *state;
+	int fds[2];
+	group(t, fds, 2, PORT);
+	uint32_t isn = handshake(t, 21000, PORT, false);
+	int holder = -1;
+	for (int i = 0; i < 2; i++) {
+		int q = -1;
+		ustack_listen_queues(t->st, fds[i], &q, NULL, NULL);
+		if (q == 1)
+			holder = i;
+	}
+	assert_true(holder >= 0);
+	assert_int_equal(ustack_close(t->st, fds[holder]), 0);
+	tw_send(t, f, tw_tcp(f, 21000, PORT, CLIENT_ISN + 1, isn + 1, TW_ACK, 502, NULL, 0));
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	int other = fds[1 - holder];
+	assert_int_equal(accept_qlen(t, other), 0);
+
+	tw_sysctl(t, "net.ipv4.tcp_migrate_req", "1");
+	int more[2];
+	group(t, more, 2, PORT + 2);
+	/* find a 4-tuple the second listener holds, leaving it one child and one request */
+	uint16_t sp = 22000;
+	uint32_t isn_req = 0;
+	for (; sp < 22100; sp++) {
+		isn_req = handshake(t, sp, PORT + 2, false);
+		int q = -1;
+		ustack_listen_queues(t->st, more[1], &q, NULL, NULL);
+		if (q == 1)
+			break;
+		tw_send(t, f, tw_tcp(f, sp, PORT + 2, CLIENT_ISN + 1, isn_req + 1, TW_ACK, 502, NULL, 0));
+	}
+	uint16_t sp_child = (uint16_t)(sp + 1000);
+	for (; sp_child < 23200; sp_child++) {
+		handshake(t, sp_child, PORT + 2, true);
+		if (accept_qlen(t, more[1]) == 1)
+			break;
+	}
+	assert_int_equal(accept_qlen(t, more[1]), 1);
+	int q0 = accept_qlen(t, more[0]);
+	assert_int_equal(ustack_close(t->st, more[1]), 0);
+	tw_expect_none(t); /* the child was handed on, not reset */
+	assert_int_equal(accept_qlen(t, more[0]), q0 + 1);
+	tw_send(t, f, tw_tcp(f, sp, PORT + 2, CLIENT_ISN + 1, isn_req + 1, TW_ACK, 502, NULL, 0));
+	tw_expect_none(t);
+	assert_int_equal(accept_qlen(t, more[0]), q0 + 2);
+	assert_int_equal(tw_counter(t, "TcpExtTCPMigrateReqSuccess"), 2);
+	stack_lock(t->st);
+	assert_int_equal(t->st->tcp->nreqsk, 0);
+	stack_unlock(t->st);
+}
+
+/* Clients: with SO_REUSEPORT two sockets bind one source port and connect to different
+ * destinations; the same destination twice is EADDRNOTAVAIL.  IP_BIND_ADDRESS_NO_PORT binds
+ * the address and leaves the port to connect(). */
+static void test_clients_share_a_source_port(void **state)
+{
+	struct tw *t = *state;
+	int a = sock_opt(t, 0, 1), b = sock_opt(t, 0, 1), c = sock_opt(t, 0, 1);
+	assert_int_equal(bind_port(t, a, 45000), 0);
+	assert_int_equal(bind_port(t, b, 45000), 0);
+	assert_int_equal(bind_port(t, c, 45000), 0);
+	struct sockaddr_in d1 = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	struct sockaddr_in d2 = d1;
+	d2.sin_port = htons(81);
+	assert_int_equal(ustack_connect(t->st, a, (struct sockaddr *)&d1, sizeof(d1)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	assert_int_equal(ustack_connect(t->st, b, (struct sockaddr *)&d2, sizeof(d2)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	struct tw_seg s1 = tw_expect_tcp(t), s2 = tw_expect_tcp(t);
+	assert_int_equal(s1.sport, 45000);
+	assert_int_equal(s2.sport, 45000);
+	assert_int_equal(s1.dport, 80);
+	assert_int_equal(s2.dport, 81);
+	errno = 0;
+	assert_int_equal(ustack_connect(t->st, c, (struct sockaddr *)&d1, sizeof(d1)), -1);
+	assert_int_equal(errno, EADDRNOTAVAIL);
+	/* IP_BIND_ADDRESS_NO_PORT */
+	int n = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int one = 1;
+	assert_int_equal(ustack_setsockopt(t->st, n, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)), 0);
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(TW_DUT_IP) };
+	assert_int_equal(ustack_bind(t->st, n, (struct sockaddr *)&me, sizeof(me)), 0);
+	struct sockaddr_in got;
+	socklen_t len = sizeof(got);
+	assert_int_equal(ustack_getsockname(t->st, n, (struct sockaddr *)&got, &len), 0);
+	assert_int_equal(ntohl(got.sin_addr.s_addr), TW_DUT_IP);
+	assert_int_equal(got.sin_port, 0); /* no port yet */
+	assert_int_equal(ustack_connect(t->st, n, (struct sockaddr *)&d1, sizeof(d1)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	struct tw_seg s3 = tw_expect_tcp(t);
+	assert_true(s3.sport >= 32768 && s3.sport <= 60999);
+	int v = 0;
+	len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, n, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &v, &len), 0);
+	assert_int_equal(v, 1);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_bind_rules),
+		T(test_spread_over_four_listeners),
+		T(test_close_one_listener_mid_handshake),
+		T(test_clients_share_a_source_port),
+	};
+	return cmocka_run_group_tests_name("reuseport", tests, NULL, NULL);
+}
