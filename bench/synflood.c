@@ -9,8 +9,8 @@
  * The listener has a backlog of 128 and net.ipv4.tcp_syncookies = 1 (Linux's default): the
  * first SYNs fill its SYN queue, every later one is answered with a cookie.  The figure is SYNs
  * turned into SYN-ACKs per second of CPU: parsing each SYN, the cookie, building and handing out
- * the SYN-ACK (the forged frames are built beforehand).  The Linux
- * kernel under the same kind of flood is measured by bench/synflood_linux.sh.
+ * the SYN-ACK (the forged frames are built beforehand).  bench/synflood.sh runs this beside the
+ * Linux kernel under the same kind of flood.
  */
 #include <arpa/inet.h>
 #include <errno.h>

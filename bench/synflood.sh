@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The Linux kernel under a SYN flood, for comparison with bench_synflood: hping3 floods a Linux
-# listener (backlog 128, net.ipv4.tcp_syncookies=1 as ustack's bench) over a veth pair between
-# two namespaces with forged random sources, while a Linux client keeps connecting to it; the
-# SYN-ACKs come from the receiving namespace's SyncookiesSent, the clients' success from
-# their own count.  Needs root and hping3 (Debian's); makes its own namespaces (documentation
+# ustack and the Linux kernel under a SYN flood, in one run.  First bench_synflood (one ustack
+# stack, forged SYNs handed to it in memory, legitimate clients mixed in); then hping3 floods a
+# Linux listener (backlog 128, net.ipv4.tcp_syncookies=1, as ustack's) over a veth pair between
+# two namespaces with forged random sources while a Linux client keeps connecting to it: the
+# SYN-ACKs come from the receiving namespace's SyncookiesSent, the clients' success from their
+# own count.  Needs root and hping3 (Debian's); makes its own namespaces (documentation
 # addresses only) and removes them.
 #
-#   bench/synflood_linux.sh [seconds, default 5]
+#   bench/synflood.sh build/gcc/bench/bench_synflood [seconds of Linux flood, default 5]
 set -euo pipefail
-SECS=${1:-5}
-command -v hping3 >/dev/null || { echo "synflood_linux.sh: needs hping3 (apt-get install hping3)" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "synflood_linux.sh: needs root (network namespaces)" >&2; exit 2; }
+BENCH=${1:?usage: synflood.sh PATH-TO-bench_synflood [seconds]}
+SECS=${2:-5}
+"$BENCH" 5000000 1000 || true
+command -v hping3 >/dev/null || { echo "synflood.sh: needs hping3 (apt-get install hping3)" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "synflood.sh: needs root (network namespaces)" >&2; exit 2; }
 A=ustack-flood-a-$$
 B=ustack-flood-b-$$
 cleanup() {
