@@ -46,7 +46,7 @@ static void print_tcp(struct out *o, const struct ipv4_repr *ip, const uint8_t *
 	}
 	if (e == TCP_ERR_CSUM)
 		put(o, "[bad tcp cksum] ");
-	char fl[8];
+	char fl[TCP_FLAGS_STR];
 	tcp_flags_str(t.flags, fl);
 	put(o, "%u > %u: Flags [%s], seq %u", t.sport, t.dport, fl, t.seq);
 	if (t.flags & TCPHDR_ACK)

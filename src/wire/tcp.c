@@ -206,7 +206,7 @@ size_t tcp_emit(uint8_t *b, const struct tcp_repr *r, uint32_t saddr, uint32_t d
 	return hlen;
 }
 
-void tcp_flags_str(uint8_t flags, char out[8])
+void tcp_flags_str(uint8_t flags, char out[TCP_FLAGS_STR])
 {
 	size_t n = 0;
 	if (flags & TCPHDR_SYN) out[n++] = 'S';

@@ -99,6 +99,8 @@ size_t tcp_options_write(uint8_t *o, const struct tcp_opts *opt, bool syn);
  */
 size_t tcp_emit(uint8_t *b, const struct tcp_repr *r, uint32_t saddr, uint32_t daddr);
 /* tcpdump-style flags: "S", "S.", ".", "R.", "F.", "P." ... */
-void tcp_flags_str(uint8_t flags, char out[8]);
+/* tcpdump's flag letters ("S.", "FP.", all eight: "SFRPUEW."), NUL-terminated */
+#define TCP_FLAGS_STR 9
+void tcp_flags_str(uint8_t flags, char out[TCP_FLAGS_STR]);
 
 #endif

@@ -204,13 +204,16 @@ static void test_printer(void **state)
 	ustack_frame_format(line, sizeof(line), USTACK_LINK_ETHER, f, 34 + h);
 	assert_string_equal(line, "IP 192.0.2.1 > 192.0.2.2: 40000 > 80: Flags [S], seq 16909060, win 64240, "
 				  "options [mss 1460,sackOK,TS val 1 ecr 0,wscale 7], length 0 (ttl 64, id 1, DF)");
-	char fl[8];
+	char fl[TCP_FLAGS_STR];
 	tcp_flags_str(TCPHDR_SYN | TCPHDR_ACK, fl);
 	assert_string_equal(fl, "S.");
 	tcp_flags_str(TCPHDR_RST | TCPHDR_ACK, fl);
 	assert_string_equal(fl, "R.");
 	tcp_flags_str(TCPHDR_FIN | TCPHDR_PSH | TCPHDR_ACK, fl);
 	assert_string_equal(fl, "FP.");
+	/* all eight: one more than the old 8-byte buffer held (found by fuzz_ether) */
+	tcp_flags_str(0xff, fl);
+	assert_string_equal(fl, "SFRPUEW.");
 }
 
 int main(void)
