@@ -24,6 +24,7 @@
 #include <ustack/stack.h>
 #include <ustack/sysctl.h>
 #include "tcp/tcp.h"
+#include "socket/socket.h"
 
 #define DUT 0xc0000202u
 #define PEER 0xc0000201u

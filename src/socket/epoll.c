@@ -14,6 +14,7 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "socket/socket.h"
 #include <ustack/socket.h>
 
 #include <errno.h>
@@ -108,11 +109,12 @@ static void ep_remove(struct epitem *it)
 }
 
 /* ep_poll_callback: a wake-up of the socket puts its items on their ready lists. */
-void sk_wake_sk(struct ustack *st, struct sock *sk)
+/* ep_poll_callback for every item watching the socket (tcp/sock.c's sk_wake_sk calls it) */
+static void ep_wake_sk(struct ustack *st, struct sock *sk)
 {
+	(void)st;
 	for (struct epitem *it = sk->ep_items; it; it = it->sk_next)
 		rd_add(it);
-	sk_wake(st);
 }
 
 /* eventpoll_release: a socket's descriptor is closed, its items go. */
@@ -318,7 +320,14 @@ int ustack_epoll_wait(struct ustack *st, int epfd, struct epoll_event *evs, int 
 
 /* The socket layer's part in an instance's end: epoll instances go before the sockets they
  * watch (socket/instance.c). */
+static int sock_net_init(struct ustack *st)
+{
+	st->tcp->ep_wake = ep_wake_sk;
+	return 0;
+}
+
 const struct pernet_operations sock_net_ops = {
 	.name = "sock",
+	.init = sock_net_init,
 	.exit = ep_destroy_all,
 };

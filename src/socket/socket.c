@@ -10,6 +10,7 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "socket/socket.h"
 #include <ustack/socket.h>
 
 #include <errno.h>
@@ -25,100 +26,6 @@
 
 #define FD_BASE 3
 #define FD_MAX (1 << 20)
-
-static void sk_wait_timer(struct ustack *st, struct utimer *t)
-{
-	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, wait_timer));
-	sk->wait_expired = true;
-	sk_wake_sk(st, sk);
-}
-
-struct sock *sk_alloc(struct ustack *st)
-{
-	struct sock *sk = calloc(1, sizeof(*sk));
-	if (!sk)
-		return NULL;
-	sk->fd = -1;
-	sk->node.state = TCP_CLOSE;
-	sk->ss = SS_UNCONNECTED;
-	sk->linger = -1;
-	sk->rcvbuf = st->sysctl.tcp_rmem[1];
-	sk->sndbuf = st->sysctl.tcp_wmem[1];
-	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
-	sk->ca_ops = tcp_cong_default(st);
-	timer_init(&sk->retrans_timer, tcp_retransmit_timer);
-	timer_init(&sk->wait_timer, sk_wait_timer);
-	st->tcp->nsocks++;
-	return sk;
-}
-
-/*
- * sk_free: the socket is gone for the application and for the network.  Its memory may have to
- * wait: every request socket of a listener points at it, as in Linux, where each holds a
- * reference (sock_hold in inet_reqsk_alloc) and the last sock_put frees the listener.  So a
- * listener closed (or shut down, then closed) with half-open connections pending is torn down
- * here — unhashed, its port released, its timers stopped — and marked dead; the last request
- * socket to go (reqsk_put) frees it.  Until then every path that reaches it through a request
- * socket sees a socket that is not listening, and drops the request.
- */
-void sk_free(struct ustack *st, struct sock *sk)
-{
-	if (!sk->dead) {
-		timer_cancel(st, &sk->retrans_timer);
-		timer_cancel(st, &sk->delack_timer);
-		timer_cancel(st, &sk->tw_timer);
-		timer_cancel(st, &sk->wait_timer);
-		tcp_data_free(st, sk);
-		inet_ehash_remove(&sk->node);
-		inet_listen_unhash(st, sk);
-		inet_put_port(st, sk);
-		sk->node.state = TCP_CLOSE;
-		sk->fd = -1;
-		sk->dead = true;
-	}
-	if (sk->reqsk_qlen)
-		return;
-	st->tcp->nsocks--;
-	free(sk);
-}
-
-/* Every blocking call sleeps here, counted, so a driver of virtual time can tell a caller
- * that is asleep from one that was woken and has yet to run (ustack_sleeping_callers).  The
- * waker zeroes the count (sk_wake), since a woken thread is runnable at once even before it
- * gets the lock; a wake-up nobody sent (a timeout, a spurious return) uncounts itself. */
-void sk_wait_event(struct ustack *st)
-{
-	unsigned gen = st->tcp->wake_gen;
-	st->tcp->sleepers++;
-	pthread_cond_wait(&st->tcp->wait, &st->lock);
-	if (st->tcp->wake_gen == gen)
-		st->tcp->sleepers--;
-}
-
-int sk_wait_event_until(struct ustack *st, const struct timespec *deadline)
-{
-	unsigned gen = st->tcp->wake_gen;
-	st->tcp->sleepers++;
-	int rc = pthread_cond_timedwait(&st->tcp->wait, &st->lock, deadline);
-	if (st->tcp->wake_gen == gen)
-		st->tcp->sleepers--;
-	return rc;
-}
-
-unsigned ustack_sleeping_callers(struct ustack *st)
-{
-	stack_lock(st);
-	unsigned n = st->tcp->sleepers;
-	stack_unlock(st);
-	return n;
-}
-
-void sk_wake(struct ustack *st)
-{
-	st->tcp->wake_gen++;
-	st->tcp->sleepers = 0;
-	pthread_cond_broadcast(&st->tcp->wait);
-}
 
 static int fd_alloc(struct ustack *st, struct sock *sk)
 {
@@ -156,12 +63,7 @@ struct sock *sock_lookup_fd(struct ustack *st, int fd)
 	return fd_get(st, fd);
 }
 
-bool sock_fd_is(struct ustack *st, int fd, const struct sock *sk)
-{
-	return fd_get(st, fd) == sk;
-}
 
-#include "socket/socket.h"
 
 int ustack_socket(struct ustack *st, int domain, int type, int protocol)
 {
@@ -561,22 +463,6 @@ void sk_wait_deadline(struct timespec *deadline, int timeout_ms)
 	}
 }
 
-/* put_cmsg: one control message into msg_control, or MSG_CTRUNC if it does not fit; the
- * space used (msg_controllen on return). */
-size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, size_t len)
-{
-	if (!msg->msg_control || msg->msg_controllen < CMSG_LEN(len)) {
-		msg->msg_flags |= MSG_CTRUNC;
-		return 0;
-	}
-	struct cmsghdr *c = msg->msg_control;
-	c->cmsg_level = level;
-	c->cmsg_type = type;
-	c->cmsg_len = CMSG_LEN(len);
-	memcpy(CMSG_DATA(c), data, len);
-	return CMSG_SPACE(len) < msg->msg_controllen ? CMSG_SPACE(len) : msg->msg_controllen;
-}
-
 int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
 	struct timespec deadline;
@@ -620,7 +506,7 @@ ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int 
 	if (zc && sk_zerocopy_reserve(sk) < 0) /* msg_zerocopy_realloc, before any data moves */
 		return leave(st, -ENOBUFS);
 	ssize_t rc = tcp_sendmsg(st, sk, fd, buf, len, flags);
-	if (zc && rc > 0 && sock_fd_is(st, fd, sk))
+	if (zc && rc > 0 && sock_lookup_fd(st, fd) == sk)
 		sk_zerocopy_sent(sk, sk->write_seq);
 	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc);
 }
@@ -676,7 +562,7 @@ ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags)
 	msg->msg_namelen = 0;
 	msg->msg_flags = 0;
 	size_t used = 0;
-	if (sk->recvmsg_inq && sock_fd_is(st, fd, sk)) {
+	if (sk->recvmsg_inq && sock_lookup_fd(st, fd) == sk) {
 		int inq = (int)sk->rcvq.len;
 		if (!inq && sk->fin_rcvd)
 			inq = 1;

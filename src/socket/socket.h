@@ -1,9 +1,20 @@
-/* The socket layer's own helpers, shared by its files (socket.c, sockopt.c). */
+/* The socket layer's own declarations, shared by its files (socket.c, sockopt.c, epoll.c). */
 #ifndef USTACK_SOCKET_SOCKET_H
 #define USTACK_SOCKET_SOCKET_H
 
 #include <errno.h>
+#include <time.h>
 #include "tcp/tcp.h"
+
+/* socket.c: descriptors, poll */
+struct sock *sock_lookup_fd(struct ustack *st, int fd);
+short sk_poll(const struct ustack *st, const struct sock *sk);
+void sk_wait_deadline(struct timespec *deadline, int timeout_ms);
+/* epoll.c */
+void ep_sk_release(struct sock *sk);
+void ep_destroy_all(struct ustack *st);
+bool ep_is_epoll_fd(int fd);
+int ep_close(struct ustack *st, int epfd);
 
 /* Every entry point: lock, find the socket, or EBADF. */
 #define ENTER(st, fd, sk)                         \

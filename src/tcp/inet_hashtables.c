@@ -19,7 +19,11 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#define EHASH_BUCKETS (1u << 16)
+/* The established hash starts small and doubles as it fills (load factor 1), up to
+ * EHASH_MAX buckets (Linux sizes its table once from memory, thash_entries; a userspace stack
+ * may hold one connection or ten million): an instance costs 2 KB here, not 512 KB. */
+#define EHASH_MIN (1u << 8)
+#define EHASH_MAX (1u << 24)
 #define PERTURB_SIZE 256u
 
 /* inet_ehashfn: a keyed hash of the 4-tuple (RFC 4987's advice against hash-table attacks) */
@@ -40,12 +44,12 @@ int tcp_tables_init(struct ustack *st)
 	if (!t)
 		return -1;
 	pthread_cond_init(&t->wait, NULL);
-	t->ehash = calloc(EHASH_BUCKETS, sizeof(*t->ehash));
+	t->ehash = calloc(EHASH_MIN, sizeof(*t->ehash));
 	t->lhash = calloc(LHASH_SIZE, sizeof(*t->lhash));
 	t->bhash = calloc(BHASH_SIZE, sizeof(*t->bhash));
 	if (!t->ehash || !t->lhash || !t->bhash)
 		return -1;
-	t->ehash_mask = EHASH_BUCKETS - 1;
+	t->ehash_mask = EHASH_MIN - 1;
 	for (unsigned i = 0; i < PERTURB_SIZE; i++)
 		t->table_perturb[i] = prng_u32(&st->secrets);
 	return 0;
@@ -81,9 +85,8 @@ struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, ui
 	return NULL;
 }
 
-void inet_ehash_insert(struct ustack *st, struct ehash_node *n)
+static void ehash_link(struct ehash_node **head, struct ehash_node *n)
 {
-	struct ehash_node **head = &st->tcp->ehash[ehash_fn(st, n->laddr, n->lport, n->raddr, n->rport)];
 	n->next = *head;
 	if (n->next)
 		n->next->pprev = &n->next;
@@ -91,10 +94,42 @@ void inet_ehash_insert(struct ustack *st, struct ehash_node *n)
 	n->pprev = head;
 }
 
-void inet_ehash_remove(struct ehash_node *n)
+/* Doubles the table and moves every entry to its new bucket: O(n) once per doubling, so O(1)
+ * per insert amortised.  If memory is short the table stays as it is (chains grow longer). */
+static void ehash_grow(struct ustack *st)
+{
+	struct tcp_state_tables *t = st->tcp;
+	uint32_t size = (t->ehash_mask + 1) * 2;
+	struct ehash_node **nt = calloc(size, sizeof(*nt));
+	if (!nt)
+		return;
+	struct ehash_node **old = t->ehash;
+	uint32_t oldsize = t->ehash_mask + 1;
+	t->ehash = nt;
+	t->ehash_mask = size - 1;
+	for (uint32_t b = 0; b < oldsize; b++)
+		while (old[b]) {
+			struct ehash_node *n = old[b];
+			old[b] = n->next;
+			ehash_link(&nt[ehash_fn(st, n->laddr, n->lport, n->raddr, n->rport)], n);
+		}
+	free(old);
+}
+
+void inet_ehash_insert(struct ustack *st, struct ehash_node *n)
+{
+	struct tcp_state_tables *t = st->tcp;
+	if (t->ehash_count >= t->ehash_mask + 1 && t->ehash_mask + 1 < EHASH_MAX)
+		ehash_grow(st);
+	ehash_link(&t->ehash[ehash_fn(st, n->laddr, n->lport, n->raddr, n->rport)], n);
+	t->ehash_count++;
+}
+
+void inet_ehash_remove(struct ustack *st, struct ehash_node *n)
 {
 	if (!n->pprev)
 		return;
+	st->tcp->ehash_count--;
 	*n->pprev = n->next;
 	if (n->next)
 		n->next->pprev = n->pprev;

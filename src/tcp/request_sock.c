@@ -44,7 +44,7 @@ void reqsk_put(struct ustack *st, struct request_sock *req)
 
 void reqsk_queue_drop(struct ustack *st, struct request_sock *req)
 {
-	inet_ehash_remove(&req->node);
+	inet_ehash_remove(st, &req->node);
 	reqsk_put(st, req);
 }
 

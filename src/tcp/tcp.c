@@ -220,9 +220,10 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 			if (nonblock)
 				return copied ? (ssize_t)copied : -EAGAIN;
 		}
+		sk_hold(sk);
 		sk_wait_event(st);
-		if (!sock_fd_is(st, fd, sk))
-			return -EBADF;
+		if (sk_put(st, sk) || sk->fd != fd)
+			return -EBADF; /* closed by another thread meanwhile */
 	}
 }
 
@@ -324,8 +325,9 @@ ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, si
 			return copied ? (ssize_t)copied : -ENOTCONN; /* never connected */
 		if (nonblock)
 			return copied ? (ssize_t)copied : -EAGAIN;
+		sk_hold(sk);
 		sk_wait_event(st);
-		if (!sock_fd_is(st, fd, sk))
+		if (sk_put(st, sk) || sk->fd != fd)
 			return copied ? (ssize_t)copied : -EBADF;
 	}
 }

@@ -90,7 +90,7 @@ struct sack_range {
 struct epitem;
 struct eventpoll;
 
-/* MSG_ZEROCOPY (socket/zerocopy.c): a send's id and the end of its data; completed ids */
+/* MSG_ZEROCOPY (tcp/zerocopy.c): a send's id and the end of its data; completed ids */
 struct zc_pending {
 	uint32_t id, end;
 };
@@ -155,7 +155,7 @@ struct sock {
 	struct bind_bucket *tb;
 	struct sock *lnext;      /* listener hash chain */
 	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
-	struct zc_state *zc;     /* MSG_ZEROCOPY's ids and error queue (socket/zerocopy.c) */
+	struct zc_state *zc;     /* MSG_ZEROCOPY's ids and error queue (tcp/zerocopy.c) */
 	struct utimer wait_timer;/* the lingering close's deadline, on the stack's clock */
 	struct ustack_route_result rt;
 	int fd;                  /* -1 once closed by the application */
@@ -167,7 +167,8 @@ struct sock {
 	uint8_t ss;              /* the socket's SS_* state, as struct socket keeps it in Linux */
 	bool nonblock, reuseaddr, bound_addr, bound_port, hashed, listening_hashed;
 	bool shut_rd, shut_wr;
-	bool dead;               /* sk_free ran; the memory waits for request sockets (sk_free) */
+	bool dead;               /* sk_free ran; the memory waits for request sockets or sleepers */
+	uint16_t refcnt;         /* callers asleep on it (sk_hold); request sockets count apart */
 	bool rcvbuf_locked;      /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
 	bool sndbuf_locked;      /* SO_SNDBUF was set: the send ring does not grow */
 	bool keepalive;          /* SO_KEEPALIVE */
@@ -303,6 +304,7 @@ struct ofo_node;
 struct tcp_state_tables {
 	struct ehash_node **ehash;
 	uint32_t ehash_mask;
+	uint32_t ehash_count;       /* entries: the table doubles when they pass its size */
 	struct sock **lhash;       /* listeners, by port */
 	struct bind_bucket **bhash;
 	uint32_t table_perturb[256]; /* RFC 6056 algorithm 4's per-bucket offsets */
@@ -314,6 +316,7 @@ struct tcp_state_tables {
 	unsigned wake_gen;          /* sk_wake calls, to tell a wake-up from a timeout */
 	struct eventpoll **eps;     /* epoll instances (socket/epoll.c) */
 	int neps;
+	void (*ep_wake)(struct ustack *st, struct sock *sk); /* the socket layer's hook (sk_wake_sk) */
 	struct ofo_node *ofo_free;  /* out-of-order run nodes kept for reuse (tcp_ofo.c) */
 	unsigned ofo_nfree;
 };
@@ -332,7 +335,7 @@ struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, ui
 struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
 				  uint16_t rport);
 void inet_ehash_insert(struct ustack *st, struct ehash_node *n);
-void inet_ehash_remove(struct ehash_node *n);
+void inet_ehash_remove(struct ustack *st, struct ehash_node *n);
 int inet_hash_connect(struct ustack *st, struct sock *sk);
 void inet_put_port(struct ustack *st, struct sock *sk);
 struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port);
@@ -499,7 +502,6 @@ void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_in
 void tcp_shutdown_wr(struct ustack *st, struct sock *sk);
 ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags);
 ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags);
-bool sock_fd_is(struct ustack *st, int fd, const struct sock *sk);
 
 /* ---- tcp_output.c: data ---- */
 void tcp_write_xmit(struct ustack *st, struct sock *sk);
@@ -582,28 +584,26 @@ const struct tcp_cong_ops *tcp_cong_find(const char *name);
 const struct tcp_cong_ops *tcp_cong_default(struct ustack *st);
 void tcp_cong_on_ack(struct ustack *st, struct sock *sk, uint32_t acked);
 
-/* ---- socket.c ---- */
+/* ---- sock.c: the socket object, waiting and waking ---- */
 struct sock *sk_alloc(struct ustack *st);
 void sk_free(struct ustack *st, struct sock *sk);
+void sk_hold(struct sock *sk);
+bool sk_put(struct ustack *st, struct sock *sk); /* true: the socket is gone */
 void sk_wake(struct ustack *st);
-/* socket/epoll.c: a wake-up of one socket, which also readies its epoll items */
+/* a wake-up of one socket, which also readies its epoll items (through the socket layer's hook) */
 void sk_wake_sk(struct ustack *st, struct sock *sk);
-void ep_sk_release(struct sock *sk);
-/* socket/zerocopy.c */
+
+/* ---- zerocopy.c ---- */
 int sk_zerocopy_reserve(struct sock *sk);
 void sk_zerocopy_sent(struct sock *sk, uint32_t end);
 void sk_zerocopy_acked(struct sock *sk);
 void sk_zerocopy_free(struct sock *sk);
 ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg);
-void ep_destroy_all(struct ustack *st);
-bool ep_is_epoll_fd(int fd);
-int ep_close(struct ustack *st, int epfd);
-struct sock *sock_lookup_fd(struct ustack *st, int fd);
-short sk_poll(const struct ustack *st, const struct sock *sk);
+
+/* ---- sock.c: waiting ---- */
 struct timespec;
 void sk_wait_event(struct ustack *st);
 int sk_wait_event_until(struct ustack *st, const struct timespec *deadline);
-void sk_wait_deadline(struct timespec *deadline, int timeout_ms);
 size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, size_t len);
 
 /* trace helpers */

@@ -70,7 +70,7 @@ void tcp_done(struct ustack *st, struct sock *sk, int err)
 		MIB_INC(st, TcpAttemptFails);
 	tcp_set_state(st, sk, TCP_CLOSE);
 	timer_cancel(st, &sk->retrans_timer);
-	inet_ehash_remove(&sk->node);
+	inet_ehash_remove(st, &sk->node);
 	sk->hashed = false;
 	if (!sk->bound_port)
 		inet_put_port(st, sk);

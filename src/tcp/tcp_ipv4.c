@@ -209,7 +209,7 @@ struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
 	tcp_trace(st, "tcp_v4_syn_recv_sock", &sk->node, TCP_NEW_SYN_RECV, TCP_SYN_RECV);
 	/* inet_ehash_nolisten: the child takes the request's place in the established hash,
 	 * and shares the listener's port (__inet_inherit_port). */
-	inet_ehash_remove(&req->node);
+	inet_ehash_remove(st, &req->node);
 	inet_ehash_insert(st, &sk->node);
 	sk->hashed = true;
 	sk->tb = lsk->tb;

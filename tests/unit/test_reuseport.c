@@ -109,6 +109,11 @@ static void test_spread_over_four_listeners(void **state)
 		total += q;
 	}
 	assert_int_equal(total, 400);
+	/* 400 connections: the established hash doubled from its 256 buckets, all still found */
+	stack_lock(t->st);
+	assert_true(t->st->tcp->ehash_mask + 1 >= 512);
+	assert_int_equal(t->st->tcp->ehash_count, 400);
+	stack_unlock(t->st);
 	/* a SYN's retransmission reaches the listener that holds its request */
 	int before[4];
 	for (int i = 0; i < 4; i++)

@@ -9,6 +9,7 @@
  */
 #include "testwire.h"
 #include "tcp/tcp.h"
+#include "socket/socket.h"
 #include <ustack/socket.h>
 
 #include <errno.h>

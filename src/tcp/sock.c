@@ -1,0 +1,161 @@
+/*
+ * The socket object and its waiting (Linux's net/core/sock.c: sk_alloc, sk_free, sk_wait_event,
+ * the sk_data_ready family; put_cmsg from net/core/scm.c).  It sits in tcp/ because ustack's one
+ * kind of socket is TCP's and struct sock is tcp.h's; what the socket layer above needs from
+ * here (epoll's wake-ups) it registers as a hook, so that nothing here calls upward.
+ *
+ * Every blocking call sleeps on one condition variable per stack and re-checks its own
+ * condition when woken; the stack broadcasts on every state change (the seed's
+ * sk_state_change).  Waiters are few — an application's blocking calls — so one broadcast
+ * beats per-socket bookkeeping.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <ustack/socket.h>
+
+static void sk_wait_timer(struct ustack *st, struct utimer *t)
+{
+	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, wait_timer));
+	sk->wait_expired = true;
+	sk_wake_sk(st, sk);
+}
+
+struct sock *sk_alloc(struct ustack *st)
+{
+	struct sock *sk = calloc(1, sizeof(*sk));
+	if (!sk)
+		return NULL;
+	sk->fd = -1;
+	sk->node.state = TCP_CLOSE;
+	sk->ss = SS_UNCONNECTED;
+	sk->linger = -1;
+	sk->rcvbuf = st->sysctl.tcp_rmem[1];
+	sk->sndbuf = st->sysctl.tcp_wmem[1];
+	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
+	sk->ca_ops = tcp_cong_default(st);
+	timer_init(&sk->retrans_timer, tcp_retransmit_timer);
+	timer_init(&sk->wait_timer, sk_wait_timer);
+	st->tcp->nsocks++;
+	return sk;
+}
+
+/*
+ * sk_free: the socket is gone for the application and for the network.  Its memory may have to
+ * wait: every request socket of a listener points at it, as in Linux, where each holds a
+ * reference (sock_hold in inet_reqsk_alloc) and the last sock_put frees the listener.  So a
+ * listener closed (or shut down, then closed) with half-open connections pending is torn down
+ * here — unhashed, its port released, its timers stopped — and marked dead; the last request
+ * socket to go (reqsk_put) frees it.  Until then every path that reaches it through a request
+ * socket sees a socket that is not listening, and drops the request.
+ */
+void sk_free(struct ustack *st, struct sock *sk)
+{
+	if (!sk->dead) {
+		timer_cancel(st, &sk->retrans_timer);
+		timer_cancel(st, &sk->delack_timer);
+		timer_cancel(st, &sk->tw_timer);
+		timer_cancel(st, &sk->wait_timer);
+		tcp_data_free(st, sk);
+		inet_ehash_remove(st, &sk->node);
+		inet_listen_unhash(st, sk);
+		inet_put_port(st, sk);
+		sk->node.state = TCP_CLOSE;
+		sk->fd = -1;
+		sk->dead = true;
+	}
+	if (sk->reqsk_qlen || sk->refcnt)
+		return;
+	st->tcp->nsocks--;
+	free(sk);
+}
+
+/*
+ * sk_hold / sk_put around a blocking wait: while a caller sleeps in the stack on a socket,
+ * another thread may close its descriptor and the stack free the socket (a RST, an abortive
+ * close).  The sleeper's reference keeps the memory — torn down, marked dead — until it
+ * wakes; sk_put then frees it and tells the caller that the socket is gone.
+ */
+void sk_hold(struct sock *sk)
+{
+	sk->refcnt++;
+}
+
+bool sk_put(struct ustack *st, struct sock *sk)
+{
+	sk->refcnt--;
+	if (!sk->dead)
+		return false;
+	if (!sk->refcnt)
+		sk_free(st, sk);
+	return true;
+}
+
+/* Every blocking call sleeps here, counted, so a driver of virtual time can tell a caller
+ * that is asleep from one that was woken and has yet to run (ustack_sleeping_callers).  The
+ * waker zeroes the count (sk_wake), since a woken thread is runnable at once even before it
+ * gets the lock; a wake-up nobody sent (a timeout, a spurious return) uncounts itself. */
+void sk_wait_event(struct ustack *st)
+{
+	unsigned gen = st->tcp->wake_gen;
+	st->tcp->sleepers++;
+	pthread_cond_wait(&st->tcp->wait, &st->lock);
+	if (st->tcp->wake_gen == gen)
+		st->tcp->sleepers--;
+}
+
+int sk_wait_event_until(struct ustack *st, const struct timespec *deadline)
+{
+	unsigned gen = st->tcp->wake_gen;
+	st->tcp->sleepers++;
+	int rc = pthread_cond_timedwait(&st->tcp->wait, &st->lock, deadline);
+	if (st->tcp->wake_gen == gen)
+		st->tcp->sleepers--;
+	return rc;
+}
+
+unsigned ustack_sleeping_callers(struct ustack *st)
+{
+	stack_lock(st);
+	unsigned n = st->tcp->sleepers;
+	stack_unlock(st);
+	return n;
+}
+
+void sk_wake(struct ustack *st)
+{
+	st->tcp->wake_gen++;
+	st->tcp->sleepers = 0;
+	pthread_cond_broadcast(&st->tcp->wait);
+}
+
+/* sk_wake_sk (sk_data_ready, sk_write_space, sk_state_change): one socket changed; its epoll
+ * items are readied through the hook the socket layer registered (socket/epoll.c), and every
+ * sleeper re-checks its condition. */
+void sk_wake_sk(struct ustack *st, struct sock *sk)
+{
+	if (sk->ep_items && st->tcp->ep_wake)
+		st->tcp->ep_wake(st, sk);
+	sk_wake(st);
+}
+
+/* put_cmsg: one control message into msg_control, or MSG_CTRUNC if it does not fit; the
+ * space used (msg_controllen on return). */
+size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, size_t len)
+{
+	if (!msg->msg_control || msg->msg_controllen < CMSG_LEN(len)) {
+		msg->msg_flags |= MSG_CTRUNC;
+		return 0;
+	}
+	struct cmsghdr *c = msg->msg_control;
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	return CMSG_SPACE(len) < msg->msg_controllen ? CMSG_SPACE(len) : msg->msg_controllen;
+}
