@@ -87,7 +87,7 @@ run() {
 
 fail=0
 echo "1. tcp_syncookies=1: every client served"
-run 1 5
+run 1 20
 [ "$SERVED" = "served 50 of 50" ] || { echo "FAIL: $SERVED"; fail=1; }
 for c in TcpExtSyncookiesSent TcpExtSyncookiesRecv TcpExtTCPReqQFullDoCookies; do
 	v=$(awk -v c="$c" '$1 == c {print $2}' "$OUT")
