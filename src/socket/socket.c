@@ -279,22 +279,20 @@ int ustack_close(struct ustack *st, int fd)
 		break;
 	case TCP_ESTABLISHED:
 	case TCP_CLOSE_WAIT:
-		/* FIN (or RST); an orphan until the close completes */
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+	case TCP_CLOSING:
+	case TCP_LAST_ACK:
+		/* __tcp_close, whatever the state: unread data or SO_LINGER {1, 0} resets; else a
+		 * FIN if none went yet (a shutdown(SHUT_WR) sent it); then, with SO_LINGER, wait
+		 * until our FIN is acknowledged — after a shutdown too, or an application that
+		 * exits at close() would lose what is still in flight.  An orphan until done. */
 		if (!tcp_close(st, sk) && sk->linger > 0 && !sk->nonblock)
 			sk_stream_wait_close(st, sk);
 		break;
-	case TCP_FIN_WAIT2:
-		if (!timer_pending(&sk->tw_timer))
-			timer_arm(st, &sk->tw_timer, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
-		sk->shut_rd = true;
-		break;
-	case TCP_FIN_WAIT1:
-	case TCP_CLOSING:
-	case TCP_LAST_ACK:
 	case TCP_TIME_WAIT:
-		sk->shut_rd = true; /* already closing: the orphan finishes on its own */
-		if (sk->node.state == TCP_TIME_WAIT)
-			tcp_data_free(st, sk);
+		sk->shut_rd = true; /* the orphan finishes on its own */
+		tcp_data_free(st, sk);
 		break;
 	default:
 		sk_free(st, sk);

@@ -10,6 +10,8 @@
 #include <ustack/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <string.h>
 
@@ -218,6 +220,86 @@ static void test_linger_option(void **state)
 	assert_int_equal(s.seq, c.iss + 1);
 }
 
+struct closer {
+	struct tw *t;
+	int fd, rc;
+};
+
+static void *close_thread(void *p)
+{
+	struct closer *c = p;
+	c->rc = ustack_close(c->t->st, c->fd);
+	return NULL;
+}
+
+/*
+ * A blocking close() with SO_LINGER waits for our FIN to be acknowledged in every state, as
+ * Linux's __tcp_close does — also after shutdown(SHUT_WR), where it used to return at once and
+ * a program that then exited lost what was still in flight.  It returns when the ACK comes, or
+ * when the linger time runs out.  With unread data it resets, in FIN_WAIT2 too.
+ */
+static void test_linger_waits_after_shutdown(void **state)
+{
+	struct tw *t = *state;
+	struct conn c;
+	establish(t, &c);
+	int fl = ustack_fcntl(t->st, c.fd, F_GETFL, 0);
+	ustack_fcntl(t->st, c.fd, F_SETFL, fl & ~O_NONBLOCK);
+	struct linger lg = { 1, 5 };
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	static const uint8_t data[100];
+	assert_int_equal(ustack_send(t->st, c.fd, data, sizeof(data), 0), 100);
+	assert_int_equal(ustack_shutdown(t->st, c.fd, SHUT_WR), 0);
+	assert_int_equal(tw_expect_tcp(t).plen, 100);
+	struct tw_seg fin = tw_expect_tcp(t);
+	assert_int_equal(fin.flags, TW_FIN | TW_ACK);
+	assert_int_equal(ustack_tcp_state(t->st, c.fd), TCP_FIN_WAIT1);
+	struct closer cl = { t, c.fd, -2 };
+	pthread_t th;
+	pthread_create(&th, NULL, close_thread, &cl);
+	tw_wait_sleepers(t, 1); /* close() sleeps: nothing acknowledged yet */
+	assert_int_equal(cl.rc, -2);
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, PEER_PORT, PORT, PEER_ISN + 1, c.iss + 102, TW_ACK, 65535, NULL, 0));
+	pthread_join(th, NULL);
+	assert_int_equal(cl.rc, 0);
+
+	/* again, with no ACK: close() returns after the 5 s of linger */
+	struct conn d;
+	tw_fini(t);
+	tw_init(t);
+	tw_learn_peer(t);
+	t->auto_arp = 1;
+	establish(t, &d);
+	fl = ustack_fcntl(t->st, d.fd, F_GETFL, 0);
+	ustack_fcntl(t->st, d.fd, F_SETFL, fl & ~O_NONBLOCK);
+	assert_int_equal(ustack_setsockopt(t->st, d.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	assert_int_equal(ustack_shutdown(t->st, d.fd, SHUT_WR), 0);
+	tw_expect_tcp(t);
+	struct closer cd = { t, d.fd, -2 };
+	pthread_create(&th, NULL, close_thread, &cd);
+	tw_wait_sleepers(t, 1);
+	tw_advance(t, 5000);
+	pthread_join(th, NULL);
+	assert_int_equal(cd.rc, 0);
+
+	/* FIN_WAIT2 with unread data: close() resets (tcp_close's unread-data rule) */
+	struct conn e;
+	tw_fini(t);
+	tw_init(t);
+	tw_learn_peer(t);
+	t->auto_arp = 1;
+	establish(t, &e);
+	assert_int_equal(ustack_shutdown(t->st, e.fd, SHUT_WR), 0);
+	fin = tw_expect_tcp(t);
+	tw_send(t, f, tw_tcp_data(f, PEER_PORT, PORT, PEER_ISN + 1, fin.seq + 1, TW_ACK, 65535, NULL, 0, data, 10));
+	tw_expect_tcp(t); /* its ACK */
+	assert_int_equal(ustack_tcp_state(t->st, e.fd), TCP_FIN_WAIT2);
+	assert_int_equal(ustack_close(t->st, e.fd), 0);
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST | TW_ACK);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -228,6 +310,7 @@ int main(void)
 		T(test_retries2_budget),
 		T(test_tcp_congestion_option),
 		T(test_linger_option),
+		T(test_linger_waits_after_shutdown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
