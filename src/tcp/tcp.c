@@ -303,6 +303,10 @@ ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, si
 			tcp_buf_peek(&sk->rcvq, 0, buf + copied, n);
 			if (!(flags & MSG_PEEK)) {
 				tcp_buf_consume(&sk->rcvq, n);
+				/* an empty ring with nothing out of order starts again at its front, so a
+				 * reader that keeps up touches only the first pages of a large ring */
+				if (!sk->rcvq.len && !sk->ofo)
+					sk->rcvq.head = 0;
 				sk->bytes_read += n;
 				tcp_rcv_space_adjust(st, sk);
 				tcp_cleanup_rbuf(st, sk);

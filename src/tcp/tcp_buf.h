@@ -69,7 +69,8 @@ static inline void tcp_buf_peek(const struct tcp_buf *b, uint32_t off, uint8_t *
 
 static inline void tcp_buf_consume(struct tcp_buf *b, uint32_t n)
 {
-	/* the head is not reset when the ring empties: out-of-order data past it stays put */
+	/* the head is not reset when the ring empties: out-of-order data past it may be placed
+	 * relative to it (the receive side resets it when there is none, tcp_recvmsg) */
 	b->head = (b->head + n) % (b->size ? b->size : 1);
 	b->len -= n;
 }

@@ -445,6 +445,8 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 	*fin_acked = sk->fin_queued && ack == sk->write_seq + 1;
 	uint32_t data = acked - (*fin_acked ? 1 : 0);
 	tcp_buf_consume(&sk->sndq, data < sk->sndq.len ? data : sk->sndq.len);
+	if (!sk->sndq.len)
+		sk->sndq.head = 0; /* an empty ring starts again at its front: fewer pages touched */
 	sk->snd_una = ack;
 	tcp_wq_acked(sk);
 	if (sk->zc && sk->zc->n)
