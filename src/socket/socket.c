@@ -560,7 +560,7 @@ ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags)
 	msg->msg_namelen = 0;
 	msg->msg_flags = 0;
 	size_t used = 0;
-	if (sk->recvmsg_inq && sock_lookup_fd(st, fd) == sk) {
+	if (sock_lookup_fd(st, fd) == sk && sk->recvmsg_inq) { /* sk may be gone (closed meanwhile) */
 		int inq = (int)sk->rcvq.len;
 		if (!inq && sk->fin_rcvd)
 			inq = 1;

@@ -143,7 +143,8 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 			}
 			MIB_INC(st, TcpExtTCPMigrateReqFailure);
 		}
-		tcp_send_active_reset(st, sk);
+		if (sk->node.state != TCP_CLOSE) /* a child reset while queued gets nothing more */
+			tcp_send_active_reset(st, sk);
 		tcp_done(st, sk, 0);
 	}
 	lsk->acceptq_tail = NULL;

@@ -25,7 +25,8 @@ static void reqsk_timer_handler(struct ustack *st, struct utimer *t);
 
 uint64_t reqsk_timeout_us(const struct request_sock *req)
 {
-	uint64_t ms = (uint64_t)TCP_TIMEOUT_INIT_MS << req->num_timeout;
+	unsigned n = req->num_timeout < 8 ? req->num_timeout : 8; /* 1 s << 7 passes the 120 s cap */
+	uint64_t ms = (uint64_t)TCP_TIMEOUT_INIT_MS << n;
 	return (ms < TCP_RTO_MAX_MS ? ms : TCP_RTO_MAX_MS) * 1000u;
 }
 

@@ -107,8 +107,16 @@ static void tcp_synq_overflow(struct ustack *st, struct sock *lsk)
 {
 	uint32_t now = tcp_clock_ms(st);
 	uint32_t last = lsk->synq_overflow_ms;
-	if (!last || now - last > 1000u)
-		lsk->synq_overflow_ms = now ? now : 1;
+	if (last && now - last <= 1000u)
+		return;
+	now = now ? now : 1;
+	lsk->synq_overflow_ms = now;
+	/* a SO_REUSEPORT group shares the stamp (Linux keeps it in the group, synq_overflow_ts):
+	 * the cookie ACK may reach another member once the group has changed */
+	if (lsk->reuseport)
+		for (struct sock *o = st->tcp->lhash[lsk->node.lport & (LHASH_SIZE - 1)]; o; o = o->lnext)
+			if (o->reuseport && o->node.lport == lsk->node.lport && o->node.laddr == lsk->node.laddr)
+				o->synq_overflow_ms = now;
 }
 
 /* tcp_synq_no_recent_overflow: no cookie went out in the last TCP_SYNCOOKIE_VALID (with

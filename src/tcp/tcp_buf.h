@@ -50,7 +50,7 @@ static inline uint32_t tcp_buf_push(struct tcp_buf *b, const uint8_t *src, uint3
 {
 	if (n > tcp_buf_space(b))
 		n = tcp_buf_space(b);
-	uint32_t tail = (b->head + b->len) % (b->size ? b->size : 1);
+	uint32_t tail = (uint32_t)(((uint64_t)b->head + b->len) % (b->size ? b->size : 1));
 	uint32_t first = n < b->size - tail ? n : b->size - tail;
 	memcpy(b->data + tail, src, first);
 	memcpy(b->data, src + first, n - first);
@@ -61,7 +61,7 @@ static inline uint32_t tcp_buf_push(struct tcp_buf *b, const uint8_t *src, uint3
 /* Copies n bytes starting `off` bytes past the head (which must exist). */
 static inline void tcp_buf_peek(const struct tcp_buf *b, uint32_t off, uint8_t *dst, uint32_t n)
 {
-	uint32_t at = (b->head + off) % b->size;
+	uint32_t at = (uint32_t)(((uint64_t)b->head + off) % b->size);
 	uint32_t first = n < b->size - at ? n : b->size - at;
 	memcpy(dst, b->data + at, first);
 	memcpy(dst + first, b->data, n - first);
@@ -71,7 +71,7 @@ static inline void tcp_buf_consume(struct tcp_buf *b, uint32_t n)
 {
 	/* the head is not reset when the ring empties: out-of-order data past it may be placed
 	 * relative to it (the receive side resets it when there is none, tcp_recvmsg) */
-	b->head = (b->head + n) % (b->size ? b->size : 1);
+	b->head = (uint32_t)(((uint64_t)b->head + n) % (b->size ? b->size : 1));
 	b->len -= n;
 }
 

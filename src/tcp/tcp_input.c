@@ -606,6 +606,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 
 static void tcp_fin(struct ustack *st, struct sock *sk)
 {
+	tcp_ofo_purge(st, sk); /* data above the FIN can never be in order: skb_rbtree_purge */
 	sk->rcv_nxt++;
 	sk->fin_rcvd = true;
 	switch (sk->node.state) {
@@ -684,8 +685,10 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 	}
 	uint32_t n = len ? tcp_buf_push(&sk->rcvq, data, len) : 0;
 	sk->rcv_nxt += n;
-	if (had_ofo)
-		n += tcp_ofo_queue(st, sk); /* what waited behind the hole is in place already */
+	/* what waited behind the hole is in place already — unless this segment ends the stream:
+	 * then nothing above it counts (tcp_fin purges the queue, as Linux's does) */
+	if (had_ofo && !fin)
+		n += tcp_ofo_queue(st, sk);
 	sk->bytes_received += n;
 	if (n) {
 		/* tcp_grow_window: in-order data earns the window two more segments */

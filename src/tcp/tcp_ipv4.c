@@ -154,6 +154,7 @@ struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
 	sk->node.state = TCP_SYN_RECV;
 	/* inherited from the listener, as sk_clone_lock copies them */
 	sk->reuseaddr = lsk->reuseaddr;
+	sk->reuseport = lsk->reuseport; /* sk_clone_lock copies sk_reuseport: the port stays shareable */
 	sk->rcvbuf = lsk->rcvbuf;
 	sk->sndbuf = lsk->sndbuf;
 	sk->rcvbuf_locked = lsk->rcvbuf_locked;
@@ -191,7 +192,8 @@ struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
 	sk->advmss = tcp_advmss(&sk->rt);
 	if (sk->user_mss && sk->user_mss < sk->advmss)
 		sk->advmss = sk->user_mss;
-	sk->mss_clamp = req->mss < (sk->user_mss ? sk->user_mss : 65535) ? req->mss : sk->user_mss;
+	uint16_t user = sk->user_mss ? sk->user_mss : 65535;
+	sk->mss_clamp = req->mss < user ? req->mss : user; /* the peer's, capped by TCP_MAXSEG */
 	tcp_sync_mss(st, sk);
 	sk->rcv_wnd = req->rcv_wnd;
 	sk->cwnd = TCP_INIT_CWND;

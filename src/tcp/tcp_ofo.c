@@ -358,7 +358,7 @@ void tcp_data_queue_ofo(struct ustack *st, struct sock *sk, uint32_t seq, const 
 			sk->ofo_last = node;
 	}
 	/* the bytes, at their place in the ring (rewriting what was there with the same data) */
-	uint32_t at = (sk->rcvq.head + sk->rcvq.len + off) % sk->rcvq.size;
+	uint32_t at = (uint32_t)(((uint64_t)sk->rcvq.head + sk->rcvq.len + off) % sk->rcvq.size);
 	uint32_t first = len < sk->rcvq.size - at ? len : sk->rcvq.size - at;
 	memcpy(sk->rcvq.data + at, data, first);
 	memcpy(sk->rcvq.data, data + first, len - first);

@@ -129,6 +129,9 @@ static void test_spread_over_four_listeners(void **state)
 		grew += accept_qlen(t, fds[i]) - before[i];
 	assert_int_equal(grew, 1);
 	assert_int_equal(tw_counter(t, "TcpPassiveOpens"), 401);
+	/* the children inherit SO_REUSEPORT (sk_clone_lock): a fifth member may still join */
+	int fifth = sock_opt(t, 0, 1);
+	assert_int_equal(bind_port(t, fifth, PORT), 0);
 }
 
 /* The listener holding a request closes before the final ACK.  tcp_migrate_req = 0 (the

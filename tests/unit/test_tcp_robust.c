@@ -244,6 +244,12 @@ static void test_peer_mss_floor(void **state)
 	tw_accept_conn(t, &c11, PORT + 2, mss11_ts, sizeof(mss11_ts));
 	assert_int_equal(ustack_getsockopt(t->st, c11.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
 	assert_int_equal(mss, 36);
+	/* MSS 65535 (no timestamps): the path's 1460, not a clamp of 0 */
+	static const uint8_t mssmax[] = { 2, 4, 0xff, 0xff };
+	struct tw_conn cmax;
+	tw_accept_conn(t, &cmax, PORT + 4, mssmax, sizeof(mssmax));
+	assert_int_equal(ustack_getsockopt(t->st, cmax.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
+	assert_int_equal(mss, 1460);
 	/* the floor is a sysctl: 100 */
 	tw_sysctl(t, "net.ipv4.tcp_min_snd_mss", "100");
 	struct tw_conn c100;
@@ -335,6 +341,29 @@ static void test_segment_without_timestamps_accepted(void **state)
 	assert_int_equal(tw_counter(t, "TcpExtPAWSEstab"), 0);
 }
 
+/* A FIN ends the stream: data held above it is never delivered (tcp_fin purges the out-of-order
+ * queue, as Linux's does), and the ACK covers the data and the FIN, nothing more. */
+static void test_fin_below_ofo_data(void **state)
+{
+	struct tw *t = *state;
+	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
+	peer_data(t, 10, 10, NULL, 0); /* held out of order: [10, 20) */
+	drain(t);
+	static uint8_t d[15];
+	for (uint32_t i = 0; i < 15; i++)
+		d[i] = pattern(i);
+	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1, conn.iss + 1, TW_ACK | TW_FIN, 65535, NULL, 0, d, 15));
+	struct ack_seen a = last_ack(t);
+	assert_int_equal(a.rack, 16); /* 15 bytes and the FIN */
+	assert_int_equal(a.nsack, 0);
+	assert_int_equal(ofo_runs(t), 0);
+	expect_readable(t, 0, 15);
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSE_WAIT);
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_FIN | TW_ACK); /* nothing unread: a FIN, not a RST */
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -345,6 +374,7 @@ int main(void)
 		T(test_peer_mss_floor),
 		T(test_out_of_window_answers),
 		T(test_segment_without_timestamps_accepted),
+		T(test_fin_below_ofo_data),
 	};
 	return cmocka_run_group_tests_name("tcp_robust", tests, NULL, NULL);
 }
