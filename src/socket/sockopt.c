@@ -43,6 +43,18 @@ static int copy_out(void *val, socklen_t *len, const void *v, size_t vlen)
 	return 0;
 }
 
+/* An int option's value: the length is checked before the value is read (EINVAL, then
+ * EFAULT), as Linux's copy_from_sockptr callers do. */
+static int get_int_opt(const void *val, socklen_t len, int *v)
+{
+	if (len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	if (!val)
+		return -EFAULT;
+	memcpy(v, val, sizeof(*v));
+	return 0;
+}
+
 /* sock_getsockopt: SOL_SOCKET options (Linux's sk_getsockopt in net/core/sock.c). */
 static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *val, socklen_t *len)
 {
@@ -155,12 +167,10 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 		sk->linger = lg.l_onoff ? (lg.l_linger < 0 ? 0 : lg.l_linger) : -1;
 		return 0;
 	}
-	if (len < (socklen_t)sizeof(int))
-		return -EINVAL;
-	if (!val)
-		return -EFAULT;
 	int v;
-	memcpy(&v, val, sizeof(v));
+	int rc = get_int_opt(val, len, &v);
+	if (rc < 0)
+		return rc;
 	switch (name) {
 	case SO_REUSEPORT: /* takes effect at the next bind() (sk_reuseport) */
 		sk->reuseport = v != 0;
@@ -218,12 +228,10 @@ static int do_tcp_setsockopt(struct ustack *st, struct sock *sk, int name, const
 			ops->init(sk);
 		return 0;
 	}
-	if (len < (socklen_t)sizeof(int))
-		return -EINVAL;
-	if (!val)
-		return -EFAULT;
 	int v;
-	memcpy(&v, val, sizeof(v));
+	int rc = get_int_opt(val, len, &v);
+	if (rc < 0)
+		return rc;
 	switch (name) {
 	case TCP_SYNCNT:
 		if (v < 1 || v > TCP_MAX_SYNCNT)

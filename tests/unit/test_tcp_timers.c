@@ -220,6 +220,15 @@ static void test_linger_option(void **state)
 	assert_int_equal(s.seq, c.iss + 1);
 }
 
+/* A new DUT in the fixture (a second listener on the same port needs one) */
+static void fresh_stack(struct tw *t)
+{
+	tw_fini(t);
+	tw_init(t);
+	tw_learn_peer(t);
+	t->auto_arp = 1;
+}
+
 struct closer {
 	struct tw *t;
 	int fd, rc;
@@ -266,10 +275,7 @@ static void test_linger_waits_after_shutdown(void **state)
 
 	/* again, with no ACK: close() returns after the 5 s of linger */
 	struct conn d;
-	tw_fini(t);
-	tw_init(t);
-	tw_learn_peer(t);
-	t->auto_arp = 1;
+	fresh_stack(t);
 	establish(t, &d);
 	fl = ustack_fcntl(t->st, d.fd, F_GETFL, 0);
 	ustack_fcntl(t->st, d.fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -285,10 +291,7 @@ static void test_linger_waits_after_shutdown(void **state)
 
 	/* FIN_WAIT2 with unread data: close() resets (tcp_close's unread-data rule) */
 	struct conn e;
-	tw_fini(t);
-	tw_init(t);
-	tw_learn_peer(t);
-	t->auto_arp = 1;
+	fresh_stack(t);
 	establish(t, &e);
 	assert_int_equal(ustack_shutdown(t->st, e.fd, SHUT_WR), 0);
 	fin = tw_expect_tcp(t);
