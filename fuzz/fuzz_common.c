@@ -72,6 +72,28 @@ uint16_t fz_l4_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst, 
 	return fz_fold(fz_sum(seg, len, sum));
 }
 
+void fz_fix_l4_csum(uint8_t *pkt, size_t len, size_t ihl)
+{
+	size_t tot = fz_rd16(pkt + 2);
+	if (tot > len || tot < ihl)
+		tot = len;
+	uint8_t *l4 = pkt + ihl;
+	size_t l4len = tot - ihl;
+	if (pkt[9] == 6 && l4len >= 20) {
+		fz_wr16(l4 + 16, 0);
+		fz_wr16(l4 + 16, fz_l4_csum(l4, l4len, fz_rd32(pkt + 12), fz_rd32(pkt + 16), 6));
+	} else if (pkt[9] == 1 && l4len >= 4) {
+		fz_wr16(l4 + 2, 0);
+		fz_wr16(l4 + 2, fz_csum(l4, l4len));
+	}
+}
+
+void fz_fix_ip_csum(uint8_t *pkt, size_t ihl)
+{
+	fz_wr16(pkt + 10, 0);
+	fz_wr16(pkt + 10, fz_csum(pkt, ihl));
+}
+
 uint16_t fz_rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 uint32_t fz_rd32(const uint8_t *p)
 {

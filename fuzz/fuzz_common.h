@@ -38,6 +38,10 @@ uint16_t fz_fold(uint32_t sum);
 uint16_t fz_csum(const uint8_t *b, size_t len);
 /* TCP/UDP checksum over seg with the IPv4 pseudo-header (addresses in host order). */
 uint16_t fz_l4_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst, uint8_t proto);
+/* Fix-ups of a raw IPv4 packet (header length ihl, valid: 20 <= ihl <= len): the TCP or ICMP
+ * checksum over what the total length covers, and the header checksum. */
+void fz_fix_l4_csum(uint8_t *pkt, size_t len, size_t ihl);
+void fz_fix_ip_csum(uint8_t *pkt, size_t ihl);
 uint16_t fz_rd16(const uint8_t *p);
 uint32_t fz_rd32(const uint8_t *p);
 void fz_wr16(uint8_t *p, uint16_t v);

@@ -75,22 +75,10 @@ static void op_raw(struct fz_in *in)
 		if (ctrl & 8)
 			fz_wr32(pkt + 12, FZ_PEER_IP);
 		if ((ctrl & 0x10) && ihl >= 20 && ihl <= len && !(fz_rd16(pkt + 6) & 0x3fff)) {
-			size_t tot = fz_rd16(pkt + 2);
-			if (tot > len || tot < ihl)
-				tot = len;
-			uint8_t *l4 = pkt + ihl;
-			size_t l4len = tot - ihl;
-			if (pkt[9] == 6 && l4len >= 20) {
-				fz_wr16(l4 + 16, 0);
-				fz_wr16(l4 + 16, fz_l4_csum(l4, l4len, fz_rd32(pkt + 12), fz_rd32(pkt + 16), 6));
-			} else if (pkt[9] == 1 && l4len >= 4) {
-				fz_wr16(l4 + 2, 0);
-				fz_wr16(l4 + 2, fz_csum(l4, l4len));
-			}
+			fz_fix_l4_csum(pkt, len, ihl);
 		}
 		if ((ctrl & 2) && ihl >= 20 && ihl <= len) {
-			fz_wr16(pkt + 10, 0);
-			fz_wr16(pkt + 10, fz_csum(pkt, ihl));
+			fz_fix_ip_csum(pkt, ihl);
 		}
 	}
 	if ((ctrl & 0x80) && fz.type == USTACK_LINK_ETHER) {
