@@ -25,6 +25,7 @@
 #include <ustack/sysctl.h>
 #include "tcp/tcp.h"
 #include "socket/socket.h"
+#include "benchwire.h"
 
 #define DUT 0xc0000202u
 #define PEER 0xc0000201u
@@ -41,47 +42,11 @@ static int xmit(void *link, const void *frame, size_t len)
 	return 0;
 }
 
-static uint16_t csum(const uint8_t *b, size_t len, uint32_t sum)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)b[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)(v >> 16)); wr16(p + 2, (uint16_t)v); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
 /* A raw IPv4 packet from the peer: TCP from port 40000 to 80. */
 static size_t seg(uint8_t *f, uint32_t seq, uint32_t ack, uint8_t flags, const uint8_t *opt, size_t optlen,
 		  size_t dlen)
 {
-	size_t th = 20 + optlen, tot = 20 + th + dlen;
-	memset(f, 0, tot);
-	f[0] = 0x45;
-	wr16(f + 2, (uint16_t)tot);
-	f[8] = 64;
-	f[9] = 6;
-	wr32(f + 12, PEER);
-	wr32(f + 16, DUT);
-	wr16(f + 10, csum(f, 20, 0));
-	uint8_t *t = f + 20;
-	wr16(t, 40000);
-	wr16(t + 2, 80);
-	wr32(t + 4, seq);
-	wr32(t + 8, ack);
-	t[12] = (uint8_t)((th / 4) << 4);
-	t[13] = flags;
-	wr16(t + 14, 65535);
-	memcpy(t + 20, opt, optlen);
-	memset(t + th, 'x', dlen);
-	uint32_t pseudo = (PEER >> 16) + (PEER & 0xffff) + (DUT >> 16) + (DUT & 0xffff) + 6 + (uint32_t)(th + dlen);
-	wr16(t + 16, csum(t, th + dlen, pseudo));
-	return tot;
+	return bw_tcp4(f, PEER, DUT, 40000, 80, seq, ack, flags, opt, optlen, dlen);
 }
 
 static double now_ns(void)
@@ -113,7 +78,7 @@ static void run(long n, int order)
 	static const uint8_t synopt[] = { 2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 9 }; /* MSS, SACK, wscale 9 */
 	uint8_t f[2048];
 	ustack_input(st, ifi, f, seg(f, 1000, 0, 0x02, synopt, sizeof(synopt), 0));
-	uint32_t iss = rd32(last + 24);
+	uint32_t iss = bw_rd32(last + 24);
 	ustack_input(st, ifi, f, seg(f, 1001, iss + 1, 0x10, NULL, 0, 0));
 	int fd = ustack_accept(st, lfd, NULL, NULL);
 	if (fd < 0) {

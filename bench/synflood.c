@@ -23,6 +23,8 @@
 #include <ustack/stack.h>
 #include <ustack/sysctl.h>
 
+#include "benchwire.h"
+
 #define DUT 0xc0000202u /* 192.0.2.2 */
 
 static uint64_t synacks;
@@ -41,50 +43,11 @@ static int xmit(void *link, const void *frame, size_t len)
 	return 0;
 }
 
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static uint32_t csum_add(uint32_t sum, const uint8_t *b, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	return sum;
-}
-
-/* A raw IPv4 + TCP segment (20 + 20 + options), checksums filled in. */
+/* A raw IPv4 + TCP segment from src:sport to the listener (port 80). */
 static size_t seg(uint8_t *f, uint32_t src, uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags,
 		  const uint8_t *opt, size_t optlen)
 {
-	size_t th = 20 + optlen, tot = 20 + th;
-	memset(f, 0, tot);
-	f[0] = 0x45;
-	f[2] = (uint8_t)(tot >> 8), f[3] = (uint8_t)tot;
-	f[8] = 64, f[9] = 6;
-	for (int i = 0; i < 4; i++) {
-		f[12 + i] = (uint8_t)(src >> (24 - 8 * i));
-		f[16 + i] = (uint8_t)(DUT >> (24 - 8 * i));
-	}
-	uint16_t c = csum_fold(csum_add(0, f, 20));
-	f[10] = (uint8_t)(c >> 8), f[11] = (uint8_t)c;
-	uint8_t *t = f + 20;
-	t[0] = (uint8_t)(sport >> 8), t[1] = (uint8_t)sport;
-	t[2] = 0, t[3] = 80;
-	for (int i = 0; i < 4; i++) {
-		t[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
-		t[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
-	}
-	t[12] = (uint8_t)((th / 4) << 4);
-	t[13] = flags;
-	t[14] = 0xfa, t[15] = 0xf0;
-	memcpy(t + 20, opt, optlen);
-	uint32_t pseudo = (src >> 16) + (src & 0xffff) + (DUT >> 16) + (DUT & 0xffff) + 6 + (uint32_t)th;
-	c = csum_fold(csum_add(pseudo, t, th));
-	t[16] = (uint8_t)(c >> 8), t[17] = (uint8_t)c;
-	return tot;
+	return bw_tcp4(f, src, DUT, sport, 80, seq, ack, flags, opt, optlen, 0);
 }
 
 static double cpu_s(void)
