@@ -15,38 +15,33 @@
 
 #define PORT 80
 #define PEER 40000
-#define TH_PSH 0x08
-
-static const uint8_t MSS_ONLY[] = { 2, 4, 0x05, 0xb4 };
-/* MSS 1460, SACK permitted, timestamps (TSval 5000, TSecr 0), as Linux lays them out */
-static const uint8_t MSS_SACK_TS[] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
 
 static struct tw_conn conn;
 static uint8_t f[TW_FRAME_MAX];
 
-/* the peer: data or a bare segment at seq (relative to its ISN + 1), acking `ack` (absolute) */
-static void peer_send(struct tw *t, uint32_t rseq, uint32_t ack, uint8_t flags, uint16_t win,
-		      const void *data, size_t len)
+/* The connection most tests use: the peer's SYN offers MSS 1460 alone. */
+static void accept_conn(struct tw *t)
 {
-	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1 + rseq, ack, flags, win, NULL, 0, data, len));
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_accept_conn(t, &conn, PORT, o.b, o.len);
 }
 
-static struct tw_seg expect_seg(struct tw *t, uint8_t flags, uint32_t rseq, uint32_t rack, size_t plen)
+/* MSS 1460, SACK permitted, timestamps (TSval 5000, TSecr 0), as Linux lays them out; the
+ * SYN-ACK answered rtt_ms later (the handshake's RTT sets the minimum RTT). */
+static void accept_sack_ts_conn(struct tw *t, unsigned rtt_ms)
 {
-	struct tw_seg s = tw_expect_tcp(t);
-	assert_int_equal(s.flags, flags);
-	assert_int_equal(s.seq - conn.iss - 1, rseq);
-	assert_int_equal(s.ack - conn.peer_isn - 1, rack);
-	assert_int_equal(s.plen, plen);
-	return s;
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_sackok(&o);
+	tw_opt_ts(&o, 5000, 0);
+	tw_accept_conn_rtt(t, &conn, PORT, o.b, o.len, rtt_ms);
 }
-
-static uint32_t snd(uint32_t rel) { return conn.iss + 1 + rel; }
 
 static void test_segmentation_nagle_minshall(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	static uint8_t buf[5100];
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)i;
@@ -54,81 +49,81 @@ static void test_segmentation_nagle_minshall(void **state)
 	 * 10 segments), PSH on the last; the first byte of each segment is where it belongs */
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 5000, 0), 5000);
 	for (int i = 0; i < 3; i++) {
-		struct tw_seg s = expect_seg(t, TW_ACK, (uint32_t)i * 1460, 0, 1460);
+		struct tw_seg s = tw_expect_seg(t, &conn, TW_ACK, (uint32_t)i * 1460, 0, 1460);
 		assert_int_equal(s.payload[0], (uint8_t)(i * 1460));
 		assert_int_equal(s.win, 64240); /* 44 × 1460: no scaling, a whole number of MSS */
 	}
-	expect_seg(t, TW_ACK | TH_PSH, 4380, 0, 620);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 4380, 0, 620);
 	tw_expect_none(t);
 	/* 100 more bytes: a small segment is in flight, so Nagle (Minshall) holds them */
 	assert_int_equal(ustack_send(t->st, conn.fd, buf + 5000, 100, 0), 100);
 	tw_expect_none(t);
 	/* an ACK short of the small segment changes nothing; the one covering it releases them */
-	peer_send(t, 0, snd(2920), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 2920, TW_ACK, 65535, NULL, 0);
 	tw_expect_none(t);
-	peer_send(t, 0, snd(5000), TW_ACK, 65535, NULL, 0);
-	expect_seg(t, TW_ACK | TH_PSH, 5000, 0, 100);
+	tw_peer_send(t, &conn, 0, 5000, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 5000, 0, 100);
 	/* TCP_NODELAY: small segments go at once even with one in flight */
 	int one = 1;
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 10, 0), 10);
-	expect_seg(t, TW_ACK | TH_PSH, 5100, 0, 10);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 5100, 0, 10);
 }
 
 static void test_peer_window_limits_and_zero_window_probe(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	static uint8_t buf[4000];
 	/* the peer shrinks its window to 2000 bytes: one full segment goes; the 540-byte rest of
 	 * the window would cut the next segment short while more waits: it is held (sender SWS) */
-	peer_send(t, 0, snd(0), TW_ACK, 2000, NULL, 0);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK, 2000, NULL, 0);
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), 4000);
-	expect_seg(t, TW_ACK, 0, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 1460);
 	tw_expect_none(t);
 	/* everything acknowledged, window 0: nothing may be sent; the probe timer asks */
-	peer_send(t, 0, snd(1460), TW_ACK, 0, NULL, 0);
+	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 0, NULL, 0);
 	tw_expect_none(t);
 	/* the RTO: the handshake's RTT (~0) + the 200 ms floor = 200.001 ms, whole ms up, as
 	 * Linux's usecs_to_jiffies (ss shows rto:201 on loopback) */
 	tw_advance(t, 200);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_seg(t, TW_ACK, 1459, 0, 0); /* snd_una − 1, no data */
+	tw_expect_seg(t, &conn, TW_ACK, 1459, 0, 0); /* snd_una − 1, no data */
 	tw_advance(t, 401);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_seg(t, TW_ACK, 1459, 0, 0); /* backed off: 402 ms */
+	tw_expect_seg(t, &conn, TW_ACK, 1459, 0, 0); /* backed off: 402 ms */
 	/* the window opens: the data follows at once */
-	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
-	expect_seg(t, TW_ACK, 1460, 0, 1460);
-	expect_seg(t, TW_ACK | TH_PSH, 2920, 0, 1080);
+	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1460, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 2920, 0, 1080);
 }
 
 static void test_quickack_then_delayed_ack(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	uint8_t data[100] = { 0 };
 	/* the first 16 data segments are acknowledged at once (Linux's quick-ack mode) */
 	for (uint32_t i = 0; i < 16; i++) {
-		peer_send(t, i * 100, snd(0), TW_ACK | TH_PSH, 65535, data, 100);
-		expect_seg(t, TW_ACK, 0, (i + 1) * 100, 0);
+		tw_peer_send(t, &conn, i * 100, 0, TW_ACK | TW_PSH, 65535, data, 100);
+		tw_expect_seg(t, &conn, TW_ACK, 0, (i + 1) * 100, 0);
 	}
 	/* then the delayed-ACK timer: 40 ms */
-	peer_send(t, 1600, snd(0), TW_ACK | TH_PSH, 65535, data, 100);
+	tw_peer_send(t, &conn, 1600, 0, TW_ACK | TW_PSH, 65535, data, 100);
 	tw_expect_none(t);
 	tw_advance(t, 39);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_seg(t, TW_ACK, 0, 1700, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 1700, 0);
 	assert_int_equal(tw_counter(t, "TcpExtDelayedACKs"), 1);
 	/* two full-sized segments are acknowledged without waiting */
 	static uint8_t full[1460];
-	peer_send(t, 1700, snd(0), TW_ACK, 65535, full, 1460);
+	tw_peer_send(t, &conn, 1700, 0, TW_ACK, 65535, full, 1460);
 	tw_expect_none(t);
-	peer_send(t, 3160, snd(0), TW_ACK, 65535, full, 1460);
-	expect_seg(t, TW_ACK, 0, 4620, 0);
+	tw_peer_send(t, &conn, 3160, 0, TW_ACK, 65535, full, 1460);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 4620, 0);
 	char buf[8192];
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 4620);
 }
@@ -136,27 +131,27 @@ static void test_quickack_then_delayed_ack(void **state)
 static void test_fast_retransmit_on_three_dupacks(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	static uint8_t buf[14600];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	/* two TSO packets' worth (tcp_cwnd_test: half the window each), PSH ending each */
 	for (int i = 0; i < 10; i++)
-		expect_seg(t, i == 4 || i == 9 ? TW_ACK | TH_PSH : TW_ACK, (uint32_t)i * 1460, 0, 1460);
+		tw_expect_seg(t, &conn, i == 4 || i == 9 ? TW_ACK | TW_PSH : TW_ACK, (uint32_t)i * 1460, 0, 1460);
 	/* the second segment was lost: the peer acknowledges the first, then three duplicates */
-	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
-	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
-	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 65535, NULL, 0);
 	tw_expect_none(t);
-	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
-	expect_seg(t, TW_ACK, 1460, 0, 1460); /* fast retransmit, before any timer */
+	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1460, 0, 1460); /* fast retransmit, before any timer */
 	assert_int_equal(tw_counter(t, "TcpExtTCPRenoRecovery"), 1);
 	assert_int_equal(tw_counter(t, "TcpRetransSegs"), 1);
 	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 0);
 	/* a partial ACK (NewReno, RFC 6582): the next hole goes at once too */
-	peer_send(t, 0, snd(4380), TW_ACK, 65535, NULL, 0);
-	expect_seg(t, TW_ACK, 4380, 0, 1460);
+	tw_peer_send(t, &conn, 0, 4380, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 4380, 0, 1460);
 	/* the full ACK ends recovery */
-	peer_send(t, 0, snd(14600), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 14600, TW_ACK, 65535, NULL, 0);
 	tw_expect_none(t);
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
@@ -168,30 +163,31 @@ static void test_fast_retransmit_on_three_dupacks(void **state)
 static void test_out_of_order_data_and_sack_blocks(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_SACK_TS, sizeof(MSS_SACK_TS));
+	accept_sack_ts_conn(t, 0);
 	/* timestamps are on: every peer segment must carry them (TSval 5001) */
-	uint8_t ts[12] = { 1, 1, 8, 10, 0, 0, 0x13, 0x89, 0, 0, 0, 0 };
+	struct tw_opts ts = { 0 };
+	tw_opt_ts(&ts, 5001, 0);
 	uint8_t a[100], b[100];
 	memset(a, 'a', sizeof(a));
 	memset(b, 'b', sizeof(b));
 	/* the second hundred bytes first: a duplicate ACK at once, with a SACK block for them */
-	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 101, snd(0), TW_ACK, 65535, ts, 12, b, 100));
-	struct tw_seg s = expect_seg(t, TW_ACK, 0, 0, 0);
+	tw_peer_send_opts(t, &conn, &ts, 100, 0, TW_ACK, 65535, b, 100);
+	struct tw_seg s = tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0);
 	/* NOP NOP TS(10) NOP NOP SACK(10): Linux's layout, timestamps first */
 	assert_int_equal(s.optlen, 24);
 	assert_int_equal(s.opts[12], 1);
 	assert_int_equal(s.opts[13], 1);
 	assert_int_equal(s.opts[14], 5);
 	assert_int_equal(s.opts[15], 10);
-	assert_int_equal(tw_rd32(s.opts + 16), conn.peer_isn + 101);
-	assert_int_equal(tw_rd32(s.opts + 20), conn.peer_isn + 201);
+	assert_int_equal(tw_rd32(s.opts + 16), tw_peer_seq(&conn, 100));
+	assert_int_equal(tw_rd32(s.opts + 20), tw_peer_seq(&conn, 200));
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFOQueue"), 1);
 	char buf[512];
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), -1);
 	assert_int_equal(errno, EAGAIN); /* nothing in order yet */
 	/* the hole is filled: one ACK for both, no SACK block left */
-	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1, snd(0), TW_ACK, 65535, ts, 12, a, 100));
-	s = expect_seg(t, TW_ACK, 0, 200, 0);
+	tw_peer_send_opts(t, &conn, &ts, 0, 0, TW_ACK, 65535, a, 100);
+	s = tw_expect_seg(t, &conn, TW_ACK, 0, 200, 0);
 	assert_int_equal(s.optlen, 12);
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 200);
 	assert_int_equal(buf[0], 'a');
@@ -201,11 +197,12 @@ static void test_out_of_order_data_and_sack_blocks(void **state)
 static void test_paws_drops_old_timestamps(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_SACK_TS, sizeof(MSS_SACK_TS));
-	uint8_t old[12] = { 1, 1, 8, 10, 0, 0, 0x13, 0x87, 0, 0, 0, 0 }; /* TSval 4999 < 5000 */
+	accept_sack_ts_conn(t, 0);
+	struct tw_opts old = { 0 };
+	tw_opt_ts(&old, 4999, 0); /* < 5000, the SYN's */
 	uint8_t d[10] = { 0 };
-	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1, snd(0), TW_ACK, 65535, old, 12, d, 10));
-	expect_seg(t, TW_ACK, 0, 0, 0); /* a duplicate ACK; the data is not taken */
+	tw_peer_send_opts(t, &conn, &old, 0, 0, TW_ACK, 65535, d, 10);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0); /* a duplicate ACK; the data is not taken */
 	assert_int_equal(tw_counter(t, "TcpExtPAWSEstab"), 1);
 	char buf[16];
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), -1);
@@ -215,30 +212,32 @@ static void test_paws_drops_old_timestamps(void **state)
 static void test_rfc5961_rst_and_syn(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	/* a RST in the window but not at rcv_nxt: a challenge ACK, the connection lives */
-	peer_send(t, 1000, 0, TW_RST, 0, NULL, 0);
-	expect_seg(t, TW_ACK, 0, 0, 0);
+	tw_peer_send(t, &conn, 1000, 0, TW_RST, 0, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0);
 	assert_int_equal(tw_counter(t, "TcpExtTCPChallengeACK"), 1);
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_ESTABLISHED);
 	/* a SYN on the connection: challenge ACK again, but rate-limited (500 ms) */
-	tw_send(t, f, tw_tcp(f, PEER, PORT, 77777, 0, TW_SYN, 65535, MSS_ONLY, sizeof(MSS_ONLY)));
+	struct tw_opts mss = { 0 };
+	tw_opt_mss(&mss, 1460);
+	tw_send(t, f, tw_tcp(f, PEER, PORT, 77777, 0, TW_SYN, 65535, mss.b, mss.len));
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtTCPSYNChallenge"), 1);
 	tw_advance(t, 500);
-	tw_send(t, f, tw_tcp(f, PEER, PORT, 77777, 0, TW_SYN, 65535, MSS_ONLY, sizeof(MSS_ONLY)));
-	expect_seg(t, TW_ACK, 0, 0, 0);
+	tw_send(t, f, tw_tcp(f, PEER, PORT, 77777, 0, TW_SYN, 65535, mss.b, mss.len));
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0);
 	assert_int_equal(tw_counter(t, "TcpExtTCPChallengeACK"), 2);
 	assert_int_equal(tw_counter(t, "TcpExtTCPACKSkippedChallenge"), 1);
 	/* an ACK for data never sent: dropped without a word (Linux's tcp_ack), data and all */
 	tw_advance(t, 500);
-	peer_send(t, 0, snd(5000), TW_ACK, 65535, "x", 1);
+	tw_peer_send(t, &conn, 0, 5000, TW_ACK, 65535, "x", 1);
 	tw_expect_none(t);
 	char c;
 	assert_int_equal(ustack_recv(t->st, conn.fd, &c, 1, 0), -1);
 	assert_int_equal(errno, EAGAIN);
 	/* the RST exactly at rcv_nxt resets: ECONNRESET */
-	peer_send(t, 0, 0, TW_RST, 0, NULL, 0);
+	tw_peer_send(t, &conn, 0, 0, TW_RST, 0, NULL, 0);
 	tw_expect_none(t);
 	assert_int_equal(ustack_recv(t->st, conn.fd, &c, 1, 0), -1);
 	assert_int_equal(errno, ECONNRESET);
@@ -247,42 +246,40 @@ static void test_rfc5961_rst_and_syn(void **state)
 static void test_passive_close(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
-	peer_send(t, 0, snd(0), TW_ACK | TW_FIN | TH_PSH, 65535, "bye", 3);
-	expect_seg(t, TW_ACK, 0, 4, 0); /* data and FIN acknowledged at once */
+	accept_conn(t);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_FIN | TW_PSH, 65535, "bye", 3);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 4, 0); /* data and FIN acknowledged at once */
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSE_WAIT);
 	char buf[8];
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 3);
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 0); /* end of stream */
 	/* we may still send in CLOSE_WAIT */
 	assert_int_equal(ustack_send(t->st, conn.fd, "ok", 2, 0), 2);
-	expect_seg(t, TW_ACK | TH_PSH, 0, 4, 2);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 0, 4, 2);
 	assert_int_equal(ustack_close(t->st, conn.fd), 0);
-	expect_seg(t, TW_ACK | TW_FIN, 2, 4, 0); /* LAST_ACK */
-	peer_send(t, 4, snd(3), TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 2, 4, 0); /* LAST_ACK */
+	tw_peer_send(t, &conn, 4, 3, TW_ACK, 65535, NULL, 0);
 	/* gone: a further segment meets no socket and is reset */
-	peer_send(t, 4, snd(3), TW_ACK, 65535, NULL, 0);
-	struct tw_seg s = tw_expect_tcp(t);
-	assert_int_equal(s.flags, TW_RST);
-	assert_int_equal(s.seq, snd(3));
+	tw_peer_send(t, &conn, 4, 3, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_RST, 3, 0, 0);
 }
 
 static void test_active_close_time_wait(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	assert_int_equal(ustack_shutdown(t->st, conn.fd, SHUT_WR), 0);
-	expect_seg(t, TW_ACK | TW_FIN, 0, 0, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_FIN_WAIT1);
 	assert_int_equal(ustack_send(t->st, conn.fd, "x", 1, 0), -1);
 	assert_int_equal(errno, EPIPE);
-	peer_send(t, 0, snd(1), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK, 65535, NULL, 0);
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_FIN_WAIT2);
 	/* half-closed: the peer may still send, and we read it */
-	peer_send(t, 0, snd(1), TW_ACK | TH_PSH, 65535, "late", 4);
-	expect_seg(t, TW_ACK, 1, 4, 0);
-	peer_send(t, 4, snd(1), TW_ACK | TW_FIN, 65535, NULL, 0);
-	expect_seg(t, TW_ACK, 1, 5, 0);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK | TW_PSH, 65535, "late", 4);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 4, 0);
+	tw_peer_send(t, &conn, 4, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 5, 0);
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_TIME_WAIT);
 	char buf[8];
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 4);
@@ -290,26 +287,26 @@ static void test_active_close_time_wait(void **state)
 	assert_int_equal(ustack_close(t->st, conn.fd), 0);
 	/* TIME_WAIT answers a retransmitted FIN with the ACK again */
 	tw_advance(t, 30000);
-	peer_send(t, 4, snd(1), TW_ACK | TW_FIN, 65535, NULL, 0);
-	expect_seg(t, TW_ACK, 1, 5, 0);
+	tw_peer_send(t, &conn, 4, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 5, 0);
 	/* which restarts 2·MSL: still there 59.9 s later, gone at 60 s */
 	tw_advance(t, 59999);
 	assert_int_equal(tw_counter(t, "TcpExtTW"), 0);
 	tw_advance(t, 1);
 	assert_int_equal(tw_counter(t, "TcpExtTW"), 1);
-	peer_send(t, 5, snd(1), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 5, 1, TW_ACK, 65535, NULL, 0);
 	assert_int_equal(tw_expect_tcp(t).flags, TW_RST);
 }
 
 static void test_close_with_unread_data_resets(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
-	peer_send(t, 0, snd(0), TW_ACK | TH_PSH, 65535, "unread", 6);
-	expect_seg(t, TW_ACK, 0, 6, 0);
+	accept_conn(t);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_PSH, 65535, "unread", 6);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 6, 0);
 	assert_int_equal(ustack_close(t->st, conn.fd), 0);
 	/* RFC 2525 §2.17, Linux's tcp_close: RST, not FIN, so the peer knows data was lost */
-	expect_seg(t, TW_RST | TW_ACK, 0, 6, 0);
+	tw_expect_seg(t, &conn, TW_RST | TW_ACK, 0, 6, 0);
 	assert_int_equal(tw_counter(t, "TcpExtTCPAbortOnClose"), 1);
 	tw_expect_none(t);
 }
@@ -317,38 +314,38 @@ static void test_close_with_unread_data_resets(void **state)
 static void test_linger_zero_resets(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	struct linger lg = { 1, 0 };
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	assert_int_equal(ustack_close(t->st, conn.fd), 0);
-	expect_seg(t, TW_RST | TW_ACK, 0, 0, 0);
+	tw_expect_seg(t, &conn, TW_RST | TW_ACK, 0, 0, 0);
 	tw_expect_none(t); /* no TIME_WAIT, no FIN */
 }
 
 static void test_rto_go_back_n(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	static uint8_t buf[4380];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), 4380);
 	for (int i = 0; i < 3; i++)
-		expect_seg(t, i == 2 ? TW_ACK | TH_PSH : TW_ACK, (uint32_t)i * 1460, 0, 1460);
+		tw_expect_seg(t, &conn, i == 2 ? TW_ACK | TW_PSH : TW_ACK, (uint32_t)i * 1460, 0, 1460);
 	/* all lost: after the RTO (201 ms: the handshake's RTT is ~0), the first segment only
 	 * (cwnd 1), then the RTO doubles */
 	tw_advance(t, 200);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_seg(t, TW_ACK, 0, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 1460);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 1);
 	tw_advance(t, 401);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_seg(t, TW_ACK, 0, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 1460);
 	/* its ACK lets two more go (slow start from 1) */
-	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
-	expect_seg(t, TW_ACK, 1460, 0, 1460);
-	expect_seg(t, TW_ACK | TH_PSH, 2920, 0, 1460);
+	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1460, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 2920, 0, 1460);
 }
 
 /* An active open from a bound port with timestamps, closed by us: TIME_WAIT.  Returns the
@@ -364,18 +361,24 @@ static uint32_t active_conn_to_time_wait(struct tw *t, uint16_t lport, uint32_t 
 	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&to, sizeof(to)), -1);
 	struct tw_seg s = tw_expect_tcp(t);
 	assert_int_equal(s.flags, TW_SYN);
-	uint32_t iss = s.seq, tsval = tw_rd32(s.opts + 8);
-	uint8_t synack_opts[] = { 2, 4, 0x05, 0xb4, 1, 1, 8, 10, 0, 0, 0, 100, 0, 0, 0, 0 };
-	tw_wr32(synack_opts + 12, tsval);
-	tw_send(t, f, tw_tcp(f, PORT, lport, peer_isn, iss + 1, TW_SYN | TW_ACK, 65535, synack_opts, sizeof(synack_opts)));
-	assert_int_equal(tw_expect_tcp(t).flags, TW_ACK);
+	struct tw_conn c = { .fd = fd, .iss = s.seq, .peer_isn = peer_isn, .port = lport, .peer_port = PORT };
+	size_t n = 0;
+	const uint8_t *ts = tw_seg_opt(&s, TW_OPT_TS, &n);
+	assert_non_null(ts);
+	assert_int_equal(n, 8);
+	uint32_t tsval = tw_rd32(ts);
+	struct tw_opts synack = { 0 };
+	tw_opt_mss(&synack, 1460);
+	tw_opt_ts(&synack, 100, tsval);
+	tw_send(t, f, tw_tcp(f, PORT, lport, peer_isn, tw_dut_seq(&c, 0), TW_SYN | TW_ACK, 65535, synack.b, synack.len));
+	tw_expect_seg(t, &c, TW_ACK, 0, 0, 0);
 	assert_int_equal(ustack_close(t->st, fd), 0);
-	assert_int_equal(tw_expect_tcp(t).flags, TW_FIN | TW_ACK);
-	uint8_t ts[12] = { 1, 1, 8, 10, 0, 0, 0, 101, 0, 0, 0, 0 };
-	tw_wr32(ts + 8, tsval);
-	tw_send(t, f, tw_tcp(f, PORT, lport, peer_isn + 1, iss + 2, TW_ACK | TW_FIN, 65535, ts, sizeof(ts)));
-	assert_int_equal(tw_expect_tcp(t).flags, TW_ACK); /* TIME_WAIT */
-	return iss + 2;
+	tw_expect_seg(t, &c, TW_FIN | TW_ACK, 0, 0, 0);
+	struct tw_opts ts101 = { 0 };
+	tw_opt_ts(&ts101, 101, tsval);
+	tw_peer_send_opts(t, &c, &ts101, 0, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &c, TW_ACK, 1, 1, 0); /* TIME_WAIT */
+	return tw_dut_seq(&c, 1);
 }
 
 static int connect_from(struct tw *t, uint16_t lport)
@@ -413,31 +416,22 @@ static void test_time_wait_reuse(void **state)
 /* The peer's ACK with timestamps (TSval 5001) and SACK blocks (relative to the DUT's ISN + 1). */
 static void peer_sack(struct tw *t, uint32_t rack, const uint32_t (*blocks)[2], unsigned n)
 {
-	uint8_t o[40] = { 1, 1, 8, 10, 0, 0, 0x13, 0x89, 0, 0, 0, 0 };
-	size_t len = 12;
-	if (n) {
-		o[len++] = 1;
-		o[len++] = 1;
-		o[len++] = 5;
-		o[len++] = (uint8_t)(2 + 8 * n);
-		for (unsigned i = 0; i < n; i++, len += 8) {
-			tw_wr32(o + len, snd(blocks[i][0]));
-			tw_wr32(o + len + 4, snd(blocks[i][1]));
-		}
-	}
-	tw_send(t, f, tw_tcp(f, PEER, PORT, conn.peer_isn + 1, snd(rack), TW_ACK, 65535, o, len));
+	struct tw_opts o = { 0 };
+	tw_opt_ts(&o, 5001, 0);
+	tw_opt_sack(&o, tw_dut_seq(&conn, 0), blocks, n);
+	tw_peer_send_opts(t, &conn, &o, 0, rack, TW_ACK, 65535, NULL, 0);
 }
 
 static void test_sack_recovery_rfc6675(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_SACK_TS, sizeof(MSS_SACK_TS));
+	accept_sack_ts_conn(t, 0);
 	tw_sysctl(t, "net.ipv4.tcp_recovery", "0"); /* RFC 6675's IsLost, not RACK */
 	const uint32_t M = 1448; /* 1460 less the timestamp option */
 	static uint8_t buf[10 * 1448];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	for (uint32_t i = 0; i < 10; i++)
-		expect_seg(t, i == 4 || i == 9 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
+		tw_expect_seg(t, &conn, i == 4 || i == 9 ? TW_ACK | TW_PSH : TW_ACK, i * M, 0, M);
 	/* segments 1 and 4 are lost; the peer SACKs what arrives above them */
 	peer_sack(t, M, NULL, 0);
 	peer_sack(t, M, (const uint32_t[][2]){ { 2 * M, 3 * M } }, 1);
@@ -447,7 +441,7 @@ static void test_sack_recovery_rfc6675(void **state)
 	 * waiting), and only the hole goes again — not the SACKed data, not the second hole,
 	 * which has too little SACKed above it to be called lost yet */
 	peer_sack(t, M, (const uint32_t[][2]){ { 5 * M, 6 * M }, { 2 * M, 4 * M } }, 2);
-	expect_seg(t, TW_ACK, M, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK, M, 0, M);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtTCPSackRecovery"), 1);
 	assert_int_equal(tw_counter(t, "TcpExtTCPRenoRecovery"), 0);
@@ -469,7 +463,7 @@ static void test_sack_recovery_rfc6675(void **state)
 	tw_expect_none(t);
 	/* three segments above the second hole: it is lost too, and resent */
 	peer_sack(t, M, (const uint32_t[][2]){ { 5 * M, 8 * M }, { 2 * M, 4 * M } }, 2);
-	expect_seg(t, TW_ACK, 4 * M, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK, 4 * M, 0, M);
 	tw_expect_none(t);
 	/* the first retransmission arrives: a partial ACK up to the second hole */
 	peer_sack(t, 4 * M, (const uint32_t[][2]){ { 5 * M, 10 * M } }, 1);
@@ -490,14 +484,14 @@ static void test_sack_recovery_rfc6675(void **state)
 	/* cwnd 7: a TSO packet of three (half the window), then the last segment alone — PSH
 	 * on both, the second because it ends its skb */
 	for (uint32_t i = 10; i < 14; i++)
-		expect_seg(t, i >= 12 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
+		tw_expect_seg(t, &conn, i >= 12 ? TW_ACK | TW_PSH : TW_ACK, i * M, 0, M);
 	peer_sack(t, 10 * M, (const uint32_t[][2]){ { 12 * M, 14 * M } }, 1);
 	for (int ms = 0; ms < 5000 && t->count == 0; ms++)
 		tw_advance(t, 1);
 	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 1);
-	expect_seg(t, TW_ACK, 10 * M, 0, M); /* the RTO: the head */
+	tw_expect_seg(t, &conn, TW_ACK, 10 * M, 0, M); /* the RTO: the head */
 	peer_sack(t, 11 * M, (const uint32_t[][2]){ { 12 * M, 14 * M } }, 1);
-	expect_seg(t, TW_ACK, 11 * M, 0, M); /* the rest of the hole, and not 12, 13 */
+	tw_expect_seg(t, &conn, TW_ACK, 11 * M, 0, M); /* the rest of the hole, and not 12, 13 */
 	tw_expect_none(t);
 }
 
@@ -506,12 +500,12 @@ static void test_sack_recovery_rfc6675(void **state)
 static void test_tail_loss_probe(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_SACK_TS, sizeof(MSS_SACK_TS));
+	accept_sack_ts_conn(t, 0);
 	const uint32_t M = 1448;
 	static uint8_t buf[4 * 1448];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	for (uint32_t i = 0; i < 4; i++)
-		expect_seg(t, i == 3 ? TW_ACK | TH_PSH : TW_ACK, i * M, 0, M);
+		tw_expect_seg(t, &conn, i == 3 ? TW_ACK | TW_PSH : TW_ACK, i * M, 0, M);
 	/* the first two arrive; the last two are lost */
 	peer_sack(t, 2 * M, NULL, 0);
 	/* PTO = 2·SRTT (~0 here) + 2 ms, in whole milliseconds: 3 ms, far before the 201 ms RTO;
@@ -519,14 +513,14 @@ static void test_tail_loss_probe(void **state)
 	tw_advance(t, 2);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_seg(t, TW_ACK | TH_PSH, 3 * M, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 3 * M, 0, M);
 	assert_int_equal(tw_counter(t, "TcpExtTCPLossProbes"), 1);
 	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 0);
 	/* one probe per tail: the next timer is the RTO (201 ms from the probe) */
 	tw_advance(t, 200);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_seg(t, TW_ACK, 2 * M, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK, 2 * M, 0, M);
 	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 1);
 }
 
@@ -535,14 +529,14 @@ static void test_tail_loss_probe(void **state)
 static void test_simultaneous_close(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	assert_int_equal(ustack_shutdown(t->st, conn.fd, SHUT_WR), 0);
-	expect_seg(t, TW_ACK | TW_FIN, 0, 0, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
 	/* the peer's FIN crosses ours: it does not acknowledge our FIN yet */
-	peer_send(t, 0, snd(0), TW_ACK | TW_FIN, 65535, NULL, 0);
-	expect_seg(t, TW_ACK, 1, 1, 0);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSING);
-	peer_send(t, 1, snd(1), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 1, 1, TW_ACK, 65535, NULL, 0);
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_TIME_WAIT);
 	tw_expect_none(t);
 	char b;
@@ -554,7 +548,7 @@ static void test_simultaneous_close(void **state)
 static void test_notsent_lowat(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	int v = 0;
 	socklen_t len = sizeof(v);
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len), 0);
@@ -565,12 +559,12 @@ static void test_notsent_lowat(void **state)
 	v = 3000;
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v)), 0);
 	/* the peer's window takes one segment at a time */
-	peer_send(t, 0, snd(0), TW_ACK, 1460, NULL, 0);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK, 1460, NULL, 0);
 	/* the mark is checked when a write starts a new skb (tcp_sendmsg_locked), so the first
 	 * skb takes the whole write; one segment fits the window — not the skb's end: no PSH */
 	static uint8_t buf[40000];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 5000, 0), 5000);
-	expect_seg(t, TW_ACK, 0, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 1460);
 	tw_expect_none(t);
 	/* 3540 bytes wait unsent (≥ 3000), but their skb is not full: writes join it, up to the
 	 * size goal (whole segments), and then a new skb would be needed: EAGAIN, no POLLOUT */
@@ -594,10 +588,10 @@ static void test_notsent_lowat(void **state)
 		assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 2 * ti.tcpi_notsent_bytes < 3000);
 		if (2 * ti.tcpi_notsent_bytes < 3000)
 			break;
-		peer_send(t, 0, snd(sent), TW_ACK, 65535, NULL, 0);
+		tw_peer_send(t, &conn, 0, sent, TW_ACK, 65535, NULL, 0);
 		while (t->count) {
 			struct tw_seg sg = tw_expect_tcp(t);
-			sent = sg.seq - conn.iss - 1 + (uint32_t)sg.plen;
+			sent = sg.seq - tw_dut_seq(&conn, 0) + (uint32_t)sg.plen;
 		}
 	}
 	assert_int_equal(pfd.revents, POLLOUT);
@@ -610,7 +604,7 @@ static void test_notsent_lowat(void **state)
 static void test_cork_and_msg_more(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	static uint8_t buf[2000];
 	int one = 1, zero = 0;
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)), 0);
@@ -618,16 +612,16 @@ static void test_cork_and_msg_more(void **state)
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 40, 0), 40);
 	tw_expect_none(t);
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero)), 0);
-	expect_seg(t, TW_ACK | TH_PSH, 0, 0, 80);
-	peer_send(t, 0, snd(80), TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 0, 0, 80);
+	tw_peer_send(t, &conn, 0, 80, TW_ACK, 65535, NULL, 0);
 	/* MSG_MORE: 1500 bytes make one full segment now, the 40-byte tail waits */
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 1500, MSG_MORE), 1500);
-	expect_seg(t, TW_ACK, 80, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK, 80, 0, 1460);
 	tw_expect_none(t);
 	/* the next send without MSG_MORE releases it with its own bytes */
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 10, 0), 10);
-	expect_seg(t, TW_ACK | TH_PSH, 1540, 0, 50);
-	peer_send(t, 0, snd(1590), TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 1540, 0, 50);
+	tw_peer_send(t, &conn, 0, 1590, TW_ACK, 65535, NULL, 0);
 	/* corked with nothing in flight: the held bytes go when the probe timer fires (201 ms) */
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)), 0);
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 30, 0), 30);
@@ -635,7 +629,7 @@ static void test_cork_and_msg_more(void **state)
 	tw_advance(t, 200);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_seg(t, TW_ACK | TH_PSH, 1590, 0, 30); /* tcp_push marked it: the send had no MSG_MORE */
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 1590, 0, 30); /* tcp_push marked it: the send had no MSG_MORE */
 }
 
 /* The write queue's skbs show on the wire (tcp_write_queue.c): TSO packets of half the
@@ -645,46 +639,46 @@ static void test_cork_and_msg_more(void **state)
 static void test_skb_boundaries_eor_and_psh(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	tw_sysctl(t, "net.ipv4.tcp_early_retrans", "0"); /* the RTO, not a loss probe, resends */
 	static uint8_t buf[15000];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 15000, 0), 15000);
 	for (uint32_t i = 0; i < 10; i++)
-		expect_seg(t, i == 4 || i == 9 ? TW_ACK | TH_PSH : TW_ACK, i * 1460, 0, 1460);
+		tw_expect_seg(t, &conn, i == 4 || i == 9 ? TW_ACK | TW_PSH : TW_ACK, i * 1460, 0, 1460);
 	tw_expect_none(t); /* 400 bytes wait for the window */
 	/* they are unsent: an EOR write joins their skb and closes it; the next write starts
 	 * another */
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 400, MSG_EOR), 400);
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 2920, 0), 2920);
 	tw_expect_none(t);
-	peer_send(t, 0, snd(14600), TW_ACK, 65535, NULL, 0);
-	expect_seg(t, TW_ACK | TH_PSH, 14600, 0, 800);        /* the EOR skb's end, alone */
-	expect_seg(t, TW_ACK, 15400, 0, 1460);                /* a TSO packet of two */
-	expect_seg(t, TW_ACK | TH_PSH, 16860, 0, 1460);
+	tw_peer_send(t, &conn, 0, 14600, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 14600, 0, 800);        /* the EOR skb's end, alone */
+	tw_expect_seg(t, &conn, TW_ACK, 15400, 0, 1460);                /* a TSO packet of two */
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 16860, 0, 1460);
 	tw_expect_none(t);
-	peer_send(t, 0, snd(18320), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 18320, TW_ACK, 65535, NULL, 0);
 	int one = 1;
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
 	/* three small records, each sent at once; lost: after the RTO they go again as three
 	 * (ustack counts the loss window of one segment in bytes, so all three fit in it) */
 	for (uint32_t i = 0; i < 3; i++) {
 		assert_int_equal(ustack_send(t->st, conn.fd, buf, 300, MSG_EOR), 300);
-		expect_seg(t, TW_ACK | TH_PSH, 18320 + i * 300, 0, 300);
+		tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 18320 + i * 300, 0, 300);
 	}
 	for (int ms = 0; ms < 5000 && t->count == 0; ms++)
 		tw_advance(t, 1);
 	for (uint32_t i = 0; i < 3; i++)
-		expect_seg(t, TW_ACK | TH_PSH, 18320 + i * 300, 0, 300);
+		tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 18320 + i * 300, 0, 300);
 	tw_expect_none(t);
-	peer_send(t, 0, snd(19220), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 19220, TW_ACK, 65535, NULL, 0);
 	/* without EOR the same three writes go out one by one, and come back as one */
 	for (uint32_t i = 0; i < 3; i++) {
 		assert_int_equal(ustack_send(t->st, conn.fd, buf, 300, 0), 300);
-		expect_seg(t, TW_ACK | TH_PSH, 19220 + i * 300, 0, 300);
+		tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 19220 + i * 300, 0, 300);
 	}
 	for (int ms = 0; ms < 5000 && t->count == 0; ms++)
 		tw_advance(t, 1);
-	expect_seg(t, TW_ACK | TH_PSH, 19220, 0, 900);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 19220, 0, 900);
 	tw_expect_none(t);
 }
 
@@ -693,7 +687,7 @@ static void test_skb_boundaries_eor_and_psh(void **state)
 static void test_tcp_inq_cmsg(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	int v = 2;
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INQ, &v, sizeof(v)), -1);
 	assert_int_equal(errno, EINVAL);
@@ -706,10 +700,10 @@ static void test_tcp_inq_cmsg(void **state)
 	static uint8_t data[3000], got[3000];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7);
-	peer_send(t, 0, snd(0), TW_ACK, 65535, data, 1460);
-	expect_seg(t, TW_ACK, 0, 1460, 0); /* quick ACKs at the start */
-	peer_send(t, 1460, snd(0), TW_ACK, 65535, data + 1460, 1540);
-	expect_seg(t, TW_ACK, 0, 3000, 0);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK, 65535, data, 1460);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 1460, 0); /* quick ACKs at the start */
+	tw_peer_send(t, &conn, 1460, 0, TW_ACK, 65535, data + 1460, 1540);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 3000, 0);
 	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
 	struct iovec iov[2] = { { got, 400 }, { got + 400, 600 } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
@@ -731,8 +725,8 @@ static void test_tcp_inq_cmsg(void **state)
 	assert_int_equal(m.msg_flags, MSG_CTRUNC);
 	assert_int_equal(m.msg_controllen, 0);
 	/* the rest, then the FIN: nothing left but the end of the stream, which reads as 1 */
-	peer_send(t, 3000, snd(0), TW_ACK | TH_FIN, 65535, NULL, 0);
-	expect_seg(t, TW_ACK, 0, 3001, 0);
+	tw_peer_send(t, &conn, 3000, 0, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 3001, 0);
 	iov[0] = (struct iovec){ got, sizeof(got) };
 	m = (struct msghdr){ .msg_iov = iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
 	assert_int_equal(ustack_recvmsg(t->st, conn.fd, &m, 0), 1500);
@@ -748,7 +742,7 @@ static void test_tcp_inq_cmsg(void **state)
 static void test_rtt_sample_per_ack(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
@@ -758,18 +752,18 @@ static void test_rtt_sample_per_ack(void **state)
 	for (int i = 0; i < 4; i++)
 		(void)tw_expect_tcp(t);
 	tw_advance(t, 10);
-	peer_send(t, 0, snd(1460), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 65535, NULL, 0);
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
 	assert_int_equal(ti.tcpi_rtt, 1251); /* 1 − 1/8 + 10000/8 */
 	tw_advance(t, 10);
-	peer_send(t, 0, snd(2920), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 2920, TW_ACK, 65535, NULL, 0);
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
 	assert_int_equal(ti.tcpi_rtt, 3595); /* 1251 − 156 + 20000/8: the second segment waited longer */
 	/* the rest is lost; the RTO resends the head, and its ACK is no sample */
 	for (int ms = 0; ms < 5000 && t->count == 0; ms++)
 		tw_advance(t, 1);
-	expect_seg(t, TW_ACK, 2920, 0, 1460);
-	peer_send(t, 0, snd(4380), TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 2920, 0, 1460);
+	tw_peer_send(t, &conn, 0, 4380, TW_ACK, 65535, NULL, 0);
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
 	assert_int_equal(ti.tcpi_rtt, 3595);
 }
@@ -779,8 +773,8 @@ static void test_rtt_sample_per_ack(void **state)
 static void test_chrono_busy_and_rwnd_limited(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
-	peer_send(t, 0, snd(0), TW_ACK, 0, NULL, 0); /* the peer shuts its window */
+	accept_conn(t);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK, 0, NULL, 0); /* the peer shuts its window */
 	struct ustack_tcp_info ti;
 	socklen_t len = sizeof(ti);
 	static uint8_t buf[1000];
@@ -790,10 +784,10 @@ static void test_chrono_busy_and_rwnd_limited(void **state)
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
 	assert_int_equal(ti.tcpi_rwnd_limited, 100000);
 	assert_int_equal(ti.tcpi_busy_time, 100000);
-	peer_send(t, 0, snd(0), TW_ACK, 2000, NULL, 0);
-	expect_seg(t, TW_ACK | TH_PSH, 0, 0, 1000);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK, 2000, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 0, 0, 1000);
 	tw_advance(t, 30);
-	peer_send(t, 0, snd(1000), TW_ACK, 2000, NULL, 0);
+	tw_peer_send(t, &conn, 0, 1000, TW_ACK, 2000, NULL, 0);
 	tw_advance(t, 50); /* idle: nothing counts */
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
 	assert_int_equal(ti.tcpi_rwnd_limited, 100000);
@@ -807,7 +801,7 @@ static void test_chrono_busy_and_rwnd_limited(void **state)
 static void test_slow_start_app_limited(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	static uint8_t buf[10 * 1460];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	for (int i = 0; i < 10; i++)
@@ -816,7 +810,7 @@ static void test_slow_start_app_limited(void **state)
 	socklen_t len = sizeof(ti);
 	for (uint32_t k = 1; k <= 5; k++) {
 		tw_advance(t, 5);
-		peer_send(t, 0, snd(k * 2 * 1460), TW_ACK, 65535, NULL, 0);
+		tw_peer_send(t, &conn, 0, k * 2 * 1460, TW_ACK, 65535, NULL, 0);
 		assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
 		assert_int_equal(ti.tcpi_snd_cwnd, 10 + 2 * k);
 	}
@@ -825,7 +819,7 @@ static void test_slow_start_app_limited(void **state)
 	(void)tw_expect_tcp(t);
 	(void)tw_expect_tcp(t);
 	tw_advance(t, 5);
-	peer_send(t, 0, snd(12 * 1460), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 12 * 1460, TW_ACK, 65535, NULL, 0);
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
 	assert_int_equal(ti.tcpi_snd_cwnd, 20);
 }
@@ -834,27 +828,10 @@ static void test_slow_start_app_limited(void **state)
  * so RACK waits a reordering window (a quarter of the 40 ms minimum RTT) past an RTT since the
  * holes were sent, then marks them lost: recovery starts from the reordering timer, and PRR
  * lets one retransmission go for the one segment delivered. */
-/* A SACK connection accepted over a path of rtt_ms (the SYN-ACK's RTT sets the minimum RTT). */
-static void accept_sack_conn_rtt(struct tw *t, unsigned rtt_ms)
-{
-	memset(&conn, 0, sizeof(conn));
-	conn.peer_isn = 1000;
-	conn.lfd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
-	assert_int_equal(ustack_bind(t->st, conn.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(ustack_listen(t->st, conn.lfd, 8), 0);
-	tw_send(t, f, tw_tcp(f, PEER, PORT, 1000, 0, TW_SYN, 65535, MSS_SACK_TS, sizeof(MSS_SACK_TS)));
-	conn.iss = tw_expect_tcp(t).seq;
-	tw_advance(t, rtt_ms);
-	tw_send(t, f, tw_tcp(f, PEER, PORT, 1001, conn.iss + 1, TW_ACK, 65535, NULL, 0));
-	conn.fd = ustack_accept4(t->st, conn.lfd, NULL, NULL, SOCK_NONBLOCK);
-	assert_true(conn.fd >= 3);
-}
-
 static void test_rack_reorder_timer(void **state)
 {
 	struct tw *t = *state;
-	accept_sack_conn_rtt(t, 40); /* a 40 ms path */
+	accept_sack_ts_conn(t, 40); /* a 40 ms path */
 	const uint32_t M = 1448;
 	static uint8_t buf[4 * 1448];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
@@ -866,7 +843,7 @@ static void test_rack_reorder_timer(void **state)
 	tw_advance(t, 11);
 	tw_expect_none(t);
 	tw_advance(t, 1); /* RTT 40 + window 10 + the timer's 2 ms slack */
-	expect_seg(t, TW_ACK, 0, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, M);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtTCPSackRecovery"), 1);
 	struct ustack_tcp_info uti;
@@ -878,8 +855,8 @@ static void test_rack_reorder_timer(void **state)
 	/* the head's ACK: nothing is in flight, so PRR's slow-start bound applies (PRR-SSRB): what
 	 * was delivered and one more, since snd_una moved — the two remaining holes */
 	peer_sack(t, M, (const uint32_t[][2]){ { 3 * M, 4 * M } }, 1);
-	expect_seg(t, TW_ACK, M, 0, M);
-	expect_seg(t, TW_ACK, 2 * M, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK, M, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK, 2 * M, 0, M);
 	tw_expect_none(t);
 }
 
@@ -889,7 +866,7 @@ static void test_rack_reorder_timer(void **state)
 static void test_msg_zerocopy_notifications(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_ONLY, sizeof(MSS_ONLY));
+	accept_conn(t);
 	static uint8_t buf[2000];
 	int v = 1;
 	assert_int_equal(ustack_setsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
@@ -898,8 +875,8 @@ static void test_msg_zerocopy_notifications(void **state)
 	assert_int_equal(errno, EINVAL);
 	/* without SO_ZEROCOPY the flag is ignored, as Linux ignores it */
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 100, MSG_ZEROCOPY), 100);
-	expect_seg(t, TW_ACK | TH_PSH, 0, 0, 100);
-	peer_send(t, 0, snd(100), TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 0, 0, 100);
+	tw_peer_send(t, &conn, 0, 100, TW_ACK, 65535, NULL, 0);
 	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in))]; } ctl;
 	struct iovec iov = { buf, sizeof(buf) };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
@@ -910,13 +887,13 @@ static void test_msg_zerocopy_notifications(void **state)
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 1000, MSG_ZEROCOPY), 1000);
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 0, MSG_ZEROCOPY), 0); /* no data: no id */
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 1000, MSG_ZEROCOPY), 1000);
-	expect_seg(t, TW_ACK | TH_PSH, 100, 0, 1000);
-	expect_seg(t, TW_ACK | TH_PSH, 1100, 0, 1000);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 100, 0, 1000);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 1100, 0, 1000);
 	struct pollfd pfd = { .fd = conn.fd, .events = POLLOUT };
 	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 1);
 	assert_int_equal(pfd.revents, POLLOUT); /* nothing completed yet */
-	peer_send(t, 0, snd(1100), TW_ACK, 65535, NULL, 0);
-	peer_send(t, 0, snd(2100), TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 1100, TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 2100, TW_ACK, 65535, NULL, 0);
 	assert_int_equal(ustack_poll(t->st, &pfd, 1, 0), 1);
 	assert_int_equal(pfd.revents, POLLOUT | POLLERR);
 	assert_int_equal(ustack_recvmsg(t->st, conn.fd, &m, MSG_ERRQUEUE), 0);
@@ -936,8 +913,8 @@ static void test_msg_zerocopy_notifications(void **state)
 	assert_int_equal(pfd.revents, POLLOUT);
 	/* the next id is 2; a control buffer too small for the message truncates it */
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, 10, MSG_ZEROCOPY), 10);
-	expect_seg(t, TW_ACK | TH_PSH, 2100, 0, 10);
-	peer_send(t, 0, snd(2110), TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 2100, 0, 10);
+	tw_peer_send(t, &conn, 0, 2110, TW_ACK, 65535, NULL, 0);
 	m = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
 	assert_int_equal(ustack_recvmsg(t->st, conn.fd, &m, MSG_ERRQUEUE), 0);
 	assert_int_equal(m.msg_flags, MSG_ERRQUEUE | MSG_CTRUNC);
@@ -952,12 +929,13 @@ static void test_data_on_final_ack(void **state)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
 	assert_int_equal(ustack_bind(t->st, lfd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(ustack_listen(t->st, lfd, 8), 0);
-	tw_send(t, f, tw_tcp(f, PEER, PORT, 1000, 0, TW_SYN, 65535, MSS_ONLY, sizeof(MSS_ONLY)));
-	conn.iss = tw_expect_tcp(t).seq;
-	conn.peer_isn = 1000;
-	tw_send(t, f, tw_tcp_data(f, PEER, PORT, 1001, conn.iss + 1, TW_ACK | TW_FIN, 65535, NULL, 0,
-				  (const uint8_t *)"hello", 5));
-	expect_seg(t, TW_ACK, 0, 6, 0); /* data and FIN, acknowledged at once */
+	struct tw_opts mss = { 0 };
+	tw_opt_mss(&mss, 1460);
+	tw_send(t, f, tw_tcp(f, PEER, PORT, 1000, 0, TW_SYN, 65535, mss.b, mss.len));
+	conn = (struct tw_conn){ .lfd = lfd, .iss = tw_expect_tcp(t).seq, .peer_isn = 1000, .port = PORT,
+				 .peer_port = PEER };
+	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_FIN, 65535, "hello", 5);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 6, 0); /* data and FIN, acknowledged at once */
 	int fd = ustack_accept4(t->st, lfd, NULL, NULL, SOCK_NONBLOCK);
 	assert_true(fd >= 3);
 	char buf[16];
@@ -972,7 +950,7 @@ static void test_data_on_final_ack(void **state)
 static void test_rack_lost_retransmission(void **state)
 {
 	struct tw *t = *state;
-	accept_sack_conn_rtt(t, 40);
+	accept_sack_ts_conn(t, 40);
 	const uint32_t M = 1448;
 	static uint8_t buf[4 * 1448];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
@@ -981,17 +959,17 @@ static void test_rack_lost_retransmission(void **state)
 	tw_advance(t, 40);
 	peer_sack(t, 0, (const uint32_t[][2]){ { 3 * M, 4 * M } }, 1);
 	tw_advance(t, 12); /* the reordering timer: segment 0 again, at 92 ms */
-	expect_seg(t, TW_ACK, 0, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, M);
 	tw_expect_none(t);
 	/* the original segment 1 arrives: one delivered, so PRR sends the next hole (at 132 ms) */
 	tw_advance(t, 40);
 	peer_sack(t, 0, (const uint32_t[][2]){ { M, 2 * M }, { 3 * M, 4 * M } }, 2);
-	expect_seg(t, TW_ACK, 2 * M, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK, 2 * M, 0, M);
 	tw_expect_none(t);
 	/* that retransmission is SACKed an RTT later: segment 0's, sent 40 ms before it, is lost */
 	tw_advance(t, 40);
 	peer_sack(t, 0, (const uint32_t[][2]){ { M, 2 * M }, { 2 * M, 4 * M } }, 2);
-	expect_seg(t, TW_ACK, 0, 0, M);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, M);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtTCPTimeouts"), 0);
 }

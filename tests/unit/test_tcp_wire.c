@@ -173,6 +173,76 @@ static void test_malformed_options_tolerated_like_linux(void **state)
 	assert_false(r.opt.fastopen);
 }
 
+/* The tests' own option builder (testwire's tw_opt_*) lays options out as Linux's peers do, so
+ * that a crafted SYN or ACK in any test is one a real stack sends: its bytes against the
+ * layouts written out, read back by tcp_parse; and tw_seg_opt finds an option past NOPs. */
+static void test_testwire_option_builder(void **state)
+{
+	(void)state;
+	uint8_t b[128];
+	struct tcp_repr r;
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_sackok(&o);
+	tw_opt_ts(&o, 0x11223344, 0);
+	tw_opt_wscale(&o, 7);
+	static const uint8_t syn[] = { 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x11, 0x22, 0x33, 0x44,
+				       0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x07 };
+	assert_int_equal(o.len, sizeof(syn));
+	assert_memory_equal(o.b, syn, sizeof(syn));
+	/* without timestamps sackOK takes a word of its own */
+	o = (struct tw_opts){ 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_sackok(&o);
+	tw_opt_wscale(&o, 7);
+	static const uint8_t no_ts[] = { 0x02, 0x04, 0x05, 0xb4, 0x01, 0x01, 0x04, 0x02, 0x01, 0x03, 0x03, 0x07 };
+	assert_int_equal(o.len, sizeof(no_ts));
+	assert_memory_equal(o.b, no_ts, sizeof(no_ts));
+	/* an ACK's: NOP NOP TS, NOP NOP SACK with edges above a base */
+	o = (struct tw_opts){ 0 };
+	tw_opt_ts(&o, 5, 6);
+	tw_opt_sack(&o, 1000, (const uint32_t[][2]){ { 10, 20 }, { 30, 40 } }, 2);
+	tw_opt_sack(&o, 1000, NULL, 0); /* no blocks: no option */
+	static const uint8_t ack[] = { 1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 6, 1, 1, 5, 18,
+				       0, 0, 0x03, 0xf2, 0, 0, 0x03, 0xfc, 0, 0, 0x04, 0x06, 0, 0, 0x04, 0x10 };
+	assert_int_equal(o.len, sizeof(ack));
+	assert_memory_equal(o.b, ack, sizeof(ack));
+	assert_int_equal(tcp_parse(b, raw_segment(b, o.b, o.len), SRC, DST, &r), TCP_OK);
+	assert_true(r.opt.ts_ok);
+	assert_int_equal(r.opt.tsecr, 6);
+	assert_int_equal(r.opt.nsack, 2);
+	assert_int_equal(r.opt.sack[1].start, 1030);
+	assert_int_equal(r.opt.sack[1].end, 1040);
+	/* an option it has no name for: NOPs after it, as Linux pads Fast Open's cookie */
+	o = (struct tw_opts){ 0 };
+	tw_opt_mss(&o, 536);
+	static const uint8_t cookie[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	tw_opt_raw(&o, 34, cookie, sizeof(cookie));
+	static const uint8_t tfo[] = { 2, 4, 0x02, 0x18, 34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1 };
+	assert_int_equal(o.len, sizeof(tfo));
+	assert_memory_equal(o.b, tfo, sizeof(tfo));
+	assert_int_equal(tcp_parse(b, raw_segment(b, o.b, o.len), SRC, DST, &r), TCP_OK);
+	assert_true(r.opt.fastopen);
+	assert_int_equal(r.opt.cookie_len, 8);
+	/* tw_seg_opt: an option's body, past NOPs; NULL when absent, or after EOL */
+	tw_opt_nop(&o);
+	tw_opt_wscale(&o, 9);
+	struct tw_seg s = { .opts = o.b, .optlen = o.len };
+	size_t n = 0;
+	const uint8_t *p = tw_seg_opt(&s, 34, &n);
+	assert_non_null(p);
+	assert_int_equal(n, 8);
+	assert_memory_equal(p, cookie, 8);
+	p = tw_seg_opt(&s, TW_OPT_WSCALE, &n);
+	assert_non_null(p);
+	assert_int_equal(n, 1);
+	assert_int_equal(p[0], 9);
+	assert_null(tw_seg_opt(&s, TW_OPT_TS, &n));
+	static const uint8_t eol[] = { 0, 2, 4, 5, 0xb4 };
+	s = (struct tw_seg){ .opts = eol, .optlen = sizeof(eol) };
+	assert_null(tw_seg_opt(&s, TW_OPT_MSS, &n));
+}
+
 static void test_header_errors(void **state)
 {
 	(void)state;
@@ -225,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_sack_blocks_fit_the_room),
 		cmocka_unit_test(test_fastopen_cookie_layouts),
 		cmocka_unit_test(test_malformed_options_tolerated_like_linux),
+		cmocka_unit_test(test_testwire_option_builder),
 		cmocka_unit_test(test_header_errors),
 		cmocka_unit_test(test_printer),
 	};

@@ -339,6 +339,12 @@ struct tw_seg tw_expect_tcp(struct tw *t)
 
 void tw_accept_conn(struct tw *t, struct tw_conn *c, uint16_t port, const uint8_t *opts, size_t optlen)
 {
+	tw_accept_conn_rtt(t, c, port, opts, optlen, 0);
+}
+
+void tw_accept_conn_rtt(struct tw *t, struct tw_conn *c, uint16_t port, const uint8_t *opts, size_t optlen,
+			unsigned rtt_ms)
+{
 	uint8_t f[TW_FRAME_MAX];
 	memset(c, 0, sizeof(*c));
 	c->port = port;
@@ -352,10 +358,153 @@ void tw_accept_conn(struct tw *t, struct tw_conn *c, uint16_t port, const uint8_
 	struct tw_seg s = tw_expect_tcp(t);
 	assert_int_equal(s.flags, TW_SYN | TW_ACK);
 	c->iss = s.seq;
+	if (rtt_ms)
+		tw_advance(t, rtt_ms);
 	tw_send(t, f, tw_tcp(f, c->peer_port, port, c->peer_isn + 1, c->iss + 1, TW_ACK, 65535, NULL, 0));
 	c->fd = ustack_accept4(t->st, c->lfd, NULL, NULL, SOCK_NONBLOCK);
 	assert_true(c->fd >= 3);
 	tw_expect_none(t);
+}
+
+uint32_t tw_dut_seq(const struct tw_conn *c, uint32_t rel) { return c->iss + 1 + rel; }
+uint32_t tw_peer_seq(const struct tw_conn *c, uint32_t rel) { return c->peer_isn + 1 + rel; }
+
+static void tw_opt_put(struct tw_opts *o, const uint8_t *b, size_t n)
+{
+	if (o->len + n > sizeof(o->b))
+		fail_msg("TCP options longer than 40 bytes");
+	memcpy(o->b + o->len, b, n);
+	o->len += n;
+}
+
+void tw_opt_nop(struct tw_opts *o)
+{
+	static const uint8_t nop = TW_OPT_NOP;
+	tw_opt_put(o, &nop, 1);
+}
+
+/* NOPs up to the point where an option of n bytes ends on a word boundary */
+static void tw_opt_align(struct tw_opts *o, size_t n)
+{
+	while ((o->len + n) % 4)
+		tw_opt_nop(o);
+}
+
+void tw_opt_mss(struct tw_opts *o, uint16_t mss)
+{
+	uint8_t b[4] = { TW_OPT_MSS, 4 };
+	tw_wr16(b + 2, mss);
+	tw_opt_align(o, sizeof(b));
+	tw_opt_put(o, b, sizeof(b));
+}
+
+void tw_opt_sackok(struct tw_opts *o)
+{
+	static const uint8_t b[2] = { TW_OPT_SACKOK, 2 };
+	tw_opt_align(o, sizeof(b));
+	tw_opt_put(o, b, sizeof(b));
+}
+
+void tw_opt_ts(struct tw_opts *o, uint32_t val, uint32_t ecr)
+{
+	static const uint8_t nop_sackok[4] = { TW_OPT_NOP, TW_OPT_NOP, TW_OPT_SACKOK, 2 };
+	uint8_t b[10] = { TW_OPT_TS, 10 };
+	tw_wr32(b + 2, val);
+	tw_wr32(b + 6, ecr);
+	if (o->len >= 4 && !memcmp(o->b + o->len - 4, nop_sackok, 4)) {
+		/* sackOK in the word before TS: the two share it, as in Linux's SYN */
+		o->len -= 4;
+		tw_opt_put(o, nop_sackok + 2, 2);
+	} else {
+		tw_opt_align(o, sizeof(b));
+	}
+	tw_opt_put(o, b, sizeof(b));
+}
+
+void tw_opt_wscale(struct tw_opts *o, uint8_t shift)
+{
+	const uint8_t b[3] = { TW_OPT_WSCALE, 3, shift };
+	tw_opt_align(o, sizeof(b));
+	tw_opt_put(o, b, sizeof(b));
+}
+
+void tw_opt_sack(struct tw_opts *o, uint32_t base, const uint32_t (*blocks)[2], unsigned n)
+{
+	uint8_t b[2 + 4 * 8] = { TW_OPT_SACK, (uint8_t)(2 + 8 * n) };
+	if (!n)
+		return;
+	if (n > 4)
+		fail_msg("at most 4 SACK blocks fit in TCP options");
+	for (unsigned i = 0; i < n; i++) {
+		tw_wr32(b + 2 + 8 * i, base + blocks[i][0]);
+		tw_wr32(b + 6 + 8 * i, base + blocks[i][1]);
+	}
+	tw_opt_align(o, 2 + 8 * n);
+	tw_opt_put(o, b, 2 + 8 * n);
+}
+
+void tw_opt_raw(struct tw_opts *o, uint8_t kind, const uint8_t *data, size_t len)
+{
+	if (len > sizeof(o->b) - 2)
+		fail_msg("a TCP option of %zu bytes cannot fit", len + 2);
+	const uint8_t head[2] = { kind, (uint8_t)(2 + len) };
+	tw_opt_put(o, head, 2);
+	if (len)
+		tw_opt_put(o, data, len);
+	while (o->len % 4)
+		tw_opt_nop(o);
+}
+
+void tw_peer_send_opts(struct tw *t, const struct tw_conn *c, const struct tw_opts *o, uint32_t rseq,
+		       uint32_t rack, uint8_t flags, uint16_t win, const void *data, size_t len)
+{
+	uint8_t f[TW_FRAME_MAX];
+	uint32_t ack = flags & TW_ACK ? tw_dut_seq(c, rack) : 0;
+	tw_send(t, f, tw_tcp_data(f, c->peer_port, c->port, tw_peer_seq(c, rseq), ack, flags, win,
+				  o ? o->b : NULL, o ? o->len : 0, data, len));
+}
+
+void tw_peer_send(struct tw *t, const struct tw_conn *c, uint32_t rseq, uint32_t rack, uint8_t flags,
+		  uint16_t win, const void *data, size_t len)
+{
+	tw_peer_send_opts(t, c, NULL, rseq, rack, flags, win, data, len);
+}
+
+struct tw_seg tw_expect_seg(struct tw *t, const struct tw_conn *c, uint8_t flags, uint32_t rseq, uint32_t rack,
+			    size_t plen)
+{
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.sport, c->port);
+	assert_int_equal(s.dport, c->peer_port);
+	assert_int_equal(s.flags, flags);
+	assert_int_equal(s.seq - tw_dut_seq(c, 0), rseq);
+	if (flags & TW_ACK)
+		assert_int_equal(s.ack - tw_peer_seq(c, 0), rack);
+	else
+		assert_int_equal(s.ack, 0);
+	assert_int_equal(s.plen, plen);
+	return s;
+}
+
+const uint8_t *tw_seg_opt(const struct tw_seg *s, uint8_t kind, size_t *len)
+{
+	for (size_t i = 0; i < s->optlen;) {
+		uint8_t k = s->opts[i];
+		if (k == 0) /* end of option list */
+			return NULL;
+		if (k == TW_OPT_NOP) {
+			i++;
+			continue;
+		}
+		if (i + 1 >= s->optlen || s->opts[i + 1] < 2 || i + s->opts[i + 1] > s->optlen)
+			fail_msg("malformed TCP options: kind %u at offset %zu", k, i);
+		if (k == kind) {
+			*len = (size_t)s->opts[i + 1] - 2;
+			return s->opts + i + 2;
+		}
+		i += s->opts[i + 1];
+	}
+	return NULL;
 }
 
 void tw_pair_init(struct ustack_vclock *vc, struct ustack **a, struct ustack **b, struct ustack_memlink **ml,

@@ -115,12 +115,64 @@ struct tw_conn {
 	uint16_t port, peer_port;
 };
 void tw_accept_conn(struct tw *t, struct tw_conn *c, uint16_t port, const uint8_t *opts, size_t optlen);
+/* The same, the SYN-ACK answered rtt_ms later: its RTT sample is the connection's first (and
+ * its minimum RTT), for tests of RTT-driven timers. */
+void tw_accept_conn_rtt(struct tw *t, struct tw_conn *c, uint16_t port, const uint8_t *opts, size_t optlen,
+			unsigned rtt_ms);
+
+/* ---- the dialogue on one connection ----
+ * Sequence numbers relative to each side's ISN + 1, as tcpdump shows them: 0 is each side's
+ * first data byte, so a test reads as the exchange it checks, not as ISN arithmetic.  A
+ * tw_conn from tw_accept_conn, or filled by hand for a connection the DUT opened. */
+uint32_t tw_dut_seq(const struct tw_conn *c, uint32_t rel);  /* c->iss + 1 + rel */
+uint32_t tw_peer_seq(const struct tw_conn *c, uint32_t rel); /* c->peer_isn + 1 + rel */
+/* TCP options as the peer sends them, each word-aligned with NOPs the way Linux lays them
+ * out, so a test's option bytes are a real stack's: MSS alone; NOP NOP sackOK; NOP NOP TS,
+ * or sackOK TS sharing a word when TS follows sackOK (Linux's SYN); NOP wscale; NOP NOP SACK.
+ * o.b and o.len are what tw_tcp()/tw_tcp_data() take. */
+struct tw_opts {
+	uint8_t b[40];
+	size_t len;
+};
+void tw_opt_mss(struct tw_opts *o, uint16_t mss);
+void tw_opt_sackok(struct tw_opts *o);
+void tw_opt_ts(struct tw_opts *o, uint32_t val, uint32_t ecr);
+void tw_opt_wscale(struct tw_opts *o, uint8_t shift);
+/* n blocks [start, end), each edge relative to base (tw_dut_seq(c, 0) for a connection's);
+ * no option at all for n = 0, so a caller's "no blocks" needs no branch */
+void tw_opt_sack(struct tw_opts *o, uint32_t base, const uint32_t (*blocks)[2], unsigned n);
+void tw_opt_nop(struct tw_opts *o); /* one NOP, no alignment: for layouts of one's own */
+/* kind, length, the bytes, then NOPs to the next word, as Linux pads its Fast Open option;
+ * for options the builder has no name for (Fast Open's 34, experiments' 254). */
+void tw_opt_raw(struct tw_opts *o, uint8_t kind, const uint8_t *data, size_t len);
+
+/* The peer's segment on c: seq at rseq, acking rack (the ack field is 0 without TW_ACK, as a
+ * real stack leaves it); options optional. */
+void tw_peer_send(struct tw *t, const struct tw_conn *c, uint32_t rseq, uint32_t rack, uint8_t flags,
+		  uint16_t win, const void *data, size_t len);
+void tw_peer_send_opts(struct tw *t, const struct tw_conn *c, const struct tw_opts *o, uint32_t rseq,
+		       uint32_t rack, uint8_t flags, uint16_t win, const void *data, size_t len);
+/* The DUT's next segment on c, failing the test unless its ports, flags, relative seq and ack
+ * and payload length are these (without TW_ACK the ack field must be 0). */
+struct tw_seg tw_expect_seg(struct tw *t, const struct tw_conn *c, uint8_t flags, uint32_t rseq, uint32_t rack,
+			    size_t plen);
+/* The body of s's first option of this kind (after kind and length), its length in *len; NULL
+ * if s has none.  A malformed option list fails the test: the DUT must never send one. */
+const uint8_t *tw_seg_opt(const struct tw_seg *s, uint8_t kind, size_t *len);
+
 /* The TCP checksum over a segment with the IPv4 pseudo-header: 0 when valid. */
 uint16_t tw_tcp_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst);
 #define TW_SYN 0x02
 #define TW_ACK 0x10
 #define TW_RST 0x04
 #define TW_FIN 0x01
+#define TW_PSH 0x08
+#define TW_OPT_NOP 1
+#define TW_OPT_MSS 2
+#define TW_OPT_WSCALE 3
+#define TW_OPT_SACKOK 4
+#define TW_OPT_SACK 5
+#define TW_OPT_TS 8
 
 uint16_t tw_rd16(const uint8_t *p);
 uint32_t tw_rd32(const uint8_t *p);
