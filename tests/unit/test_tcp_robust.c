@@ -17,24 +17,27 @@
 #include <string.h>
 
 #define PORT 80
-#define PEER 40000
-
-/* MSS 1460, NOP NOP SACK-permitted */
-static const uint8_t MSS_SACK[] = { 2, 4, 0x05, 0xb4, 1, 1, 4, 2 };
 
 static struct tw_conn conn;
-static uint8_t f[TW_FRAME_MAX];
+
+/* The connection most tests use: MSS 1460 and SACK permitted, no timestamps. */
+static void accept_sack_conn(struct tw *t)
+{
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_sackok(&o);
+	tw_accept_conn(t, &conn, PORT, o.b, o.len);
+}
 
 /* The peer's byte at relative sequence k: the same value whichever segment carries it. */
 static uint8_t pattern(uint32_t k) { return (uint8_t)(k * 7 + 3); }
 
-static void peer_data(struct tw *t, uint32_t rseq, uint32_t len, const uint8_t *opts, size_t optlen)
+static void peer_data(struct tw *t, uint32_t rseq, uint32_t len, const struct tw_opts *o)
 {
 	static uint8_t d[1500];
 	for (uint32_t i = 0; i < len; i++)
 		d[i] = pattern(rseq + i);
-	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1 + rseq, conn.iss + 1, TW_ACK, 65535, opts,
-				  optlen, d, len));
+	tw_peer_send_opts(t, &conn, o, rseq, 0, TW_ACK, 65535, d, len);
 }
 
 /* Forgets what the DUT sent (tests that send thousands of segments). */
@@ -58,22 +61,13 @@ static struct ack_seen last_ack(struct tw *t)
 		t->count--;
 	}
 	struct tw_seg s = tw_expect_tcp(t);
-	struct ack_seen a = { .rack = s.ack - conn.peer_isn - 1 };
+	struct ack_seen a = { .rack = s.ack - tw_peer_seq(&conn, 0) };
 	assert_int_equal(s.flags, TW_ACK);
-	for (size_t i = 0; i < s.optlen;) {
-		uint8_t kind = s.opts[i];
-		if (kind == 1) {
-			i++;
-			continue;
-		}
-		if (kind == 0)
-			break;
-		if (kind == 5)
-			for (size_t b = i + 2; b + 8 <= i + s.opts[i + 1] && a.nsack < 4; b += 8, a.nsack++) {
-				a.sack[a.nsack][0] = tw_rd32(s.opts + b) - conn.peer_isn - 1;
-				a.sack[a.nsack][1] = tw_rd32(s.opts + b + 4) - conn.peer_isn - 1;
-			}
-		i += s.opts[i + 1];
+	size_t n = 0;
+	const uint8_t *sack = tw_seg_opt(&s, TW_OPT_SACK, &n);
+	for (size_t b = 0; sack && b + 8 <= n && a.nsack < 4; b += 8, a.nsack++) {
+		a.sack[a.nsack][0] = tw_rd32(sack + b) - tw_peer_seq(&conn, 0);
+		a.sack[a.nsack][1] = tw_rd32(sack + b + 4) - tw_peer_seq(&conn, 0);
 	}
 	return a;
 }
@@ -108,9 +102,9 @@ static uint32_t ofo_runs(struct tw *t)
 static void test_overlapping_ofo_is_merged(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
+	accept_sack_conn(t);
 	for (uint32_t i = 1; i <= 135; i++) {
-		peer_data(t, i, 1448, NULL, 0);
+		peer_data(t, i, 1448, NULL);
 		struct ack_seen a = last_ack(t);
 		assert_int_equal(a.rack, 0);
 		assert_int_equal(a.nsack, 1);
@@ -121,13 +115,13 @@ static void test_overlapping_ofo_is_merged(void **state)
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFOQueue"), 135);
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFODrop"), 0);
 	/* a segment inside what is held: nothing new (TCPOFOMerge), same block */
-	peer_data(t, 100, 500, NULL, 0);
+	peer_data(t, 100, 500, NULL);
 	struct ack_seen a = last_ack(t);
 	assert_int_equal(a.nsack, 1);
 	assert_int_equal(a.sack[0][1], 135 + 1448);
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFOMerge"), 1);
 	/* the hole */
-	peer_data(t, 0, 1, NULL, 0);
+	peer_data(t, 0, 1, NULL);
 	a = last_ack(t);
 	assert_int_equal(a.rack, 1583);
 	assert_int_equal(a.nsack, 0);
@@ -141,10 +135,10 @@ static void test_overlapping_ofo_is_merged(void **state)
 static void test_sack_blocks_most_recent_first(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
-	peer_data(t, 1000, 100, NULL, 0);
-	peer_data(t, 3000, 100, NULL, 0);
-	peer_data(t, 2000, 100, NULL, 0);
+	accept_sack_conn(t);
+	peer_data(t, 1000, 100, NULL);
+	peer_data(t, 3000, 100, NULL);
+	peer_data(t, 2000, 100, NULL);
 	struct ack_seen a = last_ack(t);
 	assert_int_equal(a.nsack, 3);
 	static const uint32_t want1[3][2] = { { 2000, 2100 }, { 3000, 3100 }, { 1000, 1100 } };
@@ -152,8 +146,8 @@ static void test_sack_blocks_most_recent_first(void **state)
 		assert_int_equal(a.sack[i][0], want1[i][0]);
 		assert_int_equal(a.sack[i][1], want1[i][1]);
 	}
-	peer_data(t, 4000, 100, NULL, 0);
-	peer_data(t, 5000, 100, NULL, 0); /* a fifth: the oldest (1000) is no longer reported */
+	peer_data(t, 4000, 100, NULL);
+	peer_data(t, 5000, 100, NULL); /* a fifth: the oldest (1000) is no longer reported */
 	a = last_ack(t);
 	assert_int_equal(a.nsack, 4);
 	static const uint32_t want2[4][2] = { { 5000, 5100 }, { 4000, 4100 }, { 2000, 2100 }, { 3000, 3100 } };
@@ -162,7 +156,7 @@ static void test_sack_blocks_most_recent_first(void **state)
 		assert_int_equal(a.sack[i][1], want2[i][1]);
 	}
 	/* 2100..3000 bridges two blocks: they become one, first */
-	peer_data(t, 2100, 900, NULL, 0);
+	peer_data(t, 2100, 900, NULL);
 	a = last_ack(t);
 	assert_int_equal(a.nsack, 3);
 	assert_int_equal(a.sack[0][0], 2000);
@@ -170,7 +164,7 @@ static void test_sack_blocks_most_recent_first(void **state)
 	assert_int_equal(a.sack[1][0], 5000);
 	assert_int_equal(a.sack[2][0], 4000);
 	/* the hole below 1000: rcv_nxt reaches 1100; the blocks above stay */
-	peer_data(t, 0, 1000, NULL, 0);
+	peer_data(t, 0, 1000, NULL);
 	a = last_ack(t);
 	assert_int_equal(a.rack, 1100);
 	assert_int_equal(a.nsack, 3);
@@ -187,12 +181,12 @@ static void test_sack_blocks_most_recent_first(void **state)
 static void test_scattered_ofo_is_bounded_by_the_buffer(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
+	accept_sack_conn(t);
 	stack_lock(t->st);
 	struct sock *sk = sock_lookup_fd(t->st, conn.fd);
 	stack_unlock(t->st);
 	for (uint32_t k = 60001; k >= 3; k -= 2) {
-		peer_data(t, k, 1, NULL, 0);
+		peer_data(t, k, 1, NULL);
 		drain(t);
 	}
 	assert_true(tw_counter(t, "TcpExtOfoPruned") > 0);
@@ -201,17 +195,26 @@ static void test_scattered_ofo_is_bounded_by_the_buffer(void **state)
 	assert_true((uint64_t)cap * 256 <= sk->rcvq.size); /* a node per 256 bytes of ring at most */
 	/* ascending now: each lands above every run; with the queue full they are dropped */
 	uint64_t drops = tw_counter(t, "TcpExtTCPOFODrop");
-	peer_data(t, 62001, 1, NULL, 0);
+	peer_data(t, 62001, 1, NULL);
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFODrop"), drops + 1);
 	assert_int_equal(ofo_runs(t), cap);
 	/* the holes fill from the bottom: everything up to the first pruned byte arrives */
-	peer_data(t, 0, 3, NULL, 0);
+	peer_data(t, 0, 3, NULL);
 	for (uint32_t k = 4; k < 2 * cap + 2; k += 2)
-		peer_data(t, k, 1, NULL, 0);
+		peer_data(t, k, 1, NULL);
 	drain(t);
-	peer_data(t, 2 * cap + 2, 0, NULL, 0); /* a bare ACK to see where we are */
+	peer_data(t, 2 * cap + 2, 0, NULL); /* a bare ACK to see where we are */
 	expect_readable(t, 0, 2 * cap + 2);
 	assert_int_equal(ofo_runs(t), 0);
+}
+
+/* A connection from a peer offering MSS `mss` and timestamps (TSval 5000), no SACK. */
+static void accept_mss_ts_conn(struct tw *t, struct tw_conn *c, uint16_t port, uint16_t mss)
+{
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, mss);
+	tw_opt_ts(&o, 5000, 0);
+	tw_accept_conn(t, c, port, o.b, o.len);
 }
 
 /* A peer MSS below net.ipv4.tcp_min_snd_mss (48) is floored, 0 is ignored (536), and the
@@ -221,39 +224,38 @@ static void test_peer_mss_floor(void **state)
 {
 	struct tw *t = *state;
 	/* MSS 1, TS: 48 - 12 = 36 */
-	static const uint8_t mss1_ts[] = { 2, 4, 0, 1, 1, 1, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
-	tw_accept_conn(t, &conn, PORT, mss1_ts, sizeof(mss1_ts));
+	accept_mss_ts_conn(t, &conn, PORT, 1);
 	int mss = 0;
 	socklen_t len = sizeof(mss);
 	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
 	assert_int_equal(mss, 36);
 	static uint8_t buf[100];
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), 100);
-	for (unsigned i = 0; i < 3; i++) /* 36 + 36 + 28, all within the initial window */
-		assert_int_equal(tw_expect_tcp(t).plen, i < 2 ? 36 : 28);
+	/* 36 + 36 + 28, all within the initial window, PSH on the write's end */
+	for (uint32_t i = 0; i < 3; i++)
+		tw_expect_seg(t, &conn, i < 2 ? TW_ACK : TW_ACK | TW_PSH, i * 36, 0, i < 2 ? 36 : 28);
 	tw_expect_none(t);
 	/* MSS 0 is no MSS: 536 - 12 */
-	static const uint8_t mss0_ts[] = { 2, 4, 0, 0, 1, 1, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
 	struct tw_conn c0;
-	tw_accept_conn(t, &c0, PORT + 1, mss0_ts, sizeof(mss0_ts));
+	accept_mss_ts_conn(t, &c0, PORT + 1, 0);
 	assert_int_equal(ustack_getsockopt(t->st, c0.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
 	assert_int_equal(mss, 524);
 	/* MSS 11 with timestamps used to underflow to 65535 and send nothing */
-	static const uint8_t mss11_ts[] = { 2, 4, 0, 11, 1, 1, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
 	struct tw_conn c11;
-	tw_accept_conn(t, &c11, PORT + 2, mss11_ts, sizeof(mss11_ts));
+	accept_mss_ts_conn(t, &c11, PORT + 2, 11);
 	assert_int_equal(ustack_getsockopt(t->st, c11.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
 	assert_int_equal(mss, 36);
 	/* MSS 65535 (no timestamps): the path's 1460, not a clamp of 0 */
-	static const uint8_t mssmax[] = { 2, 4, 0xff, 0xff };
+	struct tw_opts mssmax = { 0 };
+	tw_opt_mss(&mssmax, 65535);
 	struct tw_conn cmax;
-	tw_accept_conn(t, &cmax, PORT + 4, mssmax, sizeof(mssmax));
+	tw_accept_conn(t, &cmax, PORT + 4, mssmax.b, mssmax.len);
 	assert_int_equal(ustack_getsockopt(t->st, cmax.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
 	assert_int_equal(mss, 1460);
 	/* the floor is a sysctl: 100 */
 	tw_sysctl(t, "net.ipv4.tcp_min_snd_mss", "100");
 	struct tw_conn c100;
-	tw_accept_conn(t, &c100, PORT + 3, mss1_ts, sizeof(mss1_ts));
+	accept_mss_ts_conn(t, &c100, PORT + 3, 1);
 	assert_int_equal(ustack_getsockopt(t->st, c100.fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
 	assert_int_equal(mss, 88);
 	assert_int_equal(ustack_sysctl_set(t->st, "net.ipv4.tcp_min_snd_mss", "47"), -1);
@@ -275,10 +277,10 @@ static void test_peer_mss_floor(void **state)
 static void test_out_of_window_answers(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
+	accept_sack_conn(t);
 	uint64_t sent = t->sent;
 	for (uint32_t i = 0; i < 1000; i++) {
-		peer_data(t, 1000000 + i * 7919, 100, NULL, 0);
+		peer_data(t, 1000000 + i * 7919, 100, NULL);
 		drain(t);
 	}
 	assert_int_equal(t->sent - sent, 1000);
@@ -287,32 +289,32 @@ static void test_out_of_window_answers(void **state)
 	/* pure ACKs far out of window: one ACK, then silence for 500 ms */
 	sent = t->sent;
 	for (uint32_t i = 0; i < 10; i++)
-		peer_data(t, 2000000, 0, NULL, 0);
+		peer_data(t, 2000000, 0, NULL);
 	assert_int_equal(t->sent - sent, 1);
 	assert_int_equal(tw_counter(t, "TcpExtTCPACKSkippedSeq"), 9);
 	drain(t);
 	tw_advance(t, 499);
-	peer_data(t, 2000000, 0, NULL, 0);
+	peer_data(t, 2000000, 0, NULL);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	peer_data(t, 2000000, 0, NULL, 0);
-	assert_int_equal(tw_expect_tcp(t).ack, conn.peer_isn + 1);
+	peer_data(t, 2000000, 0, NULL);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0);
 	/* the limit is the sysctl */
 	tw_sysctl(t, "net.ipv4.tcp_invalid_ratelimit", "0");
-	peer_data(t, 2000000, 0, NULL, 0);
+	peer_data(t, 2000000, 0, NULL);
 	tw_expect_tcp(t);
 	/* unread data, then a segment that starts in the window and ends past it: refused */
-	peer_data(t, 0, 100, NULL, 0);
+	peer_data(t, 0, 100, NULL);
 	struct tw_seg s = tw_expect_tcp(t);
-	uint32_t right = s.ack - conn.peer_isn - 1 + s.win; /* the window's right edge, relative */
+	uint32_t right = s.ack - tw_peer_seq(&conn, 0) + s.win; /* the window's right edge, relative */
 	uint64_t beyond = tw_counter(t, "TcpExtBeyondWindow");
-	peer_data(t, right - 10, 100, NULL, 0);
+	peer_data(t, right - 10, 100, NULL);
 	assert_int_equal(last_ack(t).rack, 100);
 	assert_int_equal(tw_counter(t, "TcpExtBeyondWindow"), beyond + 1);
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFOQueue"), 0);
 	/* with the queue read empty, the same segment is taken (out of order) */
 	expect_readable(t, 0, 100);
-	peer_data(t, right - 10, 100, NULL, 0);
+	peer_data(t, right - 10, 100, NULL);
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFOQueue"), 1);
 }
 
@@ -325,16 +327,18 @@ static void test_segment_without_timestamps_accepted(void **state)
 {
 	struct tw *t = *state;
 	/* MSS 1460, SACK permitted, TS val 5000 */
-	static const uint8_t syn_ts[] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 0 };
-	tw_accept_conn(t, &conn, PORT, syn_ts, sizeof(syn_ts));
-	uint8_t ts6000[12] = { 1, 1, 8, 10, 0, 0, 0x17, 0x70, 0, 0, 0, 0 };
-	peer_data(t, 0, 10, ts6000, sizeof(ts6000));
-	struct tw_seg s = tw_expect_tcp(t);
-	assert_int_equal(s.ack, conn.peer_isn + 11);
+	struct tw_opts syn = { 0 };
+	tw_opt_mss(&syn, 1460);
+	tw_opt_sackok(&syn);
+	tw_opt_ts(&syn, 5000, 0);
+	tw_accept_conn(t, &conn, PORT, syn.b, syn.len);
+	struct tw_opts ts6000 = { 0 };
+	tw_opt_ts(&ts6000, 6000, 0);
+	peer_data(t, 0, 10, &ts6000);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 10, 0);
 	/* without timestamps: taken, and the ACK still echoes 6000 */
-	peer_data(t, 10, 10, NULL, 0);
-	s = tw_expect_tcp(t);
-	assert_int_equal(s.ack, conn.peer_isn + 21);
+	peer_data(t, 10, 10, NULL);
+	struct tw_seg s = tw_expect_seg(t, &conn, TW_ACK, 0, 20, 0);
 	assert_int_equal(s.optlen, 12);
 	assert_int_equal(tw_rd32(s.opts + 8), 6000);
 	expect_readable(t, 0, 20);
@@ -346,13 +350,13 @@ static void test_segment_without_timestamps_accepted(void **state)
 static void test_fin_below_ofo_data(void **state)
 {
 	struct tw *t = *state;
-	tw_accept_conn(t, &conn, PORT, MSS_SACK, sizeof(MSS_SACK));
-	peer_data(t, 10, 10, NULL, 0); /* held out of order: [10, 20) */
+	accept_sack_conn(t);
+	peer_data(t, 10, 10, NULL); /* held out of order: [10, 20) */
 	drain(t);
 	static uint8_t d[15];
 	for (uint32_t i = 0; i < 15; i++)
 		d[i] = pattern(i);
-	tw_send(t, f, tw_tcp_data(f, PEER, PORT, conn.peer_isn + 1, conn.iss + 1, TW_ACK | TW_FIN, 65535, NULL, 0, d, 15));
+	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_FIN, 65535, d, 15);
 	struct ack_seen a = last_ack(t);
 	assert_int_equal(a.rack, 16); /* 15 bytes and the FIN */
 	assert_int_equal(a.nsack, 0);
@@ -360,8 +364,7 @@ static void test_fin_below_ofo_data(void **state)
 	expect_readable(t, 0, 15);
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSE_WAIT);
 	assert_int_equal(ustack_close(t->st, conn.fd), 0);
-	struct tw_seg s = tw_expect_tcp(t);
-	assert_int_equal(s.flags, TW_FIN | TW_ACK); /* nothing unread: a FIN, not a RST */
+	tw_expect_seg(t, &conn, TW_FIN | TW_ACK, 0, 16, 0); /* nothing unread: a FIN, not a RST */
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)

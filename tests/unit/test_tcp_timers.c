@@ -15,24 +15,13 @@
 #include <netinet/tcp.h>
 #include <string.h>
 
-#define PEER_ISN 1000u
 #define PORT 80
-#define PEER_PORT 40000
 
-struct conn {
-	struct tw *t;
-	int fd;
-	uint32_t iss; /* the DUT's ISN */
-};
-
-static void establish(struct tw *t, struct conn *c)
+static void establish(struct tw *t, struct tw_conn *c)
 {
-	static const uint8_t mss[] = { 2, 4, 0x05, 0xb4 };
-	struct tw_conn tc;
-	tw_accept_conn(t, &tc, PORT, mss, sizeof(mss));
-	c->t = t;
-	c->fd = tc.fd;
-	c->iss = tc.iss;
+	struct tw_opts mss = { 0 };
+	tw_opt_mss(&mss, 1460);
+	tw_accept_conn(t, c, PORT, mss.b, mss.len);
 }
 
 static void setopt(struct tw *t, int fd, int level, int name, int v)
@@ -40,20 +29,16 @@ static void setopt(struct tw *t, int fd, int level, int name, int v)
 	assert_int_equal(ustack_setsockopt(t->st, fd, level, name, &v, sizeof(v)), 0);
 }
 
-/* A keepalive probe: a bare ACK one byte behind snd_una (RFC 9293 §3.8.4). */
-static void expect_probe(struct conn *c)
+/* A keepalive probe: a bare ACK one byte behind snd_una (RFC 9293 §3.8.4), here the ISN. */
+static void expect_probe(struct tw *t, const struct tw_conn *c)
 {
-	struct tw_seg s = tw_expect_tcp(c->t);
-	assert_int_equal(s.flags, TW_ACK);
-	assert_int_equal(s.seq, c->iss);           /* snd_una − 1 */
-	assert_int_equal(s.ack, PEER_ISN + 1);
-	assert_int_equal(s.plen, 0);
+	tw_expect_seg(t, c, TW_ACK, (uint32_t)-1, 0, 0);
 }
 
 static void test_keepalive_probes_then_reset(void **state)
 {
 	struct tw *t = *state;
-	struct conn c;
+	struct tw_conn c;
 	establish(t, &c);
 	setopt(t, c.fd, SOL_SOCKET, SO_KEEPALIVE, 1);
 	setopt(t, c.fd, IPPROTO_TCP, TCP_KEEPIDLE, 10);
@@ -67,23 +52,20 @@ static void test_keepalive_probes_then_reset(void **state)
 	tw_advance(t, 9999);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_probe(&c);
+	expect_probe(t, &c);
 	assert_int_equal(tw_counter(t, "TcpExtTCPKeepAlive"), 1);
 	/* the peer answers: silence is measured again from its answer */
-	uint8_t f[TW_FRAME_MAX];
-	tw_send(t, f, tw_tcp(f, PEER_PORT, PORT, PEER_ISN + 1, c.iss + 1, TW_ACK, 65535, NULL, 0));
+	tw_peer_send(t, &c, 0, 0, TW_ACK, 65535, NULL, 0);
 	tw_advance(t, 9999);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	expect_probe(&c);
+	expect_probe(t, &c);
 	/* now nobody answers: probes every 5 s; after TCP_KEEPCNT (2) unanswered, a RST, and
 	 * the application sees ETIMEDOUT */
 	tw_advance(t, 5000);
-	expect_probe(&c);
+	expect_probe(t, &c);
 	tw_advance(t, 5000);
-	struct tw_seg s = tw_expect_tcp(t);
-	assert_int_equal(s.flags, TW_RST | TW_ACK);
-	assert_int_equal(s.seq, c.iss + 1);
+	tw_expect_seg(t, &c, TW_RST | TW_ACK, 0, 0, 0);
 	char buf[8];
 	assert_int_equal(ustack_recv(t->st, c.fd, buf, sizeof(buf), 0), -1);
 	assert_int_equal(errno, ETIMEDOUT);
@@ -124,23 +106,18 @@ static void test_keepalive_option_ranges(void **state)
 static void test_user_timeout_ends_retransmissions(void **state)
 {
 	struct tw *t = *state;
-	struct conn c;
+	struct tw_conn c;
 	establish(t, &c);
 	setopt(t, c.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 3000);
 	assert_int_equal(ustack_send(t->st, c.fd, "hello", 5, 0), 5);
-	struct tw_seg s = tw_expect_tcp(t);
-	assert_int_equal(s.seq, c.iss + 1);
-	assert_int_equal(s.plen, 5);
-	assert_int_equal(s.flags, TW_ACK | 0x08); /* PSH: the end of what was written */
+	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 5); /* PSH: the end of what was written */
 	/* RTO 1 s (no RTT sample from a handshake that the peer completed at once is 1 ms,
 	 * floored at 200 ms): resent at 0.2, 0.6, 1.4, 3.0 s ... */
 	int resent = 0;
 	for (int ms = 0; ms < 4000 && ustack_tcp_state(t->st, c.fd) == TCP_ESTABLISHED; ms += 10) {
 		tw_advance(t, 10);
 		while (t->count) {
-			s = tw_expect_tcp(t);
-			assert_int_equal(s.seq, c.iss + 1);
-			assert_int_equal(s.plen, 5);
+			tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 5);
 			resent++;
 		}
 	}
@@ -159,7 +136,7 @@ static void test_retries2_budget(void **state)
 {
 	struct tw *t = *state;
 	tw_sysctl(t, "net.ipv4.tcp_retries2", "3");
-	struct conn c;
+	struct tw_conn c;
 	establish(t, &c);
 	assert_int_equal(ustack_send(t->st, c.fd, "x", 1, 0), 1);
 	tw_expect_tcp(t);
@@ -206,7 +183,7 @@ static void test_tcp_congestion_option(void **state)
 static void test_linger_option(void **state)
 {
 	struct tw *t = *state;
-	struct conn c;
+	struct tw_conn c;
 	establish(t, &c);
 	struct linger lg = { 1, 5 }, out;
 	assert_int_equal(ustack_setsockopt(t->st, c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
@@ -215,9 +192,7 @@ static void test_linger_option(void **state)
 	assert_int_equal(out.l_onoff, 1);
 	assert_int_equal(out.l_linger, 5);
 	assert_int_equal(ustack_close(t->st, c.fd), 0); /* non-blocking: FIN, no wait */
-	struct tw_seg s = tw_expect_tcp(t);
-	assert_int_equal(s.flags, TW_FIN | TW_ACK);
-	assert_int_equal(s.seq, c.iss + 1);
+	tw_expect_seg(t, &c, TW_FIN | TW_ACK, 0, 0, 0);
 }
 
 /* A new DUT in the fixture (a second listener on the same port needs one) */
@@ -250,7 +225,7 @@ static void *close_thread(void *p)
 static void test_linger_waits_after_shutdown(void **state)
 {
 	struct tw *t = *state;
-	struct conn c;
+	struct tw_conn c;
 	establish(t, &c);
 	int fl = ustack_fcntl(t->st, c.fd, F_GETFL, 0);
 	ustack_fcntl(t->st, c.fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -259,29 +234,27 @@ static void test_linger_waits_after_shutdown(void **state)
 	static const uint8_t data[100];
 	assert_int_equal(ustack_send(t->st, c.fd, data, sizeof(data), 0), 100);
 	assert_int_equal(ustack_shutdown(t->st, c.fd, SHUT_WR), 0);
-	assert_int_equal(tw_expect_tcp(t).plen, 100);
-	struct tw_seg fin = tw_expect_tcp(t);
-	assert_int_equal(fin.flags, TW_FIN | TW_ACK);
+	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 100);
+	tw_expect_seg(t, &c, TW_FIN | TW_ACK, 100, 0, 0);
 	assert_int_equal(ustack_tcp_state(t->st, c.fd), TCP_FIN_WAIT1);
 	struct closer cl = { t, c.fd, -2 };
 	pthread_t th;
 	pthread_create(&th, NULL, close_thread, &cl);
 	tw_wait_sleepers(t, 1); /* close() sleeps: nothing acknowledged yet */
 	assert_int_equal(cl.rc, -2);
-	uint8_t f[128];
-	tw_send(t, f, tw_tcp(f, PEER_PORT, PORT, PEER_ISN + 1, c.iss + 102, TW_ACK, 65535, NULL, 0));
+	tw_peer_send(t, &c, 0, 101, TW_ACK, 65535, NULL, 0); /* the data and the FIN */
 	pthread_join(th, NULL);
 	assert_int_equal(cl.rc, 0);
 
 	/* again, with no ACK: close() returns after the 5 s of linger */
-	struct conn d;
+	struct tw_conn d;
 	fresh_stack(t);
 	establish(t, &d);
 	fl = ustack_fcntl(t->st, d.fd, F_GETFL, 0);
 	ustack_fcntl(t->st, d.fd, F_SETFL, fl & ~O_NONBLOCK);
 	assert_int_equal(ustack_setsockopt(t->st, d.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	assert_int_equal(ustack_shutdown(t->st, d.fd, SHUT_WR), 0);
-	tw_expect_tcp(t);
+	tw_expect_seg(t, &d, TW_FIN | TW_ACK, 0, 0, 0);
 	struct closer cd = { t, d.fd, -2 };
 	pthread_create(&th, NULL, close_thread, &cd);
 	tw_wait_sleepers(t, 1);
@@ -290,17 +263,16 @@ static void test_linger_waits_after_shutdown(void **state)
 	assert_int_equal(cd.rc, 0);
 
 	/* FIN_WAIT2 with unread data: close() resets (tcp_close's unread-data rule) */
-	struct conn e;
+	struct tw_conn e;
 	fresh_stack(t);
 	establish(t, &e);
 	assert_int_equal(ustack_shutdown(t->st, e.fd, SHUT_WR), 0);
-	fin = tw_expect_tcp(t);
-	tw_send(t, f, tw_tcp_data(f, PEER_PORT, PORT, PEER_ISN + 1, fin.seq + 1, TW_ACK, 65535, NULL, 0, data, 10));
-	tw_expect_tcp(t); /* its ACK */
+	tw_expect_seg(t, &e, TW_FIN | TW_ACK, 0, 0, 0);
+	tw_peer_send(t, &e, 0, 1, TW_ACK, 65535, data, 10);
+	tw_expect_seg(t, &e, TW_ACK, 1, 10, 0); /* its ACK */
 	assert_int_equal(ustack_tcp_state(t->st, e.fd), TCP_FIN_WAIT2);
 	assert_int_equal(ustack_close(t->st, e.fd), 0);
-	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST | TW_ACK);
+	tw_expect_seg(t, &e, TW_RST | TW_ACK, 1, 10, 0);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
