@@ -73,14 +73,14 @@ static void test_connect_sends_linux_syn_and_completes(void **state)
 
 	tw_advance(t, 5);
 	/* mss 1400, sackOK + TS (val 777, ecr our tsval), nop + wscale 7 */
-	uint8_t o[20] = { 2, 4, 0x05, 0x78, 4, 2, 8, 10, 0, 0, 0x03, 0x09 };
-	tw_wr32(o + 12, tsval);
-	o[16] = 1; o[17] = 3; o[18] = 3; o[19] = 7;
-	send_synack(t, &syn, o, sizeof(o));
-	struct tw_seg ack = tw_expect_tcp(t);
-	assert_int_equal(ack.flags, TW_ACK);
-	assert_int_equal(ack.seq, syn.seq + 1);
-	assert_int_equal(ack.ack, PEER_ISN + 1);
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1400);
+	tw_opt_sackok(&o);
+	tw_opt_ts(&o, 777, tsval);
+	tw_opt_wscale(&o, 7);
+	send_synack(t, &syn, o.b, o.len);
+	struct tw_conn c = { .fd = fd, .iss = syn.seq, .peer_isn = PEER_ISN, .port = syn.sport, .peer_port = PEER_PORT };
+	struct tw_seg ack = tw_expect_seg(t, &c, TW_ACK, 0, 0, 0);
 	assert_int_equal(ack.win, 63); /* 64240 scaled by 2^10, rounded up */
 	assert_int_equal(ack.optlen, 12);
 	assert_int_equal(ack.opts[0], 1);
@@ -132,7 +132,9 @@ static void test_options_follow_sysctls(void **state)
 	assert_memory_equal(s.opts, mss_only, 4);
 	assert_int_equal(s.win, 64240);
 	/* without window scaling the handshake ACK carries the window unscaled */
-	send_synack(t, &s, mss_only, 4);
+	struct tw_opts mss = { 0 };
+	tw_opt_mss(&mss, 1460);
+	send_synack(t, &s, mss.b, mss.len);
 	struct tw_seg ack = tw_expect_tcp(t);
 	assert_int_equal(ack.optlen, 0);
 	assert_int_equal(ack.win, 64240);
@@ -345,15 +347,16 @@ static void test_simultaneous_open(void **state)
 	struct tw_seg syn = expect_syn(t);
 	uint8_t f[128];
 	/* the peer's SYN crosses ours */
-	uint8_t o[4] = { 2, 4, 0x05, 0xb4 };
-	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, 0, TW_SYN, 8192, o, 4));
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, 0, TW_SYN, 8192, o.b, o.len));
 	struct tw_seg sa = tw_expect_tcp(t);
 	assert_int_equal(sa.flags, TW_SYN | TW_ACK);
 	assert_int_equal(sa.seq, syn.seq); /* the same ISN */
 	assert_int_equal(sa.ack, PEER_ISN + 1);
 	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_RECV);
 	/* the peer's SYN-ACK acknowledges our SYN */
-	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, syn.seq + 1, TW_SYN | TW_ACK, 8192, o, 4));
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, syn.seq + 1, TW_SYN | TW_ACK, 8192, o.b, o.len));
 	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_ESTABLISHED);
 }
 

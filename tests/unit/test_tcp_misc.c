@@ -152,16 +152,27 @@ static void test_trace_follows_the_seed(void **state)
 	(void)fd;
 }
 
+/* Connects to the peer's `port` and completes the handshake (the peer's ISN 7, no options):
+ * c is the established connection. */
+static void establish_to(struct tw *t, struct tw_conn *c, uint16_t port)
+{
+	int fd = connect_to(t, TW_PEER_IP, port);
+	struct tw_seg syn = tw_expect_tcp(t);
+	assert_int_equal(syn.flags, TW_SYN);
+	*c = (struct tw_conn){ .lfd = -1, .fd = fd, .iss = syn.seq, .peer_isn = 7, .port = syn.sport, .peer_port = port };
+	uint8_t f[128];
+	tw_send(t, f, tw_tcp(f, port, syn.sport, 7, tw_dut_seq(c, 0), TW_SYN | TW_ACK, 1000, NULL, 0));
+	tw_expect_seg(t, c, TW_ACK, 0, 0, 0);
+}
+
 static void test_estab_reset_and_close(void **state)
 {
 	struct tw *t = *state;
-	int fd = connect_to(t, TW_PEER_IP, 80);
-	struct tw_seg syn = tw_expect_tcp(t);
-	uint8_t f[128];
-	tw_send(t, f, tw_tcp(f, 80, syn.sport, 7, syn.seq + 1, TW_SYN | TW_ACK, 1000, NULL, 0));
-	tw_expect_tcp(t);
+	struct tw_conn c;
+	establish_to(t, &c, 80);
+	int fd = c.fd;
 	/* a RST at rcv_nxt resets the connection: ECONNRESET, TcpEstabResets */
-	tw_send(t, f, tw_tcp(f, 80, syn.sport, 8, 0, TW_RST, 0, NULL, 0));
+	tw_peer_send(t, &c, 0, 0, TW_RST, 0, NULL, 0);
 	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
 	assert_int_equal(tw_counter(t, "TcpEstabResets"), 1);
 	assert_int_equal(tw_counter(t, "TcpCurrEstab"), 0);
@@ -171,26 +182,18 @@ static void test_estab_reset_and_close(void **state)
 	assert_int_equal(err, ECONNRESET);
 	/* RFC 5961 §3.2: a RST in the window but not at rcv_nxt gets a challenge ACK; one
 	 * outside the window is dropped silently */
-	int fd2 = connect_to(t, TW_PEER_IP, 81);
-	syn = tw_expect_tcp(t);
-	tw_send(t, f, tw_tcp(f, 81, syn.sport, 7, syn.seq + 1, TW_SYN | TW_ACK, 1000, NULL, 0));
-	tw_expect_tcp(t);
-	tw_send(t, f, tw_tcp(f, 81, syn.sport, 5000, 0, TW_RST, 0, NULL, 0));
-	assert_int_equal(ustack_tcp_state(t->st, fd2), TCP_ESTABLISHED);
-	struct tw_seg ch = tw_expect_tcp(t);
-	assert_int_equal(ch.flags, TW_ACK);
-	assert_int_equal(ch.seq, syn.seq + 1);
-	assert_int_equal(ch.ack, 8);
+	struct tw_conn c2;
+	establish_to(t, &c2, 81);
+	tw_peer_send(t, &c2, 4992, 0, TW_RST, 0, NULL, 0);
+	assert_int_equal(ustack_tcp_state(t->st, c2.fd), TCP_ESTABLISHED);
+	tw_expect_seg(t, &c2, TW_ACK, 0, 0, 0);
 	assert_int_equal(tw_counter(t, "TcpExtTCPChallengeACK"), 1);
-	tw_send(t, f, tw_tcp(f, 81, syn.sport, 8 + 500000, 0, TW_RST, 0, NULL, 0));
+	tw_peer_send(t, &c2, 500000, 0, TW_RST, 0, NULL, 0);
 	tw_expect_none(t);
-	assert_int_equal(ustack_tcp_state(t->st, fd2), TCP_ESTABLISHED);
+	assert_int_equal(ustack_tcp_state(t->st, c2.fd), TCP_ESTABLISHED);
 	/* close() of an established connection sends FIN */
-	assert_int_equal(ustack_close(t->st, fd2), 0);
-	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_FIN | TW_ACK);
-	assert_int_equal(r.seq, syn.seq + 1);
-	assert_int_equal(r.ack, 8);
+	assert_int_equal(ustack_close(t->st, c2.fd), 0);
+	tw_expect_seg(t, &c2, TW_FIN | TW_ACK, 0, 0, 0);
 }
 
 static void test_fcntl_shutdown_and_poll_corners(void **state)
