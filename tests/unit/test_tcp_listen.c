@@ -20,13 +20,28 @@ static int listener(struct tw *t, int backlog)
 }
 
 /* Linux's SYN: mss 1460, sackOK, TS val 1000 ecr 0, nop, wscale 7 */
-static const uint8_t SYN_OPTS[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x03, 0xe8,
-				      0, 0, 0, 0, 1, 3, 3, 7 };
+static struct tw_opts linux_syn(void)
+{
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_sackok(&o);
+	tw_opt_ts(&o, 1000, 0);
+	tw_opt_wscale(&o, 7);
+	return o;
+}
 
-static void send_syn(struct tw *t, uint16_t sport, const uint8_t *opts, size_t optlen)
+/* a SYN from sport, with options o (none if NULL) */
+static void send_syn(struct tw *t, uint16_t sport, const struct tw_opts *o)
 {
 	uint8_t f[128];
-	tw_send(t, f, tw_tcp(f, sport, LPORT, CLIENT_ISN, 0, TW_SYN, 64240, opts, optlen));
+	tw_send(t, f, tw_tcp(f, sport, LPORT, CLIENT_ISN, 0, TW_SYN, 64240, o ? o->b : NULL, o ? o->len : 0));
+}
+
+/* The connection a SYN from sport makes, answered with ISN isn: the request's, then the child's. */
+static struct tw_conn conn_of(uint16_t sport, uint32_t isn)
+{
+	return (struct tw_conn){ .lfd = -1, .fd = -1, .iss = isn, .peer_isn = CLIENT_ISN, .port = LPORT,
+				 .peer_port = sport };
 }
 
 static struct tw_seg expect_synack(struct tw *t, uint16_t sport)
@@ -39,18 +54,20 @@ static struct tw_seg expect_synack(struct tw *t, uint16_t sport)
 	return s;
 }
 
+/* the handshake's final ACK */
 static void send_ack(struct tw *t, uint16_t sport, uint32_t server_isn)
 {
-	uint8_t f[128];
-	tw_send(t, f, tw_tcp(f, sport, LPORT, CLIENT_ISN + 1, server_isn + 1, TW_ACK, 502, NULL, 0));
+	struct tw_conn c = conn_of(sport, server_isn);
+	tw_peer_send(t, &c, 0, 0, TW_ACK, 502, NULL, 0);
 }
 
 static void test_synack_exact_and_accept(void **state)
 {
 	struct tw *t = *state;
+	struct tw_opts syn = linux_syn();
 	int lfd = listener(t, 128);
 	assert_int_equal(ustack_tcp_state(t->st, lfd), TCP_LISTEN);
-	send_syn(t, 50000, SYN_OPTS, sizeof(SYN_OPTS));
+	send_syn(t, 50000, &syn);
 	struct tw_seg sa = expect_synack(t, 50000);
 	/* Linux: window 65160 (45 × 1448), IP ID 0 with DF, mss 1460, sackOK + TS echoing 1000,
 	 * nop + wscale 10 */
@@ -97,15 +114,17 @@ static void test_synack_without_timestamps_or_scaling(void **state)
 {
 	struct tw *t = *state;
 	listener(t, 128);
-	static const uint8_t mss_sack[] = { 2, 4, 0x05, 0xb4, 1, 1, 4, 2 };
-	send_syn(t, 50001, mss_sack, sizeof(mss_sack));
+	struct tw_opts mss_sack = { 0 };
+	tw_opt_mss(&mss_sack, 1460);
+	tw_opt_sackok(&mss_sack);
+	send_syn(t, 50001, &mss_sack);
 	struct tw_seg sa = expect_synack(t, 50001);
 	assert_int_equal(sa.win, 64240); /* 44 × 1460 */
 	static const uint8_t want[] = { 2, 4, 0x05, 0xb4, 1, 1, 4, 2 };
 	assert_int_equal(sa.optlen, sizeof(want));
 	assert_memory_equal(sa.opts, want, sizeof(want));
 	/* and a SYN without options gets mss only */
-	send_syn(t, 50002, NULL, 0);
+	send_syn(t, 50002, NULL);
 	sa = expect_synack(t, 50002);
 	assert_int_equal(sa.optlen, 4);
 }
@@ -113,8 +132,9 @@ static void test_synack_without_timestamps_or_scaling(void **state)
 static void test_synack_retransmission_schedule(void **state)
 {
 	struct tw *t = *state;
+	struct tw_opts syn = linux_syn();
 	listener(t, 128);
-	send_syn(t, 50003, SYN_OPTS, sizeof(SYN_OPTS));
+	send_syn(t, 50003, &syn);
 	struct tw_seg first = expect_synack(t, 50003);
 	uint32_t isn = first.seq, tsval0 = tw_rd32(first.opts + 8);
 	static const int at[] = { 1, 3, 7, 15, 31 }; /* tcp_synack_retries = 5 */
@@ -138,23 +158,23 @@ static void test_synack_retransmission_schedule(void **state)
 	assert_int_equal(tw_counter(t, "TcpRetransSegs"), 5);
 	/* the final ACK now finds no request: RST */
 	send_ack(t, 50003, isn);
-	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST);
-	assert_int_equal(r.seq, isn + 1);
+	struct tw_conn c = conn_of(50003, isn);
+	tw_expect_seg(t, &c, TW_RST, 0, 0, 0);
 }
 
 static void test_retransmitted_syn_gets_synack_again(void **state)
 {
 	struct tw *t = *state;
+	struct tw_opts syn = linux_syn();
 	listener(t, 128);
-	send_syn(t, 50004, SYN_OPTS, sizeof(SYN_OPTS));
+	send_syn(t, 50004, &syn);
 	uint32_t isn = expect_synack(t, 50004).seq;
 	tw_advance(t, 700);
-	send_syn(t, 50004, SYN_OPTS, sizeof(SYN_OPTS));
+	send_syn(t, 50004, &syn);
 	assert_int_equal(expect_synack(t, 50004).seq, isn);
 	/* a second copy within 500 ms is not answered (tcp_invalid_ratelimit) */
 	tw_advance(t, 100);
-	send_syn(t, 50004, SYN_OPTS, sizeof(SYN_OPTS));
+	send_syn(t, 50004, &syn);
 	tw_expect_none(t);
 	send_ack(t, 50004, isn);
 	assert_true(ustack_accept(t->st, 3, NULL, NULL) >= 3);
@@ -167,10 +187,10 @@ static void test_syn_queue_full_drops(void **state)
 	tw_sysctl(t, "net.ipv4.tcp_max_syn_backlog", "4096");
 	listener(t, 2);
 	for (uint16_t p = 51000; p < 51003; p++) {
-		send_syn(t, p, NULL, 0);
+		send_syn(t, p, NULL);
 		expect_synack(t, p);
 	}
-	send_syn(t, 51003, NULL, 0); /* the SYN queue holds backlog + 1 */
+	send_syn(t, 51003, NULL); /* the SYN queue holds backlog + 1 */
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtTCPReqQFullDrop"), 1);
 	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 1);
@@ -184,12 +204,12 @@ static void test_syn_queue_full_drops(void **state)
 static uint32_t fill_and_overflow(struct tw *t, uint16_t base)
 {
 	uint32_t isn[3];
-	send_syn(t, base, NULL, 0);
+	send_syn(t, base, NULL);
 	isn[0] = expect_synack(t, base).seq;
-	send_syn(t, (uint16_t)(base + 1), NULL, 0);
+	send_syn(t, (uint16_t)(base + 1), NULL);
 	isn[1] = expect_synack(t, (uint16_t)(base + 1)).seq;
 	send_ack(t, base, isn[0]);
-	send_syn(t, (uint16_t)(base + 2), NULL, 0);
+	send_syn(t, (uint16_t)(base + 2), NULL);
 	isn[2] = expect_synack(t, (uint16_t)(base + 2)).seq;
 	send_ack(t, (uint16_t)(base + 1), isn[1]);
 	assert_int_equal(tw_counter(t, "TcpExtListenOverflows"), 0);
@@ -206,7 +226,7 @@ static void test_accept_queue_overflow_is_slowness_not_error(void **state)
 	uint32_t isn = fill_and_overflow(t, 52000);
 	tw_expect_none(t); /* dropped, not refused */
 	/* a new SYN meets the full accept queue and is dropped as well */
-	send_syn(t, 52010, NULL, 0);
+	send_syn(t, 52010, NULL);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtListenOverflows"), 2);
 	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
@@ -227,10 +247,8 @@ static void test_abort_on_overflow_resets(void **state)
 	tw_sysctl(t, "net.ipv4.tcp_abort_on_overflow", "1");
 	listener(t, 1);
 	uint32_t isn = fill_and_overflow(t, 53000);
-	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST);
-	assert_int_equal(r.dport, 53002);
-	assert_int_equal(r.seq, isn + 1);
+	struct tw_conn c = conn_of(53002, isn);
+	tw_expect_seg(t, &c, TW_RST, 0, 0, 0);
 	tw_advance(t, 2000);
 	tw_expect_none(t); /* the request is gone */
 }
@@ -286,24 +304,18 @@ static void test_bad_ack_and_rst_for_request(void **state)
 {
 	struct tw *t = *state;
 	listener(t, 8);
-	send_syn(t, 54000, NULL, 0);
-	uint32_t isn = expect_synack(t, 54000).seq;
-	uint8_t f[128];
+	send_syn(t, 54000, NULL);
+	struct tw_conn c = conn_of(54000, expect_synack(t, 54000).seq);
 	/* an ACK of something we never sent */
-	tw_send(t, f, tw_tcp(f, 54000, LPORT, CLIENT_ISN + 1, isn + 7, TW_ACK, 100, NULL, 0));
-	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST);
-	assert_int_equal(r.seq, isn + 7);
+	tw_peer_send(t, &c, 0, 6, TW_ACK, 100, NULL, 0);
+	tw_expect_seg(t, &c, TW_RST, 6, 0, 0);
 	/* a segment outside the window offered by the SYN-ACK gets an ACK, nothing more */
-	tw_send(t, f, tw_tcp(f, 54000, LPORT, CLIENT_ISN + 1 + 200000, isn + 1, TW_ACK, 100, NULL, 0));
-	r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_ACK);
-	assert_int_equal(r.seq, isn + 1);
-	assert_int_equal(r.ack, CLIENT_ISN + 1);
+	tw_peer_send(t, &c, 200000, 0, TW_ACK, 100, NULL, 0);
+	struct tw_seg r = tw_expect_seg(t, &c, TW_ACK, 0, 0, 0);
 	assert_int_equal(r.win, 64240);
 	assert_int_equal(r.ip_id, 0);
 	/* the request is still there; a RST in window removes it */
-	tw_send(t, f, tw_tcp(f, 54000, LPORT, CLIENT_ISN + 1, 0, TW_RST, 0, NULL, 0));
+	tw_peer_send(t, &c, 0, 0, TW_RST, 0, NULL, 0);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 1);
 	tw_advance(t, 2000);
@@ -376,23 +388,20 @@ static void test_closing_listener_resets_unaccepted(void **state)
 {
 	struct tw *t = *state;
 	int lfd = listener(t, 8);
-	send_syn(t, 56000, NULL, 0);
+	send_syn(t, 56000, NULL);
 	uint32_t isn = expect_synack(t, 56000).seq;
 	send_ack(t, 56000, isn);
-	send_syn(t, 56001, NULL, 0); /* and two still half-open */
+	send_syn(t, 56001, NULL); /* and two still half-open */
 	uint32_t isn1 = expect_synack(t, 56001).seq;
-	send_syn(t, 56003, NULL, 0);
+	send_syn(t, 56003, NULL);
 	expect_synack(t, 56003);
 	assert_int_equal(ustack_close(t->st, lfd), 0);
-	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST | TW_ACK);
-	assert_int_equal(r.dport, 56000);
-	assert_int_equal(r.seq, isn + 1);
+	struct tw_conn c = conn_of(56000, isn);
+	tw_expect_seg(t, &c, TW_RST | TW_ACK, 0, 0, 0);
 	/* a request notices on its next segment: dropped, and the ACK finds no socket → RST */
 	send_ack(t, 56001, isn1);
-	r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST);
-	assert_int_equal(r.dport, 56001);
+	c = conn_of(56001, isn1);
+	tw_expect_seg(t, &c, TW_RST, 0, 0, 0);
 	tw_advance(t, 5000);
 	tw_expect_none(t); /* the other vanishes at its timer, without a SYN-ACK */
 	/* and with the last request gone the closed listener's memory went too */
@@ -401,7 +410,7 @@ static void test_closing_listener_resets_unaccepted(void **state)
 	assert_int_equal(t->st->tcp->nsocks, 0);
 	stack_unlock(t->st);
 	/* and the port answers RST now */
-	send_syn(t, 56002, NULL, 0);
+	send_syn(t, 56002, NULL);
 	assert_int_equal(tw_expect_tcp(t).flags, TW_RST | TW_ACK);
 }
 
@@ -416,9 +425,9 @@ static void test_shutdown_then_close_listener_with_requests(void **state)
 {
 	struct tw *t = *state;
 	int lfd = listener(t, 8);
-	send_syn(t, 57000, NULL, 0);
+	send_syn(t, 57000, NULL);
 	uint32_t isn0 = expect_synack(t, 57000).seq;
-	send_syn(t, 57001, NULL, 0);
+	send_syn(t, 57001, NULL);
 	expect_synack(t, 57001);
 	/* SHUT_WR on a listener does nothing and returns 0 (inet_shutdown) */
 	assert_int_equal(ustack_shutdown(t->st, lfd, SHUT_WR), 0);
@@ -435,10 +444,8 @@ static void test_shutdown_then_close_listener_with_requests(void **state)
 	stack_unlock(t->st);
 	/* the final ACK of one: its listener is not listening — dropped, then no socket: RST */
 	send_ack(t, 57000, isn0);
-	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST);
-	assert_int_equal(r.dport, 57000);
-	assert_int_equal(r.seq, isn0 + 1);
+	struct tw_conn c = conn_of(57000, isn0);
+	tw_expect_seg(t, &c, TW_RST, 0, 0, 0);
 	/* the other's SYN-ACK timer fires: dropped without a retransmission */
 	tw_advance(t, 1000);
 	tw_expect_none(t);
@@ -468,7 +475,7 @@ static void test_relisten_after_shutdown_keeps_bound_port(void **state)
 	socklen_t len = sizeof(got);
 	assert_int_equal(ustack_getsockname(t->st, lfd, (struct sockaddr *)&got, &len), 0);
 	assert_int_equal(ntohs(got.sin_port), LPORT);
-	send_syn(t, 57010, NULL, 0);
+	send_syn(t, 57010, NULL);
 	expect_synack(t, 57010);
 	/* closed with that request pending: both sockets go once it does */
 	assert_int_equal(ustack_close(t->st, lfd), 0);
@@ -486,13 +493,13 @@ static void test_reset_child_in_accept_queue_freed_at_destroy(void **state)
 {
 	struct tw *t = *state;
 	int lfd = listener(t, 8);
-	send_syn(t, 57020, NULL, 0);
+	send_syn(t, 57020, NULL);
 	uint32_t isn = expect_synack(t, 57020).seq;
 	send_ack(t, 57020, isn);
-	uint8_t f[128];
-	tw_send(t, f, tw_tcp(f, 57020, LPORT, CLIENT_ISN + 1, isn + 1, TW_RST | TW_ACK, 0, NULL, 0));
+	struct tw_conn c = conn_of(57020, isn);
+	tw_peer_send(t, &c, 0, 0, TW_RST | TW_ACK, 0, NULL, 0);
 	tw_expect_none(t);
-	send_syn(t, 57021, NULL, 0); /* and one waiting, not reset */
+	send_syn(t, 57021, NULL); /* and one waiting, not reset */
 	isn = expect_synack(t, 57021).seq;
 	send_ack(t, 57021, isn);
 	int qlen = -1, aq = -1, max = -1;
