@@ -470,19 +470,20 @@ void tw_peer_send(struct tw *t, const struct tw_conn *c, uint32_t rseq, uint32_t
 	tw_peer_send_opts(t, c, NULL, rseq, rack, flags, win, data, len);
 }
 
-struct tw_seg tw_expect_seg(struct tw *t, const struct tw_conn *c, uint8_t flags, uint32_t rseq, uint32_t rack,
-			    size_t plen)
+struct tw_seg tw_expect_seg_at(struct tw *t, const struct tw_conn *c, uint8_t flags, uint32_t rseq, uint32_t rack,
+			       size_t plen, const char *file, int line)
 {
 	struct tw_seg s = tw_expect_tcp(t);
-	assert_int_equal(s.sport, c->port);
-	assert_int_equal(s.dport, c->peer_port);
-	assert_int_equal(s.flags, flags);
-	assert_int_equal(s.seq - tw_dut_seq(c, 0), rseq);
-	if (flags & TW_ACK)
-		assert_int_equal(s.ack - tw_peer_seq(c, 0), rack);
-	else
-		assert_int_equal(s.ack, 0);
-	assert_int_equal(s.plen, plen);
+	uint32_t got_rseq = s.seq - tw_dut_seq(c, 0), got_rack = s.ack - tw_peer_seq(c, 0);
+	int ack_ok = flags & TW_ACK ? got_rack == rack : s.ack == 0;
+	if (s.sport != c->port || s.dport != c->peer_port || s.flags != flags || got_rseq != rseq || !ack_ok ||
+	    s.plen != plen) {
+		print_error("got  %u > %u flags 0x%02x seq %u ack %u (absolute %u) length %zu\n"
+			    "want %u > %u flags 0x%02x seq %u ack %u length %zu (seq/ack relative)\n",
+			    s.sport, s.dport, s.flags, got_rseq, got_rack, s.ack, s.plen, c->port, c->peer_port,
+			    flags, rseq, flags & TW_ACK ? rack : 0, plen);
+		_fail(file, line);
+	}
 	return s;
 }
 

@@ -153,9 +153,12 @@ void tw_peer_send(struct tw *t, const struct tw_conn *c, uint32_t rseq, uint32_t
 void tw_peer_send_opts(struct tw *t, const struct tw_conn *c, const struct tw_opts *o, uint32_t rseq,
 		       uint32_t rack, uint8_t flags, uint16_t win, const void *data, size_t len);
 /* The DUT's next segment on c, failing the test unless its ports, flags, relative seq and ack
- * and payload length are these (without TW_ACK the ack field must be 0). */
-struct tw_seg tw_expect_seg(struct tw *t, const struct tw_conn *c, uint8_t flags, uint32_t rseq, uint32_t rack,
-			    size_t plen);
+ * and payload length are these (without TW_ACK the ack field must be 0).  A macro, so that a
+ * failure names the test's line and prints the segment got against the one wanted. */
+#define tw_expect_seg(t, c, flags, rseq, rack, plen) \
+	tw_expect_seg_at(t, c, flags, rseq, rack, plen, __FILE__, __LINE__)
+struct tw_seg tw_expect_seg_at(struct tw *t, const struct tw_conn *c, uint8_t flags, uint32_t rseq, uint32_t rack,
+			       size_t plen, const char *file, int line);
 /* The body of s's first option of this kind (after kind and length), its length in *len; NULL
  * if s has none.  A malformed option list fails the test: the DUT must never send one. */
 const uint8_t *tw_seg_opt(const struct tw_seg *s, uint8_t kind, size_t *len);
