@@ -81,15 +81,22 @@ static int accept_qlen(struct tw *t, int fd)
 	return aq;
 }
 
-/* A handshake from sport; returns the ISN of the SYN-ACK. */
-static uint32_t handshake(struct tw *t, uint16_t sport, uint16_t port, bool ack)
+/* the handshake's final ACK on c */
+static void final_ack(struct tw *t, const struct tw_conn *c)
+{
+	tw_peer_send(t, c, 0, 0, TW_ACK, 502, NULL, 0);
+}
+
+/* A handshake from sport, completed if ack; returns its connection (the SYN-ACK's ISN in iss). */
+static struct tw_conn handshake(struct tw *t, uint16_t sport, uint16_t port, bool ack)
 {
 	tw_send(t, f, tw_tcp(f, sport, port, CLIENT_ISN, 0, TW_SYN, 64240, NULL, 0));
 	struct tw_seg s = tw_expect_tcp(t);
 	assert_int_equal(s.flags, TW_SYN | TW_ACK);
+	struct tw_conn c = { .lfd = -1, .fd = -1, .iss = s.seq, .peer_isn = CLIENT_ISN, .port = port, .peer_port = sport };
 	if (ack)
-		tw_send(t, f, tw_tcp(f, sport, port, CLIENT_ISN + 1, s.seq + 1, TW_ACK, 502, NULL, 0));
-	return s.seq;
+		final_ack(t, &c);
+	return c;
 }
 
 /* Four listeners share 400 connections by the 4-tuple's hash: each gets some, none most, and
@@ -118,12 +125,12 @@ static void test_spread_over_four_listeners(void **state)
 	int before[4];
 	for (int i = 0; i < 4; i++)
 		before[i] = accept_qlen(t, fds[i]);
-	uint32_t isn = handshake(t, 30000, PORT, false);
+	struct tw_conn c = handshake(t, 30000, PORT, false);
 	tw_send(t, f, tw_tcp(f, 30000, PORT, CLIENT_ISN, 0, TW_SYN, 64240, NULL, 0));
 	tw_advance(t, 600);
 	tw_send(t, f, tw_tcp(f, 30000, PORT, CLIENT_ISN, 0, TW_SYN, 64240, NULL, 0));
-	assert_int_equal(tw_expect_tcp(t).seq, isn); /* the same request answers */
-	tw_send(t, f, tw_tcp(f, 30000, PORT, CLIENT_ISN + 1, isn + 1, TW_ACK, 502, NULL, 0));
+	assert_int_equal(tw_expect_tcp(t).seq, c.iss); /* the same request answers */
+	final_ack(t, &c);
 	int grew = 0;
 	for (int i = 0; i < 4; i++)
 		grew += accept_qlen(t, fds[i]) - before[i];
@@ -143,7 +150,7 @@ static void test_close_one_listener_mid_handshake(void **state)
 	struct tw *t = *state;
 	int fds[2];
 	group(t, fds, 2, PORT);
-	uint32_t isn = handshake(t, 21000, PORT, false);
+	struct tw_conn c = handshake(t, 21000, PORT, false);
 	int holder = -1;
 	for (int i = 0; i < 2; i++) {
 		int q = -1;
@@ -153,9 +160,8 @@ static void test_close_one_listener_mid_handshake(void **state)
 	}
 	assert_true(holder >= 0);
 	assert_int_equal(ustack_close(t->st, fds[holder]), 0);
-	tw_send(t, f, tw_tcp(f, 21000, PORT, CLIENT_ISN + 1, isn + 1, TW_ACK, 502, NULL, 0));
-	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST);
+	final_ack(t, &c);
+	tw_expect_seg(t, &c, TW_RST, 0, 0, 0);
 	int other = fds[1 - holder];
 	assert_int_equal(accept_qlen(t, other), 0);
 
@@ -164,14 +170,14 @@ static void test_close_one_listener_mid_handshake(void **state)
 	group(t, more, 2, PORT + 2);
 	/* find a 4-tuple the second listener holds, leaving it one child and one request */
 	uint16_t sp = 22000;
-	uint32_t isn_req = 0;
+	struct tw_conn req = { 0 };
 	for (; sp < 22100; sp++) {
-		isn_req = handshake(t, sp, PORT + 2, false);
+		req = handshake(t, sp, PORT + 2, false);
 		int q = -1;
 		ustack_listen_queues(t->st, more[1], &q, NULL, NULL);
 		if (q == 1)
 			break;
-		tw_send(t, f, tw_tcp(f, sp, PORT + 2, CLIENT_ISN + 1, isn_req + 1, TW_ACK, 502, NULL, 0));
+		final_ack(t, &req);
 	}
 	uint16_t sp_child = (uint16_t)(sp + 1000);
 	for (; sp_child < 23200; sp_child++) {
@@ -184,7 +190,7 @@ static void test_close_one_listener_mid_handshake(void **state)
 	assert_int_equal(ustack_close(t->st, more[1]), 0);
 	tw_expect_none(t); /* the child was handed on, not reset */
 	assert_int_equal(accept_qlen(t, more[0]), q0 + 1);
-	tw_send(t, f, tw_tcp(f, sp, PORT + 2, CLIENT_ISN + 1, isn_req + 1, TW_ACK, 502, NULL, 0));
+	final_ack(t, &req);
 	tw_expect_none(t);
 	assert_int_equal(accept_qlen(t, more[0]), q0 + 2);
 	assert_int_equal(tw_counter(t, "TcpExtTCPMigrateReqSuccess"), 2);

@@ -49,9 +49,17 @@ static int listener(struct tw *t, int backlog)
 
 static uint8_t f[TW_FRAME_MAX];
 
-static void send_syn(struct tw *t, uint16_t sport, const uint8_t *opts, size_t optlen)
+/* a SYN from sport, with options o (none if NULL) */
+static void send_syn(struct tw *t, uint16_t sport, const struct tw_opts *o)
 {
-	tw_send(t, f, tw_tcp(f, sport, LPORT, CLIENT_ISN, 0, TW_SYN, 64240, opts, optlen));
+	tw_send(t, f, tw_tcp(f, sport, LPORT, CLIENT_ISN, 0, TW_SYN, 64240, o ? o->b : NULL, o ? o->len : 0));
+}
+
+/* The connection a SYN from sport makes, answered with ISN (or cookie) isn. */
+static struct tw_conn conn_of(uint16_t sport, uint32_t isn)
+{
+	return (struct tw_conn){ .lfd = -1, .fd = -1, .iss = isn, .peer_isn = CLIENT_ISN, .port = LPORT,
+				 .peer_port = sport };
 }
 
 static struct tw_seg expect_synack(struct tw *t, uint16_t sport)
@@ -63,11 +71,12 @@ static struct tw_seg expect_synack(struct tw *t, uint16_t sport)
 	return s;
 }
 
-/* the final ACK for a SYN-ACK with ISN `isn`, optionally with timestamps and data */
-static void send_ack(struct tw *t, uint16_t sport, uint32_t isn, const uint8_t *opts, size_t optlen,
-		     const uint8_t *data, size_t dlen)
+/* the final ACK for a SYN-ACK with ISN `isn`, optionally with options (timestamps) and data */
+static void send_ack(struct tw *t, uint16_t sport, uint32_t isn, const struct tw_opts *o, const uint8_t *data,
+		     size_t dlen)
 {
-	tw_send(t, f, tw_tcp_data(f, sport, LPORT, CLIENT_ISN + 1, isn + 1, TW_ACK, 502, opts, optlen, data, dlen));
+	struct tw_conn c = conn_of(sport, isn);
+	tw_peer_send_opts(t, &c, o, 0, 0, TW_ACK, 502, data, dlen);
 }
 
 static unsigned nreqsk(struct tw *t)
@@ -79,7 +88,15 @@ static unsigned nreqsk(struct tw *t)
 }
 
 /* MSS 1460, SACK permitted, TS val 1000, NOP, wscale 7 (Linux's SYN) */
-static const uint8_t SYN_TS[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x03, 0xe8, 0, 0, 0, 0, 1, 3, 3, 7 };
+static struct tw_opts linux_syn(void)
+{
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_sackok(&o);
+	tw_opt_ts(&o, 1000, 0);
+	tw_opt_wscale(&o, 7);
+	return o;
+}
 
 /* tcp_syncookies = 2: every SYN gets a cookie.  With timestamps (here without a random offset,
  * tcp_timestamps = 2, so the TSval is the cookie's own), the TSval's low six bits carry wscale 7
@@ -91,7 +108,8 @@ static void test_cookie_synack_with_timestamps(void **state)
 	tw_sysctl(t, "net.ipv4.tcp_timestamps", "2");
 	int lfd = listener(t, 128);
 	tw_advance(t, 90 * 1000 + 7); /* minute 1, and a clock that is not a multiple of 64 ms */
-	send_syn(t, 50000, SYN_TS, sizeof(SYN_TS));
+	struct tw_opts syn = linux_syn();
+	send_syn(t, 50000, &syn);
 	struct tw_seg sa = expect_synack(t, 50000);
 	assert_int_equal(sa.seq, ref_cookie(t, 50000, 3 /* 1460 */, 1));
 	assert_int_equal(nreqsk(t), 0);
@@ -106,9 +124,9 @@ static void test_cookie_synack_with_timestamps(void **state)
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesSent"), 1);
 	assert_int_equal(tw_counter(t, "TcpExtTCPReqQFullDoCookies"), 1);
 	/* the ACK echoes the TSval */
-	uint8_t ts[12] = { 1, 1, 8, 10, 0, 0, 0x03, 0xe9, 0, 0, 0, 0 };
-	tw_wr32(ts + 8, tsval);
-	send_ack(t, 50000, sa.seq, ts, sizeof(ts), NULL, 0);
+	struct tw_opts ts = { 0 };
+	tw_opt_ts(&ts, 1001, tsval);
+	send_ack(t, 50000, sa.seq, &ts, NULL, 0);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesRecv"), 1);
 	int fd = ustack_accept(t->st, lfd, NULL, NULL);
@@ -135,14 +153,17 @@ static void test_cookie_without_timestamps(void **state)
 	struct tw *t = *state;
 	tw_sysctl(t, "net.ipv4.tcp_syncookies", "2");
 	int lfd = listener(t, 128);
-	static const uint8_t syn[] = { 2, 4, 0x05, 0x78 /* 1400 */, 1, 1, 4, 2, 1, 3, 3, 7 };
-	send_syn(t, 50001, syn, sizeof(syn));
+	struct tw_opts syn = { 0 };
+	tw_opt_mss(&syn, 1400);
+	tw_opt_sackok(&syn);
+	tw_opt_wscale(&syn, 7);
+	send_syn(t, 50001, &syn);
 	struct tw_seg sa = expect_synack(t, 50001);
 	assert_int_equal(sa.seq, ref_cookie(t, 50001, 1 /* 1300 */, 0));
 	static const uint8_t want[] = { 2, 4, 0x05, 0xb4 };
 	assert_int_equal(sa.optlen, sizeof(want));
 	assert_memory_equal(sa.opts, want, sizeof(want));
-	send_ack(t, 50001, sa.seq, NULL, 0, NULL, 0);
+	send_ack(t, 50001, sa.seq, NULL, NULL, 0);
 	int fd = ustack_accept(t->st, lfd, NULL, NULL);
 	assert_true(fd >= 3);
 	int mss = 0;
@@ -154,10 +175,11 @@ static void test_cookie_without_timestamps(void **state)
 	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
 	assert_int_equal(ti.tcpi_options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE), 0);
 	/* an MSS below the table's first entry still gets 536; none at all, too */
-	static const uint8_t tiny[] = { 2, 4, 0x01, 0x00 /* 256 */ };
-	send_syn(t, 50002, tiny, sizeof(tiny));
+	struct tw_opts tiny = { 0 };
+	tw_opt_mss(&tiny, 256);
+	send_syn(t, 50002, &tiny);
 	assert_int_equal(expect_synack(t, 50002).seq, ref_cookie(t, 50002, 0, 0));
-	send_syn(t, 50003, NULL, 0);
+	send_syn(t, 50003, NULL);
 	assert_int_equal(expect_synack(t, 50003).seq, ref_cookie(t, 50003, 0, 0));
 }
 
@@ -180,13 +202,13 @@ static void test_cookies_when_syn_queue_full(void **state)
 	nlog = 0;
 	ustack_trace_subscribe(t->st, on_trace, NULL);
 	int lfd = listener(t, 1);
-	send_syn(t, 51000, NULL, 0);
+	send_syn(t, 51000, NULL);
 	uint32_t isn0 = expect_synack(t, 51000).seq;
-	send_syn(t, 51001, NULL, 0);
+	send_syn(t, 51001, NULL);
 	expect_synack(t, 51001);
 	assert_int_equal(nreqsk(t), 2);
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesSent"), 0);
-	send_syn(t, 51002, NULL, 0);
+	send_syn(t, 51002, NULL);
 	struct tw_seg c = expect_synack(t, 51002);
 	assert_int_equal(c.seq, ref_cookie(t, 51002, 0, 0));
 	assert_int_equal(nreqsk(t), 2);
@@ -194,14 +216,14 @@ static void test_cookies_when_syn_queue_full(void **state)
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesSent"), 1);
 	assert_int_equal(nlog, 1);
 	assert_string_equal(lastlog, "TCP: Possible SYN flooding on port 0.0.0.0:8080. Sending cookies.");
-	send_syn(t, 51003, NULL, 0);
+	send_syn(t, 51003, NULL);
 	expect_synack(t, 51003);
 	assert_int_equal(nlog, 1); /* once per listener */
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesSent"), 2);
 	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 0);
 	/* a request and a cookie both complete */
-	send_ack(t, 51000, isn0, NULL, 0, NULL, 0);
-	send_ack(t, 51002, c.seq, NULL, 0, NULL, 0);
+	send_ack(t, 51000, isn0, NULL, NULL, 0);
+	send_ack(t, 51002, c.seq, NULL, NULL, 0);
 	tw_expect_none(t);
 	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
 	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
@@ -215,35 +237,36 @@ static void test_bad_old_and_unexpected_cookie_acks(void **state)
 	struct tw *t = *state;
 	tw_sysctl(t, "net.ipv4.tcp_syncookies", "2");
 	listener(t, 128);
-	send_syn(t, 52000, NULL, 0);
+	send_syn(t, 52000, NULL);
 	uint32_t cookie = expect_synack(t, 52000).seq;
 	/* (a cookie a few units off is another MSS index of the same cookie, and good — as in
 	 * Linux, only 2 of the low 24 bits carry data; flipping hashed bits forges it) */
 	uint32_t forged = cookie ^ 0x00ff0000u;
-	send_ack(t, 52000, forged, NULL, 0, NULL, 0);
-	struct tw_seg r = tw_expect_tcp(t);
-	assert_int_equal(r.flags, TW_RST);
-	assert_int_equal(r.seq, forged + 1);
+	send_ack(t, 52000, forged, NULL, NULL, 0);
+	struct tw_conn c = conn_of(52000, forged);
+	tw_expect_seg(t, &c, TW_RST, 0, 0, 0);
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesFailed"), 1);
 	/* one minute later the cookie is still good (two counter ticks) ... */
-	send_syn(t, 52001, NULL, 0);
+	send_syn(t, 52001, NULL);
 	uint32_t c1 = expect_synack(t, 52001).seq;
 	tw_advance(t, 60000);
-	send_ack(t, 52001, c1, NULL, 0, NULL, 0);
+	send_ack(t, 52001, c1, NULL, NULL, 0);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesRecv"), 1);
 	/* ... two minutes later it is not */
-	send_syn(t, 52002, NULL, 0);
+	send_syn(t, 52002, NULL);
 	uint32_t c2 = expect_synack(t, 52002).seq;
 	tw_advance(t, 120000);
-	send_ack(t, 52002, c2, NULL, 0, NULL, 0);
-	assert_int_equal(tw_expect_tcp(t).flags, TW_RST);
+	send_ack(t, 52002, c2, NULL, NULL, 0);
+	c = conn_of(52002, c2);
+	tw_expect_seg(t, &c, TW_RST, 0, 0, 0);
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesFailed"), 2);
 	/* tcp_syncookies = 1 and no cookie sent for over two minutes: not even checked */
 	tw_sysctl(t, "net.ipv4.tcp_syncookies", "1");
 	tw_advance(t, 121000);
-	send_ack(t, 52003, ref_cookie(t, 52003, 0, (uint32_t)(t->vc.now_us / 60000000u)), NULL, 0, NULL, 0);
-	assert_int_equal(tw_expect_tcp(t).flags, TW_RST);
+	c = conn_of(52003, ref_cookie(t, 52003, 0, (uint32_t)(t->vc.now_us / 60000000u)));
+	send_ack(t, 52003, c.iss, NULL, NULL, 0);
+	tw_expect_seg(t, &c, TW_RST, 0, 0, 0);
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesFailed"), 2);
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesRecv"), 1);
 }
@@ -254,14 +277,12 @@ static void test_data_on_cookie_ack(void **state)
 	struct tw *t = *state;
 	tw_sysctl(t, "net.ipv4.tcp_syncookies", "2");
 	int lfd = listener(t, 128);
-	send_syn(t, 53000, NULL, 0);
+	send_syn(t, 53000, NULL);
 	uint32_t cookie = expect_synack(t, 53000).seq;
 	static const uint8_t hello[] = "GET / HTTP/1.0\r\n\r\n";
-	send_ack(t, 53000, cookie, NULL, 0, hello, sizeof(hello) - 1);
-	struct tw_seg a = tw_expect_tcp(t); /* the data is acknowledged at once (quick ACKs) */
-	assert_int_equal(a.flags, TW_ACK);
-	assert_int_equal(a.seq, cookie + 1);
-	assert_int_equal(a.ack, CLIENT_ISN + 1 + sizeof(hello) - 1);
+	send_ack(t, 53000, cookie, NULL, hello, sizeof(hello) - 1);
+	struct tw_conn c = conn_of(53000, cookie);
+	tw_expect_seg(t, &c, TW_ACK, 0, sizeof(hello) - 1, 0); /* the data is acknowledged at once (quick ACKs) */
 	int fd = ustack_accept(t->st, lfd, NULL, NULL);
 	assert_true(fd >= 3);
 	char buf[64];
@@ -276,21 +297,21 @@ static void test_cookie_ack_into_full_accept_queue(void **state)
 	struct tw *t = *state;
 	tw_sysctl(t, "net.ipv4.tcp_syncookies", "2");
 	int lfd = listener(t, 0); /* the accept queue holds one */
-	send_syn(t, 54000, NULL, 0);
+	send_syn(t, 54000, NULL);
 	uint32_t c0 = expect_synack(t, 54000).seq;
-	send_syn(t, 54001, NULL, 0);
+	send_syn(t, 54001, NULL);
 	uint32_t c1 = expect_synack(t, 54001).seq;
-	send_ack(t, 54000, c0, NULL, 0, NULL, 0);
-	send_ack(t, 54001, c1, NULL, 0, NULL, 0);
+	send_ack(t, 54000, c0, NULL, NULL, 0);
+	send_ack(t, 54001, c1, NULL, NULL, 0);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtListenOverflows"), 1);
 	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 1);
-	send_syn(t, 54002, NULL, 0);
+	send_syn(t, 54002, NULL);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtListenOverflows"), 2);
 	/* once accept() makes room, the retransmitted ACK gets in */
 	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
-	send_ack(t, 54001, c1, NULL, 0, NULL, 0);
+	send_ack(t, 54001, c1, NULL, NULL, 0);
 	assert_true(ustack_accept(t->st, lfd, NULL, NULL) >= 3);
 }
 
@@ -302,9 +323,9 @@ static void test_no_cookies_drop_with_warning(void **state)
 	ustack_trace_subscribe(t->st, on_trace, NULL);
 	tw_sysctl(t, "net.ipv4.tcp_syncookies", "0");
 	listener(t, 0);
-	send_syn(t, 55000, NULL, 0);
+	send_syn(t, 55000, NULL);
 	expect_synack(t, 55000);
-	send_syn(t, 55001, NULL, 0);
+	send_syn(t, 55001, NULL);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpExtTCPReqQFullDrop"), 1);
 	assert_int_equal(tw_counter(t, "TcpExtSyncookiesSent"), 0);
