@@ -6,6 +6,11 @@
  *     assert_int_equal(f->b[ETH + 9], 1);       // check its exact bytes
  *     tw_advance(&t, 1000);                     // move virtual time 1000 ms, run timers
  *
+ * and on a TCP connection, with seq/ack relative to each side's ISN (below):
+ *
+ *     tw_peer_send(&t, &c, 0, 0, TW_ACK, 65535, "hi", 2);  // the peer's first 2 bytes
+ *     tw_expect_seg(&t, &c, TW_ACK, 0, 2, 0);               // the DUT acknowledges them
+ *
  * Frames are built here independently of ustack's own emitters (including the checksum),
  * so a bug in an emitter cannot hide itself in its own test.
  */
@@ -107,8 +112,9 @@ struct tw_seg tw_expect_tcp(struct tw *t);
 size_t tw_tcp_data(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
 		   uint16_t win, const uint8_t *opts, size_t optlen, const uint8_t *data, size_t dlen);
 
-/* A connection the peer (port 40000, ISN 1000) opened to a DUT listener on `port`, with the
- * peer's SYN options `opts`; fd is the accepted socket, non-blocking. */
+/* One connection between the peer and the DUT: the two ISNs and ports its dialogue is relative
+ * to.  tw_accept_conn makes one the peer (port 40000, ISN 1000) opened to a DUT listener on
+ * `port`, with the peer's SYN options `opts`; fd is the accepted socket, non-blocking. */
 struct tw_conn {
 	int lfd, fd;
 	uint32_t iss, peer_isn;
