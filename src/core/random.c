@@ -27,6 +27,11 @@ uint64_t secret_hash(const struct secrets *s, enum secret_use use, const void *m
 	return v;
 }
 
+void siphash24_bytes(uint8_t out[8], const void *msg, size_t len, const uint8_t key[16])
+{
+	crypto_shorthash_siphash24(out, msg, len, key);
+}
+
 uint32_t prng_u32(struct secrets *s)
 {
 	uint64_t x = s->prng;

@@ -37,6 +37,9 @@ struct secrets {
 void secrets_init(struct secrets *s, const uint8_t *seed32);
 /* SipHash-2-4 of msg under the key for `use`. */
 uint64_t secret_hash(const struct secrets *s, enum secret_use use, const void *msg, size_t len);
+/* SipHash-2-4 under an explicit 16-byte key, its 8 bytes as the reference implementation
+ * (and Linux's cpu_to_le64(siphash())) lay them out. */
+void siphash24_bytes(uint8_t out[8], const void *msg, size_t len, const uint8_t key[16]);
 /* Non-secret pseudo-random numbers (jitter, tie-breaks). */
 uint32_t prng_u32(struct secrets *s);
 /* Uniform in [0, n), n > 0. */

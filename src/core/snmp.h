@@ -34,7 +34,10 @@
 	X(TcpExtTCPAbortOnLinger) \
 	X(TcpExtBeyondWindow) X(TcpExtTCPMigrateReqSuccess) X(TcpExtTCPMigrateReqFailure) X(TcpExtTCPACKSkippedSynRecv) X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge) \
 	X(TcpExtOutOfWindowIcmps) X(TcpExtTWRecycled) X(TcpExtTCPDSACKRecv) X(TcpExtTCPSACKReneging) X(TcpExtTCPSACKReorder) \
-	X(TcpExtTCPLossProbes) X(TcpExtTCPLossProbeRecovery)
+	X(TcpExtTCPLossProbes) X(TcpExtTCPLossProbeRecovery) \
+	X(TcpExtTCPFastOpenActive) X(TcpExtTCPFastOpenActiveFail) X(TcpExtTCPFastOpenPassive) \
+	X(TcpExtTCPFastOpenPassiveFail) X(TcpExtTCPFastOpenListenOverflow) X(TcpExtTCPFastOpenCookieReqd) \
+	X(TcpExtTCPFastOpenBlackhole) X(TcpExtTCPFastOpenPassiveAltKey)
 
 #define USTACK_ARP_STAT_LIST(X) \
 	X(entries) X(allocs) X(destroys) X(lookups) X(hits) X(res_failed) \

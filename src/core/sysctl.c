@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum sysctl_kind { SC_INT, SC_UINT, SC_STRING }; /* SC_UINT: one unsigned int (proc_douintvec) */
+/* SC_UINT: one unsigned int (proc_douintvec); SC_FOKEY: net.ipv4.tcp_fastopen_key's keys */
+enum sysctl_kind { SC_INT, SC_UINT, SC_STRING, SC_FOKEY };
 
 struct sysctl_entry {
 	const char *name;
@@ -87,6 +88,8 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_window_scaling", SC_INT, F(tcp_window_scaling), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_abort_on_overflow", SC_INT, F(tcp_abort_on_overflow), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_fastopen", SC_INT, F(tcp_fastopen), 1, 0, INT_MAX, NULL },
+	{ "net.ipv4.tcp_fastopen_key", SC_FOKEY, F(tcp_fastopen_key), 0, 0, 0, NULL },
+	{ "net.ipv4.tcp_fastopen_blackhole_timeout_sec", SC_INT, F(tcp_fastopen_blackhole_timeout_sec), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_tw_reuse", SC_INT, F(tcp_tw_reuse), 1, 0, 2, NULL },
 	{ "net.ipv4.tcp_moderate_rcvbuf", SC_INT, F(tcp_moderate_rcvbuf), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_notsent_lowat", SC_UINT, F(tcp_notsent_lowat), 1, 0, 0, NULL },
@@ -228,6 +231,59 @@ static int parse_ints(const char *s, int *out, int max, int *n)
 	return *n ? 0 : -1;
 }
 
+/*
+ * proc_tcp_fastopen_key: "xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxxxxx" for the primary key, then
+ * optionally ",xxxxxxxx-..." for the backup.  Each word is read with sscanf's %x, as Linux's
+ * sscanf_key does, and stored little-endian (cpu_to_le32), so the 16 bytes are the SipHash key
+ * Linux would use and a script that sets a key sees Linux's cookies.
+ */
+static int fokey_parse(const char *s, unsigned char out[16])
+{
+	unsigned w[4];
+	if (sscanf(s, "%x-%x-%x-%x", &w[0], &w[1], &w[2], &w[3]) != 4)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		for (int b = 0; b < 4; b++)
+			out[4 * i + b] = (unsigned char)(w[i] >> (8 * b));
+	return 0;
+}
+
+static int fokey_set(struct ustack_sysctls *sc, const char *value)
+{
+	char buf[128];
+	unsigned char key[2][16];
+	size_t n = strcspn(value, "\n");
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, value, n);
+	buf[n] = 0;
+	char *backup = strchr(buf, ',');
+	if (backup)
+		*backup++ = 0;
+	if (fokey_parse(buf, key[0]) < 0 || (backup && fokey_parse(backup, key[1]) < 0))
+		return -1;
+	memcpy(sc->tcp_fastopen_key, key, sizeof(key));
+	sc->tcp_fastopen_nkeys = backup ? 2 : 1;
+	return 0;
+}
+
+/* Read back as Linux prints it: all zeros while no key exists yet. */
+static int fokey_get(const struct ustack_sysctls *sc, char *buf, size_t len)
+{
+	int nkeys = sc->tcp_fastopen_nkeys ? sc->tcp_fastopen_nkeys : 1;
+	int n = 0;
+	for (int k = 0; k < nkeys; k++) {
+		unsigned w[4] = { 0, 0, 0, 0 };
+		for (int i = 0; sc->tcp_fastopen_nkeys && i < 4; i++)
+			for (int b = 0; b < 4; b++)
+				w[i] |= (unsigned)sc->tcp_fastopen_key[k][4 * i + b] << (8 * b);
+		int fits = (size_t)n < len;
+		n += snprintf(fits ? buf + n : NULL, fits ? len - (size_t)n : 0, "%s%08x-%08x-%08x-%08x",
+			      k ? "," : "", w[0], w[1], w[2], w[3]);
+	}
+	return n;
+}
+
 int ustack_sysctl_set(struct ustack *st, const char *name, const char *value)
 {
 	const struct sysctl_entry *e = find(name);
@@ -238,7 +294,12 @@ int ustack_sysctl_set(struct ustack *st, const char *name, const char *value)
 	int rc = 0;
 	stack_lock(st);
 	uint8_t *base = (uint8_t *)&st->sysctl;
-	if (e->kind == SC_STRING) {
+	if (e->kind == SC_FOKEY) {
+		if (fokey_set(&st->sysctl, value) < 0) {
+			errno = EINVAL;
+			rc = -1;
+		}
+	} else if (e->kind == SC_STRING) {
 		char v[16];
 		size_t n = strcspn(value, " \t\n");
 		if (n == 0 || n >= sizeof(v)) {
@@ -304,7 +365,9 @@ int ustack_sysctl_get(struct ustack *st, const char *name, char *buf, size_t len
 	stack_lock(st);
 	const uint8_t *base = (const uint8_t *)&st->sysctl;
 	int n;
-	if (e->kind == SC_STRING) {
+	if (e->kind == SC_FOKEY) {
+		n = fokey_get(&st->sysctl, buf, len);
+	} else if (e->kind == SC_STRING) {
 		n = snprintf(buf, len, "%s", (const char *)(base + e->off));
 	} else if (e->kind == SC_UINT) {
 		n = snprintf(buf, len, "%u", *(const unsigned *)(const void *)(base + e->off));

@@ -38,6 +38,12 @@ struct ustack_sysctls {
 	int tcp_min_snd_mss;       /* floor under the peer's MSS (the SACK-panic fixes, 2019) */
 	int tcp_invalid_ratelimit; /* ms between ACKs to out-of-window segments (tcp_oow_rate_limited) */
 	int tcp_migrate_req;       /* a closing SO_REUSEPORT listener hands its connections on */
+	int tcp_fastopen_blackhole_timeout_sec; /* active Fast Open's pause after a blackhole */
+	/* net.ipv4.tcp_fastopen_key: the SipHash keys of the server's cookies, primary then
+	 * backup, as Linux keeps them (16 bytes, the four words little-endian); 0 keys until
+	 * written, or until the first listener enables Fast Open (tcp_fastopen_init_key_once) */
+	int tcp_fastopen_nkeys;
+	unsigned char tcp_fastopen_key[2][16];
 };
 
 void sysctl_defaults(struct ustack_sysctls *s);
