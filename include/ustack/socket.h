@@ -39,6 +39,11 @@ USTACK_API int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *ad
  * MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL for recv.  Writing to a connection that cannot send
  * fails with EPIPE; reading returns 0 at the end of the stream. */
 USTACK_API ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags);
+/* With MSG_FASTOPEN (or after connect() with TCP_FASTOPEN_CONNECT) the address is where to
+ * connect, and the SYN carries the data (RFC 7413); otherwise it is ignored, as for TCP. */
+USTACK_API ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags,
+				 const struct sockaddr *addr, socklen_t addrlen);
+USTACK_API ssize_t ustack_sendmsg(struct ustack *st, int fd, const struct msghdr *msg, int flags);
 USTACK_API ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags);
 /* recvmsg: iovecs; with TCP_INQ, a TCP_CM_INQ control message (bytes left to read). */
 USTACK_API ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags);

@@ -146,6 +146,16 @@ int ustack_listen(struct ustack *st, int fd, int backlog)
 	int rc = sk->tb ? inet_csk_listen_check_port(sk) : inet_csk_get_port(st, sk, 0); /* autobind */
 	if (rc < 0)
 		return leave(st, rc);
+	/* Fast Open on every listener without TCP_FASTOPEN (the sysctl's 0x400 with 0x2), its
+	 * queue as long as the backlog — unless TCP_FASTOPEN already gave it one */
+	int tfo = st->sysctl.tcp_fastopen;
+	if ((tfo & TFO_SERVER_WO_SOCKOPT1) && (tfo & TFO_SERVER_ENABLE) &&
+	    !(sk->fastopenq && sk->fastopenq->max_qlen)) {
+		rc = tcp_fastopen_queue_tune(st, sk, backlog);
+		if (rc < 0)
+			return leave(st, rc);
+		tcp_fastopen_init_key_once(st);
+	}
 	tcp_set_state(st, sk, TCP_LISTEN);
 	inet_listen_hash(st, sk);
 	return leave(st, 0);
@@ -187,50 +197,67 @@ int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *l
 	return ustack_accept4(st, fd, addr, len, 0);
 }
 
-/* __inet_stream_connect: what connect() answers depends on the socket's SS_* state as much as
+/*
+ * __inet_stream_connect: what connect() answers depends on the socket's SS_* state as much as
  * on the TCP state — a second connect() after a non-blocking one succeeded returns 0, a third
  * EISCONN; after one failed, the next reports the error (or ECONNABORTED) and the one after
- * that starts afresh. */
-int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+ * that starts afresh.  A connect deferred by TCP_FASTOPEN_CONNECT returns 0 at once and is
+ * completed by the first write (is_sendmsg): EINPROGRESS then, EISCONN to connect() again.
+ */
+static int inet_stream_connect(struct ustack *st, struct sock *sk, int fd, const struct sockaddr *addr,
+			       socklen_t len, bool nonblock, bool is_sendmsg)
 {
-	ENTER(st, fd, sk);
-	const struct sockaddr_in *sin;
-	int rc = check_sockaddr(addr, len, &sin);
-	if (rc < 0)
-		return leave(st, rc);
-	if (sin->sin_family != AF_INET)
-		return leave(st, -EAFNOSUPPORT);
+	int rc;
 	switch (sk->ss) {
 	case SS_CONNECTED:
-		return leave(st, -EISCONN);
+		return -EISCONN;
 	case SS_CONNECTING:
-		if ((sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) && sk->nonblock)
-			return leave(st, -EALREADY);
+		rc = sk->defer_connect ? (is_sendmsg ? -EINPROGRESS : -EISCONN) : -EALREADY;
 		break;
-	default:
+	default: {
 		if (sk->node.state != TCP_CLOSE)
-			return leave(st, -EISCONN);
+			return -EISCONN;
+		const struct sockaddr_in *sin;
+		rc = check_sockaddr(addr, len, &sin); /* tcp_v4_connect's checks */
+		if (rc < 0)
+			return rc;
+		if (sin->sin_family != AF_INET)
+			return -EAFNOSUPPORT;
 		rc = tcp_v4_connect(st, sk, ntohl(sin->sin_addr.s_addr), ntohs(sin->sin_port));
 		if (rc < 0)
-			return leave(st, rc);
+			return rc;
 		sk->ss = SS_CONNECTING;
-		if (sk->nonblock)
-			return leave(st, -EINPROGRESS);
+		if (sk->defer_connect)
+			return 0;
+		rc = -EINPROGRESS;
 		break;
 	}
-	while (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
-		sk_wait_event(st);
-		if (fd_get(st, fd) != sk)
-			return leave(st, -EBADF); /* closed by another thread meanwhile */
+	}
+	if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
+		if (nonblock)
+			return rc;
+		while (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
+			sk_wait_event(st);
+			if (fd_get(st, fd) != sk)
+				return -EBADF; /* closed by another thread meanwhile */
+		}
 	}
 	if (sk->node.state == TCP_CLOSE) { /* RST, timeout, or an error */
 		rc = sk->err ? -sk->err : -ECONNABORTED;
 		sk->err = 0;
 		sk->ss = SS_UNCONNECTED;
-		return leave(st, rc);
+		return rc;
 	}
 	sk->ss = SS_CONNECTED;
-	return leave(st, 0);
+	return 0;
+}
+
+int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	ENTER(st, fd, sk);
+	if (addr && len < (socklen_t)sizeof(sa_family_t))
+		return leave(st, -EINVAL);
+	return leave(st, inet_stream_connect(st, sk, fd, addr, len, sk->nonblock, false));
 }
 
 static bool closing_state(int state)
@@ -272,11 +299,15 @@ int ustack_close(struct ustack *st, int fd)
 		sk_free(st, sk);
 		break;
 	case TCP_SYN_RECV:
-		/* a simultaneous open not yet complete: ustack aborts it (Linux would queue a FIN
-		 * for after the handshake) */
-		tcp_send_active_reset(st, sk);
-		tcp_done(st, sk, 0);
-		break;
+		if (!sk->fastopen_rsk) {
+			/* a simultaneous open not yet complete: ustack aborts it (Linux would
+			 * queue a FIN for after the handshake) */
+			tcp_send_active_reset(st, sk);
+			tcp_done(st, sk, 0);
+			break;
+		}
+		/* a Fast Open child: FIN_WAIT1, as from ESTABLISHED */
+		/* fall through */
 	case TCP_ESTABLISHED:
 	case TCP_CLOSE_WAIT:
 	case TCP_FIN_WAIT1:
@@ -403,10 +434,12 @@ short sk_poll(const struct ustack *st, const struct sock *sk)
 		mask |= POLLRDHUP;
 	/* sk_stream_is_writeable: writable when half the send buffer is free, and (with
 	 * TCP_NOTSENT_LOWAT) when less than half the low-water mark waits unsent */
-	if (state != TCP_SYN_SENT && state != TCP_SYN_RECV &&
+	if (state != TCP_SYN_SENT && (state != TCP_SYN_RECV || sk->fastopen_rsk) &&
 	    (sk->shut_wr || (tcp_stream_wspace_ok(sk) &&
 			     tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 1))))
 		mask |= POLLOUT | POLLWRNORM;
+	else if (state == TCP_SYN_SENT && sk->defer_connect)
+		mask |= POLLOUT | POLLWRNORM; /* write() will send the SYN with its data */
 	if (sk->err || (sk->zc && sk->zc->err_n)) /* a pending error, or the error queue */
 		mask |= POLLERR;
 	return mask;
@@ -490,23 +523,113 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 
 /* ---- data ------------------------------------------------------------------------------ */
 
-ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
+/*
+ * tcp_sendmsg_fastopen: sendto(MSG_FASTOPEN) — or the first write after a connect that
+ * TCP_FASTOPEN_CONNECT deferred — is connect and write in one: the SYN takes what data it can
+ * (tcp_send_syn_data), and *copied says how much.  EOPNOTSUPP when active Fast Open is off or
+ * the address is AF_UNSPEC, EALREADY while another one is being built.
+ */
+static int sendmsg_fastopen(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags,
+			    const struct sockaddr *addr, socklen_t addrlen, size_t *copied)
+{
+	if (!(st->sysctl.tcp_fastopen & TFO_CLIENT_ENABLE) ||
+	    (addr && addrlen >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC))
+		return -EOPNOTSUPP;
+	if (sk->fastopen_req)
+		return -EALREADY;
+	struct tcp_fastopen_request fo = { .cookie.len = 0, .data = buf, .size = len };
+	sk->fastopen_req = &fo;
+	int rc = 0;
+	if (sk->defer_connect) {
+		rc = tcp_connect(st, sk);
+		if (rc < 0) {
+			tcp_done(st, sk, 0);
+			sk->err = 0;
+		}
+	}
+	if (rc == 0)
+		rc = inet_stream_connect(st, sk, fd, addr, addrlen, sk->nonblock || (flags & MSG_DONTWAIT), true);
+	if (fd_get(st, fd) == sk && sk->fastopen_req == &fo) {
+		*copied = fo.copied;
+		sk->fastopen_req = NULL;
+		sk->defer_connect = 0;
+	}
+	return rc;
+}
+
+/* tcp_sendmsg_locked: a Fast Open first (the data the SYN took counts as sent), then the rest
+ * of the data as any write.  TCP leaves the address alone once connected. */
+ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags,
+		      const struct sockaddr *addr, socklen_t addrlen)
 {
 	ENTER(st, fd, sk);
-	/* tcp_sendmsg: Fast Open and urgent data are not implemented; MSG_ZEROCOPY counts only
-	 * with SO_ZEROCOPY (and data), and is completed by a notification (zerocopy.c); the rest
-	 * of the flags (MSG_MORE, MSG_EOR, MSG_CONFIRM, ...) only hint at coalescing */
-	if (flags & (MSG_OOB | MSG_FASTOPEN))
+	/* urgent data is not implemented; MSG_ZEROCOPY counts only with SO_ZEROCOPY (and data),
+	 * and is completed by a notification (zerocopy.c); the rest of the flags (MSG_MORE,
+	 * MSG_EOR, MSG_CONFIRM, ...) only hint at coalescing */
+	if (flags & MSG_OOB)
 		return leave(st, -EOPNOTSUPP);
 	if (!buf && len)
 		return leave(st, -EFAULT);
+	size_t copied_syn = 0;
+	if ((flags & MSG_FASTOPEN) || sk->defer_connect) {
+		int rc = sendmsg_fastopen(st, sk, fd, buf, len, flags, addr, addrlen, &copied_syn);
+		if (rc == -EINPROGRESS && copied_syn > 0) {
+			stack_unlock(st);
+			return (ssize_t)copied_syn;
+		}
+		if (rc < 0)
+			return leave(st, rc);
+		if (fd_get(st, fd) != sk)
+			return leave(st, -EBADF);
+	}
 	bool zc = (flags & MSG_ZEROCOPY) && len && sk->zerocopy;
 	if (zc && sk_zerocopy_reserve(sk) < 0) /* msg_zerocopy_realloc, before any data moves */
 		return leave(st, -ENOBUFS);
-	ssize_t rc = tcp_sendmsg(st, sk, fd, buf, len, flags);
+	ssize_t rc = tcp_sendmsg(st, sk, fd, (const uint8_t *)buf + copied_syn, len - copied_syn,
+				 flags & ~MSG_FASTOPEN);
 	if (zc && rc > 0 && sock_lookup_fd(st, fd) == sk)
 		sk_zerocopy_sent(sk, sk->write_seq);
-	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc);
+	if (rc < 0 && copied_syn)
+		rc = 0;
+	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc + (ssize_t)copied_syn);
+}
+
+ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
+{
+	return ustack_sendto(st, fd, buf, len, flags, NULL, 0);
+}
+
+/* sendmsg: the iovecs are gathered into one buffer around a single send, so the call is one
+ * write as the kernel's tcp_sendmsg sees it; msg_name matters only to a Fast Open. */
+ssize_t ustack_sendmsg(struct ustack *st, int fd, const struct msghdr *msg, int flags)
+{
+	if (!msg || (msg->msg_iovlen && !msg->msg_iov)) {
+		errno = EFAULT;
+		return -1;
+	}
+	size_t total = 0;
+	for (size_t i = 0; i < msg->msg_iovlen; i++) {
+		if (msg->msg_iov[i].iov_len && !msg->msg_iov[i].iov_base) {
+			errno = EFAULT;
+			return -1;
+		}
+		total += msg->msg_iov[i].iov_len;
+	}
+	uint8_t one;
+	const void *buf = msg->msg_iovlen == 1 ? msg->msg_iov[0].iov_base : &one;
+	uint8_t *tmp = NULL;
+	if (msg->msg_iovlen > 1 && total) {
+		if (!(tmp = malloc(total))) {
+			errno = ENOMEM;
+			return -1;
+		}
+		for (size_t i = 0, off = 0; i < msg->msg_iovlen; off += msg->msg_iov[i].iov_len, i++)
+			memcpy(tmp + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+		buf = tmp;
+	}
+	ssize_t rc = ustack_sendto(st, fd, total ? buf : &one, total, flags, msg->msg_name, msg->msg_namelen);
+	free(tmp);
+	return rc;
 }
 
 ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)

@@ -114,7 +114,17 @@ static int do_tcp_getsockopt(struct ustack *st, struct sock *sk, int name, void 
 		*len = 0; /* cubic and reno report nothing (no get_info in Linux either) */
 		return 0;
 	}
+	if (name == TCP_FASTOPEN_KEY) { /* the listener's own keys, raw; none: 0 bytes */
+		if (!len || (int)*len < 0)
+			return -EFAULT;
+		uint8_t key[32];
+		size_t n = tcp_fastopen_get_key(sk, key);
+		return copy_out(val, len, key, n);
+	}
 	switch (name) {
+	case TCP_FASTOPEN: v = sk->fastopenq ? sk->fastopenq->max_qlen : 0; break;
+	case TCP_FASTOPEN_CONNECT: v = sk->fastopen_connect; break;
+	case TCP_FASTOPEN_NO_COOKIE: v = sk->fastopen_no_cookie; break;
 	case TCP_SYNCNT: v = sk->syn_retries ? sk->syn_retries : st->sysctl.tcp_syn_retries; break;
 	case TCP_NODELAY: v = sk->nodelay; break;
 	case TCP_CORK: v = sk->cork; break;
@@ -205,9 +215,58 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 	}
 }
 
+/*
+ * The Fast Open options of do_tcp_setsockopt: TCP_FASTOPEN gives a listener (or a socket about
+ * to listen) its Fast Open queue; TCP_FASTOPEN_CONNECT defers a client's connect to its first
+ * write (only with the sysctl's client bit, EOPNOTSUPP without); TCP_FASTOPEN_NO_COOKIE does
+ * without cookies; TCP_FASTOPEN_KEY sets a listener's own keys (16 bytes, or 32 with a backup).
+ * -ENOPROTOOPT for any other option.
+ */
+static int do_tcp_fastopen_setsockopt(struct ustack *st, struct sock *sk, int name, const void *val, socklen_t len)
+{
+	if (name == TCP_FASTOPEN_KEY) {
+		if (len != 16 && len != 32)
+			return -EINVAL;
+		if (!val)
+			return -EFAULT;
+		return tcp_fastopen_set_key(sk, val, (size_t)len);
+	}
+	if (name != TCP_FASTOPEN && name != TCP_FASTOPEN_CONNECT && name != TCP_FASTOPEN_NO_COOKIE)
+		return -ENOPROTOOPT;
+	int v;
+	int rc = get_int_opt(val, len, &v);
+	if (rc < 0)
+		return rc;
+	bool closed_or_listening = sk->node.state == TCP_CLOSE || sk->node.state == TCP_LISTEN;
+	switch (name) {
+	case TCP_FASTOPEN:
+		if (v < 0 || !closed_or_listening)
+			return -EINVAL;
+		tcp_fastopen_init_key_once(st);
+		return tcp_fastopen_queue_tune(st, sk, v);
+	case TCP_FASTOPEN_CONNECT:
+		if (v < 0 || v > 1)
+			return -EINVAL;
+		if (!(st->sysctl.tcp_fastopen & TFO_CLIENT_ENABLE))
+			return -EOPNOTSUPP;
+		if (sk->node.state != TCP_CLOSE)
+			return -EINVAL;
+		sk->fastopen_connect = (uint8_t)v;
+		return 0;
+	default: /* TCP_FASTOPEN_NO_COOKIE */
+		if (v < 0 || v > 1 || !closed_or_listening)
+			return -EINVAL;
+		sk->fastopen_no_cookie = (uint8_t)v;
+		return 0;
+	}
+}
+
 /* do_tcp_setsockopt: IPPROTO_TCP options (Linux's net/ipv4/tcp.c). */
 static int do_tcp_setsockopt(struct ustack *st, struct sock *sk, int name, const void *val, socklen_t len)
 {
+	int frc = do_tcp_fastopen_setsockopt(st, sk, name, val, len);
+	if (frc != -ENOPROTOOPT)
+		return frc;
 	if (name == TCP_CONGESTION) {
 		/* a name of up to TCP_CA_NAME_MAX − 1 bytes, not necessarily terminated; ENOENT
 		 * for one that does not exist */

@@ -71,6 +71,7 @@ void tcp_tables_destroy(struct ustack *st)
 	free(t->bhash);
 	free(t->fds);
 	tcp_ofo_cache_destroy(st);
+	tcp_fastopen_cache_destroy(st);
 	pthread_cond_destroy(&t->wait);
 	free(t);
 	st->tcp = NULL;

@@ -55,7 +55,7 @@ void inet_rtx_syn_ack(struct ustack *st, struct request_sock *req)
 	req->num_retrans++;
 	MIB_INC(st, TcpRetransSegs);
 	MIB_INC(st, TcpExtTCPSynRetrans);
-	tcp_send_synack(st, req);
+	tcp_send_synack(st, req, NULL, 0);
 }
 
 /* reqsk_timer_handler: resend the SYN-ACK with exponential backoff, give up after

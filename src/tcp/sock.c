@@ -62,6 +62,7 @@ void sk_free(struct ustack *st, struct sock *sk)
 		timer_cancel(st, &sk->tw_timer);
 		timer_cancel(st, &sk->wait_timer);
 		tcp_data_free(st, sk);
+		reqsk_fastopen_remove(st, sk, false); /* a Fast Open child leaves its listener's queue */
 		inet_ehash_remove(st, &sk->node);
 		inet_listen_unhash(st, sk);
 		inet_put_port(st, sk);
@@ -72,6 +73,7 @@ void sk_free(struct ustack *st, struct sock *sk)
 	if (sk->reqsk_qlen || sk->refcnt)
 		return;
 	st->tcp->nsocks--;
+	tcp_fastopen_queue_free(sk);
 	free(sk);
 }
 

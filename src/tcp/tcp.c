@@ -80,6 +80,7 @@ void tcp_data_free(struct ustack *st, struct sock *sk)
 static bool tcp_close_state(struct ustack *st, struct sock *sk)
 {
 	switch (sk->node.state) {
+	case TCP_SYN_RECV: /* a Fast Open child closed before its final ACK */
 	case TCP_ESTABLISHED:
 		tcp_set_state(st, sk, TCP_FIN_WAIT1);
 		return true;
@@ -124,7 +125,8 @@ void tcp_shutdown_wr(struct ustack *st, struct sock *sk)
 
 static bool can_send(const struct sock *sk)
 {
-	return sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT;
+	return sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT ||
+	       tcp_passive_fastopen(sk);
 }
 
 /* tcp_push: the end of a write marks its last skb PSH unless MSG_MORE says more follows (or
@@ -158,8 +160,9 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 			sk->err = 0;
 			return copied ? (ssize_t)copied : -e;
 		}
-		if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
-			/* sk_stream_wait_connect */
+		if ((sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) &&
+		    !tcp_passive_fastopen(sk)) {
+			/* sk_stream_wait_connect (a Fast Open child may send at once) */
 			if (nonblock)
 				return copied ? (ssize_t)copied : -EAGAIN;
 		} else if (sk->shut_wr || !can_send(sk)) {
@@ -354,7 +357,10 @@ void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_in
 		ti.tcpi_probes = sk->probes_out;
 		ti.tcpi_backoff = sk->backoff;
 		ti.tcpi_options = (sk->tstamp_ok ? TCPI_OPT_TIMESTAMPS : 0) | (sk->sack_ok ? TCPI_OPT_SACK : 0) |
-				  (sk->wscale_ok ? TCPI_OPT_WSCALE : 0);
+				  (sk->wscale_ok ? TCPI_OPT_WSCALE : 0) |
+				  (sk->syn_data_acked ? TCPI_OPT_SYN_DATA : 0) |
+				  (sk->syn_fastopen_child ? TCPI_OPT_TFO_CHILD : 0);
+		ti.tcpi_fastopen_client_fail = sk->fastopen_client_fail;
 		if (sk->wscale_ok) {
 			ti.tcpi_snd_wscale = sk->snd_wscale & 0xf;
 			ti.tcpi_rcv_wscale = sk->rcv_wscale & 0xf;

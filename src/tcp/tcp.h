@@ -72,6 +72,39 @@ struct request_sock {
 	uint32_t snt_synack_us;   /* low bits of the stack clock when the SYN-ACK left: the RTT */
 };
 
+/* A Fast Open cookie (RFC 7413 §4.1.1) as Linux's struct tcp_fastopen_cookie: len -1 when
+ * there is none, 0 for a cookie request, else 4..16 bytes; exp when it travels in the
+ * experimental option 254/0xF989. */
+struct tcp_fastopen_cookie {
+	int8_t len;
+	bool exp;
+	uint8_t val[TCP_FASTOPEN_COOKIE_MAX];
+};
+
+/* The data of a sendto(MSG_FASTOPEN) or of the first write after TCP_FASTOPEN_CONNECT while
+ * the SYN that may carry it is built (Linux's tcp_fastopen_request); it lives on the caller's
+ * stack for the length of that call. */
+struct tcp_fastopen_request {
+	struct tcp_fastopen_cookie cookie; /* what the SYN carries: -1 none, 0 a request */
+	const uint8_t *data;
+	size_t size;   /* bytes offered */
+	size_t copied; /* bytes the SYN took */
+};
+
+/* A listener's Fast Open state (fastopen_queue in Linux's request_sock_queue), allocated when
+ * TCP_FASTOPEN (or net.ipv4.tcp_fastopen's 0x400) first gives it a queue. */
+struct tfo_rst { /* a child the peer reset before its handshake ended: counted for 60 s */
+	struct tfo_rst *next;
+	uint64_t expires;
+};
+struct fastopen_queue {
+	int max_qlen;  /* TCP_FASTOPEN's value: children in SYN_RECV at most */
+	int qlen;      /* children still in SYN_RECV, and the reset ones not yet expired */
+	struct tfo_rst *rst_head, *rst_tail;
+	int nkeys;     /* TCP_FASTOPEN_KEY: this listener's own keys; 0: the sysctl's */
+	uint8_t key[2][16];
+};
+
 /* A port in use, and the sockets holding it (Linux's inet_bind_bucket). */
 struct bind_bucket {
 	struct bind_bucket *next;
@@ -210,6 +243,21 @@ struct sock {
 	bool wscale_ok, sack_ok, tstamp_ok;
 	bool iss_set;            /* the ISN was chosen by TIME_WAIT reuse (tcp_twsk_unique) */
 
+	/* ---- tcp_sock: Fast Open (tcp_fastopen.c) ---- */
+	struct fastopen_queue *fastopenq; /* a listener's; NULL until Fast Open is enabled on it */
+	struct tcp_fastopen_request *fastopen_req; /* an active open's SYN data, while it is built */
+	struct sock *fastopen_rsk; /* a passive child before its final ACK: its listener (held) */
+	uint8_t fastopen_connect : 1;   /* TCP_FASTOPEN_CONNECT */
+	uint8_t fastopen_no_cookie : 1; /* TCP_FASTOPEN_NO_COOKIE */
+	uint8_t defer_connect : 1;      /* connect() deferred to the first write (DEFER_CONNECT) */
+	uint8_t syn_fastopen : 1;       /* the SYN carried a Fast Open option */
+	uint8_t syn_fastopen_exp : 1;   /* ... the experimental one */
+	uint8_t syn_fastopen_ch : 1;    /* the blackhole pause had expired: reset it on success */
+	uint8_t syn_data : 1;           /* the SYN carried data */
+	uint8_t syn_data_acked : 1;     /* ... and the SYN-ACK acknowledged all of it */
+	uint8_t fastopen_client_fail : 2; /* TFO_* of tcpi_fastopen_client_fail */
+	uint8_t syn_fastopen_child : 1; /* a passive Fast Open made this socket (TCPI_OPT_TFO_CHILD) */
+
 	/* ---- tcp_sock: the send side (tcp.c, tcp_output.c, tcp_write_queue.c) ---- */
 	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */
 	struct tcp_skb_rec *wq;  /* the write queue's skbs from wq_start (tcp_write_queue.c) */
@@ -319,6 +367,9 @@ struct tcp_state_tables {
 	void (*ep_wake)(struct ustack *st, struct sock *sk); /* the socket layer's hook (sk_wake_sk) */
 	struct ofo_node *ofo_free;  /* out-of-order run nodes kept for reuse (tcp_ofo.c) */
 	unsigned ofo_nfree;
+	struct tfo_metrics **tfo_cache; /* Fast Open cookies by destination (tcp_fastopen.c) */
+	uint64_t tfo_active_disable_stamp; /* µs: active Fast Open paused then (blackhole) */
+	unsigned tfo_active_disable_times; /* ... for the how-many-th time in a row */
 };
 
 #define LHASH_SIZE 256
@@ -393,8 +444,17 @@ struct tcp_seg_out {
 int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct ustack_route_result *rt);
 int tcp_connect(struct ustack *st, struct sock *sk);
 int tcp_retransmit_syn(struct ustack *st, struct sock *sk);
+/* A Fast Open child's SYN-ACK again (tcp_rtx_synack), before its final ACK */
+int tcp_rtx_synack(struct ustack *st, struct sock *sk);
+
 void tcp_send_ack(struct ustack *st, struct sock *sk);
-int tcp_send_synack(struct ustack *st, struct request_sock *req);
+/* The SYN-ACK of a request: with foc (len ≥ 0) a Fast Open cookie option; acknowledging
+ * syn_data bytes of data beyond the SYN (a Fast Open child took them). */
+int tcp_send_synack(struct ustack *st, struct request_sock *req, const struct tcp_fastopen_cookie *foc,
+		    uint32_t syn_data);
+/* tcp_openreq_init_rwin: the request's window and scale, from the route to its peer */
+int tcp_openreq_init_rwin(struct ustack *st, struct request_sock *req, struct ustack_route_result *rt,
+			  uint16_t *advmss);
 void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const struct tcp_repr *th);
 void tcp_send_active_reset(struct ustack *st, struct sock *sk);
 void tcp_select_initial_window(struct ustack *st, uint32_t space, uint32_t mss, uint32_t *rcv_wnd,
@@ -436,6 +496,50 @@ struct sock *cookie_v4_check(struct ustack *st, struct sock *lsk, const struct i
 /* tcp_minisocks.c: a child made from a request (or a cookie) becomes ESTABLISHED and joins
  * the accept queue; -1 when it could not (it is gone) */
 int tcp_child_establish(struct ustack *st, struct sock *lsk, struct sock *child);
+
+/* ---- tcp_fastopen.c: TCP Fast Open (RFC 7413) ---- */
+/* net.ipv4.tcp_fastopen's bits (include/net/tcp.h) */
+#define TFO_CLIENT_ENABLE 0x1
+#define TFO_SERVER_ENABLE 0x2
+#define TFO_CLIENT_NO_COOKIE 0x4      /* data in the SYN without a cookie */
+#define TFO_SERVER_COOKIE_NOT_REQD 0x200 /* accept SYN data without a cookie */
+#define TFO_SERVER_WO_SOCKOPT1 0x400  /* every listener, without TCP_FASTOPEN */
+#define TCP_FASTOPEN_COOKIE_SIZE 8    /* what ustack and Linux hand out: a SipHash */
+#define MAX_TCP_OPTION_SPACE 40
+#ifndef TCPI_OPT_TFO_CHILD
+#define TCPI_OPT_TFO_CHILD 128 /* Linux 6.16: a passive Fast Open's child */
+#endif
+/* tcpi_fastopen_client_fail (enum tcp_fastopen_client_fail) */
+enum { TFO_STATUS_UNSPEC, TFO_COOKIE_UNAVAILABLE, TFO_DATA_NOT_ACKED, TFO_SYN_RETRANSMITTED };
+
+void tcp_fastopen_init_key_once(struct ustack *st);
+int tcp_fastopen_queue_tune(struct ustack *st, struct sock *lsk, int backlog);
+void tcp_fastopen_queue_free(struct sock *lsk);
+int tcp_fastopen_set_key(struct sock *lsk, const uint8_t *key, size_t len);
+size_t tcp_fastopen_get_key(const struct sock *lsk, uint8_t out[32]);
+void tcp_fastopen_cookie_from_opts(const struct tcp_opts *o, struct tcp_fastopen_cookie *foc);
+void tcp_fastopen_cookie_to_opts(const struct tcp_fastopen_cookie *foc, struct tcp_opts *o);
+struct sock *tcp_try_fastopen(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
+			      const struct tcp_repr *th, struct request_sock *req,
+			      struct tcp_fastopen_cookie *foc);
+bool tcp_fastopen_check_req(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
+			    const struct tcp_repr *th);
+void tcp_rcv_synrecv_state_fastopen(struct ustack *st, struct sock *sk);
+void reqsk_fastopen_remove(struct ustack *st, struct sock *sk, bool reset);
+void tcp_fastopen_synack_timer(struct ustack *st, struct sock *sk);
+bool tcp_fastopen_cookie_check(struct ustack *st, struct sock *sk, uint16_t *mss,
+			       struct tcp_fastopen_cookie *cookie);
+bool tcp_fastopen_defer_connect(struct ustack *st, struct sock *sk, struct tcp_fastopen_request *fo);
+void tcp_fastopen_cache_set(struct ustack *st, const struct sock *sk, uint16_t mss,
+			    const struct tcp_fastopen_cookie *cookie, bool syn_lost, uint8_t try_exp);
+bool tcp_fastopen_active_detect_blackhole(struct ustack *st, struct sock *sk, bool expired);
+void tcp_fastopen_active_disable_ofo_check(struct ustack *st, struct sock *sk);
+void tcp_fastopen_cache_destroy(struct ustack *st);
+/* tcp_passive_fastopen: a child that may send and be read before its handshake ends */
+static inline bool tcp_passive_fastopen(const struct sock *sk)
+{
+	return sk->node.state == TCP_SYN_RECV && sk->fastopen_rsk;
+}
 
 /* ---- request_sock.c: the SYN queue and SYN-ACK retransmission ---- */
 struct request_sock *inet_reqsk_alloc(struct sock *lsk);

@@ -59,8 +59,18 @@ static void tcp_mtu_reduced(struct ustack *st, struct sock *sk, uint32_t mtu)
 	sk->soft_err = EMSGSIZE;
 	tcp_sync_mss(st, sk);
 	tcp_trace(st, "tcp_v4_mtu_reduced", &sk->node, sk->node.state, sk->node.state);
+	if (sk->node.state == TCP_SYN_SENT) {
+		/* a SYN announces no more than the path now carries (tcp_advertise_mss); one that
+		 * carried Fast Open data goes again at once, plain, and the data follows the
+		 * handshake (tcp_simple_retransmit since Linux 6.12) */
+		if (sk->advmss > mtu - IPV4_HLEN - TCP_HLEN)
+			sk->advmss = (uint16_t)(mtu - IPV4_HLEN - TCP_HLEN);
+		if (sk->syn_data)
+			tcp_retransmit_syn(st, sk);
+		return;
+	}
 	/* tcp_simple_retransmit: what is in flight goes again at the new size */
-	if (sk->sndq.data && sk->snd_una != sk->snd_max) {
+	if (sk->data_init && sk->sndq.data && sk->snd_una != sk->snd_max) {
 		sk->high_seq = sk->snd_max;
 		sk->snd_nxt = sk->snd_una;
 		tcp_write_xmit(st, sk);

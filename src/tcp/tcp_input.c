@@ -146,6 +146,78 @@ static void tcp_finish_connect(struct ustack *st, struct sock *sk)
 	sk_wake_sk(st, sk);
 }
 
+/* A SYN-ACK acknowledged our SYN and `ack - iss - 1` bytes of the data a Fast Open SYN
+ * carried (tcp_ack's part in SYN_SENT): those leave the send ring. */
+static void tcp_synsent_ack_data(struct ustack *st, struct sock *sk, uint32_t ack)
+{
+	uint32_t acked = ack - sk->iss - 1;
+	sk->snd_una = ack;
+	sk->delivered++; /* the SYN; with its data, counted once (tcp_rcv_fastopen_synack) */
+	if (!acked)
+		return;
+	tcp_buf_consume(&sk->sndq, acked);
+	tcp_wq_acked(sk);
+	tcp_txlog_acked(sk, ack, st->now);
+	sk->bytes_acked += acked;
+}
+
+/* tcp_fastopen_add_skb: data (and a FIN) that came with a Fast Open SYN-ACK, in order. */
+static void tcp_fastopen_add_skb(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
+{
+	if (th->plen && tcp_rcv_ring(sk) == 0) {
+		uint32_t n = tcp_buf_push(&sk->rcvq, th->payload, (uint32_t)th->plen);
+		sk->rcv_nxt += n;
+		sk->bytes_received += n;
+		sk->data_segs_in++;
+		sk_wake_sk(st, sk);
+	}
+	/* a FIN too: CLOSE_WAIT, and the caller's ACK covers it (tcp_fin schedules, not sends) */
+	if ((th->flags & TCPHDR_FIN) && sk->rcv_nxt == th->seq + 1 + th->plen) {
+		sk->rcv_nxt++;
+		sk->fin_rcvd = true;
+		tcp_set_state(st, sk, TCP_CLOSE_WAIT);
+		sk_wake_sk(st, sk);
+	}
+}
+
+/*
+ * tcp_rcv_fastopen_synack: the answer to an active Fast Open's SYN.  The cache learns the
+ * server's MSS and cookie — an unsolicited cookie is ignored; a SYN-ACK to a resent SYN that
+ * neither brings a cookie nor acknowledges the data suggests the SYN with data was dropped on
+ * the way; a request that got no cookie tries the experimental option next time (and after
+ * that RFC 7413's again).  Data the SYN-ACK did not acknowledge is sent again at once, the
+ * first segment carrying the ACK of the SYN-ACK (TcpExtTCPFastOpenActiveFail); true then.
+ */
+static bool tcp_rcv_fastopen_synack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
+{
+	struct tcp_fastopen_cookie cookie;
+	tcp_fastopen_cookie_from_opts(&th->opt, &cookie);
+	bool data = sk->syn_data && sk->snd_una != sk->snd_max;
+	uint16_t mss = th->opt.mss_ok ? th->opt.mss : 0;
+	bool syn_drop = false;
+	uint8_t try_exp = 0;
+	if (!sk->syn_fastopen)
+		cookie.len = -1;
+	else if (sk->total_retrans)
+		syn_drop = cookie.len < 0 && data;
+	else if (cookie.len < 0 && !sk->syn_data)
+		try_exp = sk->syn_fastopen_exp ? 2 : 1;
+	tcp_fastopen_cache_set(st, sk, mss, &cookie, syn_drop, try_exp);
+	if (data) {
+		sk->fastopen_client_fail = sk->total_retrans ? TFO_SYN_RETRANSMITTED : TFO_DATA_NOT_ACKED;
+		sk->snd_nxt = sk->snd_una; /* tcp_mark_skb_lost, then tcp_xmit_retransmit_queue */
+		tcp_write_xmit(st, sk);
+		tcp_rearm_rto(st, sk);
+		MIB_INC(st, TcpExtTCPFastOpenActiveFail);
+		return true;
+	}
+	sk->syn_data_acked = sk->syn_data;
+	if (sk->syn_data_acked)
+		MIB_INC(st, TcpExtTCPFastOpenActive);
+	tcp_fastopen_add_skb(st, sk, th);
+	return false;
+}
+
 /* tcp_rcv_synsent_state_process (RFC 9293 §3.10.7.3) */
 static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 			    const struct tcp_repr *th)
@@ -170,8 +242,10 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 			return;
 		/* A good SYN-ACK.  Linux wakes connect() before sending the ACK. */
 		tcp_negotiate(st, sk, th);
-		sk->snd_una = th->ack;
+		tcp_synsent_ack_data(st, sk, th->ack);
 		tcp_finish_connect(st, sk);
+		if ((sk->syn_fastopen || sk->syn_data) && tcp_rcv_fastopen_synack(st, sk, th))
+			return;
 		tcp_send_ack(st, sk);
 		return;
 	}
@@ -800,6 +874,28 @@ void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4
 		return;
 	}
 	tcp_trace(st, "tcp_rcv_state_process", &sk->node, sk->node.state, sk->node.state);
+	if (sk->fastopen_rsk) { /* a Fast Open child before its final ACK */
+		if (!tcp_fastopen_check_req(st, sk, ip, th))
+			return;
+		if (sk->node.state == TCP_SYN_RECV) {
+			/* an ACK of something never sent gets a RST (tcp_ack's "not acceptable") */
+			if (before(th->ack, sk->snd_una) || after(th->ack, sk->snd_nxt)) {
+				tcp_v4_send_reset(st, ip, th);
+				return;
+			}
+			sk->delivered++; /* the SYN-ACK: tcp_ack does not count it */
+			tcp_rcv_synrecv_state_fastopen(st, sk);
+			tcp_set_state(st, sk, TCP_ESTABLISHED);
+			sk->snd_wnd = (uint32_t)th->window << sk->snd_wscale;
+			sk->snd_wl1 = th->seq;
+			tcp_reset_keepalive_timer(st, sk);
+			sk_wake_sk(st, sk);
+		} else {
+			reqsk_fastopen_remove(st, sk, false); /* FIN_WAIT1: closed before the ACK */
+		}
+		tcp_rcv_established(st, sk, ip, th);
+		return;
+	}
 	if (sk->node.state == TCP_SYN_RECV) { /* a simultaneous open */
 		if (th->flags & TCPHDR_RST) {
 			if (th->seq == sk->rcv_nxt)
@@ -814,6 +910,7 @@ void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4
 		}
 		sk->snd_una = th->ack;
 		sk->snd_wnd = (uint32_t)th->window << sk->snd_wscale;
+		sk->delivered++; /* the SYN-ACK: tcp_ack does not count it */
 		tcp_finish_connect(st, sk);
 		if (!th->plen && !(th->flags & TCPHDR_FIN))
 			return;
@@ -883,13 +980,24 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 	if (want_cookie) {
 		req->snt_isn = cookie_v4_init_sequence(st, lsk, ip, th, &req->mss);
 		tcp_trace(st, "cookie_v4_init_sequence", &req->node, TCP_LISTEN, TCP_LISTEN);
-		if (tcp_send_synack(st, req) < 0)
+		if (tcp_send_synack(st, req, NULL, 0) < 0)
 			goto drop;
 		return;
 	}
 	req->snt_isn = secure_tcp_seq(st, ip->daddr, ip->saddr, th->dport, th->sport);
+	/* Fast Open (tcp_fastopen.c): a good cookie makes the child now, with the SYN's data */
+	struct tcp_fastopen_cookie foc;
+	tcp_fastopen_cookie_from_opts(&th->opt, &foc);
+	struct sock *fastopen_sk = tcp_try_fastopen(st, lsk, ip, th, req, &foc);
+	if (fastopen_sk) {
+		tcp_send_synack(st, req, &foc, fastopen_sk->rcv_nxt - req->rcv_isn - 1);
+		inet_csk_reqsk_queue_add(st, lsk, fastopen_sk);
+		free(req); /* never hashed: the child took its place */
+		sk_wake_sk(st, lsk);
+		return;
+	}
 	inet_csk_reqsk_queue_hash_add(st, req);
-	if (tcp_send_synack(st, req) < 0) {
+	if (tcp_send_synack(st, req, &foc, 0) < 0) {
 		reqsk_queue_drop(st, req);
 		goto drop;
 	}

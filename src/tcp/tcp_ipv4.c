@@ -51,9 +51,15 @@ int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t 
 	sk->iss_set = false;
 	sk->ts_off = secure_tcp_ts_off(st, saddr, daddr);
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
-	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer */
+	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer — unless
+	 * TCP_FASTOPEN_CONNECT defers both to the first write, which brings the data */
 	tcp_set_state(st, sk, TCP_SYN_SENT);
+	struct tcp_fastopen_request fo;
+	if (tcp_fastopen_defer_connect(st, sk, &fo))
+		return 0;
 	rc = tcp_connect(st, sk);
+	if (sk->fastopen_req == &fo)
+		sk->fastopen_req = NULL;
 	if (rc < 0) {
 		tcp_done(st, sk, 0);
 		sk->err = 0;

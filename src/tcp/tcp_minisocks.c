@@ -109,6 +109,7 @@ int tcp_child_establish(struct ustack *st, struct sock *lsk, struct sock *sk)
 		sk_free(st, sk);
 		return -1;
 	}
+	sk->delivered++; /* the SYN-ACK (tcp_rcv_state_process's SYN_RECV: tcp_ack does not count it) */
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
 	tcp_reset_keepalive_timer(st, sk);
 	inet_csk_reqsk_queue_add(st, lsk, sk);

@@ -83,13 +83,20 @@ static void ts_option(struct ustack *st, struct tcp_opts *o, uint32_t ts_off, ui
 	o->tsecr = tsecr;
 }
 
-/* The SYN, first sent by tcp_connect() and resent by the retransmit timer.  In SYN_RECV (a
- * simultaneous open) it is our SYN-ACK, carrying only what both sides offered. */
-static int tcp_send_syn(struct ustack *st, struct sock *sk)
+/*
+ * The SYN, first sent by tcp_connect() and resent by the retransmit timer.  In SYN_RECV (a
+ * simultaneous open, or a Fast Open child) it is our SYN-ACK, carrying only what both sides
+ * offered.  An active Fast Open's first SYN carries its request's option — a cookie, or an
+ * empty one asking for a cookie — if it fits after the others (tcp_syn_options), and data_len
+ * bytes of data from the send ring.
+ */
+static int tcp_send_syn(struct ustack *st, struct sock *sk, uint32_t data_len)
 {
 	bool synack = sk->node.state == TCP_SYN_RECV;
 	struct tcp_seg_out seg;
 	seg_from_sock(&seg, sk, synack ? TCPHDR_SYN | TCPHDR_ACK : TCPHDR_SYN);
+	if (synack && sk->fastopen_rsk)
+		seg.id = 0; /* as the request's SYN-ACK (ip_build_and_send_pkt) */
 	seg.seq = sk->iss;
 	seg.ack = synack ? sk->rcv_nxt : 0;
 	seg.window = (uint16_t)(sk->rcv_wnd < 65535u ? sk->rcv_wnd : 65535u);
@@ -102,8 +109,80 @@ static int tcp_send_syn(struct ustack *st, struct sock *sk)
 		seg.opt.ws_ok = true;
 		seg.opt.wscale = sk->rcv_wscale;
 	}
+	const struct tcp_fastopen_request *fo = sk->fastopen_req;
+	if (!synack && fo && fo->cookie.len >= 0) {
+		size_t base = fo->cookie.exp ? 4u : 2u;
+		size_t need = (base + (size_t)fo->cookie.len + 3u) & ~3u;
+		if (TCP_MAX_OPTLEN - tcp_options_len(&seg.opt, true) >= need) {
+			tcp_fastopen_cookie_to_opts(&fo->cookie, &seg.opt);
+			sk->syn_fastopen = 1;
+			sk->syn_fastopen_exp = fo->cookie.exp;
+		}
+	}
+	if (data_len) {
+		seg.payload = &sk->sndq;
+		seg.off = 0;
+		seg.plen = data_len;
+	}
 	tcp_trace(st, synack ? "tcp_send_synack" : "tcp_send_syn", &sk->node, sk->node.state, sk->node.state);
 	return tcp_transmit(st, &seg, &sk->rt);
+}
+
+/*
+ * tcp_send_syn_data: an active Fast Open's SYN.  With a cookie (or none needed) it carries as
+ * much of the request's data as fits one segment of the server's cached MSS, bounded by
+ * TCP_MAXSEG and the path, less the 40 bytes of option space a middlebox might add to a SYN
+ * (__tcp_mtu_to_mss − MAX_TCP_OPTION_SPACE): 1420 bytes on a 1500-byte path.  The data sits in
+ * the send ring from iss + 1 like any written data, so that what the SYN-ACK does not
+ * acknowledge is sent again after the handshake.  Without a cookie the SYN asks for one and the
+ * data waits.  Resent SYNs carry neither data nor the option.
+ */
+static int tcp_send_syn_data(struct ustack *st, struct sock *sk)
+{
+	struct tcp_fastopen_request *fo = sk->fastopen_req;
+	uint16_t mss = sk->advmss; /* if the cache has no MSS */
+	uint32_t space = 0;
+	int rc;
+	if (!tcp_fastopen_cookie_check(st, sk, &mss, &fo->cookie)) {
+		if (fo->cookie.len > 0)
+			fo->cookie.len = 0; /* a cookie request instead */
+		rc = tcp_send_syn(st, sk, 0);
+		if (rc < 0 && rc != -ENOBUFS)
+			sk->syn_fastopen = 0;
+		fo->cookie.len = -1;
+		return rc;
+	}
+	if (sk->user_mss && sk->user_mss < mss) /* tcp_mss_clamp */
+		mss = sk->user_mss;
+	uint32_t pmss = sk->rt.mtu - IPV4_HLEN - TCP_HLEN;
+	if (pmss > mss)
+		pmss = mss;
+	if (pmss < (uint32_t)st->sysctl.tcp_min_snd_mss)
+		pmss = (uint32_t)st->sysctl.tcp_min_snd_mss;
+	space = pmss > MAX_TCP_OPTION_SPACE ? pmss - MAX_TCP_OPTION_SPACE : 0;
+	if (space > fo->size)
+		space = (uint32_t)fo->size;
+	if (space) {
+		if (!sk->snd_limit)
+			sk->snd_limit = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
+		if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, sk->snd_limit) < 0)
+			space = 0;
+		else
+			space = tcp_buf_push(&sk->sndq, fo->data, space);
+	}
+	if (space) {
+		sk->write_seq = sk->iss + 1 + space;
+		tcp_wq_add(sk, space, true, true);
+		tcp_mark_push(sk); /* the data goes again as ACK|PSH if it must */
+		sk->snd_nxt = sk->write_seq;
+		tcp_txlog_sent(sk, sk->iss + 1, sk->write_seq, st->now);
+		tcp_chrono_start(st, sk, TCP_CHRONO_BUSY);
+	}
+	fo->copied = space;
+	rc = tcp_send_syn(st, sk, space);
+	sk->syn_data = space > 0;
+	fo->cookie.len = -1;
+	return rc;
 }
 
 int tcp_connect(struct ustack *st, struct sock *sk)
@@ -127,7 +206,8 @@ int tcp_connect(struct ustack *st, struct sock *sk)
 	sk->retrans_stamp = st->now;
 	MIB_INC(st, TcpActiveOpens);
 	tcp_trace(st, "tcp_connect", &sk->node, sk->node.state, sk->node.state);
-	int rc = tcp_send_syn(st, sk);
+	/* Send off SYN; include data in Fast Open. */
+	int rc = sk->fastopen_req ? tcp_send_syn_data(st, sk) : tcp_send_syn(st, sk, 0);
 	tcp_reset_xmit_timer(st, sk);
 	/* A SYN lost to a full pool is retransmitted like one lost on the wire (Linux keeps
 	 * it queued too), so the connect does not fail here. */
@@ -140,7 +220,13 @@ int tcp_retransmit_syn(struct ustack *st, struct sock *sk)
 	MIB_INC(st, TcpRetransSegs);
 	MIB_INC(st, TcpExtTCPSynRetrans);
 	tcp_trace(st, "tcp_retransmit_skb", &sk->node, sk->node.state, sk->node.state);
-	return tcp_send_syn(st, sk);
+	return tcp_send_syn(st, sk, 0);
+}
+
+int tcp_rtx_synack(struct ustack *st, struct sock *sk)
+{
+	tcp_trace(st, "tcp_rtx_synack", &sk->node, sk->node.state, sk->node.state);
+	return tcp_send_syn(st, sk, 0);
 }
 
 /*
@@ -573,25 +659,36 @@ void tcp_send_active_reset(struct ustack *st, struct sock *sk)
 	tcp_transmit(st, &seg, &sk->rt);
 }
 
-int tcp_send_synack(struct ustack *st, struct request_sock *req)
+int tcp_openreq_init_rwin(struct ustack *st, struct request_sock *req, struct ustack_route_result *rt,
+			  uint16_t *advmss)
 {
-	struct ustack_route_result rt;
-	int rc = ip_route_connect(st, req->node.raddr, req->node.laddr, &rt);
+	int rc = ip_route_connect(st, req->node.raddr, req->node.laddr, rt);
 	if (rc < 0)
 		return rc;
-	uint16_t advmss = tcp_advmss(&rt);
-	if (req->listener->user_mss && req->listener->user_mss < advmss)
-		advmss = req->listener->user_mss;
-	/* tcp_openreq_init_rwin: the window is a whole number of segments of the MSS left
-	 * after timestamps (65160 = 45 × 1448 with them, 64240 = 44 × 1460 without). */
+	*advmss = tcp_advmss(rt);
+	if (req->listener->user_mss && req->listener->user_mss < *advmss)
+		*advmss = req->listener->user_mss;
+	/* the window is a whole number of segments of the MSS left after timestamps (65160 =
+	 * 45 × 1448 with them, 64240 = 44 × 1460 without) */
 	uint8_t ws;
 	tcp_select_initial_window(st, (uint32_t)req->listener->rcvbuf / 2,
-				  advmss - (req->tstamp_ok ? 12u : 0u), &req->rcv_wnd, &ws, req->wscale_ok);
+				  *advmss - (req->tstamp_ok ? 12u : 0u), &req->rcv_wnd, &ws, req->wscale_ok);
+	return 0;
+}
+
+int tcp_send_synack(struct ustack *st, struct request_sock *req, const struct tcp_fastopen_cookie *foc,
+		    uint32_t syn_data)
+{
+	struct ustack_route_result rt;
+	uint16_t advmss;
+	int rc = tcp_openreq_init_rwin(st, req, &rt, &advmss);
+	if (rc < 0)
+		return rc;
 	uint32_t rcv_wnd = req->rcv_wnd;
 	struct tcp_seg_out seg = {
 		.laddr = req->node.laddr, .raddr = req->node.raddr,
 		.lport = req->node.lport, .rport = req->node.rport,
-		.seq = req->snt_isn, .ack = req->rcv_isn + 1,
+		.seq = req->snt_isn, .ack = req->rcv_isn + 1 + syn_data,
 		.flags = TCPHDR_SYN | TCPHDR_ACK,
 		.window = (uint16_t)(rcv_wnd < 65535u ? rcv_wnd : 65535u),
 		.df = true, .id_set = true, .id = 0, /* ip_build_and_send_pkt: DF and ID 0 */
@@ -607,6 +704,11 @@ int tcp_send_synack(struct ustack *st, struct request_sock *req)
 	if (req->wscale_ok) {
 		seg.opt.ws_ok = true;
 		seg.opt.wscale = req->rcv_wscale;
+	}
+	if (foc && foc->len >= 0) { /* tcp_synack_options: the cookie, if it fits */
+		size_t need = ((foc->exp ? 4u : 2u) + (size_t)foc->len + 3u) & ~3u;
+		if (TCP_MAX_OPTLEN - tcp_options_len(&seg.opt, true) >= need)
+			tcp_fastopen_cookie_to_opts(foc, &seg.opt);
 	}
 	tcp_trace(st, "tcp_send_synack", &req->node, TCP_LISTEN, TCP_SYN_RECV);
 	req->snt_synack_us = (uint32_t)st->now;

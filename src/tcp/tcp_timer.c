@@ -39,6 +39,8 @@ void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk)
 
 void tcp_rearm_rto(struct ustack *st, struct sock *sk)
 {
+	if (sk->fastopen_rsk)
+		return; /* the timer resends a Fast Open child's SYN-ACK until its final ACK */
 	sk->tlp_pending = false;
 	sk->reo_pending = false;
 	sk->rto_deadline = st->now + (uint64_t)sk->rto_ms * 1000u;
@@ -56,7 +58,7 @@ bool tcp_schedule_loss_probe(struct ustack *st, struct sock *sk, bool advancing_
 {
 	int er = st->sysctl.tcp_early_retrans;
 	if ((er != 3 && er != 4) || !sk->sack_ok || sk->in_recovery || sk->retransmits ||
-	    sk->snd_una == sk->snd_max)
+	    sk->snd_una == sk->snd_max || sk->fastopen_rsk) /* no probe before a Fast Open 3WHS ends */
 		return false;
 	uint64_t pto;
 	if (sk->srtt_us) {
@@ -241,6 +243,10 @@ void tcp_tw_timer(struct ustack *st, struct utimer *t)
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t)
 {
 	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, retrans_timer));
+	if (sk->fastopen_rsk) {
+		tcp_fastopen_synack_timer(st, sk);
+		return;
+	}
 	if (sk->reo_pending) {
 		sk->reo_pending = false;
 		if (sk->node.state != TCP_CLOSE && sk->node.state != TCP_TIME_WAIT && sk->data_init)
@@ -260,7 +266,10 @@ void tcp_retransmit_timer(struct ustack *st, struct utimer *t)
 	}
 	/* tcp_write_timeout → retransmits_timed_out */
 	unsigned retry_until = sk->syn_retries ? sk->syn_retries : (unsigned)st->sysctl.tcp_syn_retries;
-	if (sk->retransmits && st->now - sk->retrans_stamp >= tcp_model_timeout_us(retry_until, TCP_TIMEOUT_INIT_MS)) {
+	bool expired = sk->retransmits &&
+		       st->now - sk->retrans_stamp >= tcp_model_timeout_us(retry_until, TCP_TIMEOUT_INIT_MS);
+	tcp_fastopen_active_detect_blackhole(st, sk, expired);
+	if (expired) {
 		tcp_trace(st, "tcp_write_err", &sk->node, sk->node.state, TCP_CLOSE);
 		tcp_done(st, sk, ETIMEDOUT);
 		return;
