@@ -19,8 +19,10 @@
  * mapped to ustack's own descriptors.
  *
  * Sysctls: scripts configure the kernel of the namespace packetdrill runs in (`sysctl -q ...`);
- * at each socket() the adapter copies every net.* value ustack knows from /proc/sys, so scripts
- * configure ustack the way they configure Linux.
+ * at each socket(), listen(), connect(), setsockopt(), sendto() and sendmsg() the adapter copies
+ * every net.* value ustack knows from /proc/sys, so scripts configure ustack the way they
+ * configure Linux — also between two calls on one socket (net.ipv4.tcp_fastopen is turned off
+ * and on around a sendto).  Not on every read and write: those must stay quick.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -253,6 +255,7 @@ static int pd_listen(void *ud, int fd, int backlog)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
+	sync_sysctls(pd);
 	return ustack_listen(pd->st, u, backlog);
 }
 
@@ -269,6 +272,7 @@ static int pd_connect(void *ud, int fd, const struct sockaddr *a, socklen_t l)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
+	sync_sysctls(pd);
 	pd_enter(pd);
 	return pd_leave(pd, ustack_connect(pd->st, u, a, l));
 }
@@ -323,7 +327,8 @@ static ssize_t pd_recv_iov(struct pd *pd, int u, const struct iovec *v, int c, i
 	return r;
 }
 
-static ssize_t pd_send_iov(struct pd *pd, int u, const struct iovec *v, int c, int f)
+static ssize_t pd_send_iov(struct pd *pd, int u, const struct iovec *v, int c, int f,
+			   const struct sockaddr *a, socklen_t l)
 {
 	size_t n;
 	uint8_t *tmp = iov_buf(v, c, &n);
@@ -338,7 +343,7 @@ static ssize_t pd_send_iov(struct pd *pd, int u, const struct iovec *v, int c, i
 		memcpy(tmp + off, v[i].iov_base, v[i].iov_len);
 	}
 	pd_enter(pd);
-	ssize_t r = pd_leave(pd, ustack_send(pd->st, u, tmp, n, f));
+	ssize_t r = pd_leave(pd, ustack_sendto(pd->st, u, tmp, n, f, a, l));
 	free(tmp);
 	return r;
 }
@@ -389,7 +394,7 @@ static ssize_t pd_writev(void *ud, int fd, const struct iovec *v, int c)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
-	return pd_send_iov(pd, u, v, c, 0);
+	return pd_send_iov(pd, u, v, c, 0, NULL, 0);
 }
 static ssize_t pd_send(void *ud, int fd, const void *b, size_t n, int f)
 {
@@ -398,25 +403,26 @@ static ssize_t pd_send(void *ud, int fd, const void *b, size_t n, int f)
 	pd_enter(pd);
 	return pd_leave(pd, ustack_send(pd->st, u, b, n, f));
 }
-/* On a connected TCP socket the address of sendto/sendmsg is ignored, as tcp_sendmsg does. */
+/* The address of sendto/sendmsg is where a Fast Open (MSG_FASTOPEN) connects; on a connected
+ * socket it is ignored, as tcp_sendmsg does. */
 static ssize_t pd_sendto(void *ud, int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
-	(void)a;
-	(void)l;
+	sync_sysctls(pd);
 	pd_enter(pd);
-	return pd_leave(pd, ustack_send(pd->st, u, b, n, f));
+	return pd_leave(pd, ustack_sendto(pd->st, u, b, n, f, a, l));
 }
 static ssize_t pd_sendmsg(void *ud, int fd, const struct msghdr *m, int f)
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
+	sync_sysctls(pd);
 	if (!m) {
 		errno = EFAULT;
 		return -1;
 	}
-	return pd_send_iov(pd, u, m->msg_iov, (int)m->msg_iovlen, f);
+	return pd_send_iov(pd, u, m->msg_iov, (int)m->msg_iovlen, f, m->msg_name, m->msg_namelen);
 }
 
 static int pd_fcntl(void *ud, int fd, int cmd, ...)
@@ -472,6 +478,7 @@ static int pd_setsockopt(void *ud, int fd, int level, int name, const void *v, s
 {
 	struct pd *pd = ud;
 	UFD(pd, fd);
+	sync_sysctls(pd);
 	return ustack_setsockopt(pd->st, u, level, name, v, l);
 }
 
