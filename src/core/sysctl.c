@@ -220,7 +220,7 @@ static int parse_ints(const char *s, int *out, int max, int *n)
 			return -1;
 		char *end;
 		errno = 0;
-		long v = strtol(s, &end, 10);
+		long v = strtol(s, &end, 0); /* proc_get_long: base 0, so 0x70403 is taken too */
 		if (end == s || errno || v < INT_MIN || v > INT_MAX)
 			return -1;
 		if (*end && *end != ' ' && *end != '\t' && *end != '\n')
@@ -321,7 +321,7 @@ int ustack_sysctl_set(struct ustack *st, const char *name, const char *value)
 		while (*value == ' ' || *value == '\t')
 			value++;
 		errno = 0;
-		unsigned long v = strtoul(value, &end, 10);
+		unsigned long v = strtoul(value, &end, 0);
 		while (*end == ' ' || *end == '\t' || *end == '\n')
 			end++;
 		if (*value == '-' || end == value || *end || errno || v > UINT_MAX) {
