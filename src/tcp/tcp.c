@@ -39,7 +39,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->rcv_limit = rz;
 	sk->data_init = true;
 	sk->write_seq = sk->snd_nxt;
-	sk->snd_sml = sk->snd_nxt;
+	sk->snd_sml = sk->snd_una; /* no small segment yet: not even Fast Open's SYN data */
 	sk->pushed_seq = sk->snd_nxt;
 	sk->rack_lost_edge = sk->snd_una;
 	sk->snd_max = sk->snd_nxt;

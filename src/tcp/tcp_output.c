@@ -404,7 +404,7 @@ static void tcp_event_data_sent(struct ustack *st, struct sock *sk, uint32_t seq
 		sk->total_retrans++;
 	}
 	sk->snd_nxt = seq + len + (fin ? 1 : 0);
-	if (len < tcp_mss_now(sk))
+	if (!rexmit && len < tcp_mss_now(sk)) /* tcp_minshall_update: new data only */
 		sk->snd_sml = seq + len;
 	if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
 		sk->snd_max = sk->snd_nxt;
