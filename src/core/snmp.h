@@ -29,7 +29,7 @@
 	X(TcpExtSyncookiesFailed) X(TcpExtTCPTimeouts) X(TcpExtTCPSynRetrans) X(TcpExtEmbryonicRsts) \
 	X(TcpExtTCPAbortOnClose) X(TcpExtTCPAbortOnData) X(TcpExtTCPAbortOnTimeout) X(TcpExtTW) \
 	X(TcpExtTCPRenoRecovery) X(TcpExtTCPOFOQueue) X(TcpExtTCPOFODrop) X(TcpExtTCPOFOMerge) X(TcpExtOfoPruned) X(TcpExtTCPChallengeACK) \
-	X(TcpExtTCPSYNChallenge) X(TcpExtPAWSEstab) X(TcpExtDelayedACKs) \
+	X(TcpExtTCPSYNChallenge) X(TcpExtPAWSActive) X(TcpExtPAWSEstab) X(TcpExtDelayedACKs) \
 	X(TcpExtTCPRcvQDrop) X(TcpExtTCPZeroWindowDrop) X(TcpExtTCPSackRecovery) X(TcpExtTCPKeepAlive) \
 	X(TcpExtTCPAbortOnLinger) \
 	X(TcpExtBeyondWindow) X(TcpExtTCPMigrateReqSuccess) X(TcpExtTCPMigrateReqFailure) X(TcpExtTCPACKSkippedSynRecv) X(TcpExtTCPACKSkippedSeq) X(TcpExtTCPACKSkippedPAWS) X(TcpExtTCPACKSkippedChallenge) \

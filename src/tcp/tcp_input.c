@@ -233,6 +233,14 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 			tcp_v4_send_reset(st, ip, th);
 			return;
 		}
+		/* RFC 7323 §5.5 (PAWS) for the SYN-ACK: it must echo a timestamp of ours, between
+		 * the first SYN and now — else it is old, or forged: RST, stay in SYN_SENT */
+		if (th->opt.ts_ok && th->opt.tsecr &&
+		    !between(th->opt.tsecr - sk->ts_off, (uint32_t)(sk->retrans_stamp / 1000u), tcp_clock_ms(st))) {
+			MIB_INC(st, TcpExtPAWSActive);
+			tcp_v4_send_reset(st, ip, th);
+			return;
+		}
 		if (th->flags & TCPHDR_RST) {
 			/* tcp_reset: in SYN_SENT the answer is ECONNREFUSED */
 			tcp_done(st, sk, ECONNREFUSED);

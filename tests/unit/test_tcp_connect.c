@@ -206,6 +206,34 @@ static void test_bad_ack_in_syn_sent_gets_rst(void **state)
 	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
 }
 
+/* RFC 7323 §5.5 for a SYN-ACK (tcp_rcv_synsent_state_process): its TSecr must be one of our
+ * timestamps from the first SYN on; else it is old or forged — RST, stay in SYN_SENT
+ * (TcpExtPAWSActive) — and a good one afterwards still completes the handshake. */
+static void test_synack_with_bad_tsecr_gets_rst(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	start_connect(t, fd);
+	struct tw_seg syn = expect_syn(t);
+	uint32_t tsval = tw_rd32(syn.opts + 8);
+	tw_advance(t, 10);
+	struct tw_opts o = { .len = 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_ts(&o, 777, tsval + 11); /* a TSval we have not sent yet */
+	send_synack(t, &syn, o.b, o.len);
+	struct tw_seg r = tw_expect_tcp(t);
+	assert_int_equal(r.flags, TW_RST);
+	assert_int_equal(r.seq, syn.seq + 1);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
+	assert_int_equal(tw_counter(t, "TcpExtPAWSActive"), 1);
+	o.len = 0;
+	tw_opt_mss(&o, 1460);
+	tw_opt_ts(&o, 778, tsval);
+	send_synack(t, &syn, o.b, o.len);
+	assert_int_equal(tw_expect_tcp(t).flags, TW_ACK);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_ESTABLISHED);
+}
+
 /* Retransmissions at the given seconds, then ETIMEDOUT at the last. */
 static void check_schedule(struct tw *t, int fd, const int *at, int n, int fail_at)
 {
@@ -427,6 +455,7 @@ int main(void)
 		T(test_peer_without_options),
 		T(test_rst_refuses),
 		T(test_bad_ack_in_syn_sent_gets_rst),
+		T(test_synack_with_bad_tsecr_gets_rst),
 		T(test_syn_schedule_linear_default),
 		T(test_syn_schedule_classic),
 		T(test_tcp_syncnt),
