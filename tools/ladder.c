@@ -6,6 +6,19 @@
 
 #define COL 44 /* width of each side's step column */
 
+/* How much of text fits in max columns: all of it, or up to its last space (dropped) or
+ * comma (kept) that fits, or max bytes if there is none. */
+static int wrap_at(const char *text, int max)
+{
+	int len = (int)strlen(text);
+	if (len <= max)
+		return len;
+	for (int i = max; i > max / 2; i--)
+		if (text[i] == ' ' || text[i - 1] == ',')
+			return i;
+	return max;
+}
+
 static void ladder_event(void *arg, const struct ustack_trace_event *ev)
 {
 	struct ladder *l = arg;
@@ -34,8 +47,24 @@ static void ladder_event(void *arg, const struct ustack_trace_event *ev)
 				tmp[o++] = ' ';
 				tmp[o++] = '<';
 				q += 11;
-				while (*q && *q != ']' && o + 2 < sizeof(tmp))
+				while (*q && *q != ']' && o + 4 < sizeof(tmp)) {
+					/* Fast Open: "tfo cookiereq" → "FO" (a cookie request),
+					 * "tfo cookie 1a2b..." → "FO 1a2b..." */
+					if (!strncmp(q, "tfo cookiereq", 13)) {
+						q += 13;
+						tmp[o++] = 'F';
+						tmp[o++] = 'O';
+						continue;
+					}
+					if (!strncmp(q, "tfo cookie ", 11)) {
+						q += 11;
+						tmp[o++] = 'F';
+						tmp[o++] = 'O';
+						tmp[o++] = ' ';
+						continue;
+					}
 					tmp[o++] = *q++;
+				}
 				tmp[o++] = '>';
 				if (*q)
 					q++;
@@ -49,13 +78,14 @@ static void ladder_event(void *arg, const struct ustack_trace_event *ev)
 		if (len0 && !len0[10])
 			*len0 = 0;
 		int w = l->width;
-		int tl = (int)strlen(text);
-		if (tl > w - 6)
-			tl = w - 6;
+		/* A frame too long for the arrow (a SYN with a Fast Open cookie, many SACK blocks)
+		 * goes on under it, broken at spaces: nothing is cut off, its length included. */
+		const char *rest = text;
+		int tl = wrap_at(rest, w - 6);
 		int pad = w - tl - 4;
 		fprintf(l->out, "%9.3f ms  ", (double)ev->time_us / 1000.0);
 		if (side == 0) {
-			fprintf(l->out, "│ %.*s ", tl, text);
+			fprintf(l->out, "│ %.*s ", tl, rest);
 			for (int i = 0; i < pad; i++)
 				fputs("─", l->out);
 			fputs("▶│\n", l->out);
@@ -63,7 +93,15 @@ static void ladder_event(void *arg, const struct ustack_trace_event *ev)
 			fputs("│◀", l->out);
 			for (int i = 0; i < pad; i++)
 				fputs("─", l->out);
-			fprintf(l->out, " %.*s │\n", tl, text);
+			fprintf(l->out, " %.*s │\n", tl, rest);
+		}
+		for (int lines = 0; rest[tl] && lines < 4; lines++) { /* bounded: text is < 256 bytes */
+			rest += tl + (rest[tl] == ' ');
+			tl = wrap_at(rest, w - 8);
+			if (side == 0)
+				fprintf(l->out, "%14s│   %-*.*s │\n", "", w - 5, tl, rest);
+			else
+				fprintf(l->out, "%14s│%*.*s │\n", "", w - 2, tl, rest);
 		}
 	} else if (ev->kind == USTACK_TRACE_STEP && ev->old_state != ev->new_state) {
 		snprintf(text, sizeof(text), "%s %s -> %s", ev->name, ustack_tcp_state_name(ev->old_state),
