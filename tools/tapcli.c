@@ -20,6 +20,10 @@
 
 #include "tapcli.h"
 
+#ifndef TCPI_OPT_TFO_CHILD
+#define TCPI_OPT_TFO_CHILD 128 /* Linux 6.16's, not yet in glibc's <netinet/tcp.h> */
+#endif
+
 /* --impair delay=50,jitter=10,loss=5,dup=1,reorder=25,seed=7: milliseconds and percents */
 static int parse_impair(const char *spec, struct ustack_memlink_params *p)
 {
@@ -400,4 +404,9 @@ void print_tcp_info(FILE *f, const char *who, struct ustack *st, int fd)
 	       ti.tcpi_options & TCPI_OPT_TIMESTAMPS ? "yes" : "no", ti.tcpi_snd_cwnd, ti.tcpi_total_retrans);
 	if (ti.tcpi_options & TCPI_OPT_WSCALE)
 		fprintf(f, "          send scale %u, receive scale %u\n", ti.tcpi_snd_wscale, ti.tcpi_rcv_wscale);
+	/* TCPI_OPT_SYN_DATA: the SYN's data was acknowledged by the SYN-ACK (a client's Fast Open),
+	 * or accepted with the SYN (a server's: then TCPI_OPT_TFO_CHILD too, Linux 6.16) */
+	if (ti.tcpi_options & TCPI_OPT_SYN_DATA)
+		fprintf(f, "          fast open: data in the SYN, %s\n",
+			ti.tcpi_options & TCPI_OPT_TFO_CHILD ? "accepted with it (TFO child)" : "acknowledged by the SYN-ACK");
 }

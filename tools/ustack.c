@@ -4,14 +4,16 @@
  *   ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--mac M] [--pcap FILE] [-o k=v]... [--listen PORT]
  *   ustack connect --tap NAME --addr A/N [--gw G] HOST PORT
  *   ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST
- *   ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S] [--ping N]
+ *   ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S] [--ping N | --fastopen]
  *   ustack sysctl [-a] [NAME...]
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,14 +340,169 @@ static int demo_ping(struct ustack *a, struct ustack_memlink *ml, struct ustack_
 	return d->replies > 0 ? 0 : 1;
 }
 
+/* Runs the link in 1 ms steps until done(arg) or 200 s of virtual time have passed. */
+static void demo_run_until(struct ustack_memlink *ml, struct ustack_vclock *vc, int (*done)(void *), void *arg)
+{
+	uint64_t deadline = vc->now_us + 200000000ull;
+	while (vc->now_us < deadline && !done(arg))
+		ustack_memlink_run(ml, vc, vc->now_us + 1000);
+}
+
+/* One connection of the Fast Open demo: client a's cfd to server b's listener lfd. */
+struct demo_conn {
+	struct ustack *a, *b;
+	struct ustack_memlink *ml;
+	struct demo_state *d;
+	int cfd, lfd, afd;
+};
+
+/* the client is connected (or gave up) */
+static int demo_client_done(void *arg)
+{
+	struct demo_conn *c = arg;
+	return ustack_tcp_state(c->a, c->cfd) != TCP_SYN_SENT;
+}
+
+/* the server has a connection to accept (or the client gave up) */
+static int demo_server_queued(void *arg)
+{
+	struct demo_conn *c = arg;
+	int syn_q, acc_q, max_q;
+	ustack_listen_queues(c->b, c->lfd, &syn_q, &acc_q, &max_q);
+	return acc_q > 0 || ustack_tcp_state(c->a, c->cfd) == TCP_CLOSE;
+}
+
+/* the server's connection has data (or an error, or the end) */
+static int demo_server_readable(void *arg)
+{
+	struct demo_conn *c = arg;
+	struct pollfd p = { .fd = c->afd, .events = POLLIN };
+	return ustack_poll(c->b, &p, 1, 0) != 0;
+}
+
+static void demo_note(struct demo_conn *c, int side, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void demo_note(struct demo_conn *c, int side, const char *fmt, ...)
+{
+	char text[160];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ladder_note(c->d->ladder, side, c->d->vc->now_us, text);
+}
+
+/*
+ * The client's sendto(msg, MSG_FASTOPEN) — or, if that could not put the data in the SYN
+ * (EINPROGRESS: no cookie yet), a send() once connected, as an application would retry — and
+ * the server's accept() and read() as soon as each can return.  0, or -1 if no connection.
+ */
+static int demo_fastopen_conn(struct demo_conn *c, const char *msg, const struct sockaddr_in *to)
+{
+	struct ustack_vclock *vc = c->d->vc;
+	size_t len = strlen(msg);
+	c->cfd = ustack_socket(c->a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	demo_note(c, 0, "sendto(\"%s\", %zu, MSG_FASTOPEN)", msg, len);
+	ssize_t n = ustack_sendto(c->a, c->cfd, msg, len, MSG_FASTOPEN, (const struct sockaddr *)to, sizeof(*to));
+	if (n < 0 && errno != EINPROGRESS) {
+		demo_note(c, 0, "sendto() = -1 %s", strerror(errno));
+		return -1;
+	}
+	demo_note(c, 0, n < 0 ? "sendto() = -1 EINPROGRESS" : "sendto() = %zd", n);
+	if (n < 0) {
+		demo_run_until(c->ml, vc, demo_client_done, c);
+		if (ustack_tcp_state(c->a, c->cfd) != TCP_ESTABLISHED)
+			return -1;
+		n = ustack_send(c->a, c->cfd, msg, len, 0);
+		demo_note(c, 0, "send(\"%s\", %zu) = %zd", msg, len, n);
+	}
+	demo_run_until(c->ml, vc, demo_server_queued, c);
+	c->afd = ustack_accept(c->b, c->lfd, NULL, NULL);
+	if (c->afd < 0) {
+		demo_note(c, 1, "accept(): %s", strerror(errno));
+		return -1;
+	}
+	demo_note(c, 1, "accept() = %d in %s", c->afd, ustack_tcp_state_name(ustack_tcp_state(c->b, c->afd)));
+	demo_run_until(c->ml, vc, demo_server_readable, c);
+	char buf[64];
+	ssize_t r = ustack_recv(c->b, c->afd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	buf[r > 0 ? r : 0] = 0;
+	demo_note(c, 1, "read() = %zd \"%s\" in %s", r, buf, ustack_tcp_state_name(ustack_tcp_state(c->b, c->afd)));
+	demo_run_until(c->ml, vc, demo_client_done, c);
+	ustack_memlink_run(c->ml, vc, vc->now_us + 50000); /* the last ACKs, delayed ones too */
+	return 0;
+}
+
+static uint64_t demo_counter(struct ustack *st, const char *name)
+{
+	uint64_t v = 0;
+	ustack_counter_get(st, name, &v);
+	return v;
+}
+
+/*
+ * --fastopen: two connections to a listener with Fast Open on.  The first sendto(MSG_FASTOPEN)
+ * has no cookie for the server: its SYN asks for one (an empty option) and carries no data,
+ * the call says EINPROGRESS, and the data goes once connected.  The SYN-ACK brought a cookie,
+ * so the second one's SYN carries the cookie and the data, and the server's application reads
+ * it from a child still in SYN_RECV: before the final ACK, one round trip early.
+ */
+static int demo_fastopen(struct ustack *a, struct ustack *b, struct ustack_memlink *ml, struct in_addr addr_b,
+			 struct demo_state *d)
+{
+	int qlen = 16;
+	printf("ustack demo: TCP Fast Open (RFC 7413) to 192.0.2.2:80 over an in-memory link (1 ms one way), "
+	       "virtual time\n\n");
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr = addr_b };
+	struct demo_conn c[2] = { { .a = a, .b = b, .ml = ml, .d = d, .cfd = -1, .afd = -1 } };
+	c[0].lfd = ustack_socket(b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (ustack_sysctl_set(b, "net.ipv4.tcp_fastopen", "3") < 0 || c[0].lfd < 0 ||
+	    ustack_bind(b, c[0].lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || ustack_listen(b, c[0].lfd, 128) < 0 ||
+	    ustack_setsockopt(b, c[0].lfd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)) < 0) {
+		fprintf(stderr, "ustack demo: server: %s\n", strerror(errno));
+		return 1;
+	}
+	c[1] = c[0];
+	printf("server: sysctl net.ipv4.tcp_fastopen=3 (client and server); socket(), bind(192.0.2.2:80),\n"
+	       "        listen(128), setsockopt(TCP_FASTOPEN, %d): LISTEN with Fast Open\n"
+	       "client: net.ipv4.tcp_fastopen=1 (the default: client); no cookie for 192.0.2.2 yet\n\n", qlen);
+	ladder_init(d->ladder, stdout, a, "client 192.0.2.1", b, "server 192.0.2.2");
+	printf("connection 1: no cookie yet, so the SYN asks for one (FO) and carries no data\n\n");
+	ladder_header(d->ladder);
+	int rc = demo_fastopen_conn(&c[0], "hello 1", &sa);
+	printf("\nconnection 2: with the cookie from the first SYN-ACK (FO <cookie>), the SYN carries it\n"
+	       "and the data\n\n");
+	ladder_header(d->ladder);
+	if (!rc)
+		rc = demo_fastopen_conn(&c[1], "hello 2", &sa);
+	ladder_detach(d->ladder);
+	for (int i = 0; i < 2; i++) {
+		if (c[i].afd < 0)
+			continue;
+		printf("%sconnection %d, negotiated:\n", i ? "" : "\n", i + 1);
+		print_tcp_info(stdout, "client", a, c[i].cfd);
+		print_tcp_info(stdout, "server", b, c[i].afd);
+	}
+	printf("\nclient: TcpExtTCPFastOpenActive %llu, TcpExtTCPFastOpenActiveFail %llu\n"
+	       "server: TcpExtTCPFastOpenCookieReqd %llu, TcpExtTCPFastOpenPassive %llu, TcpExtTCPFastOpenPassiveFail %llu\n",
+	       (unsigned long long)demo_counter(a, "TcpExtTCPFastOpenActive"),
+	       (unsigned long long)demo_counter(a, "TcpExtTCPFastOpenActiveFail"),
+	       (unsigned long long)demo_counter(b, "TcpExtTCPFastOpenCookieReqd"),
+	       (unsigned long long)demo_counter(b, "TcpExtTCPFastOpenPassive"),
+	       (unsigned long long)demo_counter(b, "TcpExtTCPFastOpenPassiveFail"));
+	if (rc)
+		printf("no connection\n");
+	return rc ? 1 : 0;
+}
+
 static int cmd_demo(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "drop-syn", required_argument, 0, 'd' }, { "drop-synack", required_argument, 0, 'D' },
 		{ "loss", required_argument, 0, 'l' }, { "seed", required_argument, 0, 's' },
 		{ "ping", required_argument, 0, 'p' }, { "counters", no_argument, 0, 'c' },
+		{ "fastopen", no_argument, 0, 'f' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
-	int c, ping = 0, counters = 0;
+	int c, ping = 0, counters = 0, fastopen = 0;
 	double loss = 0;
 	uint64_t seed = 1;
 	struct demo_state d = { 0 };
@@ -359,9 +516,10 @@ static int cmd_demo(int argc, char **argv)
 		case 's': bad = cli_u64(cli_opt(), optarg, 0, UINT64_MAX, "a seed", &seed); break;
 		case 'p': bad = cli_int(cli_opt(), optarg, 1, 1000, "a count", &ping); break;
 		case 'c': counters = 1; break;
+		case 'f': fastopen = 1; break;
 		case 'h':
 			printf("usage: ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S]\n"
-			       "                   [--ping N] [--counters]\n\n"
+			       "                   [--ping N | --fastopen] [--counters]\n\n"
 			       "Two ustack instances in this process — client 192.0.2.1 and server 192.0.2.2 —\n"
 			       "joined by an in-memory link with 1 ms of delay, in virtual time.  The client\n"
 			       "connects to port 80, the server accepts, and the ladder shows what happened:\n"
@@ -372,6 +530,8 @@ static int cmd_demo(int argc, char **argv)
 			       "  --loss P         lose any frame with probability P (0-1)\n"
 			       "  --seed S         seed for the link's impairments (default 1)\n"
 			       "  --ping N         send N pings instead of connecting (1-1000)\n"
+			       "  --fastopen       two connections with TCP Fast Open instead: the first\n"
+			       "                   SYN asks for a cookie, the second carries it and data\n"
 			       "  --counters       print both stacks' counters at the end\n");
 			return 0;
 		default:
@@ -382,6 +542,10 @@ static int cmd_demo(int argc, char **argv)
 	}
 	if (cli_no_operands(argc, argv) < 0)
 		return CLI_USAGE;
+	if (fastopen && ping) {
+		cli_error("--fastopen", "cannot be combined with --ping");
+		return CLI_USAGE;
+	}
 	struct ustack_vclock vc;
 	ustack_vclock_init(&vc, 0);
 	static const uint8_t seed_a[32] = { 1 }, seed_b[32] = { 2 };
@@ -414,6 +578,10 @@ static int cmd_demo(int argc, char **argv)
 		ladder_header(&lad);
 		rc = demo_ping(a, ml, &vc, addr_b, ping, &d);
 		ladder_detach(&lad);
+		goto out;
+	}
+	if (fastopen) {
+		rc = demo_fastopen(a, b, ml, addr_b, &d);
 		goto out;
 	}
 	printf("ustack demo: connect() to 192.0.2.2:80 over an in-memory link (1 ms one way), virtual time\n\n");

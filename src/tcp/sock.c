@@ -61,6 +61,7 @@ void sk_free(struct ustack *st, struct sock *sk)
 		timer_cancel(st, &sk->delack_timer);
 		timer_cancel(st, &sk->tw_timer);
 		timer_cancel(st, &sk->wait_timer);
+		tcp_fastopen_active_disable_ofo_check(st, sk); /* tcp_v4_destroy_sock */
 		tcp_data_free(st, sk);
 		reqsk_fastopen_remove(st, sk, false); /* a Fast Open child leaves its listener's queue */
 		inet_ehash_remove(st, &sk->node);

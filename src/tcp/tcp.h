@@ -257,6 +257,7 @@ struct sock {
 	uint8_t syn_data_acked : 1;     /* ... and the SYN-ACK acknowledged all of it */
 	uint8_t fastopen_client_fail : 2; /* TFO_* of tcpi_fastopen_client_fail */
 	uint8_t syn_fastopen_child : 1; /* a passive Fast Open made this socket (TCPI_OPT_TFO_CHILD) */
+	uint8_t ofo_lone_fin : 1;       /* a FIN without data came out of order (the blackhole check) */
 
 	/* ---- tcp_sock: the send side (tcp.c, tcp_output.c, tcp_write_queue.c) ---- */
 	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */

@@ -580,7 +580,7 @@ void tcp_fastopen_active_disable_ofo_check(struct ustack *st, struct sock *sk)
 	if (!sk->syn_fastopen)
 		return;
 	if (!sk->data_segs_in) {
-		if (sk->ofo_runs == 1 && sk->fin_rcvd == 0 && sk->ofo_bytes == 0)
+		if (sk->ofo_lone_fin)
 			tcp_fastopen_active_disable(st);
 	} else if (sk->syn_fastopen_ch && st->tcp->tfo_active_disable_times) {
 		st->tcp->tfo_active_disable_times = 0;

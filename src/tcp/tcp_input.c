@@ -70,6 +70,7 @@ void tcp_done(struct ustack *st, struct sock *sk, int err)
 		MIB_INC(st, TcpAttemptFails);
 	tcp_set_state(st, sk, TCP_CLOSE);
 	timer_cancel(st, &sk->retrans_timer);
+	reqsk_fastopen_remove(st, sk, false); /* a Fast Open child's place in its listener's queue */
 	inet_ehash_remove(st, &sk->node);
 	sk->hashed = false;
 	if (!sk->bound_port)
@@ -748,6 +749,8 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 	if (seq != sk->rcv_nxt) {
 		if (len)
 			tcp_data_queue_ofo(st, sk, seq, data, len);
+		else if (fin && !sk->ofo)
+			sk->ofo_lone_fin = 1; /* what Linux would hold as its only out-of-order skb */
 		tcp_send_ack(st, sk); /* a duplicate ACK, with SACK blocks, at once */
 		return 0;
 	}
@@ -1001,7 +1004,6 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 		tcp_send_synack(st, req, &foc, fastopen_sk->rcv_nxt - req->rcv_isn - 1);
 		inet_csk_reqsk_queue_add(st, lsk, fastopen_sk);
 		free(req); /* never hashed: the child took its place */
-		sk_wake_sk(st, lsk);
 		return;
 	}
 	inet_csk_reqsk_queue_hash_add(st, req);

@@ -517,6 +517,46 @@ static void test_client_resent_syn_is_plain(void **state)
 	assert_int_equal(ustack_close(t->st, fd), 0);
 }
 
+/* A SYN with data lost twice looks like a middlebox eating Fast Open SYNs: with
+ * tcp_fastopen_blackhole_timeout_sec set, active Fast Open pauses (TcpExtTCPFastOpenBlackhole):
+ * the next SYN carries neither the option nor data, until the pause is over. */
+static void test_client_blackhole_pause(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_fastopen_blackhole_timeout_sec", "60");
+	warm_cache(t, 1460);
+	int fd = client_socket(t);
+	assert_int_equal(ustack_sendto(t->st, fd, payload, 100, MSG_FASTOPEN, SERVER), 100);
+	struct tw_conn c;
+	const uint8_t *cookie;
+	size_t clen;
+	expect_syn(t, &c, 100, &cookie, &clen);
+	tw_advance(t, 1000);
+	expect_syn(t, &c, 0, &cookie, &clen);
+	tw_advance(t, 1000);
+	expect_syn(t, &c, 0, &cookie, &clen);
+	assert_int_equal(tw_counter(t, "TcpExtTCPFastOpenBlackhole"), 0);
+	tw_advance(t, 1000); /* the third timeout: paused */
+	expect_syn(t, &c, 0, &cookie, &clen);
+	assert_int_equal(tw_counter(t, "TcpExtTCPFastOpenBlackhole"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPFastOpenActiveFail"), 1);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+	fd = client_socket(t);
+	assert_int_equal(ustack_sendto(t->st, fd, payload, 100, MSG_FASTOPEN, SERVER), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	expect_syn(t, &c, 0, &cookie, &clen);
+	assert_null(cookie);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+	tw_advance(t, 60000); /* the pause is over: the cookie is used again */
+	while (t->count)
+		tw_expect_tcp(t);
+	fd = client_socket(t);
+	assert_int_equal(ustack_sendto(t->st, fd, payload, 100, MSG_FASTOPEN, SERVER), 100);
+	expect_syn(t, &c, 100, &cookie, &clen);
+	assert_int_equal(clen, 4);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+}
+
 static void test_fastopen_connect_defers_to_write(void **state)
 {
 	struct tw *t = *state;
@@ -633,6 +673,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_cookie_then_data_in_syn, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_data_not_acked_is_resent, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_resent_syn_is_plain, tw_setup_peer, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_client_blackhole_pause, tw_setup_peer, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_fastopen_connect_defers_to_write, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_errnos, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_key_sysctl_format, tw_setup_learned, tw_teardown),
