@@ -47,6 +47,7 @@
 #include <ustack/socket.h>
 
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -200,6 +201,8 @@ static void prelude(uint8_t cfg)
 		int lfd = ustack_socket(fz.st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80) };
 		(void)ustack_bind(fz.st, lfd, (struct sockaddr *)&a, sizeof(a));
+		int qlen = 8; /* Fast Open children, when a sysctl op turns the server bit on */
+		(void)ustack_setsockopt(fz.st, lfd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen));
 		(void)ustack_listen(fz.st, lfd, 8);
 		struct fz_flow *fl = fz_flow_get(&peer, FZ_PEER_IP, 40000, 80);
 		size_t n = fz_syn_opts(&peer, o, 1460, sack, ts, ws);
