@@ -192,6 +192,43 @@ static void tap_deliver_due(struct ustack_tap *tap, uint64_t now)
 	}
 }
 
+/* When the run loop must wake: the stack's next timer (at most a minute away, or the
+ * deadline), or an impaired frame falling due, whichever comes first. */
+static uint64_t tap_next_wakeup(struct ustack_tap *tap, uint64_t now, uint64_t deadline_us)
+{
+	uint64_t cap = now + 60000000u < deadline_us ? now + 60000000u : deadline_us;
+	uint64_t next = ustack_sleep_until(tap->st, cap);
+	if (tap->impaired) {
+		pthread_mutex_lock(&tap->mu);
+		for (int q = 0; q < 2; q++) {
+			struct netem_queue *nq = q ? &tap->txq : &tap->rxq;
+			if (nq->head && nq->head->due < next)
+				next = nq->head->due;
+		}
+		pthread_mutex_unlock(&tap->mu);
+	}
+	return next;
+}
+
+/* Frames the kernel queued for us, a bounded burst per wake-up so that timers are never
+ * starved by a flood; through the impairment queue if there is one. */
+static void tap_read_burst(struct ustack_tap *tap, uint8_t *frame, size_t size)
+{
+	const struct ustack_clock *clk = ustack_clock_monotonic();
+	for (int k = 0; k < 256; k++) {
+		ssize_t len = read(tap->fd, frame, size);
+		if (len <= 0)
+			break;
+		if (tap->impaired) {
+			pthread_mutex_lock(&tap->mu);
+			netem_send(&tap->em, &tap->rxq, frame, (size_t)len, clk->now_us(NULL));
+			pthread_mutex_unlock(&tap->mu);
+		} else {
+			ustack_input(tap->st, tap->ifindex, frame, (size_t)len);
+		}
+	}
+}
+
 int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 {
 	if (!tap->st) {
@@ -219,17 +256,7 @@ int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 			break;
 		/* Sleep until the next timer (at most a minute, or the deadline); a timer armed
 		 * meanwhile by another thread kicks us awake through kickfd. */
-		uint64_t cap = now + 60000000u < deadline_us ? now + 60000000u : deadline_us;
-		uint64_t next = ustack_sleep_until(tap->st, cap);
-		if (tap->impaired) {
-			pthread_mutex_lock(&tap->mu);
-			for (int q = 0; q < 2; q++) {
-				struct netem_queue *nq = q ? &tap->txq : &tap->rxq;
-				if (nq->head && nq->head->due < next)
-					next = nq->head->due;
-			}
-			pthread_mutex_unlock(&tap->mu);
-		}
+		uint64_t next = tap_next_wakeup(tap, now, deadline_us);
 		int timeout = next <= now ? 0 : (int)((next - now + 999) / 1000);
 		struct epoll_event out[3];
 		int n = epoll_wait(ep, out, 3, timeout);
@@ -250,19 +277,7 @@ int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 				(void)r;
 				continue;
 			}
-			/* Bounded burst per wake-up so timers are never starved by a flood. */
-			for (int k = 0; k < 256; k++) {
-				ssize_t len = read(tap->fd, frame, sizeof(frame));
-				if (len <= 0)
-					break;
-				if (tap->impaired) {
-					pthread_mutex_lock(&tap->mu);
-					netem_send(&tap->em, &tap->rxq, frame, (size_t)len, clk->now_us(NULL));
-					pthread_mutex_unlock(&tap->mu);
-				} else {
-					ustack_input(tap->st, tap->ifindex, frame, (size_t)len);
-				}
-			}
+			tap_read_burst(tap, frame, sizeof(frame));
 		}
 		if (tap->impaired)
 			tap_deliver_due(tap, clk->now_us(NULL));

@@ -261,7 +261,9 @@ static int do_tcp_fastopen_setsockopt(struct ustack *st, struct sock *sk, int na
 	}
 }
 
-/* do_tcp_setsockopt: IPPROTO_TCP options (Linux's net/ipv4/tcp.c). */
+/* do_tcp_setsockopt: IPPROTO_TCP options (Linux's net/ipv4/tcp.c).  Long, as Linux's is: one
+ * case per option, each checking and storing its own value; split up, the cases would only
+ * scatter. */
 static int do_tcp_setsockopt(struct ustack *st, struct sock *sk, int name, const void *val, socklen_t len)
 {
 	int frc = do_tcp_fastopen_setsockopt(st, sk, name, val, len);

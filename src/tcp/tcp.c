@@ -339,6 +339,29 @@ ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, si
 	}
 }
 
+/* TCP_INFO's view of what is in flight, in segments: unacknowledged, SACKed, lost and
+ * retransmitted, and the congestion-avoidance state they put the sender in (icsk_ca_state). */
+static void tcp_info_flight(const struct sock *sk, struct ustack_tcp_info *ti)
+{
+	uint32_t mss = tcp_mss_now(sk);
+	ti->tcpi_unacked = (sk->snd_max - sk->snd_una + mss - 1) / mss;
+	ti->tcpi_sacked = tcp_sacked_segs(sk);
+	if (sk->in_recovery) {
+		ti->tcpi_ca_state = TCP_CA_Recovery;
+		ti->tcpi_lost = (tcp_sack_lost_total(sk) + mss - 1) / mss;
+	} else if (sk->retransmits && sk->data_init) {
+		/* after an RTO, whatever the peer has not SACKed counts as lost */
+		ti->tcpi_ca_state = TCP_CA_Loss;
+		ti->tcpi_lost = ti->tcpi_unacked > ti->tcpi_sacked ? ti->tcpi_unacked - ti->tcpi_sacked : 0;
+	} else if (sk->dupacks || sk->nsacked) {
+		ti->tcpi_ca_state = TCP_CA_Disorder;
+	}
+	if (sk->in_recovery && sk->sack_ok)
+		ti->tcpi_retrans = (sk->high_rxt - sk->snd_una + mss - 1) / mss;
+	else if (sk->retransmits)
+		ti->tcpi_retrans = (sk->snd_nxt - sk->snd_una + mss - 1) / mss;
+}
+
 /* tcp_get_info: Linux's struct tcp_info, as far as ustack keeps its fields (getsockopt
  * TCP_INFO; the layout is Linux 6.18's, in include/ustack/socket.h). */
 void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_info *out)
@@ -351,7 +374,6 @@ void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_in
 		ti.tcpi_unacked = (uint32_t)sk->ack_backlog;
 		ti.tcpi_sacked = (uint32_t)sk->max_ack_backlog;
 	} else {
-		uint32_t mss = tcp_mss_now(sk);
 		uint32_t ms_now = (uint32_t)(st->now / 1000);
 		ti.tcpi_retransmits = sk->retransmits;
 		ti.tcpi_probes = sk->probes_out;
@@ -369,22 +391,7 @@ void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_in
 		ti.tcpi_ato = sk->data_init ? TCP_DELACK_MIN_MS * 1000u : 0;
 		ti.tcpi_snd_mss = sk->mss_cache;
 		ti.tcpi_rcv_mss = sk->mss_cache;
-		ti.tcpi_unacked = (sk->snd_max - sk->snd_una + mss - 1) / mss;
-		ti.tcpi_sacked = tcp_sacked_segs(sk);
-		if (sk->in_recovery) {
-			ti.tcpi_ca_state = TCP_CA_Recovery;
-			ti.tcpi_lost = (tcp_sack_lost_total(sk) + mss - 1) / mss;
-		} else if (sk->retransmits && sk->data_init) {
-			/* after an RTO, whatever the peer has not SACKed counts as lost */
-			ti.tcpi_ca_state = TCP_CA_Loss;
-			ti.tcpi_lost = ti.tcpi_unacked > ti.tcpi_sacked ? ti.tcpi_unacked - ti.tcpi_sacked : 0;
-		} else if (sk->dupacks || sk->nsacked) {
-			ti.tcpi_ca_state = TCP_CA_Disorder;
-		}
-		if (sk->in_recovery && sk->sack_ok)
-			ti.tcpi_retrans = (sk->high_rxt - sk->snd_una + mss - 1) / mss;
-		else if (sk->retransmits)
-			ti.tcpi_retrans = (sk->snd_nxt - sk->snd_una + mss - 1) / mss;
+		tcp_info_flight(sk, &ti);
 		if (sk->data_init) {
 			ti.tcpi_last_data_sent = ms_now - (uint32_t)(sk->lsndtime / 1000);
 			ti.tcpi_last_data_recv = ms_now - (uint32_t)(sk->lrcvtime / 1000);

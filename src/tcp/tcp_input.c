@@ -710,6 +710,23 @@ static void tcp_fin(struct ustack *st, struct sock *sk)
 	sk_wake_sk(st, sk);
 }
 
+/* __tcp_ack_snd_check for n new in-order bytes: quick ACKs at first (and when a hole was just
+ * filled), then every second full segment, else the delayed-ACK timer (RFC 9293 §3.8.6.3,
+ * Linux's quick-ack mode and 40 ms ATO). */
+static void tcp_ack_snd_check(struct ustack *st, struct sock *sk, uint32_t n, bool had_ofo)
+{
+	sk->rcv_unacked += n;
+	if (had_ofo || sk->quickack) {
+		if (sk->quickack)
+			sk->quickack--;
+		tcp_send_ack(st, sk);
+	} else if (sk->rcv_unacked >= 2 * tcp_mss_now(sk)) {
+		tcp_send_ack(st, sk);
+	} else if (!timer_pending(&sk->delack_timer)) {
+		timer_arm(st, &sk->delack_timer, st->now + TCP_DELACK_MIN_MS * 1000u);
+	}
+}
+
 /* tcp_data_queue: returns 1 when the socket is gone. */
 static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 			  const struct tcp_repr *th)
@@ -786,20 +803,8 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 		tcp_fin(st, sk);
 		return 0;
 	}
-	if (!n)
-		return 0;
-	/* Quick ACKs at first, then every second full segment or the delayed-ACK timer
-	 * (RFC 9293 §3.8.6.3, Linux's quick-ack mode and 40 ms ATO). */
-	sk->rcv_unacked += n;
-	if (had_ofo || sk->quickack) {
-		if (sk->quickack)
-			sk->quickack--;
-		tcp_send_ack(st, sk);
-	} else if (sk->rcv_unacked >= 2 * mss) {
-		tcp_send_ack(st, sk);
-	} else if (!timer_pending(&sk->delack_timer)) {
-		timer_arm(st, &sk->delack_timer, st->now + TCP_DELACK_MIN_MS * 1000u);
-	}
+	if (n)
+		tcp_ack_snd_check(st, sk, n, had_ofo);
 	return 0;
 }
 

@@ -141,24 +141,11 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 	tcp_v4_send_reset(st, ip, &th);
 }
 
-/* tcp_v4_syn_recv_sock: the final ACK made it; build the full socket. */
-struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
-					 const struct tcp_repr *th)
+/* What a child inherits from its listener, as sk_clone_lock copies it: socket options, socket
+ * flags (SO_REUSEPORT keeps the port shareable, SO_ZEROCOPY), and TCP_CONGESTION if set there —
+ * else the child takes today's default. */
+static void sk_clone_opts(struct sock *sk, const struct sock *lsk)
 {
-	struct sock *lsk = req->listener;
-	struct sock *sk = sk_alloc(st);
-	if (!sk)
-		return NULL;
-	if (ip_route_connect(st, req->node.raddr, req->node.laddr, &sk->rt) < 0) {
-		sk_free(st, sk);
-		return NULL;
-	}
-	sk->node.laddr = req->node.laddr;
-	sk->node.raddr = req->node.raddr;
-	sk->node.lport = req->node.lport;
-	sk->node.rport = req->node.rport;
-	sk->node.state = TCP_SYN_RECV;
-	/* inherited from the listener, as sk_clone_lock copies them */
 	sk->reuseaddr = lsk->reuseaddr;
 	sk->reuseport = lsk->reuseport; /* sk_clone_lock copies sk_reuseport: the port stays shareable */
 	sk->rcvbuf = lsk->rcvbuf;
@@ -180,6 +167,27 @@ struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
 		sk->ca_ops = lsk->ca_ops;
 		sk->ca_setsockopt = true;
 	}
+}
+
+/* tcp_v4_syn_recv_sock: the final ACK made it (or a Fast Open SYN's cookie did); build the full
+ * socket. */
+struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
+					 const struct tcp_repr *th)
+{
+	struct sock *lsk = req->listener;
+	struct sock *sk = sk_alloc(st);
+	if (!sk)
+		return NULL;
+	if (ip_route_connect(st, req->node.raddr, req->node.laddr, &sk->rt) < 0) {
+		sk_free(st, sk);
+		return NULL;
+	}
+	sk->node.laddr = req->node.laddr;
+	sk->node.raddr = req->node.raddr;
+	sk->node.lport = req->node.lport;
+	sk->node.rport = req->node.rport;
+	sk->node.state = TCP_SYN_RECV;
+	sk_clone_opts(sk, lsk);
 	sk->bound_port = true; /* the port is the listener's */
 	/* tcp_create_openreq_child */
 	sk->iss = req->snt_isn;

@@ -446,6 +446,10 @@ static void tcp_cwnd_validate(struct sock *sk, bool cwnd_stop, bool sent_any)
  * segment (measured through packetdrill's TSO tun: even under MSG_MORE); ustack, sending
  * the segments themselves, puts that PSH on the last of them, as a NIC's TSO does.  A
  * packet of one segment carries PSH only if it ends an skb marked by tcp_mark_push.
+ *
+ * Over 80 lines: the loop is Linux's, and each test in it decides what the next one sees (the
+ * length the window allows is what Nagle tests, and what the split point cuts); the named steps
+ * it calls (tcp_nagle_test, tcp_tso_split, tcp_event_data_sent, tcp_cwnd_validate) are apart.
  */
 void tcp_write_xmit(struct ustack *st, struct sock *sk)
 {
