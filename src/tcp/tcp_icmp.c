@@ -12,7 +12,8 @@
  *     unreachable → ECONNREFUSED, host unreachable → EHOSTUNREACH, …: icmp_err_convert);
  *   - on an established connection, errors are soft (RFC 1122 §4.2.3.9): remembered, and
  *     reported only if the connection later times out, instead of ETIMEDOUT.
- * A request socket is dropped only for a fatal error quoting its exact ISN (tcp_req_err).
+ * A request socket is dropped only for an unreachable net or host, a time exceeded or a
+ * parameter problem quoting its exact ISN (tcp_req_err).
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
@@ -21,27 +22,25 @@
 
 #include <errno.h>
 
-/* icmp_err_convert: errno and whether the error is fatal (hard), by unreachable code */
-static const struct {
-	int err;
-	bool fatal;
-} icmp_err_convert[] = {
-	{ ENETUNREACH, false },  /* ICMP_NET_UNREACH */
-	{ EHOSTUNREACH, false }, /* ICMP_HOST_UNREACH */
-	{ ENOPROTOOPT, true },   /* ICMP_PROT_UNREACH */
-	{ ECONNREFUSED, true },  /* ICMP_PORT_UNREACH */
-	{ EMSGSIZE, false },     /* ICMP_FRAG_NEEDED */
-	{ EOPNOTSUPP, false },   /* ICMP_SR_FAILED */
-	{ ENETUNREACH, true },   /* ICMP_NET_UNKNOWN */
-	{ EHOSTDOWN, true },     /* ICMP_HOST_UNKNOWN */
-	{ ENONET, true },        /* ICMP_HOST_ISOLATED */
-	{ ENETUNREACH, true },   /* ICMP_NET_ANO */
-	{ EHOSTUNREACH, true },  /* ICMP_HOST_ANO */
-	{ ENETUNREACH, false },  /* ICMP_NET_UNR_TOS */
-	{ EHOSTUNREACH, false }, /* ICMP_HOST_UNR_TOS */
-	{ EHOSTUNREACH, true },  /* ICMP_PKT_FILTERED */
-	{ EHOSTUNREACH, true },  /* ICMP_PREC_VIOLATION */
-	{ EHOSTUNREACH, true },  /* ICMP_PREC_CUTOFF */
+/* icmp_err_convert: the errno of each unreachable code (Linux's table also says which are
+ * "fatal", which only raw and UDP sockets use) */
+static const int icmp_err_convert[] = {
+	ENETUNREACH,   /* ICMP_NET_UNREACH */
+	EHOSTUNREACH,  /* ICMP_HOST_UNREACH */
+	ENOPROTOOPT,   /* ICMP_PROT_UNREACH */
+	ECONNREFUSED,  /* ICMP_PORT_UNREACH */
+	EMSGSIZE,      /* ICMP_FRAG_NEEDED */
+	EOPNOTSUPP,    /* ICMP_SR_FAILED */
+	ENETUNREACH,   /* ICMP_NET_UNKNOWN */
+	EHOSTDOWN,     /* ICMP_HOST_UNKNOWN */
+	ENONET,        /* ICMP_HOST_ISOLATED */
+	ENETUNREACH,   /* ICMP_NET_ANO */
+	EHOSTUNREACH,  /* ICMP_HOST_ANO */
+	ENETUNREACH,   /* ICMP_NET_UNR_TOS */
+	EHOSTUNREACH,  /* ICMP_HOST_UNR_TOS */
+	EHOSTUNREACH,  /* ICMP_PKT_FILTERED */
+	EHOSTUNREACH,  /* ICMP_PREC_VIOLATION */
+	EHOSTUNREACH,  /* ICMP_PREC_CUTOFF */
 };
 
 #define IP_RT_MIN_PMTU 552u
@@ -92,32 +91,33 @@ void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, co
 		return;
 	}
 	int err;
-	bool fatal;
 	switch (type) {
 	case ICMP_PARAMETERPROB:
 		err = EPROTO;
-		fatal = true;
 		break;
 	case ICMP_DEST_UNREACH:
 		if (code >= sizeof(icmp_err_convert) / sizeof(icmp_err_convert[0]))
 			return;
-		err = icmp_err_convert[code].err;
-		fatal = icmp_err_convert[code].fatal;
+		err = icmp_err_convert[code];
 		break;
 	case ICMP_TIME_EXCEEDED:
 		err = EHOSTUNREACH;
-		fatal = false;
 		break;
 	default:
 		return;
 	}
 	if (n->state == TCP_TIME_WAIT)
 		return;
-	if (n->state == TCP_NEW_SYN_RECV) { /* tcp_req_err */
+	if (n->state == TCP_NEW_SYN_RECV) {
+		/* tcp_req_err: the request goes — silently: accept() must not report network errors
+		 * — on its own list of errors, not on `fatal`'s: an unreachable net or host, a time
+		 * exceeded, a parameter problem */
 		struct request_sock *req = (struct request_sock *)n;
+		bool abort = type == ICMP_PARAMETERPROB || type == ICMP_TIME_EXCEEDED ||
+			     (type == ICMP_DEST_UNREACH && (code == ICMP_NET_UNREACH || code == ICMP_HOST_UNREACH));
 		if (seq != req->snt_isn) {
 			MIB_INC(st, TcpExtOutOfWindowIcmps);
-		} else if (fatal) {
+		} else if (abort) {
 			MIB_INC(st, TcpExtListenDrops);
 			reqsk_queue_drop(st, req);
 		}
@@ -126,7 +126,9 @@ void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, co
 	struct sock *sk = (struct sock *)n;
 	if (sk->node.state == TCP_CLOSE)
 		return;
-	if (!between(seq, sk->snd_una, sk->snd_nxt)) {
+	/* a Fast Open child before its final ACK: what is in flight starts with its SYN-ACK */
+	uint32_t una = sk->fastopen_rsk ? sk->iss : sk->snd_una;
+	if (!between(seq, una, sk->snd_nxt)) {
 		MIB_INC(st, TcpExtOutOfWindowIcmps);
 		return;
 	}
@@ -136,8 +138,11 @@ void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, co
 		return;
 	}
 	tcp_trace(st, "tcp_v4_err", &sk->node, sk->node.state, sk->node.state);
-	if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
-		tcp_done(st, sk, err); /* connect() fails with it */
+	/* in SYN_SENT, or a simultaneous open's SYN_RECV, connect() fails with it; so does a Fast
+	 * Open child nobody accepted yet — an accepted one is treated as connected */
+	if ((sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) &&
+	    !(sk->fastopen_rsk && !sk->parent)) {
+		tcp_done(st, sk, err);
 		return;
 	}
 	sk->soft_err = err; /* only an error on timeout (RFC 1122 §4.2.3.9) */

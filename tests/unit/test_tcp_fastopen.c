@@ -354,6 +354,70 @@ static void test_listener_enabling_and_syn_cookies(void **state)
 	assert_int_equal(ustack_close(t->st, lfd), 0);
 }
 
+/* An ICMP error from the peer quoting the first 28 bytes of the DUT's frame q (its IP header
+ * and the TCP ports and sequence number). */
+static size_t icmp_quoting(uint8_t *fr, const struct tw_frame *q, uint8_t type, uint8_t code)
+{
+	tw_eth(fr, TW_DUT_MAC, TW_PEER_MAC, 0x0800);
+	uint8_t *icmp = fr + 34;
+	memset(icmp, 0, 8);
+	icmp[0] = type;
+	icmp[1] = code;
+	memcpy(icmp + 8, q->b + ETH, 28);
+	tw_wr16(icmp + 2, tw_csum(icmp, 36));
+	tw_ip_hdr(fr + 14, 1, TW_PEER_IP, TW_DUT_IP, 20 + 36, 0x3333, 0, 64);
+	return 34 + 36;
+}
+
+/* tcp_req_err drops a request on an unreachable net or host (and on time exceeded or a
+ * parameter problem), silently, but not on a port unreachable; tcp_v4_err ends a Fast Open
+ * child nobody has accepted yet, and leaves an accepted one a soft error, as a connected
+ * socket.  An error quoting the child's SYN-ACK is in its window. */
+static void test_icmp_errors_for_requests_and_children(void **state)
+{
+	struct tw *t = *state;
+	uint8_t fr[TW_FRAME_MAX];
+	tw_sysctl(t, "net.ipv4.tcp_fastopen_key", KEY);
+	int lfd = tfo_listener(t, 16);
+	/* a request: port unreachable keeps it, host unreachable drops it */
+	struct tw_conn c = conn_from(40060);
+	send_tfo_syn(t, &c, NULL, 0, false, NULL, 0);
+	struct tw_frame synack = *tw_expect(t);
+	tw_send(t, fr, icmp_quoting(fr, &synack, 3, 3));
+	tw_send(t, fr, icmp_quoting(fr, &synack, 3, 1));
+	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 1);
+	c.iss = tw_rd32(synack.b + ETH + 20 + 4);
+	tw_peer_send(t, &c, 0, 0, TW_ACK, 502, NULL, 0);
+	struct tw_seg r = tw_expect_tcp(t); /* no request any more: the ACK is reset */
+	assert_int_equal(r.flags, TW_RST);
+	/* a child not accepted yet ends with the error */
+	uint8_t cookie[8];
+	ref_cookie(KEY, TW_PEER_IP, TW_DUT_IP, cookie);
+	c = conn_from(40061);
+	send_tfo_syn(t, &c, cookie, 8, false, data10, sizeof(data10));
+	synack = *tw_expect(t);
+	tw_send(t, fr, icmp_quoting(fr, &synack, 3, 1));
+	assert_int_equal(tw_counter(t, "TcpExtOutOfWindowIcmps"), 0);
+	int fd = ustack_accept4(t->st, lfd, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(fd >= 3);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	int err;
+	socklen_t el = sizeof(err);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &err, &el), 0);
+	assert_int_equal(err, EHOSTUNREACH);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+	/* an accepted one lives on (a soft error, for a timeout to report) */
+	c = conn_from(40062);
+	send_tfo_syn(t, &c, cookie, 8, false, data10, sizeof(data10));
+	synack = *tw_expect(t);
+	fd = ustack_accept4(t->st, lfd, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(fd >= 3);
+	tw_send(t, fr, icmp_quoting(fr, &synack, 3, 1));
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_RECV);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+	assert_int_equal(ustack_close(t->st, lfd), 0);
+}
+
 /* ---- client side ---- */
 
 #define SERVER_PORT 80
@@ -670,6 +734,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backup_key_accepted, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_limit_and_reset_children, tw_setup_peer, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_listener_enabling_and_syn_cookies, tw_setup_learned, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_errors_for_requests_and_children, tw_setup_learned,
+						tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_cookie_then_data_in_syn, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_data_not_acked_is_resent, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_resent_syn_is_plain, tw_setup_peer, tw_teardown),
