@@ -570,10 +570,15 @@ ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, in
 		return leave(st, -EOPNOTSUPP);
 	if (!buf && len)
 		return leave(st, -EFAULT);
+	bool zc = (flags & MSG_ZEROCOPY) && len && sk->zerocopy;
+	if (zc && sk_zerocopy_reserve(sk) < 0) /* msg_zerocopy_realloc, before any data moves */
+		return leave(st, -ENOBUFS);
 	size_t copied_syn = 0;
 	if ((flags & MSG_FASTOPEN) || sk->defer_connect) {
 		int rc = sendmsg_fastopen(st, sk, fd, buf, len, flags, addr, addrlen, &copied_syn);
 		if (rc == -EINPROGRESS && copied_syn > 0) {
+			if (zc) /* the SYN's data is this send's, and its notification */
+				sk_zerocopy_sent(sk, sk->write_seq);
 			stack_unlock(st);
 			return (ssize_t)copied_syn;
 		}
@@ -582,12 +587,9 @@ ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, in
 		if (fd_get(st, fd) != sk)
 			return leave(st, -EBADF);
 	}
-	bool zc = (flags & MSG_ZEROCOPY) && len && sk->zerocopy;
-	if (zc && sk_zerocopy_reserve(sk) < 0) /* msg_zerocopy_realloc, before any data moves */
-		return leave(st, -ENOBUFS);
 	ssize_t rc = tcp_sendmsg(st, sk, fd, (const uint8_t *)buf + copied_syn, len - copied_syn,
 				 flags & ~MSG_FASTOPEN);
-	if (zc && rc > 0 && sock_lookup_fd(st, fd) == sk)
+	if (zc && (rc > 0 || copied_syn) && sock_lookup_fd(st, fd) == sk)
 		sk_zerocopy_sent(sk, sk->write_seq);
 	if (rc < 0 && copied_syn)
 		rc = 0;

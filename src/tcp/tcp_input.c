@@ -159,6 +159,8 @@ static void tcp_synsent_ack_data(struct ustack *st, struct sock *sk, uint32_t ac
 	tcp_buf_consume(&sk->sndq, acked);
 	tcp_wq_acked(sk);
 	tcp_txlog_acked(sk, ack, st->now);
+	if (sk->zc && sk->zc->n)
+		sk_zerocopy_acked(sk); /* a MSG_ZEROCOPY Fast Open's data is delivered */
 	sk->bytes_acked += acked;
 }
 
