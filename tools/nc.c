@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <netinet/tcp.h>
 #include <ustack/socket.h>
 
 #include "tapcli.h"
@@ -35,11 +36,13 @@
 #define NC_BUF 65536
 #define NC_LINGER_S 30     /* how long the last close may wait for the peer's ACK of our FIN */
 #define NC_MAX_SERVED 1024 /* connections served at once; more wait in the accept queue */
+#define NC_FASTOPEN_QLEN 16 /* --fastopen: the listener's queue of Fast Open children */
 
 enum serve_mode { SERVE_NONE, SERVE_ECHO, SERVE_DISCARD, SERVE_SEND };
 
 struct nc_args {
 	int listen, verbose, backlog;
+	int fastopen; /* -l --fastopen: the listener's TCP_FASTOPEN queue length, 0 if off */
 	int accept_delay_ms; /* --serve: the application is busy this long before accepting */
 	enum serve_mode serve;
 	uint64_t send_bytes;
@@ -279,6 +282,11 @@ static int nc_listen_socket(struct nc *nc, int backlog)
 		nc_fail(nc, "listen", errno);
 		return -1;
 	}
+	if (nc->a.fastopen &&
+	    ustack_setsockopt(st, fd, IPPROTO_TCP, TCP_FASTOPEN, &nc->a.fastopen, sizeof(nc->a.fastopen)) < 0) {
+		nc_fail(nc, "setsockopt TCP_FASTOPEN", errno);
+		return -1;
+	}
 	return fd;
 }
 
@@ -334,6 +342,9 @@ static int nc_opt(void *ctx, int c, const char *arg)
 	case 'v':
 		a->verbose = 1;
 		return 0;
+	case 'F':
+		a->fastopen = NC_FASTOPEN_QLEN;
+		return 0;
 	case 'b':
 		return cli_int(cli_opt(), arg, 0, 65535, "a number", &a->backlog);
 	case 'd': /* an hour: more is a typo, and usleep's argument must not overflow */
@@ -370,6 +381,9 @@ static int nc_opt(void *ctx, int c, const char *arg)
 		       "  --backlog N       listen backlog for --serve (0-65535, default 128)\n"
 		       "  --accept-delay MS with --serve: wait MS (0-3600000) before the first accept(),\n"
 		       "                    as a busy application would (connections queue meanwhile)\n"
+		       "  --fastopen        with -l: TCP Fast Open (RFC 7413) on the listener:\n"
+		       "                    setsockopt(TCP_FASTOPEN, 16), and the server bit (0x2)\n"
+		       "                    added to net.ipv4.tcp_fastopen, as Linux needs both\n"
 		       "  -v, --verbose     connection details and counters on stderr\n" LINK_OPTS_HELP);
 		return 1;
 	default:
@@ -384,6 +398,7 @@ int cmd_nc(int argc, char **argv)
 						  { "verbose", no_argument, 0, 'v' },
 						  { "backlog", required_argument, 0, 'b' },
 						  { "accept-delay", required_argument, 0, 'd' },
+						  { "fastopen", no_argument, 0, 'F' },
 						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
 	static struct nc nc = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 	struct link_opts o;
@@ -393,6 +408,10 @@ int cmd_nc(int argc, char **argv)
 		return rc;
 	if (nc.a.serve && !nc.a.listen) {
 		cli_error("--serve", "needs -l");
+		return CLI_USAGE;
+	}
+	if (nc.a.fastopen && !nc.a.listen) {
+		cli_error("--fastopen", "needs -l (a Fast Open client: ustack connect --fastopen)");
 		return CLI_USAGE;
 	}
 	nc.addr.sin_family = AF_INET;
@@ -416,6 +435,10 @@ int cmd_nc(int argc, char **argv)
 	rc = tap_stack_open(&nc.ts, &o);
 	if (rc)
 		return rc;
+	if (nc.a.fastopen && tap_fastopen_server(nc.ts.st) < 0) {
+		tap_stack_close(&nc.ts);
+		return 1;
+	}
 	pthread_t app;
 	pthread_create(&app, NULL, app_thread, &nc);
 	rc = ustack_tap_run(nc.ts.tap);

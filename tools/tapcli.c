@@ -161,6 +161,21 @@ void print_counters(FILE *f, struct ustack *st)
 }
 
 
+int tap_fastopen_server(struct ustack *st)
+{
+	char buf[32];
+	if (ustack_sysctl_get(st, "net.ipv4.tcp_fastopen", buf, sizeof(buf)) < 0) {
+		cli_error("--fastopen", "net.ipv4.tcp_fastopen: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%ld", strtol(buf, NULL, 0) | 0x2);
+	if (ustack_sysctl_set(st, "net.ipv4.tcp_fastopen", buf) < 0) {
+		cli_error("--fastopen", "net.ipv4.tcp_fastopen=%s: %s", buf, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static struct ustack_tap *running_tap; /* stopped by SIGINT/SIGTERM */
 
 static void on_signal(int sig)

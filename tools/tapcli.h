@@ -75,6 +75,9 @@ int tap_stack_open(struct tap_stack *ts, struct link_opts *o);
 void tap_stack_close(struct tap_stack *ts);
 
 void print_counters(FILE *f, struct ustack *st);
+/* Server Fast Open for the stack, as `sysctl -w net.ipv4.tcp_fastopen=3` would on Linux: the
+ * server bit (0x2) added to net.ipv4.tcp_fastopen.  0, or -1 with the message printed. */
+int tap_fastopen_server(struct ustack *st);
 void print_tcp_info(FILE *f, const char *who, struct ustack *st, int fd);
 
 /* `ustack nc` (nc.c) */

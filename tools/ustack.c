@@ -2,7 +2,7 @@
  * The `ustack` command: run the stack on a TAP device, show what it does, inspect defaults.
  *
  *   ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--mac M] [--pcap FILE] [-o k=v]... [--listen PORT]
- *   ustack connect --tap NAME --addr A/N [--gw G] HOST PORT
+ *   ustack connect --tap NAME --addr A/N [--gw G] [--send TEXT [--fastopen]] [-c N] HOST PORT
  *   ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST
  *   ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S] [--ping N | --fastopen]
  *   ustack sysctl [-a] [NAME...]
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <ustack/link.h>
@@ -24,6 +25,8 @@
 #include <ustack/socket.h>
 #include <ustack/sysctl.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include "cliparse.h"
 #include "ladder.h"
@@ -124,44 +127,136 @@ static int cmd_up(int argc, char **argv)
 
 /* ---- ustack connect ------------------------------------------------------------------- */
 
+#define CONNECT_LINGER_S 5 /* closing a connection before the next: how long its FIN may wait */
+#define CONNECT_DRAIN_MS 10000 /* --send: how long the data may take to be acknowledged */
+
+struct connect_args {
+	const char *send; /* --send TEXT, or NULL */
+	int fastopen, count;
+};
+
 struct connector {
+	struct connect_args a;
 	struct ustack *st;
 	struct ustack_tap *tap;
 	struct sockaddr_in to;
 	int fd, rc, err;
 };
 
+/* Waits until what was sent has been acknowledged (SIOCOUTQ 0), bounded in time. */
+static void connect_drain(struct ustack *st, int fd)
+{
+	for (int i = 0; i < CONNECT_DRAIN_MS / 10; i++) {
+		int outq = 0;
+		if (ustack_ioctl(st, fd, SIOCOUTQ, &outq) < 0 || outq == 0)
+			return;
+		usleep(10000);
+	}
+}
+
+/* One connection: connect(), then --send's text; or with --fastopen both at once,
+ * sendto(MSG_FASTOPEN) (the text in the SYN when a cookie for the server is cached). */
+static int connect_one(struct connector *cn)
+{
+	struct ustack *st = cn->st;
+	size_t len = cn->a.send ? strlen(cn->a.send) : 0;
+	cn->fd = ustack_socket(st, AF_INET, SOCK_STREAM, 0);
+	if (cn->fd < 0)
+		return -1;
+	if (cn->a.fastopen) {
+		if (ustack_sendto(st, cn->fd, cn->a.send, len, MSG_FASTOPEN, (struct sockaddr *)&cn->to,
+				  sizeof(cn->to)) < 0)
+			return -1;
+	} else {
+		if (ustack_connect(st, cn->fd, (struct sockaddr *)&cn->to, sizeof(cn->to)) < 0)
+			return -1;
+		for (size_t off = 0; off < len;) {
+			ssize_t n = ustack_send(st, cn->fd, cn->a.send + off, len - off, 0);
+			if (n < 0)
+				return -1;
+			off += (size_t)n;
+		}
+	}
+	struct sockaddr_in me;
+	socklen_t slen = sizeof(me);
+	ustack_getsockname(st, cn->fd, (struct sockaddr *)&me, &slen);
+	char peer[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &cn->to.sin_addr, peer, sizeof(peer));
+	printf("connected %s:%u -> %s:%u", inet_ntoa(me.sin_addr), ntohs(me.sin_port), peer, ntohs(cn->to.sin_port));
+	if (len)
+		printf(", sent %zu bytes%s", len, cn->a.fastopen ? " with sendto(MSG_FASTOPEN)" : "");
+	printf("\n");
+	print_tcp_info(stdout, "", st, cn->fd);
+	fflush(stdout);
+	if (len)
+		connect_drain(st, cn->fd);
+	return 0;
+}
+
 static void *connect_thread(void *arg)
 {
 	struct connector *cn = arg;
-	cn->rc = ustack_connect(cn->st, cn->fd, (struct sockaddr *)&cn->to, sizeof(cn->to));
-	cn->err = errno;
+	for (int i = 0; i < cn->a.count; i++) {
+		if (i) { /* the previous one ends with its FIN acknowledged, the stack still running */
+			struct linger lg = { .l_onoff = 1, .l_linger = CONNECT_LINGER_S };
+			ustack_setsockopt(cn->st, cn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			ustack_close(cn->st, cn->fd);
+		}
+		cn->rc = connect_one(cn);
+		cn->err = errno;
+		if (cn->rc < 0)
+			break;
+	}
 	ustack_tap_stop(cn->tap);
 	return NULL;
 }
 
-static int help_opt(void *ctx, int c, const char *arg)
+static int connect_opt(void *ctx, int c, const char *arg)
 {
-	(void)arg;
-	if (c != 'h')
+	struct connect_args *a = ctx;
+	switch (c) {
+	case 'F':
+		a->fastopen = 1;
+		return 0;
+	case 's':
+		if (!*arg) {
+			cli_error(cli_opt(), "needs some text");
+			return -1;
+		}
+		a->send = arg;
+		return 0;
+	case 'c':
+		return cli_int(cli_opt(), arg, 1, 1000, "a count", &a->count);
+	case 'h':
+		printf("usage: ustack connect --tap NAME --addr A/N [--gw G] [options] HOST PORT\n\n"
+		       "Opens a TCP connection from a ustack instance on a TAP device: a blocking\n"
+		       "connect() on an application thread while the run loop feeds the stack.\n"
+		       "Prints the negotiated options and exits 0, or the error (e.g. \"Connection\n"
+		       "refused\") and exits 1.  The connection is then closed (FIN).\n\n"
+		       "  --send TEXT       send TEXT once connected (and wait for its ACK)\n"
+		       "  --fastopen        with --send: TCP Fast Open (RFC 7413), connect and send in\n"
+		       "                    one sendto(MSG_FASTOPEN): the SYN asks for a cookie, or\n"
+		       "                    carries TEXT if the stack has one for HOST\n"
+		       "  -c, --count N     N connections (1-1000, default 1) one after another from\n"
+		       "                    the same stack (a Fast Open cookie learnt by one serves\n"
+		       "                    the next); each is closed before the next opens\n" LINK_OPTS_HELP);
+		return 1;
+	default:
 		return -1;
-	printf("%s", (const char *)ctx);
-	return 1;
+	}
 }
 
 static int cmd_connect(int argc, char **argv)
 {
-	static const struct option longopts[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	static const struct option longopts[] = { { "send", required_argument, 0, 's' },
+						  { "fastopen", no_argument, 0, 'F' },
+						  { "count", required_argument, 0, 'c' },
+						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
 	struct link_opts o;
-	int rc = tap_getopt(argc, argv, "h", longopts, &o, help_opt,
-			    "usage: ustack connect --tap NAME --addr A/N [--gw G] [options] HOST PORT\n\n"
-			    "Opens a TCP connection from a ustack instance on a TAP device: a blocking\n"
-			    "connect() on an application thread while the run loop feeds the stack.\n"
-			    "Prints the negotiated options and exits 0, or the error (e.g. \"Connection\n"
-			    "refused\") and exits 1.  The connection is then closed (FIN).\n\n" LINK_OPTS_HELP);
+	struct connector cn = { .to = { .sin_family = AF_INET }, .a = { .count = 1 } };
+	int rc = tap_getopt(argc, argv, "hc:", longopts, &o, connect_opt, &cn.a);
 	if (rc >= 0)
 		return rc;
-	struct connector cn = { .to = { .sin_family = AF_INET } };
 	uint16_t port;
 	if (optind != argc - 2) {
 		cli_error(NULL, "want HOST PORT (see ustack connect --help)");
@@ -169,6 +264,10 @@ static int cmd_connect(int argc, char **argv)
 	}
 	if (cli_ipv4("HOST", argv[optind], &cn.to.sin_addr) < 0 || cli_port("PORT", argv[optind + 1], &port) < 0)
 		return CLI_USAGE;
+	if (cn.a.fastopen && !cn.a.send) {
+		cli_error("--fastopen", "needs --send TEXT (the data for the SYN)");
+		return CLI_USAGE;
+	}
 	cn.to.sin_port = htons(port);
 	struct tap_stack ts;
 	rc = tap_stack_open(&ts, &o);
@@ -176,7 +275,6 @@ static int cmd_connect(int argc, char **argv)
 		return rc;
 	cn.st = ts.st;
 	cn.tap = ts.tap;
-	cn.fd = ustack_socket(ts.st, AF_INET, SOCK_STREAM, 0);
 	pthread_t th;
 	pthread_create(&th, NULL, connect_thread, &cn);
 	ustack_tap_run(ts.tap);
@@ -186,11 +284,6 @@ static int cmd_connect(int argc, char **argv)
 		tap_stack_close(&ts);
 		return 1;
 	}
-	struct sockaddr_in me;
-	socklen_t len = sizeof(me);
-	ustack_getsockname(ts.st, cn.fd, (struct sockaddr *)&me, &len);
-	printf("connected %s:%u -> %s:%d\n", inet_ntoa(me.sin_addr), ntohs(me.sin_port), argv[optind], port);
-	print_tcp_info(stdout, "", ts.st, cn.fd);
 	ustack_close(ts.st, cn.fd);
 	tap_stack_close(&ts);
 	return 0;
