@@ -150,7 +150,7 @@ int ustack_listen(struct ustack *st, int fd, int backlog)
 	 * queue as long as the backlog — unless TCP_FASTOPEN already gave it one */
 	int tfo = st->sysctl.tcp_fastopen;
 	if ((tfo & TFO_SERVER_WO_SOCKOPT1) && (tfo & TFO_SERVER_ENABLE) &&
-	    !(sk->fastopenq && sk->fastopenq->max_qlen)) {
+	    !(sk->accept_queue.fastopenq && sk->accept_queue.fastopenq->max_qlen)) {
 		rc = tcp_fastopen_queue_tune(st, sk, backlog);
 		if (rc < 0)
 			return leave(st, rc);
@@ -169,14 +169,14 @@ int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
 		return leave(st, -EINVAL);
 	if (lsk->node.state != TCP_LISTEN)
 		return leave(st, -EINVAL);
-	while (!lsk->acceptq_head) {
+	while (!lsk->accept_queue.head) {
 		if (lsk->nonblock)
 			return leave(st, -EAGAIN);
 		sk_wait_event(st);
 		if (fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN)
 			return leave(st, -EINVAL); /* closed or shut down meanwhile */
 	}
-	struct sock *sk = lsk->acceptq_head;
+	struct sock *sk = lsk->accept_queue.head;
 	int rc = fd_alloc(st, sk); /* before it leaves the queue: EMFILE leaves it there */
 	if (rc < 0)
 		return leave(st, rc);
@@ -271,10 +271,10 @@ static void sk_stream_wait_close(struct ustack *st, struct sock *sk)
 {
 	sk->lingering = true;
 	sk->wait_expired = false;
-	timer_arm(st, &sk->wait_timer, st->now + (uint64_t)sk->linger * 1000000u);
+	timer_arm(st, &sk->timers.wait, st->now + (uint64_t)sk->linger * 1000000u);
 	while (closing_state(sk->node.state) && !sk->wait_expired)
 		sk_wait_event(st);
-	timer_cancel(st, &sk->wait_timer);
+	timer_cancel(st, &sk->timers.wait);
 	sk->lingering = false;
 	if (sk->node.state == TCP_CLOSE)
 		sk_free(st, sk); /* tcp_done left it to us */
@@ -368,7 +368,7 @@ int ustack_listen_queues(struct ustack *st, int fd, int *syn_qlen, int *accept_q
 	if (sk->node.state != TCP_LISTEN)
 		return leave(st, -EINVAL);
 	if (syn_qlen)
-		*syn_qlen = sk->reqsk_qlen;
+		*syn_qlen = sk->accept_queue.qlen;
 	if (accept_qlen)
 		*accept_qlen = sk->ack_backlog;
 	if (max_backlog)
@@ -422,7 +422,7 @@ short sk_poll(const struct ustack *st, const struct sock *sk)
 	short mask = 0;
 	int state = sk->node.state;
 	if (state == TCP_LISTEN)
-		return sk->acceptq_head ? POLLIN | POLLRDNORM : 0;
+		return sk->accept_queue.head ? POLLIN | POLLRDNORM : 0;
 	bool closed = state == TCP_CLOSE;
 	if ((sk->shut_rd && sk->shut_wr) || closed)
 		mask |= POLLHUP;

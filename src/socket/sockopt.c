@@ -122,7 +122,7 @@ static int do_tcp_getsockopt(struct ustack *st, struct sock *sk, int name, void 
 		return copy_out(val, len, key, n);
 	}
 	switch (name) {
-	case TCP_FASTOPEN: v = sk->fastopenq ? sk->fastopenq->max_qlen : 0; break;
+	case TCP_FASTOPEN: v = sk->accept_queue.fastopenq ? sk->accept_queue.fastopenq->max_qlen : 0; break;
 	case TCP_FASTOPEN_CONNECT: v = sk->fastopen_connect; break;
 	case TCP_FASTOPEN_NO_COOKIE: v = sk->fastopen_no_cookie; break;
 	case TCP_SYNCNT: v = sk->syn_retries ? sk->syn_retries : st->sysctl.tcp_syn_retries; break;
@@ -133,9 +133,9 @@ static int do_tcp_getsockopt(struct ustack *st, struct sock *sk, int name, void 
 	case TCP_MAXSEG:
 		v = sk->node.state == TCP_ESTABLISHED ? sk->mss_cache : sk->user_mss ? sk->user_mss : TCP_MSS_DEFAULT;
 		break;
-	case TCP_KEEPIDLE: v = sk->keepidle ? sk->keepidle : st->sysctl.tcp_keepalive_time; break;
-	case TCP_KEEPINTVL: v = sk->keepintvl ? sk->keepintvl : st->sysctl.tcp_keepalive_intvl; break;
-	case TCP_KEEPCNT: v = sk->keepcnt ? sk->keepcnt : st->sysctl.tcp_keepalive_probes; break;
+	case TCP_KEEPIDLE: v = sk->keepalive_opts.idle ? sk->keepalive_opts.idle : st->sysctl.tcp_keepalive_time; break;
+	case TCP_KEEPINTVL: v = sk->keepalive_opts.intvl ? sk->keepalive_opts.intvl : st->sysctl.tcp_keepalive_intvl; break;
+	case TCP_KEEPCNT: v = sk->keepalive_opts.cnt ? sk->keepalive_opts.cnt : st->sysctl.tcp_keepalive_probes; break;
 	case TCP_USER_TIMEOUT: v = (int)sk->user_timeout_ms; break;
 	case TCP_CONGESTION: {
 		if (!len || (int)*len < 0)
@@ -340,18 +340,18 @@ static int do_tcp_setsockopt(struct ustack *st, struct sock *sk, int name, const
 	case TCP_KEEPIDLE: /* 1 .. MAX_TCP_KEEPIDLE; a running keepalive restarts from it */
 		if (v < 1 || v > 32767)
 			return -EINVAL;
-		sk->keepidle = (uint16_t)v;
+		sk->keepalive_opts.idle = (uint16_t)v;
 		tcp_reset_keepalive_timer(st, sk);
 		return 0;
 	case TCP_KEEPINTVL:
 		if (v < 1 || v > 32767)
 			return -EINVAL;
-		sk->keepintvl = (uint16_t)v;
+		sk->keepalive_opts.intvl = (uint16_t)v;
 		return 0;
 	case TCP_KEEPCNT:
 		if (v < 1 || v > 127)
 			return -EINVAL;
-		sk->keepcnt = (uint8_t)v;
+		sk->keepalive_opts.cnt = (uint8_t)v;
 		return 0;
 	case TCP_USER_TIMEOUT:
 		if (v < 0)

@@ -90,11 +90,11 @@ void inet_csk_reqsk_queue_add(struct ustack *st, struct sock *lsk, struct sock *
 {
 	sk->parent = lsk;
 	sk->acceptq_next = NULL;
-	if (lsk->acceptq_tail)
-		lsk->acceptq_tail->acceptq_next = sk;
+	if (lsk->accept_queue.tail)
+		lsk->accept_queue.tail->acceptq_next = sk;
 	else
-		lsk->acceptq_head = sk;
-	lsk->acceptq_tail = sk;
+		lsk->accept_queue.head = sk;
+	lsk->accept_queue.tail = sk;
 	lsk->ack_backlog++;
 	tcp_trace(st, "inet_csk_reqsk_queue_add", &sk->node, sk->node.state, sk->node.state);
 	sk_wake_sk(st, lsk);
@@ -103,12 +103,12 @@ void inet_csk_reqsk_queue_add(struct ustack *st, struct sock *lsk, struct sock *
 /* inet_csk_accept (reqsk_queue_remove): the oldest child off the accept queue, or NULL. */
 struct sock *inet_csk_accept(struct ustack *st, struct sock *lsk)
 {
-	struct sock *sk = lsk->acceptq_head;
+	struct sock *sk = lsk->accept_queue.head;
 	if (!sk)
 		return NULL;
-	lsk->acceptq_head = sk->acceptq_next;
-	if (!lsk->acceptq_head)
-		lsk->acceptq_tail = NULL;
+	lsk->accept_queue.head = sk->acceptq_next;
+	if (!lsk->accept_queue.head)
+		lsk->accept_queue.tail = NULL;
 	lsk->ack_backlog--;
 	sk->acceptq_next = NULL;
 	sk->parent = NULL;
@@ -127,9 +127,9 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 {
 	inet_listen_unhash(st, lsk);
 	tcp_set_state(st, lsk, TCP_CLOSE);
-	while (lsk->acceptq_head) {
-		struct sock *sk = lsk->acceptq_head;
-		lsk->acceptq_head = sk->acceptq_next;
+	while (lsk->accept_queue.head) {
+		struct sock *sk = lsk->accept_queue.head;
+		lsk->accept_queue.head = sk->acceptq_next;
 		sk->parent = NULL;
 		/* with tcp_migrate_req another listener of the SO_REUSEPORT group takes it */
 		if (st->sysctl.tcp_migrate_req && lsk->reuseport) {
@@ -147,7 +147,7 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 			tcp_send_active_reset(st, sk);
 		tcp_done(st, sk, 0);
 	}
-	lsk->acceptq_tail = NULL;
+	lsk->accept_queue.tail = NULL;
 	lsk->ack_backlog = 0;
 	/* tcp_set_state(TCP_CLOSE): a port the application chose stays bound (SOCK_BINDPORT_LOCK),
 	 * so listen() again listens where it did; an autobound one is free at once */
@@ -159,12 +159,12 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 /* At stack teardown: children still queued, reset or not, go silently. */
 void inet_csk_acceptq_purge(struct ustack *st, struct sock *lsk)
 {
-	while (lsk->acceptq_head) {
-		struct sock *sk = lsk->acceptq_head;
-		lsk->acceptq_head = sk->acceptq_next;
+	while (lsk->accept_queue.head) {
+		struct sock *sk = lsk->accept_queue.head;
+		lsk->accept_queue.head = sk->acceptq_next;
 		sk->parent = NULL;
 		sk_free(st, sk);
 	}
-	lsk->acceptq_tail = NULL;
+	lsk->accept_queue.tail = NULL;
 	lsk->ack_backlog = 0;
 }

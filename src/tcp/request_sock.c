@@ -36,10 +36,10 @@ void reqsk_put(struct ustack *st, struct request_sock *req)
 {
 	struct sock *lsk = req->listener;
 	timer_cancel(st, &req->timer);
-	lsk->reqsk_qlen--;
+	lsk->accept_queue.qlen--;
 	st->tcp->nreqsk--;
 	free(req);
-	if (!lsk->reqsk_qlen && lsk->dead)
+	if (!lsk->accept_queue.qlen && lsk->dead)
 		sk_free(st, lsk);
 }
 
@@ -95,7 +95,7 @@ struct request_sock *inet_reqsk_alloc(struct sock *lsk)
 void inet_csk_reqsk_queue_hash_add(struct ustack *st, struct request_sock *req)
 {
 	inet_ehash_insert(st, &req->node);
-	req->listener->reqsk_qlen++;
+	req->listener->accept_queue.qlen++;
 	st->tcp->nreqsk++;
 	tcp_trace(st, "inet_reqsk_alloc", &req->node, TCP_LISTEN, TCP_NEW_SYN_RECV);
 }
@@ -124,10 +124,10 @@ bool reqsk_migrate(struct ustack *st, struct request_sock *req)
 		return false;
 	}
 	req->listener = nsk;
-	nsk->reqsk_qlen++;
-	old->reqsk_qlen--;
+	nsk->accept_queue.qlen++;
+	old->accept_queue.qlen--;
 	MIB_INC(st, TcpExtTCPMigrateReqSuccess);
-	if (!old->reqsk_qlen && old->dead)
+	if (!old->accept_queue.qlen && old->dead)
 		sk_free(st, old);
 	return true;
 }

@@ -21,7 +21,7 @@
 
 static void sk_wait_timer(struct ustack *st, struct utimer *t)
 {
-	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, wait_timer));
+	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, timers.wait));
 	sk->wait_expired = true;
 	sk_wake_sk(st, sk);
 }
@@ -39,8 +39,8 @@ struct sock *sk_alloc(struct ustack *st)
 	sk->sndbuf = st->sysctl.tcp_wmem[1];
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
 	sk->ca_ops = tcp_cong_default(st);
-	timer_init(&sk->retrans_timer, tcp_retransmit_timer);
-	timer_init(&sk->wait_timer, sk_wait_timer);
+	timer_init(&sk->timers.retransmit, tcp_retransmit_timer);
+	timer_init(&sk->timers.wait, sk_wait_timer);
 	st->tcp->nsocks++;
 	return sk;
 }
@@ -57,10 +57,10 @@ struct sock *sk_alloc(struct ustack *st)
 void sk_free(struct ustack *st, struct sock *sk)
 {
 	if (!sk->dead) {
-		timer_cancel(st, &sk->retrans_timer);
-		timer_cancel(st, &sk->delack_timer);
-		timer_cancel(st, &sk->tw_timer);
-		timer_cancel(st, &sk->wait_timer);
+		timer_cancel(st, &sk->timers.retransmit);
+		timer_cancel(st, &sk->timers.delack);
+		timer_cancel(st, &sk->timers.sk);
+		timer_cancel(st, &sk->timers.wait);
 		tcp_fastopen_active_disable_ofo_check(st, sk); /* tcp_v4_destroy_sock */
 		tcp_data_free(st, sk);
 		reqsk_fastopen_remove(st, sk, false); /* a Fast Open child leaves its listener's queue */
@@ -71,7 +71,7 @@ void sk_free(struct ustack *st, struct sock *sk)
 		sk->fd = -1;
 		sk->dead = true;
 	}
-	if (sk->reqsk_qlen || sk->refcnt)
+	if (sk->accept_queue.qlen || sk->refcnt)
 		return;
 	st->tcp->nsocks--;
 	tcp_fastopen_queue_free(sk);

@@ -41,7 +41,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->write_seq = sk->snd_nxt;
 	sk->snd_sml = sk->snd_una; /* no small segment yet: not even Fast Open's SYN data */
 	sk->pushed_seq = sk->snd_nxt;
-	sk->rack_lost_edge = sk->snd_una;
+	sk->rack.lost_edge = sk->snd_una;
 	sk->snd_max = sk->snd_nxt;
 	sk->high_seq = sk->snd_nxt;
 	sk->snd_wl1 = sk->irs;
@@ -59,8 +59,8 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	if (!sk->ca_setsockopt)
 		sk->ca_ops = tcp_cong_default(st);
 	sk->ca_ops->init(sk);
-	timer_init(&sk->delack_timer, tcp_delack_timer);
-	timer_init(&sk->tw_timer, tcp_tw_timer);
+	timer_init(&sk->timers.delack, tcp_delack_timer);
+	timer_init(&sk->timers.sk, tcp_tw_timer);
 	sk->rcv_tstamp = st->now;
 	sk->lrcvtime = sk->lsndtime = st->now; /* TCP_INFO's "last data" clocks start here, as Linux's */
 	return 0;
@@ -113,7 +113,7 @@ int tcp_close(struct ustack *st, struct sock *sk)
 	if (tcp_close_state(st, sk))
 		tcp_send_fin(st, sk);
 	if (sk->node.state == TCP_FIN_WAIT2) /* an orphan waits tcp_fin_timeout for the peer */
-		timer_arm(st, &sk->tw_timer, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
+		timer_arm(st, &sk->timers.sk, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
 	return 0;
 }
 

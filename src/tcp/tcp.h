@@ -179,7 +179,10 @@ struct tcp_cong_ops {
  * A socket.  Its members are grouped as Linux layers them — sock (the generic socket), then
  * inet_connection_sock (a connection-oriented socket: listener queues, retransmission timer),
  * then tcp_sock — and within each group ordered for packing (eight-byte members, then four,
- * two, one), so that the groups read as units and the struct stays under 1 KB.
+ * two, one), so that the groups read as units and the struct stays under 1 KB (1000 bytes on
+ * x86-64; `pahole -C sock` shows the holes).  Parts that work as a unit are named structs, as
+ * Linux names them: the accept queue (icsk_accept_queue), the timers, RACK (tp->rack), PRR,
+ * the keepalive options.
  */
 struct sock {
 	/* ---- sock: identity, the descriptor, socket-level options and errors ---- */
@@ -189,7 +192,6 @@ struct sock {
 	struct sock *lnext;      /* listener hash chain */
 	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
 	struct zc_state *zc;     /* MSG_ZEROCOPY's ids and error queue (tcp/zerocopy.c) */
-	struct utimer wait_timer;/* the lingering close's deadline, on the stack's clock */
 	struct ustack_route_result rt;
 	int fd;                  /* -1 once closed by the application */
 	int err;                 /* sk_err: reported once by SO_ERROR or the next call */
@@ -212,17 +214,26 @@ struct sock {
 	bool wait_expired;
 
 	/* ---- inet_connection_sock: the listener's queues, the timers, retransmission ---- */
-	struct sock *acceptq_head, *acceptq_tail, *acceptq_next;
+	/* the listener's queues (icsk_accept_queue, Linux's request_sock_queue) */
+	struct request_sock_queue {
+		struct sock *head, *tail; /* children waiting for accept(), oldest first */
+		struct fastopen_queue *fastopenq; /* bounds Fast Open children; NULL until enabled */
+		int qlen;                 /* request sockets in the SYN queue */
+	} accept_queue;
+	struct sock *acceptq_next; /* a child's place in its listener's accept queue */
 	struct sock *parent;     /* a child's listener until accept() */
 	const struct tcp_cong_ops *ca_ops;
 	uint64_t retrans_stamp;  /* µs: first (re)transmission of the SYN */
 	uint64_t rto_deadline;   /* µs: when the RTO armed last would fire */
-	struct utimer retrans_timer;
-	struct utimer delack_timer;
-	struct utimer tw_timer;  /* sk_timer: TIME_WAIT, FIN_WAIT2 of an orphan, keepalive */
+	/* the timers (icsk_retransmit_timer, icsk_delack_timer, sk_timer) */
+	struct {
+		struct utimer retransmit; /* SYN, SYN-ACK, RTO, loss probe, RACK's reordering */
+		struct utimer delack;
+		struct utimer sk;         /* TIME_WAIT, FIN_WAIT2 of an orphan, keepalive */
+		struct utimer wait;       /* the lingering close's deadline, on the stack's clock */
+	} timers;
 	int max_ack_backlog;     /* listen(fd, n), capped at net.core.somaxconn */
 	int ack_backlog;         /* children waiting in the accept queue */
-	int reqsk_qlen;          /* request sockets in the SYN queue */
 	uint32_t rto_ms;
 	uint32_t user_timeout_ms;/* TCP_USER_TIMEOUT; 0: off */
 	uint32_t synq_overflow_ms; /* a listener's last cookie SYN-ACK (tcp_synq_overflow); 0: never */
@@ -243,10 +254,7 @@ struct sock {
 	bool wscale_ok, sack_ok, tstamp_ok;
 	bool iss_set;            /* the ISN was chosen by TIME_WAIT reuse (tcp_twsk_unique) */
 
-	/* ---- tcp_sock: Fast Open (tcp_fastopen.c) ---- */
-	struct fastopen_queue *fastopenq; /* a listener's; NULL until Fast Open is enabled on it */
-	struct tcp_fastopen_request *fastopen_req; /* an active open's SYN data, while it is built */
-	struct sock *fastopen_rsk; /* a passive child before its final ACK: its listener (held) */
+	/* ---- tcp_sock: Fast Open (tcp_fastopen.c); the flags first, in the sequence state's hole ---- */
 	uint8_t fastopen_connect : 1;   /* TCP_FASTOPEN_CONNECT */
 	uint8_t fastopen_no_cookie : 1; /* TCP_FASTOPEN_NO_COOKIE */
 	uint8_t defer_connect : 1;      /* connect() deferred to the first write (DEFER_CONNECT) */
@@ -258,6 +266,8 @@ struct sock {
 	uint8_t fastopen_client_fail : 2; /* TFO_* of tcpi_fastopen_client_fail */
 	uint8_t syn_fastopen_child : 1; /* a passive Fast Open made this socket (TCPI_OPT_TFO_CHILD) */
 	uint8_t ofo_lone_fin : 1;       /* a FIN without data came out of order (the blackhole check) */
+	struct tcp_fastopen_request *fastopen_req; /* an active open's SYN data, while it is built */
+	struct sock *fastopen_rsk; /* a passive child before its final ACK: its listener (held) */
 
 	/* ---- tcp_sock: the send side (tcp.c, tcp_output.c, tcp_write_queue.c) ---- */
 	struct tcp_buf sndq;     /* bytes snd_una .. write_seq */
@@ -304,11 +314,17 @@ struct sock {
 	bool oow_ack_sent;
 
 	/* ---- tcp_sock: loss recovery — SACK scoreboard, RACK (RFC 8985), PRR (RFC 6937), TLP ---- */
-	uint64_t rack_mstamp;    /* RACK: the most recently sent data delivered */
+	struct tcp_rack {         /* RACK (RFC 8985): loss by time (tcp_recovery.c) */
+		uint64_t mstamp;  /* when the most recently sent data delivered was sent */
+		uint32_t end_seq, rtt_us;
+		uint32_t lost_edge; /* holes below it are lost (RACK's marks, as one edge) */
+		bool on;          /* net.ipv4.tcp_recovery & 1, read at each ACK */
+		bool advanced;
+	} rack;
 	struct sack_range sacked[TCP_SACK_SLOTS]; /* SACKed above snd_una, sorted, disjoint */
-	uint32_t rack_end_seq, rack_rtt_us;
-	uint32_t rack_lost_edge;  /* holes below it are lost (RACK's marks, as one edge) */
-	uint32_t prior_cwnd, prr_delivered, prr_out; /* PRR: recovery's window, in segments */
+	struct {                  /* PRR (RFC 6937): recovery's window, in segments */
+		uint32_t prior_cwnd, delivered, out;
+	} prr;
 	uint32_t high_rxt;       /* RFC 6675 HighRxt: end of the last hole retransmitted */
 	uint32_t high_seq;       /* snd_nxt when recovery began (RFC 6582) */
 	uint32_t tlp_high_seq;   /* snd_max when the probe went; 0: none outstanding */
@@ -316,14 +332,15 @@ struct sock {
 	uint8_t dupacks;
 	uint8_t nsacked;
 	bool in_recovery;
-	bool rack_on;             /* net.ipv4.tcp_recovery & 1, read at each ACK */
-	bool rack_advanced;
 	bool reo_pending;         /* retrans_timer is RACK's reordering timer */
 	bool tlp_pending;        /* retrans_timer is the loss probe's, not the RTO's */
 	bool tlp_retrans;        /* the probe was a retransmission */
 
 	/* ---- tcp_sock: RTT, congestion control, keepalive ---- */
 	struct cubic_state cubic;
+	uint8_t chrono_type;     /* tcp_chrono: 0 none, 1 busy, 2 rwnd-limited, 3 sndbuf-limited */
+	bool cwnd_limited;       /* the last send stopped at cwnd */
+	bool is_cwnd_limited;    /* tcp_cwnd_validate: cwnd limited sending in this window */
 	uint64_t probe_stamp;    /* µs: first unanswered zero-window probe */
 	uint32_t srtt_us, rttvar_us;   /* RFC 6298, in µs (srtt 0: no sample yet) */
 	uint32_t rtt_min_us;
@@ -333,11 +350,10 @@ struct sock {
 	uint32_t cwnd_usage_seq; /* the window those describe ends here */
 	uint32_t chrono_start_ms;
 	uint32_t chrono_stat[3]; /* ms spent busy, rwnd-limited, sndbuf-limited */
-	uint16_t keepidle, keepintvl; /* TCP_KEEPIDLE/TCP_KEEPINTVL, s; 0: the sysctl */
-	uint8_t keepcnt;         /* TCP_KEEPCNT; 0: the sysctl */
-	uint8_t chrono_type;     /* tcp_chrono: 0 none, 1 busy, 2 rwnd-limited, 3 sndbuf-limited */
-	bool cwnd_limited;       /* the last send stopped at cwnd */
-	bool is_cwnd_limited;    /* tcp_cwnd_validate: cwnd limited sending in this window */
+	struct {                  /* TCP_KEEPIDLE, TCP_KEEPINTVL (s), TCP_KEEPCNT; 0: the sysctl */
+		uint16_t idle, intvl;
+		uint8_t cnt;
+	} keepalive_opts;
 
 	/* ---- tcp_sock: TCP_INFO's accounting (RFC 4898's names, as Linux keeps them) ---- */
 	uint64_t bytes_acked, bytes_received;
@@ -407,7 +423,7 @@ void inet_csk_acceptq_purge(struct ustack *st, struct sock *lsk);
 /* inet_csk_reqsk_queue_is_full: the SYN queue holds backlog + 1 (> since Linux 6.x) */
 static inline bool inet_csk_reqsk_queue_is_full(const struct sock *lsk)
 {
-	return lsk->reqsk_qlen > lsk->max_ack_backlog;
+	return lsk->accept_queue.qlen > lsk->max_ack_backlog;
 }
 
 /* sk_acceptq_is_full: so does the accept queue */

@@ -48,9 +48,9 @@ void tcp_fastopen_init_key_once(struct ustack *st)
  * stack's. */
 static const uint8_t (*tfo_keys(const struct ustack *st, const struct sock *lsk, int *n))[16]
 {
-	if (lsk->fastopenq && lsk->fastopenq->nkeys) {
-		*n = lsk->fastopenq->nkeys;
-		return (const uint8_t(*)[16])lsk->fastopenq->key;
+	if (lsk->accept_queue.fastopenq && lsk->accept_queue.fastopenq->nkeys) {
+		*n = lsk->accept_queue.fastopenq->nkeys;
+		return (const uint8_t(*)[16])lsk->accept_queue.fastopenq->key;
 	}
 	*n = st->sysctl.tcp_fastopen_nkeys;
 	return (const uint8_t(*)[16])st->sysctl.tcp_fastopen_key;
@@ -117,9 +117,9 @@ void tcp_fastopen_cookie_to_opts(const struct tcp_fastopen_cookie *foc, struct t
 
 static struct fastopen_queue *fastopenq_get(struct sock *lsk)
 {
-	if (!lsk->fastopenq)
-		lsk->fastopenq = calloc(1, sizeof(*lsk->fastopenq));
-	return lsk->fastopenq;
+	if (!lsk->accept_queue.fastopenq)
+		lsk->accept_queue.fastopenq = calloc(1, sizeof(*lsk->accept_queue.fastopenq));
+	return lsk->accept_queue.fastopenq;
 }
 
 /* fastopen_queue_tune: TCP_FASTOPEN's value (or the listen backlog, with the sysctl's 0x400)
@@ -136,7 +136,7 @@ int tcp_fastopen_queue_tune(struct ustack *st, struct sock *lsk, int backlog)
 
 void tcp_fastopen_queue_free(struct sock *lsk)
 {
-	struct fastopen_queue *q = lsk->fastopenq;
+	struct fastopen_queue *q = lsk->accept_queue.fastopenq;
 	if (!q)
 		return;
 	while (q->rst_head) {
@@ -145,7 +145,7 @@ void tcp_fastopen_queue_free(struct sock *lsk)
 		free(r);
 	}
 	free(q);
-	lsk->fastopenq = NULL;
+	lsk->accept_queue.fastopenq = NULL;
 }
 
 /* TCP_FASTOPEN_KEY: 16 bytes (a primary key) or 32 (primary and backup), raw SipHash keys. */
@@ -163,10 +163,10 @@ int tcp_fastopen_set_key(struct sock *lsk, const uint8_t *key, size_t len)
 
 size_t tcp_fastopen_get_key(const struct sock *lsk, uint8_t out[32])
 {
-	if (!lsk->fastopenq || !lsk->fastopenq->nkeys)
+	if (!lsk->accept_queue.fastopenq || !lsk->accept_queue.fastopenq->nkeys)
 		return 0;
-	memcpy(out, lsk->fastopenq->key, (size_t)lsk->fastopenq->nkeys * 16);
-	return (size_t)lsk->fastopenq->nkeys * 16;
+	memcpy(out, lsk->accept_queue.fastopenq->key, (size_t)lsk->accept_queue.fastopenq->nkeys * 16);
+	return (size_t)lsk->accept_queue.fastopenq->nkeys * 16;
 }
 
 /*
@@ -178,7 +178,7 @@ size_t tcp_fastopen_get_key(const struct sock *lsk, uint8_t out[32])
  */
 static bool tcp_fastopen_queue_check(struct ustack *st, struct sock *lsk)
 {
-	struct fastopen_queue *q = lsk->fastopenq;
+	struct fastopen_queue *q = lsk->accept_queue.fastopenq;
 	if (!q || !q->max_qlen)
 		return false;
 	if (q->qlen >= q->max_qlen) {
@@ -229,7 +229,7 @@ static struct sock *tcp_fastopen_create_child(struct ustack *st, struct sock *ls
 	 * takes it (tcp_rcv_synrecv_state_fastopen) */
 	sk->srtt_us = sk->rttvar_us = sk->rtt_min_us = 0;
 	sk->rto_ms = TCP_TIMEOUT_INIT_MS;
-	lsk->fastopenq->qlen++;
+	lsk->accept_queue.fastopenq->qlen++;
 	sk->fastopen_rsk = lsk;
 	sk_hold(lsk);
 	/* RFC 7323 §2.2: the window of a SYN is never scaled */
@@ -237,7 +237,7 @@ static struct sock *tcp_fastopen_create_child(struct ustack *st, struct sock *ls
 	/* the SYN-ACK leaves now: its time is the RTT's start (tcp_synack_rtt_meas) */
 	sk->retrans_stamp = st->now;
 	sk->retransmits = 0;
-	timer_arm(st, &sk->retrans_timer, st->now + (uint64_t)TCP_TIMEOUT_INIT_MS * 1000u);
+	timer_arm(st, &sk->timers.retransmit, st->now + (uint64_t)TCP_TIMEOUT_INIT_MS * 1000u);
 	/* tcp_fastopen_add_skb: the SYN's data, in order, ready for the application.  (A FIN in
 	 * the SYN is left for the peer to send again: rare, and harmless to wait for.) */
 	if (th->plen) {
@@ -310,7 +310,7 @@ void reqsk_fastopen_remove(struct ustack *st, struct sock *sk, bool reset)
 	if (!lsk)
 		return;
 	sk->fastopen_rsk = NULL;
-	struct fastopen_queue *q = lsk->fastopenq;
+	struct fastopen_queue *q = lsk->accept_queue.fastopenq;
 	struct tfo_rst *r = reset && lsk->node.state == TCP_LISTEN ? malloc(sizeof(*r)) : NULL;
 	if (r) {
 		r->next = NULL;
@@ -398,7 +398,7 @@ void tcp_rcv_synrecv_state_fastopen(struct ustack *st, struct sock *sk)
 	if (sk->snd_max != sk->snd_una)
 		tcp_rearm_rto(st, sk);
 	else
-		timer_cancel(st, &sk->retrans_timer);
+		timer_cancel(st, &sk->timers.retransmit);
 }
 
 /*
@@ -426,7 +426,7 @@ void tcp_fastopen_synack_timer(struct ustack *st, struct sock *sk)
 	sk->total_rto++;
 	unsigned n = sk->retransmits < 8 ? sk->retransmits : 8;
 	uint64_t ms = (uint64_t)TCP_TIMEOUT_INIT_MS << n;
-	timer_arm(st, &sk->retrans_timer, st->now + (ms < TCP_RTO_MAX_MS ? ms : TCP_RTO_MAX_MS) * 1000u);
+	timer_arm(st, &sk->timers.retransmit, st->now + (ms < TCP_RTO_MAX_MS ? ms : TCP_RTO_MAX_MS) * 1000u);
 }
 
 /* ---- the client: the cookie cache ---------------------------------------------------------- */

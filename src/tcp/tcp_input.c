@@ -69,7 +69,7 @@ void tcp_done(struct ustack *st, struct sock *sk, int err)
 	if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV)
 		MIB_INC(st, TcpAttemptFails);
 	tcp_set_state(st, sk, TCP_CLOSE);
-	timer_cancel(st, &sk->retrans_timer);
+	timer_cancel(st, &sk->timers.retransmit);
 	reqsk_fastopen_remove(st, sk, false); /* a Fast Open child's place in its listener's queue */
 	inet_ehash_remove(st, &sk->node);
 	sk->hashed = false;
@@ -134,7 +134,7 @@ static void tcp_finish_connect(struct ustack *st, struct sock *sk)
 	tcp_sync_mss(st, sk);
 	sk->cwnd = TCP_INIT_CWND;
 	sk->ssthresh = 0x7fffffff;
-	timer_cancel(st, &sk->retrans_timer);
+	timer_cancel(st, &sk->timers.retransmit);
 	/* the handshake's round trip is the first RTT sample, unless the SYN was resent (Karn) */
 	if (!sk->retransmits)
 		tcp_rtt_estimator(sk, (uint32_t)(st->now - sk->retrans_stamp));
@@ -232,7 +232,7 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 			/* "Previous FIN/ACK or RST/ACK might be ignored": Linux resends the SYN
 			 * almost at once (TCP_TIMEOUT_MIN) if it has not retransmitted yet. */
 			if (sk->retransmits == 0)
-				timer_arm(st, &sk->retrans_timer, st->now + TCP_TIMEOUT_MIN_MS * 1000u);
+				timer_arm(st, &sk->timers.retransmit, st->now + TCP_TIMEOUT_MIN_MS * 1000u);
 			tcp_v4_send_reset(st, ip, th);
 			return;
 		}
@@ -370,18 +370,18 @@ static void tcp_reset(struct ustack *st, struct sock *sk)
  */
 static void tcp_cwnd_reduction(struct sock *sk, uint32_t newly_acked_sacked, uint32_t newly_lost, bool una_advanced)
 {
-	if (!newly_acked_sacked || !sk->prior_cwnd)
+	if (!newly_acked_sacked || !sk->prr.prior_cwnd)
 		return;
 	uint32_t mss = tcp_mss_now(sk);
 	uint32_t in_flight = (tcp_sack_pipe(sk) + mss - 1) / mss;
 	int64_t delta = (int64_t)sk->ssthresh - in_flight;
-	sk->prr_delivered += newly_acked_sacked;
+	sk->prr.delivered += newly_acked_sacked;
 	int64_t sndcnt;
 	if (delta < 0) {
-		sndcnt = (int64_t)(((uint64_t)sk->ssthresh * sk->prr_delivered + sk->prior_cwnd - 1) / sk->prior_cwnd) -
-			 sk->prr_out;
+		sndcnt = (int64_t)(((uint64_t)sk->ssthresh * sk->prr.delivered + sk->prr.prior_cwnd - 1) / sk->prr.prior_cwnd) -
+			 sk->prr.out;
 	} else {
-		sndcnt = (int64_t)sk->prr_delivered - sk->prr_out;
+		sndcnt = (int64_t)sk->prr.delivered - sk->prr.out;
 		if (sndcnt < newly_acked_sacked)
 			sndcnt = newly_acked_sacked;
 		if (una_advanced && !newly_lost)
@@ -389,8 +389,8 @@ static void tcp_cwnd_reduction(struct sock *sk, uint32_t newly_acked_sacked, uin
 		if (sndcnt > delta)
 			sndcnt = delta;
 	}
-	if (sndcnt < (sk->prr_out ? 0 : 1))
-		sndcnt = sk->prr_out ? 0 : 1;
+	if (sndcnt < (sk->prr.out ? 0 : 1))
+		sndcnt = sk->prr.out ? 0 : 1;
 	sk->cwnd = in_flight + (uint32_t)sndcnt;
 }
 
@@ -404,11 +404,11 @@ static void tcp_cwnd_reduction(struct sock *sk, uint32_t newly_acked_sacked, uin
 static void tcp_enter_recovery(struct ustack *st, struct sock *sk, uint32_t delivered, uint32_t newly_lost,
 			       bool una_advanced)
 {
-	sk->prior_cwnd = sk->cwnd;
+	sk->prr.prior_cwnd = sk->cwnd;
 	sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
 	sk->in_recovery = true;
 	sk->high_seq = sk->snd_max;
-	sk->prr_delivered = sk->prr_out = 0;
+	sk->prr.delivered = sk->prr.out = 0;
 	tcp_trace(st, "tcp_enter_recovery", &sk->node, sk->node.state, sk->node.state);
 	if (sk->sack_ok) {
 		MIB_INC(st, TcpExtTCPSackRecovery);
@@ -433,7 +433,7 @@ static void tcp_enter_recovery(struct ustack *st, struct sock *sk, uint32_t deli
 void tcp_rack_reo_timeout(struct ustack *st, struct sock *sk)
 {
 	uint32_t lost_before = tcp_sack_lost_total(sk);
-	sk->rack_advanced = true;
+	sk->rack.advanced = true;
 	tcp_rack_mark_lost(st, sk);
 	if (tcp_sack_lost_total(sk) != lost_before) {
 		uint32_t mss = tcp_mss_now(sk);
@@ -579,9 +579,9 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 static void tcp_ack_rearm(struct ustack *st, struct sock *sk, uint32_t ack)
 {
 	tcp_process_tlp_ack(st, sk, ack, true);
-	bool reo = sk->rack_on && tcp_rack_mark_lost(st, sk);
+	bool reo = sk->rack.on && tcp_rack_mark_lost(st, sk);
 	if (sk->snd_una == sk->snd_max) {
-		timer_cancel(st, &sk->retrans_timer);
+		timer_cancel(st, &sk->timers.retransmit);
 		sk->tlp_pending = sk->reo_pending = false;
 	} else if (!reo) {
 		tcp_set_xmit_timer(st, sk);
@@ -596,7 +596,7 @@ static int tcp_ack_fin(struct ustack *st, struct sock *sk)
 	case TCP_FIN_WAIT1:
 		tcp_set_state(st, sk, TCP_FIN_WAIT2);
 		if (sk->fd < 0) /* an orphan waits tcp_fin_timeout for the peer's FIN */
-			timer_arm(st, &sk->tw_timer, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
+			timer_arm(st, &sk->timers.sk, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
 		return 0;
 	case TCP_CLOSING:
 		tcp_time_wait(st, sk);
@@ -618,10 +618,10 @@ static void tcp_ack_no_progress(struct ustack *st, struct sock *sk, const struct
 		if (!th->opt.nsack)
 			tcp_process_tlp_ack(st, sk, sk->snd_una, false);
 		sk->dupacks++;
-		if (sk->rack_on)
+		if (sk->rack.on)
 			tcp_rack_mark_lost(st, sk);
 		if (sk->sack_ok) {
-			bool recover = tcp_sack_time_to_recover(sk) || (!sk->rack_on && sk->dupacks >= sk->reordering);
+			bool recover = tcp_sack_time_to_recover(sk) || (!sk->rack.on && sk->dupacks >= sk->reordering);
 			tcp_sack_fastretrans(st, sk, recover, una_before, sacked_before, lost_before);
 		} else if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq) && sk->dupacks >= sk->reordering) {
 			tcp_enter_recovery(st, sk, 1, 0, false);
@@ -629,7 +629,7 @@ static void tcp_ack_no_progress(struct ustack *st, struct sock *sk, const struct
 			sk->cwnd++; /* each further dupack: a segment has left the network */
 		}
 	} else if (sk->sack_ok && th->opt.nsack) {
-		if (sk->rack_on)
+		if (sk->rack.on)
 			tcp_rack_mark_lost(st, sk);
 		/* new SACK information with a window update */
 		tcp_sack_fastretrans(st, sk, tcp_sack_time_to_recover(sk), una_before, sacked_before, lost_before);
@@ -652,7 +652,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		tcp_send_challenge_ack(st, sk); /* RFC 5961 §5.2: too old */
 		return -1;
 	}
-	sk->rack_on = sk->sack_ok && (st->sysctl.tcp_recovery & 1);
+	sk->rack.on = sk->sack_ok && (st->sysctl.tcp_recovery & 1);
 	/* what this ACK reports delivered and lost, for PRR */
 	uint32_t una_before = sk->snd_una, sacked_before = tcp_sacked_bytes(sk);
 	uint32_t lost_before = sk->sack_ok ? tcp_sack_lost_total(sk) : 0;
@@ -724,8 +724,8 @@ static void tcp_ack_snd_check(struct ustack *st, struct sock *sk, uint32_t n, bo
 		tcp_send_ack(st, sk);
 	} else if (sk->rcv_unacked >= 2 * tcp_mss_now(sk)) {
 		tcp_send_ack(st, sk);
-	} else if (!timer_pending(&sk->delack_timer)) {
-		timer_arm(st, &sk->delack_timer, st->now + TCP_DELACK_MIN_MS * 1000u);
+	} else if (!timer_pending(&sk->timers.delack)) {
+		timer_arm(st, &sk->timers.delack, st->now + TCP_DELACK_MIN_MS * 1000u);
 	}
 }
 
@@ -871,7 +871,7 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 		/* a retransmitted FIN: our ACK was lost — ACK again, restart 2·MSL */
 		if (th->flags & TCPHDR_FIN) {
 			tcp_send_ack(st, sk);
-			timer_arm(st, &sk->tw_timer, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
+			timer_arm(st, &sk->timers.sk, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
 		}
 		return;
 	}
@@ -963,7 +963,7 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 	/* Without cookies, keep the last quarter of tcp_max_syn_backlog for peers proven alive
 	 * (ustack keeps no per-peer metrics, so no peer is proven). */
 	int max_syn_backlog = st->sysctl.tcp_max_syn_backlog;
-	if (!want_cookie && !syncookies && max_syn_backlog - lsk->reqsk_qlen < (max_syn_backlog >> 2))
+	if (!want_cookie && !syncookies && max_syn_backlog - lsk->accept_queue.qlen < (max_syn_backlog >> 2))
 		goto drop;
 
 	/* a cookie SYN-ACK keeps nothing: its request socket lives on the stack for the reply */

@@ -158,9 +158,9 @@ static void sk_clone_opts(struct sock *sk, const struct sock *lsk)
 	sk->notsent_lowat = lsk->notsent_lowat;
 	sk->keepalive = lsk->keepalive;
 	sk->zerocopy = lsk->zerocopy; /* socket flags are inherited (sk_clone_lock) */
-	sk->keepidle = lsk->keepidle;
-	sk->keepintvl = lsk->keepintvl;
-	sk->keepcnt = lsk->keepcnt;
+	sk->keepalive_opts.idle = lsk->keepalive_opts.idle;
+	sk->keepalive_opts.intvl = lsk->keepalive_opts.intvl;
+	sk->keepalive_opts.cnt = lsk->keepalive_opts.cnt;
 	sk->user_timeout_ms = lsk->user_timeout_ms;
 	sk->linger = lsk->linger;
 	if (lsk->ca_setsockopt) { /* TCP_CONGESTION on the listener; else today's default */

@@ -128,10 +128,10 @@ void tcp_child_process(struct ustack *st, struct sock *child, const struct ipv4_
 void tcp_time_wait(struct ustack *st, struct sock *sk)
 {
 	tcp_set_state(st, sk, TCP_TIME_WAIT);
-	timer_cancel(st, &sk->retrans_timer);
-	timer_cancel(st, &sk->delack_timer);
+	timer_cancel(st, &sk->timers.retransmit);
+	timer_cancel(st, &sk->timers.delack);
 	if (sk->fd < 0)
 		tcp_data_free(st, sk); /* an orphan needs its 4-tuple for 2·MSL, not its buffers */
-	timer_arm(st, &sk->tw_timer, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
+	timer_arm(st, &sk->timers.sk, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
 	sk_wake_sk(st, sk);
 }

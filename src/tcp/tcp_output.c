@@ -285,7 +285,7 @@ void tcp_send_ack(struct ustack *st, struct sock *sk)
 	seg.window = tcp_select_window(sk);
 	established_options(st, sk, &seg.opt);
 	sk->rcv_unacked = 0;
-	timer_cancel(st, &sk->delack_timer);
+	timer_cancel(st, &sk->timers.delack);
 	sk->segs_out++;
 	tcp_transmit(st, &seg, &sk->rt);
 }
@@ -308,11 +308,11 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	seg.off = seq - sk->snd_una;
 	seg.plen = len;
 	sk->rcv_unacked = 0;
-	timer_cancel(st, &sk->delack_timer);
+	timer_cancel(st, &sk->timers.delack);
 	sk->segs_out++;
 	if (len) {
 		if (sk->in_recovery)
-			sk->prr_out++; /* PRR counts what recovery sends */
+			sk->prr.out++; /* PRR counts what recovery sends */
 		sk->data_segs_out++;
 		sk->bytes_sent += len;
 		sk->lsndtime = st->now;
@@ -330,7 +330,7 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
  * data back needs a timer running (the zero-window probe, or tcp_write_wakeup after an RTO). */
 static void tcp_check_probe_timer(struct ustack *st, struct sock *sk)
 {
-	if (sk->snd_una == sk->snd_max && !timer_pending(&sk->retrans_timer))
+	if (sk->snd_una == sk->snd_max && !timer_pending(&sk->timers.retransmit))
 		tcp_rearm_rto(st, sk);
 }
 
@@ -411,7 +411,7 @@ static void tcp_event_data_sent(struct ustack *st, struct sock *sk, uint32_t seq
 	bool first_in_flight = !rexmit && seq == sk->snd_una;
 	if (!rexmit)
 		sk->last_seg_seq = seq;
-	if (!timer_pending(&sk->retrans_timer) || first_in_flight)
+	if (!timer_pending(&sk->timers.retransmit) || first_in_flight)
 		tcp_rearm_rto(st, sk);
 }
 
@@ -499,7 +499,7 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 				rwnd_limited = true;
 			else
 				cwnd_stop = true;
-			if (!in_flight && !timer_pending(&sk->retrans_timer))
+			if (!in_flight && !timer_pending(&sk->timers.retransmit))
 				tcp_rearm_rto(st, sk); /* zero window: the timer probes it */
 			break;
 		}

@@ -125,11 +125,11 @@ static void rack_advance(struct sock *sk, bool retrans, uint32_t end_seq, uint64
 	uint32_t rtt = now > xmit ? (uint32_t)(now - xmit) : 0;
 	if (retrans && rtt < sk->rtt_min_us)
 		return;
-	sk->rack_advanced = true;
-	sk->rack_rtt_us = rtt;
-	if (xmit > sk->rack_mstamp || (xmit == sk->rack_mstamp && after(end_seq, sk->rack_end_seq))) {
-		sk->rack_mstamp = xmit;
-		sk->rack_end_seq = end_seq;
+	sk->rack.advanced = true;
+	sk->rack.rtt_us = rtt;
+	if (xmit > sk->rack.mstamp || (xmit == sk->rack.mstamp && after(end_seq, sk->rack.end_seq))) {
+		sk->rack.mstamp = xmit;
+		sk->rack.end_seq = end_seq;
 	}
 }
 
@@ -210,9 +210,9 @@ static uint32_t rack_detect_loss(const struct ustack *st, const struct sock *sk,
 		const struct tcp_tx_stamp *e = txs(sk, i);
 		if (!e->retrans && fresh_done)
 			continue;
-		bool before_rack = sk->rack_mstamp > e->t_us ||
-				   (sk->rack_mstamp == e->t_us && after(sk->rack_end_seq, e->start));
-		int64_t remaining = (int64_t)(e->t_us + sk->rack_rtt_us + reo) - (int64_t)st->now;
+		bool before_rack = sk->rack.mstamp > e->t_us ||
+				   (sk->rack.mstamp == e->t_us && after(sk->rack.end_seq, e->start));
+		int64_t remaining = (int64_t)(e->t_us + sk->rack.rtt_us + reo) - (int64_t)st->now;
 		if (!before_rack || remaining > 0) {
 			if (before_rack && (uint64_t)remaining > *timeout_us)
 				*timeout_us = (uint32_t)remaining;
@@ -224,7 +224,7 @@ static uint32_t rack_detect_loss(const struct ustack *st, const struct sock *sk,
 			if (after(*rexmit_lost, e->start))
 				*rexmit_lost = e->start;
 		} else {
-			edge = sk->rack_mstamp == e->t_us && after(e->end, sk->rack_end_seq) ? sk->rack_end_seq : e->end;
+			edge = sk->rack.mstamp == e->t_us && after(e->end, sk->rack.end_seq) ? sk->rack.end_seq : e->end;
 		}
 	}
 	return edge;
@@ -234,23 +234,23 @@ static uint32_t rack_detect_loss(const struct ustack *st, const struct sock *sk,
  * expire, RACK's reordering timer takes the retransmission timer (true). */
 bool tcp_rack_mark_lost(struct ustack *st, struct sock *sk)
 {
-	if (!sk->rack_advanced)
+	if (!sk->rack.advanced)
 		return false;
-	sk->rack_advanced = false;
+	sk->rack.advanced = false;
 	uint32_t timeout, rexmit_lost;
 	uint32_t edge = rack_detect_loss(st, sk, &timeout, &rexmit_lost);
-	if (after(edge, sk->rack_lost_edge) || after(sk->snd_una, sk->rack_lost_edge))
-		sk->rack_lost_edge = after(edge, sk->snd_una) ? edge : sk->snd_una;
+	if (after(edge, sk->rack.lost_edge) || after(sk->snd_una, sk->rack.lost_edge))
+		sk->rack.lost_edge = after(edge, sk->snd_una) ? edge : sk->snd_una;
 	/* a lost retransmission in recovery: NextSeg goes back to it (tcp_mark_skb_lost) */
 	if (sk->in_recovery && after(sk->high_rxt, rexmit_lost) && !after(sk->snd_una, rexmit_lost)) {
 		sk->high_rxt = rexmit_lost;
-		if (after(rexmit_lost, sk->rack_lost_edge))
-			sk->rack_lost_edge = rexmit_lost;
+		if (after(rexmit_lost, sk->rack.lost_edge))
+			sk->rack.lost_edge = rexmit_lost;
 	}
 	if (!timeout)
 		return false;
 	sk->tlp_pending = false;
 	sk->reo_pending = true;
-	timer_arm(st, &sk->retrans_timer, st->now + timeout + TCP_TIMEOUT_MIN_MS * 1000u);
+	timer_arm(st, &sk->timers.retransmit, st->now + timeout + TCP_TIMEOUT_MIN_MS * 1000u);
 	return true;
 }

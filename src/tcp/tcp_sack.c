@@ -172,9 +172,9 @@ uint32_t tcp_sacked_segs(const struct sock *sk)
  * default), else RFC 6675's IsLost — DupThresh (reordering) segments SACKed above it. */
 static uint32_t sack_lost_edge(const struct sock *sk)
 {
-	if (sk->rack_on)
-		return after(sk->rack_lost_edge, sk->snd_una) && !after(sk->rack_lost_edge, sk->snd_max)
-			       ? sk->rack_lost_edge : sk->snd_una;
+	if (sk->rack.on)
+		return after(sk->rack.lost_edge, sk->snd_una) && !after(sk->rack.lost_edge, sk->snd_max)
+			       ? sk->rack.lost_edge : sk->snd_una;
 	uint32_t mss = tcp_mss_now(sk), above = 0;
 	for (unsigned i = sk->nsacked; i-- > 0;) {
 		above += sk->sacked[i].end - sk->sacked[i].start;
@@ -246,7 +246,7 @@ uint32_t tcp_sack_lost_total(const struct sock *sk)
  * segments are SACKed. */
 bool tcp_sack_time_to_recover(const struct sock *sk)
 {
-	if (sk->rack_on)
+	if (sk->rack.on)
 		return tcp_sack_lost_total(sk) > 0;
 	return tcp_sacked_segs(sk) >= sk->reordering;
 }

@@ -34,7 +34,7 @@ static uint64_t tcp_model_timeout_us(unsigned boundary, unsigned rto_base_ms)
 
 void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk)
 {
-	timer_arm(st, &sk->retrans_timer, st->now + (uint64_t)sk->rto_ms * 1000u);
+	timer_arm(st, &sk->timers.retransmit, st->now + (uint64_t)sk->rto_ms * 1000u);
 }
 
 void tcp_rearm_rto(struct ustack *st, struct sock *sk)
@@ -44,7 +44,7 @@ void tcp_rearm_rto(struct ustack *st, struct sock *sk)
 	sk->tlp_pending = false;
 	sk->reo_pending = false;
 	sk->rto_deadline = st->now + (uint64_t)sk->rto_ms * 1000u;
-	timer_arm(st, &sk->retrans_timer, sk->rto_deadline);
+	timer_arm(st, &sk->timers.retransmit, sk->rto_deadline);
 }
 
 /*
@@ -70,17 +70,17 @@ bool tcp_schedule_loss_probe(struct ustack *st, struct sock *sk, bool advancing_
 	}
 	pto = (pto + 999) / 1000 * 1000; /* whole milliseconds, as jiffies */
 	uint64_t at = st->now + pto;
-	uint64_t rto_at = advancing_rto || !timer_pending(&sk->retrans_timer) || sk->tlp_pending
+	uint64_t rto_at = advancing_rto || !timer_pending(&sk->timers.retransmit) || sk->tlp_pending
 				  ? st->now + (uint64_t)sk->rto_ms * 1000u : sk->rto_deadline;
 	if (rto_at < at)
 		at = rto_at;
-	if (!advancing_rto && timer_pending(&sk->retrans_timer) && !sk->tlp_pending)
+	if (!advancing_rto && timer_pending(&sk->timers.retransmit) && !sk->tlp_pending)
 		; /* keep the RTO's deadline for when the probe is done */
 	else
 		sk->rto_deadline = st->now + (uint64_t)sk->rto_ms * 1000u;
 	sk->tlp_pending = true;
 	sk->reo_pending = false;
-	timer_arm(st, &sk->retrans_timer, at);
+	timer_arm(st, &sk->timers.retransmit, at);
 	return true;
 }
 
@@ -151,7 +151,7 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 	sk->total_rto++;
 	sk->backoff++;
 	sk->rto_ms = sk->rto_ms * 2 < TCP_RTO_MAX_MS ? sk->rto_ms * 2 : TCP_RTO_MAX_MS;
-	timer_cancel(st, &sk->retrans_timer);
+	timer_cancel(st, &sk->timers.retransmit);
 	tcp_trace(st, "tcp_retransmit_skb", &sk->node, sk->node.state, sk->node.state);
 	tcp_write_xmit(st, sk);
 	/* tcp_clamp_rto_to_user_timeout: the next firing comes no later than the moment
@@ -162,12 +162,12 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 		if (deadline < at)
 			at = deadline > st->now ? deadline : st->now + 1000u;
 	}
-	timer_arm(st, &sk->retrans_timer, at);
+	timer_arm(st, &sk->timers.retransmit, at);
 }
 
 void tcp_delack_timer(struct ustack *st, struct utimer *t)
 {
-	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, delack_timer));
+	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, timers.delack));
 	if (sk->rcv_unacked) {
 		MIB_INC(st, TcpExtDelayedACKs);
 		tcp_send_ack(st, sk);
@@ -176,15 +176,15 @@ void tcp_delack_timer(struct ustack *st, struct utimer *t)
 
 static uint32_t keepalive_time_s(const struct ustack *st, const struct sock *sk)
 {
-	return sk->keepidle ? sk->keepidle : (uint32_t)st->sysctl.tcp_keepalive_time;
+	return sk->keepalive_opts.idle ? sk->keepalive_opts.idle : (uint32_t)st->sysctl.tcp_keepalive_time;
 }
 
 void tcp_reset_keepalive_timer(struct ustack *st, struct sock *sk)
 {
 	if (sk->keepalive && (sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT))
-		timer_arm(st, &sk->tw_timer, st->now + (uint64_t)keepalive_time_s(st, sk) * 1000000u);
+		timer_arm(st, &sk->timers.sk, st->now + (uint64_t)keepalive_time_s(st, sk) * 1000000u);
 	else if (sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT)
-		timer_cancel(st, &sk->tw_timer);
+		timer_cancel(st, &sk->timers.sk);
 }
 
 /*
@@ -197,15 +197,15 @@ void tcp_reset_keepalive_timer(struct ustack *st, struct sock *sk)
 static void tcp_keepalive_timer(struct ustack *st, struct sock *sk)
 {
 	uint64_t when = (uint64_t)keepalive_time_s(st, sk) * 1000000u;
-	uint64_t intvl = (uint64_t)(sk->keepintvl ? sk->keepintvl : st->sysctl.tcp_keepalive_intvl) * 1000000u;
-	unsigned probes = sk->keepcnt ? sk->keepcnt : (unsigned)st->sysctl.tcp_keepalive_probes;
+	uint64_t intvl = (uint64_t)(sk->keepalive_opts.intvl ? sk->keepalive_opts.intvl : st->sysctl.tcp_keepalive_intvl) * 1000000u;
+	unsigned probes = sk->keepalive_opts.cnt ? sk->keepalive_opts.cnt : (unsigned)st->sysctl.tcp_keepalive_probes;
 	if (sk->snd_max != sk->snd_una || sk->write_seq != sk->snd_una) {
-		timer_arm(st, &sk->tw_timer, st->now + when);
+		timer_arm(st, &sk->timers.sk, st->now + when);
 		return;
 	}
 	uint64_t elapsed = st->now - sk->rcv_tstamp;
 	if (elapsed < when) {
-		timer_arm(st, &sk->tw_timer, st->now + when - elapsed);
+		timer_arm(st, &sk->timers.sk, st->now + when - elapsed);
 		return;
 	}
 	if ((sk->user_timeout_ms && elapsed >= (uint64_t)sk->user_timeout_ms * 1000u && sk->probes_out) ||
@@ -217,14 +217,14 @@ static void tcp_keepalive_timer(struct ustack *st, struct sock *sk)
 	MIB_INC(st, TcpExtTCPKeepAlive);
 	tcp_send_probe(st, sk);
 	sk->probes_out++;
-	timer_arm(st, &sk->tw_timer, st->now + intvl);
+	timer_arm(st, &sk->timers.sk, st->now + intvl);
 }
 
 /* sk_timer: TIME_WAIT's 2·MSL is over, or an orphan waited tcp_fin_timeout in FIN_WAIT2
  * (then Linux resets the peer, TcpExtTCPAbortOnTimeout), or keepalive. */
 void tcp_tw_timer(struct ustack *st, struct utimer *t)
 {
-	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, tw_timer));
+	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, timers.sk));
 	if (sk->node.state == TCP_ESTABLISHED || sk->node.state == TCP_CLOSE_WAIT) {
 		if (sk->keepalive)
 			tcp_keepalive_timer(st, sk);
@@ -242,7 +242,7 @@ void tcp_tw_timer(struct ustack *st, struct utimer *t)
 
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t)
 {
-	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, retrans_timer));
+	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, timers.retransmit));
 	if (sk->fastopen_rsk) {
 		tcp_fastopen_synack_timer(st, sk);
 		return;
