@@ -88,7 +88,8 @@ static void send_tfo_syn(struct tw *t, const struct tw_conn *c, const uint8_t *c
 	tw_opt_wscale(&o, 7);
 	if (exp) {
 		uint8_t v[2 + 16] = { 0xf9, 0x89 };
-		memcpy(v + 2, cookie, clen);
+		if (clen)
+			memcpy(v + 2, cookie, clen);
 		tw_opt_raw(&o, TFO_EXP, v, 2 + clen);
 	} else if (cookie) {
 		tw_opt_raw(&o, TFO_OPT, cookie, clen);
