@@ -89,6 +89,8 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_abort_on_overflow", SC_INT, F(tcp_abort_on_overflow), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_fastopen", SC_INT, F(tcp_fastopen), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_fastopen_key", SC_FOKEY, F(tcp_fastopen_key), 0, 0, 0, NULL },
+	{ "net.ipv4.tcp_ecn", SC_INT, F(tcp_ecn), 1, 0, 2, NULL },
+	{ "net.ipv4.tcp_ecn_fallback", SC_INT, F(tcp_ecn_fallback), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_fastopen_blackhole_timeout_sec", SC_INT, F(tcp_fastopen_blackhole_timeout_sec), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_tw_reuse", SC_INT, F(tcp_tw_reuse), 1, 0, 2, NULL },
 	{ "net.ipv4.tcp_moderate_rcvbuf", SC_INT, F(tcp_moderate_rcvbuf), 1, 0, 1, NULL },
@@ -154,6 +156,8 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_sack = 1;
 	s->tcp_window_scaling = 1;
 	s->tcp_fastopen = 1;
+	s->tcp_ecn = 2;
+	s->tcp_ecn_fallback = 1;
 	s->tcp_tw_reuse = 2;
 	s->tcp_fin_timeout = 60;
 	s->tcp_keepalive_time = 7200;

@@ -176,6 +176,8 @@ uint32_t cookie_init_timestamp(const struct request_sock *req, uint32_t now_ms)
 	uint32_t options = req->wscale_ok ? req->snd_wscale : TS_OPT_WSCALE_MASK;
 	if (req->sack_ok)
 		options |= TS_OPT_SACK;
+	if (req->ecn_ok)
+		options |= TS_OPT_ECN;
 	uint32_t ts = (now_ms >> TSBITS) << TSBITS | options;
 	if (ts > now_ms)
 		ts -= 1u << TSBITS;
@@ -187,13 +189,14 @@ uint32_t cookie_init_timestamp(const struct request_sock *req, uint32_t now_ms)
 static bool cookie_timestamp_decode(struct ustack *st, struct request_sock *req, const struct tcp_repr *th,
 				    uint32_t tsecr)
 {
-	req->tstamp_ok = req->sack_ok = req->wscale_ok = 0;
+	req->tstamp_ok = req->sack_ok = req->wscale_ok = req->ecn_ok = 0;
 	req->snd_wscale = 0;
 	if (!th->opt.ts_ok)
 		return true; /* no timestamps: no SACK, no window scaling (tcp_clear_options) */
 	if (!st->sysctl.tcp_timestamps)
 		return false;
 	req->tstamp_ok = 1;
+	req->ecn_ok = (tsecr & TS_OPT_ECN) && st->sysctl.tcp_ecn; /* cookie_ecn_ok */
 	req->sack_ok = !!(tsecr & TS_OPT_SACK);
 	if (req->sack_ok && !st->sysctl.tcp_sack)
 		return false;

@@ -353,6 +353,8 @@ static void tcp_info_flight(const struct sock *sk, struct ustack_tcp_info *ti)
 		/* after an RTO, whatever the peer has not SACKed counts as lost */
 		ti->tcpi_ca_state = TCP_CA_Loss;
 		ti->tcpi_lost = ti->tcpi_unacked > ti->tcpi_sacked ? ti->tcpi_unacked - ti->tcpi_sacked : 0;
+	} else if (sk->in_cwr) {
+		ti->tcpi_ca_state = TCP_CA_CWR;
 	} else if (sk->dupacks || sk->nsacked) {
 		ti->tcpi_ca_state = TCP_CA_Disorder;
 	}
@@ -381,6 +383,8 @@ void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_in
 		ti.tcpi_options = (sk->tstamp_ok ? TCPI_OPT_TIMESTAMPS : 0) | (sk->sack_ok ? TCPI_OPT_SACK : 0) |
 				  (sk->wscale_ok ? TCPI_OPT_WSCALE : 0) |
 				  (sk->syn_data_acked ? TCPI_OPT_SYN_DATA : 0) |
+				  ((sk->ecn_flags & TCP_ECN_OK) ? TCPI_OPT_ECN : 0) |
+				  ((sk->ecn_flags & TCP_ECN_SEEN) ? TCPI_OPT_ECN_SEEN : 0) |
 				  (sk->syn_fastopen_child ? TCPI_OPT_TFO_CHILD : 0);
 		ti.tcpi_fastopen_client_fail = sk->fastopen_client_fail;
 		if (sk->wscale_ok) {

@@ -67,6 +67,7 @@ struct request_sock {
 	uint8_t num_retrans, num_timeout;
 	uint8_t wscale_ok : 1, sack_ok : 1, tstamp_ok : 1, acked : 1;
 	uint8_t cookie : 1;   /* rebuilt from a SYN cookie (syncookies.c): never hashed, no timer */
+	uint8_t ecn_ok : 1;   /* the SYN asked for ECN (ECE and CWR) and we agree (RFC 3168 §6.1.1) */
 	uint32_t last_oow_ack_ms; /* rate limit for SYN-ACKs to retransmitted SYNs */
 	uint32_t rcv_wnd;         /* the window our SYN-ACK offered */
 	uint32_t snt_synack_us;   /* low bits of the stack clock when the SYN-ACK left: the RTT */
@@ -242,6 +243,7 @@ struct sock {
 	uint8_t probes_out;      /* keepalive or zero-window probes unanswered */
 	bool ca_setsockopt;      /* chosen by TCP_CONGESTION rather than the sysctl */
 	bool synflood_warned;    /* the "Possible SYN flooding" line was logged for this listener */
+	bool in_cwr;             /* icsk_ca_state TCP_CA_CWR: the window comes down once for an ECN echo */
 
 	/* ---- tcp_sock: sequence space and negotiated options ---- */
 	uint32_t iss, irs;
@@ -312,6 +314,7 @@ struct sock {
 	bool fin_rcvd;
 	bool recvmsg_inq;        /* TCP_INQ: recvmsg reports what is left to read (TCP_CM_INQ) */
 	bool oow_ack_sent;
+	uint8_t ecn_flags;       /* TCP_ECN_*: RFC 3168 ECN negotiated, and where its signals stand */
 
 	/* ---- tcp_sock: loss recovery — SACK scoreboard, RACK (RFC 8985), PRR (RFC 6937), TLP ---- */
 	struct tcp_rack {         /* RACK (RFC 8985): loss by time (tcp_recovery.c) */
@@ -453,6 +456,7 @@ struct tcp_seg_out {
 	uint16_t window;
 	struct tcp_opts opt;
 	bool df;
+	uint8_t tos;   /* the IP header's TOS byte: its low bits are the ECN field */
 	bool id_set;
 	uint16_t id;
 	const struct tcp_buf *payload; /* optional: plen bytes from off past its head */
@@ -513,6 +517,16 @@ struct sock *cookie_v4_check(struct ustack *st, struct sock *lsk, const struct i
 /* tcp_minisocks.c: a child made from a request (or a cookie) becomes ESTABLISHED and joins
  * the accept queue; -1 when it could not (it is gone) */
 int tcp_child_establish(struct ustack *st, struct sock *lsk, struct sock *child);
+
+/* ECN (RFC 3168) as Linux keeps it in tp->ecn_flags */
+#define TCP_ECN_OK 1          /* negotiated */
+#define TCP_ECN_QUEUE_CWR 2   /* the next new data segment carries CWR */
+#define TCP_ECN_DEMAND_CWR 4  /* a CE mark came: every segment carries ECE until the peer's CWR */
+#define TCP_ECN_SEEN 8        /* an ECT or CE segment arrived (TCPI_OPT_ECN_SEEN) */
+#define INET_ECN_MASK 3
+#define INET_ECN_NOT_ECT 0
+#define INET_ECN_ECT_0 2
+#define INET_ECN_CE 3
 
 /* ---- tcp_fastopen.c: TCP Fast Open (RFC 7413) ---- */
 /* net.ipv4.tcp_fastopen's bits (include/net/tcp.h) */

@@ -253,6 +253,9 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 			return;
 		/* A good SYN-ACK.  Linux wakes connect() before sending the ACK. */
 		tcp_negotiate(st, sk, th);
+		/* tcp_ecn_rcv_synack: ECN if the SYN-ACK says ECE and not CWR (RFC 3168 §6.1.1) */
+		if ((th->flags & (TCPHDR_ECE | TCPHDR_CWR)) != TCPHDR_ECE)
+			sk->ecn_flags = 0;
 		tcp_synsent_ack_data(st, sk, th->ack);
 		tcp_finish_connect(st, sk);
 		if ((sk->syn_fastopen || sk->syn_data) && tcp_rcv_fastopen_synack(st, sk, th))
@@ -265,6 +268,8 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 	if (th->flags & TCPHDR_SYN) {
 		/* Crossed SYNs: a simultaneous open (RFC 9293 §3.5, figure 8). */
 		tcp_negotiate(st, sk, th);
+		if ((th->flags & (TCPHDR_ECE | TCPHDR_CWR)) != (TCPHDR_ECE | TCPHDR_CWR))
+			sk->ecn_flags = 0; /* tcp_ecn_rcv_syn */
 		tcp_set_state(st, sk, TCP_SYN_RECV);
 		tcp_retransmit_syn(st, sk); /* our SYN again, now as a SYN-ACK */
 	}
@@ -404,11 +409,15 @@ static void tcp_cwnd_reduction(struct sock *sk, uint32_t newly_acked_sacked, uin
 static void tcp_enter_recovery(struct ustack *st, struct sock *sk, uint32_t delivered, uint32_t newly_lost,
 			       bool una_advanced)
 {
-	sk->prr.prior_cwnd = sk->cwnd;
-	sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
+	if (sk->in_cwr) { /* already reducing for an ECN echo: no second reduction */
+		sk->in_cwr = false;
+	} else {
+		sk->prr.prior_cwnd = sk->cwnd;
+		sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
+		sk->prr.delivered = sk->prr.out = 0;
+	}
 	sk->in_recovery = true;
 	sk->high_seq = sk->snd_max;
-	sk->prr.delivered = sk->prr.out = 0;
 	tcp_trace(st, "tcp_enter_recovery", &sk->node, sk->node.state, sk->node.state);
 	if (sk->sack_ok) {
 		MIB_INC(st, TcpExtTCPSackRecovery);
@@ -427,6 +436,14 @@ static void tcp_enter_recovery(struct ustack *st, struct sock *sk, uint32_t deli
 	tcp_retransmit_head(st, sk);
 }
 
+/* Recovery may start once the last one (or an RTO's go-back) is over — snd_una at its
+ * recovery point — or at once from CWR, whose reduction recovery takes over (Linux enters
+ * Recovery from any state below it). */
+static bool tcp_may_enter_recovery(const struct sock *sk)
+{
+	return sk->in_cwr || !before(sk->snd_una, sk->high_seq);
+}
+
 /* tcp_rack_reo_timeout: the reordering window has passed for data RACK was waiting on: what
  * it now finds lost is retransmitted — recovery starts if it had not — and the RTO takes the
  * timer back. */
@@ -438,7 +455,7 @@ void tcp_rack_reo_timeout(struct ustack *st, struct sock *sk)
 	if (tcp_sack_lost_total(sk) != lost_before) {
 		uint32_t mss = tcp_mss_now(sk);
 		uint32_t newly_lost = (tcp_sack_lost_total(sk) - lost_before + mss - 1) / mss;
-		if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq)) {
+		if (!sk->in_recovery && tcp_may_enter_recovery(sk)) {
 			tcp_enter_recovery(st, sk, 1, newly_lost, false);
 		} else if (sk->in_recovery) {
 			tcp_cwnd_reduction(sk, 1, newly_lost, false);
@@ -491,9 +508,46 @@ static void tcp_sack_fastretrans(struct ustack *st, struct sock *sk, bool recove
 	if (sk->in_recovery) {
 		tcp_cwnd_reduction(sk, delivered, newly_lost, una_advanced);
 		tcp_sack_recovery_xmit(st, sk); /* RFC 6675 §5 step (C) */
-	} else if (recover && !before(sk->snd_una, sk->high_seq)) {
+	} else if (recover && tcp_may_enter_recovery(sk)) {
 		tcp_enter_recovery(st, sk, delivered, newly_lost, una_advanced);
 	}
+}
+
+/* tcp_ecn_rcv_ecn_echo: the peer saw congestion (ECE on an ACK of an ECN connection) */
+static bool tcp_ecn_rcv_ecn_echo(const struct sock *sk, const struct tcp_repr *th)
+{
+	return (th->flags & TCPHDR_ECE) && !(th->flags & TCPHDR_SYN) && (sk->ecn_flags & TCP_ECN_OK);
+}
+
+/*
+ * tcp_enter_cwr (RFC 3168 §6.1.2): an ECN echo is a loss without the loss — the window comes
+ * down as in recovery (ssthresh from the congestion control, PRR toward it), once per window
+ * of data: until what was sent when the echo came is acknowledged, further echoes change
+ * nothing.  The next new segment tells the peer with CWR.
+ */
+static void tcp_enter_cwr(struct ustack *st, struct sock *sk)
+{
+	sk->prr.prior_cwnd = sk->cwnd;
+	sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
+	sk->prr.delivered = sk->prr.out = 0;
+	sk->high_seq = sk->snd_max;
+	sk->tlp_high_seq = 0;
+	sk->cwnd_cnt = 0;
+	sk->in_cwr = true;
+	sk->ecn_flags |= TCP_ECN_QUEUE_CWR;
+	tcp_trace(st, "tcp_enter_cwr", &sk->node, sk->node.state, sk->node.state);
+}
+
+/* An ACK in CWR: PRR brings the window down for what it delivered; once something above the
+ * reduction's start is acknowledged the reduction ends at ssthresh (tcp_end_cwnd_reduction). */
+static void tcp_cwr_progress(struct sock *sk, uint32_t una_before, uint32_t sacked_before)
+{
+	if (after(sk->snd_una, sk->high_seq)) {
+		sk->in_cwr = false;
+		sk->cwnd = sk->ssthresh;
+		return;
+	}
+	tcp_cwnd_reduction(sk, ack_delivered(sk, una_before, sacked_before), 0, sk->snd_una != una_before);
 }
 
 /* tcp_ack_update_window (RFC 9293 §3.10.7.4, SND.WL1/WL2): the window of a segment newer
@@ -540,7 +594,7 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 		sk->snd_nxt = ack;
 	/* the recovery point follows snd_una outside recovery, so that comparisons with it stay
 	 * within half the sequence space however much data goes by */
-	if (!sk->in_recovery && after(ack, sk->high_seq))
+	if (!sk->in_recovery && !sk->in_cwr && after(ack, sk->high_seq))
 		sk->high_seq = ack;
 	sk->bytes_acked += data;
 	uint32_t rtt_us = tcp_txlog_acked(sk, ack, st->now);
@@ -623,7 +677,7 @@ static void tcp_ack_no_progress(struct ustack *st, struct sock *sk, const struct
 		if (sk->sack_ok) {
 			bool recover = tcp_sack_time_to_recover(sk) || (!sk->rack.on && sk->dupacks >= sk->reordering);
 			tcp_sack_fastretrans(st, sk, recover, una_before, sacked_before, lost_before);
-		} else if (!sk->in_recovery && !before(sk->snd_una, sk->high_seq) && sk->dupacks >= sk->reordering) {
+		} else if (!sk->in_recovery && tcp_may_enter_recovery(sk) && sk->dupacks >= sk->reordering) {
 			tcp_enter_recovery(st, sk, 1, 0, false);
 		} else if (sk->in_recovery) {
 			sk->cwnd++; /* each further dupack: a segment has left the network */
@@ -675,14 +729,18 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		sk->in_recovery = false; /* full ACK: deflate (RFC 6582 §3.2 step 3) */
 		sk->cwnd = sk->ssthresh;
 	} else if (sk->sack_ok && (sk->in_recovery ||
-				   (tcp_sack_time_to_recover(sk) && !before(sk->snd_una, sk->high_seq)))) {
+				   (tcp_sack_time_to_recover(sk) && tcp_may_enter_recovery(sk)))) {
 		tcp_sack_fastretrans(st, sk, true, una_before, sacked_before, lost_before);
 	} else if (sk->in_recovery) {
 		tcp_retransmit_head(st, sk); /* partial ACK: the next hole */
 		sk->cwnd = sk->cwnd > segs ? sk->cwnd - segs + 1 : 1;
+	} else if (sk->in_cwr) {
+		tcp_cwr_progress(sk, una_before, sacked_before);
 	} else if (cwnd_limited) {
 		tcp_cong_on_ack(st, sk, segs ? segs : 1);
 	}
+	if (tcp_ecn_rcv_ecn_echo(sk, th) && !sk->in_recovery && !sk->in_cwr)
+		tcp_enter_cwr(st, sk);
 	if (fin_acked && tcp_ack_fin(st, sk))
 		return 1;
 	sk_wake_sk(st, sk);
@@ -729,6 +787,36 @@ static void tcp_ack_snd_check(struct ustack *st, struct sock *sk, uint32_t n, bo
 	}
 }
 
+/*
+ * __tcp_ecn_check_ce (RFC 3168 §6.1.3): a data segment marked CE means a router on the way is
+ * congested: every segment we send carries ECE until the sender says CWR, and the next two
+ * ACKs go at once (a sender may be down to a small window).  ECT or CE marks are remembered
+ * (TCPI_OPT_ECN_SEEN); after that, a segment without ECT is probably a retransmission, and is
+ * also ACKed at once.
+ */
+static void tcp_ecn_check_ce(struct sock *sk, uint8_t tos)
+{
+	if (!(sk->ecn_flags & TCP_ECN_OK))
+		return;
+	switch (tos & INET_ECN_MASK) {
+	case INET_ECN_NOT_ECT:
+		if ((sk->ecn_flags & TCP_ECN_SEEN) && sk->quickack < 2)
+			sk->quickack = 2;
+		break;
+	case INET_ECN_CE:
+		if (!(sk->ecn_flags & TCP_ECN_DEMAND_CWR)) {
+			if (sk->quickack < 2)
+				sk->quickack = 2;
+			sk->ecn_flags |= TCP_ECN_DEMAND_CWR;
+		}
+		sk->ecn_flags |= TCP_ECN_SEEN;
+		break;
+	default:
+		sk->ecn_flags |= TCP_ECN_SEEN;
+		break;
+	}
+}
+
 /* tcp_data_queue: returns 1 when the socket is gone. */
 static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 			  const struct tcp_repr *th)
@@ -747,6 +835,8 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 		tcp_v4_send_reset(st, ip, th);
 		return 1;
 	}
+	if (len)
+		tcp_ecn_check_ce(sk, ip->tos);
 	if (len && tcp_rcv_ring(sk) < 0) {
 		MIB_INC(st, TcpExtTCPRcvQDrop); /* no memory for it: as if the buffer were full */
 		tcp_send_ack(st, sk);
@@ -878,6 +968,13 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 	int r = tcp_ack(st, sk, th);
 	if (r)
 		return;
+	/* tcp_ecn_accept_cwr: the sender reduced its window: stop echoing; ACK its data at once,
+	 * its window may be down to one segment */
+	if ((th->flags & TCPHDR_CWR) && (sk->ecn_flags & TCP_ECN_DEMAND_CWR)) {
+		sk->ecn_flags &= (uint8_t)~TCP_ECN_DEMAND_CWR;
+		if (th->plen && !sk->quickack)
+			sk->quickack = 1;
+	}
 	if ((th->plen || (th->flags & TCPHDR_FIN)) && tcp_data_queue(st, sk, ip, th))
 		return;
 	tcp_write_xmit(st, sk);
@@ -995,6 +1092,10 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 		tcp_select_initial_window(st, (uint32_t)lsk->rcvbuf / 2, TCP_MSS_DEFAULT, &req->rcv_wnd,
 					  &req->rcv_wscale, true);
 	req->ts_off = req->tstamp_ok ? secure_tcp_ts_off(st, ip->daddr, ip->saddr) : 0;
+	/* tcp_ecn_create_request: a SYN with ECE and CWR asks for ECN; granted unless tcp_ecn is 0
+	 * or the SYN itself came ECN-capable (a sign of a broken path, RFC 3168 §6.1.1) */
+	req->ecn_ok = (th->flags & (TCPHDR_ECE | TCPHDR_CWR)) == (TCPHDR_ECE | TCPHDR_CWR) &&
+		      st->sysctl.tcp_ecn && (ip->tos & INET_ECN_MASK) == INET_ECN_NOT_ECT;
 	if (want_cookie) {
 		req->snt_isn = cookie_v4_init_sequence(st, lsk, ip, th, &req->mss);
 		tcp_trace(st, "cookie_v4_init_sequence", &req->node, TCP_LISTEN, TCP_LISTEN);

@@ -200,6 +200,7 @@ struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
 	sk->snd_wnd = (uint32_t)th->window << sk->snd_wscale;
 	sk->sack_ok = req->sack_ok;
 	sk->tstamp_ok = req->tstamp_ok;
+	sk->ecn_flags = req->ecn_ok ? TCP_ECN_OK : 0; /* tcp_ecn_openreq_child */
 	sk->ts_off = req->ts_off;
 	sk->ts_recent = req->tstamp_ok && th->opt.ts_ok ? th->opt.tsval : req->ts_recent;
 	sk->ts_recent_stamp_ms = tcp_clock_ms(st);

@@ -62,13 +62,18 @@ int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct 
 	MIB_INC(st, TcpOutSegs);
 	if (seg->flags & TCPHDR_RST)
 		MIB_INC(st, TcpOutRsts);
-	struct ip_tx tx = { .saddr = seg->laddr, .daddr = seg->raddr, .proto = IPPROTO_TCP_,
+	struct ip_tx tx = { .saddr = seg->laddr, .daddr = seg->raddr, .proto = IPPROTO_TCP_, .tos = seg->tos,
 			    .df = seg->df, .id_set = seg->id_set, .id = seg->id };
 	return ip_output(st, p, &tx, rt);
 }
 
+/* A segment of sk's.  With ECN, every segment but a SYN carries ECE while a CE mark waits for
+ * the peer's CWR (tcp_ecn_send; RFC 3168 §6.1.3). */
 static void seg_from_sock(struct tcp_seg_out *seg, struct sock *sk, uint8_t flags)
 {
+	if ((sk->ecn_flags & (TCP_ECN_OK | TCP_ECN_DEMAND_CWR)) == (TCP_ECN_OK | TCP_ECN_DEMAND_CWR) &&
+	    !(flags & TCPHDR_SYN))
+		flags |= TCPHDR_ECE;
 	*seg = (struct tcp_seg_out){
 		.laddr = sk->node.laddr, .raddr = sk->node.raddr,
 		.lport = sk->node.lport, .rport = sk->node.rport,
@@ -90,11 +95,20 @@ static void ts_option(struct ustack *st, struct tcp_opts *o, uint32_t ts_off, ui
  * empty one asking for a cookie — if it fits after the others (tcp_syn_options), and data_len
  * bytes of data from the send ring.
  */
-static int tcp_send_syn(struct ustack *st, struct sock *sk, uint32_t data_len)
+static int tcp_send_syn(struct ustack *st, struct sock *sk, uint32_t data_len, bool retrans)
 {
 	bool synack = sk->node.state == TCP_SYN_RECV;
 	struct tcp_seg_out seg;
 	seg_from_sock(&seg, sk, synack ? TCPHDR_SYN | TCPHDR_ACK : TCPHDR_SYN);
+	/* ECN (tcp_ecn_send_syn, tcp_ecn_send_synack): a SYN that asks for it carries ECE and
+	 * CWR — a resent one not, with tcp_ecn_fallback (RFC 3168 §6.1.1.1: a middlebox may drop
+	 * such SYNs); our SYN-ACK agrees with ECE */
+	if (sk->ecn_flags & TCP_ECN_OK) {
+		if (synack)
+			seg.flags |= TCPHDR_ECE;
+		else if (!retrans || !st->sysctl.tcp_ecn_fallback)
+			seg.flags |= TCPHDR_ECE | TCPHDR_CWR;
+	}
 	if (synack && sk->fastopen_rsk)
 		seg.id = 0; /* as the request's SYN-ACK (ip_build_and_send_pkt) */
 	seg.seq = sk->iss;
@@ -146,7 +160,7 @@ static int tcp_send_syn_data(struct ustack *st, struct sock *sk)
 	if (!tcp_fastopen_cookie_check(st, sk, &mss, &fo->cookie)) {
 		if (fo->cookie.len > 0)
 			fo->cookie.len = 0; /* a cookie request instead */
-		rc = tcp_send_syn(st, sk, 0);
+		rc = tcp_send_syn(st, sk, 0, false);
 		if (rc < 0 && rc != -ENOBUFS)
 			sk->syn_fastopen = 0;
 		fo->cookie.len = -1;
@@ -179,7 +193,7 @@ static int tcp_send_syn_data(struct ustack *st, struct sock *sk)
 		tcp_chrono_start(st, sk, TCP_CHRONO_BUSY);
 	}
 	fo->copied = space;
-	rc = tcp_send_syn(st, sk, space);
+	rc = tcp_send_syn(st, sk, space, false);
 	sk->syn_data = space > 0;
 	fo->cookie.len = -1;
 	return rc;
@@ -198,6 +212,7 @@ int tcp_connect(struct ustack *st, struct sock *sk)
 	sk->tstamp_ok = st->sysctl.tcp_timestamps != 0;
 	sk->sack_ok = st->sysctl.tcp_sack != 0;
 	sk->wscale_ok = st->sysctl.tcp_window_scaling != 0;
+	sk->ecn_flags = st->sysctl.tcp_ecn == 1 ? TCP_ECN_OK : 0; /* 2 only accepts */
 	sk->snd_una = sk->iss;
 	sk->snd_nxt = sk->iss + 1;
 	sk->rcv_nxt = 0;
@@ -207,7 +222,7 @@ int tcp_connect(struct ustack *st, struct sock *sk)
 	MIB_INC(st, TcpActiveOpens);
 	tcp_trace(st, "tcp_connect", &sk->node, sk->node.state, sk->node.state);
 	/* Send off SYN; include data in Fast Open. */
-	int rc = sk->fastopen_req ? tcp_send_syn_data(st, sk) : tcp_send_syn(st, sk, 0);
+	int rc = sk->fastopen_req ? tcp_send_syn_data(st, sk) : tcp_send_syn(st, sk, 0, false);
 	tcp_reset_xmit_timer(st, sk);
 	/* A SYN lost to a full pool is retransmitted like one lost on the wire (Linux keeps
 	 * it queued too), so the connect does not fail here. */
@@ -220,13 +235,13 @@ int tcp_retransmit_syn(struct ustack *st, struct sock *sk)
 	MIB_INC(st, TcpRetransSegs);
 	MIB_INC(st, TcpExtTCPSynRetrans);
 	tcp_trace(st, "tcp_retransmit_skb", &sk->node, sk->node.state, sk->node.state);
-	return tcp_send_syn(st, sk, 0);
+	return tcp_send_syn(st, sk, 0, true);
 }
 
 int tcp_rtx_synack(struct ustack *st, struct sock *sk)
 {
 	tcp_trace(st, "tcp_rtx_synack", &sk->node, sk->node.state, sk->node.state);
-	return tcp_send_syn(st, sk, 0);
+	return tcp_send_syn(st, sk, 0, true);
 }
 
 /*
@@ -300,6 +315,15 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	if (len && psh)
 		flags |= TCPHDR_PSH;
 	seg_from_sock(&seg, sk, flags);
+	/* tcp_ecn_send: new data is ECT(0), and the first after a reduction says CWR; a
+	 * retransmission or a bare FIN is not ECN-capable (RFC 3168 §6.1.5) */
+	if ((sk->ecn_flags & TCP_ECN_OK) && len && !before(seq, sk->snd_max)) {
+		seg.tos = INET_ECN_ECT_0;
+		if (sk->ecn_flags & TCP_ECN_QUEUE_CWR) {
+			sk->ecn_flags &= (uint8_t)~TCP_ECN_QUEUE_CWR;
+			seg.flags |= TCPHDR_CWR;
+		}
+	}
 	seg.seq = seq;
 	seg.ack = sk->rcv_nxt;
 	seg.window = tcp_select_window(sk);
@@ -693,7 +717,7 @@ int tcp_send_synack(struct ustack *st, struct request_sock *req, const struct tc
 		.laddr = req->node.laddr, .raddr = req->node.raddr,
 		.lport = req->node.lport, .rport = req->node.rport,
 		.seq = req->snt_isn, .ack = req->rcv_isn + 1 + syn_data,
-		.flags = TCPHDR_SYN | TCPHDR_ACK,
+		.flags = TCPHDR_SYN | TCPHDR_ACK | (req->ecn_ok ? TCPHDR_ECE : 0), /* tcp_ecn_make_synack */
 		.window = (uint16_t)(rcv_wnd < 65535u ? rcv_wnd : 65535u),
 		.df = true, .id_set = true, .id = 0, /* ip_build_and_send_pkt: DF and ID 0 */
 	};

@@ -143,6 +143,7 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 	sk->cwnd = 1;
 	sk->cwnd_cnt = 0;
 	sk->in_recovery = false;
+	sk->in_cwr = false;
 	sk->dupacks = 0;
 	sk->high_seq = sk->snd_max;
 	sk->high_rxt = sk->snd_una; /* the SACK scoreboard stays: go-back-N skips what it holds */

@@ -323,6 +323,7 @@ struct tw_seg tw_expect_tcp(struct tw *t)
 	s.ip_id = tw_rd16(ip + 4);
 	s.df = (tw_rd16(ip + 6) & 0x4000) != 0;
 	s.ttl = ip[8];
+	s.tos = ip[1];
 	s.sport = tw_rd16(th);
 	s.dport = tw_rd16(th + 2);
 	s.seq = tw_rd32(th + 4);

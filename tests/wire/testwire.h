@@ -105,6 +105,7 @@ struct tw_seg {
 	const uint8_t *payload; /* into the capture ring, like opts */
 	uint16_t ip_id;
 	uint8_t ttl;
+	uint8_t tos; /* its low two bits are the ECN field (RFC 3168 §5) */
 	int df;
 };
 struct tw_seg tw_expect_tcp(struct tw *t);
