@@ -1105,6 +1105,8 @@ static const struct fz_sysctl_choice sysctls[] = {
 	{ "net.ipv4.tcp_fastopen", { "0x603", "0x403", "1", "0x207" } },
 	{ "net.ipv4.tcp_fastopen_key", { "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4", "0-0-0-0", "1-2-3-4,5-6-7-8", "x" } },
 	{ "net.ipv4.tcp_fastopen_blackhole_timeout_sec", { "0", "1", "3600", "0" } },
+	{ "net.ipv4.tcp_ecn", { "1", "2", "0", "1" } },
+	{ "net.ipv4.tcp_ecn_fallback", { "0", "1", "1", "0" } },
 	{ "net.ipv4.tcp_tw_reuse", { "1", "0", "2", "1" } },
 	{ "net.ipv4.tcp_fin_timeout", { "1", "60", "5", "0" } },
 	{ "net.ipv4.tcp_retries2", { "1", "15", "3", "0" } },
