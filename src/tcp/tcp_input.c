@@ -900,6 +900,36 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 	return 0;
 }
 
+#define TCP_PAWS_WINDOW 1                  /* the timestamp jitter PAWS tolerates */
+#define TCP_PAWS_24DAYS_MS (24u * 86400000u) /* a ts_recent this old says nothing (RFC 7323 §5.5) */
+
+/* tcp_disordered_ack: a pure duplicate ACK at rcv_nxt that would not move the window, with a
+ * timestamp within an RTO's worth of ts_recent — reordered behind a newer segment, not an old
+ * duplicate: PAWS lets it through (it cannot corrupt anything, and a sender counting
+ * duplicate ACKs needs it). */
+static bool tcp_disordered_ack(const struct sock *sk, const struct tcp_repr *th)
+{
+	uint32_t seq = th->seq, ack = th->ack;
+	uint32_t nwin = (uint32_t)th->window << sk->snd_wscale;
+	bool may_update_window = after(ack, sk->snd_una) || after(seq, sk->snd_wl1) ||
+				 (seq == sk->snd_wl1 && (nwin > sk->snd_wnd || !nwin));
+	return (th->flags & TCPHDR_ACK) && !th->plen && !(th->flags & (TCPHDR_SYN | TCPHDR_FIN)) &&
+	       seq == sk->rcv_nxt && ack == sk->snd_una && !may_update_window &&
+	       (int32_t)(sk->ts_recent - th->opt.tsval) <= (int32_t)(sk->rto_ms * 1024u / 1000u);
+}
+
+/* tcp_paws_discard: a timestamp more than TCP_PAWS_WINDOW behind ts_recent marks an old
+ * duplicate — unless ts_recent is 24 days old (the peer's clock may have wrapped since), or
+ * none was ever taken, or the segment is a disordered ACK. */
+static bool tcp_paws_discard(struct ustack *st, const struct sock *sk, const struct tcp_repr *th)
+{
+	if ((int32_t)(sk->ts_recent - th->opt.tsval) <= TCP_PAWS_WINDOW)
+		return false;
+	if (tcp_clock_ms(st) - sk->ts_recent_stamp_ms >= TCP_PAWS_24DAYS_MS || !sk->ts_recent)
+		return false;
+	return !tcp_disordered_ack(sk, th);
+}
+
 /* The states after the handshake: RFC 9293 §3.10.7.4's checks in order, with RFC 5961's
  * answers to RSTs and SYNs that are not exactly where expected. */
 void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
@@ -911,9 +941,14 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 		sk->data_segs_in++;
 		sk->lrcvtime = st->now;
 	}
-	/* PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate */
-	if (sk->tstamp_ok && th->opt.ts_ok && !(th->flags & TCPHDR_RST) &&
-	    (int32_t)(th->opt.tsval - sk->ts_recent) < 0) {
+	/* PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate — a RST is taken anyway,
+	 * a SYN gets a challenge ACK (tcp_validate_incoming) */
+	if (sk->tstamp_ok && th->opt.ts_ok && !(th->flags & TCPHDR_RST) && tcp_paws_discard(st, sk, th)) {
+		if (th->flags & TCPHDR_SYN) {
+			MIB_INC(st, TcpExtTCPSYNChallenge);
+			tcp_send_challenge_ack(st, sk);
+			return;
+		}
 		MIB_INC(st, TcpExtPAWSEstab);
 		tcp_send_dupack_limited(st, sk, th, MIB_TcpExtTCPACKSkippedPAWS);
 		return;
@@ -952,8 +987,12 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge.  Linux
 	 * 6.18 does so before it looks at the ACK: a segment whose ACK is for data never sent
 	 * still moves ts_recent (measured here: packetdrill's ts_recent/invalid_ack.pkt, which
-	 * expects the opposite, fails on this kernel exactly as it fails on ustack). */
-	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt)) {
+	 * expects the opposite, fails on this kernel exactly as it fails on ustack).  Only
+	 * forward, though: a timestamp PAWS let through behind it (jitter, a disordered ACK) does
+	 * not move it back (tcp_replace_ts_recent). */
+	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt) &&
+	    ((int32_t)(th->opt.tsval - sk->ts_recent) >= 0 || !sk->ts_recent ||
+	     tcp_clock_ms(st) - sk->ts_recent_stamp_ms >= TCP_PAWS_24DAYS_MS)) { /* tcp_paws_check(0) */
 		sk->ts_recent = th->opt.tsval;
 		sk->ts_recent_stamp_ms = tcp_clock_ms(st);
 	}

@@ -199,7 +199,7 @@ static void test_paws_drops_old_timestamps(void **state)
 	struct tw *t = *state;
 	accept_sack_ts_conn(t, 0);
 	struct tw_opts old = { 0 };
-	tw_opt_ts(&old, 4999, 0); /* < 5000, the SYN's */
+	tw_opt_ts(&old, 4998, 0); /* 2 behind 5000, the SYN's: beyond TCP_PAWS_WINDOW */
 	uint8_t d[10] = { 0 };
 	tw_peer_send_opts(t, &conn, &old, 0, 0, TW_ACK, 65535, d, 10);
 	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0); /* a duplicate ACK; the data is not taken */
@@ -207,6 +207,26 @@ static void test_paws_drops_old_timestamps(void **state)
 	char buf[16];
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), -1);
 	assert_int_equal(errno, EAGAIN);
+	/* one behind is jitter PAWS tolerates (TCP_PAWS_WINDOW): the data is taken */
+	old.len = 0;
+	tw_opt_ts(&old, 4999, 0);
+	tw_peer_send_opts(t, &conn, &old, 0, 0, TW_ACK, 65535, d, 10);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 10, 0);
+	assert_int_equal(tw_counter(t, "TcpExtPAWSEstab"), 1);
+	/* a pure duplicate ACK reordered behind a newer one is no old duplicate
+	 * (tcp_disordered_ack: same window, within an RTO's worth of timestamps): nothing
+	 * answers it, nothing counts it, and ts_recent does not go back */
+	old.len = 0;
+	tw_opt_ts(&old, 5001, 0);
+	tw_peer_send_opts(t, &conn, &old, 10, 0, TW_ACK, 65535, NULL, 0);
+	old.len = 0;
+	tw_opt_ts(&old, 4900, 0);
+	tw_peer_send_opts(t, &conn, &old, 10, 0, TW_ACK, 65535, NULL, 0);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtPAWSEstab"), 1);
+	assert_int_equal(ustack_send(t->st, conn.fd, d, 1, 0), 1);
+	struct tw_seg s = tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 0, 10, 1);
+	assert_int_equal(tw_rd32(s.opts + 8), 5001); /* TSecr: still the newest */
 }
 
 static void test_rfc5961_rst_and_syn(void **state)
