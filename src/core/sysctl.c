@@ -90,6 +90,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_fastopen", SC_INT, F(tcp_fastopen), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_fastopen_key", SC_FOKEY, F(tcp_fastopen_key), 0, 0, 0, NULL },
 	{ "net.ipv4.tcp_ecn", SC_INT, F(tcp_ecn), 1, 0, 2, NULL },
+	{ "net.ipv4.tcp_slow_start_after_idle", SC_INT, F(tcp_slow_start_after_idle), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_ecn_fallback", SC_INT, F(tcp_ecn_fallback), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_fastopen_blackhole_timeout_sec", SC_INT, F(tcp_fastopen_blackhole_timeout_sec), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_tw_reuse", SC_INT, F(tcp_tw_reuse), 1, 0, 2, NULL },
@@ -157,6 +158,7 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_window_scaling = 1;
 	s->tcp_fastopen = 1;
 	s->tcp_ecn = 2;
+	s->tcp_slow_start_after_idle = 1;
 	s->tcp_ecn_fallback = 1;
 	s->tcp_tw_reuse = 2;
 	s->tcp_fin_timeout = 60;

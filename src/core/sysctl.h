@@ -39,6 +39,7 @@ struct ustack_sysctls {
 	int tcp_invalid_ratelimit; /* ms between ACKs to out-of-window segments (tcp_oow_rate_limited) */
 	int tcp_migrate_req;       /* a closing SO_REUSEPORT listener hands its connections on */
 	int tcp_fastopen_blackhole_timeout_sec; /* active Fast Open's pause after a blackhole */
+	int tcp_slow_start_after_idle; /* RFC 5681 §4.1: cwnd restarts after an RTO of idleness */
 	int tcp_ecn, tcp_ecn_fallback; /* RFC 3168: 1 ask and accept, 2 accept (the default); fallback */
 	/* net.ipv4.tcp_fastopen_key: the SipHash keys of the server's cookies, primary then
 	 * backup, as Linux keeps them (16 bytes, the four words little-endian); 0 keys until

@@ -202,8 +202,10 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 			}
 			uint32_t n = tcp_buf_push(&sk->sndq, buf + copied, (uint32_t)want);
 			if (n) {
-				if (new_skb)
+				if (new_skb) { /* tcp_skb_entail */
+					tcp_slow_start_after_idle_check(st, sk);
 					tcp_chrono_start(st, sk, TCP_CHRONO_BUSY);
+				}
 				sk->write_seq += n;
 				tcp_wq_add(sk, n, new_skb, copied == 0);
 				copied += n;

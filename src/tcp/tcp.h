@@ -174,6 +174,8 @@ struct tcp_cong_ops {
 	void (*init)(struct sock *sk);
 	uint32_t (*ssthresh)(struct ustack *st, struct sock *sk); /* on loss: the new ssthresh */
 	void (*cong_avoid)(struct ustack *st, struct sock *sk, uint32_t acked);
+	/* CA_EVENT_TX_START: data goes out with nothing in flight, after idle_ms of idleness */
+	void (*tx_start)(struct sock *sk, uint32_t idle_ms);
 };
 
 /*
@@ -662,6 +664,8 @@ void tcp_chrono_stop(const struct ustack *st, struct sock *sk, uint8_t type);
 void tcp_chrono_stats(const struct ustack *st, const struct sock *sk, uint64_t out_us[3]);
 /* tcp_cong.c */
 bool tcp_is_cwnd_limited(const struct sock *sk);
+/* tcp_output.c: RFC 5681 §4.1's restart of an idle connection (tcp_slow_start_after_idle_check) */
+void tcp_slow_start_after_idle_check(struct ustack *st, struct sock *sk);
 /* tcp_recovery.c: the transmit log, RTT samples, RACK */
 void tcp_txlog_free(struct sock *sk);
 void tcp_txlog_sent(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);

@@ -133,9 +133,19 @@ static void cubic_cong_avoid(struct ustack *st, struct sock *sk, uint32_t acked)
 	tcp_cong_avoid_ai(sk, sk->cubic.cnt, acked);
 }
 
+/* bictcp_cwnd_event(CA_EVENT_TX_START): the application left the connection idle; CUBIC's
+ * epoch moves by as long, so the window keeps to its curve instead of leaping along it for
+ * time nobody used. */
+static void cubic_tx_start(struct sock *sk, uint32_t idle_ms)
+{
+	struct cubic_state *ca = &sk->cubic;
+	if (ca->epoch_start_ms && idle_ms)
+		ca->epoch_start_ms += idle_ms;
+}
+
 static const struct tcp_cong_ops tcp_cong_list[] = {
-	{ "cubic", cubic_init, cubic_ssthresh, cubic_cong_avoid },
-	{ "reno", reno_init, reno_ssthresh, reno_cong_avoid },
+	{ "cubic", cubic_init, cubic_ssthresh, cubic_cong_avoid, cubic_tx_start },
+	{ "reno", reno_init, reno_ssthresh, reno_cong_avoid, NULL },
 };
 
 const struct tcp_cong_ops *tcp_cong_find(const char *name)

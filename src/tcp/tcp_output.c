@@ -245,6 +245,39 @@ int tcp_rtx_synack(struct ustack *st, struct sock *sk)
 }
 
 /*
+ * tcp_cwnd_restart (RFC 5681 §4.1, RFC 2861): a connection idle for longer than an RTO no
+ * longer knows the path, so before sending again its window comes back toward the initial
+ * one — halved for each RTO of idleness, never below min(cwnd, 10) — remembering what it had
+ * in ssthresh (tcp_current_ssthresh: at least three quarters of it).
+ */
+static void tcp_cwnd_restart(struct sock *sk, uint64_t idle_ms)
+{
+	uint32_t restart = sk->cwnd < TCP_INIT_CWND ? sk->cwnd : TCP_INIT_CWND;
+	uint32_t cwnd = sk->cwnd;
+	if (!sk->in_cwr && !sk->in_recovery) {
+		uint32_t three_quarters = (cwnd >> 1) + (cwnd >> 2);
+		if (sk->ssthresh < three_quarters)
+			sk->ssthresh = three_quarters;
+	}
+	int64_t delta = (int64_t)idle_ms;
+	while ((delta -= sk->rto_ms) > 0 && cwnd > restart)
+		cwnd >>= 1;
+	sk->cwnd = cwnd > restart ? cwnd : restart;
+	sk->cwnd_cnt = 0;
+}
+
+/* tcp_slow_start_after_idle_check: as a write starts a new skb with nothing in flight, after
+ * more than an RTO without sending (net.ipv4.tcp_slow_start_after_idle, on by default). */
+void tcp_slow_start_after_idle_check(struct ustack *st, struct sock *sk)
+{
+	if (!st->sysctl.tcp_slow_start_after_idle || sk->snd_una != sk->snd_max)
+		return;
+	uint64_t idle_ms = (st->now - sk->lsndtime) / 1000u;
+	if (idle_ms > sk->rto_ms)
+		tcp_cwnd_restart(sk, idle_ms);
+}
+
+/*
  * __tcp_select_window: the window a segment advertises — the receive ring's free space less
  * what out-of-order data will need, but no more than rcv_ssthresh, which starts at the
  * handshake's window and grows as in-order data arrives (Linux's tcp_grow_window), rounded
@@ -335,6 +368,8 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	timer_cancel(st, &sk->timers.delack);
 	sk->segs_out++;
 	if (len) {
+		if (sk->snd_una == sk->snd_max && sk->ca_ops->tx_start) /* tcp_event_data_sent */
+			sk->ca_ops->tx_start(sk, (uint32_t)((st->now - sk->lsndtime) / 1000u));
 		if (sk->in_recovery)
 			sk->prr.out++; /* PRR counts what recovery sends */
 		sk->data_segs_out++;

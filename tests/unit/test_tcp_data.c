@@ -844,6 +844,48 @@ static void test_slow_start_app_limited(void **state)
 	assert_int_equal(ti.tcpi_snd_cwnd, 20);
 }
 
+/* tcp_slow_start_after_idle_check (RFC 5681 §4.1): a write after more than an RTO of
+ * idleness finds the window halved per RTO idle, never below min(cwnd, 10), ssthresh at least
+ * three quarters of what it was (still unbounded here: no loss yet); with
+ * net.ipv4.tcp_slow_start_after_idle=0 nothing changes. */
+static void test_slow_start_after_idle(void **state)
+{
+	struct tw *t = *state;
+	accept_conn(t);
+	static uint8_t buf[20 * 1460];
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	for (int round = 0; round < 2; round++) {
+		/* a window of 10, fully used and acknowledged: cwnd 20 */
+		uint32_t base = (uint32_t)round * (10 * 1460 + 1); /* round 0 ended with one more byte */
+		assert_int_equal(ustack_send(t->st, conn.fd, buf, 10 * 1460, 0), 10 * 1460);
+		for (int i = 0; i < 10; i++)
+			(void)tw_expect_tcp(t);
+		tw_advance(t, 5);
+		tw_peer_send(t, &conn, 0, base + 10 * 1460, TW_ACK, 65535, NULL, 0);
+		assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+		if (round == 0) {
+			assert_int_equal(ti.tcpi_snd_cwnd, 20);
+			tw_advance(t, 3000); /* idle for many RTOs */
+			assert_int_equal(ustack_send(t->st, conn.fd, buf, 1, 0), 1);
+			(void)tw_expect_tcp(t);
+			assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+			assert_int_equal(ti.tcpi_snd_cwnd, 10);
+			assert_int_equal(ti.tcpi_snd_ssthresh, 0x7fffffff); /* max(ssthresh, ¾ cwnd) */
+			tw_peer_send(t, &conn, 0, base + 10 * 1460 + 1, TW_ACK, 65535, NULL, 0);
+		}
+	}
+	/* with the sysctl off, the window outlives the idleness */
+	tw_sysctl(t, "net.ipv4.tcp_slow_start_after_idle", "0");
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	uint32_t cwnd = ti.tcpi_snd_cwnd;
+	tw_advance(t, 3000);
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, 1, 0), 1);
+	(void)tw_expect_tcp(t);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_snd_cwnd, cwnd);
+}
+
 /* RACK (RFC 8985): one segment SACKed above three holes is not yet the duplicate threshold,
  * so RACK waits a reordering window (a quarter of the 40 ms minimum RTT) past an RTT since the
  * holes were sent, then marks them lost: recovery starts from the reordering timer, and PRR
@@ -1021,6 +1063,7 @@ int main(void)
 		T(test_rtt_sample_per_ack),
 		T(test_chrono_busy_and_rwnd_limited),
 		T(test_slow_start_app_limited),
+		T(test_slow_start_after_idle),
 		T(test_rack_reorder_timer),
 		T(test_rack_lost_retransmission),
 		T(test_msg_zerocopy_notifications),
