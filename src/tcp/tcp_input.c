@@ -623,6 +623,10 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 			sk->nsacked = 0;
 		}
 	}
+	/* tcp_remove_reno_sacks: without SACK the duplicate ACKs already counted segments as
+	 * delivered; what this ACK delivers anew is the rest, at least one */
+	if (!sk->sack_ok && sk->dupacks && !sk->in_recovery)
+		segs = segs > sk->dupacks ? segs - sk->dupacks : 1;
 	sk->dupacks = 0;
 	return segs;
 }
@@ -737,7 +741,10 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	} else if (sk->in_cwr) {
 		tcp_cwr_progress(sk, una_before, sacked_before);
 	} else if (cwnd_limited) {
-		tcp_cong_on_ack(st, sk, segs ? segs : 1);
+		/* tcp_cong_control's acked_sacked: with SACK, what this ACK delivered anew — data
+		 * SACKed before was counted when it was SACKed */
+		uint32_t delivered = sk->sack_ok ? ack_delivered(sk, una_before, sacked_before) : segs;
+		tcp_cong_on_ack(st, sk, delivered ? delivered : 1);
 	}
 	if (tcp_ecn_rcv_ecn_echo(sk, th) && !sk->in_recovery && !sk->in_cwr)
 		tcp_enter_cwr(st, sk);

@@ -385,6 +385,16 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	return tcp_transmit(st, &seg, &sk->rt);
 }
 
+/* tcp_limit_reno_sacked: the duplicate ACKs a non-SACK sender counts as delivered segments,
+ * never all of what is in flight */
+static uint32_t tcp_reno_sacked(const struct sock *sk, uint32_t mss, uint32_t in_flight)
+{
+	uint32_t segs = (in_flight + mss - 1) / mss;
+	uint32_t sacked = sk->dupacks < segs ? sk->dupacks : (segs ? segs - 1 : 0);
+	uint32_t bytes = sacked * mss;
+	return bytes < in_flight ? bytes : in_flight;
+}
+
 /* tcp_check_probe_timer: with nothing in flight no ACK will come, so a sender that holds
  * data back needs a timer running (the zero-window probe, or tcp_write_wakeup after an RTO). */
 static void tcp_check_probe_timer(struct ustack *st, struct sock *sk)
@@ -535,6 +545,11 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 		 * SACKed data has left the network, so each SACK lets new data go — which also does
 		 * what limited transmit (RFC 3042) does, as Linux's packets_out − sacked_out does */
 		uint32_t in_flight = sk->nsacked && !rexmit ? tcp_sack_pipe(sk) : seq - sk->snd_una;
+		/* limited transmit (RFC 3042) without SACK: Linux counts each duplicate ACK as a
+		 * segment that left the network (tcp_add_reno_sack), so the first ones let new data
+		 * go before recovery starts */
+		if (!sk->sack_ok && !sk->in_recovery && sk->dupacks && !rexmit)
+			in_flight -= tcp_reno_sacked(sk, mss, in_flight);
 		uint32_t cwnd_room = sk->cwnd * mss > in_flight ? sk->cwnd * mss - in_flight : 0;
 		/* tcp_snd_wnd_test */
 		uint32_t wnd_end = sk->snd_una + sk->snd_wnd;

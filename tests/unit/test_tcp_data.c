@@ -128,6 +128,35 @@ static void test_quickack_then_delayed_ack(void **state)
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 4620);
 }
 
+/* Limited transmit (RFC 3042) without SACK, as Linux's reno "sacked_out": each of the first
+ * two duplicate ACKs lets one new segment go; a later cumulative ACK grows cwnd only by what
+ * it delivers beyond what the duplicates already counted. */
+static void test_limited_transmit_without_sack(void **state)
+{
+	struct tw *t = *state;
+	accept_conn(t);
+	static uint8_t buf[15 * 1460];
+	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (int i = 0; i < 10; i++)
+		tw_expect_seg(t, &conn, i == 4 || i == 9 ? TW_ACK | TW_PSH : TW_ACK, (uint32_t)i * 1460, 0, 1460);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 10 * 1460, 0, 1460);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 11 * 1460, 0, 1460);
+	tw_expect_none(t);
+	/* three segments acknowledged, two of them counted already: cwnd 10 → 11, and with 9
+	 * in flight two more go */
+	tw_peer_send(t, &conn, 0, 3 * 1460, TW_ACK, 65535, NULL, 0);
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_snd_cwnd, 11);
+	tw_expect_seg(t, &conn, TW_ACK, 12 * 1460, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 13 * 1460, 0, 1460); /* one TSO packet's end */
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPRenoRecovery"), 0);
+}
+
 static void test_fast_retransmit_on_three_dupacks(void **state)
 {
 	struct tw *t = *state;
@@ -1043,6 +1072,7 @@ int main(void)
 		T(test_segmentation_nagle_minshall),
 		T(test_peer_window_limits_and_zero_window_probe),
 		T(test_quickack_then_delayed_ack),
+		T(test_limited_transmit_without_sack),
 		T(test_fast_retransmit_on_three_dupacks),
 		T(test_out_of_order_data_and_sack_blocks),
 		T(test_paws_drops_old_timestamps),
