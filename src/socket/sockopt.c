@@ -149,14 +149,13 @@ static int do_tcp_getsockopt(struct ustack *st, struct sock *sk, int name, void 
 	return put_int(val, len, v);
 }
 
+static int do_ip_getsockopt(struct ustack *st, struct sock *sk, int name, void *val, socklen_t *len);
+
 int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len)
 {
 	ENTER(st, fd, sk);
 	switch (level) {
-	case IPPROTO_IP:
-		if (name != IP_BIND_ADDRESS_NO_PORT)
-			return leave(st, -ENOPROTOOPT);
-		return leave(st, put_int(val, len, sk->bind_address_no_port));
+	case IPPROTO_IP: return leave(st, do_ip_getsockopt(st, sk, name, val, len));
 	case SOL_SOCKET: return leave(st, sock_getsockopt(st, sk, name, val, len));
 	case IPPROTO_TCP: return leave(st, do_tcp_getsockopt(st, sk, name, val, len));
 	default: return leave(st, -ENOPROTOOPT);
@@ -363,26 +362,63 @@ static int do_tcp_setsockopt(struct ustack *st, struct sock *sk, int name, const
 	}
 }
 
-/* do_ip_setsockopt: the IPPROTO_IP options ustack serves; any other is ENOPROTOOPT, as an
- * option Linux does not know is. */
+/*
+ * do_ip_setsockopt: the IPPROTO_IP options ustack serves; any other is ENOPROTOOPT, as an option
+ * Linux does not know is.  Each takes an int or a single byte (do_ip_setsockopt reads what the
+ * length allows, and 0 from an empty one).  IP_TOS keeps a TCP socket's ECN bits (they belong
+ * to ECN, __ip_sock_set_tos); IP_TTL is 1..255 or -1 for the sysctl's; IP_MTU_DISCOVER's DONT
+ * clears DF and ignores fragmentation-needed, WANT (the default) and DO set DF.
+ */
 static int do_ip_setsockopt(struct sock *sk, int name, const void *val, socklen_t len)
 {
-	if (name != IP_BIND_ADDRESS_NO_PORT)
+	if (name != IP_BIND_ADDRESS_NO_PORT && name != IP_TOS && name != IP_TTL && name != IP_MTU_DISCOVER)
 		return -ENOPROTOOPT;
-	int v;
+	int v = 0;
 	if (len >= (socklen_t)sizeof(int)) {
 		if (!val)
 			return -EFAULT;
 		memcpy(&v, val, sizeof(v));
-	} else if (len >= 1) { /* do_ip_setsockopt takes a single byte for a boolean, too */
+	} else if (len >= 1) {
 		if (!val)
 			return -EFAULT;
 		v = *(const uint8_t *)val;
-	} else {
-		return -EINVAL;
 	}
-	sk->bind_address_no_port = v != 0;
-	return 0;
+	switch (name) {
+	case IP_TOS:
+		sk->tos = (uint8_t)(((unsigned)v & ~3u) | (sk->tos & 3u));
+		return 0;
+	case IP_TTL:
+		if (len < 1)
+			return -EINVAL;
+		if (v != -1 && (v < 1 || v > 255))
+			return -EINVAL;
+		sk->ttl = v == -1 ? 0 : (uint8_t)v;
+		return 0;
+	case IP_MTU_DISCOVER:
+		if (v < IP_PMTUDISC_DONT || v > IP_PMTUDISC_OMIT)
+			return -EINVAL;
+		sk->pmtudisc = (uint8_t)v;
+		return 0;
+	default: /* IP_BIND_ADDRESS_NO_PORT */
+		sk->bind_address_no_port = v != 0;
+		return 0;
+	}
+}
+
+/* do_ip_getsockopt */
+static int do_ip_getsockopt(struct ustack *st, struct sock *sk, int name, void *val, socklen_t *len)
+{
+	switch (name) {
+	case IP_BIND_ADDRESS_NO_PORT: return put_int(val, len, sk->bind_address_no_port);
+	case IP_TOS: return put_int(val, len, sk->tos);
+	case IP_TTL: return put_int(val, len, sk->ttl ? sk->ttl : st->sysctl.ip_default_ttl);
+	case IP_MTU_DISCOVER: return put_int(val, len, sk->pmtudisc);
+	case IP_MTU: /* the path's MTU, for a connected socket */
+		if (sk->node.state == TCP_CLOSE || sk->node.state == TCP_LISTEN || !sk->node.raddr)
+			return -ENOTCONN;
+		return put_int(val, len, (int)sk->rt.mtu);
+	default: return -ENOPROTOOPT;
+	}
 }
 
 int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len)

@@ -35,6 +35,7 @@ struct sock *sk_alloc(struct ustack *st)
 	sk->node.state = TCP_CLOSE;
 	sk->ss = SS_UNCONNECTED;
 	sk->linger = -1;
+	sk->pmtudisc = IP_PMTUDISC_WANT;
 	sk->rcvbuf = st->sysctl.tcp_rmem[1];
 	sk->sndbuf = st->sysctl.tcp_wmem[1];
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);

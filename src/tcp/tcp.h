@@ -209,12 +209,15 @@ struct sock {
 	uint16_t refcnt;         /* callers asleep on it (sk_hold); request sockets count apart */
 	bool rcvbuf_locked;      /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
 	bool sndbuf_locked;      /* SO_SNDBUF was set: the send ring does not grow */
-	bool keepalive;          /* SO_KEEPALIVE */
-	bool reuseport;          /* SO_REUSEPORT: listeners share the port, by 4-tuple hash */
-	bool bind_address_no_port; /* IP_BIND_ADDRESS_NO_PORT: bind() leaves the port to connect() */
-	bool zerocopy;           /* SO_ZEROCOPY */
-	bool lingering;          /* close() waits in sk_stream_wait_close: do not free on tcp_done */
-	bool wait_expired;
+	bool keepalive : 1;      /* SO_KEEPALIVE */
+	bool reuseport : 1;      /* SO_REUSEPORT: listeners share the port, by 4-tuple hash */
+	bool bind_address_no_port : 1; /* IP_BIND_ADDRESS_NO_PORT: bind() leaves the port to connect() */
+	bool zerocopy : 1;       /* SO_ZEROCOPY */
+	bool lingering : 1;      /* close() waits in sk_stream_wait_close: do not free on tcp_done */
+	bool wait_expired : 1;
+	uint8_t tos;             /* IP_TOS (its ECN bits are the connection's, set per segment) */
+	uint8_t ttl;             /* IP_TTL; 0: net.ipv4.ip_default_ttl */
+	uint8_t pmtudisc;        /* IP_MTU_DISCOVER: IP_PMTUDISC_WANT (DF, path MTU discovery) by default */
 
 	/* ---- inet_connection_sock: the listener's queues, the timers, retransmission ---- */
 	/* the listener's queues (icsk_accept_queue, Linux's request_sock_queue) */
@@ -459,6 +462,7 @@ struct tcp_seg_out {
 	struct tcp_opts opt;
 	bool df;
 	uint8_t tos;   /* the IP header's TOS byte: its low bits are the ECN field */
+	uint8_t ttl;   /* 0: net.ipv4.ip_default_ttl */
 	bool id_set;
 	uint16_t id;
 	const struct tcp_buf *payload; /* optional: plen bytes from off past its head */

@@ -48,8 +48,8 @@ static const int icmp_err_convert[] = {
 /* tcp_v4_mtu_reduced */
 static void tcp_mtu_reduced(struct ustack *st, struct sock *sk, uint32_t mtu)
 {
-	if (sk->node.state == TCP_CLOSE || sk->node.state == TCP_LISTEN)
-		return;
+	if (sk->node.state == TCP_CLOSE || sk->node.state == TCP_LISTEN || sk->pmtudisc == IP_PMTUDISC_DONT)
+		return; /* IP_PMTUDISC_DONT: no path MTU discovery, and no DF to have caused this */
 	if (mtu < IP_RT_MIN_PMTU)
 		mtu = IP_RT_MIN_PMTU < sk->rt.mtu ? IP_RT_MIN_PMTU : sk->rt.mtu;
 	if (mtu >= sk->rt.mtu)

@@ -163,6 +163,9 @@ static void sk_clone_opts(struct sock *sk, const struct sock *lsk)
 	sk->keepalive_opts.cnt = lsk->keepalive_opts.cnt;
 	sk->user_timeout_ms = lsk->user_timeout_ms;
 	sk->linger = lsk->linger;
+	sk->tos = lsk->tos;
+	sk->ttl = lsk->ttl;
+	sk->pmtudisc = lsk->pmtudisc;
 	if (lsk->ca_setsockopt) { /* TCP_CONGESTION on the listener; else today's default */
 		sk->ca_ops = lsk->ca_ops;
 		sk->ca_setsockopt = true;

@@ -63,6 +63,7 @@ int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct 
 	if (seg->flags & TCPHDR_RST)
 		MIB_INC(st, TcpOutRsts);
 	struct ip_tx tx = { .saddr = seg->laddr, .daddr = seg->raddr, .proto = IPPROTO_TCP_, .tos = seg->tos,
+			    .ttl = seg->ttl,
 			    .df = seg->df, .id_set = seg->id_set, .id = seg->id };
 	return ip_output(st, p, &tx, rt);
 }
@@ -77,7 +78,10 @@ static void seg_from_sock(struct tcp_seg_out *seg, struct sock *sk, uint8_t flag
 	*seg = (struct tcp_seg_out){
 		.laddr = sk->node.laddr, .raddr = sk->node.raddr,
 		.lport = sk->node.lport, .rport = sk->node.rport,
-		.flags = flags, .df = true, .id_set = true, .id = sk->inet_id++,
+		.flags = flags, .id_set = true, .id = sk->inet_id++,
+		/* ip_dont_fragment; IP_TOS without the ECN bits (tcp_ecn_send sets them) */
+		.df = sk->pmtudisc == IP_PMTUDISC_WANT || sk->pmtudisc == IP_PMTUDISC_DO,
+		.tos = (uint8_t)(sk->tos & ~3u), .ttl = sk->ttl,
 	};
 }
 
@@ -351,7 +355,7 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	/* tcp_ecn_send: new data is ECT(0), and the first after a reduction says CWR; a
 	 * retransmission or a bare FIN is not ECN-capable (RFC 3168 §6.1.5) */
 	if ((sk->ecn_flags & TCP_ECN_OK) && len && !before(seq, sk->snd_max)) {
-		seg.tos = INET_ECN_ECT_0;
+		seg.tos |= INET_ECN_ECT_0;
 		if (sk->ecn_flags & TCP_ECN_QUEUE_CWR) {
 			sk->ecn_flags &= (uint8_t)~TCP_ECN_QUEUE_CWR;
 			seg.flags |= TCPHDR_CWR;
@@ -769,7 +773,10 @@ int tcp_send_synack(struct ustack *st, struct request_sock *req, const struct tc
 		.seq = req->snt_isn, .ack = req->rcv_isn + 1 + syn_data,
 		.flags = TCPHDR_SYN | TCPHDR_ACK | (req->ecn_ok ? TCPHDR_ECE : 0), /* tcp_ecn_make_synack */
 		.window = (uint16_t)(rcv_wnd < 65535u ? rcv_wnd : 65535u),
-		.df = true, .id_set = true, .id = 0, /* ip_build_and_send_pkt: DF and ID 0 */
+		/* ip_build_and_send_pkt with the listener's IP options: DF and ID 0 */
+		.df = req->listener->pmtudisc == IP_PMTUDISC_WANT || req->listener->pmtudisc == IP_PMTUDISC_DO,
+		.id_set = true, .id = 0,
+		.tos = (uint8_t)(req->listener->tos & ~3u), .ttl = req->listener->ttl,
 	};
 	seg.opt.mss_ok = true;
 	seg.opt.mss = advmss;

@@ -312,8 +312,11 @@ static void test_sockopt_argument_order(void **state)
 	uint8_t one = 1;
 	int v = 1;
 	errno = 0;
-	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_IP, 1 /* IP_TOS */, &one, 1), -1);
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_UDP, 1, &one, 1), -1);
 	assert_int_equal(errno, ENOPROTOOPT);
+	/* an IP option takes a single byte (IP_TOS 0x11: the ECN bits stay the connection's) */
+	uint8_t tos = 0x11;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_IP, IP_TOS, &tos, 1), 0);
 	errno = 0;
 	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_KEEPALIVE, &one, 1), -1);
 	assert_int_equal(errno, EINVAL);
@@ -328,9 +331,48 @@ static void test_sockopt_argument_order(void **state)
 	v = 0;
 	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
 	assert_int_equal(v, 1);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_IP, IP_TOS, &v, &len), 0);
+	assert_int_equal(v, 0x10);
 	errno = 0;
-	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_IP, 1, &v, &len), -1);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_IP, IP_MTU, &v, &len), -1);
+	assert_int_equal(errno, ENOTCONN);
+	errno = 0;
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_IP, 4 /* IP_OPTIONS */, &v, &len), -1);
 	assert_int_equal(errno, ENOPROTOOPT);
+}
+
+/* IP-level options on the wire: IP_TOS in every segment's TOS byte (its ECN bits left to
+ * ECN), IP_TTL in the TTL, IP_MTU_DISCOVER's DONT clearing DF; a child inherits them. */
+static void test_ip_options_on_the_wire(void **state)
+{
+	struct tw *t = *state;
+	struct tw_conn c;
+	tw_accept_conn(t, &c, 8080, NULL, 0);
+	int tos = 0x13, ttl = 7, dont = IP_PMTUDISC_DONT;
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)), 0);
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)), 0);
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont)), 0);
+	assert_int_equal(ustack_write(t->st, c.fd, "x", 1), 1);
+	struct tw_seg s = tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 1);
+	assert_int_equal(s.tos, 0x10); /* no ECN here: the ECN bits stay clear */
+	assert_int_equal(s.ttl, 7);
+	assert_false(s.df);
+	int v;
+	socklen_t l = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, IPPROTO_IP, IP_MTU, &v, &l), 0);
+	assert_int_equal(v, 1500);
+	int bad = 256;
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, IPPROTO_IP, IP_TTL, &bad, sizeof(bad)), -1);
+	assert_int_equal(errno, EINVAL);
+	bad = -1; /* back to the sysctl's */
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, IPPROTO_IP, IP_TTL, &bad, sizeof(bad)), 0);
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, IPPROTO_IP, IP_TTL, &v, &l), 0);
+	assert_int_equal(v, 64);
+	/* a listener's options go to its children */
+	assert_int_equal(ustack_setsockopt(t->st, c.lfd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)), 0);
+	uint8_t f[TW_FRAME_MAX];
+	tw_send(t, f, tw_tcp(f, 40001, 8080, 100, 0, TW_SYN, 65535, NULL, 0));
+	assert_int_equal(tw_expect_tcp(t).ttl, 7);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
@@ -346,6 +388,7 @@ int main(void)
 		T(test_syn_backlog_last_quarter_without_cookies),
 		T(test_syn_mss_from_route_mtu),
 		T(test_sockopt_argument_order),
+		T(test_ip_options_on_the_wire),
 	};
 	return cmocka_run_group_tests_name("tcp_misc", tests, NULL, NULL);
 }
