@@ -84,6 +84,8 @@ static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *v
 	case SO_SNDBUF: v = sk->sndbuf; break;
 	case SO_KEEPALIVE: v = sk->keepalive; break;
 	case SO_ZEROCOPY: v = sk->zerocopy; break;
+	case SO_MARK: v = (int)sk->mark; break;
+	case SO_PRIORITY: v = (int)sk->priority; break;
 	case SO_LINGER: {
 		struct linger lg = { .l_onoff = sk->linger >= 0, .l_linger = sk->linger > 0 ? sk->linger : 0 };
 		if (!len || *len < (socklen_t)sizeof(int))
@@ -195,6 +197,12 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 		if (v < 0 || v > 1)
 			return -EINVAL;
 		sk->zerocopy = v;
+		return 0;
+	case SO_MARK: /* the instance's owner has Linux's CAP_NET_ADMIN over it */
+		sk->mark = (uint32_t)v;
+		return 0;
+	case SO_PRIORITY:
+		sk->priority = (uint32_t)v;
 		return 0;
 	case SO_RCVBUF: { /* sock_setsockopt: doubled for overhead, capped by rmem_max */
 		sk->rcvbuf_locked = true; /* and no autotuning from now on */

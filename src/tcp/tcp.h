@@ -218,6 +218,7 @@ struct sock {
 	uint8_t tos;             /* IP_TOS (its ECN bits are the connection's, set per segment) */
 	uint8_t ttl;             /* IP_TTL; 0: net.ipv4.ip_default_ttl */
 	uint8_t pmtudisc;        /* IP_MTU_DISCOVER: IP_PMTUDISC_WANT (DF, path MTU discovery) by default */
+	uint32_t mark;           /* SO_MARK: kept for the application (ustack has no fwmark routing) */
 
 	/* ---- inet_connection_sock: the listener's queues, the timers, retransmission ---- */
 	/* the listener's queues (icsk_accept_queue, Linux's request_sock_queue) */
@@ -295,6 +296,7 @@ struct sock {
 	bool nodelay;
 	bool cork;               /* TCP_CORK: only full segments go until uncorked */
 	bool more;               /* tcp_push of a MSG_MORE send: a partial tail waits */
+	uint32_t priority;       /* SO_PRIORITY of what is sent (ustack has no qdisc to apply it) */
 
 	/* ---- tcp_sock: the receive side (tcp.c, tcp_input.c, tcp_ofo.c) ---- */
 	struct tcp_buf rcvq;     /* in-order bytes not yet read */

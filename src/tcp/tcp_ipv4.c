@@ -166,6 +166,8 @@ static void sk_clone_opts(struct sock *sk, const struct sock *lsk)
 	sk->tos = lsk->tos;
 	sk->ttl = lsk->ttl;
 	sk->pmtudisc = lsk->pmtudisc;
+	sk->mark = lsk->mark;
+	sk->priority = lsk->priority;
 	if (lsk->ca_setsockopt) { /* TCP_CONGESTION on the listener; else today's default */
 		sk->ca_ops = lsk->ca_ops;
 		sk->ca_setsockopt = true;

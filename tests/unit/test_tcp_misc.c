@@ -368,6 +368,14 @@ static void test_ip_options_on_the_wire(void **state)
 	assert_int_equal(ustack_setsockopt(t->st, c.fd, IPPROTO_IP, IP_TTL, &bad, sizeof(bad)), 0);
 	assert_int_equal(ustack_getsockopt(t->st, c.fd, IPPROTO_IP, IP_TTL, &v, &l), 0);
 	assert_int_equal(v, 64);
+	/* SO_MARK and SO_PRIORITY are kept, and read back */
+	int mark = 666, prio = 6;
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)), 0);
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof(prio)), 0);
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, SOL_SOCKET, SO_MARK, &v, &l), 0);
+	assert_int_equal(v, 666);
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, SOL_SOCKET, SO_PRIORITY, &v, &l), 0);
+	assert_int_equal(v, 6);
 	/* a listener's options go to its children */
 	assert_int_equal(ustack_setsockopt(t->st, c.lfd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)), 0);
 	uint8_t f[TW_FRAME_MAX];
