@@ -507,6 +507,10 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 		      const struct tcp_repr *th);
 void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 			   const struct tcp_repr *th);
+/* one ACK to out-of-window segments per net.ipv4.tcp_invalid_ratelimit; true: hold it back
+ * (and count it under skipped_mib) */
+bool tcp_oow_rate_limited(struct ustack *st, struct sock *sk, const struct tcp_repr *th,
+			  enum mib_id skipped_mib);
 
 /* ---- tcp_minisocks.c ---- */
 /* The child when the segment completed the handshake (it may carry data or a FIN too). */

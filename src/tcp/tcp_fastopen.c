@@ -326,21 +326,6 @@ void reqsk_fastopen_remove(struct ustack *st, struct sock *sk, bool reset)
 	sk_put(st, lsk);
 }
 
-/* tcp_oow_rate_limited for the child's SYN-ACKs and ACKs before its final ACK */
-static bool tfo_oow_rate_limited(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
-{
-	if ((th->plen || (th->flags & TCPHDR_FIN)) && !(th->flags & TCPHDR_SYN))
-		return false;
-	uint32_t now = tcp_clock_ms(st);
-	if (sk->oow_ack_sent && now - sk->last_oow_ack_ms < (uint32_t)st->sysctl.tcp_invalid_ratelimit) {
-		MIB_INC(st, TcpExtTCPACKSkippedSynRecv);
-		return true;
-	}
-	sk->oow_ack_sent = true;
-	sk->last_oow_ack_ms = now;
-	return false;
-}
-
 /*
  * tcp_check_req with fastopen = true: a segment for a Fast Open child still in SYN_RECV goes
  * through the request socket's checks first.  The SYN again: our SYN-ACK was lost, resend it.
@@ -353,7 +338,7 @@ bool tcp_fastopen_check_req(struct ustack *st, struct sock *sk, const struct ipv
 {
 	tcp_trace(st, "tcp_check_req", &sk->node, TCP_SYN_RECV, TCP_SYN_RECV);
 	if (th->seq == sk->irs && (th->flags & (TCPHDR_SYN | TCPHDR_ACK | TCPHDR_RST)) == TCPHDR_SYN) {
-		if (!tfo_oow_rate_limited(st, sk, th)) {
+		if (!tcp_oow_rate_limited(st, sk, th, MIB_TcpExtTCPACKSkippedSynRecv)) {
 			MIB_INC(st, TcpRetransSegs);
 			MIB_INC(st, TcpExtTCPSynRetrans);
 			sk->total_retrans++;
@@ -366,7 +351,7 @@ bool tcp_fastopen_check_req(struct ustack *st, struct sock *sk, const struct ipv
 	bool in_window = th->seq == rcv_nxt || (after(end_seq, rcv_nxt) && before(th->seq, rcv_nxt + wnd)) ||
 			 (th->seq == rcv_nxt + wnd && th->seq == end_seq);
 	if (!in_window) {
-		if (!(th->flags & TCPHDR_RST) && !tfo_oow_rate_limited(st, sk, th))
+		if (!(th->flags & TCPHDR_RST) && !tcp_oow_rate_limited(st, sk, th, MIB_TcpExtTCPACKSkippedSynRecv))
 			tcp_send_ack(st, sk);
 		return false;
 	}

@@ -325,8 +325,8 @@ static int tcp_sequence(const struct sock *sk, uint32_t seq, uint32_t end_seq)
  * out-of-window data gets one ACK per segment, a constant cost per packet, exactly as from the
  * kernel.  A skipped ACK is counted under `skipped_mib` (TcpExtTCPACKSkipped{Seq,PAWS,Challenge}).
  */
-static bool tcp_oow_rate_limited(struct ustack *st, struct sock *sk, const struct tcp_repr *th,
-				 enum mib_id skipped_mib)
+bool tcp_oow_rate_limited(struct ustack *st, struct sock *sk, const struct tcp_repr *th,
+			  enum mib_id skipped_mib)
 {
 	if (th && (th->plen || (th->flags & TCPHDR_FIN)) && !(th->flags & TCPHDR_SYN))
 		return false;

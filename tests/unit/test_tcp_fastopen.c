@@ -55,6 +55,23 @@ static void test_reference_cookie_is_linuxs(void **state)
 	assert_memory_equal(c, linux_cookie, 8);
 }
 
+/* TCP_INFO of fd */
+static struct ustack_tcp_info info_of(struct tw *t, int fd)
+{
+	struct ustack_tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+	return ti;
+}
+
+/* close with SO_LINGER {1, 0}: a RST, and nothing left behind */
+static void abort_close(struct tw *t, int fd)
+{
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 },
+					   sizeof(struct linger)), 0);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+}
+
 /* ---- server side ---- */
 
 /* A listener on LPORT; with qlen ≥ 0, TCP_FASTOPEN and the sysctl's server bit (3: client
@@ -172,9 +189,7 @@ static void test_good_cookie_child_before_final_ack(void **state)
 	uint8_t buf[64];
 	assert_int_equal(ustack_read(t->st, fd, buf, sizeof(buf)), 10);
 	assert_memory_equal(buf, data10, 10);
-	struct ustack_tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+	struct ustack_tcp_info ti = info_of(t, fd);
 	assert_int_equal(ti.tcpi_options & (TCPI_OPT_SYN_DATA | 128), TCPI_OPT_SYN_DATA | 128);
 	assert_int_equal(tw_counter(t, "TcpExtTCPFastOpenPassive"), 1);
 	/* it may send before its handshake ends */
@@ -485,14 +500,11 @@ static void warm_cache(struct tw *t, uint16_t mss)
 	assert_memory_equal(s.opts + 20, tail, sizeof(tail));
 	send_synack(t, &c, 0, mss, srv_cookie, sizeof(srv_cookie));
 	tw_expect_seg(t, &c, TW_ACK, 0, 0, 0);
-	struct ustack_tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+	struct ustack_tcp_info ti = info_of(t, fd);
 	assert_int_equal(ti.tcpi_fastopen_client_fail, 1); /* TFO_COOKIE_UNAVAILABLE */
 	assert_int_equal(ti.tcpi_options & TCPI_OPT_SYN_DATA, 0);
 	assert_int_equal(ti.tcpi_delivered, 1);
-	ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
-	assert_int_equal(ustack_close(t->st, fd), 0);
+	abort_close(t, fd);
 	tw_expect_tcp(t); /* its RST */
 }
 
@@ -518,17 +530,14 @@ static void test_client_cookie_then_data_in_syn(void **state)
 	assert_int_equal(errno, EAGAIN);
 	send_synack(t, &c, 900, 1460, NULL, 0);
 	tw_expect_seg(t, &c, TW_ACK, 900, 0, 0);
-	struct ustack_tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+	struct ustack_tcp_info ti = info_of(t, fd);
 	assert_int_equal(ti.tcpi_options & TCPI_OPT_SYN_DATA, TCPI_OPT_SYN_DATA);
 	assert_int_equal(ti.tcpi_delivered, 1); /* the SYN and its data count once */
 	assert_int_equal(tw_counter(t, "TcpExtTCPFastOpenActive"), 1);
 	/* after the handshake MSG_FASTOPEN is an ordinary send */
 	assert_int_equal(ustack_sendto(t->st, fd, payload + 900, 100, MSG_FASTOPEN, SERVER), 100);
 	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 900, 0, 100);
-	ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
-	assert_int_equal(ustack_close(t->st, fd), 0);
+	abort_close(t, fd);
 }
 
 static void test_client_data_not_acked_is_resent(void **state)
@@ -546,15 +555,12 @@ static void test_client_data_not_acked_is_resent(void **state)
 	struct tw_seg s = tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 700);
 	assert_memory_equal(s.payload, payload, 700);
 	tw_expect_none(t);
-	struct ustack_tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+	struct ustack_tcp_info ti = info_of(t, fd);
 	assert_int_equal(ti.tcpi_options & TCPI_OPT_SYN_DATA, 0);
 	assert_int_equal(ti.tcpi_fastopen_client_fail, 2); /* TFO_DATA_NOT_ACKED */
 	assert_int_equal(tw_counter(t, "TcpExtTCPFastOpenActiveFail"), 1);
 	tw_peer_send(t, &c, 0, 700, TW_ACK, 502, NULL, 0);
-	ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
-	assert_int_equal(ustack_close(t->st, fd), 0);
+	abort_close(t, fd);
 }
 
 static void test_client_resent_syn_is_plain(void **state)
@@ -574,12 +580,9 @@ static void test_client_resent_syn_is_plain(void **state)
 	assert_null(cookie);
 	send_synack(t, &c, 0, 1460, NULL, 0);
 	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 1420);
-	struct ustack_tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+	struct ustack_tcp_info ti = info_of(t, fd);
 	assert_int_equal(ti.tcpi_fastopen_client_fail, 3); /* TFO_SYN_RETRANSMITTED */
-	ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
-	assert_int_equal(ustack_close(t->st, fd), 0);
+	abort_close(t, fd);
 }
 
 /* A SYN with data lost twice looks like a middlebox eating Fast Open SYNs: with
@@ -639,8 +642,7 @@ static void test_fastopen_connect_defers_to_write(void **state)
 	assert_int_equal(clen, 0);
 	send_synack(t, &c, 0, 1460, srv_cookie, sizeof(srv_cookie));
 	tw_expect_seg(t, &c, TW_ACK, 0, 0, 0);
-	ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
-	assert_int_equal(ustack_close(t->st, fd), 0);
+	abort_close(t, fd);
 	tw_expect_tcp(t);
 	/* with one: connect() returns 0 and sends nothing; the socket is writable; the write
 	 * sends the SYN with its data */
@@ -658,8 +660,7 @@ static void test_fastopen_connect_defers_to_write(void **state)
 	send_synack(t, &c, 100, 1460, NULL, 0);
 	tw_expect_seg(t, &c, TW_ACK, 100, 0, 0);
 	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_ESTABLISHED);
-	ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
-	assert_int_equal(ustack_close(t->st, fd), 0);
+	abort_close(t, fd);
 }
 
 static void test_client_errnos(void **state)
