@@ -22,13 +22,16 @@ interop_setup() {
 	ip -n "$NS" link set tap0 up
 }
 
+# Runs from the EXIT trap under the scripts' `set -e`: every step may fail (ustack may already
+# have died, with a non-zero status) without stopping the ones after it, or the namespace
+# would be left behind.
 interop_cleanup() {
-	if [ -n "$USTACK_PID" ]; then
-		kill -TERM "$USTACK_PID" 2>/dev/null
-		wait "$USTACK_PID" 2>/dev/null
+	if [ -n "${USTACK_PID:-}" ]; then
+		kill -TERM "$USTACK_PID" 2>/dev/null || true
+		wait "$USTACK_PID" 2>/dev/null || true
 	fi
-	ip netns del "$NS" 2>/dev/null
-	[ -z "${NS2:-}" ] || ip netns del "$NS2" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null || true
+	[ -z "${NS2:-}" ] || ip netns del "$NS2" 2>/dev/null || true
 	rm -rf "$TMP"
 }
 
