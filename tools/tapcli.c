@@ -15,6 +15,7 @@
 #include <linux/sockios.h>
 
 #include <sodium.h>
+#include <ustack/diag.h>
 #include <ustack/socket.h>
 #include <ustack/sysctl.h>
 
@@ -108,6 +109,11 @@ static int link_opt(struct link_opts *o, int c, const char *arg)
 		if (parse_impair(arg, &o->impair) < 0)
 			return -1;
 		o->have_impair = 1;
+		return 1;
+	case OPT_NAME:
+		if (cli_instance_name("--name", arg) < 0)
+			return -1;
+		o->name = arg;
 		return 1;
 	case 'o': {
 		const char *eq = strchr(arg, '=');
@@ -211,8 +217,58 @@ static void log_to_stderr(void *arg, const struct ustack_trace_event *ev)
 		fprintf(stderr, "%s: %s\n", cli_command(), ev->detail);
 }
 
+int cli_instance_name(const char *opt, const char *s)
+{
+	size_t n = strlen(s);
+	int ok = n && n <= 64 && s[0] != '.';
+	for (const char *p = s; ok && *p; p++)
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+		     *p == '_' || *p == '-';
+	if (ok)
+		return 0;
+	cli_error(opt, "'%s' is not an instance name (1-64 of A-Z a-z 0-9 . _ -, not starting with '.')", s);
+	return -1;
+}
+
+/*
+ * The control socket, so that `ustack ss` and the rest can look in.  With --name its failure
+ * is the command's; the default name (the device's) may be taken by an instance in another
+ * network namespace, and then this one serves as DEVICE-PID, said on stderr.
+ */
+static int ctl_open(struct tap_stack *ts, const struct link_opts *o)
+{
+	char name[80];
+	snprintf(name, sizeof(name), "%s", o->name ? o->name : o->tap);
+	ts->ctl = ustack_ctl_start(ts->st, name);
+	if (ts->ctl)
+		return 0;
+	int err = errno;
+	char path[256];
+	if (ustack_ctl_dir(path, sizeof(path)) < 0)
+		snprintf(path, sizeof(path), "?");
+	if (o->name) {
+		cli_error("--name", "%s: control socket in %s: %s", o->name,
+			  path, err == EADDRINUSE ? "an instance of that name is running" : strerror(err));
+		return -1;
+	}
+	if (err == EADDRINUSE || err == EINVAL) {
+		snprintf(name, sizeof(name), "%s-%d", err == EINVAL ? "ustack" : o->tap, (int)getpid());
+		ts->ctl = ustack_ctl_start(ts->st, name);
+		if (ts->ctl) {
+			fprintf(stderr, "ustack %s: control socket: '%s' is taken, serving as '%s'\n", cli_command(),
+				o->tap, name);
+			return 0;
+		}
+		err = errno;
+	}
+	fprintf(stderr, "ustack %s: no control socket in %s: %s (ustack ss cannot see this instance)\n",
+		cli_command(), path, strerror(err));
+	return 0;
+}
+
 int tap_stack_open(struct tap_stack *ts, struct link_opts *o)
 {
+	ts->ctl = NULL;
 	if (!o->have_mac) {
 		randombytes_buf(o->mac, 6);
 		o->mac[0] = (uint8_t)((o->mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
@@ -256,6 +312,8 @@ int tap_stack_open(struct tap_stack *ts, struct link_opts *o)
 		cli_error("--pcap", "cannot write '%s': %s", o->pcap, strerror(errno));
 		goto fail;
 	}
+	if (ctl_open(ts, o) < 0)
+		goto fail;
 	running_tap = ts->tap;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
@@ -270,6 +328,7 @@ fail:
 void tap_stack_close(struct tap_stack *ts)
 {
 	running_tap = NULL;
+	ustack_ctl_stop(ts->ctl); /* the socket goes with the instance */
 	ustack_tap_close(ts->tap);
 	ustack_destroy(ts->st);
 }

@@ -29,6 +29,7 @@ struct link_opts {
 	int nsysctl;
 	struct ustack_memlink_params impair;
 	int have_impair;
+	const char *name; /* --name: the control socket's instance name (default: the device's) */
 };
 
 #define LINK_OPTS_HELP \
@@ -40,20 +41,26 @@ struct link_opts {
 	"  --pcap FILE       capture every frame to FILE\n" \
 	"  -o, --sysctl K=V  set a sysctl, e.g. -o net.ipv4.icmp_echo_ignore_all=1\n" \
 	"  --impair SPEC     impair the wire each way, like netem: delay=MS,jitter=MS (0-10000),\n" \
-	"                    loss=PCT,dup=PCT,reorder=PCT (0-100), seed=N (e.g. delay=50,reorder=25)\n"
+	"                    loss=PCT,dup=PCT,reorder=PCT (0-100), seed=N (e.g. delay=50,reorder=25)\n" \
+	"  --name NAME       the instance's name for ustack ss/nstat/sysctl/trace (default: the\n" \
+	"                    device's); its control socket is NAME.sock in /run/ustack (root) or\n" \
+	"                    $XDG_RUNTIME_DIR/ustack ($USTACK_RUN_DIR overrides)\n"
 
-enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP, OPT_IMPAIR };
+enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP, OPT_IMPAIR, OPT_NAME };
 #define LINK_LONGOPTS \
 	{ "tap", required_argument, 0, OPT_TAP }, { "addr", required_argument, 0, OPT_ADDR }, \
 	{ "gw", required_argument, 0, OPT_GW }, { "mtu", required_argument, 0, OPT_MTU }, \
 	{ "mac", required_argument, 0, OPT_MAC }, { "pcap", required_argument, 0, OPT_PCAP }, \
-	{ "sysctl", required_argument, 0, 'o' }, { "impair", required_argument, 0, OPT_IMPAIR }
+	{ "sysctl", required_argument, 0, 'o' }, { "impair", required_argument, 0, OPT_IMPAIR }, \
+	{ "name", required_argument, 0, OPT_NAME }
 
 /* A stack on a TAP device, configured from the link options. */
+struct ustack_ctl;
 struct tap_stack {
 	struct ustack *st;
 	struct ustack_tap *tap;
 	int ifindex;
+	struct ustack_ctl *ctl; /* the control socket (NULL if it could not be made) */
 };
 
 /*
@@ -79,6 +86,17 @@ void print_counters(FILE *f, struct ustack *st);
  * server bit (0x2) added to net.ipv4.tcp_fastopen.  0, or -1 with the message printed. */
 int tap_fastopen_server(struct ustack *st);
 void print_tcp_info(FILE *f, const char *who, struct ustack *st, int fd);
+
+/* A control-socket instance name: 1-64 of [A-Za-z0-9._-], not starting with '.'.  0 or -1
+ * with the message printed. */
+int cli_instance_name(const char *opt, const char *s);
+
+/* `ustack ls`, `ss`, `nstat`, `trace`, and `sysctl` (live or defaults): observe.c */
+int cmd_ls(int argc, char **argv);
+int cmd_ss(int argc, char **argv);
+int cmd_nstat(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_sysctl(int argc, char **argv);
 
 /* `ustack nc` (nc.c) */
 int cmd_nc(int argc, char **argv);

@@ -5,7 +5,8 @@
  *   ustack connect --tap NAME --addr A/N [--gw G] [--send TEXT [--fastopen]] [-c N] HOST PORT
  *   ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST
  *   ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S] [--ping N | --fastopen]
- *   ustack sysctl [-a] [NAME...]
+ *   ustack sysctl [--name N] [-n] [-a | -w NAME=VALUE | NAME[=VALUE]...]
+ *   ustack ls | ss | nstat | trace  (observe.c: a running instance, through its control socket)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <ustack/diag.h>
 #include <ustack/link.h>
 #include <ustack/stack.h>
 #include <ustack/socket.h>
@@ -111,6 +113,8 @@ static int cmd_up(int argc, char **argv)
 	}
 	printf("ustack: up on %s, %s/%u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u\n", o.tap,
 	       inet_ntoa(o.addr), o.prefixlen, o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4], o.mac[5], o.mtu);
+	if (ts.ctl)
+		printf("ustack: control socket %s\n", ustack_ctl_path(ts.ctl));
 	if (listen_port)
 		printf("ustack: listening on port %d\n", listen_port);
 	fflush(stdout);
@@ -732,61 +736,6 @@ out:
 	return rc;
 }
 
-/* ---- ustack sysctl -------------------------------------------------------------------- */
-
-static int cmd_sysctl(int argc, char **argv)
-{
-	static const struct option longopts[] = { { "all", no_argument, 0, 'a' },
-						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
-	int c, all = 0;
-	optind = 1;
-	while ((c = cli_getopt(argc, argv, "ah", longopts)) != -1) {
-		switch (c) {
-		case 'a':
-			all = 1;
-			break;
-		case 'h':
-			printf("usage: ustack sysctl [-a | NAME...]\n\n"
-			       "Prints ustack's sysctls with their defaults (Linux 6.18's), as `sysctl` does.\n"
-			       "Set them on a running stack with `ustack up -o NAME=VALUE`.\n");
-			return 0;
-		default:
-			return CLI_USAGE;
-		}
-	}
-	if (all && optind < argc) {
-		cli_error("-a", "takes no NAME ('%s')", argv[optind]);
-		return CLI_USAGE;
-	}
-	struct ustack_config cfg = { .clock = ustack_clock_monotonic() };
-	struct ustack *st = ustack_create(&cfg);
-	if (!st) {
-		cli_error(NULL, "%s", strerror(errno));
-		return 1;
-	}
-	char buf[128];
-	int rc = 0;
-	if (optind == argc) {
-		for (size_t i = 0; i < ustack_sysctl_count(); i++)
-			if (ustack_sysctl_get(st, ustack_sysctl_name(i), buf, sizeof(buf)) == 0)
-				printf("%s = %s\n", ustack_sysctl_name(i), buf);
-	} else {
-		for (int i = optind; i < argc; i++) {
-			if (ustack_sysctl_get(st, argv[i], buf, sizeof(buf)) == 0) {
-				printf("%s = %s\n", argv[i], buf);
-			} else if (errno == ENOENT) {
-				cli_error(NULL, "unknown sysctl '%s'", argv[i]);
-				rc = CLI_USAGE;
-			} else {
-				cli_error(NULL, "%s: %s", argv[i], strerror(errno));
-				rc = rc ? rc : 1;
-			}
-		}
-	}
-	ustack_destroy(st);
-	return rc;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ustack COMMAND [options]   (ustack COMMAND --help for more)\n\n"
@@ -796,7 +745,11 @@ static void usage(FILE *f)
 		   "  connect  open a TCP connection from ustack on a TAP device\n"
 		   "  nc       netcat over ustack on a TAP device (connect, -l, --serve)\n"
 		   "  demo     connect() between two stacks over an in-memory link, as a ladder diagram\n"
-		   "  sysctl   list sysctls and their defaults\n");
+		   "  sysctl   sysctls of a running instance (read, -w), or their defaults\n"
+		   "  ls       list the running instances (their control sockets)\n"
+		   "  ss       sockets of a running instance, like ss(8)\n"
+		   "  nstat    counters of a running instance, like nstat(8)\n"
+		   "  trace    stream a running instance's events, like trace-cmd\n");
 }
 
 int main(int argc, char **argv)
@@ -819,6 +772,14 @@ int main(int argc, char **argv)
 		return cmd_nc(argc - 1, argv + 1);
 	if (!strcmp(cmd, "sysctl"))
 		return cmd_sysctl(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ls"))
+		return cmd_ls(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ss"))
+		return cmd_ss(argc - 1, argv + 1);
+	if (!strcmp(cmd, "nstat"))
+		return cmd_nstat(argc - 1, argv + 1);
+	if (!strcmp(cmd, "trace"))
+		return cmd_trace(argc - 1, argv + 1);
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Real peer: watching a running ustack as Linux users do — `ustack ls`, `ss`, `nstat`,
+# `sysctl -w`, `trace` through its control socket — while Linux clients connect to
+# `ustack nc -l --accept-delay` (the accept queue fills); and another user is refused.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+bin=${1:?usage: observe.sh PATH-TO-ustack}
+interop_require
+command -v python3 >/dev/null || skip "no python3"
+command -v setpriv >/dev/null || skip "no setpriv"
+interop_setup
+# a control directory of the test's own, so that no other instance is seen
+export USTACK_RUN_DIR="$TMP/run"
+NAME=obs$$
+fail() { echo "FAIL: $*"; exit 1; }
+us() { ip netns exec "$NS" "$bin" "$@"; }
+
+ip netns exec "$NS" timeout 120 "$bin" nc -l --serve discard --backlog 16 --accept-delay 15000 \
+	--tap tap0 --addr 192.0.2.2/24 --name "$NAME" 7 >"$TMP/nc.out" 2>&1 &
+USTACK_PID=$!
+# ready: the control socket is there and answers
+for ((i = 0; i < 250; i++)); do
+	us ls 2>/dev/null | grep -q "^$NAME " && break
+	kill -0 "$USTACK_PID" 2>/dev/null || { cat "$TMP/nc.out"; fail "ustack nc exited"; }
+	sleep 0.02
+done
+us ls | tee "$TMP/ls.out"
+grep -q "^$NAME .*(this one)" "$TMP/ls.out" || fail "ustack ls does not list $NAME"
+[ "$(stat -c %a "$USTACK_RUN_DIR/$NAME.sock")" = 600 ] || fail "control socket mode is not 0600"
+[ "$(stat -c %a "$USTACK_RUN_DIR")" = 700 ] || fail "control directory mode is not 0700"
+us ss -ltn | tee "$TMP/ss0.out"
+grep -qE '^LISTEN +0 +16 +0\.0\.0\.0:7 ' "$TMP/ss0.out" || fail "want LISTEN 0 16 0.0.0.0:7"
+us nstat >/dev/null # the history starts now
+
+# a trace, streaming from the start
+us trace -e sock:inet_sock_set_state >"$TMP/trace.out" 2>&1 &
+trace_pid=$!
+wait_for_line "$TMP/trace.out" "^# tracing $NAME" 10 "$trace_pid"
+
+# three Linux clients, held open: the server is busy (--accept-delay), so they wait in the accept queue
+ip netns exec "$NS" timeout 60 python3 - "$TMP/clients.ready" <<'PY' &
+import socket, sys, time
+cs = [socket.create_connection(("192.0.2.2", 7), timeout=5) for _ in range(3)]
+open(sys.argv[1], "w").write("ready\n")
+time.sleep(20)
+PY
+clients=$!
+wait_for_line "$TMP/clients.ready" "ready" 10 "$clients"
+# the final ACKs may still be on their way: poll ss until the accept queue holds all three
+for ((i = 0; i < 250; i++)); do
+	us ss -ltn >"$TMP/ss1.out"
+	grep -qE '^LISTEN +3 +16 ' "$TMP/ss1.out" && break
+	sleep 0.02
+done
+cat "$TMP/ss1.out"
+grep -qE '^LISTEN +3 +16 +0\.0\.0\.0:7 ' "$TMP/ss1.out" || fail "want the accept queue (Recv-Q) at 3"
+us ss -tn state established | tee "$TMP/ss2.out"
+[ "$(grep -cE '^0 +0 +192\.0\.2\.2:7 +192\.0\.2\.1:[0-9]+' "$TMP/ss2.out")" -eq 3 ] || fail "want 3 established"
+head -1 "$TMP/ss2.out" | grep -q '^Recv-Q Send-Q' || fail "one state: no State column, as ss"
+us ss -tanio | tee "$TMP/ss3.out"
+grep -qE '^ESTAB .* 192\.0\.2\.1:' "$TMP/ss3.out" || fail "ss -a: ESTAB"
+grep -qE 'ts sack cubic wscale:[0-9]+,10 rto:[0-9.]+ .*mss:1448 .*cwnd:10' "$TMP/ss3.out" || fail "ss -i"
+us ss -tn --json >"$TMP/ss.json"
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); assert len(v)==3 and all(s["state"]=="ESTAB" for s in v), v' "$TMP/ss.json" || fail "--json"
+
+us nstat | tee "$TMP/nstat.out"
+grep -qE '^TcpPassiveOpens +3 ' "$TMP/nstat.out" || fail "nstat: want TcpPassiveOpens 3 since the last call"
+us nstat TcpPassiveOpens | grep -qE '^TcpPassiveOpens' && fail "nstat: no delta since the last call"
+us nstat -a TcpPassiveOpens | grep -qE '^TcpPassiveOpens +3 ' || fail "nstat -a"
+
+# sysctl, live
+us sysctl -w net.ipv4.tcp_syn_retries=2 | tee "$TMP/sysctl.out"
+grep -qx 'net.ipv4.tcp_syn_retries = 2' "$TMP/sysctl.out" || fail "sysctl -w"
+[ "$(us sysctl -n net.ipv4.tcp_syn_retries)" = 2 ] || fail "sysctl -n after -w"
+rc=0; us sysctl -w net.ipv4.no_such=1 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q 'cannot stat /proc/sys/net/ipv4/no_such: No such file or directory' "$TMP/err" || {
+	cat "$TMP/err"; fail "unknown sysctl: want sysctl(8)'s message and 1"; }
+rc=0; us sysctl -w net.ipv4.tcp_syn_retries=abc 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q 'setting key "net.ipv4.tcp_syn_retries": Invalid argument' "$TMP/err" || {
+	cat "$TMP/err"; fail "bad value: want sysctl(8)'s message and 1"; }
+[ "$(us sysctl -n net.ipv4.tcp_syn_retries)" = 2 ] || fail "a bad value changed the sysctl"
+
+# the trace saw the handshakes
+for ((i = 0; i < 250; i++)); do
+	grep -q 'inet_sock_set_state: .*oldstate=TCP_SYN_RECV newstate=TCP_ESTABLISHED' "$TMP/trace.out" && break
+	sleep 0.02
+done
+head -5 "$TMP/trace.out"
+grep -q 'inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=7 dport=[0-9]* saddr=192.0.2.2 daddr=192.0.2.1 .*newstate=TCP_ESTABLISHED' \
+	"$TMP/trace.out" || fail "trace: no inet_sock_set_state line for a handshake"
+kill "$trace_pid"; wait "$trace_pid" || true
+
+# another user: the filesystem refuses (0700/0600), and so does SO_PEERCRED if they were opened
+nobody() { ip netns exec "$NS" setpriv --reuid=65534 --regid=65534 --clear-groups env USTACK_RUN_DIR="$USTACK_RUN_DIR" "$bin" "$@"; }
+rc=0; nobody ss --name "$NAME" >"$TMP/nobody.out" 2>&1 || rc=$?
+cat "$TMP/nobody.out"
+[ "$rc" -ne 0 ] || fail "uid 65534 read the sockets"
+chmod 0711 "$TMP"; chmod 0755 "$USTACK_RUN_DIR"; chmod 0666 "$USTACK_RUN_DIR/$NAME.sock"
+rc=0; nobody ss --name "$NAME" >"$TMP/nobody.out" 2>&1 || rc=$?
+cat "$TMP/nobody.out"
+[ "$rc" -ne 0 ] && grep -q 'refused: uid 65534 is not the instance' "$TMP/nobody.out" || fail "SO_PEERCRED did not refuse uid 65534"
+chmod 0700 "$USTACK_RUN_DIR"
+
+kill "$clients" 2>/dev/null || true
+wait "$clients" 2>/dev/null || true
+kill -TERM "$USTACK_PID"; rc=0; wait "$USTACK_PID" || rc=$?; USTACK_PID=
+[ ! -e "$USTACK_RUN_DIR/$NAME.sock" ] || fail "the control socket outlived its instance"
+[ -z "$(us ls | tail -n +2)" ] || fail "ustack ls lists a stopped instance"
+echo "PASS: ustack ls, ss, nstat, sysctl -w and trace on a running instance"
