@@ -171,10 +171,12 @@ static int pick_instance(const char *given, char *name, size_t len, bool none_ok
 	for (int i = 0; i < n; i++) {
 		if (strcmp(v[i].netns, ns))
 			continue;
-		if (!found++)
-			snprintf(name, len, "%s", v[i].name);
+		/* a name that does not fit is cut, visibly short (instance names are < 80 bytes) */
+		if (!found++ && snprintf(name, len, "%s", v[i].name) >= (int)len)
+			name[0] = 0;
 		size_t l = strlen(names);
-		snprintf(names + l, sizeof(names) - l, "%s%s", l ? ", " : "", v[i].name);
+		if (snprintf(names + l, sizeof(names) - l, "%s%s", l ? ", " : "", v[i].name) >= (int)(sizeof(names) - l))
+			names[l] = 0; /* the list of candidates is only a hint */
 	}
 	if (found == 1)
 		return 0;
@@ -1069,7 +1071,8 @@ int cmd_trace(int argc, char **argv)
 static void sysctl_no_key(const char *key)
 {
 	char path[256];
-	snprintf(path, sizeof(path), "/proc/sys/%s", key);
+	if (snprintf(path, sizeof(path), "/proc/sys/%s", key) >= (int)sizeof(path))
+		path[sizeof(path) - 1] = 0; /* sysctl(8) prints what fits too */
 	for (char *p = path + 10; *p; p++)
 		if (*p == '.')
 			*p = '/';
