@@ -53,6 +53,8 @@ void timer_init(struct utimer *t, utimer_fn fn);
 void timer_arm(struct ustack *st, struct utimer *t, uint64_t expires_us);
 void timer_cancel(struct ustack *st, struct utimer *t);
 static inline bool timer_pending(const struct utimer *t) { return t->pprev != 0; }
+/* when an armed timer fires, in µs of the stack's clock (a whole tick) */
+static inline uint64_t timer_expires_us(const struct utimer *t) { return t->expires * USEC_PER_TICK; }
 /* Fires everything due by now_us; sets st->now to each timer's tick while it runs. */
 void wheel_run(struct ustack *st, uint64_t now_us);
 uint64_t wheel_next(const struct timer_wheel *w);

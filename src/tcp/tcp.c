@@ -394,7 +394,7 @@ void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_in
 			ti.tcpi_rcv_wscale = sk->rcv_wscale & 0xf;
 		}
 		ti.tcpi_rto = sk->rto_ms * 1000u;
-		ti.tcpi_ato = sk->data_init ? TCP_DELACK_MIN_MS * 1000u : 0;
+		ti.tcpi_ato = sk->ato_ms * 1000u; /* icsk_ack.ato */
 		ti.tcpi_snd_mss = sk->mss_cache;
 		ti.tcpi_rcv_mss = sk->mss_cache;
 		tcp_info_flight(sk, &ti);

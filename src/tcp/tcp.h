@@ -40,6 +40,7 @@ enum { SS_UNCONNECTED = 1, SS_CONNECTING, SS_CONNECTED };
 #define TCP_DELACK_MIN_MS 40u
 #define TCP_TIMEWAIT_LEN_MS 60000u /* 2·MSL as Linux keeps it */
 #define TCP_QUICKACKS 16u
+#define TCP_ATO_MIN_MS 40u        /* the delayed ACK's shortest timeout (HZ / 25) */
 
 /* Both full sockets and request sockets live in the established hash, keyed by 4-tuple,
  * as in Linux (request sockets are TCP_NEW_SYN_RECV entries of the ehash). */
@@ -274,6 +275,8 @@ struct sock {
 	uint8_t fastopen_client_fail : 2; /* TFO_* of tcpi_fastopen_client_fail */
 	uint8_t syn_fastopen_child : 1; /* a passive Fast Open made this socket (TCPI_OPT_TFO_CHILD) */
 	uint8_t ofo_lone_fin : 1;       /* a FIN without data came out of order (the blackhole check) */
+	/* (the receive side's, placed here where the pointers below leave room) */
+	uint32_t ato_ms;         /* icsk_ack.ato: the delayed ACK's timeout, adapted to the data's pace */
 	struct tcp_fastopen_request *fastopen_req; /* an active open's SYN data, while it is built */
 	struct sock *fastopen_rsk; /* a passive child before its final ACK: its listener (held) */
 
@@ -322,6 +325,8 @@ struct sock {
 	bool recvmsg_inq;        /* TCP_INQ: recvmsg reports what is left to read (TCP_CM_INQ) */
 	bool oow_ack_sent;
 	uint8_t ecn_flags;       /* TCP_ECN_*: RFC 3168 ECN negotiated, and where its signals stand */
+	bool ack_now;            /* ICSK_ACK_NOW: the next data is ACKed at once, pingpong or not */
+	uint8_t pingpong;        /* replies follow requests: delay ACKs to ride on the replies */
 
 	/* ---- tcp_sock: loss recovery — SACK scoreboard, RACK (RFC 8985), PRR (RFC 6937), TLP ---- */
 	struct tcp_rack {         /* RACK (RFC 8985): loss by time (tcp_recovery.c) */
@@ -368,7 +373,7 @@ struct sock {
 	/* ---- tcp_sock: TCP_INFO's accounting (RFC 4898's names, as Linux keeps them) ---- */
 	uint64_t bytes_acked, bytes_received;
 	uint64_t bytes_sent, bytes_retrans;
-	uint64_t lsndtime, lrcvtime; /* µs: last data sent, last data received */
+	uint64_t lsndtime, lrcvtime; /* µs: last data sent; last in-order data received (icsk_ack.lrcvtime) */
 	uint32_t segs_out, segs_in, data_segs_out, data_segs_in;
 	uint32_t rcv_ooopack, reord_seen, dsack_dups, delivered;
 	uint32_t total_retrans;
@@ -704,6 +709,10 @@ void tcp_ofo_cache_destroy(struct ustack *st);
 /* ---- tcp_input.c: data ---- */
 void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 			 const struct tcp_repr *th);
+
+/* ---- tcp_input.c: the delayed ACK engine ---- */
+void tcp_enter_quickack_mode(struct sock *sk, unsigned max_quickacks);
+void tcp_send_delayed_ack(struct ustack *st, struct sock *sk);
 
 /* ---- tcp_timer.c ---- */
 void tcp_delack_timer(struct ustack *st, struct utimer *t);

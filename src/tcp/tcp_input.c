@@ -139,7 +139,7 @@ static void tcp_finish_connect(struct ustack *st, struct sock *sk)
 	if (!sk->retransmits)
 		tcp_rtt_estimator(sk, (uint32_t)(st->now - sk->retrans_stamp));
 	sk->retransmits = sk->backoff = 0;
-	if (tcp_data_init(st, sk) < 0)
+	if (tcp_data_init(st, sk) < 0) /* which starts lrcvtime, as tcp_finish_connect does */
 		return;
 	tcp_set_state(st, sk, TCP_ESTABLISHED);
 	tcp_reset_keepalive_timer(st, sk);
@@ -260,6 +260,15 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 		tcp_finish_connect(st, sk);
 		if ((sk->syn_fastopen || sk->syn_data) && tcp_rcv_fastopen_synack(st, sk, th))
 			return;
+		/* a writer waits for this connect (a blocking sendto(MSG_FASTOPEN) with data the SYN
+		 * did not take: sk_write_pending): save the ACK — its data will carry it — in
+		 * quick-ack mode, the timer at TCP_DELACK_MAX in case it does not */
+		if (sk->fastopen_req && sk->fastopen_req->copied < sk->fastopen_req->size) {
+			tcp_enter_quickack_mode(sk, TCP_QUICKACKS);
+			sk->rcv_unacked++;
+			timer_arm(st, &sk->timers.delack, st->now + (uint64_t)TCP_DELACK_MAX_MS * 1000u);
+			return;
+		}
 		tcp_send_ack(st, sk);
 		return;
 	}
@@ -761,8 +770,17 @@ static void tcp_fin(struct ustack *st, struct sock *sk)
 	sk->fin_rcvd = true;
 	switch (sk->node.state) {
 	case TCP_ESTABLISHED:
+		/* the peer is done sending: our answers will carry the ACK (pingpong), which waits
+		 * as any delayed ACK does — unless enough data came with the FIN */
 		tcp_set_state(st, sk, TCP_CLOSE_WAIT);
-		break;
+		sk->pingpong = 1;
+		sk->rcv_unacked++;
+		if (sk->rcv_unacked > tcp_mss_now(sk))
+			tcp_send_ack(st, sk);
+		else
+			tcp_send_delayed_ack(st, sk);
+		sk_wake_sk(st, sk);
+		return;
 	case TCP_FIN_WAIT1:
 		tcp_set_state(st, sk, TCP_CLOSING); /* our FIN is not acknowledged yet */
 		break;
@@ -777,20 +795,100 @@ static void tcp_fin(struct ustack *st, struct sock *sk)
 	sk_wake_sk(st, sk);
 }
 
-/* __tcp_ack_snd_check for n new in-order bytes: quick ACKs at first (and when a hole was just
- * filled), then every second full segment, else the delayed-ACK timer (RFC 9293 §3.8.6.3,
- * Linux's quick-ack mode and 40 ms ATO). */
+/*
+ * Linux's delayed ACK engine (tcp_event_data_recv, tcp_send_delayed_ack, the pingpong count).
+ * A receiver ACKs at once while in quick-ack mode — the first segments of a connection, after a
+ * long gap, after a CE mark — and every second full segment; otherwise it waits up to ato for
+ * data of its own to carry the ACK.  ato follows the data's pace: halved toward 20 ms while
+ * segments come fast, doubled when a delayed ACK had to go alone.  A connection that answers
+ * within ato of receiving (a request-response exchange) is "pingpong": quick ACKs stop, so the
+ * answers carry them; a delayed ACK that goes alone ends that, as does a FIN's half-close
+ * entering it (tcp_fin).
+ */
+static void tcp_incr_quickack(struct sock *sk, unsigned max_quickacks)
+{
+	unsigned q = sk->rcv_wnd / (2 * tcp_advmss_now(sk));
+	if (!q)
+		q = 2;
+	if (q > max_quickacks)
+		q = max_quickacks;
+	if (q > sk->quickack)
+		sk->quickack = q;
+}
+
+void tcp_enter_quickack_mode(struct sock *sk, unsigned max_quickacks)
+{
+	tcp_incr_quickack(sk, max_quickacks);
+	sk->pingpong = 0;
+	sk->ato_ms = TCP_ATO_MIN_MS;
+}
+
+/* tcp_event_data_recv: in-order data came; ato learns the pace of the data */
+static void tcp_event_data_recv(struct ustack *st, struct sock *sk)
+{
+	if (!sk->ato_ms) { /* the first data: start the engine in quick-ack mode */
+		tcp_incr_quickack(sk, TCP_QUICKACKS);
+		sk->ato_ms = TCP_ATO_MIN_MS;
+	} else {
+		uint32_t m = (uint32_t)((st->now - sk->lrcvtime) / 1000u);
+		if (m <= TCP_ATO_MIN_MS / 2) {
+			sk->ato_ms = sk->ato_ms / 2 + TCP_ATO_MIN_MS / 2;
+		} else if (m < sk->ato_ms) {
+			sk->ato_ms = sk->ato_ms / 2 + m;
+			if (sk->ato_ms > sk->rto_ms)
+				sk->ato_ms = sk->rto_ms;
+		} else if (m > sk->rto_ms) {
+			tcp_incr_quickack(sk, TCP_QUICKACKS); /* the sender seems to restart after idling */
+		}
+	}
+	sk->lrcvtime = st->now;
+}
+
+/* tcp_send_delayed_ack: the ACK waits ato (bounded by 200 ms in pingpong, 500 ms else, and by
+ * the RTT), or goes at once if a timer already armed is about to fire */
+void tcp_send_delayed_ack(struct ustack *st, struct sock *sk)
+{
+	uint32_t ato = sk->ato_ms;
+	if (ato > TCP_DELACK_MIN_MS) {
+		uint32_t max_ato = sk->pingpong ? TCP_DELACK_MAX_MS : 500u;
+		if (sk->srtt_us) {
+			uint32_t rtt = sk->srtt_us / 1000u > TCP_DELACK_MIN_MS ? sk->srtt_us / 1000u : TCP_DELACK_MIN_MS;
+			if (rtt < max_ato)
+				max_ato = rtt;
+		}
+		if (ato > max_ato)
+			ato = max_ato;
+	}
+	if (ato > TCP_DELACK_MAX_MS)
+		ato = TCP_DELACK_MAX_MS;
+	uint64_t at = st->now + (uint64_t)(ato ? ato : 1) * 1000u; /* the next tick at least */
+	if (timer_pending(&sk->timers.delack)) {
+		uint64_t armed = timer_expires_us(&sk->timers.delack);
+		if (armed <= st->now + (uint64_t)ato * 250u) {
+			tcp_send_ack(st, sk);
+			return;
+		}
+		if (at >= armed)
+			return;
+	}
+	timer_arm(st, &sk->timers.delack, at);
+}
+
+/* __tcp_ack_snd_check for n new in-order bytes: at once in quick-ack mode (not pingpong), when
+ * a hole was just filled, or when more than one full segment waits for its ACK (every second
+ * segment of a bulk transfer); else delayed. */
 static void tcp_ack_snd_check(struct ustack *st, struct sock *sk, uint32_t n, bool had_ofo)
 {
 	sk->rcv_unacked += n;
-	if (had_ofo || sk->quickack) {
+	if (had_ofo || sk->ack_now || (sk->quickack && !sk->pingpong)) {
 		if (sk->quickack)
 			sk->quickack--;
+		sk->ack_now = false;
 		tcp_send_ack(st, sk);
-	} else if (sk->rcv_unacked >= 2 * tcp_mss_now(sk)) {
+	} else if (sk->rcv_unacked > tcp_mss_now(sk)) { /* more than one full segment */
 		tcp_send_ack(st, sk);
-	} else if (!timer_pending(&sk->timers.delack)) {
-		timer_arm(st, &sk->timers.delack, st->now + TCP_DELACK_MIN_MS * 1000u);
+	} else {
+		tcp_send_delayed_ack(st, sk);
 	}
 }
 
@@ -807,13 +905,12 @@ static void tcp_ecn_check_ce(struct sock *sk, uint8_t tos)
 		return;
 	switch (tos & INET_ECN_MASK) {
 	case INET_ECN_NOT_ECT:
-		if ((sk->ecn_flags & TCP_ECN_SEEN) && sk->quickack < 2)
-			sk->quickack = 2;
+		if (sk->ecn_flags & TCP_ECN_SEEN)
+			tcp_enter_quickack_mode(sk, 2);
 		break;
 	case INET_ECN_CE:
 		if (!(sk->ecn_flags & TCP_ECN_DEMAND_CWR)) {
-			if (sk->quickack < 2)
-				sk->quickack = 2;
+			tcp_enter_quickack_mode(sk, 2);
 			sk->ecn_flags |= TCP_ECN_DEMAND_CWR;
 		}
 		sk->ecn_flags |= TCP_ECN_SEEN;
@@ -898,7 +995,10 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 			sk->rcv_ssthresh = sk->rcv_ssthresh + 2 * mss < space ? sk->rcv_ssthresh + 2 * mss : space;
 		sk_wake_sk(st, sk);
 	}
+	if (n)
+		tcp_event_data_recv(st, sk);
 	if (fin) {
+		sk->rcv_unacked += n; /* the ACK tcp_fin schedules covers the data too */
 		tcp_fin(st, sk);
 		return 0;
 	}
@@ -944,10 +1044,8 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 {
 	uint32_t seg_len = (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
 	sk->segs_in++;
-	if (th->plen) {
+	if (th->plen)
 		sk->data_segs_in++;
-		sk->lrcvtime = st->now;
-	}
 	/* PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate — a RST is taken anyway,
 	 * a SYN gets a challenge ACK (tcp_validate_incoming) */
 	if (sk->tstamp_ok && th->opt.ts_ok && !(th->flags & TCPHDR_RST) && tcp_paws_discard(st, sk, th)) {
@@ -1018,8 +1116,8 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 	 * its window may be down to one segment */
 	if ((th->flags & TCPHDR_CWR) && (sk->ecn_flags & TCP_ECN_DEMAND_CWR)) {
 		sk->ecn_flags &= (uint8_t)~TCP_ECN_DEMAND_CWR;
-		if (th->plen && !sk->quickack)
-			sk->quickack = 1;
+		if (th->plen)
+			sk->ack_now = true;
 	}
 	if ((th->plen || (th->flags & TCPHDR_FIN)) && tcp_data_queue(st, sk, ip, th))
 		return;

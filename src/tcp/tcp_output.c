@@ -379,6 +379,9 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 		sk->data_segs_out++;
 		sk->bytes_sent += len;
 		sk->lsndtime = st->now;
+		/* tcp_event_data_sent: an answer within ato of the data it answers: pingpong */
+		if ((st->now - sk->lrcvtime) / 1000u < sk->ato_ms && sk->pingpong < 255)
+			sk->pingpong++;
 		if ((int32_t)(seq - sk->snd_max) < 0) {
 			sk->bytes_retrans += len;
 			tcp_txlog_retrans(sk, seq, seq + len, st->now);

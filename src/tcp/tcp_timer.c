@@ -170,6 +170,15 @@ void tcp_delack_timer(struct ustack *st, struct utimer *t)
 {
 	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, timers.delack));
 	if (sk->rcv_unacked) {
+		/* tcp_delack_timer_handler: a delayed ACK that had to go alone — in pingpong the
+		 * answers stopped coming: leave it; else the data is slower than ato thought */
+		if (!sk->pingpong) {
+			uint32_t ato = sk->ato_ms << 1;
+			sk->ato_ms = ato < sk->rto_ms ? ato : sk->rto_ms;
+		} else {
+			sk->pingpong = 0;
+			sk->ato_ms = TCP_ATO_MIN_MS;
+		}
 		MIB_INC(st, TcpExtDelayedACKs);
 		tcp_send_ack(st, sk);
 	}

@@ -100,6 +100,44 @@ static void test_peer_window_limits_and_zero_window_probe(void **state)
 	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 2920, 0, 1080);
 }
 
+/* Linux's delayed ACK engine in a request-response exchange: the first request is ACKed at
+ * once (quick-ack mode); an answer sent within ato of it makes the connection pingpong, so the
+ * next request's ACK waits for the answer to carry it; a delayed ACK that has to go alone
+ * (no answer within ato) ends pingpong, and quick ACKs come back. */
+static void test_pingpong_delays_acks(void **state)
+{
+	struct tw *t = *state;
+	accept_conn(t);
+	char buf[200];
+	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_PSH, 65535, "request-1", 9);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 9, 0); /* quick-ack mode */
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	assert_int_equal(ti.tcpi_ato, 40000);
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 9);
+	tw_advance(t, 5);
+	assert_int_equal(ustack_send(t->st, conn.fd, "answer-1", 8, 0), 8); /* within ato: pingpong */
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 0, 9, 8);
+	tw_advance(t, 5);
+	tw_peer_send(t, &conn, 9, 8, TW_ACK | TW_PSH, 65535, "request-2", 9);
+	tw_expect_none(t); /* no quick ACK: the answer will carry it */
+	tw_advance(t, 5);
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 9);
+	assert_int_equal(ustack_send(t->st, conn.fd, "answer-2", 8, 0), 8);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 8, 18, 8);
+	/* no answer this time: the delayed ACK goes alone after ato, and pingpong ends */
+	tw_advance(t, 5);
+	tw_peer_send(t, &conn, 18, 16, TW_ACK | TW_PSH, 65535, "request-3", 9);
+	tw_expect_none(t);
+	tw_advance(t, 40);
+	tw_expect_seg(t, &conn, TW_ACK, 16, 27, 0);
+	assert_int_equal(tw_counter(t, "TcpExtDelayedACKs"), 1);
+	tw_advance(t, 100);
+	tw_peer_send(t, &conn, 27, 16, TW_ACK | TW_PSH, 65535, "request-4", 9);
+	tw_expect_seg(t, &conn, TW_ACK, 16, 36, 0); /* quick again */
+}
+
 static void test_quickack_then_delayed_ack(void **state)
 {
 	struct tw *t = *state;
@@ -297,7 +335,11 @@ static void test_passive_close(void **state)
 	struct tw *t = *state;
 	accept_conn(t);
 	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_FIN | TW_PSH, 65535, "bye", 3);
-	tw_expect_seg(t, &conn, TW_ACK, 0, 4, 0); /* data and FIN acknowledged at once */
+	/* the FIN half-closes: our answers will carry the ACK (tcp_fin enters pingpong), which
+	 * waits as a delayed ACK — ato, 40 ms after the first data */
+	tw_expect_none(t);
+	tw_advance(t, 40);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 4, 0);
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSE_WAIT);
 	char buf[8];
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 3);
@@ -775,6 +817,7 @@ static void test_tcp_inq_cmsg(void **state)
 	assert_int_equal(m.msg_controllen, 0);
 	/* the rest, then the FIN: nothing left but the end of the stream, which reads as 1 */
 	tw_peer_send(t, &conn, 3000, 0, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_advance(t, 40); /* the FIN's ACK is a delayed one */
 	tw_expect_seg(t, &conn, TW_ACK, 0, 3001, 0);
 	iov[0] = (struct iovec){ got, sizeof(got) };
 	m = (struct msghdr){ .msg_iov = iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
@@ -1026,7 +1069,8 @@ static void test_data_on_final_ack(void **state)
 	conn = (struct tw_conn){ .lfd = lfd, .iss = tw_expect_tcp(t).seq, .peer_isn = 1000, .port = PORT,
 				 .peer_port = PEER };
 	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_FIN, 65535, "hello", 5);
-	tw_expect_seg(t, &conn, TW_ACK, 0, 6, 0); /* data and FIN, acknowledged at once */
+	tw_advance(t, 40); /* the FIN's ACK is a delayed one (tcp_fin: pingpong) */
+	tw_expect_seg(t, &conn, TW_ACK, 0, 6, 0); /* data and FIN */
 	int fd = ustack_accept4(t->st, lfd, NULL, NULL, SOCK_NONBLOCK);
 	assert_true(fd >= 3);
 	char buf[16];
@@ -1072,6 +1116,7 @@ int main(void)
 		T(test_segmentation_nagle_minshall),
 		T(test_peer_window_limits_and_zero_window_probe),
 		T(test_quickack_then_delayed_ack),
+		T(test_pingpong_delays_acks),
 		T(test_limited_transmit_without_sack),
 		T(test_fast_retransmit_on_three_dupacks),
 		T(test_out_of_order_data_and_sack_blocks),
