@@ -11,6 +11,7 @@
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 #include <ustack/socket.h>
 
 #include <errno.h>
@@ -43,7 +44,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->pushed_seq = sk->snd_nxt;
 	sk->rack.lost_edge = sk->snd_una;
 	sk->snd_max = sk->snd_nxt;
-	sk->high_seq = sk->snd_nxt;
+	sk->high_seq = sk->snd_una; /* no recovery yet: not even for Fast Open's SYN data */
 	sk->snd_wl1 = sk->irs;
 	sk->snd_wl2 = sk->snd_una;
 	sk->max_window = sk->snd_wnd;
@@ -360,7 +361,8 @@ static void tcp_info_flight(const struct sock *sk, struct ustack_tcp_info *ti)
 	} else if (sk->dupacks || sk->nsacked) {
 		ti->tcpi_ca_state = TCP_CA_Disorder;
 	}
-	if (sk->in_recovery && sk->sack_ok)
+	if ((sk->in_recovery && sk->sack_ok) || (!sk->retransmits && after(sk->high_rxt, sk->snd_una) &&
+						  !after(sk->high_rxt, sk->snd_max)))
 		ti->tcpi_retrans = (sk->high_rxt - sk->snd_una + mss - 1) / mss;
 	else if (sk->retransmits)
 		ti->tcpi_retrans = (sk->snd_nxt - sk->snd_una + mss - 1) / mss;

@@ -208,8 +208,13 @@ static bool tcp_rcv_fastopen_synack(struct ustack *st, struct sock *sk, const st
 	tcp_fastopen_cache_set(st, sk, mss, &cookie, syn_drop, try_exp);
 	if (data) {
 		sk->fastopen_client_fail = sk->total_retrans ? TFO_SYN_RETRANSMITTED : TFO_DATA_NOT_ACKED;
-		sk->snd_nxt = sk->snd_una; /* tcp_mark_skb_lost, then tcp_xmit_retransmit_queue */
+		/* tcp_mark_skb_lost, then tcp_xmit_retransmit_queue: the data stays marked lost, so
+		 * the first SACK for what follows it starts recovery and sends it again */
+		uint32_t lost_end = sk->snd_max;
+		sk->snd_nxt = sk->snd_una;
 		tcp_write_xmit(st, sk);
+		sk->rack.lost_edge = lost_end;
+		sk->high_rxt = lost_end; /* retransmitted outside recovery: TCP_INFO's retrans */
 		tcp_rearm_rto(st, sk);
 		MIB_INC(st, TcpExtTCPFastOpenActiveFail);
 		return true;

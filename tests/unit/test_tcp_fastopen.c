@@ -563,6 +563,40 @@ static void test_client_data_not_acked_is_resent(void **state)
 	abort_close(t, fd);
 }
 
+/* The SYN's data the SYN-ACK left unacknowledged stays marked lost after it goes again
+ * (tcp_mark_skb_lost): TCP_INFO counts it retransmitted, and the first SACK for what followed
+ * it starts recovery, which sends it once more at once. */
+static void test_client_unacked_syn_data_stays_lost(void **state)
+{
+	struct tw *t = *state;
+	warm_cache(t, 1460);
+	int fd = client_socket(t);
+	assert_int_equal(ustack_sendto(t->st, fd, payload, 1420, MSG_FASTOPEN, SERVER), 1420);
+	struct tw_conn c;
+	const uint8_t *cookie;
+	size_t clen;
+	expect_syn(t, &c, 1420, &cookie, &clen);
+	tw_advance(t, 20);
+	struct tw_opts o = { .len = 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_sackok(&o);
+	tw_send(t, f, tw_tcp(f, SERVER_PORT, c.port, PEER_ISN, c.iss + 1, TW_SYN | TW_ACK, 65535, o.b, o.len));
+	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 1420);
+	assert_int_equal(ustack_write(t->st, fd, payload, 2920), 2920);
+	tw_expect_seg(t, &c, TW_ACK, 1420, 0, 1460);
+	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 2880, 0, 1460);
+	struct ustack_tcp_info ti = info_of(t, fd);
+	assert_int_equal(ti.tcpi_retrans, 1);
+	assert_int_equal(ti.tcpi_unacked, 3);
+	tw_advance(t, 20);
+	struct tw_opts sack = { .len = 0 };
+	const uint32_t blocks[1][2] = { { 1420, 4340 } };
+	tw_opt_sack(&sack, tw_dut_seq(&c, 0), blocks, 1);
+	tw_peer_send_opts(t, &c, &sack, 0, 0, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 1420); /* at once, no timer */
+	abort_close(t, fd);
+}
+
 static void test_client_resent_syn_is_plain(void **state)
 {
 	struct tw *t = *state;
@@ -740,6 +774,7 @@ int main(void)
 						tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_cookie_then_data_in_syn, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_data_not_acked_is_resent, tw_setup_learned, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_client_unacked_syn_data_stays_lost, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_resent_syn_is_plain, tw_setup_peer, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_blackhole_pause, tw_setup_peer, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_fastopen_connect_defers_to_write, tw_setup_learned, tw_teardown),
