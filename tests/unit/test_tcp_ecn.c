@@ -23,7 +23,7 @@
 #define CE 3
 
 static uint8_t f[TW_FRAME_MAX];
-static uint8_t payload[4000];
+static uint8_t payload[14600]; /* the largest write below: ten full segments */
 
 /* The ECN field of a frame the peer sends (TOS; the IP checksum again). */
 static void set_ecn(uint8_t *fr, uint8_t ecn)
