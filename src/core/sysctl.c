@@ -85,6 +85,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_syn_linear_timeouts", SC_INT, F(tcp_syn_linear_timeouts), 1, 0, 127, NULL },
 	{ "net.ipv4.tcp_timestamps", SC_INT, F(tcp_timestamps), 1, 0, 2, NULL },
 	{ "net.ipv4.tcp_sack", SC_INT, F(tcp_sack), 1, 0, 1, NULL },
+	{ "net.ipv4.tcp_dsack", SC_INT, F(tcp_dsack), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_window_scaling", SC_INT, F(tcp_window_scaling), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_abort_on_overflow", SC_INT, F(tcp_abort_on_overflow), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_fastopen", SC_INT, F(tcp_fastopen), 1, 0, INT_MAX, NULL },
@@ -155,6 +156,7 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_syn_linear_timeouts = 4;
 	s->tcp_timestamps = 1;
 	s->tcp_sack = 1;
+	s->tcp_dsack = 1;
 	s->tcp_window_scaling = 1;
 	s->tcp_fastopen = 1;
 	s->tcp_ecn = 2;

@@ -25,7 +25,7 @@ struct ustack_sysctls {
 	/* net.ipv4: TCP */
 	int tcp_syncookies, tcp_max_syn_backlog;
 	int tcp_syn_retries, tcp_synack_retries, tcp_syn_linear_timeouts;
-	int tcp_timestamps, tcp_sack, tcp_window_scaling;
+	int tcp_timestamps, tcp_sack, tcp_dsack, tcp_window_scaling;
 	int tcp_abort_on_overflow, tcp_fastopen, tcp_tw_reuse, tcp_fin_timeout;
 	int tcp_rmem[3], tcp_wmem[3];
 	char tcp_congestion_control[16];

@@ -369,6 +369,7 @@ struct sock {
 		uint16_t idle, intvl;
 		uint8_t cnt;
 	} keepalive_opts;
+	uint16_t dsack_len;      /* a D-SACK to send, [dsack_start, + dsack_len); 0: none */
 
 	/* ---- tcp_sock: TCP_INFO's accounting (RFC 4898's names, as Linux keeps them) ---- */
 	uint64_t bytes_acked, bytes_received;
@@ -377,6 +378,7 @@ struct sock {
 	uint32_t segs_out, segs_in, data_segs_out, data_segs_in;
 	uint32_t rcv_ooopack, reord_seen, dsack_dups, delivered;
 	uint32_t total_retrans;
+	uint32_t dsack_start;    /* see dsack_len (the two fill the struct's holes) */
 };
 
 struct ofo_node;
@@ -583,6 +585,9 @@ void tcp_fastopen_cache_set(struct ustack *st, const struct sock *sk, uint16_t m
 bool tcp_fastopen_active_detect_blackhole(struct ustack *st, struct sock *sk, bool expired);
 void tcp_fastopen_active_disable_ofo_check(struct ustack *st, struct sock *sk);
 void tcp_fastopen_cache_destroy(struct ustack *st);
+struct ustack_tcp_metrics;
+size_t tcp_metrics_fill(struct ustack *st, struct ustack_tcp_metrics *buf, size_t n);
+size_t tcp_metrics_flush(struct ustack *st, uint32_t daddr, bool all);
 /* tcp_passive_fastopen: a child that may send and be read before its handshake ends */
 static inline bool tcp_passive_fastopen(const struct sock *sk)
 {
@@ -703,7 +708,9 @@ void tcp_data_queue_ofo(struct ustack *st, struct sock *sk, uint32_t seq, const 
 uint32_t tcp_ofo_queue(struct ustack *st, struct sock *sk);
 uint32_t tcp_ofo_span(const struct sock *sk);
 void tcp_ofo_purge(struct ustack *st, struct sock *sk);
-void tcp_ofo_sack_blocks(const struct sock *sk, struct tcp_opts *o);
+void tcp_ofo_sack_blocks(struct sock *sk, struct tcp_opts *o);
+void tcp_dsack_set(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t end_seq);
+void tcp_dsack_extend(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t end_seq);
 void tcp_ofo_cache_destroy(struct ustack *st);
 
 /* ---- tcp_input.c: data ---- */

@@ -355,11 +355,21 @@ bool tcp_oow_rate_limited(struct ustack *st, struct sock *sk, const struct tcp_r
 	return false;
 }
 
+/* tcp_send_dupack, for a segment PAWS or the window refused: one that brought old data
+ * again says our ACK of it was lost (TcpExtDelayedACKLost) — ACK every segment for a while,
+ * and D-SACK what came twice. */
 static void tcp_send_dupack_limited(struct ustack *st, struct sock *sk, const struct tcp_repr *th,
 				    enum mib_id skipped_mib)
 {
-	if (!tcp_oow_rate_limited(st, sk, th, skipped_mib))
-		tcp_send_ack(st, sk);
+	if (tcp_oow_rate_limited(st, sk, th, skipped_mib))
+		return;
+	uint32_t end_seq = th->seq + (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
+	if (end_seq != th->seq && before(th->seq, sk->rcv_nxt)) {
+		MIB_INC(st, TcpExtDelayedACKLost);
+		tcp_enter_quickack_mode(sk, TCP_QUICKACKS);
+		tcp_dsack_set(st, sk, th->seq, after(end_seq, sk->rcv_nxt) ? sk->rcv_nxt : end_seq);
+	}
+	tcp_send_ack(st, sk);
 }
 
 /* tcp_send_challenge_ack (RFC 5961 §3.2, §4.2, §5.2): an ACK that tells a blind attacker
@@ -954,9 +964,16 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 	if (before(seq, sk->rcv_nxt)) {
 		uint32_t dup = sk->rcv_nxt - seq;
 		if (dup > len || (dup == len && !fin)) {
-			tcp_send_ack(st, sk); /* all old: tell the peer where we are */
+			/* all old — a retransmission: our ACK was lost, or it was spurious.  Tell
+			 * the peer where we are at once, with a D-SACK of what came twice (a
+			 * simultaneous open's SYN-ACK lands here for its SYN) */
+			MIB_INC(st, TcpExtDelayedACKLost);
+			tcp_dsack_set(st, sk, seq, seq + len + fin + !!(th->flags & TCPHDR_SYN));
+			tcp_enter_quickack_mode(sk, TCP_QUICKACKS);
+			tcp_send_ack(st, sk);
 			return 0;
 		}
+		tcp_dsack_set(st, sk, seq, sk->rcv_nxt); /* partly old: its head came twice */
 		data += dup;
 		len -= dup;
 		seq = sk->rcv_nxt;
@@ -1043,9 +1060,10 @@ static bool tcp_paws_discard(struct ustack *st, const struct sock *sk, const str
 }
 
 /* The states after the handshake: RFC 9293 §3.10.7.4's checks in order, with RFC 5961's
- * answers to RSTs and SYNs that are not exactly where expected. */
-void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
-			 const struct tcp_repr *th)
+ * answers to RSTs and SYNs that are not exactly where expected.  `syn_ok`: the segment is
+ * the SYN-ACK that completed a simultaneous open, which tcp_validate_incoming lets pass. */
+static void tcp_rcv_segment(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
+			    const struct tcp_repr *th, bool syn_ok)
 {
 	uint32_t seg_len = (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
 	sk->segs_in++;
@@ -1085,7 +1103,7 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 			tcp_send_challenge_ack(st, sk);
 		return;
 	}
-	if (th->flags & TCPHDR_SYN) { /* RFC 5961 §4.2 */
+	if ((th->flags & TCPHDR_SYN) && !syn_ok) { /* RFC 5961 §4.2 */
 		MIB_INC(st, TcpExtTCPSYNChallenge);
 		tcp_send_challenge_ack(st, sk);
 		return;
@@ -1124,9 +1142,15 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 		if (th->plen)
 			sk->ack_now = true;
 	}
-	if ((th->plen || (th->flags & TCPHDR_FIN)) && tcp_data_queue(st, sk, ip, th))
+	if ((th->plen || (th->flags & TCPHDR_FIN) || syn_ok) && tcp_data_queue(st, sk, ip, th))
 		return;
 	tcp_write_xmit(st, sk);
+}
+
+void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
+			 const struct tcp_repr *th)
+{
+	tcp_rcv_segment(st, sk, ip, th, false);
 }
 
 /* Segments for a full socket past SYN_SENT. */
@@ -1160,11 +1184,24 @@ void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4
 		tcp_rcv_established(st, sk, ip, th);
 		return;
 	}
+	bool syn_ok = false;
 	if (sk->node.state == TCP_SYN_RECV) { /* a simultaneous open */
 		if (th->flags & TCPHDR_RST) {
 			if (th->seq == sk->rcv_nxt)
 				tcp_done(st, sk, ECONNREFUSED);
 			return;
+		}
+		if (th->flags & TCPHDR_SYN) {
+			/* tcp_validate_incoming: the peer's SYN-ACK, repeating its SYN and
+			 * acknowledging all we sent, completes the open (Linux since 6.10); any
+			 * other SYN is challenged (RFC 5961 §4.2) */
+			syn_ok = (th->flags & TCPHDR_ACK) && !th->plen && !(th->flags & TCPHDR_FIN) &&
+				 th->seq + 1 == sk->rcv_nxt && th->ack == sk->snd_nxt;
+			if (!syn_ok) {
+				MIB_INC(st, TcpExtTCPSYNChallenge);
+				tcp_send_challenge_ack(st, sk);
+				return;
+			}
 		}
 		if (!(th->flags & TCPHDR_ACK))
 			return;
@@ -1172,14 +1209,14 @@ void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4
 			tcp_v4_send_reset(st, ip, th);
 			return;
 		}
-		sk->snd_una = th->ack;
+		/* the SYN, and the data a Fast Open SYN carried, leave the send ring */
+		tcp_synsent_ack_data(st, sk, th->ack);
 		sk->snd_wnd = (uint32_t)th->window << sk->snd_wscale;
-		sk->delivered++; /* the SYN-ACK: tcp_ack does not count it */
 		tcp_finish_connect(st, sk);
-		if (!th->plen && !(th->flags & TCPHDR_FIN))
+		if (!th->plen && !(th->flags & TCPHDR_FIN) && !syn_ok)
 			return;
 	}
-	tcp_rcv_established(st, sk, ip, th);
+	tcp_rcv_segment(st, sk, ip, th, syn_ok);
 }
 
 /*

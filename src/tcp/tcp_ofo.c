@@ -163,7 +163,9 @@ static struct ofo_node *treap_pop_first(struct ofo_node **t)
 	return n;
 }
 
-/* Frees a whole subtree (runs swallowed by a new segment), counting what it held. */
+/* Frees a whole subtree (runs swallowed by a new segment [lo, hi)), counting what it held;
+ * what the segment brought again is its D-SACK (tcp_data_queue_ofo's tcp_dsack_extend, in
+ * sequence order: the in-order walk). */
 static void treap_free(struct ustack *st, struct sock *sk, struct ofo_node *t, uint32_t lo, uint32_t hi)
 {
 	while (t) {
@@ -173,6 +175,8 @@ static void treap_free(struct ustack *st, struct sock *sk, struct ofo_node *t, u
 		sk->ofo_runs--;
 		if (!before(t->seq, lo) && !after(t->end, hi))
 			MIB_INC(st, TcpExtTCPOFOMerge); /* the new segment covers it whole */
+		if (before(t->seq, hi))
+			tcp_dsack_extend(st, sk, t->seq, after(t->end, hi) ? hi : t->end);
 		ofo_node_put(st, t);
 		t = r;
 	}
@@ -300,6 +304,7 @@ void tcp_data_queue_ofo(struct ustack *st, struct sock *sk, uint32_t seq, const 
 	struct ofo_node *last = sk->ofo_last;
 	if (last && !before(seq, last->seq) && !after(end, last->end)) {
 		MIB_INC(st, TcpExtTCPOFOMerge); /* all of it is here already */
+		tcp_dsack_set(st, sk, seq, end);
 		tcp_sack_new_ofo(sk, seq, end);
 		return;
 	}
@@ -314,6 +319,8 @@ void tcp_data_queue_ofo(struct ustack *st, struct sock *sk, uint32_t seq, const 
 	last = sk->ofo_last;
 	extends_last = last && !before(seq, last->seq) && !after(seq, last->end);
 	if (extends_last) {
+		if (before(seq, last->end))
+			tcp_dsack_set(st, sk, seq, last->end); /* its head was here already */
 		uint32_t grown = end - last->end;
 		last->end = end;
 		sk->ofo_bytes += grown;
@@ -330,9 +337,12 @@ void tcp_data_queue_ofo(struct ustack *st, struct sock *sk, uint32_t seq, const 
 			if (!before(below->end, end)) { /* all of it is here already */
 				sk->ofo = treap_merge(treap_merge(lo, mid), hi);
 				MIB_INC(st, TcpExtTCPOFOMerge);
+				tcp_dsack_set(st, sk, seq, end);
 				tcp_sack_new_ofo(sk, seq, end);
 				return;
 			}
+			if (before(seq, below->end))
+				tcp_dsack_set(st, sk, seq, below->end); /* its head was here already */
 			nseq = below->seq;
 			treap_pop_last(&lo);
 			sk->ofo_bytes -= below->end - below->seq;
@@ -371,10 +381,13 @@ void tcp_data_queue_ofo(struct ustack *st, struct sock *sk, uint32_t seq, const 
  * already), and their SACK blocks go.  Returns the bytes that became readable. */
 uint32_t tcp_ofo_queue(struct ustack *st, struct sock *sk)
 {
-	uint32_t moved = 0;
+	uint32_t moved = 0, dsack_high = sk->rcv_nxt;
 	struct ofo_node *n;
 	while ((n = treap_first(sk->ofo)) && !after(n->seq, sk->rcv_nxt)) {
 		treap_pop_first(&sk->ofo);
+		/* the in-order segment that filled the hole also brought this run's head again */
+		if (before(n->seq, dsack_high))
+			tcp_dsack_extend(st, sk, n->seq, before(n->end, dsack_high) ? n->end : dsack_high);
 		if (after(n->end, sk->rcv_nxt)) {
 			uint32_t more = n->end - sk->rcv_nxt;
 			sk->rcvq.len += more;
@@ -409,9 +422,54 @@ void tcp_ofo_purge(struct ustack *st, struct sock *sk)
 	sk->rx_nsack = 0;
 }
 
-/* The SACK blocks for an outgoing ACK, most recent first (RFC 2018 §4). */
-void tcp_ofo_sack_blocks(const struct sock *sk, struct tcp_opts *o)
+/*
+ * D-SACK (RFC 2883): the receiver tells the sender which segment arrived twice — its
+ * retransmission was spurious, or the network duplicated it — in the first SACK block of
+ * the next segment it sends, below the cumulative ACK (an old duplicate) or inside a SACK
+ * block (a duplicate above the hole).  Linux's tcp_dsack_set: one range, replaced by a
+ * newer duplicate, counted as TcpExtTCPDSACKOldSent or TcpExtTCPDSACKOfoSent; needs SACK
+ * on the connection and net.ipv4.tcp_dsack.  The range is kept as a start and a 16-bit
+ * length (a duplicate is at most one segment; extended ranges are cut at 64 KiB).
+ */
+void tcp_dsack_set(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t end_seq)
 {
+	if (!sk->sack_ok || !st->sysctl.tcp_dsack || !after(end_seq, seq))
+		return;
+	if (before(seq, sk->rcv_nxt))
+		MIB_INC(st, TcpExtTCPDSACKOldSent);
+	else
+		MIB_INC(st, TcpExtTCPDSACKOfoSent);
+	uint32_t len = end_seq - seq;
+	sk->dsack_start = seq;
+	sk->dsack_len = (uint16_t)(len > 0xffffu ? 0xffffu : len);
+}
+
+/* tcp_dsack_extend: a second duplicate range joins the pending one when it overlaps or
+ * touches it (tcp_sack_extend); one that does not is forgotten.  With none pending, set. */
+void tcp_dsack_extend(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t end_seq)
+{
+	if (!sk->dsack_len) {
+		tcp_dsack_set(st, sk, seq, end_seq);
+		return;
+	}
+	struct sack_range r = { sk->dsack_start, sk->dsack_start + sk->dsack_len };
+	if (!tcp_sack_extend(&r, seq, end_seq))
+		return;
+	uint32_t len = r.end - r.start;
+	sk->dsack_start = r.start;
+	sk->dsack_len = (uint16_t)(len > 0xffffu ? 0xffffu : len);
+}
+
+/* The SACK blocks for an outgoing segment: a pending D-SACK first — sent once, as Linux's
+ * tcp_options_write clears rx_opt.dsack — then the out-of-order runs, most recent first
+ * (RFC 2018 §4). */
+void tcp_ofo_sack_blocks(struct sock *sk, struct tcp_opts *o)
+{
+	if (sk->dsack_len) {
+		o->sack[o->nsack++] = (struct tcp_sack_block){ .start = sk->dsack_start,
+								 .end = sk->dsack_start + sk->dsack_len };
+		sk->dsack_len = 0;
+	}
 	for (unsigned i = 0; i < sk->rx_nsack && o->nsack < TCP_NUM_SACKS; i++)
 		o->sack[o->nsack++] = (struct tcp_sack_block){ .start = sk->rx_sack[i].start, .end = sk->rx_sack[i].end };
 }

@@ -97,7 +97,9 @@ static uint32_t ofo_runs(struct tw *t)
  * Linux trims and merges them (tcp_data_queue_ofo); they used to be stored whole and counted
  * again until the out-of-order queue filled the buffer and the byte that fills the hole was
  * refused for good.  Now: one run, one SACK block growing by a byte per segment, and the
- * hole's byte makes all 1,583 readable.
+ * hole's byte makes all 1,583 readable.  Each segment after the first also brings 1447
+ * bytes again: Linux D-SACKs them (tcp_dsack_set for the partial overlap, RFC 2883), in the
+ * first block, ahead of the run's.
  */
 static void test_overlapping_ofo_is_merged(void **state)
 {
@@ -107,18 +109,25 @@ static void test_overlapping_ofo_is_merged(void **state)
 		peer_data(t, i, 1448, NULL);
 		struct ack_seen a = last_ack(t);
 		assert_int_equal(a.rack, 0);
-		assert_int_equal(a.nsack, 1);
-		assert_int_equal(a.sack[0][0], 1);
-		assert_int_equal(a.sack[0][1], i + 1448);
+		assert_int_equal(a.nsack, i == 1 ? 1 : 2);
+		if (i > 1) { /* the D-SACK: [i, the run's end before this segment) */
+			assert_int_equal(a.sack[0][0], i);
+			assert_int_equal(a.sack[0][1], i - 1 + 1448);
+		}
+		assert_int_equal(a.sack[a.nsack - 1][0], 1);
+		assert_int_equal(a.sack[a.nsack - 1][1], i + 1448);
 	}
+	assert_int_equal(tw_counter(t, "TcpExtTCPDSACKOfoSent"), 134);
 	assert_int_equal(ofo_runs(t), 1);
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFOQueue"), 135);
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFODrop"), 0);
-	/* a segment inside what is held: nothing new (TCPOFOMerge), same block */
+	/* a segment inside what is held: nothing new (TCPOFOMerge), D-SACKed whole, same block */
 	peer_data(t, 100, 500, NULL);
 	struct ack_seen a = last_ack(t);
-	assert_int_equal(a.nsack, 1);
-	assert_int_equal(a.sack[0][1], 135 + 1448);
+	assert_int_equal(a.nsack, 2);
+	assert_int_equal(a.sack[0][0], 100);
+	assert_int_equal(a.sack[0][1], 600);
+	assert_int_equal(a.sack[1][1], 135 + 1448);
 	assert_int_equal(tw_counter(t, "TcpExtTCPOFOMerge"), 1);
 	/* the hole */
 	peer_data(t, 0, 1, NULL);
@@ -368,6 +377,57 @@ static void test_fin_below_ofo_data(void **state)
 	tw_expect_seg(t, &conn, TW_FIN | TW_ACK, 0, 16, 0); /* nothing unread: a FIN, not a RST */
 }
 
+/*
+ * A retransmission of data already received: Linux's tcp_data_queue counts our lost ACK
+ * (TcpExtDelayedACKLost), D-SACKs the duplicate (TcpExtTCPDSACKOldSent) in the next segment
+ * only, and sends nothing of the kind with net.ipv4.tcp_dsack=0 or on a connection without
+ * SACK.  (tests/packetdrill/scripts/dsack-receiver.pkt checks the bytes against Linux.)
+ */
+static void test_dsack_for_old_data(void **state)
+{
+	struct tw *t = *state;
+	accept_sack_conn(t);
+	peer_data(t, 0, 1000, NULL);
+	assert_int_equal(last_ack(t).rack, 1000);
+	peer_data(t, 0, 1000, NULL);
+	struct ack_seen a = last_ack(t);
+	assert_int_equal(a.rack, 1000);
+	assert_int_equal(a.nsack, 1);
+	assert_int_equal(a.sack[0][0], 0);
+	assert_int_equal(a.sack[0][1], 1000);
+	assert_int_equal(tw_counter(t, "TcpExtDelayedACKLost"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPDSACKOldSent"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPDSACKOfoSent"), 0);
+	/* sent once: the next ACK has no block */
+	peer_data(t, 1000, 100, NULL);
+	a = last_ack(t);
+	assert_int_equal(a.rack, 1100);
+	assert_int_equal(a.nsack, 0);
+	/* switched off: the duplicate is still counted as a lost ACK, without D-SACK */
+	tw_sysctl(t, "net.ipv4.tcp_dsack", "0");
+	peer_data(t, 1000, 100, NULL);
+	a = last_ack(t);
+	assert_int_equal(a.rack, 1100);
+	assert_int_equal(a.nsack, 0);
+	assert_int_equal(tw_counter(t, "TcpExtDelayedACKLost"), 2);
+	assert_int_equal(tw_counter(t, "TcpExtTCPDSACKOldSent"), 1);
+}
+
+static void test_no_dsack_without_sack(void **state)
+{
+	struct tw *t = *state;
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_accept_conn(t, &conn, PORT, o.b, o.len);
+	peer_data(t, 0, 1000, NULL);
+	peer_data(t, 0, 1000, NULL);
+	struct ack_seen a = last_ack(t);
+	assert_int_equal(a.rack, 1000);
+	assert_int_equal(a.nsack, 0);
+	assert_int_equal(tw_counter(t, "TcpExtDelayedACKLost"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPDSACKOldSent"), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -379,6 +439,8 @@ int main(void)
 		T(test_out_of_window_answers),
 		T(test_segment_without_timestamps_accepted),
 		T(test_fin_below_ofo_data),
+		T(test_dsack_for_old_data),
+		T(test_no_dsack_without_sack),
 	};
 	return cmocka_run_group_tests_name("tcp_robust", tests, NULL, NULL);
 }
