@@ -1065,6 +1065,89 @@ int cmd_trace(int argc, char **argv)
 	return 0;
 }
 
+/* ---- ustack tcp_metrics ------------------------------------------------------------------- */
+
+/*
+ * `ip tcp_metrics` for an instance: show [ADDRESS], flush [all|ADDRESS], delete ADDRESS
+ * ("address"/"addr" may precede ADDRESS, as ip takes it).  What ustack remembers per
+ * destination is Fast Open's: the server's cookie and MSS, and SYN-data losses.
+ */
+int cmd_tcp_metrics(int argc, char **argv)
+{
+	static const struct option longopts[] = { { "name", required_argument, 0, OPT_NAME },
+						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	const char *given = NULL;
+	int c;
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case OPT_NAME:
+			if (cli_instance_name(cli_opt(), optarg) < 0)
+				return CLI_USAGE;
+			given = optarg;
+			break;
+		case 'h':
+			printf("usage: ustack tcp_metrics [--name NAME] [show [ADDRESS] | flush [all | ADDRESS] |\n"
+			       "                          delete ADDRESS]\n\n"
+			       "What a running instance remembers of each server, as ip tcp_metrics shows\n"
+			       "the kernel's: Fast Open's cookie (fo_cookie), the MSS of the server's last\n"
+			       "SYN-ACK (fo_mss) and SYNs with data that went unanswered (fo_syn_drops).\n"
+			       "flush forgets them (all, or one destination's); delete one that must exist.\n");
+			return 0;
+		default:
+			return CLI_USAGE;
+		}
+	}
+	const char *verb = optind < argc ? argv[optind++] : "show", *addr = NULL;
+	if (!strcmp(verb, "list") || !strcmp(verb, "lst"))
+		verb = "show";
+	if (strcmp(verb, "show") && strcmp(verb, "flush") && strcmp(verb, "delete")) {
+		cli_error(NULL, "command \"%s\" is unknown (show, flush, delete)", verb);
+		return CLI_USAGE;
+	}
+	if (optind < argc && (!strcmp(argv[optind], "address") || !strcmp(argv[optind], "addr")))
+		optind++;
+	if (optind < argc)
+		addr = argv[optind++];
+	if (optind < argc) {
+		cli_error(NULL, "%s: unexpected argument '%s'", verb, argv[optind]);
+		return CLI_USAGE;
+	}
+	struct in_addr a;
+	bool all = !addr || (!strcmp(addr, "all") && strcmp(verb, "delete"));
+	if (!strcmp(verb, "delete") && !addr) {
+		cli_error(NULL, "delete: an address is required");
+		return CLI_USAGE;
+	}
+	if (!all && inet_pton(AF_INET, addr, &a) != 1) {
+		cli_error(NULL, "%s: '%s' is not an IPv4 address", verb, addr);
+		return CLI_USAGE;
+	}
+	char name[80];
+	int rc = pick_instance(given, name, sizeof(name), false);
+	if (rc)
+		return rc;
+	char req[128], why[256], line[512];
+	if (!strcmp(verb, "show"))
+		snprintf(req, sizeof(req), "tcp_metrics");
+	else
+		snprintf(req, sizeof(req), "tcp_metrics %s %s", verb, all ? "all" : addr);
+	FILE *f = ctl_request(name, req, 10, why, sizeof(why));
+	if (!f) {
+		if (errno == ESRCH) { /* delete of an entry there is not: ip's netlink answer */
+			cli_error(NULL, "delete %s: No such process", addr);
+			return 2;
+		}
+		return request_error(name, why);
+	}
+	size_t len = all ? 0 : strlen(addr);
+	while (fgets(line, sizeof(line), f))
+		if (strcmp(verb, "show") || all || (!strncmp(line, addr, len) && line[len] == ' '))
+			fputs(line, stdout); /* show ADDRESS: that destination's line only */
+	fclose(f);
+	return 0;
+}
+
 /* ---- ustack sysctl ------------------------------------------------------------------------ */
 
 /* sysctl(8)'s way of naming a key it could not find: its /proc/sys path */

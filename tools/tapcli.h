@@ -91,12 +91,13 @@ void print_tcp_info(FILE *f, const char *who, struct ustack *st, int fd);
  * with the message printed. */
 int cli_instance_name(const char *opt, const char *s);
 
-/* `ustack ls`, `ss`, `nstat`, `trace`, and `sysctl` (live or defaults): observe.c */
+/* `ustack ls`, `ss`, `nstat`, `trace`, `tcp_metrics` and `sysctl` (live or defaults): observe.c */
 int cmd_ls(int argc, char **argv);
 int cmd_ss(int argc, char **argv);
 int cmd_nstat(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_sysctl(int argc, char **argv);
+int cmd_tcp_metrics(int argc, char **argv);
 
 /* `ustack nc` (nc.c) */
 int cmd_nc(int argc, char **argv);

@@ -69,13 +69,43 @@ USTACK_API int ustack_diag_snapshot(struct ustack *st, struct ustack_diag_sock *
 /* ss's state name ("ESTAB", "SYN-SENT", "LISTEN", "TIME-WAIT", "UNCONN" for CLOSE ...). */
 USTACK_API const char *ustack_diag_state_name(int state);
 
+/* ---- ip tcp_metrics: what a client remembers of each server ----------------------------- */
+
+/*
+ * One destination's entry, as `ip tcp_metrics show` prints it.  ustack keeps what Fast Open
+ * needs (Linux's tcp_metrics holds these beside RTT and cwnd, which ustack does not cache).
+ */
+struct ustack_tcp_metrics {
+	struct in_addr saddr, daddr;
+	uint32_t age_ms;            /* since the entry was last used */
+	uint16_t fo_mss;            /* the MSS of the server's last SYN-ACK (0: none) */
+	uint16_t fo_syn_drops;      /* Fast Open SYNs with data that went unanswered */
+	uint32_t fo_syn_drop_ago_ms;/* since the last of them (fo_syn_drops > 0) */
+	int8_t fo_cookie_len;       /* the cookie's bytes (0: none yet) */
+	uint8_t fo_cookie[16];
+};
+
+/*
+ * Fills buf with up to n entries and returns how many it wrote; *total (if not NULL) how many
+ * there are.  -1 with EINVAL for bad arguments.
+ */
+USTACK_API int ustack_tcp_metrics_snapshot(struct ustack *st, struct ustack_tcp_metrics *buf, size_t n,
+					   size_t *total);
+/*
+ * `ip tcp_metrics flush` (daddr NULL: all) and `delete ADDRESS`: forgets the entries for that
+ * destination.  Returns how many went; for delete (must_exist), -1 with ESRCH when none did,
+ * as Linux's tcp_metrics_nl_cmd_del.
+ */
+USTACK_API int ustack_tcp_metrics_flush(struct ustack *st, const struct in_addr *daddr, int must_exist);
+
 /* ---- the control socket ---------------------------------------------------------------- */
 
 /*
  * Serves a control socket for st on a thread of its own: a Unix stream socket NAME.sock in
  * ustack_ctl_dir(), mode 0600, for clients of the same uid (or root; SO_PEERCRED).  One
  * request line per connection: "ss", "counters", "sysctl NAME", "sysctl -a",
- * "sysctl -w NAME=VALUE", "trace" (streams until the client goes), "ls-info"; the answer is
+ * "sysctl -w NAME=VALUE", "trace" (streams until the client goes), "ls-info", "tcp_metrics",
+ * "tcp_metrics flush [ADDRESS]", "tcp_metrics delete ADDRESS"; the answer is
  * "ok" or "err ERRNO MESSAGE", then lines, then the server closes.  A stale socket (nobody
  * answers) is replaced; a live one fails with EADDRINUSE.  NAME: 1-64 of [A-Za-z0-9._-], not
  * starting with '.'.  Returns NULL with errno on failure.

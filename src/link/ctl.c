@@ -280,6 +280,57 @@ static void answer_info(struct ustack_ctl *ctl, struct out *o)
 	     (unsigned)geteuid(), ctl->netns, ustack_name(ctl->st), total);
 }
 
+/* "tcp_metrics": the entries in `ip tcp_metrics show`'s words (iproute2's process_msg);
+ * "tcp_metrics flush [all|ADDRESS]", "tcp_metrics delete ADDRESS": forget them, answering
+ * how many went. */
+static void answer_tcp_metrics(struct ustack_ctl *ctl, struct out *o, const char *arg)
+{
+	if (*arg) {
+		char verb[16], addr[64] = "";
+		struct in_addr a;
+		int k = sscanf(arg, " %15s %63s", verb, addr);
+		bool del = k >= 1 && !strcmp(verb, "delete"), flush = k >= 1 && !strcmp(verb, "flush");
+		bool all = flush && (k < 2 || !strcmp(addr, "all"));
+		if ((!del && !flush) || (del && k < 2) || (!all && inet_pton(AF_INET, addr, &a) != 1)) {
+			out_err(o, EINVAL, "syntax");
+			return;
+		}
+		int gone = ustack_tcp_metrics_flush(ctl->st, all ? NULL : &a, del);
+		if (gone < 0) {
+			out_err(o, errno, "no such entry");
+			return;
+		}
+		outf(o, "ok\n%d\n", gone);
+		return;
+	}
+	size_t total = 0;
+	ustack_tcp_metrics_snapshot(ctl->st, NULL, 0, &total);
+	struct ustack_tcp_metrics *v = calloc(total + 16, sizeof(*v)); /* room for a few new ones */
+	if (!v) {
+		out_err(o, ENOMEM, "out of memory");
+		return;
+	}
+	int n = ustack_tcp_metrics_snapshot(ctl->st, v, total + 16, NULL);
+	outf(o, "ok\n");
+	for (int i = 0; i < n; i++) {
+		char d[INET_ADDRSTRLEN], s[INET_ADDRSTRLEN], cookie[33] = "";
+		inet_ntop(AF_INET, &v[i].daddr, d, sizeof(d));
+		inet_ntop(AF_INET, &v[i].saddr, s, sizeof(s));
+		for (int b = 0; b < v[i].fo_cookie_len && b < 16; b++)
+			snprintf(cookie + 2 * b, 3, "%02x", v[i].fo_cookie[b]);
+		outf(o, "%s age %u.%03usec", d, v[i].age_ms / 1000, v[i].age_ms % 1000);
+		if (v[i].fo_mss)
+			outf(o, " fo_mss %u", v[i].fo_mss);
+		if (v[i].fo_syn_drops)
+			outf(o, " fo_syn_drops %u/%u.%03usec ago", v[i].fo_syn_drops, v[i].fo_syn_drop_ago_ms / 1000,
+			     v[i].fo_syn_drop_ago_ms % 1000);
+		if (*cookie)
+			outf(o, " fo_cookie %s", cookie);
+		outf(o, " source %s\n", s);
+	}
+	free(v);
+}
+
 /* ---- trace ------------------------------------------------------------------------------ */
 
 static const char *tp_state(int s)
@@ -514,6 +565,8 @@ static void serve_client(struct ustack_ctl *ctl, int fd)
 		answer_info(ctl, &o);
 	} else if (!strcmp(line, "trace")) {
 		start_trace(ctl, &o);
+	} else if (!strcmp(line, "tcp_metrics") || !strncmp(line, "tcp_metrics ", 12)) {
+		answer_tcp_metrics(ctl, &o, line + 11);
 	} else {
 		out_err(&o, EINVAL, "unknown request");
 	}

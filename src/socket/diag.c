@@ -143,3 +143,33 @@ const char *ustack_diag_state_name(int state)
 	};
 	return state > 0 && state <= TCP_NEW_SYN_RECV ? names[state] : "UNKNOWN";
 }
+
+int ustack_tcp_metrics_snapshot(struct ustack *st, struct ustack_tcp_metrics *buf, size_t n, size_t *total)
+{
+	if (!st || (!buf && n)) {
+		errno = EINVAL;
+		return -1;
+	}
+	stack_lock(st);
+	size_t count = tcp_metrics_fill(st, buf, n);
+	stack_unlock(st);
+	if (total)
+		*total = count;
+	return (int)(count < n ? count : n);
+}
+
+int ustack_tcp_metrics_flush(struct ustack *st, const struct in_addr *daddr, int must_exist)
+{
+	if (!st || (must_exist && !daddr)) {
+		errno = EINVAL;
+		return -1;
+	}
+	stack_lock(st);
+	size_t gone = tcp_metrics_flush(st, daddr ? ntohl(daddr->s_addr) : 0, !daddr);
+	stack_unlock(st);
+	if (must_exist && !gone) {
+		errno = ESRCH;
+		return -1;
+	}
+	return (int)gone;
+}

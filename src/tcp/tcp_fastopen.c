@@ -27,6 +27,7 @@
 #include "core/stack.h"
 #include "tcp/tcp.h"
 #include "tcp/tcp_seq.h"
+#include <ustack/diag.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -491,6 +492,57 @@ void tcp_fastopen_cache_destroy(struct ustack *st)
 		}
 	free(t->tfo_cache);
 	t->tfo_cache = NULL;
+}
+
+/* `ip tcp_metrics show`'s view of the cache (tcp_metrics_nl_dump): up to n entries; returns
+ * how many there are.  Under the stack lock. */
+size_t tcp_metrics_fill(struct ustack *st, struct ustack_tcp_metrics *buf, size_t n)
+{
+	struct tcp_state_tables *t = st->tcp;
+	size_t count = 0;
+	if (!t->tfo_cache)
+		return 0;
+	for (unsigned b = 0; b < TFO_CACHE_BUCKETS; b++)
+		for (const struct tfo_metrics *m = t->tfo_cache[b]; m; m = m->next, count++) {
+			if (count >= n)
+				continue;
+			struct ustack_tcp_metrics *e = &buf[count];
+			memset(e, 0, sizeof(*e));
+			e->saddr.s_addr = htonl(m->saddr); /* the cache keeps host order */
+			e->daddr.s_addr = htonl(m->daddr);
+			e->age_ms = (uint32_t)((st->now - m->stamp) / 1000u);
+			e->fo_mss = m->mss;
+			e->fo_syn_drops = m->syn_loss;
+			if (m->syn_loss)
+				e->fo_syn_drop_ago_ms = (uint32_t)((st->now - m->last_syn_loss) / 1000u);
+			if (m->cookie.len > 0 && (size_t)m->cookie.len <= sizeof(e->fo_cookie)) {
+				e->fo_cookie_len = (int8_t)m->cookie.len;
+				memcpy(e->fo_cookie, m->cookie.val, (size_t)m->cookie.len);
+			}
+		}
+	return count;
+}
+
+/* `ip tcp_metrics flush` / `delete` (tcp_metrics_flush_all, tcp_metrics_nl_cmd_del): the
+ * entries for daddr, or all; returns how many went. */
+size_t tcp_metrics_flush(struct ustack *st, uint32_t daddr /* host order */, bool all)
+{
+	struct tcp_state_tables *t = st->tcp;
+	size_t gone = 0;
+	if (!t->tfo_cache)
+		return 0;
+	for (unsigned b = 0; b < TFO_CACHE_BUCKETS; b++)
+		for (struct tfo_metrics **pp = &t->tfo_cache[b]; *pp;) {
+			struct tfo_metrics *m = *pp;
+			if (all || m->daddr == daddr) {
+				*pp = m->next;
+				free(m);
+				gone++;
+			} else {
+				pp = &m->next;
+			}
+		}
+	return gone;
 }
 
 /* tcp_fastopen_cache_get */

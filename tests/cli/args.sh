@@ -134,6 +134,11 @@ bad up "unknown option '-x'" "${LINK[@]}" -x
 bad up "--listen: needs a value" "${LINK[@]}" --listen
 bad demo "unknown option '--bogus'" --bogus
 bad sysctl "unknown option '-x'" -x
+bad tcp_metrics 'command "bogus" is unknown' bogus
+bad tcp_metrics "delete: an address is required" delete
+bad tcp_metrics "flush: '192.0.2' is not an IPv4 address" flush 192.0.2
+bad tcp_metrics "show: unexpected argument 'x'" show 192.0.2.1 x
+bad tcp_metrics "--name: '../x'" --name ../x
 
 # ---- good values still parse: every value below is valid, so the only complaint left is
 # the device, which is checked last (lo is not a TAP device)

@@ -90,6 +90,13 @@ grep -q 'inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=7 dport=
 	"$TMP/trace.out" || fail "trace: no inet_sock_set_state line for a handshake"
 kill "$trace_pid"; wait "$trace_pid" || true
 
+# ip tcp_metrics: a server keeps no per-destination client state — nothing to show; deleting
+# a destination it does not have fails as ip's netlink request does (ESRCH)
+[ -z "$(us tcp_metrics)" ] || fail "tcp_metrics: entries on a server"
+rc=0; us tcp_metrics delete 192.0.2.1 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q 'No such process' "$TMP/err" || { cat "$TMP/err"; fail "tcp_metrics delete: want ESRCH"; }
+us tcp_metrics flush all || fail "tcp_metrics flush all"
+
 # another user: the filesystem refuses (0700/0600), and so does SO_PEERCRED if they were opened
 nobody() { ip netns exec "$NS" setpriv --reuid=65534 --regid=65534 --clear-groups env USTACK_RUN_DIR="$USTACK_RUN_DIR" "$bin" "$@"; }
 rc=0; nobody ss --name "$NAME" >"$TMP/nobody.out" 2>&1 || rc=$?

@@ -11,12 +11,17 @@
  * TCP_FASTOPEN_CONNECT, and Linux's errno for each misuse.  The key sysctl's format.
  */
 #include "testwire.h"
+#include <ustack/diag.h>
 #include <ustack/socket.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -540,6 +545,62 @@ static void test_client_cookie_then_data_in_syn(void **state)
 	abort_close(t, fd);
 }
 
+/* `ip tcp_metrics` on the cache: the cookie and MSS a server gave, per destination; flush
+ * and delete forget them (delete of what is not there: ESRCH), and the next Fast Open asks
+ * for a cookie again. */
+static void test_tcp_metrics_show_and_flush(void **state)
+{
+	struct tw *t = *state;
+	struct ustack_tcp_metrics m[4];
+	size_t total = 99;
+	assert_int_equal(ustack_tcp_metrics_snapshot(t->st, m, 4, &total), 0);
+	assert_int_equal(total, 0);
+	warm_cache(t, 940);
+	tw_advance(t, 1500);
+	assert_int_equal(ustack_tcp_metrics_snapshot(t->st, m, 4, &total), 1);
+	assert_int_equal(total, 1);
+	assert_int_equal(ntohl(m[0].daddr.s_addr), TW_PEER_IP);
+	assert_int_equal(ntohl(m[0].saddr.s_addr), TW_DUT_IP);
+	assert_int_equal(m[0].fo_mss, 940);
+	assert_int_equal(m[0].fo_cookie_len, 4);
+	assert_memory_equal(m[0].fo_cookie, srv_cookie, 4);
+	assert_int_equal(m[0].fo_syn_drops, 0);
+	assert_true(m[0].age_ms >= 1500);
+	/* the same through the control socket, in ip tcp_metrics' words */
+	char dir[] = "/tmp/ustack-tm-XXXXXX", line[512];
+	assert_non_null(mkdtemp(dir));
+	setenv("USTACK_RUN_DIR", dir, 1);
+	struct ustack_ctl *ctl = ustack_ctl_start(t->st, "tm");
+	assert_non_null(ctl);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ustack_ctl_path(ctl));
+	int cfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(cfd, "tcp_metrics\n", 12), 12);
+	FILE *cf = fdopen(cfd, "r");
+	assert_non_null(fgets(line, sizeof(line), cf));
+	assert_string_equal(line, "ok\n");
+	assert_non_null(fgets(line, sizeof(line), cf));
+	assert_int_equal(strncmp(line, "192.0.2.1 age 1.", 16), 0);
+	assert_non_null(strstr(line, "sec fo_mss 940 fo_cookie abcd1234 source 192.0.2.2\n"));
+	assert_null(fgets(line, sizeof(line), cf));
+	fclose(cf);
+	ustack_ctl_stop(ctl);
+	rmdir(dir);
+	struct in_addr other = { htonl(TW_PEER_IP + 1) }, peer = { htonl(TW_PEER_IP) };
+	assert_int_equal(ustack_tcp_metrics_flush(t->st, &other, 1), -1);
+	assert_int_equal(errno, ESRCH);
+	assert_int_equal(ustack_tcp_metrics_flush(t->st, &other, 0), 0);
+	assert_int_equal(ustack_tcp_metrics_flush(t->st, &peer, 1), 1);
+	assert_int_equal(ustack_tcp_metrics_snapshot(t->st, m, 4, &total), 0);
+	assert_int_equal(ustack_tcp_metrics_flush(t->st, NULL, 1), -1);
+	assert_int_equal(errno, EINVAL);
+	/* forgotten: the next Fast Open is a cookie request again */
+	warm_cache(t, 1460);
+	assert_int_equal(ustack_tcp_metrics_flush(t->st, NULL, 0), 1);
+	warm_cache(t, 1460);
+}
+
 static void test_client_data_not_acked_is_resent(void **state)
 {
 	struct tw *t = *state;
@@ -774,6 +835,7 @@ int main(void)
 						tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_cookie_then_data_in_syn, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_data_not_acked_is_resent, tw_setup_learned, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_metrics_show_and_flush, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_unacked_syn_data_stays_lost, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_resent_syn_is_plain, tw_setup_peer, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_client_blackhole_pause, tw_setup_peer, tw_teardown),
