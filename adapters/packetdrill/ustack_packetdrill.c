@@ -23,6 +23,11 @@
  * every net.* value ustack knows from /proc/sys, so scripts configure ustack the way they
  * configure Linux — also between two calls on one socket (net.ipv4.tcp_fastopen is turned off
  * and on around a sendto).  Not on every read and write: those must stay quick.
+ *
+ * Shell commands that look into the stack (`nstat`, `ip tcp_metrics flush`) run in other
+ * processes: with --so_flags ctl=NAME the adapter serves the instance's control socket, and
+ * tests/packetdrill/run puts shims first on packetdrill's PATH that send those commands to
+ * `ustack nstat` / `ustack tcp_metrics --name NAME`, as they reach the kernel on Linux.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -43,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ustack/diag.h>
 #include <ustack/socket.h>
 #include <ustack/stack.h>
 #include <ustack/sysctl.h>
@@ -113,6 +119,7 @@ struct pd {
 	unsigned qhead, qcount;
 	int map[FDMAP]; /* eventfd → ustack descriptor + 1 (0: not ours) */
 	unsigned in_calls; /* threads inside a call that may block (atomic) */
+	struct ustack_ctl *ctl; /* the control socket (so_flags ctl=NAME), or NULL */
 };
 
 static uint64_t pd_now(void *arg)
@@ -616,6 +623,7 @@ static int pd_splice(void *ud, int a, off_t *b, int c, off_t *d, size_t e, unsig
 static void pd_free(void *ud)
 {
 	struct pd *pd = ud;
+	ustack_ctl_stop(pd->ctl);
 	ustack_destroy(pd->st);
 	pthread_mutex_destroy(&pd->qlock);
 	pthread_cond_destroy(&pd->qcond);
@@ -623,9 +631,12 @@ static void pd_free(void *ud)
 	free(pd);
 }
 
-/* flags: "ip=A,gw=G,mtu=N" (each optional); defaults are packetdrill's 192.168.0.1 side. */
-static void parse_flags(const char *flags, struct in_addr *ip, unsigned *prefix, struct in_addr *gw, unsigned *mtu)
+/* flags: "ip=A,gw=G,mtu=N,ctl=NAME" (each optional); defaults are packetdrill's 192.168.0.1
+ * side, and no control socket. */
+static void parse_flags(const char *flags, struct in_addr *ip, unsigned *prefix, struct in_addr *gw, unsigned *mtu,
+			char *ctl, size_t ctllen)
 {
+	ctl[0] = 0;
 	inet_pton(AF_INET, "192.168.0.1", ip);
 	inet_pton(AF_INET, "192.168.0.2", gw);
 	*prefix = 16;
@@ -653,6 +664,8 @@ static void parse_flags(const char *flags, struct in_addr *ip, unsigned *prefix,
 			inet_pton(AF_INET, v, gw);
 		} else if (!strcmp(kv, "mtu")) {
 			*mtu = (unsigned)atoi(v);
+		} else if (!strcmp(kv, "ctl")) {
+			snprintf(ctl, ctllen, "%s", v);
 		}
 	}
 }
@@ -742,7 +755,8 @@ int packetdrill_interface_init(const char *flags, struct packetdrill_interface *
 	pd->st = ustack_create(&cfg);
 	struct in_addr ip, gw;
 	unsigned prefix, mtu;
-	parse_flags(flags, &ip, &prefix, &gw, &mtu);
+	char ctl[80];
+	parse_flags(flags, &ip, &prefix, &gw, &mtu, ctl, sizeof(ctl));
 	struct ustack_if_config ic = { .name = "tun0", .type = USTACK_LINK_RAWIP, .mtu = mtu,
 				       .xmit = pd_xmit, .link = pd };
 	pd->ifindex = pd->st ? ustack_if_add(pd->st, &ic) : -1;
@@ -753,6 +767,10 @@ int packetdrill_interface_init(const char *flags, struct packetdrill_interface *
 		exit(EXIT_FAILURE);
 	}
 	(void)gw; /* a raw-IP link has no next hop to resolve: the default route is on-link */
+	if (ctl[0] && !(pd->ctl = ustack_ctl_start(pd->st, ctl))) {
+		fprintf(stderr, "ustack-packetdrill: cannot serve control socket %s: %s\n", ctl, strerror(errno));
+		exit(EXIT_FAILURE);
+	}
 	*ifc = (struct packetdrill_interface){
 		.userdata = pd, .free = pd_free, .socket = pd_socket, .bind = pd_bind,
 		.listen = pd_listen, .accept = pd_accept, .connect = pd_connect, .read = pd_read,
