@@ -667,6 +667,42 @@ static int ss_parse_filter(int argc, char **argv, struct ss_filter *f, bool have
 	return 0;
 }
 
+/*
+ * ss -s: iproute2's print_summary over the instance's sockstat, to the byte (its tab after
+ * each transport's name, its padded columns).  ustack has TCP over IPv4 only: RAW, UDP,
+ * FRAG and IPv6 are zero.
+ */
+static int ss_summary(const char *name)
+{
+	char why[256], line[256];
+	FILE *f = ctl_request(name, "sockstat", 10, why, sizeof(why));
+	if (!f)
+		return request_error(name, why);
+	unsigned used = 0, inuse = 0, orphan = 0, tw = 0, alloc = 0, estab = 0, got = 0;
+	while (fgets(line, sizeof(line), f)) {
+		got += sscanf(line, "sockets: used %u", &used) == 1;
+		got += sscanf(line, "TCP: inuse %u orphan %u tw %u alloc %u", &inuse, &orphan, &tw, &alloc) == 4;
+		got += sscanf(line, "CurrEstab %u", &estab) == 1;
+	}
+	fclose(f);
+	if (got != 3) {
+		cli_error("--name", "%s: %s", name, strerror(EPROTO));
+		return 1;
+	}
+	printf("Total: %u\n", used);
+	printf("TCP:   %u (estab %u, closed %d, orphaned %u, timewait %u)\n", alloc + tw, estab,
+	       (int)alloc - ((int)inuse - (int)tw), orphan, tw);
+	printf("\n");
+	printf("Transport Total     IP        IPv6\n");
+	printf("RAW\t  %-9d %-9d %-9d\n", 0, 0, 0);
+	printf("UDP\t  %-9d %-9d %-9d\n", 0, 0, 0);
+	printf("TCP\t  %-9u %-9u %-9d\n", inuse, inuse, 0);
+	printf("INET\t  %-9u %-9u %-9d\n", inuse, inuse, 0);
+	printf("FRAG\t  %-9d %-9d %-9d\n", 0, 0, 0);
+	printf("\n");
+	return 0;
+}
+
 int cmd_ss(int argc, char **argv)
 {
 	enum { OPT_JSON = 2000 };
@@ -674,13 +710,14 @@ int cmd_ss(int argc, char **argv)
 		{ "tcp", no_argument, 0, 't' },	    { "all", no_argument, 0, 'a' },	  { "listening", no_argument, 0, 'l' },
 		{ "numeric", no_argument, 0, 'n' }, { "info", no_argument, 0, 'i' },	  { "options", no_argument, 0, 'o' },
 		{ "memory", no_argument, 0, 'm' },  { "extended", no_argument, 0, 'e' }, { "no-header", no_argument, 0, 'H' },
+		{ "summary", no_argument, 0, 's' },
 		{ "json", no_argument, 0, OPT_JSON }, { "name", required_argument, 0, OPT_NAME },
 		{ "help", no_argument, 0, 'h' },    { 0, 0, 0, 0 } };
 	struct ss_opts s = { .f = { .sport = -1, .dport = -1 } };
 	int c;
 	optind = 1;
 	/* "+": the filter's words (state, sport ...) are operands, in order */
-	while ((c = cli_getopt(argc, argv, "+talnioemH4h", longopts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "+talnioemHs4h", longopts)) != -1) {
 		switch (c) {
 		case 't': case '4': break; /* ustack has TCP over IPv4 only */
 		case 'a': s.all = true; break;
@@ -691,6 +728,7 @@ int cmd_ss(int argc, char **argv)
 		case 'm': s.memory = true; break;
 		case 'e': s.extended = true; break;
 		case 'H': s.no_header = true; break;
+		case 's': s.summary = true; break;
 		case OPT_JSON: s.json = true; break;
 		case OPT_NAME:
 			if (cli_instance_name(cli_opt(), optarg) < 0)
@@ -710,6 +748,7 @@ int cmd_ss(int argc, char **argv)
 			       "  -m                socket memory: skmem:(r,rb,t,tb,f,w,o,bl,d)\n"
 			       "  -e                the descriptor and shutdown state (ustack has no inodes)\n"
 			       "  -H, --json        no header / JSON for scripts\n"
+			       "  -s, --summary     ss -s's summary (from the instance's sockstat)\n"
 			       "  --name NAME       the instance (default: the one running in this netns)\n\n"
 			       "FILTER: state S | exclude S (S: all, connected, synchronized, bucket, big,\n"
 			       "established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, closed,\n"
@@ -726,6 +765,8 @@ int cmd_ss(int argc, char **argv)
 	int rc = pick_instance(s.name, name, sizeof(name), false);
 	if (rc)
 		return rc;
+	if (s.summary)
+		return ss_summary(name);
 	char why[256];
 	FILE *f = ctl_request(name, "ss", 10, why, sizeof(why));
 	if (!f)
@@ -1198,19 +1239,66 @@ static int sysctl_live_one(const char *inst, const char *arg, bool write, bool v
 	return 0;
 }
 
+/*
+ * sysctl -p FILE: procps's Preload.  Each line "name = value" (spaces around both trimmed) is
+ * written as -w would; blank lines and '#' or ';' comments are skipped; a leading '-' is
+ * taken off (procps 4.0.2, Debian 12's, still reports that line's failure); a line without
+ * '=' is "FILE(N): invalid syntax, continuing...".  1 if anything failed, as sysctl(8).
+ */
+static int sysctl_preload(const char *inst, const char *file, bool quiet)
+{
+	FILE *f = fopen(file, "r");
+	if (!f) {
+		cli_error(NULL, "cannot open \"%s\": %s", file, strerror(errno));
+		return 1;
+	}
+	char line[1024];
+	int rc = 0, n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		n++;
+		char *s = line + strspn(line, " \t");
+		s[strcspn(s, "\r\n")] = 0;
+		if (!*s || *s == '#' || *s == ';')
+			continue;
+		if (*s == '-')
+			s++;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			cli_error(NULL, "%s(%d): invalid syntax, continuing...", file, n);
+			rc = 1;
+			continue;
+		}
+		char *name_end = eq, *val = eq + 1;
+		while (name_end > s && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+			name_end--;
+		*name_end = 0;
+		val += strspn(val, " \t");
+		size_t vl = strlen(val);
+		while (vl && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
+			val[--vl] = 0;
+		char arg[1100];
+		snprintf(arg, sizeof(arg), "%s=%s", s, val);
+		rc |= sysctl_live_one(inst, arg, true, false, quiet);
+	}
+	fclose(f);
+	return rc;
+}
+
 int cmd_sysctl(int argc, char **argv)
 {
 	static const struct option longopts[] = { { "all", no_argument, 0, 'a' },	{ "values", no_argument, 0, 'n' },
 						  { "write", no_argument, 0, 'w' },	{ "quiet", no_argument, 0, 'q' },
+						  { "load", no_argument, 0, 'p' },
 						  { "name", required_argument, 0, OPT_NAME }, { "help", no_argument, 0, 'h' },
 						  { 0, 0, 0, 0 } };
 	int c;
-	bool all = false, values = false, write = false, quiet = false;
+	bool all = false, values = false, write = false, quiet = false, load = false;
 	const char *given = NULL;
 	optind = 1;
-	while ((c = cli_getopt(argc, argv, "anwqh", longopts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "anwqph", longopts)) != -1) {
 		switch (c) {
 		case 'a': all = true; break;
+		case 'p': load = true; break;
 		case 'n': values = true; break;
 		case 'w': write = true; break;
 		case 'q': quiet = true; break;
@@ -1220,10 +1308,12 @@ int cmd_sysctl(int argc, char **argv)
 			given = optarg;
 			break;
 		case 'h':
-			printf("usage: ustack sysctl [--name NAME] [-n] [-q] [-a | -w NAME=VALUE... | NAME[=VALUE]...]\n\n"
+			printf("usage: ustack sysctl [--name NAME] [-n] [-q] [-a | -w NAME=VALUE... | -p [FILE...] |\n"
+			       "                     NAME[=VALUE]...]\n\n"
 			       "Reads and writes a running instance's sysctls, like sysctl(8): NAME prints\n"
 			       "\"NAME = VALUE\" (-n: the value), NAME=VALUE or -w NAME=VALUE sets it at once, -a\n"
-			       "lists them all; unknown names and bad values get sysctl(8)'s messages and exit 1.\n"
+			       "lists them all, -p sets those of FILEs (default /etc/sysctl.conf) as sysctl -p;\n"
+			       "unknown names and bad values get sysctl(8)'s messages and exit 1.\n"
 			       "The instance is --name's, or the one running in this network namespace; with\n"
 			       "none, it lists ustack's defaults (Linux 6.18's) and cannot write.\n");
 			return 0;
@@ -1235,8 +1325,19 @@ int cmd_sysctl(int argc, char **argv)
 		cli_error("-a", "takes no NAME ('%s')", argv[optind]);
 		return CLI_USAGE;
 	}
+	if (all && load) {
+		cli_error("-p", "cannot be combined with -a");
+		return CLI_USAGE;
+	}
 	char inst[80];
 	int rc = pick_instance(given, inst, sizeof(inst), true);
+	if (rc == 0 && load) { /* live: the files' settings, in order */
+		if (optind == argc)
+			return sysctl_preload(inst, "/etc/sysctl.conf", quiet);
+		for (int i = optind; i < argc; i++)
+			rc |= sysctl_preload(inst, argv[i], quiet);
+		return rc;
+	}
 	if (rc == 0) { /* live */
 		if (all || optind == argc) {
 			char why[256], line[600];
@@ -1256,6 +1357,10 @@ int cmd_sysctl(int argc, char **argv)
 	}
 	if (given || rc != 1)
 		return rc;
+	if (load) {
+		cli_error("-p", "no ustack instance is running here to load settings into (see ustack ls; --name NAME)");
+		return 1;
+	}
 	/* no instance: the defaults, from a stack made for the purpose */
 	for (int i = optind; i < argc; i++) {
 		if (write || strchr(argv[i], '=')) {

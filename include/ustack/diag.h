@@ -69,6 +69,21 @@ USTACK_API int ustack_diag_snapshot(struct ustack *st, struct ustack_diag_sock *
 /* ss's state name ("ESTAB", "SYN-SENT", "LISTEN", "TIME-WAIT", "UNCONN" for CLOSE ...). */
 USTACK_API const char *ustack_diag_state_name(int state);
 
+/*
+ * /proc/net/sockstat's counts, from which `ss -s` prints its summary ("TCP: inuse N orphan N
+ * tw N alloc N"): one moment, under the lock once.
+ */
+struct ustack_sockstat {
+	uint32_t sockets_used; /* open socket descriptors ("sockets: used") */
+	uint32_t tcp_inuse;    /* hashed TCP sockets: listeners and connections, not TIME_WAIT */
+	uint32_t tcp_orphan;   /* closed by the application, still finishing with the peer */
+	uint32_t tcp_tw;       /* TIME_WAIT */
+	uint32_t tcp_alloc;    /* TCP sockets in memory (not TIME_WAIT, not request sockets) */
+	uint32_t tcp_estab;    /* Tcp CurrEstab: ESTABLISHED and CLOSE_WAIT */
+	uint32_t tcp_reqsk;    /* request sockets (SYN-RECV) */
+};
+USTACK_API int ustack_sockstat(struct ustack *st, struct ustack_sockstat *s);
+
 /* ---- ip tcp_metrics: what a client remembers of each server ----------------------------- */
 
 /*
@@ -105,7 +120,7 @@ USTACK_API int ustack_tcp_metrics_flush(struct ustack *st, const struct in_addr 
  * ustack_ctl_dir(), mode 0600, for clients of the same uid (or root; SO_PEERCRED).  One
  * request line per connection: "ss", "counters", "sysctl NAME", "sysctl -a",
  * "sysctl -w NAME=VALUE", "trace" (streams until the client goes), "ls-info", "tcp_metrics",
- * "tcp_metrics flush [ADDRESS]", "tcp_metrics delete ADDRESS"; the answer is
+ * "sockstat", "tcp_metrics flush [ADDRESS]", "tcp_metrics delete ADDRESS"; the answer is
  * "ok" or "err ERRNO MESSAGE", then lines, then the server closes.  A stale socket (nobody
  * answers) is replaced; a live one fails with EADDRINUSE.  NAME: 1-64 of [A-Za-z0-9._-], not
  * starting with '.'.  Returns NULL with errno on failure.

@@ -126,7 +126,8 @@ void sysctl_defaults(struct ustack_sysctls *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->somaxconn = 4096;
-	s->rmem_default = s->wmem_default = s->rmem_max = s->wmem_max = 212992;
+	s->rmem_default = s->wmem_default = 212992;
+	s->rmem_max = s->wmem_max = 4194304; /* Linux 6.18 (4 MB since 6.x; 212992 before) */
 	s->ip_default_ttl = 64;
 	s->ip_local_port_range[0] = 32768;
 	s->ip_local_port_range[1] = 60999;

@@ -565,6 +565,11 @@ static void serve_client(struct ustack_ctl *ctl, int fd)
 		answer_info(ctl, &o);
 	} else if (!strcmp(line, "trace")) {
 		start_trace(ctl, &o);
+	} else if (!strcmp(line, "sockstat")) {
+		struct ustack_sockstat ss;
+		ustack_sockstat(ctl->st, &ss);
+		outf(&o, "ok\nsockets: used %u\nTCP: inuse %u orphan %u tw %u alloc %u mem 0\nCurrEstab %u\nSynRecv %u\n",
+		     ss.sockets_used, ss.tcp_inuse, ss.tcp_orphan, ss.tcp_tw, ss.tcp_alloc, ss.tcp_estab, ss.tcp_reqsk);
 	} else if (!strcmp(line, "tcp_metrics") || !strncmp(line, "tcp_metrics ", 12)) {
 		answer_tcp_metrics(ctl, &o, line + 11);
 	} else {

@@ -173,3 +173,43 @@ int ustack_tcp_metrics_flush(struct ustack *st, const struct in_addr *daddr, int
 	}
 	return (int)gone;
 }
+
+/*
+ * /proc/net/sockstat (sockstat_seq_show).  ustack keeps a TIME_WAIT connection in its full
+ * socket where Linux swaps in a timewait minisock, so alloc counts sockets that are not in
+ * TIME_WAIT; an orphan is a socket the application closed (no descriptor, no listener
+ * waiting to hand it out) that still talks to its peer.  Walks the tables: for diagnostics.
+ */
+int ustack_sockstat(struct ustack *st, struct ustack_sockstat *s)
+{
+	if (!st || !s) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(s, 0, sizeof(*s));
+	stack_lock(st);
+	struct tcp_state_tables *t = st->tcp;
+	for (unsigned i = 0; i < LHASH_SIZE; i++)
+		for (struct sock *sk = t->lhash[i]; sk; sk = sk->lnext)
+			s->tcp_inuse++;
+	for (uint32_t i = 0; i <= t->ehash_mask; i++)
+		for (struct ehash_node *e = t->ehash[i]; e; e = e->next) {
+			if (e->state == TCP_NEW_SYN_RECV)
+				continue;
+			const struct sock *sk = (const struct sock *)e;
+			if (e->state == TCP_TIME_WAIT) {
+				s->tcp_tw++;
+				continue;
+			}
+			s->tcp_inuse++;
+			if (sk->fd < 0 && !sk->parent)
+				s->tcp_orphan++;
+		}
+	for (int i = 0; i < t->nfds; i++)
+		s->sockets_used += t->fds[i] != NULL;
+	s->tcp_alloc = t->nsocks - s->tcp_tw;
+	s->tcp_reqsk = t->nreqsk;
+	s->tcp_estab = (uint32_t)st->mib[MIB_TcpCurrEstab];
+	stack_unlock(st);
+	return 0;
+}

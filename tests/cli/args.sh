@@ -134,6 +134,7 @@ bad up "unknown option '-x'" "${LINK[@]}" -x
 bad up "--listen: needs a value" "${LINK[@]}" --listen
 bad demo "unknown option '--bogus'" --bogus
 bad sysctl "unknown option '-x'" -x
+bad sysctl "-p: cannot be combined with -a" -a -p
 bad tcp_metrics 'command "bogus" is unknown' bogus
 bad tcp_metrics "delete: an address is required" delete
 bad tcp_metrics "flush: '192.0.2' is not an IPv4 address" flush 192.0.2
@@ -151,6 +152,8 @@ bad ping "--tap lo: not a TAP device" -c 3 -s 1k --tap lo --addr 192.0.2.2 192.0
 bad connect "--tap lo: not a TAP device" --tap=lo --addr=192.0.2.2/24 192.0.2.1 65535
 good "net.ipv4.tcp_syncookies = 1" sysctl net.ipv4.tcp_syncookies
 good "net/ipv4/tcp_sack = 1" sysctl net/ipv4/tcp_sack
+good "net.core.rmem_max = 4194304" sysctl net.core.rmem_max
+good "net.core.wmem_max = 4194304" sysctl net.core.wmem_max
 good "accept() returned fd" demo --seed 7
 good "2 packets transmitted, 2 received" demo --ping 2 --loss 0 --seed 0x2a
 good "--listen PORT" up --help

@@ -60,6 +60,12 @@ head -1 "$TMP/ss2.out" | grep -q '^Recv-Q Send-Q' || fail "one state: no State c
 us ss -tanio | tee "$TMP/ss3.out"
 grep -qE '^ESTAB .* 192\.0\.2\.1:' "$TMP/ss3.out" || fail "ss -a: ESTAB"
 grep -qE 'ts sack cubic wscale:[0-9]+,10 rto:[0-9.]+ .*mss:1448 .*cwnd:10' "$TMP/ss3.out" || fail "ss -i"
+# ss -s: the listener's descriptor; it and its three children hashed and ESTABLISHED (waiting in
+# the accept queue is no orphan); TCP and INET rows as iproute2 prints them (a tab, padded columns)
+us ss -s | tee "$TMP/sss.out"
+grep -qx 'Total: 1' "$TMP/sss.out" || fail "ss -s: Total"
+grep -qx 'TCP:   4 (estab 3, closed 0, orphaned 0, timewait 0)' "$TMP/sss.out" || fail "ss -s: TCP line"
+grep -qxP 'TCP\t  4         4         0        ' "$TMP/sss.out" || fail "ss -s: TCP row"
 us ss -tn --json >"$TMP/ss.json"
 python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); assert len(v)==3 and all(s["state"]=="ESTAB" for s in v), v' "$TMP/ss.json" || fail "--json"
 
@@ -79,6 +85,17 @@ rc=0; us sysctl -w net.ipv4.tcp_syn_retries=abc 2>"$TMP/err" || rc=$?
 [ "$rc" -eq 1 ] && grep -q 'setting key "net.ipv4.tcp_syn_retries": Invalid argument' "$TMP/err" || {
 	cat "$TMP/err"; fail "bad value: want sysctl(8)'s message and 1"; }
 [ "$(us sysctl -n net.ipv4.tcp_syn_retries)" = 2 ] || fail "a bad value changed the sysctl"
+# sysctl -p FILE: comments and blank lines skipped, spaces trimmed, every line tried; the bad
+# ones get sysctl(8)'s messages (procps 4.0.2's, as on this Debian) and the status is 1
+printf '# a comment\n; another\n\nnet.ipv4.tcp_syn_retries = 3\nnet.ipv4.nope=1\n  net.ipv4.tcp_sack=  0  \nno_equals_sign\n-net.ipv4.tcp_timestamps = 1\n' >"$TMP/sysctl.conf"
+rc=0; us sysctl -p "$TMP/sysctl.conf" >"$TMP/p.out" 2>"$TMP/p.err" || rc=$?
+cat "$TMP/p.out" "$TMP/p.err"
+[ "$rc" -eq 1 ] || fail "sysctl -p: want status 1, got $rc"
+[ "$(cat "$TMP/p.out")" = "$(printf 'net.ipv4.tcp_syn_retries = 3\nnet.ipv4.tcp_sack = 0\nnet.ipv4.tcp_timestamps = 1')" ] ||
+	fail "sysctl -p: stdout"
+grep -q 'cannot stat /proc/sys/net/ipv4/nope: No such file or directory' "$TMP/p.err" &&
+	grep -q "$TMP/sysctl.conf(7): invalid syntax, continuing..." "$TMP/p.err" || fail "sysctl -p: messages"
+[ "$(us sysctl -n net.ipv4.tcp_syn_retries)" = 3 ] && [ "$(us sysctl -n net.ipv4.tcp_sack)" = 0 ] || fail "sysctl -p: values"
 
 # the trace saw the handshakes
 for ((i = 0; i < 250; i++)); do
