@@ -1,5 +1,6 @@
 #include "ladder.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <ustack/socket.h>
 #include <ustack/trace.h>
@@ -17,6 +18,13 @@ static int wrap_at(const char *text, int max)
 		if (text[i] == ' ' || text[i - 1] == ',')
 			return i;
 	return max;
+}
+
+/* Linux's tracepoints that measure rather than act — tcp_probe on every segment an
+ * ESTABLISHED socket receives, tcp_rcv_space_adjust on every read — would bury the steps. */
+static bool is_measurement(const char *name)
+{
+	return name && (!strcmp(name, "tcp_probe") || !strcmp(name, "tcp_rcv_space_adjust"));
 }
 
 static void ladder_event(void *arg, const struct ustack_trace_event *ev)
@@ -103,13 +111,18 @@ static void ladder_event(void *arg, const struct ustack_trace_event *ev)
 			else
 				fprintf(l->out, "%14s│%*.*s │\n", "", w - 2, tl, rest);
 		}
+	} else if (ev->kind == USTACK_TRACE_STEP && is_measurement(ev->name)) {
+		/* not a step of the protocol: left to `ustack trace` */
 	} else if (ev->kind == USTACK_TRACE_STEP && ev->old_state != ev->new_state) {
 		snprintf(text, sizeof(text), "%s %s -> %s", ev->name, ustack_tcp_state_name(ev->old_state),
 			 ustack_tcp_state_name(ev->new_state));
 		ladder_note(l, side, ev->time_us, text);
-	} else if (ev->kind == USTACK_TRACE_STEP || ev->kind == USTACK_TRACE_DROP) {
-		snprintf(text, sizeof(text), "%s%s%s", ev->kind == USTACK_TRACE_DROP ? "drop: " : "",
-			 ev->name, ev->detail ? ev->detail : "");
+	} else if (ev->kind == USTACK_TRACE_STEP) {
+		/* the name alone: a step's detail is its tracepoint's fields (tcp_send_reset's
+		 * addresses, tcp_retransmit_skb's state and err ...), which the arrows already show */
+		ladder_note(l, side, ev->time_us, ev->name ? ev->name : "?");
+	} else if (ev->kind == USTACK_TRACE_DROP) {
+		snprintf(text, sizeof(text), "drop: %s%s", ev->name, ev->detail ? ev->detail : "");
 		ladder_note(l, side, ev->time_us, text);
 	}
 }

@@ -342,6 +342,20 @@ static const char *tp_state(int s)
 	return s >= 0 && s <= 12 ? names[s] : "TCP_UNKNOWN";
 }
 
+/* Linux's TCP tracepoints (include/trace/events/tcp.h) whose event carries, as its detail,
+ * the tracepoint's fields exactly as its TP_printk prints them: the line is "NAME: detail". */
+static bool tp_fields_in_detail(const char *name)
+{
+	static const char *const names[] = {
+		"tcp_probe",           "tcp_receive_reset",     "tcp_destroy_sock", "tcp_rcv_space_adjust",
+		"tcp_retransmit_synack", "tcp_send_reset",      "tcp_retransmit_skb",
+	};
+	for (size_t i = 0; name && i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	return false;
+}
+
 /* One line in trace-cmd report's layout (COMM-PID [CPU] SECS.USECS: EVENT: FIELDS), with the
  * kernel's tracepoint and fields where Linux has one, ustack's step names otherwise. */
 static void trace_line(char *line, size_t size, const struct ustack_trace_event *ev)
@@ -367,8 +381,11 @@ static void trace_line(char *line, size_t size, const struct ustack_trace_event 
 			 ev->name ? ev->name : "NOT_SPECIFIED", *detail ? " " : "", detail);
 		break;
 	case USTACK_TRACE_STEP:
+		/* tcp:tcp_probe, tcp:tcp_send_reset ...: the stack formatted Linux's fields */
+		if (ev->detail && tp_fields_in_detail(ev->name))
+			snprintf(line + n, size - (size_t)n, "%s: %s\n", ev->name, ev->detail);
 		/* a request socket (NEW_SYN_RECV) is no full socket: Linux traces no state of it */
-		if (ev->old_state != ev->new_state && ev->old_state != 12 && ev->new_state != 12)
+		else if (ev->old_state != ev->new_state && ev->old_state != 12 && ev->new_state != 12)
 			snprintf(line + n, size - (size_t)n,
 				 "inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=%u dport=%u "
 				 "saddr=%s daddr=%s saddrv6=::ffff:%s daddrv6=::ffff:%s oldstate=%s newstate=%s\n",

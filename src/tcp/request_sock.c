@@ -49,13 +49,15 @@ void reqsk_queue_drop(struct ustack *st, struct request_sock *req)
 	reqsk_put(st, req);
 }
 
-/* inet_rtx_syn_ack: the SYN-ACK again (a timeout, or the peer's SYN again) */
+/* inet_rtx_syn_ack: the SYN-ACK again (a timeout, or the peer's SYN again), through
+ * tcp_rtx_synack, which fires trace_tcp_retransmit_synack once the SYN-ACK went. */
 void inet_rtx_syn_ack(struct ustack *st, struct request_sock *req)
 {
 	req->num_retrans++;
 	MIB_INC(st, TcpRetransSegs);
 	MIB_INC(st, TcpExtTCPSynRetrans);
-	tcp_send_synack(st, req, NULL, 0);
+	if (tcp_send_synack(st, req, NULL, 0) == 0)
+		trace_tcp_retransmit_synack(st, &req->node);
 }
 
 /* reqsk_timer_handler: resend the SYN-ACK with exponential backoff, give up after

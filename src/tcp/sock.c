@@ -58,6 +58,8 @@ struct sock *sk_alloc(struct ustack *st)
 void sk_free(struct ustack *st, struct sock *sk)
 {
 	if (!sk->dead) {
+		/* tcp_v4_destroy_sock's trace: the TCP state goes, once per socket, addresses intact */
+		trace_tcp_destroy_sock(st, sk);
 		timer_cancel(st, &sk->timers.retransmit);
 		timer_cancel(st, &sk->timers.delack);
 		timer_cancel(st, &sk->timers.sk);
@@ -77,6 +79,16 @@ void sk_free(struct ustack *st, struct sock *sk)
 	st->tcp->nsocks--;
 	tcp_fastopen_queue_free(sk);
 	free(sk);
+}
+
+/* sock_gen_cookie: a 64-bit number for the socket, given the first time anything asks (a
+ * tracepoint's sock_cookie) and kept for its life; the instance never gives one twice, as
+ * Linux's net cookie generator never does. */
+uint64_t sock_gen_cookie(struct ustack *st, struct sock *sk)
+{
+	if (!sk->cookie)
+		sk->cookie = ++st->tcp->sock_cookie_last;
+	return sk->cookie;
 }
 
 /*

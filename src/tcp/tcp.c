@@ -101,13 +101,19 @@ int tcp_close(struct ustack *st, struct sock *sk)
 	sk->shut_rd = sk->shut_wr = true;
 	if (sk->rcvq.len || sk->ofo_bytes) {
 		MIB_INC(st, TcpExtTCPAbortOnClose);
-		tcp_send_active_reset(st, sk);
+		/* __tcp_close moves to TCP_CLOSE, then resets: TCP_ABORT_ON_CLOSE */
+		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_ABORT_ON_CLOSE, TCP_CLOSE);
 		tcp_done(st, sk, 0);
 		return 1;
 	}
 	if (sk->linger == 0) {
 		MIB_INC(st, TcpExtTCPAbortOnData);
-		tcp_send_active_reset(st, sk);
+		/* tcp_disconnect: TCP_STATE where tcp_need_reset, else (CLOSING, LAST_ACK: the
+		 * FIN went, data may not have) TCP_DISCONNECT_WITH_DATA; in TCP_CLOSE by then */
+		bool need_reset = sk->node.state != TCP_CLOSING && sk->node.state != TCP_LAST_ACK;
+		tcp_send_active_reset_reason(st, sk,
+					     need_reset ? SK_RST_REASON_TCP_STATE : SK_RST_REASON_TCP_DISCONNECT_WITH_DATA,
+					     TCP_CLOSE);
 		tcp_done(st, sk, 0);
 		return 1;
 	}
@@ -259,6 +265,7 @@ static void tcp_cleanup_rbuf(struct ustack *st, struct sock *sk)
  */
 static void tcp_rcv_space_adjust(struct ustack *st, struct sock *sk)
 {
+	trace_tcp_rcv_space_adjust(st, sk); /* first, on every call, as Linux's */
 	uint32_t rtt = sk->rcv_rtt_us ? sk->rcv_rtt_us : sk->srtt_us;
 	if (!rtt || st->now - sk->rcvq_space_time < rtt)
 		return;

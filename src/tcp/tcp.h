@@ -183,7 +183,7 @@ struct tcp_cong_ops {
  * A socket.  Its members are grouped as Linux layers them — sock (the generic socket), then
  * inet_connection_sock (a connection-oriented socket: listener queues, retransmission timer),
  * then tcp_sock — and within each group ordered for packing (eight-byte members, then four,
- * two, one), so that the groups read as units and the struct stays under 1 KB (1000 bytes on
+ * two, one), so that the groups read as units and the struct stays under 1 KB (1008 bytes on
  * x86-64; `pahole -C sock` shows the holes).  Parts that work as a unit are named structs, as
  * Linux names them: the accept queue (icsk_accept_queue), the timers, RACK (tp->rack), PRR,
  * the keepalive options.
@@ -196,6 +196,7 @@ struct sock {
 	struct sock *lnext;      /* listener hash chain */
 	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
 	struct zc_state *zc;     /* MSG_ZEROCOPY's ids and error queue (tcp/zerocopy.c) */
+	uint64_t cookie;         /* sk_cookie (sock_gen_cookie): 0 until first asked, then never reused */
 	struct ustack_route_result rt;
 	int fd;                  /* -1 once closed by the application */
 	int err;                 /* sk_err: reported once by SO_ERROR or the next call */
@@ -404,6 +405,7 @@ struct tcp_state_tables {
 	struct tfo_metrics **tfo_cache; /* Fast Open cookies by destination (tcp_fastopen.c) */
 	uint64_t tfo_active_disable_stamp; /* µs: active Fast Open paused then (blackhole) */
 	unsigned tfo_active_disable_times; /* ... for the how-many-th time in a row */
+	uint64_t sock_cookie_last;  /* the last cookie sock_gen_cookie gave */
 };
 
 #define LHASH_SIZE 256
@@ -491,7 +493,39 @@ int tcp_send_synack(struct ustack *st, struct request_sock *req, const struct tc
 /* tcp_openreq_init_rwin: the request's window and scale, from the route to its peer */
 int tcp_openreq_init_rwin(struct ustack *st, struct request_sock *req, struct ustack_route_result *rt,
 			  uint16_t *advmss);
+/* Why a RST goes: Linux's enum sk_rst_reason (include/net/rstreason.h, 6.18), TCP's part, in
+ * its order; tcp_send_reset prints the name (rst_reason_name). */
+enum sk_rst_reason {
+	SK_RST_REASON_NOT_SPECIFIED,
+	SK_RST_REASON_NO_SOCKET,
+	SK_RST_REASON_TCP_INVALID_ACK_SEQUENCE,
+	SK_RST_REASON_TCP_RFC7323_PAWS,
+	SK_RST_REASON_TCP_TOO_OLD_ACK,
+	SK_RST_REASON_TCP_ACK_UNSENT_DATA,
+	SK_RST_REASON_TCP_FLAGS,
+	SK_RST_REASON_TCP_OLD_ACK,
+	SK_RST_REASON_TCP_ABORT_ON_DATA,
+	SK_RST_REASON_TCP_TIMEWAIT_SOCKET,
+	SK_RST_REASON_INVALID_SYN,
+	SK_RST_REASON_TCP_ABORT_ON_CLOSE,
+	SK_RST_REASON_TCP_ABORT_ON_LINGER,
+	SK_RST_REASON_TCP_ABORT_ON_MEMORY,
+	SK_RST_REASON_TCP_STATE,
+	SK_RST_REASON_TCP_KEEPALIVE_TIMEOUT,
+	SK_RST_REASON_TCP_DISCONNECT_WITH_DATA,
+};
+/* tcp_v4_send_reset(sk, skb, reason): the RST that answers segment th.  sk is the socket
+ * Linux hands it (the listener, or the connection; NULL when none was found), which
+ * tcp_send_reset's fields come from. */
+void tcp_v4_send_reset_reason(struct ustack *st, const struct sock *sk, const struct ipv4_repr *ip,
+			      const struct tcp_repr *th, enum sk_rst_reason reason);
+/* ... with no socket and no reason, for callers that know neither */
 void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const struct tcp_repr *th);
+/* tcp_send_active_reset(sk, priority, reason).  `state` is the one Linux's socket is in as the
+ * RST goes, which tcp_send_reset prints: __tcp_close and tcp_disconnect move to TCP_CLOSE
+ * first, the timers do not. */
+void tcp_send_active_reset_reason(struct ustack *st, struct sock *sk, enum sk_rst_reason reason, int state);
+/* ... as tcp_disconnect sends it (TCP_STATE, in TCP_CLOSE): an abort by the application */
 void tcp_send_active_reset(struct ustack *st, struct sock *sk);
 void tcp_select_initial_window(struct ustack *st, uint32_t space, uint32_t mss, uint32_t *rcv_wnd,
 			       uint8_t *rcv_wscale, bool wscale_ok);
@@ -754,6 +788,8 @@ struct sock *sk_alloc(struct ustack *st);
 void sk_free(struct ustack *st, struct sock *sk);
 void sk_hold(struct sock *sk);
 bool sk_put(struct ustack *st, struct sock *sk); /* true: the socket is gone */
+/* sock_gen_cookie: the socket's cookie, given on first use from the instance's counter */
+uint64_t sock_gen_cookie(struct ustack *st, struct sock *sk);
 void sk_wake(struct ustack *st);
 /* a wake-up of one socket, which also readies its epoll items (through the socket layer's hook) */
 void sk_wake_sk(struct ustack *st, struct sock *sk);
@@ -774,5 +810,42 @@ size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, si
 /* trace helpers */
 void tcp_trace(struct ustack *st, const char *name, const struct ehash_node *n, int old_state,
 	       int new_state);
+
+/*
+ * Linux's TCP tracepoints (include/trace/events/tcp.h, 6.18), under their names, where Linux
+ * fires them.  Each event's detail is the tracepoint's TP_printk line, field for field, which
+ * `ustack trace` prints after the name (link/ctl.c).  What ustack has no equivalent of is
+ * printed as Linux prints a NULL pointer or a zero: skbaddr (ustack keeps no sk_buff, so
+ * where there is a segment it is the parsed segment's address) and the mark.
+ *
+ * The trace_* macros test for a subscriber before anything else, as a tracepoint's static key
+ * does: with nobody listening no argument is evaluated and nothing is formatted.
+ */
+void tcp_trace_probe(struct ustack *st, struct sock *sk, const struct tcp_repr *th);
+void tcp_trace_sk(struct ustack *st, const char *name, struct sock *sk);
+void tcp_trace_retransmit_synack(struct ustack *st, const struct ehash_node *req);
+void tcp_trace_retransmit_skb(struct ustack *st, const struct sock *sk, int err);
+void tcp_trace_send_reset(struct ustack *st, const struct sock *sk, int state, const struct ipv4_repr *ip,
+			  const struct tcp_repr *th, enum sk_rst_reason reason);
+/* tcp_rcv_established's first act, for every segment an ESTABLISHED socket receives */
+#define trace_tcp_probe(st, sk, th) \
+	do { if ((st)->ntrace) tcp_trace_probe((st), (sk), (th)); } while (0)
+/* tcp_reset: a RST was accepted (or, as tcp_reset is called then, data came for an orphan) */
+#define trace_tcp_receive_reset(st, sk) \
+	do { if ((st)->ntrace) tcp_trace_sk((st), "tcp_receive_reset", (sk)); } while (0)
+/* tcp_v4_destroy_sock: the socket's TCP state is torn down (sk_free) */
+#define trace_tcp_destroy_sock(st, sk) \
+	do { if ((st)->ntrace) tcp_trace_sk((st), "tcp_destroy_sock", (sk)); } while (0)
+#define trace_tcp_rcv_space_adjust(st, sk) \
+	do { if ((st)->ntrace) tcp_trace_sk((st), "tcp_rcv_space_adjust", (sk)); } while (0)
+/* tcp_rtx_synack: a SYN-ACK went again; req is the request socket (or a Fast Open child) */
+#define trace_tcp_retransmit_synack(st, req) \
+	do { if ((st)->ntrace) tcp_trace_retransmit_synack((st), (req)); } while (0)
+/* __tcp_retransmit_skb: one retransmitted segment, err what sending it returned */
+#define trace_tcp_retransmit_skb(st, sk, err) \
+	do { if ((st)->ntrace) tcp_trace_retransmit_skb((st), (sk), (err)); } while (0)
+/* tcp_v4_send_reset (ip/th the segment answered) and tcp_send_active_reset (ip, th NULL) */
+#define trace_tcp_send_reset(st, sk, state, ip, th, reason) \
+	do { if ((st)->ntrace) tcp_trace_send_reset((st), (sk), (state), (ip), (th), (reason)); } while (0)
 
 #endif

@@ -16,6 +16,7 @@
 #include "tcp/tcp_seq.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ustack/socket.h>
@@ -30,18 +31,176 @@ const char *ustack_tcp_state_name(int state)
 	return state > 0 && state <= TCP_NEW_SYN_RECV ? state_names[state] : "?";
 }
 
-void tcp_trace(struct ustack *st, const char *name, const struct ehash_node *n, int old_state,
-	       int new_state)
+/* A step of a connection (its 4-tuple in host order), with detail if any. */
+static void tcp_trace_detail(struct ustack *st, const char *name, uint32_t laddr, uint16_t lport, uint32_t raddr,
+			     uint16_t rport, int old_state, int new_state, const char *detail)
 {
 	if (!st->ntrace)
 		return;
 	struct ustack_trace_event ev = {
-		.kind = USTACK_TRACE_STEP, .name = name,
-		.laddr.s_addr = htonl(n->laddr), .raddr.s_addr = htonl(n->raddr),
-		.lport = n->lport, .rport = n->rport,
+		.kind = USTACK_TRACE_STEP, .name = name, .detail = detail,
+		.laddr.s_addr = htonl(laddr), .raddr.s_addr = htonl(raddr),
+		.lport = lport, .rport = rport,
 		.old_state = old_state, .new_state = new_state,
 	};
 	trace_emit_event(st, &ev);
+}
+
+void tcp_trace(struct ustack *st, const char *name, const struct ehash_node *n, int old_state,
+	       int new_state)
+{
+	tcp_trace_detail(st, name, n->laddr, n->lport, n->raddr, n->rport, old_state, new_state, NULL);
+}
+
+/* ---- Linux's tracepoints (tcp.h says which, and where they fire) ---------------------- */
+
+/* show_tcp_state_name: TCP_ESTABLISHED ... TCP_NEW_SYN_RECV */
+static const char *tp_state_name(int state)
+{
+	static const char *const names[] = {
+		"TCP_UNKNOWN",    "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV",  "TCP_FIN_WAIT1",
+		"TCP_FIN_WAIT2",  "TCP_TIME_WAIT",   "TCP_CLOSE",    "TCP_CLOSE_WAIT", "TCP_LAST_ACK",
+		"TCP_LISTEN",     "TCP_CLOSING",     "TCP_NEW_SYN_RECV",
+	};
+	return state > 0 && state <= TCP_NEW_SYN_RECV ? names[state] : "TCP_UNKNOWN";
+}
+
+/* DEFINE_RST_REASON's names, as __print_symbolic shows them */
+static const char *rst_reason_name(enum sk_rst_reason reason)
+{
+	static const char *const names[] = {
+		[SK_RST_REASON_NOT_SPECIFIED] = "NOT_SPECIFIED",
+		[SK_RST_REASON_NO_SOCKET] = "NO_SOCKET",
+		[SK_RST_REASON_TCP_INVALID_ACK_SEQUENCE] = "TCP_INVALID_ACK_SEQUENCE",
+		[SK_RST_REASON_TCP_RFC7323_PAWS] = "TCP_RFC7323_PAWS",
+		[SK_RST_REASON_TCP_TOO_OLD_ACK] = "TCP_TOO_OLD_ACK",
+		[SK_RST_REASON_TCP_ACK_UNSENT_DATA] = "TCP_ACK_UNSENT_DATA",
+		[SK_RST_REASON_TCP_FLAGS] = "TCP_FLAGS",
+		[SK_RST_REASON_TCP_OLD_ACK] = "TCP_OLD_ACK",
+		[SK_RST_REASON_TCP_ABORT_ON_DATA] = "TCP_ABORT_ON_DATA",
+		[SK_RST_REASON_TCP_TIMEWAIT_SOCKET] = "TCP_TIMEWAIT_SOCKET",
+		[SK_RST_REASON_INVALID_SYN] = "INVALID_SYN",
+		[SK_RST_REASON_TCP_ABORT_ON_CLOSE] = "TCP_ABORT_ON_CLOSE",
+		[SK_RST_REASON_TCP_ABORT_ON_LINGER] = "TCP_ABORT_ON_LINGER",
+		[SK_RST_REASON_TCP_ABORT_ON_MEMORY] = "TCP_ABORT_ON_MEMORY",
+		[SK_RST_REASON_TCP_STATE] = "TCP_STATE",
+		[SK_RST_REASON_TCP_KEEPALIVE_TIMEOUT] = "TCP_KEEPALIVE_TIMEOUT",
+		[SK_RST_REASON_TCP_DISCONNECT_WITH_DATA] = "TCP_DISCONNECT_WITH_DATA",
+	};
+	return (unsigned)reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "NOT_SPECIFIED";
+}
+
+/* %pI4 of an address in host order */
+static const char *ip4_str(char buf[16], uint32_t a)
+{
+	snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255u, (a >> 8) & 255u, a & 255u);
+	return buf;
+}
+
+/* "sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c daddrv6=%pI6c", the part every
+ * socket event shares: an IPv4 socket's v6 fields are its addresses v4-mapped
+ * (TP_STORE_V4MAPPED), which %pI6c prints as ::ffff:a.b.c.d */
+static int tp_addrs(char *buf, size_t size, const struct ehash_node *n)
+{
+	char sa[16], da[16];
+	ip4_str(sa, n->laddr);
+	ip4_str(da, n->raddr);
+	return snprintf(buf, size, "sport=%u dport=%u saddr=%s daddr=%s saddrv6=::ffff:%s daddrv6=::ffff:%s",
+			n->lport, n->rport, sa, da, sa, da);
+}
+
+/* tcp_current_ssthresh: in CWR or recovery the threshold itself, else no less than three
+ * quarters of the window */
+static uint32_t tcp_current_ssthresh(const struct sock *sk)
+{
+	if (sk->in_cwr || sk->in_recovery)
+		return sk->ssthresh;
+	uint32_t q = (sk->cwnd >> 1) + (sk->cwnd >> 2);
+	return sk->ssthresh > q ? sk->ssthresh : q;
+}
+
+/*
+ * tcp_probe: "family=%s src=%pISpc dest=%pISpc mark=%#x data_len=%d snd_nxt=%#x snd_una=%#x
+ * snd_cwnd=%u ssthresh=%u snd_wnd=%u srtt=%u rcv_wnd=%u sock_cookie=%llx skbaddr=%p
+ * skaddr=%p".  Linux's snd_nxt never goes back after a timeout: ustack's snd_max; srtt is
+ * srtt_us >> 3, ustack's srtt_us unscaled; the kernel prints %#x of 0 as 0x0.
+ */
+void tcp_trace_probe(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
+{
+	char d[512], sa[16], da[16];
+	snprintf(d, sizeof(d),
+		 "family=AF_INET src=%s:%u dest=%s:%u mark=0x%x data_len=%u snd_nxt=0x%x snd_una=0x%x snd_cwnd=%u "
+		 "ssthresh=%u snd_wnd=%u srtt=%u rcv_wnd=%u sock_cookie=%llx skbaddr=%p skaddr=%p",
+		 ip4_str(sa, sk->node.laddr), sk->node.lport, ip4_str(da, sk->node.raddr), sk->node.rport, 0u,
+		 (unsigned)th->plen, sk->snd_max, sk->snd_una, sk->cwnd, tcp_current_ssthresh(sk), sk->snd_wnd,
+		 sk->srtt_us, sk->rcv_wnd, (unsigned long long)sock_gen_cookie(st, sk), (const void *)th,
+		 (const void *)sk);
+	tcp_trace_detail(st, "tcp_probe", sk->node.laddr, sk->node.lport, sk->node.raddr, sk->node.rport,
+			 sk->node.state, sk->node.state, d);
+}
+
+/* tcp_event_sk (tcp_receive_reset, tcp_destroy_sock, tcp_rcv_space_adjust): "family=%s
+ * sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c daddrv6=%pI6c sock_cookie=%llx" */
+void tcp_trace_sk(struct ustack *st, const char *name, struct sock *sk)
+{
+	char d[256];
+	int n = snprintf(d, sizeof(d), "family=AF_INET ");
+	n += tp_addrs(d + n, sizeof(d) - (size_t)n, &sk->node);
+	snprintf(d + n, sizeof(d) - (size_t)n, " sock_cookie=%llx", (unsigned long long)sock_gen_cookie(st, sk));
+	tcp_trace_detail(st, name, sk->node.laddr, sk->node.lport, sk->node.raddr, sk->node.rport, sk->node.state,
+			 sk->node.state, d);
+}
+
+/* tcp_retransmit_synack: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c
+ * daddrv6=%pI6c", from the request (ir_num, ir_rmt_port, ir_loc_addr, ir_rmt_addr) */
+void tcp_trace_retransmit_synack(struct ustack *st, const struct ehash_node *req)
+{
+	char d[256];
+	int n = snprintf(d, sizeof(d), "family=AF_INET ");
+	tp_addrs(d + n, sizeof(d) - (size_t)n, req);
+	tcp_trace_detail(st, "tcp_retransmit_synack", req->laddr, req->lport, req->raddr, req->rport, req->state,
+			 req->state, d);
+}
+
+/* tcp_retransmit_skb (Linux ≥ 6.17, with err): "skbaddr=%p skaddr=%p family=%s sport=%hu
+ * dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c daddrv6=%pI6c state=%s err=%d" */
+void tcp_trace_retransmit_skb(struct ustack *st, const struct sock *sk, int err)
+{
+	char d[320];
+	int n = snprintf(d, sizeof(d), "skbaddr=%p skaddr=%p family=AF_INET ", (const void *)NULL, (const void *)sk);
+	n += tp_addrs(d + n, sizeof(d) - (size_t)n, &sk->node);
+	snprintf(d + n, sizeof(d) - (size_t)n, " state=%s err=%d", tp_state_name(sk->node.state), err);
+	tcp_trace_detail(st, "tcp_retransmit_skb", sk->node.laddr, sk->node.lport, sk->node.raddr, sk->node.rport,
+			 sk->node.state, sk->node.state, d);
+}
+
+/*
+ * tcp_send_reset: "skbaddr=%p skaddr=%p src=%pISpc dest=%pISpc state=%s reason=%s".  A full
+ * socket gives the addresses (TP_STORE_ADDR_PORTS: a listener's remote end is 0.0.0.0:0);
+ * without one they are the segment's, turned round to read as the RST goes; state 0 prints
+ * UNKNOWN.
+ */
+void tcp_trace_send_reset(struct ustack *st, const struct sock *sk, int state, const struct ipv4_repr *ip,
+			  const struct tcp_repr *th, enum sk_rst_reason reason)
+{
+	uint32_t laddr = 0, raddr = 0;
+	uint16_t lport = 0, rport = 0;
+	if (sk) {
+		laddr = sk->node.laddr;
+		raddr = sk->node.raddr;
+		lport = sk->node.lport;
+		rport = sk->node.rport;
+	} else if (ip && th) {
+		laddr = ip->daddr;
+		raddr = ip->saddr;
+		lport = th->dport;
+		rport = th->sport;
+	}
+	char d[256], sa[16], da[16];
+	snprintf(d, sizeof(d), "skbaddr=%p skaddr=%p src=%s:%u dest=%s:%u state=%s reason=%s", (const void *)th,
+		 (const void *)sk, ip4_str(sa, laddr), lport, ip4_str(da, raddr), rport,
+		 state ? tp_state_name(state) : "UNKNOWN", rst_reason_name(reason));
+	tcp_trace_detail(st, "tcp_send_reset", laddr, lport, raddr, rport, state, state, d);
 }
 
 void tcp_set_state(struct ustack *st, struct sock *sk, int state)
@@ -238,7 +397,7 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 			 * almost at once (TCP_TIMEOUT_MIN) if it has not retransmitted yet. */
 			if (sk->retransmits == 0)
 				timer_arm(st, &sk->timers.retransmit, st->now + TCP_TIMEOUT_MIN_MS * 1000u);
-			tcp_v4_send_reset(st, ip, th);
+			tcp_v4_send_reset_reason(st, sk, ip, th, SK_RST_REASON_TCP_INVALID_ACK_SEQUENCE);
 			return;
 		}
 		/* RFC 7323 §5.5 (PAWS) for the SYN-ACK: it must echo a timestamp of ours, between
@@ -246,11 +405,12 @@ static void tcp_rcv_synsent(struct ustack *st, struct sock *sk, const struct ipv
 		if (th->opt.ts_ok && th->opt.tsecr &&
 		    !between(th->opt.tsecr - sk->ts_off, (uint32_t)(sk->retrans_stamp / 1000u), tcp_clock_ms(st))) {
 			MIB_INC(st, TcpExtPAWSActive);
-			tcp_v4_send_reset(st, ip, th);
+			tcp_v4_send_reset_reason(st, sk, ip, th, SK_RST_REASON_TCP_RFC7323_PAWS);
 			return;
 		}
 		if (th->flags & TCPHDR_RST) {
 			/* tcp_reset: in SYN_SENT the answer is ECONNREFUSED */
+			trace_tcp_receive_reset(st, sk);
 			tcp_done(st, sk, ECONNREFUSED);
 			return;
 		}
@@ -382,9 +542,11 @@ static void tcp_send_challenge_ack(struct ustack *st, struct sock *sk)
 	tcp_send_ack(st, sk);
 }
 
-/* tcp_reset: the error a RST leaves depends on the state (Linux's tcp_reset). */
+/* tcp_reset: the error a RST leaves depends on the state (Linux's tcp_reset, which first of
+ * all fires trace_tcp_receive_reset). */
 static void tcp_reset(struct ustack *st, struct sock *sk)
 {
+	trace_tcp_receive_reset(st, sk);
 	int err = sk->node.state == TCP_CLOSE_WAIT ? EPIPE : ECONNRESET;
 	if (sk->node.state == TCP_TIME_WAIT || sk->node.state == TCP_LAST_ACK || sk->node.state == TCP_CLOSING)
 		err = 0;
@@ -947,11 +1109,16 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 	if (state != TCP_ESTABLISHED && state != TCP_FIN_WAIT1 && state != TCP_FIN_WAIT2)
 		return 0; /* after the peer's FIN nothing more can come */
 	if (len && sk->fd < 0 && sk->shut_rd) {
-		/* data for an orphan nobody will read: abort (tcp_rcv_state_process returns 1,
-		 * and tcp_v4_do_rcv answers the segment itself with tcp_v4_send_reset) */
+		/* data for an orphan nobody will read: abort (tcp_rcv_state_process calls tcp_reset —
+		 * so trace_tcp_receive_reset fires — and returns TCP_ABORT_ON_DATA, and
+		 * tcp_v4_do_rcv answers the segment itself with tcp_v4_send_reset, the socket
+		 * closed by then but still held: tcp_send_reset shows it in TCP_CLOSE) */
 		MIB_INC(st, TcpExtTCPAbortOnData);
+		trace_tcp_receive_reset(st, sk);
+		sk_hold(sk);
 		tcp_done(st, sk, 0);
-		tcp_v4_send_reset(st, ip, th);
+		tcp_v4_send_reset_reason(st, sk, ip, th, SK_RST_REASON_TCP_ABORT_ON_DATA);
+		sk_put(st, sk);
 		return 1;
 	}
 	if (len)
@@ -1147,6 +1314,14 @@ static void tcp_rcv_segment(struct ustack *st, struct sock *sk, const struct ipv
 	tcp_write_xmit(st, sk);
 }
 
+/* Why SYN_RECV resets an ACK it cannot take: tcp_ack's verdict, which tcp_rcv_state_process
+ * returns as the reason — data never sent, or older than anything acknowledged (with nothing
+ * acknowledged yet, every old ACK is "too old": max_window is min(max_window, bytes_acked)). */
+static enum sk_rst_reason tcp_synrecv_bad_ack_reason(const struct sock *sk, uint32_t ack)
+{
+	return after(ack, sk->snd_nxt) ? SK_RST_REASON_TCP_ACK_UNSENT_DATA : SK_RST_REASON_TCP_TOO_OLD_ACK;
+}
+
 void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_repr *ip,
 			 const struct tcp_repr *th)
 {
@@ -1168,7 +1343,7 @@ void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4
 		if (sk->node.state == TCP_SYN_RECV) {
 			/* an ACK of something never sent gets a RST (tcp_ack's "not acceptable") */
 			if (before(th->ack, sk->snd_una) || after(th->ack, sk->snd_nxt)) {
-				tcp_v4_send_reset(st, ip, th);
+				tcp_v4_send_reset_reason(st, sk, ip, th, tcp_synrecv_bad_ack_reason(sk, th->ack));
 				return;
 			}
 			sk->delivered++; /* the SYN-ACK: tcp_ack does not count it */
@@ -1187,8 +1362,10 @@ void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4
 	bool syn_ok = false;
 	if (sk->node.state == TCP_SYN_RECV) { /* a simultaneous open */
 		if (th->flags & TCPHDR_RST) {
-			if (th->seq == sk->rcv_nxt)
+			if (th->seq == sk->rcv_nxt) { /* tcp_validate_incoming → tcp_reset */
+				trace_tcp_receive_reset(st, sk);
 				tcp_done(st, sk, ECONNREFUSED);
+			}
 			return;
 		}
 		if (th->flags & TCPHDR_SYN) {
@@ -1206,7 +1383,7 @@ void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4
 		if (!(th->flags & TCPHDR_ACK))
 			return;
 		if (th->ack != sk->snd_nxt) {
-			tcp_v4_send_reset(st, ip, th);
+			tcp_v4_send_reset_reason(st, sk, ip, th, tcp_synrecv_bad_ack_reason(sk, th->ack));
 			return;
 		}
 		/* the SYN, and the data a Fast Open SYN carried, leave the send ring */

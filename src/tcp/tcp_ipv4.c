@@ -109,7 +109,13 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		n = NULL;
 	}
 	if (n) {
-		tcp_rcv_state_process(st, (struct sock *)n, ip, &th);
+		struct sock *sk = (struct sock *)n;
+		/* tcp_v4_do_rcv hands an ESTABLISHED socket's segments to tcp_rcv_established, whose
+		 * first act is trace_tcp_probe; no other state's (a child completing its handshake
+		 * comes through tcp_child_process, in SYN_RECV for Linux: no probe either) */
+		if (sk->node.state == TCP_ESTABLISHED)
+			trace_tcp_probe(st, sk, &th);
+		tcp_rcv_state_process(st, sk, ip, &th);
 		return;
 	}
 	struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport, ip->saddr, th.sport);
@@ -126,8 +132,9 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		tcp_trace(st, "tcp_rcv_state_process", &lsk->node, TCP_LISTEN, TCP_LISTEN);
 		if (th.flags & TCPHDR_ACK) {
 			/* an ACK for no request and no good cookie: RST (a peer with stale
-			 * state, a forged or expired cookie) */
-			tcp_v4_send_reset(st, ip, &th);
+			 * state, a forged or expired cookie) — tcp_rcv_state_process's
+			 * TCP_FLAGS, answered by tcp_v4_do_rcv with the listener as the socket */
+			tcp_v4_send_reset_reason(st, lsk, ip, &th, SK_RST_REASON_TCP_FLAGS);
 			return;
 		}
 		if ((th.flags & (TCPHDR_RST | TCPHDR_SYN | TCPHDR_FIN)) != TCPHDR_SYN) {
@@ -138,7 +145,7 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		return;
 	}
 	trace_drop(st, "NO_SOCKET", dev->ifindex);
-	tcp_v4_send_reset(st, ip, &th);
+	tcp_v4_send_reset_reason(st, NULL, ip, &th, SK_RST_REASON_NO_SOCKET);
 }
 
 /* What a child inherits from its listener, as sk_clone_lock copies it: socket options, socket
@@ -263,11 +270,14 @@ void tcp_v4_reqsk_send_ack(struct ustack *st, struct request_sock *req)
 }
 
 /* tcp_v4_send_reset (RFC 9293 §3.10.7.1): never in answer to a RST; if the offending
- * segment had an ACK, the RST takes its sequence number from it, else it ACKs the segment. */
-void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const struct tcp_repr *th)
+ * segment had an ACK, the RST takes its sequence number from it, else it ACKs the segment.
+ * trace_tcp_send_reset fires as Linux fires it, just before the reply goes out. */
+void tcp_v4_send_reset_reason(struct ustack *st, const struct sock *sk, const struct ipv4_repr *ip,
+			      const struct tcp_repr *th, enum sk_rst_reason reason)
 {
 	if (th->flags & TCPHDR_RST)
 		return;
+	trace_tcp_send_reset(st, sk, sk ? sk->node.state : 0, ip, th, reason);
 	struct ustack_route_result rt;
 	if (ip_route_connect(st, ip->saddr, ip->daddr, &rt) < 0)
 		return;
@@ -283,6 +293,11 @@ void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const stru
 		seg.flags = TCPHDR_RST | TCPHDR_ACK;
 	}
 	tcp_transmit(st, &seg, &rt);
+}
+
+void tcp_v4_send_reset(struct ustack *st, const struct ipv4_repr *ip, const struct tcp_repr *th)
+{
+	tcp_v4_send_reset_reason(st, NULL, ip, th, SK_RST_REASON_NOT_SPECIFIED);
 }
 
 /* tcp_protocol: what IP hands TCP (Linux's inet_protos[IPPROTO_TCP]) */

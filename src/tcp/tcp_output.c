@@ -233,19 +233,26 @@ int tcp_connect(struct ustack *st, struct sock *sk)
 	return rc == -ENOBUFS ? 0 : rc;
 }
 
+/* The SYN again: in Linux the SYN is the retransmission queue's head, resent by
+ * tcp_retransmit_skb, whose __tcp_retransmit_skb fires trace_tcp_retransmit_skb once it has
+ * tried, with what sending returned. */
 int tcp_retransmit_syn(struct ustack *st, struct sock *sk)
 {
 	sk->total_retrans++;
 	MIB_INC(st, TcpRetransSegs);
 	MIB_INC(st, TcpExtTCPSynRetrans);
-	tcp_trace(st, "tcp_retransmit_skb", &sk->node, sk->node.state, sk->node.state);
-	return tcp_send_syn(st, sk, 0, true);
+	int rc = tcp_send_syn(st, sk, 0, true);
+	trace_tcp_retransmit_skb(st, sk, rc);
+	return rc;
 }
 
+/* tcp_rtx_synack for a Fast Open child: trace_tcp_retransmit_synack once the SYN-ACK went */
 int tcp_rtx_synack(struct ustack *st, struct sock *sk)
 {
-	tcp_trace(st, "tcp_rtx_synack", &sk->node, sk->node.state, sk->node.state);
-	return tcp_send_syn(st, sk, 0, true);
+	int rc = tcp_send_syn(st, sk, 0, true);
+	if (rc == 0)
+		trace_tcp_retransmit_synack(st, &sk->node);
+	return rc;
 }
 
 /*
@@ -371,6 +378,9 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	sk->rcv_unacked = 0;
 	timer_cancel(st, &sk->timers.delack);
 	sk->segs_out++;
+	/* below snd_max: sent before — every retransmission (go-back-N after a timeout, fast
+	 * retransmit, the loss probe's, RACK's) comes through here, one segment at a time */
+	bool rexmit = (int32_t)(seq - sk->snd_max) < 0;
 	if (len) {
 		if (sk->snd_una == sk->snd_max && sk->ca_ops->tx_start) /* tcp_event_data_sent */
 			sk->ca_ops->tx_start(sk, (uint32_t)((st->now - sk->lsndtime) / 1000u));
@@ -382,14 +392,17 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 		/* tcp_event_data_sent: an answer within ato of the data it answers: pingpong */
 		if ((st->now - sk->lrcvtime) / 1000u < sk->ato_ms && sk->pingpong < 255)
 			sk->pingpong++;
-		if ((int32_t)(seq - sk->snd_max) < 0) {
+		if (rexmit) {
 			sk->bytes_retrans += len;
 			tcp_txlog_retrans(sk, seq, seq + len, st->now);
 		} else {
 			tcp_txlog_sent(sk, seq, seq + len, st->now);
 		}
 	}
-	return tcp_transmit(st, &seg, &sk->rt);
+	int rc = tcp_transmit(st, &seg, &sk->rt);
+	if (rexmit) /* __tcp_retransmit_skb's trace, after the attempt, with its result */
+		trace_tcp_retransmit_skb(st, sk, rc);
+	return rc;
 }
 
 /* tcp_limit_reno_sacked: the duplicate ACKs a non-SACK sender counts as delivered segments,
@@ -732,7 +745,9 @@ void tcp_send_fin(struct ustack *st, struct sock *sk)
 	tcp_write_xmit(st, sk);
 }
 
-void tcp_send_active_reset(struct ustack *st, struct sock *sk)
+/* tcp_send_active_reset: the RST goes, then trace_tcp_send_reset fires — with no segment
+ * (skbaddr NULL: none caused it) and the reason the caller gives. */
+void tcp_send_active_reset_reason(struct ustack *st, struct sock *sk, enum sk_rst_reason reason, int state)
 {
 	struct tcp_seg_out seg;
 	seg_from_sock(&seg, sk, TCPHDR_RST | TCPHDR_ACK);
@@ -740,8 +755,13 @@ void tcp_send_active_reset(struct ustack *st, struct sock *sk)
 	seg.ack = sk->rcv_nxt;
 	if (sk->tstamp_ok)
 		ts_option(st, &seg.opt, sk->ts_off, sk->ts_recent);
-	tcp_trace(st, "tcp_send_reset", &sk->node, sk->node.state, sk->node.state);
 	tcp_transmit(st, &seg, &sk->rt);
+	trace_tcp_send_reset(st, sk, state, NULL, NULL, reason);
+}
+
+void tcp_send_active_reset(struct ustack *st, struct sock *sk)
+{
+	tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_STATE, TCP_CLOSE);
 }
 
 int tcp_openreq_init_rwin(struct ustack *st, struct request_sock *req, struct ustack_route_result *rt,

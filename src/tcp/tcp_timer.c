@@ -153,7 +153,8 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 	sk->backoff++;
 	sk->rto_ms = sk->rto_ms * 2 < TCP_RTO_MAX_MS ? sk->rto_ms * 2 : TCP_RTO_MAX_MS;
 	timer_cancel(st, &sk->timers.retransmit);
-	tcp_trace(st, "tcp_retransmit_skb", &sk->node, sk->node.state, sk->node.state);
+	/* go-back-N: tcp_write_xmit resends from snd_una, and each segment it resends fires
+	 * tcp_retransmit_skb (tcp_send_data), as each skb tcp_retransmit_skb resends does */
 	tcp_write_xmit(st, sk);
 	/* tcp_clamp_rto_to_user_timeout: the next firing comes no later than the moment
 	 * TCP_USER_TIMEOUT runs out, so the error is reported on time */
@@ -220,7 +221,7 @@ static void tcp_keepalive_timer(struct ustack *st, struct sock *sk)
 	}
 	if ((sk->user_timeout_ms && elapsed >= (uint64_t)sk->user_timeout_ms * 1000u && sk->probes_out) ||
 	    (!sk->user_timeout_ms && sk->probes_out >= probes)) {
-		tcp_send_active_reset(st, sk);
+		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_KEEPALIVE_TIMEOUT, sk->node.state);
 		tcp_write_err(st, sk);
 		return;
 	}
@@ -245,7 +246,7 @@ void tcp_tw_timer(struct ustack *st, struct utimer *t)
 		tcp_done(st, sk, 0);
 	} else if (sk->node.state == TCP_FIN_WAIT2 && sk->fd < 0) {
 		MIB_INC(st, TcpExtTCPAbortOnTimeout);
-		tcp_send_active_reset(st, sk);
+		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_STATE, sk->node.state);
 		tcp_done(st, sk, 0);
 	}
 }
