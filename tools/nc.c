@@ -300,8 +300,22 @@ static void *app_thread(void *arg)
 		listen_fd = nc_listen_socket(nc, nc->a.backlog);
 		if (listen_fd >= 0) {
 			fprintf(stderr, "ustack nc: serving on port %u\n", ntohs(nc->addr.sin_port));
-			if (nc->a.accept_delay_ms)
-				usleep((useconds_t)nc->a.accept_delay_ms * 1000u); /* connections wait in the queues */
+			if (nc->a.accept_delay_ms) {
+				/* connections wait in the queues; SIGTERM ends the wait (stopping, cv) */
+				struct timespec until;
+				clock_gettime(CLOCK_REALTIME, &until);
+				until.tv_sec += nc->a.accept_delay_ms / 1000;
+				until.tv_nsec += (long)(nc->a.accept_delay_ms % 1000) * 1000000L;
+				if (until.tv_nsec >= 1000000000L) {
+					until.tv_sec++;
+					until.tv_nsec -= 1000000000L;
+				}
+				pthread_mutex_lock(&nc->mu);
+				while (!atomic_load(&nc->stopping) &&
+				       pthread_cond_timedwait(&nc->cv, &nc->mu, &until) != ETIMEDOUT)
+					;
+				pthread_mutex_unlock(&nc->mu);
+			}
 			serve_loop(nc, listen_fd);
 		}
 		return NULL; /* the main thread stops the loop (SIGTERM) */
