@@ -98,6 +98,7 @@ int cmd_nstat(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_sysctl(int argc, char **argv);
 int cmd_tcp_metrics(int argc, char **argv);
+int cmd_pcap(int argc, char **argv);
 
 /* `ustack nc` (nc.c) */
 int cmd_nc(int argc, char **argv);

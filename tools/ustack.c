@@ -6,7 +6,7 @@
  *   ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST
  *   ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S] [--ping N | --fastopen]
  *   ustack sysctl [--name N] [-n] [-a | -w NAME=VALUE | NAME[=VALUE]...]
- *   ustack ls | ss | nstat | trace | tcp_metrics  (observe.c: a running instance, through its control socket)
+ *   ustack ls | ss | nstat | trace | tcp_metrics | pcap  (observe.c: a running instance, through its control socket)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -750,7 +750,8 @@ static void usage(FILE *f)
 		   "  ss       sockets of a running instance, like ss(8)\n"
 		   "  nstat    counters of a running instance, like nstat(8)\n"
 		   "  trace    stream a running instance's events, like trace-cmd\n"
-		   "  tcp_metrics  what a running instance remembers per server, like ip tcp_metrics\n");
+		   "  tcp_metrics  what a running instance remembers per server, like ip tcp_metrics\n"
+		   "  pcap     capture a running instance's frames into a pcap file, like tcpdump -w\n");
 }
 
 int main(int argc, char **argv)
@@ -783,6 +784,8 @@ int main(int argc, char **argv)
 		return cmd_trace(argc - 1, argv + 1);
 	if (!strcmp(cmd, "tcp_metrics"))
 		return cmd_tcp_metrics(argc - 1, argv + 1);
+	if (!strcmp(cmd, "pcap"))
+		return cmd_pcap(argc - 1, argv + 1);
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;

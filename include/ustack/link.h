@@ -83,8 +83,24 @@ USTACK_API int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_mem
 
 /* ---- capture ------------------------------------------------------------------------- */
 
-/* Writes every frame ifindex sends or receives to a pcap file, stamped with stack time. */
+/*
+ * Writes every frame ifindex sends or receives to a pcap file, stamped with wall-clock time:
+ * the stack's clock plus its offset to CLOCK_REALTIME when the device's first capture began
+ * (so a capture merges with tcpdump's).  Sent frames are recorded as they go on the wire when
+ * the driver delays or drops them (ustack_if_config.tx_capture_by_link: the impaired TAP).
+ */
 USTACK_API int ustack_pcap_start(struct ustack *st, int ifindex, const char *path);
+
+/*
+ * A live capture: fn sees every frame the pcap file would, with its timestamp (µs since the
+ * epoch), called under the stack's lock — it must only copy, never block or call ustack.
+ * Returns an id for ustack_capture_remove, or -1 with ENODEV, EINVAL, or EBUSY (4 per device).
+ */
+typedef void (*ustack_capture_fn)(void *arg, int ifindex, uint64_t wall_us, const uint8_t *frame, size_t len);
+USTACK_API int ustack_capture_add(struct ustack *st, int ifindex, ustack_capture_fn fn, void *arg);
+USTACK_API int ustack_capture_remove(struct ustack *st, int id);
+/* For drivers with tx_capture_by_link: frame left on the wire now. */
+USTACK_API void ustack_capture_wire_tx(struct ustack *st, int ifindex, const uint8_t *frame, size_t len);
 
 #ifdef __cplusplus
 }

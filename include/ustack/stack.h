@@ -84,12 +84,17 @@ struct ustack_if_config {
 	unsigned mtu;              /* IP MTU, 68..USTACK_MTU_MAX */
 	ustack_xmit_fn xmit;
 	void *link;                /* first argument of xmit */
+	int tx_capture_by_link;    /* nonzero: the driver delays or drops frames after xmit and
+	                            * reports each as it goes on the wire (ustack_capture_wire_tx),
+	                            * so captures show the wire (link.h) */
 };
 #define USTACK_MTU_MAX 1500
 
 /* Adds an interface in state UP; returns its ifindex (≥ 1). */
 USTACK_API int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg);
 USTACK_API int ustack_if_set_mtu(struct ustack *st, int ifindex, unsigned mtu);
+/* The interface's link type (enum ustack_link_type), or -1 with ENODEV. */
+USTACK_API int ustack_if_type(struct ustack *st, int ifindex);
 
 /*
  * Adds an address like `ip addr add A/N dev IF`: also installs the connected route

@@ -16,6 +16,7 @@
  * Built on the public API only, as the rest of link/.
  */
 #include <ustack/diag.h>
+#include <ustack/link.h>
 #include <ustack/sysctl.h>
 #include <ustack/trace.h>
 
@@ -46,7 +47,8 @@ struct ctl_trace {
 	struct ustack_ctl *ctl;
 	int fd;            /* the client */
 	int pipe[2];       /* subscriber → thread */
-	int sub;           /* trace subscription id */
+	int sub;           /* trace subscription id, or capture id (pcap) */
+	bool pcap;         /* a live capture: pcap records, not trace lines */
 	uint64_t drops;    /* lines that did not fit (written under the stack lock) */
 	pthread_t thread;
 	bool used, done;
@@ -457,7 +459,7 @@ static void *trace_thread(void *arg)
 				break;
 		}
 		uint64_t drops = __atomic_load_n(&t->drops, __ATOMIC_RELAXED);
-		if (drops != reported) {
+		if (drops != reported && !t->pcap) { /* a pcap stream has no place to say so */
 			char line[96];
 			int n = snprintf(line, sizeof(line), "# %llu events dropped (the reader was slow)\n",
 					 (unsigned long long)(drops - reported));
@@ -471,7 +473,10 @@ static void *trace_thread(void *arg)
 				break;
 		}
 	}
-	ustack_trace_unsubscribe(t->ctl->st, t->sub); /* the subscriber writes no more */
+	if (t->pcap) /* the subscriber writes no more */
+		ustack_capture_remove(t->ctl->st, t->sub);
+	else
+		ustack_trace_unsubscribe(t->ctl->st, t->sub);
 	close(t->pipe[0]);
 	close(t->pipe[1]);
 	close(t->fd);
@@ -491,9 +496,34 @@ static void reap_traces(struct ustack_ctl *ctl, bool all)
 }
 
 /* Takes the client: hands it to a trace thread, or answers and closes it. */
-static void start_trace(struct ustack_ctl *ctl, struct out *o)
+/* A live capture's subscriber, under the stack's lock: one pcap record (header and frame,
+ * less than PIPE_BUF: all or nothing) into the pipe, or a drop. */
+static void pcap_sub(void *arg, int ifindex, uint64_t wall_us, const uint8_t *frame, size_t len)
+{
+	struct ctl_trace *t = arg;
+	(void)ifindex;
+	uint8_t rec[16 + 2048];
+	if (len > sizeof(rec) - 16)
+		len = sizeof(rec) - 16; /* caplen < len: cut, as a snaplen does */
+	uint32_t h[4] = { (uint32_t)(wall_us / 1000000u), (uint32_t)(wall_us % 1000000u), (uint32_t)len, (uint32_t)len };
+	memcpy(rec, h, sizeof(h)); /* the host's byte order: the file's magic says which */
+	memcpy(rec + 16, frame, len);
+	if (write(t->pipe[1], rec, 16 + len) != (ssize_t)(16 + len))
+		__atomic_add_fetch(&t->drops, 1, __ATOMIC_RELAXED);
+}
+
+static void start_trace(struct ustack_ctl *ctl, struct out *o, int pcap_ifindex)
 {
 	reap_traces(ctl, false);
+	int linktype = 0;
+	if (pcap_ifindex) {
+		int type = ustack_if_type(ctl->st, pcap_ifindex);
+		if (type < 0) {
+			out_err(o, ENODEV, "no such interface");
+			return;
+		}
+		linktype = type == USTACK_LINK_ETHER ? 1 : 101; /* LINKTYPE_ETHERNET, LINKTYPE_RAW */
+	}
 	struct ctl_trace *t = NULL;
 	for (int i = 0; i < CTL_TRACE_MAX && !t; i++)
 		if (!ctl->traces[i].used)
@@ -502,23 +532,28 @@ static void start_trace(struct ustack_ctl *ctl, struct out *o)
 		out_err(o, EBUSY, "too many trace clients");
 		return;
 	}
-	*t = (struct ctl_trace){ .ctl = ctl, .fd = o->fd };
+	*t = (struct ctl_trace){ .ctl = ctl, .fd = o->fd, .pcap = pcap_ifindex != 0 };
 	if (pipe2(t->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
 		out_err(o, errno, "pipe");
 		return;
 	}
 	fcntl(t->pipe[1], F_SETPIPE_SZ, CTL_TRACE_PIPE); /* best effort: the default 64 KB otherwise */
-	t->sub = ustack_trace_subscribe(ctl->st, trace_sub, t);
+	t->sub = t->pcap ? ustack_capture_add(ctl->st, pcap_ifindex, pcap_sub, t) : ustack_trace_subscribe(ctl->st, trace_sub, t);
 	if (t->sub < 0) {
-		out_err(o, errno, "no trace subscription free");
+		out_err(o, errno, t->pcap ? "no capture free on that interface" : "no trace subscription free");
 		close(t->pipe[0]);
 		close(t->pipe[1]);
 		return;
 	}
 	outf(o, "ok\n");
+	if (t->pcap)
+		outf(o, "linktype %d\n", linktype);
 	out_flush(o);
 	if (pthread_create(&t->thread, NULL, trace_thread, t) != 0) {
-		ustack_trace_unsubscribe(ctl->st, t->sub);
+		if (t->pcap)
+			ustack_capture_remove(ctl->st, t->sub);
+		else
+			ustack_trace_unsubscribe(ctl->st, t->sub);
 		close(t->pipe[0]);
 		close(t->pipe[1]);
 		return;
@@ -581,7 +616,13 @@ static void serve_client(struct ustack_ctl *ctl, int fd)
 	} else if (!strcmp(line, "ls-info")) {
 		answer_info(ctl, &o);
 	} else if (!strcmp(line, "trace")) {
-		start_trace(ctl, &o);
+		start_trace(ctl, &o, 0);
+	} else if (!strncmp(line, "pcap", 4) && (!line[4] || line[4] == ' ')) {
+		int ifindex = line[4] ? atoi(line + 5) : 1;
+		if (ifindex < 1)
+			out_err(&o, EINVAL, "syntax");
+		else
+			start_trace(ctl, &o, ifindex);
 	} else if (!strcmp(line, "sockstat")) {
 		struct ustack_sockstat ss;
 		ustack_sockstat(ctl->st, &ss);

@@ -151,6 +151,8 @@ int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t m
 	struct ustack_if_config cfg = {
 		.name = tap->name, .type = USTACK_LINK_ETHER, .mtu = mtu,
 		.xmit = tap_xmit, .link = tap,
+		/* impaired, a sent frame reaches the wire later, or never: captured then */
+		.tx_capture_by_link = tap->impaired,
 	};
 	memcpy(cfg.mac, mac, 6);
 	int idx = ustack_if_add(st, &cfg);
@@ -183,8 +185,8 @@ static void tap_deliver_due(struct ustack_tap *tap, uint64_t now)
 		bool lost = false;
 		if (in) /* unlocked: ustack may transmit in return */
 			ustack_input(tap->st, tap->ifindex, in->data, in->len);
-		else
-			lost = write(tap->fd, out->data, out->len) < 0; /* the kernel's queue is full */
+		else if (!(lost = write(tap->fd, out->data, out->len) < 0)) /* < 0: the kernel's queue is full */
+			ustack_capture_wire_tx(tap->st, tap->ifindex, out->data, out->len);
 		pthread_mutex_lock(&tap->mu);
 		tap->em.dropped += lost;
 		netem_release(&tap->em, in ? in : out);

@@ -40,9 +40,21 @@ int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg)
 	dev->mtu = cfg->mtu;
 	dev->xmit = cfg->xmit;
 	dev->link = cfg->link;
+	dev->tx_capture_by_link = cfg->tx_capture_by_link != 0;
 	int idx = dev->ifindex;
 	stack_unlock(st);
 	return idx;
+}
+
+int ustack_if_type(struct ustack *st, int ifindex)
+{
+	stack_lock(st);
+	struct netdev *dev = netdev_get(st, ifindex);
+	int type = dev ? (int)dev->type : -1;
+	stack_unlock(st);
+	if (!dev)
+		errno = ENODEV;
+	return type;
 }
 
 int ustack_if_set_mtu(struct ustack *st, int ifindex, unsigned mtu)
@@ -175,7 +187,8 @@ void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t l
 
 void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p)
 {
-	netdev_pcap_write(st, dev, p->data, p->len);
+	if (!dev->tx_capture_by_link) /* else the driver reports it when it goes on the wire */
+		netdev_pcap_write(st, dev, p->data, p->len);
 	trace_emit(st, USTACK_TRACE_PKT_TX, "net_dev_xmit", dev->ifindex, p->data, p->len, NULL);
 	if (dev->xmit(dev->link, p->data, p->len) < 0) {
 		dev->stats.tx_errors++;

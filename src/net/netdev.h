@@ -2,11 +2,13 @@
 #ifndef USTACK_NET_NETDEV_H
 #define USTACK_NET_NETDEV_H
 
+#include <ustack/link.h>
 #include <ustack/stack.h>
 #include <stdbool.h>
 
 #define NETDEV_MAX STACK_IF_MAX
 #define IFADDR_MAX 8
+#define NETDEV_CAPTURE_MAX 4 /* live captures per device */
 
 struct pkt;
 
@@ -27,12 +29,20 @@ struct netdev {
 	int naddrs;
 	struct ustack_if_stats stats;
 	void *pcap; /* pcap_dumper_t *, when capturing */
+	struct {    /* live captures (ustack_capture_add) */
+		ustack_capture_fn fn;
+		void *arg;
+	} cap[NETDEV_CAPTURE_MAX];
+	uint8_t ncap;
+	bool cap_wall_set;     /* cap_wall_off is set */
+	bool tx_capture_by_link; /* the driver reports sent frames as they go on the wire */
+	int64_t cap_wall_off;  /* µs from the stack's clock to CLOCK_REALTIME, for captures */
 };
 
 struct netdev *netdev_get(struct ustack *st, int ifindex);
 /* A frame arrived on dev: link-layer checks, then ARP or IP. */
 void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len);
-/* Capture (link/pcap.c): no-ops unless ustack_pcap_start was called for dev. */
+/* Capture (net/pcap.c): a no-op unless a pcap file or a live capture is on for dev. */
 void netdev_pcap_write(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len);
 void netdev_pcap_close(struct netdev *dev);
 /* Hands a finished frame (link header included) to the driver and frees the pkt. */

@@ -15,7 +15,9 @@ NAME=obs$$
 fail() { echo "FAIL: $*"; exit 1; }
 us() { ip netns exec "$NS" "$bin" "$@"; }
 
-ip netns exec "$NS" timeout 120 "$bin" nc -l --serve discard --backlog 16 --accept-delay 15000 \
+# the server accepts nothing for 90 s (and the clients hold on as long): every check below
+# runs while the three wait in the accept queue, however slow the machine
+ip netns exec "$NS" timeout 120 "$bin" nc -l --serve discard --backlog 16 --accept-delay 90000 \
 	--tap tap0 --addr 192.0.2.2/24 --name "$NAME" 7 >"$TMP/nc.out" 2>&1 &
 USTACK_PID=$!
 # ready: the control socket is there and answers
@@ -38,11 +40,11 @@ trace_pid=$!
 wait_for_line "$TMP/trace.out" "^# tracing $NAME" 10 "$trace_pid"
 
 # three Linux clients, held open: the server is busy (--accept-delay), so they wait in the accept queue
-ip netns exec "$NS" timeout 60 python3 - "$TMP/clients.ready" <<'PY' &
+ip netns exec "$NS" timeout 100 python3 - "$TMP/clients.ready" <<'PY' &
 import socket, sys, time
 cs = [socket.create_connection(("192.0.2.2", 7), timeout=5) for _ in range(3)]
 open(sys.argv[1], "w").write("ready\n")
-time.sleep(20)
+time.sleep(90)
 PY
 clients=$!
 wait_for_line "$TMP/clients.ready" "ready" 10 "$clients"
@@ -114,6 +116,29 @@ rc=0; us tcp_metrics delete 192.0.2.1 2>"$TMP/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q 'No such process' "$TMP/err" || { cat "$TMP/err"; fail "tcp_metrics delete: want ESRCH"; }
 us tcp_metrics flush all || fail "tcp_metrics flush all"
 
+# ustack pcap: a live capture of the instance, until interrupted; a Linux client's handshake
+# is in it, with wall-clock timestamps (they merge with tcpdump's), and tcpdump reads it whole
+# (not through us(): a backgrounded function is a subshell, which SIGINT would not reach past)
+ip netns exec "$NS" "$bin" pcap "$TMP/live.pcap" 2>"$TMP/pcap.err" &
+pcap_pid=$!
+wait_for_line "$TMP/pcap.err" "^# capturing on $NAME" 10 "$pcap_pid"
+t0=$(date +%s)
+ip netns exec "$NS" python3 -c 'import socket; socket.create_connection(("192.0.2.2", 7), timeout=5).close()'
+for ((i = 0; i < 250; i++)); do # the SYN-ACK and the final ACK are in once the FIN is
+	[ "$(tcpdump -nr "$TMP/live.pcap" 2>/dev/null | grep -c 'Flags \[F')" -ge 1 ] && break
+	sleep 0.02
+done
+kill -INT "$pcap_pid"; rc=0; wait "$pcap_pid" || rc=$?
+cat "$TMP/pcap.err"
+[ "$rc" -eq 0 ] && grep -qE '^[1-9][0-9]* packets captured' "$TMP/pcap.err" || fail "ustack pcap: exit $rc"
+tcpdump -ttnr "$TMP/live.pcap" >"$TMP/live.txt" 2>"$TMP/tcpdump.err" || { cat "$TMP/tcpdump.err"; fail "tcpdump cannot read the capture"; }
+head -4 "$TMP/live.txt"
+grep -qE ' IP 192\.0\.2\.1\.[0-9]+ > 192\.0\.2\.2\.7: Flags \[S\]' "$TMP/live.txt" || fail "pcap: no SYN"
+grep -qE ' IP 192\.0\.2\.2\.7 > 192\.0\.2\.1\.[0-9]+: Flags \[S\.\]' "$TMP/live.txt" || fail "pcap: no SYN-ACK"
+! grep -q '\[|' "$TMP/live.txt" || fail "pcap: truncated frames"
+ts=$(awk '/Flags \[S\]/ { print int($1); exit }' "$TMP/live.txt")
+[ $((ts - t0)) -ge -2 ] && [ $((ts - t0)) -le 10 ] || fail "pcap: SYN stamped $ts, want wall-clock time near $t0"
+
 # another user: the filesystem refuses (0700/0600), and so does SO_PEERCRED if they were opened
 nobody() { ip netns exec "$NS" setpriv --reuid=65534 --regid=65534 --clear-groups env USTACK_RUN_DIR="$USTACK_RUN_DIR" "$bin" "$@"; }
 rc=0; nobody ss --name "$NAME" >"$TMP/nobody.out" 2>&1 || rc=$?
@@ -130,4 +155,4 @@ wait "$clients" 2>/dev/null || true
 kill -TERM "$USTACK_PID"; rc=0; wait "$USTACK_PID" || rc=$?; USTACK_PID=
 [ ! -e "$USTACK_RUN_DIR/$NAME.sock" ] || fail "the control socket outlived its instance"
 [ -z "$(us ls | tail -n +2)" ] || fail "ustack ls lists a stopped instance"
-echo "PASS: ustack ls, ss, nstat, sysctl -w and trace on a running instance"
+echo "PASS: ustack ls, ss (-s), nstat, sysctl -w and -p, trace, tcp_metrics and pcap on a running instance"
