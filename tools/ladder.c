@@ -22,9 +22,90 @@ static int wrap_at(const char *text, int max)
 
 /* Linux's tracepoints that measure rather than act — tcp_probe on every segment an
  * ESTABLISHED socket receives, tcp_rcv_space_adjust on every read — would bury the steps. */
-static bool is_measurement(const char *name)
+bool ladder_is_measurement(const char *name)
 {
 	return name && (!strcmp(name, "tcp_probe") || !strcmp(name, "tcp_rcv_space_adjust"));
+}
+
+/* An arrow for a frame side sent, from its one-line summary (ustack_frame_format's). */
+void ladder_frame(struct ladder *l, int side, uint64_t time_us, const char *full)
+{
+	char text[256];
+	/* The addresses are the columns already; keep the protocol part, drop IP details. */
+	const char *p = full;
+	if (!strncmp(p, "IP ", 3) && strstr(p, ": "))
+		p = strstr(p, ": ") + 2;
+	snprintf(text, sizeof(text), "%s", p);
+	char *ttl = strstr(text, " (ttl ");
+	if (ttl && strstr(full, "Flags"))
+		*ttl = 0;
+	/* compact: "Flags [S.]" → "[S.]", ", options [...]" → " <...>" */
+	char tmp[256];
+	size_t o = 0;
+	for (const char *q = text; *q && o + 1 < sizeof(tmp);) {
+		if (!strncmp(q, "Flags [", 7)) {
+			tmp[o++] = '[';
+			q += 7;
+		} else if (!strncmp(q, ", options [", 11)) {
+			tmp[o++] = ' ';
+			tmp[o++] = '<';
+			q += 11;
+			while (*q && *q != ']' && o + 4 < sizeof(tmp)) {
+				/* Fast Open: "tfo cookiereq" → "FO" (a cookie request),
+				 * "tfo cookie 1a2b..." → "FO 1a2b..." */
+				if (!strncmp(q, "tfo cookiereq", 13)) {
+					q += 13;
+					tmp[o++] = 'F';
+					tmp[o++] = 'O';
+					continue;
+				}
+				if (!strncmp(q, "tfo cookie ", 11)) {
+					q += 11;
+					tmp[o++] = 'F';
+					tmp[o++] = 'O';
+					tmp[o++] = ' ';
+					continue;
+				}
+				tmp[o++] = *q++;
+			}
+			tmp[o++] = '>';
+			if (*q)
+				q++;
+		} else {
+			tmp[o++] = *q++;
+		}
+	}
+	tmp[o] = 0;
+	memcpy(text, tmp, o + 1);
+	char *len0 = strstr(text, ", length 0");
+	if (len0 && !len0[10])
+		*len0 = 0;
+	int w = l->width;
+	/* A frame too long for the arrow (a SYN with a Fast Open cookie, many SACK blocks)
+	 * goes on under it, broken at spaces: nothing is cut off, its length included. */
+	const char *rest = text;
+	int tl = wrap_at(rest, w - 6);
+	int pad = w - tl - 4;
+	fprintf(l->out, "%9.3f ms  ", (double)time_us / 1000.0);
+	if (side == 0) {
+		fprintf(l->out, "│ %.*s ", tl, rest);
+		for (int i = 0; i < pad; i++)
+			fputs("─", l->out);
+		fputs("▶│\n", l->out);
+	} else {
+		fputs("│◀", l->out);
+		for (int i = 0; i < pad; i++)
+			fputs("─", l->out);
+		fprintf(l->out, " %.*s │\n", tl, rest);
+	}
+	for (int lines = 0; rest[tl] && lines < 4; lines++) { /* bounded: text is < 256 bytes */
+		rest += tl + (rest[tl] == ' ');
+		tl = wrap_at(rest, w - 8);
+		if (side == 0)
+			fprintf(l->out, "%14s│   %-*.*s │\n", "", w - 5, tl, rest);
+		else
+			fprintf(l->out, "%14s│%*.*s │\n", "", w - 2, tl, rest);
+	}
 }
 
 static void ladder_event(void *arg, const struct ustack_trace_event *ev)
@@ -34,84 +115,9 @@ static void ladder_event(void *arg, const struct ustack_trace_event *ev)
 	char text[256];
 
 	if (ev->kind == USTACK_TRACE_PKT_TX) {
-		char full[256];
-		ustack_frame_format(full, sizeof(full), ev->link_type, ev->frame, ev->len);
-		/* The addresses are the columns already; keep the protocol part, drop IP details. */
-		const char *p = full;
-		if (!strncmp(p, "IP ", 3) && strstr(p, ": "))
-			p = strstr(p, ": ") + 2;
-		snprintf(text, sizeof(text), "%s", p);
-		char *ttl = strstr(text, " (ttl ");
-		if (ttl && strstr(full, "Flags"))
-			*ttl = 0;
-		/* compact: "Flags [S.]" → "[S.]", ", options [...]" → " <...>" */
-		char tmp[256];
-		size_t o = 0;
-		for (const char *q = text; *q && o + 1 < sizeof(tmp);) {
-			if (!strncmp(q, "Flags [", 7)) {
-				tmp[o++] = '[';
-				q += 7;
-			} else if (!strncmp(q, ", options [", 11)) {
-				tmp[o++] = ' ';
-				tmp[o++] = '<';
-				q += 11;
-				while (*q && *q != ']' && o + 4 < sizeof(tmp)) {
-					/* Fast Open: "tfo cookiereq" → "FO" (a cookie request),
-					 * "tfo cookie 1a2b..." → "FO 1a2b..." */
-					if (!strncmp(q, "tfo cookiereq", 13)) {
-						q += 13;
-						tmp[o++] = 'F';
-						tmp[o++] = 'O';
-						continue;
-					}
-					if (!strncmp(q, "tfo cookie ", 11)) {
-						q += 11;
-						tmp[o++] = 'F';
-						tmp[o++] = 'O';
-						tmp[o++] = ' ';
-						continue;
-					}
-					tmp[o++] = *q++;
-				}
-				tmp[o++] = '>';
-				if (*q)
-					q++;
-			} else {
-				tmp[o++] = *q++;
-			}
-		}
-		tmp[o] = 0;
-		memcpy(text, tmp, o + 1);
-		char *len0 = strstr(text, ", length 0");
-		if (len0 && !len0[10])
-			*len0 = 0;
-		int w = l->width;
-		/* A frame too long for the arrow (a SYN with a Fast Open cookie, many SACK blocks)
-		 * goes on under it, broken at spaces: nothing is cut off, its length included. */
-		const char *rest = text;
-		int tl = wrap_at(rest, w - 6);
-		int pad = w - tl - 4;
-		fprintf(l->out, "%9.3f ms  ", (double)ev->time_us / 1000.0);
-		if (side == 0) {
-			fprintf(l->out, "│ %.*s ", tl, rest);
-			for (int i = 0; i < pad; i++)
-				fputs("─", l->out);
-			fputs("▶│\n", l->out);
-		} else {
-			fputs("│◀", l->out);
-			for (int i = 0; i < pad; i++)
-				fputs("─", l->out);
-			fprintf(l->out, " %.*s │\n", tl, rest);
-		}
-		for (int lines = 0; rest[tl] && lines < 4; lines++) { /* bounded: text is < 256 bytes */
-			rest += tl + (rest[tl] == ' ');
-			tl = wrap_at(rest, w - 8);
-			if (side == 0)
-				fprintf(l->out, "%14s│   %-*.*s │\n", "", w - 5, tl, rest);
-			else
-				fprintf(l->out, "%14s│%*.*s │\n", "", w - 2, tl, rest);
-		}
-	} else if (ev->kind == USTACK_TRACE_STEP && is_measurement(ev->name)) {
+		ustack_frame_format(text, sizeof(text), ev->link_type, ev->frame, ev->len);
+		ladder_frame(l, side, ev->time_us, text);
+	} else if (ev->kind == USTACK_TRACE_STEP && ladder_is_measurement(ev->name)) {
 		/* not a step of the protocol: left to `ustack trace` */
 	} else if (ev->kind == USTACK_TRACE_STEP && ev->old_state != ev->new_state) {
 		snprintf(text, sizeof(text), "%s %s -> %s", ev->name, ustack_tcp_state_name(ev->old_state),
@@ -136,15 +142,17 @@ void ladder_note(struct ladder *l, int side, uint64_t time_us, const char *text)
 			COL, text);
 }
 
+void ladder_open(struct ladder *l, FILE *out, const char *left_label, const char *right_label)
+{
+	*l = (struct ladder){ .out = out, .label = { left_label, right_label }, .width = 126, .sub = { -1, -1 } };
+}
+
 void ladder_init(struct ladder *l, FILE *out, struct ustack *left, const char *left_label,
 		 struct ustack *right, const char *right_label)
 {
-	l->out = out;
+	ladder_open(l, out, left_label, right_label);
 	l->side[0] = left;
 	l->side[1] = right;
-	l->label[0] = left_label;
-	l->label[1] = right_label;
-	l->width = 126;
 	l->sub[0] = ustack_trace_subscribe(left, ladder_event, l);
 	l->sub[1] = ustack_trace_subscribe(right, ladder_event, l);
 }

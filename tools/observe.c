@@ -34,6 +34,7 @@
 #include <ustack/sysctl.h>
 
 #include "cliparse.h"
+#include "ladder.h"
 #include "tapcli.h"
 
 #define MAX_INSTANCES 64
@@ -1028,13 +1029,87 @@ static void on_trace_signal(int sig)
 
 #define MAX_EVENTS 16
 
+/* A field "KEY=VALUE" of a trace line's body, copied into out (empty if absent). */
+static void trace_field(const char *body, const char *key, char *out, size_t size)
+{
+	size_t kl = strlen(key);
+	out[0] = 0;
+	for (const char *p = body; (p = strstr(p, key)) != NULL; p += kl)
+		if ((p == body || p[-1] == ' ') && p[kl] == '=') {
+			p += kl + 1;
+			size_t n = strcspn(p, " \n");
+			snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), p);
+			return;
+		}
+}
+
+/*
+ * `ustack trace --ladder`: the seed's ladder diagram drawn from one instance's trace lines,
+ * as they stream — the instance on the left, whoever it talks to on the right.  Each line
+ * is one the plain trace prints, so the diagram shows nothing the trace does not:
+ * net_dev_xmit is an arrow to the right, netif_receive_skb one from it (its tcpdump-like
+ * summary on the arrow), state changes and protocol steps are notes on the left column,
+ * drops say why.  Times are ms from the first event drawn.
+ */
+static void trace_ladder_line(struct ladder *l, const char *line, uint64_t *t0, bool *started)
+{
+	/* "COMM-PID [CPU] SECS.USECS: EVENT: BODY" */
+	const char *p = strstr(line, "] ");
+	unsigned long long sec, usec;
+	int n = 0;
+	if (!p || sscanf(p + 2, "%llu.%6llu: %n", &sec, &usec, &n) != 2 || !n)
+		return;
+	const char *ev = p + 2 + n, *colon = strstr(ev, ": ");
+	if (!colon)
+		return;
+	char name[64], body[1024], a[32], b[32], text[256];
+	snprintf(name, sizeof(name), "%.*s", (int)(colon - ev), ev);
+	snprintf(body, sizeof(body), "%s", colon + 2);
+	body[strcspn(body, "\n")] = 0;
+	if (ladder_is_measurement(name))
+		return;
+	uint64_t t = sec * 1000000ull + usec;
+	if (!*started) {
+		*t0 = t;
+		*started = true;
+	}
+	t -= *t0;
+	if (!strcmp(name, "net_dev_xmit") || !strcmp(name, "netif_receive_skb")) {
+		/* "ifindex=N len=N SUMMARY" */
+		const char *sum = strstr(body, " len=");
+		sum = sum ? strchr(sum + 1, ' ') : NULL;
+		if (sum)
+			ladder_frame(l, strcmp(name, "net_dev_xmit") ? 1 : 0, t, sum + 1);
+		return;
+	}
+	if (!strcmp(name, "kfree_skb")) {
+		const char *r = strstr(body, "reason: ");
+		snprintf(text, sizeof(text), "drop: %.240s", r ? r + 8 : body);
+	} else if (!strcmp(name, "printk")) {
+		snprintf(text, sizeof(text), "%.250s", body);
+	} else {
+		/* a state change: "NAME OLD -> NEW", TCP_ dropped as `ustack demo` prints them */
+		trace_field(body, "oldstate", a, sizeof(a));
+		trace_field(body, "newstate", b, sizeof(b));
+		if (*a && *b)
+			snprintf(text, sizeof(text), "%.63s %.31s -> %.31s", name, a + (strncmp(a, "TCP_", 4) ? 0 : 4),
+				 b + (strncmp(b, "TCP_", 4) ? 0 : 4));
+		else
+			snprintf(text, sizeof(text), "%s", name);
+	}
+	ladder_note(l, 0, t, text);
+}
+
 int cmd_trace(int argc, char **argv)
 {
+	enum { OPT_LADDER = OPT_NAME + 1 };
 	static const struct option longopts[] = { { "event", required_argument, 0, 'e' },
 						  { "name", required_argument, 0, OPT_NAME },
+						  { "ladder", no_argument, 0, OPT_LADDER },
 						  { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
 	const char *given = NULL, *events[MAX_EVENTS];
 	int nev = 0, c;
+	bool ladder = false;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "e:h", longopts)) != -1) {
 		switch (c) {
@@ -1057,13 +1132,18 @@ int cmd_trace(int argc, char **argv)
 				return CLI_USAGE;
 			given = optarg;
 			break;
+		case OPT_LADDER:
+			ladder = true;
+			break;
 		case 'h':
-			printf("usage: ustack trace [--name NAME] [-e EVENT]...\n\n"
+			printf("usage: ustack trace [--name NAME] [-e EVENT]... [--ladder]\n\n"
 			       "Streams a running instance's events until interrupted, one line each in\n"
 			       "trace-cmd report's layout: inet_sock_set_state for state changes (the kernel's\n"
 			       "fields), net_dev_xmit / netif_receive_skb for frames, kfree_skb with the drop\n"
 			       "reason, and ustack's protocol steps by their Linux function names.\n\n"
-			       "  -e, --event EVENT only these events (e.g. -e sock:inet_sock_set_state)\n");
+			       "  -e, --event EVENT only these events (e.g. -e sock:inet_sock_set_state)\n"
+			       "      --ladder     draw the events as the seed's ladder diagram: the instance\n"
+			       "                   on the left, its peers on the right, frames as arrows\n");
 			return 0;
 		default:
 			return CLI_USAGE;
@@ -1085,6 +1165,15 @@ int cmd_trace(int argc, char **argv)
 		return request_error(name, why);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	fprintf(stderr, "# tracing %s (interrupt to stop)\n", name); /* subscribed: events from now on */
+	struct ladder lad;
+	char label[96];
+	uint64_t t0 = 0;
+	bool started = false;
+	if (ladder) {
+		snprintf(label, sizeof(label), "ustack %s", name);
+		ladder_open(&lad, stdout, label, "peers");
+		ladder_header(&lad);
+	}
 	char line[2048];
 	while (!trace_stop && fgets(line, sizeof(line), f)) {
 		if (nev) {
@@ -1099,8 +1188,14 @@ int cmd_trace(int argc, char **argv)
 			if (!match && line[0] != '#')
 				continue;
 		}
-		if (fputs(line, stdout) == EOF)
+		if (ladder) {
+			if (line[0] != '#')
+				trace_ladder_line(&lad, line, &t0, &started);
+			if (ferror(stdout))
+				break;
+		} else if (fputs(line, stdout) == EOF) {
 			break;
+		}
 	}
 	fclose(f);
 	return 0;

@@ -38,6 +38,10 @@ us nstat >/dev/null # the history starts now
 us trace -e sock:inet_sock_set_state >"$TMP/trace.out" 2>&1 &
 trace_pid=$!
 wait_for_line "$TMP/trace.out" "^# tracing $NAME" 10 "$trace_pid"
+# and the same events drawn as the seed's ladder (ustack on the left, its peers on the right)
+us trace --ladder >"$TMP/ladder.out" 2>&1 &
+ladder_pid=$!
+wait_for_line "$TMP/ladder.out" "^# tracing $NAME" 10 "$ladder_pid"
 
 # three Linux clients, held open: the server is busy (--accept-delay), so they wait in the accept queue
 ip netns exec "$NS" timeout 100 python3 - "$TMP/clients.ready" <<'PY' &
@@ -108,6 +112,21 @@ head -5 "$TMP/trace.out"
 grep -q 'inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=7 dport=[0-9]* saddr=192.0.2.2 daddr=192.0.2.1 .*newstate=TCP_ESTABLISHED' \
 	"$TMP/trace.out" || fail "trace: no inet_sock_set_state line for a handshake"
 kill "$trace_pid"; wait "$trace_pid" || true
+# the ladder: each client's SYN arrives from the right, the SYN-ACK goes to it, the final ACK
+# arrives, and the state changes stand in ustack's column
+for ((i = 0; i < 250; i++)); do
+	grep -q 'inet_sock_set_state SYN_RECV -> ESTABLISHED' "$TMP/ladder.out" && break
+	sleep 0.02
+done
+kill "$ladder_pid"; wait "$ladder_pid" || true
+sed -n 1,12p "$TMP/ladder.out"
+grep -qE '^ +time +ustack '"$NAME"' +peers$' "$TMP/ladder.out" || fail "ladder: no header"
+grep -qE '^ +[0-9]+\.[0-9]{3} ms  │◀─+ [0-9]+ > 7: \[S\], seq [0-9]+, win [0-9]+ <mss 1460,sackOK,TS val [0-9]+ ecr 0,wscale [0-9]+> │$' \
+	"$TMP/ladder.out" || fail "ladder: no SYN arriving from the right"
+grep -qE '^ +[0-9]+\.[0-9]{3} ms  │ 7 > [0-9]+: \[S\.\], seq [0-9]+, ack [0-9]+, win [0-9]+ <mss 1460,.*> ─+▶│$' \
+	"$TMP/ladder.out" || fail "ladder: no SYN-ACK going right"
+grep -qE '^ +[0-9]+\.[0-9]{3} ms  │ inet_sock_set_state SYN_RECV -> ESTABLISHED +$' "$TMP/ladder.out" ||
+	fail "ladder: no state change in ustack's column"
 
 # ip tcp_metrics: a server keeps no per-destination client state — nothing to show; deleting
 # a destination it does not have fails as ip's netlink request does (ESRCH)
@@ -155,4 +174,4 @@ wait "$clients" 2>/dev/null || true
 kill -TERM "$USTACK_PID"; rc=0; wait "$USTACK_PID" || rc=$?; USTACK_PID=
 [ ! -e "$USTACK_RUN_DIR/$NAME.sock" ] || fail "the control socket outlived its instance"
 [ -z "$(us ls | tail -n +2)" ] || fail "ustack ls lists a stopped instance"
-echo "PASS: ustack ls, ss (-s), nstat, sysctl -w and -p, trace, tcp_metrics and pcap on a running instance"
+echo "PASS: ustack ls, ss (-s), nstat, sysctl -w and -p, trace (--ladder), tcp_metrics and pcap on a running instance"
