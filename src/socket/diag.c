@@ -63,7 +63,12 @@ static void fill_sock(struct ustack *st, const struct sock *sk, struct ustack_di
 		d->syn_qlen = (uint32_t)sk->accept_queue.qlen;
 	} else if (sk->node.state != TCP_TIME_WAIT) {
 		d->recv_q = sk->rcvq.len; /* rcv_nxt - copied_seq */
-		d->send_q = sk->data_init ? sk->write_seq - sk->snd_una : 0;
+		if (sk->data_init)
+			d->send_q = sk->write_seq - sk->snd_una;
+		else if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV)
+			/* write_seq - snd_una with the SYN queued, as Linux's tcp_connect_queue_skb
+			 * counts it: 1, plus a Fast Open SYN's data */
+			d->send_q = (sk->syn_data ? sk->write_seq : sk->iss + 1) - sk->snd_una;
 	}
 	sock_timer(st, sk, d);
 	if (sk->node.state == TCP_TIME_WAIT)

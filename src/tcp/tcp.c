@@ -375,6 +375,42 @@ static void tcp_info_flight(const struct sock *sk, struct ustack_tcp_info *ti)
 		ti->tcpi_retrans = (sk->snd_nxt - sk->snd_una + mss - 1) / mss;
 }
 
+/*
+ * TCP_INFO of a connect in progress, as Linux shows it (ss -ti state syn-sent): nothing is
+ * negotiated yet — rx_opt's tstamp_ok, sack_ok and wscale_ok are set from the SYN-ACK, so no
+ * options and no scales, though ECN is (tcp_ecn_send_syn sets TCP_ECN_OK as the SYN goes).
+ * The SYN is one packet out (packets_out; with a Fast Open SYN's data, two skbs); after an
+ * RTO the retransmit timer has entered Loss (tcp_enter_loss) with the SYN lost and resent.
+ * The MSS is tcp_connect_init's tcp_sync_mss against rx_opt.mss_clamp, which tcp_v4_connect
+ * set to TCP_MSS_DEFAULT (or TCP_MAXSEG's), less the timestamp option the SYN offers; the
+ * receive MSS is tcp_initialize_rcv_mss's, taken while rcv_wnd was still 0: TCP_MIN_MSS.
+ * The initial window is tcp_init_sock's; rcv_space is set only once established, and
+ * rcv_ssthresh is the window the SYN offers.
+ */
+static void tcp_info_syn_sent(const struct ustack *st, const struct sock *sk, struct ustack_tcp_info *ti)
+{
+	ti->tcpi_options &= TCPI_OPT_ECN | TCPI_OPT_ECN_SEEN;
+	ti->tcpi_snd_wscale = ti->tcpi_rcv_wscale = 0;
+	ti->tcpi_unacked = 1 + (sk->syn_data ? 1u : 0u);
+	ti->tcpi_sacked = 0;
+	ti->tcpi_ca_state = sk->retransmits ? TCP_CA_Loss : TCP_CA_Open;
+	ti->tcpi_lost = ti->tcpi_retrans = sk->retransmits ? 1 : 0;
+	uint32_t mss = sk->rt.mtu > IPV4_HLEN + TCP_HLEN ? sk->rt.mtu - IPV4_HLEN - TCP_HLEN : 0;
+	uint32_t clamp = sk->user_mss ? sk->user_mss : TCP_MSS_DEFAULT;
+	if (mss > clamp)
+		mss = clamp;
+	if (mss < (uint32_t)st->sysctl.tcp_min_snd_mss)
+		mss = (uint32_t)st->sysctl.tcp_min_snd_mss;
+	if (st->sysctl.tcp_timestamps)
+		mss -= TCPOLEN_TSTAMP_ALIGNED;
+	ti->tcpi_snd_mss = mss;
+	ti->tcpi_rcv_mss = TCP_MIN_MSS;
+	ti->tcpi_snd_cwnd = TCP_INIT_CWND;
+	ti->tcpi_snd_ssthresh = TCP_INFINITE_SSTHRESH;
+	ti->tcpi_rcv_space = 0;
+	ti->tcpi_rcv_ssthresh = sk->rcv_wnd;
+}
+
 /* tcp_get_info: Linux's struct tcp_info, as far as ustack keeps its fields (getsockopt
  * TCP_INFO; the layout is Linux 6.18's, in include/ustack/socket.h). */
 void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_info *out)
@@ -440,6 +476,8 @@ void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_in
 		ti.tcpi_snd_wnd = sk->snd_wnd;
 		ti.tcpi_rcv_wnd = sk->data_init ? sk->rcv_adv - sk->rcv_nxt : sk->rcv_wnd;
 		ti.tcpi_total_rto = sk->total_rto;
+		if (sk->node.state == TCP_SYN_SENT)
+			tcp_info_syn_sent(st, sk, &ti);
 		uint64_t chrono[3];
 		tcp_chrono_stats(st, sk, chrono);
 		ti.tcpi_busy_time = chrono[0] + chrono[1] + chrono[2]; /* tcp_get_info_chrono_stats */

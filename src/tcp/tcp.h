@@ -33,6 +33,9 @@ enum { SS_UNCONNECTED = 1, SS_CONNECTING, SS_CONNECTED };
 #define TCP_RTO_MAX_MS 120000u
 /* TCP_MSS_DEFAULT (536, RFC 9293 §3.7.1: when the peer sends no MSS) comes from glibc */
 #define TCP_INIT_CWND 10u         /* RFC 6928 */
+#define TCP_INFINITE_SSTHRESH 0x7fffffffu
+#define TCP_MIN_MSS 88u           /* Linux's floor for an MSS we accept or advertise */
+#define TCPOLEN_TSTAMP_ALIGNED 12u /* the timestamp option with its two NOPs */
 #define TCP_MAX_SYNCNT 127
 #define TCP_TIMEOUT_MIN_MS 2u /* 2 jiffies at HZ=1000 */
 #define TCP_RTO_MIN_MS 200u       /* Linux's floor for the RTO */

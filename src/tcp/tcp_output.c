@@ -143,6 +143,10 @@ static int tcp_send_syn(struct ustack *st, struct sock *sk, uint32_t data_len, b
 		seg.plen = data_len;
 	}
 	tcp_trace(st, synack ? "tcp_send_synack" : "tcp_send_syn", &sk->node, sk->node.state, sk->node.state);
+	/* __tcp_transmit_skb counts every segment the socket sends; a Fast Open child's SYN-ACK
+	 * goes through its request socket (tcp_rtx_synack), as does a listener's */
+	if (!synack || !sk->fastopen_rsk)
+		sk->segs_out++;
 	return tcp_transmit(st, &seg, &sk->rt);
 }
 

@@ -108,13 +108,43 @@ PY
 echo "$out (after $ms ms from the first SYN; the process ran $run_ms ms)"
 [ "$ms" -ge 6900 ] && [ "$ms" -lt 10000 ] || { echo "FAIL: ETIMEDOUT after $ms ms, want ~7000"; exit 1; }
 
-# 5. the capture records the wire, not the stack's intentions: on a link that loses every frame
+# 5. a running client's connect follows `sysctl -w` at once, as Linux's does (tcp_write_timeout
+#    reads tcp_syn_retries at every timeout): blackholed with the default tcp_syn_retries = 6 it
+#    would retry for 127 s; `ss state syn-sent` lists it, then tcp_syn_retries = 2 through its
+#    control socket ends it with ETIMEDOUT once 7 s from its first SYN have passed.
+export USTACK_RUN_DIR="$TMP/run"
+ip netns exec "$NS" timeout 60 "$bin" connect --tap tap0 --mac $MAC --addr 192.0.2.2/24 --name cl \
+	--pcap "$TMP/syn5.pcap" 192.0.2.1 8080 >"$TMP/connect5.out" 2>&1 &
+client=$!
+for ((i = 0; i < 250; i++)); do
+	ip netns exec "$NS" "$bin" ss --name cl -tn state syn-sent >"$TMP/synsent.out" 2>/dev/null &&
+		grep -qE '^0 +1 +192\.0\.2\.2:[0-9]+ +192\.0\.2\.1:8080 *$' "$TMP/synsent.out" && break
+	kill -0 "$client" 2>/dev/null || break
+	sleep 0.02
+done
+cat "$TMP/synsent.out"
+# Send-Q 1: the SYN, as Linux's ss shows a connect in progress
+grep -qE '^0 +1 +192\.0\.2\.2:[0-9]+ +192\.0\.2\.1:8080 *$' "$TMP/synsent.out" || {
+	cat "$TMP/connect5.out"; echo "FAIL: ss state syn-sent does not list the connect (Recv-Q 0, Send-Q 1)"; exit 1; }
+# and -i as Linux's ss -ti shows a connect in progress: nothing negotiated, the SYN unacked,
+# TCP_MSS_DEFAULT less the timestamp option
+ip netns exec "$NS" "$bin" ss --name cl -tnio state syn-sent | tee "$TMP/synsent_i.out"
+grep -qE '^\s+cubic rto:[0-9]+ mss:524 pmtu:1500 rcvmss:88 advmss:1460 cwnd:10 segs_out:[1-9] .*unacked:1 ' \
+	"$TMP/synsent_i.out" || { echo "FAIL: ss -ti of a connect in progress"; exit 1; }
+ip netns exec "$NS" "$bin" sysctl --name cl -w net.ipv4.tcp_syn_retries=2
+rc=0; wait "$client" || rc=$?
+cat "$TMP/connect5.out"
+[ "$rc" -ne 124 ] || { echo "FAIL: the connect outlived tcp_syn_retries = 2"; exit 1; }
+grep -q "Connection timed out" "$TMP/connect5.out" || { echo "FAIL: want ETIMEDOUT"; exit 1; }
+unset USTACK_RUN_DIR
+
+# 6. the capture records the wire, not the stack's intentions: on a link that loses every frame
 #    (--impair loss=100) ustack sends ARP requests and SYNs, and none of them reaches the wire,
 #    so none is in the capture (as tcpdump on the TAP device would see nothing).
 ip netns exec "$NS" timeout 20 "$bin" connect --tap tap0 --mac $MAC --addr 192.0.2.2/24 \
 	--impair loss=100 --pcap "$TMP/lost.pcap" -o net.ipv4.tcp_syn_retries=1 \
-	192.0.2.1 8080 >"$TMP/connect5.out" 2>&1 && { cat "$TMP/connect5.out"; echo "FAIL: connect over a dead link succeeded"; exit 1; }
-cat "$TMP/connect5.out"
+	192.0.2.1 8080 >"$TMP/connect6.out" 2>&1 && { cat "$TMP/connect6.out"; echo "FAIL: connect over a dead link succeeded"; exit 1; }
+cat "$TMP/connect6.out"
 size=$(stat -c %s "$TMP/lost.pcap")
 [ "$size" -eq 24 ] || { echo "FAIL: a link that lost every frame left a $size-byte capture, want its 24-byte header only"; exit 1; }
 echo "PASS: TCP handshakes between ustack and Linux"

@@ -117,6 +117,72 @@ static void test_snapshot(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
+/*
+ * A connect in progress, as Linux's ss -ti state syn-sent shows it (checked against 6.18):
+ * "0 1 ... timer:(on,1000ms,0) cubic rto:1000 mss:524 pmtu:1500 rcvmss:88 advmss:1460 cwnd:10
+ * segs_out:1 unacked:1 rcv_ssthresh:64240" — Send-Q is the SYN; nothing negotiated yet; the
+ * MSS is TCP_MSS_DEFAULT less the timestamp option; after an RTO, the Loss state.  TCP_INFO
+ * by getsockopt says the same.
+ */
+static void test_syn_sent(void **state)
+{
+	struct tw *t = *state;
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	struct tw_seg syn = tw_expect_tcp(t);
+	assert_int_equal(syn.flags, TW_SYN);
+
+	struct ustack_diag_sock v[4];
+	size_t total = 0;
+	int n = ustack_diag_snapshot(t->st, v, 4, &total);
+	assert_int_equal(n, 1);
+	const struct ustack_diag_sock *d = &v[0];
+	assert_int_equal(d->state, TCP_SYN_SENT);
+	assert_int_equal(d->recv_q, 0);
+	assert_int_equal(d->send_q, 1); /* the SYN */
+	assert_int_equal(d->timer, USTACK_DIAG_TIMER_ON);
+	assert_int_equal(d->expires_ms, 1000);
+	const struct ustack_tcp_info *i = &d->info;
+	assert_int_equal(i->tcpi_state, TCP_SYN_SENT);
+	assert_int_equal(i->tcpi_options, 0);
+	assert_int_equal(i->tcpi_snd_wscale, 0);
+	assert_int_equal(i->tcpi_rcv_wscale, 0);
+	assert_int_equal(i->tcpi_snd_mss, 524);
+	assert_int_equal(i->tcpi_rcv_mss, 88);
+	assert_int_equal(i->tcpi_advmss, 1460);
+	assert_int_equal(i->tcpi_snd_cwnd, 10);
+	assert_int_equal(i->tcpi_snd_ssthresh, 0x7fffffff);
+	assert_int_equal(i->tcpi_unacked, 1);
+	assert_int_equal(i->tcpi_segs_out, 1);
+	assert_int_equal(i->tcpi_retrans, 0);
+	assert_int_equal(i->tcpi_ca_state, 0);
+	assert_int_equal(i->tcpi_rcv_space, 0);
+	assert_int_equal(i->tcpi_rcv_ssthresh, syn.win); /* unscaled in a SYN */
+	struct ustack_tcp_info g;
+	socklen_t glen = sizeof(g);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_TCP, TCP_INFO, &g, &glen), 0);
+	assert_int_equal(g.tcpi_snd_mss, 524);
+	assert_int_equal(g.tcpi_unacked, 1);
+
+	/* the SYN is resent after 1 s: Loss, one lost and one retransmitted, two sent */
+	tw_advance(t, 1000);
+	syn = tw_expect_tcp(t);
+	assert_int_equal(syn.flags, TW_SYN);
+	n = ustack_diag_snapshot(t->st, v, 4, &total);
+	assert_int_equal(n, 1);
+	assert_int_equal(d->send_q, 1);
+	assert_int_equal(d->retrans, 1);
+	assert_int_equal(i->tcpi_ca_state, 4); /* TCP_CA_Loss */
+	assert_int_equal(i->tcpi_lost, 1);
+	assert_int_equal(i->tcpi_retrans, 1);
+	assert_int_equal(i->tcpi_total_retrans, 1);
+	assert_int_equal(i->tcpi_segs_out, 2);
+	assert_int_equal(i->tcpi_unacked, 1);
+	ustack_close(t->st, fd);
+}
+
 static void test_state_names(void **state)
 {
 	(void)state;
@@ -134,6 +200,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_snapshot, tw_setup_learned, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_syn_sent, tw_setup_learned, tw_teardown),
 		cmocka_unit_test(test_state_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
