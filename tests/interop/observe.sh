@@ -66,6 +66,45 @@ head -1 "$TMP/ss2.out" | grep -q '^Recv-Q Send-Q' || fail "one state: no State c
 us ss -tanio | tee "$TMP/ss3.out"
 grep -qE '^ESTAB .* 192\.0\.2\.1:' "$TMP/ss3.out" || fail "ss -a: ESTAB"
 grep -qE 'ts sack cubic wscale:[0-9]+,10 rto:[0-9.]+ .*mss:1448 .*cwnd:10' "$TMP/ss3.out" || fail "ss -i"
+# ss -ti beside Linux's ss -ti of the same three connections (Linux's side: the clients): the
+# same MSS and initial cwnd, each side's window scales crossed (ustack's snd is Linux's rcv)
+ip netns exec "$NS" ss -tinH dst 192.0.2.2 >"$TMP/linux_ssi.out"
+us ss -tinH >"$TMP/ustack_ssi.out"
+cat "$TMP/linux_ssi.out"
+python3 - "$TMP/linux_ssi.out" "$TMP/ustack_ssi.out" <<'PY' || fail "ss -ti disagrees with Linux's"
+import re, sys
+def conns(path):
+    out, key = {}, None
+    for line in open(path):
+        f = line.split()
+        if not f:
+            continue
+        if not line[0].isspace():
+            key = (f[-2], f[-1])  # local, peer (ss -H: Recv-Q Send-Q Local Peer [Process])
+            out[key] = ""
+        elif key:
+            out[key] += line
+    return out
+def info(text):
+    g = lambda k: re.search(r"\b" + k + r":(\d+)(?:,(\d+))?", text)
+    ws = g("wscale")
+    return {"mss": int(g("mss")[1]), "cwnd": int(g("cwnd")[1]), "wscale": (int(ws[1]), int(ws[2])),
+            "rtt": float(re.search(r"\brtt:([\d.]+)/", text)[1])}
+linux, ustack = conns(sys.argv[1]), conns(sys.argv[2])
+ours = {k: v for k, v in ustack.items() if k[0] == "192.0.2.2:7"}
+if len(ours) != 3 or len(linux) < 3:
+    sys.exit("FAIL: want 3 connections each side, got %d ustack, %d Linux" % (len(ours), len(linux)))
+for (local, peer), text in ours.items():
+    lt = linux.get((peer, local))
+    if lt is None:
+        sys.exit("FAIL: Linux has no %s -> %s" % (peer, local))
+    u, l = info(text), info(lt)
+    print(peer, "ustack", u, "linux", l)
+    if u["mss"] != l["mss"] or u["cwnd"] != l["cwnd"] or u["wscale"] != l["wscale"][::-1]:
+        sys.exit("FAIL: %s: ustack %s, Linux %s" % (peer, u, l))
+    if not (0 < u["rtt"] < 1000 and 0 < l["rtt"] < 1000):
+        sys.exit("FAIL: %s: rtt ustack %s ms, Linux %s ms" % (peer, u["rtt"], l["rtt"]))
+PY
 # ss -s: the listener's descriptor; it and its three children hashed and ESTABLISHED (waiting in
 # the accept queue is no orphan); TCP and INET rows as iproute2 prints them (a tab, padded columns)
 us ss -s | tee "$TMP/sss.out"
@@ -141,13 +180,19 @@ us tcp_metrics flush all || fail "tcp_metrics flush all"
 ip netns exec "$NS" "$bin" pcap "$TMP/live.pcap" 2>"$TMP/pcap.err" &
 pcap_pid=$!
 wait_for_line "$TMP/pcap.err" "^# capturing on $NAME" 10 "$pcap_pid"
+# and the kernel's own capture of the same wire, the TAP device
+ip netns exec "$NS" tcpdump -U -n -i tap0 -w "$TMP/kernel.pcap" tcp port 7 2>"$TMP/kdump.err" &
+kdump_pid=$!
+wait_for_line "$TMP/kdump.err" "listening on tap0" 10 "$kdump_pid"
 t0=$(date +%s)
 ip netns exec "$NS" python3 -c 'import socket; socket.create_connection(("192.0.2.2", 7), timeout=5).close()'
 for ((i = 0; i < 250; i++)); do # the SYN-ACK and the final ACK are in once the FIN is
-	[ "$(tcpdump -nr "$TMP/live.pcap" 2>/dev/null | grep -c 'Flags \[F')" -ge 1 ] && break
+	[ "$(tcpdump -nr "$TMP/live.pcap" 2>/dev/null | grep -c 'Flags \[F')" -ge 1 ] &&
+		[ "$(tcpdump -nr "$TMP/kernel.pcap" 2>/dev/null | grep -c 'Flags \[F')" -ge 1 ] && break
 	sleep 0.02
 done
 kill -INT "$pcap_pid"; rc=0; wait "$pcap_pid" || rc=$?
+kill -INT "$kdump_pid"; wait "$kdump_pid" || true
 cat "$TMP/pcap.err"
 [ "$rc" -eq 0 ] && grep -qE '^[1-9][0-9]* packets captured' "$TMP/pcap.err" || fail "ustack pcap: exit $rc"
 tcpdump -ttnr "$TMP/live.pcap" >"$TMP/live.txt" 2>"$TMP/tcpdump.err" || { cat "$TMP/tcpdump.err"; fail "tcpdump cannot read the capture"; }
@@ -157,6 +202,67 @@ grep -qE ' IP 192\.0\.2\.2\.7 > 192\.0\.2\.1\.[0-9]+: Flags \[S\.\]' "$TMP/live.
 ! grep -q '\[|' "$TMP/live.txt" || fail "pcap: truncated frames"
 ts=$(awk '/Flags \[S\]/ { print int($1); exit }' "$TMP/live.txt")
 [ $((ts - t0)) -ge -2 ] && [ $((ts - t0)) -le 10 ] || fail "pcap: SYN stamped $ts, want wall-clock time near $t0"
+# tshark dissects every frame without a malformed one, and each frame of the handshake is stamped
+# within a second of the kernel's stamp of the same frame (matched by direction, flags and seq)
+command -v tshark >/dev/null || fail "no tshark (scripts/deps installs it)"
+tshark -n -r "$TMP/live.pcap" >"$TMP/tshark.out" 2>"$TMP/tshark.err" || { cat "$TMP/tshark.err"; fail "tshark cannot read the capture"; }
+[ "$(wc -l <"$TMP/tshark.out")" -eq "$(wc -l <"$TMP/live.txt")" ] || { cat "$TMP/tshark.out"; fail "tshark and tcpdump count different frames"; }
+[ -z "$(tshark -n -r "$TMP/live.pcap" -Y '_ws.malformed || _ws.expert.severity >= error' 2>/dev/null)" ] ||
+	fail "tshark: malformed frames in the capture"
+tcpdump -ttnr "$TMP/kernel.pcap" >"$TMP/kernel.txt" 2>/dev/null
+python3 - "$TMP/live.txt" "$TMP/kernel.txt" <<'PY' || fail "pcap: stamps differ from the kernel's"
+import re, sys
+def frames(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r"([\d.]+) IP (\S+) > (\S+): Flags \[([^\]]*)\], seq (\d+)", line)
+        if m:
+            out.setdefault(m.group(2, 3, 4, 5), float(m[1]))
+    return out
+ours, kernel = frames(sys.argv[1]), frames(sys.argv[2])
+both = set(ours) & set(kernel)
+if not any(k[2] == "S" for k in both) or not any(k[2] == "S." for k in both):
+    sys.exit("FAIL: the handshake is not in both captures: %s / %s" % (sorted(ours), sorted(kernel)))
+worst = max(abs(ours[k] - kernel[k]) for k in both)
+print("%d frames in both captures, stamps at most %.6f s apart" % (len(both), worst))
+if worst >= 1.0:
+    sys.exit("FAIL: a frame stamped %.3f s away from the kernel's stamp" % worst)
+PY
+
+# SYN-ACKs lost on their way (dropped at Linux's input): the half-open connections wait in
+# ustack's SYN queue, and ss lists them, as Linux lists request sockets, under state syn-recv
+ip netns exec "$NS" nft -f - <<'NFT'
+table ip obs_synack {
+	chain input { type filter hook input priority 0; tcp sport 7 tcp flags & (syn | ack) == syn | ack counter drop; }
+}
+NFT
+ip netns exec "$NS" timeout 100 python3 - "$TMP/halfopen.ports" <<'PY' &
+import socket, sys, time
+ss = []
+for _ in range(2):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(("192.0.2.2", 7))
+    ss.append(s)
+open(sys.argv[1], "w").write(" ".join(str(s.getsockname()[1]) for s in ss) + "\n")
+time.sleep(90)
+PY
+halfopen=$!
+wait_for_line "$TMP/halfopen.ports" "^[0-9]+ [0-9]+$" 10 "$halfopen"
+read -r p1 p2 <"$TMP/halfopen.ports"
+for ((i = 0; i < 250; i++)); do
+	us ss -tn state syn-recv >"$TMP/synrecv.out"
+	[ "$(grep -cE "^0 +0 +192\.0\.2\.2:7 +192\.0\.2\.1:($p1|$p2) *\$" "$TMP/synrecv.out")" -eq 2 ] && break
+	sleep 0.02
+done
+cat "$TMP/synrecv.out"
+[ "$(grep -cE "^0 +0 +192\.0\.2\.2:7 +192\.0\.2\.1:($p1|$p2) *\$" "$TMP/synrecv.out")" -eq 2 ] ||
+	fail "ss state syn-recv: want the two half-open connections"
+us ss -tn state established | grep -qE ":($p1|$p2) *\$" && fail "a half-open connection listed as established"
+ip netns exec "$NS" nft list table ip obs_synack | grep -qE 'counter packets [1-9]' || fail "no SYN-ACK was dropped"
+ip netns exec "$NS" nft delete table ip obs_synack
+kill "$halfopen" 2>/dev/null || true
+wait "$halfopen" 2>/dev/null || true
 
 # another user: the filesystem refuses (0700/0600), and so does SO_PEERCRED if they were opened
 nobody() { ip netns exec "$NS" setpriv --reuid=65534 --regid=65534 --clear-groups env USTACK_RUN_DIR="$USTACK_RUN_DIR" "$bin" "$@"; }
@@ -174,4 +280,4 @@ wait "$clients" 2>/dev/null || true
 kill -TERM "$USTACK_PID"; rc=0; wait "$USTACK_PID" || rc=$?; USTACK_PID=
 [ ! -e "$USTACK_RUN_DIR/$NAME.sock" ] || fail "the control socket outlived its instance"
 [ -z "$(us ls | tail -n +2)" ] || fail "ustack ls lists a stopped instance"
-echo "PASS: ustack ls, ss (-s), nstat, sysctl -w and -p, trace (--ladder), tcp_metrics and pcap on a running instance"
+echo "PASS: ustack ls, ss (-s, -ti as Linux's, syn-recv), nstat, sysctl -w and -p, trace (--ladder), tcp_metrics and pcap (as the kernel's) on a running instance"
