@@ -34,7 +34,6 @@
 #include "tapcli.h"
 
 #define NC_BUF 65536
-#define NC_LINGER_S 30     /* how long the last close may wait for the peer's ACK of our FIN */
 #define NC_MAX_SERVED 1024 /* connections served at once; more wait in the accept queue */
 #define NC_FASTOPEN_QLEN 16 /* --fastopen: the listener's queue of Fast Open children */
 
@@ -144,12 +143,6 @@ static void *stdin_pump(void *arg)
 	}
 }
 
-static void linger_on_close(struct ustack *st, int fd)
-{
-	struct linger lg = { .l_onoff = 1, .l_linger = NC_LINGER_S };
-	ustack_setsockopt(st, fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-}
-
 /* Copies both ways until the peer's FIN and the end of stdin, then closes. */
 static void session_run(struct nc *nc, int fd)
 {
@@ -178,7 +171,8 @@ static void session_run(struct nc *nc, int fd)
 		}
 	}
 	pthread_join(in, NULL);
-	linger_on_close(st, fd);
+	/* a plain close, as netcat's: what is still in flight is delivered after the process is
+	 * done, as a kernel would (tap_stack_drain) */
 	ustack_close(st, fd);
 }
 
@@ -481,18 +475,22 @@ int cmd_nc(int argc, char **argv)
 			pthread_cond_timedwait(&nc.cv, &nc.mu, &ts);
 		}
 		pthread_mutex_unlock(&nc.mu);
-		print_counters(stdout, nc.ts.st);
-	} else if (nc.a.verbose) {
-		print_counters(stderr, nc.ts.st);
 	}
+	int served_left = nc.nserved;
+	/* every byte written and every FIN sent reaches the peer before the process ends, or
+	 * the exit status says it did not */
+	unsigned undelivered = served_left ? 0 : tap_stack_drain(&nc.ts, "nc");
+	if (nc.a.serve)
+		print_counters(stdout, nc.ts.st);
+	else if (nc.a.verbose)
+		print_counters(stderr, nc.ts.st);
 	if (nc.err) {
 		if (host)
 			fprintf(stderr, "ustack nc: %s %s:%s: %s\n", nc.what, host, port_s, strerror(nc.err));
 		else
 			fprintf(stderr, "ustack nc: %s: %s\n", nc.what, strerror(nc.err));
 	}
-	int served_left = nc.nserved;
 	if (!served_left)
 		tap_stack_close(&nc.ts); /* else a serving thread may still hold the stack */
-	return nc.err || rc < 0 ? 1 : 0;
+	return nc.err || rc < 0 || undelivered ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* The TAP-device plumbing shared by `ustack up`, `connect`, `ping` and `nc` (tapcli.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,21 @@ fail:
 	ustack_tap_close(ts->tap);
 	ustack_destroy(ts->st);
 	return 1;
+}
+
+unsigned tap_stack_drain(struct tap_stack *ts, const char *cmd)
+{
+	uint64_t lost = 0;
+	ustack_tap_drain(ts->tap); /* 1: interrupted, and what is left is counted below */
+	unsigned left = ustack_undelivered(ts->st, &lost);
+	if (left)
+		fprintf(stderr, "ustack %s: interrupted: %u closed connection%s still owed the peer data or a FIN\n",
+			cmd, left, left == 1 ? "" : "s");
+	if (lost)
+		fprintf(stderr,
+			"ustack %s: %llu closed connection%s ended before the peer acknowledged %s data and FIN\n",
+			cmd, (unsigned long long)lost, lost == 1 ? "" : "s", lost == 1 ? "its" : "their");
+	return left + (unsigned)(lost < UINT_MAX ? lost : UINT_MAX);
 }
 
 void tap_stack_close(struct tap_stack *ts)

@@ -80,6 +80,13 @@ int tap_getopt(int argc, char **argv, const char *shortopts, const struct option
  * and makes SIGINT/SIGTERM stop the run loop.  0, or the exit status with a message printed. */
 int tap_stack_open(struct tap_stack *ts, struct link_opts *o);
 void tap_stack_close(struct tap_stack *ts);
+/*
+ * The command's last act, as a kernel's after a process exits: keeps the stack running until
+ * every connection it closed has delivered its data and FIN, or ended otherwise (reset,
+ * given up after tcp_orphan_retries); another SIGINT/SIGTERM cuts it short.  Returns how many
+ * closed connections did not deliver (said on stderr, named after cmd), 0 if all did.
+ */
+unsigned tap_stack_drain(struct tap_stack *ts, const char *cmd);
 
 void print_counters(FILE *f, struct ustack *st);
 /* Server Fast Open for the stack, as `sysctl -w net.ipv4.tcp_fastopen=3` would on Linux: the

@@ -289,8 +289,10 @@ static int cmd_connect(int argc, char **argv)
 		return 1;
 	}
 	ustack_close(ts.st, cn.fd);
+	/* the FIN (and --send's data) reach the server before the process ends */
+	unsigned undelivered = tap_stack_drain(&ts, "connect");
 	tap_stack_close(&ts);
-	return 0;
+	return undelivered ? 1 : 0;
 }
 
 /* ---- ustack ping ---------------------------------------------------------------------- */

@@ -76,6 +76,13 @@ USTACK_API int ustack_tap_run(struct ustack_tap *tap);
  * deadline, -1 on error. */
 USTACK_API int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us);
 USTACK_API void ustack_tap_stop(struct ustack_tap *tap);
+/*
+ * The loop once the application is done, as a kernel goes on after a process exits: runs
+ * until no closed connection owes its peer data or a FIN (ustack_undelivered), which the
+ * stack's own limits bound (tcp_orphan_retries, a peer's reset).  0 then; 1 if
+ * ustack_tap_stop() came first (a second interrupt); -1 on error.
+ */
+USTACK_API int ustack_tap_drain(struct ustack_tap *tap);
 /* Impairs the wire between the kernel and ustack, each way, with the in-memory link's netem
  * model (loss, duplication, delay + jitter, reordering; seeded) — for kernels without
  * sch_netem.  Call before ustack_tap_attach.  0, or -1 with errno. */

@@ -66,6 +66,15 @@ USTACK_API struct ustack *ustack_create(const struct ustack_config *cfg);
 USTACK_API void ustack_destroy(struct ustack *st);
 USTACK_API const char *ustack_name(const struct ustack *st);
 USTACK_API uint64_t ustack_now(struct ustack *st); /* the instance's current time, µs */
+/*
+ * What a kernel goes on sending after a process exits: the connections the application has
+ * closed whose data or FIN the peer has not yet acknowledged (orphans in FIN_WAIT1, CLOSING
+ * or LAST_ACK).  A process that hosts the stack keeps it running until this is 0 before it
+ * exits (ustack_tap_drain), or its peers lose the tail of what it wrote.  *lost, if given:
+ * how many such connections ended instead without their FIN acknowledged — reset by the
+ * peer, given up after tcp_orphan_retries, aborted — since the instance began.
+ */
+USTACK_API unsigned ustack_undelivered(struct ustack *st, uint64_t *lost);
 
 /* ---- interfaces, addresses, routes --------------------------------------------------- */
 

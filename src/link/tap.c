@@ -231,7 +231,8 @@ static void tap_read_burst(struct ustack_tap *tap, uint8_t *frame, size_t size)
 	}
 }
 
-int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
+/* The run loop; with drain, it also ends once nothing closed owes its peer (ustack_tap_drain). */
+static int tap_loop(struct ustack_tap *tap, uint64_t deadline_us, bool drain)
 {
 	if (!tap->st) {
 		errno = EINVAL;
@@ -254,7 +255,7 @@ int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 	int rc = 0;
 	for (;;) {
 		uint64_t now = clk->now_us(NULL);
-		if (now >= deadline_us)
+		if (now >= deadline_us || (drain && !ustack_undelivered(tap->st, NULL)))
 			break;
 		/* Sleep until the next timer (at most a minute, or the deadline); a timer armed
 		 * meanwhile by another thread kicks us awake through kickfd. */
@@ -294,6 +295,16 @@ int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
 	}
 	close(ep);
 	return rc;
+}
+
+int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
+{
+	return tap_loop(tap, deadline_us, false);
+}
+
+int ustack_tap_drain(struct ustack_tap *tap)
+{
+	return tap_loop(tap, UINT64_MAX, true);
 }
 
 int ustack_tap_run(struct ustack_tap *tap)

@@ -185,6 +185,16 @@ int ustack_tcp_metrics_flush(struct ustack *st, const struct in_addr *daddr, int
  * TIME_WAIT; an orphan is a socket the application closed (no descriptor, no listener
  * waiting to hand it out) that still talks to its peer.  Walks the tables: for diagnostics.
  */
+unsigned ustack_undelivered(struct ustack *st, uint64_t *lost)
+{
+	stack_lock(st);
+	unsigned n = st->tcp->undelivered; /* kept by tcp_account_owing: no walk */
+	if (lost)
+		*lost = st->tcp->undelivered_lost;
+	stack_unlock(st);
+	return n;
+}
+
 int ustack_sockstat(struct ustack *st, struct ustack_sockstat *s)
 {
 	if (!st || !s) {

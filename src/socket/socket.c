@@ -287,6 +287,7 @@ int ustack_close(struct ustack *st, int fd)
 	ENTER(st, fd, sk);
 	st->tcp->fds[fd - FD_BASE] = NULL;
 	sk->fd = -1;
+	tcp_account_owing(st, sk, false); /* after a shutdown(SHUT_WR), an orphan that owes */
 	ep_sk_release(sk);
 	switch (sk->node.state) {
 	case TCP_LISTEN:

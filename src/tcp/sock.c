@@ -58,6 +58,7 @@ struct sock *sk_alloc(struct ustack *st)
 void sk_free(struct ustack *st, struct sock *sk)
 {
 	if (!sk->dead) {
+		bool owed = tcp_owes_peer(sk);
 		/* tcp_v4_destroy_sock's trace: the TCP state goes, once per socket, addresses intact */
 		trace_tcp_destroy_sock(st, sk);
 		timer_cancel(st, &sk->timers.retransmit);
@@ -73,6 +74,7 @@ void sk_free(struct ustack *st, struct sock *sk)
 		sk->node.state = TCP_CLOSE;
 		sk->fd = -1;
 		sk->dead = true;
+		tcp_account_owing(st, sk, owed);
 	}
 	if (sk->accept_queue.qlen || sk->refcnt)
 		return;

@@ -409,6 +409,8 @@ struct tcp_state_tables {
 	uint64_t tfo_active_disable_stamp; /* µs: active Fast Open paused then (blackhole) */
 	unsigned tfo_active_disable_times; /* ... for the how-many-th time in a row */
 	uint64_t sock_cookie_last;  /* the last cookie sock_gen_cookie gave */
+	unsigned undelivered;       /* orphans that still owe their peer data or a FIN */
+	uint64_t undelivered_lost;  /* ... that ended without their FIN acknowledged */
 };
 
 #define LHASH_SIZE 256
@@ -538,6 +540,26 @@ uint16_t tcp_advmss(const struct ustack_route_result *rt);
 void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		const uint8_t *b, size_t len);
 void tcp_set_state(struct ustack *st, struct sock *sk, int state);
+
+/*
+ * An orphan that still owes its peer data or our FIN — what a kernel goes on sending after
+ * the process exits: closed by the application (no descriptor, no listener to hand it out),
+ * in FIN_WAIT1, CLOSING or LAST_ACK, i.e. our FIN not yet acknowledged.
+ */
+static inline bool tcp_owes_peer(const struct sock *sk)
+{
+	return sk->fd < 0 && !sk->parent && !sk->dead &&
+	       (sk->node.state == TCP_FIN_WAIT1 || sk->node.state == TCP_CLOSING || sk->node.state == TCP_LAST_ACK);
+}
+/* Keeps st->tcp->undelivered right across a change of sk's state or descriptor: owed is
+ * tcp_owes_peer(sk) from before the change. */
+void tcp_account_owing(struct ustack *st, struct sock *sk, bool owed);
+/* SOCK_DEAD: the application let go and no close() waits on it (sock_orphan runs after
+ * __tcp_close's linger) — tcp_orphan_retries bounds its retransmissions. */
+static inline bool tcp_orphaned(const struct sock *sk)
+{
+	return sk->fd < 0 && !sk->parent && !sk->lingering;
+}
 void tcp_done(struct ustack *st, struct sock *sk, int err);
 void tcp_sync_mss(struct ustack *st, struct sock *sk);
 void tcp_rtt_estimator(struct sock *sk, uint32_t m_us);

@@ -218,8 +218,28 @@ void tcp_set_state(struct ustack *st, struct sock *sk, int state)
 		if (state == TCP_CLOSE)
 			MIB_INC(st, TcpEstabResets);
 	}
+	bool owed = tcp_owes_peer(sk);
 	sk->node.state = (uint8_t)state;
+	tcp_account_owing(st, sk, owed);
 	tcp_trace(st, "tcp_set_state", &sk->node, old, state);
+}
+
+void tcp_account_owing(struct ustack *st, struct sock *sk, bool owed)
+{
+	bool owes = tcp_owes_peer(sk);
+	if (owes == owed)
+		return;
+	if (owes) {
+		st->tcp->undelivered++;
+		return;
+	}
+	st->tcp->undelivered--;
+	/* delivered: FIN_WAIT2 and TIME_WAIT mean our FIN was acknowledged, as does LAST_ACK's
+	 * end with snd_una past it; a reset, a timeout or an abort ends it otherwise */
+	bool delivered = sk->node.state == TCP_FIN_WAIT2 || sk->node.state == TCP_TIME_WAIT ||
+			 (sk->fin_queued && sk->snd_una == sk->write_seq + 1);
+	if (!delivered)
+		st->tcp->undelivered_lost++;
 }
 
 /* tcp_done: the connection is over; err (if any) is what the application will see. */

@@ -241,6 +241,45 @@ ofo=$(awk '$1 == "TcpExtTCPOFOQueue" { print $2 }' "$TMP/nc11.err")
 [ "${ofo:-0}" -gt 0 ] || { cat "$TMP/nc11.err"; echo "FAIL: ustack queued nothing out of order"; exit 1; }
 echo "ok 6e: delay 50 ms + 25% reordering, Linux → ustack, $RMB MB equal (ustack TCPOFOQueue $ofo)"
 
+# 6f. Nothing is lost when ustack nc exits: after its close, the stack runs on until the
+#     peer has acknowledged the data and the FIN (as a kernel goes on after a process ends).
+#     A Linux server that half-closes first, then reads to the end; ustack nc sends 2,000,000
+#     bytes over 20 ms of delay each way and exits 0 only once all of it and its FIN are in.
+head -c 2000000 "$TMP/data.bin" >"$TMP/two.bin"
+twant=$(sha256sum <"$TMP/two.bin" | cut -d' ' -f1)
+nsx timeout 60 python3 - >"$TMP/half.out" <<'PY' &
+import hashlib, socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("192.0.2.1", 9012))
+l.listen(1)
+c, _ = l.accept()
+c.shutdown(socket.SHUT_WR)
+h, n = hashlib.sha256(), 0
+while d := c.recv(1 << 16):
+    h.update(d)
+    n += len(d)
+print(n, h.hexdigest(), flush=True)
+PY
+half=$!
+wait_for_listener "$NS" 9012 10 "$half"
+rc=0; nsx timeout 60 "$bin" nc "${LINK[@]}" --impair delay=20 192.0.2.1 9012 <"$TMP/two.bin" 2>"$TMP/nc12.err" || rc=$?
+wait "$half"
+read -r n sum <"$TMP/half.out"
+[ "$rc" -eq 0 ] && [ "$n" -eq 2000000 ] && [ "$sum" = "$twant" ] || {
+	cat "$TMP/nc12.err"; echo "FAIL: ustack nc exited $rc; the half-closed Linux server got $n bytes"; exit 1; }
+echo "ok 6f: ustack nc → a Linux server that half-closed first, 20 ms away: all 2000000 bytes and the FIN"
+#     And through loss, reordering and delay to OpenBSD nc -l -N (which half-closes at once)
+nsx timeout 60 nc -l -N 192.0.2.1 9013 >"$TMP/nc13.out" </dev/null &
+obsd=$!
+wait_for_listener "$NS" 9013 10 "$obsd"
+rc=0; nsx timeout 60 "$bin" nc "${LINK[@]}" --impair loss=3,reorder=10,delay=5,seed=3 192.0.2.1 9013 \
+	<"$TMP/two.bin" 2>"$TMP/nc13.err" || rc=$?
+wait "$obsd" || { echo "FAIL: OpenBSD nc -l -N saw no end of the stream"; exit 1; }
+[ "$rc" -eq 0 ] && cmp -s "$TMP/two.bin" "$TMP/nc13.out" || {
+	cat "$TMP/nc13.err"; echo "FAIL: ustack nc exited $rc; nc -l -N got $(stat -c %s "$TMP/nc13.out") bytes"; exit 1; }
+echo "ok 6g: ustack nc → OpenBSD nc -l -N with 3% loss, 10% reordering, 5 ms delay: all 2000000 bytes"
+
 # 7. A full accept queue: backlog 1 (the queue holds 2), the application busy for 3 s.  Linux
 #    clients see their connect() succeed and their request wait — slowness, not an error —
 #    and all complete once the application accepts (ustack drops the extra final ACKs and

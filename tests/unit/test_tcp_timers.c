@@ -275,6 +275,69 @@ static void test_linger_waits_after_shutdown(void **state)
 	tw_expect_seg(t, &e, TW_RST | TW_ACK, 1, 10, 0);
 }
 
+static unsigned undelivered(struct tw *t, uint64_t *lost)
+{
+	return ustack_undelivered(t->st, lost);
+}
+
+/*
+ * What a kernel goes on sending after the process exits: a closed connection owes its peer
+ * until our FIN is acknowledged (FIN_WAIT1, CLOSING, LAST_ACK), and ustack_undelivered counts
+ * it — through a shutdown(SHUT_WR) before the close too.  Delivered when the ACK comes; lost
+ * when the peer resets it first.
+ */
+static void test_orphans_owe_until_fin_acked(void **state)
+{
+	struct tw *t = *state;
+	static const uint8_t data[100];
+	uint64_t lost = 99;
+	struct tw_conn c;
+	establish(t, &c);
+	assert_int_equal(undelivered(t, &lost), 0);
+	assert_int_equal(lost, 0);
+	assert_int_equal(ustack_send(t->st, c.fd, data, sizeof(data), 0), 100);
+	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 100);
+	assert_int_equal(undelivered(t, NULL), 0); /* open: the application still holds it */
+	assert_int_equal(ustack_close(t->st, c.fd), 0);
+	tw_expect_seg(t, &c, TW_FIN | TW_ACK, 100, 0, 0);
+	assert_int_equal(undelivered(t, NULL), 1);
+	tw_peer_send(t, &c, 0, 100, TW_ACK, 65535, NULL, 0); /* the data, not the FIN */
+	assert_int_equal(undelivered(t, NULL), 1);
+	tw_peer_send(t, &c, 0, 101, TW_ACK, 65535, NULL, 0);
+	assert_int_equal(undelivered(t, &lost), 0); /* FIN_WAIT2: all delivered */
+	assert_int_equal(lost, 0);
+
+	/* LAST_ACK: the peer closed first; our FIN's ACK ends it */
+	struct tw_conn d;
+	fresh_stack(t);
+	establish(t, &d);
+	tw_peer_send(t, &d, 0, 0, TW_FIN | TW_ACK, 65535, NULL, 0);
+	tw_advance(t, 200); /* its ACK, now or delayed */
+	while (t->count)
+		tw_expect_tcp(t);
+	assert_int_equal(ustack_shutdown(t->st, d.fd, SHUT_WR), 0); /* LAST_ACK, still open */
+	tw_expect_seg(t, &d, TW_FIN | TW_ACK, 0, 1, 0);
+	assert_int_equal(undelivered(t, NULL), 0);
+	assert_int_equal(ustack_close(t->st, d.fd), 0); /* now an orphan that owes its FIN */
+	assert_int_equal(undelivered(t, NULL), 1);
+	tw_peer_send(t, &d, 1, 1, TW_ACK, 65535, NULL, 0);
+	assert_int_equal(undelivered(t, &lost), 0);
+	assert_int_equal(lost, 0);
+
+	/* reset by the peer before our FIN was acknowledged: lost */
+	struct tw_conn e;
+	fresh_stack(t);
+	establish(t, &e);
+	assert_int_equal(ustack_send(t->st, e.fd, data, 10, 0), 10);
+	tw_expect_seg(t, &e, TW_ACK | TW_PSH, 0, 0, 10);
+	assert_int_equal(ustack_close(t->st, e.fd), 0);
+	tw_expect_seg(t, &e, TW_FIN | TW_ACK, 10, 0, 0);
+	assert_int_equal(undelivered(t, NULL), 1);
+	tw_peer_send(t, &e, 0, 0, TW_RST, 0, NULL, 0);
+	assert_int_equal(undelivered(t, &lost), 0);
+	assert_int_equal(lost, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -286,6 +349,7 @@ int main(void)
 		T(test_tcp_congestion_option),
 		T(test_linger_option),
 		T(test_linger_waits_after_shutdown),
+		T(test_orphans_owe_until_fin_acked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
