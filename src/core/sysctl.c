@@ -115,6 +115,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_keepalive_intvl", SC_INT, F(tcp_keepalive_intvl), 1, 1, 32767, NULL },
 	{ "net.ipv4.tcp_keepalive_probes", SC_INT, F(tcp_keepalive_probes), 1, 1, 127, NULL },
 	{ "net.ipv4.tcp_retries2", SC_INT, F(tcp_retries2), 1, 0, 255, NULL },
+	{ "net.ipv4.tcp_orphan_retries", SC_INT, F(tcp_orphan_retries), 1, 0, 255, NULL },
 	{ "net.ipv4.tcp_min_snd_mss", SC_INT, F(tcp_min_snd_mss), 1, 48, 65535, NULL },
 	{ "net.ipv4.tcp_invalid_ratelimit", SC_INT, F(tcp_invalid_ratelimit), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_migrate_req", SC_INT, F(tcp_migrate_req), 1, 0, 1, NULL },
@@ -169,6 +170,7 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_keepalive_intvl = 75;
 	s->tcp_keepalive_probes = 9;
 	s->tcp_retries2 = 15;
+	s->tcp_orphan_retries = 0; /* 8 for a live connection (tcp_orphan_retries()) */
 	s->tcp_tw_reuse_delay = 1000;
 	s->tcp_reordering = 3;
 	s->tcp_min_snd_mss = 48;        /* TCP_MIN_SND_MSS */

@@ -30,6 +30,7 @@ struct ustack_sysctls {
 	int tcp_rmem[3], tcp_wmem[3];
 	char tcp_congestion_control[16];
 	int tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes, tcp_retries2;
+	int tcp_orphan_retries;
 	int tcp_tw_reuse_delay;
 	int tcp_reordering, tcp_max_reordering, tcp_moderate_rcvbuf, tcp_early_retrans;
 	unsigned tcp_notsent_lowat;

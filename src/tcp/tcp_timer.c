@@ -92,13 +92,29 @@ void tcp_set_xmit_timer(struct ustack *st, struct sock *sk)
 }
 
 /* tcp_write_err: the peer is gone — the application sees ETIMEDOUT (or the soft error an
- * ICMP message left). */
+ * ICMP message left); Linux counts every such end, orphan or not. */
 static void tcp_write_err(struct ustack *st, struct sock *sk)
 {
 	tcp_trace(st, "tcp_write_err", &sk->node, sk->node.state, TCP_CLOSE);
-	if (sk->fd < 0)
-		MIB_INC(st, TcpExtTCPAbortOnTimeout);
+	MIB_INC(st, TcpExtTCPAbortOnTimeout);
 	tcp_done(st, sk, sk->soft_err ? sk->soft_err : ETIMEDOUT);
+}
+
+/*
+ * tcp_orphan_retries: how many retransmissions (or zero-window probes) an orphan gets before
+ * it is given up on — net.ipv4.tcp_orphan_retries, where its default 0 means 8 (over 100 s
+ * from a 200 ms RTO) for a connection still "alive" (its RTO below TCP_RTO_MAX), and 0 for
+ * one an ICMP error already marked.  Nobody will read the error, and a kernel cannot keep
+ * every closed connection for tcp_retries2's 15 minutes.
+ */
+static unsigned tcp_orphan_retries(const struct ustack *st, const struct sock *sk, bool alive)
+{
+	unsigned retries = (unsigned)st->sysctl.tcp_orphan_retries;
+	if (sk->soft_err && !alive)
+		retries = 0;
+	if (retries == 0 && alive)
+		retries = 8;
+	return retries;
 }
 
 /* Data (or a FIN) went unacknowledged for an RTO (RFC 6298 §5): go back to snd_una with one
@@ -113,9 +129,20 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 			 * is given up on after tcp_retries2 probes, or TCP_USER_TIMEOUT */
 			if (!sk->probes_out)
 				sk->probe_stamp = st->now;
+			/* an orphan: tcp_orphan_retries probes, none once the backoff has hit
+			 * TCP_RTO_MAX and that many backoffs are spent */
+			unsigned max_probes = (unsigned)st->sysctl.tcp_retries2;
+			if (tcp_orphaned(sk)) {
+				bool alive = sk->rto_ms < TCP_RTO_MAX_MS;
+				max_probes = tcp_orphan_retries(st, sk, alive);
+				if (!alive && sk->backoff >= max_probes) {
+					tcp_write_err(st, sk);
+					return;
+				}
+			}
 			if ((sk->user_timeout_ms && sk->probes_out &&
 			     st->now - sk->probe_stamp >= (uint64_t)sk->user_timeout_ms * 1000u) ||
-			    (!sk->user_timeout_ms && sk->probes_out >= st->sysctl.tcp_retries2)) {
+			    (!sk->user_timeout_ms && sk->probes_out >= max_probes)) {
 				tcp_write_err(st, sk);
 				return;
 			}
@@ -129,9 +156,13 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 	}
 	if (!sk->retransmits)
 		sk->retrans_stamp = st->now - (uint64_t)sk->rto_ms * 1000u; /* when the head left */
-	/* retransmits_timed_out: TCP_USER_TIMEOUT if set, else tcp_retries2's time budget */
+	/* retransmits_timed_out: TCP_USER_TIMEOUT if set, else tcp_retries2's time budget, or
+	 * an orphan's tcp_orphan_retries (tcp_write_timeout's SOCK_DEAD case) */
+	unsigned retry_until = (unsigned)st->sysctl.tcp_retries2;
+	if (tcp_orphaned(sk))
+		retry_until = tcp_orphan_retries(st, sk, sk->rto_ms < TCP_RTO_MAX_MS);
 	uint64_t budget = sk->user_timeout_ms ? (uint64_t)sk->user_timeout_ms * 1000u
-					      : tcp_model_timeout_us((unsigned)st->sysctl.tcp_retries2, TCP_RTO_MIN_MS);
+					      : tcp_model_timeout_us(retry_until, TCP_RTO_MIN_MS);
 	if (sk->retransmits && st->now - sk->retrans_stamp >= budget) {
 		tcp_write_err(st, sk);
 		return;
@@ -282,6 +313,7 @@ void tcp_retransmit_timer(struct ustack *st, struct utimer *t)
 	tcp_fastopen_active_detect_blackhole(st, sk, expired);
 	if (expired) {
 		tcp_trace(st, "tcp_write_err", &sk->node, sk->node.state, TCP_CLOSE);
+		MIB_INC(st, TcpExtTCPAbortOnTimeout); /* tcp_write_err's, for a SYN too */
 		tcp_done(st, sk, ETIMEDOUT);
 		return;
 	}

@@ -338,6 +338,57 @@ static void test_orphans_owe_until_fin_acked(void **state)
 	assert_int_equal(lost, 1);
 }
 
+/* Time from now until the orphan of conn c is given up on, its retransmissions answered by
+ * nobody; every segment the stack sends meanwhile is c's data or FIN. */
+static int ms_until_given_up(struct tw *t)
+{
+	int ms = 0;
+	for (; ms < 400000 && undelivered(t, NULL); ms += 100) {
+		tw_advance(t, 100);
+		while (t->count)
+			tw_expect_tcp(t);
+	}
+	return ms;
+}
+
+/*
+ * tcp_orphan_retries: an orphan is given up on after tcp_orphan_retries retransmissions'
+ * time (tcp_write_timeout's SOCK_DEAD case) — the default 0 meaning 8 while the RTO is below
+ * TCP_RTO_MAX: 0.2 · (2⁹ − 1) = 102.2 s from a 200 ms RTO (checked when the RTO fires: the
+ * ninth, at 102.7 s with this connection's 201 ms RTO), where a socket the application still
+ * holds waits tcp_retries2's 924 s.  No RST (tcp_write_err); TcpExtTCPAbortOnTimeout.
+ */
+static void test_orphan_retries(void **state)
+{
+	struct tw *t = *state;
+	uint64_t lost = 0;
+	struct tw_conn c;
+	establish(t, &c);
+	assert_int_equal(ustack_send(t->st, c.fd, "x", 1, 0), 1);
+	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 0, 1);
+	assert_int_equal(ustack_close(t->st, c.fd), 0);
+	tw_expect_seg(t, &c, TW_FIN | TW_ACK, 1, 0, 0);
+	int ms = ms_until_given_up(t);
+	assert_true(ms >= 102200 && ms <= 103500); /* at the RTO that passes the budget */
+	assert_int_equal(undelivered(t, &lost), 0);
+	assert_int_equal(lost, 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPAbortOnTimeout"), 1);
+
+	/* net.ipv4.tcp_orphan_retries = 2: 0.2 · (2³ − 1) = 1.4 s */
+	struct tw_conn d;
+	fresh_stack(t);
+	tw_sysctl(t, "net.ipv4.tcp_orphan_retries", "2");
+	establish(t, &d);
+	assert_int_equal(ustack_send(t->st, d.fd, "x", 1, 0), 1);
+	tw_expect_seg(t, &d, TW_ACK | TW_PSH, 0, 0, 1);
+	assert_int_equal(ustack_close(t->st, d.fd), 0);
+	tw_expect_seg(t, &d, TW_FIN | TW_ACK, 1, 0, 0);
+	ms = ms_until_given_up(t);
+	assert_true(ms >= 1400 && ms <= 1700);
+	assert_int_equal(undelivered(t, &lost), 0);
+	assert_int_equal(lost, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -350,6 +401,7 @@ int main(void)
 		T(test_linger_option),
 		T(test_linger_waits_after_shutdown),
 		T(test_orphans_owe_until_fin_acked),
+		T(test_orphan_retries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
