@@ -136,7 +136,7 @@ static int link_opt(struct link_opts *o, int c, const char *arg)
 
 /* On a new stack, before the device is opened, so that a bad -o costs no device and prints
  * no "configuring" line.  0, or the exit status with the message printed. */
-static int apply_sysctls(struct ustack *st, const struct link_opts *o)
+int tap_apply_sysctls(struct ustack *st, const struct link_opts *o)
 {
 	for (int i = 0; i < o->nsysctl; i++) {
 		char name[128], buf[128];
@@ -281,7 +281,7 @@ int tap_stack_open(struct tap_stack *ts, struct link_opts *o)
 		return 1;
 	}
 	ustack_trace_subscribe(ts->st, log_to_stderr, NULL);
-	int rc = apply_sysctls(ts->st, o);
+	int rc = tap_apply_sysctls(ts->st, o);
 	if (rc) {
 		ustack_destroy(ts->st);
 		return rc;

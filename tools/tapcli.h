@@ -80,6 +80,8 @@ int tap_getopt(int argc, char **argv, const char *shortopts, const struct option
  * and makes SIGINT/SIGTERM stop the run loop.  0, or the exit status with a message printed. */
 int tap_stack_open(struct tap_stack *ts, struct link_opts *o);
 void tap_stack_close(struct tap_stack *ts);
+/* The -o sysctls on st: 0, or CLI_USAGE with the message printed (unknown name, bad value). */
+int tap_apply_sysctls(struct ustack *st, const struct link_opts *o);
 /*
  * The command's last act, as a kernel's after a process exits: keeps the stack running until
  * every connection it closed has delivered its data and FIN, or ended otherwise (reset,
@@ -106,6 +108,9 @@ int cmd_trace(int argc, char **argv);
 int cmd_sysctl(int argc, char **argv);
 int cmd_tcp_metrics(int argc, char **argv);
 int cmd_pcap(int argc, char **argv);
+
+/* `ustack run -- PROGRAM` (run.c) */
+int cmd_run(int argc, char **argv);
 
 /* `ustack nc` (nc.c) */
 int cmd_nc(int argc, char **argv);

@@ -746,6 +746,7 @@ static void usage(FILE *f)
 		   "  ping     send echo requests from ustack on a TAP device\n"
 		   "  connect  open a TCP connection from ustack on a TAP device\n"
 		   "  nc       netcat over ustack on a TAP device (connect, -l, --serve)\n"
+		   "  run      run an unmodified program with its TCP over ustack (-- PROGRAM ARGS)\n"
 		   "  demo     connect() between two stacks over an in-memory link, as a ladder diagram\n"
 		   "  sysctl   sysctls of a running instance (read, -w), or their defaults\n"
 		   "  ls       list the running instances (their control sockets)\n"
@@ -788,6 +789,8 @@ int main(int argc, char **argv)
 		return cmd_tcp_metrics(argc - 1, argv + 1);
 	if (!strcmp(cmd, "pcap"))
 		return cmd_pcap(argc - 1, argv + 1);
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;

@@ -60,6 +60,13 @@ USTACK_API int ustack_epoll_wait(struct ustack *st, int epfd, struct epoll_event
 /* F_GETFL and F_SETFL (O_NONBLOCK). */
 USTACK_API int ustack_fcntl(struct ustack *st, int fd, int cmd, int arg);
 USTACK_API int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_ms);
+/*
+ * fn(arg) runs under the instance's lock whenever a socket's readiness may have changed (data,
+ * space, a state change, an error): for a program that waits on ustack's sockets and the
+ * kernel's descriptors at once (the preload library's poll and epoll_wait).  It must be quick
+ * and must not call into ustack — a write to an eventfd.  fn NULL removes it.
+ */
+USTACK_API void ustack_set_sock_wake(struct ustack *st, void (*fn)(void *arg), void *arg);
 
 /* A listener's SYN queue (request sockets), accept queue, and the limit of both. */
 USTACK_API int ustack_listen_queues(struct ustack *st, int fd, int *syn_qlen, int *accept_qlen, int *max_backlog);

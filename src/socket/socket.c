@@ -522,6 +522,14 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 	}
 }
 
+void ustack_set_sock_wake(struct ustack *st, void (*fn)(void *arg), void *arg)
+{
+	stack_lock(st);
+	st->tcp->wake_hook = fn;
+	st->tcp->wake_hook_arg = arg;
+	stack_unlock(st);
+}
+
 /* ---- data ------------------------------------------------------------------------------ */
 
 /*

@@ -150,6 +150,8 @@ void sk_wake(struct ustack *st)
 	st->tcp->wake_gen++;
 	st->tcp->sleepers = 0;
 	pthread_cond_broadcast(&st->tcp->wait);
+	if (st->tcp->wake_hook) /* a waiter outside the stack (ustack_set_sock_wake) */
+		st->tcp->wake_hook(st->tcp->wake_hook_arg);
 }
 
 /* sk_wake_sk (sk_data_ready, sk_write_space, sk_state_change): one socket changed; its epoll

@@ -409,6 +409,8 @@ struct tcp_state_tables {
 	uint64_t tfo_active_disable_stamp; /* µs: active Fast Open paused then (blackhole) */
 	unsigned tfo_active_disable_times; /* ... for the how-many-th time in a row */
 	uint64_t sock_cookie_last;  /* the last cookie sock_gen_cookie gave */
+	void (*wake_hook)(void *arg); /* ustack_set_sock_wake's, run by sk_wake */
+	void *wake_hook_arg;
 	unsigned undelivered;       /* orphans that still owe their peer data or a FIN */
 	uint64_t undelivered_lost;  /* ... that ended without their FIN acknowledged */
 };

@@ -95,6 +95,13 @@ bad nc "--serve send:N: '-1'" -l --serve send:-1 "${LINK[@]}" 9000
 bad nc "--serve send:N: '1T'" -l --serve send:1T "${LINK[@]}" 9000
 bad nc "--serve: 'chargen'" -l --serve chargen "${LINK[@]}" 9000
 bad nc "--backlog: '-5'" -l --serve echo --backlog -5 "${LINK[@]}" 9000
+# ustack run: the program goes after "--"; the link options and sysctls are checked first
+bad run "unexpected 'curl'" "${LINK[@]}" curl http://192.0.2.1/
+bad run "want -- PROGRAM" "${LINK[@]}" --
+bad run "unknown sysctl 'net.ipv4.nope'" "${LINK[@]}" -o net.ipv4.nope=1 -- true
+bad run "--impair: not available" "${LINK[@]}" --impair loss=1 -- true
+bad run "--mtu: '40'" --tap ustkargs0 --addr 192.0.2.2/24 --mtu 40 -- true
+good "usage: ustack run" run --help
 bad nc "--accept-delay: '5s'" -l --serve echo --accept-delay 5s "${LINK[@]}" 9000
 bad nc "PORT: '0'" -l "${LINK[@]}" 0
 bad demo "--seed: 'x'" --seed x

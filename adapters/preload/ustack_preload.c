@@ -1,0 +1,1214 @@
+/*
+ * libustack-preload.so: unmodified programs over ustack (`ustack run -- PROGRAM`, which sets
+ * LD_PRELOAD and the environment, as torsocks does).
+ *
+ * TCP over IPv4 goes to a ustack instance that lives in the process; everything else — Unix
+ * sockets, UDP, IPv6, files, pipes — goes to the kernel untouched.  The instance starts at the
+ * first socket(AF_INET, SOCK_STREAM) on a TAP device named by the environment (USTACK_TAP,
+ * USTACK_ADDR, USTACK_GW, USTACK_MTU, USTACK_MAC, USTACK_PCAP, USTACK_NAME, and USTACK_SYSCTL:
+ * NAME=VALUE lines), with its run loop on a thread of its own and a control socket for
+ * `ustack ss` and the other tools.
+ *
+ * Descriptors are real kernel descriptors: each ustack socket stands behind an eventfd of this
+ * process (close-on-exec), so its number is one the kernel will not hand out twice, and a
+ * program may keep it beside its other descriptors in poll, select and epoll.  Every call that
+ * takes a descriptor is interposed; the ones that name a ustack socket go to ustack with the
+ * C library's semantics and errno, the rest to the C library (found with dlsym(RTLD_NEXT)).
+ *
+ * Waiting on both kinds at once: the stack calls a hook whenever a socket's readiness may have
+ * changed (ustack_set_sock_wake).  A waiter — a thread in poll/select, or an epoll instance
+ * that holds ustack sockets — owns an eventfd that the kernel side of its wait includes; it
+ * arms itself, checks ustack's sockets without blocking, then sleeps in the kernel; the hook
+ * writes to the eventfd of every armed waiter, so a change after the check ends the sleep.
+ * An epoll instance keeps its ustack sockets in a ustack epoll instance of its own, which
+ * gives level, edge and one-shot semantics and the caller's epoll_data back.
+ *
+ * What is not (yet) as the kernel: a blocking call into ustack is not interrupted by a signal
+ * (no EINTR); after fork() the child cannot use the parent's ustack sockets (it gets EBADF and
+ * a message once; closing them is fine) nor open new ones (the parent holds the TAP device);
+ * stdio streams opened on a ustack descriptor (fdopen) do not reach it, since the C library
+ * writes to them from inside; descriptors closed behind the library's back (close_range) are
+ * not noticed.  At exit() the library closes the program's ustack sockets and keeps the stack
+ * running until their data and FINs are acknowledged (ustack_tap_drain), as a kernel would;
+ * a process killed by a signal loses that.
+ */
+#include <ustack/diag.h>
+#include <ustack/link.h>
+#include <ustack/socket.h>
+#include <ustack/stack.h>
+#include <ustack/sysctl.h>
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#define FDMAP_MAX (1 << 20) /* descriptors the library can stand behind */
+#define WAKE_MAGIC 0x7573746b77616b65ull /* "ustkwake": an epoll instance's own eventfd */
+
+/* ---- the C library's functions -------------------------------------------------------- */
+
+static struct {
+	int (*socket)(int, int, int);
+	int (*close)(int);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*write)(int, const void *, size_t);
+	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*epoll_wait)(int, struct epoll_event *, int, int);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*shutdown)(int, int);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*sendfile)(int, int, off_t *, size_t);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+} real;
+
+static void resolve(void)
+{
+#define R(name) real.name = dlsym(RTLD_NEXT, #name)
+	R(socket), R(close), R(read), R(write), R(poll), R(ppoll), R(epoll_ctl), R(epoll_wait);
+	R(epoll_pwait), R(fcntl), R(fcntl64), R(ioctl), R(dup), R(dup2), R(dup3), R(bind), R(listen), R(accept);
+	R(accept4), R(connect), R(shutdown), R(getsockopt), R(setsockopt), R(getsockname);
+	R(getpeername), R(readv), R(writev), R(send), R(recv), R(sendto), R(recvfrom), R(sendmsg);
+	R(recvmsg), R(sendfile), R(select), R(pselect);
+#undef R
+}
+
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
+#define REAL(name) (pthread_once(&resolve_once, resolve), real.name)
+
+/* ---- the instance ---------------------------------------------------------------------- */
+
+static struct {
+	struct ustack *st;
+	struct ustack_tap *tap;
+	struct ustack_ctl *ctl;
+	pthread_t loop;
+	int err;         /* why it could not start (errno), once tried */
+	bool inert;      /* no USTACK_TAP: every socket is the kernel's */
+	pid_t pid;       /* the process that owns it: a forked child does not */
+} us;
+
+static pthread_once_t start_once = PTHREAD_ONCE_INIT;
+
+static void say(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = snprintf(line, sizeof(line), "ustack preload[%d]: ", (int)getpid());
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	size_t len = strlen(line);
+	if (len < sizeof(line) - 1)
+		line[len++] = '\n';
+	ssize_t w = REAL(write)(STDERR_FILENO, line, len);
+	(void)w;
+}
+
+static void *run_loop(void *arg)
+{
+	(void)arg;
+	ustack_tap_run(us.tap);
+	return NULL;
+}
+
+/* USTACK_SYSCTL: NAME=VALUE per line; 0, or -1 having said why */
+static int apply_sysctls(const char *spec)
+{
+	char *copy = strdup(spec), *save = NULL;
+	if (!copy)
+		return -1;
+	int rc = 0;
+	for (char *line = strtok_r(copy, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (!eq) {
+			say("USTACK_SYSCTL: '%s' is not NAME=VALUE", line);
+			rc = -1;
+			break;
+		}
+		*eq = 0;
+		if (ustack_sysctl_set(us.st, line, eq + 1) < 0) {
+			say("USTACK_SYSCTL: %s=%s: %s", line, eq + 1, strerror(errno));
+			rc = -1;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+/* The environment `ustack run` sets, read and checked once. */
+static int start_stack(void)
+{
+	const char *tap = getenv("USTACK_TAP"), *addr = getenv("USTACK_ADDR");
+	if (!tap || !*tap) {
+		us.inert = true;
+		return 0;
+	}
+	char a[64];
+	struct in_addr in, gw;
+	unsigned prefix = 24;
+	if (!addr || strlen(addr) >= sizeof(a)) {
+		say("USTACK_ADDR (A.B.C.D/N) is not set");
+		return EINVAL;
+	}
+	snprintf(a, sizeof(a), "%s", addr);
+	char *slash = strchr(a, '/');
+	if (slash) {
+		*slash = 0;
+		char *end;
+		unsigned long p = strtoul(slash + 1, &end, 10);
+		if (*end || p > 32) {
+			say("USTACK_ADDR: bad prefix length in '%s'", addr);
+			return EINVAL;
+		}
+		prefix = (unsigned)p;
+	}
+	if (inet_pton(AF_INET, a, &in) != 1) {
+		say("USTACK_ADDR: '%s' is not an IPv4 address", addr);
+		return EINVAL;
+	}
+	unsigned mtu = 1500;
+	const char *m = getenv("USTACK_MTU");
+	if (m && *m) {
+		char *end;
+		unsigned long v = strtoul(m, &end, 10);
+		if (*end || v < 68 || v > USTACK_MTU_MAX) {
+			say("USTACK_MTU: '%s' is not 68-%u", m, USTACK_MTU_MAX);
+			return EINVAL;
+		}
+		mtu = (unsigned)v;
+	}
+	uint8_t mac[6];
+	const char *macs = getenv("USTACK_MAC");
+	if (macs && *macs) {
+		unsigned b[6];
+		char extra;
+		if (sscanf(macs, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &extra) != 6) {
+			say("USTACK_MAC: '%s' is not xx:xx:xx:xx:xx:xx", macs);
+			return EINVAL;
+		}
+		for (int i = 0; i < 6; i++)
+			mac[i] = (uint8_t)b[i];
+	} else {
+		if (sodium_init() < 0)
+			return EIO;
+		randombytes_buf(mac, sizeof(mac));
+		mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
+	}
+	struct ustack_config cfg = { .clock = ustack_clock_monotonic(), .name = "ustack" };
+	us.st = ustack_create(&cfg);
+	if (!us.st)
+		return errno;
+	const char *sc = getenv("USTACK_SYSCTL");
+	if (sc && *sc && apply_sysctls(sc) < 0)
+		return EINVAL;
+	us.tap = ustack_tap_open(tap);
+	if (!us.tap) {
+		int err = errno;
+		say("TAP device %s: %s", tap, strerror(err));
+		return err;
+	}
+	int ifindex = ustack_tap_attach(us.tap, us.st, mac, mtu);
+	if (ifindex < 0 || ustack_addr_add(us.st, ifindex, in, prefix) < 0) {
+		int err = errno;
+		say("configuring %s: %s", tap, strerror(err));
+		return err;
+	}
+	const char *g = getenv("USTACK_GW");
+	if (g && *g) {
+		struct ustack_route r = { .ifindex = ifindex };
+		if (inet_pton(AF_INET, g, &gw) != 1) {
+			say("USTACK_GW: '%s' is not an IPv4 address", g);
+			return EINVAL;
+		}
+		r.gateway = gw;
+		if (ustack_route_add(us.st, &r) < 0) {
+			int err = errno;
+			say("default route via %s: %s", g, strerror(err));
+			return err;
+		}
+	}
+	const char *pcap = getenv("USTACK_PCAP");
+	if (pcap && *pcap && ustack_pcap_start(us.st, ifindex, pcap) < 0) {
+		int err = errno;
+		say("USTACK_PCAP: %s: %s", pcap, strerror(err));
+		return err;
+	}
+	/* the control socket: `ustack ss --name NAME` sees the program's sockets */
+	const char *name = getenv("USTACK_NAME");
+	char nm[96];
+	snprintf(nm, sizeof(nm), "%s", name && *name ? name : tap);
+	us.ctl = ustack_ctl_start(us.st, nm);
+	if (!us.ctl && !(name && *name)) {
+		snprintf(nm, sizeof(nm), "%s-%d", tap, (int)getpid());
+		us.ctl = ustack_ctl_start(us.st, nm);
+	}
+	if (!us.ctl)
+		say("no control socket '%s': %s (ustack ss cannot see this program)", nm, strerror(errno));
+	us.pid = getpid();
+	if (pthread_create(&us.loop, NULL, run_loop, NULL) != 0)
+		return EAGAIN;
+	return 0;
+}
+
+static void wake_waiters(void *arg);
+
+static void start_once_fn(void)
+{
+	us.err = start_stack();
+	if (us.err)
+		say("ustack could not start (%s); TCP/IPv4 sockets fail with that error", strerror(us.err));
+	else if (!us.inert)
+		ustack_set_sock_wake(us.st, wake_waiters, NULL);
+}
+
+/* The instance for a new TCP/IPv4 socket: 1 (use ustack), 0 (inert: the kernel's), or -1
+ * with errno. */
+static int stack_for_new_socket(void)
+{
+	if (us.st && us.pid != getpid()) {
+		say("a forked child cannot open ustack sockets: the parent holds the TAP device");
+		errno = EPERM;
+		return -1;
+	}
+	pthread_once(&start_once, start_once_fn);
+	if (us.err) {
+		errno = us.err;
+		return -1;
+	}
+	return us.inert ? 0 : 1;
+}
+
+/* ---- descriptors: kernel stand-ins for ustack sockets ----------------------------------- */
+
+struct ufile {
+	int ufd;         /* the ustack descriptor */
+	atomic_int refs; /* kernel descriptors that stand for it (dup) */
+};
+
+static _Atomic(struct ufile *) *fdmap;
+static int fdmap_size;
+static pthread_mutex_t map_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void fdmap_init(void)
+{
+	struct rlimit rl;
+	rlim_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_max : 65536;
+	if (n == RLIM_INFINITY || n > FDMAP_MAX)
+		n = FDMAP_MAX;
+	if (n < 1024)
+		n = 1024;
+	fdmap = calloc((size_t)n, sizeof(*fdmap));
+	fdmap_size = fdmap ? (int)n : 0;
+}
+static pthread_once_t fdmap_once = PTHREAD_ONCE_INIT;
+
+/* The ustack socket behind kernel descriptor fd, or NULL. */
+static struct ufile *ours(int fd)
+{
+	if (fd < 0 || !fdmap || fd >= fdmap_size)
+		return NULL;
+	return atomic_load_explicit(&fdmap[fd], memory_order_acquire);
+}
+
+/* A ustack descriptor used from a forked child: EBADF, said once. */
+static bool foreign(int fd)
+{
+	if (us.pid == getpid())
+		return false;
+	static atomic_bool said;
+	if (!atomic_exchange(&said, true))
+		say("descriptor %d is a ustack socket of process %d: a forked child cannot use it (EBADF)", fd,
+		    (int)us.pid);
+	errno = EBADF;
+	return true;
+}
+
+#define OURS_OR(fd, call)                                                                                   \
+	struct ufile *uf = ours(fd);                                                                        \
+	if (!uf)                                                                                            \
+		return call;                                                                                \
+	if (foreign(fd))                                                                                    \
+		return -1
+
+/* A kernel descriptor to stand for ustack descriptor ufd; -1 with errno (ufd closed). */
+static int stand_in(int ufd)
+{
+	pthread_once(&fdmap_once, fdmap_init);
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd >= 0 && fd >= fdmap_size) {
+		REAL(close)(fd);
+		fd = -1;
+		errno = EMFILE;
+	}
+	struct ufile *f = fd >= 0 ? malloc(sizeof(*f)) : NULL;
+	if (!f) {
+		int err = fd >= 0 ? ENOMEM : errno;
+		if (fd >= 0)
+			REAL(close)(fd);
+		ustack_close(us.st, ufd);
+		errno = err;
+		return -1;
+	}
+	f->ufd = ufd;
+	atomic_init(&f->refs, 1);
+	atomic_store_explicit(&fdmap[fd], f, memory_order_release);
+	return fd;
+}
+
+/* Forgets kernel descriptor fd; closes the ustack socket with its last stand-in. */
+static void release(int fd, struct ufile *f)
+{
+	pthread_mutex_lock(&map_mu);
+	atomic_store(&fdmap[fd], NULL);
+	pthread_mutex_unlock(&map_mu);
+	if (atomic_fetch_sub(&f->refs, 1) == 1) {
+		if (us.pid == getpid())
+			ustack_close(us.st, f->ufd);
+		free(f);
+	}
+}
+
+/* ---- waiters ------------------------------------------------------------------------------ */
+
+/* A kernel epoll instance that holds ustack sockets: they live in a ustack epoll instance,
+ * whose readiness reaches the kernel's wait through the waiter's eventfd (WAKE_MAGIC). */
+struct uepoll {
+	int uep;
+	struct waiter *w;
+};
+static _Atomic(struct uepoll *) *epmap; /* by kernel descriptor */
+
+struct waiter {
+	int efd;
+	atomic_bool armed;
+	struct waiter *next;
+};
+
+static struct waiter *waiters;
+static pthread_mutex_t waiters_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int armed_count;
+
+/* The stack's hook, under its lock: end the sleep of every armed waiter. */
+static void wake_waiters(void *arg)
+{
+	(void)arg;
+	if (!atomic_load_explicit(&armed_count, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&waiters_mu);
+	for (struct waiter *w = waiters; w; w = w->next)
+		if (atomic_exchange(&w->armed, false)) {
+			atomic_fetch_sub(&armed_count, 1);
+			uint64_t one = 1;
+			ssize_t r = REAL(write)(w->efd, &one, sizeof(one));
+			(void)r;
+		}
+	pthread_mutex_unlock(&waiters_mu);
+}
+
+static struct waiter *waiter_new(void)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->efd < 0) {
+		free(w);
+		return NULL;
+	}
+	pthread_mutex_lock(&waiters_mu);
+	w->next = waiters;
+	waiters = w;
+	pthread_mutex_unlock(&waiters_mu);
+	return w;
+}
+
+static void waiter_free(struct waiter *w)
+{
+	pthread_mutex_lock(&waiters_mu);
+	for (struct waiter **p = &waiters; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	if (atomic_exchange(&w->armed, false))
+		atomic_fetch_sub(&armed_count, 1);
+	pthread_mutex_unlock(&waiters_mu);
+	REAL(close)(w->efd);
+	free(w);
+}
+
+static void arm(struct waiter *w)
+{
+	if (!atomic_exchange(&w->armed, true))
+		atomic_fetch_add(&armed_count, 1);
+}
+
+static void disarm(struct waiter *w)
+{
+	if (atomic_exchange(&w->armed, false))
+		atomic_fetch_sub(&armed_count, 1);
+	uint64_t v;
+	ssize_t r = REAL(read)(w->efd, &v, sizeof(v)); /* EAGAIN when not written */
+	(void)r;
+}
+
+static pthread_key_t thread_waiter_key;
+static pthread_once_t thread_waiter_once = PTHREAD_ONCE_INIT;
+static void thread_waiter_dtor(void *w) { waiter_free(w); }
+static void thread_waiter_init(void) { pthread_key_create(&thread_waiter_key, thread_waiter_dtor); }
+
+static struct waiter *thread_waiter(void)
+{
+	pthread_once(&thread_waiter_once, thread_waiter_init);
+	struct waiter *w = pthread_getspecific(thread_waiter_key);
+	if (!w && (w = waiter_new()) != NULL)
+		pthread_setspecific(thread_waiter_key, w);
+	return w;
+}
+
+/* Milliseconds left of a poll timeout that started at start (ns), -1 for none. */
+static int ms_left(int timeout, uint64_t start)
+{
+	if (timeout < 0)
+		return -1;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t el = ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec - start) / 1000000u;
+	return el >= (uint64_t)timeout ? 0 : timeout - (int)el;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* ---- socket calls ------------------------------------------------------------------------ */
+
+/* Linux raises SIGPIPE for a write to a connection that cannot send, unless MSG_NOSIGNAL. */
+static ssize_t pipe_signal(ssize_t rc, int flags)
+{
+	if (rc < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL)) {
+		int err = errno;
+		raise(SIGPIPE);
+		errno = err;
+	}
+	return rc;
+}
+
+int socket(int domain, int type, int protocol)
+{
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (domain != AF_INET || base != SOCK_STREAM || (protocol != 0 && protocol != IPPROTO_TCP))
+		return REAL(socket)(domain, type, protocol);
+	int use = stack_for_new_socket();
+	if (use <= 0)
+		return use < 0 ? -1 : REAL(socket)(domain, type, protocol);
+	int ufd = ustack_socket(us.st, domain, type & ~SOCK_CLOEXEC, protocol);
+	return ufd < 0 ? -1 : stand_in(ufd);
+}
+
+static struct uepoll *epoll_lookup(int epfd);
+
+int close(int fd)
+{
+	struct ufile *f = ours(fd);
+	if (f)
+		release(fd, f);
+	struct uepoll *e = epoll_lookup(fd);
+	if (e) { /* an epoll instance that held ustack sockets */
+		pthread_mutex_lock(&map_mu);
+		atomic_store(&epmap[fd], NULL);
+		pthread_mutex_unlock(&map_mu);
+		if (us.pid == getpid())
+			ustack_close(us.st, e->uep);
+		waiter_free(e->w);
+		free(e);
+	}
+	return REAL(close)(fd);
+}
+
+int bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+	OURS_OR(fd, REAL(bind)(fd, a, l));
+	return (ustack_bind(us.st, uf->ufd, a, l));
+}
+
+int listen(int fd, int backlog)
+{
+	OURS_OR(fd, REAL(listen)(fd, backlog));
+	return (ustack_listen(us.st, uf->ufd, backlog));
+}
+
+int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
+{
+	OURS_OR(fd, REAL(accept4)(fd, a, l, flags));
+	int ufd = ustack_accept4(us.st, uf->ufd, a, l, flags & ~SOCK_CLOEXEC);
+	return ufd < 0 ? -1 : stand_in(ufd);
+}
+
+int accept(int fd, struct sockaddr *a, socklen_t *l)
+{
+	OURS_OR(fd, REAL(accept)(fd, a, l));
+	int ufd = ustack_accept4(us.st, uf->ufd, a, l, 0);
+	return ufd < 0 ? -1 : stand_in(ufd);
+}
+
+int connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+	OURS_OR(fd, REAL(connect)(fd, a, l));
+	return (ustack_connect(us.st, uf->ufd, a, l));
+}
+
+int shutdown(int fd, int how)
+{
+	OURS_OR(fd, REAL(shutdown)(fd, how));
+	return (ustack_shutdown(us.st, uf->ufd, how));
+}
+
+int getsockopt(int fd, int level, int name, void *v, socklen_t *l)
+{
+	OURS_OR(fd, REAL(getsockopt)(fd, level, name, v, l));
+	return (ustack_getsockopt(us.st, uf->ufd, level, name, v, l));
+}
+
+int setsockopt(int fd, int level, int name, const void *v, socklen_t l)
+{
+	OURS_OR(fd, REAL(setsockopt)(fd, level, name, v, l));
+	return (ustack_setsockopt(us.st, uf->ufd, level, name, v, l));
+}
+
+int getsockname(int fd, struct sockaddr *a, socklen_t *l)
+{
+	OURS_OR(fd, REAL(getsockname)(fd, a, l));
+	return (ustack_getsockname(us.st, uf->ufd, a, l));
+}
+
+int getpeername(int fd, struct sockaddr *a, socklen_t *l)
+{
+	OURS_OR(fd, REAL(getpeername)(fd, a, l));
+	return (ustack_getpeername(us.st, uf->ufd, a, l));
+}
+
+ssize_t read(int fd, void *b, size_t n)
+{
+	OURS_OR(fd, REAL(read)(fd, b, n));
+	return ustack_read(us.st, uf->ufd, b, n);
+}
+
+ssize_t write(int fd, const void *b, size_t n)
+{
+	OURS_OR(fd, REAL(write)(fd, b, n));
+	return pipe_signal(ustack_write(us.st, uf->ufd, b, n), 0);
+}
+
+ssize_t recv(int fd, void *b, size_t n, int flags)
+{
+	OURS_OR(fd, REAL(recv)(fd, b, n, flags));
+	return ustack_recv(us.st, uf->ufd, b, n, flags);
+}
+
+ssize_t send(int fd, const void *b, size_t n, int flags)
+{
+	OURS_OR(fd, REAL(send)(fd, b, n, flags));
+	return pipe_signal(ustack_send(us.st, uf->ufd, b, n, flags), flags);
+}
+
+/* TCP's recvfrom leaves the address alone and says it is empty (tcp_recvmsg sets no name). */
+ssize_t recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *a, socklen_t *l)
+{
+	OURS_OR(fd, REAL(recvfrom)(fd, b, n, flags, a, l));
+	ssize_t rc = ustack_recv(us.st, uf->ufd, b, n, flags);
+	if (rc >= 0 && a && l)
+		*l = 0;
+	return rc;
+}
+
+ssize_t sendto(int fd, const void *b, size_t n, int flags, const struct sockaddr *a, socklen_t l)
+{
+	OURS_OR(fd, REAL(sendto)(fd, b, n, flags, a, l));
+	return pipe_signal(ustack_sendto(us.st, uf->ufd, b, n, flags, a, l), flags);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+	OURS_OR(fd, REAL(recvmsg)(fd, m, flags));
+	if (m && m->msg_name)
+		m->msg_namelen = 0;
+	return ustack_recvmsg(us.st, uf->ufd, m, flags);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	OURS_OR(fd, REAL(sendmsg)(fd, m, flags));
+	return pipe_signal(ustack_sendmsg(us.st, uf->ufd, m, flags), flags);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	OURS_OR(fd, REAL(readv)(fd, iov, cnt));
+	if (cnt < 0 || cnt > IOV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
+	return ustack_recvmsg(us.st, uf->ufd, &m, 0);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	OURS_OR(fd, REAL(writev)(fd, iov, cnt));
+	if (cnt < 0 || cnt > IOV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
+	return pipe_signal(ustack_sendmsg(us.st, uf->ufd, &m, 0), 0);
+}
+
+/* The fortified C library's checked variants (_FORTIFY_SOURCE, as Debian builds programs). */
+ssize_t __read_chk(int fd, void *b, size_t n, size_t buflen);
+ssize_t __read_chk(int fd, void *b, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		abort(); /* __chk_fail's verdict */
+	return read(fd, b, n);
+}
+ssize_t __recv_chk(int fd, void *b, size_t n, size_t buflen, int flags);
+ssize_t __recv_chk(int fd, void *b, size_t n, size_t buflen, int flags)
+{
+	if (n > buflen)
+		abort();
+	return recv(fd, b, n, flags);
+}
+ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t buflen, int flags, struct sockaddr *a, socklen_t *l);
+ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t buflen, int flags, struct sockaddr *a, socklen_t *l)
+{
+	if (n > buflen)
+		abort();
+	return recvfrom(fd, b, n, flags, a, l);
+}
+
+/* sendfile to a ustack socket: read the file, send what was read; the file's offset (or
+ * *offset) moves by what was sent. */
+static ssize_t sendfile_ours(struct ufile *uf, int in, off_t *offset, size_t count)
+{
+	static __thread uint8_t buf[65536];
+	size_t done = 0;
+	while (done < count) {
+		size_t want = count - done < sizeof(buf) ? count - done : sizeof(buf);
+		ssize_t n = offset ? pread(in, buf, want, *offset) : REAL(read)(in, buf, want);
+		if (n <= 0) {
+			if (n < 0 && !done)
+				return -1;
+			break;
+		}
+		ssize_t w = ustack_send(us.st, uf->ufd, buf, (size_t)n, 0);
+		if (w < 0) {
+			if (!offset)
+				lseek(in, -n, SEEK_CUR);
+			if (done)
+				break;
+			return pipe_signal(w, 0);
+		}
+		if (offset)
+			*offset += w;
+		else if (w < n)
+			lseek(in, w - n, SEEK_CUR);
+		done += (size_t)w;
+		if (w < n)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t sendfile(int out, int in, off_t *offset, size_t count)
+{
+	OURS_OR(out, REAL(sendfile)(out, in, offset, count));
+	return sendfile_ours(uf, in, offset, count);
+}
+ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
+{
+	return sendfile(out, in, offset, count);
+}
+
+/* fcntl and fcntl64 (what programs built with _FILE_OFFSET_BITS=64 call) */
+static int fcntl_any(int (*next)(int, int, ...), int fd, int cmd, long arg)
+{
+	struct ufile *uf = ours(fd);
+	if (!uf || cmd == F_GETFD || cmd == F_SETFD)
+		return next(fd, cmd, arg);
+	if (foreign(fd))
+		return -1;
+	switch (cmd) {
+	case F_GETFL:
+		return ustack_fcntl(us.st, uf->ufd, F_GETFL, 0);
+	case F_SETFL:
+		return ustack_fcntl(us.st, uf->ufd, F_SETFL, (int)arg);
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC: {
+		int nfd = next(fd, cmd, arg);
+		if (nfd >= 0) {
+			if (nfd >= fdmap_size) {
+				REAL(close)(nfd);
+				errno = EMFILE;
+				return -1;
+			}
+			atomic_fetch_add(&uf->refs, 1);
+			atomic_store(&fdmap[nfd], uf);
+		}
+		return nfd;
+	}
+	default:
+		errno = EINVAL;
+		return -1;
+	}
+}
+
+int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long); /* every command's argument fits (an int or a pointer) */
+	va_end(ap);
+	return fcntl_any(REAL(fcntl), fd, cmd, arg);
+}
+
+int fcntl64(int fd, int cmd, ...);
+int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_any(REAL(fcntl64) ? REAL(fcntl64) : REAL(fcntl), fd, cmd, arg);
+}
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *argp = va_arg(ap, void *);
+	va_end(ap);
+	OURS_OR(fd, REAL(ioctl)(fd, req, argp));
+	if (req == FIONBIO) {
+		if (!argp) {
+			errno = EFAULT;
+			return -1;
+		}
+		int fl = ustack_fcntl(us.st, uf->ufd, F_GETFL, 0);
+		if (fl < 0)
+			return -1;
+		fl = *(int *)argp ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+		return ustack_fcntl(us.st, uf->ufd, F_SETFL, fl);
+	}
+	return ustack_ioctl(us.st, uf->ufd, req, (int *)argp);
+}
+
+/* dup2/dup3 onto a descriptor: the new one stands for the same socket. */
+static int dup_onto(int oldfd, int newfd, struct ufile *uf, int rc)
+{
+	if (rc < 0 || rc == oldfd)
+		return rc;
+	if (rc >= fdmap_size) {
+		REAL(close)(rc);
+		errno = EMFILE;
+		return -1;
+	}
+	struct ufile *prev = ours(newfd);
+	if (prev && prev != uf)
+		release(newfd, prev);
+	if (uf) {
+		atomic_fetch_add(&uf->refs, 1);
+		atomic_store(&fdmap[rc], uf);
+	}
+	return rc;
+}
+
+int dup(int fd)
+{
+	struct ufile *uf = ours(fd);
+	int rc = REAL(dup)(fd);
+	return uf ? dup_onto(fd, rc, uf, rc) : rc;
+}
+
+int dup2(int oldfd, int newfd)
+{
+	struct ufile *uf = ours(oldfd), *prev = ours(newfd);
+	int rc = REAL(dup2)(oldfd, newfd);
+	return uf || prev ? dup_onto(oldfd, newfd, uf, rc) : rc;
+}
+
+int dup3(int oldfd, int newfd, int flags)
+{
+	struct ufile *uf = ours(oldfd), *prev = ours(newfd);
+	int rc = REAL(dup3)(oldfd, newfd, flags);
+	return uf || prev ? dup_onto(oldfd, newfd, uf, rc) : rc;
+}
+
+/* ---- poll and select ---------------------------------------------------------------------- */
+
+/*
+ * poll over both kinds: ustack's sockets are checked in ustack, the kernel's descriptors in
+ * the kernel, with the thread's waiter eventfd beside them so that a change in ustack ends
+ * the kernel's sleep.  Returns what poll(2) would; revents of every entry set.
+ */
+static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t *mask)
+{
+	struct waiter *w = thread_waiter();
+	struct pollfd *kf = malloc((n + 1) * sizeof(*kf));
+	struct pollfd *ufds = malloc((n ? n : 1) * sizeof(*ufds));
+	nfds_t *kidx = malloc((n ? n : 1) * sizeof(*kidx)), *uidx = malloc((n ? n : 1) * sizeof(*uidx));
+	if (!w || !kf || !ufds || !kidx || !uidx) {
+		free(kf), free(ufds), free(kidx), free(uidx);
+		errno = ENOMEM;
+		return -1;
+	}
+	nfds_t nk = 0, nu = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		struct ufile *uf = ours(fds[i].fd);
+		if (uf && us.pid == getpid()) {
+			ufds[nu] = (struct pollfd){ .fd = uf->ufd, .events = fds[i].events };
+			uidx[nu++] = i;
+		} else {
+			kf[nk] = fds[i];
+			kidx[nk++] = i;
+		}
+	}
+	kf[nk] = (struct pollfd){ .fd = w->efd, .events = POLLIN };
+	uint64_t start = now_ns();
+	int rc;
+	for (;;) {
+		arm(w);
+		int ru = ustack_poll(us.st, ufds, nu, 0);
+		int left = ru > 0 ? 0 : ms_left(timeout, start);
+		struct timespec ts = { left / 1000, (long)(left % 1000) * 1000000L };
+		int rk = mask ? REAL(ppoll)(kf, nk + 1, left < 0 ? NULL : &ts, mask) : REAL(poll)(kf, nk + 1, left);
+		disarm(w);
+		if (rk < 0) {
+			rc = -1;
+			break;
+		}
+		if (kf[nk].revents)
+			rk--;
+		if (rk > 0 && ru <= 0)
+			ru = ustack_poll(us.st, ufds, nu, 0); /* as of now too */
+		if (ru > 0 || rk > 0 || left == 0) {
+			rc = (ru > 0 ? ru : 0) + rk;
+			break;
+		}
+	}
+	for (nfds_t i = 0; i < nk; i++)
+		fds[kidx[i]].revents = rc < 0 ? 0 : kf[i].revents;
+	for (nfds_t i = 0; i < nu; i++)
+		fds[uidx[i]].revents = rc < 0 ? 0 : ufds[i].revents;
+	free(kf), free(ufds), free(kidx), free(uidx);
+	return rc;
+}
+
+static bool any_ours(const struct pollfd *fds, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (ours(fds[i].fd))
+			return true;
+	return false;
+}
+
+/* glibc declares poll's array write-only (access attribute), so gcc thinks reading the
+ * caller's events is reading uninitialized memory */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (!us.st || !any_ours(fds, n))
+		return REAL(poll)(fds, n, timeout);
+	return poll_mixed(fds, n, timeout, NULL);
+}
+
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		abort();
+	return poll(fds, n, timeout);
+}
+
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
+{
+	if (!us.st || !any_ours(fds, n))
+		return REAL(ppoll)(fds, n, tmo, mask);
+	int ms = tmo ? (int)(tmo->tv_sec * 1000 + (tmo->tv_nsec + 999999) / 1000000) : -1;
+	return poll_mixed(fds, n, ms, mask);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+/* select through poll: each set bit is one event, as select(2) counts them. */
+static int select_mixed(int nfds, fd_set *r, fd_set *wr, fd_set *ex, int timeout, const sigset_t *mask)
+{
+	struct pollfd *p = malloc((size_t)(nfds > 0 ? nfds : 1) * sizeof(*p));
+	if (!p) {
+		errno = ENOMEM;
+		return -1;
+	}
+	nfds_t n = 0;
+	for (int fd = 0; fd < nfds; fd++) {
+		short ev = (short)((r && FD_ISSET(fd, r) ? POLLIN : 0) | (wr && FD_ISSET(fd, wr) ? POLLOUT : 0) |
+				   (ex && FD_ISSET(fd, ex) ? POLLPRI : 0));
+		if (ev)
+			p[n++] = (struct pollfd){ .fd = fd, .events = ev };
+	}
+	int rc = poll_mixed(p, n, timeout, mask);
+	if (rc >= 0) {
+		rc = 0;
+		for (int fd = 0; fd < nfds; fd++) {
+			if (r)
+				FD_CLR(fd, r);
+			if (wr)
+				FD_CLR(fd, wr);
+			if (ex)
+				FD_CLR(fd, ex);
+		}
+		for (nfds_t i = 0; i < n; i++) {
+			short re = p[i].revents;
+			if (re & POLLNVAL) {
+				errno = EBADF;
+				rc = -1;
+				break;
+			}
+			if (r && (p[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR)))
+				FD_SET(p[i].fd, r), rc++;
+			if (wr && (p[i].events & POLLOUT) && (re & (POLLOUT | POLLERR)))
+				FD_SET(p[i].fd, wr), rc++;
+			if (ex && (p[i].events & POLLPRI) && (re & POLLPRI))
+				FD_SET(p[i].fd, ex), rc++;
+		}
+	}
+	free(p);
+	return rc;
+}
+
+static bool any_ours_in(int nfds, fd_set *r, fd_set *wr, fd_set *ex)
+{
+	if (!us.st)
+		return false;
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+		if (((r && FD_ISSET(fd, r)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex))) && ours(fd))
+			return true;
+	return false;
+}
+
+int select(int nfds, fd_set *r, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	if (nfds < 0 || nfds > FD_SETSIZE || !any_ours_in(nfds, r, wr, ex))
+		return REAL(select)(nfds, r, wr, ex, tv);
+	int ms = tv ? (int)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000) : -1;
+	uint64_t start = now_ns();
+	int rc = select_mixed(nfds, r, wr, ex, ms, NULL);
+	if (tv) { /* Linux writes back the time not slept */
+		int left = ms_left(ms, start);
+		tv->tv_sec = left / 1000;
+		tv->tv_usec = (left % 1000) * 1000;
+	}
+	return rc;
+}
+
+int pselect(int nfds, fd_set *r, fd_set *wr, fd_set *ex, const struct timespec *ts, const sigset_t *mask)
+{
+	if (nfds < 0 || nfds > FD_SETSIZE || !any_ours_in(nfds, r, wr, ex))
+		return REAL(pselect)(nfds, r, wr, ex, ts, mask);
+	int ms = ts ? (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000) : -1;
+	return select_mixed(nfds, r, wr, ex, ms, mask);
+}
+
+/* ---- epoll -------------------------------------------------------------------------------- */
+
+
+
+static struct uepoll *epoll_of(int epfd, bool create)
+{
+	pthread_once(&fdmap_once, fdmap_init);
+	if (epfd < 0 || epfd >= fdmap_size) {
+		errno = EBADF;
+		return NULL;
+	}
+	pthread_mutex_lock(&map_mu);
+	if (!epmap)
+		epmap = calloc((size_t)fdmap_size, sizeof(*epmap));
+	struct uepoll *e = epmap ? atomic_load(&epmap[epfd]) : NULL;
+	int err = epmap ? 0 : ENOMEM;
+	if (!e && create && epmap) {
+		e = calloc(1, sizeof(*e));
+		if (e)
+			e->uep = ustack_epoll_create(us.st, 1);
+		if (e && e->uep >= 0)
+			e->w = waiter_new();
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_MAGIC };
+		if (!e || !e->w || REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, e->w->efd, &ev) < 0) {
+			err = e && e->w ? errno : ENOMEM;
+			if (e && e->w)
+				waiter_free(e->w);
+			if (e && e->uep >= 0)
+				ustack_close(us.st, e->uep);
+			free(e);
+			e = NULL;
+		} else {
+			atomic_store(&epmap[epfd], e);
+		}
+	}
+	pthread_mutex_unlock(&map_mu);
+	if (!e && err)
+		errno = err;
+	return e;
+}
+
+static struct uepoll *epoll_lookup(int epfd)
+{
+	if (!epmap || epfd < 0 || epfd >= fdmap_size)
+		return NULL;
+	return atomic_load(&epmap[epfd]);
+}
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	OURS_OR(fd, REAL(epoll_ctl)(epfd, op, fd, ev));
+	/* the first ustack socket in epfd: its waiter's eventfd goes into the kernel's instance,
+	 * which also tells whether epfd is one (EBADF, EINVAL as epoll_ctl's) */
+	struct uepoll *e = epoll_of(epfd, op == EPOLL_CTL_ADD);
+	if (!e) {
+		if (op != EPOLL_CTL_ADD)
+			errno = ENOENT; /* never added */
+		return -1;
+	}
+	return ustack_epoll_ctl(us.st, e->uep, op, uf->ufd, ev);
+}
+
+/* Events from the ustack instance first (without waiting), then the kernel's, sleeping in
+ * the kernel while neither has any; the waiter's own eventfd is never returned. */
+static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs, int max, int timeout,
+			    const sigset_t *mask)
+{
+	uint64_t start = now_ns();
+	for (;;) {
+		arm(e->w);
+		int nu = ustack_epoll_wait(us.st, e->uep, evs, max, 0);
+		if (nu < 0 || nu == max) {
+			disarm(e->w);
+			return nu;
+		}
+		int left = nu > 0 ? 0 : ms_left(timeout, start);
+		int nk = mask ? REAL(epoll_pwait)(epfd, evs + nu, max - nu, left, mask)
+			      : REAL(epoll_wait)(epfd, evs + nu, max - nu, left);
+		disarm(e->w);
+		if (nk < 0) /* EINTR, as the kernel's */
+			return nu > 0 ? nu : -1;
+		int out = nu;
+		for (int i = 0; i < nk; i++)
+			if (evs[nu + i].data.u64 != WAKE_MAGIC)
+				evs[out++] = evs[nu + i];
+		if (out > 0 || left == 0)
+			return out;
+		/* only the stack's wake-up: look at its sockets again */
+	}
+}
+
+int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+	struct uepoll *e = epoll_lookup(epfd);
+	if (!e || max <= 0)
+		return REAL(epoll_wait)(epfd, evs, max, timeout);
+	return epoll_wait_mixed(e, epfd, evs, max, timeout, NULL);
+}
+
+int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
+{
+	struct uepoll *e = epoll_lookup(epfd);
+	if (!e || max <= 0)
+		return REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
+	return epoll_wait_mixed(e, epfd, evs, max, timeout, mask);
+}
+
+/* ---- exit -------------------------------------------------------------------------------- */
+
+/*
+ * As a kernel does when a process ends: every ustack socket the program still holds is
+ * closed, and the stack keeps running until no closed connection owes its peer data or a
+ * FIN (ustack_tap_drain, bounded by the stack's own limits); the run loop is stopped first,
+ * so that the drain is the only reader of the device.  The instance is not destroyed: other
+ * threads may still be inside it until the process is gone.
+ */
+__attribute__((destructor)) static void preload_exit(void)
+{
+	if (!us.st || us.pid != getpid())
+		return;
+	for (int fd = 0; fdmap && fd < fdmap_size; fd++) {
+		struct ufile *f = ours(fd);
+		if (f) {
+			release(fd, f);
+			REAL(close)(fd);
+		}
+	}
+	ustack_tap_stop(us.tap);
+	pthread_join(us.loop, NULL);
+	ustack_tap_drain(us.tap);
+	uint64_t lost = 0;
+	unsigned left = ustack_undelivered(us.st, &lost);
+	if (left)
+		say("%u closed connection%s still owed the peer data or a FIN", left, left == 1 ? "" : "s");
+	if (lost)
+		say("%llu closed connection%s ended before the peer acknowledged %s data and FIN (reset, or given up)",
+		    (unsigned long long)lost, lost == 1 ? "" : "s", lost == 1 ? "its" : "their");
+	ustack_ctl_stop(us.ctl);
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Real peer, real programs: unmodified Debian programs with their TCP over ustack
+# (`ustack run -- PROGRAM`, libustack-preload.so), the Linux kernel on the other side, data
+# verified both ways: curl and wget downloading from a Linux python3 http.server; python3's
+# http.server over ustack serving curl; OpenBSD nc both ways; iperf3 both ways, ustack as the
+# client and as the server.  Readiness of a ustack-side server is read through its control
+# socket (`ustack ss --name N -ltn`), as an operator would.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+bin=${1:?usage: preload.sh PATH-TO-ustack}
+interop_require
+for p in python3 curl wget nc iperf3 sha256sum; do
+	command -v "$p" >/dev/null || skip "no $p"
+done
+[ -r "$(dirname "$bin")/libustack-preload.so" ] || skip "no libustack-preload.so beside $bin"
+interop_setup
+export USTACK_RUN_DIR="$TMP/run"
+# one MAC for every instance: Linux keeps the first ARP answer for a second (locktime), so a
+# new instance with a new MAC right after the last one would not be heard
+LINK=(--tap tap0 --mac 02:00:00:00:00:02 --addr 192.0.2.2/24)
+nsx() { ip netns exec "$NS" "$@"; }
+run() { nsx timeout 60 "$bin" run "${LINK[@]}" "$@"; }
+# the same in the background: not through run(), since a backgrounded function is a subshell
+# that a signal would not get past
+RUN=(ip netns exec "$NS" timeout 60 "$bin" run "${LINK[@]}")
+fail() { echo "FAIL: $*"; exit 1; }
+sum() { sha256sum <"$1" | cut -d' ' -f1; }
+
+# ustack_listening NAME PORT PID: the program under `ustack run --name NAME` listens on PORT
+ustack_listening() {
+	local i
+	for ((i = 0; i < 500; i++)); do
+		[[ "$(nsx "$bin" ss --name "$1" -ltn 2>/dev/null)" =~ LISTEN[^$'\n']*:$2\  ]] && return 0
+		kill -0 "$3" 2>/dev/null || fail "$1 exited before listening on $2"
+		sleep 0.02
+	done
+	fail "$1 is not listening on $2 after 10 s"
+}
+
+mkdir -p "$TMP/www"
+head -c 3000000 /dev/urandom >"$TMP/www/file.bin"
+want=$(sum "$TMP/www/file.bin")
+
+# 1. curl and wget over ustack, downloading from Linux's python3 http.server
+nsx timeout 120 python3 -m http.server --bind 192.0.2.1 8000 --directory "$TMP/www" >"$TMP/linux_http.log" 2>&1 &
+http=$!
+wait_for_listener "$NS" 8000 10 "$http"
+run --pcap "$TMP/curl.pcap" -- curl -sS -o "$TMP/curl.bin" http://192.0.2.1:8000/file.bin || fail "curl exited $?"
+[ "$(sum "$TMP/curl.bin")" = "$want" ] || fail "curl over ustack: the download differs"
+# it was ustack that carried it: ustack's capture has the handshake from 192.0.2.2
+tcpdump -nr "$TMP/curl.pcap" >"$TMP/curl.txt" 2>/dev/null
+grep -qE 'IP 192\.0\.2\.2\.[0-9]+ > 192\.0\.2\.1\.8000: Flags \[S\]' "$TMP/curl.txt" ||
+	fail "no SYN in ustack's capture of curl"
+echo "ok 1a: curl over ustack ← Linux http.server, 3000000 bytes, sha256 equal"
+run -- wget -q -O "$TMP/wget.bin" http://192.0.2.1:8000/file.bin || fail "wget exited $?"
+[ "$(sum "$TMP/wget.bin")" = "$want" ] || fail "wget over ustack: the download differs"
+echo "ok 1b: wget over ustack ← Linux http.server, sha256 equal"
+kill "$http"; wait "$http" 2>/dev/null || true
+
+# 2. python3's http.server over ustack, serving Linux's curl; ustack ss sees its sockets
+"${RUN[@]}" --name web -- python3 -m http.server --bind 192.0.2.2 8080 --directory "$TMP/www" >"$TMP/web.log" 2>&1 &
+web=$!
+ustack_listening web 8080 "$web"
+nsx timeout 30 curl -sS -o "$TMP/served.bin" http://192.0.2.2:8080/file.bin || fail "Linux curl exited $?"
+[ "$(sum "$TMP/served.bin")" = "$want" ] || fail "http.server over ustack: the download differs"
+nsx "$bin" ss --name web -tan >"$TMP/web_ss.txt"
+grep -qE '^LISTEN +0 +[0-9]+ +192\.0\.2\.2:8080 ' "$TMP/web_ss.txt" || fail "ustack ss --name web"
+kill -TERM "$web"; wait "$web" 2>/dev/null || true
+echo "ok 2: python3 http.server over ustack → Linux curl, sha256 equal"
+
+# 3. OpenBSD nc both ways (-N: half-close at the end of stdin)
+nsx timeout 60 nc -l -N 192.0.2.1 9000 >"$TMP/nc_linux.out" </dev/null &
+ncl=$!
+wait_for_listener "$NS" 9000 10 "$ncl"
+run -- nc -N 192.0.2.1 9000 <"$TMP/www/file.bin" || fail "nc over ustack exited $?"
+wait "$ncl" || fail "Linux nc -l exited $?"
+[ "$(sum "$TMP/nc_linux.out")" = "$want" ] || fail "nc over ustack → Linux nc -l: data differs"
+"${RUN[@]}" --name ncl -- nc -l -N 192.0.2.2 9001 >"$TMP/nc_ustack.out" </dev/null &
+ncu=$!
+ustack_listening ncl 9001 "$ncu"
+nsx timeout 60 nc -N 192.0.2.2 9001 <"$TMP/www/file.bin" || fail "Linux nc exited $?"
+wait "$ncu" || fail "nc -l over ustack exited $?"
+[ "$(sum "$TMP/nc_ustack.out")" = "$want" ] || fail "Linux nc → nc -l over ustack: data differs"
+echo "ok 3: OpenBSD nc both ways, sha256 equal"
+
+# 4. iperf3 over ustack against Linux's iperf3, both directions (-R), each side the client
+iperf_bits() { sed -n 's/.* \([0-9.]* [GMK]bits\/sec\) .* receiver$/\1/p' "$1" | tail -1; }
+nsx timeout 60 iperf3 -s -1 -B 192.0.2.1 >"$TMP/iperf_s1.log" 2>&1 &
+srv=$!
+wait_for_listener "$NS" 5201 10 "$srv"
+run -- iperf3 -c 192.0.2.1 -t 2 >"$TMP/iperf_c1.log" 2>&1 || { cat "$TMP/iperf_c1.log"; fail "iperf3 -c over ustack"; }
+wait "$srv" || true
+nsx timeout 60 iperf3 -s -1 -B 192.0.2.1 >"$TMP/iperf_s2.log" 2>&1 &
+srv=$!
+wait_for_listener "$NS" 5201 10 "$srv"
+run -- iperf3 -c 192.0.2.1 -t 2 -R >"$TMP/iperf_c2.log" 2>&1 || { cat "$TMP/iperf_c2.log"; fail "iperf3 -c -R over ustack"; }
+wait "$srv" || true
+"${RUN[@]}" --name ip3 -- iperf3 -s -B 192.0.2.2 >"$TMP/iperf_s3.log" 2>&1 &
+srv=$!
+ustack_listening ip3 5201 "$srv"
+nsx timeout 60 iperf3 -c 192.0.2.2 -t 2 >"$TMP/iperf_c3.log" 2>&1 || { cat "$TMP/iperf_c3.log"; fail "Linux iperf3 → server over ustack"; }
+nsx timeout 60 iperf3 -c 192.0.2.2 -t 2 -R >"$TMP/iperf_c4.log" 2>&1 || { cat "$TMP/iperf_c4.log"; fail "Linux iperf3 -R ← server over ustack"; }
+kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
+for i in 1 2 3 4; do
+	grep -q 'iperf Done' "$TMP/iperf_c$i.log" || { cat "$TMP/iperf_c$i.log"; fail "iperf3 run $i"; }
+done
+echo "ok 4: iperf3 over ustack: client → $(iperf_bits "$TMP/iperf_c1.log"), client -R ← $(iperf_bits "$TMP/iperf_c2.log"), server ← $(iperf_bits "$TMP/iperf_c3.log"), server -R → $(iperf_bits "$TMP/iperf_c4.log")"
+
+# 5. what stays the kernel's: a program's Unix and UDP sockets (python, over ustack)
+run -- python3 - <<'PY' || fail "Unix/UDP sockets under ustack run"
+import socket
+a, b = socket.socketpair()
+a.sendall(b"unix"); assert b.recv(4) == b"unix"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+u.sendto(b"udp", u.getsockname()); assert u.recv(3) == b"udp"
+PY
+echo "ok 5: Unix and UDP sockets stay the kernel's under ustack run"
+
+# 6. bad use: a missing program, and the usage errors
+rc=0; nsx "$bin" run "${LINK[@]}" -- /nonexistent 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 127 ] && grep -q 'ustack run: /nonexistent: No such file or directory' "$TMP/err" || fail "missing program: $rc"
+rc=0; nsx "$bin" run "${LINK[@]}" curl 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q 'ustack run: unexpected' "$TMP/err" || fail "program without --: $rc"
+rc=0; nsx "$bin" run "${LINK[@]}" -o net.ipv4.nope=1 -- true 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "unknown sysctl 'net.ipv4.nope'" "$TMP/err" || fail "bad sysctl: $rc"
+echo "ok 6: ustack run's errors"
+echo "PASS: curl, wget, python3 http.server, OpenBSD nc and iperf3 over ustack (ustack run)"
