@@ -491,13 +491,16 @@ static void arm(struct waiter *w)
 		atomic_fetch_add(&armed_count, 1);
 }
 
+/* After the kernel's wait: errno stays what the wait left (EINTR must reach the program) */
 static void disarm(struct waiter *w)
 {
+	int err = errno;
 	if (atomic_exchange(&w->armed, false))
 		atomic_fetch_sub(&armed_count, 1);
 	uint64_t v;
 	ssize_t r = REAL(read)(w->efd, &v, sizeof(v)); /* EAGAIN when not written */
 	(void)r;
+	errno = err;
 }
 
 static pthread_key_t thread_waiter_key;

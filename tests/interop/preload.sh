@@ -3,13 +3,15 @@
 # (`ustack run -- PROGRAM`, libustack-preload.so), the Linux kernel on the other side, data
 # verified both ways: curl and wget downloading from a Linux python3 http.server; python3's
 # http.server over ustack serving curl; OpenBSD nc both ways; iperf3 both ways, ustack as the
-# client and as the server.  Readiness of a ustack-side server is read through its control
+# client and as the server; redis-server over ustack under redis-benchmark from Linux, and
+# redis-benchmark over ustack against Linux's redis-server; nginx (daemon off, master_process
+# off, sendfile on) over ustack serving curl and ab from Linux.  Readiness of a ustack-side server is read through its control
 # socket (`ustack ss --name N -ltn`), as an operator would.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bin=${1:?usage: preload.sh PATH-TO-ustack}
 interop_require
-for p in python3 curl wget nc iperf3 sha256sum; do
+for p in python3 curl wget nc iperf3 sha256sum redis-server redis-benchmark redis-cli nginx ab; do
 	command -v "$p" >/dev/null || skip "no $p"
 done
 [ -r "$(dirname "$bin")/libustack-preload.so" ] || skip "no libustack-preload.so beside $bin"
@@ -106,7 +108,49 @@ for i in 1 2 3 4; do
 done
 echo "ok 4: iperf3 over ustack: client → $(iperf_bits "$TMP/iperf_c1.log"), client -R ← $(iperf_bits "$TMP/iperf_c2.log"), server ← $(iperf_bits "$TMP/iperf_c3.log"), server -R → $(iperf_bits "$TMP/iperf_c4.log")"
 
-# 5. what stays the kernel's: a program's Unix and UDP sockets (python, over ustack)
+# 5. redis: the server over ustack under Linux's redis-benchmark (and a value set and read
+#    back), then redis-benchmark over ustack against Linux's server; a clean SIGTERM shutdown
+#    (redis panics if epoll_wait fails with anything but EINTR)
+"${RUN[@]}" --name redis -- redis-server --bind 192.0.2.2 --port 6379 --save '' --appendonly no \
+	--protected-mode no >"$TMP/redis.log" 2>&1 &
+rs=$!
+ustack_listening redis 6379 "$rs"
+[ "$(nsx timeout 30 redis-cli -h 192.0.2.2 set k "over ustack")" = OK ] || fail "redis-cli set"
+[ "$(nsx timeout 30 redis-cli -h 192.0.2.2 get k)" = "over ustack" ] || fail "redis-cli get"
+nsx timeout 120 redis-benchmark -h 192.0.2.2 -q -n 20000 -c 20 -t set,get >"$TMP/rb1.log" 2>&1 || fail "redis-benchmark → ustack"
+kill -TERM "$rs"; rc=0; wait "$rs" || rc=$?
+[ "$rc" -eq 0 ] && grep -q 'ready to exit' "$TMP/redis.log" || { tail -20 "$TMP/redis.log"; fail "redis-server over ustack exited $rc"; }
+nsx timeout 120 redis-server --bind 192.0.2.1 --port 6380 --save '' --appendonly no --protected-mode no >"$TMP/redis2.log" 2>&1 &
+rs=$!
+wait_for_listener "$NS" 6380 10 "$rs"
+run -- redis-benchmark -h 192.0.2.1 -p 6380 -q -n 20000 -c 20 -t set,get >"$TMP/rb2.log" 2>&1 || fail "redis-benchmark over ustack"
+kill "$rs"; wait "$rs" 2>/dev/null || true
+rps() { tr '\r' '\n' <"$1" | sed -n "s/^$2: \([0-9.]*\) requests per second.*/\1/p" | tail -1; }
+for f in rb1 rb2; do
+	[ -n "$(rps "$TMP/$f.log" SET)" ] && [ -n "$(rps "$TMP/$f.log" GET)" ] || { cat "$TMP/$f.log"; fail "$f: no results"; }
+done
+echo "ok 5: redis-server over ustack ← redis-benchmark SET $(rps "$TMP/rb1.log" SET)/s GET $(rps "$TMP/rb1.log" GET)/s; redis-benchmark over ustack → Linux SET $(rps "$TMP/rb2.log" SET)/s GET $(rps "$TMP/rb2.log" GET)/s"
+
+# 6. nginx over ustack (sendfile on: the file goes through the library's sendfile) serving
+#    curl and ab
+mkdir -p "$TMP/ngx"
+echo "hello from nginx over ustack" >"$TMP/www/small.html"
+printf '%s\n' "daemon off;" "master_process off;" "worker_processes 1;" "error_log stderr notice;" \
+	"pid $TMP/ngx/nginx.pid;" "events { worker_connections 256; }" "http {" "access_log off;" \
+	"client_body_temp_path $TMP/ngx/body;" "proxy_temp_path $TMP/ngx/proxy;" \
+	"fastcgi_temp_path $TMP/ngx/fastcgi;" "uwsgi_temp_path $TMP/ngx/uwsgi;" "scgi_temp_path $TMP/ngx/scgi;" \
+	"sendfile on;" "server { listen 192.0.2.2:8080; root $TMP/www; }" "}" >"$TMP/ngx/nginx.conf"
+"${RUN[@]}" --name ngx -- nginx -c "$TMP/ngx/nginx.conf" -e stderr >"$TMP/ngx.log" 2>&1 &
+ngx=$!
+ustack_listening ngx 8080 "$ngx"
+nsx timeout 30 curl -sS -o "$TMP/ngx.bin" http://192.0.2.2:8080/file.bin || fail "curl ← nginx over ustack"
+[ "$(sum "$TMP/ngx.bin")" = "$want" ] || fail "nginx over ustack: the file differs"
+nsx timeout 120 ab -q -n 2000 -c 10 http://192.0.2.2:8080/small.html >"$TMP/ab.log" 2>&1 || { cat "$TMP/ab.log"; fail "ab"; }
+grep -qE '^Complete requests: +2000$' "$TMP/ab.log" && grep -qE '^Failed requests: +0$' "$TMP/ab.log" || { cat "$TMP/ab.log"; fail "ab: failures"; }
+kill -TERM "$ngx"; wait "$ngx" 2>/dev/null || true
+echo "ok 6: nginx over ustack: 3000000 bytes by sendfile, sha256 equal; ab: 2000 requests, $(sed -n 's/^Requests per second: *\([0-9.]*\).*/\1/p' "$TMP/ab.log")/s"
+
+# 7. what stays the kernel's: a program's Unix and UDP sockets (python, over ustack)
 run -- python3 - <<'PY' || fail "Unix/UDP sockets under ustack run"
 import socket
 a, b = socket.socketpair()
@@ -114,14 +158,14 @@ a.sendall(b"unix"); assert b.recv(4) == b"unix"
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
 u.sendto(b"udp", u.getsockname()); assert u.recv(3) == b"udp"
 PY
-echo "ok 5: Unix and UDP sockets stay the kernel's under ustack run"
+echo "ok 7: Unix and UDP sockets stay the kernel's under ustack run"
 
-# 6. bad use: a missing program, and the usage errors
+# 8. bad use: a missing program, and the usage errors
 rc=0; nsx "$bin" run "${LINK[@]}" -- /nonexistent 2>"$TMP/err" || rc=$?
 [ "$rc" -eq 127 ] && grep -q 'ustack run: /nonexistent: No such file or directory' "$TMP/err" || fail "missing program: $rc"
 rc=0; nsx "$bin" run "${LINK[@]}" curl 2>"$TMP/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q 'ustack run: unexpected' "$TMP/err" || fail "program without --: $rc"
 rc=0; nsx "$bin" run "${LINK[@]}" -o net.ipv4.nope=1 -- true 2>"$TMP/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q "unknown sysctl 'net.ipv4.nope'" "$TMP/err" || fail "bad sysctl: $rc"
-echo "ok 6: ustack run's errors"
-echo "PASS: curl, wget, python3 http.server, OpenBSD nc and iperf3 over ustack (ustack run)"
+echo "ok 8: ustack run's errors"
+echo "PASS: curl, wget, python3 http.server, OpenBSD nc, iperf3, redis and nginx over ustack (ustack run)"
