@@ -23,12 +23,17 @@
  * An epoll instance keeps its ustack sockets in a ustack epoll instance of its own, which
  * gives level, edge and one-shot semantics and the caller's epoll_data back.
  *
- * What is not (yet) as the kernel: a blocking call into ustack is not interrupted by a signal
- * (no EINTR); after fork() the child cannot use the parent's ustack sockets (it gets EBADF and
- * a message once; closing them is fine) nor open new ones (the parent holds the TAP device);
- * stdio streams opened on a ustack descriptor (fdopen) do not reach it, since the C library
- * writes to them from inside; descriptors closed behind the library's back (close_range) are
- * not noticed.  At exit() the library closes the program's ustack sockets and keeps the stack
+ * Blocking is the library's: ustack's side of every socket is non-blocking, the program's
+ * O_NONBLOCK is kept here (per open file description, shared by dup), and a call that would
+ * block waits in the kernel — a blocking read of the thread's waiter eventfd, which the stack's
+ * hook writes — so a signal interrupts it as it would the kernel's own: EINTR without
+ * SA_RESTART, restarted with it (a partial transfer returns its count).
+ *
+ * After fork() the child cannot use the parent's ustack sockets (it gets EBADF and a message
+ * once; closing them is fine) nor open new ones (the parent holds the TAP device).  What is
+ * not (yet) as the kernel: stdio streams opened on a ustack descriptor (fdopen) do not reach
+ * it, since the C library writes to them from inside; descriptors closed behind the library's
+ * back (close_range) are not noticed; SO_RCVTIMEO/SO_SNDTIMEO are not honoured.  At exit() the library closes the program's ustack sockets and keeps the stack
  * running until their data and FINs are acknowledged (ustack_tap_drain), as a kernel would;
  * a process killed by a signal loses that.
  */
@@ -329,8 +334,9 @@ static int stack_for_new_socket(void)
 /* ---- descriptors: kernel stand-ins for ustack sockets ----------------------------------- */
 
 struct ufile {
-	int ufd;         /* the ustack descriptor */
-	atomic_int refs; /* kernel descriptors that stand for it (dup) */
+	int ufd;             /* the ustack descriptor (non-blocking in ustack, always) */
+	atomic_int refs;     /* kernel descriptors that stand for it (dup) */
+	atomic_bool nonblock; /* the program's O_NONBLOCK */
 };
 
 static _Atomic(struct ufile *) *fdmap;
@@ -378,8 +384,9 @@ static bool foreign(int fd)
 	if (foreign(fd))                                                                                    \
 		return -1
 
-/* A kernel descriptor to stand for ustack descriptor ufd; -1 with errno (ufd closed). */
-static int stand_in(int ufd)
+/* A kernel descriptor to stand for ustack descriptor ufd (made non-blocking in ustack; the
+ * program sees nonblock); -1 with errno (ufd closed). */
+static int stand_in(int ufd, bool nonblock)
 {
 	pthread_once(&fdmap_once, fdmap_init);
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -399,19 +406,26 @@ static int stand_in(int ufd)
 	}
 	f->ufd = ufd;
 	atomic_init(&f->refs, 1);
+	atomic_init(&f->nonblock, nonblock);
+	ustack_fcntl(us.st, ufd, F_SETFL, O_NONBLOCK);
 	atomic_store_explicit(&fdmap[fd], f, memory_order_release);
 	return fd;
 }
 
-/* Forgets kernel descriptor fd; closes the ustack socket with its last stand-in. */
-static void release(int fd, struct ufile *f)
+/* Forgets kernel descriptor fd; closes the ustack socket with its last stand-in — lingering
+ * (SO_LINGER) as Linux's close does whatever O_NONBLOCK says, unless the process is exiting
+ * (inet_release: no linger under PF_EXITING). */
+static void release(int fd, struct ufile *f, bool exiting)
 {
 	pthread_mutex_lock(&map_mu);
 	atomic_store(&fdmap[fd], NULL);
 	pthread_mutex_unlock(&map_mu);
 	if (atomic_fetch_sub(&f->refs, 1) == 1) {
-		if (us.pid == getpid())
+		if (us.pid == getpid()) {
+			if (!exiting)
+				ustack_fcntl(us.st, f->ufd, F_SETFL, 0);
 			ustack_close(us.st, f->ufd);
+		}
 		free(f);
 	}
 }
@@ -458,7 +472,7 @@ static struct waiter *waiter_new(void)
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
-	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	w->efd = eventfd(0, EFD_CLOEXEC); /* blocking: block_wait reads it */
 	if (w->efd < 0) {
 		free(w);
 		return NULL;
@@ -491,15 +505,24 @@ static void arm(struct waiter *w)
 		atomic_fetch_add(&armed_count, 1);
 }
 
-/* After the kernel's wait: errno stays what the wait left (EINTR must reach the program) */
+/*
+ * After the kernel's wait.  Exactly one write follows each arming the hook takes, so: if the
+ * arming is still ours, nothing was written; else the hook's write is there or on its way, and
+ * is consumed, so that the eventfd is empty for the next wait.  errno stays what the wait left
+ * (EINTR must reach the program).
+ */
 static void disarm(struct waiter *w)
 {
 	int err = errno;
-	if (atomic_exchange(&w->armed, false))
+	if (atomic_exchange(&w->armed, false)) {
 		atomic_fetch_sub(&armed_count, 1);
-	uint64_t v;
-	ssize_t r = REAL(read)(w->efd, &v, sizeof(v)); /* EAGAIN when not written */
-	(void)r;
+	} else {
+		uint64_t v;
+		ssize_t r;
+		do
+			r = REAL(read)(w->efd, &v, sizeof(v));
+		while (r < 0 && errno == EINTR);
+	}
 	errno = err;
 }
 
@@ -515,6 +538,35 @@ static struct waiter *thread_waiter(void)
 	if (!w && (w = waiter_new()) != NULL)
 		pthread_setspecific(thread_waiter_key, w);
 	return w;
+}
+
+/*
+ * A blocking call's wait for ustack socket ufd to be ready for events (or in error): 0 once it
+ * is, -1 with EINTR when a signal without SA_RESTART came first.  It sleeps in a blocking read
+ * of the thread's eventfd, which the kernel restarts after a handler with SA_RESTART, as it
+ * restarts its own blocking socket calls (Linux's sk_wait_event returns -ERESTARTSYS).
+ */
+static int block_wait(int ufd, short events)
+{
+	struct waiter *w = thread_waiter();
+	if (!w) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (;;) {
+		arm(w);
+		struct pollfd p = { .fd = ufd, .events = events };
+		if (ustack_poll(us.st, &p, 1, 0) != 0) {
+			disarm(w);
+			return 0; /* ready, or an error the call itself will report */
+		}
+		uint64_t v;
+		if (REAL(read)(w->efd, &v, sizeof(v)) < 0) {
+			disarm(w);
+			return -1; /* EINTR (errno kept by disarm) */
+		}
+		/* the hook took the arming and wrote: look again */
+	}
 }
 
 /* Milliseconds left of a poll timeout that started at start (ns), -1 for none. */
@@ -556,8 +608,8 @@ int socket(int domain, int type, int protocol)
 	int use = stack_for_new_socket();
 	if (use <= 0)
 		return use < 0 ? -1 : REAL(socket)(domain, type, protocol);
-	int ufd = ustack_socket(us.st, domain, type & ~SOCK_CLOEXEC, protocol);
-	return ufd < 0 ? -1 : stand_in(ufd);
+	int ufd = ustack_socket(us.st, domain, base | SOCK_NONBLOCK, protocol);
+	return ufd < 0 ? -1 : stand_in(ufd, type & SOCK_NONBLOCK);
 }
 
 static struct uepoll *epoll_lookup(int epfd);
@@ -566,7 +618,7 @@ int close(int fd)
 {
 	struct ufile *f = ours(fd);
 	if (f)
-		release(fd, f);
+		release(fd, f, false);
 	struct uepoll *e = epoll_lookup(fd);
 	if (e) { /* an epoll instance that held ustack sockets */
 		pthread_mutex_lock(&map_mu);
@@ -592,24 +644,53 @@ int listen(int fd, int backlog)
 	return (ustack_listen(us.st, uf->ufd, backlog));
 }
 
+static int accept_ours(struct ufile *uf, struct sockaddr *a, socklen_t *l, int flags)
+{
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (;;) {
+		int ufd = ustack_accept4(us.st, uf->ufd, a, l, SOCK_NONBLOCK);
+		if (ufd >= 0)
+			return stand_in(ufd, flags & SOCK_NONBLOCK);
+		if (errno != EAGAIN || atomic_load(&uf->nonblock) || block_wait(uf->ufd, POLLIN) < 0)
+			return -1;
+	}
+}
+
 int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
 {
 	OURS_OR(fd, REAL(accept4)(fd, a, l, flags));
-	int ufd = ustack_accept4(us.st, uf->ufd, a, l, flags & ~SOCK_CLOEXEC);
-	return ufd < 0 ? -1 : stand_in(ufd);
+	return accept_ours(uf, a, l, flags);
 }
 
 int accept(int fd, struct sockaddr *a, socklen_t *l)
 {
 	OURS_OR(fd, REAL(accept)(fd, a, l));
-	int ufd = ustack_accept4(us.st, uf->ufd, a, l, 0);
-	return ufd < 0 ? -1 : stand_in(ufd);
+	return accept_ours(uf, a, l, 0);
 }
 
+/* A blocking connect waits for the handshake's end and reports how it ended (SO_ERROR); a
+ * signal leaves it going on, and a second connect() then says EALREADY, as Linux's. */
 int connect(int fd, const struct sockaddr *a, socklen_t l)
 {
 	OURS_OR(fd, REAL(connect)(fd, a, l));
-	return (ustack_connect(us.st, uf->ufd, a, l));
+	if (ustack_connect(us.st, uf->ufd, a, l) == 0)
+		return 0;
+	if (errno != EINPROGRESS || atomic_load(&uf->nonblock))
+		return -1;
+	if (block_wait(uf->ufd, POLLOUT) < 0)
+		return -1;
+	int err = 0;
+	socklen_t el = sizeof(err);
+	if (ustack_getsockopt(us.st, uf->ufd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		return -1;
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 int shutdown(int fd, int how)
@@ -642,35 +723,143 @@ int getpeername(int fd, struct sockaddr *a, socklen_t *l)
 	return (ustack_getpeername(us.st, uf->ufd, a, l));
 }
 
+static bool blocking(struct ufile *uf, int flags)
+{
+	return !atomic_load(&uf->nonblock) && !(flags & MSG_DONTWAIT);
+}
+
+/* recv on the program's terms: a blocking one waits for data (MSG_WAITALL: for all of it,
+ * or the end, an error or a signal — which then returns what came). */
+static ssize_t recv_ours(struct ufile *uf, void *b, size_t n, int flags)
+{
+	bool block = blocking(uf, flags), all = block && (flags & MSG_WAITALL) && !(flags & MSG_PEEK);
+	size_t got = 0;
+	for (;;) {
+		ssize_t r = ustack_recv(us.st, uf->ufd, (uint8_t *)b + got, n - got, (flags & ~MSG_WAITALL) | MSG_DONTWAIT);
+		if (r > 0) {
+			got += (size_t)r;
+			if (!all || got == n)
+				return (ssize_t)got;
+			continue;
+		}
+		if (r == 0 || (errno != EAGAIN || !block))
+			return got ? (ssize_t)got : r;
+		if (block_wait(uf->ufd, POLLIN) < 0)
+			return got ? (ssize_t)got : -1;
+	}
+}
+
+/* send on the program's terms: a blocking one sends everything, waiting for room; a signal
+ * returns what went, or EINTR if nothing did. */
+static ssize_t send_ours(struct ufile *uf, const void *b, size_t n, int flags, const struct sockaddr *a, socklen_t al)
+{
+	bool block = blocking(uf, flags);
+	size_t sent = 0;
+	if ((flags & MSG_FASTOPEN) && block) {
+		/* connect and send in one: the handshake's wait is ustack's own (not interruptible) */
+		ustack_fcntl(us.st, uf->ufd, F_SETFL, 0);
+		ssize_t r = ustack_sendto(us.st, uf->ufd, b, n, flags, a, al);
+		int err = errno;
+		ustack_fcntl(us.st, uf->ufd, F_SETFL, O_NONBLOCK);
+		errno = err;
+		return pipe_signal(r, flags);
+	}
+	for (;;) {
+		ssize_t r = ustack_sendto(us.st, uf->ufd, (const uint8_t *)b + sent, n - sent, flags | MSG_DONTWAIT, a, al);
+		if (r >= 0) {
+			sent += (size_t)r;
+			if (sent == n || !block)
+				return (ssize_t)sent;
+			continue;
+		}
+		if (errno != EAGAIN || !block)
+			return sent ? (ssize_t)sent : pipe_signal(-1, flags);
+		if (block_wait(uf->ufd, POLLOUT) < 0)
+			return sent ? (ssize_t)sent : -1;
+	}
+}
+
+/* recvmsg/readv: the first data that comes (no MSG_WAITALL across iovecs) */
+static ssize_t recvmsg_ours(struct ufile *uf, struct msghdr *m, int flags)
+{
+	for (;;) {
+		ssize_t r = ustack_recvmsg(us.st, uf->ufd, m, flags | MSG_DONTWAIT);
+		if (r >= 0 || errno != EAGAIN || !blocking(uf, flags))
+			return r;
+		if (block_wait(uf->ufd, POLLIN) < 0)
+			return -1;
+	}
+}
+
+/* sendmsg/writev: as send_ours, over a copy of the iovecs advanced past what went */
+static ssize_t sendmsg_ours(struct ufile *uf, const struct msghdr *m, int flags)
+{
+	if (!m || m->msg_iovlen > IOV_MAX)
+		return ustack_sendmsg(us.st, uf->ufd, m, flags | MSG_DONTWAIT); /* its errno */
+	bool block = blocking(uf, flags);
+	struct iovec iov[m->msg_iovlen ? m->msg_iovlen : 1];
+	size_t total = 0;
+	for (size_t i = 0; i < m->msg_iovlen; i++) {
+		iov[i] = m->msg_iov[i];
+		total += iov[i].iov_len;
+	}
+	struct msghdr mm = *m;
+	mm.msg_iov = iov;
+	size_t sent = 0;
+	for (;;) {
+		ssize_t r = ustack_sendmsg(us.st, uf->ufd, &mm, flags | MSG_DONTWAIT);
+		if (r >= 0) {
+			sent += (size_t)r;
+			if (sent == total || !block)
+				return (ssize_t)sent;
+			for (size_t k = (size_t)r; k && mm.msg_iovlen;) { /* past what went */
+				size_t t = k < mm.msg_iov[0].iov_len ? k : mm.msg_iov[0].iov_len;
+				mm.msg_iov[0].iov_base = (uint8_t *)mm.msg_iov[0].iov_base + t;
+				mm.msg_iov[0].iov_len -= t;
+				k -= t;
+				if (!mm.msg_iov[0].iov_len) {
+					mm.msg_iov++;
+					mm.msg_iovlen--;
+				}
+			}
+			continue;
+		}
+		if (errno != EAGAIN || !block)
+			return sent ? (ssize_t)sent : pipe_signal(-1, flags);
+		if (block_wait(uf->ufd, POLLOUT) < 0)
+			return sent ? (ssize_t)sent : -1;
+	}
+}
+
 ssize_t read(int fd, void *b, size_t n)
 {
 	OURS_OR(fd, REAL(read)(fd, b, n));
-	return ustack_read(us.st, uf->ufd, b, n);
+	return recv_ours(uf, b, n, 0);
 }
 
 ssize_t write(int fd, const void *b, size_t n)
 {
 	OURS_OR(fd, REAL(write)(fd, b, n));
-	return pipe_signal(ustack_write(us.st, uf->ufd, b, n), 0);
+	return send_ours(uf, b, n, 0, NULL, 0);
 }
 
 ssize_t recv(int fd, void *b, size_t n, int flags)
 {
 	OURS_OR(fd, REAL(recv)(fd, b, n, flags));
-	return ustack_recv(us.st, uf->ufd, b, n, flags);
+	return recv_ours(uf, b, n, flags);
 }
 
 ssize_t send(int fd, const void *b, size_t n, int flags)
 {
 	OURS_OR(fd, REAL(send)(fd, b, n, flags));
-	return pipe_signal(ustack_send(us.st, uf->ufd, b, n, flags), flags);
+	return send_ours(uf, b, n, flags, NULL, 0);
 }
 
 /* TCP's recvfrom leaves the address alone and says it is empty (tcp_recvmsg sets no name). */
 ssize_t recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *a, socklen_t *l)
 {
 	OURS_OR(fd, REAL(recvfrom)(fd, b, n, flags, a, l));
-	ssize_t rc = ustack_recv(us.st, uf->ufd, b, n, flags);
+	ssize_t rc = recv_ours(uf, b, n, flags);
 	if (rc >= 0 && a && l)
 		*l = 0;
 	return rc;
@@ -679,7 +868,7 @@ ssize_t recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *a, sockl
 ssize_t sendto(int fd, const void *b, size_t n, int flags, const struct sockaddr *a, socklen_t l)
 {
 	OURS_OR(fd, REAL(sendto)(fd, b, n, flags, a, l));
-	return pipe_signal(ustack_sendto(us.st, uf->ufd, b, n, flags, a, l), flags);
+	return send_ours(uf, b, n, flags, a, l);
 }
 
 ssize_t recvmsg(int fd, struct msghdr *m, int flags)
@@ -687,13 +876,59 @@ ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	OURS_OR(fd, REAL(recvmsg)(fd, m, flags));
 	if (m && m->msg_name)
 		m->msg_namelen = 0;
-	return ustack_recvmsg(us.st, uf->ufd, m, flags);
+	return recvmsg_ours(uf, m, flags);
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
 	OURS_OR(fd, REAL(sendmsg)(fd, m, flags));
-	return pipe_signal(ustack_sendmsg(us.st, uf->ufd, m, flags), flags);
+	return sendmsg_ours(uf, m, flags);
+}
+
+/* sendmmsg/recvmmsg: message by message, as many as go; an error after the first is left for
+ * the next call, as Linux's ___sys_sendmsg loop does */
+int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	struct ufile *uf = ours(fd);
+	if (!uf) {
+		int (*next)(int, struct mmsghdr *, unsigned int, int) = dlsym(RTLD_NEXT, "sendmmsg");
+		return next(fd, v, n, flags);
+	}
+	if (foreign(fd))
+		return -1;
+	unsigned int i = 0;
+	for (; i < n && i < UIO_MAXIOV; i++) {
+		ssize_t r = sendmsg_ours(uf, &v[i].msg_hdr, flags);
+		if (r < 0)
+			return i ? (int)i : -1;
+		v[i].msg_len = (unsigned int)r;
+	}
+	return (int)i;
+}
+
+int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *tmo)
+{
+	struct ufile *uf = ours(fd);
+	if (!uf) {
+		int (*next)(int, struct mmsghdr *, unsigned int, int, struct timespec *) = dlsym(RTLD_NEXT, "recvmmsg");
+		return next(fd, v, n, flags, tmo);
+	}
+	if (foreign(fd))
+		return -1;
+	unsigned int i = 0;
+	for (; i < n && i < UIO_MAXIOV; i++) {
+		if (v[i].msg_hdr.msg_name)
+			v[i].msg_hdr.msg_namelen = 0;
+		/* after the first message, only what is there already (MSG_WAITFORONE's rule) */
+		int f = flags & ~MSG_WAITFORONE;
+		ssize_t r = recvmsg_ours(uf, &v[i].msg_hdr, i && (flags & MSG_WAITFORONE) ? f | MSG_DONTWAIT : f);
+		if (r < 0)
+			return i ? (int)i : -1;
+		v[i].msg_len = (unsigned int)r;
+		if (r == 0)
+			return (int)i + 1;
+	}
+	return (int)i;
 }
 
 ssize_t readv(int fd, const struct iovec *iov, int cnt)
@@ -704,7 +939,7 @@ ssize_t readv(int fd, const struct iovec *iov, int cnt)
 		return -1;
 	}
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
-	return ustack_recvmsg(us.st, uf->ufd, &m, 0);
+	return recvmsg_ours(uf, &m, 0);
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int cnt)
@@ -715,7 +950,7 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 		return -1;
 	}
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
-	return pipe_signal(ustack_sendmsg(us.st, uf->ufd, &m, 0), 0);
+	return sendmsg_ours(uf, &m, 0);
 }
 
 /* The fortified C library's checked variants (_FORTIFY_SOURCE, as Debian builds programs). */
@@ -755,13 +990,13 @@ static ssize_t sendfile_ours(struct ufile *uf, int in, off_t *offset, size_t cou
 				return -1;
 			break;
 		}
-		ssize_t w = ustack_send(us.st, uf->ufd, buf, (size_t)n, 0);
+		ssize_t w = send_ours(uf, buf, (size_t)n, 0, NULL, 0);
 		if (w < 0) {
 			if (!offset)
 				lseek(in, -n, SEEK_CUR);
 			if (done)
 				break;
-			return pipe_signal(w, 0);
+			return -1;
 		}
 		if (offset)
 			*offset += w;
@@ -793,10 +1028,11 @@ static int fcntl_any(int (*next)(int, int, ...), int fd, int cmd, long arg)
 	if (foreign(fd))
 		return -1;
 	switch (cmd) {
-	case F_GETFL:
-		return ustack_fcntl(us.st, uf->ufd, F_GETFL, 0);
+	case F_GETFL: /* a socket's file: O_RDWR, and the program's O_NONBLOCK */
+		return O_RDWR | (atomic_load(&uf->nonblock) ? O_NONBLOCK : 0);
 	case F_SETFL:
-		return ustack_fcntl(us.st, uf->ufd, F_SETFL, (int)arg);
+		atomic_store(&uf->nonblock, (arg & O_NONBLOCK) != 0);
+		return 0;
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC: {
 		int nfd = next(fd, cmd, arg);
@@ -848,11 +1084,8 @@ int ioctl(int fd, unsigned long req, ...)
 			errno = EFAULT;
 			return -1;
 		}
-		int fl = ustack_fcntl(us.st, uf->ufd, F_GETFL, 0);
-		if (fl < 0)
-			return -1;
-		fl = *(int *)argp ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
-		return ustack_fcntl(us.st, uf->ufd, F_SETFL, fl);
+		atomic_store(&uf->nonblock, *(int *)argp != 0);
+		return 0;
 	}
 	return ustack_ioctl(us.st, uf->ufd, req, (int *)argp);
 }
@@ -869,7 +1102,7 @@ static int dup_onto(int oldfd, int newfd, struct ufile *uf, int rc)
 	}
 	struct ufile *prev = ours(newfd);
 	if (prev && prev != uf)
-		release(newfd, prev);
+		release(newfd, prev, false);
 	if (uf) {
 		atomic_fetch_add(&uf->refs, 1);
 		atomic_store(&fdmap[rc], uf);
@@ -1199,7 +1432,7 @@ __attribute__((destructor)) static void preload_exit(void)
 	for (int fd = 0; fdmap && fd < fdmap_size; fd++) {
 		struct ufile *f = ours(fd);
 		if (f) {
-			release(fd, f);
+			release(fd, f, true);
 			REAL(close)(fd);
 		}
 	}

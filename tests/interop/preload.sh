@@ -9,7 +9,8 @@
 # socket (`ustack ss --name N -ltn`), as an operator would.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-bin=${1:?usage: preload.sh PATH-TO-ustack}
+bin=${1:?usage: preload.sh PATH-TO-ustack [PATH-TO-preload_eintr]}
+eintr=${2:-}
 interop_require
 for p in python3 curl wget nc iperf3 sha256sum redis-server redis-benchmark redis-cli nginx ab; do
 	command -v "$p" >/dev/null || skip "no $p"
@@ -159,6 +160,66 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
 u.sendto(b"udp", u.getsockname()); assert u.recv(3) == b"udp"
 PY
 echo "ok 7: Unix and UDP sockets stay the kernel's under ustack run"
+
+# 7a. fork: the parent keeps the stack; a child that uses an inherited ustack socket gets
+#     EBADF (and one message), never the parent's connection; closing it is fine
+nsx timeout 60 python3 -c 'import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("192.0.2.1", 9200)); l.listen(1)
+c, _ = l.accept(); got = b""
+while d := c.recv(64): got += d
+print("got:", got.decode())' >"$TMP/fork_peer.log" 2>&1 &
+peer=$!
+wait_for_listener "$NS" 9200 10 "$peer"
+run -- python3 - 2>"$TMP/fork.err" <<'PY' || { cat "$TMP/fork.err"; fail "fork under ustack run"; }
+import errno, os, socket
+t = socket.create_connection(("192.0.2.1", 9200))
+pid = os.fork()
+if pid == 0:
+    try:
+        t.send(b"child")
+        os._exit(2)
+    except OSError as e:
+        t.close()
+        os._exit(0 if e.errno == errno.EBADF else 3)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+t.sendall(b"parent")
+t.close()
+PY
+wait "$peer" || fail "the fork test's peer"
+grep -qx 'got: parent' "$TMP/fork_peer.log" || { cat "$TMP/fork_peer.log"; fail "fork: the peer got something else"; }
+grep -q 'a forked child cannot use it (EBADF)' "$TMP/fork.err" || { cat "$TMP/fork.err"; fail "fork: no message"; }
+echo "ok 7a: after fork the child gets EBADF for the parent's ustack socket; the parent's data arrives alone"
+
+# 7b. signals: a blocking recv or accept over ustack is interrupted as the kernel's would be —
+#     EINTR without SA_RESTART, restarted with it; and sendmmsg (preload_eintr, a plain C program)
+if [ -n "$eintr" ]; then
+	nsx timeout 60 python3 - >"$TMP/eintr_peer.log" 2>&1 <<'PY' &
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("192.0.2.1", 9100)); l.listen(1)
+c, _ = l.accept()
+buf = b""
+while b"go" not in buf:
+    d = c.recv(16)
+    if not d:
+        raise SystemExit("no go")
+    buf += d
+c.sendall(b"x")
+rest = b""
+while d := c.recv(16):
+    rest += d
+print("after go:", rest.decode())
+PY
+	peer=$!
+	wait_for_listener "$NS" 9100 10 "$peer"
+	run -- "$eintr" 192.0.2.1 9100 9101 >"$TMP/eintr.out" 2>&1 || { cat "$TMP/eintr.out"; fail "signals and blocking calls over ustack"; }
+	wait "$peer" || { cat "$TMP/eintr_peer.log"; fail "the peer of preload_eintr"; }
+	cat "$TMP/eintr.out"
+	grep -qx 'after go: abcd' "$TMP/eintr_peer.log" || { cat "$TMP/eintr_peer.log"; fail "sendmmsg's messages"; }
+	echo "ok 7b: EINTR and SA_RESTART as the kernel's; sendmmsg"
+fi
 
 # 8. bad use: a missing program, and the usage errors
 rc=0; nsx "$bin" run "${LINK[@]}" -- /nonexistent 2>"$TMP/err" || rc=$?

@@ -1,0 +1,111 @@
+/*
+ * Run under `ustack run` by preload.sh: a blocking call on a ustack socket and a signal, as
+ * with the kernel's sockets.  A handler without SA_RESTART makes recv() and accept() fail with
+ * EINTR; with SA_RESTART the recv() goes on after the handler and returns the data that comes
+ * later (sent by the peer only once the handler has run, so nothing depends on timing).  And
+ * sendmmsg's messages reach the peer.
+ *
+ *   preload_eintr PEER-ADDRESS PORT LISTEN-PORT
+ * Prints one "ok ..." line per check and exits 0, or says what failed and exits 1.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t fired;
+static int conn;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	fired++;
+}
+
+static void handle(int flags)
+{
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = flags };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { .it_value = { 0, 100000 } }; /* in 100 ms, once */
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static int fail(const char *what)
+{
+	printf("FAIL: %s (errno %d: %s)\n", what, errno, strerror(errno));
+	return 1;
+}
+
+/* once the handler has run, ask the peer for its byte */
+static void *go_after_signal(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 10000 && !fired; i++) { /* bounded: 10 s */
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+	if (send(conn, "go", 2, 0) != 2)
+		perror("send go");
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: preload_eintr PEER PORT LISTEN-PORT\n");
+		return 2;
+	}
+	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2])) };
+	inet_pton(AF_INET, argv[1], &peer.sin_addr);
+	conn = socket(AF_INET, SOCK_STREAM, 0);
+	if (conn < 0 || connect(conn, (struct sockaddr *)&peer, sizeof(peer)) < 0)
+		return fail("connect");
+	char c;
+
+	handle(0);
+	errno = 0;
+	if (recv(conn, &c, 1, 0) != -1 || errno != EINTR || fired != 1)
+		return fail("recv interrupted without SA_RESTART: want -1 EINTR");
+	printf("ok recv: EINTR from a handler without SA_RESTART\n");
+
+	fired = 0;
+	pthread_t th;
+	pthread_create(&th, NULL, go_after_signal, NULL);
+	handle(SA_RESTART);
+	ssize_t n = recv(conn, &c, 1, 0);
+	pthread_join(th, NULL);
+	if (n != 1 || c != 'x' || fired != 1)
+		return fail("recv with SA_RESTART: want the byte sent after the handler ran");
+	printf("ok recv: restarted after a handler with SA_RESTART, then the data\n");
+
+	/* sendmmsg: two messages, both sent, in order (the peer prints what it got) */
+	struct iovec a = { "ab", 2 }, b = { "cd", 2 };
+	struct mmsghdr mm[2] = { { .msg_hdr = { .msg_iov = &a, .msg_iovlen = 1 } },
+				 { .msg_hdr = { .msg_iov = &b, .msg_iovlen = 1 } } };
+	if (sendmmsg(conn, mm, 2, 0) != 2 || mm[0].msg_len != 2 || mm[1].msg_len != 2)
+		return fail("sendmmsg");
+	printf("ok sendmmsg: 2 messages\n");
+
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[3])) };
+	if (l < 0 || bind(l, (struct sockaddr *)&me, sizeof(me)) < 0 || listen(l, 1) < 0)
+		return fail("listen");
+	fired = 0;
+	handle(0);
+	errno = 0;
+	if (accept(l, NULL, NULL) != -1 || errno != EINTR || fired != 1)
+		return fail("accept interrupted: want -1 EINTR");
+	printf("ok accept: EINTR from a handler without SA_RESTART\n");
+	close(l);
+	close(conn);
+	return 0;
+}
