@@ -335,7 +335,7 @@ static int stack_for_new_socket(void)
 
 struct ufile {
 	int ufd;             /* the ustack descriptor (non-blocking in ustack, always) */
-	atomic_int refs;     /* kernel descriptors that stand for it (dup) */
+	atomic_int refs;     /* kernel descriptors that stand for it (dup), and calls in progress */
 	atomic_bool nonblock; /* the program's O_NONBLOCK */
 };
 
@@ -377,12 +377,60 @@ static bool foreign(int fd)
 	return true;
 }
 
+static atomic_bool exiting; /* preload_exit has begun: closes do not linger */
+
+/* A forked child: the stack, its locks and the waiters belong to the parent. */
+static bool in_child(void)
+{
+	return us.st && us.pid != getpid();
+}
+
+/*
+ * The socket behind fd for the length of one call: a reference, so that another thread's
+ * close() of fd cannot free it (or let ustack reuse its descriptor) under the call — as a
+ * kernel file stays open until the calls on it return.  put() drops it, and the last
+ * reference closes the ustack socket.
+ */
+static struct ufile *get(int fd)
+{
+	pthread_mutex_lock(&map_mu);
+	struct ufile *f = ours(fd);
+	if (f)
+		atomic_fetch_add(&f->refs, 1);
+	pthread_mutex_unlock(&map_mu);
+	return f;
+}
+
+/* Lingers (SO_LINGER) as Linux's close does whatever O_NONBLOCK says, unless the process is
+ * exiting (inet_release: no linger under PF_EXITING). */
+static void put(struct ufile *f)
+{
+	if (atomic_fetch_sub(&f->refs, 1) != 1)
+		return;
+	if (!in_child()) {
+		if (!atomic_load(&exiting))
+			ustack_fcntl(us.st, f->ufd, F_SETFL, 0);
+		ustack_close(us.st, f->ufd);
+	}
+	free(f);
+}
+
+static void put_ufile(struct ufile **f)
+{
+	if (*f)
+		put(*f);
+}
+
+/* The socket call's head: fd is not ours → the C library's call; a forked child's → EBADF;
+ * else uf holds a reference until the function returns. */
 #define OURS_OR(fd, call)                                                                                   \
-	struct ufile *uf = ours(fd);                                                                        \
-	if (!uf)                                                                                            \
+	struct ufile *uf __attribute__((cleanup(put_ufile))) = NULL;                                        \
+	if (!ours(fd))                                                                                      \
 		return call;                                                                                \
 	if (foreign(fd))                                                                                    \
-		return -1
+		return -1;                                                                                  \
+	if (!(uf = get(fd)))                                                                                \
+		return call
 
 /* A kernel descriptor to stand for ustack descriptor ufd (made non-blocking in ustack; the
  * program sees nonblock); -1 with errno (ufd closed). */
@@ -412,22 +460,21 @@ static int stand_in(int ufd, bool nonblock)
 	return fd;
 }
 
-/* Forgets kernel descriptor fd; closes the ustack socket with its last stand-in — lingering
- * (SO_LINGER) as Linux's close does whatever O_NONBLOCK says, unless the process is exiting
- * (inet_release: no linger under PF_EXITING). */
-static void release(int fd, struct ufile *f, bool exiting)
+/* Forgets kernel descriptor fd (if it still stands for f); the socket closes with its last
+ * reference.  A forked child only forgets: the parent's locks may be held forever there. */
+static void release(int fd, struct ufile *f)
 {
-	pthread_mutex_lock(&map_mu);
-	atomic_store(&fdmap[fd], NULL);
-	pthread_mutex_unlock(&map_mu);
-	if (atomic_fetch_sub(&f->refs, 1) == 1) {
-		if (us.pid == getpid()) {
-			if (!exiting)
-				ustack_fcntl(us.st, f->ufd, F_SETFL, 0);
-			ustack_close(us.st, f->ufd);
-		}
-		free(f);
+	if (in_child()) {
+		atomic_store(&fdmap[fd], NULL);
+		return;
 	}
+	pthread_mutex_lock(&map_mu);
+	bool was = atomic_load(&fdmap[fd]) == f;
+	if (was)
+		atomic_store(&fdmap[fd], NULL);
+	pthread_mutex_unlock(&map_mu);
+	if (was)
+		put(f);
 }
 
 /* ---- waiters ------------------------------------------------------------------------------ */
@@ -437,12 +484,14 @@ static void release(int fd, struct ufile *f, bool exiting)
 struct uepoll {
 	int uep;
 	struct waiter *w;
+	atomic_int refs; /* the epoll descriptor, and waits in progress */
 };
 static _Atomic(struct uepoll *) *epmap; /* by kernel descriptor */
 
 struct waiter {
 	int efd;
-	atomic_bool armed;
+	atomic_int armers; /* threads armed on it: one per thread's own; any for an epoll's */
+	bool shared;       /* an epoll instance's: several threads may wait on it at once */
 	struct waiter *next;
 };
 
@@ -457,22 +506,27 @@ static void wake_waiters(void *arg)
 	if (!atomic_load_explicit(&armed_count, memory_order_acquire))
 		return;
 	pthread_mutex_lock(&waiters_mu);
-	for (struct waiter *w = waiters; w; w = w->next)
-		if (atomic_exchange(&w->armed, false)) {
-			atomic_fetch_sub(&armed_count, 1);
+	for (struct waiter *w = waiters; w; w = w->next) {
+		int n = atomic_exchange(&w->armers, 0);
+		if (n > 0) {
+			atomic_fetch_sub(&armed_count, n);
 			uint64_t one = 1;
 			ssize_t r = REAL(write)(w->efd, &one, sizeof(one));
 			(void)r;
 		}
+	}
 	pthread_mutex_unlock(&waiters_mu);
 }
 
-static struct waiter *waiter_new(void)
+/* A thread's own waiter has a blocking eventfd (block_wait sleeps reading it); an epoll
+ * instance's is non-blocking, since several threads may drain it. */
+static struct waiter *waiter_new(bool shared)
 {
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
-	w->efd = eventfd(0, EFD_CLOEXEC); /* blocking: block_wait reads it */
+	w->shared = shared;
+	w->efd = eventfd(0, EFD_CLOEXEC | (shared ? EFD_NONBLOCK : 0));
 	if (w->efd < 0) {
 		free(w);
 		return NULL;
@@ -492,37 +546,54 @@ static void waiter_free(struct waiter *w)
 			*p = w->next;
 			break;
 		}
-	if (atomic_exchange(&w->armed, false))
-		atomic_fetch_sub(&armed_count, 1);
+	atomic_fetch_sub(&armed_count, atomic_exchange(&w->armers, 0));
 	pthread_mutex_unlock(&waiters_mu);
 	REAL(close)(w->efd);
 	free(w);
 }
 
+/* Before checking ustack: the global count first, so that the hook's fast path never sees
+ * an armed waiter uncounted. */
 static void arm(struct waiter *w)
 {
-	if (!atomic_exchange(&w->armed, true))
-		atomic_fetch_add(&armed_count, 1);
+	atomic_fetch_add(&armed_count, 1);
+	atomic_fetch_add(&w->armers, 1);
+}
+
+/* Takes back one arming if the hook has not taken it: true if it was still there. */
+static bool unarm(struct waiter *w)
+{
+	int n = atomic_load(&w->armers);
+	while (n > 0)
+		if (atomic_compare_exchange_weak(&w->armers, &n, n - 1)) {
+			atomic_fetch_sub(&armed_count, 1);
+			return true;
+		}
+	return false;
 }
 
 /*
- * After the kernel's wait.  Exactly one write follows each arming the hook takes, so: if the
- * arming is still ours, nothing was written; else the hook's write is there or on its way, and
- * is consumed, so that the eventfd is empty for the next wait.  errno stays what the wait left
- * (EINTR must reach the program).
+ * After the kernel's wait.  A thread's own waiter: exactly one write follows each arming the
+ * hook takes, so if the arming is still ours nothing was written, else the hook's write is
+ * there or on its way and is consumed (a blocking read), leaving the eventfd empty for the
+ * next wait.  An epoll's shared waiter: its eventfd is drained without blocking — another
+ * thread woken by the same write may have drained it already, and the next hook writes again
+ * for whoever is still armed.  errno stays what the wait left (EINTR must reach the program).
  */
 static void disarm(struct waiter *w)
 {
 	int err = errno;
-	if (atomic_exchange(&w->armed, false)) {
-		atomic_fetch_sub(&armed_count, 1);
-	} else {
-		uint64_t v;
-		ssize_t r;
+	uint64_t v;
+	ssize_t r;
+	if (w->shared) {
+		unarm(w);
+		r = REAL(read)(w->efd, &v, sizeof(v));
+	} else if (!unarm(w)) {
 		do
 			r = REAL(read)(w->efd, &v, sizeof(v));
 		while (r < 0 && errno == EINTR);
 	}
+	(void)r;
 	errno = err;
 }
 
@@ -535,7 +606,7 @@ static struct waiter *thread_waiter(void)
 {
 	pthread_once(&thread_waiter_once, thread_waiter_init);
 	struct waiter *w = pthread_getspecific(thread_waiter_key);
-	if (!w && (w = waiter_new()) != NULL)
+	if (!w && (w = waiter_new(false)) != NULL)
 		pthread_setspecific(thread_waiter_key, w);
 	return w;
 }
@@ -587,6 +658,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+/* A timeout of sec and usec in ms, rounded up, at most INT_MAX (callers reject negatives). */
+static int timeout_ms(long long sec, long long usec)
+{
+	if (sec > INT_MAX / 1000)
+		return INT_MAX;
+	long long ms = sec * 1000 + (usec + 999) / 1000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 /* ---- socket calls ------------------------------------------------------------------------ */
 
 /* Linux raises SIGPIPE for a write to a connection that cannot send, unless MSG_NOSIGNAL. */
@@ -612,22 +692,24 @@ int socket(int domain, int type, int protocol)
 	return ufd < 0 ? -1 : stand_in(ufd, type & SOCK_NONBLOCK);
 }
 
-static struct uepoll *epoll_lookup(int epfd);
+static void epoll_put(struct uepoll *e);
 
 int close(int fd)
 {
 	struct ufile *f = ours(fd);
 	if (f)
-		release(fd, f, false);
-	struct uepoll *e = epoll_lookup(fd);
-	if (e) { /* an epoll instance that held ustack sockets */
-		pthread_mutex_lock(&map_mu);
-		atomic_store(&epmap[fd], NULL);
-		pthread_mutex_unlock(&map_mu);
-		if (us.pid == getpid())
-			ustack_close(us.st, e->uep);
-		waiter_free(e->w);
-		free(e);
+		release(fd, f);
+	if (epmap && fd >= 0 && fd < fdmap_size && atomic_load(&epmap[fd])) {
+		/* an epoll instance that held ustack sockets */
+		if (in_child()) {
+			atomic_store(&epmap[fd], NULL);
+		} else {
+			pthread_mutex_lock(&map_mu);
+			struct uepoll *e = atomic_exchange(&epmap[fd], NULL);
+			pthread_mutex_unlock(&map_mu);
+			if (e)
+				epoll_put(e);
+		}
 	}
 	return REAL(close)(fd);
 }
@@ -730,8 +812,12 @@ static bool blocking(struct ufile *uf, int flags)
 
 /* recv on the program's terms: a blocking one waits for data (MSG_WAITALL: for all of it,
  * or the end, an error or a signal — which then returns what came). */
+/* receive flags that Linux's tcp_recvmsg ignores (or that only touch the control data) */
+#define RECV_IGNORED (MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
+
 static ssize_t recv_ours(struct ufile *uf, void *b, size_t n, int flags)
 {
+	flags &= ~RECV_IGNORED;
 	bool block = blocking(uf, flags), all = block && (flags & MSG_WAITALL) && !(flags & MSG_PEEK);
 	size_t got = 0;
 	for (;;) {
@@ -782,6 +868,9 @@ static ssize_t send_ours(struct ufile *uf, const void *b, size_t n, int flags, c
 /* recvmsg/readv: the first data that comes (no MSG_WAITALL across iovecs) */
 static ssize_t recvmsg_ours(struct ufile *uf, struct msghdr *m, int flags)
 {
+	flags &= ~RECV_IGNORED;
+	if (flags & MSG_ERRQUEUE) /* never waits, in Linux either */
+		return ustack_recvmsg(us.st, uf->ufd, m, flags | MSG_DONTWAIT);
 	for (;;) {
 		ssize_t r = ustack_recvmsg(us.st, uf->ufd, m, flags | MSG_DONTWAIT);
 		if (r >= 0 || errno != EAGAIN || !blocking(uf, flags))
@@ -794,8 +883,9 @@ static ssize_t recvmsg_ours(struct ufile *uf, struct msghdr *m, int flags)
 /* sendmsg/writev: as send_ours, over a copy of the iovecs advanced past what went */
 static ssize_t sendmsg_ours(struct ufile *uf, const struct msghdr *m, int flags)
 {
-	if (!m || m->msg_iovlen > IOV_MAX)
-		return ustack_sendmsg(us.st, uf->ufd, m, flags | MSG_DONTWAIT); /* its errno */
+	if (!m || m->msg_iovlen > IOV_MAX || (m->msg_iovlen && !m->msg_iov))
+		return ustack_sendmsg(us.st, uf->ufd, m && (!m->msg_iovlen || m->msg_iov) ? m : NULL,
+				      flags | MSG_DONTWAIT); /* its errno (EFAULT, EMSGSIZE) */
 	bool block = blocking(uf, flags);
 	struct iovec iov[m->msg_iovlen ? m->msg_iovlen : 1];
 	size_t total = 0;
@@ -889,13 +979,7 @@ ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
  * the next call, as Linux's ___sys_sendmsg loop does */
 int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
-	struct ufile *uf = ours(fd);
-	if (!uf) {
-		int (*next)(int, struct mmsghdr *, unsigned int, int) = dlsym(RTLD_NEXT, "sendmmsg");
-		return next(fd, v, n, flags);
-	}
-	if (foreign(fd))
-		return -1;
+	OURS_OR(fd, ((int (*)(int, struct mmsghdr *, unsigned int, int))dlsym(RTLD_NEXT, "sendmmsg"))(fd, v, n, flags));
 	unsigned int i = 0;
 	for (; i < n && i < UIO_MAXIOV; i++) {
 		ssize_t r = sendmsg_ours(uf, &v[i].msg_hdr, flags);
@@ -908,13 +992,8 @@ int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 
 int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *tmo)
 {
-	struct ufile *uf = ours(fd);
-	if (!uf) {
-		int (*next)(int, struct mmsghdr *, unsigned int, int, struct timespec *) = dlsym(RTLD_NEXT, "recvmmsg");
-		return next(fd, v, n, flags, tmo);
-	}
-	if (foreign(fd))
-		return -1;
+	OURS_OR(fd, ((int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *))dlsym(RTLD_NEXT,
+													   "recvmmsg"))(fd, v, n, flags, tmo));
 	unsigned int i = 0;
 	for (; i < n && i < UIO_MAXIOV; i++) {
 		if (v[i].msg_hdr.msg_name)
@@ -980,33 +1059,44 @@ ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t buflen, int flags, stru
  * *offset) moves by what was sent. */
 static ssize_t sendfile_ours(struct ufile *uf, int in, off_t *offset, size_t count)
 {
-	static __thread uint8_t buf[65536];
+	enum { CHUNK = 65536 };
+	uint8_t *buf = malloc(CHUNK); /* not static TLS: that would come out of every thread's stack */
+	if (!buf) {
+		errno = ENOMEM;
+		return -1;
+	}
 	size_t done = 0;
+	ssize_t rc = 0;
 	while (done < count) {
-		size_t want = count - done < sizeof(buf) ? count - done : sizeof(buf);
+		size_t want = count - done < CHUNK ? count - done : CHUNK;
 		ssize_t n = offset ? pread(in, buf, want, *offset) : REAL(read)(in, buf, want);
 		if (n <= 0) {
 			if (n < 0 && !done)
-				return -1;
+				rc = -1;
 			break;
 		}
 		ssize_t w = send_ours(uf, buf, (size_t)n, 0, NULL, 0);
 		if (w < 0) {
+			int err = errno;
 			if (!offset)
-				lseek(in, -n, SEEK_CUR);
-			if (done)
-				break;
-			return -1;
+				lseek(in, -n, SEEK_CUR); /* what was read and not sent stays in the file */
+			errno = err;
+			if (!done)
+				rc = -1;
+			break;
 		}
 		if (offset)
 			*offset += w;
 		else if (w < n)
-			lseek(in, w - n, SEEK_CUR);
+			lseek(in, w - n, SEEK_CUR); /* a signal cut the send short */
 		done += (size_t)w;
 		if (w < n)
 			break;
 	}
-	return (ssize_t)done;
+	int err = errno;
+	free(buf);
+	errno = err;
+	return rc < 0 ? -1 : (ssize_t)done;
 }
 
 ssize_t sendfile(int out, int in, off_t *offset, size_t count)
@@ -1022,11 +1112,9 @@ ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
 /* fcntl and fcntl64 (what programs built with _FILE_OFFSET_BITS=64 call) */
 static int fcntl_any(int (*next)(int, int, ...), int fd, int cmd, long arg)
 {
-	struct ufile *uf = ours(fd);
-	if (!uf || cmd == F_GETFD || cmd == F_SETFD)
-		return next(fd, cmd, arg);
-	if (foreign(fd))
-		return -1;
+	if (cmd != F_GETFL && cmd != F_SETFL && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
+		return next(fd, cmd, arg); /* the descriptor's own (FD_CLOEXEC), owner, locks ... */
+	OURS_OR(fd, next(fd, cmd, arg));
 	switch (cmd) {
 	case F_GETFL: /* a socket's file: O_RDWR, and the program's O_NONBLOCK */
 		return O_RDWR | (atomic_load(&uf->nonblock) ? O_NONBLOCK : 0);
@@ -1048,8 +1136,7 @@ static int fcntl_any(int (*next)(int, int, ...), int fd, int cmd, long arg)
 		return nfd;
 	}
 	default:
-		errno = EINVAL;
-		return -1;
+		return next(fd, cmd, arg);
 	}
 }
 
@@ -1078,6 +1165,8 @@ int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	void *argp = va_arg(ap, void *);
 	va_end(ap);
+	if (req == FIOCLEX || req == FIONCLEX || req == FIOASYNC)
+		return REAL(ioctl)(fd, req, argp); /* the descriptor's */
 	OURS_OR(fd, REAL(ioctl)(fd, req, argp));
 	if (req == FIONBIO) {
 		if (!argp) {
@@ -1090,19 +1179,25 @@ int ioctl(int fd, unsigned long req, ...)
 	return ustack_ioctl(us.st, uf->ufd, req, (int *)argp);
 }
 
-/* dup2/dup3 onto a descriptor: the new one stands for the same socket. */
-static int dup_onto(int oldfd, int newfd, struct ufile *uf, int rc)
+/* dup and friends: descriptor rc (the kernel's new one) now stands for uf's socket, or (uf
+ * NULL) for whatever the kernel's call made it; what stood there before is let go. */
+static int dup_onto(int oldfd, struct ufile *uf, int rc)
 {
 	if (rc < 0 || rc == oldfd)
 		return rc;
 	if (rc >= fdmap_size) {
-		REAL(close)(rc);
-		errno = EMFILE;
-		return -1;
+		if (uf) {
+			REAL(close)(rc);
+			errno = EMFILE;
+			return -1;
+		}
+		return rc;
 	}
-	struct ufile *prev = ours(newfd);
-	if (prev && prev != uf)
-		release(newfd, prev, false);
+	struct ufile *prev = ours(rc);
+	if (prev == uf)
+		return rc; /* already stands for it (dup2 onto a dup of the same socket) */
+	if (prev)
+		release(rc, prev);
 	if (uf) {
 		atomic_fetch_add(&uf->refs, 1);
 		atomic_store(&fdmap[rc], uf);
@@ -1112,23 +1207,33 @@ static int dup_onto(int oldfd, int newfd, struct ufile *uf, int rc)
 
 int dup(int fd)
 {
-	struct ufile *uf = ours(fd);
-	int rc = REAL(dup)(fd);
-	return uf ? dup_onto(fd, rc, uf, rc) : rc;
+	struct ufile *uf = ours(fd) ? get(fd) : NULL;
+	int rc = dup_onto(fd, uf, REAL(dup)(fd));
+	if (uf)
+		put(uf);
+	return rc;
 }
 
 int dup2(int oldfd, int newfd)
 {
-	struct ufile *uf = ours(oldfd), *prev = ours(newfd);
+	struct ufile *uf = ours(oldfd) ? get(oldfd) : NULL;
 	int rc = REAL(dup2)(oldfd, newfd);
-	return uf || prev ? dup_onto(oldfd, newfd, uf, rc) : rc;
+	if (uf || ours(newfd))
+		rc = dup_onto(oldfd, uf, rc);
+	if (uf)
+		put(uf);
+	return rc;
 }
 
 int dup3(int oldfd, int newfd, int flags)
 {
-	struct ufile *uf = ours(oldfd), *prev = ours(newfd);
+	struct ufile *uf = ours(oldfd) ? get(oldfd) : NULL;
 	int rc = REAL(dup3)(oldfd, newfd, flags);
-	return uf || prev ? dup_onto(oldfd, newfd, uf, rc) : rc;
+	if (uf || ours(newfd))
+		rc = dup_onto(oldfd, uf, rc);
+	if (uf)
+		put(uf);
+	return rc;
 }
 
 /* ---- poll and select ---------------------------------------------------------------------- */
@@ -1207,7 +1312,7 @@ static bool any_ours(const struct pollfd *fds, nfds_t n)
 #endif
 int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-	if (!us.st || !any_ours(fds, n))
+	if (!us.st || in_child() || !fds || !any_ours(fds, n))
 		return REAL(poll)(fds, n, timeout);
 	return poll_mixed(fds, n, timeout, NULL);
 }
@@ -1222,10 +1327,18 @@ int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
 {
-	if (!us.st || !any_ours(fds, n))
-		return REAL(ppoll)(fds, n, tmo, mask);
-	int ms = tmo ? (int)(tmo->tv_sec * 1000 + (tmo->tv_nsec + 999999) / 1000000) : -1;
-	return poll_mixed(fds, n, ms, mask);
+	if (!us.st || in_child() || !fds || !any_ours(fds, n) ||
+	    (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000L)))
+		return REAL(ppoll)(fds, n, tmo, mask); /* the kernel's answer, EINVAL included */
+	return poll_mixed(fds, n, tmo ? timeout_ms(tmo->tv_sec, tmo->tv_nsec / 1000) : -1, mask);
+}
+
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		abort();
+	return ppoll(fds, n, tmo, mask);
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -1247,6 +1360,11 @@ static int select_mixed(int nfds, fd_set *r, fd_set *wr, fd_set *ex, int timeout
 			p[n++] = (struct pollfd){ .fd = fd, .events = ev };
 	}
 	int rc = poll_mixed(p, n, timeout, mask);
+	for (nfds_t i = 0; rc >= 0 && i < n; i++)
+		if (p[i].revents & POLLNVAL) { /* select's EBADF leaves the sets as they were */
+			errno = EBADF;
+			rc = -1;
+		}
 	if (rc >= 0) {
 		rc = 0;
 		for (int fd = 0; fd < nfds; fd++) {
@@ -1259,11 +1377,6 @@ static int select_mixed(int nfds, fd_set *r, fd_set *wr, fd_set *ex, int timeout
 		}
 		for (nfds_t i = 0; i < n; i++) {
 			short re = p[i].revents;
-			if (re & POLLNVAL) {
-				errno = EBADF;
-				rc = -1;
-				break;
-			}
 			if (r && (p[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR)))
 				FD_SET(p[i].fd, r), rc++;
 			if (wr && (p[i].events & POLLOUT) && (re & (POLLOUT | POLLERR)))
@@ -1278,7 +1391,7 @@ static int select_mixed(int nfds, fd_set *r, fd_set *wr, fd_set *ex, int timeout
 
 static bool any_ours_in(int nfds, fd_set *r, fd_set *wr, fd_set *ex)
 {
-	if (!us.st)
+	if (!us.st || in_child())
 		return false;
 	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
 		if (((r && FD_ISSET(fd, r)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex))) && ours(fd))
@@ -1288,9 +1401,10 @@ static bool any_ours_in(int nfds, fd_set *r, fd_set *wr, fd_set *ex)
 
 int select(int nfds, fd_set *r, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
-	if (nfds < 0 || nfds > FD_SETSIZE || !any_ours_in(nfds, r, wr, ex))
-		return REAL(select)(nfds, r, wr, ex, tv);
-	int ms = tv ? (int)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000) : -1;
+	if (nfds < 0 || nfds > FD_SETSIZE || (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) ||
+	    !any_ours_in(nfds, r, wr, ex))
+		return REAL(select)(nfds, r, wr, ex, tv); /* the kernel's answer, EINVAL included */
+	int ms = tv ? timeout_ms(tv->tv_sec, tv->tv_usec) : -1;
 	uint64_t start = now_ns();
 	int rc = select_mixed(nfds, r, wr, ex, ms, NULL);
 	if (tv) { /* Linux writes back the time not slept */
@@ -1303,9 +1417,10 @@ int select(int nfds, fd_set *r, fd_set *wr, fd_set *ex, struct timeval *tv)
 
 int pselect(int nfds, fd_set *r, fd_set *wr, fd_set *ex, const struct timespec *ts, const sigset_t *mask)
 {
-	if (nfds < 0 || nfds > FD_SETSIZE || !any_ours_in(nfds, r, wr, ex))
+	if (nfds < 0 || nfds > FD_SETSIZE || (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L)) ||
+	    !any_ours_in(nfds, r, wr, ex))
 		return REAL(pselect)(nfds, r, wr, ex, ts, mask);
-	int ms = ts ? (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000) : -1;
+	int ms = ts ? timeout_ms(ts->tv_sec, ts->tv_nsec / 1000) : -1;
 	return select_mixed(nfds, r, wr, ex, ms, mask);
 }
 
@@ -1326,14 +1441,21 @@ static struct uepoll *epoll_of(int epfd, bool create)
 	struct uepoll *e = epmap ? atomic_load(&epmap[epfd]) : NULL;
 	int err = epmap ? 0 : ENOMEM;
 	if (!e && create && epmap) {
+		/* the first ustack socket in epfd: a ustack epoll instance, and a waiter whose
+		 * eventfd goes into the kernel's (which also tells whether epfd is one: EBADF,
+		 * EINVAL as epoll_ctl's) */
 		e = calloc(1, sizeof(*e));
-		if (e)
-			e->uep = ustack_epoll_create(us.st, 1);
-		if (e && e->uep >= 0)
-			e->w = waiter_new();
+		err = ENOMEM;
+		if (e && (e->uep = ustack_epoll_create(us.st, 1)) < 0)
+			err = errno;
+		else if (e && !(e->w = waiter_new(true)))
+			err = errno ? errno : ENOMEM;
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_MAGIC };
-		if (!e || !e->w || REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, e->w->efd, &ev) < 0) {
-			err = e && e->w ? errno : ENOMEM;
+		if (e && e->w && REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, e->w->efd, &ev) < 0)
+			err = errno;
+		else if (e && e->w)
+			err = 0;
+		if (err) {
 			if (e && e->w)
 				waiter_free(e->w);
 			if (e && e->uep >= 0)
@@ -1341,20 +1463,38 @@ static struct uepoll *epoll_of(int epfd, bool create)
 			free(e);
 			e = NULL;
 		} else {
+			atomic_init(&e->refs, 1); /* the descriptor's */
 			atomic_store(&epmap[epfd], e);
 		}
 	}
+	if (e)
+		atomic_fetch_add(&e->refs, 1); /* the caller's */
 	pthread_mutex_unlock(&map_mu);
 	if (!e && err)
 		errno = err;
 	return e;
 }
 
-static struct uepoll *epoll_lookup(int epfd)
+/* epfd's instance with a reference for the caller, or NULL */
+static struct uepoll *epoll_get(int epfd)
 {
-	if (!epmap || epfd < 0 || epfd >= fdmap_size)
+	if (!epmap || epfd < 0 || epfd >= fdmap_size || !atomic_load(&epmap[epfd]) || in_child())
 		return NULL;
-	return atomic_load(&epmap[epfd]);
+	pthread_mutex_lock(&map_mu);
+	struct uepoll *e = atomic_load(&epmap[epfd]);
+	if (e)
+		atomic_fetch_add(&e->refs, 1);
+	pthread_mutex_unlock(&map_mu);
+	return e;
+}
+
+static void epoll_put(struct uepoll *e)
+{
+	if (atomic_fetch_sub(&e->refs, 1) != 1)
+		return;
+	ustack_close(us.st, e->uep);
+	waiter_free(e->w);
+	free(e);
 }
 
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
@@ -1368,7 +1508,11 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 			errno = ENOENT; /* never added */
 		return -1;
 	}
-	return ustack_epoll_ctl(us.st, e->uep, op, uf->ufd, ev);
+	int rc = ustack_epoll_ctl(us.st, e->uep, op, uf->ufd, ev);
+	int err = errno;
+	epoll_put(e);
+	errno = err;
+	return rc;
 }
 
 /* Events from the ustack instance first (without waiting), then the kernel's, sleeping in
@@ -1379,7 +1523,9 @@ static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs,
 	uint64_t start = now_ns();
 	for (;;) {
 		arm(e->w);
-		int nu = ustack_epoll_wait(us.st, e->uep, evs, max, 0);
+		/* one slot at least for the kernel's descriptors, so that a busy ustack socket
+		 * cannot starve them */
+		int nu = ustack_epoll_wait(us.st, e->uep, evs, max > 1 ? max - 1 : max, 0);
 		if (nu < 0 || nu == max) {
 			disarm(e->w);
 			return nu;
@@ -1400,20 +1546,48 @@ static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs,
 	}
 }
 
+static int epoll_wait_ours(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
+{
+	struct uepoll *e = max > 0 ? epoll_get(epfd) : NULL;
+	if (!e)
+		return mask ? REAL(epoll_pwait)(epfd, evs, max, timeout, mask) : REAL(epoll_wait)(epfd, evs, max, timeout);
+	int rc = epoll_wait_mixed(e, epfd, evs, max, timeout, mask);
+	int err = errno;
+	epoll_put(e);
+	errno = err;
+	return rc;
+}
+
 int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
-	struct uepoll *e = epoll_lookup(epfd);
-	if (!e || max <= 0)
-		return REAL(epoll_wait)(epfd, evs, max, timeout);
-	return epoll_wait_mixed(e, epfd, evs, max, timeout, NULL);
+	return epoll_wait_ours(epfd, evs, max, timeout, NULL);
 }
 
 int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
 {
-	struct uepoll *e = epoll_lookup(epfd);
-	if (!e || max <= 0)
-		return REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
-	return epoll_wait_mixed(e, epfd, evs, max, timeout, mask);
+	return epoll_wait_ours(epfd, evs, max, timeout, mask);
+}
+
+/* epoll_pwait2 (a timespec's timeout, as systemd's sd-event uses) */
+int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo, const sigset_t *mask);
+int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo, const sigset_t *mask)
+{
+	struct uepoll *e = max > 0 ? epoll_get(epfd) : NULL;
+	if (!e) {
+		int (*next)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *) =
+			dlsym(RTLD_NEXT, "epoll_pwait2");
+		if (!next) {
+			errno = ENOSYS;
+			return -1;
+		}
+		return next(epfd, evs, max, tmo, mask);
+	}
+	epoll_put(e);
+	if (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000L)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return epoll_wait_ours(epfd, evs, max, tmo ? timeout_ms(tmo->tv_sec, tmo->tv_nsec / 1000) : -1, mask);
 }
 
 /* ---- exit -------------------------------------------------------------------------------- */
@@ -1429,10 +1603,11 @@ __attribute__((destructor)) static void preload_exit(void)
 {
 	if (!us.st || us.pid != getpid())
 		return;
+	atomic_store(&exiting, true);
 	for (int fd = 0; fdmap && fd < fdmap_size; fd++) {
 		struct ufile *f = ours(fd);
 		if (f) {
-			release(fd, f, true);
+			release(fd, f);
 			REAL(close)(fd);
 		}
 	}

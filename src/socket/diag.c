@@ -179,12 +179,6 @@ int ustack_tcp_metrics_flush(struct ustack *st, const struct in_addr *daddr, int
 	return (int)gone;
 }
 
-/*
- * /proc/net/sockstat (sockstat_seq_show).  ustack keeps a TIME_WAIT connection in its full
- * socket where Linux swaps in a timewait minisock, so alloc counts sockets that are not in
- * TIME_WAIT; an orphan is a socket the application closed (no descriptor, no listener
- * waiting to hand it out) that still talks to its peer.  Walks the tables: for diagnostics.
- */
 unsigned ustack_undelivered(struct ustack *st, uint64_t *lost)
 {
 	stack_lock(st);
@@ -195,6 +189,12 @@ unsigned ustack_undelivered(struct ustack *st, uint64_t *lost)
 	return n;
 }
 
+/*
+ * /proc/net/sockstat (sockstat_seq_show).  ustack keeps a TIME_WAIT connection in its full
+ * socket where Linux swaps in a timewait minisock, so alloc counts sockets that are not in
+ * TIME_WAIT; an orphan is a socket the application closed (no descriptor, no listener
+ * waiting to hand it out) that still talks to its peer.  Walks the tables: for diagnostics.
+ */
 int ustack_sockstat(struct ustack *st, struct ustack_sockstat *s)
 {
 	if (!st || !s) {
