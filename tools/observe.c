@@ -1029,6 +1029,24 @@ static void on_trace_signal(int sig)
 
 #define MAX_EVENTS 16
 
+/* A streaming request (trace, pcap) to the instance, which SIGINT/SIGTERM end: the stream,
+ * or NULL with *rc the command's exit status (the message printed). */
+static FILE *stream_open(const char *given, const char *req, char *name, size_t size, int *rc)
+{
+	*rc = pick_instance(given, name, size, false);
+	if (*rc)
+		return NULL;
+	struct sigaction sa = { .sa_handler = on_trace_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	char why[256];
+	FILE *f = ctl_request(name, req, 0, why, sizeof(why));
+	if (!f)
+		*rc = request_error(name, why);
+	return f;
+}
+
 /* A field "KEY=VALUE" of a trace line's body, copied into out (empty if absent). */
 static void trace_field(const char *body, const char *key, char *out, size_t size)
 {
@@ -1152,17 +1170,10 @@ int cmd_trace(int argc, char **argv)
 	if (cli_no_operands(argc, argv) < 0)
 		return CLI_USAGE;
 	char name[80];
-	int rc = pick_instance(given, name, sizeof(name), false);
-	if (rc)
-		return rc;
-	struct sigaction sa = { .sa_handler = on_trace_signal };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	char why[256];
-	FILE *f = ctl_request(name, "trace", 0, why, sizeof(why));
+	int rc;
+	FILE *f = stream_open(given, "trace", name, sizeof(name), &rc);
 	if (!f)
-		return request_error(name, why);
+		return rc;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	fprintf(stderr, "# tracing %s (interrupt to stop)\n", name); /* subscribed: events from now on */
 	struct ladder lad;
@@ -1252,19 +1263,12 @@ int cmd_pcap(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	const char *path = argv[optind];
-	char name[80];
-	int rc = pick_instance(given, name, sizeof(name), false);
-	if (rc)
-		return rc;
-	struct sigaction sa = { .sa_handler = on_trace_signal };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	char req[32], why[256], line[64];
+	char name[80], req[32], line[64];
 	snprintf(req, sizeof(req), "pcap %ld", ifindex);
-	FILE *f = ctl_request(name, req, 0, why, sizeof(why));
+	int rc;
+	FILE *f = stream_open(given, req, name, sizeof(name), &rc);
 	if (!f)
-		return request_error(name, why);
+		return rc;
 	int linktype;
 	if (!fgets(line, sizeof(line), f) || sscanf(line, "linktype %d", &linktype) != 1) {
 		fclose(f);
