@@ -401,15 +401,21 @@ static struct ufile *get(int fd)
 	return f;
 }
 
-/* Lingers (SO_LINGER) as Linux's close does whatever O_NONBLOCK says, unless the process is
- * exiting (inet_release: no linger under PF_EXITING). */
+/* The last reference closes the socket: lingering with SO_LINGER as ustack's close does (as
+ * Linux's, whatever O_NONBLOCK says) — except when the process is exiting, where Linux's
+ * inet_release passes no linger time (PF_EXITING); SO_LINGER {1, 0} still resets then. */
 static void put(struct ufile *f)
 {
 	if (atomic_fetch_sub(&f->refs, 1) != 1)
 		return;
 	if (!in_child()) {
-		if (!atomic_load(&exiting))
-			ustack_fcntl(us.st, f->ufd, F_SETFL, 0);
+		struct linger lg;
+		socklen_t len = sizeof(lg);
+		if (atomic_load(&exiting) && ustack_getsockopt(us.st, f->ufd, SOL_SOCKET, SO_LINGER, &lg, &len) == 0 &&
+		    lg.l_onoff && lg.l_linger > 0) {
+			lg = (struct linger){ 0, 0 };
+			ustack_setsockopt(us.st, f->ufd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
 		ustack_close(us.st, f->ufd);
 	}
 	free(f);

@@ -318,8 +318,10 @@ int ustack_close(struct ustack *st, int fd)
 		/* __tcp_close, whatever the state: unread data or SO_LINGER {1, 0} resets; else a
 		 * FIN if none went yet (a shutdown(SHUT_WR) sent it); then, with SO_LINGER, wait
 		 * until our FIN is acknowledged — after a shutdown too, or an application that
-		 * exits at close() would lose what is still in flight.  An orphan until done. */
-		if (!tcp_close(st, sk) && sk->linger > 0 && !sk->nonblock)
+		 * exits at close() would lose what is still in flight — and on a non-blocking
+		 * socket too: inet_release passes the linger time whatever O_NONBLOCK says.  An
+		 * orphan until done. */
+		if (!tcp_close(st, sk) && sk->linger > 0)
 			sk_stream_wait_close(st, sk);
 		break;
 	case TCP_TIME_WAIT:
