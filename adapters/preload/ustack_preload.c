@@ -337,6 +337,7 @@ struct ufile {
 	int ufd;             /* the ustack descriptor (non-blocking in ustack, always) */
 	atomic_int refs;     /* kernel descriptors that stand for it (dup), and calls in progress */
 	atomic_bool nonblock; /* the program's O_NONBLOCK */
+	atomic_uint rcvtimeo, sndtimeo; /* SO_RCVTIMEO/SO_SNDTIMEO in ms: UINT_MAX none, 0 no wait */
 };
 
 static _Atomic(struct ufile *) *fdmap;
@@ -461,6 +462,8 @@ static int stand_in(int ufd, bool nonblock)
 	f->ufd = ufd;
 	atomic_init(&f->refs, 1);
 	atomic_init(&f->nonblock, nonblock);
+	atomic_init(&f->rcvtimeo, UINT_MAX);
+	atomic_init(&f->sndtimeo, UINT_MAX);
 	ustack_fcntl(us.st, ufd, F_SETFL, O_NONBLOCK);
 	atomic_store_explicit(&fdmap[fd], f, memory_order_release);
 	return fd;
@@ -619,11 +622,17 @@ static struct waiter *thread_waiter(void)
 
 /*
  * A blocking call's wait for ustack socket ufd to be ready for events (or in error): 0 once it
- * is, -1 with EINTR when a signal without SA_RESTART came first.  It sleeps in a blocking read
- * of the thread's eventfd, which the kernel restarts after a handler with SA_RESTART, as it
- * restarts its own blocking socket calls (Linux's sk_wait_event returns -ERESTARTSYS).
+ * is; -1 with EINTR when a signal without SA_RESTART came first, or EAGAIN at deadline_ns
+ * (SO_RCVTIMEO/SO_SNDTIMEO; 0: none).  Without a deadline it sleeps in a blocking read of the
+ * thread's eventfd, which the kernel restarts after a handler with SA_RESTART, as it restarts
+ * its own blocking socket calls (sk_wait_event's -ERESTARTSYS); with one it sleeps in poll,
+ * which a signal always interrupts — as Linux's sock_intr_errno gives EINTR, not a restart,
+ * when the socket has a timeout.
  */
-static int block_wait(int ufd, short events)
+static int timeout_ms(long long sec, long long usec);
+static uint64_t now_ns(void);
+
+static int block_wait(int ufd, short events, uint64_t deadline_ns)
 {
 	struct waiter *w = thread_waiter();
 	if (!w) {
@@ -638,12 +647,30 @@ static int block_wait(int ufd, short events)
 			return 0; /* ready, or an error the call itself will report */
 		}
 		uint64_t v;
+		if (deadline_ns) {
+			uint64_t now = now_ns();
+			int ms = now >= deadline_ns ? 0 : timeout_ms(0, (long long)((deadline_ns - now + 999) / 1000));
+			struct pollfd e = { .fd = w->efd, .events = POLLIN };
+			int r = ms ? REAL(poll)(&e, 1, ms) : 0;
+			if (r <= 0) {
+				if (r == 0)
+					errno = EAGAIN;
+				disarm(w);
+				return -1;
+			}
+		}
 		if (REAL(read)(w->efd, &v, sizeof(v)) < 0) {
 			disarm(w);
 			return -1; /* EINTR (errno kept by disarm) */
 		}
 		/* the hook took the arming and wrote: look again */
 	}
+}
+
+/* When a call with timeout ms (UINT_MAX: none) started now must give up, for block_wait. */
+static uint64_t deadline_of(unsigned ms)
+{
+	return ms == UINT_MAX ? 0 : now_ns() + (uint64_t)ms * 1000000u;
 }
 
 /* Milliseconds left of a poll timeout that started at start (ns), -1 for none. */
@@ -738,11 +765,13 @@ static int accept_ours(struct ufile *uf, struct sockaddr *a, socklen_t *l, int f
 		errno = EINVAL;
 		return -1;
 	}
+	unsigned timeo = atomic_load(&uf->rcvtimeo);
+	uint64_t deadline = deadline_of(timeo);
 	for (;;) {
 		int ufd = ustack_accept4(us.st, uf->ufd, a, l, SOCK_NONBLOCK);
 		if (ufd >= 0)
 			return stand_in(ufd, flags & SOCK_NONBLOCK);
-		if (errno != EAGAIN || atomic_load(&uf->nonblock) || block_wait(uf->ufd, POLLIN) < 0)
+		if (errno != EAGAIN || atomic_load(&uf->nonblock) || !timeo || block_wait(uf->ufd, POLLIN, deadline) < 0)
 			return -1;
 	}
 }
@@ -766,10 +795,14 @@ int connect(int fd, const struct sockaddr *a, socklen_t l)
 	OURS_OR(fd, REAL(connect)(fd, a, l));
 	if (ustack_connect(us.st, uf->ufd, a, l) == 0)
 		return 0;
-	if (errno != EINPROGRESS || atomic_load(&uf->nonblock))
+	unsigned timeo = atomic_load(&uf->sndtimeo);
+	if (errno != EINPROGRESS || atomic_load(&uf->nonblock) || !timeo)
 		return -1;
-	if (block_wait(uf->ufd, POLLOUT) < 0)
+	if (block_wait(uf->ufd, POLLOUT, deadline_of(timeo)) < 0) {
+		if (errno == EAGAIN) /* SO_SNDTIMEO ran out: the handshake goes on */
+			errno = EINPROGRESS;
 		return -1;
+	}
 	int err = 0;
 	socklen_t el = sizeof(err);
 	if (ustack_getsockopt(us.st, uf->ufd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
@@ -796,7 +829,16 @@ int getsockopt(int fd, int level, int name, void *v, socklen_t *l)
 int setsockopt(int fd, int level, int name, const void *v, socklen_t l)
 {
 	OURS_OR(fd, REAL(setsockopt)(fd, level, name, v, l));
-	return (ustack_setsockopt(us.st, uf->ufd, level, name, v, l));
+	int rc = ustack_setsockopt(us.st, uf->ufd, level, name, v, l);
+	if (rc == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == 66 || name == 67)) {
+		/* the library waits, so it keeps the timeout (ustack checked the value: a whole
+		 * timeval, µs in range): negative "no wait", 0/0 for ever, else ms rounded up */
+		struct { int64_t sec, usec; } tv;
+		memcpy(&tv, v, sizeof(tv));
+		unsigned ms = tv.sec < 0 ? 0 : !tv.sec && !tv.usec ? UINT_MAX : (unsigned)timeout_ms(tv.sec, tv.usec);
+		atomic_store(name == SO_RCVTIMEO || name == 66 ? &uf->rcvtimeo : &uf->sndtimeo, ms);
+	}
+	return rc;
 }
 
 int getsockname(int fd, struct sockaddr *a, socklen_t *l)
@@ -811,9 +853,10 @@ int getpeername(int fd, struct sockaddr *a, socklen_t *l)
 	return (ustack_getpeername(us.st, uf->ufd, a, l));
 }
 
-static bool blocking(struct ufile *uf, int flags)
+/* Whether a call may wait: not on O_NONBLOCK, MSG_DONTWAIT, or a timeout of 0 */
+static bool blocking(struct ufile *uf, int flags, unsigned timeo)
 {
-	return !atomic_load(&uf->nonblock) && !(flags & MSG_DONTWAIT);
+	return !atomic_load(&uf->nonblock) && !(flags & MSG_DONTWAIT) && timeo;
 }
 
 /* recv on the program's terms: a blocking one waits for data (MSG_WAITALL: for all of it,
@@ -824,7 +867,9 @@ static bool blocking(struct ufile *uf, int flags)
 static ssize_t recv_ours(struct ufile *uf, void *b, size_t n, int flags)
 {
 	flags &= ~RECV_IGNORED;
-	bool block = blocking(uf, flags), all = block && (flags & MSG_WAITALL) && !(flags & MSG_PEEK);
+	unsigned timeo = atomic_load(&uf->rcvtimeo);
+	uint64_t deadline = deadline_of(timeo);
+	bool block = blocking(uf, flags, timeo), all = block && (flags & MSG_WAITALL) && !(flags & MSG_PEEK);
 	size_t got = 0;
 	for (;;) {
 		ssize_t r = ustack_recv(us.st, uf->ufd, (uint8_t *)b + got, n - got, (flags & ~MSG_WAITALL) | MSG_DONTWAIT);
@@ -836,7 +881,7 @@ static ssize_t recv_ours(struct ufile *uf, void *b, size_t n, int flags)
 		}
 		if (r == 0 || (errno != EAGAIN || !block))
 			return got ? (ssize_t)got : r;
-		if (block_wait(uf->ufd, POLLIN) < 0)
+		if (block_wait(uf->ufd, POLLIN, deadline) < 0)
 			return got ? (ssize_t)got : -1;
 	}
 }
@@ -845,7 +890,9 @@ static ssize_t recv_ours(struct ufile *uf, void *b, size_t n, int flags)
  * returns what went, or EINTR if nothing did. */
 static ssize_t send_ours(struct ufile *uf, const void *b, size_t n, int flags, const struct sockaddr *a, socklen_t al)
 {
-	bool block = blocking(uf, flags);
+	unsigned timeo = atomic_load(&uf->sndtimeo);
+	uint64_t deadline = deadline_of(timeo);
+	bool block = blocking(uf, flags, timeo);
 	size_t sent = 0;
 	if ((flags & MSG_FASTOPEN) && block) {
 		/* connect and send in one: the handshake's wait is ustack's own (not interruptible) */
@@ -866,7 +913,7 @@ static ssize_t send_ours(struct ufile *uf, const void *b, size_t n, int flags, c
 		}
 		if (errno != EAGAIN || !block)
 			return sent ? (ssize_t)sent : pipe_signal(-1, flags);
-		if (block_wait(uf->ufd, POLLOUT) < 0)
+		if (block_wait(uf->ufd, POLLOUT, deadline) < 0)
 			return sent ? (ssize_t)sent : -1;
 	}
 }
@@ -877,11 +924,13 @@ static ssize_t recvmsg_ours(struct ufile *uf, struct msghdr *m, int flags)
 	flags &= ~RECV_IGNORED;
 	if (flags & MSG_ERRQUEUE) /* never waits, in Linux either */
 		return ustack_recvmsg(us.st, uf->ufd, m, flags | MSG_DONTWAIT);
+	unsigned timeo = atomic_load(&uf->rcvtimeo);
+	uint64_t deadline = deadline_of(timeo);
 	for (;;) {
 		ssize_t r = ustack_recvmsg(us.st, uf->ufd, m, flags | MSG_DONTWAIT);
-		if (r >= 0 || errno != EAGAIN || !blocking(uf, flags))
+		if (r >= 0 || errno != EAGAIN || !blocking(uf, flags, timeo))
 			return r;
-		if (block_wait(uf->ufd, POLLIN) < 0)
+		if (block_wait(uf->ufd, POLLIN, deadline) < 0)
 			return -1;
 	}
 }
@@ -892,7 +941,9 @@ static ssize_t sendmsg_ours(struct ufile *uf, const struct msghdr *m, int flags)
 	if (!m || m->msg_iovlen > IOV_MAX || (m->msg_iovlen && !m->msg_iov))
 		return ustack_sendmsg(us.st, uf->ufd, m && (!m->msg_iovlen || m->msg_iov) ? m : NULL,
 				      flags | MSG_DONTWAIT); /* its errno (EFAULT, EMSGSIZE) */
-	bool block = blocking(uf, flags);
+	unsigned timeo = atomic_load(&uf->sndtimeo);
+	uint64_t deadline = deadline_of(timeo);
+	bool block = blocking(uf, flags, timeo);
 	struct iovec iov[m->msg_iovlen ? m->msg_iovlen : 1];
 	size_t total = 0;
 	for (size_t i = 0; i < m->msg_iovlen; i++) {
@@ -922,7 +973,7 @@ static ssize_t sendmsg_ours(struct ufile *uf, const struct msghdr *m, int flags)
 		}
 		if (errno != EAGAIN || !block)
 			return sent ? (ssize_t)sent : pipe_signal(-1, flags);
-		if (block_wait(uf->ufd, POLLOUT) < 0)
+		if (block_wait(uf->ufd, POLLOUT, deadline) < 0)
 			return sent ? (ssize_t)sent : -1;
 	}
 }

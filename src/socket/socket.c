@@ -169,12 +169,19 @@ int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
 		return leave(st, -EINVAL);
 	if (lsk->node.state != TCP_LISTEN)
 		return leave(st, -EINVAL);
-	while (!lsk->accept_queue.head) {
-		if (lsk->nonblock)
-			return leave(st, -EAGAIN);
-		sk_wait_event(st);
-		if (fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN)
-			return leave(st, -EINVAL); /* closed or shut down meanwhile */
+	if (!lsk->accept_queue.head) { /* inet_csk_wait_for_connect, for sock_rcvtimeo */
+		struct sk_timeo to;
+		int rc = 0;
+		sk_timeo_start(st, &to, lsk->rcvtimeo);
+		while (!lsk->accept_queue.head && !rc) {
+			if (lsk->nonblock || !lsk->rcvtimeo || to.expired)
+				rc = -EAGAIN;
+			else if (sk_wait_event(st), fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN)
+				rc = -EINVAL; /* closed or shut down meanwhile */
+		}
+		sk_timeo_stop(st, &to);
+		if (rc)
+			return leave(st, rc);
 	}
 	struct sock *sk = lsk->accept_queue.head;
 	int rc = fd_alloc(st, sk); /* before it leaves the queue: EMFILE leaves it there */
@@ -234,13 +241,22 @@ static int inet_stream_connect(struct ustack *st, struct sock *sk, int fd, const
 	}
 	}
 	if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
-		if (nonblock)
+		/* inet_wait_for_connect for sock_sndtimeo: when it runs out, EINPROGRESS, and the
+		 * handshake goes on */
+		if (nonblock || !sk->sndtimeo)
 			return rc;
-		while (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) {
+		struct sk_timeo to;
+		sk_timeo_start(st, &to, sk->sndtimeo);
+		while ((sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) && !to.expired) {
 			sk_wait_event(st);
-			if (fd_get(st, fd) != sk)
+			if (fd_get(st, fd) != sk) {
+				sk_timeo_stop(st, &to);
 				return -EBADF; /* closed by another thread meanwhile */
+			}
 		}
+		sk_timeo_stop(st, &to);
+		if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV)
+			return rc;
 	}
 	if (sk->node.state == TCP_CLOSE) { /* RST, timeout, or an error */
 		rc = sk->err ? -sk->err : -ECONNABORTED;

@@ -14,6 +14,17 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* the timeouts' option numbers, old (struct timeval) and new (64-bit fields): the same
+ * layout on 64-bit Linux, where glibc's SO_RCVTIMEO is the old one */
+#ifndef SO_RCVTIMEO_OLD
+#define SO_RCVTIMEO_OLD 20
+#define SO_SNDTIMEO_OLD 21
+#endif
+#ifndef SO_RCVTIMEO_NEW
+#define SO_RCVTIMEO_NEW 66
+#define SO_SNDTIMEO_NEW 67
+#endif
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24 /* include/uapi/linux/in.h */
 #endif
@@ -92,6 +103,22 @@ static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *v
 			return -EINVAL;
 		return copy_out(val, len, &lg, sizeof(lg));
 	}
+	case SO_RCVTIMEO_OLD:
+	case SO_SNDTIMEO_OLD:
+	case SO_RCVTIMEO_NEW:
+	case SO_SNDTIMEO_NEW: {
+		/* sock_get_timeout: waiting for ever reads as 0 s 0 µs; a shorter buffer gets the
+		 * start of the timeval */
+		uint32_t ms = name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW ? sk->rcvtimeo : sk->sndtimeo;
+		struct { int64_t sec, usec; } tv = { 0, 0 };
+		if (ms != SK_TIMEO_NONE) {
+			tv.sec = ms / 1000;
+			tv.usec = (int64_t)(ms % 1000) * 1000;
+		}
+		if (!len || (int)*len < 0)
+			return -EINVAL;
+		return copy_out(val, len, &tv, sizeof(tv));
+	}
 	default: return -ENOPROTOOPT;
 	}
 	return put_int(val, len, v);
@@ -168,6 +195,28 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
  * length is checked before the value is read, as Linux does. */
 static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const void *val, socklen_t len)
 {
+	if (name == SO_RCVTIMEO_OLD || name == SO_SNDTIMEO_OLD || name == SO_RCVTIMEO_NEW || name == SO_SNDTIMEO_NEW) {
+		/* sock_set_timeout: a whole timeval (EINVAL), µs in range (EDOM); negative seconds
+		 * mean "do not wait", 0 s 0 µs "wait for ever"; kept in ms, rounded up (ustack's
+		 * jiffy is a millisecond: Linux rounds to its HZ, 4 ms at this machine's 250) */
+		struct { int64_t sec, usec; } tv;
+		if (len < (socklen_t)sizeof(tv))
+			return -EINVAL;
+		if (!val)
+			return -EFAULT;
+		memcpy(&tv, val, sizeof(tv));
+		if (tv.usec < 0 || tv.usec >= 1000000)
+			return -EDOM;
+		uint32_t ms = SK_TIMEO_NONE;
+		if (tv.sec < 0)
+			ms = 0;
+		else if ((tv.sec || tv.usec) && tv.sec < (int64_t)(SK_TIMEO_NONE / 1000u) - 1)
+			ms = (uint32_t)(tv.sec * 1000 + (tv.usec + 999) / 1000);
+		else if (tv.sec || tv.usec)
+			ms = SK_TIMEO_NONE - 1; /* about 49 days: the longest kept */
+		*(name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW ? &sk->rcvtimeo : &sk->sndtimeo) = ms;
+		return 0;
+	}
 	if (name == SO_LINGER) {
 		struct linger lg;
 		if (len < (socklen_t)sizeof(lg))

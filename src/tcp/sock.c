@@ -26,6 +26,26 @@ static void sk_wait_timer(struct ustack *st, struct utimer *t)
 	sk_wake_sk(st, sk);
 }
 
+static void sk_timeo_fire(struct ustack *st, struct utimer *t)
+{
+	struct sk_timeo *to = (struct sk_timeo *)((char *)t - offsetof(struct sk_timeo, t));
+	to->expired = true;
+	sk_wake(st);
+}
+
+void sk_timeo_start(struct ustack *st, struct sk_timeo *to, uint32_t timeo_ms)
+{
+	to->expired = false;
+	timer_init(&to->t, sk_timeo_fire);
+	if (timeo_ms != SK_TIMEO_NONE && timeo_ms)
+		timer_arm(st, &to->t, st->now + (uint64_t)timeo_ms * 1000u);
+}
+
+void sk_timeo_stop(struct ustack *st, struct sk_timeo *to)
+{
+	timer_cancel(st, &to->t);
+}
+
 struct sock *sk_alloc(struct ustack *st)
 {
 	struct sock *sk = calloc(1, sizeof(*sk));
@@ -35,6 +55,7 @@ struct sock *sk_alloc(struct ustack *st)
 	sk->node.state = TCP_CLOSE;
 	sk->ss = SS_UNCONNECTED;
 	sk->linger = -1;
+	sk->rcvtimeo = sk->sndtimeo = SK_TIMEO_NONE;
 	sk->pmtudisc = IP_PMTUDISC_WANT;
 	sk->rcvbuf = st->sysctl.tcp_rmem[1];
 	sk->sndbuf = st->sysctl.tcp_wmem[1];

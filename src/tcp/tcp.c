@@ -157,9 +157,10 @@ static void tcp_push(struct ustack *st, struct sock *sk, int flags)
  * at once — with PSH if forced_push — and the rest goes with tcp_push at the end of the write,
  * or before the writer sleeps for space.
  */
-ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags)
+static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len,
+				 int flags, const struct sk_timeo *to)
 {
-	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
+	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT) || !sk->sndtimeo;
 	size_t copied = 0;
 	for (;;) {
 		if (sk->err) {
@@ -236,7 +237,18 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 		sk_wait_event(st);
 		if (sk_put(st, sk) || sk->fd != fd)
 			return -EBADF; /* closed by another thread meanwhile */
+		if (to->expired) /* SO_SNDTIMEO: sk_stream_wait_memory's end */
+			return copied ? (ssize_t)copied : -EAGAIN;
 	}
+}
+
+ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags)
+{
+	struct sk_timeo to;
+	sk_timeo_start(st, &to, sk->sndtimeo);
+	ssize_t rc = tcp_sendmsg_timeo(st, sk, fd, buf, len, flags, &to);
+	sk_timeo_stop(st, &to);
+	return rc;
 }
 
 /* tcp_cleanup_rbuf: after the application read, tell the peer if the window it may use has
@@ -304,9 +316,10 @@ void tcp_rcv_rtt_sample(struct ustack *st, struct sock *sk, uint32_t tsecr)
 		sk->rcv_rtt_us = sk->rcv_rtt_us - sk->rcv_rtt_us / 8 + sample / 8;
 }
 
-ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags)
+static ssize_t tcp_recvmsg_timeo(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags,
+				 const struct sk_timeo *to)
 {
-	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
+	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT) || !sk->rcvtimeo;
 	size_t copied = 0;
 	if (sk->node.state == TCP_LISTEN)
 		return -ENOTCONN;
@@ -346,7 +359,18 @@ ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, si
 		sk_wait_event(st);
 		if (sk_put(st, sk) || sk->fd != fd)
 			return copied ? (ssize_t)copied : -EBADF;
+		if (to->expired && !sk->rcvq.len) /* SO_RCVTIMEO: sock_rcvtimeo's end */
+			return copied ? (ssize_t)copied : -EAGAIN;
 	}
+}
+
+ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags)
+{
+	struct sk_timeo to;
+	sk_timeo_start(st, &to, sk->rcvtimeo);
+	ssize_t rc = tcp_recvmsg_timeo(st, sk, fd, buf, len, flags, &to);
+	sk_timeo_stop(st, &to);
+	return rc;
 }
 
 /* TCP_INFO's view of what is in flight, in segments: unacknowledged, SACKed, lost and

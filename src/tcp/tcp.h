@@ -206,6 +206,8 @@ struct sock {
 	int soft_err;
 	int rcvbuf, sndbuf;
 	int linger;              /* SO_LINGER: -1 off, else seconds */
+	uint32_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO/SO_SNDTIMEO (sk_rcvtimeo) in ms: SK_TIMEO_NONE
+	                          * waits for ever, 0 not at all */
 	uint16_t inet_id;
 	uint8_t ss;              /* the socket's SS_* state, as struct socket keeps it in Linux */
 	bool nonblock, reuseaddr, bound_addr, bound_port, hashed, listening_hashed;
@@ -542,6 +544,20 @@ uint16_t tcp_advmss(const struct ustack_route_result *rt);
 void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		const uint8_t *b, size_t len);
 void tcp_set_state(struct ustack *st, struct sock *sk, int state);
+
+/*
+ * A blocking call's SO_RCVTIMEO/SO_SNDTIMEO: a timer on the stack's clock (so virtual time
+ * drives it), kept on the caller's stack for the length of the call, that marks the wait
+ * expired and wakes the sleepers.  Not armed for SK_TIMEO_NONE; a timeout of 0 means the call
+ * does not wait at all (the caller treats it as non-blocking, as Linux's timeo == 0).
+ */
+#define SK_TIMEO_NONE UINT32_MAX
+struct sk_timeo {
+	struct utimer t;
+	bool expired;
+};
+void sk_timeo_start(struct ustack *st, struct sk_timeo *to, uint32_t timeo_ms);
+void sk_timeo_stop(struct ustack *st, struct sk_timeo *to);
 
 /*
  * An orphan that still owes its peer data or our FIN — what a kernel goes on sending after

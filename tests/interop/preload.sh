@@ -192,13 +192,18 @@ grep -qx 'got: parent' "$TMP/fork_peer.log" || { cat "$TMP/fork_peer.log"; fail 
 grep -q 'a forked child cannot use it (EBADF)' "$TMP/fork.err" || { cat "$TMP/fork.err"; fail "fork: no message"; }
 echo "ok 7a: after fork the child gets EBADF for the parent's ustack socket; the parent's data arrives alone"
 
-# 7b. signals: a blocking recv or accept over ustack is interrupted as the kernel's would be —
-#     EINTR without SA_RESTART, restarted with it; and sendmmsg (preload_eintr, a plain C program)
-if [ -n "$eintr" ]; then
-	nsx timeout 60 python3 - >"$TMP/eintr_peer.log" 2>&1 <<'PY' &
-import socket
+# 7b. signals and timeouts: a blocking recv or accept over ustack is interrupted as the kernel's
+#     would be — EINTR without SA_RESTART, restarted with it, EINTR anyway under SO_RCVTIMEO,
+#     which also ends a recv with EAGAIN; and sendmmsg (preload_eintr, a plain C program).  The
+#     same program runs on the kernel's own sockets first: what it checks is Linux's behaviour.
+# eintr_run PORT LISTEN-PORT [ustack run's arguments...]: the peer, then the program
+eintr_run() {
+	local port=$1 lport=$2
+	shift 2
+	nsx timeout 60 python3 - "$port" >"$TMP/eintr_peer.log" 2>&1 <<'PY' &
+import socket, sys
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("192.0.2.1", 9100)); l.listen(1)
+l.bind(("192.0.2.1", int(sys.argv[1]))); l.listen(1)
 c, _ = l.accept()
 buf = b""
 while b"go" not in buf:
@@ -212,13 +217,17 @@ while d := c.recv(16):
     rest += d
 print("after go:", rest.decode())
 PY
-	peer=$!
-	wait_for_listener "$NS" 9100 10 "$peer"
-	run -- "$eintr" 192.0.2.1 9100 9101 >"$TMP/eintr.out" 2>&1 || { cat "$TMP/eintr.out"; fail "signals and blocking calls over ustack"; }
+	local peer=$!
+	wait_for_listener "$NS" "$port" 10 "$peer"
+	"$@" "$eintr" 192.0.2.1 "$port" "$lport" >"$TMP/eintr.out" 2>&1 || { cat "$TMP/eintr.out"; fail "preload_eintr: $*"; }
 	wait "$peer" || { cat "$TMP/eintr_peer.log"; fail "the peer of preload_eintr"; }
 	cat "$TMP/eintr.out"
 	grep -qx 'after go: abcd' "$TMP/eintr_peer.log" || { cat "$TMP/eintr_peer.log"; fail "sendmmsg's messages"; }
-	echo "ok 7b: EINTR and SA_RESTART as the kernel's; sendmmsg"
+}
+if [ -n "$eintr" ]; then
+	eintr_run 9102 9103 nsx timeout 60 # the kernel's sockets (the namespace's own 192.0.2.1)
+	eintr_run 9100 9101 nsx timeout 60 "$bin" run "${LINK[@]}" --
+	echo "ok 7b: EINTR, SA_RESTART and SO_RCVTIMEO over ustack as on the kernel's sockets; sendmmsg"
 fi
 
 # 8. bad use: a missing program, and the usage errors

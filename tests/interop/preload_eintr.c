@@ -3,7 +3,8 @@
  * with the kernel's sockets.  A handler without SA_RESTART makes recv() and accept() fail with
  * EINTR; with SA_RESTART the recv() goes on after the handler and returns the data that comes
  * later (sent by the peer only once the handler has run, so nothing depends on timing).  And
- * sendmmsg's messages reach the peer.
+ * sendmmsg's messages reach the peer; SO_RCVTIMEO ends a recv with EAGAIN, and makes a signal
+ * interrupt it even under SA_RESTART, as Linux's sock_intr_errno does.
  *
  *   preload_eintr PEER-ADDRESS PORT LISTEN-PORT
  * Prints one "ok ..." line per check and exits 0, or says what failed and exits 1.
@@ -94,6 +95,32 @@ int main(int argc, char **argv)
 	if (sendmmsg(conn, mm, 2, 0) != 2 || mm[0].msg_len != 2 || mm[1].msg_len != 2)
 		return fail("sendmmsg");
 	printf("ok sendmmsg: 2 messages\n");
+
+	/* SO_RCVTIMEO: EAGAIN once it runs out (the peer sends nothing more) */
+	struct timeval tv = { 0, 200000 };
+	if (setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return fail("SO_RCVTIMEO");
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	errno = 0;
+	if (recv(conn, &c, 1, 0) != -1 || errno != EAGAIN)
+		return fail("recv with SO_RCVTIMEO: want -1 EAGAIN");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (waited < 0.19)
+		return fail("recv with SO_RCVTIMEO returned early");
+	printf("ok recv: EAGAIN after SO_RCVTIMEO's 200 ms (%.3f s)\n", waited);
+
+	/* with a timeout, a signal interrupts even under SA_RESTART (sock_intr_errno) */
+	tv.tv_sec = 30;
+	tv.tv_usec = 0;
+	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	fired = 0;
+	handle(SA_RESTART);
+	errno = 0;
+	if (recv(conn, &c, 1, 0) != -1 || errno != EINTR || fired != 1)
+		return fail("recv with SO_RCVTIMEO and SA_RESTART: want -1 EINTR");
+	printf("ok recv: EINTR under SA_RESTART when SO_RCVTIMEO is set, as Linux\n");
 
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[3])) };

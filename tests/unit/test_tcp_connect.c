@@ -432,6 +432,33 @@ static void test_blocking_connect_refused(void **state)
 	assert_int_equal(a.err, ECONNREFUSED);
 }
 
+/* SO_SNDTIMEO bounds a blocking connect (inet_wait_for_connect with sock_sndtimeo): it
+ * returns EINPROGRESS when the time is up, and the handshake goes on — a later SYN-ACK
+ * completes it, and the next connect() says EISCONN. */
+static void test_blocking_connect_sndtimeo(void **state)
+{
+	struct tw *t = *state;
+	struct blocking_arg a = { .t = t, .fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0) };
+	struct { int64_t sec, usec; } tv = { 0, 400000 };
+	assert_int_equal(ustack_setsockopt(t->st, a.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, blocking_connect, &a);
+	tw_wait_sleepers(t, 1);
+	struct tw_seg syn = expect_syn(t);
+	tw_advance(t, 400);
+	pthread_join(th, NULL);
+	assert_int_equal(a.rc, -1);
+	assert_int_equal(a.err, EINPROGRESS);
+	assert_int_equal(ustack_tcp_state(t->st, a.fd), TCP_SYN_SENT);
+	send_synack(t, &syn, NULL, 0);
+	tw_expect_tcp(t); /* the ACK */
+	assert_int_equal(ustack_tcp_state(t->st, a.fd), TCP_ESTABLISHED);
+	struct sockaddr_in addr = peer_addr(TW_PEER_IP, PEER_PORT);
+	assert_int_equal(ustack_connect(t->st, a.fd, (struct sockaddr *)&addr, sizeof(addr)), 0); /* SS_CONNECTING → connected */
+	assert_int_equal(ustack_connect(t->st, a.fd, (struct sockaddr *)&addr, sizeof(addr)), -1);
+	assert_int_equal(errno, EISCONN);
+}
+
 static void test_close_in_syn_sent_is_silent(void **state)
 {
 	struct tw *t = *state;
@@ -464,6 +491,7 @@ int main(void)
 		T(test_simultaneous_open),
 		T(test_blocking_connect_woken_by_synack),
 		T(test_blocking_connect_refused),
+		T(test_blocking_connect_sndtimeo),
 		T(test_close_in_syn_sent_is_silent),
 	};
 	return cmocka_run_group_tests_name("tcp_connect", tests, NULL, NULL);

@@ -398,6 +398,111 @@ static void test_orphan_retries(void **state)
 	assert_int_equal(lost, 1);
 }
 
+struct caller {
+	struct tw *t;
+	int fd, op; /* 0 recv, 1 accept */
+	ssize_t rc;
+	int err;
+};
+
+static void *call_thread(void *p)
+{
+	struct caller *c = p;
+	char b[8];
+	c->rc = c->op ? ustack_accept(c->t->st, c->fd, NULL, NULL) : ustack_recv(c->t->st, c->fd, b, sizeof(b), 0);
+	c->err = errno;
+	return NULL;
+}
+
+static void set_timeo(struct tw *t, int fd, int name, int64_t sec, int64_t usec, int want_rc, int want_errno)
+{
+	struct { int64_t sec, usec; } tv = { sec, usec };
+	int rc = ustack_setsockopt(t->st, fd, SOL_SOCKET, name, &tv, sizeof(tv));
+	assert_int_equal(rc, want_rc);
+	if (rc < 0)
+		assert_int_equal(errno, want_errno);
+}
+
+static void expect_timeo(struct tw *t, int fd, int name, int64_t sec, int64_t usec)
+{
+	struct { int64_t sec, usec; } tv = { -7, -7 };
+	socklen_t len = sizeof(tv);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, name, &tv, &len), 0);
+	assert_int_equal(len, sizeof(tv));
+	assert_int_equal(tv.sec, sec);
+	assert_int_equal(tv.usec, usec);
+}
+
+/*
+ * SO_RCVTIMEO and SO_SNDTIMEO as Linux's sock_set_timeout/sock_get_timeout (checked on this
+ * machine's 6.18): a whole timeval or EINVAL, µs out of range EDOM, 0 s 0 µs for ever (read
+ * back as 0/0), negative seconds "do not wait" (read back as 0/0 too), values rounded up to
+ * the jiffy (ustack's is 1 ms; Linux's HZ here is 250: 1500 µs reads back as 4000 µs there,
+ * 2000 µs here).  A blocking recv or accept ends with EAGAIN when the time runs out — on the
+ * stack's clock — and at once with a negative timeout; a blocking connect returns EINPROGRESS
+ * and the handshake goes on.
+ */
+static void test_rcvtimeo_sndtimeo(void **state)
+{
+	struct tw *t = *state;
+	struct tw_conn c;
+	establish(t, &c);
+	ustack_fcntl(t->st, c.fd, F_SETFL, 0); /* blocking */
+	expect_timeo(t, c.fd, SO_RCVTIMEO, 0, 0);
+	set_timeo(t, c.fd, SO_RCVTIMEO, 0, 1500, 0, 0);
+	expect_timeo(t, c.fd, SO_RCVTIMEO, 0, 2000);
+	set_timeo(t, c.fd, SO_SNDTIMEO, 1, 999999, 0, 0);
+	expect_timeo(t, c.fd, SO_SNDTIMEO, 2, 0);
+	expect_timeo(t, c.fd, SO_RCVTIMEO, 0, 2000); /* each its own */
+	set_timeo(t, c.fd, SO_RCVTIMEO, 0, 1000000, -1, EDOM);
+	set_timeo(t, c.fd, SO_RCVTIMEO, 0, -1, -1, EDOM);
+	int64_t half = 0;
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, SOL_SOCKET, SO_RCVTIMEO, &half, sizeof(half)), -1);
+	assert_int_equal(errno, EINVAL);
+	socklen_t len = sizeof(half);
+	assert_int_equal(ustack_getsockopt(t->st, c.fd, SOL_SOCKET, SO_SNDTIMEO, &half, &len), 0);
+	assert_int_equal(len, sizeof(half)); /* the start of the timeval: its seconds */
+	assert_int_equal(half, 2);
+
+	/* negative: a blocking recv returns at once */
+	set_timeo(t, c.fd, SO_RCVTIMEO, -1, 0, 0, 0);
+	expect_timeo(t, c.fd, SO_RCVTIMEO, 0, 0);
+	char b[8];
+	assert_int_equal(ustack_recv(t->st, c.fd, b, sizeof(b), 0), -1);
+	assert_int_equal(errno, EAGAIN);
+
+	/* 500 ms: still waiting at 499, EAGAIN at 500 */
+	set_timeo(t, c.fd, SO_RCVTIMEO, 0, 500000, 0, 0);
+	struct caller r = { t, c.fd, 0, -2, 0 };
+	pthread_t th;
+	pthread_create(&th, NULL, call_thread, &r);
+	tw_wait_sleepers(t, 1);
+	tw_advance(t, 499);
+	tw_wait_sleepers(t, 1);
+	assert_int_equal(r.rc, -2);
+	tw_advance(t, 1);
+	pthread_join(th, NULL);
+	assert_int_equal(r.rc, -1);
+	assert_int_equal(r.err, EAGAIN);
+	/* and data before the time is up is returned as usual */
+	pthread_create(&th, NULL, call_thread, &r);
+	tw_wait_sleepers(t, 1);
+	tw_peer_send(t, &c, 0, 0, TW_ACK | TW_PSH, 65535, "hi", 2);
+	pthread_join(th, NULL);
+	assert_int_equal(r.rc, 2);
+
+	/* accept on a blocking listener: EAGAIN after 300 ms */
+	ustack_fcntl(t->st, c.lfd, F_SETFL, 0);
+	set_timeo(t, c.lfd, SO_RCVTIMEO, 0, 300000, 0, 0);
+	struct caller a = { t, c.lfd, 1, -2, 0 };
+	pthread_create(&th, NULL, call_thread, &a);
+	tw_wait_sleepers(t, 1);
+	tw_advance(t, 300);
+	pthread_join(th, NULL);
+	assert_int_equal(a.rc, -1);
+	assert_int_equal(a.err, EAGAIN);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -411,6 +516,7 @@ int main(void)
 		T(test_linger_waits_after_shutdown),
 		T(test_orphans_owe_until_fin_acked),
 		T(test_orphan_retries),
+		T(test_rcvtimeo_sndtimeo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
