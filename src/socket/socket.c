@@ -174,9 +174,12 @@ int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
 		int rc = 0;
 		sk_timeo_start(st, &to, lsk->rcvtimeo);
 		while (!lsk->accept_queue.head && !rc) {
-			if (lsk->nonblock || !lsk->rcvtimeo || to.expired)
+			if (lsk->nonblock || !lsk->rcvtimeo || to.expired) {
 				rc = -EAGAIN;
-			else if (sk_wait_event(st), fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN)
+				break;
+			}
+			sk_wait_event(st);
+			if (fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN)
 				rc = -EINVAL; /* closed or shut down meanwhile */
 		}
 		sk_timeo_stop(st, &to);
