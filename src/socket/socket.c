@@ -173,14 +173,17 @@ int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
 		struct sk_timeo to;
 		int rc = 0;
 		sk_timeo_start(st, &to, lsk->rcvtimeo);
-		while (!lsk->accept_queue.head && !rc) {
+		while (!lsk->accept_queue.head) {
 			if (lsk->nonblock || !lsk->rcvtimeo || to.expired) {
 				rc = -EAGAIN;
 				break;
 			}
 			sk_wait_event(st);
-			if (fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN)
+			/* the descriptor first: a listener closed meanwhile may be freed already */
+			if (fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN) {
 				rc = -EINVAL; /* closed or shut down meanwhile */
+				break;
+			}
 		}
 		sk_timeo_stop(st, &to);
 		if (rc)
