@@ -442,6 +442,15 @@ static int send_all(int fd, const char *b, size_t n)
 	return 0;
 }
 
+/* Ends what the stream subscribed to: the trace, or the live capture. */
+static void trace_unsubscribe(struct ctl_trace *t)
+{
+	if (t->pcap)
+		ustack_capture_remove(t->ctl->st, t->sub);
+	else
+		ustack_trace_unsubscribe(t->ctl->st, t->sub);
+}
+
 static void *trace_thread(void *arg)
 {
 	struct ctl_trace *t = arg;
@@ -473,10 +482,7 @@ static void *trace_thread(void *arg)
 				break;
 		}
 	}
-	if (t->pcap) /* the subscriber writes no more */
-		ustack_capture_remove(t->ctl->st, t->sub);
-	else
-		ustack_trace_unsubscribe(t->ctl->st, t->sub);
+	trace_unsubscribe(t); /* the subscriber writes no more */
 	close(t->pipe[0]);
 	close(t->pipe[1]);
 	close(t->fd);
@@ -495,7 +501,6 @@ static void reap_traces(struct ustack_ctl *ctl, bool all)
 	}
 }
 
-/* Takes the client: hands it to a trace thread, or answers and closes it. */
 /* A live capture's subscriber, under the stack's lock: one pcap record (header and frame,
  * less than PIPE_BUF: all or nothing) into the pipe, or a drop. */
 static void pcap_sub(void *arg, int ifindex, uint64_t wall_us, const uint8_t *frame, size_t len)
@@ -512,6 +517,7 @@ static void pcap_sub(void *arg, int ifindex, uint64_t wall_us, const uint8_t *fr
 		__atomic_add_fetch(&t->drops, 1, __ATOMIC_RELAXED);
 }
 
+/* Takes the client: hands it to a trace thread, or answers and closes it. */
 static void start_trace(struct ustack_ctl *ctl, struct out *o, int pcap_ifindex)
 {
 	reap_traces(ctl, false);
@@ -550,10 +556,7 @@ static void start_trace(struct ustack_ctl *ctl, struct out *o, int pcap_ifindex)
 		outf(o, "linktype %d\n", linktype);
 	out_flush(o);
 	if (pthread_create(&t->thread, NULL, trace_thread, t) != 0) {
-		if (t->pcap)
-			ustack_capture_remove(ctl->st, t->sub);
-		else
-			ustack_trace_unsubscribe(ctl->st, t->sub);
+		trace_unsubscribe(t);
 		close(t->pipe[0]);
 		close(t->pipe[1]);
 		return;
