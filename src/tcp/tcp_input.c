@@ -901,21 +901,44 @@ static void tcp_ack_no_progress(struct ustack *st, struct sock *sk, const struct
 }
 
 /*
- * tcp_ack: RFC 9293 §3.10.7.4's ACK processing, in Linux's steps — refuse an ACK of data never
- * sent or too old (RFC 5961 §5.2), tag SACK blocks, update the window, and if snd_una moves,
+ * tcp_ack_acceptable: tcp_ack's first two checks, which Linux 6.18 makes before the segment's
+ * timestamp may move ts_recent.  RFC 5961 §5.2 accepts an ACK in
+ * [SND.UNA - MAX.SND.WND, SND.NXT]; outside it the segment is dropped and answered with a
+ * (rate-limited) challenge ACK — below, because it is too old to be anything but a blind
+ * injection; above, because it acknowledges data never sent (RFC 9293 §3.10.7.4: "send an
+ * ACK, drop the segment").  Linux long dropped the second silently; 6.18's stable series
+ * challenges it too (42726ec644cb, "tcp: send a challenge ACK on SEG.ACK > SND.NXT"),
+ * measured on this project's 6.18.44.  The lower edge is min(max_window, bytes_acked), so that
+ * before anything is acknowledged every older ACK is too old.  Linux's snd_nxt, never pulled
+ * back by an RTO, is ustack's snd_max.
+ */
+static bool tcp_ack_acceptable(struct ustack *st, struct sock *sk, uint32_t ack)
+{
+	if (before(ack, sk->snd_una)) {
+		uint64_t max_window = sk->max_window < sk->bytes_acked ? sk->max_window : sk->bytes_acked;
+		if (before(ack, sk->snd_una - (uint32_t)max_window)) {
+			tcp_send_challenge_ack(st, sk);
+			return false;
+		}
+		return true;
+	}
+	if (after(ack, sk->snd_max)) {
+		tcp_send_challenge_ack(st, sk);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * tcp_ack: RFC 9293 §3.10.7.4's ACK processing, in Linux's steps, for an ACK that
+ * tcp_ack_acceptable let through — tag SACK blocks, update the window, and if snd_una moves,
  * clean the retransmission queue, rearm the timer and let recovery (tcp_fastretrans_alert) or
  * congestion avoidance use what was delivered; otherwise count a duplicate ACK.  Returns 0 to
- * go on, -1 to drop the segment, 1 when the socket is gone.
+ * go on, 1 when the socket is gone.
  */
 static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
 	uint32_t ack = th->ack;
-	if (after(ack, sk->snd_max))
-		return -1; /* ACK of data never sent: dropped silently, as Linux's tcp_ack does */
-	if (before(ack, sk->snd_una - sk->max_window)) {
-		tcp_send_challenge_ack(st, sk); /* RFC 5961 §5.2: too old */
-		return -1;
-	}
 	sk->rack.on = sk->sack_ok && (st->sysctl.tcp_recovery & 1);
 	/* what this ACK reports delivered and lost, for PRR */
 	uint32_t una_before = sk->snd_una, sacked_before = tcp_sacked_bytes(sk);
@@ -1297,14 +1320,16 @@ static void tcp_rcv_segment(struct ustack *st, struct sock *sk, const struct ipv
 	}
 	if (!(th->flags & TCPHDR_ACK))
 		return;
+	if (sk->node.state != TCP_TIME_WAIT && !tcp_ack_acceptable(st, sk, th->ack))
+		return; /* (TIME_WAIT is tcp_timewait_state_process's: no tcp_ack there) */
 	sk->rcv_tstamp = st->now; /* keepalive measures silence from here */
 	sk->probes_out = 0;       /* the peer answered (tcp_ack) */
-	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge.  Linux
-	 * 6.18 does so before it looks at the ACK: a segment whose ACK is for data never sent
-	 * still moves ts_recent (measured here: packetdrill's ts_recent/invalid_ack.pkt, which
-	 * expects the opposite, fails on this kernel exactly as it fails on ustack).  Only
-	 * forward, though: a timestamp PAWS let through behind it (jitter, a disordered ACK) does
-	 * not move it back (tcp_replace_ts_recent). */
+	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge — once the
+	 * ACK is known acceptable: an ACK of data never sent leaves ts_recent alone (6.18.44,
+	 * packetdrill's ts_recent/invalid_ack.pkt with the challenge ACK), while an old ACK in
+	 * the window still moves it (measured on the same kernel).  Only forward, though: a
+	 * timestamp PAWS let through behind it (jitter, a disordered ACK) does not move it back
+	 * (tcp_replace_ts_recent). */
 	if (sk->tstamp_ok && th->opt.ts_ok && !after(th->seq, sk->rcv_nxt) &&
 	    ((int32_t)(th->opt.tsval - sk->ts_recent) >= 0 || !sk->ts_recent ||
 	     tcp_clock_ms(st) - sk->ts_recent_stamp_ms >= TCP_PAWS_24DAYS_MS)) { /* tcp_paws_check(0) */

@@ -296,6 +296,31 @@ static void test_paws_drops_old_timestamps(void **state)
 	assert_int_equal(tw_rd32(s.opts + 8), 5001); /* TSecr: still the newest */
 }
 
+/* An ACK of data never sent is judged before the segment's timestamp is taken (Linux 6.18:
+ * tcp_ack's checks, then tcp_replace_ts_recent): a high TSval on it leaves ts_recent alone, so
+ * the peer's next segment, with its real clock, is not dropped by PAWS.  An old ACK inside the
+ * window is acceptable, and its timestamp is taken. */
+static void test_unacceptable_ack_keeps_ts_recent(void **state)
+{
+	struct tw *t = *state;
+	accept_sack_ts_conn(t, 0);
+	struct tw_opts o = { 0 };
+	tw_opt_ts(&o, 200000, 0);
+	tw_peer_send_opts(t, &conn, &o, 0, 9999, TW_ACK | TW_FIN, 65535, NULL, 0);
+	struct tw_seg s = tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0); /* the challenge */
+	assert_int_equal(tw_rd32(s.opts + 8), 5000);                /* TSecr: the SYN's */
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_ESTABLISHED); /* FIN not taken */
+	o.len = 0;
+	tw_opt_ts(&o, 5001, 0);
+	uint8_t d[10] = { 0 };
+	tw_peer_send_opts(t, &conn, &o, 0, 0, TW_ACK | TW_PSH, 65535, d, 10);
+	tw_advance(t, 200);
+	s = tw_expect_seg(t, &conn, TW_ACK, 0, 10, 0);
+	assert_int_equal(tw_rd32(s.opts + 8), 5001);
+	assert_int_equal(tw_counter(t, "TcpExtPAWSEstab"), 0);
+	assert_int_equal(tw_counter(t, "TcpExtTCPChallengeACK"), 1);
+}
+
 static void test_rfc5961_rst_and_syn(void **state)
 {
 	struct tw *t = *state;
@@ -316,10 +341,15 @@ static void test_rfc5961_rst_and_syn(void **state)
 	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0);
 	assert_int_equal(tw_counter(t, "TcpExtTCPChallengeACK"), 2);
 	assert_int_equal(tw_counter(t, "TcpExtTCPACKSkippedChallenge"), 1);
-	/* an ACK for data never sent: dropped without a word (Linux's tcp_ack), data and all */
+	/* an ACK for data never sent: dropped, data and all, and challenged (6.18's tcp_ack,
+	 * RFC 5961 §5.2) — rate-limited as every challenge is */
 	tw_advance(t, 500);
 	tw_peer_send(t, &conn, 0, 5000, TW_ACK, 65535, "x", 1);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0);
+	assert_int_equal(tw_counter(t, "TcpExtTCPChallengeACK"), 3);
+	tw_peer_send(t, &conn, 0, 5000, TW_ACK, 65535, "x", 1);
 	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPACKSkippedChallenge"), 2);
 	char c;
 	assert_int_equal(ustack_recv(t->st, conn.fd, &c, 1, 0), -1);
 	assert_int_equal(errno, EAGAIN);
@@ -1122,6 +1152,7 @@ int main(void)
 		T(test_out_of_order_data_and_sack_blocks),
 		T(test_paws_drops_old_timestamps),
 		T(test_rfc5961_rst_and_syn),
+	T(test_unacceptable_ack_keeps_ts_recent),
 		T(test_passive_close),
 		T(test_active_close_time_wait),
 		T(test_close_with_unread_data_resets),
