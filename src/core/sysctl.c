@@ -58,6 +58,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.core.rmem_max", SC_INT, F(rmem_max), 1, 1, INT_MAX, NULL },
 	{ "net.core.wmem_max", SC_INT, F(wmem_max), 1, 1, INT_MAX, NULL },
 	{ "net.ipv4.ip_default_ttl", SC_INT, F(ip_default_ttl), 1, 1, 255, NULL },
+	{ "net.ipv4.ip_nonlocal_bind", SC_INT, F(ip_nonlocal_bind), 1, 0, 1, NULL },
 	{ "net.ipv4.ip_local_port_range", SC_INT, F(ip_local_port_range), 2, 1, 65535, check_port_range },
 	{ "net.ipv4.ip_unprivileged_port_start", SC_INT, F(ip_unprivileged_port_start), 1, 0, 65535, NULL },
 	{ "net.ipv4.ip_no_pmtu_disc", SC_INT, F(ip_no_pmtu_disc), 1, 0, 3, NULL },

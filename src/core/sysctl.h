@@ -11,6 +11,7 @@ struct ustack_sysctls {
 	int rmem_default, wmem_default, rmem_max, wmem_max;
 	/* net.ipv4: IP */
 	int ip_default_ttl;
+	int ip_nonlocal_bind;
 	int ip_local_port_range[2];
 	int ip_unprivileged_port_start;
 	int ip_no_pmtu_disc;

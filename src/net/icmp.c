@@ -113,7 +113,8 @@ void icmp_send(struct ustack *st, uint8_t type, uint8_t code, uint32_t info,
 
 /* icmp_unreach → icmp_socket_deliver: an error quoting one of our TCP segments goes to TCP's
  * error handler; the quote must hold the whole IP header and 8 bytes beyond it. */
-static void icmp_socket_deliver(struct ustack *st, const struct icmp_repr *h, const uint8_t *q, size_t len)
+static void icmp_socket_deliver(struct ustack *st, const struct icmp_repr *h, uint32_t offender, const uint8_t *q,
+				size_t len)
 {
 	if (len < IPV4_HLEN || (q[0] >> 4) != 4 || (size_t)(q[0] & 15) * 4 < IPV4_HLEN ||
 	    len < (size_t)(q[0] & 15) * 4 + 8) {
@@ -128,7 +129,7 @@ static void icmp_socket_deliver(struct ustack *st, const struct icmp_repr *h, co
 	};
 	const struct net_protocol *prot = st->net->protos[inner.proto];
 	if (prot && prot->err_handler && netdev_by_local_addr(st, inner.saddr))
-		prot->err_handler(st, h->type, h->code, h->rest, &inner, q + ihl, len - ihl);
+		prot->err_handler(st, h->type, h->code, h->rest, offender, &inner, q + ihl, len - ihl);
 }
 
 void icmp_local_error(struct ustack *st, uint8_t type, uint8_t code, const uint8_t *pkt, size_t len)
@@ -141,7 +142,9 @@ void icmp_local_error(struct ustack *st, uint8_t type, uint8_t code, const uint8
 	if (type == ICMP_DEST_UNREACH)
 		MIB_INC(st, IcmpInDestUnreachs);
 	struct icmp_repr h = { .type = type, .code = code };
-	icmp_socket_deliver(st, &h, pkt, len);
+	/* from ourselves: the quoted packet's source */
+	uint32_t self = len >= IPV4_HLEN ? (uint32_t)pkt[12] << 24 | (uint32_t)pkt[13] << 16 | (uint32_t)pkt[14] << 8 | pkt[15] : 0;
+	icmp_socket_deliver(st, &h, self, pkt, len);
 }
 
 void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
@@ -186,15 +189,15 @@ void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		return;
 	case ICMP_DEST_UNREACH:
 		MIB_INC(st, IcmpInDestUnreachs);
-		icmp_socket_deliver(st, &h, b + ICMP_HLEN, len - ICMP_HLEN);
+		icmp_socket_deliver(st, &h, ip->saddr, b + ICMP_HLEN, len - ICMP_HLEN);
 		return;
 	case ICMP_TIME_EXCEEDED:
 		MIB_INC(st, IcmpInTimeExcds);
-		icmp_socket_deliver(st, &h, b + ICMP_HLEN, len - ICMP_HLEN);
+		icmp_socket_deliver(st, &h, ip->saddr, b + ICMP_HLEN, len - ICMP_HLEN);
 		return;
 	case ICMP_PARAMETERPROB:
 		MIB_INC(st, IcmpInParmProbs);
-		icmp_socket_deliver(st, &h, b + ICMP_HLEN, len - ICMP_HLEN);
+		icmp_socket_deliver(st, &h, ip->saddr, b + ICMP_HLEN, len - ICMP_HLEN);
 		return;
 	default:
 		return;

@@ -24,7 +24,7 @@ struct net_protocol {
 	void (*handler)(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip, const uint8_t *b,
 			size_t len);
 	/* an ICMP error that quotes one of its packets: the quoted IP header and what follows */
-	void (*err_handler)(struct ustack *st, uint8_t type, uint8_t code, uint32_t info,
+	void (*err_handler)(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, uint32_t offender,
 			    const struct ipv4_repr *inner, const uint8_t *th, size_t len);
 };
 

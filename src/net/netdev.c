@@ -108,6 +108,14 @@ int ustack_addr_add(struct ustack *st, int ifindex, struct in_addr addr, unsigne
 	return rc;
 }
 
+struct netdev *netdev_by_name(struct ustack *st, const char *name)
+{
+	for (int i = 0; i < st->net->ndevs; i++)
+		if (!strncmp(st->net->devs[i].name, name, sizeof(st->net->devs[i].name)))
+			return &st->net->devs[i];
+	return NULL;
+}
+
 struct netdev *netdev_by_local_addr(struct ustack *st, uint32_t addr)
 {
 	for (int i = 0; i < st->net->ndevs; i++)

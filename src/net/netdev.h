@@ -47,6 +47,8 @@ void netdev_pcap_write(struct ustack *st, struct netdev *dev, const uint8_t *f, 
 void netdev_pcap_close(struct netdev *dev);
 /* Hands a finished frame (link header included) to the driver and frees the pkt. */
 void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p);
+/* The interface of that name (dev_get_by_name), or NULL. */
+struct netdev *netdev_by_name(struct ustack *st, const char *name);
 /* The interface owning addr, or NULL (Linux's inet_addr_type == RTN_LOCAL). */
 struct netdev *netdev_by_local_addr(struct ustack *st, uint32_t addr);
 /* Linux's inet_select_addr(): the source address to use on dev towards nexthop, 0 if none. */

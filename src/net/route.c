@@ -36,11 +36,30 @@ int route_insert(struct ustack *st, const struct route_entry *r)
 int ip_route_connect(struct ustack *st, uint32_t daddr, uint32_t saddr,
 		     struct ustack_route_result *res)
 {
-	if (saddr && !netdev_by_local_addr(st, saddr))
+	static const struct route_key none;
+	return ip_route_output(st, daddr, saddr, &none, res);
+}
+
+/*
+ * ip_route_output (__ip_route_output_key): the longest matching route, within what the socket
+ * allows.  A source address must be ours (-EINVAL otherwise) unless the socket is transparent:
+ * IP_FREEBIND lets bind() take a foreign address, but connect() from it fails until the address
+ * is configured, as in Linux.  A socket bound to a device uses only that device's routes, and
+ * if none matches, Linux assumes the destination is on that link ("routing tables are
+ * wrong") and so does ustack.
+ */
+int ip_route_output(struct ustack *st, uint32_t daddr, uint32_t saddr, const struct route_key *key,
+		    struct ustack_route_result *res)
+{
+	if (saddr && !key->anysrc && !netdev_by_local_addr(st, saddr))
 		return -EINVAL;
+	if (key->oif && !netdev_get(st, key->oif))
+		return -ENODEV;
 	for (int i = 0; i < st->net->routes.n; i++) {
 		const struct route_entry *r = &st->net->routes.e[i];
 		if (!route_matches(r, daddr))
+			continue;
+		if ((key->oif && r->ifindex != key->oif) || (key->onlink && r->gateway))
 			continue;
 		struct netdev *dev = netdev_get(st, r->ifindex);
 		if (!dev)
@@ -53,6 +72,17 @@ int ip_route_connect(struct ustack *st, uint32_t daddr, uint32_t saddr,
 		res->nexthop.s_addr = htonl(nh);
 		res->saddr.s_addr = htonl(src);
 		res->mtu = r->mtu && r->mtu < dev->mtu ? r->mtu : dev->mtu;
+		return 0;
+	}
+	if (key->oif) { /* on link through the bound device */
+		struct netdev *dev = netdev_get(st, key->oif);
+		uint32_t src = saddr ? saddr : inet_select_addr(st, dev, daddr);
+		if (!src)
+			return -EADDRNOTAVAIL;
+		res->ifindex = dev->ifindex;
+		res->nexthop.s_addr = htonl(daddr);
+		res->saddr.s_addr = htonl(src);
+		res->mtu = dev->mtu;
 		return 0;
 	}
 	return -ENETUNREACH;

@@ -33,6 +33,18 @@ struct route_table {
  */
 int ip_route_connect(struct ustack *st, uint32_t daddr, uint32_t saddr,
 		     struct ustack_route_result *res);
+
+/* What a socket asks of the route beyond the addresses (Linux's flowi4: flowi4_oif,
+ * RTO_ONLINK scope for SO_DONTROUTE, FLOWI_FLAG_ANYSRC for IP_TRANSPARENT). */
+struct route_key {
+	int oif;      /* SO_BINDTODEVICE: only routes out of this device; 0: any */
+	bool onlink;  /* SO_DONTROUTE: only routes without a gateway */
+	bool anysrc;  /* IP_TRANSPARENT: saddr need not be ours */
+};
+
+/* ip_route_connect with a socket's constraints (ip_route_output_key). */
+int ip_route_output(struct ustack *st, uint32_t daddr, uint32_t saddr, const struct route_key *key,
+		    struct ustack_route_result *res);
 int route_insert(struct ustack *st, const struct route_entry *r);
 
 #endif

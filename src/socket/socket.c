@@ -109,7 +109,9 @@ int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_
 	/* inet_bind: AF_UNSPEC is accepted only with INADDR_ANY, for old programs */
 	if (sin->sin_family != AF_INET && !(sin->sin_family == AF_UNSPEC && a == 0))
 		return leave(st, -EAFNOSUPPORT);
-	if (a && !netdev_by_local_addr(st, a)) /* ip_nonlocal_bind = 0 */
+	/* inet_addr_valid_or_nonlocal: our address, or any with IP_FREEBIND, IP_TRANSPARENT or
+	 * net.ipv4.ip_nonlocal_bind */
+	if (a && !netdev_by_local_addr(st, a) && !sk->freebind && !sk->transparent && !st->sysctl.ip_nonlocal_bind)
 		return leave(st, -EADDRNOTAVAIL);
 	if (sk->node.state != TCP_CLOSE || sk->tb)
 		return leave(st, -EINVAL);
@@ -453,7 +455,7 @@ short sk_poll(const struct ustack *st, const struct sock *sk)
 		mask |= POLLHUP;
 	if (sk->shut_rd)
 		mask |= POLLIN | POLLRDNORM | POLLRDHUP;
-	if (sk->rcvq.len || sk->fin_rcvd)
+	if (tcp_epollin_ready(sk, sk->rcvlowat) || sk->fin_rcvd)
 		mask |= POLLIN | POLLRDNORM;
 	if (sk->fin_rcvd)
 		mask |= POLLRDHUP;
@@ -465,7 +467,7 @@ short sk_poll(const struct ustack *st, const struct sock *sk)
 		mask |= POLLOUT | POLLWRNORM;
 	else if (state == TCP_SYN_SENT && sk->defer_connect)
 		mask |= POLLOUT | POLLWRNORM; /* write() will send the SYN with its data */
-	if (sk->err || (sk->zc && sk->zc->err_n)) /* a pending error, or the error queue */
+	if (sk->err || sk_errq_pending(sk)) /* a pending error, or the error queue */
 		mask |= POLLERR;
 	return mask;
 }

@@ -8,8 +8,11 @@
 #include "socket/socket.h"
 #include <ustack/socket.h>
 
+#include "net/netdev.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,6 +28,12 @@
 #define SO_SNDTIMEO_NEW 67
 #endif
 
+#ifndef IFNAMSIZ
+#define IFNAMSIZ 16 /* <net/if.h>, whose struct ifaddr is not ours */
+#endif
+#ifndef SO_BINDTOIFINDEX
+#define SO_BINDTOIFINDEX 62
+#endif
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24 /* include/uapi/linux/in.h */
 #endif
@@ -69,7 +78,6 @@ static int get_int_opt(const void *val, socklen_t len, int *v)
 /* sock_getsockopt: SOL_SOCKET options (Linux's sk_getsockopt in net/core/sock.c). */
 static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *val, socklen_t *len)
 {
-	(void)st;
 	int v;
 	if (name == SO_MEMINFO) {
 		/* SK_MEMINFO_VARS: rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc,
@@ -97,6 +105,27 @@ static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *v
 	case SO_ZEROCOPY: v = sk->zerocopy; break;
 	case SO_MARK: v = (int)sk->mark; break;
 	case SO_PRIORITY: v = (int)sk->priority; break;
+	case SO_RCVLOWAT: v = sk->rcvlowat; break;
+	case SO_SNDLOWAT: v = 1; break; /* fixed in Linux */
+	case SO_OOBINLINE: v = sk->oobinline; break;
+	case SO_BROADCAST: v = sk->broadcast; break;
+	case SO_DONTROUTE: v = sk->dontroute; break;
+	case SO_DEBUG: v = sk->sodebug; break;
+	case SO_BINDTOIFINDEX: v = sk->bound_dev_if; break;
+	case SO_BINDTODEVICE: {
+		/* sock_getbindtodevice: nothing bound reads as 0 bytes; else the name, which
+		 * needs room for IFNAMSIZ */
+		if (!len || (int)*len < 0)
+			return -EINVAL;
+		struct netdev *dev = sk->bound_dev_if ? netdev_get(st, sk->bound_dev_if) : NULL;
+		if (!dev) {
+			*len = 0;
+			return 0;
+		}
+		if (*len < IFNAMSIZ)
+			return -EINVAL;
+		return copy_out(val, len, dev->name, strnlen(dev->name, sizeof(dev->name) - 1) + 1);
+	}
 	case SO_LINGER: {
 		struct linger lg = { .l_onoff = sk->linger >= 0, .l_linger = sk->linger > 0 ? sk->linger : 0 };
 		if (!len || *len < (socklen_t)sizeof(int))
@@ -217,6 +246,26 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 		*(name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW ? &sk->rcvtimeo : &sk->sndtimeo) = ms;
 		return 0;
 	}
+	if (name == SO_BINDTODEVICE) {
+		/* sock_setbindtodevice: up to IFNAMSIZ - 1 bytes of a name, not necessarily
+		 * terminated; an empty name unbinds; an unknown one is ENODEV */
+		char dname[IFNAMSIZ] = { 0 };
+		if ((int)len < 0)
+			return -EINVAL;
+		size_t n = len < IFNAMSIZ - 1 ? (size_t)len : IFNAMSIZ - 1;
+		if (n && !val)
+			return -EFAULT;
+		memcpy(dname, val, n);
+		int ifindex = 0;
+		if (dname[0]) {
+			const struct netdev *dev = netdev_by_name(st, dname);
+			if (!dev)
+				return -ENODEV;
+			ifindex = dev->ifindex;
+		}
+		sk->bound_dev_if = ifindex;
+		return 0;
+	}
 	if (name == SO_LINGER) {
 		struct linger lg;
 		if (len < (socklen_t)sizeof(lg))
@@ -252,6 +301,28 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 		return 0;
 	case SO_PRIORITY:
 		sk->priority = (uint32_t)v;
+		return 0;
+	case SO_RCVLOWAT: /* negative: INT_MAX; the protocol bounds it (tcp_set_rcvlowat) */
+		tcp_set_rcvlowat(st, sk, v < 0 ? INT_MAX : v);
+		return 0;
+	case SO_OOBINLINE:
+		sk->oobinline = v != 0;
+		return 0;
+	case SO_BROADCAST:
+		sk->broadcast = v != 0;
+		return 0;
+	case SO_DONTROUTE:
+		sk->dontroute = v != 0;
+		return 0;
+	case SO_DEBUG:
+		sk->sodebug = v != 0;
+		return 0;
+	case SO_BINDTOIFINDEX: /* sock_bindtoindex */
+		if (v < 0)
+			return -EINVAL;
+		if (v && !netdev_get(st, v))
+			return -ENODEV;
+		sk->bound_dev_if = v;
 		return 0;
 	case SO_RCVBUF: { /* sock_setsockopt: doubled for overhead, capped by rmem_max */
 		sk->rcvbuf_locked = true; /* and no autotuning from now on */
@@ -428,7 +499,8 @@ static int do_tcp_setsockopt(struct ustack *st, struct sock *sk, int name, const
  */
 static int do_ip_setsockopt(struct sock *sk, int name, const void *val, socklen_t len)
 {
-	if (name != IP_BIND_ADDRESS_NO_PORT && name != IP_TOS && name != IP_TTL && name != IP_MTU_DISCOVER)
+	if (name != IP_BIND_ADDRESS_NO_PORT && name != IP_TOS && name != IP_TTL && name != IP_MTU_DISCOVER &&
+	    name != IP_RECVERR && name != IP_FREEBIND && name != IP_TRANSPARENT)
 		return -ENOPROTOOPT;
 	int v = 0;
 	if (len >= (socklen_t)sizeof(int)) {
@@ -456,6 +528,20 @@ static int do_ip_setsockopt(struct sock *sk, int name, const void *val, socklen_
 			return -EINVAL;
 		sk->pmtudisc = (uint8_t)v;
 		return 0;
+	case IP_RECVERR: /* turned off, what waits on the error queue goes (skb_errqueue_purge) */
+		sk->recverr = v != 0;
+		if (!v)
+			sk_error_queue_purge(sk);
+		return 0;
+	case IP_FREEBIND:
+	case IP_TRANSPARENT: /* (the instance's owner has CAP_NET_ADMIN over it) */
+		if (len < 1)
+			return -EINVAL;
+		if (name == IP_FREEBIND)
+			sk->freebind = v != 0;
+		else
+			sk->transparent = v != 0;
+		return 0;
 	default: /* IP_BIND_ADDRESS_NO_PORT */
 		sk->bind_address_no_port = v != 0;
 		return 0;
@@ -470,6 +556,9 @@ static int do_ip_getsockopt(struct ustack *st, struct sock *sk, int name, void *
 	case IP_TOS: return put_int(val, len, sk->tos);
 	case IP_TTL: return put_int(val, len, sk->ttl ? sk->ttl : st->sysctl.ip_default_ttl);
 	case IP_MTU_DISCOVER: return put_int(val, len, sk->pmtudisc);
+	case IP_RECVERR: return put_int(val, len, sk->recverr);
+	case IP_FREEBIND: return put_int(val, len, sk->freebind);
+	case IP_TRANSPARENT: return put_int(val, len, sk->transparent);
 	case IP_MTU: /* the path's MTU, for a connected socket */
 		if (sk->node.state == TCP_CLOSE || sk->node.state == TCP_LISTEN || !sk->node.raddr)
 			return -ENOTCONN;

@@ -145,14 +145,17 @@ void inet_ehash_remove(struct ustack *st, struct ehash_node *n)
  * reuseport_select_sock's reciprocal_scale over the group in the order its members started
  * listening), so the segments of one connection — SYN, retransmitted SYN, cookie ACK — all
  * reach the same listener while the group is unchanged.  The chain is short: the listeners
- * of one port.
+ * of one port.  A listener bound to a device (SO_BINDTODEVICE) hears only SYNs that came in
+ * on it (compute_score's sk_bound_dev_if check); dif is that device.
  */
 struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
-				  uint16_t rport)
+				  uint16_t rport, int dif)
 {
 	struct sock *best = NULL;
 	for (struct sock *sk = st->tcp->lhash[lport & (LHASH_SIZE - 1)]; sk; sk = sk->lnext) {
 		if (sk->node.lport != lport || sk->node.state != TCP_LISTEN)
+			continue;
+		if (sk->bound_dev_if && sk->bound_dev_if != dif)
 			continue;
 		if (sk->node.laddr == laddr) {
 			best = sk;

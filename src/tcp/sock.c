@@ -55,6 +55,7 @@ struct sock *sk_alloc(struct ustack *st)
 	sk->node.state = TCP_CLOSE;
 	sk->ss = SS_UNCONNECTED;
 	sk->linger = -1;
+	sk->rcvlowat = 1;
 	sk->rcvtimeo = sk->sndtimeo = SK_TIMEO_NONE;
 	sk->pmtudisc = IP_PMTUDISC_WANT;
 	sk->rcvbuf = st->sysctl.tcp_rmem[1];
@@ -185,18 +186,23 @@ void sk_wake_sk(struct ustack *st, struct sock *sk)
 	sk_wake(st);
 }
 
-/* put_cmsg: one control message into msg_control, or MSG_CTRUNC if it does not fit; the
- * space used (msg_controllen on return). */
-size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, size_t len)
+/* put_cmsg: one control message into msg_control at off (the space earlier ones used), or
+ * MSG_CTRUNC if it does not fit; the space used up to its end (msg_controllen on return). */
+size_t sk_put_cmsg_at(struct msghdr *msg, size_t off, int level, int type, const void *data, size_t len)
 {
-	if (!msg->msg_control || msg->msg_controllen < CMSG_LEN(len)) {
+	if (!msg->msg_control || msg->msg_controllen < off || msg->msg_controllen - off < CMSG_LEN(len)) {
 		msg->msg_flags |= MSG_CTRUNC;
-		return 0;
+		return off;
 	}
-	struct cmsghdr *c = msg->msg_control;
+	struct cmsghdr *c = (struct cmsghdr *)(void *)((char *)msg->msg_control + off);
 	c->cmsg_level = level;
 	c->cmsg_type = type;
 	c->cmsg_len = CMSG_LEN(len);
 	memcpy(CMSG_DATA(c), data, len);
-	return CMSG_SPACE(len) < msg->msg_controllen ? CMSG_SPACE(len) : msg->msg_controllen;
+	return off + CMSG_SPACE(len) < msg->msg_controllen ? off + CMSG_SPACE(len) : msg->msg_controllen;
+}
+
+size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, size_t len)
+{
+	return sk_put_cmsg_at(msg, 0, level, type, data, len);
 }

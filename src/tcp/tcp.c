@@ -72,7 +72,7 @@ void tcp_data_free(struct ustack *st, struct sock *sk)
 	tcp_buf_free(&sk->sndq);
 	tcp_wq_free(sk);
 	tcp_txlog_free(sk);
-	sk_zerocopy_free(sk);
+	sk_ext_free(sk);
 	tcp_buf_free(&sk->rcvq);
 	tcp_ofo_purge(st, sk);
 }
@@ -316,11 +316,57 @@ void tcp_rcv_rtt_sample(struct ustack *st, struct sock *sk, uint32_t tsecr)
 		sk->rcv_rtt_us = sk->rcv_rtt_us - sk->rcv_rtt_us / 8 + sample / 8;
 }
 
+/*
+ * tcp_set_rcvlowat: SO_RCVLOWAT for TCP.  At most half the buffer may be asked for — half of a
+ * locked SO_RCVBUF, else half of tcp_rmem[2] — and 0 means 1.  Without SO_RCVBUF the receive
+ * buffer grows to hold what the reader waits for (tcp_space_from_win: twice the window, at
+ * Linux's default scaling ratio), so the sender is not stalled short of the mark.
+ */
+void tcp_set_rcvlowat(struct ustack *st, struct sock *sk, int val)
+{
+	int cap = sk->rcvbuf_locked ? sk->rcvbuf >> 1 : st->sysctl.tcp_rmem[2] >> 1;
+	if (val > cap)
+		val = cap;
+	sk->rcvlowat = val ? val : 1;
+	sk_wake_sk(st, sk); /* tcp_data_ready: enough may be there already */
+	if (sk->rcvbuf_locked)
+		return;
+	uint64_t space = 2ull * (uint64_t)val;
+	if (space > (uint64_t)sk->rcvbuf) {
+		sk->rcvbuf = (int)(space > INT32_MAX ? INT32_MAX : space);
+		/* a connection's ring follows at once; one not started takes rcvbuf at tcp_data_init */
+		if (sk->data_init && (uint32_t)sk->rcvbuf > sk->rcv_limit &&
+		    (!sk->rcvq.data || tcp_buf_reserve_keep(&sk->rcvq, (uint32_t)sk->rcvbuf + (uint32_t)sk->rcvbuf / 2,
+							    sk->rcvq.len + tcp_ofo_span(sk)) == 0))
+			sk->rcv_limit = (uint32_t)sk->rcvbuf;
+	}
+}
+
+/* tcp_epollin_ready: readable once rcvlowat bytes are in order — or sooner if the window we
+ * offer has closed to less than a segment, when waiting for more would wait for ever. */
+bool tcp_epollin_ready(const struct sock *sk, int target)
+{
+	uint32_t avail = sk->rcvq.len;
+	if (!avail)
+		return false;
+	uint32_t wnd = (int32_t)(sk->rcv_adv - sk->rcv_nxt) > 0 ? sk->rcv_adv - sk->rcv_nxt : 0;
+	return avail >= (uint32_t)target || wnd <= sk->mss_cache;
+}
+
+/*
+ * tcp_recvmsg: copy in-order bytes until the target — len with MSG_WAITALL, else
+ * min(SO_RCVLOWAT, len) (sock_rcvlowat) — is reached, waiting while a blocking reader is short
+ * of it; a non-blocking one, an error, the end of the stream or a timeout return what was
+ * copied.
+ */
 static ssize_t tcp_recvmsg_timeo(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags,
 				 const struct sk_timeo *to)
 {
 	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT) || !sk->rcvtimeo;
 	size_t copied = 0;
+	size_t target = (flags & MSG_WAITALL) ? len : (size_t)sk->rcvlowat < len ? (size_t)sk->rcvlowat : len;
+	if (!target)
+		target = 1;
 	if (sk->node.state == TCP_LISTEN)
 		return -ENOTCONN;
 	for (;;) {
@@ -338,12 +384,10 @@ static ssize_t tcp_recvmsg_timeo(struct ustack *st, struct sock *sk, int fd, uin
 				tcp_cleanup_rbuf(st, sk);
 			}
 			copied += n;
-			if (copied == len || !(flags & MSG_WAITALL) || (flags & MSG_PEEK))
+			if (copied >= target || (flags & MSG_PEEK))
 				return (ssize_t)copied;
 			continue;
 		}
-		if (copied && !(flags & MSG_WAITALL))
-			return (ssize_t)copied;
 		if (sk->err) {
 			int e = sk->err;
 			sk->err = 0;

@@ -6,6 +6,7 @@
 #define USTACK_TCP_TCP_H
 
 #include <pthread.h>
+#include <linux/errqueue.h>
 #include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -128,22 +129,35 @@ struct sack_range {
 struct epitem;
 struct eventpoll;
 
-/* MSG_ZEROCOPY (tcp/zerocopy.c): a send's id and the end of its data; completed ids */
+/* MSG_ZEROCOPY (tcp/zerocopy.c): a send's id and the end of its data */
 struct zc_pending {
 	uint32_t id, end;
 };
-struct zc_range {
-	uint32_t lo, hi;
-};
-struct zc_state { /* allocated on a socket's first zerocopy send */
-	uint32_t zckey;          /* the next notification id */
-	struct zc_pending *pend;
-	uint16_t head, n, cap;
-	struct zc_range err[8];  /* the error queue's notifications */
-	uint8_t err_head, err_n;
-};
-#define TCP_ZC_ERRQ 8 /* zc_state.err */
 #define TCP_ZC_MAX 1024u /* pending zerocopy sends per socket */
+
+/* One message on a socket's error queue (tcp/ip_sockglue.c): an skb of Linux's
+ * sk_error_queue with its sock_exterr_skb — the extended error, and what
+ * recvmsg(MSG_ERRQUEUE) returns with it. */
+struct sk_err_msg {
+	struct sock_extended_err ee;
+	uint32_t offender;   /* SO_EE_OFFENDER's address (host order); 0: none */
+	uint32_t name_addr;  /* msg_name: the quoted packet's destination (host order); 0: none */
+	uint16_t name_port;  /* ... and its port (host order) */
+	uint16_t plen;       /* payload bytes: an ICMP error's quote from the transport header on */
+	uint8_t *payload;
+	uint64_t tstamp_ns;  /* SCM_TIMESTAMPING's software time (CLOCK_REALTIME, ns); 0: none */
+};
+#define SK_ERRQ_MAX 256u /* messages other than zerocopy's kept on one error queue */
+
+/* What few sockets use, allocated on first use (sk->ext): MSG_ZEROCOPY's ids, the error
+ * queue. */
+struct sock_ext {
+	uint32_t zckey;          /* the next zerocopy notification id */
+	struct zc_pending *pend; /* zerocopy sends not yet acknowledged, oldest first */
+	uint16_t head, n, cap;
+	uint16_t eq_head, eq_n, eq_cap;
+	struct sk_err_msg *errq; /* the error queue (sk_error_queue), oldest first */
+};
 
 /* One skb of the write queue (tcp_write_queue.c): where it ends, and its marks. */
 #define TCP_SKB_PSH 1u /* tcp_mark_push */
@@ -186,7 +200,7 @@ struct tcp_cong_ops {
  * A socket.  Its members are grouped as Linux layers them — sock (the generic socket), then
  * inet_connection_sock (a connection-oriented socket: listener queues, retransmission timer),
  * then tcp_sock — and within each group ordered for packing (eight-byte members, then four,
- * two, one), so that the groups read as units and the struct stays under 1 KB (1008 bytes on
+ * two, one), so that the groups read as units and the struct stays within 1 KB (1024 bytes on
  * x86-64; `pahole -C sock` shows the holes).  Parts that work as a unit are named structs, as
  * Linux names them: the accept queue (icsk_accept_queue), the timers, RACK (tp->rack), PRR,
  * the keepalive options.
@@ -198,7 +212,7 @@ struct sock {
 	struct bind_bucket *tb;
 	struct sock *lnext;      /* listener hash chain */
 	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
-	struct zc_state *zc;     /* MSG_ZEROCOPY's ids and error queue (tcp/zerocopy.c) */
+	struct sock_ext *ext;    /* zerocopy ids, the error queue: NULL until first needed */
 	uint64_t cookie;         /* sk_cookie (sock_gen_cookie): 0 until first asked, then never reused */
 	struct ustack_route_result rt;
 	int fd;                  /* -1 once closed by the application */
@@ -206,6 +220,9 @@ struct sock {
 	int soft_err;
 	int rcvbuf, sndbuf;
 	int linger;              /* SO_LINGER: -1 off, else seconds */
+	int rcvlowat;            /* SO_RCVLOWAT (sk_rcvlowat): reads and POLLIN wait for this many */
+	int bound_dev_if;        /* SO_BINDTODEVICE / SO_BINDTOIFINDEX; 0: any device */
+	uint32_t mark;           /* SO_MARK: kept for the application (ustack has no fwmark routing) */
 	uint32_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO/SO_SNDTIMEO (sk_rcvtimeo) in ms: SK_TIMEO_NONE
 	                          * waits for ever, 0 not at all */
 	uint16_t inet_id;
@@ -214,18 +231,24 @@ struct sock {
 	bool shut_rd, shut_wr;
 	bool dead;               /* sk_free ran; the memory waits for request sockets or sleepers */
 	uint16_t refcnt;         /* callers asleep on it (sk_hold); request sockets count apart */
-	bool rcvbuf_locked;      /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
-	bool sndbuf_locked;      /* SO_SNDBUF was set: the send ring does not grow */
+	bool rcvbuf_locked : 1;  /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
+	bool sndbuf_locked : 1;  /* SO_SNDBUF was set: the send ring does not grow */
 	bool keepalive : 1;      /* SO_KEEPALIVE */
 	bool reuseport : 1;      /* SO_REUSEPORT: listeners share the port, by 4-tuple hash */
 	bool bind_address_no_port : 1; /* IP_BIND_ADDRESS_NO_PORT: bind() leaves the port to connect() */
 	bool zerocopy : 1;       /* SO_ZEROCOPY */
 	bool lingering : 1;      /* close() waits in sk_stream_wait_close: do not free on tcp_done */
 	bool wait_expired : 1;
+	bool recverr : 1;        /* IP_RECVERR: ICMP errors are hard errors and go on the error queue */
+	bool freebind : 1;       /* IP_FREEBIND: bind() to an address not (yet) ours */
+	bool transparent : 1;    /* IP_TRANSPARENT: the same, for a transparent proxy */
+	bool oobinline : 1;      /* SO_OOBINLINE: urgent data stays in the stream */
+	bool broadcast : 1;      /* SO_BROADCAST, SO_DONTROUTE, SO_DEBUG: kept and read back (no */
+	bool dontroute : 1;      /*   meaning for TCP in Linux beyond SO_DONTROUTE's on-link route */
+	bool sodebug : 1;        /*   lookup, which ip_route_connect applies) */
 	uint8_t tos;             /* IP_TOS (its ECN bits are the connection's, set per segment) */
 	uint8_t ttl;             /* IP_TTL; 0: net.ipv4.ip_default_ttl */
 	uint8_t pmtudisc;        /* IP_MTU_DISCOVER: IP_PMTUDISC_WANT (DF, path MTU discovery) by default */
-	uint32_t mark;           /* SO_MARK: kept for the application (ustack has no fwmark routing) */
 
 	/* ---- inet_connection_sock: the listener's queues, the timers, retransmission ---- */
 	/* the listener's queues (icsk_accept_queue, Linux's request_sock_queue) */
@@ -429,7 +452,7 @@ struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, ui
 /* The listener for a segment from raddr:rport: the best address match, and within a
  * SO_REUSEPORT group the one the 4-tuple's hash picks (reuseport_select_sock). */
 struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
-				  uint16_t rport);
+				  uint16_t rport, int dif);
 void inet_ehash_insert(struct ustack *st, struct ehash_node *n);
 void inet_ehash_remove(struct ustack *st, struct ehash_node *n);
 int inet_hash_connect(struct ustack *st, struct sock *sk);
@@ -583,8 +606,8 @@ void tcp_sync_mss(struct ustack *st, struct sock *sk);
 void tcp_rtt_estimator(struct sock *sk, uint32_t m_us);
 
 /* ---- tcp_icmp.c ---- */
-void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, const struct ipv4_repr *inner,
-		const uint8_t *th, size_t len);
+void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, uint32_t offender,
+		const struct ipv4_repr *inner, const uint8_t *th, size_t len);
 
 /* ---- tcp_input.c: the listener's SYN handler ---- */
 void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_repr *ip,
@@ -736,6 +759,8 @@ void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_in
 void tcp_shutdown_wr(struct ustack *st, struct sock *sk);
 ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags);
 ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags);
+void tcp_set_rcvlowat(struct ustack *st, struct sock *sk, int val);
+bool tcp_epollin_ready(const struct sock *sk, int target);
 
 /* ---- tcp_output.c: data ---- */
 void tcp_write_xmit(struct ustack *st, struct sock *sk);
@@ -841,7 +866,15 @@ void sk_wake_sk(struct ustack *st, struct sock *sk);
 int sk_zerocopy_reserve(struct sock *sk);
 void sk_zerocopy_sent(struct sock *sk, uint32_t end);
 void sk_zerocopy_acked(struct sock *sk);
-void sk_zerocopy_free(struct sock *sk);
+
+/* ---- ip_sockglue.c: the error queue ---- */
+struct sock_ext *sk_ext(struct sock *sk);
+void sk_ext_free(struct sock *sk);
+bool sk_errq_pending(const struct sock *sk);
+struct sk_err_msg *sk_errq_push(struct sock *sk, bool zerocopy);
+void sk_error_queue_purge(struct sock *sk);
+void ip_icmp_error(struct sock *sk, int err, uint8_t type, uint8_t code, uint32_t info, uint32_t offender,
+		   uint32_t daddr, uint16_t dport, const uint8_t *payload, size_t plen);
 ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg);
 
 /* ---- sock.c: waiting ---- */
@@ -849,6 +882,7 @@ struct timespec;
 void sk_wait_event(struct ustack *st);
 int sk_wait_event_until(struct ustack *st, const struct timespec *deadline);
 size_t sk_put_cmsg(struct msghdr *msg, int level, int type, const void *data, size_t len);
+size_t sk_put_cmsg_at(struct msghdr *msg, size_t off, int level, int type, const void *data, size_t len);
 
 /* trace helpers */
 void tcp_trace(struct ustack *st, const char *name, const struct ehash_node *n, int old_state,

@@ -76,8 +76,8 @@ static void tcp_mtu_reduced(struct ustack *st, struct sock *sk, uint32_t mtu)
 	}
 }
 
-void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, const struct ipv4_repr *inner,
-		const uint8_t *th, size_t len)
+void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, uint32_t offender,
+		const struct ipv4_repr *inner, const uint8_t *th, size_t len)
 {
 	if (len < 8) {
 		MIB_INC(st, IcmpInErrors); /* not enough of the segment quoted */
@@ -138,12 +138,25 @@ void tcp_v4_err(struct ustack *st, uint8_t type, uint8_t code, uint32_t info, co
 		return;
 	}
 	tcp_trace(st, "tcp_v4_err", &sk->node, sk->node.state, sk->node.state);
-	/* in SYN_SENT, or a simultaneous open's SYN_RECV, connect() fails with it; so does a Fast
-	 * Open child nobody accepted yet — an accepted one is treated as connected */
+	/* in SYN_SENT, or a simultaneous open's SYN_RECV, connect() fails with it — and with
+	 * IP_RECVERR it waits on the error queue too (ip_icmp_error), with icmp_unreach's info:
+	 * a parameter problem's pointer; so does a Fast Open child nobody accepted yet — an
+	 * accepted one is treated as connected */
 	if ((sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) &&
 	    !(sk->fastopen_rsk && !sk->parent)) {
+		ip_icmp_error(sk, err, type, code, type == ICMP_PARAMETERPROB ? info >> 24 : 0, offender,
+			      inner->daddr, dport, th, len);
 		tcp_done(st, sk, err);
 		return;
 	}
-	sk->soft_err = err; /* only an error on timeout (RFC 1122 §4.2.3.9) */
+	/* Connected, RFC 1122 §4.2.3.9 lets only some errors be hard; Linux keeps trying on all of
+	 * them and reports one only on timeout — unless the application asked for errors with
+	 * IP_RECVERR, which makes every one a hard error at once (sk_err, reported by the next call
+	 * and POLLERR; the connection itself goes on). */
+	if (sk->recverr) {
+		sk->err = err;
+		sk_wake_sk(st, sk);
+	} else {
+		sk->soft_err = err;
+	}
 }

@@ -338,7 +338,7 @@ static void tcp_synsent_ack_data(struct ustack *st, struct sock *sk, uint32_t ac
 	tcp_buf_consume(&sk->sndq, acked);
 	tcp_wq_acked(sk);
 	tcp_txlog_acked(sk, ack, st->now);
-	if (sk->zc && sk->zc->n)
+	if (sk->ext && sk->ext->n)
 		sk_zerocopy_acked(sk); /* a MSG_ZEROCOPY Fast Open's data is delivered */
 	sk->bytes_acked += acked;
 }
@@ -794,7 +794,7 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 		sk->sndq.head = 0; /* an empty ring starts again at its front: fewer pages touched */
 	sk->snd_una = ack;
 	tcp_wq_acked(sk);
-	if (sk->zc && sk->zc->n)
+	if (sk->ext && sk->ext->n)
 		sk_zerocopy_acked(sk); /* notifications for zerocopy sends now delivered */
 	if (before(sk->snd_nxt, ack))
 		sk->snd_nxt = ack;

@@ -24,7 +24,8 @@ int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t 
 {
 	tcp_trace(st, "tcp_v4_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
 	/* 1. ip_route_connect: the route, and our address if we are not bound to one */
-	int rc = ip_route_connect(st, daddr, sk->node.laddr, &sk->rt);
+	struct route_key key = { sk->bound_dev_if, sk->dontroute, sk->transparent };
+	int rc = ip_route_output(st, daddr, sk->node.laddr, &key, &sk->rt);
 	if (rc < 0) {
 		if (rc == -ENETUNREACH)
 			MIB_INC(st, IpOutNoRoutes);
@@ -118,7 +119,7 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		tcp_rcv_state_process(st, sk, ip, &th);
 		return;
 	}
-	struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport, ip->saddr, th.sport);
+	struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport, ip->saddr, th.sport, dev->ifindex);
 	if (lsk) {
 		if (!(th.flags & TCPHDR_SYN)) { /* tcp_v4_cookie_check */
 			struct sock *nsk = cookie_v4_check(st, lsk, ip, &th);
@@ -175,6 +176,15 @@ static void sk_clone_opts(struct sock *sk, const struct sock *lsk)
 	sk->pmtudisc = lsk->pmtudisc;
 	sk->mark = lsk->mark;
 	sk->priority = lsk->priority;
+	sk->rcvlowat = lsk->rcvlowat;
+	sk->bound_dev_if = lsk->bound_dev_if;
+	sk->recverr = lsk->recverr;
+	sk->freebind = lsk->freebind;
+	sk->transparent = lsk->transparent;
+	sk->oobinline = lsk->oobinline;
+	sk->broadcast = lsk->broadcast;
+	sk->dontroute = lsk->dontroute;
+	sk->sodebug = lsk->sodebug;
 	if (lsk->ca_setsockopt) { /* TCP_CONGESTION on the listener; else today's default */
 		sk->ca_ops = lsk->ca_ops;
 		sk->ca_setsockopt = true;

@@ -9,6 +9,9 @@
 #include <ustack/socket.h>
 
 #include <errno.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <netinet/tcp.h>
 #include <string.h>
 
@@ -191,6 +194,90 @@ static void test_unresolved_neighbour_host_unreachable(void **state)
 	assert_int_equal(tw_counter(t, "IcmpOutDestUnreachs"), tw_counter(t, "arp_cache.unresolved_discards"));
 }
 
+/* IP_RECVERR: the ICMP error that ends a connection attempt also waits on the error queue
+ * (ip_icmp_error): POLLERR; recvmsg(MSG_ERRQUEUE) gives the quote from the TCP header on,
+ * the address the SYN went to, and struct sock_extended_err with the ICMP's type, code and
+ * sender (SO_EE_OFFENDER); taking it clears the pending error (sock_dequeue_err_skb). */
+static void test_recverr_queues_connect_error(void **state)
+{
+	struct tw *t = *state;
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int on = 1;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on)), 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	struct tw_seg syn = expect_kept(t);
+	tw_send(t, f, icmp_err(f, 0xc0000209u, 3, 3, 0, 0));
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 1);
+	assert_true(p.revents & POLLERR);
+	uint8_t data[64], ctl[256];
+	struct sockaddr_in from;
+	struct iovec iov = { data, sizeof(data) };
+	struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	assert_int_equal(ustack_recvmsg(t->st, fd, &m, MSG_ERRQUEUE), 8);
+	assert_int_equal(m.msg_flags, MSG_ERRQUEUE);
+	assert_int_equal(tw_rd16(data), syn.sport); /* the quoted TCP header */
+	assert_int_equal(tw_rd16(data + 2), 80);
+	assert_int_equal(m.msg_namelen, sizeof(from));
+	assert_int_equal(ntohl(from.sin_addr.s_addr), TW_PEER_IP);
+	assert_int_equal(ntohs(from.sin_port), 80);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	assert_non_null(cm);
+	assert_int_equal(cm->cmsg_level, SOL_IP);
+	assert_int_equal(cm->cmsg_type, IP_RECVERR);
+	struct sock_extended_err ee;
+	memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+	assert_int_equal(ee.ee_errno, ECONNREFUSED);
+	assert_int_equal(ee.ee_origin, SO_EE_ORIGIN_ICMP);
+	assert_int_equal(ee.ee_type, 3);
+	assert_int_equal(ee.ee_code, 3);
+	struct sockaddr_in off;
+	memcpy(&off, CMSG_DATA(cm) + sizeof(ee), sizeof(off));
+	assert_int_equal(off.sin_family, AF_INET);
+	assert_int_equal(ntohl(off.sin_addr.s_addr), 0xc0000209u);
+	assert_null(CMSG_NXTHDR(&m, cm));
+	assert_int_equal(so_error(t, fd), 0); /* the queue's error was the pending one */
+	assert_int_equal(ustack_recvmsg(t->st, fd, &m, MSG_ERRQUEUE), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 1);
+	assert_false(p.revents & POLLERR);
+	/* without IP_RECVERR nothing is queued */
+	int fd2 = connect_nb(t, TW_PEER_IP);
+	expect_kept(t);
+	tw_send(t, f, icmp_err(f, 0xc0000209u, 3, 3, 0, 0));
+	assert_int_equal(ustack_recvmsg(t->st, fd2, &m, MSG_ERRQUEUE), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(so_error(t, fd2), ECONNREFUSED);
+}
+
+/* IP_RECVERR on a connected socket makes every ICMP error hard at once (tcp_v4_err: sk_err,
+ * not sk_err_soft): the next call reports it; the connection itself goes on. */
+static void test_recverr_established_errors_are_hard(void **state)
+{
+	struct tw *t = *state;
+	struct tw_conn c;
+	accept_conn(t, &c);
+	int on = 1;
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on)), 0);
+	assert_int_equal(ustack_send(t->st, c.fd, "data", 4, 0), 4);
+	expect_kept(t);
+	tw_send(t, f, icmp_err(f, TW_PEER_IP, 3, 1, 0, 0));
+	char b;
+	assert_int_equal(ustack_recv(t->st, c.fd, &b, 1, 0), -1);
+	assert_int_equal(errno, EHOSTUNREACH);
+	assert_int_equal(ustack_tcp_state(t->st, c.fd), TCP_ESTABLISHED);
+	assert_int_equal(ustack_recv(t->st, c.fd, &b, 1, 0), -1);
+	assert_int_equal(errno, EAGAIN); /* reported once */
+	uint8_t ctl[128];
+	struct msghdr m = { .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	assert_int_equal(ustack_recvmsg(t->st, c.fd, &m, MSG_ERRQUEUE), -1); /* nothing queued */
+	assert_int_equal(errno, EAGAIN);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -200,6 +287,8 @@ int main(void)
 		T(test_frag_needed_resegments),
 		T(test_truncated_quote_is_an_icmp_error),
 		T(test_unresolved_neighbour_host_unreachable),
+		T(test_recverr_queues_connect_error),
+		T(test_recverr_established_errors_are_hard),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -383,6 +384,140 @@ static void test_ip_options_on_the_wire(void **state)
 	assert_int_equal(tw_expect_tcp(t).ttl, 7);
 }
 
+/* SOL_SOCKET and IP options as Linux 6.18 answers them (measured with a kernel socket):
+ * SO_RCVLOWAT 0 reads back 1 and a negative one the cap, half of tcp_rmem[2]; SO_SNDLOWAT reads
+ * 1 and cannot be set; SO_BINDTODEVICE takes a name (ENODEV for an unknown one, "" unbinds) and
+ * reads it back only into IFNAMSIZ bytes; IP_FREEBIND lets bind() take an address that is not
+ * ours, but connect() from it still fails (EINVAL) — only IP_TRANSPARENT sends from a foreign
+ * address; SO_DONTROUTE keeps to on-link routes. */
+static void test_socket_options_as_linux(void **state)
+{
+	struct tw *t = *state;
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int v = 0;
+	socklen_t len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len), 0);
+	assert_int_equal(v, 1);
+	v = 0;
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)), 0);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len), 0);
+	assert_int_equal(v, 1);
+	v = -5;
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)), 0);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len), 0);
+	assert_int_equal(v, 33554432 / 2); /* ustack's tcp_rmem[2], 32 MB */
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_SNDLOWAT, &v, &len), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_SNDLOWAT, &v, sizeof(v)), -1);
+	assert_int_equal(errno, ENOPROTOOPT);
+	/* SO_BINDTODEVICE */
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_BINDTODEVICE, "nope", 5), -1);
+	assert_int_equal(errno, ENODEV);
+	char name[16] = { 0 };
+	len = sizeof(name);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_BINDTODEVICE, name, &len), 0);
+	assert_int_equal(len, 0); /* not bound */
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_BINDTODEVICE, "eth0", 4), 0);
+	len = 8;
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_BINDTODEVICE, name, &len), -1);
+	assert_int_equal(errno, EINVAL);
+	len = sizeof(name);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_BINDTODEVICE, name, &len), 0);
+	assert_int_equal(len, 5);
+	assert_string_equal(name, "eth0");
+	len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_BINDTOIFINDEX, &v, &len), 0);
+	assert_int_equal(v, t->ifindex);
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_BINDTODEVICE, "", 0), 0);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_BINDTOIFINDEX, &v, &len), 0);
+	assert_int_equal(v, 0);
+	v = 99;
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_BINDTOIFINDEX, &v, sizeof(v)), -1);
+	assert_int_equal(errno, ENODEV);
+	/* IP_FREEBIND */
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(5555), .sin_addr.s_addr = htonl(0xcb007109) };
+	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EADDRNOTAVAIL);
+	uint8_t on = 1;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_IP, IP_FREEBIND, &on, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_IP, IP_FREEBIND, &on, 1), 0);
+	assert_int_equal(ustack_getsockopt(t->st, fd, IPPROTO_IP, IP_FREEBIND, &v, &len), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&peer, sizeof(peer)), -1);
+	assert_int_equal(errno, EINVAL);
+	tw_expect_none(t);
+	/* IP_TRANSPARENT: the SYN leaves from the foreign address */
+	int fd2 = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	v = 1;
+	assert_int_equal(ustack_setsockopt(t->st, fd2, IPPROTO_IP, IP_TRANSPARENT, &v, sizeof(v)), 0);
+	a.sin_port = htons(5556);
+	assert_int_equal(ustack_bind(t->st, fd2, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(ustack_connect(t->st, fd2, (struct sockaddr *)&peer, sizeof(peer)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	struct tw_seg syn = tw_expect_tcp(t);
+	assert_int_equal(syn.flags, TW_SYN);
+	assert_int_equal(syn.sport, 5556);
+	struct tw_frame *fr = &t->out[(t->head + TW_MAX_FRAMES - 1) % TW_MAX_FRAMES];
+	assert_int_equal(tw_rd32(fr->b + 14 + 12), 0xcb007109); /* the IP source */
+	/* SO_DONTROUTE: a destination behind the gateway is unreachable; SO_BROADCAST and
+	 * SO_OOBINLINE read back */
+	int fd3 = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(ustack_setsockopt(t->st, fd3, SOL_SOCKET, SO_DONTROUTE, &v, sizeof(v)), 0);
+	assert_int_equal(ustack_setsockopt(t->st, fd3, SOL_SOCKET, SO_BROADCAST, &v, sizeof(v)), 0);
+	assert_int_equal(ustack_setsockopt(t->st, fd3, SOL_SOCKET, SO_OOBINLINE, &v, sizeof(v)), 0);
+	struct sockaddr_in far = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_FAR_IP) };
+	assert_int_equal(ustack_connect(t->st, fd3, (struct sockaddr *)&far, sizeof(far)), -1);
+	assert_int_equal(errno, ENETUNREACH);
+	v = 0;
+	assert_int_equal(ustack_getsockopt(t->st, fd3, SOL_SOCKET, SO_BROADCAST, &v, &len), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(ustack_getsockopt(t->st, fd3, SOL_SOCKET, SO_OOBINLINE, &v, &len), 0);
+	assert_int_equal(v, 1);
+}
+
+/* SO_RCVLOWAT: poll reports POLLIN only once that many bytes are in order, a blocking read
+ * waits for them (a non-blocking one takes what is there), and a listener's value goes to
+ * its children. */
+static void test_rcvlowat(void **state)
+{
+	struct tw *t = *state;
+	struct tw_conn c;
+	tw_accept_conn(t, &c, 8080, NULL, 0);
+	int v = 5;
+	assert_int_equal(ustack_setsockopt(t->st, c.fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)), 0);
+	tw_peer_send(t, &c, 0, 0, TW_ACK | TW_PSH, 65535, "abc", 3);
+	struct pollfd p = { .fd = c.fd, .events = POLLIN };
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 0);
+	tw_peer_send(t, &c, 3, 0, TW_ACK | TW_PSH, 65535, "de", 2);
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 1);
+	assert_true(p.revents & POLLIN);
+	char b[16];
+	assert_int_equal(ustack_recv(t->st, c.fd, b, sizeof(b), 0), 5);
+	tw_peer_send(t, &c, 5, 0, TW_ACK | TW_PSH, 65535, "f", 1);
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 0);
+	assert_int_equal(ustack_recv(t->st, c.fd, b, sizeof(b), 0), 1); /* non-blocking: what is there */
+	/* the FIN makes it readable whatever the mark */
+	tw_peer_send(t, &c, 6, 0, TW_ACK | TW_FIN, 65535, NULL, 0);
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 1);
+	/* inherited */
+	while (t->count)
+		tw_expect_tcp(t); /* the ACKs of the data and the FIN */
+	assert_int_equal(ustack_setsockopt(t->st, c.lfd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)), 0);
+	uint8_t f[TW_FRAME_MAX];
+	tw_send(t, f, tw_tcp(f, 40001, 8080, 100, 0, TW_SYN, 65535, NULL, 0));
+	struct tw_seg sa = tw_expect_tcp(t);
+	tw_send(t, f, tw_tcp(f, 40001, 8080, 101, sa.seq + 1, TW_ACK, 65535, NULL, 0));
+	int cfd = ustack_accept(t->st, c.lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	socklen_t len = sizeof(v);
+	v = 0;
+	assert_int_equal(ustack_getsockopt(t->st, cfd, SOL_SOCKET, SO_RCVLOWAT, &v, &len), 0);
+	assert_int_equal(v, 5);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -397,6 +532,8 @@ int main(void)
 		T(test_syn_mss_from_route_mtu),
 		T(test_sockopt_argument_order),
 		T(test_ip_options_on_the_wire),
+		T(test_socket_options_as_linux),
+		T(test_rcvlowat),
 	};
 	return cmocka_run_group_tests_name("tcp_misc", tests, NULL, NULL);
 }

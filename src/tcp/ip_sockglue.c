@@ -1,0 +1,175 @@
+/*
+ * A socket's error queue (Linux's sk_error_queue: sock_queue_err_skb and
+ * sock_dequeue_err_skb in net/core/skbuff.c, ip_icmp_error and ip_recv_error in
+ * net/ipv4/ip_sockglue.c).
+ *
+ * Messages come from MSG_ZEROCOPY's completions (zerocopy.c) and, with IP_RECVERR, from the
+ * ICMP errors that end a connection attempt (tcp_v4_err).  recvmsg(MSG_ERRQUEUE) takes the
+ * oldest: its payload (an ICMP error's quote, from the TCP header on) as data, MSG_TRUNC if
+ * the buffer is shorter; msg_name, for an ICMP error, the address and port the quoted segment
+ * was sent to; and an IP_RECVERR control message — struct sock_extended_err followed by the
+ * offender, the ICMP error's sender (SO_EE_OFFENDER).  An ICMP error left behind the one taken
+ * becomes the socket's pending error, as sock_dequeue_err_skb does; the last one taken clears it.
+ * POLLERR stays up while anything waits.  The queue and the zerocopy state share one
+ * allocation, made on first use, so that a socket that needs neither pays 8 bytes.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct sock_ext *sk_ext(struct sock *sk)
+{
+	if (!sk->ext)
+		sk->ext = calloc(1, sizeof(*sk->ext));
+	return sk->ext;
+}
+
+bool sk_errq_pending(const struct sock *sk)
+{
+	return sk->ext && sk->ext->eq_n;
+}
+
+/* A new message at the queue's tail, zeroed; NULL when memory is short, or when the queue
+ * holds SK_ERRQ_MAX already and this is not a zerocopy completion (Linux bounds the queue by
+ * the receive buffer, but queues zerocopy notifications whatever the buffer holds). */
+struct sk_err_msg *sk_errq_push(struct sock *sk, bool zerocopy)
+{
+	struct sock_ext *x = sk_ext(sk);
+	if (!x || (!zerocopy && x->eq_n >= SK_ERRQ_MAX))
+		return NULL;
+	if (x->eq_n == x->eq_cap) {
+		uint32_t cap = x->eq_cap ? x->eq_cap * 2u : 4u;
+		if (cap > UINT16_MAX)
+			return NULL;
+		struct sk_err_msg *v = malloc(cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		for (uint32_t i = 0; i < x->eq_n; i++)
+			v[i] = x->errq[(x->eq_head + i) % x->eq_cap];
+		free(x->errq);
+		x->errq = v;
+		x->eq_cap = (uint16_t)cap;
+		x->eq_head = 0;
+	}
+	struct sk_err_msg *m = &x->errq[(x->eq_head + x->eq_n) % x->eq_cap];
+	memset(m, 0, sizeof(*m));
+	x->eq_n++;
+	return m;
+}
+
+static bool is_icmp_err(const struct sk_err_msg *m)
+{
+	return m->ee.ee_origin == SO_EE_ORIGIN_ICMP;
+}
+
+void sk_error_queue_purge(struct sock *sk)
+{
+	struct sock_ext *x = sk->ext;
+	for (; x && x->eq_n; x->eq_n--, x->eq_head = (uint16_t)((x->eq_head + 1u) % x->eq_cap))
+		free(x->errq[x->eq_head].payload);
+}
+
+void sk_ext_free(struct sock *sk)
+{
+	if (!sk->ext)
+		return;
+	sk_error_queue_purge(sk);
+	free(sk->ext->errq);
+	free(sk->ext->pend);
+	free(sk->ext);
+	sk->ext = NULL;
+}
+
+/*
+ * ip_icmp_error: with IP_RECVERR, an ICMP error for the socket goes on its error queue —
+ * its errno, type, code and info (the MTU of a fragmentation-needed, the pointer of a
+ * parameter problem), who sent it, where the quoted segment was going (daddr:dport), and the
+ * quote from the TCP header on as payload.
+ */
+void ip_icmp_error(struct sock *sk, int err, uint8_t type, uint8_t code, uint32_t info, uint32_t offender,
+		   uint32_t daddr, uint16_t dport, const uint8_t *payload, size_t plen)
+{
+	if (!sk->recverr)
+		return;
+	uint8_t *copy = plen ? malloc(plen) : NULL;
+	if (plen && !copy)
+		return;
+	struct sk_err_msg *m = sk_errq_push(sk, false);
+	if (!m) {
+		free(copy);
+		return;
+	}
+	if (plen)
+		memcpy(copy, payload, plen);
+	m->ee.ee_errno = (uint32_t)err;
+	m->ee.ee_origin = SO_EE_ORIGIN_ICMP;
+	m->ee.ee_type = type;
+	m->ee.ee_code = code;
+	m->ee.ee_info = info;
+	m->offender = offender;
+	m->name_addr = daddr;
+	m->name_port = dport;
+	m->payload = copy;
+	m->plen = (uint16_t)(plen > UINT16_MAX ? UINT16_MAX : plen);
+}
+
+/* ip_recv_error: the oldest message, or -EAGAIN (never waits). */
+ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg)
+{
+	struct sock_ext *x = sk->ext;
+	if (!x || !x->eq_n)
+		return -EAGAIN;
+	struct sk_err_msg m = x->errq[x->eq_head];
+	x->eq_head = (uint16_t)((x->eq_head + 1u) % x->eq_cap);
+	x->eq_n--;
+	/* sock_dequeue_err_skb: an ICMP error next in line becomes the pending error */
+	const struct sk_err_msg *next = x->eq_n ? &x->errq[x->eq_head] : NULL;
+	if (next && is_icmp_err(next))
+		sk->err = (int)next->ee.ee_errno;
+	else if (is_icmp_err(&m))
+		sk->err = 0;
+	msg->msg_flags = MSG_ERRQUEUE;
+	size_t copied = 0;
+	for (size_t i = 0; i < msg->msg_iovlen && copied < m.plen; i++) {
+		size_t k = m.plen - copied < msg->msg_iov[i].iov_len ? m.plen - copied : msg->msg_iov[i].iov_len;
+		memcpy(msg->msg_iov[i].iov_base, m.payload + copied, k);
+		copied += k;
+	}
+	if (copied < m.plen)
+		msg->msg_flags |= MSG_TRUNC;
+	free(m.payload);
+	socklen_t namelen = 0;
+	if (is_icmp_err(&m) && msg->msg_name && msg->msg_namelen >= (socklen_t)sizeof(struct sockaddr_in)) {
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(m.name_port),
+					   .sin_addr.s_addr = htonl(m.name_addr) };
+		memcpy(msg->msg_name, &sin, sizeof(sin));
+		namelen = sizeof(sin);
+	}
+	msg->msg_namelen = namelen;
+	size_t used = 0;
+	if (m.tstamp_ns) { /* sock_recv_timestamp: SCM_TIMESTAMPING, software time first */
+		struct timespec ts[3];
+		memset(ts, 0, sizeof(ts));
+		ts[0].tv_sec = (time_t)(m.tstamp_ns / 1000000000u);
+		ts[0].tv_nsec = (long)(m.tstamp_ns % 1000000000u);
+		used = sk_put_cmsg_at(msg, used, SOL_SOCKET, SO_TIMESTAMPING, ts, sizeof(ts));
+	}
+	struct {
+		struct sock_extended_err ee;
+		struct sockaddr_in offender;
+	} errhdr;
+	memset(&errhdr, 0, sizeof(errhdr));
+	errhdr.ee = m.ee;
+	if (is_icmp_err(&m)) { /* ipv4_datagram_support_cmsg */
+		errhdr.offender.sin_family = AF_INET;
+		errhdr.offender.sin_addr.s_addr = htonl(m.offender);
+	}
+	used = sk_put_cmsg_at(msg, used, SOL_IP, IP_RECVERR, &errhdr, sizeof(errhdr));
+	msg->msg_controllen = used;
+	return (ssize_t)copied;
+}
