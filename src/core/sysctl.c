@@ -80,6 +80,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.neigh.default.gc_stale_time", SC_INT, F(neigh_gc_stale_time), 1, 0, INT_MAX / 1000, NULL },
 	{ "net.ipv4.neigh.default.gc_thresh3", SC_INT, F(neigh_gc_thresh3), 1, 1, 1 << 20, NULL },
 	{ "net.ipv4.tcp_syncookies", SC_INT, F(tcp_syncookies), 1, 0, 2, NULL },
+	{ "net.ipv4.tcp_stdurg", SC_INT, F(tcp_stdurg), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_max_syn_backlog", SC_INT, F(tcp_max_syn_backlog), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_syn_retries", SC_INT, F(tcp_syn_retries), 1, 1, 127, NULL },
 	{ "net.ipv4.tcp_synack_retries", SC_INT, F(tcp_synack_retries), 1, 0, 255, NULL },

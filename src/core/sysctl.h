@@ -25,6 +25,7 @@ struct ustack_sysctls {
 	int neigh_gc_stale_time, neigh_gc_thresh3;
 	/* net.ipv4: TCP */
 	int tcp_syncookies, tcp_max_syn_backlog;
+	int tcp_stdurg;
 	int tcp_syn_retries, tcp_synack_retries, tcp_syn_linear_timeouts;
 	int tcp_timestamps, tcp_sack, tcp_dsack, tcp_window_scaling;
 	int tcp_abort_on_overflow, tcp_fastopen, tcp_tw_reuse, tcp_fin_timeout;

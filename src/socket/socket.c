@@ -455,8 +455,12 @@ short sk_poll(const struct ustack *st, const struct sock *sk)
 		mask |= POLLHUP;
 	if (sk->shut_rd)
 		mask |= POLLIN | POLLRDNORM | POLLRDHUP;
-	if (tcp_epollin_ready(sk, sk->rcvlowat) || sk->fin_rcvd)
+	/* at the mark the urgent byte does not count as readable unless it is inline */
+	int target = sk->rcvlowat + (tcp_urg_at_mark(sk) && !sk->oobinline);
+	if (tcp_epollin_ready(sk, target) || sk->fin_rcvd)
 		mask |= POLLIN | POLLRDNORM;
+	if (sk->ext && (sk->ext->urg_data & TCP_URG_VALID))
+		mask |= POLLPRI;
 	if (sk->fin_rcvd)
 		mask |= POLLRDHUP;
 	/* sk_stream_is_writeable: writable when half the send buffer is free, and (with
@@ -477,10 +481,13 @@ int ustack_ioctl(struct ustack *st, int fd, unsigned long req, int *arg)
 	ENTER(st, fd, sk);
 	int v;
 	switch (req) {
-	case SIOCINQ: /* = FIONREAD */
+	case SIOCINQ: /* = FIONREAD; tcp_inq: up to an urgent mark ahead */
 		if (sk->node.state == TCP_LISTEN)
 			return leave(st, -EINVAL);
-		v = (int)sk->rcvq.len;
+		v = sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV ? 0 : tcp_inq(sk);
+		break;
+	case SIOCATMARK: /* the next byte read is the urgent one (or was: after MSG_OOB took it) */
+		v = tcp_urg_at_mark(sk);
 		break;
 	case SIOCOUTQ:
 		if (sk->node.state == TCP_LISTEN)
@@ -598,11 +605,9 @@ ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, in
 		      const struct sockaddr *addr, socklen_t addrlen)
 {
 	ENTER(st, fd, sk);
-	/* urgent data is not implemented; MSG_ZEROCOPY counts only with SO_ZEROCOPY (and data),
-	 * and is completed by a notification (zerocopy.c); the rest of the flags (MSG_MORE,
-	 * MSG_EOR, MSG_CONFIRM, ...) only hint at coalescing */
-	if (flags & MSG_OOB)
-		return leave(st, -EOPNOTSUPP);
+	/* MSG_OOB makes the write's last byte urgent (tcp_urg.c); MSG_ZEROCOPY counts only with
+	 * SO_ZEROCOPY (and data), and is completed by a notification (zerocopy.c); the rest of
+	 * the flags (MSG_MORE, MSG_EOR, MSG_CONFIRM, ...) only hint at coalescing */
 	if (!buf && len)
 		return leave(st, -EFAULT);
 	bool zc = (flags & MSG_ZEROCOPY) && len && sk->zerocopy;
@@ -669,14 +674,23 @@ ssize_t ustack_sendmsg(struct ustack *st, int fd, const struct msghdr *msg, int 
 	return rc;
 }
 
+/* recv(MSG_OOB): the urgent byte (tcp_recv_urg), never waiting; a listener is ENOTCONN first */
+static ssize_t sock_recv_oob(struct sock *sk, void *buf, size_t len, int flags, int *msg_flags)
+{
+	if (sk->node.state == TCP_LISTEN)
+		return -ENOTCONN;
+	return tcp_recv_urg(sk, buf, len, flags, msg_flags);
+}
+
 ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)
 {
 	ENTER(st, fd, sk);
-	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL))
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_OOB))
 		return leave(st, -EOPNOTSUPP);
 	if (!buf && len)
 		return leave(st, -EFAULT);
-	ssize_t rc = tcp_recvmsg(st, sk, fd, buf, len, flags);
+	int mf = 0;
+	ssize_t rc = (flags & MSG_OOB) ? sock_recv_oob(sk, buf, len, flags, &mf) : tcp_recvmsg(st, sk, fd, buf, len, flags);
 	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc);
 }
 
@@ -689,13 +703,28 @@ ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)
 ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags)
 {
 	ENTER(st, fd, sk);
-	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_ERRQUEUE))
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_ERRQUEUE | MSG_OOB))
 		return leave(st, -EOPNOTSUPP);
 	if (!msg || (msg->msg_iovlen && !msg->msg_iov))
 		return leave(st, -EFAULT);
 	if (flags & MSG_ERRQUEUE) { /* inet_recv_error: never waits */
 		ssize_t e = sk_recv_error(sk, msg);
 		return e < 0 ? leave(st, (int)e) : (stack_unlock(st), e);
+	}
+	if (flags & MSG_OOB) { /* the byte into the first iovec with room */
+		struct iovec *v = NULL;
+		for (size_t i = 0; i < msg->msg_iovlen && !v; i++)
+			if (msg->msg_iov[i].iov_len)
+				v = &msg->msg_iov[i];
+		int mf = 0;
+		ssize_t e = sock_recv_oob(sk, v ? v->iov_base : NULL, v ? 1 : 0, flags, &mf);
+		if (e < 0)
+			return leave(st, (int)e);
+		msg->msg_flags = mf;
+		msg->msg_namelen = 0;
+		msg->msg_controllen = 0;
+		stack_unlock(st);
+		return e;
 	}
 	size_t total = 0;
 	for (size_t i = 0; i < msg->msg_iovlen; i++) {

@@ -143,6 +143,8 @@ static void tcp_push(struct ustack *st, struct sock *sk, int flags)
 {
 	if (!(flags & MSG_MORE) || tcp_forced_push(sk))
 		tcp_mark_push(sk);
+	if (flags & MSG_OOB)
+		tcp_mark_urg(sk);
 	sk->more = flags & MSG_MORE;
 	tcp_write_xmit(st, sk);
 	/* the cork was for this push (TCP_NAGLE_CORK as its nonagle argument): an ACK later
@@ -192,7 +194,8 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 			if (sk->sndq.len >= sk->snd_limit && !sk->sndbuf_locked &&
 			    sk->snd_limit < (uint32_t)st->sysctl.tcp_wmem[2] && sk->cwnd * mss * 2 > sk->snd_limit)
 				sk->snd_limit *= 2;
-			uint32_t size_goal = tcp_size_goal(sk, mss);
+			/* tcp_xmit_size_goal(sk, mss, !(flags & MSG_OOB)): urgent data goes in MSS skbs */
+			uint32_t size_goal = (flags & MSG_OOB) ? mss : tcp_size_goal(sk, mss);
 			uint32_t room = tcp_wq_tail_room(sk, size_goal);
 			bool new_skb = !room;
 			/* sk_stream_memory_free, for a new skb only */
@@ -217,8 +220,8 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 				sk->write_seq += n;
 				tcp_wq_add(sk, n, new_skb, copied == 0);
 				copied += n;
-				if (tcp_wq_tail_room(sk, size_goal))
-					continue; /* the skb is not full yet */
+				if (tcp_wq_tail_room(sk, size_goal) || (flags & MSG_OOB))
+					continue; /* the skb is not full yet; urgent data waits for tcp_push */
 				if (tcp_forced_push(sk))
 					tcp_mark_push(sk);
 				sk->more = false;
@@ -370,11 +373,29 @@ static ssize_t tcp_recvmsg_timeo(struct ustack *st, struct sock *sk, int fd, uin
 	if (sk->node.state == TCP_LISTEN)
 		return -ENOTCONN;
 	for (;;) {
+		if (copied && tcp_urg_at_mark(sk))
+			return (ssize_t)copied; /* a read never crosses the urgent mark */
 		if (sk->rcvq.len) {
-			uint32_t n = (uint32_t)(len - copied < sk->rcvq.len ? len - copied : sk->rcvq.len);
-			tcp_buf_peek(&sk->rcvq, 0, buf + copied, n);
+			/* the urgent byte, unless inline, is stepped over — read with MSG_OOB or not */
+			bool skip;
+			uint32_t off = 0, avail = tcp_urg_read_limit(sk, 0, sk->rcvq.len, &skip);
+			if (skip && !(flags & MSG_PEEK)) {
+				tcp_buf_consume(&sk->rcvq, 1);
+				sk->bytes_read++;
+				tcp_urg_consumed(sk);
+				continue;
+			}
+			if (skip) { /* a peek steps over it in its own offset */
+				off = 1;
+				avail = tcp_urg_read_limit(sk, 1, sk->rcvq.len - 1, &skip);
+				if (!avail)
+					return copied ? (ssize_t)copied : -EAGAIN;
+			}
+			uint32_t n = (uint32_t)(len - copied < avail ? len - copied : avail);
+			tcp_buf_peek(&sk->rcvq, off, buf + copied, n);
 			if (!(flags & MSG_PEEK)) {
 				tcp_buf_consume(&sk->rcvq, n);
+				tcp_urg_consumed(sk);
 				/* an empty ring with nothing out of order starts again at its front, so a
 				 * reader that keeps up touches only the first pages of a large ring */
 				if (!sk->rcvq.len && !sk->ofo)

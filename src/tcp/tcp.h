@@ -147,11 +147,18 @@ struct sk_err_msg {
 	uint8_t *payload;
 	uint64_t tstamp_ns;  /* SCM_TIMESTAMPING's software time (CLOCK_REALTIME, ns); 0: none */
 };
+#define TCP_URG_VALID 0x0100  /* tp->urg_data: the byte is here (its value in the low 8 bits) */
+#define TCP_URG_NOTYET 0x0200 /* a pointer came, its byte has not */
+#define TCP_URG_READ 0x0400   /* recv(MSG_OOB) took it */
 #define SK_ERRQ_MAX 256u /* messages other than zerocopy's kept on one error queue */
 
 /* What few sockets use, allocated on first use (sk->ext): MSG_ZEROCOPY's ids, the error
  * queue. */
 struct sock_ext {
+	/* urgent data (tcp_urg.c): tp->snd_up while sk->urg_mode; the byte the peer marked */
+	uint32_t snd_up;         /* one past the last urgent byte written (BSD's pointer) */
+	uint32_t urg_seq;        /* the received urgent byte's sequence number */
+	uint16_t urg_data;       /* 0, TCP_URG_NOTYET, TCP_URG_VALID | the byte, or TCP_URG_READ */
 	uint32_t zckey;          /* the next zerocopy notification id */
 	struct zc_pending *pend; /* zerocopy sends not yet acknowledged, oldest first */
 	uint16_t head, n, cap;
@@ -246,6 +253,7 @@ struct sock {
 	bool broadcast : 1;      /* SO_BROADCAST, SO_DONTROUTE, SO_DEBUG: kept and read back (no */
 	bool dontroute : 1;      /*   meaning for TCP in Linux beyond SO_DONTROUTE's on-link route */
 	bool sodebug : 1;        /*   lookup, which ip_route_connect applies) */
+	bool urg_mode : 1;       /* tcp_urg_mode: urgent data sent and not yet acknowledged */
 	uint8_t tos;             /* IP_TOS (its ECN bits are the connection's, set per segment) */
 	uint8_t ttl;             /* IP_TTL; 0: net.ipv4.ip_default_ttl */
 	uint8_t pmtudisc;        /* IP_MTU_DISCOVER: IP_PMTUDISC_WANT (DF, path MTU discovery) by default */
@@ -510,6 +518,7 @@ struct tcp_seg_out {
 	uint16_t id;
 	const struct tcp_buf *payload; /* optional: plen bytes from off past its head */
 	uint32_t off, plen;
+	uint16_t urg;  /* the urgent pointer, with TCPHDR_URG in flags */
 };
 int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct ustack_route_result *rt);
 int tcp_connect(struct ustack *st, struct sock *sk);
@@ -866,6 +875,20 @@ void sk_wake_sk(struct ustack *st, struct sock *sk);
 int sk_zerocopy_reserve(struct sock *sk);
 void sk_zerocopy_sent(struct sock *sk, uint32_t end);
 void sk_zerocopy_acked(struct sock *sk);
+
+/* ---- tcp_urg.c: urgent data ---- */
+void tcp_mark_urg(struct sock *sk);
+void tcp_urg_set_pointer(const struct sock *sk, struct tcp_seg_out *seg);
+bool tcp_urg_probe_first(const struct sock *sk);
+void tcp_urg_acked(struct sock *sk);
+void tcp_urg(struct ustack *st, struct sock *sk, const struct tcp_repr *th);
+uint32_t tcp_copied_seq(const struct sock *sk);
+ssize_t tcp_recv_urg(struct sock *sk, uint8_t *buf, size_t len, int flags, int *msg_flags);
+/* what a normal read may take before the urgent mark, and whether to skip the urgent byte */
+uint32_t tcp_urg_read_limit(const struct sock *sk, uint32_t off, uint32_t avail, bool *skip);
+void tcp_urg_consumed(struct sock *sk);
+bool tcp_urg_at_mark(const struct sock *sk);
+int tcp_inq(const struct sock *sk);
 
 /* ---- ip_sockglue.c: the error queue ---- */
 struct sock_ext *sk_ext(struct sock *sk);

@@ -793,6 +793,7 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 	if (!sk->sndq.len)
 		sk->sndq.head = 0; /* an empty ring starts again at its front: fewer pages touched */
 	sk->snd_una = ack;
+	tcp_urg_acked(sk);
 	tcp_wq_acked(sk);
 	if (sk->ext && sk->ext->n)
 		sk_zerocopy_acked(sk); /* notifications for zerocopy sends now delivered */
@@ -1354,6 +1355,9 @@ static void tcp_rcv_segment(struct ustack *st, struct sock *sk, const struct ipv
 		if (th->plen)
 			sk->ack_now = true;
 	}
+	/* step 6: the URG bit (tcp_urg), before the data is queued */
+	if ((th->flags & TCPHDR_URG) || (sk->ext && sk->ext->urg_data == TCP_URG_NOTYET))
+		tcp_urg(st, sk, th);
 	if ((th->plen || (th->flags & TCPHDR_FIN) || syn_ok) && tcp_data_queue(st, sk, ip, th))
 		return;
 	tcp_write_xmit(st, sk);

@@ -53,7 +53,7 @@ int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct 
 		return -ENOBUFS;
 	struct tcp_repr r = {
 		.sport = seg->lport, .dport = seg->rport, .seq = seg->seq, .ack = seg->ack,
-		.flags = seg->flags, .window = seg->window, .opt = seg->opt, .plen = plen,
+		.flags = seg->flags, .window = seg->window, .urg = seg->urg, .opt = seg->opt, .plen = plen,
 	};
 	uint8_t *b = pkt_put(p, hlen + plen);
 	if (plen) /* the payload is copied once, from the send ring into the packet */
@@ -347,6 +347,7 @@ void tcp_send_ack(struct ustack *st, struct sock *sk)
 	seg.ack = sk->rcv_nxt;
 	seg.window = tcp_select_window(sk);
 	established_options(st, sk, &seg.opt);
+	tcp_urg_set_pointer(sk, &seg);
 	sk->rcv_unacked = 0;
 	timer_cancel(st, &sk->timers.delack);
 	sk->segs_out++;
@@ -379,6 +380,7 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	seg.payload = &sk->sndq;
 	seg.off = seq - sk->snd_una;
 	seg.plen = len;
+	tcp_urg_set_pointer(sk, &seg);
 	sk->rcv_unacked = 0;
 	timer_cancel(st, &sk->timers.delack);
 	sk->segs_out++;
@@ -449,8 +451,8 @@ static bool tcp_nagle_test(struct ustack *st, struct sock *sk, uint32_t len, uin
 			   bool fin_pending)
 {
 	uint32_t mss = tcp_mss_now(sk);
-	if (!len || len >= mss || len != unsent)
-		return false;
+	if (!len || len >= mss || len != unsent || sk->urg_mode)
+		return false; /* (urgent data unacknowledged: nothing waits, cork or Nagle) */
 	/* corked (TCP_CORK, or MSG_MORE on the last send): a partial segment waits for more
 	 * data, or for the cork to come out — with the probe timer running, so that it goes
 	 * after an RTO if nothing else comes (tcp_check_probe_timer → tcp_write_wakeup) */
@@ -477,6 +479,8 @@ static uint32_t tcp_tso_split(const struct ustack *st, const struct sock *sk, ui
 		segs = half;
 	if (segs > room_segs)
 		segs = room_segs;
+	if (sk->urg_mode)
+		segs = 1; /* tcp_write_xmit: no TSO while urgent (tcp_mss_split_point is skipped) */
 	uint32_t bytes = segs * mss;
 	if (bytes > skb_end - seq)
 		bytes = skb_end - seq;
@@ -734,11 +738,21 @@ void tcp_send_probe(struct ustack *st, struct sock *sk)
 		return;
 	}
 	struct tcp_seg_out seg;
+	if (tcp_urg_probe_first(sk)) { /* urgent data unacknowledged: an ACK at snd_una first */
+		seg_from_sock(&seg, sk, TCPHDR_ACK);
+		seg.seq = sk->snd_una;
+		seg.ack = sk->rcv_nxt;
+		seg.window = tcp_select_window(sk);
+		established_options(st, sk, &seg.opt);
+		tcp_urg_set_pointer(sk, &seg);
+		tcp_transmit(st, &seg, &sk->rt);
+	}
 	seg_from_sock(&seg, sk, TCPHDR_ACK);
 	seg.seq = sk->snd_una - 1;
 	seg.ack = sk->rcv_nxt;
 	seg.window = tcp_select_window(sk);
 	established_options(st, sk, &seg.opt);
+	tcp_urg_set_pointer(sk, &seg);
 	tcp_transmit(st, &seg, &sk->rt);
 }
 
@@ -759,6 +773,7 @@ void tcp_send_active_reset_reason(struct ustack *st, struct sock *sk, enum sk_rs
 	seg.ack = sk->rcv_nxt;
 	if (sk->tstamp_ok)
 		ts_option(st, &seg.opt, sk->ts_off, sk->ts_recent);
+	tcp_urg_set_pointer(sk, &seg);
 	tcp_transmit(st, &seg, &sk->rt);
 	trace_tcp_send_reset(st, sk, state, NULL, NULL, reason);
 }
