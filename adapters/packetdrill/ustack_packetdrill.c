@@ -429,6 +429,10 @@ static ssize_t pd_sendmsg(void *ud, int fd, const struct msghdr *m, int f)
 		errno = EFAULT;
 		return -1;
 	}
+	if (m->msg_controllen) { /* control messages (a write's SO_TIMESTAMPING): ustack's sendmsg */
+		pd_enter(pd);
+		return pd_leave(pd, ustack_sendmsg(pd->st, u, m, f));
+	}
 	return pd_send_iov(pd, u, m->msg_iov, (int)m->msg_iovlen, f, m->msg_name, m->msg_namelen);
 }
 

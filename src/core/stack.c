@@ -37,6 +37,9 @@ struct ustack *stack_alloc(const struct ustack_config *cfg)
 	pthread_mutex_init(&st->lock, NULL);
 	st->clock = cfg->clock;
 	st->now = cfg->clock->now_us(cfg->clock->arg);
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	st->wall_off = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000 - (int64_t)st->now;
 	snprintf(st->name, sizeof(st->name), "%s", cfg->name ? cfg->name : "ustack");
 	wheel_init(&st->wheel, st->now);
 	secrets_init(&st->secrets, cfg->secret_seed);

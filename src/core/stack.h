@@ -21,6 +21,9 @@ struct ustack {
 	pthread_mutex_t lock;
 	const struct ustack_clock *clock;
 	uint64_t now; /* µs; refreshed on every entry, never goes backwards */
+	int64_t wall_off; /* µs from the clock to CLOCK_REALTIME, fixed at creation: what
+	                   * SO_TIMESTAMPING reports (a virtual clock started at the real time
+	                   * stays the wall clock of its simulation) */
 	char name[32];
 
 	struct timer_wheel wheel;

@@ -37,6 +37,15 @@ struct ipv4_net {
 	struct icmp_state icmp;
 	uint32_t ip_idents[IP_IDENTS_SZ];
 	const struct net_protocol *protos[256];
+	/* A transmit timestamp wanted for the packet being sent (SO_TIMESTAMPING's SCHED and SND,
+	 * taken where Linux takes them, at the device): dev_xmit hands done() the frame. */
+	struct tx_tstamp_req {
+		void *owner;
+		uint32_t key;
+		uint8_t types;
+		void (*done)(struct ustack *st, void *owner, uint32_t key, uint8_t types, const uint8_t *frame,
+			     size_t len);
+	} tx_ts;
 };
 
 int inet_add_protocol(struct ustack *st, const struct net_protocol *prot, uint8_t protocol);

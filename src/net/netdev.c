@@ -195,6 +195,11 @@ void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t l
 
 void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p)
 {
+	if (st->net->tx_ts.owner) { /* __dev_queue_xmit's SCHED, the driver's skb_tx_timestamp */
+		struct tx_tstamp_req r = st->net->tx_ts;
+		st->net->tx_ts.owner = NULL;
+		r.done(st, r.owner, r.key, r.types, p->data, p->len);
+	}
 	if (!dev->tx_capture_by_link) /* else the driver reports it when it goes on the wire */
 		netdev_pcap_write(st, dev, p->data, p->len);
 	trace_emit(st, USTACK_TRACE_PKT_TX, "net_dev_xmit", dev->ifindex, p->data, p->len, NULL);

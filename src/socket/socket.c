@@ -599,12 +599,56 @@ static int sendmsg_fastopen(struct ustack *st, struct sock *sk, int fd, const ui
 	return rc;
 }
 
+/*
+ * sock_cmsg_send: a sendmsg's control messages.  SO_TIMESTAMPING replaces the socket's record
+ * flags for this write (only record flags: EINVAL otherwise); SO_MARK and SO_PRIORITY are
+ * checked and, as the socket's own are, without effect here; anything else at SOL_SOCKET is
+ * EINVAL, other levels are skipped.  *tsflags: the write's SO_TIMESTAMPING flags.
+ */
+static int sock_cmsg_send(const struct sock *sk, const struct msghdr *msg, uint32_t *tsflags)
+{
+	*tsflags = sk->ext ? sk->ext->tsflags : 0;
+	if (!msg || !msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr))
+		return 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		if (c->cmsg_len < sizeof(struct cmsghdr) ||
+		    c->cmsg_len > msg->msg_controllen - (size_t)((char *)c - (char *)msg->msg_control))
+			return -EINVAL; /* CMSG_OK */
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		uint32_t v;
+		switch (c->cmsg_type) {
+		case 37: /* SO_TIMESTAMPING_OLD */
+		case 65: /* SO_TIMESTAMPING_NEW */
+			if (c->cmsg_len != CMSG_LEN(sizeof(uint32_t)))
+				return -EINVAL;
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			if (v & ~SK_TS_TX_RECORD_MASK)
+				return -EINVAL;
+			*tsflags = (*tsflags & ~SK_TS_TX_RECORD_MASK) | v;
+			break;
+		case SO_MARK:
+		case SO_PRIORITY:
+			if (c->cmsg_len != CMSG_LEN(sizeof(uint32_t)))
+				return -EINVAL;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* tcp_sendmsg_locked: a Fast Open first (the data the SYN took counts as sent), then the rest
  * of the data as any write.  TCP leaves the address alone once connected. */
-ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags,
-		      const struct sockaddr *addr, socklen_t addrlen)
+static ssize_t sock_sendmsg(struct ustack *st, int fd, const void *buf, size_t len, int flags,
+			    const struct sockaddr *addr, socklen_t addrlen, const struct msghdr *ctl)
 {
 	ENTER(st, fd, sk);
+	uint32_t tsflags;
+	int crc = sock_cmsg_send(sk, ctl, &tsflags);
+	if (crc < 0)
+		return leave(st, crc);
 	/* MSG_OOB makes the write's last byte urgent (tcp_urg.c); MSG_ZEROCOPY counts only with
 	 * SO_ZEROCOPY (and data), and is completed by a notification (zerocopy.c); the rest of
 	 * the flags (MSG_MORE, MSG_EOR, MSG_CONFIRM, ...) only hint at coalescing */
@@ -628,12 +672,18 @@ ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, in
 			return leave(st, -EBADF);
 	}
 	ssize_t rc = tcp_sendmsg(st, sk, fd, (const uint8_t *)buf + copied_syn, len - copied_syn,
-				 flags & ~MSG_FASTOPEN);
+				 flags & ~MSG_FASTOPEN, tsflags);
 	if (zc && (rc > 0 || copied_syn) && sock_lookup_fd(st, fd) == sk)
 		sk_zerocopy_sent(sk, sk->write_seq);
 	if (rc < 0 && copied_syn)
 		rc = 0;
 	return rc < 0 ? leave(st, (int)rc) : (stack_unlock(st), rc + (ssize_t)copied_syn);
+}
+
+ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags,
+		      const struct sockaddr *addr, socklen_t addrlen)
+{
+	return sock_sendmsg(st, fd, buf, len, flags, addr, addrlen, NULL);
 }
 
 ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
@@ -669,7 +719,7 @@ ssize_t ustack_sendmsg(struct ustack *st, int fd, const struct msghdr *msg, int 
 			memcpy(tmp + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
 		buf = tmp;
 	}
-	ssize_t rc = ustack_sendto(st, fd, total ? buf : &one, total, flags, msg->msg_name, msg->msg_namelen);
+	ssize_t rc = sock_sendmsg(st, fd, total ? buf : &one, total, flags, msg->msg_name, msg->msg_namelen, msg);
 	free(tmp);
 	return rc;
 }

@@ -31,6 +31,12 @@
 #ifndef IFNAMSIZ
 #define IFNAMSIZ 16 /* <net/if.h>, whose struct ifaddr is not ours */
 #endif
+#ifndef SO_TIMESTAMPING_OLD
+#define SO_TIMESTAMPING_OLD 37
+#endif
+#ifndef SO_TIMESTAMPING_NEW
+#define SO_TIMESTAMPING_NEW 65
+#endif
 #ifndef SO_BINDTOIFINDEX
 #define SO_BINDTOIFINDEX 62
 #endif
@@ -87,6 +93,8 @@ static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *v
 				   sk->sndq.len, 0, 0, 0 };
 		return copy_out(val, len, mi, sizeof(mi));
 	}
+	if (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW)
+		return sock_get_timestamping(sk, name, val, len);
 	switch (name) {
 	case SO_ERROR:
 		v = sk->err ? sk->err : sk->soft_err;
@@ -246,6 +254,8 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 		*(name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW ? &sk->rcvtimeo : &sk->sndtimeo) = ms;
 		return 0;
 	}
+	if (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW)
+		return sock_set_timestamping(sk, name, val, len);
 	if (name == SO_BINDTODEVICE) {
 		/* sock_setbindtodevice: up to IFNAMSIZ - 1 bytes of a name, not necessarily
 		 * terminated; an empty name unbinds; an unknown one is ENODEV */

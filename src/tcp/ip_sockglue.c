@@ -3,8 +3,9 @@
  * sock_dequeue_err_skb in net/core/skbuff.c, ip_icmp_error and ip_recv_error in
  * net/ipv4/ip_sockglue.c).
  *
- * Messages come from MSG_ZEROCOPY's completions (zerocopy.c) and, with IP_RECVERR, from the
- * ICMP errors that end a connection attempt (tcp_v4_err).  recvmsg(MSG_ERRQUEUE) takes the
+ * Messages come from MSG_ZEROCOPY's completions (zerocopy.c), SO_TIMESTAMPING's transmit
+ * timestamps (tcp_timestamping.c) and, with IP_RECVERR, from the ICMP errors that end a
+ * connection attempt (tcp_v4_err).  recvmsg(MSG_ERRQUEUE) takes the
  * oldest: its payload (an ICMP error's quote, from the TCP header on) as data, MSG_TRUNC if
  * the buffer is shorter; msg_name, for an ICMP error, the address and port the quoted segment
  * was sent to; and an IP_RECVERR control message — struct sock_extended_err followed by the
@@ -17,6 +18,7 @@
 #include "tcp/tcp.h"
 
 #include <errno.h>
+#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +117,7 @@ void ip_icmp_error(struct sock *sk, int err, uint8_t type, uint8_t code, uint32_
 	m->name_addr = daddr;
 	m->name_port = dport;
 	m->payload = copy;
-	m->plen = (uint16_t)(plen > UINT16_MAX ? UINT16_MAX : plen);
+	m->plen = (uint32_t)plen;
 }
 
 /* ip_recv_error: the oldest message, or -EAGAIN (never waits). */
@@ -152,12 +154,15 @@ ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg)
 	}
 	msg->msg_namelen = namelen;
 	size_t used = 0;
-	if (m.tstamp_ns) { /* sock_recv_timestamp: SCM_TIMESTAMPING, software time first */
+	/* sock_recv_timestamp: SCM_TIMESTAMPING, software time in the first of three, when the
+	 * socket asks for software reports now (SOF_TIMESTAMPING_SOFTWARE) */
+	if (m.ee.ee_origin == SO_EE_ORIGIN_TIMESTAMPING && (x->tsflags & SOF_TIMESTAMPING_SOFTWARE)) {
 		struct timespec ts[3];
 		memset(ts, 0, sizeof(ts));
-		ts[0].tv_sec = (time_t)(m.tstamp_ns / 1000000000u);
-		ts[0].tv_nsec = (long)(m.tstamp_ns % 1000000000u);
-		used = sk_put_cmsg_at(msg, used, SOL_SOCKET, SO_TIMESTAMPING, ts, sizeof(ts));
+		ts[0].tv_sec = (time_t)(m.tstamp_us / 1000000u);
+		ts[0].tv_nsec = (long)(m.tstamp_us % 1000000u) * 1000;
+		used = sk_put_cmsg_at(msg, used, SOL_SOCKET, x->tstamp_new ? 65 : 37 /* SO_TIMESTAMPING_NEW/OLD */,
+				      ts, sizeof(ts));
 	}
 	struct {
 		struct sock_extended_err ee;

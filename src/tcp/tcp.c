@@ -160,7 +160,7 @@ static void tcp_push(struct ustack *st, struct sock *sk, int flags)
  * or before the writer sleeps for space.
  */
 static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len,
-				 int flags, const struct sk_timeo *to)
+				 int flags, uint32_t tsflags, const struct sk_timeo *to)
 {
 	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT) || !sk->sndtimeo;
 	size_t copied = 0;
@@ -182,6 +182,7 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 				if (copied) {
 					if (flags & MSG_EOR)
 						tcp_wq_mark_eor(sk);
+					tcp_tx_timestamp(sk, tsflags); /* out: before the push */
 					tcp_push(st, sk, flags);
 				}
 				return (ssize_t)copied;
@@ -220,7 +221,9 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 				sk->write_seq += n;
 				tcp_wq_add(sk, n, new_skb, copied == 0);
 				copied += n;
-				if (tcp_wq_tail_room(sk, size_goal) || (flags & MSG_OOB))
+				/* the write's last skb is never sent here, full or not (goto out): the
+				 * push at the end marks it and sends it */
+				if (copied == len || tcp_wq_tail_room(sk, size_goal) || (flags & MSG_OOB))
 					continue; /* the skb is not full yet; urgent data waits for tcp_push */
 				if (tcp_forced_push(sk))
 					tcp_mark_push(sk);
@@ -245,11 +248,15 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 	}
 }
 
-ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags)
+ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags,
+		    uint32_t tsflags)
 {
 	struct sk_timeo to;
 	sk_timeo_start(st, &to, sk->sndtimeo);
-	ssize_t rc = tcp_sendmsg_timeo(st, sk, fd, buf, len, flags, &to);
+	ssize_t rc = tcp_sendmsg_timeo(st, sk, fd, buf, len, flags, tsflags, &to);
+	/* a write cut short (no room, an error, a timeout) marks what it copied too, at out: */
+	if (rc > 0 && (size_t)rc < len) /* (the socket is alive: a close meanwhile is EBADF) */
+		tcp_tx_timestamp(sk, tsflags);
 	sk_timeo_stop(st, &to);
 	return rc;
 }

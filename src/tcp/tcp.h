@@ -143,14 +143,17 @@ struct sk_err_msg {
 	uint32_t offender;   /* SO_EE_OFFENDER's address (host order); 0: none */
 	uint32_t name_addr;  /* msg_name: the quoted packet's destination (host order); 0: none */
 	uint16_t name_port;  /* ... and its port (host order) */
-	uint16_t plen;       /* payload bytes: an ICMP error's quote from the transport header on */
+	uint32_t plen;       /* payload bytes: an ICMP error's quote from the transport header on, a
+	                      * timestamped frame or data */
 	uint8_t *payload;
-	uint64_t tstamp_ns;  /* SCM_TIMESTAMPING's software time (CLOCK_REALTIME, ns); 0: none */
+	uint64_t tstamp_us;  /* SCM_TIMESTAMPING's software time (the stack's wall clock, µs) */
 };
 #define TCP_URG_VALID 0x0100  /* tp->urg_data: the byte is here (its value in the low 8 bits) */
 #define TCP_URG_NOTYET 0x0200 /* a pointer came, its byte has not */
 #define TCP_URG_READ 0x0400   /* recv(MSG_OOB) took it */
-#define SK_ERRQ_MAX 256u /* messages other than zerocopy's kept on one error queue */
+#define SK_ERRQ_MAX 256u
+/* SOF_TIMESTAMPING_TX_{HARDWARE,SOFTWARE,SCHED,ACK,COMPLETION}: the flags a write records */
+#define SK_TS_TX_RECORD_MASK (1u | 2u | (1u << 8) | (1u << 9) | (1u << 18)) /* messages other than zerocopy's kept on one error queue */
 
 /* What few sockets use, allocated on first use (sk->ext): MSG_ZEROCOPY's ids, the error
  * queue. */
@@ -159,6 +162,10 @@ struct sock_ext {
 	uint32_t snd_up;         /* one past the last urgent byte written (BSD's pointer) */
 	uint32_t urg_seq;        /* the received urgent byte's sequence number */
 	uint16_t urg_data;       /* 0, TCP_URG_NOTYET, TCP_URG_VALID | the byte, or TCP_URG_READ */
+	uint32_t tsflags;        /* SO_TIMESTAMPING (sk_tsflags) */
+	uint32_t tskey;          /* OPT_ID's base: snd_una, or write_seq with OPT_ID_TCP */
+	bool tstamp_new;         /* set through SO_TIMESTAMPING_NEW: cmsgs use its number */
+	bool ts_used;            /* some write asked for timestamps: records may carry keys */
 	uint32_t zckey;          /* the next zerocopy notification id */
 	struct zc_pending *pend; /* zerocopy sends not yet acknowledged, oldest first */
 	uint16_t head, n, cap;
@@ -169,8 +176,13 @@ struct sock_ext {
 /* One skb of the write queue (tcp_write_queue.c): where it ends, and its marks. */
 #define TCP_SKB_PSH 1u /* tcp_mark_push */
 #define TCP_SKB_EOR 2u /* MSG_EOR: nothing joins it */
+#define TCP_SKB_TS_SCHED 4u  /* SO_TIMESTAMPING: its byte tskey wants SCM_TSTAMP_SCHED, */
+#define TCP_SKB_TS_SND 8u    /* ... SCM_TSTAMP_SND, */
+#define TCP_SKB_TS_ACK 16u   /* ... SCM_TSTAMP_ACK (shinfo->tx_flags, txstamp_ack) */
+#define TCP_SKB_TS_ANY (TCP_SKB_TS_SCHED | TCP_SKB_TS_SND | TCP_SKB_TS_ACK)
 struct tcp_skb_rec {
 	uint32_t end;
+	uint32_t tskey; /* the last byte of the last write that asked for timestamps */
 	uint8_t flags;
 };
 
@@ -766,7 +778,9 @@ int tcp_close(struct ustack *st, struct sock *sk);
 struct ustack_tcp_info;
 void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_info *ti);
 void tcp_shutdown_wr(struct ustack *st, struct sock *sk);
-ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags);
+/* tsflags: SO_TIMESTAMPING's record flags for this write (the socket's, or a cmsg's) */
+ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags,
+		    uint32_t tsflags);
 ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags);
 void tcp_set_rcvlowat(struct ustack *st, struct sock *sk, int val);
 bool tcp_epollin_ready(const struct sock *sk, int target);
@@ -783,6 +797,11 @@ void tcp_wq_mark_eor(struct sock *sk);
 uint32_t tcp_wq_tail_room(const struct sock *sk, uint32_t size_goal);
 void tcp_wq_add(struct sock *sk, uint32_t n, bool new_skb, bool first_copy);
 uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags);
+void tcp_wq_tstamp(struct sock *sk, uint8_t bits);
+bool tcp_wq_tstamp_in(const struct sock *sk, uint32_t seq, uint32_t end, uint8_t want, uint32_t *key, uint8_t *bits);
+/* calls fn for each record with an ACK timestamp whose key [prior, ack) covers, oldest first */
+void tcp_wq_ack_tstamps(struct ustack *st, struct sock *sk, uint32_t prior, uint32_t ack,
+			void (*fn)(struct ustack *st, struct sock *sk, uint32_t key, uint32_t start, uint32_t end));
 uint32_t tcp_wq_rexmit_len(const struct ustack *st, const struct sock *sk, uint32_t seq, uint32_t max,
 			   bool *psh);
 uint32_t tcp_tso_segs(const struct ustack *st, const struct sock *sk, uint32_t mss);
@@ -898,6 +917,13 @@ struct sk_err_msg *sk_errq_push(struct sock *sk, bool zerocopy);
 void sk_error_queue_purge(struct sock *sk);
 void ip_icmp_error(struct sock *sk, int err, uint8_t type, uint8_t code, uint32_t info, uint32_t offender,
 		   uint32_t daddr, uint16_t dport, const uint8_t *payload, size_t plen);
+/* SO_TIMESTAMPING (tcp_timestamping.c) */
+int sock_set_timestamping(struct sock *sk, int optname, const void *val, socklen_t len);
+int sock_get_timestamping(struct sock *sk, int optname, void *val, socklen_t *len);
+void tcp_tx_timestamp(struct sock *sk, uint32_t tsflags);
+void tcp_tx_timestamp_request(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
+void tcp_ack_tstamp(struct ustack *st, struct sock *sk, uint32_t prior_snd_una, uint32_t ack);
+void tcp_tstamp_clone(struct sock *sk, const struct sock *lsk);
 ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg);
 
 /* ---- sock.c: waiting ---- */

@@ -789,6 +789,8 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 	uint32_t acked = ack - sk->snd_una;
 	*fin_acked = sk->fin_queued && ack == sk->write_seq + 1;
 	uint32_t data = acked - (*fin_acked ? 1 : 0);
+	if (sk->ext && sk->ext->ts_used) /* tcp_ack_tstamp: while the data is still here */
+		tcp_ack_tstamp(st, sk, sk->snd_una, ack);
 	tcp_buf_consume(&sk->sndq, data < sk->sndq.len ? data : sk->sndq.len);
 	if (!sk->sndq.len)
 		sk->sndq.head = 0; /* an empty ring starts again at its front: fewer pages touched */

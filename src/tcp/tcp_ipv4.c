@@ -185,6 +185,7 @@ static void sk_clone_opts(struct sock *sk, const struct sock *lsk)
 	sk->broadcast = lsk->broadcast;
 	sk->dontroute = lsk->dontroute;
 	sk->sodebug = lsk->sodebug;
+	tcp_tstamp_clone(sk, lsk);
 	if (lsk->ca_setsockopt) { /* TCP_CONGESTION on the listener; else today's default */
 		sk->ca_ops = lsk->ca_ops;
 		sk->ca_setsockopt = true;

@@ -405,7 +405,10 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 			tcp_txlog_sent(sk, seq, seq + len, st->now);
 		}
 	}
+	if (sk->ext && sk->ext->ts_used)
+		tcp_tx_timestamp_request(st, sk, seq, len);
 	int rc = tcp_transmit(st, &seg, &sk->rt);
+	st->net->tx_ts.owner = NULL; /* not taken: the packet never reached a device */
 	if (rexmit) /* __tcp_retransmit_skb's trace, after the attempt, with its result */
 		trace_tcp_retransmit_skb(st, sk, rc);
 	return rc;

@@ -154,6 +154,45 @@ void tcp_wq_add(struct sock *sk, uint32_t n, bool new_skb, bool first_copy)
 		t->flags &= (uint8_t)~TCP_SKB_PSH;
 }
 
+/* tcp_tx_timestamp: the write's last byte (the tail's) asks for the timestamps in bits; a
+ * later write that joins the skb and asks too moves the key to its own last byte. */
+void tcp_wq_tstamp(struct sock *sk, uint8_t bits)
+{
+	if (!sk->wq_n || !bits)
+		return;
+	struct tcp_skb_rec *t = rec(sk, sk->wq_n - 1);
+	t->flags |= bits;
+	t->tskey = sk->write_seq - 1;
+}
+
+/* Does a segment [seq, end) carry a byte some skb asked a timestamp in want for?  The last
+ * such skb's key and bits (a collapsed retransmission keeps the later skb's key). */
+bool tcp_wq_tstamp_in(const struct sock *sk, uint32_t seq, uint32_t end, uint8_t want, uint32_t *key, uint8_t *bits)
+{
+	bool found = false;
+	for (uint32_t i = wq_find(sk, seq); i < sk->wq_n && before(rec_start(sk, i), end); i++) {
+		const struct tcp_skb_rec *r = rec(sk, i);
+		if ((r->flags & want) && !before(r->tskey, seq) && before(r->tskey, end)) {
+			*key = r->tskey;
+			*bits = r->flags & want;
+			found = true;
+		}
+	}
+	return found;
+}
+
+void tcp_wq_ack_tstamps(struct ustack *st, struct sock *sk, uint32_t prior, uint32_t ack,
+			void (*fn)(struct ustack *st, struct sock *sk, uint32_t key, uint32_t start, uint32_t end))
+{
+	for (uint32_t i = 0; i < sk->wq_n && before(rec_start(sk, i), ack); i++) {
+		const struct tcp_skb_rec *r = rec(sk, i);
+		if ((r->flags & TCP_SKB_TS_ACK) && !before(r->tskey, prior) && before(r->tskey, ack)) {
+			uint32_t start = rec_start(sk, i);
+			fn(st, sk, r->tskey, after(prior, start) ? prior : start, r->end);
+		}
+	}
+}
+
 /* The end of the skb holding seq, and its marks. */
 uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags)
 {
