@@ -251,7 +251,7 @@ struct sock *cookie_v4_check(struct ustack *st, struct sock *lsk, const struct i
 	req.ts_recent = req.tstamp_ok ? th->opt.tsval : 0;
 	/* redo what the SYN-ACK did: the window and its scale, from the (rounded) MSS */
 	tcp_select_initial_window(st, (uint32_t)lsk->rcvbuf / 2, req.mss, &req.rcv_wnd, &req.rcv_wscale,
-				  req.wscale_ok);
+				  req.wscale_ok, tcp_rcvbuf_clamp(lsk));
 	/* tcp_get_cookie_sock → tcp_v4_syn_recv_sock, whose accept-queue check drops the ACK */
 	if (sk_acceptq_is_full(lsk)) {
 		MIB_INC(st, TcpExtListenOverflows);

@@ -29,7 +29,9 @@ int tcp_rcv_ring(struct sock *sk)
 
 int tcp_data_init(struct ustack *st, struct sock *sk)
 {
-	uint32_t rz = (uint32_t)(sk->rcvbuf > 4096 ? sk->rcvbuf : 4096);
+	/* a locked buffer offers half of itself, Linux's tcp_full_space at its default scaling
+	 * ratio; an unlocked one grows (tcp_rcv_space_adjust) */
+	uint32_t rz = sk->rcvbuf_locked ? (uint32_t)sk->rcvbuf / 2 : (uint32_t)(sk->rcvbuf > 4096 ? sk->rcvbuf : 4096);
 	/* The receive ring holds half again what the windows offer: a window that may not
 	 * shrink is rounded up to the scale on every ACK (RFC 7323 §2.4, Linux's
 	 * tcp_select_window), so the peer may send a little past the buffer — Linux absorbs
@@ -49,7 +51,7 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	sk->snd_wl2 = sk->snd_una;
 	sk->max_window = sk->snd_wnd;
 	sk->rcv_adv = sk->rcv_nxt + sk->rcv_wnd;
-	sk->rcv_ssthresh = sk->rcv_wnd;
+	sk->rcv_ssthresh = sk->rcv_wnd < tcp_window_clamp(sk) ? sk->rcv_wnd : tcp_window_clamp(sk);
 	sk->quickack = TCP_QUICKACKS;
 	/* tcp_init_buffer_space: the first measurement expects an initial window's worth */
 	uint32_t initwin = TCP_INIT_CWND * tcp_advmss_now(sk);
@@ -311,6 +313,40 @@ static void tcp_rcv_space_adjust(struct ustack *st, struct sock *sk)
 	}
 	sk->rcvq_space_seq = sk->bytes_read;
 	sk->rcvq_space_time = st->now;
+}
+
+/* tcp_grow_window: data that arrived (in order or not) earns the window room for twice
+ * itself, at least two segments, up to the clamp and what the buffer has free. */
+void tcp_grow_window(struct sock *sk, uint32_t len)
+{
+	uint32_t clamp = tcp_window_clamp(sk) < sk->rcv_limit ? tcp_window_clamp(sk) : sk->rcv_limit;
+	if (sk->rcv_ssthresh >= clamp || sk->rcv_ssthresh >= tcp_rcv_space(sk))
+		return;
+	uint32_t incr = 2 * tcp_advmss_now(sk) > 2 * len ? 2 * tcp_advmss_now(sk) : 2 * len;
+	uint32_t room = clamp - sk->rcv_ssthresh;
+	sk->rcv_ssthresh += incr < room ? incr : room;
+}
+
+/*
+ * tcp_rcvbuf_grow, as Linux 6.16+ calls it from tcp_data_queue_ofo: out-of-order data means the
+ * sender is a window ahead of the reader, so an accepted socket's buffer (unless SO_RCVBUF
+ * locked it or tcp_moderate_rcvbuf is off) grows to twice what the reader last took in an RTT
+ * plus the span the out-of-order data covers, up to tcp_rmem[2] — at once, not a round trip
+ * later when the hole is filled.
+ */
+void tcp_rcvbuf_grow_ofo(struct ustack *st, struct sock *sk, uint32_t ofo_span)
+{
+	if (sk->fd < 0 || sk->rcvbuf_locked || !st->sysctl.tcp_moderate_rcvbuf)
+		return;
+	uint64_t want = 2ull * sk->rcvq_space + ofo_span;
+	if (want > (uint64_t)st->sysctl.tcp_rmem[2])
+		want = (uint64_t)st->sysctl.tcp_rmem[2];
+	if (want <= sk->rcv_limit)
+		return;
+	if (tcp_buf_reserve_keep(&sk->rcvq, (uint32_t)(want + want / 2), sk->rcvq.len + tcp_ofo_span(sk)) == 0) {
+		sk->rcv_limit = (uint32_t)want;
+		sk->rcvbuf = (int)want;
+	}
 }
 
 /* tcp_rcv_rtt_measure_ts: a data segment echoing one of our timestamps measures the RTT as

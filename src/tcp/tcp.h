@@ -581,7 +581,12 @@ void tcp_send_active_reset_reason(struct ustack *st, struct sock *sk, enum sk_rs
 /* ... as tcp_disconnect sends it (TCP_STATE, in TCP_CLOSE): an abort by the application */
 void tcp_send_active_reset(struct ustack *st, struct sock *sk);
 void tcp_select_initial_window(struct ustack *st, uint32_t space, uint32_t mss, uint32_t *rcv_wnd,
-			       uint8_t *rcv_wscale, bool wscale_ok);
+			       uint8_t *rcv_wscale, bool wscale_ok, uint32_t clamp);
+/* the clamp a socket's receive buffer puts on its windows: half a locked SO_RCVBUF, else 0 */
+static inline uint32_t tcp_rcvbuf_clamp(const struct sock *sk)
+{
+	return sk->rcvbuf_locked ? (uint32_t)sk->rcvbuf / 2 : 0;
+}
 uint16_t tcp_advmss(const struct ustack_route_result *rt);
 
 /* ---- tcp_input.c ---- */
@@ -739,6 +744,21 @@ static inline uint32_t tcp_advmss_now(const struct sock *sk)
 }
 
 /* The receive space a window may offer: SO_RCVBUF's worth of the ring, less what is queued. */
+/* tp->window_clamp as tcp_init_buffer_space leaves it: at most 64 KB scaled, and with a locked
+ * buffer its full space less one segment (tcp_app_win's "force reservation of one segment") */
+static inline uint32_t tcp_window_clamp(const struct sock *sk)
+{
+	uint32_t clamp = 65535u << sk->rcv_wscale;
+	if (sk->rcvbuf_locked) {
+		uint32_t full = sk->rcv_limit, advmss = sk->advmss ? sk->advmss : 536u, c = full;
+		if (c > 2 * advmss)
+			c = full - advmss > 2 * advmss ? full - advmss : 2 * advmss;
+		if (c < clamp)
+			clamp = c;
+	}
+	return clamp;
+}
+
 static inline uint32_t tcp_rcv_space(const struct sock *sk)
 {
 	uint32_t used = sk->rcvq.len + sk->ofo_bytes;
@@ -783,6 +803,8 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 		    uint32_t tsflags);
 ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags);
 void tcp_set_rcvlowat(struct ustack *st, struct sock *sk, int val);
+void tcp_grow_window(struct sock *sk, uint32_t len);
+void tcp_rcvbuf_grow_ofo(struct ustack *st, struct sock *sk, uint32_t ofo_span);
 bool tcp_epollin_ready(const struct sock *sk, int target);
 
 /* ---- tcp_output.c: data ---- */

@@ -1191,7 +1191,6 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 		len -= dup;
 		seq = sk->rcv_nxt;
 	}
-	uint32_t mss = tcp_mss_now(sk);
 	if (len && sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr)
 		tcp_rcv_rtt_sample(st, sk, th->opt.tsecr);
 	if (seq != sk->rcv_nxt) {
@@ -1224,10 +1223,7 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 		n += tcp_ofo_queue(st, sk);
 	sk->bytes_received += n;
 	if (n) {
-		/* tcp_grow_window: in-order data earns the window two more segments */
-		uint32_t space = sk->rcv_limit;
-		if (sk->rcv_ssthresh < space)
-			sk->rcv_ssthresh = sk->rcv_ssthresh + 2 * mss < space ? sk->rcv_ssthresh + 2 * mss : space;
+		tcp_grow_window(sk, len);
 		sk_wake_sk(st, sk);
 	}
 	if (n)
@@ -1504,7 +1500,7 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 	req->snd_wscale = req->wscale_ok ? (th->opt.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : th->opt.wscale) : 0;
 	if (req->wscale_ok) /* the scale depends on buffer limits only; the window comes with the SYN-ACK */
 		tcp_select_initial_window(st, (uint32_t)lsk->rcvbuf / 2, TCP_MSS_DEFAULT, &req->rcv_wnd,
-					  &req->rcv_wscale, true);
+					  &req->rcv_wscale, true, tcp_rcvbuf_clamp(lsk));
 	req->ts_off = req->tstamp_ok ? secure_tcp_ts_off(st, ip->daddr, ip->saddr) : 0;
 	/* tcp_ecn_create_request: a SYN with ECE and CWR asks for ECN; granted unless tcp_ecn is 0
 	 * or the SYN itself came ECN-capable (a sign of a broken path, RFC 3168 §6.1.1) */

@@ -271,7 +271,8 @@ void tcp_v4_reqsk_send_ack(struct ustack *st, struct request_sock *req)
 		.seq = req->snt_isn + 1, .ack = req->rcv_isn + 1, .flags = TCPHDR_ACK,
 		.df = true, .id_set = true, .id = 0,
 	};
-	seg.window = (uint16_t)(req->rcv_wnd >> req->rcv_wscale);
+	uint32_t field = req->rcv_wnd >> req->rcv_wscale;
+	seg.window = (uint16_t)(field < 65535u ? field : 65535u);
 	if (req->tstamp_ok) {
 		seg.opt.ts_ok = true;
 		seg.opt.tsval = tcp_clock_ms(st) + req->ts_off;

@@ -375,6 +375,9 @@ void tcp_data_queue_ofo(struct ustack *st, struct sock *sk, uint32_t seq, const 
 	sk->rcv_ooopack++;
 	MIB_INC(st, TcpExtTCPOFOQueue);
 	tcp_sack_new_ofo(sk, seq, end);
+	/* tcp_data_queue_ofo's end: the window and the buffer grow as for in-order data */
+	tcp_grow_window(sk, len);
+	tcp_rcvbuf_grow_ofo(st, sk, sk->ofo_last ? sk->ofo_last->end - sk->rcv_nxt : 0);
 }
 
 /* tcp_ofo_queue: rcv_nxt moved; runs it reached join the in-order data (they are in place

@@ -18,17 +18,22 @@ static unsigned ilog2_u32(uint32_t v)
 	return 31u - (unsigned)__builtin_clz(v | 1);
 }
 
-/* tcp_select_initial_window: the window a SYN or SYN-ACK offers and the scale that lets it
- * later grow to the largest buffer this socket could have. */
+/*
+ * tcp_select_initial_window: the window a SYN or SYN-ACK offers and the scale that lets it
+ * later grow to the largest buffer this socket could have — or, with a window clamp (a
+ * receive buffer locked by SO_RCVBUF: half of it, tcp_full_space), to that clamp only, so a
+ * small locked buffer offers wscale 0.  Since Linux 6.10 the initial window is no longer held
+ * to 64 KB (only the SYN's own field is): with scaling, the first ACK may offer all of it.
+ */
 void tcp_select_initial_window(struct ustack *st, uint32_t space, uint32_t mss, uint32_t *rcv_wnd,
-			       uint8_t *rcv_wscale, bool wscale_ok)
+			       uint8_t *rcv_wscale, bool wscale_ok, uint32_t clamp)
 {
-	const uint32_t window_clamp = 65535u << TCP_MAX_WSCALE;
+	const uint32_t window_clamp = clamp ? clamp : 65535u << TCP_MAX_WSCALE;
 	if (space > window_clamp)
 		space = window_clamp;
 	if (space > mss)
 		space = space / mss * mss; /* a whole number of segments */
-	*rcv_wnd = space < 65535u ? space : 65535u;
+	*rcv_wnd = wscale_ok ? space : space < 65535u ? space : 65535u;
 	*rcv_wscale = 0;
 	if (wscale_ok) {
 		uint32_t max = space;
@@ -215,7 +220,7 @@ int tcp_connect(struct ustack *st, struct sock *sk)
 		sk->advmss = sk->user_mss;
 	sk->mss_clamp = sk->user_mss ? sk->user_mss : 65535;
 	tcp_select_initial_window(st, (uint32_t)sk->rcvbuf / 2, sk->advmss, &sk->rcv_wnd,
-				  &sk->rcv_wscale, st->sysctl.tcp_window_scaling != 0);
+				  &sk->rcv_wscale, st->sysctl.tcp_window_scaling != 0, tcp_rcvbuf_clamp(sk));
 	/* What the SYN offers; the SYN-ACK decides what is negotiated. */
 	sk->tstamp_ok = st->sysctl.tcp_timestamps != 0;
 	sk->sack_ok = st->sysctl.tcp_sack != 0;
@@ -299,16 +304,40 @@ void tcp_slow_start_after_idle_check(struct ustack *st, struct sock *sk)
  * down to the scale; below one MSS it is 0 (receiver-side silly window avoidance, RFC 9293
  * §3.8.6.2.2); and the right edge never moves left (RFC 7323 §2.4), which rounds a window
  * that would shrink up to the scale instead (Linux's first ACK: 64240 → 63 × 1024).
+ * __tcp_select_window is Linux 6.18's, line for line: ustack's rcv_limit is tcp_full_space,
+ * what is free of it tcp_space, and the window clamp that of tcp_init_buffer_space.
  */
 uint32_t __tcp_select_window(const struct sock *sk)
 {
 	uint32_t scale = 1u << sk->rcv_wscale;
-	uint32_t space = tcp_rcv_space(sk);
-	if (space > sk->rcv_ssthresh)
-		space = sk->rcv_ssthresh;
-	if (space > (65535u << sk->rcv_wscale))
-		space = 65535u << sk->rcv_wscale;
-	return space < sk->mss_cache ? 0 : space & ~(scale - 1);
+	int64_t mss = sk->mss_cache;                   /* icsk_ack.rcv_mss */
+	int64_t allowed = sk->rcv_limit;               /* tcp_full_space */
+	int64_t free_space = tcp_rcv_space(sk);        /* tcp_space */
+	int64_t full = tcp_window_clamp(sk) < allowed ? tcp_window_clamp(sk) : allowed;
+	if (mss > full) {
+		mss = full;
+		if (mss <= 0)
+			return 0;
+	}
+	/* short of half the buffer: the window may close, but never by rounding up, and it goes
+	 * to zero early — below a segment or a sixteenth of the buffer — so that the peer stops
+	 * before data would be dropped for memory */
+	if (free_space < full / 2) {
+		free_space &= ~(int64_t)(scale - 1);
+		if (free_space < allowed / 16 || free_space < mss)
+			return 0;
+	}
+	if (free_space > sk->rcv_ssthresh)
+		free_space = sk->rcv_ssthresh;
+	if (sk->rcv_wscale) /* enough that scaling does not round it away */
+		return (uint32_t)((free_space + scale - 1) & ~(int64_t)(scale - 1));
+	/* unscaled: a whole number of segments, kept while within a segment of the free space */
+	int64_t window = sk->rcv_wnd;
+	if (window <= free_space - mss || window > free_space)
+		window = free_space / mss * mss;
+	else if (mss == full && free_space > window + full / 2)
+		window = free_space;
+	return (uint32_t)window;
 }
 
 uint16_t tcp_select_window(struct sock *sk)
@@ -799,7 +828,8 @@ int tcp_openreq_init_rwin(struct ustack *st, struct request_sock *req, struct us
 	 * 45 × 1448 with them, 64240 = 44 × 1460 without) */
 	uint8_t ws;
 	tcp_select_initial_window(st, (uint32_t)req->listener->rcvbuf / 2,
-				  *advmss - (req->tstamp_ok ? 12u : 0u), &req->rcv_wnd, &ws, req->wscale_ok);
+				  *advmss - (req->tstamp_ok ? 12u : 0u), &req->rcv_wnd, &ws, req->wscale_ok,
+				  tcp_rcvbuf_clamp(req->listener));
 	return 0;
 }
 

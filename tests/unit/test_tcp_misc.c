@@ -302,6 +302,61 @@ static void test_syn_mss_from_route_mtu(void **state)
 	assert_int_equal(tw_rd16(syn.opts + 2), 1000);
 }
 
+/* The window scale a SYN offers, -1 if none. */
+static int syn_wscale(const struct tw_seg *s)
+{
+	for (size_t i = 0; i + 2 < s->optlen;) {
+		if (s->opts[i] == 1) {
+			i++;
+			continue;
+		}
+		if (s->opts[i] == 3)
+			return s->opts[i + 2];
+		i += s->opts[i + 1] ? s->opts[i + 1] : 1;
+	}
+	return -1;
+}
+
+/* A receive buffer locked small by SO_RCVBUF before connect() or listen() clamps the windows to
+ * half of it (tcp_full_space) and so the scale offered (Linux 6.18, measured: SO_RCVBUF 2048 →
+ * SYN window 1460, wscale 0; 65536 → 64240, wscale 1), and the first ACK offers that much —
+ * in whole segments while unscaled (__tcp_select_window).  Unlocked, the scale comes from
+ * tcp_rmem[2]. */
+static void test_locked_rcvbuf_clamps_window_and_scale(void **state)
+{
+	struct tw *t = *state;
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int v = 2048;
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)), 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a));
+	struct tw_seg syn = tw_expect_tcp(t);
+	assert_int_equal(syn.win, 1460);
+	assert_int_equal(syn_wscale(&syn), 0);
+	/* the peer answers with wscale 7: our first ACK offers one whole segment */
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_wscale(&o, 7);
+	uint8_t f[TW_FRAME_MAX];
+	tw_send(t, f, tw_tcp(f, 80, syn.sport, 5000, syn.seq + 1, TW_SYN | TW_ACK, 65535, o.b, o.len));
+	assert_int_equal(tw_expect_tcp(t).win, 1460);
+	int fd2 = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	v = 65536;
+	assert_int_equal(ustack_setsockopt(t->st, fd2, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)), 0);
+	a.sin_port = htons(81);
+	ustack_connect(t->st, fd2, (struct sockaddr *)&a, sizeof(a));
+	syn = tw_expect_tcp(t);
+	assert_int_equal(syn.win, 64240);
+	assert_int_equal(syn_wscale(&syn), 1);
+	tw_send(t, f, tw_tcp(f, 81, syn.sport, 5000, syn.seq + 1, TW_SYN | TW_ACK, 65535, o.b, o.len));
+	assert_int_equal(tw_expect_tcp(t).win, 32120); /* 64240 >> 1: the window never shrinks */
+	int fd3 = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	a.sin_port = htons(82);
+	ustack_connect(t->st, fd3, (struct sockaddr *)&a, sizeof(a));
+	syn = tw_expect_tcp(t);
+	assert_int_equal(syn_wscale(&syn), 10); /* ilog2(32 MB) − 15 */
+}
+
 /* setsockopt and getsockopt dispatch on the level first, then check the length, then read the
  * value — Linux's order (do_sock_setsockopt → sk_setsockopt / do_tcp_setsockopt): a level
  * ustack does not serve is ENOPROTOOPT however short the option, a short int option is
@@ -530,6 +585,7 @@ int main(void)
 		T(test_fcntl_shutdown_and_poll_corners),
 		T(test_syn_backlog_last_quarter_without_cookies),
 		T(test_syn_mss_from_route_mtu),
+		T(test_locked_rcvbuf_clamps_window_and_scale),
 		T(test_sockopt_argument_order),
 		T(test_ip_options_on_the_wire),
 		T(test_socket_options_as_linux),
