@@ -37,7 +37,9 @@
 	X(TcpExtTCPLossProbes) X(TcpExtTCPLossProbeRecovery) \
 	X(TcpExtTCPFastOpenActive) X(TcpExtTCPFastOpenActiveFail) X(TcpExtTCPFastOpenPassive) \
 	X(TcpExtTCPFastOpenPassiveFail) X(TcpExtTCPFastOpenListenOverflow) X(TcpExtTCPFastOpenCookieReqd) \
-	X(TcpExtTCPFastOpenBlackhole) X(TcpExtTCPFastOpenPassiveAltKey)
+	X(TcpExtTCPFastOpenBlackhole) X(TcpExtTCPFastOpenPassiveAltKey) \
+	X(TcpExtTCPHystartTrainDetect) X(TcpExtTCPHystartTrainCwnd) X(TcpExtTCPHystartDelayDetect) \
+	X(TcpExtTCPHystartDelayCwnd)
 
 #define USTACK_ARP_STAT_LIST(X) \
 	X(entries) X(allocs) X(destroys) X(lookups) X(hits) X(res_failed) \

@@ -456,7 +456,7 @@ short sk_poll(const struct ustack *st, const struct sock *sk)
 	if (sk->shut_rd)
 		mask |= POLLIN | POLLRDNORM | POLLRDHUP;
 	/* at the mark the urgent byte does not count as readable unless it is inline */
-	int target = sk->rcvlowat + (tcp_urg_at_mark(sk) && !sk->oobinline);
+	int target = sk_rcvlowat(sk) + (tcp_urg_at_mark(sk) && !sk->oobinline);
 	if (tcp_epollin_ready(sk, target) || sk->fin_rcvd)
 		mask |= POLLIN | POLLRDNORM;
 	if (sk->ext && (sk->ext->urg_data & TCP_URG_VALID))

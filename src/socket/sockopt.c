@@ -111,21 +111,21 @@ static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *v
 	case SO_SNDBUF: v = sk->sndbuf; break;
 	case SO_KEEPALIVE: v = sk->keepalive; break;
 	case SO_ZEROCOPY: v = sk->zerocopy; break;
-	case SO_MARK: v = (int)sk->mark; break;
-	case SO_PRIORITY: v = (int)sk->priority; break;
-	case SO_RCVLOWAT: v = sk->rcvlowat; break;
+	case SO_MARK: v = sk->ext ? (int)sk->ext->mark : 0; break;
+	case SO_PRIORITY: v = sk->ext ? (int)sk->ext->priority : 0; break;
+	case SO_RCVLOWAT: v = sk_rcvlowat(sk); break;
 	case SO_SNDLOWAT: v = 1; break; /* fixed in Linux */
 	case SO_OOBINLINE: v = sk->oobinline; break;
 	case SO_BROADCAST: v = sk->broadcast; break;
 	case SO_DONTROUTE: v = sk->dontroute; break;
 	case SO_DEBUG: v = sk->sodebug; break;
-	case SO_BINDTOIFINDEX: v = sk->bound_dev_if; break;
+	case SO_BINDTOIFINDEX: v = sk_bound_dev_if(sk); break;
 	case SO_BINDTODEVICE: {
 		/* sock_getbindtodevice: nothing bound reads as 0 bytes; else the name, which
 		 * needs room for IFNAMSIZ */
 		if (!len || (int)*len < 0)
 			return -EINVAL;
-		struct netdev *dev = sk->bound_dev_if ? netdev_get(st, sk->bound_dev_if) : NULL;
+		struct netdev *dev = sk_bound_dev_if(sk) ? netdev_get(st, sk_bound_dev_if(sk)) : NULL;
 		if (!dev) {
 			*len = 0;
 			return 0;
@@ -273,7 +273,11 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 				return -ENODEV;
 			ifindex = dev->ifindex;
 		}
-		sk->bound_dev_if = ifindex;
+		if (!ifindex && !sk->ext)
+			return 0;
+		if (!sk_ext(sk))
+			return -ENOMEM;
+		sk->ext->bound_dev_if = ifindex;
 		return 0;
 	}
 	if (name == SO_LINGER) {
@@ -307,10 +311,12 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 		sk->zerocopy = v;
 		return 0;
 	case SO_MARK: /* the instance's owner has Linux's CAP_NET_ADMIN over it */
-		sk->mark = (uint32_t)v;
-		return 0;
 	case SO_PRIORITY:
-		sk->priority = (uint32_t)v;
+		if (!v && !sk->ext)
+			return 0;
+		if (!sk_ext(sk))
+			return -ENOMEM;
+		*(name == SO_MARK ? &sk->ext->mark : &sk->ext->priority) = (uint32_t)v;
 		return 0;
 	case SO_RCVLOWAT: /* negative: INT_MAX; the protocol bounds it (tcp_set_rcvlowat) */
 		tcp_set_rcvlowat(st, sk, v < 0 ? INT_MAX : v);
@@ -332,7 +338,11 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 			return -EINVAL;
 		if (v && !netdev_get(st, v))
 			return -ENODEV;
-		sk->bound_dev_if = v;
+		if (!v && !sk->ext)
+			return 0;
+		if (!sk_ext(sk))
+			return -ENOMEM;
+		sk->ext->bound_dev_if = v;
 		return 0;
 	case SO_RCVBUF: { /* sock_setsockopt: doubled for overhead, capped by rmem_max */
 		sk->rcvbuf_locked = true; /* and no autotuning from now on */
@@ -423,7 +433,7 @@ static int do_tcp_setsockopt(struct ustack *st, struct sock *sk, int name, const
 		sk->ca_ops = ops;
 		sk->ca_setsockopt = true;
 		if (sk->data_init) /* tcp_reinit_congestion_control on a live connection */
-			ops->init(sk);
+			ops->init(st, sk);
 		return 0;
 	}
 	int v;

@@ -134,7 +134,7 @@ void inet_csk_listen_stop(struct ustack *st, struct sock *lsk)
 		/* with tcp_migrate_req another listener of the SO_REUSEPORT group takes it */
 		if (st->sysctl.tcp_migrate_req && lsk->reuseport) {
 			struct sock *nsk = inet_lookup_listener(st, sk->node.laddr, sk->node.lport, sk->node.raddr,
-								sk->node.rport, lsk->bound_dev_if);
+								sk->node.rport, sk_bound_dev_if(lsk));
 			if (nsk && nsk != lsk && nsk->reuseport) {
 				MIB_INC(st, TcpExtTCPMigrateReqSuccess);
 				lsk->ack_backlog--;

@@ -155,7 +155,7 @@ struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lp
 	for (struct sock *sk = st->tcp->lhash[lport & (LHASH_SIZE - 1)]; sk; sk = sk->lnext) {
 		if (sk->node.lport != lport || sk->node.state != TCP_LISTEN)
 			continue;
-		if (sk->bound_dev_if && sk->bound_dev_if != dif)
+		if (sk_bound_dev_if(sk) && sk_bound_dev_if(sk) != dif)
 			continue;
 		if (sk->node.laddr == laddr) {
 			best = sk;

@@ -76,6 +76,19 @@ void sk_error_queue_purge(struct sock *sk)
 		free(x->errq[x->eq_head].payload);
 }
 
+/* sk_clone_lock: what a child copies of its listener's extension */
+void sk_ext_clone(struct sock *sk, const struct sock *lsk)
+{
+	const struct sock_ext *l = lsk->ext;
+	if (!l || (!l->mark && !l->priority && !l->tsflags && !l->rcvlowat && !l->bound_dev_if) || !sk_ext(sk))
+		return;
+	sk->ext->mark = l->mark;
+	sk->ext->priority = l->priority;
+	sk->ext->tsflags = l->tsflags;
+	sk->ext->rcvlowat = l->rcvlowat;
+	sk->ext->bound_dev_if = l->bound_dev_if;
+}
+
 void sk_ext_free(struct sock *sk)
 {
 	if (!sk->ext)

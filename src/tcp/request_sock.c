@@ -120,7 +120,7 @@ bool reqsk_migrate(struct ustack *st, struct request_sock *req)
 	if (!st->sysctl.tcp_migrate_req || !old->reuseport)
 		return false;
 	struct sock *nsk = inet_lookup_listener(st, req->node.laddr, req->node.lport, req->node.raddr,
-						req->node.rport, old->bound_dev_if);
+						req->node.rport, sk_bound_dev_if(old));
 	if (!nsk || !nsk->reuseport || nsk == old) {
 		MIB_INC(st, TcpExtTCPMigrateReqFailure);
 		return false;

@@ -55,7 +55,6 @@ struct sock *sk_alloc(struct ustack *st)
 	sk->node.state = TCP_CLOSE;
 	sk->ss = SS_UNCONNECTED;
 	sk->linger = -1;
-	sk->rcvlowat = 1;
 	sk->rcvtimeo = sk->sndtimeo = SK_TIMEO_NONE;
 	sk->pmtudisc = IP_PMTUDISC_WANT;
 	sk->rcvbuf = st->sysctl.tcp_rmem[1];
@@ -110,9 +109,12 @@ void sk_free(struct ustack *st, struct sock *sk)
  * Linux's net cookie generator never does. */
 uint64_t sock_gen_cookie(struct ustack *st, struct sock *sk)
 {
-	if (!sk->cookie)
-		sk->cookie = ++st->tcp->sock_cookie_last;
-	return sk->cookie;
+	struct sock_ext *x = sk_ext(sk);
+	if (!x)
+		return 0; /* out of memory: no cookie this time ("none", as a tracepoint would show) */
+	if (!x->cookie)
+		x->cookie = ++st->tcp->sock_cookie_last;
+	return x->cookie;
 }
 
 /*

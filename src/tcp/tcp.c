@@ -56,12 +56,12 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	/* tcp_init_buffer_space: the first measurement expects an initial window's worth */
 	uint32_t initwin = TCP_INIT_CWND * tcp_advmss_now(sk);
 	sk->rcvq_space = sk->rcv_wnd < initwin ? sk->rcv_wnd : initwin;
-	sk->rcvq_space_time = st->now;
+	sk->rcvq_space_time = (uint32_t)st->now;
 	sk->reordering = (uint16_t)st->sysctl.tcp_reordering;
 	/* tcp_init_congestion_control: the algorithm is fixed when the connection starts */
 	if (!sk->ca_setsockopt)
 		sk->ca_ops = tcp_cong_default(st);
-	sk->ca_ops->init(sk);
+	sk->ca_ops->init(st, sk);
 	timer_init(&sk->timers.delack, tcp_delack_timer);
 	timer_init(&sk->timers.sk, tcp_tw_timer);
 	sk->rcv_tstamp = st->now;
@@ -291,12 +291,12 @@ static void tcp_rcv_space_adjust(struct ustack *st, struct sock *sk)
 {
 	trace_tcp_rcv_space_adjust(st, sk); /* first, on every call, as Linux's */
 	uint32_t rtt = sk->rcv_rtt_us ? sk->rcv_rtt_us : sk->srtt_us;
-	if (!rtt || st->now - sk->rcvq_space_time < rtt)
+	if (!rtt || (uint32_t)st->now - sk->rcvq_space_time < rtt)
 		return;
-	uint64_t copied = sk->bytes_read - sk->rcvq_space_seq;
+	uint32_t copied = (uint32_t)sk->bytes_read - sk->rcvq_space_seq;
 	if (copied > sk->rcvq_space) {
 		uint32_t mss = tcp_advmss_now(sk);
-		uint64_t rcvwin = (copied << 1) + 16u * mss;
+		uint64_t rcvwin = ((uint64_t)copied << 1) + 16u * mss;
 		if (sk->rcvq_space)
 			rcvwin += ((rcvwin * (copied - sk->rcvq_space)) / sk->rcvq_space) << 1;
 		if (st->sysctl.tcp_moderate_rcvbuf && !sk->rcvbuf_locked) {
@@ -309,10 +309,10 @@ static void tcp_rcv_space_adjust(struct ustack *st, struct sock *sk)
 				sk->rcvbuf = (int)want;
 			}
 		}
-		sk->rcvq_space = (uint32_t)(copied > UINT32_MAX ? UINT32_MAX : copied);
+		sk->rcvq_space = copied;
 	}
-	sk->rcvq_space_seq = sk->bytes_read;
-	sk->rcvq_space_time = st->now;
+	sk->rcvq_space_seq = (uint32_t)sk->bytes_read;
+	sk->rcvq_space_time = (uint32_t)st->now;
 }
 
 /* tcp_grow_window: data that arrived (in order or not) earns the window room for twice
@@ -373,7 +373,8 @@ void tcp_set_rcvlowat(struct ustack *st, struct sock *sk, int val)
 	int cap = sk->rcvbuf_locked ? sk->rcvbuf >> 1 : st->sysctl.tcp_rmem[2] >> 1;
 	if (val > cap)
 		val = cap;
-	sk->rcvlowat = val ? val : 1;
+	if (sk_ext(sk))
+		sk->ext->rcvlowat = val ? val : 1;
 	sk_wake_sk(st, sk); /* tcp_data_ready: enough may be there already */
 	if (sk->rcvbuf_locked)
 		return;
@@ -410,7 +411,8 @@ static ssize_t tcp_recvmsg_timeo(struct ustack *st, struct sock *sk, int fd, uin
 {
 	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT) || !sk->rcvtimeo;
 	size_t copied = 0;
-	size_t target = (flags & MSG_WAITALL) ? len : (size_t)sk->rcvlowat < len ? (size_t)sk->rcvlowat : len;
+	size_t lowat = (size_t)sk_rcvlowat(sk);
+	size_t target = (flags & MSG_WAITALL) ? len : lowat < len ? lowat : len;
 	if (!target)
 		target = 1;
 	if (sk->node.state == TCP_LISTEN)

@@ -156,8 +156,13 @@ struct sk_err_msg {
 #define SK_TS_TX_RECORD_MASK (1u | 2u | (1u << 8) | (1u << 9) | (1u << 18)) /* messages other than zerocopy's kept on one error queue */
 
 /* What few sockets use, allocated on first use (sk->ext): MSG_ZEROCOPY's ids, the error
- * queue. */
+ * queue, urgent data, SO_TIMESTAMPING, and options kept for the application. */
 struct sock_ext {
+	uint64_t cookie;         /* sk_cookie (sock_gen_cookie): 0 until first asked, then never reused */
+	int rcvlowat;            /* SO_RCVLOWAT (sk_rcvlowat); 0 stands for Linux's default, 1 */
+	int bound_dev_if;        /* SO_BINDTODEVICE / SO_BINDTOIFINDEX; 0: any device */
+	uint32_t mark;           /* SO_MARK: kept for the application (ustack has no fwmark routing) */
+	uint32_t priority;       /* SO_PRIORITY of what is sent (ustack has no qdisc to apply it) */
 	/* urgent data (tcp_urg.c): tp->snd_up while sk->urg_mode; the byte the peer marked */
 	uint32_t snd_up;         /* one past the last urgent byte written (BSD's pointer) */
 	uint32_t urg_seq;        /* the received urgent byte's sequence number */
@@ -197,22 +202,33 @@ struct tcp_tx_stamp {
 struct cubic_state {
 	uint32_t cnt;            /* segments ACKed per one-segment increase */
 	uint32_t last_max_cwnd;  /* W_max */
+	uint32_t last_cwnd;      /* cwnd when cnt was last computed, and when (bictcp_update */
+	uint32_t last_time_ms;   /*   recomputes only on a change or every HZ/32) */
 	uint32_t epoch_start_ms; /* start of the current growth epoch, 0 = none */
 	uint32_t k_ms;           /* K: time to grow back to W_max */
 	uint32_t origin_point;
 	uint32_t tcp_cwnd;       /* what Reno would have (TCP-friendly region) */
 	uint32_t ack_cnt;
+	uint32_t delay_min_us;   /* the least RTT since the last loss (HyStart's and the curve's) */
+	/* HyStart (tcp_cubic.c's hystart_update): the round, its ACK train, its least RTT */
+	uint32_t round_start_us, last_ack_us, end_seq, curr_rtt_us;
+	uint8_t sample_cnt;      /* RTT samples this round, up to HYSTART_MIN_SAMPLES */
+	uint8_t found;           /* slow start ended by HyStart: no more rounds until a loss */
 };
 
 struct sock;
 struct ustack;
 struct tcp_cong_ops {
 	const char *name;
-	void (*init)(struct sock *sk);
+	void (*init)(struct ustack *st, struct sock *sk);
 	uint32_t (*ssthresh)(struct ustack *st, struct sock *sk); /* on loss: the new ssthresh */
 	void (*cong_avoid)(struct ustack *st, struct sock *sk, uint32_t acked);
 	/* CA_EVENT_TX_START: data goes out with nothing in flight, after idle_ms of idleness */
 	void (*tx_start)(struct sock *sk, uint32_t idle_ms);
+	/* pkts_acked: an ACK delivered data; rtt_us is its newest segment's RTT, -1 if unknown */
+	void (*pkts_acked)(struct ustack *st, struct sock *sk, int32_t rtt_us);
+	/* set_state(TCP_CA_Loss): a retransmission timeout */
+	void (*set_loss)(struct ustack *st, struct sock *sk);
 };
 
 /*
@@ -232,16 +248,12 @@ struct sock {
 	struct sock *lnext;      /* listener hash chain */
 	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
 	struct sock_ext *ext;    /* zerocopy ids, the error queue: NULL until first needed */
-	uint64_t cookie;         /* sk_cookie (sock_gen_cookie): 0 until first asked, then never reused */
 	struct ustack_route_result rt;
 	int fd;                  /* -1 once closed by the application */
 	int err;                 /* sk_err: reported once by SO_ERROR or the next call */
 	int soft_err;
 	int rcvbuf, sndbuf;
 	int linger;              /* SO_LINGER: -1 off, else seconds */
-	int rcvlowat;            /* SO_RCVLOWAT (sk_rcvlowat): reads and POLLIN wait for this many */
-	int bound_dev_if;        /* SO_BINDTODEVICE / SO_BINDTOIFINDEX; 0: any device */
-	uint32_t mark;           /* SO_MARK: kept for the application (ustack has no fwmark routing) */
 	uint32_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO/SO_SNDTIMEO (sk_rcvtimeo) in ms: SK_TIMEO_NONE
 	                          * waits for ever, 0 not at all */
 	uint16_t inet_id;
@@ -269,6 +281,8 @@ struct sock {
 	uint8_t tos;             /* IP_TOS (its ECN bits are the connection's, set per segment) */
 	uint8_t ttl;             /* IP_TTL; 0: net.ipv4.ip_default_ttl */
 	uint8_t pmtudisc;        /* IP_MTU_DISCOVER: IP_PMTUDISC_WANT (DF, path MTU discovery) by default */
+	/* (tcp_sock's, here where the sock group's bytes leave room) */
+	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
 
 	/* ---- inet_connection_sock: the listener's queues, the timers, retransmission ---- */
 	/* the listener's queues (icsk_accept_queue, Linux's request_sock_queue) */
@@ -336,7 +350,6 @@ struct sock {
 	uint32_t write_seq;      /* sequence number after the last byte written */
 	uint32_t snd_max;        /* highest sequence number sent (snd_nxt may go back after a timeout) */
 	uint32_t snd_wl1, snd_wl2, max_window;
-	uint32_t notsent_lowat;  /* TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat (as Linux) */
 	uint32_t wq_start;
 	uint32_t pushed_seq;     /* write_seq at the last PSH mark (forced_push) */
 	uint32_t snd_limit;      /* the send buffer (sk_sndbuf): a new skb starts only below it */
@@ -348,14 +361,14 @@ struct sock {
 	bool nodelay;
 	bool cork;               /* TCP_CORK: only full segments go until uncorked */
 	bool more;               /* tcp_push of a MSG_MORE send: a partial tail waits */
-	uint32_t priority;       /* SO_PRIORITY of what is sent (ustack has no qdisc to apply it) */
 
 	/* ---- tcp_sock: the receive side (tcp.c, tcp_input.c, tcp_ofo.c) ---- */
 	struct tcp_buf rcvq;     /* in-order bytes not yet read */
 	struct ofo_node *ofo;    /* out-of-order runs, in the receive ring past rcvq (tcp_ofo.c) */
 	struct ofo_node *ofo_last; /* the highest run (Linux's ooo_last_skb) */
 	uint64_t bytes_read;     /* copied to the application (copied_seq) */
-	uint64_t rcvq_space_seq, rcvq_space_time; /* tcp_rcv_space_adjust's last measurement */
+	uint32_t rcvq_space_seq;  /* tcp_rcv_space_adjust's last measurement: bytes_read then (low */
+	uint32_t rcvq_space_time; /* 32 bits; differences wrap safely), and st->now (µs, ditto) */
 	uint64_t rcv_tstamp;     /* µs: when the peer last sent us something acceptable */
 	struct sack_range rx_sack[4]; /* SACK blocks we report, newest first (selective_acks) */
 	uint32_t rcv_limit;      /* what windows may offer of rcvq (the rest absorbs window creep) */
@@ -803,6 +816,15 @@ ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *b
 		    uint32_t tsflags);
 ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags);
 void tcp_set_rcvlowat(struct ustack *st, struct sock *sk, int val);
+/* sk_rcvlowat and sk_bound_dev_if, kept in the extension */
+static inline int sk_rcvlowat(const struct sock *sk)
+{
+	return sk->ext && sk->ext->rcvlowat ? sk->ext->rcvlowat : 1;
+}
+static inline int sk_bound_dev_if(const struct sock *sk)
+{
+	return sk->ext ? sk->ext->bound_dev_if : 0;
+}
 void tcp_grow_window(struct sock *sk, uint32_t len);
 void tcp_rcvbuf_grow_ofo(struct ustack *st, struct sock *sk, uint32_t ofo_span);
 bool tcp_epollin_ready(const struct sock *sk, int target);
@@ -842,7 +864,7 @@ void tcp_slow_start_after_idle_check(struct ustack *st, struct sock *sk);
 void tcp_txlog_free(struct sock *sk);
 void tcp_txlog_sent(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);
 void tcp_txlog_retrans(struct sock *sk, uint32_t seq, uint32_t end, uint64_t now);
-uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now);
+uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now, int32_t *ca_rtt);
 void tcp_rack_sacked(struct sock *sk, uint32_t start, uint32_t end, uint64_t now); /* newly SACKed */
 bool tcp_txlog_retransmitted(const struct sock *sk, uint32_t seq);
 bool tcp_rack_mark_lost(struct ustack *st, struct sock *sk);
@@ -945,7 +967,7 @@ int sock_get_timestamping(struct sock *sk, int optname, void *val, socklen_t *le
 void tcp_tx_timestamp(struct sock *sk, uint32_t tsflags);
 void tcp_tx_timestamp_request(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
 void tcp_ack_tstamp(struct ustack *st, struct sock *sk, uint32_t prior_snd_una, uint32_t ack);
-void tcp_tstamp_clone(struct sock *sk, const struct sock *lsk);
+void sk_ext_clone(struct sock *sk, const struct sock *lsk);
 ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg);
 
 /* ---- sock.c: waiting ---- */

@@ -8,11 +8,17 @@
  * W(t) = C·(t − K)³ + W_max from the time of the last reduction, never slower than the Reno it
  * would compete with (RFC 9438 §4.3, Linux's tcp_friendliness), and reduces by β = 717/1024
  * (≈ 0.7) instead of ½, remembering a lower W_max when losses come before reaching the old one
- * (fast convergence, §4.7).  Linux's HyStart (leaving slow start early on rising delay) is not
- * implemented: ustack leaves slow start on loss, as Reno does.
+ * (fast convergence, §4.7).  A timeout forgets it all (cubictcp_state(TCP_CA_Loss)).
+ *
+ * HyStart (Linux's hystart_update, both detectors as hystart_detect's default 3): slow start
+ * ends before a loss when a round's ACKs keep coming back-to-back for longer than half the
+ * minimum delay (an ACK train as long as the path's pipe), or when the least RTT of a round's
+ * first eight samples rises more than an eighth of the minimum above it (clamped to 4–16 ms):
+ * ssthresh becomes cwnd, and CUBIC's curve takes over from there.  Only above 16 segments.
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
 
 #include <math.h>
 #include <string.h>
@@ -50,16 +56,112 @@ static void reno_cong_avoid(struct ustack *st, struct sock *sk, uint32_t acked)
 	tcp_cong_avoid_ai(sk, sk->cwnd, acked);
 }
 
-static void reno_init(struct sock *sk)
+static void reno_init(struct ustack *st, struct sock *sk)
 {
+	(void)st;
 	(void)sk;
 }
 
 /* ---- CUBIC ---- */
 
-static void cubic_init(struct sock *sk)
+#define HYSTART_ACK_TRAIN 1
+#define HYSTART_DELAY 2
+#define HYSTART_DETECT (HYSTART_ACK_TRAIN | HYSTART_DELAY) /* hystart_detect's default */
+#define HYSTART_LOW_WINDOW 16u      /* hystart_low_window */
+#define HYSTART_ACK_DELTA_US 2000u  /* hystart_ack_delta_us */
+#define HYSTART_MIN_SAMPLES 8u
+#define HYSTART_DELAY_MIN 4000u     /* µs */
+#define HYSTART_DELAY_MAX 16000u
+
+/* bictcp_hystart_reset: a new round starts now and ends when what was sent so far is ACKed */
+static void hystart_reset(struct ustack *st, struct sock *sk)
+{
+	struct cubic_state *ca = &sk->cubic;
+	ca->round_start_us = ca->last_ack_us = (uint32_t)st->now;
+	ca->end_seq = sk->snd_max; /* Linux's snd_nxt, which a timeout does not pull back */
+	ca->curr_rtt_us = ~0u;
+	ca->sample_cnt = 0;
+}
+
+/* bictcp_reset + bictcp_hystart_reset: at the start, and after every timeout */
+static void cubic_init(struct ustack *st, struct sock *sk)
 {
 	memset(&sk->cubic, 0, sizeof(sk->cubic));
+	hystart_reset(st, sk);
+}
+
+/* hystart_ack_delay: how long a TSO burst takes to leave at the pacing rate, at most 1 ms; the
+ * train threshold allows for it.  The rate is tcp_update_pacing_rate's (mss·cwnd/srtt, doubled
+ * in slow start). */
+static uint32_t hystart_ack_delay(const struct sock *sk)
+{
+	if (!sk->srtt_us)
+		return 0;
+	uint64_t rate = (uint64_t)tcp_mss_now(sk) * sk->cwnd * 1000000u / sk->srtt_us * 2u; /* bytes/s */
+	if (!rate)
+		return 0;
+	uint64_t d = 65536ull * 4u * 1000000u / rate;
+	return d < 1000u ? (uint32_t)d : 1000u;
+}
+
+static void hystart_update(struct ustack *st, struct sock *sk, uint32_t delay)
+{
+	struct cubic_state *ca = &sk->cubic;
+	if (after(sk->snd_una, ca->end_seq))
+		hystart_reset(st, sk);
+	if (sk->cwnd < HYSTART_LOW_WINDOW)
+		return;
+	if (HYSTART_DETECT & HYSTART_ACK_TRAIN) {
+		uint32_t now = (uint32_t)st->now;
+		if ((int32_t)(now - ca->last_ack_us) <= (int32_t)HYSTART_ACK_DELTA_US) {
+			ca->last_ack_us = now;
+			/* unpaced (ustack paces nothing: SK_PACING_NONE): half, as ACKs come in bursts */
+			uint32_t threshold = (ca->delay_min_us + hystart_ack_delay(sk)) >> 1;
+			if ((int32_t)(now - ca->round_start_us) > (int32_t)threshold) {
+				ca->found = 1;
+				MIB_INC(st, TcpExtTCPHystartTrainDetect);
+				MIB_ADD(st, TcpExtTCPHystartTrainCwnd, sk->cwnd);
+				sk->ssthresh = sk->cwnd;
+			}
+		}
+	}
+	if (HYSTART_DETECT & HYSTART_DELAY) {
+		if (ca->curr_rtt_us > delay)
+			ca->curr_rtt_us = delay;
+		if (ca->sample_cnt < HYSTART_MIN_SAMPLES) {
+			ca->sample_cnt++;
+		} else {
+			uint32_t thresh = ca->delay_min_us >> 3;
+			thresh = thresh < HYSTART_DELAY_MIN ? HYSTART_DELAY_MIN : thresh > HYSTART_DELAY_MAX ? HYSTART_DELAY_MAX : thresh;
+			if (ca->curr_rtt_us > ca->delay_min_us + thresh) {
+				ca->found = 1;
+				MIB_INC(st, TcpExtTCPHystartDelayDetect);
+				MIB_ADD(st, TcpExtTCPHystartDelayCwnd, sk->cwnd);
+				sk->ssthresh = sk->cwnd;
+			}
+		}
+	}
+}
+
+/* cubictcp_acked: the least delay since the last loss (not in the second after a reduction,
+ * while queues drain), and HyStart while in slow start */
+static void cubic_pkts_acked(struct ustack *st, struct sock *sk, int32_t rtt_us)
+{
+	struct cubic_state *ca = &sk->cubic;
+	if (rtt_us < 0)
+		return;
+	if (ca->epoch_start_ms && (int32_t)(tcp_clock_ms(st) - ca->epoch_start_ms) < 1000)
+		return;
+	uint32_t delay = rtt_us ? (uint32_t)rtt_us : 1u;
+	if (!ca->delay_min_us || ca->delay_min_us > delay)
+		ca->delay_min_us = delay;
+	if (!ca->found && sk->cwnd < sk->ssthresh)
+		hystart_update(st, sk, delay);
+}
+
+static void cubic_set_loss(struct ustack *st, struct sock *sk)
+{
+	cubic_init(st, sk);
 }
 
 static uint32_t cubic_ssthresh(struct ustack *st, struct sock *sk)
@@ -84,6 +186,15 @@ static void cubic_update(struct ustack *st, struct sock *sk, uint32_t acked)
 	if (!now)
 		now = 1; /* 0 means "no epoch" */
 	ca->ack_cnt += acked;
+	/* bictcp_update recomputes only when cwnd changed or HZ/32 (31 ms here) went by, and the
+	 * curve at most once per tick (a reduction zeroes the epoch, forcing it) */
+	if (ca->last_cwnd == cwnd && (int32_t)(now - ca->last_time_ms) <= 31)
+		return;
+	uint32_t cnt = ca->cnt;
+	if (ca->epoch_start_ms && now == ca->last_time_ms)
+		goto tcp_friendliness;
+	ca->last_cwnd = cwnd;
+	ca->last_time_ms = now;
 	if (!ca->epoch_start_ms) {
 		ca->epoch_start_ms = now;
 		ca->ack_cnt = acked;
@@ -98,12 +209,12 @@ static void cubic_update(struct ustack *st, struct sock *sk, uint32_t acked)
 	}
 	/* t is measured from the epoch plus one minimum RTT: where cwnd will be when this
 	 * ACK's effect returns (Linux adds delay_min the same way) */
-	double t = (double)(now - ca->epoch_start_ms) / 1000.0 + (double)sk->rtt_min_us / 1e6;
+	double t = (double)(now - ca->epoch_start_ms) / 1000.0 + (double)ca->delay_min_us / 1e6;
 	double d = t - (double)ca->k_ms / 1000.0;
 	double target = (double)ca->origin_point + CUBIC_C * d * d * d;
 	if (target < 1)
 		target = 1;
-	uint32_t cnt = 100u * cwnd; /* at or above the target: only a small increment (plateau) */
+	cnt = 100u * cwnd; /* at or above the target: only a small increment (plateau) */
 	if (target > cwnd) {
 		double c = (double)cwnd / (target - cwnd);
 		if (c < cnt)
@@ -111,6 +222,7 @@ static void cubic_update(struct ustack *st, struct sock *sk, uint32_t acked)
 	}
 	if (ca->last_max_cwnd == 0 && cnt > 20)
 		cnt = 20; /* no loss yet: grow at least 5% per RTT */
+tcp_friendliness:;
 	/* TCP-friendly region (RFC 9438 §4.3): at least as fast as Reno would be */
 	uint32_t delta = (cwnd * CUBIC_BETA_SCALE) >> 3;
 	if (!delta)
@@ -144,8 +256,8 @@ static void cubic_tx_start(struct sock *sk, uint32_t idle_ms)
 }
 
 static const struct tcp_cong_ops tcp_cong_list[] = {
-	{ "cubic", cubic_init, cubic_ssthresh, cubic_cong_avoid, cubic_tx_start },
-	{ "reno", reno_init, reno_ssthresh, reno_cong_avoid, NULL },
+	{ "cubic", cubic_init, cubic_ssthresh, cubic_cong_avoid, cubic_tx_start, cubic_pkts_acked, cubic_set_loss },
+	{ "reno", reno_init, reno_ssthresh, reno_cong_avoid, NULL, NULL, NULL },
 };
 
 const struct tcp_cong_ops *tcp_cong_find(const char *name)

@@ -403,6 +403,8 @@ void tcp_fastopen_synack_timer(struct ustack *st, struct sock *sk)
 	if (sk->retransmits == 1) { /* tcp_enter_loss after a second timeout */
 		sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
 		sk->cwnd = 1;
+		if (sk->ca_ops->set_loss)
+			sk->ca_ops->set_loss(st, sk);
 	}
 	MIB_INC(st, TcpRetransSegs);
 	MIB_INC(st, TcpExtTCPSynRetrans);

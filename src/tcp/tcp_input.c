@@ -337,7 +337,8 @@ static void tcp_synsent_ack_data(struct ustack *st, struct sock *sk, uint32_t ac
 		return;
 	tcp_buf_consume(&sk->sndq, acked);
 	tcp_wq_acked(sk);
-	tcp_txlog_acked(sk, ack, st->now);
+	int32_t ca_rtt;
+	tcp_txlog_acked(sk, ack, st->now, &ca_rtt);
 	if (sk->ext && sk->ext->n)
 		sk_zerocopy_acked(sk); /* a MSG_ZEROCOPY Fast Open's data is delivered */
 	sk->bytes_acked += acked;
@@ -806,11 +807,18 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 	if (!sk->in_recovery && !sk->in_cwr && after(ack, sk->high_seq))
 		sk->high_seq = ack;
 	sk->bytes_acked += data;
-	uint32_t rtt_us = tcp_txlog_acked(sk, ack, st->now);
-	if (rtt_us)
+	int32_t ca_rtt;
+	uint32_t rtt_us = tcp_txlog_acked(sk, ack, st->now, &ca_rtt);
+	if (rtt_us) {
 		tcp_rtt_estimator(sk, rtt_us);
-	else if (sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr && !sk->retransmits)
-		tcp_rtt_estimator(sk, (tcp_clock_ms(st) - (th->opt.tsecr - sk->ts_off)) * 1000u);
+	} else if (sk->tstamp_ok && th->opt.ts_ok && th->opt.tsecr && !sk->retransmits) {
+		/* tcp_ack_update_rtt: the echoed timestamp, for the estimator and for CC */
+		rtt_us = (tcp_clock_ms(st) - (th->opt.tsecr - sk->ts_off)) * 1000u;
+		tcp_rtt_estimator(sk, rtt_us);
+		ca_rtt = (int32_t)(rtt_us > INT32_MAX ? INT32_MAX : rtt_us);
+	}
+	if (sk->ca_ops->pkts_acked) /* before cong_avoid, as tcp_clean_rtx_queue calls it */
+		sk->ca_ops->pkts_acked(st, sk, ca_rtt);
 	if (sk->retransmits && !sk->tstamp_ok && !sk->srtt_us)
 		sk->rto_ms = TCP_TIMEOUT_INIT_MS;
 	sk->retransmits = 0;
@@ -949,6 +957,10 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	if (sk->sack_ok && th->opt.nsack && sk->sndq.data)
 		tcp_sacktag(st, sk, th);
 	bool wnd_changed = tcp_ack_update_window(sk, th, ack);
+	/* tcp_ack_update_window: a window that changes with data waiting may end an idle period
+	 * (a zero window that reopens after long probing): the idle restart applies then too */
+	if (wnd_changed && before(sk->snd_max, sk->write_seq))
+		tcp_slow_start_after_idle_check(st, sk);
 	if (!after(ack, sk->snd_una)) {
 		/* RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, does not move the
 		 * window, and comes while data is outstanding. */

@@ -24,7 +24,7 @@ int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t 
 {
 	tcp_trace(st, "tcp_v4_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
 	/* 1. ip_route_connect: the route, and our address if we are not bound to one */
-	struct route_key key = { sk->bound_dev_if, sk->dontroute, sk->transparent };
+	struct route_key key = { sk_bound_dev_if(sk), sk->dontroute, sk->transparent };
 	int rc = ip_route_output(st, daddr, sk->node.laddr, &key, &sk->rt);
 	if (rc < 0) {
 		if (rc == -ENETUNREACH)
@@ -174,10 +174,6 @@ static void sk_clone_opts(struct sock *sk, const struct sock *lsk)
 	sk->tos = lsk->tos;
 	sk->ttl = lsk->ttl;
 	sk->pmtudisc = lsk->pmtudisc;
-	sk->mark = lsk->mark;
-	sk->priority = lsk->priority;
-	sk->rcvlowat = lsk->rcvlowat;
-	sk->bound_dev_if = lsk->bound_dev_if;
 	sk->recverr = lsk->recverr;
 	sk->freebind = lsk->freebind;
 	sk->transparent = lsk->transparent;
@@ -185,7 +181,7 @@ static void sk_clone_opts(struct sock *sk, const struct sock *lsk)
 	sk->broadcast = lsk->broadcast;
 	sk->dontroute = lsk->dontroute;
 	sk->sodebug = lsk->sodebug;
-	tcp_tstamp_clone(sk, lsk);
+	sk_ext_clone(sk, lsk); /* SO_MARK, SO_PRIORITY, SO_RCVLOWAT, SO_BINDTODEVICE, SO_TIMESTAMPING */
 	if (lsk->ca_setsockopt) { /* TCP_CONGESTION on the listener; else today's default */
 		sk->ca_ops = lsk->ca_ops;
 		sk->ca_setsockopt = true;

@@ -153,19 +153,26 @@ void tcp_rack_sacked(struct sock *sk, uint32_t start, uint32_t end, uint64_t now
 	}
 }
 
-/* The ACK moved snd_una to una: drop what it covers; the RTT sample in µs, or 0 for none. */
-uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now)
+/* The ACK moved snd_una to una: drop what it covers; the RTT sample in µs (from the oldest data
+ * never retransmitted, Linux's seq_rtt), or 0 for none; *ca_rtt the newest data's (ca_rtt_us,
+ * what congestion control sees), -1 if any of it was retransmitted (Karn) or none. */
+uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now, int32_t *ca_rtt)
 {
 	uint32_t sample = 0;
-	bool found = false;
+	bool found = false, retrans = false;
+	*ca_rtt = -1;
 	while (sk->txlog_n) {
 		struct tcp_tx_stamp *e = txs(sk, 0);
 		if (!after(una, e->start))
 			break;
 		rack_advance(sk, e->retrans, after(e->end, una) ? una : e->end, e->t_us, now);
-		if (!found && !e->retrans) {
+		retrans |= e->retrans;
+		if (!e->retrans) {
+			uint32_t s = now > e->t_us ? (uint32_t)(now - e->t_us) : 1u;
+			if (!found)
+				sample = s;
 			found = true;
-			sample = now > e->t_us ? (uint32_t)(now - e->t_us) : 1u;
+			*ca_rtt = retrans ? -1 : (int32_t)(s > INT32_MAX ? INT32_MAX : s);
 		}
 		if (after(e->end, una)) {
 			e->start = una; /* partly acknowledged (tcp_tso_acked) */
@@ -173,6 +180,10 @@ uint32_t tcp_txlog_acked(struct sock *sk, uint32_t una, uint64_t now)
 		}
 		sk->txlog_head = (uint16_t)((sk->txlog_head + 1u) % sk->txlog_cap);
 		sk->txlog_n--;
+	}
+	if (retrans) { /* FLAG_RETRANS_DATA_ACKED: neither sample */
+		*ca_rtt = -1;
+		return 0;
 	}
 	return sample;
 }

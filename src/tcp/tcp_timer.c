@@ -149,8 +149,16 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 			tcp_send_probe(st, sk);
 			sk->probes_out++;
 			sk->backoff++;
-			sk->rto_ms = sk->rto_ms * 2 < TCP_RTO_MAX_MS ? sk->rto_ms * 2 : TCP_RTO_MAX_MS;
-			tcp_rearm_rto(st, sk);
+			/* tcp_probe0_when: the probes back off on their own clock, max(RTO, 200 ms) <<
+			 * backoff; the RTO itself is left alone, so the first data after the window
+			 * opens, and the idle test then (tcp_slow_start_after_idle_check), see it whole */
+			uint64_t base = sk->rto_ms > TCP_RTO_MIN_MS ? sk->rto_ms : TCP_RTO_MIN_MS;
+			uint64_t when = base << (sk->backoff < 20 ? sk->backoff : 20);
+			if (when > TCP_RTO_MAX_MS)
+				when = TCP_RTO_MAX_MS;
+			sk->tlp_pending = sk->reo_pending = false;
+			sk->rto_deadline = st->now + when * 1000u;
+			timer_arm(st, &sk->timers.retransmit, sk->rto_deadline);
 		}
 		return;
 	}
@@ -173,6 +181,8 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 		sk->ssthresh = sk->ca_ops->ssthresh(st, sk);
 	sk->cwnd = 1;
 	sk->cwnd_cnt = 0;
+	if (sk->ca_ops->set_loss) /* tcp_set_ca_state(TCP_CA_Loss), every timeout */
+		sk->ca_ops->set_loss(st, sk);
 	sk->in_recovery = false;
 	sk->in_cwr = false;
 	sk->dupacks = 0;

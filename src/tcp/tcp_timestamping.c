@@ -66,7 +66,7 @@ int sock_set_timestamping(struct sock *sk, int optname, const void *val, socklen
 	if ((f & SOF_TIMESTAMPING_OPT_STATS) && !(f & SOF_TIMESTAMPING_OPT_TSONLY))
 		return -EINVAL;
 	if (f & SOF_TIMESTAMPING_BIND_PHC) /* no clock of a device to bind to */
-		return sk->bound_dev_if ? -EINVAL : -EOPNOTSUPP;
+		return sk_bound_dev_if(sk) ? -EINVAL : -EOPNOTSUPP;
 	x->tsflags = f;
 	x->tstamp_new = optname == SO_TIMESTAMPING_NEW;
 	return 0;
@@ -90,12 +90,6 @@ int sock_get_timestamping(struct sock *sk, int optname, void *val, socklen_t *le
 	return 0;
 }
 
-/* A child takes its listener's flags (sk_clone) */
-void tcp_tstamp_clone(struct sock *sk, const struct sock *lsk)
-{
-	if (lsk->ext && lsk->ext->tsflags && sk_ext(sk))
-		sk->ext->tsflags = lsk->ext->tsflags;
-}
 
 /* tcp_tx_timestamp: the write is done; its tail skb asks for what tsflags record (the
  * socket's, or a per-write SCM_TIMESTAMPING's) */

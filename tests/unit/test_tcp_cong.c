@@ -23,11 +23,11 @@ static void setup_sock(struct tw *t, struct sock *sk, const char *cc)
 	memset(sk, 0, sizeof(*sk));
 	sk->ca_ops = tcp_cong_find(cc);
 	assert_non_null(sk->ca_ops);
-	sk->ca_ops->init(sk);
+	sk->ca_ops->init(t->st, sk);
 	sk->rtt_min_us = RTT_MS * 1000;
+	sk->cubic.delay_min_us = RTT_MS * 1000; /* as cubictcp_acked would have it */
 	sk->cwnd = 100;
 	sk->ssthresh = 0x7fffffff;
-	(void)t;
 }
 
 static void test_cubic_reduction_and_regrowth(void **state)
@@ -105,6 +105,46 @@ static void test_slow_start_stops_at_ssthresh(void **state)
 	assert_int_equal(sk.cwnd_cnt, 3);
 }
 
+/* HyStart's delay detector (cubictcp_acked → hystart_update): a round of RTTs 20% above the
+ * least one seen ends slow start once eight samples are in — ssthresh = cwnd, counted as
+ * Linux counts it — but not below 16 segments, and not when the RTT only falls; a timeout
+ * forgets it all (cubictcp_state(TCP_CA_Loss)), so slow start may exit again. */
+static void test_hystart_delay_exit(void **state)
+{
+	struct tw *t = *state;
+	struct sock sk;
+	setup_sock(t, &sk, "cubic");
+	sk.cubic.delay_min_us = 0;
+	sk.cwnd = 10;
+	sk.snd_una = 1;
+	sk.snd_max = 10001;
+	sk.ca_ops->pkts_acked(t->st, &sk, 100000); /* round one: 100 ms; cwnd 10 < 16: no test */
+	assert_int_equal(sk.cubic.delay_min_us, 100000);
+	sk.cwnd = 20;
+	sk.snd_una = 10002; /* past the round's end: a new round */
+	sk.snd_max = 30001;
+	for (int i = 0; i < 8; i++)
+		sk.ca_ops->pkts_acked(t->st, &sk, 120000);
+	assert_int_equal(sk.ssthresh, 0x7fffffff); /* eight samples: none tested yet */
+	sk.ca_ops->pkts_acked(t->st, &sk, 120000); /* 120 ms > 100 + max(12.5, 4) ms */
+	assert_int_equal(sk.ssthresh, 20);
+	assert_int_equal(tw_counter(t, "TcpExtTCPHystartDelayDetect"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTCPHystartDelayCwnd"), 20);
+	assert_int_equal(tw_counter(t, "TcpExtTCPHystartTrainDetect"), 0);
+	/* a timeout: CUBIC's state and HyStart's go (delay_min too) */
+	sk.ca_ops->set_loss(t->st, &sk);
+	assert_int_equal(sk.cubic.delay_min_us, 0);
+	assert_int_equal(sk.cubic.found, 0);
+	/* falling RTTs never exit */
+	sk.ssthresh = 0x7fffffff;
+	sk.ca_ops->pkts_acked(t->st, &sk, 50000);
+	sk.snd_una = 30002;
+	sk.snd_max = 50001;
+	for (int i = 0; i < 12; i++)
+		sk.ca_ops->pkts_acked(t->st, &sk, 50000 - (uint32_t)i * 1000);
+	assert_int_equal(sk.ssthresh, 0x7fffffff);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup, tw_teardown)
 int main(void)
 {
@@ -113,6 +153,7 @@ int main(void)
 		T(test_cubic_is_tcp_friendly_at_small_windows),
 		T(test_reno_one_segment_per_rtt),
 		T(test_slow_start_stops_at_ssthresh),
+		T(test_hystart_delay_exit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
