@@ -90,7 +90,7 @@ static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *v
 		 * wmem_queued, optmem, backlog, drops */
 		uint32_t mi[9] = { sk->rcvq.len + sk->ofo_bytes, (uint32_t)sk->rcvbuf,
 				   sk->data_init ? sk->snd_max - sk->snd_una : 0, (uint32_t)sk->sndbuf, 0,
-				   sk->sndq.len, 0, 0, 0 };
+				   tcp_wmem_queued(sk), 0, 0, 0 };
 		return copy_out(val, len, mi, sizeof(mi));
 	}
 	if (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW)

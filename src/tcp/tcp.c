@@ -194,16 +194,16 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 				sk->snd_limit = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
 			if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, sk->snd_limit) < 0)
 				return copied ? (ssize_t)copied : -ENOMEM;
-			if (sk->sndq.len >= sk->snd_limit && !sk->sndbuf_locked &&
+			if (tcp_wmem_queued(sk) >= sk->snd_limit && !sk->sndbuf_locked &&
 			    sk->snd_limit < (uint32_t)st->sysctl.tcp_wmem[2] && sk->cwnd * mss * 2 > sk->snd_limit)
 				sk->snd_limit *= 2;
 			/* tcp_xmit_size_goal(sk, mss, !(flags & MSG_OOB)): urgent data goes in MSS skbs */
 			uint32_t size_goal = (flags & MSG_OOB) ? mss : tcp_size_goal(sk, mss);
 			uint32_t room = tcp_wq_tail_room(sk, size_goal);
 			bool new_skb = !room;
-			/* sk_stream_memory_free, for a new skb only */
+			/* sk_stream_memory_free, for a new skb only: the skbs' truesize */
 			if (new_skb)
-				room = sk->sndq.len < sk->snd_limit &&
+				room = tcp_wmem_queued(sk) < sk->snd_limit &&
 				       tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 0) ? size_goal : 0;
 			size_t want = len - copied < room ? len - copied : room;
 			if (want > tcp_buf_space(&sk->sndq)) {
@@ -236,7 +236,7 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 			/* wait_for_space: what was written so far goes, marked PSH */
 			if (copied)
 				tcp_push(st, sk, flags & ~MSG_MORE);
-			if (sk->sndq.len >= sk->snd_limit)
+			if (tcp_wmem_queued(sk) >= sk->snd_limit)
 				tcp_chrono_start(st, sk, TCP_CHRONO_SNDBUF_LIMITED);
 			if (nonblock)
 				return copied ? (ssize_t)copied : -EAGAIN;

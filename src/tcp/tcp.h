@@ -790,9 +790,25 @@ static inline uint32_t tcp_notsent_bytes(const struct sock *sk)
  * TCP_NOTSENT_LOWAT (or the sysctl, default UINT_MAX) wait unsent; poll's POLLOUT asks for half
  * of it (wake = 1). */
 /* sk_stream_wspace ≥ sk_stream_min_wspace: half of what is queued is still free */
+/*
+ * sk_wmem_queued: what the send queue is charged, as Linux charges skb truesize — the bytes not
+ * yet acknowledged plus each skb's own overhead (SKB_TRUESIZE of a TCP skb's head: 832 bytes
+ * measured on this project's 6.18.44).  ustack's records mirror Linux's skbs, cuts at
+ * transmission included, so the sum matches; it decides when a write may start a new skb
+ * (sk_stream_memory_free) and when a blocked writer is woken (sk_stream_is_writeable).
+ */
+#define TCP_SKB_HEAD_TRUESIZE 832u
+static inline uint32_t tcp_wmem_queued(const struct sock *sk)
+{
+	/* (once the FIN is acknowledged, snd_una is one past write_seq) */
+	uint32_t bytes = sk->data_init && (int32_t)(sk->write_seq - sk->snd_una) > 0 ? sk->write_seq - sk->snd_una : 0;
+	return bytes + TCP_SKB_HEAD_TRUESIZE * sk->wq_n;
+}
+
+/* sk_stream_wspace >= sk_stream_min_wspace: a third of the send buffer free */
 static inline bool tcp_stream_wspace_ok(const struct sock *sk)
 {
-	uint32_t lim = sk->snd_limit, q = sk->sndq.len;
+	uint32_t lim = sk->snd_limit, q = tcp_wmem_queued(sk);
 	return !sk->sndq.data || (lim > q && lim - q >= q / 2);
 }
 
@@ -841,6 +857,7 @@ void tcp_wq_mark_eor(struct sock *sk);
 uint32_t tcp_wq_tail_room(const struct sock *sk, uint32_t size_goal);
 void tcp_wq_add(struct sock *sk, uint32_t n, bool new_skb, bool first_copy);
 uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags);
+void tcp_wq_split(struct sock *sk, uint32_t seq);
 void tcp_wq_tstamp(struct sock *sk, uint8_t bits);
 bool tcp_wq_tstamp_in(const struct sock *sk, uint32_t seq, uint32_t end, uint8_t want, uint32_t *key, uint8_t *bits);
 /* calls fn for each record with an ACK timestamp whose key [prior, ack) covers, oldest first */

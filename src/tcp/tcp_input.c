@@ -763,8 +763,11 @@ static bool tcp_ack_update_window(struct sock *sk, const struct tcp_repr *th, ui
 {
 	uint32_t wnd = (uint32_t)th->window << sk->snd_wscale;
 	bool changed = false;
+	/* tcp_may_update_window: a newer ACK or a newer segment — or, from the same segment
+	 * number, only a larger window or a zero one (Linux's reading of RFC 9293 §3.10.7.4's
+	 * SND.WL1 = SEG.SEQ case: a reordered older ACK cannot shrink the window) */
 	if (before(sk->snd_una, ack) || before(sk->snd_wl1, th->seq) ||
-	    (sk->snd_wl1 == th->seq && !before(ack, sk->snd_wl2))) {
+	    (sk->snd_wl1 == th->seq && (wnd > sk->snd_wnd || !wnd))) {
 		changed = wnd != sk->snd_wnd;
 		sk->snd_wnd = wnd;
 		sk->snd_wl1 = th->seq;
@@ -872,6 +875,8 @@ static int tcp_ack_fin(struct ustack *st, struct sock *sk)
 		tcp_set_state(st, sk, TCP_FIN_WAIT2);
 		if (sk->fd < 0) /* an orphan waits tcp_fin_timeout for the peer's FIN */
 			timer_arm(st, &sk->timers.sk, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
+		else
+			sk_wake_sk(st, sk); /* sk_state_change: wake up a lingering close() */
 		return 0;
 	case TCP_CLOSING:
 		tcp_time_wait(st, sk);
@@ -941,6 +946,19 @@ static bool tcp_ack_acceptable(struct ustack *st, struct sock *sk, uint32_t ack)
 }
 
 /*
+ * tcp_check_space → sk_stream_write_space: what the ACK freed wakes a writer (and pollers,
+ * POLLOUT) only once the socket is writable again — a third of the send buffer free and the
+ * unsent data under TCP_NOTSENT_LOWAT — not at every ACK: a blocked write returns when Linux's
+ * would, having queued no less.  Completions on the error queue (zerocopy) wake it too.
+ */
+static void tcp_check_space(struct ustack *st, struct sock *sk)
+{
+	if ((tcp_stream_wspace_ok(sk) && tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 1)) ||
+	    sk_errq_pending(sk))
+		sk_wake_sk(st, sk);
+}
+
+/*
  * tcp_ack: RFC 9293 §3.10.7.4's ACK processing, in Linux's steps, for an ACK that
  * tcp_ack_acceptable let through — tag SACK blocks, update the window, and if snd_una moves,
  * clean the retransmission queue, rearm the timer and let recovery (tcp_fastretrans_alert) or
@@ -994,7 +1012,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		tcp_enter_cwr(st, sk);
 	if (fin_acked && tcp_ack_fin(st, sk))
 		return 1;
-	sk_wake_sk(st, sk);
+	tcp_check_space(st, sk);
 	return 0;
 }
 

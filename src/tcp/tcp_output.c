@@ -652,8 +652,13 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 		if (!len && !fin)
 			break;
 		if (!rexmit && len) {
-			if (!after(chunk_end, seq)) /* a new TSO packet starts here */
+			if (!after(chunk_end, seq)) { /* a new TSO packet starts here */
 				chunk_end = tcp_tso_split(st, sk, seq, cwnd_room, skb_end, wnd_room, &chunk_multi);
+				if (before(chunk_end, skb_end)) { /* tso_fragment: the packet's own skb */
+					tcp_wq_split(sk, chunk_end);
+					skb_end = tcp_wq_end(sk, seq, &skb_flags);
+				}
+			}
 			/* a one-segment packet cut from an skb leaves the PSH to the rest of it
 			 * (tso_fragment), so only the skb's last segment carries its mark */
 			if (!before(seq + len, chunk_end))

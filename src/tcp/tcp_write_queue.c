@@ -20,7 +20,7 @@
 
 #include <stdlib.h>
 
-#define TCP_WQ_MAX 1024u
+#define TCP_WQ_MAX 4096u /* skbs: new ones, and the cuts each packet sent makes (tso_fragment) */
 /* sk_gso_max_size less MAX_TCP_HEADER + 1, as tcp_xmit_size_goal sizes skbs for a device with
  * the legacy 64 KB GSO limit; the pacing-based TSO size below is bounded by it too */
 #define TCP_GSO_MAX_SIZE (65536u - 321u)
@@ -190,6 +190,35 @@ void tcp_wq_ack_tstamps(struct ustack *st, struct sock *sk, uint32_t prior, uint
 			uint32_t start = rec_start(sk, i);
 			fn(st, sk, r->tskey, after(prior, start) ? prior : start, r->end);
 		}
+	}
+}
+
+/*
+ * tso_fragment / tcp_fragment: Linux sends each packet from an skb of its own, cutting an skb at
+ * the end of the packet that leaves with its head; the head loses PSH and EOR to the rest (they
+ * mark where the skb ended) and the timestamp request stays with the part holding its byte.
+ * The cuts are what later retransmissions see (a resent packet is one of these skbs) and what
+ * the send buffer is charged for (each skb has its overhead).  A cut at a boundary, or with
+ * the queue at its limit, does nothing: the queue only gets coarser.
+ */
+void tcp_wq_split(struct sock *sk, uint32_t seq)
+{
+	uint32_t i = wq_find(sk, seq);
+	if (i == sk->wq_n || !after(seq, rec_start(sk, i)))
+		return;
+	if (sk->wq_n == sk->wq_cap && !wq_grow(sk))
+		return;
+	for (uint32_t j = sk->wq_n; j > i; j--) /* the records after it: the unsent few, usually */
+		*rec(sk, j) = *rec(sk, j - 1);
+	sk->wq_n++;
+	struct tcp_skb_rec *head = rec(sk, i), *tail = rec(sk, i + 1);
+	head->end = seq;
+	head->flags &= (uint8_t)~(TCP_SKB_PSH | TCP_SKB_EOR);
+	if (tail->flags & TCP_SKB_TS_ANY) { /* tcp_fragment_tstamp */
+		if (before(tail->tskey, seq))
+			tail->flags &= (uint8_t)~TCP_SKB_TS_ANY;
+		else
+			head->flags &= (uint8_t)~TCP_SKB_TS_ANY;
 	}
 }
 

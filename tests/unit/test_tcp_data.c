@@ -8,6 +8,8 @@
 #include <ustack/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <linux/errqueue.h>
 #include <poll.h>
 #include <netinet/tcp.h>
@@ -75,29 +77,113 @@ static void test_peer_window_limits_and_zero_window_probe(void **state)
 	struct tw *t = *state;
 	accept_conn(t);
 	static uint8_t buf[4000];
-	/* the peer shrinks its window to 2000 bytes: one full segment goes; the 540-byte rest of
-	 * the window would cut the next segment short while more waits: it is held (sender SWS) */
+	/* a smaller window from the handshake ACK's sequence number is no update (Linux's
+	 * tcp_may_update_window: from the same segment number only a larger or zero window) */
 	tw_peer_send(t, &conn, 0, 0, TW_ACK, 2000, NULL, 0);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_PSH, 2000, "x", 1);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 1, 0);
+	/* from a newer one it is: 2000 bytes go as one TSO packet, 1460 + 540 with PSH — the
+	 * window's partial segment too, as tcp_mss_split_point sends it when Nagle has nothing
+	 * in flight to wait for (measured on 6.18.44) */
+	tw_peer_send(t, &conn, 1, 0, TW_ACK, 2000, NULL, 0);
 	assert_int_equal(ustack_send(t->st, conn.fd, buf, sizeof(buf), 0), 4000);
-	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 1, 1460);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 1460, 1, 540);
 	tw_expect_none(t);
 	/* everything acknowledged, window 0: nothing may be sent; the probe timer asks */
-	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 0, NULL, 0);
+	tw_peer_send(t, &conn, 1, 2000, TW_ACK, 0, NULL, 0);
 	tw_expect_none(t);
 	/* the RTO: the handshake's RTT (~0) + the 200 ms floor = 200.001 ms, whole ms up, as
 	 * Linux's usecs_to_jiffies (ss shows rto:201 on loopback) */
 	tw_advance(t, 200);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	tw_expect_seg(t, &conn, TW_ACK, 1459, 0, 0); /* snd_una − 1, no data */
+	tw_expect_seg(t, &conn, TW_ACK, 1999, 1, 0); /* snd_una − 1, no data */
 	tw_advance(t, 401);
 	tw_expect_none(t);
 	tw_advance(t, 1);
-	tw_expect_seg(t, &conn, TW_ACK, 1459, 0, 0); /* backed off: 402 ms */
-	/* the window opens: the data follows at once */
-	tw_peer_send(t, &conn, 0, 1460, TW_ACK, 65535, NULL, 0);
-	tw_expect_seg(t, &conn, TW_ACK, 1460, 0, 1460);
-	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 2920, 0, 1080);
+	tw_expect_seg(t, &conn, TW_ACK, 1999, 1, 0); /* backed off: 402 ms */
+	/* the window opens: the rest follows at once, PSH at its end */
+	tw_peer_send(t, &conn, 1, 2000, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 2000, 1, 1460);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 3460, 1, 540);
+}
+
+struct writer {
+	struct tw *t;
+	int fd;
+	size_t len;
+	ssize_t rc;
+};
+
+static void *write_thread(void *p)
+{
+	struct writer *w = p;
+	static uint8_t big[20000];
+	w->rc = ustack_send(w->t->st, w->fd, big, w->len, 0);
+	return NULL;
+}
+
+static uint32_t wmem_queued(struct tw *t, int fd)
+{
+	uint32_t mi[9];
+	socklen_t len = sizeof(mi);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_MEMINFO, mi, &len), 0);
+	return mi[5];
+}
+
+/*
+ * The send buffer is charged as Linux charges it — each skb's truesize, its bytes plus 832 of
+ * overhead, the cuts made at transmission included (SO_MEMINFO's wmem_queued) — and a writer
+ * blocked on it is woken only when a third of the buffer is free (sk_stream_write_space), not
+ * by every ACK that frees something (upstream blocking-write.pkt, which passes on 6.18.44).
+ */
+static void test_blocked_writer_wakes_at_a_third_free(void **state)
+{
+	struct tw *t = *state;
+	/* the peer's windows are 4000 from its SYN on: skbs of two segments (half the largest
+	 * window, tcp_xmit_size_goal), cwnd 10 */
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1000);
+	memset(&conn, 0, sizeof(conn));
+	conn.port = PORT;
+	conn.peer_port = 40000;
+	conn.peer_isn = 1000;
+	conn.lfd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
+	assert_int_equal(ustack_bind(t->st, conn.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(ustack_listen(t->st, conn.lfd, 8), 0);
+	tw_send(t, f, tw_tcp(f, conn.peer_port, PORT, conn.peer_isn, 0, TW_SYN, 4000, o.b, o.len));
+	conn.iss = tw_expect_tcp(t).seq;
+	tw_send(t, f, tw_tcp(f, conn.peer_port, PORT, conn.peer_isn + 1, conn.iss + 1, TW_ACK, 4000, NULL, 0));
+	conn.fd = ustack_accept4(t->st, conn.lfd, NULL, NULL, 0);
+	assert_true(conn.fd >= 0);
+	int v = 4000; /* sk_sndbuf 8000 */
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	struct writer w = { t, conn.fd, 8000, -2 };
+	pthread_t th;
+	pthread_create(&th, NULL, write_thread, &w);
+	tw_wait_sleepers(t, 1);
+	/* three skbs of 2000 were taken (the third only while the charge was under 8000) */
+	assert_int_equal(wmem_queued(t, conn.fd), 6000 + 3 * 832);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 1000);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 1000, 0, 1000);
+	tw_expect_seg(t, &conn, TW_ACK, 2000, 0, 1000);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 3000, 0, 1000);
+	/* the first skb acknowledged: the third goes, and 4000 + 2 × 832 = 5664 stays charged,
+	 * more than two thirds of 8000 — the writer sleeps on */
+	tw_peer_send(t, &conn, 0, 2000, TW_ACK, 4000, NULL, 0);
+	assert_int_equal(ustack_sleeping_callers(t->st), 1);
+	assert_int_equal(wmem_queued(t, conn.fd), 4000 + 2 * 832);
+	tw_expect_seg(t, &conn, TW_ACK, 4000, 0, 1000);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 5000, 0, 1000);
+	/* the second one: 2000 + 832 is at most two thirds: writable, the writer takes its
+	 * last 2000 bytes and returns */
+	tw_peer_send(t, &conn, 0, 4000, TW_ACK, 4000, NULL, 0);
+	pthread_join(th, NULL);
+	assert_int_equal(w.rc, 8000);
+	tw_expect_seg(t, &conn, TW_ACK, 6000, 0, 1000);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 7000, 0, 1000);
 }
 
 /* Linux's delayed ACK engine in a request-response exchange: the first request is ACKed at
@@ -1145,6 +1231,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_segmentation_nagle_minshall),
 		T(test_peer_window_limits_and_zero_window_probe),
+		T(test_blocked_writer_wakes_at_a_third_free),
 		T(test_quickack_then_delayed_ack),
 		T(test_pingpong_delays_acks),
 		T(test_limited_transmit_without_sack),
