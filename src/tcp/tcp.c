@@ -66,6 +66,9 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 	timer_init(&sk->timers.sk, tcp_tw_timer);
 	sk->rcv_tstamp = st->now;
 	sk->lrcvtime = sk->lsndtime = st->now; /* TCP_INFO's "last data" clocks start here, as Linux's */
+	if (!sk->snd_limit)
+		sk->snd_limit = (uint32_t)sk->sndbuf;
+	tcp_sndbuf_expand(st, sk); /* tcp_init_buffer_space */
 	return 0;
 }
 
@@ -194,9 +197,6 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 				sk->snd_limit = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
 			if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, sk->snd_limit) < 0)
 				return copied ? (ssize_t)copied : -ENOMEM;
-			if (tcp_wmem_queued(sk) >= sk->snd_limit && !sk->sndbuf_locked &&
-			    sk->snd_limit < (uint32_t)st->sysctl.tcp_wmem[2] && sk->cwnd * mss * 2 > sk->snd_limit)
-				sk->snd_limit *= 2;
 			/* tcp_xmit_size_goal(sk, mss, !(flags & MSG_OOB)): urgent data goes in MSS skbs */
 			uint32_t size_goal = (flags & MSG_OOB) ? mss : tcp_size_goal(sk, mss);
 			uint32_t room = tcp_wq_tail_room(sk, size_goal);
@@ -315,6 +315,35 @@ static void tcp_rcv_space_adjust(struct ustack *st, struct sock *sk)
 	sk->rcvq_space_time = (uint32_t)st->now;
 }
 
+/*
+ * tcp_sndbuf_expand: a send buffer SO_SNDBUF did not fix holds two congestion windows of
+ * worst-case skbs (one per segment, the head a power of two: MSS + MAX_TCP_HEADER + the shared
+ * info, plus struct sk_buff) — so CUBIC's recovery and a slow application still find room —
+ * up to tcp_wmem[2].  At the start of the connection (tcp_init_buffer_space) and whenever a
+ * writer found it full and the window is not (tcp_new_space, tcp_should_expand_sndbuf).
+ */
+void tcp_sndbuf_expand(struct ustack *st, struct sock *sk)
+{
+	if (sk->sndbuf_locked)
+		return;
+	uint32_t mss = sk->mss_clamp > sk->mss_cache && sk->mss_clamp != 65535 ? sk->mss_clamp : sk->mss_cache;
+	uint32_t per_mss = mss + 320u /* MAX_TCP_HEADER */ + 320u /* skb_shared_info */;
+	uint32_t p2 = 1;
+	while (p2 < per_mss)
+		p2 <<= 1;
+	per_mss = p2 + 256u; /* struct sk_buff */
+	uint32_t nr = sk->cwnd > TCP_INIT_CWND ? sk->cwnd : TCP_INIT_CWND;
+	if (nr < (uint32_t)sk->reordering + 1u)
+		nr = sk->reordering + 1u;
+	uint64_t mem = 2ull * nr * per_mss;
+	if (mem > (uint64_t)st->sysctl.tcp_wmem[2])
+		mem = (uint64_t)st->sysctl.tcp_wmem[2];
+	if (mem > (uint64_t)sk->sndbuf) {
+		sk->sndbuf = (int)mem;
+		sk->snd_limit = (uint32_t)mem;
+	}
+}
+
 /* tcp_grow_window: data that arrived (in order or not) earns the window room for twice
  * itself, at least two segments, up to the clamp and what the buffer has free. */
 void tcp_grow_window(struct sock *sk, uint32_t len)
@@ -338,15 +367,17 @@ void tcp_rcvbuf_grow_ofo(struct ustack *st, struct sock *sk, uint32_t ofo_span)
 {
 	if (sk->fd < 0 || sk->rcvbuf_locked || !st->sysctl.tcp_moderate_rcvbuf)
 		return;
-	uint64_t want = 2ull * sk->rcvq_space + ofo_span;
-	if (want > (uint64_t)st->sysctl.tcp_rmem[2])
-		want = (uint64_t)st->sysctl.tcp_rmem[2];
-	if (want <= sk->rcv_limit)
-		return;
-	if (tcp_buf_reserve_keep(&sk->rcvq, (uint32_t)(want + want / 2), sk->rcvq.len + tcp_ofo_span(sk)) == 0) {
+	uint64_t max = (uint64_t)st->sysctl.tcp_rmem[2];
+	uint64_t rcvwin = 2ull * sk->rcvq_space + ofo_span;
+	/* sk_rcvbuf is memory: tcp_space_from_win at the default scaling ratio, twice the window */
+	uint64_t rcvbuf = 2 * rcvwin < max ? 2 * rcvwin : max;
+	if (rcvbuf > (uint64_t)sk->rcvbuf)
+		sk->rcvbuf = (int)rcvbuf;
+	/* the window space ustack counts in bytes follows if the window needs more */
+	uint64_t want = rcvwin < max ? rcvwin : max;
+	if (want > sk->rcv_limit &&
+	    tcp_buf_reserve_keep(&sk->rcvq, (uint32_t)(want + want / 2), sk->rcvq.len + tcp_ofo_span(sk)) == 0)
 		sk->rcv_limit = (uint32_t)want;
-		sk->rcvbuf = (int)want;
-	}
 }
 
 /* tcp_rcv_rtt_measure_ts: a data segment echoing one of our timestamps measures the RTT as

@@ -842,6 +842,7 @@ static inline int sk_bound_dev_if(const struct sock *sk)
 	return sk->ext ? sk->ext->bound_dev_if : 0;
 }
 void tcp_grow_window(struct sock *sk, uint32_t len);
+void tcp_sndbuf_expand(struct ustack *st, struct sock *sk);
 void tcp_rcvbuf_grow_ofo(struct ustack *st, struct sock *sk, uint32_t ofo_span);
 bool tcp_epollin_ready(const struct sock *sk, int target);
 
@@ -888,6 +889,7 @@ bool tcp_rack_mark_lost(struct ustack *st, struct sock *sk);
 void tcp_rack_reo_timeout(struct ustack *st, struct sock *sk); /* tcp_input.c */
 void tcp_retransmit_head(struct ustack *st, struct sock *sk);
 uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
+uint32_t tcp_retransmit_skb(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t max_len);
 void tcp_send_fin(struct ustack *st, struct sock *sk);
 void tcp_send_probe(struct ustack *st, struct sock *sk);
 void tcp_send_loss_probe(struct ustack *st, struct sock *sk);

@@ -631,8 +631,17 @@ static void tcp_enter_recovery(struct ustack *st, struct sock *sk, uint32_t deli
 		uint32_t mss = tcp_mss_now(sk);
 		sk->high_rxt = sk->snd_una;
 		tcp_cwnd_reduction(sk, delivered ? delivered : 1, newly_lost, una_advanced);
-		/* the head again — as much of it as its skb holds */
-		uint32_t sent = tcp_retransmit_range(st, sk, sk->snd_una, mss);
+		/* the head again — as much of it as its skb holds, in one packet of as many
+		 * segments as the reduced window leaves room for (tcp_xmit_retransmit_queue) */
+		uint32_t pipe = tcp_sack_pipe(sk);
+		uint32_t segs = sk->cwnd * mss > pipe ? (sk->cwnd * mss - pipe) / mss : 0;
+		if (segs < 1)
+			segs = 1; /* the fast retransmit always goes */
+		if (segs > tcp_tso_segs(st, sk, mss))
+			segs = tcp_tso_segs(st, sk, mss);
+		uint32_t hole = sk->nsacked && after(sk->sacked[0].start, sk->snd_una) ? sk->sacked[0].start - sk->snd_una
+										       : segs * mss;
+		uint32_t sent = tcp_retransmit_skb(st, sk, sk->snd_una, hole < segs * mss ? hole : segs * mss);
 		uint32_t end = sk->snd_una + (sent ? sent : mss);
 		sk->high_rxt = (int32_t)(end - sk->snd_max) > 0 ? sk->snd_max : end;
 		tcp_sack_recovery_xmit(st, sk);
@@ -809,7 +818,7 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 	 * within half the sequence space however much data goes by */
 	if (!sk->in_recovery && !sk->in_cwr && after(ack, sk->high_seq))
 		sk->high_seq = ack;
-	sk->bytes_acked += data;
+	sk->bytes_acked += acked; /* tcp_snd_una_update: the FIN counts too */
 	int32_t ca_rtt;
 	uint32_t rtt_us = tcp_txlog_acked(sk, ack, st->now, &ca_rtt);
 	if (rtt_us) {
@@ -832,7 +841,7 @@ static uint32_t tcp_clean_rtx_queue(struct ustack *st, struct sock *sk, const st
 	*cwnd_limited = tcp_is_cwnd_limited(sk);
 	if (sk->snd_una == sk->write_seq)
 		tcp_chrono_stop(st, sk, TCP_CHRONO_BUSY);
-	if (sk->chrono_type == TCP_CHRONO_SNDBUF_LIMITED && sk->sndq.len < sk->snd_limit)
+	if (sk->chrono_type == TCP_CHRONO_SNDBUF_LIMITED && tcp_wmem_queued(sk) < sk->snd_limit)
 		tcp_chrono_stop(st, sk, TCP_CHRONO_SNDBUF_LIMITED); /* tcp_new_space */
 	if (sk->nsacked) {
 		tcp_sack_clean(sk);
@@ -953,6 +962,11 @@ static bool tcp_ack_acceptable(struct ustack *st, struct sock *sk, uint32_t ack)
  */
 static void tcp_check_space(struct ustack *st, struct sock *sk)
 {
+	/* tcp_new_space: a buffer short of room grows with the window, unless the window is full
+	 * (tcp_should_expand_sndbuf); "short of room" stands for SOCK_NOSPACE, which a writer or
+	 * poller that found it unwritable would have set */
+	if (!tcp_stream_wspace_ok(sk) && sk->snd_max - sk->snd_una < sk->cwnd * tcp_mss_now(sk))
+		tcp_sndbuf_expand(st, sk);
 	if ((tcp_stream_wspace_ok(sk) && tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 1)) ||
 	    sk_errq_pending(sk))
 		sk_wake_sk(st, sk);
@@ -1012,13 +1026,16 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 		tcp_enter_cwr(st, sk);
 	if (fin_acked && tcp_ack_fin(st, sk))
 		return 1;
-	tcp_check_space(st, sk);
 	return 0;
 }
 
 static void tcp_fin(struct ustack *st, struct sock *sk)
 {
 	tcp_ofo_purge(st, sk); /* data above the FIN can never be in order: skb_rbtree_purge */
+	/* tcp_sack_reset: no SACK block is left to report, not even a D-SACK for the data the
+	 * FIN came with (measured: close_no_rst.pkt's ACK of a retransmission + FIN has none) */
+	sk->rx_nsack = 0;
+	sk->dsack_len = 0;
 	sk->rcv_nxt++;
 	sk->fin_rcvd = true;
 	switch (sk->node.state) {
@@ -1388,7 +1405,8 @@ static void tcp_rcv_segment(struct ustack *st, struct sock *sk, const struct ipv
 		tcp_urg(st, sk, th);
 	if ((th->plen || (th->flags & TCPHDR_FIN) || syn_ok) && tcp_data_queue(st, sk, ip, th))
 		return;
-	tcp_write_xmit(st, sk);
+	tcp_write_xmit(st, sk); /* tcp_data_snd_check: what may go goes, then the writers */
+	tcp_check_space(st, sk);
 }
 
 /* Why SYN_RECV resets an ACK it cannot take: tcp_ack's verdict, which tcp_rcv_state_process

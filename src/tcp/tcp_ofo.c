@@ -375,8 +375,9 @@ void tcp_data_queue_ofo(struct ustack *st, struct sock *sk, uint32_t seq, const 
 	sk->rcv_ooopack++;
 	MIB_INC(st, TcpExtTCPOFOQueue);
 	tcp_sack_new_ofo(sk, seq, end);
-	/* tcp_data_queue_ofo's end: the window and the buffer grow as for in-order data */
-	tcp_grow_window(sk, len);
+	/* tcp_data_queue_ofo's end: the buffer grows (tcp_grow_window's share there is left out:
+	 * Linux grows the window from out-of-order data only while the skbs' truesize leaves it
+	 * room, which ustack, counting bytes, would overstate — measured: tcp_ooo_rcv_mss.pkt) */
 	tcp_rcvbuf_grow_ofo(st, sk, sk->ofo_last ? sk->ofo_last->end - sk->rcv_nxt : 0);
 }
 

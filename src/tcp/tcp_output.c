@@ -743,6 +743,43 @@ uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, 
 	return len;
 }
 
+/*
+ * __tcp_retransmit_skb with segs > 1, as tcp_xmit_retransmit_queue calls it in recovery: up to
+ * max_len bytes (whole segments, as many as cwnd and the TSO size allow) of the skb at seq go as
+ * one TSO packet — cut from the skb if it is longer (tcp_fragment) — and, a packet of more than
+ * one segment, with PSH on its last (__tcp_transmit_skb's pcount > 1 rule; ustack sends the
+ * segments one by one).  A packet of one segment is tcp_retransmit_range's.  Returns the bytes
+ * of data sent.
+ */
+uint32_t tcp_retransmit_skb(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t max_len)
+{
+	uint32_t mss = tcp_mss_now(sk);
+	uint8_t fl;
+	uint32_t rend = tcp_wq_end(sk, seq, &fl);
+	uint32_t data_end = (int32_t)(sk->write_seq - sk->snd_max) < 0 ? sk->write_seq : sk->snd_max;
+	uint32_t len = max_len;
+	if (len > rend - seq)
+		len = rend - seq;
+	if ((int32_t)(data_end - seq) <= 0)
+		len = 0;
+	else if (len > data_end - seq)
+		len = data_end - seq;
+	if (len <= mss)
+		return tcp_retransmit_range(st, sk, seq, mss < max_len ? mss : max_len);
+	if (before(seq + len, rend))
+		tcp_wq_split(sk, seq + len);
+	bool fin = sk->fin_queued && seq + len == sk->write_seq && sk->snd_max == sk->write_seq + 1;
+	for (uint32_t off = 0; off < len;) {
+		uint32_t piece = len - off < mss ? len - off : mss;
+		bool last = off + piece == len;
+		MIB_INC(st, TcpRetransSegs);
+		sk->total_retrans++;
+		tcp_send_data(st, sk, seq + off, piece, last && fin, last);
+		off += piece;
+	}
+	return len;
+}
+
 /* Fast retransmit (RFC 5681 §3.2) and NewReno's partial ACKs (RFC 6582): the first segment
  * not yet acknowledged, again. */
 void tcp_retransmit_head(struct ustack *st, struct sock *sk)

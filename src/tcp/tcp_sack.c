@@ -251,7 +251,8 @@ bool tcp_sack_time_to_recover(const struct sock *sk)
 	return tcp_sacked_segs(sk) >= sk->reordering;
 }
 
-/* NextSeg rule 1: the first lost, not yet retransmitted, hole byte at or above HighRxt. */
+/* NextSeg rule 1: the first lost, not yet retransmitted, hole byte at or above HighRxt, and
+ * how much of the hole is lost from there. */
 static bool sack_next_lost(const struct sock *sk, uint32_t *seq, uint32_t *len)
 {
 	uint32_t lost_edge = sack_lost_edge(sk), at = sk->snd_una;
@@ -259,9 +260,8 @@ static bool sack_next_lost(const struct sock *sk, uint32_t *seq, uint32_t *len)
 		uint32_t a = before(at, sk->high_rxt) ? sk->high_rxt : at;
 		uint32_t b = before(sk->sacked[i].start, lost_edge) ? sk->sacked[i].start : lost_edge;
 		if (before(a, b)) {
-			uint32_t mss = tcp_mss_now(sk);
 			*seq = a;
-			*len = b - a < mss ? b - a : mss;
+			*len = b - a;
 			return true;
 		}
 		at = sk->sacked[i].end;
@@ -269,19 +269,28 @@ static bool sack_next_lost(const struct sock *sk, uint32_t *seq, uint32_t *len)
 	return false;
 }
 
-/* RFC 6675 §5 step (C): send while cwnd allows more than the pipe. */
+/*
+ * RFC 6675 §5 step (C): send while cwnd allows more than the pipe — as Linux's
+ * tcp_xmit_retransmit_queue does, each lost skb as one packet of as many segments as cwnd
+ * leaves room for (at most the TSO size), which then carries PSH (tcp_retransmit_skb).
+ */
 void tcp_sack_recovery_xmit(struct ustack *st, struct sock *sk)
 {
 	uint32_t mss = tcp_mss_now(sk);
 	for (int guard = 0; guard < 256; guard++) {
-		if (sk->cwnd * mss < tcp_sack_pipe(sk) + mss)
+		uint32_t pipe = tcp_sack_pipe(sk);
+		if (sk->cwnd * mss < pipe + mss)
 			return;
 		uint32_t seq, len;
 		if (!sack_next_lost(sk, &seq, &len))
 			break;
+		uint32_t segs = (sk->cwnd * mss - pipe) / mss, tso = tcp_tso_segs(st, sk, mss);
+		if (segs > tso)
+			segs = tso;
+		uint32_t max_len = len < segs * mss ? len : segs * mss;
 		/* a hole never extends past what was written, but the FIN may follow it */
-		uint32_t sent = tcp_retransmit_range(st, sk, seq, len);
-		sk->high_rxt = seq + (sent ? sent : len);
+		uint32_t sent = tcp_retransmit_skb(st, sk, seq, max_len);
+		sk->high_rxt = seq + (sent ? sent : (len < mss ? len : mss));
 	}
 	tcp_write_xmit(st, sk); /* rule 2: new data, as the pipe allows */
 }
