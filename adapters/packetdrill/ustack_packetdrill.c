@@ -429,7 +429,9 @@ static ssize_t pd_sendmsg(void *ud, int fd, const struct msghdr *m, int f)
 		errno = EFAULT;
 		return -1;
 	}
-	if (m->msg_controllen) { /* control messages (a write's SO_TIMESTAMPING): ustack's sendmsg */
+	if (m->msg_controllen || (f & MSG_ZEROCOPY)) {
+		/* control messages (a write's SO_TIMESTAMPING), or a zerocopy write whose iovecs'
+		 * pages bound its skbs: ustack's sendmsg, which sees the iovecs */
 		pd_enter(pd);
 		return pd_leave(pd, ustack_sendmsg(pd->st, u, m, f));
 	}

@@ -639,6 +639,42 @@ static int sock_cmsg_send(const struct sock *sk, const struct msghdr *msg, uint3
 	return 0;
 }
 
+/*
+ * zerocopy_fill_skb_from_iter: the page fragments a MSG_ZEROCOPY write would pin — each
+ * iovec's pages, a page that continues the previous fragment merged into it — which bound how
+ * much of the write one skb takes (MAX_SKB_FRAGS).  *v is allocated; 0, or -ENOBUFS.
+ */
+static int sock_zc_frags(const struct iovec *iov, size_t n, struct tcp_zc_frags *zf, uint32_t **v)
+{
+	const uintptr_t page = 4096;
+	size_t cap = 0;
+	for (size_t i = 0; i < n; i++)
+		if (iov[i].iov_len) {
+			uintptr_t a = (uintptr_t)iov[i].iov_base;
+			cap += (a + iov[i].iov_len - 1) / page - a / page + 1;
+		}
+	if (!(*v = malloc((cap ? cap : 1) * sizeof(**v))))
+		return -ENOBUFS;
+	uint32_t count = 0;
+	uintptr_t prev_end = 0;
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)iov[i].iov_base, end = a + iov[i].iov_len;
+		while (a < end) {
+			uintptr_t pg_end = (a & ~(page - 1)) + page;
+			uint32_t piece = (uint32_t)((end < pg_end ? end : pg_end) - a);
+			if (count && prev_end == a && (a & (page - 1)))
+				(*v)[count - 1] += piece;
+			else
+				(*v)[count++] = piece;
+			a += piece;
+			prev_end = a;
+		}
+	}
+	zf->len = *v;
+	zf->n = count;
+	return 0;
+}
+
 /* tcp_sendmsg_locked: a Fast Open first (the data the SYN took counts as sent), then the rest
  * of the data as any write.  TCP leaves the address alone once connected. */
 static ssize_t sock_sendmsg(struct ustack *st, int fd, const void *buf, size_t len, int flags,
@@ -671,8 +707,20 @@ static ssize_t sock_sendmsg(struct ustack *st, int fd, const void *buf, size_t l
 		if (fd_get(st, fd) != sk)
 			return leave(st, -EBADF);
 	}
+	/* a zerocopy write's skbs hold at most MAX_SKB_FRAGS of its pages */
+	struct tcp_zc_frags zf, *zfp = NULL;
+	uint32_t *zv = NULL;
+	if (zc && !copied_syn) {
+		struct iovec one = { (void *)(uintptr_t)buf, len };
+		const struct iovec *iov = ctl && ctl->msg_iovlen ? ctl->msg_iov : &one;
+		size_t niov = ctl && ctl->msg_iovlen ? ctl->msg_iovlen : 1;
+		if (sock_zc_frags(iov, niov, &zf, &zv) < 0)
+			return leave(st, -ENOBUFS);
+		zfp = &zf;
+	}
 	ssize_t rc = tcp_sendmsg(st, sk, fd, (const uint8_t *)buf + copied_syn, len - copied_syn,
-				 flags & ~MSG_FASTOPEN, tsflags);
+				 flags & ~MSG_FASTOPEN, tsflags, zfp);
+	free(zv);
 	if (zc && (rc > 0 || copied_syn) && sock_lookup_fd(st, fd) == sk)
 		sk_zerocopy_sent(sk, sk->write_seq);
 	if (rc < 0 && copied_syn)

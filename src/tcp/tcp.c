@@ -164,11 +164,44 @@ static void tcp_push(struct ustack *st, struct sock *sk, int flags)
  * at once — with PSH if forced_push — and the rest goes with tcp_push at the end of the write,
  * or before the writer sleeps for space.
  */
+/* A zerocopy write's place in its fragments: fragment i, off bytes into it. */
+struct zc_cursor {
+	uint32_t i, off;
+};
+
+/* The bytes the next k fragments hold from the cursor (the current one's rest counts as one). */
+static uint32_t zc_frag_room(const struct tcp_zc_frags *zf, struct zc_cursor c, uint32_t k)
+{
+	uint64_t bytes = 0;
+	for (uint32_t i = c.i; i < zf->n && k; i++, k--)
+		bytes += zf->len[i] - (i == c.i ? c.off : 0);
+	return bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
+}
+
+/* Moves the cursor n bytes on; returns the fragments those bytes touched. */
+static uint32_t zc_frag_advance(const struct tcp_zc_frags *zf, struct zc_cursor *c, uint32_t n)
+{
+	uint32_t touched = 0;
+	while (n && c->i < zf->n) {
+		uint32_t left = zf->len[c->i] - c->off, k = n < left ? n : left;
+		touched++;
+		n -= k;
+		c->off += k;
+		if (c->off == zf->len[c->i]) {
+			c->i++;
+			c->off = 0;
+		}
+	}
+	return touched;
+}
+
 static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len,
-				 int flags, uint32_t tsflags, const struct sk_timeo *to)
+				 int flags, uint32_t tsflags, const struct tcp_zc_frags *zf, const struct sk_timeo *to)
 {
 	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT) || !sk->sndtimeo;
 	size_t copied = 0;
+	struct zc_cursor zcur = { 0, 0 };
+	bool zc_own_tail = false; /* the tail skb is this zerocopy write's */
 	for (;;) {
 		if (sk->err) {
 			int e = sk->err;
@@ -200,11 +233,23 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 			/* tcp_xmit_size_goal(sk, mss, !(flags & MSG_OOB)): urgent data goes in MSS skbs */
 			uint32_t size_goal = (flags & MSG_OOB) ? mss : tcp_size_goal(sk, mss);
 			uint32_t room = tcp_wq_tail_room(sk, size_goal);
+			if (zf && room && !zc_own_tail)
+				room = 0; /* another write's skb: -EEXIST, a fresh one */
+			if (zf && room && tcp_wq_tail_nfrags(sk) >= TCP_MAX_SKB_FRAGS) {
+				tcp_mark_push(sk); /* -EMSGSIZE: the full skb is pushed, a fresh one */
+				room = 0;
+			}
 			bool new_skb = !room;
 			/* sk_stream_memory_free, for a new skb only: the skbs' truesize */
 			if (new_skb)
 				room = tcp_wmem_queued(sk) < sk->snd_limit &&
 				       tcp_stream_memory_free(sk, st->sysctl.tcp_notsent_lowat, 0) ? size_goal : 0;
+			if (zf && room) { /* at most MAX_SKB_FRAGS fragments an skb (skb_zerocopy_iter_stream) */
+				uint32_t have = new_skb ? 0 : tcp_wq_tail_nfrags(sk);
+				uint32_t fr = zc_frag_room(zf, zcur, TCP_MAX_SKB_FRAGS - have);
+				if (room > fr)
+					room = fr;
+			}
 			size_t want = len - copied < room ? len - copied : room;
 			if (want > tcp_buf_space(&sk->sndq)) {
 				/* an skb may take the ring past the limit: grow it by doubling, so
@@ -222,6 +267,10 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 				}
 				sk->write_seq += n;
 				tcp_wq_add(sk, n, new_skb, copied == 0);
+				if (zf) {
+					tcp_wq_add_frags(sk, zc_frag_advance(zf, &zcur, n));
+					zc_own_tail = true;
+				}
 				copied += n;
 				/* the write's last skb is never sent here, full or not (goto out): the
 				 * push at the end marks it and sends it */
@@ -251,11 +300,11 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 }
 
 ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags,
-		    uint32_t tsflags)
+		    uint32_t tsflags, const struct tcp_zc_frags *zf)
 {
 	struct sk_timeo to;
 	sk_timeo_start(st, &to, sk->sndtimeo);
-	ssize_t rc = tcp_sendmsg_timeo(st, sk, fd, buf, len, flags, tsflags, &to);
+	ssize_t rc = tcp_sendmsg_timeo(st, sk, fd, buf, len, flags, tsflags, zf, &to);
 	/* a write cut short (no room, an error, a timeout) marks what it copied too, at out: */
 	if (rc > 0 && (size_t)rc < len) /* (the socket is alive: a close meanwhile is EBADF) */
 		tcp_tx_timestamp(sk, tsflags);

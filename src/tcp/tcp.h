@@ -189,6 +189,15 @@ struct tcp_skb_rec {
 	uint32_t end;
 	uint32_t tskey; /* the last byte of the last write that asked for timestamps */
 	uint8_t flags;
+	uint8_t nfrags; /* a MSG_ZEROCOPY skb's page fragments (at most MAX_SKB_FRAGS); 0: copied */
+};
+#define TCP_MAX_SKB_FRAGS 17u
+
+/* A MSG_ZEROCOPY write's page fragments, as Linux pins them (zerocopy_fill_skb_from_iter):
+ * each iovec's pages, a page continuing the previous fragment merged into it. */
+struct tcp_zc_frags {
+	const uint32_t *len; /* bytes of each fragment, in order */
+	uint32_t n;
 };
 
 /* When a run of data was sent (tcp_recovery.c's transmit log). */
@@ -829,7 +838,7 @@ void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_in
 void tcp_shutdown_wr(struct ustack *st, struct sock *sk);
 /* tsflags: SO_TIMESTAMPING's record flags for this write (the socket's, or a cmsg's) */
 ssize_t tcp_sendmsg(struct ustack *st, struct sock *sk, int fd, const uint8_t *buf, size_t len, int flags,
-		    uint32_t tsflags);
+		    uint32_t tsflags, const struct tcp_zc_frags *zf);
 ssize_t tcp_recvmsg(struct ustack *st, struct sock *sk, int fd, uint8_t *buf, size_t len, int flags);
 void tcp_set_rcvlowat(struct ustack *st, struct sock *sk, int val);
 /* sk_rcvlowat and sk_bound_dev_if, kept in the extension */
@@ -859,6 +868,8 @@ uint32_t tcp_wq_tail_room(const struct sock *sk, uint32_t size_goal);
 void tcp_wq_add(struct sock *sk, uint32_t n, bool new_skb, bool first_copy);
 uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags);
 void tcp_wq_split(struct sock *sk, uint32_t seq);
+uint8_t tcp_wq_tail_nfrags(const struct sock *sk);
+void tcp_wq_add_frags(struct sock *sk, uint32_t nfrags);
 void tcp_wq_tstamp(struct sock *sk, uint8_t bits);
 bool tcp_wq_tstamp_in(const struct sock *sk, uint32_t seq, uint32_t end, uint8_t want, uint32_t *key, uint8_t *bits);
 /* calls fn for each record with an ACK timestamp whose key [prior, ack) covers, oldest first */

@@ -222,6 +222,21 @@ void tcp_wq_split(struct sock *sk, uint32_t seq)
 	}
 }
 
+uint8_t tcp_wq_tail_nfrags(const struct sock *sk)
+{
+	return sk->wq_n ? rec(sk, sk->wq_n - 1)->nfrags : 0;
+}
+
+/* a zerocopy write's bytes that went into the tail skb touched nfrags more fragments */
+void tcp_wq_add_frags(struct sock *sk, uint32_t nfrags)
+{
+	if (!sk->wq_n)
+		return;
+	struct tcp_skb_rec *t = rec(sk, sk->wq_n - 1);
+	uint32_t n = t->nfrags + nfrags;
+	t->nfrags = (uint8_t)(n < TCP_MAX_SKB_FRAGS ? n : TCP_MAX_SKB_FRAGS);
+}
+
 /* The end of the skb holding seq, and its marks. */
 uint32_t tcp_wq_end(const struct sock *sk, uint32_t seq, uint8_t *flags)
 {

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define PORT 80
 #define PEER 40000
@@ -1110,6 +1111,39 @@ static void test_rack_reorder_timer(void **state)
 	tw_expect_none(t);
 }
 
+/* A MSG_ZEROCOPY write pins its pages, at most MAX_SKB_FRAGS (17) to an skb: eighteen 1-byte
+ * iovecs on eighteen pages make an skb of 17 bytes, pushed (PSH) when full, and one of 1 byte,
+ * which Nagle holds until the first is acknowledged (zerocopy/maxfrags.pkt, which passes on
+ * 6.18.44); the same iovecs copied make one segment, and contiguous bytes of one page are one
+ * fragment. */
+static void test_msg_zerocopy_17_frags(void **state)
+{
+	struct tw *t = *state;
+	accept_conn(t);
+	int one = 1;
+	assert_int_equal(ustack_setsockopt(t->st, conn.fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)), 0);
+	static uint8_t pages[19 * 4096] __attribute__((aligned(4096)));
+	struct iovec iov[18];
+	for (int i = 0; i < 18; i++)
+		iov[i] = (struct iovec){ pages + 4096 * i + 100, 1 };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 18 };
+	assert_int_equal(ustack_sendmsg(t->st, conn.fd, &m, 0), 18); /* copied: one skb */
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 0, 0, 18);
+	tw_peer_send(t, &conn, 0, 18, TW_ACK, 65535, NULL, 0);
+	assert_int_equal(ustack_sendmsg(t->st, conn.fd, &m, MSG_ZEROCOPY), 18);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 18, 0, 17);
+	tw_expect_none(t); /* Nagle: a small segment is out */
+	tw_peer_send(t, &conn, 0, 35, TW_ACK, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 35, 0, 1);
+	tw_peer_send(t, &conn, 0, 36, TW_ACK, 65535, NULL, 0);
+	/* one page, contiguous: one fragment, however long */
+	struct iovec two[2] = { { pages, 1000 }, { pages + 1000, 1000 } };
+	struct msghdr m2 = { .msg_iov = two, .msg_iovlen = 2 };
+	assert_int_equal(ustack_sendmsg(t->st, conn.fd, &m2, MSG_ZEROCOPY), 2000);
+	tw_expect_seg(t, &conn, TW_ACK, 36, 0, 1460);
+	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 1496, 0, 540);
+}
+
 /* MSG_ZEROCOPY: each send takes an id; once the peer has all of a send's data its id goes on
  * the error queue (consecutive ones merged), POLLERR says so, and recvmsg(MSG_ERRQUEUE) reads
  * it as IP_RECVERR with SO_EE_ORIGIN_ZEROCOPY — "copied", since ustack always copies. */
@@ -1260,6 +1294,7 @@ int main(void)
 		T(test_rack_reorder_timer),
 		T(test_rack_lost_retransmission),
 		T(test_msg_zerocopy_notifications),
+		T(test_msg_zerocopy_17_frags),
 		T(test_data_on_final_ack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
