@@ -1045,7 +1045,9 @@ static void tcp_fin(struct ustack *st, struct sock *sk)
 		tcp_set_state(st, sk, TCP_CLOSE_WAIT);
 		sk->pingpong = 1;
 		sk->rcv_unacked++;
-		if (sk->rcv_unacked > tcp_mss_now(sk))
+		/* at once if enough data came with it, or if the buffer is full (the FIN was forced
+		 * in: tcp_try_rmem_schedule failed, ICSK_ACK_NOMEM | ICSK_ACK_NOW) */
+		if (sk->rcv_unacked > tcp_mss_now(sk) || !tcp_rcv_space(sk))
 			tcp_send_ack(st, sk);
 		else
 			tcp_send_delayed_ack(st, sk);
@@ -1249,6 +1251,13 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 		return 0;
 	}
 	bool had_ofo = sk->ofo != NULL;
+	/* tcp_data_queue's queue_and_out with nothing unread: a segment the buffer cannot hold is
+	 * taken anyway (sk_forced_mem_schedule) — the reader will make room, and a peer that sent
+	 * past the window gets its data acknowledged and a zero window (measured:
+	 * tcp_rcv_zero_wnd_fin.pkt).  One segment's worth at most: the queue must be empty. */
+	if (len && !sk->rcvq.len && (int32_t)(sk->rcv_adv - sk->rcv_nxt) > 0 && len > tcp_buf_space(&sk->rcvq))
+		tcp_buf_reserve_keep(&sk->rcvq, tcp_ofo_span(sk) > len ? tcp_ofo_span(sk) + len : 2 * len,
+				     tcp_ofo_span(sk));
 	/* In-order data goes to the ring's tail, which out-of-order data never takes (it waits
 	 * at its own place further on, tcp_ofo.c): only a closed window or a ring that cannot
 	 * hold the segment refuses it (tcp_try_rmem_schedule failed).  Drop it whole and tell
@@ -1337,8 +1346,10 @@ static void tcp_rcv_segment(struct ustack *st, struct sock *sk, const struct ipv
 		tcp_send_dupack_limited(st, sk, th, MIB_TcpExtTCPACKSkippedPAWS);
 		return;
 	}
-	/* tcp_validate_incoming */
-	int seqok = tcp_sequence(sk, th->seq, th->seq + seg_len);
+	/* tcp_validate_incoming.  A bare FIN at rcv_nxt is taken into a closed window too: it
+	 * costs no buffer (Linux 6.18 accepts it, measured: tcp_rcv_zero_wnd_fin.pkt) */
+	bool bare_fin = !th->plen && (th->flags & (TCPHDR_FIN | TCPHDR_SYN)) == TCPHDR_FIN && th->seq == sk->rcv_nxt;
+	int seqok = tcp_sequence(sk, th->seq, th->seq + seg_len - (bare_fin ? 1u : 0u));
 	if (seqok != TCP_SEQ_OK) {
 		if (th->flags & TCPHDR_RST)
 			return;
