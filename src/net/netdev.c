@@ -195,7 +195,11 @@ void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t l
 
 void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p)
 {
-	if (st->net->tx_ts.owner) { /* __dev_queue_xmit's SCHED, the driver's skb_tx_timestamp */
+	/* __dev_queue_xmit's SCHED, the driver's skb_tx_timestamp — for the segment's IPv4 frame,
+	 * not an ARP request it had to send first */
+	bool ip = dev->type == USTACK_LINK_ETHER ? p->len >= 14 && p->data[12] == 0x08 && p->data[13] == 0x00
+						 : p->len >= 1 && (p->data[0] >> 4) == 4;
+	if (st->net->tx_ts.owner && ip) {
 		struct tx_tstamp_req r = st->net->tx_ts;
 		st->net->tx_ts.owner = NULL;
 		r.done(st, r.owner, r.key, r.types, p->data, p->len);

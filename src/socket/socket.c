@@ -632,6 +632,9 @@ static int sock_cmsg_send(const struct sock *sk, const struct msghdr *msg, uint3
 			if (c->cmsg_len != CMSG_LEN(sizeof(uint32_t)))
 				return -EINVAL;
 			break;
+		case SCM_RIGHTS: /* SOL_UNIX's, in truth: ignored, as __sock_cmsg_send does */
+		case SCM_CREDENTIALS:
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -805,6 +808,12 @@ ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags)
 		return leave(st, -EOPNOTSUPP);
 	if (!msg || (msg->msg_iovlen && !msg->msg_iov))
 		return leave(st, -EFAULT);
+	size_t total = 0;
+	for (size_t i = 0; i < msg->msg_iovlen; i++) {
+		if (msg->msg_iov[i].iov_len && !msg->msg_iov[i].iov_base)
+			return leave(st, -EFAULT);
+		total += msg->msg_iov[i].iov_len;
+	}
 	if (flags & MSG_ERRQUEUE) { /* inet_recv_error: never waits */
 		ssize_t e = sk_recv_error(sk, msg);
 		return e < 0 ? leave(st, (int)e) : (stack_unlock(st), e);
@@ -823,12 +832,6 @@ ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags)
 		msg->msg_controllen = 0;
 		stack_unlock(st);
 		return e;
-	}
-	size_t total = 0;
-	for (size_t i = 0; i < msg->msg_iovlen; i++) {
-		if (msg->msg_iov[i].iov_len && !msg->msg_iov[i].iov_base)
-			return leave(st, -EFAULT);
-		total += msg->msg_iov[i].iov_len;
 	}
 	uint8_t *buf = msg->msg_iovlen == 1 ? msg->msg_iov[0].iov_base : NULL;
 	if (msg->msg_iovlen > 1 && total && !(buf = malloc(total)))

@@ -69,7 +69,28 @@ static bool is_icmp_err(const struct sk_err_msg *m)
 	return m->ee.ee_origin == SO_EE_ORIGIN_ICMP;
 }
 
+/* skb_errqueue_purge: what IP_RECVERR queued goes when it is turned off — not the zerocopy
+ * completions and timestamps, which the application asked for otherwise */
 void sk_error_queue_purge(struct sock *sk)
+{
+	struct sock_ext *x = sk->ext;
+	if (!x)
+		return;
+	uint16_t kept = 0;
+	for (uint16_t i = 0; i < x->eq_n; i++) {
+		struct sk_err_msg *m = &x->errq[(x->eq_head + i) % x->eq_cap];
+		if (is_icmp_err(m)) {
+			free(m->payload);
+			continue;
+		}
+		x->errq[(x->eq_head + kept) % x->eq_cap] = *m;
+		kept++;
+	}
+	x->eq_n = kept;
+}
+
+/* everything, when the socket goes */
+static void sk_error_queue_free(struct sock *sk)
 {
 	struct sock_ext *x = sk->ext;
 	for (; x && x->eq_n; x->eq_n--, x->eq_head = (uint16_t)((x->eq_head + 1u) % x->eq_cap))
@@ -93,7 +114,7 @@ void sk_ext_free(struct sock *sk)
 {
 	if (!sk->ext)
 		return;
-	sk_error_queue_purge(sk);
+	sk_error_queue_free(sk);
 	free(sk->ext->errq);
 	free(sk->ext->pend);
 	free(sk->ext);

@@ -101,6 +101,7 @@ void sk_free(struct ustack *st, struct sock *sk)
 		return;
 	st->tcp->nsocks--;
 	tcp_fastopen_queue_free(sk);
+	sk_ext_free(sk); /* the cookie, options and error queue: here, with the socket itself */
 	free(sk);
 }
 

@@ -77,7 +77,8 @@ void tcp_data_free(struct ustack *st, struct sock *sk)
 	tcp_buf_free(&sk->sndq);
 	tcp_wq_free(sk);
 	tcp_txlog_free(sk);
-	sk_ext_free(sk);
+	/* (sk->ext outlives the data: the socket's cookie and options stay through TIME_WAIT;
+	 * sk_free frees it) */
 	tcp_buf_free(&sk->rcvq);
 	tcp_ofo_purge(st, sk);
 }
@@ -497,6 +498,8 @@ static ssize_t tcp_recvmsg_timeo(struct ustack *st, struct sock *sk, int fd, uin
 		target = 1;
 	if (sk->node.state == TCP_LISTEN)
 		return -ENOTCONN;
+	if (!len)
+		return 0; /* tcp_recvmsg_locked's loop runs while len > 0 */
 	for (;;) {
 		if (copied && tcp_urg_at_mark(sk))
 			return (ssize_t)copied; /* a read never crosses the urgent mark */
@@ -517,6 +520,8 @@ static ssize_t tcp_recvmsg_timeo(struct ustack *st, struct sock *sk, int fd, uin
 					return copied ? (ssize_t)copied : -EAGAIN;
 			}
 			uint32_t n = (uint32_t)(len - copied < avail ? len - copied : avail);
+			if (!n)
+				return (ssize_t)copied; /* nothing can move: never spin */
 			tcp_buf_peek(&sk->rcvq, off, buf + copied, n);
 			if (!(flags & MSG_PEEK)) {
 				tcp_buf_consume(&sk->rcvq, n);

@@ -884,8 +884,7 @@ static int tcp_ack_fin(struct ustack *st, struct sock *sk)
 		tcp_set_state(st, sk, TCP_FIN_WAIT2);
 		if (sk->fd < 0) /* an orphan waits tcp_fin_timeout for the peer's FIN */
 			timer_arm(st, &sk->timers.sk, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
-		else
-			sk_wake_sk(st, sk); /* sk_state_change: wake up a lingering close() */
+		sk_wake_sk(st, sk); /* sk_state_change: a lingering close(), poll's waiters */
 		return 0;
 	case TCP_CLOSING:
 		tcp_time_wait(st, sk);

@@ -133,7 +133,9 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 			 * TCP_RTO_MAX and that many backoffs are spent */
 			unsigned max_probes = (unsigned)st->sysctl.tcp_retries2;
 			if (tcp_orphaned(sk)) {
-				bool alive = sk->rto_ms < TCP_RTO_MAX_MS;
+				/* inet_csk_rto_backoff: the backed-off RTO, not the RTO itself */
+				uint64_t backed = (uint64_t)sk->rto_ms << (sk->backoff < 20 ? sk->backoff : 20);
+				bool alive = backed < TCP_RTO_MAX_MS;
 				max_probes = tcp_orphan_retries(st, sk, alive);
 				if (!alive && sk->backoff >= max_probes) {
 					tcp_write_err(st, sk);
@@ -148,7 +150,8 @@ static void tcp_data_retransmit_timer(struct ustack *st, struct sock *sk)
 			}
 			tcp_send_probe(st, sk);
 			sk->probes_out++;
-			sk->backoff++;
+			if (sk->backoff < st->sysctl.tcp_retries2) /* tcp_send_probe0's cap */
+				sk->backoff++;
 			/* tcp_probe0_when: the probes back off on their own clock, max(RTO, 200 ms) <<
 			 * backoff; the RTO itself is left alone, so the first data after the window
 			 * opens, and the idle test then (tcp_slow_start_after_idle_check), see it whole */

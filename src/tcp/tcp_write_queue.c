@@ -8,11 +8,11 @@
  * tcp_sendmsg_locked builds skbs: data joins the last skb while its unsent part is shorter
  * than the size goal, else a new one starts.
  *
- * Records are a ring of (end, flags), oldest first; the first starts at wq_start.  Lookups are
- * binary searches.  The ring grows by doubling on the write path up to TCP_WQ_MAX records
- * (never per packet); past that, new data joins the last record, so nothing from a peer or an
- * application makes it grow without bound — the boundaries just get coarser, as Linux's would
- * under memory pressure.
+ * Records are a ring of (end, flags, ...), oldest first; the first starts at wq_start.  Lookups
+ * are binary searches.  The ring grows by doubling — on the write path, and as packets sent cut
+ * records (tcp_wq_split) — up to TCP_WQ_MAX records; past that, new data joins the last record
+ * and cuts are skipped, so nothing from a peer or an application makes it grow without bound —
+ * the boundaries just get coarser, as Linux's would under memory pressure.
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
