@@ -3,11 +3,11 @@
  * tcp_close, tcp_shutdown, and the socket calls built on them.
  *
  * Data moves through two rings per connection (tcp_buf.h), sized from SO_SNDBUF/SO_RCVBUF and
- * allocated when data first flows.  The send buffer's limit (snd_limit, Linux's sk_sndbuf)
- * doubles up to net.ipv4.tcp_wmem[2] when the congestion window could use more than it
- * holds — a simple form of Linux's tcp_sndbuf_expand — unless SO_SNDBUF fixed it
- * (SOCK_SNDBUF_LOCK).  As in Linux, the limit is checked when a write starts a new skb, so
- * the ring may hold up to one skb more than it.
+ * allocated when data first flows.  The send buffer's limit (snd_limit, Linux's sk_sndbuf) is
+ * sized by tcp_sndbuf_expand from the congestion window, up to net.ipv4.tcp_wmem[2], unless
+ * SO_SNDBUF fixed it (SOCK_SNDBUF_LOCK); what it is charged is the skbs' truesize
+ * (tcp_wmem_queued).  As in Linux, the limit is checked when a write starts a new skb, so the
+ * ring may hold up to one skb more than it.
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"

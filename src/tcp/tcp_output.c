@@ -298,14 +298,14 @@ void tcp_slow_start_after_idle_check(struct ustack *st, struct sock *sk)
 }
 
 /*
- * __tcp_select_window: the window a segment advertises — the receive ring's free space less
- * what out-of-order data will need, but no more than rcv_ssthresh, which starts at the
- * handshake's window and grows as in-order data arrives (Linux's tcp_grow_window), rounded
- * down to the scale; below one MSS it is 0 (receiver-side silly window avoidance, RFC 9293
- * §3.8.6.2.2); and the right edge never moves left (RFC 7323 §2.4), which rounds a window
- * that would shrink up to the scale instead (Linux's first ACK: 64240 → 63 × 1024).
- * __tcp_select_window is Linux 6.18's, line for line: ustack's rcv_limit is tcp_full_space,
- * what is free of it tcp_space, and the window clamp that of tcp_init_buffer_space.
+ * __tcp_select_window — Linux 6.18's, line for line (ustack's rcv_limit is tcp_full_space,
+ * what of it the queued data leaves free tcp_space, the clamp tcp_init_buffer_space's): the free
+ * space, but no more than rcv_ssthresh, which starts at the handshake's window and grows as data
+ * arrives (tcp_grow_window); short of half the buffer it is rounded down to the scale and goes to
+ * 0 below a segment or a sixteenth of the buffer (receiver-side silly window avoidance, RFC 9293
+ * §3.8.6.2.2); scaled, it is rounded up to the scale, unscaled kept to whole segments.
+ * tcp_select_window then never moves the right edge left (RFC 7323 §2.4), rounding a window that
+ * would shrink up to the scale instead (Linux's first ACK: 64240 → 63 × 1024).
  */
 uint32_t __tcp_select_window(const struct sock *sk)
 {
