@@ -35,9 +35,11 @@ USTACK_API int ustack_getsockopt(struct ustack *st, int fd, int level, int name,
 USTACK_API int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len);
 USTACK_API int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
 USTACK_API int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
-/* Data: MSG_DONTWAIT (and MSG_NOSIGNAL, accepted: ustack raises no signals) for send;
- * MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL for recv.  Writing to a connection that cannot send
- * fails with EPIPE; reading returns 0 at the end of the stream. */
+/* Data: MSG_DONTWAIT (and MSG_NOSIGNAL, accepted: ustack raises no signals), MSG_MORE,
+ * MSG_EOR, MSG_OOB (urgent data), MSG_ZEROCOPY (with SO_ZEROCOPY) for send; MSG_DONTWAIT,
+ * MSG_PEEK, MSG_WAITALL, MSG_OOB (the urgent byte) for recv — a read stops at the urgent mark,
+ * and waits for SO_RCVLOWAT bytes.  Writing to a connection that cannot send fails with EPIPE;
+ * reading returns 0 at the end of the stream. */
 USTACK_API ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags);
 /* With MSG_FASTOPEN (or after connect() with TCP_FASTOPEN_CONNECT) the address is where to
  * connect, and the SYN carries the data (RFC 7413); otherwise it is ignored, as for TCP. */
@@ -45,7 +47,10 @@ USTACK_API ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, siz
 				 const struct sockaddr *addr, socklen_t addrlen);
 USTACK_API ssize_t ustack_sendmsg(struct ustack *st, int fd, const struct msghdr *msg, int flags);
 USTACK_API ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags);
-/* recvmsg: iovecs; with TCP_INQ, a TCP_CM_INQ control message (bytes left to read). */
+/* sendmsg: iovecs, and SOL_SOCKET control messages (SO_TIMESTAMPING for this write only).
+ * recvmsg: iovecs; with TCP_INQ, a TCP_CM_INQ control message (bytes left to read);
+ * MSG_ERRQUEUE takes the oldest message of the error queue (zerocopy completions,
+ * SO_TIMESTAMPING's timestamps, IP_RECVERR's ICMP errors) with its IP_RECVERR control message. */
 USTACK_API ssize_t ustack_recvmsg(struct ustack *st, int fd, struct msghdr *msg, int flags);
 USTACK_API ssize_t ustack_write(struct ustack *st, int fd, const void *buf, size_t len);
 USTACK_API ssize_t ustack_read(struct ustack *st, int fd, void *buf, size_t len);
@@ -70,8 +75,9 @@ USTACK_API void ustack_set_sock_wake(struct ustack *st, void (*fn)(void *arg), v
 
 /* A listener's SYN queue (request sockets), accept queue, and the limit of both. */
 USTACK_API int ustack_listen_queues(struct ustack *st, int fd, int *syn_qlen, int *accept_qlen, int *max_backlog);
-/* ioctl: SIOCINQ/FIONREAD (bytes ready to read), SIOCOUTQ (bytes not yet acknowledged),
- * SIOCOUTQNSD (bytes not yet sent); EINVAL on a listener, ENOTTY for anything else. */
+/* ioctl: SIOCINQ/FIONREAD (bytes ready to read, up to an urgent mark), SIOCATMARK (the next
+ * byte read is the urgent one), SIOCOUTQ (bytes not yet acknowledged), SIOCOUTQNSD (bytes not
+ * yet sent); EINVAL on a listener (but SIOCATMARK), ENOTTY for anything else. */
 USTACK_API int ustack_ioctl(struct ustack *st, int fd, unsigned long req, int *arg);
 /* How many callers are asleep in a blocking call (connect, accept, send, recv, poll, a
  * lingering close).  A driver of virtual time compares it with the callers it has inside the
