@@ -618,8 +618,8 @@ static int sock_cmsg_send(const struct sock *sk, const struct msghdr *msg, uint3
 			continue;
 		uint32_t v;
 		switch (c->cmsg_type) {
-		case 37: /* SO_TIMESTAMPING_OLD */
-		case 65: /* SO_TIMESTAMPING_NEW */
+		case USTACK_SO_TIMESTAMPING_OLD:
+		case USTACK_SO_TIMESTAMPING_NEW:
 			if (c->cmsg_len != CMSG_LEN(sizeof(uint32_t)))
 				return -EINVAL;
 			memcpy(&v, CMSG_DATA(c), sizeof(v));

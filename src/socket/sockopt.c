@@ -31,12 +31,6 @@
 #ifndef IFNAMSIZ
 #define IFNAMSIZ 16 /* <net/if.h>, whose struct ifaddr is not ours */
 #endif
-#ifndef SO_TIMESTAMPING_OLD
-#define SO_TIMESTAMPING_OLD 37
-#endif
-#ifndef SO_TIMESTAMPING_NEW
-#define SO_TIMESTAMPING_NEW 65
-#endif
 #ifndef SO_BINDTOIFINDEX
 #define SO_BINDTOIFINDEX 62
 #endif
@@ -93,8 +87,11 @@ static int sock_getsockopt(struct ustack *st, struct sock *sk, int name, void *v
 				   tcp_wmem_queued(sk), 0, 0, 0 };
 		return copy_out(val, len, mi, sizeof(mi));
 	}
-	if (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW)
-		return sock_get_timestamping(sk, name, val, len);
+	if (name == USTACK_SO_TIMESTAMPING_OLD || name == USTACK_SO_TIMESTAMPING_NEW) {
+		/* struct so_timestamping { flags, bind_phc }, cut to the caller's length */
+		int ts[2] = { (int)sock_get_timestamping(sk, name), 0 };
+		return copy_out(val, len, ts, sizeof(ts));
+	}
 	switch (name) {
 	case SO_ERROR:
 		v = sk->err ? sk->err : sk->soft_err;
@@ -228,6 +225,22 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 	}
 }
 
+/* sock_bindtoindex: SO_BINDTODEVICE's and SO_BINDTOIFINDEX's end — a device that exists, or
+ * 0 to unbind (kept in the extension, allocated only for a real binding) */
+static int sock_bindtoindex(struct ustack *st, struct sock *sk, int ifindex)
+{
+	if (ifindex < 0)
+		return -EINVAL;
+	if (ifindex && !netdev_get(st, ifindex))
+		return -ENODEV;
+	if (!ifindex && !sk->ext)
+		return 0;
+	if (!sk_ext(sk))
+		return -ENOMEM;
+	sk->ext->bound_dev_if = ifindex;
+	return 0;
+}
+
 /* sock_setsockopt: SOL_SOCKET options (Linux's sk_setsockopt in net/core/sock.c): the
  * length is checked before the value is read, as Linux does. */
 static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const void *val, socklen_t len)
@@ -254,7 +267,7 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 		*(name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW ? &sk->rcvtimeo : &sk->sndtimeo) = ms;
 		return 0;
 	}
-	if (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW)
+	if (name == USTACK_SO_TIMESTAMPING_OLD || name == USTACK_SO_TIMESTAMPING_NEW)
 		return sock_set_timestamping(sk, name, val, len);
 	if (name == SO_BINDTODEVICE) {
 		/* sock_setbindtodevice: up to IFNAMSIZ - 1 bytes of a name, not necessarily
@@ -273,12 +286,7 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 				return -ENODEV;
 			ifindex = dev->ifindex;
 		}
-		if (!ifindex && !sk->ext)
-			return 0;
-		if (!sk_ext(sk))
-			return -ENOMEM;
-		sk->ext->bound_dev_if = ifindex;
-		return 0;
+		return sock_bindtoindex(st, sk, ifindex);
 	}
 	if (name == SO_LINGER) {
 		struct linger lg;
@@ -333,17 +341,8 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 	case SO_DEBUG:
 		sk->sodebug = v != 0;
 		return 0;
-	case SO_BINDTOIFINDEX: /* sock_bindtoindex */
-		if (v < 0)
-			return -EINVAL;
-		if (v && !netdev_get(st, v))
-			return -ENODEV;
-		if (!v && !sk->ext)
-			return 0;
-		if (!sk_ext(sk))
-			return -ENOMEM;
-		sk->ext->bound_dev_if = v;
-		return 0;
+	case SO_BINDTOIFINDEX:
+		return sock_bindtoindex(st, sk, v);
 	case SO_RCVBUF: { /* sock_setsockopt: doubled for overhead, capped by rmem_max */
 		sk->rcvbuf_locked = true; /* and no autotuning from now on */
 		unsigned u = (unsigned)v < (unsigned)st->sysctl.rmem_max ? (unsigned)v : (unsigned)st->sysctl.rmem_max;

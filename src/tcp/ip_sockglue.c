@@ -36,30 +36,36 @@ bool sk_errq_pending(const struct sock *sk)
 	return sk->ext && sk->ext->eq_n;
 }
 
-/* A new message at the queue's tail, zeroed; NULL when memory is short, or when the queue
- * holds SK_ERRQ_MAX already and this is not a zerocopy completion (Linux bounds the queue by
- * the receive buffer, but queues zerocopy notifications whatever the buffer holds). */
-struct sk_err_msg *sk_errq_push(struct sock *sk, bool zerocopy)
+/* A new message at the queue's tail, zeroed, with len bytes of payload — a copy of data, or
+ * left for the caller to fill when data is NULL; NULL (nothing queued) when memory is short,
+ * or when the queue holds SK_ERRQ_MAX already and this is not a zerocopy completion (Linux
+ * bounds the queue by the receive buffer, but queues zerocopy notifications whatever it holds). */
+struct sk_err_msg *sk_errq_push(struct sock *sk, bool zerocopy, const void *data, size_t len)
 {
 	struct sock_ext *x = sk_ext(sk);
-	if (!x || (!zerocopy && x->eq_n >= SK_ERRQ_MAX))
+	if (!x || (!zerocopy && x->eq_n >= SK_ERRQ_MAX) || len > UINT32_MAX)
 		return NULL;
 	if (x->eq_n == x->eq_cap) {
 		uint32_t cap = x->eq_cap ? x->eq_cap * 2u : 4u;
 		if (cap > UINT16_MAX)
 			return NULL;
-		struct sk_err_msg *v = malloc(cap * sizeof(*v));
+		struct sk_err_msg *v = ring_regrow(x->errq, sizeof(*v), x->eq_head, x->eq_n, x->eq_cap, cap);
 		if (!v)
 			return NULL;
-		for (uint32_t i = 0; i < x->eq_n; i++)
-			v[i] = x->errq[(x->eq_head + i) % x->eq_cap];
 		free(x->errq);
 		x->errq = v;
 		x->eq_cap = (uint16_t)cap;
 		x->eq_head = 0;
 	}
+	uint8_t *payload = len ? malloc(len) : NULL;
+	if (len && !payload)
+		return NULL;
+	if (data && len)
+		memcpy(payload, data, len);
 	struct sk_err_msg *m = &x->errq[(x->eq_head + x->eq_n) % x->eq_cap];
 	memset(m, 0, sizeof(*m));
+	m->payload = payload;
+	m->plen = (uint32_t)len;
 	x->eq_n++;
 	return m;
 }
@@ -132,16 +138,9 @@ void ip_icmp_error(struct sock *sk, int err, uint8_t type, uint8_t code, uint32_
 {
 	if (!sk->recverr)
 		return;
-	uint8_t *copy = plen ? malloc(plen) : NULL;
-	if (plen && !copy)
+	struct sk_err_msg *m = sk_errq_push(sk, false, payload, plen);
+	if (!m)
 		return;
-	struct sk_err_msg *m = sk_errq_push(sk, false);
-	if (!m) {
-		free(copy);
-		return;
-	}
-	if (plen)
-		memcpy(copy, payload, plen);
 	m->ee.ee_errno = (uint32_t)err;
 	m->ee.ee_origin = SO_EE_ORIGIN_ICMP;
 	m->ee.ee_type = type;
@@ -150,8 +149,7 @@ void ip_icmp_error(struct sock *sk, int err, uint8_t type, uint8_t code, uint32_
 	m->offender = offender;
 	m->name_addr = daddr;
 	m->name_port = dport;
-	m->payload = copy;
-	m->plen = (uint32_t)plen;
+
 }
 
 /* ip_recv_error: the oldest message, or -EAGAIN (never waits). */
@@ -195,7 +193,7 @@ ssize_t sk_recv_error(struct sock *sk, struct msghdr *msg)
 		memset(ts, 0, sizeof(ts));
 		ts[0].tv_sec = (time_t)(m.tstamp_us / 1000000u);
 		ts[0].tv_nsec = (long)(m.tstamp_us % 1000000u) * 1000;
-		used = sk_put_cmsg_at(msg, used, SOL_SOCKET, x->tstamp_new ? 65 : 37 /* SO_TIMESTAMPING_NEW/OLD */,
+		used = sk_put_cmsg_at(msg, used, SOL_SOCKET, x->tstamp_new ? USTACK_SO_TIMESTAMPING_NEW : USTACK_SO_TIMESTAMPING_OLD,
 				      ts, sizeof(ts));
 	}
 	struct {

@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <ustack/stack.h>
 
 #include "core/stack.h"
@@ -135,6 +137,20 @@ struct zc_pending {
 };
 #define TCP_ZC_MAX 1024u /* pending zerocopy sends per socket */
 
+/* A ring of n elements of `size` bytes from head, copied to the front of a new array of
+ * newcap (the growth of the write queue's, zerocopy's and the error queue's rings); NULL when
+ * memory is short, the old ring untouched. */
+static inline void *ring_regrow(const void *old, size_t size, uint32_t head, uint32_t n, uint32_t cap,
+				uint32_t newcap)
+{
+	uint8_t *v = malloc((size_t)newcap * size);
+	if (!v)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(v + (size_t)i * size, (const uint8_t *)old + (size_t)((head + i) % cap) * size, size);
+	return v;
+}
+
 /* One message on a socket's error queue (tcp/ip_sockglue.c): an skb of Linux's
  * sk_error_queue with its sock_exterr_skb — the extended error, and what
  * recvmsg(MSG_ERRQUEUE) returns with it. */
@@ -152,6 +168,10 @@ struct sk_err_msg {
 #define TCP_URG_NOTYET 0x0200 /* a pointer came, its byte has not */
 #define TCP_URG_READ 0x0400   /* recv(MSG_OOB) took it */
 #define SK_ERRQ_MAX 256u
+/* SO_TIMESTAMPING's option numbers (= SCM_TIMESTAMPING's), old and 64-bit-time; glibc's
+ * SO_TIMESTAMPING is the old one on x86-64 */
+#define USTACK_SO_TIMESTAMPING_OLD 37
+#define USTACK_SO_TIMESTAMPING_NEW 65
 /* SOF_TIMESTAMPING_TX_{HARDWARE,SOFTWARE,SCHED,ACK,COMPLETION}: the flags a write records */
 #define SK_TS_TX_RECORD_MASK (1u | 2u | (1u << 8) | (1u << 9) | (1u << 18)) /* messages other than zerocopy's kept on one error queue */
 
@@ -987,13 +1007,13 @@ int tcp_inq(const struct sock *sk);
 struct sock_ext *sk_ext(struct sock *sk);
 void sk_ext_free(struct sock *sk);
 bool sk_errq_pending(const struct sock *sk);
-struct sk_err_msg *sk_errq_push(struct sock *sk, bool zerocopy);
+struct sk_err_msg *sk_errq_push(struct sock *sk, bool zerocopy, const void *data, size_t len);
 void sk_error_queue_purge(struct sock *sk);
 void ip_icmp_error(struct sock *sk, int err, uint8_t type, uint8_t code, uint32_t info, uint32_t offender,
 		   uint32_t daddr, uint16_t dport, const uint8_t *payload, size_t plen);
 /* SO_TIMESTAMPING (tcp_timestamping.c) */
 int sock_set_timestamping(struct sock *sk, int optname, const void *val, socklen_t len);
-int sock_get_timestamping(struct sock *sk, int optname, void *val, socklen_t *len);
+uint32_t sock_get_timestamping(const struct sock *sk, int optname);
 void tcp_tx_timestamp(struct sock *sk, uint32_t tsflags);
 void tcp_tx_timestamp_request(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len);
 void tcp_ack_tstamp(struct ustack *st, struct sock *sk, uint32_t prior_snd_una, uint32_t ack);

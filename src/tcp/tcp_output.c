@@ -787,6 +787,20 @@ void tcp_retransmit_head(struct ustack *st, struct sock *sk)
 	tcp_retransmit_range(st, sk, sk->snd_una, tcp_mss_now(sk));
 }
 
+/* tcp_xmit_probe_skb: a bare ACK at seq — snd_una − 1, a sequence number the peer has seen,
+ * so that it must answer with its window; or snd_una, to carry the urgent pointer */
+static void tcp_xmit_probe_skb(struct ustack *st, struct sock *sk, uint32_t seq)
+{
+	struct tcp_seg_out seg;
+	seg_from_sock(&seg, sk, TCPHDR_ACK);
+	seg.seq = seq;
+	seg.ack = sk->rcv_nxt;
+	seg.window = tcp_select_window(sk);
+	established_options(st, sk, &seg.opt);
+	tcp_urg_set_pointer(sk, &seg);
+	tcp_transmit(st, &seg, &sk->rt);
+}
+
 /* tcp_write_wakeup: with data waiting and a window too small for a full segment, what fits
  * goes anyway; with no window at all, tcp_xmit_probe_skb: a bare ACK with an old sequence
  * number, which the peer must answer with its current window. */
@@ -811,23 +825,9 @@ void tcp_send_probe(struct ustack *st, struct sock *sk)
 		}
 		return;
 	}
-	struct tcp_seg_out seg;
-	if (tcp_urg_probe_first(sk)) { /* urgent data unacknowledged: an ACK at snd_una first */
-		seg_from_sock(&seg, sk, TCPHDR_ACK);
-		seg.seq = sk->snd_una;
-		seg.ack = sk->rcv_nxt;
-		seg.window = tcp_select_window(sk);
-		established_options(st, sk, &seg.opt);
-		tcp_urg_set_pointer(sk, &seg);
-		tcp_transmit(st, &seg, &sk->rt);
-	}
-	seg_from_sock(&seg, sk, TCPHDR_ACK);
-	seg.seq = sk->snd_una - 1;
-	seg.ack = sk->rcv_nxt;
-	seg.window = tcp_select_window(sk);
-	established_options(st, sk, &seg.opt);
-	tcp_urg_set_pointer(sk, &seg);
-	tcp_transmit(st, &seg, &sk->rt);
+	if (tcp_urg_probe_first(sk)) /* urgent data unacknowledged: an ACK at snd_una first */
+		tcp_xmit_probe_skb(st, sk, sk->snd_una);
+	tcp_xmit_probe_skb(st, sk, sk->snd_una - 1);
 }
 
 void tcp_send_fin(struct ustack *st, struct sock *sk)

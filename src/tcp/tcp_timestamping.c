@@ -27,12 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef SO_TIMESTAMPING_OLD
-#define SO_TIMESTAMPING_OLD 37
-#endif
-#ifndef SO_TIMESTAMPING_NEW
-#define SO_TIMESTAMPING_NEW 65
-#endif
 /* Linux 6.18's flags beyond what Debian's headers name */
 #define TS_OPT_ID_TCP (1u << 16)
 #define TS_MASK 0x7ffffu /* up to SOF_TIMESTAMPING_TX_COMPLETION (1 << 18) */
@@ -68,26 +62,15 @@ int sock_set_timestamping(struct sock *sk, int optname, const void *val, socklen
 	if (f & SOF_TIMESTAMPING_BIND_PHC) /* no clock of a device to bind to */
 		return sk_bound_dev_if(sk) ? -EINVAL : -EOPNOTSUPP;
 	x->tsflags = f;
-	x->tstamp_new = optname == SO_TIMESTAMPING_NEW;
+	x->tstamp_new = optname == USTACK_SO_TIMESTAMPING_NEW;
 	return 0;
 }
 
-/* sk_getsockopt: struct so_timestamping, cut to the caller's length; the new option number
- * reads nothing unless the flags were set through it */
-int sock_get_timestamping(struct sock *sk, int optname, void *val, socklen_t *len)
+/* sk_getsockopt's flags: the new option number reads none unless they were set through it */
+uint32_t sock_get_timestamping(const struct sock *sk, int optname)
 {
-	struct { int flags, bind_phc; } ts = { 0, 0 };
 	const struct sock_ext *x = sk->ext;
-	if (x && (optname == SO_TIMESTAMPING_OLD || x->tstamp_new))
-		ts.flags = (int)x->tsflags;
-	if (!val || !len)
-		return -EFAULT;
-	if ((int)*len < 0)
-		return -EINVAL;
-	socklen_t n = *len < sizeof(ts) ? *len : (socklen_t)sizeof(ts);
-	memcpy(val, &ts, n);
-	*len = n;
-	return 0;
+	return x && (optname == USTACK_SO_TIMESTAMPING_OLD || x->tstamp_new) ? x->tsflags : 0;
 }
 
 
@@ -108,32 +91,26 @@ void tcp_tx_timestamp(struct sock *sk, uint32_t tsflags)
 	tcp_wq_tstamp(sk, bits);
 }
 
-/* __skb_complete_tx_timestamp: one message on the error queue */
-static void tstamp_queue(struct ustack *st, struct sock *sk, uint32_t key, int tstype, const uint8_t *data,
-			 size_t len)
+/* __skb_complete_tx_timestamp: one message on the error queue, with len bytes of payload
+ * (data, or NULL for the caller to fill) unless OPT_TSONLY; NULL if none was queued */
+static struct sk_err_msg *tstamp_queue(struct ustack *st, struct sock *sk, uint32_t key, int tstype,
+				       const uint8_t *data, size_t len)
 {
 	struct sock_ext *x = sk->ext;
 	if (sk->fd < 0) /* an orphan: nobody will read it */
-		return;
-	bool tsonly = x->tsflags & SOF_TIMESTAMPING_OPT_TSONLY;
-	uint8_t *copy = NULL;
-	if (!tsonly && len && !(copy = malloc(len)))
-		return;
-	struct sk_err_msg *m = sk_errq_push(sk, false);
-	if (!m) {
-		free(copy);
-		return;
-	}
-	if (copy)
-		memcpy(copy, data, len);
+		return NULL;
+	if (x->tsflags & SOF_TIMESTAMPING_OPT_TSONLY)
+		len = 0;
+	struct sk_err_msg *m = sk_errq_push(sk, false, data, len);
+	if (!m)
+		return NULL;
 	m->ee.ee_errno = ENOMSG;
 	m->ee.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
 	m->ee.ee_info = (uint32_t)tstype;
 	m->ee.ee_data = (x->tsflags & SOF_TIMESTAMPING_OPT_ID) ? key - x->tskey : 0;
 	m->tstamp_us = (uint64_t)((int64_t)st->now + st->wall_off);
-	m->payload = copy;
-	m->plen = copy ? (uint32_t)len : 0;
 	sk_wake_sk(st, sk);
+	return m;
 }
 
 /* dev_xmit took the frame: SCHED (the queueing discipline, which ustack does not have, takes
@@ -166,11 +143,9 @@ static void ack_tstamp(struct ustack *st, struct sock *sk, uint32_t key, uint32_
 		len = 0;
 	else if (len > sk->sndq.len - off)
 		len = sk->sndq.len - off;
-	uint8_t *d = len ? malloc(len) : NULL;
-	if (d)
-		tcp_buf_peek(&sk->sndq, off, d, len);
-	tstamp_queue(st, sk, key, SCM_TSTAMP_ACK, d, d ? len : 0);
-	free(d);
+	struct sk_err_msg *m = tstamp_queue(st, sk, key, SCM_TSTAMP_ACK, NULL, len);
+	if (m && m->plen) /* the skb's data, straight from the send ring */
+		tcp_buf_peek(&sk->sndq, off, m->payload, m->plen);
 }
 
 /* tcp_ack_tstamp: snd_una moves from prior to ack; the keys it passes are delivered */

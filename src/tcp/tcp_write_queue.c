@@ -74,11 +74,9 @@ static bool wq_grow(struct sock *sk)
 	if (sk->wq_cap >= TCP_WQ_MAX)
 		return false;
 	uint32_t cap = sk->wq_cap ? sk->wq_cap * 2 : 8;
-	struct tcp_skb_rec *w = malloc(cap * sizeof(*w));
+	struct tcp_skb_rec *w = ring_regrow(sk->wq, sizeof(*w), sk->wq_head, sk->wq_n, sk->wq_cap, cap);
 	if (!w)
 		return false;
-	for (uint32_t i = 0; i < sk->wq_n; i++)
-		w[i] = *rec(sk, i);
 	free(sk->wq);
 	sk->wq = w;
 	sk->wq_cap = (uint16_t)cap;

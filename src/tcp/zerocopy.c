@@ -32,7 +32,7 @@ static void zc_complete(struct sock *sk, uint32_t id)
 			return;
 		}
 	}
-	struct sk_err_msg *m = sk_errq_push(sk, true);
+	struct sk_err_msg *m = sk_errq_push(sk, true, NULL, 0);
 	if (!m)
 		return; /* out of memory: the application sees the id missing, as after ENOBUFS */
 	m->ee.ee_origin = SO_EE_ORIGIN_ZEROCOPY;
@@ -65,11 +65,9 @@ int sk_zerocopy_reserve(struct sock *sk)
 	if (x->cap >= TCP_ZC_MAX)
 		return -ENOBUFS;
 	uint32_t cap = x->cap ? x->cap * 2u : 8u;
-	struct zc_pending *v = malloc(cap * sizeof(*v));
+	struct zc_pending *v = ring_regrow(x->pend, sizeof(*v), x->head, x->n, x->cap, cap);
 	if (!v)
 		return -ENOBUFS;
-	for (uint32_t i = 0; i < x->n; i++)
-		v[i] = x->pend[(x->head + i) % x->cap];
 	free(x->pend);
 	x->pend = v;
 	x->cap = (uint16_t)cap;

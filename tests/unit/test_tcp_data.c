@@ -187,6 +187,24 @@ static void test_blocked_writer_wakes_at_a_third_free(void **state)
 	tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 7000, 0, 1000);
 }
 
+/* Out-of-order data raises an accepted socket's receive buffer at once (tcp_rcvbuf_grow from
+ * tcp_data_queue_ofo, Linux 6.16+): to twice the window that covers the last RTT's reading
+ * plus the out-of-order span (selftest tcp_ooo-before-and-after-accept, 6.18.44). */
+static void test_ooo_data_grows_rcvbuf(void **state)
+{
+	struct tw *t = *state;
+	accept_conn(t);
+	int v = 0;
+	socklen_t len = sizeof(v);
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, SOL_SOCKET, SO_RCVBUF, &v, &len), 0);
+	assert_int_equal(v, 131072);
+	static uint8_t d[1000];
+	tw_peer_send(t, &conn, 50000, 0, TW_ACK, 65535, d, sizeof(d));
+	tw_expect_seg(t, &conn, TW_ACK, 0, 0, 0); /* the duplicate ACK */
+	assert_int_equal(ustack_getsockopt(t->st, conn.fd, SOL_SOCKET, SO_RCVBUF, &v, &len), 0);
+	assert_int_equal(v, 2 * (2 * 14600 + 51000)); /* rcvq_space 10 × 1460, span to 51000 */
+}
+
 /* Linux's delayed ACK engine in a request-response exchange: the first request is ACKed at
  * once (quick-ack mode); an answer sent within ato of it makes the connection pingpong, so the
  * next request's ACK waits for the answer to carry it; a delayed ACK that has to go alone
@@ -1266,6 +1284,7 @@ int main(void)
 		T(test_segmentation_nagle_minshall),
 		T(test_peer_window_limits_and_zero_window_probe),
 		T(test_blocked_writer_wakes_at_a_third_free),
+		T(test_ooo_data_grows_rcvbuf),
 		T(test_quickack_then_delayed_ack),
 		T(test_pingpong_delays_acks),
 		T(test_limited_transmit_without_sack),

@@ -53,13 +53,20 @@ static void accept_conn(struct tw *t, struct tw_conn *c)
 	tw_accept_conn(t, c, 80, mss.b, mss.len);
 }
 
-static int connect_nb(struct tw *t, uint32_t ip)
+/* A non-blocking connect to ip:80, with IP_RECVERR set first if asked. */
+static int connect_nb_recverr(struct tw *t, uint32_t ip, int recverr)
 {
 	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_IP, IP_RECVERR, &recverr, sizeof(recverr)), 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(ip) };
 	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a)), -1);
 	assert_int_equal(errno, EINPROGRESS);
 	return fd;
+}
+
+static int connect_nb(struct tw *t, uint32_t ip)
+{
+	return connect_nb_recverr(t, ip, 0);
 }
 
 static int so_error(struct tw *t, int fd)
@@ -201,12 +208,7 @@ static void test_unresolved_neighbour_host_unreachable(void **state)
 static void test_recverr_queues_connect_error(void **state)
 {
 	struct tw *t = *state;
-	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	int on = 1;
-	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on)), 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_PEER_IP) };
-	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a)), -1);
-	assert_int_equal(errno, EINPROGRESS);
+	int fd = connect_nb_recverr(t, TW_PEER_IP, 1);
 	struct tw_seg syn = expect_kept(t);
 	tw_send(t, f, icmp_err(f, 0xc0000209u, 3, 3, 0, 0));
 	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
