@@ -57,6 +57,7 @@ static const struct sysctl_entry table[] = {
 	{ "net.core.wmem_default", SC_INT, F(wmem_default), 1, 1, INT_MAX, NULL },
 	{ "net.core.rmem_max", SC_INT, F(rmem_max), 1, 1, INT_MAX, NULL },
 	{ "net.core.wmem_max", SC_INT, F(wmem_max), 1, 1, INT_MAX, NULL },
+	{ "fs.nr_open", SC_INT, F(fs_nr_open), 1, 64, 1 << 30, NULL },
 	{ "net.ipv4.ip_default_ttl", SC_INT, F(ip_default_ttl), 1, 1, 255, NULL },
 	{ "net.ipv4.ip_nonlocal_bind", SC_INT, F(ip_nonlocal_bind), 1, 0, 1, NULL },
 	{ "net.ipv4.ip_local_port_range", SC_INT, F(ip_local_port_range), 2, 1, 65535, check_port_range },
@@ -151,6 +152,7 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->neigh_unres_qlen_bytes = 212992;
 	s->neigh_gc_stale_time = 60;
 	s->neigh_gc_thresh3 = 1024;
+	s->fs_nr_open = 1048576;
 	s->tcp_syncookies = 1;
 	/* Linux sizes this from its established hash: max(128, ehash_entries / 128); 2048
 	 * is what a 262144-bucket ehash (a machine with this one's memory) gives. */

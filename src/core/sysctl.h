@@ -23,6 +23,7 @@ struct ustack_sysctls {
 	int neigh_base_reachable_time_ms, neigh_retrans_time_ms, neigh_delay_first_probe_time;
 	int neigh_mcast_solicit, neigh_ucast_solicit, neigh_unres_qlen_bytes;
 	int neigh_gc_stale_time, neigh_gc_thresh3;
+	int fs_nr_open; /* descriptors a stack may hand out (Linux's cap on RLIMIT_NOFILE) */
 	/* net.ipv4: TCP */
 	int tcp_syncookies, tcp_max_syn_backlog;
 	int tcp_stdurg;

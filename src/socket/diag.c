@@ -220,8 +220,7 @@ int ustack_sockstat(struct ustack *st, struct ustack_sockstat *s)
 			if (sk->fd < 0 && !sk->parent)
 				s->tcp_orphan++;
 		}
-	for (int i = 0; i < t->nfds; i++)
-		s->sockets_used += t->fds[i] != NULL;
+	s->sockets_used = (uint32_t)t->fdt.used;
 	s->tcp_alloc = t->nsocks - s->tcp_tw;
 	s->tcp_reqsk = t->nreqsk;
 	s->tcp_estab = (uint32_t)st->mib[MIB_TcpCurrEstab];

@@ -39,7 +39,7 @@ struct eventpoll {
 	struct epitem *rd_head, *rd_tail;
 };
 
-#define EPFD_BASE (1 << 21) /* above every socket descriptor */
+#define EPFD_BASE (1 << 30) /* above every socket descriptor (fs.nr_open's maximum) */
 #define EP_MAX 4096
 
 static int ep_err(int e)

@@ -24,47 +24,6 @@
 #include <stdio.h>
 #include <time.h>
 
-#define FD_BASE 3
-#define FD_MAX (1 << 20)
-
-static int fd_alloc(struct ustack *st, struct sock *sk)
-{
-	struct tcp_state_tables *t = st->tcp;
-	for (int i = 0; i < t->nfds; i++) {
-		if (!t->fds[i]) {
-			t->fds[i] = sk;
-			return sk->fd = i + FD_BASE;
-		}
-	}
-	if (t->nfds == FD_MAX)
-		return -EMFILE;
-	int n = t->nfds ? t->nfds * 2 : 64;
-	struct sock **f = realloc(t->fds, sizeof(*f) * (size_t)n);
-	if (!f)
-		return -ENOMEM;
-	memset(f + t->nfds, 0, sizeof(*f) * (size_t)(n - t->nfds));
-	t->fds = f;
-	int i = t->nfds;
-	t->nfds = n;
-	t->fds[i] = sk;
-	return sk->fd = i + FD_BASE;
-}
-
-static struct sock *fd_get(struct ustack *st, int fd)
-{
-	int i = fd - FD_BASE;
-	if (i < 0 || i >= st->tcp->nfds)
-		return NULL;
-	return st->tcp->fds[i];
-}
-
-struct sock *sock_lookup_fd(struct ustack *st, int fd)
-{
-	return fd_get(st, fd);
-}
-
-
-
 int ustack_socket(struct ustack *st, int domain, int type, int protocol)
 {
 	if (domain != AF_INET) {
@@ -182,7 +141,7 @@ int ustack_accept4(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
 			}
 			sk_wait_event(st);
 			/* the descriptor first: a listener closed meanwhile may be freed already */
-			if (fd_get(st, fd) != lsk || lsk->node.state != TCP_LISTEN) {
+			if (sock_lookup_fd(st, fd) != lsk || lsk->node.state != TCP_LISTEN) {
 				rc = -EINVAL; /* closed or shut down meanwhile */
 				break;
 			}
@@ -257,7 +216,7 @@ static int inet_stream_connect(struct ustack *st, struct sock *sk, int fd, const
 		sk_timeo_start(st, &to, sk->sndtimeo);
 		while ((sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV) && !to.expired) {
 			sk_wait_event(st);
-			if (fd_get(st, fd) != sk) {
+			if (sock_lookup_fd(st, fd) != sk) {
 				sk_timeo_stop(st, &to);
 				return -EBADF; /* closed by another thread meanwhile */
 			}
@@ -309,7 +268,7 @@ int ustack_close(struct ustack *st, int fd)
 	if (ep_is_epoll_fd(fd))
 		return ep_close(st, fd);
 	ENTER(st, fd, sk);
-	st->tcp->fds[fd - FD_BASE] = NULL;
+	fd_free(st, fd);
 	sk->fd = -1;
 	tcp_account_owing(st, sk, false); /* after a shutdown(SHUT_WR), an orphan that owes */
 	ep_sk_release(sk);
@@ -536,7 +495,7 @@ int ustack_poll(struct ustack *st, struct pollfd *fds, nfds_t nfds, int timeout_
 	for (;;) {
 		int ready = 0;
 		for (nfds_t i = 0; i < nfds; i++) {
-			struct sock *sk = fds[i].fd < 0 ? NULL : fd_get(st, fds[i].fd);
+			struct sock *sk = fds[i].fd < 0 ? NULL : sock_lookup_fd(st, fds[i].fd);
 			if (fds[i].fd < 0)
 				fds[i].revents = 0;
 			else if (!sk)
@@ -591,7 +550,7 @@ static int sendmsg_fastopen(struct ustack *st, struct sock *sk, int fd, const ui
 	}
 	if (rc == 0)
 		rc = inet_stream_connect(st, sk, fd, addr, addrlen, sk->nonblock || (flags & MSG_DONTWAIT), true);
-	if (fd_get(st, fd) == sk && sk->fastopen_req == &fo) {
+	if (sock_lookup_fd(st, fd) == sk && sk->fastopen_req == &fo) {
 		*copied = fo.copied;
 		sk->fastopen_req = NULL;
 		sk->defer_connect = 0;
@@ -707,7 +666,7 @@ static ssize_t sock_sendmsg(struct ustack *st, int fd, const void *buf, size_t l
 		}
 		if (rc < 0)
 			return leave(st, rc);
-		if (fd_get(st, fd) != sk)
+		if (sock_lookup_fd(st, fd) != sk)
 			return leave(st, -EBADF);
 	}
 	/* a zerocopy write's skbs hold at most MAX_SKB_FRAGS of its pages */

@@ -6,8 +6,11 @@
 #include <time.h>
 #include "tcp/tcp.h"
 
-/* socket.c: descriptors, poll */
+/* file.c: descriptors */
+int fd_alloc(struct ustack *st, struct sock *sk);
+void fd_free(struct ustack *st, int fd);
 struct sock *sock_lookup_fd(struct ustack *st, int fd);
+/* socket.c: poll */
 short sk_poll(const struct ustack *st, const struct sock *sk);
 void sk_wait_deadline(struct timespec *deadline, int timeout_ms);
 /* epoll.c */

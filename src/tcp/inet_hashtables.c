@@ -46,10 +46,11 @@ int tcp_tables_init(struct ustack *st)
 	pthread_cond_init(&t->wait, NULL);
 	t->ehash = calloc(EHASH_MIN, sizeof(*t->ehash));
 	t->lhash = calloc(LHASH_SIZE, sizeof(*t->lhash));
-	t->bhash = calloc(BHASH_SIZE, sizeof(*t->bhash));
-	if (!t->ehash || !t->lhash || !t->bhash)
+	if (!t->ehash || !t->lhash)
 		return -1;
 	t->ehash_mask = EHASH_MIN - 1;
+	t->sock_cache = (struct kmem_cache)KMEM_CACHE_INIT(struct sock);
+	t->reqsk_cache = (struct kmem_cache)KMEM_CACHE_INIT(struct request_sock);
 	for (unsigned i = 0; i < PERTURB_SIZE; i++)
 		t->table_perturb[i] = prng_u32(&st->secrets);
 	return 0;
@@ -60,16 +61,18 @@ void tcp_tables_destroy(struct ustack *st)
 	struct tcp_state_tables *t = st->tcp;
 	if (!t)
 		return;
-	free(t->ehash);
+	vfree_huge(t->ehash, (t->ehash_mask + 1) * sizeof(*t->ehash));
 	free(t->lhash);
-	for (unsigned i = 0; t->bhash && i < BHASH_SIZE; i++)
-		while (t->bhash[i]) {
-			struct bind_bucket *b = t->bhash[i];
-			t->bhash[i] = b->next;
-			free(b);
-		}
-	free(t->bhash);
-	free(t->fds);
+	for (unsigned i = 0; i < BHASH_PAGES; i++) {
+		for (unsigned j = 0; t->bhash[i] && j < BHASH_PAGE; j++)
+			free(t->bhash[i][j]);
+		free(t->bhash[i]);
+	}
+	free(t->fdt.fds);
+	kmem_cache_destroy(&t->sock_cache);
+	kmem_cache_destroy(&t->reqsk_cache);
+	for (int i = 0; i < FDT_LEVELS; i++)
+		free(t->fdt.bits[i]);
 	tcp_ofo_cache_destroy(st);
 	tcp_fastopen_cache_destroy(st);
 	pthread_cond_destroy(&t->wait);
@@ -101,7 +104,7 @@ static void ehash_grow(struct ustack *st)
 {
 	struct tcp_state_tables *t = st->tcp;
 	uint32_t size = (t->ehash_mask + 1) * 2;
-	struct ehash_node **nt = calloc(size, sizeof(*nt));
+	struct ehash_node **nt = vzalloc_huge(size * sizeof(*nt));
 	if (!nt)
 		return;
 	struct ehash_node **old = t->ehash;
@@ -114,7 +117,7 @@ static void ehash_grow(struct ustack *st)
 			old[b] = n->next;
 			ehash_link(&nt[ehash_fn(st, n->laddr, n->lport, n->raddr, n->rport)], n);
 		}
-	free(old);
+	vfree_huge(old, oldsize * sizeof(*old));
 }
 
 void inet_ehash_insert(struct ustack *st, struct ehash_node *n)
@@ -201,23 +204,30 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk)
 	sk->listening_hashed = false;
 }
 
+/*
+ * The bind hash: one bucket per local port, as Linux's bhash is keyed by port (and netns).
+ * With only 65,536 ports there is nothing to hash: the port indexes a table, in pages of 256
+ * made when a port in them is first used, so that an instance with one listener pays 2 KB and
+ * one with connections on every port 512 KB — and the port search of connect(), which probes
+ * port after port, touches no chain.
+ */
 struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port)
 {
-	for (struct bind_bucket *b = st->tcp->bhash[port & (BHASH_SIZE - 1)]; b; b = b->next)
-		if (b->port == port)
-			return b;
-	return NULL;
+	struct bind_bucket **page = st->tcp->bhash[port / BHASH_PAGE];
+	return page ? page[port % BHASH_PAGE] : NULL;
 }
 
 struct bind_bucket *inet_bind_bucket_create(struct ustack *st, uint16_t port, int8_t fastreuse)
 {
+	struct bind_bucket ***page = &st->tcp->bhash[port / BHASH_PAGE];
+	if (!*page && !(*page = calloc(BHASH_PAGE, sizeof(**page))))
+		return NULL;
 	struct bind_bucket *b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	b->port = port;
 	b->fastreuse = fastreuse;
-	b->next = st->tcp->bhash[port & (BHASH_SIZE - 1)];
-	st->tcp->bhash[port & (BHASH_SIZE - 1)] = b;
+	(*page)[port % BHASH_PAGE] = b;
 	return b;
 }
 
@@ -225,6 +235,9 @@ void inet_bind_hash(struct bind_bucket *b, struct sock *sk)
 {
 	sk->tb = b;
 	sk->bind_next = b->owners;
+	if (b->owners)
+		b->owners->bind_pprev = &sk->bind_next;
+	sk->bind_pprev = &b->owners;
 	b->owners = sk;
 	b->nowners++;
 	sk->node.lport = b->port;
@@ -236,16 +249,15 @@ void inet_put_port(struct ustack *st, struct sock *sk)
 	if (!b)
 		return;
 	sk->bound_port = false;
-	struct sock **pp = &b->owners;
-	while (*pp != sk)
-		pp = &(*pp)->bind_next;
-	*pp = sk->bind_next;
+	/* a port shared by every connection a listener accepted: no walk to find our place */
+	*sk->bind_pprev = sk->bind_next;
+	if (sk->bind_next)
+		sk->bind_next->bind_pprev = sk->bind_pprev;
+	sk->bind_next = NULL;
+	sk->bind_pprev = NULL;
 	sk->tb = NULL;
 	if (--b->nowners == 0) {
-		struct bind_bucket **bp = &st->tcp->bhash[b->port & (BHASH_SIZE - 1)];
-		while (*bp != b)
-			bp = &(*bp)->next;
-		*bp = b->next;
+		st->tcp->bhash[b->port / BHASH_PAGE][b->port % BHASH_PAGE] = NULL;
 		free(b);
 	}
 }
@@ -348,9 +360,10 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
  * listeners still exist, then orphans, then every descriptor. */
 void tcp_sockets_destroy(struct ustack *st)
 {
-	for (int i = 0; i < st->tcp->nfds; i++)
-		if (st->tcp->fds[i])
-			inet_csk_acceptq_purge(st, st->tcp->fds[i]);
+	struct fdtable *fdt = &st->tcp->fdt;
+	for (size_t i = 0; i < fdt->cap; i++)
+		if (fdt->fds[i])
+			inet_csk_acceptq_purge(st, fdt->fds[i]);
 	for (uint32_t b = 0; st->tcp->ehash && b <= st->tcp->ehash_mask; b++) {
 		struct ehash_node *n = st->tcp->ehash[b];
 		while (n) {
@@ -362,9 +375,9 @@ void tcp_sockets_destroy(struct ustack *st)
 			n = next;
 		}
 	}
-	for (int i = 0; i < st->tcp->nfds; i++)
-		if (st->tcp->fds[i]) {
-			sk_free(st, st->tcp->fds[i]);
-			st->tcp->fds[i] = NULL;
+	for (size_t i = 0; i < fdt->cap; i++)
+		if (fdt->fds[i]) {
+			sk_free(st, fdt->fds[i]);
+			fdt->fds[i] = NULL;
 		}
 }

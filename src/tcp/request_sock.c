@@ -38,7 +38,7 @@ void reqsk_put(struct ustack *st, struct request_sock *req)
 	timer_cancel(st, &req->timer);
 	lsk->accept_queue.qlen--;
 	st->tcp->nreqsk--;
-	free(req);
+	kmem_cache_free(&st->tcp->reqsk_cache, req);
 	if (!lsk->accept_queue.qlen && lsk->dead)
 		sk_free(st, lsk);
 }
@@ -82,9 +82,9 @@ static void reqsk_timer_handler(struct ustack *st, struct utimer *t)
 }
 
 /* inet_reqsk_alloc: a request socket for `lsk`, not yet in any table. */
-struct request_sock *inet_reqsk_alloc(struct sock *lsk)
+struct request_sock *inet_reqsk_alloc(struct ustack *st, struct sock *lsk)
 {
-	struct request_sock *req = calloc(1, sizeof(*req));
+	struct request_sock *req = kmem_cache_zalloc(&st->tcp->reqsk_cache);
 	if (!req)
 		return NULL;
 	req->node.state = TCP_NEW_SYN_RECV;

@@ -48,7 +48,7 @@ void sk_timeo_stop(struct ustack *st, struct sk_timeo *to)
 
 struct sock *sk_alloc(struct ustack *st)
 {
-	struct sock *sk = calloc(1, sizeof(*sk));
+	struct sock *sk = kmem_cache_zalloc(&st->tcp->sock_cache);
 	if (!sk)
 		return NULL;
 	sk->fd = -1;
@@ -102,7 +102,7 @@ void sk_free(struct ustack *st, struct sock *sk)
 	st->tcp->nsocks--;
 	tcp_fastopen_queue_free(sk);
 	sk_ext_free(sk); /* the cookie, options and error queue: here, with the socket itself */
-	free(sk);
+	kmem_cache_free(&st->tcp->sock_cache, sk);
 }
 
 /* sock_gen_cookie: a 64-bit number for the socket, given the first time anything asks (a

@@ -15,6 +15,7 @@
 #include <ustack/stack.h>
 
 #include "core/stack.h"
+#include "core/slab.h"
 #include "core/timer.h"
 #include "net/net.h"
 #include "wire/tcp.h"
@@ -115,7 +116,6 @@ struct fastopen_queue {
 
 /* A port in use, and the sockets holding it (Linux's inet_bind_bucket). */
 struct bind_bucket {
-	struct bind_bucket *next;
 	struct sock *owners;
 	uint16_t port;
 	int8_t fastreuse; /* -1: made by connect(), shared by 4-tuple; ≥0: made by bind() */
@@ -273,8 +273,14 @@ struct sock {
 	/* ---- sock: identity, the descriptor, socket-level options and errors ---- */
 	struct ehash_node node;  /* laddr/lport/raddr/rport and state */
 	struct sock *bind_next;  /* owners of the same bind bucket */
+	struct sock **bind_pprev; /* ... and what points here: removal in O(1) */
 	struct bind_bucket *tb;
-	struct sock *lnext;      /* listener hash chain */
+	/* A socket is on the listening hash while it listens, on an accept queue while it is a
+	 * child nobody has accepted: never both, so the two links share their place. */
+	union {
+		struct sock *lnext;        /* listener hash chain */
+		struct sock *acceptq_next; /* a child's place in its listener's accept queue */
+	};
 	struct epitem *ep_items; /* epoll items watching this socket (socket/epoll.c) */
 	struct sock_ext *ext;    /* zerocopy ids, the error queue: NULL until first needed */
 	struct ustack_route_result rt;
@@ -320,7 +326,6 @@ struct sock {
 		struct fastopen_queue *fastopenq; /* bounds Fast Open children; NULL until enabled */
 		int qlen;                 /* request sockets in the SYN queue */
 	} accept_queue;
-	struct sock *acceptq_next; /* a child's place in its listener's accept queue */
 	struct sock *parent;     /* a child's listener until accept() */
 	const struct tcp_cong_ops *ca_ops;
 	uint64_t retrans_stamp;  /* µs: first (re)transmission of the SYN */
@@ -474,16 +479,29 @@ struct sock {
 
 struct ofo_node;
 
+/* The descriptor table (socket/file.c): sockets by descriptor, and FDT_LEVELS bitmaps, level
+ * 0 one bit per descriptor in use, level n+1 one bit per full word of level n. */
+#define FDT_LEVELS 4
+#define BHASH_PAGE 256
+#define BHASH_PAGES (65536 / BHASH_PAGE)
+struct fdtable {
+	struct sock **fds;
+	uint64_t *bits[FDT_LEVELS];
+	size_t cap;     /* slots in fds: a power of two, from 64 */
+	size_t next_fd; /* every slot below is in use (Linux's next_fd) */
+	size_t used;
+};
+
 struct tcp_state_tables {
 	struct ehash_node **ehash;
 	uint32_t ehash_mask;
 	uint32_t ehash_count;       /* entries: the table doubles when they pass its size */
 	struct sock **lhash;       /* listeners, by port */
-	struct bind_bucket **bhash;
+	struct bind_bucket **bhash[BHASH_PAGES]; /* by port: pages made on first use */
 	uint32_t table_perturb[256]; /* RFC 6056 algorithm 4's per-bucket offsets */
 	pthread_cond_t wait;        /* every blocked caller sleeps here; any change wakes all */
-	struct sock **fds;          /* descriptor table */
-	int nfds;
+	struct fdtable fdt;         /* descriptors (socket/file.c) */
+	struct kmem_cache sock_cache, reqsk_cache;
 	unsigned nsocks, nreqsk;
 	unsigned sleepers;          /* callers asleep in sk_wait_event */
 	unsigned wake_gen;          /* sk_wake calls, to tell a wake-up from a timeout */
@@ -503,7 +521,6 @@ struct tcp_state_tables {
 };
 
 #define LHASH_SIZE 256
-#define BHASH_SIZE 4096
 
 /* ---- tcp_ipv4.c / inet_hashtables.c ---- */
 int tcp_tables_init(struct ustack *st);
@@ -763,7 +780,7 @@ static inline bool tcp_passive_fastopen(const struct sock *sk)
 }
 
 /* ---- request_sock.c: the SYN queue and SYN-ACK retransmission ---- */
-struct request_sock *inet_reqsk_alloc(struct sock *lsk);
+struct request_sock *inet_reqsk_alloc(struct ustack *st, struct sock *lsk);
 void inet_csk_reqsk_queue_hash_add(struct ustack *st, struct request_sock *req);
 void reqsk_queue_drop(struct ustack *st, struct request_sock *req);
 void reqsk_put(struct ustack *st, struct request_sock *req);

@@ -1533,7 +1533,7 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 
 	/* a cookie SYN-ACK keeps nothing: its request socket lives on the stack for the reply */
 	struct request_sock cookie_req;
-	struct request_sock *req = want_cookie ? &cookie_req : inet_reqsk_alloc(lsk);
+	struct request_sock *req = want_cookie ? &cookie_req : inet_reqsk_alloc(st, lsk);
 	if (!req)
 		goto drop;
 	if (want_cookie) {
@@ -1579,7 +1579,7 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 	if (fastopen_sk) {
 		tcp_send_synack(st, req, &foc, fastopen_sk->rcv_nxt - req->rcv_isn - 1);
 		inet_csk_reqsk_queue_add(st, lsk, fastopen_sk);
-		free(req); /* never hashed: the child took its place */
+		kmem_cache_free(&st->tcp->reqsk_cache, req); /* never hashed: the child took its place */
 		return;
 	}
 	inet_csk_reqsk_queue_hash_add(st, req);

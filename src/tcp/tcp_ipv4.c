@@ -248,10 +248,7 @@ struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
 	inet_ehash_remove(st, &req->node);
 	inet_ehash_insert(st, &sk->node);
 	sk->hashed = true;
-	sk->tb = lsk->tb;
-	sk->bind_next = lsk->tb->owners;
-	lsk->tb->owners = sk;
-	lsk->tb->nowners++;
+	inet_bind_hash(lsk->tb, sk);
 	return sk;
 }
 
