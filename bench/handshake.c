@@ -10,7 +10,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,17 +151,13 @@ int main(int argc, char **argv)
 	if (l.per_sec > 0)
 		printf("  ratio ustack / Linux: %.1fx\n", u.per_sec / l.per_sec);
 
-	/* memory: the structs, and what malloc really hands out for them */
-	void *rq = malloc(sizeof(struct request_sock)), *sk = malloc(sizeof(struct sock));
+	/* memory: the structs, and the slab objects they are carved as (core/slab.h) */
+	struct kmem_cache rqc = KMEM_CACHE_INIT(struct request_sock), skc = KMEM_CACHE_INIT(struct sock);
 	long lrq = slab_objsize("request_sock_TCP"), lsk = slab_objsize("TCP");
 	printf("memory per socket (without buffers)\n");
-	printf("  %-28s %5zu B (malloc block %zu B)   Linux request_sock_TCP: %s%ld B\n", "ustack request socket",
-	       sizeof(struct request_sock), malloc_usable_size(rq) + sizeof(size_t), lrq ? "" : "320 (reference) ",
-	       lrq ? lrq : 320);
-	printf("  %-28s %5zu B (malloc block %zu B)   Linux TCP: %s%ld B\n", "ustack established socket",
-	       sizeof(struct sock), malloc_usable_size(sk) + sizeof(size_t), lsk ? "" : "2368 (reference) ",
-	       lsk ? lsk : 2368);
-	free(rq);
-	free(sk);
+	printf("  %-28s %5zu B (slab object %zu B)   Linux request_sock_TCP: %s%ld B\n", "ustack request socket",
+	       sizeof(struct request_sock), rqc.size, lrq ? "" : "320 (reference) ", lrq ? lrq : 320);
+	printf("  %-28s %5zu B (slab object %zu B)   Linux TCP: %s%ld B\n", "ustack established socket",
+	       sizeof(struct sock), skc.size, lsk ? "" : "2368 (reference) ", lsk ? lsk : 2368);
 	return 0;
 }
