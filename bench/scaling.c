@@ -12,8 +12,9 @@
  *                 untimed first, so the memory is in hand and the figure is the tables' cost);
  *   setup+close/s connect + handshake + accept + close of both ends (RST, SO_LINGER {1,0},
  *                 so no TIME_WAIT piles up), one connection at a time.
- * and memory per open connection: the process's resident memory (ustack) or the kernel's slab
- * growth (Linux, whole machine), divided by the endpoints open.
+ * and memory per open connection: the process's resident memory (ustack, from after the two
+ * stacks were made) or the kernel's slab growth (Linux, whole machine), divided
+ * by the endpoints open.  ustack runs in virtual time that never moves here: no timer work.
  *
  * Linux stops at its descriptor limit (fs.nr_open, 1,048,576 by default): one process cannot
  * hold more sockets.  ustack's limit is its own fs.nr_open, raised here to fit.
@@ -238,7 +239,8 @@ static int l_setup_close(struct side *s)
 	return 0;
 }
 
-/* the kernel's slab memory (whole machine): what Linux's sockets take */
+/* the kernel's slab memory (whole machine): what Linux's sockets take — the TCP object, its
+ * socket inode, dentry and file — so run it on an otherwise idle machine */
 static size_t l_mem(void)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
@@ -264,8 +266,8 @@ static struct figures run_level(struct side *s, long *open_pairs, long level, si
 	struct figures f = { 0 };
 	long target = level / 2, from = *open_pairs;
 	double fill0 = now_s(CLOCK_MONOTONIC);
-	while (*open_pairs < target)
-		if (s->open_pair(s, (*open_pairs)++) < 0)
+	for (; *open_pairs < target; (*open_pairs)++)
+		if (s->open_pair(s, *open_pairs) < 0)
 			return f;
 	if (*open_pairs > from)
 		f.fill_per_s = (double)(*open_pairs - from) / (now_s(CLOCK_MONOTONIC) - fill0);
@@ -359,8 +361,8 @@ int main(int argc, char **argv)
 		for (long p = 0; p < sides[k]->nports; p++)
 			sides[k]->lfd[p] = -1;
 	}
-	size_t umem0 = u_mem();
 	u_init(max + 2 * BATCH + 2 * sides[0]->nports);
+	size_t umem0 = u_mem(); /* after the stacks: what connections cost, not instances */
 	printf("open connections (endpoints), 10,000 per listening port; one thread, one core\n");
 	printf("  %-7s %10s   %-11s   %-20s   %-20s   %s\n", "", "open", "fill", "new (stay open)", "setup+close",
 	       "memory/conn");

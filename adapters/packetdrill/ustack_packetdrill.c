@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -503,7 +504,7 @@ static int pd_poll(void *ud, struct pollfd *fds, nfds_t n, int timeout)
 		return -1;
 	for (nfds_t i = 0; i < n; i++) {
 		uf[i] = fds[i];
-		uf[i].fd = fds[i].fd < 0 ? -1 : (fds[i].fd < FDMAP && pd->map[fds[i].fd] ? pd->map[fds[i].fd] - 1 : 1 << 30);
+		uf[i].fd = fds[i].fd < 0 ? -1 : (fds[i].fd < FDMAP && pd->map[fds[i].fd] ? pd->map[fds[i].fd] - 1 : INT_MAX); /* no descriptor of ustack's */
 	}
 	/* A poll that waits does so on virtual time: it sleeps in ustack (counted as a
 	 * sleeper, so virtual time may move on) in short real slices, until something is ready

@@ -134,6 +134,8 @@ void fd_free(struct ustack *st, int fd)
 {
 	struct fdtable *t = &st->tcp->fdt;
 	size_t i = (size_t)(fd - FD_BASE);
+	if (fd < FD_BASE || i >= t->cap || !t->fds[i])
+		return; /* not a descriptor of ours: callers have checked, this is belt and braces */
 	t->fds[i] = NULL;
 	fdt_clear(t, i);
 	if (i < t->next_fd)
