@@ -98,6 +98,8 @@ static const struct sysctl_entry table[] = {
 	{ "net.ipv4.tcp_ecn_fallback", SC_INT, F(tcp_ecn_fallback), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_fastopen_blackhole_timeout_sec", SC_INT, F(tcp_fastopen_blackhole_timeout_sec), 1, 0, INT_MAX, NULL },
 	{ "net.ipv4.tcp_tw_reuse", SC_INT, F(tcp_tw_reuse), 1, 0, 2, NULL },
+	{ "net.ipv4.tcp_max_tw_buckets", SC_INT, F(tcp_max_tw_buckets), 1, 0, INT_MAX, NULL },
+	{ "net.ipv4.tcp_rfc1337", SC_INT, F(tcp_rfc1337), 1, INT_MIN, INT_MAX, NULL },
 	{ "net.ipv4.tcp_moderate_rcvbuf", SC_INT, F(tcp_moderate_rcvbuf), 1, 0, 1, NULL },
 	{ "net.ipv4.tcp_notsent_lowat", SC_UINT, F(tcp_notsent_lowat), 1, 0, 0, NULL },
 	{ "net.ipv4.tcp_early_retrans", SC_INT, F(tcp_early_retrans), 1, 0, 4, NULL },
@@ -169,6 +171,9 @@ void sysctl_defaults(struct ustack_sysctls *s)
 	s->tcp_slow_start_after_idle = 1;
 	s->tcp_ecn_fallback = 1;
 	s->tcp_tw_reuse = 2;
+	/* Linux: half its established hash's buckets, 131072 for the 262144 a machine with this
+	 * one's memory gets (see tcp_max_syn_backlog) */
+	s->tcp_max_tw_buckets = 131072;
 	s->tcp_fin_timeout = 60;
 	s->tcp_keepalive_time = 7200;
 	s->tcp_keepalive_intvl = 75;

@@ -30,6 +30,7 @@ struct ustack_sysctls {
 	int tcp_syn_retries, tcp_synack_retries, tcp_syn_linear_timeouts;
 	int tcp_timestamps, tcp_sack, tcp_dsack, tcp_window_scaling;
 	int tcp_abort_on_overflow, tcp_fastopen, tcp_tw_reuse, tcp_fin_timeout;
+	int tcp_max_tw_buckets, tcp_rfc1337;
 	int tcp_rmem[3], tcp_wmem[3];
 	char tcp_congestion_control[16];
 	int tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes, tcp_retries2;

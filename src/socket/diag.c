@@ -27,13 +27,6 @@ static uint32_t timer_left_ms(const struct ustack *st, const struct utimer *t)
 /* inet_diag's idiag_timer for a full socket (inet_sk_diag_fill, inet_twsk_diag_fill). */
 static void sock_timer(const struct ustack *st, const struct sock *sk, struct ustack_diag_sock *d)
 {
-	if (sk->node.state == TCP_TIME_WAIT) {
-		if (timer_pending(&sk->timers.sk)) {
-			d->timer = USTACK_DIAG_TIMER_TIMEWAIT;
-			d->expires_ms = timer_left_ms(st, &sk->timers.sk);
-		}
-		return;
-	}
 	if (timer_pending(&sk->timers.retransmit)) {
 		/* the retransmission timer probes a zero window when nothing is in flight */
 		bool probe0 = sk->data_init && sk->snd_una == sk->snd_max && sk->write_seq != sk->snd_una &&
@@ -61,7 +54,7 @@ static void fill_sock(struct ustack *st, const struct sock *sk, struct ustack_di
 		d->recv_q = (uint32_t)sk->ack_backlog; /* as tcp_diag_get_info: the accept queue */
 		d->send_q = (uint32_t)sk->max_ack_backlog;
 		d->syn_qlen = (uint32_t)sk->accept_queue.qlen;
-	} else if (sk->node.state != TCP_TIME_WAIT) {
+	} else {
 		d->recv_q = sk->rcvq.len; /* rcv_nxt - copied_seq */
 		if (sk->data_init)
 			d->send_q = sk->write_seq - sk->snd_una;
@@ -71,8 +64,6 @@ static void fill_sock(struct ustack *st, const struct sock *sk, struct ustack_di
 			d->send_q = (sk->syn_data ? sk->write_seq : sk->iss + 1) - sk->snd_una;
 	}
 	sock_timer(st, sk, d);
-	if (sk->node.state == TCP_TIME_WAIT)
-		return; /* a timewait socket has no more to show in Linux */
 	d->shutdown = (uint8_t)(((sk->shut_rd || sk->fin_rcvd) ? 1 : 0) | (sk->shut_wr ? 2 : 0));
 	if (sk->ca_ops)
 		snprintf(d->cong, sizeof(d->cong), "%s", sk->ca_ops->name);
@@ -84,6 +75,22 @@ static void fill_sock(struct ustack *st, const struct sock *sk, struct ustack_di
 	d->skmem.wmem_queued = sk->sndq.len;
 	tcp_get_info(st, sk, &d->info);
 	d->has_info = 1;
+}
+
+/* A TIME_WAIT entry (inet_twsk_diag_fill): its 4-tuple, no descriptor, the timewait timer
+ * (3) and its time left; no queues, no TCP_INFO. */
+static void fill_tw(struct ustack *st, const struct inet_timewait_sock *tw, struct ustack_diag_sock *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = TCP_TIME_WAIT;
+	d->fd = -1;
+	d->laddr.s_addr = htonl(tw->node.laddr);
+	d->raddr.s_addr = htonl(tw->node.raddr);
+	d->lport = tw->node.lport;
+	d->rport = tw->node.rport;
+	d->timer = USTACK_DIAG_TIMER_TIMEWAIT;
+	uint64_t at = inet_twsk_expires_us(tw);
+	d->expires_ms = at > st->now ? (uint32_t)((at - st->now + 999) / 1000) : 0;
 }
 
 /* A request socket: SYN-RECV, its SYN-ACK timer, no queues (inet_req_diag_fill). */
@@ -125,6 +132,8 @@ int ustack_diag_snapshot(struct ustack *st, struct ustack_diag_sock *buf, size_t
 			if (count < n) {
 				if (e->state == TCP_NEW_SYN_RECV)
 					fill_req(st, (const struct request_sock *)e, &buf[count]);
+				else if (e->state == TCP_TIME_WAIT)
+					fill_tw(st, (const struct inet_timewait_sock *)e, &buf[count]);
 				else
 					fill_sock(st, (const struct sock *)e, &buf[count]);
 			}
@@ -190,10 +199,10 @@ unsigned ustack_undelivered(struct ustack *st, uint64_t *lost)
 }
 
 /*
- * /proc/net/sockstat (sockstat_seq_show).  ustack keeps a TIME_WAIT connection in its full
- * socket where Linux swaps in a timewait minisock, so alloc counts sockets that are not in
- * TIME_WAIT; an orphan is a socket the application closed (no descriptor, no listener
- * waiting to hand it out) that still talks to its peer.  Walks the tables: for diagnostics.
+ * /proc/net/sockstat (sockstat_seq_show): inuse counts full sockets in the hashes, tw the
+ * TIME_WAIT entries, alloc every full socket (closed ones an application still holds too);
+ * an orphan is a socket the application closed (no descriptor, no listener waiting to hand
+ * it out) that still talks to its peer.  Walks the tables: for diagnostics.
  */
 int ustack_sockstat(struct ustack *st, struct ustack_sockstat *s)
 {
@@ -209,19 +218,16 @@ int ustack_sockstat(struct ustack *st, struct ustack_sockstat *s)
 			s->tcp_inuse++;
 	for (uint32_t i = 0; i <= t->ehash_mask; i++)
 		for (struct ehash_node *e = t->ehash[i]; e; e = e->next) {
-			if (e->state == TCP_NEW_SYN_RECV)
+			if (e->state == TCP_NEW_SYN_RECV || e->state == TCP_TIME_WAIT)
 				continue;
 			const struct sock *sk = (const struct sock *)e;
-			if (e->state == TCP_TIME_WAIT) {
-				s->tcp_tw++;
-				continue;
-			}
 			s->tcp_inuse++;
 			if (sk->fd < 0 && !sk->parent)
 				s->tcp_orphan++;
 		}
 	s->sockets_used = (uint32_t)t->fdt.used;
-	s->tcp_alloc = t->nsocks - s->tcp_tw;
+	s->tcp_tw = t->tw_count;
+	s->tcp_alloc = t->nsocks;
 	s->tcp_reqsk = t->nreqsk;
 	s->tcp_estab = (uint32_t)st->mib[MIB_TcpCurrEstab];
 	stack_unlock(st);

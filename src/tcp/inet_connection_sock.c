@@ -29,7 +29,7 @@ static bool inet_csk_bind_conflict(const struct sock *sk, const struct bind_buck
 			continue;
 		return true;
 	}
-	return false;
+	return inet_twsk_bind_conflict(sk, b);
 }
 
 /* inet_csk_listen_start's get_port again: two sockets bound with SO_REUSEADDR may not both

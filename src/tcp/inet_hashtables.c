@@ -50,6 +50,7 @@ int tcp_tables_init(struct ustack *st)
 		return -1;
 	t->ehash_mask = EHASH_MIN - 1;
 	t->sock_cache = (struct kmem_cache)KMEM_CACHE_INIT(struct sock);
+	inet_twsk_init(st);
 	t->reqsk_cache = (struct kmem_cache)KMEM_CACHE_INIT(struct request_sock);
 	for (unsigned i = 0; i < PERTURB_SIZE; i++)
 		t->table_perturb[i] = prng_u32(&st->secrets);
@@ -61,11 +62,19 @@ void tcp_tables_destroy(struct ustack *st)
 	struct tcp_state_tables *t = st->tcp;
 	if (!t)
 		return;
+	inet_twsk_purge(st);
 	vfree_huge(t->ehash, (t->ehash_mask + 1) * sizeof(*t->ehash));
 	free(t->lhash);
 	for (unsigned i = 0; i < BHASH_PAGES; i++) {
-		for (unsigned j = 0; t->bhash[i] && j < BHASH_PAGE; j++)
-			free(t->bhash[i][j]);
+		for (unsigned j = 0; t->bhash[i] && j < BHASH_PAGE; j++) {
+			struct bind_bucket *b = t->bhash[i][j];
+			while (b && b->tw_rows) {
+				struct tw_bind_row *r = b->tw_rows;
+				b->tw_rows = r->next;
+				free(r);
+			}
+			free(b);
+		}
 		free(t->bhash[i]);
 	}
 	free(t->fdt.fds);
@@ -256,45 +265,56 @@ void inet_put_port(struct ustack *st, struct sock *sk)
 	sk->bind_next = NULL;
 	sk->bind_pprev = NULL;
 	sk->tb = NULL;
-	if (--b->nowners == 0) {
-		st->tcp->bhash[b->port / BHASH_PAGE][b->port % BHASH_PAGE] = NULL;
-		free(b);
-	}
+	b->nowners--;
+	inet_bind_bucket_release(st, b);
+}
+
+/* inet_bind_bucket_destroy: the bucket goes with its last socket and TIME_WAIT entry. */
+void inet_bind_bucket_release(struct ustack *st, struct bind_bucket *b)
+{
+	if (b->nowners || b->tw_rows)
+		return;
+	st->tcp->bhash[b->port / BHASH_PAGE][b->port % BHASH_PAGE] = NULL;
+	free(b);
 }
 
 /*
- * tcp_twsk_unique: may a new connection take over this TIME_WAIT socket's 4-tuple?  With
- * net.ipv4.tcp_tw_reuse = 1, when timestamps were in use (PAWS then tells the old connection's
- * duplicates from the new one's segments) and the last timestamp from the peer is older than
- * tcp_tw_reuse_delay.  The default, 2, allows it for loopback traffic only, and ustack has no
- * loopback.  The new connection starts its sequence space above the old one's.
+ * tcp_twsk_unique: may a new connection take over this TIME_WAIT entry's 4-tuple?  Only when
+ * the old connection used timestamps: PAWS then tells its duplicates from the new one's
+ * segments.  A socket that chose its port with bind() may (Linux passes no twp then); the
+ * ephemeral search only with net.ipv4.tcp_tw_reuse = 1 and once tcp_tw_reuse_delay has passed
+ * since the entry was made — the default, 2, allows it for loopback traffic only, and ustack
+ * has no loopback.  The new connection starts its sequence space above the old one's and
+ * takes its timestamp memory.
  */
-static bool tcp_twsk_unique(struct ustack *st, struct sock *sk, const struct sock *tw)
+static bool tcp_twsk_unique(struct ustack *st, struct sock *sk, const struct inet_timewait_sock *tw, bool search)
 {
-	if (st->sysctl.tcp_tw_reuse != 1 || !tw->tstamp_ok)
+	if (!(tw->node.tw_flags & TW_TSTAMP))
 		return false;
-	if ((int32_t)(tcp_clock_ms(st) - (tw->ts_recent_stamp_ms + (uint32_t)st->sysctl.tcp_tw_reuse_delay)) <= 0)
+	if (search && (st->sysctl.tcp_tw_reuse != 1 ||
+		       (int32_t)(tcp_clock_ms(st) - (tw->sched_ms + (uint32_t)st->sysctl.tcp_tw_reuse_delay)) <= 0))
 		return false;
 	uint32_t seq = tw->snd_nxt + 65535 + 2;
 	sk->iss = seq ? seq : 1;
 	sk->iss_set = true;
 	sk->ts_recent = tw->ts_recent;
-	sk->ts_recent_stamp_ms = tw->ts_recent_stamp_ms;
+	uint32_t now = tcp_clock_ms(st);
+	sk->ts_recent_stamp_ms = now - (uint32_t)(uint16_t)((uint16_t)(now / 1000u) - tw->ts_recent_stamp) * 1000u;
 	return true;
 }
 
-/* __inet_check_established: the 4-tuple is free, or held by a TIME_WAIT socket we may
+/* __inet_check_established: the 4-tuple is free, or held by a TIME_WAIT entry we may
  * replace — which then goes (TcpExtTWRecycled).  sk must already own the port's bucket, so
- * that the bucket outlives the TIME_WAIT socket's release of it. */
-static bool inet_check_established(struct ustack *st, struct sock *sk, uint16_t lport)
+ * that the bucket outlives the entry's release of it. */
+static bool inet_check_established(struct ustack *st, struct sock *sk, uint16_t lport, bool search)
 {
 	struct ehash_node *o = inet_lookup_established(st, sk->node.laddr, lport, sk->node.raddr, sk->node.rport);
 	if (!o)
 		return true;
-	if (o->state != TCP_TIME_WAIT || !tcp_twsk_unique(st, sk, (struct sock *)o))
+	if (o->state != TCP_TIME_WAIT || !tcp_twsk_unique(st, sk, (struct inet_timewait_sock *)o, search))
 		return false;
 	MIB_INC(st, TcpExtTWRecycled);
-	tcp_done(st, (struct sock *)o, 0);
+	inet_twsk_deschedule_put(st, (struct inet_timewait_sock *)o);
 	return true;
 }
 
@@ -303,7 +323,7 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 	struct ehash_node *n = &sk->node;
 	if (sk->tb) {
 		/* already bound: the 4-tuple must be unique */
-		if (!inet_check_established(st, sk, n->lport))
+		if (!inet_check_established(st, sk, n->lport, false))
 			return -EADDRNOTAVAIL;
 		inet_ehash_insert(st, n);
 		sk->hashed = true;
@@ -332,7 +352,7 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 				if (o && (o->state != TCP_TIME_WAIT || st->sysctl.tcp_tw_reuse != 1))
 					continue; /* this 4-tuple is taken */
 				inet_bind_hash(b, sk);
-				if (!inet_check_established(st, sk, (uint16_t)port)) {
+				if (!inet_check_established(st, sk, (uint16_t)port, true)) {
 					inet_put_port(st, sk);
 					continue;
 				}
@@ -370,6 +390,8 @@ void tcp_sockets_destroy(struct ustack *st)
 			struct ehash_node *next = n->next;
 			if (n->state == TCP_NEW_SYN_RECV)
 				reqsk_queue_drop(st, (struct request_sock *)n);
+			else if (n->state == TCP_TIME_WAIT)
+				inet_twsk_deschedule_put(st, (struct inet_timewait_sock *)n);
 			else if (((struct sock *)n)->fd < 0)
 				sk_free(st, (struct sock *)n);
 			n = next;

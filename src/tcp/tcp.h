@@ -55,10 +55,37 @@ struct ehash_node {
 	struct ehash_node *next, **pprev;
 	uint32_t laddr, raddr; /* host order */
 	uint16_t lport, rport;
-	uint8_t state;         /* TCP_NEW_SYN_RECV marks a request_sock */
+	uint8_t state;         /* TCP_NEW_SYN_RECV marks a request_sock, TCP_TIME_WAIT a timewait */
+	/* what would be padding, used by a TIME_WAIT entry (inet_timewait_sock) only */
+	uint8_t tw_flags, tw_rcv_wscale, tw_tos;
 };
 
 struct sock;
+
+/*
+ * A connection in TIME_WAIT (Linux's inet_timewait_sock with tcp_timewait_sock): what is left
+ * of a connection once both FINs are acknowledged, kept 2·MSL (60 s) to answer a retransmitted
+ * FIN and to keep old duplicates of this 4-tuple out of the next connection.  Linux swaps the
+ * 2 KB socket for a 256-byte timewait socket (tcp_time_wait → inet_twsk_alloc); ustack keeps
+ * 64 bytes, so a million cost 64 MB: the hash node (with three bytes of flags, window scale and
+ * TOS in what would be its padding), the death row's links as pool indices, and the few
+ * numbers an ACK, PAWS, a SYN reopening the connection and tcp_tw_reuse need.  The timestamp
+ * offset is recomputed from its keyed hash rather than kept; the ACK's window is kept scaled.
+ */
+#define TW_TSTAMP 1u     /* timestamps were on: ts_recent and its stamp mean something */
+#define TW_TS_OFF 2u     /* our timestamps carry the per-pair random offset */
+#define TW_REUSE 4u      /* SO_REUSEADDR: bind() may take the port over */
+#define TW_REUSEPORT 8u  /* SO_REUSEPORT */
+struct inet_timewait_sock {
+	struct ehash_node node;    /* state TCP_TIME_WAIT */
+	uint32_t dr_next, dr_prev; /* the death row, oldest first: pool indices, 0 for none */
+	uint32_t sched_ms;         /* (re)scheduled then (tcp_clock_ms): goes 60 s later */
+	uint32_t snd_nxt, rcv_nxt;
+	uint32_t ts_recent;
+	uint32_t last_oow_ack_ms;  /* tw_last_oow_ack_time, plus one: 0 for none */
+	uint16_t ts_recent_stamp;  /* seconds (mod 2^16) ts_recent was taken */
+	uint16_t rcv_wnd;          /* the window field of our ACKs (tw_rcv_wnd >> tw_rcv_wscale) */
+};
 
 /*
  * A request socket: what a listener remembers of a half-open connection between SYN and
@@ -115,7 +142,17 @@ struct fastopen_queue {
 };
 
 /* A port in use, and the sockets holding it (Linux's inet_bind_bucket). */
+/* The TIME_WAIT entries of a port that share an address and SO_REUSEADDR/SO_REUSEPORT
+ * flags, counted: what bind() must not take over (inet_timewait_sock.c). */
+struct tw_bind_row {
+	struct tw_bind_row *next;
+	uint32_t laddr;
+	uint8_t reuse, reuseport;
+	uint32_t count;
+};
+
 struct bind_bucket {
+	struct tw_bind_row *tw_rows; /* TIME_WAIT entries holding the port */
 	struct sock *owners;
 	uint16_t port;
 	int8_t fastreuse; /* -1: made by connect(), shared by 4-tuple; ≥0: made by bind() */
@@ -516,6 +553,13 @@ struct tcp_state_tables {
 	uint64_t sock_cookie_last;  /* the last cookie sock_gen_cookie gave */
 	void (*wake_hook)(void *arg); /* ustack_set_sock_wake's, run by sk_wake */
 	void *wake_hook_arg;
+	/* TIME_WAIT (inet_timewait_sock.c): entries in chunks of a pool, by index; the death
+	 * row, oldest first; one timer for its head */
+	struct inet_timewait_sock **tw_chunks;
+	uint32_t tw_nchunks, tw_free, tw_fresh, tw_count;
+	uint32_t tw_head, tw_tail;
+	struct utimer tw_timer;
+	uint32_t tw_isn;            /* a SYN that reopens a TIME_WAIT connection: its ISN */
 	unsigned undelivered;       /* orphans that still owe their peer data or a FIN */
 	uint64_t undelivered_lost;  /* ... that ended without their FIN acknowledged */
 };
@@ -536,6 +580,7 @@ void inet_ehash_insert(struct ustack *st, struct ehash_node *n);
 void inet_ehash_remove(struct ustack *st, struct ehash_node *n);
 int inet_hash_connect(struct ustack *st, struct sock *sk);
 void inet_put_port(struct ustack *st, struct sock *sk);
+void inet_bind_bucket_release(struct ustack *st, struct bind_bucket *b);
 struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port);
 struct bind_bucket *inet_bind_bucket_create(struct ustack *st, uint16_t port, int8_t fastreuse);
 void inet_bind_hash(struct bind_bucket *b, struct sock *sk);
@@ -961,6 +1006,23 @@ void tcp_rcv_established(struct ustack *st, struct sock *sk, const struct ipv4_r
 /* ---- tcp_input.c: the delayed ACK engine ---- */
 void tcp_enter_quickack_mode(struct sock *sk, unsigned max_quickacks);
 void tcp_send_delayed_ack(struct ustack *st, struct sock *sk);
+
+/* ---- inet_timewait_sock.c, tcp_minisocks.c: TIME_WAIT ---- */
+enum tcp_tw_status { TCP_TW_SUCCESS, TCP_TW_RST, TCP_TW_ACK, TCP_TW_ACK_OOW, TCP_TW_SYN };
+void inet_twsk_init(struct ustack *st);
+void inet_twsk_purge(struct ustack *st); /* at teardown: every entry, silently */
+/* tcp_time_wait's half: the entry takes sk's place in the hashes and goes on the death row;
+ * false when there is no room (tcp_max_tw_buckets, memory) */
+bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk);
+void inet_twsk_deschedule_put(struct ustack *st, struct inet_timewait_sock *tw);
+void inet_twsk_reschedule(struct ustack *st, struct inet_timewait_sock *tw);
+uint64_t inet_twsk_expires_us(const struct inet_timewait_sock *tw);
+uint32_t tcp_tw_ts_off(struct ustack *st, const struct inet_timewait_sock *tw);
+/* bind(): a TIME_WAIT entry of the bucket's port that sk may not share it with */
+bool inet_twsk_bind_conflict(const struct sock *sk, const struct bind_bucket *b);
+enum tcp_tw_status tcp_timewait_state_process(struct ustack *st, struct inet_timewait_sock *tw,
+					      const struct tcp_repr *th, uint32_t *tw_isn);
+void tcp_v4_timewait_ack(struct ustack *st, struct inet_timewait_sock *tw, enum tcp_tw_status status);
 
 /* ---- tcp_timer.c ---- */
 void tcp_delack_timer(struct ustack *st, struct utimer *t);

@@ -888,7 +888,7 @@ static int tcp_ack_fin(struct ustack *st, struct sock *sk)
 		return 0;
 	case TCP_CLOSING:
 		tcp_time_wait(st, sk);
-		return 0;
+		return 1;
 	case TCP_LAST_ACK:
 		tcp_done(st, sk, 0);
 		return 1;
@@ -1028,7 +1028,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	return 0;
 }
 
-static void tcp_fin(struct ustack *st, struct sock *sk)
+static int tcp_fin(struct ustack *st, struct sock *sk)
 {
 	tcp_ofo_purge(st, sk); /* data above the FIN can never be in order: skb_rbtree_purge */
 	/* tcp_sack_reset: no SACK block is left to report, not even a D-SACK for the data the
@@ -1051,19 +1051,20 @@ static void tcp_fin(struct ustack *st, struct sock *sk)
 		else
 			tcp_send_delayed_ack(st, sk);
 		sk_wake_sk(st, sk);
-		return;
+		return 0;
 	case TCP_FIN_WAIT1:
 		tcp_set_state(st, sk, TCP_CLOSING); /* our FIN is not acknowledged yet */
 		break;
 	case TCP_FIN_WAIT2:
 		tcp_send_ack(st, sk);
 		tcp_time_wait(st, sk);
-		return;
+		return 1; /* the socket is closed (an orphan: freed) */
 	default:
 		break;
 	}
 	tcp_send_ack(st, sk);
 	sk_wake_sk(st, sk);
+	return 0;
 }
 
 /*
@@ -1285,8 +1286,7 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 		tcp_event_data_recv(st, sk);
 	if (fin) {
 		sk->rcv_unacked += n; /* the ACK tcp_fin schedules covers the data too */
-		tcp_fin(st, sk);
-		return 0;
+		return tcp_fin(st, sk);
 	}
 	if (n)
 		tcp_ack_snd_check(st, sk, n, had_ofo);
@@ -1376,8 +1376,8 @@ static void tcp_rcv_segment(struct ustack *st, struct sock *sk, const struct ipv
 	}
 	if (!(th->flags & TCPHDR_ACK))
 		return;
-	if (sk->node.state != TCP_TIME_WAIT && !tcp_ack_acceptable(st, sk, th->ack))
-		return; /* (TIME_WAIT is tcp_timewait_state_process's: no tcp_ack there) */
+	if (!tcp_ack_acceptable(st, sk, th->ack))
+		return;
 	sk->rcv_tstamp = st->now; /* keepalive measures silence from here */
 	sk->probes_out = 0;       /* the peer answered (tcp_ack) */
 	/* RFC 7323 §4.3: remember the timestamp of a segment at the left window edge — once the
@@ -1391,14 +1391,6 @@ static void tcp_rcv_segment(struct ustack *st, struct sock *sk, const struct ipv
 	     tcp_clock_ms(st) - sk->ts_recent_stamp_ms >= TCP_PAWS_24DAYS_MS)) { /* tcp_paws_check(0) */
 		sk->ts_recent = th->opt.tsval;
 		sk->ts_recent_stamp_ms = tcp_clock_ms(st);
-	}
-	if (sk->node.state == TCP_TIME_WAIT) {
-		/* a retransmitted FIN: our ACK was lost — ACK again, restart 2·MSL */
-		if (th->flags & TCPHDR_FIN) {
-			tcp_send_ack(st, sk);
-			timer_arm(st, &sk->timers.sk, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
-		}
-		return;
 	}
 	int r = tcp_ack(st, sk, th);
 	if (r)
@@ -1516,7 +1508,11 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 {
 	int syncookies = st->sysctl.tcp_syncookies;
 	bool want_cookie = false;
-	if (syncookies == 2 || inet_csk_reqsk_queue_is_full(lsk)) {
+	/* a SYN that reopened a TIME_WAIT connection (tcp_v4_rcv's TCP_TW_SYN): its ISN is
+	 * chosen, and neither cookies nor the SYN queue's last quarter stand in its way */
+	uint32_t isn = st->tcp->tw_isn;
+	st->tcp->tw_isn = 0;
+	if ((syncookies == 2 || inet_csk_reqsk_queue_is_full(lsk)) && !isn) {
 		want_cookie = tcp_syn_flood_action(st, lsk);
 		if (!want_cookie)
 			goto drop;
@@ -1528,7 +1524,7 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 	/* Without cookies, keep the last quarter of tcp_max_syn_backlog for peers proven alive
 	 * (ustack keeps no per-peer metrics, so no peer is proven). */
 	int max_syn_backlog = st->sysctl.tcp_max_syn_backlog;
-	if (!want_cookie && !syncookies && max_syn_backlog - lsk->accept_queue.qlen < (max_syn_backlog >> 2))
+	if (!want_cookie && !isn && !syncookies && max_syn_backlog - lsk->accept_queue.qlen < (max_syn_backlog >> 2))
 		goto drop;
 
 	/* a cookie SYN-ACK keeps nothing: its request socket lives on the stack for the reply */
@@ -1571,7 +1567,7 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 			goto drop;
 		return;
 	}
-	req->snt_isn = secure_tcp_seq(st, ip->daddr, ip->saddr, th->dport, th->sport);
+	req->snt_isn = isn ? isn : secure_tcp_seq(st, ip->daddr, ip->saddr, th->dport, th->sport);
 	/* Fast Open (tcp_fastopen.c): a good cookie makes the child now, with the SYN's data */
 	struct tcp_fastopen_cookie foc;
 	tcp_fastopen_cookie_from_opts(&th->opt, &foc);

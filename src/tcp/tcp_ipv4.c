@@ -94,6 +94,29 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		return;
 	}
 	struct ehash_node *n = inet_lookup_established(st, ip->daddr, th.dport, ip->saddr, th.sport);
+	if (n && n->state == TCP_TIME_WAIT) {
+		/* do_time_wait */
+		struct inet_timewait_sock *tw = (struct inet_timewait_sock *)n;
+		uint32_t isn = 0;
+		enum tcp_tw_status status = tcp_timewait_state_process(st, tw, &th, &isn);
+		if (status == TCP_TW_SYN) {
+			/* a new connection in the old one's place, if someone listens: the entry goes,
+			 * the listener takes the SYN with the ISN chosen for it */
+			struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport, ip->saddr, th.sport, dev->ifindex);
+			if (lsk) {
+				inet_twsk_deschedule_put(st, tw);
+				st->tcp->tw_isn = isn;
+				tcp_trace(st, "tcp_rcv_state_process", &lsk->node, TCP_LISTEN, TCP_LISTEN);
+				tcp_conn_request(st, lsk, ip, &th);
+				st->tcp->tw_isn = 0;
+				return;
+			}
+			status = TCP_TW_ACK;
+		}
+		if (status == TCP_TW_ACK || status == TCP_TW_ACK_OOW)
+			tcp_v4_timewait_ack(st, tw, status);
+		return;
+	}
 	if (n && n->state == TCP_NEW_SYN_RECV) {
 		struct request_sock *req = (struct request_sock *)n;
 		if (req->listener->node.state == TCP_LISTEN || reqsk_migrate(st, req)) {

@@ -125,13 +125,121 @@ void tcp_child_process(struct ustack *st, struct sock *child, const struct ipv4_
 		tcp_rcv_state_process(st, child, ip, th);
 }
 
+/*
+ * tcp_time_wait: both FINs are acknowledged (or ours is, and the peer's came).  A 64-byte entry
+ * (inet_timewait_sock.c) takes over the 4-tuple for 2·MSL and the socket is done with: closed
+ * for an application that still holds it (recv() drains what is left, then 0; the state is
+ * CLOSE, as Linux's tcp_done leaves it), freed for an orphan.  Past tcp_max_tw_buckets the
+ * connection closes without TIME_WAIT (TcpExtTCPTimeWaitOverflow).
+ */
 void tcp_time_wait(struct ustack *st, struct sock *sk)
 {
-	tcp_set_state(st, sk, TCP_TIME_WAIT);
-	timer_cancel(st, &sk->timers.retransmit);
 	timer_cancel(st, &sk->timers.delack);
-	if (sk->fd < 0)
-		tcp_data_free(st, sk); /* an orphan needs its 4-tuple for 2·MSL, not its buffers */
-	timer_arm(st, &sk->timers.sk, st->now + (uint64_t)TCP_TIMEWAIT_LEN_MS * 1000u);
-	sk_wake_sk(st, sk);
+	timer_cancel(st, &sk->timers.sk);
+	if (!inet_twsk_hashdance_schedule(st, sk))
+		MIB_INC(st, TcpExtTCPTimeWaitOverflow);
+	tcp_done(st, sk, 0);
+}
+
+/*
+ * tcp_timewait_state_process, the TIME_WAIT substate (Linux 6.18, line for line; RFC 9293
+ * §3.10.7.4 and RFC 1337, RFC 7323 §5 for PAWS, RFC 1122 §4.2.2.13 for the reopening SYN).
+ *
+ * A segment at rcv_nxt with nothing in it is the peer's last ACK again, or a RST: the ACK
+ * restarts the 60 s; the RST ends TIME_WAIT ("TIME_WAIT assassination") unless
+ * net.ipv4.tcp_rfc1337 says to ignore it.  A SYN newer than the old connection — by sequence
+ * or by timestamp — may open a new one: the listener takes it with an ISN above everything
+ * this one sent (snd_nxt + 65535 + 2), so that old duplicates cannot be mistaken for new data.
+ * Anything else — a retransmitted FIN (our ACK was lost), an old segment, a PAWS-rejected one
+ * (TcpExtPAWSTimewait) — restarts the 60 s if it carries an ACK and is answered with our ACK,
+ * at most every tcp_invalid_ratelimit unless it carries data or a FIN
+ * (TcpExtTCPACKSkippedTimeWait); a RST there is dropped.
+ *
+ * PAWS here has no jitter window (tcp_paws_reject with 0), ignores a ts_recent older than
+ * TCP_PAWS_WRAP, and lets a RST through once ts_recent is a minute old (TCP_PAWS_MSL).
+ */
+#define TCP_PAWS_WRAP_S 2147u /* INT_MAX / USEC_PER_SEC */
+#define TCP_PAWS_MSL_S 60u
+
+enum tcp_tw_status tcp_timewait_state_process(struct ustack *st, struct inet_timewait_sock *tw,
+					      const struct tcp_repr *th, uint32_t *tw_isn)
+{
+	bool saw_ts = false, paws_reject = false;
+	bool rst = th->flags & TCPHDR_RST, syn = th->flags & TCPHDR_SYN, ack = th->flags & TCPHDR_ACK;
+	uint16_t now_s = (uint16_t)(tcp_clock_ms(st) / 1000u);
+	tcp_trace(st, "tcp_timewait_state_process", &tw->node, TCP_TIME_WAIT, TCP_TIME_WAIT);
+	if ((tw->node.tw_flags & TW_TSTAMP) && th->opt.ts_ok) {
+		saw_ts = true;
+		bool paws_ok = (int32_t)(th->opt.tsval - tw->ts_recent) >= 0 ||
+			       (uint16_t)(now_s - tw->ts_recent_stamp) >= TCP_PAWS_WRAP_S || !tw->ts_recent;
+		paws_reject = !paws_ok && !(rst && (uint16_t)(now_s - tw->ts_recent_stamp) >= TCP_PAWS_MSL_S);
+	}
+	uint32_t end_seq = th->seq + (uint32_t)th->plen + syn + !!(th->flags & TCPHDR_FIN);
+	if (!paws_reject && th->seq == tw->rcv_nxt && (th->seq == end_seq || rst)) {
+		/* in window: a RST or a bare ACK */
+		if (rst) {
+			if (!st->sysctl.tcp_rfc1337) {
+				inet_twsk_deschedule_put(st, tw);
+				return TCP_TW_SUCCESS;
+			}
+		} else {
+			inet_twsk_reschedule(st, tw);
+		}
+		if (saw_ts) {
+			tw->ts_recent = th->opt.tsval;
+			tw->ts_recent_stamp = now_s;
+		}
+		return TCP_TW_SUCCESS;
+	}
+	if (syn && !rst && !ack && !paws_reject &&
+	    (after(th->seq, tw->rcv_nxt) || (saw_ts && (int32_t)(tw->ts_recent - th->opt.tsval) < 0))) {
+		uint32_t isn = tw->snd_nxt + 65535u + 2u;
+		*tw_isn = isn ? isn : 1;
+		return TCP_TW_SYN;
+	}
+	if (paws_reject)
+		MIB_INC(st, TcpExtPAWSTimewait);
+	if (rst)
+		return TCP_TW_SUCCESS;
+	/* "we must reset the TIMEWAIT timer" — but not for an ACK-less SYN, which may be an old
+	 * duplicate as much as a new connection with a sequence number below rcv_nxt */
+	if (paws_reject || ack)
+		inet_twsk_reschedule(st, tw);
+	/* tcp_timewait_check_oow_rate_limit: data and FINs are always answered */
+	if (th->seq != end_seq && !syn)
+		return TCP_TW_ACK_OOW;
+	uint32_t stamp = tcp_clock_ms(st) + 1; /* kept one ahead, so that 0 means none */
+	if (tw->last_oow_ack_ms && stamp - tw->last_oow_ack_ms < (uint32_t)st->sysctl.tcp_invalid_ratelimit) {
+		MIB_INC(st, TcpExtTCPACKSkippedTimeWait);
+		return TCP_TW_SUCCESS;
+	}
+	tw->last_oow_ack_ms = stamp;
+	return TCP_TW_ACK_OOW;
+}
+
+/* tcp_v4_timewait_ack: our last ACK again — snd_nxt, rcv_nxt, the window that was left, the
+ * timestamps if the connection had them; from the stack, not the socket (TTL and DF as
+ * Linux's control socket sends them).  The TOS is the connection's, without its ECN bits for
+ * an answer to an out-of-window segment. */
+void tcp_v4_timewait_ack(struct ustack *st, struct inet_timewait_sock *tw, enum tcp_tw_status status)
+{
+	struct ustack_route_result rt;
+	if (ip_route_connect(st, tw->node.raddr, tw->node.laddr, &rt) < 0)
+		return;
+	uint8_t tos = tw->node.tw_tos;
+	if (status == TCP_TW_ACK_OOW)
+		tos &= (uint8_t)~INET_ECN_MASK;
+	struct tcp_seg_out seg = {
+		.laddr = tw->node.laddr, .raddr = tw->node.raddr,
+		.lport = tw->node.lport, .rport = tw->node.rport,
+		.seq = tw->snd_nxt, .ack = tw->rcv_nxt, .flags = TCPHDR_ACK,
+		.window = tw->rcv_wnd, .tos = tos,
+		.df = true, .id_set = true, .id = 0,
+	};
+	if (tw->ts_recent) { /* tcp_v4_send_ack: the option when there is a tsecr to echo */
+		seg.opt.ts_ok = true;
+		seg.opt.tsval = tcp_clock_ms(st) + tcp_tw_ts_off(st, tw);
+		seg.opt.tsecr = tw->ts_recent;
+	}
+	tcp_transmit(st, &seg, &rt);
 }

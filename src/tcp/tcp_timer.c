@@ -275,8 +275,8 @@ static void tcp_keepalive_timer(struct ustack *st, struct sock *sk)
 	timer_arm(st, &sk->timers.sk, st->now + intvl);
 }
 
-/* sk_timer: TIME_WAIT's 2·MSL is over, or an orphan waited tcp_fin_timeout in FIN_WAIT2
- * (then Linux resets the peer, TcpExtTCPAbortOnTimeout), or keepalive. */
+/* sk_timer: an orphan waited tcp_fin_timeout in FIN_WAIT2 (then Linux resets the peer,
+ * TcpExtTCPAbortOnTimeout), or keepalive.  (TIME_WAIT has its own: inet_timewait_sock.c.) */
 void tcp_tw_timer(struct ustack *st, struct utimer *t)
 {
 	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, timers.sk));
@@ -285,10 +285,7 @@ void tcp_tw_timer(struct ustack *st, struct utimer *t)
 			tcp_keepalive_timer(st, sk);
 		return;
 	}
-	if (sk->node.state == TCP_TIME_WAIT) {
-		MIB_INC(st, TcpExtTW);
-		tcp_done(st, sk, 0);
-	} else if (sk->node.state == TCP_FIN_WAIT2 && sk->fd < 0) {
+	if (sk->node.state == TCP_FIN_WAIT2 && sk->fd < 0) {
 		MIB_INC(st, TcpExtTCPAbortOnTimeout);
 		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_STATE, sk->node.state);
 		tcp_done(st, sk, 0);

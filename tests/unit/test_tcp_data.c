@@ -5,6 +5,7 @@
  * most tests negotiate only MSS 1460, so no option hides in the arithmetic.
  */
 #include "testwire.h"
+#include <ustack/diag.h>
 #include <ustack/socket.h>
 
 #include <errno.h>
@@ -490,6 +491,14 @@ static void test_passive_close(void **state)
 	tw_expect_seg(t, &conn, TW_RST, 3, 0, 0);
 }
 
+/* TIME_WAIT entries of the DUT (sockstat's tw) */
+static uint32_t tw_count(struct tw *t)
+{
+	struct ustack_sockstat ss;
+	assert_int_equal(ustack_sockstat(t->st, &ss), 0);
+	return ss.tcp_tw;
+}
+
 static void test_active_close_time_wait(void **state)
 {
 	struct tw *t = *state;
@@ -506,7 +515,11 @@ static void test_active_close_time_wait(void **state)
 	tw_expect_seg(t, &conn, TW_ACK, 1, 4, 0);
 	tw_peer_send(t, &conn, 4, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
 	tw_expect_seg(t, &conn, TW_ACK, 1, 5, 0);
-	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_TIME_WAIT);
+	/* the socket is done with (Linux's tcp_done after tcp_time_wait: CLOSE); a TIME_WAIT
+	 * entry of its own holds the connection, counted as it comes */
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSE);
+	assert_int_equal(tw_counter(t, "TcpExtTW"), 1);
+	assert_int_equal(tw_count(t), 1);
 	char buf[8];
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 4);
 	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 0);
@@ -515,11 +528,11 @@ static void test_active_close_time_wait(void **state)
 	tw_advance(t, 30000);
 	tw_peer_send(t, &conn, 4, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
 	tw_expect_seg(t, &conn, TW_ACK, 1, 5, 0);
-	/* which restarts 2·MSL: still there 59.9 s later, gone at 60 s */
+	/* which restarts 2·MSL: still there 59.999 s later, gone at 60 s */
 	tw_advance(t, 59999);
-	assert_int_equal(tw_counter(t, "TcpExtTW"), 0);
+	assert_int_equal(tw_count(t), 1);
 	tw_advance(t, 1);
-	assert_int_equal(tw_counter(t, "TcpExtTW"), 1);
+	assert_int_equal(tw_count(t), 0);
 	tw_peer_send(t, &conn, 5, 1, TW_ACK, 65535, NULL, 0);
 	assert_int_equal(tw_expect_tcp(t).flags, TW_RST);
 }
@@ -582,11 +595,13 @@ static uint32_t active_conn_to_time_wait(struct tw *t, uint16_t lport, uint32_t 
 	int one = 1;
 	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
 	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(lport) };
-	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&me, sizeof(me)), 0);
+	if (lport) /* else the ephemeral port connect() finds */
+		assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&me, sizeof(me)), 0);
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(PORT), .sin_addr.s_addr = htonl(TW_PEER_IP) };
 	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&to, sizeof(to)), -1);
 	struct tw_seg s = tw_expect_tcp(t);
 	assert_int_equal(s.flags, TW_SYN);
+	lport = s.sport;
 	struct tw_conn c = { .fd = fd, .iss = s.seq, .peer_isn = peer_isn, .port = lport, .peer_port = PORT };
 	size_t n = 0;
 	const uint8_t *ts = tw_seg_opt(&s, TW_OPT_TS, &n);
@@ -618,25 +633,175 @@ static int connect_from(struct tw *t, uint16_t lport)
 	return ustack_connect(t->st, fd, (struct sockaddr *)&to, sizeof(to)) < 0 ? -errno : 0;
 }
 
+static int connect_ephemeral(struct tw *t)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(PORT), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	return ustack_connect(t->st, fd, (struct sockaddr *)&to, sizeof(to)) < 0 ? -errno : 0;
+}
+
+/*
+ * Taking a TIME_WAIT connection's 4-tuple over (tcp_twsk_unique, Linux 6.18).  bind() may
+ * share the port with the entry when both set SO_REUSEADDR.  A connect() from a port chosen
+ * with bind() takes the 4-tuple over from an entry that saw timestamps whatever tcp_tw_reuse
+ * says (Linux's __inet_hash_connect passes no twp then); the ephemeral search only with
+ * tcp_tw_reuse = 1 (the default, 2, means loopback only) and once tcp_tw_reuse_delay has
+ * passed.  Either way the new ISN is above the old sequence space and TcpExtTWRecycled counts.
+ */
 static void test_time_wait_reuse(void **state)
 {
 	struct tw *t = *state;
-	uint32_t snd_nxt = active_conn_to_time_wait(t, 5555, 7000);
-	/* the default (2: loopback only) never reuses here: the 4-tuple is taken */
-	tw_advance(t, 2000);
-	assert_int_equal(connect_from(t, 5555), -EADDRNOTAVAIL);
-	/* tcp_tw_reuse = 1: only once the last timestamp is older than tcp_tw_reuse_delay */
+	/* ephemeral, with one port to choose from */
+	tw_sysctl(t, "net.ipv4.ip_local_port_range", "5556 5556");
+	uint32_t snd_nxt = active_conn_to_time_wait(t, 0, 8000);
+	assert_int_equal(connect_ephemeral(t), -EADDRNOTAVAIL); /* tcp_tw_reuse = 2: loopback only */
 	tw_sysctl(t, "net.ipv4.tcp_tw_reuse", "1");
-	snd_nxt = active_conn_to_time_wait(t, 5556, 8000);
 	tw_advance(t, 1000);
-	assert_int_equal(connect_from(t, 5556), -EADDRNOTAVAIL);
+	assert_int_equal(connect_ephemeral(t), -EADDRNOTAVAIL); /* tcp_tw_reuse_delay: 1000 ms */
 	tw_advance(t, 1);
-	assert_int_equal(connect_from(t, 5556), -EINPROGRESS);
+	assert_int_equal(connect_ephemeral(t), -EINPROGRESS);
 	struct tw_seg s = tw_expect_tcp(t);
 	assert_int_equal(s.flags, TW_SYN);
 	assert_int_equal(s.sport, 5556);
 	assert_int_equal(s.seq, snd_nxt + 65535 + 2); /* above the old sequence space */
 	assert_int_equal(tw_counter(t, "TcpExtTWRecycled"), 1);
+
+	/* bound: the entry holds the port against a bind() without SO_REUSEADDR ... */
+	tw_sysctl(t, "net.ipv4.tcp_tw_reuse", "2");
+	snd_nxt = active_conn_to_time_wait(t, 5555, 7000);
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(5555) };
+	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&me, sizeof(me)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+	/* ... and with it, connect() takes the 4-tuple over at once, tcp_tw_reuse at its default */
+	assert_int_equal(connect_from(t, 5555), -EINPROGRESS);
+	s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN);
+	assert_int_equal(s.sport, 5555);
+	assert_int_equal(s.seq, snd_nxt + 65535 + 2);
+	assert_int_equal(tw_counter(t, "TcpExtTWRecycled"), 2);
+}
+
+/* The DUT closes an accepted connection first; the peer acknowledges the FIN, sends its own
+ * (with timestamps when o is given): the DUT is in TIME_WAIT. */
+static void server_to_time_wait(struct tw *t, const struct tw_opts *o)
+{
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
+	tw_peer_send_opts(t, &conn, o, 0, 1, TW_ACK, 65535, NULL, 0);
+	tw_peer_send_opts(t, &conn, o, 0, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
+	assert_int_equal(tw_count(t), 1);
+}
+
+/*
+ * RFC 1122 §4.2.2.13, as Linux 6.18's tcp_timewait_state_process: a SYN may reopen a
+ * connection in TIME_WAIT when it is newer than the old one — here by sequence number (no
+ * timestamps).  The listener takes it with an ISN above the old connection's sequence space
+ * (snd_nxt + 65535 + 2).  An old SYN (below rcv_nxt) is answered with the entry's ACK instead.
+ */
+static void test_time_wait_syn_reopens(void **state)
+{
+	struct tw *t = *state;
+	accept_conn(t);
+	server_to_time_wait(t, NULL);
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_send(t, f, tw_tcp(f, PEER, PORT, conn.peer_isn, 0, TW_SYN, 65535, o.b, o.len));
+	struct tw_seg s = tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
+	assert_int_equal(s.win, 64240); /* what was left of the window, as it was announced */
+	assert_int_equal(s.optlen, 0);  /* no timestamps on this connection */
+	assert_int_equal(tw_count(t), 1);
+	uint32_t nisn = tw_peer_seq(&conn, 100000);
+	tw_send(t, f, tw_tcp(f, PEER, PORT, nisn, 0, TW_SYN, 65535, o.b, o.len));
+	s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN | TW_ACK);
+	assert_int_equal(s.seq, tw_dut_seq(&conn, 1) + 65535 + 2);
+	assert_int_equal(s.ack, nisn + 1);
+	assert_int_equal(tw_count(t), 0);
+	struct ustack_sockstat ss;
+	assert_int_equal(ustack_sockstat(t->st, &ss), 0);
+	assert_int_equal(ss.tcp_reqsk, 1);
+}
+
+/* A RST at rcv_nxt ends TIME_WAIT (RFC 1337's "assassination", which Linux allows unless
+ * net.ipv4.tcp_rfc1337); one elsewhere is dropped without a word. */
+static void test_time_wait_rst(void **state)
+{
+	struct tw *t = *state;
+	accept_conn(t);
+	server_to_time_wait(t, NULL);
+	tw_peer_send(t, &conn, 7, 0, TW_RST, 0, NULL, 0);
+	tw_expect_none(t);
+	assert_int_equal(tw_count(t), 1);
+	tw_peer_send(t, &conn, 1, 0, TW_RST, 0, NULL, 0);
+	tw_expect_none(t);
+	assert_int_equal(tw_count(t), 0);
+}
+
+/* tcp_rfc1337 = 1: the RST is ignored; the entry stays, and answers a retransmitted FIN. */
+static void test_time_wait_rfc1337(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_rfc1337", "1");
+	accept_conn(t);
+	server_to_time_wait(t, NULL);
+	tw_peer_send(t, &conn, 1, 0, TW_RST, 0, NULL, 0);
+	tw_expect_none(t);
+	assert_int_equal(tw_count(t), 1);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
+}
+
+/*
+ * PAWS in TIME_WAIT (RFC 7323 §5, tcp_paws_reject with no jitter window): a segment with an
+ * older timestamp is counted (TcpExtPAWSTimewait) and answered with the ACK — its timestamps
+ * the connection's, TSecr the last one the peer sent — at most every tcp_invalid_ratelimit
+ * (TcpExtTCPACKSkippedTimeWait); data is answered every time.
+ */
+static void test_time_wait_paws(void **state)
+{
+	struct tw *t = *state;
+	accept_sack_ts_conn(t, 0);
+	struct tw_opts o = { 0 };
+	tw_opt_ts(&o, 5002, 0);
+	server_to_time_wait(t, &o);
+	struct tw_opts old = { 0 };
+	tw_opt_ts(&old, 4000, 0);
+	tw_peer_send_opts(t, &conn, &old, 1, 1, TW_ACK, 65535, NULL, 0);
+	struct tw_seg s = tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
+	size_t n = 0;
+	const uint8_t *ts = tw_seg_opt(&s, TW_OPT_TS, &n);
+	assert_non_null(ts);
+	assert_int_equal(tw_rd32(ts + 4), 5002);
+	assert_int_equal(tw_counter(t, "TcpExtPAWSTimewait"), 1);
+	tw_peer_send_opts(t, &conn, &old, 1, 1, TW_ACK, 65535, NULL, 0);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPACKSkippedTimeWait"), 1);
+	struct tw_opts now = { 0 };
+	tw_opt_ts(&now, 5003, 0);
+	tw_peer_send_opts(t, &conn, &now, 1, 1, TW_ACK | TW_PSH, 65535, "late", 4);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
+	assert_int_equal(tw_count(t), 1);
+}
+
+/* Past net.ipv4.tcp_max_tw_buckets a connection closes without TIME_WAIT
+ * (TcpExtTCPTimeWaitOverflow): a retransmitted FIN then finds nothing and is reset. */
+static void test_time_wait_overflow(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_max_tw_buckets", "0");
+	accept_conn(t);
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK, 65535, NULL, 0);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
+	assert_int_equal(tw_counter(t, "TcpExtTCPTimeWaitOverflow"), 1);
+	assert_int_equal(tw_count(t), 0);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
+	assert_int_equal(tw_expect_tcp(t).flags, TW_RST);
 }
 
 /* The peer's ACK with timestamps (TSval 5001) and SACK blocks (relative to the DUT's ISN + 1). */
@@ -763,7 +928,8 @@ static void test_simultaneous_close(void **state)
 	tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
 	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSING);
 	tw_peer_send(t, &conn, 1, 1, TW_ACK, 65535, NULL, 0);
-	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_TIME_WAIT);
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_CLOSE); /* TIME_WAIT: an entry's */
+	assert_int_equal(tw_count(t), 1);
 	tw_expect_none(t);
 	char b;
 	assert_int_equal(ustack_recv(t->st, conn.fd, &b, 1, 0), 0);
@@ -1299,6 +1465,11 @@ int main(void)
 		T(test_linger_zero_resets),
 		T(test_rto_go_back_n),
 		T(test_time_wait_reuse),
+		T(test_time_wait_syn_reopens),
+		T(test_time_wait_rst),
+		T(test_time_wait_rfc1337),
+		T(test_time_wait_paws),
+		T(test_time_wait_overflow),
 		T(test_sack_recovery_rfc6675),
 		T(test_tail_loss_probe),
 		T(test_simultaneous_close),

@@ -1,0 +1,297 @@
+/*
+ * TIME_WAIT entries (Linux's net/ipv4/inet_timewait_sock.c): their memory, their place in the
+ * established and bind hashes, and the death row that ends them.
+ *
+ * Memory.  An entry is 64 bytes (struct inet_timewait_sock).  Entries live in 2 MB chunks of
+ * 32,768, mapped on huge pages; slot 0 of each chunk holds the chunk's number, so that an
+ * entry's index — what the death row links with, 4 bytes instead of an 8-byte pointer — is
+ * found from its address alone, and index 0 (chunk 0's header) means "none".  Freed entries
+ * go on a free list through dr_next; chunks stay until the instance goes, as many as the
+ * most TIME_WAIT entries it ever held needed.  net.ipv4.tcp_max_tw_buckets bounds them: past
+ * it a closing connection skips TIME_WAIT (TcpExtTCPTimeWaitOverflow), as Linux's does.
+ *
+ * The death row.  Every entry waits TCP_TIMEWAIT_LEN (60 s) from when it was last
+ * scheduled: entering TIME_WAIT, or rescheduled by a retransmitted FIN or an ACK
+ * (inet_twsk_reschedule).  All waits being equal, the row is a FIFO ordered by expiry:
+ * scheduling appends, rescheduling moves to the tail, both O(1), and one timer — armed for the
+ * head — ends the entries whose time has come, each at its own millisecond.  (Linux gives each
+ * entry a timer of its own; ustack's timers are 32 bytes, half an entry.)
+ *
+ * The port.  An entry keeps its port from bind() (inet_twsk_hashdance_schedule puts it on
+ * the bucket, as Linux's tw_tb does) without a link of its own: the bucket counts entries by
+ * address and SO_REUSEADDR/SO_REUSEPORT flags (struct tw_bind_row), which is all
+ * inet_csk_bind_conflict asks of them.  A port's rows are few: its connections share the
+ * listener's address and flags.
+ */
+#include "core/stack.h"
+#include "tcp/tcp.h"
+#include "tcp/tcp_seq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TW_CHUNK_SHIFT 15 /* 32,768 entries of 64 bytes: 2 MB */
+#define TW_CHUNK (1u << TW_CHUNK_SHIFT)
+#define TW_CHUNK_BYTES ((size_t)TW_CHUNK * sizeof(struct inet_timewait_sock))
+
+_Static_assert(sizeof(struct inet_timewait_sock) == 64, "a TIME_WAIT entry is 64 bytes");
+
+static struct inet_timewait_sock *tw_at(const struct tcp_state_tables *t, uint32_t i)
+{
+	return &t->tw_chunks[i >> TW_CHUNK_SHIFT][i & (TW_CHUNK - 1)];
+}
+
+static uint32_t tw_index(const struct inet_timewait_sock *tw)
+{
+	const struct inet_timewait_sock *base =
+		(const struct inet_timewait_sock *)((uintptr_t)tw & ~(uintptr_t)(TW_CHUNK_BYTES - 1));
+	uint32_t chunk;
+	memcpy(&chunk, base, sizeof(chunk)); /* slot 0: the chunk's number */
+	return chunk << TW_CHUNK_SHIFT | (uint32_t)(tw - base);
+}
+
+static struct inet_timewait_sock *tw_alloc(struct tcp_state_tables *t)
+{
+	uint32_t i = t->tw_free;
+	if (i) {
+		struct inet_timewait_sock *tw = tw_at(t, i);
+		t->tw_free = tw->dr_next;
+		return tw;
+	}
+	if (!(t->tw_fresh & (TW_CHUNK - 1))) { /* the last chunk is used up (or there is none) */
+		uint32_t n = t->tw_nchunks;
+		if (n >= (UINT32_MAX >> TW_CHUNK_SHIFT))
+			return NULL;
+		struct inet_timewait_sock **c = realloc(t->tw_chunks, (n + 1) * sizeof(*c));
+		if (!c)
+			return NULL;
+		t->tw_chunks = c;
+		if (!(c[n] = vzalloc_huge(TW_CHUNK_BYTES)))
+			return NULL;
+		memcpy(&c[n][0], &n, sizeof(n));
+		t->tw_nchunks = n + 1;
+		t->tw_fresh = n << TW_CHUNK_SHIFT | 1; /* slot 0 is the header */
+	}
+	return tw_at(t, t->tw_fresh++);
+}
+
+static void tw_free(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
+{
+	memset(tw, 0, sizeof(*tw));
+	tw->dr_next = t->tw_free;
+	t->tw_free = tw_index(tw);
+}
+
+uint64_t inet_twsk_expires_us(const struct inet_timewait_sock *tw)
+{
+	return ((uint64_t)tw->sched_ms + TCP_TIMEWAIT_LEN_MS) * 1000u;
+}
+
+/* ---- the death row ---- */
+
+static void dr_unlink(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
+{
+	if (tw->dr_prev)
+		tw_at(t, tw->dr_prev)->dr_next = tw->dr_next;
+	else
+		t->tw_head = tw->dr_next;
+	if (tw->dr_next)
+		tw_at(t, tw->dr_next)->dr_prev = tw->dr_prev;
+	else
+		t->tw_tail = tw->dr_prev;
+	tw->dr_next = tw->dr_prev = 0;
+}
+
+static void dr_append(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
+{
+	uint32_t i = tw_index(tw);
+	tw->dr_prev = t->tw_tail;
+	tw->dr_next = 0;
+	if (t->tw_tail)
+		tw_at(t, t->tw_tail)->dr_next = i;
+	else
+		t->tw_head = i;
+	t->tw_tail = i;
+}
+
+/* The timer follows the head: armed for it, or stopped with the row empty. */
+static void dr_arm(struct ustack *st)
+{
+	struct tcp_state_tables *t = st->tcp;
+	if (!t->tw_head) {
+		timer_cancel(st, &t->tw_timer);
+		return;
+	}
+	uint64_t at = inet_twsk_expires_us(tw_at(t, t->tw_head));
+	if (!timer_pending(&t->tw_timer) || timer_expires_us(&t->tw_timer) != at)
+		timer_arm(st, &t->tw_timer, at);
+}
+
+/* tw_timer_handler → inet_twsk_kill: every entry whose 60 s are over goes, silently (Linux
+ * counted it, TcpExtTW, when it came). */
+static void tw_timer_fire(struct ustack *st, struct utimer *tm)
+{
+	(void)tm;
+	struct tcp_state_tables *t = st->tcp;
+	while (t->tw_head) {
+		struct inet_timewait_sock *tw = tw_at(t, t->tw_head);
+		if (inet_twsk_expires_us(tw) > st->now)
+			break;
+		tcp_trace(st, "inet_twsk_kill", &tw->node, TCP_TIME_WAIT, TCP_CLOSE);
+		inet_twsk_deschedule_put(st, tw);
+	}
+	dr_arm(st);
+}
+
+void inet_twsk_init(struct ustack *st)
+{
+	timer_init(&st->tcp->tw_timer, tw_timer_fire);
+}
+
+void inet_twsk_reschedule(struct ustack *st, struct inet_timewait_sock *tw)
+{
+	struct tcp_state_tables *t = st->tcp;
+	bool was_head = t->tw_head == tw_index(tw);
+	dr_unlink(t, tw);
+	tw->sched_ms = tcp_clock_ms(st);
+	dr_append(t, tw);
+	if (was_head)
+		dr_arm(st);
+}
+
+/* ---- the bind bucket's rows ---- */
+
+static struct tw_bind_row **tw_row_find(struct bind_bucket *b, uint32_t laddr, uint8_t flags)
+{
+	struct tw_bind_row **rp = &b->tw_rows;
+	for (; *rp; rp = &(*rp)->next)
+		if ((*rp)->laddr == laddr && (*rp)->reuse == !!(flags & TW_REUSE) &&
+		    (*rp)->reuseport == !!(flags & TW_REUSEPORT))
+			break;
+	return rp;
+}
+
+/* inet_bind_conflict's test against the port's TIME_WAIT entries: they never listen, so
+ * SO_REUSEADDR on both sides lets bind() through; SO_REUSEPORT on both too (Linux skips the
+ * owner check for a timewait socket); another specific address does. */
+bool inet_twsk_bind_conflict(const struct sock *sk, const struct bind_bucket *b)
+{
+	for (const struct tw_bind_row *r = b->tw_rows; r; r = r->next) {
+		if (sk->node.laddr && r->laddr && sk->node.laddr != r->laddr)
+			continue;
+		if (sk->reuseaddr && r->reuse)
+			continue;
+		if (sk->reuseport && r->reuseport)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+/* ---- life ---- */
+
+/*
+ * inet_twsk_alloc + tcp_time_wait's copy + inet_twsk_hashdance_schedule: the entry takes the
+ * socket's place in the established hash (the socket leaves it in tcp_done), holds the port,
+ * and is scheduled to go in 60 s — counted TcpExtTW now, as Linux counts it.  False, with
+ * nothing changed, past net.ipv4.tcp_max_tw_buckets or out of memory.
+ */
+bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk)
+{
+	struct tcp_state_tables *t = st->tcp;
+	struct bind_bucket *b = sk->tb;
+	if (!b || t->tw_count >= (uint32_t)st->sysctl.tcp_max_tw_buckets)
+		return false;
+	uint8_t flags = (uint8_t)((sk->tstamp_ok ? TW_TSTAMP : 0) | (sk->ts_off ? TW_TS_OFF : 0) |
+				  (sk->reuseaddr ? TW_REUSE : 0) | (sk->reuseport ? TW_REUSEPORT : 0));
+	struct tw_bind_row **rp = tw_row_find(b, sk->node.laddr, flags);
+	if (!*rp) {
+		struct tw_bind_row *r = calloc(1, sizeof(*r));
+		if (!r)
+			return false;
+		r->laddr = sk->node.laddr;
+		r->reuse = sk->reuseaddr;
+		r->reuseport = sk->reuseport;
+		*rp = r;
+	}
+	struct inet_timewait_sock *tw = tw_alloc(t);
+	if (!tw) {
+		if (!(*rp)->count) {
+			struct tw_bind_row *r = *rp;
+			*rp = r->next;
+			free(r);
+		}
+		return false;
+	}
+	(*rp)->count++;
+	tw->node.laddr = sk->node.laddr;
+	tw->node.raddr = sk->node.raddr;
+	tw->node.lport = sk->node.lport;
+	tw->node.rport = sk->node.rport;
+	tw->node.state = TCP_TIME_WAIT;
+	tw->node.tw_flags = flags;
+	tw->node.tw_rcv_wscale = sk->rcv_wscale;
+	/* inet->tos carries ECT(0) on an ECN connection (INET_ECN_xmit): so do the ACKs */
+	tw->node.tw_tos = (uint8_t)((sk->tos & ~3u) | ((sk->ecn_flags & TCP_ECN_OK) ? INET_ECN_ECT_0 : 0));
+	tw->snd_nxt = sk->snd_nxt;
+	tw->rcv_nxt = sk->rcv_nxt;
+	/* tcp_receive_window: what is left of the window we advertised */
+	int32_t wnd = (int32_t)(sk->rcv_adv - sk->rcv_nxt);
+	uint32_t field = (wnd > 0 ? (uint32_t)wnd : 0u) >> sk->rcv_wscale;
+	tw->rcv_wnd = (uint16_t)(field < 65535u ? field : 65535u);
+	tw->ts_recent = sk->ts_recent;
+	tw->ts_recent_stamp = (uint16_t)(sk->ts_recent_stamp_ms / 1000u);
+	tw->last_oow_ack_ms = 0;
+	tw->sched_ms = tcp_clock_ms(st);
+	inet_ehash_insert(st, &tw->node);
+	dr_append(t, tw);
+	t->tw_count++;
+	MIB_INC(st, TcpExtTW);
+	dr_arm(st);
+	return true;
+}
+
+/* inet_twsk_deschedule_put → inet_twsk_kill: off the death row, out of the established hash,
+ * its count off the port (the bucket goes with its last user), its memory back to the pool. */
+void inet_twsk_deschedule_put(struct ustack *st, struct inet_timewait_sock *tw)
+{
+	struct tcp_state_tables *t = st->tcp;
+	bool was_head = t->tw_head == tw_index(tw);
+	dr_unlink(t, tw);
+	inet_ehash_remove(st, &tw->node);
+	struct bind_bucket *b = inet_bind_bucket_find(st, tw->node.lport);
+	if (b) {
+		struct tw_bind_row **rp = tw_row_find(b, tw->node.laddr, tw->node.tw_flags);
+		if (*rp && !--(*rp)->count) {
+			struct tw_bind_row *r = *rp;
+			*rp = r->next;
+			free(r);
+		}
+		inet_bind_bucket_release(st, b);
+	}
+	t->tw_count--;
+	tw_free(t, tw);
+	if (was_head)
+		dr_arm(st);
+}
+
+/* At teardown: the entries go with their chunks; the rows with the buckets (tables). */
+void inet_twsk_purge(struct ustack *st)
+{
+	struct tcp_state_tables *t = st->tcp;
+	timer_cancel(st, &t->tw_timer);
+	for (uint32_t c = 0; c < t->tw_nchunks; c++)
+		vfree_huge(t->tw_chunks[c], TW_CHUNK_BYTES);
+	free(t->tw_chunks);
+	t->tw_chunks = NULL;
+	t->tw_nchunks = t->tw_free = t->tw_fresh = t->tw_count = t->tw_head = t->tw_tail = 0;
+}
+
+/* tcptw->tw_ts_offset, from the same keyed hash the connection used (tcp/isn.c) */
+uint32_t tcp_tw_ts_off(struct ustack *st, const struct inet_timewait_sock *tw)
+{
+	if (!(tw->node.tw_flags & TW_TS_OFF))
+		return 0;
+	uint32_t key[2] = { tw->node.laddr, tw->node.raddr };
+	return (uint32_t)secret_hash(&st->secrets, SECRET_TS_OFF, key, sizeof(key));
+}
