@@ -86,6 +86,24 @@ enum ustack_link_type {
 /* How the stack hands a frame to a link driver.  The driver copies what it needs. */
 typedef int (*ustack_xmit_fn)(void *link, const void *frame, size_t len);
 
+/*
+ * Offloads (Linux's NETIF_F_TSO with NETIF_F_HW_CSUM).  A link that sets USTACK_IF_TSO and
+ * xmit_offload takes TCP/IPv4 packets of up to 64 KB that TCP would otherwise cut into
+ * segments itself: each handed to xmit_offload with gso_size (the MSS: every segment but the
+ * last carries that much data) and its TCP checksum left partial — the pseudo-header sum in
+ * the checksum field, to be completed over the bytes from csum_start (csum_offset is where
+ * the field is, from there), as a virtio_net_hdr with NEEDS_CSUM and GSO_TCPV4 says it.  The
+ * link cuts the packet into segments (or has a kernel do it), numbering the IP IDs up from the
+ * packet's and putting FIN and PSH on the last segment only.  Frames that need none of this
+ * still go through xmit.
+ */
+#define USTACK_IF_TSO 1u
+struct ustack_tx_offload {
+	uint16_t gso_size;
+	uint16_t csum_start, csum_offset; /* from the start of the frame */
+};
+typedef int (*ustack_xmit_offload_fn)(void *link, const void *frame, size_t len, const struct ustack_tx_offload *off);
+
 struct ustack_if_config {
 	const char *name;          /* e.g. "tap0"; at most 15 bytes like IFNAMSIZ */
 	enum ustack_link_type type;
@@ -96,6 +114,8 @@ struct ustack_if_config {
 	int tx_capture_by_link;    /* nonzero: the driver delays or drops frames after xmit and
 	                            * reports each as it goes on the wire (ustack_capture_wire_tx),
 	                            * so captures show the wire (link.h) */
+	unsigned offloads;         /* USTACK_IF_TSO, with xmit_offload */
+	ustack_xmit_offload_fn xmit_offload;
 };
 #define USTACK_MTU_MAX 1500
 
@@ -139,6 +159,14 @@ USTACK_API int ustack_route_lookup(struct ustack *st, struct in_addr daddr, stru
 
 /* One frame received on ifindex.  The stack does not keep the pointer. */
 USTACK_API void ustack_input(struct ustack *st, int ifindex, const void *frame, size_t len);
+/*
+ * The same for a frame the link vouches for: with USTACK_RX_CSUM_OK its TCP checksum is not
+ * checked (Linux's CHECKSUM_UNNECESSARY, or CHECKSUM_PARTIAL from a local sender: a
+ * virtio_net_hdr with DATA_VALID or NEEDS_CSUM).  Such a frame may be larger than the MTU: a
+ * TCP/IPv4 packet of up to 64 KB that a kernel's GRO or GSO left whole.
+ */
+#define USTACK_RX_CSUM_OK 1u
+USTACK_API void ustack_input_flags(struct ustack *st, int ifindex, const void *frame, size_t len, unsigned flags);
 
 /* Runs every timer due at the clock's current time, each seeing its own expiry as "now". */
 USTACK_API void ustack_timers_run(struct ustack *st);

@@ -16,6 +16,10 @@
 #define PKT_HEADROOM 128 /* Ethernet + IPv4 + TCP with options fit with room to spare */
 #define PKT_BUF_SIZE 2048
 #define PKT_POOL_MAX 65536
+/* A TSO packet's storage: 64 KB of IP packet, its link header and headroom.  A few are kept
+ * (PKT_BIG_KEEP) so that a bulk sender on a TSO device allocates nothing per packet. */
+#define PKT_BIG_SIZE (65536 + PKT_HEADROOM)
+#define PKT_BIG_KEEP 16
 
 struct pkt {
 	struct pkt *next;   /* queue link (neighbour queue, free list) */
@@ -24,11 +28,14 @@ struct pkt {
 	uint32_t len;       /* valid bytes */
 	uint32_t cap;       /* storage size */
 	uint8_t heap;       /* storage is malloc'ed, not inline */
+	uint16_t gso_size;  /* a TSO packet (USTACK_IF_TSO): the MSS the device cuts it by */
 	uint8_t buf[PKT_BUF_SIZE];
 };
 
 struct pkt_pool {
 	struct pkt *free;
+	void *big_free;     /* spare PKT_BIG_SIZE storage, each holding the next's address */
+	unsigned big_nfree;
 	size_t total; /* buffers ever allocated (≤ PKT_POOL_MAX) */
 	size_t in_use;
 };

@@ -1,7 +1,18 @@
 /*
  * The TAP driver: the kernel's /dev/net/tun in IFF_TAP|IFF_NO_PI mode hands ustack whole
  * Ethernet frames, and takes them back on write.  The run loop waits in epoll for frames or
- * for the stack's next timer, whichever comes first.
+ * for the stack's next timer, whichever comes first, then reads what is queued, a bounded
+ * burst per wake-up.
+ *
+ * Offloads (IFF_VNET_HDR, TUNSETOFFLOAD with TUN_F_CSUM | TUN_F_TSO4), what a virtio NIC
+ * gives a guest.  Every frame each way is preceded by a struct virtio_net_hdr.  Sending, TCP
+ * hands the device whole TSO packets of up to 64 KB (GSO_TCPV4, NEEDS_CSUM with the
+ * pseudo-header sum in the checksum field), which the kernel cuts into the segments ustack
+ * would have sent — one write instead of forty.  Receiving, the kernel keeps its own TSO and
+ * GRO packets whole and leaves their checksums to the local receiver (NEEDS_CSUM: partial,
+ * DATA_VALID: checked), which ustack then does not verify: memory-to-memory, as Linux's own
+ * veth does.  Off when the wire is impaired (netem queues MTU-sized frames) or when
+ * USTACK_TAP_OFFLOAD=off is in the environment (to measure without).
  */
 #include <ustack/link.h>
 #include "link/netem.h"
@@ -11,6 +22,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +30,15 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#define ETH_FRAME_MAX (14 + 4 + 65535) /* Ethernet (a VLAN tag), then a whole IPv4 packet */
 
 struct ustack_tap {
 	int fd, stopfd, kickfd;
+	bool vnet_hdr; /* every frame each way behind a virtio_net_hdr */
+	bool offload;  /* ... and TSO/checksum offloads on (not while impaired) */
 	char name[IFNAMSIZ];
 	struct ustack *st;
 	int ifindex;
@@ -65,9 +82,14 @@ struct ustack_tap *ustack_tap_open(const char *name)
 		goto fail;
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	const char *off = getenv("USTACK_TAP_OFFLOAD");
+	tap->vnet_hdr = !off || strcmp(off, "off") != 0;
+	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | (tap->vnet_hdr ? IFF_VNET_HDR : 0));
 	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
 	if (ioctl(tap->fd, TUNSETIFF, &ifr) < 0)
+		goto fail;
+	int hsz = (int)sizeof(struct virtio_net_hdr);
+	if (tap->vnet_hdr && ioctl(tap->fd, TUNSETVNETHDRSZ, &hsz) < 0)
 		goto fail;
 	memcpy(tap->name, ifr.ifr_name, IFNAMSIZ);
 	if (tap_set_up(tap->name) < 0)
@@ -120,6 +142,29 @@ int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params
 	return 0;
 }
 
+/* A TAP write takes one whole frame or fails; EAGAIN means the kernel's queue is full,
+ * which the stack treats as a drop, like a full NIC ring. */
+static int tap_write(struct ustack_tap *tap, const void *frame, size_t len, const struct ustack_tx_offload *off)
+{
+	if (!tap->vnet_hdr) {
+		ssize_t n = write(tap->fd, frame, len);
+		return n == (ssize_t)len ? 0 : -1;
+	}
+	struct virtio_net_hdr h = { 0 };
+	if (off) {
+		const uint8_t *f = frame;
+		h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		h.gso_size = off->gso_size;
+		h.csum_start = off->csum_start;
+		h.csum_offset = off->csum_offset;
+		h.hdr_len = (uint16_t)(off->csum_start + (len > off->csum_start + 12u ? (f[off->csum_start + 12] >> 4) * 4 : 20));
+	}
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)(uintptr_t)frame, len } };
+	ssize_t n = writev(tap->fd, iov, 2);
+	return n == (ssize_t)(sizeof(h) + len) ? 0 : -1;
+}
+
 static int tap_xmit(void *link, const void *frame, size_t len)
 {
 	struct ustack_tap *tap = link;
@@ -132,10 +177,13 @@ static int tap_xmit(void *link, const void *frame, size_t len)
 		tap_kick(tap);
 		return 0;
 	}
-	/* A TAP write takes one whole frame or fails; EAGAIN means the kernel's queue is full,
-	 * which the stack treats as a drop, like a full NIC ring. */
-	ssize_t n = write(tap->fd, frame, len);
-	return n == (ssize_t)len ? 0 : -1;
+	return tap_write(tap, frame, len, NULL);
+}
+
+/* A TSO packet: the kernel cuts it by gso_size and completes each segment's checksum. */
+static int tap_xmit_offload(void *link, const void *frame, size_t len, const struct ustack_tx_offload *off)
+{
+	return tap_write(link, frame, len, off);
 }
 
 static void tap_kick(void *arg)
@@ -148,11 +196,18 @@ static void tap_kick(void *arg)
 
 int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t mac[6], unsigned mtu)
 {
+	/* offloads, unless the wire is impaired: netem holds frames of the MTU */
+	tap->offload = tap->vnet_hdr && !tap->impaired &&
+		       ioctl(tap->fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) == 0;
+	if (tap->vnet_hdr && !tap->offload && ioctl(tap->fd, TUNSETOFFLOAD, 0ul) < 0)
+		return -1;
 	struct ustack_if_config cfg = {
 		.name = tap->name, .type = USTACK_LINK_ETHER, .mtu = mtu,
 		.xmit = tap_xmit, .link = tap,
 		/* impaired, a sent frame reaches the wire later, or never: captured then */
 		.tx_capture_by_link = tap->impaired,
+		.offloads = tap->offload ? USTACK_IF_TSO : 0,
+		.xmit_offload = tap->offload ? tap_xmit_offload : NULL,
 	};
 	memcpy(cfg.mac, mac, 6);
 	int idx = ustack_if_add(st, &cfg);
@@ -185,7 +240,7 @@ static void tap_deliver_due(struct ustack_tap *tap, uint64_t now)
 		bool lost = false;
 		if (in) /* unlocked: ustack may transmit in return */
 			ustack_input(tap->st, tap->ifindex, in->data, in->len);
-		else if (!(lost = write(tap->fd, out->data, out->len) < 0)) /* < 0: the kernel's queue is full */
+		else if (!(lost = tap_write(tap, out->data, out->len, NULL) < 0)) /* the kernel's queue is full */
 			ustack_capture_wire_tx(tap->st, tap->ifindex, out->data, out->len);
 		pthread_mutex_lock(&tap->mu);
 		tap->em.dropped += lost;
@@ -217,16 +272,26 @@ static uint64_t tap_next_wakeup(struct ustack_tap *tap, uint64_t now, uint64_t d
 static void tap_read_burst(struct ustack_tap *tap, uint8_t *frame, size_t size)
 {
 	const struct ustack_clock *clk = ustack_clock_monotonic();
+	size_t hs = tap->vnet_hdr ? sizeof(struct virtio_net_hdr) : 0;
 	for (int k = 0; k < 256; k++) {
 		ssize_t len = read(tap->fd, frame, size);
-		if (len <= 0)
+		if (len <= (ssize_t)hs)
 			break;
+		unsigned flags = 0;
+		if (hs) {
+			struct virtio_net_hdr h;
+			memcpy(&h, frame, sizeof(h));
+			if (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
+				flags = USTACK_RX_CSUM_OK;
+			len -= (ssize_t)hs;
+		}
+		const uint8_t *f = frame + hs;
 		if (tap->impaired) {
 			pthread_mutex_lock(&tap->mu);
-			netem_send(&tap->em, &tap->rxq, frame, (size_t)len, clk->now_us(NULL));
+			netem_send(&tap->em, &tap->rxq, f, (size_t)len, clk->now_us(NULL));
 			pthread_mutex_unlock(&tap->mu);
 		} else {
-			ustack_input(tap->st, tap->ifindex, frame, (size_t)len);
+			ustack_input_flags(tap->st, tap->ifindex, f, (size_t)len, flags);
 		}
 	}
 }
@@ -250,7 +315,8 @@ static int tap_loop(struct ustack_tap *tap, uint64_t deadline_us, bool drain)
 		close(ep);
 		return -1;
 	}
-	static __thread uint8_t frame[65536];
+	/* a virtio_net_hdr, then up to a 64 KB IP packet (GRO, TSO) behind its Ethernet header */
+	static __thread uint8_t frame[sizeof(struct virtio_net_hdr) + ETH_FRAME_MAX];
 	const struct ustack_clock *clk = ustack_clock_monotonic();
 	int rc = 0;
 	for (;;) {

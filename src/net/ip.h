@@ -14,7 +14,7 @@ struct pkt;
 struct ustack;
 
 /* ---- input (ip_input.c) ---- */
-void ip_rcv(struct ustack *st, struct netdev *dev, const uint8_t *b, size_t len, bool l2_bcast);
+void ip_rcv(struct ustack *st, struct netdev *dev, const uint8_t *b, size_t len, bool l2_bcast, bool csum_ok);
 /* Hands a complete datagram (header + payload) to its protocol. */
 void ip_local_deliver(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		      const uint8_t *b, size_t len);

@@ -80,7 +80,7 @@ int ip_output(struct ustack *st, struct pkt *p, const struct ip_tx *tx,
 		.daddr = tx->daddr,
 	};
 	unsigned mtu = rt->mtu < dev->mtu ? rt->mtu : dev->mtu;
-	if (total > mtu) {
+	if (total > mtu && !p->gso_size) { /* a TSO packet is cut by the device, to its segments */
 		if (tx->df) {
 			MIB_INC(st, IpFragFails);
 			pkt_free(st, p);

@@ -40,6 +40,10 @@ int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg)
 	dev->mtu = cfg->mtu;
 	dev->xmit = cfg->xmit;
 	dev->link = cfg->link;
+	if (cfg->xmit_offload) {
+		dev->xmit_offload = cfg->xmit_offload;
+		dev->offloads = cfg->offloads & USTACK_IF_TSO;
+	}
 	dev->tx_capture_by_link = cfg->tx_capture_by_link != 0;
 	int idx = dev->ifindex;
 	stack_unlock(st);
@@ -155,15 +159,16 @@ bool netdev_is_broadcast(const struct netdev *dev, uint32_t addr)
 	return false;
 }
 
-void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len)
+void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len, unsigned flags)
 {
+	bool csum_ok = flags & USTACK_RX_CSUM_OK;
 	dev->stats.rx_packets++;
 	dev->stats.rx_bytes += len;
 	netdev_pcap_write(st, dev, f, len);
 	trace_emit(st, USTACK_TRACE_PKT_RX, "netif_receive_skb", dev->ifindex, f, len, NULL);
 
 	if (dev->type == USTACK_LINK_RAWIP) {
-		ip_rcv(st, dev, f, len, false);
+		ip_rcv(st, dev, f, len, false, csum_ok);
 		return;
 	}
 	struct eth_repr eth;
@@ -180,7 +185,7 @@ void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t l
 	}
 	switch (eth.type) {
 	case ETH_P_IP:
-		ip_rcv(st, dev, f + ETH_HLEN, len - ETH_HLEN, bcast || eth_is_multicast(eth.dst));
+		ip_rcv(st, dev, f + ETH_HLEN, len - ETH_HLEN, bcast || eth_is_multicast(eth.dst), csum_ok);
 		break;
 	case ETH_P_ARP:
 		arp_rcv(st, dev, f + ETH_HLEN, len - ETH_HLEN);
@@ -207,7 +212,20 @@ void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p)
 	if (!dev->tx_capture_by_link) /* else the driver reports it when it goes on the wire */
 		netdev_pcap_write(st, dev, p->data, p->len);
 	trace_emit(st, USTACK_TRACE_PKT_TX, "net_dev_xmit", dev->ifindex, p->data, p->len, NULL);
-	if (dev->xmit(dev->link, p->data, p->len) < 0) {
+	int rc;
+	if (p->gso_size) {
+		/* a TSO packet (only for a device with USTACK_IF_TSO): its TCP checksum is partial */
+		size_t l3 = dev->type == USTACK_LINK_ETHER ? ETH_HLEN : 0;
+		struct ustack_tx_offload off = {
+			.gso_size = p->gso_size,
+			.csum_start = (uint16_t)(l3 + (size_t)((p->data[l3] & 0x0f) * 4)),
+			.csum_offset = 16, /* offsetof(struct tcphdr, check) */
+		};
+		rc = dev->xmit_offload(dev->link, p->data, p->len, &off);
+	} else {
+		rc = dev->xmit(dev->link, p->data, p->len);
+	}
+	if (rc < 0) {
 		dev->stats.tx_errors++;
 		dev->stats.tx_dropped++;
 	} else {
@@ -242,6 +260,15 @@ void ustack_input(struct ustack *st, int ifindex, const void *frame, size_t len)
 		stack_unlock(st);
 		return;
 	}
-	netdev_rx(st, dev, f, len);
+	netdev_rx(st, dev, f, len, 0);
+	stack_unlock(st);
+}
+
+void ustack_input_flags(struct ustack *st, int ifindex, const void *frame, size_t len, unsigned flags)
+{
+	stack_lock(st);
+	struct netdev *dev = netdev_get(st, ifindex);
+	if (dev)
+		netdev_rx(st, dev, frame, len, flags);
 	stack_unlock(st);
 }

@@ -24,6 +24,8 @@ struct netdev {
 	uint8_t mac[6];
 	unsigned mtu;
 	ustack_xmit_fn xmit;
+	ustack_xmit_offload_fn xmit_offload; /* with USTACK_IF_TSO in offloads */
+	unsigned offloads;
 	void *link;
 	struct ifaddr addrs[IFADDR_MAX];
 	int naddrs;
@@ -41,7 +43,7 @@ struct netdev {
 
 struct netdev *netdev_get(struct ustack *st, int ifindex);
 /* A frame arrived on dev: link-layer checks, then ARP or IP. */
-void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len);
+void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len, unsigned flags);
 /* Capture (net/pcap.c): a no-op unless a pcap file or a live capture is on for dev. */
 void netdev_pcap_write(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len);
 void netdev_pcap_close(struct netdev *dev);

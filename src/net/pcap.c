@@ -132,7 +132,7 @@ void netdev_pcap_write(struct ustack *st, struct netdev *dev, const uint8_t *f, 
 	if (c) {
 		struct pcap_pkthdr h = {
 			.ts = { .tv_sec = (time_t)(wall / 1000000u), .tv_usec = (suseconds_t)(wall % 1000000u) },
-			.caplen = (bpf_u_int32)len,
+			.caplen = (bpf_u_int32)(len < 65535 ? len : 65535), /* the snaplen: a TSO frame is cut */
 			.len = (bpf_u_int32)len,
 		};
 		pcap_dump((u_char *)c->dumper, &h, f);

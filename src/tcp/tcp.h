@@ -635,7 +635,10 @@ struct tcp_seg_out {
 	const struct tcp_buf *payload; /* optional: plen bytes from off past its head */
 	uint32_t off, plen;
 	uint16_t urg;  /* the urgent pointer, with TCPHDR_URG in flags */
+	uint16_t gso_size; /* a TSO packet of several segments of this size (USTACK_IF_TSO) */
 };
+/* A TSO packet's data at most: an IPv4 packet's 65535 bytes less IP and TCP headers. */
+#define TCP_TSO_MAX (65535u - 20u - 60u)
 int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct ustack_route_result *rt);
 int tcp_connect(struct ustack *st, struct sock *sk);
 int tcp_retransmit_syn(struct ustack *st, struct sock *sk);

@@ -56,15 +56,22 @@ int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct 
 	struct pkt *p = pkt_alloc(st, PKT_HEADROOM, hlen + plen);
 	if (!p)
 		return -ENOBUFS;
+	bool tso = seg->gso_size && plen > seg->gso_size;
 	struct tcp_repr r = {
 		.sport = seg->lport, .dport = seg->rport, .seq = seg->seq, .ack = seg->ack,
 		.flags = seg->flags, .window = seg->window, .urg = seg->urg, .opt = seg->opt, .plen = plen,
+		.partial_csum = tso,
 	};
 	uint8_t *b = pkt_put(p, hlen + plen);
 	if (plen) /* the payload is copied once, from the send ring into the packet */
 		tcp_buf_peek(seg->payload, seg->off, b + hlen, plen);
 	tcp_emit(b, &r, seg->laddr, seg->raddr);
-	MIB_INC(st, TcpOutSegs);
+	if (tso) {
+		p->gso_size = seg->gso_size;
+		MIB_ADD(st, TcpOutSegs, (plen + seg->gso_size - 1) / seg->gso_size); /* tcp_skb_pcount */
+	} else {
+		MIB_INC(st, TcpOutSegs);
+	}
 	if (seg->flags & TCPHDR_RST)
 		MIB_INC(st, TcpOutRsts);
 	struct ip_tx tx = { .saddr = seg->laddr, .daddr = seg->raddr, .proto = IPPROTO_TCP_, .tos = seg->tos,
@@ -409,10 +416,17 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	seg.payload = &sk->sndq;
 	seg.off = seq - sk->snd_una;
 	seg.plen = len;
+	/* more than a segment goes only to a TSO device (tcp_write_xmit): one packet, cut there */
+	uint32_t mss = tcp_mss_now(sk);
+	uint32_t segs = len > mss ? (len + mss - 1) / mss : 1;
+	if (segs > 1) {
+		seg.gso_size = (uint16_t)mss;
+		sk->inet_id = (uint16_t)(sk->inet_id + segs - 1); /* the device numbers the rest */
+	}
 	tcp_urg_set_pointer(sk, &seg);
 	sk->rcv_unacked = 0;
 	timer_cancel(st, &sk->timers.delack);
-	sk->segs_out++;
+	sk->segs_out += segs;
 	/* below snd_max: sent before — every retransmission (go-back-N after a timeout, fast
 	 * retransmit, the loss probe's, RACK's) comes through here, one segment at a time */
 	bool rexmit = (int32_t)(seq - sk->snd_max) < 0;
@@ -420,8 +434,8 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 		if (sk->snd_una == sk->snd_max && sk->ca_ops->tx_start) /* tcp_event_data_sent */
 			sk->ca_ops->tx_start(sk, (uint32_t)((st->now - sk->lsndtime) / 1000u));
 		if (sk->in_recovery)
-			sk->prr.out++; /* PRR counts what recovery sends */
-		sk->data_segs_out++;
+			sk->prr.out += segs; /* PRR counts what recovery sends */
+		sk->data_segs_out += segs;
 		sk->bytes_sent += len;
 		sk->lsndtime = st->now;
 		/* tcp_event_data_sent: an answer within ato of the data it answers: pingpong */
@@ -538,8 +552,10 @@ static void tcp_event_data_sent(struct ustack *st, struct sock *sk, uint32_t seq
 	if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
 		sk->snd_max = sk->snd_nxt;
 	bool first_in_flight = !rexmit && seq == sk->snd_una;
-	if (!rexmit)
-		sk->last_seg_seq = seq;
+	if (!rexmit) { /* the last segment's start, a TSO packet's too (what a loss probe resends) */
+		uint32_t mss = tcp_mss_now(sk);
+		sk->last_seg_seq = len > mss ? seq + (len - 1) / mss * mss : seq;
+	}
 	if (!timer_pending(&sk->timers.retransmit) || first_in_flight)
 		tcp_rearm_rto(st, sk);
 }
@@ -585,6 +601,9 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 	uint32_t mss = tcp_mss_now(sk);
 	bool sent_new = false;
 	uint32_t chunk_end = sk->snd_nxt; /* end of the TSO packet being sent; none yet */
+	/* a device that segments (USTACK_IF_TSO) takes each TSO packet whole */
+	const struct netdev *dev = netdev_get(st, sk->rt.ifindex);
+	bool tso_dev = dev && (dev->offloads & USTACK_IF_TSO);
 	bool chunk_multi = false;
 	bool rwnd_limited = false, cwnd_stop = false, sent_any = false;
 	for (int guard = 0; guard < 1024; guard++) {
@@ -657,6 +676,20 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 				if (before(chunk_end, skb_end)) { /* tso_fragment: the packet's own skb */
 					tcp_wq_split(sk, chunk_end);
 					skb_end = tcp_wq_end(sk, seq, &skb_flags);
+				}
+			}
+			/* To a TSO device the packet's whole segments go as one (tcp_transmit_skb of a
+			 * TSO skb: the same segments on the wire, cut there); a last, partial segment
+			 * still goes alone, under Nagle as before. */
+			if (tso_dev && len == mss && after(chunk_end, seq + mss)) {
+				uint32_t room = wnd_room < cwnd_room ? wnd_room : cwnd_room;
+				uint32_t whole = chunk_end - seq < room ? chunk_end - seq : room;
+				if (whole > TCP_TSO_MAX)
+					whole = TCP_TSO_MAX;
+				whole -= whole % mss;
+				if (whole > len) {
+					len = whole;
+					fin = fin_pending && seq + len == sk->write_seq;
 				}
 			}
 			/* a one-segment packet cut from an skb leaves the PSH to the rest of it

@@ -55,6 +55,7 @@ enum ipv4_parse_err ipv4_parse(const uint8_t *b, size_t len, struct ipv4_repr *r
 	if (r->tot_len < r->ihl)
 		return IPV4_ERR_TOTLEN;
 	r->srr = false;
+	r->csum_ok = false;
 	if (r->ihl > IPV4_HLEN && !options_ok(b + IPV4_HLEN, r->ihl - IPV4_HLEN, &r->srr))
 		return IPV4_ERR_OPTIONS;
 	return IPV4_OK;

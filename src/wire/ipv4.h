@@ -22,6 +22,8 @@ struct ipv4_repr {
 	uint16_t frag_off;  /* in bytes */
 	uint32_t saddr, daddr; /* host order */
 	bool srr;           /* carries a source-route option (LSRR/SSRR) */
+	bool csum_ok;       /* not on the wire: the device vouched for the transport checksum
+			     * (Linux's skb->ip_summed); ipv4_parse leaves it false */
 };
 
 /*

@@ -86,6 +86,16 @@ void tcp_parse_options(const uint8_t *o, size_t len, struct tcp_opts *opt)
 enum tcp_parse_err tcp_parse(const uint8_t *b, size_t len, uint32_t saddr, uint32_t daddr,
 			     struct tcp_repr *r)
 {
+	enum tcp_parse_err e = tcp_parse_trusted(b, len, r);
+	if (e != TCP_OK)
+		return e;
+	/* Checked last so that a printer can still show a segment with a bad checksum. */
+	uint32_t sum = csum_pseudo(saddr, daddr, 6, (uint16_t)len);
+	return csum_fold(csum_partial(b, len, sum)) == 0 ? TCP_OK : TCP_ERR_CSUM;
+}
+
+enum tcp_parse_err tcp_parse_trusted(const uint8_t *b, size_t len, struct tcp_repr *r)
+{
 	if (len < TCP_HLEN)
 		return TCP_ERR_SHORT;
 	r->doff = (uint8_t)((b[12] >> 4) * 4);
@@ -103,9 +113,7 @@ enum tcp_parse_err tcp_parse(const uint8_t *b, size_t len, uint32_t saddr, uint3
 	tcp_parse_options(b + TCP_HLEN, r->doff - TCP_HLEN, &r->opt);
 	r->payload = b + r->doff;
 	r->plen = len - r->doff;
-	/* Checked last so that a printer can still show a segment with a bad checksum. */
-	uint32_t sum = csum_pseudo(saddr, daddr, 6, (uint16_t)len);
-	return csum_fold(csum_partial(b, len, sum)) == 0 ? TCP_OK : TCP_ERR_CSUM;
+	return TCP_OK;
 }
 
 size_t tcp_options_len(const struct tcp_opts *opt, bool syn)
@@ -202,7 +210,9 @@ size_t tcp_emit(uint8_t *b, const struct tcp_repr *r, uint32_t saddr, uint32_t d
 	wr16(b + 18, r->urg);
 	size_t len = hlen + r->plen;
 	uint32_t sum = csum_pseudo(saddr, daddr, 6, (uint16_t)len);
-	wr16(b + 16, csum_fold(csum_partial(b, len, sum)));
+	/* a partial checksum (CHECKSUM_PARTIAL, __tcp_v4_send_check): the pseudo-header's sum,
+	 * folded, not complemented — the device completes it over the segment it cuts */
+	wr16(b + 16, r->partial_csum ? (uint16_t)~csum_fold(sum) : csum_fold(csum_partial(b, len, sum)));
 	return hlen;
 }
 

@@ -67,6 +67,7 @@ struct tcp_repr {
 	struct tcp_opts opt;
 	const uint8_t *payload;
 	size_t plen;
+	bool partial_csum; /* tcp_emit: leave the checksum to the device (TSO) */
 };
 
 /* Checks in the order of Linux's tcp_v4_rcv(); the comments name its counters. */
@@ -82,6 +83,8 @@ enum tcp_parse_err {
  * TCP_ERR_CSUM every field is still filled in (for printers); with other errors none is. */
 enum tcp_parse_err tcp_parse(const uint8_t *b, size_t len, uint32_t saddr, uint32_t daddr,
 			     struct tcp_repr *r);
+/* The same without the checksum, for a segment the device vouched for (CHECKSUM_UNNECESSARY). */
+enum tcp_parse_err tcp_parse_trusted(const uint8_t *b, size_t len, struct tcp_repr *r);
 void tcp_parse_options(const uint8_t *o, size_t len, struct tcp_opts *opt);
 
 /* Bytes the options of opt take on the wire, padded to a multiple of 4. */
