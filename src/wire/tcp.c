@@ -113,6 +113,7 @@ enum tcp_parse_err tcp_parse_trusted(const uint8_t *b, size_t len, struct tcp_re
 	tcp_parse_options(b + TCP_HLEN, r->doff - TCP_HLEN, &r->opt);
 	r->payload = b + r->doff;
 	r->plen = len - r->doff;
+	r->partial_csum = false; /* a field of what is emitted: a parsed segment has none */
 	return TCP_OK;
 }
 
