@@ -27,7 +27,7 @@
 	X(TcpExtListenOverflows) X(TcpExtListenDrops) X(TcpExtTCPReqQFullDrop) \
 	X(TcpExtTCPReqQFullDoCookies) X(TcpExtSyncookiesSent) X(TcpExtSyncookiesRecv) \
 	X(TcpExtSyncookiesFailed) X(TcpExtTCPTimeouts) X(TcpExtTCPSynRetrans) X(TcpExtEmbryonicRsts) \
-	X(TcpExtTCPAbortOnClose) X(TcpExtTCPAbortOnData) X(TcpExtTCPAbortOnTimeout) X(TcpExtTW) X(TcpExtTCPTimeWaitOverflow) X(TcpExtPAWSTimewait) X(TcpExtTCPACKSkippedTimeWait) \
+	X(TcpExtTCPAbortOnClose) X(TcpExtTCPAbortOnData) X(TcpExtTCPAbortOnTimeout) X(TcpExtTW) X(TcpExtTWKilled) X(TcpExtTCPTimeWaitOverflow) X(TcpExtPAWSTimewait) X(TcpExtTCPACKSkippedTimeWait) X(TcpExtTCPACKSkippedFinWait2) \
 	X(TcpExtTCPRenoRecovery) X(TcpExtTCPOFOQueue) X(TcpExtTCPOFODrop) X(TcpExtTCPOFOMerge) X(TcpExtOfoPruned) X(TcpExtTCPChallengeACK) \
 	X(TcpExtTCPSYNChallenge) X(TcpExtPAWSActive) X(TcpExtPAWSEstab) X(TcpExtDelayedACKs) \
 	X(TcpExtTCPRcvQDrop) X(TcpExtTCPZeroWindowDrop) X(TcpExtTCPSackRecovery) X(TcpExtTCPKeepAlive) \

@@ -82,14 +82,14 @@ static void fill_sock(struct ustack *st, const struct sock *sk, struct ustack_di
 static void fill_tw(struct ustack *st, const struct inet_timewait_sock *tw, struct ustack_diag_sock *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->state = TCP_TIME_WAIT;
+	d->state = (tw->node.tw_flags & TW_FW2) ? TCP_FIN_WAIT2 : TCP_TIME_WAIT; /* tw_substate */
 	d->fd = -1;
 	d->laddr.s_addr = htonl(tw->node.laddr);
 	d->raddr.s_addr = htonl(tw->node.raddr);
 	d->lport = tw->node.lport;
 	d->rport = tw->node.rport;
 	d->timer = USTACK_DIAG_TIMER_TIMEWAIT;
-	uint64_t at = inet_twsk_expires_us(tw);
+	uint64_t at = inet_twsk_expires_us(st, tw);
 	d->expires_ms = at > st->now ? (uint32_t)((at - st->now + 999) / 1000) : 0;
 }
 

@@ -261,6 +261,8 @@ static void sk_stream_wait_close(struct ustack *st, struct sock *sk)
 	sk->lingering = false;
 	if (sk->node.state == TCP_CLOSE)
 		sk_free(st, sk); /* tcp_done left it to us */
+	else if (sk->node.state == TCP_FIN_WAIT2)
+		tcp_fin_wait2_orphan(st, sk); /* the orphan's wait for the peer's FIN */
 }
 
 int ustack_close(struct ustack *st, int fd)
@@ -307,11 +309,7 @@ int ustack_close(struct ustack *st, int fd)
 		if (!tcp_close(st, sk) && sk->linger > 0)
 			sk_stream_wait_close(st, sk);
 		break;
-	case TCP_TIME_WAIT:
-		sk->shut_rd = true; /* the orphan finishes on its own */
-		tcp_data_free(st, sk);
-		break;
-	default:
+	default: /* TCP_CLOSE: reset, timed out, or its connection handed to TIME_WAIT */
 		sk_free(st, sk);
 		break;
 	}

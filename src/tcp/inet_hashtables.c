@@ -289,10 +289,12 @@ void inet_bind_bucket_release(struct ustack *st, struct bind_bucket *b)
  */
 static bool tcp_twsk_unique(struct ustack *st, struct sock *sk, const struct inet_timewait_sock *tw, bool search)
 {
-	if (!(tw->node.tw_flags & TW_TSTAMP))
-		return false;
+	if (!(tw->node.tw_flags & TW_TSTAMP) || (tw->node.tw_flags & TW_FW2))
+		return false; /* (the FIN_WAIT2 substate: Linux forces reuse off) */
+	/* made (or last rescheduled) 60 s before it goes */
+	uint32_t entry_ms = tw->expires_ms - TCP_TIMEWAIT_LEN_MS;
 	if (search && (st->sysctl.tcp_tw_reuse != 1 ||
-		       (int32_t)(tcp_clock_ms(st) - (tw->sched_ms + (uint32_t)st->sysctl.tcp_tw_reuse_delay)) <= 0))
+		       (int32_t)(tcp_clock_ms(st) - (entry_ms + (uint32_t)st->sysctl.tcp_tw_reuse_delay)) <= 0))
 		return false;
 	uint32_t seq = tw->snd_nxt + 65535 + 2;
 	sk->iss = seq ? seq : 1;

@@ -10,11 +10,13 @@
  * most TIME_WAIT entries it ever held needed.  net.ipv4.tcp_max_tw_buckets bounds them: past
  * it a closing connection skips TIME_WAIT (TcpExtTCPTimeWaitOverflow), as Linux's does.
  *
- * The death row.  Every entry waits TCP_TIMEWAIT_LEN (60 s) from when it was last
+ * The death row.  An entry in TIME_WAIT waits TCP_TIMEWAIT_LEN (60 s) from when it was last
  * scheduled: entering TIME_WAIT, or rescheduled by a retransmitted FIN or an ACK
- * (inet_twsk_reschedule).  All waits being equal, the row is a FIFO ordered by expiry:
- * scheduling appends, rescheduling moves to the tail, both O(1), and one timer — armed for the
- * head — ends the entries whose time has come, each at its own millisecond.  (Linux gives each
+ * (inet_twsk_reschedule).  All those waits being equal, their row is a FIFO ordered by
+ * expiry: scheduling appends, rescheduling moves to the tail, both O(1).  An orphan's entry in
+ * the FIN_WAIT2 substate waits tcp_fin_time (tcp_fin_timeout, or 3.5·RTO if longer), so its
+ * row is kept in order by a short walk back from the tail.  One timer, armed for the earlier
+ * head, ends the entries whose time has come, each at its own millisecond.  (Linux gives each
  * entry a timer of its own; ustack's timers are 32 bytes, half an entry.)
  *
  * The port.  An entry keeps its port from bind() (inet_twsk_hashdance_schedule puts it on
@@ -82,63 +84,100 @@ static void tw_free(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
 	t->tw_free = tw_index(tw);
 }
 
-uint64_t inet_twsk_expires_us(const struct inet_timewait_sock *tw)
+/* In the stack's µs: expires_ms is tcp_clock_ms's, 32 bits that wrap every 49 days, so the
+ * distance from now is what counts (it is never more than a minute). */
+uint64_t inet_twsk_expires_us(const struct ustack *st, const struct inet_timewait_sock *tw)
 {
-	return ((uint64_t)tw->sched_ms + TCP_TIMEWAIT_LEN_MS) * 1000u;
+	uint64_t now_ms = st->now / 1000u;
+	int32_t left = (int32_t)(tw->expires_ms - (uint32_t)now_ms);
+	return (now_ms + (uint64_t)(left > 0 ? left : 0)) * 1000u;
 }
 
-/* ---- the death row ---- */
+/* ---- the death row: two lists, each in order of expiry ---- */
+
+static uint32_t *dr_head(struct tcp_state_tables *t, const struct inet_timewait_sock *tw)
+{
+	return (tw->node.tw_flags & TW_FW2) ? &t->fw2_head : &t->tw_head;
+}
+
+static uint32_t *dr_tail(struct tcp_state_tables *t, const struct inet_timewait_sock *tw)
+{
+	return (tw->node.tw_flags & TW_FW2) ? &t->fw2_tail : &t->tw_tail;
+}
 
 static void dr_unlink(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
 {
 	if (tw->dr_prev)
 		tw_at(t, tw->dr_prev)->dr_next = tw->dr_next;
 	else
-		t->tw_head = tw->dr_next;
+		*dr_head(t, tw) = tw->dr_next;
 	if (tw->dr_next)
 		tw_at(t, tw->dr_next)->dr_prev = tw->dr_prev;
 	else
-		t->tw_tail = tw->dr_prev;
+		*dr_tail(t, tw) = tw->dr_prev;
 	tw->dr_next = tw->dr_prev = 0;
 }
 
-static void dr_append(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
+/* After the last entry that goes no later.  TIME_WAIT's all wait 60 s: that is the tail.  The
+ * FIN_WAIT2 substate waits max(tcp_fin_timeout, 3.5·RTO), so an entry may go before the last
+ * few: the walk back is short, and bounded — past DR_WALK_MAX the entry waits its turn, late
+ * by what the entries ahead of it are (never more than a minute). */
+#define DR_WALK_MAX 64
+static void dr_insert(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
 {
-	uint32_t i = tw_index(tw);
-	tw->dr_prev = t->tw_tail;
-	tw->dr_next = 0;
-	if (t->tw_tail)
-		tw_at(t, t->tw_tail)->dr_next = i;
+	uint32_t i = tw_index(tw), after = *dr_tail(t, tw);
+	for (int walk = 0; after && walk < DR_WALK_MAX; walk++) {
+		struct inet_timewait_sock *o = tw_at(t, after);
+		if ((int32_t)(o->expires_ms - tw->expires_ms) <= 0)
+			break;
+		after = o->dr_prev;
+	}
+	uint32_t before = after ? tw_at(t, after)->dr_next : *dr_head(t, tw);
+	tw->dr_prev = after;
+	tw->dr_next = before;
+	if (after)
+		tw_at(t, after)->dr_next = i;
 	else
-		t->tw_head = i;
-	t->tw_tail = i;
+		*dr_head(t, tw) = i;
+	if (before)
+		tw_at(t, before)->dr_prev = i;
+	else
+		*dr_tail(t, tw) = i;
 }
 
-/* The timer follows the head: armed for it, or stopped with the row empty. */
+/* The timer follows the heads: armed for the earlier, or stopped with both rows empty. */
 static void dr_arm(struct ustack *st)
 {
 	struct tcp_state_tables *t = st->tcp;
-	if (!t->tw_head) {
-		timer_cancel(st, &t->tw_timer);
-		return;
+	uint64_t at = UINT64_MAX;
+	if (t->tw_head)
+		at = inet_twsk_expires_us(st, tw_at(t, t->tw_head));
+	if (t->fw2_head) {
+		uint64_t f = inet_twsk_expires_us(st, tw_at(t, t->fw2_head));
+		at = f < at ? f : at;
 	}
-	uint64_t at = inet_twsk_expires_us(tw_at(t, t->tw_head));
-	if (!timer_pending(&t->tw_timer) || timer_expires_us(&t->tw_timer) != at)
+	if (at == UINT64_MAX)
+		timer_cancel(st, &t->tw_timer);
+	else if (!timer_pending(&t->tw_timer) || timer_expires_us(&t->tw_timer) != at)
 		timer_arm(st, &t->tw_timer, at);
 }
 
-/* tw_timer_handler → inet_twsk_kill: every entry whose 60 s are over goes, silently (Linux
- * counted it, TcpExtTW, when it came). */
+/* tw_timer_handler → inet_twsk_kill: every entry whose time is over goes, silently — TIME_WAIT
+ * and the FIN_WAIT2 substate alike (Linux counted it, TcpExtTW, when it came). */
 static void tw_timer_fire(struct ustack *st, struct utimer *tm)
 {
 	(void)tm;
 	struct tcp_state_tables *t = st->tcp;
-	while (t->tw_head) {
-		struct inet_timewait_sock *tw = tw_at(t, t->tw_head);
-		if (inet_twsk_expires_us(tw) > st->now)
-			break;
-		tcp_trace(st, "inet_twsk_kill", &tw->node, TCP_TIME_WAIT, TCP_CLOSE);
-		inet_twsk_deschedule_put(st, tw);
+	for (int row = 0; row < 2; row++) {
+		uint32_t *head = row ? &t->fw2_head : &t->tw_head;
+		while (*head) {
+			struct inet_timewait_sock *tw = tw_at(t, *head);
+			if (inet_twsk_expires_us(st, tw) > st->now)
+				break;
+			int state = (tw->node.tw_flags & TW_FW2) ? TCP_FIN_WAIT2 : TCP_TIME_WAIT;
+			tcp_trace(st, "inet_twsk_kill", &tw->node, state, TCP_CLOSE);
+			inet_twsk_deschedule_put(st, tw);
+		}
 	}
 	dr_arm(st);
 }
@@ -151,12 +190,11 @@ void inet_twsk_init(struct ustack *st)
 void inet_twsk_reschedule(struct ustack *st, struct inet_timewait_sock *tw)
 {
 	struct tcp_state_tables *t = st->tcp;
-	bool was_head = t->tw_head == tw_index(tw);
 	dr_unlink(t, tw);
-	tw->sched_ms = tcp_clock_ms(st);
-	dr_append(t, tw);
-	if (was_head)
-		dr_arm(st);
+	tw->node.tw_flags &= (uint8_t)~TW_FW2; /* the FIN came: TIME_WAIT proper */
+	tw->expires_ms = tcp_clock_ms(st) + TCP_TIMEWAIT_LEN_MS;
+	dr_insert(t, tw);
+	dr_arm(st);
 }
 
 /* ---- the bind bucket's rows ---- */
@@ -196,7 +234,7 @@ bool inet_twsk_bind_conflict(const struct sock *sk, const struct bind_bucket *b)
  * and is scheduled to go in 60 s — counted TcpExtTW now, as Linux counts it.  False, with
  * nothing changed, past net.ipv4.tcp_max_tw_buckets or out of memory.
  */
-bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk)
+bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk, bool fin_wait2, uint32_t timeo_ms)
 {
 	struct tcp_state_tables *t = st->tcp;
 	struct bind_bucket *b = sk->tb;
@@ -204,7 +242,9 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk)
 		return false;
 	uint8_t flags = (uint8_t)((sk->tstamp_ok ? TW_TSTAMP : 0) | (sk->ts_off ? TW_TS_OFF : 0) |
 				  (sk->reuseaddr ? TW_REUSE : 0) | (sk->reuseport ? TW_REUSEPORT : 0));
-	struct tw_bind_row **rp = tw_row_find(b, sk->node.laddr, flags);
+	uint8_t rowflags = flags; /* the bind row's key: without the substate, which changes */
+	flags |= fin_wait2 ? TW_FW2 : 0;
+	struct tw_bind_row **rp = tw_row_find(b, sk->node.laddr, rowflags);
 	if (!*rp) {
 		struct tw_bind_row *r = calloc(1, sizeof(*r));
 		if (!r)
@@ -242,11 +282,15 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk)
 	tw->ts_recent = sk->ts_recent;
 	tw->ts_recent_stamp = (uint16_t)(sk->ts_recent_stamp_ms / 1000u);
 	tw->last_oow_ack_ms = 0;
-	tw->sched_ms = tcp_clock_ms(st);
+	tw->expires_ms = tcp_clock_ms(st) + timeo_ms;
 	inet_ehash_insert(st, &tw->node);
-	dr_append(t, tw);
+	dr_insert(t, tw);
 	t->tw_count++;
-	MIB_INC(st, TcpExtTW);
+	/* __inet_twsk_schedule: a wait of 4 s or less is a kill, not a TIME_WAIT */
+	if (timeo_ms <= 4000u)
+		MIB_INC(st, TcpExtTWKilled);
+	else
+		MIB_INC(st, TcpExtTW);
 	dr_arm(st);
 	return true;
 }
@@ -256,12 +300,12 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk)
 void inet_twsk_deschedule_put(struct ustack *st, struct inet_timewait_sock *tw)
 {
 	struct tcp_state_tables *t = st->tcp;
-	bool was_head = t->tw_head == tw_index(tw);
+	bool was_head = *dr_head(t, tw) == tw_index(tw);
 	dr_unlink(t, tw);
 	inet_ehash_remove(st, &tw->node);
 	struct bind_bucket *b = inet_bind_bucket_find(st, tw->node.lport);
 	if (b) {
-		struct tw_bind_row **rp = tw_row_find(b, tw->node.laddr, tw->node.tw_flags);
+		struct tw_bind_row **rp = tw_row_find(b, tw->node.laddr, (uint8_t)(tw->node.tw_flags & ~TW_FW2));
 		if (*rp && !--(*rp)->count) {
 			struct tw_bind_row *r = *rp;
 			*rp = r->next;
@@ -284,7 +328,8 @@ void inet_twsk_purge(struct ustack *st)
 		vfree_huge(t->tw_chunks[c], TW_CHUNK_BYTES);
 	free(t->tw_chunks);
 	t->tw_chunks = NULL;
-	t->tw_nchunks = t->tw_free = t->tw_fresh = t->tw_count = t->tw_head = t->tw_tail = 0;
+	t->tw_nchunks = t->tw_free = t->tw_fresh = t->tw_count = 0;
+	t->tw_head = t->tw_tail = t->fw2_head = t->fw2_tail = 0;
 }
 
 /* tcptw->tw_ts_offset, from the same keyed hash the connection used (tcp/isn.c) */

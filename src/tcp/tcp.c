@@ -125,8 +125,10 @@ int tcp_close(struct ustack *st, struct sock *sk)
 	}
 	if (tcp_close_state(st, sk))
 		tcp_send_fin(st, sk);
-	if (sk->node.state == TCP_FIN_WAIT2) /* an orphan waits tcp_fin_timeout for the peer */
-		timer_arm(st, &sk->timers.sk, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
+	/* already in FIN_WAIT2 (a shutdown(SHUT_WR) was acknowledged): the orphan waits for the
+	 * peer's FIN as a timewait entry; after a lingering close(), the caller sees to it */
+	if (sk->node.state == TCP_FIN_WAIT2 && sk->linger <= 0)
+		return tcp_fin_wait2_orphan(st, sk) ? 1 : 0;
 	return 0;
 }
 

@@ -76,10 +76,11 @@ struct sock;
 #define TW_TS_OFF 2u     /* our timestamps carry the per-pair random offset */
 #define TW_REUSE 4u      /* SO_REUSEADDR: bind() may take the port over */
 #define TW_REUSEPORT 8u  /* SO_REUSEPORT */
+#define TW_FW2 16u       /* tw_substate FIN_WAIT2: an orphan waiting for the peer's FIN */
 struct inet_timewait_sock {
 	struct ehash_node node;    /* state TCP_TIME_WAIT */
 	uint32_t dr_next, dr_prev; /* the death row, oldest first: pool indices, 0 for none */
-	uint32_t sched_ms;         /* (re)scheduled then (tcp_clock_ms): goes 60 s later */
+	uint32_t expires_ms;       /* when it goes (tcp_clock_ms) */
 	uint32_t snd_nxt, rcv_nxt;
 	uint32_t ts_recent;
 	uint32_t last_oow_ack_ms;  /* tw_last_oow_ack_time, plus one: 0 for none */
@@ -557,7 +558,8 @@ struct tcp_state_tables {
 	 * row, oldest first; one timer for its head */
 	struct inet_timewait_sock **tw_chunks;
 	uint32_t tw_nchunks, tw_free, tw_fresh, tw_count;
-	uint32_t tw_head, tw_tail;
+	uint32_t tw_head, tw_tail;  /* TIME_WAIT: all wait 60 s, so a FIFO */
+	uint32_t fw2_head, fw2_tail; /* the FIN_WAIT2 substate: kept in order of expiry */
 	struct utimer tw_timer;
 	uint32_t tw_isn;            /* a SYN that reopens a TIME_WAIT connection: its ISN */
 	unsigned undelivered;       /* orphans that still owe their peer data or a FIN */
@@ -1016,10 +1018,11 @@ void inet_twsk_init(struct ustack *st);
 void inet_twsk_purge(struct ustack *st); /* at teardown: every entry, silently */
 /* tcp_time_wait's half: the entry takes sk's place in the hashes and goes on the death row;
  * false when there is no room (tcp_max_tw_buckets, memory) */
-bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk);
+bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk, bool fin_wait2, uint32_t timeo_ms);
 void inet_twsk_deschedule_put(struct ustack *st, struct inet_timewait_sock *tw);
+/* 60 s more; from the FIN_WAIT2 substate, into TIME_WAIT proper */
 void inet_twsk_reschedule(struct ustack *st, struct inet_timewait_sock *tw);
-uint64_t inet_twsk_expires_us(const struct inet_timewait_sock *tw);
+uint64_t inet_twsk_expires_us(const struct ustack *st, const struct inet_timewait_sock *tw);
 uint32_t tcp_tw_ts_off(struct ustack *st, const struct inet_timewait_sock *tw);
 /* bind(): a TIME_WAIT entry of the bucket's port that sk may not share it with */
 bool inet_twsk_bind_conflict(const struct sock *sk, const struct bind_bucket *b);
@@ -1032,6 +1035,11 @@ void tcp_delack_timer(struct ustack *st, struct utimer *t);
 void tcp_tw_timer(struct ustack *st, struct utimer *t);
 void tcp_rearm_rto(struct ustack *st, struct sock *sk);
 void tcp_time_wait(struct ustack *st, struct sock *sk);
+/* An orphan in FIN_WAIT2: a timewait entry in the FIN_WAIT2 substate for tcp_fin_timeout (true:
+ * the socket is gone), or, when that is longer than 60 s, its timer first (false). */
+bool tcp_fin_wait2_orphan(struct ustack *st, struct sock *sk);
+void tcp_fin_wait2_timeout(struct ustack *st, struct sock *sk);
+uint32_t tcp_fin_time_ms(const struct ustack *st, const struct sock *sk);
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t);
 void tcp_reset_xmit_timer(struct ustack *st, struct sock *sk);
 void tcp_reset_keepalive_timer(struct ustack *st, struct sock *sk);

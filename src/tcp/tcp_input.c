@@ -877,13 +877,20 @@ static void tcp_ack_rearm(struct ustack *st, struct sock *sk, uint32_t ack)
 
 /* Our FIN acknowledged (tcp_rcv_state_process's FIN_WAIT1, CLOSING, LAST_ACK steps): 1 when
  * the socket is gone. */
-static int tcp_ack_fin(struct ustack *st, struct sock *sk)
+static int tcp_ack_fin(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
 	switch (sk->node.state) {
 	case TCP_FIN_WAIT1:
 		tcp_set_state(st, sk, TCP_FIN_WAIT2);
-		if (sk->fd < 0) /* an orphan waits tcp_fin_timeout for the peer's FIN */
-			timer_arm(st, &sk->timers.sk, st->now + (uint64_t)st->sysctl.tcp_fin_timeout * 1000000u);
+		if (sk->fd < 0 && !sk->lingering && !sk->parent) {
+			/* an orphan waits tcp_fin_time for the peer's FIN: as a timewait entry —
+			 * unless this very segment brings the FIN, or data (which aborts the
+			 * connection, TcpExtTCPAbortOnData): the socket takes those ("bad case":
+			 * the keepalive timer for the whole wait) */
+			if (!(th->flags & TCPHDR_FIN) && !th->plen)
+				return tcp_fin_wait2_orphan(st, sk) ? 1 : 0;
+			timer_arm(st, &sk->timers.sk, st->now + (uint64_t)tcp_fin_time_ms(st, sk) * 1000u);
+		}
 		sk_wake_sk(st, sk); /* sk_state_change: a lingering close(), poll's waiters */
 		return 0;
 	case TCP_CLOSING:
@@ -1023,7 +1030,7 @@ static int tcp_ack(struct ustack *st, struct sock *sk, const struct tcp_repr *th
 	}
 	if (tcp_ecn_rcv_ecn_echo(sk, th) && !sk->in_recovery && !sk->in_cwr)
 		tcp_enter_cwr(st, sk);
-	if (fin_acked && tcp_ack_fin(st, sk))
+	if (fin_acked && tcp_ack_fin(st, sk, th))
 		return 1;
 	return 0;
 }

@@ -113,8 +113,12 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 			}
 			status = TCP_TW_ACK;
 		}
-		if (status == TCP_TW_ACK || status == TCP_TW_ACK_OOW)
+		if (status == TCP_TW_ACK || status == TCP_TW_ACK_OOW) {
 			tcp_v4_timewait_ack(st, tw, status);
+		} else if (status == TCP_TW_RST) {
+			tcp_v4_send_reset_reason(st, NULL, ip, &th, SK_RST_REASON_TCP_TIMEWAIT_SOCKET);
+			inet_twsk_deschedule_put(st, tw);
+		}
 		return;
 	}
 	if (n && n->state == TCP_NEW_SYN_RECV) {

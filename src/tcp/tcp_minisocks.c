@@ -132,18 +132,91 @@ void tcp_child_process(struct ustack *st, struct sock *child, const struct ipv4_
  * CLOSE, as Linux's tcp_done leaves it), freed for an orphan.  Past tcp_max_tw_buckets the
  * connection closes without TIME_WAIT (TcpExtTCPTimeWaitOverflow).
  */
-void tcp_time_wait(struct ustack *st, struct sock *sk)
+static void tcp_time_wait_state(struct ustack *st, struct sock *sk, bool fin_wait2, uint32_t timeo_ms)
 {
+	/* at least 3.5·RTO — long enough for two retransmissions of the peer's FIN to reach
+	 * us; TIME_WAIT proper is always 60 s */
+	uint32_t rto = (sk->rto_ms << 2) - (sk->rto_ms >> 1);
+	if (timeo_ms < rto)
+		timeo_ms = rto;
+	if (!fin_wait2)
+		timeo_ms = TCP_TIMEWAIT_LEN_MS;
 	timer_cancel(st, &sk->timers.delack);
 	timer_cancel(st, &sk->timers.sk);
-	if (!inet_twsk_hashdance_schedule(st, sk))
+	if (!inet_twsk_hashdance_schedule(st, sk, fin_wait2, timeo_ms))
 		MIB_INC(st, TcpExtTCPTimeWaitOverflow);
 	tcp_done(st, sk, 0);
 }
 
+void tcp_time_wait(struct ustack *st, struct sock *sk)
+{
+	tcp_time_wait_state(st, sk, false, TCP_TIMEWAIT_LEN_MS);
+}
+
+/* tcp_fin_time: how long an orphan waits in FIN_WAIT2 for the peer's FIN —
+ * net.ipv4.tcp_fin_timeout, or 3.5·RTO if that is longer. */
+uint32_t tcp_fin_time_ms(const struct ustack *st, const struct sock *sk)
+{
+	uint32_t fin = (uint32_t)st->sysctl.tcp_fin_timeout * 1000u;
+	uint32_t rto = (sk->rto_ms << 2) - (sk->rto_ms >> 1);
+	return fin > rto ? fin : rto;
+}
+
 /*
- * tcp_timewait_state_process, the TIME_WAIT substate (Linux 6.18, line for line; RFC 9293
- * §3.10.7.4 and RFC 1337, RFC 7323 §5 for PAWS, RFC 1122 §4.2.2.13 for the reopening SYN).
+ * An orphan reached FIN_WAIT2 (tcp_rcv_state_process's FIN_WAIT1 step, __tcp_close): it has
+ * nothing left to send, only the peer's FIN to wait for, so — as Linux does — it gives its
+ * socket up for a timewait entry in the FIN_WAIT2 substate, which takes the FIN into TIME_WAIT
+ * proper, resets data or a SYN, and goes silently when tcp_fin_time is up.  A wait longer than
+ * TIME_WAIT's 60 s starts on the socket's timer (tcp_keepalive_timer), for the excess.
+ */
+bool tcp_fin_wait2_orphan(struct ustack *st, struct sock *sk)
+{
+	uint32_t tmo = tcp_fin_time_ms(st, sk);
+	if (tmo > TCP_TIMEWAIT_LEN_MS) {
+		timer_arm(st, &sk->timers.sk, st->now + (uint64_t)(tmo - TCP_TIMEWAIT_LEN_MS) * 1000u);
+		return false;
+	}
+	tcp_time_wait_state(st, sk, true, tmo);
+	return true;
+}
+
+/* tcp_keepalive_timer's FIN_WAIT2 step: the excess over 60 s is over — the rest as a timewait
+ * entry; if there is none (tcp_fin_timeout lowered meanwhile), a RST. */
+void tcp_fin_wait2_timeout(struct ustack *st, struct sock *sk)
+{
+	uint32_t tmo = tcp_fin_time_ms(st, sk);
+	if (tmo > TCP_TIMEWAIT_LEN_MS) {
+		tcp_time_wait_state(st, sk, true, tmo - TCP_TIMEWAIT_LEN_MS);
+		return;
+	}
+	tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_STATE, sk->node.state);
+	tcp_done(st, sk, 0);
+}
+
+/* tcp_timewait_check_oow_rate_limit: an ACK for an out-of-window segment, at most every
+ * tcp_invalid_ratelimit — but data and FINs are always answered (tcp_oow_rate_limited). */
+static enum tcp_tw_status tcp_tw_oow_rate_limit(struct ustack *st, struct inet_timewait_sock *tw,
+						const struct tcp_repr *th, uint32_t end_seq, bool fin_wait2)
+{
+	if (th->seq != end_seq && !(th->flags & TCPHDR_SYN))
+		return TCP_TW_ACK_OOW;
+	uint32_t stamp = tcp_clock_ms(st) + 1; /* kept one ahead, so that 0 means none */
+	if (tw->last_oow_ack_ms && stamp - tw->last_oow_ack_ms < (uint32_t)st->sysctl.tcp_invalid_ratelimit) {
+		if (fin_wait2)
+			MIB_INC(st, TcpExtTCPACKSkippedFinWait2);
+		else
+			MIB_INC(st, TcpExtTCPACKSkippedTimeWait);
+		return TCP_TW_SUCCESS;
+	}
+	tw->last_oow_ack_ms = stamp;
+	return TCP_TW_ACK_OOW;
+}
+
+/*
+ * tcp_timewait_state_process (Linux 6.18, line for line; RFC 9293 §3.10.7.4 and RFC 1337,
+ * RFC 7323 §5 for PAWS, RFC 1122 §4.2.2.13 for the reopening SYN).  In the FIN_WAIT2 substate
+ * an orphan's entry repeats tcp_rcv_state_process's checks: out of window an ACK, a RST ends
+ * it, a SYN or data is reset, the FIN brings TIME_WAIT proper.  In TIME_WAIT:
  *
  * A segment at rcv_nxt with nothing in it is the peer's last ACK again, or a RST: the ACK
  * restarts the 60 s; the RST ends TIME_WAIT ("TIME_WAIT assassination") unless
@@ -174,7 +247,33 @@ enum tcp_tw_status tcp_timewait_state_process(struct ustack *st, struct inet_tim
 			       (uint16_t)(now_s - tw->ts_recent_stamp) >= TCP_PAWS_WRAP_S || !tw->ts_recent;
 		paws_reject = !paws_ok && !(rst && (uint16_t)(now_s - tw->ts_recent_stamp) >= TCP_PAWS_MSL_S);
 	}
-	uint32_t end_seq = th->seq + (uint32_t)th->plen + syn + !!(th->flags & TCPHDR_FIN);
+	bool fin = th->flags & TCPHDR_FIN;
+	uint32_t end_seq = th->seq + (uint32_t)th->plen + syn + fin;
+	if (tw->node.tw_flags & TW_FW2) {
+		/* the FIN_WAIT2 substate: tcp_rcv_state_process's checks again */
+		uint32_t wnd = (uint32_t)tw->rcv_wnd << tw->node.tw_rcv_wscale;
+		if (paws_reject || !tcp_in_window(th->seq, end_seq, tw->rcv_nxt, tw->rcv_nxt + wnd))
+			return tcp_tw_oow_rate_limit(st, tw, th, end_seq, true);
+		if (rst) {
+			inet_twsk_deschedule_put(st, tw);
+			return TCP_TW_SUCCESS;
+		}
+		if (syn && !before(th->seq, tw->rcv_nxt))
+			return TCP_TW_RST;
+		if (!ack || !after(end_seq, tw->rcv_nxt) || end_seq == th->seq)
+			return TCP_TW_SUCCESS; /* a duplicate ACK */
+		/* data after the application closed (or a FIN past some), reset */
+		if (!fin || end_seq != tw->rcv_nxt + 1)
+			return TCP_TW_RST;
+		/* the FIN: TIME_WAIT proper */
+		tw->rcv_nxt = end_seq;
+		if (saw_ts) {
+			tw->ts_recent = th->opt.tsval;
+			tw->ts_recent_stamp = now_s;
+		}
+		inet_twsk_reschedule(st, tw);
+		return TCP_TW_ACK;
+	}
 	if (!paws_reject && th->seq == tw->rcv_nxt && (th->seq == end_seq || rst)) {
 		/* in window: a RST or a bare ACK */
 		if (rst) {
@@ -205,16 +304,7 @@ enum tcp_tw_status tcp_timewait_state_process(struct ustack *st, struct inet_tim
 	 * duplicate as much as a new connection with a sequence number below rcv_nxt */
 	if (paws_reject || ack)
 		inet_twsk_reschedule(st, tw);
-	/* tcp_timewait_check_oow_rate_limit: data and FINs are always answered */
-	if (th->seq != end_seq && !syn)
-		return TCP_TW_ACK_OOW;
-	uint32_t stamp = tcp_clock_ms(st) + 1; /* kept one ahead, so that 0 means none */
-	if (tw->last_oow_ack_ms && stamp - tw->last_oow_ack_ms < (uint32_t)st->sysctl.tcp_invalid_ratelimit) {
-		MIB_INC(st, TcpExtTCPACKSkippedTimeWait);
-		return TCP_TW_SUCCESS;
-	}
-	tw->last_oow_ack_ms = stamp;
-	return TCP_TW_ACK_OOW;
+	return tcp_tw_oow_rate_limit(st, tw, th, end_seq, false);
 }
 
 /* tcp_v4_timewait_ack: our last ACK again — snd_nxt, rcv_nxt, the window that was left, the

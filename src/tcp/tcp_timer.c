@@ -285,11 +285,8 @@ void tcp_tw_timer(struct ustack *st, struct utimer *t)
 			tcp_keepalive_timer(st, sk);
 		return;
 	}
-	if (sk->node.state == TCP_FIN_WAIT2 && sk->fd < 0) {
-		MIB_INC(st, TcpExtTCPAbortOnTimeout);
-		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_STATE, sk->node.state);
-		tcp_done(st, sk, 0);
-	}
+	if (sk->node.state == TCP_FIN_WAIT2 && sk->fd < 0)
+		tcp_fin_wait2_timeout(st, sk);
 }
 
 void tcp_retransmit_timer(struct ustack *st, struct utimer *t)

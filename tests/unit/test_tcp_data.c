@@ -787,21 +787,101 @@ static void test_time_wait_paws(void **state)
 }
 
 /* Past net.ipv4.tcp_max_tw_buckets a connection closes without TIME_WAIT
- * (TcpExtTCPTimeWaitOverflow): a retransmitted FIN then finds nothing and is reset. */
+ * (TcpExtTCPTimeWaitOverflow): a retransmitted FIN then finds nothing and is reset.  An
+ * orphan reaching FIN_WAIT2 finds no room either, and is gone at once, as in Linux. */
 static void test_time_wait_overflow(void **state)
 {
 	struct tw *t = *state;
 	tw_sysctl(t, "net.ipv4.tcp_max_tw_buckets", "0");
 	accept_conn(t);
-	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	assert_int_equal(ustack_shutdown(t->st, conn.fd, SHUT_WR), 0);
 	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
 	tw_peer_send(t, &conn, 0, 1, TW_ACK, 65535, NULL, 0);
+	assert_int_equal(ustack_tcp_state(t->st, conn.fd), TCP_FIN_WAIT2); /* not an orphan */
 	tw_peer_send(t, &conn, 0, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
 	tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
 	assert_int_equal(tw_counter(t, "TcpExtTCPTimeWaitOverflow"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtTW"), 0);
 	assert_int_equal(tw_count(t), 0);
 	tw_peer_send(t, &conn, 0, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
 	assert_int_equal(tw_expect_tcp(t).flags, TW_RST);
+}
+
+/*
+ * An orphan in FIN_WAIT2 (Linux's tcp_rcv_state_process, FIN_WAIT1 step): once the peer has
+ * acknowledged our FIN the socket gives way to a timewait entry in the FIN_WAIT2 substate,
+ * shown by ss as FIN-WAIT-2; it ACKs an old segment, resets new data, takes the peer's FIN into
+ * TIME_WAIT proper (60 s from then), and without it goes silently after tcp_fin_timeout.
+ */
+static void test_fin_wait2_orphan(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_fin_timeout", "30");
+	accept_conn(t);
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK, 65535, NULL, 0);
+	tw_expect_none(t);
+	assert_int_equal(tw_count(t), 1);
+	struct ustack_sockstat ss;
+	assert_int_equal(ustack_sockstat(t->st, &ss), 0);
+	assert_int_equal(ss.tcp_alloc, 1); /* the listener; the orphan's socket is gone */
+	struct ustack_diag_sock d[4];
+	size_t total = 0;
+	assert_int_equal(ustack_diag_snapshot(t->st, d, 4, &total), 2);
+	int row = d[0].state == TCP_FIN_WAIT2 ? 0 : 1;
+	assert_int_equal(d[row].state, TCP_FIN_WAIT2);
+	assert_int_equal(d[row].timer, USTACK_DIAG_TIMER_TIMEWAIT);
+	assert_int_equal(d[row].expires_ms, 30000);
+	/* the FIN: TIME_WAIT, 60 s from now */
+	tw_advance(t, 20000);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
+	assert_int_equal(ustack_diag_snapshot(t->st, d, 4, &total), 2);
+	row = d[0].state == TCP_TIME_WAIT ? 0 : 1;
+	assert_int_equal(d[row].state, TCP_TIME_WAIT);
+	assert_int_equal(d[row].expires_ms, 60000);
+	tw_advance(t, 59999);
+	assert_int_equal(tw_count(t), 1);
+	tw_advance(t, 1);
+	assert_int_equal(tw_count(t), 0);
+	tw_expect_none(t);
+}
+
+/* The FIN_WAIT2 substate resets data that comes after the application closed, and ends by
+ * itself, with no RST, when tcp_fin_timeout is up. */
+static void test_fin_wait2_orphan_data_and_timeout(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_fin_timeout", "10");
+	accept_conn(t);
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK, 65535, NULL, 0);
+	assert_int_equal(tw_count(t), 1);
+	/* a duplicate ACK: nothing */
+	tw_peer_send(t, &conn, 0, 1, TW_ACK, 65535, NULL, 0);
+	tw_expect_none(t);
+	/* silence: gone at 10 s, without a word */
+	tw_advance(t, 9999);
+	assert_int_equal(tw_count(t), 1);
+	tw_advance(t, 1);
+	assert_int_equal(tw_count(t), 0);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpExtTCPAbortOnTimeout"), 0);
+
+	/* another orphan, and data after the close this time: RST, and the entry goes */
+	struct tw_conn c2;
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_accept_conn(t, &c2, 81, o.b, o.len);
+	assert_int_equal(ustack_close(t->st, c2.fd), 0);
+	tw_expect_seg(t, &c2, TW_ACK | TW_FIN, 0, 0, 0);
+	tw_peer_send(t, &c2, 0, 1, TW_ACK, 65535, NULL, 0);
+	assert_int_equal(tw_count(t), 1);
+	tw_peer_send(t, &c2, 0, 1, TW_ACK | TW_PSH, 65535, "late", 4);
+	tw_expect_seg(t, &c2, TW_RST, 1, 0, 0);
+	assert_int_equal(tw_count(t), 0);
 }
 
 /* The peer's ACK with timestamps (TSval 5001) and SACK blocks (relative to the DUT's ISN + 1). */
@@ -1470,6 +1550,8 @@ int main(void)
 		T(test_time_wait_rfc1337),
 		T(test_time_wait_paws),
 		T(test_time_wait_overflow),
+		T(test_fin_wait2_orphan),
+		T(test_fin_wait2_orphan_data_and_timeout),
 		T(test_sack_recovery_rfc6675),
 		T(test_tail_loss_probe),
 		T(test_simultaneous_close),
