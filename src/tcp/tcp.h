@@ -534,6 +534,7 @@ struct tcp_state_tables {
 	struct ehash_node **ehash;
 	uint32_t ehash_mask;
 	uint32_t ehash_count;       /* entries: the table doubles when they pass its size */
+	uint32_t ehash_secret;      /* inet_ehash_secret: keys the 4-tuple's hash */
 	struct sock **lhash;       /* listeners, by port */
 	struct bind_bucket **bhash[BHASH_PAGES]; /* by port: pages made on first use */
 	uint32_t table_perturb[256]; /* RFC 6056 algorithm 4's per-bucket offsets */
