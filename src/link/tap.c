@@ -155,6 +155,8 @@ static int tap_write(struct ustack_tap *tap, const void *frame, size_t len, cons
 		const uint8_t *f = frame;
 		h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		if (len > off->csum_start + 13u && (f[off->csum_start + 13] & 0x80))
+			h.gso_type |= VIRTIO_NET_HDR_GSO_ECN; /* CWR: on the first segment only (SKB_GSO_TCP_ECN) */
 		h.gso_size = off->gso_size;
 		h.csum_start = off->csum_start;
 		h.csum_offset = off->csum_offset;
@@ -277,6 +279,8 @@ static void tap_read_burst(struct ustack_tap *tap, uint8_t *frame, size_t size)
 		ssize_t len = read(tap->fd, frame, size);
 		if (len <= (ssize_t)hs)
 			break;
+		if ((size_t)len > size)
+			continue; /* tun_put_user cut it to our buffer and said how long it was */
 		unsigned flags = 0;
 		if (hs) {
 			struct virtio_net_hdr h;

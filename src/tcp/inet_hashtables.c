@@ -310,8 +310,10 @@ void inet_bind_bucket_release(struct ustack *st, struct bind_bucket *b)
  */
 static bool tcp_twsk_unique(struct ustack *st, struct sock *sk, const struct inet_timewait_sock *tw, bool search)
 {
-	if (!(tw->node.tw_flags & TW_TSTAMP) || (tw->node.tw_flags & TW_FW2))
-		return false; /* (the FIN_WAIT2 substate: Linux forces reuse off) */
+	if (!(tw->node.tw_flags & TW_TSTAMP))
+		return false;
+	if (search && (tw->node.tw_flags & TW_FW2))
+		return false; /* the FIN_WAIT2 substate: Linux forces tcp_tw_reuse off for it */
 	/* made (or last rescheduled) 60 s before it goes */
 	uint32_t entry_ms = tw->expires_ms - TCP_TIMEWAIT_LEN_MS;
 	if (search && (st->sysctl.tcp_tw_reuse != 1 ||
@@ -321,8 +323,8 @@ static bool tcp_twsk_unique(struct ustack *st, struct sock *sk, const struct ine
 	sk->iss = seq ? seq : 1;
 	sk->iss_set = true;
 	sk->ts_recent = tw->ts_recent;
-	uint32_t now = tcp_clock_ms(st);
-	sk->ts_recent_stamp_ms = now - (uint32_t)(uint16_t)((uint16_t)(now / 1000u) - tw->ts_recent_stamp) * 1000u;
+	uint16_t age_s = (uint16_t)((uint16_t)(st->now / 1000000u) - tw->ts_recent_stamp);
+	sk->ts_recent_stamp_ms = tcp_clock_ms(st) - (uint32_t)age_s * 1000u;
 	return true;
 }
 

@@ -85,7 +85,7 @@ static void tw_free(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
 }
 
 /* In the stack's µs: expires_ms is tcp_clock_ms's, 32 bits that wrap every 49 days, so the
- * distance from now is what counts (it is never more than a minute). */
+ * distance from now is what counts (minutes at most, unless the clock jumps weeks at once). */
 uint64_t inet_twsk_expires_us(const struct ustack *st, const struct inet_timewait_sock *tw)
 {
 	uint64_t now_ms = st->now / 1000u;
@@ -120,8 +120,9 @@ static void dr_unlink(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
 
 /* After the last entry that goes no later.  TIME_WAIT's all wait 60 s: that is the tail.  The
  * FIN_WAIT2 substate waits max(tcp_fin_timeout, 3.5·RTO), so an entry may go before the last
- * few: the walk back is short, and bounded — past DR_WALK_MAX the entry waits its turn, late
- * by what the entries ahead of it are (never more than a minute). */
+ * few: the walk back is short, and bounded — past DR_WALK_MAX the entry waits its turn behind
+ * later ones (late by as much as their waits are longer: only when tcp_fin_timeout was
+ * lowered, or RTOs were long, with more than DR_WALK_MAX such entries waiting). */
 #define DR_WALK_MAX 64
 static void dr_insert(struct tcp_state_tables *t, struct inet_timewait_sock *tw)
 {
@@ -280,7 +281,9 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk, bool fin_w
 	uint32_t field = (wnd > 0 ? (uint32_t)wnd : 0u) >> sk->rcv_wscale;
 	tw->rcv_wnd = (uint16_t)(field < 65535u ? field : 65535u);
 	tw->ts_recent = sk->ts_recent;
-	tw->ts_recent_stamp = (uint16_t)(sk->ts_recent_stamp_ms / 1000u);
+	/* the stamp's age, carried over to seconds of the 64-bit clock (the ms one wraps) */
+	uint32_t age_ms = tcp_clock_ms(st) - sk->ts_recent_stamp_ms;
+	tw->ts_recent_stamp = (uint16_t)((st->now / 1000u - age_ms) / 1000u);
 	tw->last_oow_ack_ms = 0;
 	tw->expires_ms = tcp_clock_ms(st) + timeo_ms;
 	inet_ehash_insert(st, &tw->node);

@@ -884,10 +884,13 @@ static int tcp_ack_fin(struct ustack *st, struct sock *sk, const struct tcp_repr
 		tcp_set_state(st, sk, TCP_FIN_WAIT2);
 		if (sk->fd < 0 && !sk->lingering && !sk->parent) {
 			/* an orphan waits tcp_fin_time for the peer's FIN: as a timewait entry —
-			 * unless this very segment brings the FIN, or data (which aborts the
-			 * connection, TcpExtTCPAbortOnData): the socket takes those ("bad case":
-			 * the keepalive timer for the whole wait) */
-			if (!(th->flags & TCPHDR_FIN) && !th->plen)
+			 * unless this very segment brings something new, the FIN or data (which
+			 * aborts the connection, TcpExtTCPAbortOnData): the socket takes those
+			 * ("bad case": the keepalive timer for the whole wait).  A duplicate (our
+			 * ACK of it was lost) is no reason to keep the socket. */
+			bool news = (th->plen || (th->flags & TCPHDR_FIN)) &&
+				    !before(th->seq + (uint32_t)th->plen + !!(th->flags & TCPHDR_FIN), sk->rcv_nxt + 1);
+			if (!news)
 				return tcp_fin_wait2_orphan(st, sk) ? 1 : 0;
 			timer_arm(st, &sk->timers.sk, st->now + (uint64_t)tcp_fin_time_ms(st, sk) * 1000u);
 		}

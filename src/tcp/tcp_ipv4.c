@@ -105,6 +105,10 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 			struct sock *lsk = inet_lookup_listener(st, ip->daddr, th.dport, ip->saddr, th.sport, dev->ifindex);
 			if (lsk) {
 				inet_twsk_deschedule_put(st, tw);
+				if (th.flags & TCPHDR_FIN) { /* the listener's TCP_FLAGS drop */
+					trace_drop(st, "TCP_FLAGS", dev->ifindex);
+					return;
+				}
 				st->tcp->tw_isn = isn;
 				tcp_trace(st, "tcp_rcv_state_process", &lsk->node, TCP_LISTEN, TCP_LISTEN);
 				tcp_conn_request(st, lsk, ip, &th);

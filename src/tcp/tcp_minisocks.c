@@ -239,7 +239,7 @@ enum tcp_tw_status tcp_timewait_state_process(struct ustack *st, struct inet_tim
 {
 	bool saw_ts = false, paws_reject = false;
 	bool rst = th->flags & TCPHDR_RST, syn = th->flags & TCPHDR_SYN, ack = th->flags & TCPHDR_ACK;
-	uint16_t now_s = (uint16_t)(tcp_clock_ms(st) / 1000u);
+	uint16_t now_s = (uint16_t)(st->now / 1000000u); /* from the 64-bit clock: no ms wrap in it */
 	tcp_trace(st, "tcp_timewait_state_process", &tw->node, TCP_TIME_WAIT, TCP_TIME_WAIT);
 	if ((tw->node.tw_flags & TW_TSTAMP) && th->opt.ts_ok) {
 		saw_ts = true;

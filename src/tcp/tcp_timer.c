@@ -275,8 +275,9 @@ static void tcp_keepalive_timer(struct ustack *st, struct sock *sk)
 	timer_arm(st, &sk->timers.sk, st->now + intvl);
 }
 
-/* sk_timer: an orphan waited tcp_fin_timeout in FIN_WAIT2 (then Linux resets the peer,
- * TcpExtTCPAbortOnTimeout), or keepalive.  (TIME_WAIT has its own: inet_timewait_sock.c.) */
+/* sk_timer: an orphan in FIN_WAIT2 whose wait was longer than 60 s has waited the excess
+ * (tcp_fin_wait2_timeout: the rest as a timewait entry), or keepalive.  (TIME_WAIT and the
+ * FIN_WAIT2 substate have their own timer: inet_timewait_sock.c.) */
 void tcp_tw_timer(struct ustack *st, struct utimer *t)
 {
 	struct sock *sk = (struct sock *)((char *)t - offsetof(struct sock, timers.sk));

@@ -884,6 +884,32 @@ static void test_fin_wait2_orphan_data_and_timeout(void **state)
 	assert_int_equal(tw_count(t), 0);
 }
 
+/* The segment that acknowledges an orphan's FIN may be a retransmission of data already
+ * taken (our ACK of it was lost): nothing new, so the orphan still becomes a FIN_WAIT2 entry,
+ * silently — no RST (Linux's FIN_WAIT1 step aborts only on data beyond rcv_nxt).  A SYN+FIN
+ * that would reopen a TIME_WAIT connection ends the entry but is dropped by the listener. */
+static void test_fin_wait2_duplicate_and_syn_fin(void **state)
+{
+	struct tw *t = *state;
+	accept_conn(t);
+	tw_peer_send(t, &conn, 0, 0, TW_ACK | TW_PSH, 65535, "abc", 3);
+	tw_expect_seg(t, &conn, TW_ACK, 0, 3, 0);
+	char buf[4];
+	assert_int_equal(ustack_recv(t->st, conn.fd, buf, sizeof(buf), 0), 3);
+	assert_int_equal(ustack_close(t->st, conn.fd), 0);
+	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 3, 0);
+	tw_peer_send(t, &conn, 0, 1, TW_ACK | TW_PSH, 65535, "abc", 3); /* the old data, acking the FIN */
+	tw_expect_none(t); /* tcp_time_wait, then "consume": nothing is sent */
+	assert_int_equal(tw_counter(t, "TcpExtTCPAbortOnData"), 0);
+	assert_int_equal(tw_count(t), 1);
+	/* the FIN: TIME_WAIT; then a SYN+FIN above it: the entry goes, no SYN-ACK */
+	tw_peer_send(t, &conn, 3, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
+	tw_expect_seg(t, &conn, TW_ACK, 1, 4, 0);
+	tw_send(t, f, tw_tcp(f, PEER, PORT, tw_peer_seq(&conn, 100000), 0, TW_SYN | TW_FIN, 65535, NULL, 0));
+	tw_expect_none(t);
+	assert_int_equal(tw_count(t), 0);
+}
+
 /* The peer's ACK with timestamps (TSval 5001) and SACK blocks (relative to the DUT's ISN + 1). */
 static void peer_sack(struct tw *t, uint32_t rack, const uint32_t (*blocks)[2], unsigned n)
 {
@@ -1552,6 +1578,7 @@ int main(void)
 		T(test_time_wait_overflow),
 		T(test_fin_wait2_orphan),
 		T(test_fin_wait2_orphan_data_and_timeout),
+		T(test_fin_wait2_duplicate_and_syn_fin),
 		T(test_sack_recovery_rfc6675),
 		T(test_tail_loss_probe),
 		T(test_simultaneous_close),
