@@ -272,8 +272,10 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk, bool fin_w
 	tw->node.state = TCP_TIME_WAIT;
 	tw->node.tw_flags = flags;
 	tw->node.tw_rcv_wscale = sk->rcv_wscale;
-	/* inet->tos carries ECT(0) on an ECN connection (INET_ECN_xmit): so do the ACKs */
-	tw->node.tw_tos = (uint8_t)((sk->tos & ~3u) | ((sk->ecn_flags & TCP_ECN_OK) ? INET_ECN_ECT_0 : 0));
+	/* tw_tos = inet->tos, whose ECN bits follow the last segment sent (tcp_ecn_send): here
+	 * our ACK of the peer's FIN, or (the FIN_WAIT2 substate) our FIN — Not-ECT, unless that
+	 * FIN rode on new data, which Linux's tw would remember as ECT(0) and ustack does not */
+	tw->node.tw_tos = (uint8_t)(sk->tos & ~3u);
 	tw->snd_nxt = sk->snd_nxt;
 	tw->rcv_nxt = sk->rcv_nxt;
 	/* tcp_receive_window: what is left of the window we advertised */
