@@ -1,11 +1,11 @@
 /*
- * The socket layer: descriptors, argument checks, blocking and wake-ups (Linux's
- * net/socket.c, af_inet.c's inet_stream_connect/inet_accept/inet_listen/inet_bind, and
- * inet_connection_sock.c's inet_csk_accept).
+ * The socket layer: argument checks, blocking and wake-ups (Linux's net/socket.c, af_inet.c's
+ * inet_stream_connect/inet_accept/inet_listen/inet_bind, and inet_connection_sock.c's
+ * inet_csk_accept).
  *
- * Descriptors are the lowest free integers from 3 up, as a process's would be.  Every caller
- * that blocks sleeps on one condition variable per stack and re-checks its own condition when
- * woken; the stack broadcasts on every state change (the seed's sk_state_change).  Waiters are
+ * Descriptors (file.c) are the lowest free integers from 3 up, as a process's would be.  Every
+ * caller that blocks sleeps on one condition variable per stack and re-checks its own condition
+ * when woken; the stack broadcasts on every state change (the seed's sk_state_change).  Waiters are
  * few — an application's blocking calls — so one broadcast beats per-socket bookkeeping.
  */
 #include "core/stack.h"
