@@ -14,9 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ustack/link.h>
+#include "testwire.h" /* tw_rd16 and the like; the stacks here are the test's own */
 #include <ustack/socket.h>
-#include <ustack/stack.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,15 +46,11 @@ static void push(struct wire *w, const uint8_t *f, size_t len)
 	w->len[i] = len;
 }
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void wr32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
 
 static uint32_t sum16(const uint8_t *p, size_t len, uint32_t sum)
 {
 	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += rd16(p + i);
+		sum += tw_rd16(p + i);
 	if (len & 1)
 		sum += (uint32_t)p[len - 1] << 8;
 	return sum;
@@ -89,12 +84,12 @@ static int xmit_a_tso(void *link, const void *frame, size_t len, const struct us
 	const uint8_t *f = frame;
 	size_t ip = 14, ihl = (size_t)(f[ip] & 0x0f) * 4, th = ip + ihl;
 	size_t doff = (size_t)(f[th + 12] >> 4) * 4, hdr = th + doff;
-	if (off->csum_start != th || off->csum_offset != 16 || rd16(f + ip + 2) != len - ip)
+	if (off->csum_start != th || off->csum_offset != 16 || tw_rd16(f + ip + 2) != len - ip)
 		bad_layout++;
 	/* the stack left the pseudo-header's sum, for the whole packet's TCP length */
-	uint32_t pseudo = (rd32(f + ip + 12) >> 16) + (rd32(f + ip + 12) & 0xffff) + (rd32(f + ip + 16) >> 16) +
-			  (rd32(f + ip + 16) & 0xffff) + 6 + (uint32_t)(len - th);
-	if (rd16(f + th + 16) != fold(pseudo))
+	uint32_t pseudo = (tw_rd32(f + ip + 12) >> 16) + (tw_rd32(f + ip + 12) & 0xffff) + (tw_rd32(f + ip + 16) >> 16) +
+			  (tw_rd32(f + ip + 16) & 0xffff) + 6 + (uint32_t)(len - th);
+	if (tw_rd16(f + th + 16) != fold(pseudo))
 		bad_layout++;
 	size_t payload = len - hdr, gso = off->gso_size;
 	unsigned segs = (unsigned)((payload + gso - 1) / gso);
@@ -107,16 +102,16 @@ static int xmit_a_tso(void *link, const void *frame, size_t len, const struct us
 		uint8_t seg[FMAX];
 		memcpy(seg, f, hdr);
 		memcpy(seg + hdr, f + hdr + s * gso, plen);
-		wr16(seg + ip + 2, (uint16_t)(ihl + doff + plen));
-		wr16(seg + ip + 4, (uint16_t)(rd16(f + ip + 4) + s));
-		wr16(seg + ip + 10, 0);
-		wr16(seg + ip + 10, (uint16_t)~fold(sum16(seg + ip, ihl, 0)));
-		wr32(seg + th + 4, rd32(f + th + 4) + (uint32_t)(s * gso));
+		tw_wr16(seg + ip + 2, (uint16_t)(ihl + doff + plen));
+		tw_wr16(seg + ip + 4, (uint16_t)(tw_rd16(f + ip + 4) + s));
+		tw_wr16(seg + ip + 10, 0);
+		tw_wr16(seg + ip + 10, (uint16_t)~fold(sum16(seg + ip, ihl, 0)));
+		tw_wr32(seg + th + 4, tw_rd32(f + th + 4) + (uint32_t)(s * gso));
 		seg[th + 13] = s + 1 < segs ? (uint8_t)(flags & ~0x09) : flags; /* FIN, PSH: the last */
-		uint32_t ps = (rd32(seg + ip + 12) >> 16) + (rd32(seg + ip + 12) & 0xffff) + (rd32(seg + ip + 16) >> 16) +
-			      (rd32(seg + ip + 16) & 0xffff) + 6 + (uint32_t)(doff + plen);
-		wr16(seg + th + 16, 0);
-		wr16(seg + th + 16, (uint16_t)~fold(sum16(seg + th, doff + plen, ps)));
+		uint32_t ps = (tw_rd32(seg + ip + 12) >> 16) + (tw_rd32(seg + ip + 12) & 0xffff) + (tw_rd32(seg + ip + 16) >> 16) +
+			      (tw_rd32(seg + ip + 16) & 0xffff) + 6 + (uint32_t)(doff + plen);
+		tw_wr16(seg + th + 16, 0);
+		tw_wr16(seg + th + 16, (uint16_t)~fold(sum16(seg + th, doff + plen, ps)));
 		push(&to_b, seg, hdr + plen);
 	}
 	return 0;

@@ -685,11 +685,20 @@ static void test_time_wait_reuse(void **state)
 
 /* The DUT closes an accepted connection first; the peer acknowledges the FIN, sends its own
  * (with timestamps when o is given): the DUT is in TIME_WAIT. */
+/* The DUT closes c (no data in flight) and the peer acknowledges the FIN: the orphan is a
+ * timewait entry in the FIN_WAIT2 substate. */
+static void orphan_to_fin_wait2(struct tw *t, const struct tw_conn *c, const struct tw_opts *o)
+{
+	assert_int_equal(ustack_close(t->st, c->fd), 0);
+	tw_expect_seg(t, c, TW_ACK | TW_FIN, 0, 0, 0);
+	tw_peer_send_opts(t, c, o, 0, 1, TW_ACK, 65535, NULL, 0);
+	tw_expect_none(t);
+	assert_int_equal(tw_count(t), 1);
+}
+
 static void server_to_time_wait(struct tw *t, const struct tw_opts *o)
 {
-	assert_int_equal(ustack_close(t->st, conn.fd), 0);
-	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
-	tw_peer_send_opts(t, &conn, o, 0, 1, TW_ACK, 65535, NULL, 0);
+	orphan_to_fin_wait2(t, &conn, o);
 	tw_peer_send_opts(t, &conn, o, 0, 1, TW_ACK | TW_FIN, 65535, NULL, 0);
 	tw_expect_seg(t, &conn, TW_ACK, 1, 1, 0);
 	assert_int_equal(tw_count(t), 1);
@@ -810,19 +819,15 @@ static void test_time_wait_overflow(void **state)
 /*
  * An orphan in FIN_WAIT2 (Linux's tcp_rcv_state_process, FIN_WAIT1 step): once the peer has
  * acknowledged our FIN the socket gives way to a timewait entry in the FIN_WAIT2 substate,
- * shown by ss as FIN-WAIT-2; it ACKs an old segment, resets new data, takes the peer's FIN into
- * TIME_WAIT proper (60 s from then), and without it goes silently after tcp_fin_timeout.
+ * shown by ss as FIN-WAIT-2 with its timer, and takes the peer's FIN into TIME_WAIT proper, 60 s
+ * from then.
  */
 static void test_fin_wait2_orphan(void **state)
 {
 	struct tw *t = *state;
 	tw_sysctl(t, "net.ipv4.tcp_fin_timeout", "30");
 	accept_conn(t);
-	assert_int_equal(ustack_close(t->st, conn.fd), 0);
-	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
-	tw_peer_send(t, &conn, 0, 1, TW_ACK, 65535, NULL, 0);
-	tw_expect_none(t);
-	assert_int_equal(tw_count(t), 1);
+	orphan_to_fin_wait2(t, &conn, NULL);
 	struct ustack_sockstat ss;
 	assert_int_equal(ustack_sockstat(t->st, &ss), 0);
 	assert_int_equal(ss.tcp_alloc, 1); /* the listener; the orphan's socket is gone */
@@ -855,10 +860,7 @@ static void test_fin_wait2_orphan_data_and_timeout(void **state)
 	struct tw *t = *state;
 	tw_sysctl(t, "net.ipv4.tcp_fin_timeout", "10");
 	accept_conn(t);
-	assert_int_equal(ustack_close(t->st, conn.fd), 0);
-	tw_expect_seg(t, &conn, TW_ACK | TW_FIN, 0, 0, 0);
-	tw_peer_send(t, &conn, 0, 1, TW_ACK, 65535, NULL, 0);
-	assert_int_equal(tw_count(t), 1);
+	orphan_to_fin_wait2(t, &conn, NULL);
 	/* a duplicate ACK: nothing */
 	tw_peer_send(t, &conn, 0, 1, TW_ACK, 65535, NULL, 0);
 	tw_expect_none(t);
@@ -875,10 +877,7 @@ static void test_fin_wait2_orphan_data_and_timeout(void **state)
 	struct tw_opts o = { 0 };
 	tw_opt_mss(&o, 1460);
 	tw_accept_conn(t, &c2, 81, o.b, o.len);
-	assert_int_equal(ustack_close(t->st, c2.fd), 0);
-	tw_expect_seg(t, &c2, TW_ACK | TW_FIN, 0, 0, 0);
-	tw_peer_send(t, &c2, 0, 1, TW_ACK, 65535, NULL, 0);
-	assert_int_equal(tw_count(t), 1);
+	orphan_to_fin_wait2(t, &c2, NULL);
 	tw_peer_send(t, &c2, 0, 1, TW_ACK | TW_PSH, 65535, "late", 4);
 	tw_expect_seg(t, &c2, TW_RST, 1, 0, 0);
 	assert_int_equal(tw_count(t), 0);
