@@ -15,6 +15,7 @@
  * USTACK_TAP_OFFLOAD=off is in the environment (to measure without).
  */
 #include <ustack/link.h>
+#include "link/loop.h"
 #include "link/netem.h"
 
 #include <errno.h>
@@ -26,8 +27,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -36,7 +35,8 @@
 #define ETH_FRAME_MAX (14 + 4 + 65535) /* Ethernet (a VLAN tag), then a whole IPv4 packet */
 
 struct ustack_tap {
-	int fd, stopfd, kickfd;
+	int fd;
+	struct link_loop loop;
 	bool vnet_hdr; /* every frame each way behind a virtio_net_hdr */
 	bool offload;  /* ... and TSO/checksum offloads on (not while impaired) */
 	char name[IFNAMSIZ];
@@ -94,9 +94,7 @@ struct ustack_tap *ustack_tap_open(const char *name)
 	memcpy(tap->name, ifr.ifr_name, IFNAMSIZ);
 	if (tap_set_up(tap->name) < 0)
 		goto fail;
-	tap->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	tap->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (tap->stopfd < 0 || tap->kickfd < 0)
+	if (link_loop_init(&tap->loop) < 0)
 		goto fail;
 	return tap;
 fail:;
@@ -117,8 +115,7 @@ void ustack_tap_close(struct ustack_tap *tap)
 		pthread_mutex_destroy(&tap->mu);
 	}
 	close(tap->fd);
-	close(tap->stopfd);
-	close(tap->kickfd);
+	link_loop_fini(&tap->loop);
 	free(tap);
 }
 
@@ -126,8 +123,6 @@ int ustack_tap_fd(const struct ustack_tap *tap)
 {
 	return tap->fd;
 }
-
-static void tap_kick(void *arg);
 
 int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params *p)
 {
@@ -176,7 +171,7 @@ static int tap_xmit(void *link, const void *frame, size_t len)
 		pthread_mutex_lock(&tap->mu);
 		netem_send(&tap->em, &tap->txq, frame, len, ustack_clock_monotonic()->now_us(NULL));
 		pthread_mutex_unlock(&tap->mu);
-		tap_kick(tap);
+		link_loop_kick(&tap->loop);
 		return 0;
 	}
 	return tap_write(tap, frame, len, NULL);
@@ -186,14 +181,6 @@ static int tap_xmit(void *link, const void *frame, size_t len)
 static int tap_xmit_offload(void *link, const void *frame, size_t len, const struct ustack_tx_offload *off)
 {
 	return tap_write(link, frame, len, off);
-}
-
-static void tap_kick(void *arg)
-{
-	struct ustack_tap *tap = arg;
-	uint64_t one = 1;
-	ssize_t r = write(tap->kickfd, &one, sizeof(one));
-	(void)r;
 }
 
 int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t mac[6], unsigned mtu)
@@ -215,18 +202,15 @@ int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t m
 	int idx = ustack_if_add(st, &cfg);
 	if (idx < 0)
 		return -1;
-	tap->st = st;
+	tap->st = tap->loop.st = st;
 	tap->ifindex = idx;
-	ustack_set_wakeup(st, tap_kick, tap);
+	ustack_set_wakeup(st, link_loop_kick, &tap->loop);
 	return idx;
 }
 
 void ustack_tap_stop(struct ustack_tap *tap)
 {
-	uint64_t one = 1;
-	/* async-signal-safe: one write(2) */
-	ssize_t r = write(tap->stopfd, &one, sizeof(one));
-	(void)r;
+	link_loop_stop(&tap->loop); /* async-signal-safe */
 }
 
 /* What the impaired wire now owes each side: frames due to ustack, frames due to the kernel. */
@@ -251,21 +235,19 @@ static void tap_deliver_due(struct ustack_tap *tap, uint64_t now)
 	}
 }
 
-/* When the run loop must wake: the stack's next timer (at most a minute away, or the
- * deadline), or an impaired frame falling due, whichever comes first. */
-static uint64_t tap_next_wakeup(struct ustack_tap *tap, uint64_t now, uint64_t deadline_us)
+/* An impaired frame falling due wakes the loop too. */
+static uint64_t tap_next_wakeup(void *arg, uint64_t next)
 {
-	uint64_t cap = now + 60000000u < deadline_us ? now + 60000000u : deadline_us;
-	uint64_t next = ustack_sleep_until(tap->st, cap);
-	if (tap->impaired) {
-		pthread_mutex_lock(&tap->mu);
-		for (int q = 0; q < 2; q++) {
-			struct netem_queue *nq = q ? &tap->txq : &tap->rxq;
-			if (nq->head && nq->head->due < next)
-				next = nq->head->due;
-		}
-		pthread_mutex_unlock(&tap->mu);
+	struct ustack_tap *tap = arg;
+	if (!tap->impaired)
+		return next;
+	pthread_mutex_lock(&tap->mu);
+	for (int q = 0; q < 2; q++) {
+		struct netem_queue *nq = q ? &tap->txq : &tap->rxq;
+		if (nq->head && nq->head->due < next)
+			next = nq->head->due;
 	}
+	pthread_mutex_unlock(&tap->mu);
 	return next;
 }
 
@@ -300,71 +282,25 @@ static void tap_read_burst(struct ustack_tap *tap, uint8_t *frame, size_t size)
 	}
 }
 
+static void tap_rx(void *arg)
+{
+	/* a virtio_net_hdr, then up to a 64 KB IP packet (GRO, TSO) behind its Ethernet header */
+	static __thread uint8_t frame[sizeof(struct virtio_net_hdr) + ETH_FRAME_MAX];
+	tap_read_burst(arg, frame, sizeof(frame));
+}
+
+static void tap_due(void *arg, uint64_t now)
+{
+	struct ustack_tap *tap = arg;
+	if (tap->impaired)
+		tap_deliver_due(tap, now);
+}
+
 /* The run loop; with drain, it also ends once nothing closed owes its peer (ustack_tap_drain). */
 static int tap_loop(struct ustack_tap *tap, uint64_t deadline_us, bool drain)
 {
-	if (!tap->st) {
-		errno = EINVAL;
-		return -1;
-	}
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0)
-		return -1;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
-	struct epoll_event sv = { .events = EPOLLIN, .data.u32 = 1 };
-	struct epoll_event kv = { .events = EPOLLIN, .data.u32 = 2 };
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, tap->fd, &ev) < 0 ||
-	    epoll_ctl(ep, EPOLL_CTL_ADD, tap->stopfd, &sv) < 0 ||
-	    epoll_ctl(ep, EPOLL_CTL_ADD, tap->kickfd, &kv) < 0) {
-		close(ep);
-		return -1;
-	}
-	/* a virtio_net_hdr, then up to a 64 KB IP packet (GRO, TSO) behind its Ethernet header */
-	static __thread uint8_t frame[sizeof(struct virtio_net_hdr) + ETH_FRAME_MAX];
-	const struct ustack_clock *clk = ustack_clock_monotonic();
-	int rc = 0;
-	for (;;) {
-		uint64_t now = clk->now_us(NULL);
-		if (now >= deadline_us || (drain && !ustack_undelivered(tap->st, NULL)))
-			break;
-		/* Sleep until the next timer (at most a minute, or the deadline); a timer armed
-		 * meanwhile by another thread kicks us awake through kickfd. */
-		uint64_t next = tap_next_wakeup(tap, now, deadline_us);
-		int timeout = next <= now ? 0 : (int)((next - now + 999) / 1000);
-		struct epoll_event out[3];
-		int n = epoll_wait(ep, out, 3, timeout);
-		ustack_awake(tap->st);
-		if (n < 0 && errno != EINTR) {
-			rc = -1;
-			break;
-		}
-		bool stop = false;
-		for (int i = 0; i < n; i++) {
-			if (out[i].data.u32 == 1) {
-				stop = true;
-				continue;
-			}
-			if (out[i].data.u32 == 2) {
-				uint64_t v;
-				ssize_t r = read(tap->kickfd, &v, sizeof(v));
-				(void)r;
-				continue;
-			}
-			tap_read_burst(tap, frame, sizeof(frame));
-		}
-		if (tap->impaired)
-			tap_deliver_due(tap, clk->now_us(NULL));
-		ustack_timers_run(tap->st);
-		if (stop) {
-			uint64_t v;
-			ssize_t r = read(tap->stopfd, &v, sizeof(v));
-			(void)r;
-			rc = 1;
-			break;
-		}
-	}
-	close(ep);
-	return rc;
+	const struct link_loop_ops ops = { .fd = tap->fd, .rx = tap_rx, .due = tap_due, .next = tap_next_wakeup };
+	return link_loop_run(&tap->loop, &ops, tap, deadline_us, drain);
 }
 
 int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)
