@@ -104,6 +104,13 @@ struct ustack_tx_offload {
 };
 typedef int (*ustack_xmit_offload_fn)(void *link, const void *frame, size_t len, const struct ustack_tx_offload *off);
 
+/*
+ * The doorbell (Linux's xmit_more: a driver rings its NIC once for a burst of frames).  A link
+ * may queue frames in xmit without telling the device; the stack then calls flush once, before
+ * it releases its lock, after every API call, received frame or timer run that transmitted.
+ */
+typedef void (*ustack_flush_fn)(void *link);
+
 struct ustack_if_config {
 	const char *name;          /* e.g. "tap0"; at most 15 bytes like IFNAMSIZ */
 	enum ustack_link_type type;
@@ -116,6 +123,7 @@ struct ustack_if_config {
 	                            * so captures show the wire (link.h) */
 	unsigned offloads;         /* USTACK_IF_TSO, with xmit_offload */
 	ustack_xmit_offload_fn xmit_offload;
+	ustack_flush_fn flush;     /* optional: the doorbell, above */
 };
 #define USTACK_MTU_MAX 1500
 

@@ -54,6 +54,10 @@ typedef void (*ustack_trace_fn)(void *arg, const struct ustack_trace_event *ev);
 
 /* Returns a subscription id (≥ 0), or -1 with ENOSPC when all slots are taken. */
 USTACK_API int ustack_trace_subscribe(struct ustack *st, ustack_trace_fn fn, void *arg);
+/* The same for some kinds only: a mask of USTACK_TRACE_KIND(kind).  A subscriber of LOG alone
+ * costs the packet path nothing: events of the other kinds are not even formatted. */
+#define USTACK_TRACE_KIND(kind) (1u << (kind))
+USTACK_API int ustack_trace_subscribe_kinds(struct ustack *st, unsigned kinds, ustack_trace_fn fn, void *arg);
 USTACK_API void ustack_trace_unsubscribe(struct ustack *st, int id);
 
 /* One tcpdump-like line describing a frame ("ARP who-has ...", "IP a > b: ICMP echo ..."). */

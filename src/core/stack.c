@@ -14,8 +14,31 @@ void stack_lock(struct ustack *st)
 		st->now = t;
 }
 
+/* Each link once, however many frames it queued: the doorbell (stack_doorbell). */
+static void doorbells_ring(struct ustack *st)
+{
+	for (unsigned i = 0; i < st->ndoorbell; i++)
+		st->doorbell[i].fn(st->doorbell[i].link);
+	st->ndoorbell = 0;
+}
+
+void stack_doorbell(struct ustack *st, void (*fn)(void *link), void *link)
+{
+	for (unsigned i = 0; i < st->ndoorbell; i++)
+		if (st->doorbell[i].fn == fn && st->doorbell[i].link == link)
+			return;
+	if (st->ndoorbell == STACK_DOORBELLS) { /* one per interface: cannot happen, but ring now */
+		fn(link);
+		return;
+	}
+	st->doorbell[st->ndoorbell].fn = fn;
+	st->doorbell[st->ndoorbell++].link = link;
+}
+
 void stack_unlock(struct ustack *st)
 {
+	if (st->ndoorbell)
+		doorbells_ring(st);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -74,7 +97,7 @@ void ustack_timers_run(struct ustack *st)
 	/* Not stack_lock(): timers must see their own expiry as "now", so the clock is
 	 * applied by wheel_run after the due timers ran. */
 	wheel_run(st, st->clock->now_us(st->clock->arg));
-	pthread_mutex_unlock(&st->lock);
+	stack_unlock(st);
 }
 
 uint64_t ustack_timers_next(struct ustack *st)

@@ -16,6 +16,7 @@
 #include "core/trace.h"
 
 #define STACK_IF_MAX 8 /* interfaces per instance (net/netdev.h's NETDEV_MAX) */
+#define STACK_DOORBELLS STACK_IF_MAX
 
 struct ustack {
 	pthread_mutex_t lock;
@@ -38,7 +39,8 @@ struct ustack {
 	struct tcp_state_tables *tcp;   /* tcp/tcp.h */
 
 	struct trace_sub trace[TRACE_SUBS_MAX];
-	int ntrace;
+	int ntrace; /* subscribers of more than USTACK_TRACE_LOG: the packet path's events are made */
+	int nlog;   /* subscribers of USTACK_TRACE_LOG */
 	uint8_t trace_link_type[STACK_IF_MAX + 1]; /* by ifindex, for the tracer (net/netdev.c sets it) */
 
 	/* A run loop asleep until sleep_until (0: awake) is woken when another thread arms a
@@ -46,6 +48,13 @@ struct ustack {
 	void (*wakeup)(void *arg);
 	void *wakeup_arg;
 	uint64_t sleep_until;
+
+	/* Doorbells owed: links that queued frames since the lock was taken (stack_doorbell). */
+	struct {
+		void (*fn)(void *link);
+		void *link;
+	} doorbell[STACK_DOORBELLS];
+	unsigned ndoorbell;
 };
 
 /*
@@ -65,6 +74,9 @@ void stack_free(struct ustack *st);
 
 /* Public entry points bracket their work with these: take the lock and read the clock. */
 void stack_lock(struct ustack *st);
+/* Rings the doorbells owed (stack_doorbell), then releases the lock. */
 void stack_unlock(struct ustack *st);
+/* A link queued a frame and wants fn(link) called once before the lock is released. */
+void stack_doorbell(struct ustack *st, void (*fn)(void *link), void *link);
 
 #endif

@@ -8,6 +8,7 @@
 struct trace_sub {
 	ustack_trace_fn fn;
 	void *arg;
+	unsigned kinds; /* USTACK_TRACE_KIND mask */
 };
 
 struct ustack;

@@ -25,6 +25,7 @@ struct netdev {
 	unsigned mtu;
 	ustack_xmit_fn xmit;
 	ustack_xmit_offload_fn xmit_offload; /* with USTACK_IF_TSO in offloads */
+	ustack_flush_fn flush;               /* the doorbell, rung by stack_unlock */
 	unsigned offloads;
 	void *link;
 	struct ifaddr addrs[IFADDR_MAX];

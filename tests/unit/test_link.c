@@ -1,0 +1,254 @@
+/*
+ * The link driver's side of the stack: the doorbell (ustack_if_config.flush, Linux's
+ * xmit_more) and trace subscriptions by kind.
+ *
+ * Two stacks joined by a link of the test's own that behaves as a NIC whose driver only
+ * queues in xmit: a frame reaches the other side when the doorbell rings, never before.  So
+ * a stack that forgot to ring would never connect, and one that rang per frame is seen in the
+ * counts: one ring per API call, received frame or timer run that transmitted, none for those
+ * that did not.
+ */
+#include "testwire.h"
+#include "core/stack.h"
+#include <ustack/socket.h>
+#include <ustack/trace.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#define QMAX 512
+#define FMAX 1600
+
+struct side {
+	struct ustack *st;
+	int ifindex;
+	/* queued by xmit, not yet rung */
+	uint8_t q[QMAX][FMAX];
+	size_t qlen[QMAX];
+	unsigned nq;
+	unsigned xmits, rings;
+	struct side *peer;
+	/* on the wire to the peer: delivered by pump() */
+	uint8_t wire[QMAX][FMAX];
+	size_t wlen[QMAX];
+	unsigned nw;
+	int drop; /* the doorbell throws the queued frames away */
+};
+
+static struct ustack_vclock vc;
+static struct side A, B;
+
+static int side_xmit(void *link, const void *frame, size_t len)
+{
+	struct side *s = link;
+	assert_true(len <= FMAX && s->nq < QMAX);
+	memcpy(s->q[s->nq], frame, len);
+	s->qlen[s->nq++] = len;
+	s->xmits++;
+	return 0;
+}
+
+/* The doorbell: what xmit queued goes on the wire, and the stack is still locked (it rings
+ * before it lets go), so this may not call into it. */
+static void side_flush(void *link)
+{
+	struct side *s = link;
+	s->rings++;
+	assert_true(s->nq > 0); /* rung only after a transmission */
+	for (unsigned i = 0; i < s->nq && !s->drop; i++) {
+		assert_true(s->peer->nw < QMAX);
+		memcpy(s->peer->wire[s->peer->nw], s->q[i], s->qlen[i]);
+		s->peer->wlen[s->peer->nw++] = s->qlen[i];
+	}
+	s->nq = 0;
+}
+
+static void side_init(struct side *s, const char *name, uint8_t last, uint32_t ip)
+{
+	static const uint8_t seed[32] = { 7 };
+	memset(s, 0, sizeof(*s));
+	struct ustack_config c = { .clock = &vc.clock, .secret_seed = seed, .name = name };
+	s->st = ustack_create(&c);
+	assert_non_null(s->st);
+	struct ustack_if_config ic = {
+		.name = "nic0", .type = USTACK_LINK_ETHER, .mac = { 2, 0, 0, 0, 0, last }, .mtu = 1500,
+		.xmit = side_xmit, .flush = side_flush, .link = s,
+	};
+	s->ifindex = ustack_if_add(s->st, &ic);
+	assert_true(s->ifindex > 0);
+	assert_int_equal(ustack_addr_add(s->st, s->ifindex, (struct in_addr){ htonl(ip) }, 24), 0);
+}
+
+/* Delivers what is on the wire each way until both are quiet; returns frames delivered. */
+static unsigned pump(void)
+{
+	unsigned total = 0;
+	for (int round = 0; round < 1000; round++) {
+		unsigned n = 0;
+		struct side *sides[2] = { &A, &B };
+		for (int k = 0; k < 2; k++) {
+			struct side *s = sides[k];
+			unsigned nw = s->nw;
+			static uint8_t f[QMAX][FMAX];
+			static size_t fl[QMAX];
+			memcpy(f, s->wire, sizeof(f[0]) * nw);
+			memcpy(fl, s->wlen, sizeof(fl[0]) * nw);
+			s->nw = 0;
+			for (unsigned i = 0; i < nw; i++)
+				ustack_input(s->st, s->ifindex, f[i], fl[i]);
+			n += nw;
+		}
+		total += n;
+		if (!n)
+			return total;
+	}
+	fail_msg("the link never went quiet");
+	return total;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	ustack_vclock_init(&vc, 0);
+	side_init(&A, "a", 0xa, TW_PEER_IP);
+	side_init(&B, "b", 0xb, TW_DUT_IP);
+	A.peer = &B;
+	B.peer = &A;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	ustack_destroy(A.st);
+	ustack_destroy(B.st);
+	return 0;
+}
+
+/* A's connection to B:80, accepted; returns A's descriptor, *bfd B's. */
+static int connected(int *bfd)
+{
+	int l = ustack_socket(B.st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
+	assert_int_equal(ustack_bind(B.st, l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(ustack_listen(B.st, l, 8), 0);
+	int fd = ustack_socket(A.st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	sa.sin_addr.s_addr = htonl(TW_DUT_IP);
+	A.rings = A.xmits = 0;
+	/* the ARP request for B goes out (the SYN waits for its answer): one ring */
+	assert_int_equal(ustack_connect(A.st, fd, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	assert_int_equal(A.xmits, 1);
+	assert_int_equal(A.rings, 1);
+	assert_int_equal(B.nw, 1); /* on the wire only because it was rung */
+	pump();
+	*bfd = ustack_accept4(B.st, l, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(*bfd >= 0);
+	return fd;
+}
+
+static void test_doorbell_rings_once_per_burst(void **state)
+{
+	(void)state;
+	int bfd, fd = connected(&bfd);
+	/* 10 segments in one send (the initial window): ten xmits, one ring */
+	static char data[10 * 1448];
+	memset(data, 'x', sizeof(data));
+	A.rings = A.xmits = 0;
+	assert_int_equal(ustack_send(A.st, fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	assert_int_equal(A.xmits, 10);
+	assert_int_equal(A.rings, 1);
+	assert_int_equal(B.nw, 10);
+	/* B takes the ten frames one ustack_input each: a ring for each ACK it sends (at most
+	 * one per frame), and none for the frames it only queued an ACK for */
+	B.rings = B.xmits = 0;
+	pump();
+	assert_true(B.xmits >= 5);
+	assert_int_equal(B.rings, B.xmits);
+	char buf[sizeof(data)];
+	assert_int_equal(ustack_recv(B.st, bfd, buf, sizeof(buf), 0), (ssize_t)sizeof(data));
+	/* an API call that sends nothing rings nothing */
+	A.rings = 0;
+	assert_int_equal(ustack_recv(A.st, fd, buf, sizeof(buf), 0), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(A.rings, 0);
+	ustack_close(A.st, fd);
+	ustack_close(B.st, bfd);
+}
+
+/* A retransmission from a timer is rung too: the doorbell is not only the API's. */
+static void test_doorbell_rings_after_timers(void **state)
+{
+	(void)state;
+	int bfd, fd = connected(&bfd);
+	A.drop = 1; /* the segment is lost */
+	assert_int_equal(ustack_send(A.st, fd, "hello", 5, 0), 5);
+	A.drop = 0;
+	A.rings = A.xmits = 0;
+	for (int i = 0; i < 20 && !A.xmits; i++) {
+		vc.now_us += 50000;
+		ustack_timers_run(A.st);
+	}
+	assert_int_equal(A.xmits, 1); /* the RTO's retransmission */
+	assert_int_equal(A.rings, 1);
+	pump();
+	char buf[8];
+	assert_int_equal(ustack_recv(B.st, bfd, buf, sizeof(buf), 0), 5);
+	ustack_close(A.st, fd);
+	ustack_close(B.st, bfd);
+}
+
+static unsigned seen[8];
+
+static void count_kinds(void *arg, const struct ustack_trace_event *ev)
+{
+	(void)arg;
+	if (ev->kind < 8)
+		seen[ev->kind]++;
+}
+
+/* A subscriber of LOG alone (the CLI's, for the SYN flood line) must not make the packet path
+ * format events for nobody: st->ntrace, which the emitters test, stays 0. */
+static void test_trace_subscription_by_kind(void **state)
+{
+	(void)state;
+	assert_int_equal(ustack_trace_subscribe_kinds(A.st, 0, count_kinds, NULL), -1);
+	assert_int_equal(errno, EINVAL);
+	memset(seen, 0, sizeof(seen));
+	int id = ustack_trace_subscribe_kinds(A.st, USTACK_TRACE_KIND(USTACK_TRACE_LOG), count_kinds, NULL);
+	assert_true(id >= 0);
+	assert_int_equal(A.st->ntrace, 0);
+	assert_int_equal(A.st->nlog, 1);
+	int bfd, fd = connected(&bfd);
+	for (int k = 0; k < 8; k++)
+		assert_int_equal(seen[k], 0);
+	/* one for packets only sees packets */
+	int id2 = ustack_trace_subscribe_kinds(A.st, USTACK_TRACE_KIND(USTACK_TRACE_PKT_TX), count_kinds, NULL);
+	assert_int_equal(A.st->ntrace, 1);
+	assert_int_equal(ustack_send(A.st, fd, "x", 1, 0), 1);
+	assert_int_equal(seen[USTACK_TRACE_PKT_TX], 1);
+	assert_int_equal(seen[USTACK_TRACE_STEP], 0);
+	assert_int_equal(seen[USTACK_TRACE_PKT_RX], 0);
+	ustack_trace_unsubscribe(A.st, id2);
+	ustack_trace_unsubscribe(A.st, id);
+	assert_int_equal(A.st->ntrace, 0);
+	assert_int_equal(A.st->nlog, 0);
+	/* the catch-all subscription is every kind */
+	id = ustack_trace_subscribe(A.st, count_kinds, NULL);
+	assert_int_equal(A.st->ntrace, 1);
+	assert_int_equal(A.st->nlog, 1);
+	ustack_trace_unsubscribe(A.st, id);
+	ustack_close(A.st, fd);
+	ustack_close(B.st, bfd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_doorbell_rings_once_per_burst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doorbell_rings_after_timers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trace_subscription_by_kind, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
