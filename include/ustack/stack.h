@@ -175,6 +175,14 @@ USTACK_API void ustack_input(struct ustack *st, int ifindex, const void *frame, 
  */
 #define USTACK_RX_CSUM_OK 1u
 USTACK_API void ustack_input_flags(struct ustack *st, int ifindex, const void *frame, size_t len, unsigned flags);
+/* A burst of frames, as a driver takes them from its ring: the same as one ustack_input_flags
+ * each, under one hold of the stack's lock (a budget of 64 is NAPI's). */
+struct ustack_rx_frame {
+	const void *data;
+	size_t len;
+	unsigned flags;
+};
+USTACK_API void ustack_input_burst(struct ustack *st, int ifindex, const struct ustack_rx_frame *frames, unsigned n);
 
 /* Runs every timer due at the clock's current time, each seeing its own expiry as "now". */
 USTACK_API void ustack_timers_run(struct ustack *st);

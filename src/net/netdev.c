@@ -275,3 +275,15 @@ void ustack_input_flags(struct ustack *st, int ifindex, const void *frame, size_
 		netdev_rx(st, dev, frame, len, flags);
 	stack_unlock(st);
 }
+
+/* NAPI's poll, in effect: the burst under one hold of the lock, so an application woken by
+ * the first segment finds all of them when it gets the lock, and the replies they call for
+ * leave with one doorbell. */
+void ustack_input_burst(struct ustack *st, int ifindex, const struct ustack_rx_frame *frames, unsigned n)
+{
+	stack_lock(st);
+	struct netdev *dev = netdev_get(st, ifindex);
+	for (unsigned i = 0; dev && i < n; i++)
+		netdev_rx(st, dev, frames[i].data, frames[i].len, frames[i].flags);
+	stack_unlock(st);
+}
