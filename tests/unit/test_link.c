@@ -1,6 +1,6 @@
 /*
  * The link driver's side of the stack: the doorbell (ustack_if_config.flush, Linux's
- * xmit_more) and trace subscriptions by kind.
+ * xmit_more), bursts of received frames (ustack_input_burst) and trace subscriptions by kind.
  *
  * Two stacks joined by a link of the test's own that behaves as a NIC whose driver only
  * queues in xmit: a frame reaches the other side when the doorbell rings, never before.  So
@@ -199,6 +199,36 @@ static void test_doorbell_rings_after_timers(void **state)
 	ustack_close(B.st, bfd);
 }
 
+/* A burst taken from a ring (ustack_input_burst) is the frames one by one, under one hold of
+ * the lock: all of them are delivered, in order, and the ACKs they call for leave with one
+ * doorbell instead of one each.  An unknown interface takes nothing. */
+static void test_input_burst(void **state)
+{
+	(void)state;
+	int bfd, fd = connected(&bfd);
+	static char data[10 * 1448];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 7);
+	assert_int_equal(ustack_send(A.st, fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	assert_int_equal(B.nw, 10);
+	struct ustack_rx_frame f[10];
+	for (unsigned i = 0; i < 10; i++)
+		f[i] = (struct ustack_rx_frame){ .data = B.wire[i], .len = B.wlen[i] };
+	B.rings = B.xmits = 0;
+	ustack_input_burst(B.st, B.ifindex + 1, f, 10); /* no such interface */
+	assert_int_equal(B.xmits, 0);
+	ustack_input_burst(B.st, B.ifindex, f, 10);
+	B.nw = 0;
+	assert_true(B.xmits >= 1);
+	assert_int_equal(B.rings, 1);
+	char buf[sizeof(data)];
+	assert_int_equal(ustack_recv(B.st, bfd, buf, sizeof(buf), 0), (ssize_t)sizeof(data));
+	assert_memory_equal(buf, data, sizeof(data));
+	pump();
+	ustack_close(A.st, fd);
+	ustack_close(B.st, bfd);
+}
+
 static unsigned seen[8];
 
 static void count_kinds(void *arg, const struct ustack_trace_event *ev)
@@ -248,6 +278,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_doorbell_rings_once_per_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doorbell_rings_after_timers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_input_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_subscription_by_kind, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
