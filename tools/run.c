@@ -47,14 +47,14 @@ static int run_opt(void *ctx, int c, const char *arg)
 	(void)ctx, (void)arg;
 	if (c != 'h')
 		return -1;
-	printf("usage: ustack run --tap NAME --addr A/N [--gw G] [options] -- PROGRAM [ARGS...]\n\n"
+	printf("usage: ustack run {--tap NAME | --xdp IF[@Q]} --addr A/N [--gw G] [options] -- PROGRAM [ARGS...]\n\n"
 	       "Runs PROGRAM with its TCP/IPv4 sockets on a ustack instance of its own on a TAP\n"
-	       "device (libustack-preload.so in LD_PRELOAD); its other sockets, files and pipes\n"
+	       "device or an AF_XDP queue (libustack-preload.so in LD_PRELOAD); its other sockets, files and pipes\n"
 	       "stay the kernel's.  The instance starts at the program's first TCP socket and\n"
 	       "serves a control socket (ustack ss --name NAME); at exit, what the program's\n"
 	       "connections still had in flight is delivered before the process ends.  The exit\n"
-	       "status is PROGRAM's.  The options reach the library as USTACK_TAP, USTACK_ADDR,\n"
-	       "USTACK_GW, USTACK_MTU, USTACK_MAC, USTACK_PCAP, USTACK_NAME and USTACK_SYSCTL.\n\n" LINK_OPTS_HELP
+	       "status is PROGRAM's.  The options reach the library as USTACK_TAP (or USTACK_XDP,\n"
+	       "USTACK_XDP_MODE, USTACK_BUSY_POLL), USTACK_ADDR, USTACK_GW, USTACK_MTU, USTACK_MAC, USTACK_PCAP, USTACK_NAME and USTACK_SYSCTL.\n\n" LINK_OPTS_HELP
 	       "  (--impair is not available with run)\n");
 	return 1;
 }
@@ -99,7 +99,15 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	char buf[64];
-	setenv("USTACK_TAP", o.tap, 1);
+	if (o.xdp) {
+		unsetenv("USTACK_TAP");
+		setenv("USTACK_XDP", o.xdp, 1);
+		setenv("USTACK_XDP_MODE", o.xdp_flags & USTACK_XDP_SKB ? "skb" : o.xdp_flags & USTACK_XDP_NATIVE ? "native" : "auto", 1);
+		setenv("USTACK_BUSY_POLL", o.xdp_flags & USTACK_XDP_BUSY_POLL ? "1" : "0", 1);
+	} else {
+		unsetenv("USTACK_XDP");
+		setenv("USTACK_TAP", o.tap, 1);
+	}
 	snprintf(buf, sizeof(buf), "%s/%u", inet_ntoa(o.addr), o.prefixlen);
 	setenv("USTACK_ADDR", buf, 1);
 	if (o.have_gw)

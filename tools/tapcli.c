@@ -79,6 +79,39 @@ static int link_opt(struct link_opts *o, int c, const char *arg)
 			return -1;
 		o->tap = arg;
 		return 1;
+	case OPT_XDP: {
+		/* IFNAME[@QUEUE] */
+		const char *at = strrchr(arg, '@');
+		size_t n = at ? (size_t)(at - arg) : strlen(arg);
+		char q[32], name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)n, arg);
+		if (cli_ifname("--xdp", name) < 0)
+			return -1;
+		memcpy(o->xdp_ifname, name, n + 1); /* n < IF_NAMESIZE: cli_ifname checked */
+		int queue = 0;
+		snprintf(q, sizeof(q), "--xdp %s@", o->xdp_ifname);
+		if (at && cli_int(q, at + 1, 0, 1023, "a queue number", &queue) < 0)
+			return -1;
+		o->xdp = arg;
+		o->xdp_queue = (unsigned)queue;
+		return 1;
+	}
+	case OPT_XDP_MODE:
+		o->xdp_flags &= ~(USTACK_XDP_SKB | USTACK_XDP_NATIVE);
+		if (!strcmp(arg, "skb"))
+			o->xdp_flags |= USTACK_XDP_SKB;
+		else if (!strcmp(arg, "native"))
+			o->xdp_flags |= USTACK_XDP_NATIVE;
+		else if (strcmp(arg, "auto")) {
+			cli_error("--xdp-mode", "'%s' is not native, skb or auto", arg);
+			return -1;
+		}
+		o->have_xdp_opt = 1;
+		return 1;
+	case OPT_BUSY_POLL:
+		o->xdp_flags |= USTACK_XDP_BUSY_POLL;
+		o->have_xdp_opt = 1;
+		return 1;
 	case OPT_ADDR:
 		if (cli_prefix("--addr", arg, &o->addr, &o->prefixlen) < 0)
 			return -1;
@@ -157,6 +190,27 @@ int tap_apply_sysctls(struct ustack *st, const struct link_opts *o)
 	return 0;
 }
 
+void print_link_stats(FILE *f, const struct tap_stack *ts)
+{
+	struct ustack_xdp_stats x;
+	if (!ts->xdp || ustack_xdp_stats(ts->xdp, &x) < 0)
+		return;
+	fprintf(f, "#AF_XDP (the driver's, and the kernel's XDP_STATISTICS)\n");
+	const struct {
+		const char *name;
+		uint64_t v;
+	} c[] = {
+		{ "xdp_rx_frames", x.rx_frames }, { "xdp_tx_frames", x.tx_frames },
+		{ "xdp_tx_no_frame", x.tx_no_frame }, { "xdp_tx_kick_errors", x.tx_kick_errors },
+		{ "xdp_rx_dropped", x.rx_dropped }, { "xdp_rx_invalid_descs", x.rx_invalid },
+		{ "xdp_tx_invalid_descs", x.tx_invalid }, { "xdp_rx_ring_full", x.rx_ring_full },
+		{ "xdp_rx_fill_ring_empty_descs", x.rx_fill_ring_empty },
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (c[i].v)
+			fprintf(f, "%-32s %llu\n", c[i].name, (unsigned long long)c[i].v);
+}
+
 void print_counters(FILE *f, struct ustack *st)
 {
 	fprintf(f, "#kernel-style counters (nstat)\n");
@@ -183,16 +237,6 @@ int tap_fastopen_server(struct ustack *st)
 	return 0;
 }
 
-static struct ustack_tap *running_tap; /* stopped by SIGINT/SIGTERM */
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (running_tap)
-		ustack_tap_stop(running_tap);
-}
-
-
 /* Why ustack_tap_open failed, with what to do about it. */
 static void tap_open_error(const char *name, int err)
 {
@@ -208,6 +252,95 @@ static void tap_open_error(const char *name, int err)
 	else
 		cli_error(opt, "cannot open TAP device: %s%s", strerror(err), hint);
 }
+
+static struct tap_stack *running; /* stopped by SIGINT/SIGTERM */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (running)
+		link_stop(running);
+}
+
+int link_run(struct tap_stack *ts)
+{
+	return ts->xdp ? ustack_xdp_run(ts->xdp) : ustack_tap_run(ts->tap);
+}
+
+int link_run_until(struct tap_stack *ts, uint64_t deadline_us)
+{
+	return ts->xdp ? ustack_xdp_run_until(ts->xdp, deadline_us) : ustack_tap_run_until(ts->tap, deadline_us);
+}
+
+void link_stop(struct tap_stack *ts)
+{
+	if (ts->xdp) /* both async-signal-safe: a write(2) */
+		ustack_xdp_stop(ts->xdp);
+	else
+		ustack_tap_stop(ts->tap);
+}
+
+/* Why ustack_xdp_open failed, with what to do about it. */
+static void xdp_open_error(const struct link_opts *o, int err)
+{
+	const char *hint = "";
+	if (err == EPERM || err == EACCES)
+		hint = " (needs root, or CAP_NET_ADMIN and CAP_BPF)";
+	else if (err == EBUSY || err == EEXIST)
+		hint = " (another XDP socket has the queue, or another program the interface)";
+	else if ((err == EOPNOTSUPP || err == EINVAL) && o->xdp_flags & USTACK_XDP_NATIVE)
+		hint = " (no native XDP in its driver: try --xdp-mode skb)";
+	cli_error("--xdp", "%s: cannot open an XDP socket on queue %u: %s%s", o->xdp_ifname, o->xdp_queue,
+		  strerror(err), hint);
+}
+
+/* Opens and attaches the link the options name: its ifindex, or -1 with the message printed
+ * (*usage set for an error of the command line's) and whatever was opened left for link_close. */
+static int link_open(struct tap_stack *ts, struct link_opts *o, int *usage)
+{
+	if (o->xdp) {
+		struct ustack_xdp_config xc = { .ifname = o->xdp_ifname, .queue = o->xdp_queue, .flags = o->xdp_flags };
+		ts->xdp = ustack_xdp_open(&xc);
+		if (!ts->xdp) {
+			xdp_open_error(o, errno);
+			*usage = errno == ENODEV;
+			return -1;
+		}
+		if (!o->have_mac && ustack_xdp_mac(ts->xdp, o->mac) < 0) { /* the device's own */
+			cli_error("--xdp", "%s: its MAC address: %s", o->xdp_ifname, strerror(errno));
+			return -1;
+		}
+		o->have_mac = 1;
+		int idx = ustack_xdp_attach(ts->xdp, ts->st, o->mac, o->mtu);
+		if (idx < 0)
+			cli_error(NULL, "configuring %s: %s", o->dev, strerror(errno));
+		return idx;
+	}
+	ts->tap = ustack_tap_open(o->tap);
+	if (!ts->tap) {
+		int err = errno;
+		tap_open_error(o->tap, err);
+		*usage = err == EINVAL && if_nametoindex(o->tap);
+		return -1;
+	}
+	if (o->have_impair && ustack_tap_impair(ts->tap, &o->impair) < 0) {
+		cli_error("--impair", "%s", strerror(errno));
+		return -1;
+	}
+	int idx = ustack_tap_attach(ts->tap, ts->st, o->mac, o->mtu);
+	if (idx < 0)
+		cli_error(NULL, "configuring %s: %s", o->dev, strerror(errno));
+	return idx;
+}
+
+static void link_close(struct tap_stack *ts)
+{
+	ustack_xdp_close(ts->xdp);
+	ustack_tap_close(ts->tap);
+	ts->xdp = NULL;
+	ts->tap = NULL;
+}
+
 
 /* What Linux would write to its kernel log (the SYN flood warning, ...) goes to stderr,
  * prefixed with the command, as dmesg would show it. */
@@ -239,7 +372,7 @@ int cli_instance_name(const char *opt, const char *s)
 static int ctl_open(struct tap_stack *ts, const struct link_opts *o)
 {
 	char name[80];
-	snprintf(name, sizeof(name), "%s", o->name ? o->name : o->tap);
+	snprintf(name, sizeof(name), "%s", o->name ? o->name : o->dev);
 	ts->ctl = ustack_ctl_start(ts->st, name);
 	if (ts->ctl)
 		return 0;
@@ -253,11 +386,11 @@ static int ctl_open(struct tap_stack *ts, const struct link_opts *o)
 		return -1;
 	}
 	if (err == EADDRINUSE || err == EINVAL) {
-		snprintf(name, sizeof(name), "%s-%d", err == EINVAL ? "ustack" : o->tap, (int)getpid());
+		snprintf(name, sizeof(name), "%s-%d", err == EINVAL ? "ustack" : o->dev, (int)getpid());
 		ts->ctl = ustack_ctl_start(ts->st, name);
 		if (ts->ctl) {
 			fprintf(stderr, "ustack %s: control socket: '%s' is taken, serving as '%s'\n", cli_command(),
-				o->tap, name);
+				o->dev, name);
 			return 0;
 		}
 		err = errno;
@@ -270,7 +403,9 @@ static int ctl_open(struct tap_stack *ts, const struct link_opts *o)
 int tap_stack_open(struct tap_stack *ts, struct link_opts *o)
 {
 	ts->ctl = NULL;
-	if (!o->have_mac) {
+	ts->tap = NULL;
+	ts->xdp = NULL;
+	if (!o->have_mac && !o->xdp) {
 		randombytes_buf(o->mac, 6);
 		o->mac[0] = (uint8_t)((o->mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
 	}
@@ -280,26 +415,21 @@ int tap_stack_open(struct tap_stack *ts, struct link_opts *o)
 		cli_error(NULL, "%s", strerror(errno));
 		return 1;
 	}
-	ustack_trace_subscribe(ts->st, log_to_stderr, NULL);
+	ustack_trace_subscribe_kinds(ts->st, USTACK_TRACE_KIND(USTACK_TRACE_LOG), log_to_stderr, NULL);
 	int rc = tap_apply_sysctls(ts->st, o);
 	if (rc) {
 		ustack_destroy(ts->st);
 		return rc;
 	}
-	ts->tap = ustack_tap_open(o->tap);
-	if (!ts->tap) {
-		int err = errno;
-		tap_open_error(o->tap, err);
+	int usage = 0;
+	ts->ifindex = link_open(ts, o, &usage);
+	if (ts->ifindex < 0) {
+		link_close(ts);
 		ustack_destroy(ts->st);
-		return err == EINVAL && if_nametoindex(o->tap) ? CLI_USAGE : 1;
+		return usage ? CLI_USAGE : 1;
 	}
-	if (o->have_impair && ustack_tap_impair(ts->tap, &o->impair) < 0) {
-		cli_error("--impair", "%s", strerror(errno));
-		goto fail;
-	}
-	ts->ifindex = ustack_tap_attach(ts->tap, ts->st, o->mac, o->mtu);
-	if (ts->ifindex < 0 || ustack_addr_add(ts->st, ts->ifindex, o->addr, o->prefixlen) < 0) {
-		cli_error(NULL, "configuring %s: %s", o->tap, strerror(errno));
+	if (ustack_addr_add(ts->st, ts->ifindex, o->addr, o->prefixlen) < 0) {
+		cli_error(NULL, "configuring %s: %s", o->dev, strerror(errno));
 		goto fail;
 	}
 	if (o->have_gw) {
@@ -315,13 +445,13 @@ int tap_stack_open(struct tap_stack *ts, struct link_opts *o)
 	}
 	if (ctl_open(ts, o) < 0)
 		goto fail;
-	running_tap = ts->tap;
+	running = ts;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	return 0;
 fail:
-	ustack_tap_close(ts->tap);
+	link_close(ts);
 	ustack_destroy(ts->st);
 	return 1;
 }
@@ -329,7 +459,11 @@ fail:
 unsigned tap_stack_drain(struct tap_stack *ts, const char *cmd)
 {
 	uint64_t lost = 0;
-	ustack_tap_drain(ts->tap); /* 1: interrupted, and what is left is counted below */
+	/* 1: interrupted, and what is left is counted below */
+	if (ts->xdp)
+		ustack_xdp_drain(ts->xdp);
+	else
+		ustack_tap_drain(ts->tap);
 	unsigned left = ustack_undelivered(ts->st, &lost);
 	if (left)
 		fprintf(stderr, "ustack %s: interrupted: %u closed connection%s still owed the peer data or a FIN\n",
@@ -343,9 +477,9 @@ unsigned tap_stack_drain(struct tap_stack *ts, const char *cmd)
 
 void tap_stack_close(struct tap_stack *ts)
 {
-	running_tap = NULL;
+	running = NULL;
 	ustack_ctl_stop(ts->ctl); /* the socket goes with the instance */
-	ustack_tap_close(ts->tap);
+	link_close(ts);
 	ustack_destroy(ts->st);
 }
 
@@ -428,12 +562,25 @@ static int check_tap_kind(const char *name)
 	return -1;
 }
 
-static int link_opts_check(const struct link_opts *o)
+static int link_opts_check(struct link_opts *o)
 {
-	if (!o->tap || !o->have_addr) {
-		cli_error(NULL, "--tap and --addr are required (see ustack %s --help)", cli_command());
+	if ((!o->tap && !o->xdp) || !o->have_addr) {
+		cli_error(NULL, "--tap (or --xdp) and --addr are required (see ustack %s --help)", cli_command());
 		return -1;
 	}
+	if (o->tap && o->xdp) {
+		cli_error("--xdp", "one device: --tap or --xdp, not both");
+		return -1;
+	}
+	if (o->xdp && o->have_impair) {
+		cli_error("--impair", "not available with --xdp (the TAP driver's)");
+		return -1;
+	}
+	if (!o->xdp && o->have_xdp_opt) {
+		cli_error(o->xdp_flags & USTACK_XDP_BUSY_POLL ? "--busy-poll" : "--xdp-mode", "needs --xdp");
+		return -1;
+	}
+	o->dev = o->tap ? o->tap : o->xdp_ifname;
 	/* The default route's gateway must be on-link, through --addr's connected route (Linux:
 	 * "Nexthop has invalid gateway"); said now rather than after the device is up. */
 	uint32_t mask = o->prefixlen ? htonl(0xffffffffu << (32 - o->prefixlen)) : 0;
@@ -447,7 +594,11 @@ static int link_opts_check(const struct link_opts *o)
 	}
 	if (o->pcap && check_writable("--pcap", o->pcap) < 0)
 		return -1;
-	return check_tap_kind(o->tap);
+	if (o->xdp && !if_nametoindex(o->xdp_ifname)) {
+		cli_error("--xdp", "%s: no such interface", o->xdp_ifname);
+		return -1;
+	}
+	return o->tap ? check_tap_kind(o->tap) : 0;
 }
 
 int tap_getopt(int argc, char **argv, const char *shortopts, const struct option *extra,

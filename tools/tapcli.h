@@ -7,6 +7,7 @@
 #define USTACK_TOOLS_TAPCLI_H
 
 #include <getopt.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,10 @@
 
 struct link_opts {
 	const char *tap;
+	const char *xdp;                /* --xdp IFNAME[@QUEUE]: the interface's name, */
+	char xdp_ifname[IF_NAMESIZE];   /* ... its name alone */
+	unsigned xdp_queue, xdp_flags;  /* ... @QUEUE, and USTACK_XDP_* from --xdp-mode, --busy-poll */
+	const char *dev;                /* the device either names */
 	struct in_addr addr, gw;
 	unsigned prefixlen, mtu;
 	uint8_t mac[6];
@@ -28,12 +33,17 @@ struct link_opts {
 	const char *sysctl[MAX_SYSCTL_OPTS];
 	int nsysctl;
 	struct ustack_memlink_params impair;
-	int have_impair;
+	int have_impair, have_xdp_opt;
 	const char *name; /* --name: the control socket's instance name (default: the device's) */
 };
 
 #define LINK_OPTS_HELP \
 	"  --tap NAME        TAP device to attach to (an existing persistent one, or a new one)\n" \
+	"  --xdp IF[@Q]      or: queue Q (default 0) of interface IF by AF_XDP; its peer must send\n" \
+	"                    complete checksums (a veth's: ethtool -K PEER tx off)\n" \
+	"  --xdp-mode M      native (fail without), skb (generic XDP), or auto (default: native,\n" \
+	"                    else skb)\n" \
+	"  --busy-poll       with --xdp: never sleep, poll the rings (keeps a core busy)\n" \
 	"  --addr A/N        ustack's unicast address and prefix length (0-32), e.g. 192.0.2.2/24\n" \
 	"  --gw G            default gateway (on the --addr subnet)\n" \
 	"  --mtu N           interface MTU (68-1500, default 1500)\n" \
@@ -46,19 +56,22 @@ struct link_opts {
 	"                    device's); its control socket is NAME.sock in /run/ustack (root) or\n" \
 	"                    $XDG_RUNTIME_DIR/ustack ($USTACK_RUN_DIR overrides)\n"
 
-enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP, OPT_IMPAIR, OPT_NAME };
+enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP, OPT_IMPAIR, OPT_NAME, OPT_XDP, OPT_XDP_MODE,
+       OPT_BUSY_POLL };
 #define LINK_LONGOPTS \
 	{ "tap", required_argument, 0, OPT_TAP }, { "addr", required_argument, 0, OPT_ADDR }, \
 	{ "gw", required_argument, 0, OPT_GW }, { "mtu", required_argument, 0, OPT_MTU }, \
 	{ "mac", required_argument, 0, OPT_MAC }, { "pcap", required_argument, 0, OPT_PCAP }, \
 	{ "sysctl", required_argument, 0, 'o' }, { "impair", required_argument, 0, OPT_IMPAIR }, \
-	{ "name", required_argument, 0, OPT_NAME }
+	{ "name", required_argument, 0, OPT_NAME }, { "xdp", required_argument, 0, OPT_XDP }, \
+	{ "xdp-mode", required_argument, 0, OPT_XDP_MODE }, { "busy-poll", no_argument, 0, OPT_BUSY_POLL }
 
-/* A stack on a TAP device, configured from the link options. */
+/* A stack on a TAP device or an AF_XDP queue, configured from the link options. */
 struct ustack_ctl;
 struct tap_stack {
 	struct ustack *st;
-	struct ustack_tap *tap;
+	struct ustack_tap *tap; /* one of the two */
+	struct ustack_xdp *xdp;
 	int ifindex;
 	struct ustack_ctl *ctl; /* the control socket (NULL if it could not be made) */
 };
@@ -80,6 +93,10 @@ int tap_getopt(int argc, char **argv, const char *shortopts, const struct option
  * and makes SIGINT/SIGTERM stop the run loop.  0, or the exit status with a message printed. */
 int tap_stack_open(struct tap_stack *ts, struct link_opts *o);
 void tap_stack_close(struct tap_stack *ts);
+/* The device's run loop, whichever it is (ustack_tap_run, _run_until, _stop). */
+int link_run(struct tap_stack *ts);
+int link_run_until(struct tap_stack *ts, uint64_t deadline_us);
+void link_stop(struct tap_stack *ts);
 /* The -o sysctls on st: 0, or CLI_USAGE with the message printed (unknown name, bad value). */
 int tap_apply_sysctls(struct ustack *st, const struct link_opts *o);
 /*
@@ -91,6 +108,8 @@ int tap_apply_sysctls(struct ustack *st, const struct link_opts *o);
 unsigned tap_stack_drain(struct tap_stack *ts, const char *cmd);
 
 void print_counters(FILE *f, struct ustack *st);
+/* The link driver's own counters, if it has any (AF_XDP's). */
+void print_link_stats(FILE *f, const struct tap_stack *ts);
 /* Server Fast Open for the stack, as `sysctl -w net.ipv4.tcp_fastopen=3` would on Linux: the
  * server bit (0x2) added to net.ipv4.tcp_fastopen.  0, or -1 with the message printed. */
 int tap_fastopen_server(struct ustack *st);

@@ -1,9 +1,10 @@
 /*
- * The `ustack` command: run the stack on a TAP device, show what it does, inspect defaults.
+ * The `ustack` command: run the stack on a TAP device or an AF_XDP queue, show what it does, inspect defaults.
  *
- *   ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--mac M] [--pcap FILE] [-o k=v]... [--listen PORT]
- *   ustack connect --tap NAME --addr A/N [--gw G] [--send TEXT [--fastopen]] [-c N] HOST PORT
- *   ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST
+ *   ustack up {--tap NAME | --xdp IF[@Q]} --addr A/N [--gw G] [--mtu N] [--mac M] [--pcap FILE] [-o k=v]...
+ *             [--listen PORT]
+ *   ustack connect {--tap NAME | --xdp IF[@Q]} --addr A/N [--gw G] [--send TEXT [--fastopen]] [-c N] HOST PORT
+ *   ustack ping {--tap NAME | --xdp IF[@Q]} --addr A/N [--gw G] [-c N] [-s SIZE] HOST
  *   ustack demo [--drop-syn N] [--drop-synack N] [--loss P] [--seed S] [--ping N | --fastopen]
  *   ustack sysctl [--name N] [-n] [-a | -w NAME=VALUE | NAME[=VALUE]...]
  *   ustack ls | ss | nstat | trace | tcp_metrics | pcap  (observe.c: a running instance, through its control socket)
@@ -70,7 +71,7 @@ static int up_opt(void *ctx, int c, const char *arg)
 	case 'b':
 		return cli_int(cli_opt(), arg, 0, 65535, "a number", &a->backlog);
 	case 'h':
-		printf("usage: ustack up --tap NAME --addr A/N [--gw G] [--mtu N] [--listen PORT] [options]\n\n"
+		printf("usage: ustack up {--tap NAME | --xdp IF[@Q]} --addr A/N [--gw G] [--mtu N] [--listen PORT] [options]\n\n"
 		       "Brings a ustack instance up on a TAP device and answers ARP and ping until\n"
 		       "SIGINT or SIGTERM; then prints its counters.\n\n"
 		       "  --listen PORT     accept TCP connections on PORT (1-65535) and print each\n"
@@ -111,20 +112,24 @@ static int cmd_up(int argc, char **argv)
 		}
 		pthread_create(&ac.thread, NULL, accept_loop, &ac);
 	}
-	printf("ustack: up on %s, %s/%u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u\n", o.tap,
+	printf("ustack: up on %s, %s/%u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u\n", o.dev,
 	       inet_ntoa(o.addr), o.prefixlen, o.mac[0], o.mac[1], o.mac[2], o.mac[3], o.mac[4], o.mac[5], o.mtu);
 	if (ts.ctl)
 		printf("ustack: control socket %s\n", ustack_ctl_path(ts.ctl));
 	if (listen_port)
 		printf("ustack: listening on port %d\n", listen_port);
+	if (ts.xdp)
+		printf("ustack: AF_XDP on %s queue %u, %s%s\n", o.xdp_ifname, o.xdp_queue, ustack_xdp_mode(ts.xdp),
+		       o.xdp_flags & USTACK_XDP_BUSY_POLL ? ", busy-polling" : "");
 	fflush(stdout);
-	rc = ustack_tap_run(ts.tap);
+	rc = link_run(&ts);
 	if (listen_port) {
 		ustack_close(ts.st, ac.lfd); /* wakes the acceptor */
 		pthread_join(ac.thread, NULL);
 	}
 	printf("ustack: stopping\n");
 	print_counters(stdout, ts.st);
+	print_link_stats(stdout, &ts);
 	tap_stack_close(&ts);
 	return rc < 0 ? 1 : 0;
 }
@@ -142,7 +147,7 @@ struct connect_args {
 struct connector {
 	struct connect_args a;
 	struct ustack *st;
-	struct ustack_tap *tap;
+	struct tap_stack *ts;
 	struct sockaddr_in to;
 	int fd, rc, err;
 };
@@ -211,7 +216,7 @@ static void *connect_thread(void *arg)
 		if (cn->rc < 0)
 			break;
 	}
-	ustack_tap_stop(cn->tap);
+	link_stop(cn->ts);
 	return NULL;
 }
 
@@ -232,7 +237,7 @@ static int connect_opt(void *ctx, int c, const char *arg)
 	case 'c':
 		return cli_int(cli_opt(), arg, 1, 1000, "a count", &a->count);
 	case 'h':
-		printf("usage: ustack connect --tap NAME --addr A/N [--gw G] [options] HOST PORT\n\n"
+		printf("usage: ustack connect {--tap NAME | --xdp IF[@Q]} --addr A/N [--gw G] [options] HOST PORT\n\n"
 		       "Opens a TCP connection from a ustack instance on a TAP device: a blocking\n"
 		       "connect() on an application thread while the run loop feeds the stack.\n"
 		       "Prints the negotiated options and exits 0, or the error (e.g. \"Connection\n"
@@ -278,10 +283,10 @@ static int cmd_connect(int argc, char **argv)
 	if (rc)
 		return rc;
 	cn.st = ts.st;
-	cn.tap = ts.tap;
+	cn.ts = &ts;
 	pthread_t th;
 	pthread_create(&th, NULL, connect_thread, &cn);
-	ustack_tap_run(ts.tap);
+	link_run(&ts);
 	pthread_join(th, NULL);
 	if (cn.rc < 0) {
 		fprintf(stderr, "ustack connect: %s:%d: %s\n", argv[optind], port, strerror(cn.err));
@@ -302,7 +307,7 @@ struct ping_state {
 	uint64_t sent_at[65536];
 	int received;
 	int want;
-	struct ustack_tap *tap;
+	struct tap_stack *ts;
 };
 
 static void ping_reply(void *arg, struct in_addr from, uint16_t id, uint16_t seq, size_t len, uint8_t ttl)
@@ -314,7 +319,7 @@ static void ping_reply(void *arg, struct in_addr from, uint16_t id, uint16_t seq
 	       (double)(now - p->sent_at[seq]) / 1000.0);
 	fflush(stdout);
 	if (++p->received == p->want)
-		ustack_tap_stop(p->tap);
+		link_stop(p->ts);
 }
 
 struct ping_args {
@@ -331,7 +336,7 @@ static int ping_opt(void *ctx, int c, const char *arg)
 	case 's': /* the largest payload of one IPv4 datagram */
 		return cli_size(cli_opt(), arg, 65535 - 20 - 8, "a size", &a->size);
 	case 'h':
-		printf("usage: ustack ping --tap NAME --addr A/N [--gw G] [-c N] [-s SIZE] HOST\n\n"
+		printf("usage: ustack ping {--tap NAME | --xdp IF[@Q]} --addr A/N [--gw G] [-c N] [-s SIZE] HOST\n\n"
 		       "Sends N echo requests (one a second) from a ustack instance on a TAP device\n"
 		       "and prints the replies, like ping(8).  Exits 0 if every reply came back.\n\n"
 		       "  -c, --count N     requests to send (1-65535, default 3)\n"
@@ -367,7 +372,7 @@ static int cmd_ping(int argc, char **argv)
 	static struct ping_state p;
 	p.st = ts.st;
 	p.want = count;
-	p.tap = ts.tap;
+	p.ts = &ts;
 	ustack_set_echo_reply_handler(ts.st, ping_reply, &p);
 	printf("PING %s: %d data bytes\n", argv[optind], size);
 	fflush(stdout);
@@ -379,7 +384,7 @@ static int cmd_ping(int argc, char **argv)
 			return 1;
 		}
 		uint64_t wait_ms = i == count - 1 ? 2000 : 1000;
-		if (ustack_tap_run_until(ts.tap, p.sent_at[i + 1] + wait_ms * 1000) != 0)
+		if (link_run_until(&ts, p.sent_at[i + 1] + wait_ms * 1000) != 0)
 			break; /* all replies in, or interrupted */
 	}
 	printf("%d packets transmitted, %d received\n", count, p.received);
@@ -742,7 +747,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ustack COMMAND [options]   (ustack COMMAND --help for more)\n\n"
 		   "commands:\n"
-		   "  up       run ustack on a TAP device; answers ARP and ping\n"
+		   "  up       run ustack on a TAP device or AF_XDP queue; answers ARP and ping\n"
 		   "  ping     send echo requests from ustack on a TAP device\n"
 		   "  connect  open a TCP connection from ustack on a TAP device\n"
 		   "  nc       netcat over ustack on a TAP device (connect, -l, --serve)\n"

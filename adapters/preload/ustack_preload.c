@@ -48,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -132,7 +133,8 @@ static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 
 static struct {
 	struct ustack *st;
-	struct ustack_tap *tap;
+	struct ustack_tap *tap; /* one of the two: USTACK_TAP */
+	struct ustack_xdp *xdp; /* ... or USTACK_XDP */
 	struct ustack_ctl *ctl;
 	pthread_t loop;
 	int err;         /* why it could not start (errno), once tried */
@@ -160,7 +162,10 @@ static void say(const char *fmt, ...)
 static void *run_loop(void *arg)
 {
 	(void)arg;
-	ustack_tap_run(us.tap);
+	if (us.xdp)
+		ustack_xdp_run(us.xdp);
+	else
+		ustack_tap_run(us.tap);
 	return NULL;
 }
 
@@ -191,7 +196,33 @@ static int apply_sysctls(const char *spec)
 /* The environment `ustack run` sets, read and checked once. */
 static int start_stack(void)
 {
-	const char *tap = getenv("USTACK_TAP"), *addr = getenv("USTACK_ADDR");
+	const char *tap = getenv("USTACK_TAP"), *addr = getenv("USTACK_ADDR"), *xdp = getenv("USTACK_XDP");
+	struct ustack_xdp_config xc = { 0 };
+	char xif[IF_NAMESIZE];
+	if (xdp && *xdp) {
+		/* IFNAME[@QUEUE], USTACK_XDP_MODE native|skb|auto, USTACK_BUSY_POLL=1 (`ustack run --xdp`) */
+		const char *at = strrchr(xdp, '@'), *mode = getenv("USTACK_XDP_MODE"), *bp = getenv("USTACK_BUSY_POLL");
+		size_t n = at ? (size_t)(at - xdp) : strlen(xdp);
+		char *end = NULL;
+		unsigned long q = at ? strtoul(at + 1, &end, 10) : 0;
+		if (!n || n >= sizeof(xif) || (at && (!at[1] || *end || q > 1023))) {
+			say("USTACK_XDP: '%s' is not IFNAME[@QUEUE]", xdp);
+			return EINVAL;
+		}
+		snprintf(xif, sizeof(xif), "%.*s", (int)n, xdp);
+		xc.ifname = tap = xif;
+		xc.queue = (unsigned)q;
+		if (mode && !strcmp(mode, "skb"))
+			xc.flags |= USTACK_XDP_SKB;
+		else if (mode && !strcmp(mode, "native"))
+			xc.flags |= USTACK_XDP_NATIVE;
+		else if (mode && *mode && strcmp(mode, "auto")) {
+			say("USTACK_XDP_MODE: '%s' is not native, skb or auto", mode);
+			return EINVAL;
+		}
+		if (bp && !strcmp(bp, "1"))
+			xc.flags |= USTACK_XDP_BUSY_POLL;
+	}
 	if (!tap || !*tap) {
 		us.inert = true;
 		return 0;
@@ -231,6 +262,7 @@ static int start_stack(void)
 		mtu = (unsigned)v;
 	}
 	uint8_t mac[6];
+	bool have_mac = false;
 	const char *macs = getenv("USTACK_MAC");
 	if (macs && *macs) {
 		unsigned b[6];
@@ -241,7 +273,8 @@ static int start_stack(void)
 		}
 		for (int i = 0; i < 6; i++)
 			mac[i] = (uint8_t)b[i];
-	} else {
+		have_mac = true;
+	} else if (!xc.ifname) {
 		if (sodium_init() < 0)
 			return EIO;
 		randombytes_buf(mac, sizeof(mac));
@@ -254,13 +287,24 @@ static int start_stack(void)
 	const char *sc = getenv("USTACK_SYSCTL");
 	if (sc && *sc && apply_sysctls(sc) < 0)
 		return EINVAL;
-	us.tap = ustack_tap_open(tap);
-	if (!us.tap) {
-		int err = errno;
-		say("TAP device %s: %s", tap, strerror(err));
-		return err;
+	int ifindex;
+	if (xc.ifname) {
+		us.xdp = ustack_xdp_open(&xc);
+		if (!us.xdp || (!have_mac && ustack_xdp_mac(us.xdp, mac) < 0)) { /* the device's own MAC */
+			int err = errno;
+			say("AF_XDP on %s queue %u: %s", xc.ifname, xc.queue, strerror(err));
+			return err;
+		}
+		ifindex = ustack_xdp_attach(us.xdp, us.st, mac, mtu);
+	} else {
+		us.tap = ustack_tap_open(tap);
+		if (!us.tap) {
+			int err = errno;
+			say("TAP device %s: %s", tap, strerror(err));
+			return err;
+		}
+		ifindex = ustack_tap_attach(us.tap, us.st, mac, mtu);
 	}
-	int ifindex = ustack_tap_attach(us.tap, us.st, mac, mtu);
 	if (ifindex < 0 || ustack_addr_add(us.st, ifindex, in, prefix) < 0) {
 		int err = errno;
 		say("configuring %s: %s", tap, strerror(err));
@@ -1668,9 +1712,15 @@ __attribute__((destructor)) static void preload_exit(void)
 			REAL(close)(fd);
 		}
 	}
-	ustack_tap_stop(us.tap);
-	pthread_join(us.loop, NULL);
-	ustack_tap_drain(us.tap);
+	if (us.xdp) {
+		ustack_xdp_stop(us.xdp);
+		pthread_join(us.loop, NULL);
+		ustack_xdp_drain(us.xdp);
+	} else {
+		ustack_tap_stop(us.tap);
+		pthread_join(us.loop, NULL);
+		ustack_tap_drain(us.tap);
+	}
 	uint64_t lost = 0;
 	unsigned left = ustack_undelivered(us.st, &lost);
 	if (left)

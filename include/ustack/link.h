@@ -88,6 +88,51 @@ USTACK_API int ustack_tap_drain(struct ustack_tap *tap);
  * sch_netem.  Call before ustack_tap_attach.  0, or -1 with errno. */
 USTACK_API int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params *p);
 
+/* ---- AF_XDP -------------------------------------------------------------------------- */
+
+/*
+ * One queue of a network interface, owned by ustack through an XDP socket (src/link/xdp.c):
+ * ustack's own XDP program redirects every frame of the queue to it, attached by a BPF link
+ * that goes with the process.  Needs root (CAP_NET_ADMIN, CAP_BPF).  Frames must carry
+ * complete checksums: a local Linux peer over veth needs `ethtool -K PEER tx off`.
+ */
+#define USTACK_XDP_SKB 1u       /* generic (skb) mode only; default: native, else generic */
+#define USTACK_XDP_NATIVE 2u    /* native mode only: fail rather than fall back */
+#define USTACK_XDP_BUSY_POLL 4u /* the run loop never sleeps: it polls the rings every turn */
+struct ustack_xdp_config {
+	const char *ifname;
+	unsigned queue; /* the device's RX/TX queue, 0-1023 */
+	unsigned flags; /* USTACK_XDP_* */
+};
+struct ustack_xdp;
+/* Opens the socket and its UMEM (16 MB), brings the device up and attaches the program.
+ * NULL with errno: EINVAL (config), ENODEV (no such device), EBUSY (it has an XDP program),
+ * EPERM, EOPNOTSUPP (USTACK_XDP_NATIVE on a driver without). */
+USTACK_API struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg);
+USTACK_API void ustack_xdp_close(struct ustack_xdp *x);
+USTACK_API int ustack_xdp_fd(const struct ustack_xdp *x);
+/* "native, copy", "native, zero-copy" or "generic (skb), copy" */
+USTACK_API const char *ustack_xdp_mode(const struct ustack_xdp *x);
+/* The device's own MAC address (a natural choice for ustack's). */
+USTACK_API int ustack_xdp_mac(const struct ustack_xdp *x, uint8_t mac[6]);
+/* As the TAP driver's: an Ethernet interface on st, and the run loop (ustack_tap_run). */
+USTACK_API int ustack_xdp_attach(struct ustack_xdp *x, struct ustack *st, const uint8_t mac[6], unsigned mtu);
+USTACK_API int ustack_xdp_run(struct ustack_xdp *x);
+USTACK_API int ustack_xdp_run_until(struct ustack_xdp *x, uint64_t deadline_us);
+USTACK_API int ustack_xdp_drain(struct ustack_xdp *x);
+USTACK_API void ustack_xdp_stop(struct ustack_xdp *x);
+struct ustack_xdp_stats {
+	uint64_t rx_frames, tx_frames;
+	uint64_t tx_no_frame;        /* sends dropped: every TX frame still with the kernel */
+	uint64_t tx_kick_errors;     /* kicks that left frames on the TX ring */
+	/* the kernel's (XDP_STATISTICS) */
+	uint64_t rx_dropped;         /* no room in the frame, or filtered */
+	uint64_t rx_invalid, tx_invalid;
+	uint64_t rx_ring_full;       /* the RX ring was full: ustack was behind */
+	uint64_t rx_fill_ring_empty; /* no frame lent to receive into */
+};
+USTACK_API int ustack_xdp_stats(const struct ustack_xdp *x, struct ustack_xdp_stats *out);
+
 /* ---- capture ------------------------------------------------------------------------- */
 
 /*

@@ -123,7 +123,21 @@ bad up "--mac: '02:00:00:00:00'" "${LINK[@]}" --mac 02:00:00:00:00
 bad up "--tap: 'a/b'" --tap a/b --addr 192.0.2.2/24
 bad up "--tap lo: not a TAP device" --tap lo --addr 192.0.2.2/24
 bad ping "HOST: 'example.org'" "${LINK[@]}" example.org
-bad up "--tap and --addr are required" --tap ustkargs0
+bad up "--tap (or --xdp) and --addr are required" --tap ustkargs0
+# ---- --xdp IFNAME[@QUEUE] and its options: all refused before a socket is opened
+bad up "--xdp: ustkargs0: no such interface" --xdp ustkargs0 --addr 192.0.2.2/24
+bad up "--xdp lo@: 'x' is not a queue number (0-1023)" --xdp lo@x --addr 192.0.2.2/24
+bad up "--xdp lo@: '1024' is not a queue number" --xdp lo@1024 --addr 192.0.2.2/24
+bad up "--xdp lo@: '' is not a queue number" --xdp lo@ --addr 192.0.2.2/24
+bad up "--xdp: 'a/b' is not an interface name" --xdp a/b@0 --addr 192.0.2.2/24
+bad up "--xdp: '0123456789abcdef' is not an interface name" --xdp 0123456789abcdef --addr 192.0.2.2/24
+bad up "--xdp-mode: 'fast' is not native, skb or auto" --xdp lo --xdp-mode fast --addr 192.0.2.2/24
+bad up "--busy-poll: needs --xdp" "${LINK[@]}" --busy-poll
+bad up "--xdp-mode: needs --xdp" "${LINK[@]}" --xdp-mode skb
+bad up "--xdp: one device: --tap or --xdp" "${LINK[@]}" --xdp lo
+bad up "--impair: not available with --xdp" --xdp lo --addr 192.0.2.2/24 --impair loss=1
+bad nc "--xdp: ustkargs0: no such interface" -l --serve echo --xdp ustkargs0 --addr 192.0.2.2/24 9000
+bad run "--xdp: ustkargs0: no such interface" --xdp ustkargs0 --addr 192.0.2.2/24 -- true
 
 # ---- files, sysctls, impairments
 bad up "--pcap: cannot write '/nonexistent/x': No such file or directory" "${LINK[@]}" --pcap /nonexistent/x

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# AF_XDP against the Linux kernel, beside Linux against itself over the same veth, in one run:
+#   bulk: ustack → Linux and Linux → ustack (`ustack nc --serve`, ustack on veth0 by AF_XDP),
+#         then Linux → Linux with veth0 given to the kernel (its default offloads: GSO/GRO);
+#   connections per second: bench_connrate's client in the peer namespace against its own
+#         echo listener run under `ustack run --xdp` (the preload library), then run by Linux.
+# Needs root; makes its own namespaces (documentation addresses only), removes them.
+#
+#   bench/xdp.sh BUILD-DIR [megabytes] [seconds] [concurrency]     e.g. bench/xdp.sh build/rel
+set -euo pipefail
+build=${1:?usage: xdp.sh BUILD-DIR [megabytes] [seconds] [concurrency]}
+MB=${2:-1024}
+SECS=${3:-5}
+CONC=${4:-64}
+bin=$build/ustack
+connrate=$build/bench/bench_connrate
+BYTES=$((MB * 1024 * 1024))
+NS=ustack-xbench-$$
+NS2=$NS-peer
+PID=
+cleanup() {
+	[ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null || true
+	ip netns del "$NS2" 2>/dev/null || true
+}
+trap cleanup EXIT
+ip netns add "$NS"
+ip netns add "$NS2"
+ip -n "$NS" link set lo up
+ip -n "$NS2" link set lo up
+ip -n "$NS" link add veth0 type veth peer name veth1 netns "$NS2"
+ip -n "$NS2" addr add 192.0.2.1/24 dev veth1
+ip -n "$NS2" link set veth1 up
+ip netns exec "$NS2" ethtool -K veth1 tx off >/dev/null # complete checksums (src/link/xdp.c)
+# the load generator's ports: reuse TIME_WAIT ones, all of them
+ip netns exec "$NS2" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65535"
+
+# wait_line FILE REGEX: readiness, bounded (10 s)
+wait_line() {
+	for ((i = 0; i < 500; i++)); do
+		grep -qE "$2" "$1" 2>/dev/null && return 0
+		sleep 0.02
+	done
+	cat "$1"
+	echo "no '$2' in $1" >&2
+	exit 1
+}
+rate() { awk -v s="$1" -v b="$BYTES" 'BEGIN { printf "%.2f Gbit/s", b * 8 / s / 1e9 }'; }
+out=$(mktemp)
+
+# recv/send in python3, as bench/throughput_tap.sh: read BYTES, or send BYTES and wait for the close
+recv_py='import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10); n = int(sys.argv[3])
+buf = bytearray(1 << 18); got = 0; t = time.monotonic()
+while got < n:
+    r = s.recv_into(buf)
+    if not r: break
+    got += r
+print(f"{time.monotonic() - t:.3f} {got}")'
+send_py='import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10); n = int(sys.argv[3])
+buf = b"\x5a" * (1 << 18); sent = 0; t = time.monotonic()
+while sent < n:
+    sent += s.send(buf[: min(len(buf), n - sent)])
+s.shutdown(socket.SHUT_WR); s.recv(1)
+print(f"{time.monotonic() - t:.3f} {sent}")'
+
+ip netns exec "$NS" "$bin" nc -l --serve "send:$BYTES" --xdp veth0 --addr 192.0.2.2/24 5001 >"$out" 2>&1 &
+PID=$!
+wait_line "$out" "serving on port"
+read -r s _ < <(ip netns exec "$NS2" python3 -c "$recv_py" 192.0.2.2 5001 "$BYTES")
+echo "ustack → Linux (AF_XDP, veth, MTU 1500): $MB MiB in $s s = $(rate "$s")"
+kill -TERM $PID; wait $PID || true
+
+ip netns exec "$NS" "$bin" nc -l --serve discard --xdp veth0 --addr 192.0.2.2/24 5002 >"$out" 2>&1 &
+PID=$!
+wait_line "$out" "serving on port"
+read -r s _ < <(ip netns exec "$NS2" python3 -c "$send_py" 192.0.2.2 5002 "$BYTES")
+echo "Linux → ustack (AF_XDP, veth, MTU 1500): $MB MiB in $s s = $(rate "$s")"
+kill -TERM $PID; wait $PID || true
+grep -E "^xdp_(rx_dropped|rx_ring_full|tx_no_frame)" "$out" | sed 's/^/  /' || true
+
+ip netns exec "$NS" timeout 120 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- "$connrate" -l 7 >"$out" 2>&1 &
+PID=$!
+wait_line "$out" "serving on port"
+r=$(ip netns exec "$NS2" "$connrate" -c "$CONC" -d "$SECS" 192.0.2.2 7)
+kill -TERM $PID; wait $PID || true
+PID=
+echo "connections/s, Linux client → ustack listener (AF_XDP, ustack run): $r"
+grep "CPU" "$out" | sed 's/^/  /'
+
+# the same veth, the kernel's now: no XDP program, veth0 addressed, default offloads
+ip -n "$NS" addr add 192.0.2.2/24 dev veth0
+ip netns exec "$NS" "$connrate" -l 7 >"$out" 2>&1 &
+PID=$!
+wait_line "$out" "serving on port"
+r=$(ip netns exec "$NS2" "$connrate" -c "$CONC" -d "$SECS" 192.0.2.2 7)
+kill -TERM $PID; wait $PID || true
+PID=
+echo "connections/s, Linux client → Linux listener (veth): $r"
+grep "CPU" "$out" | sed 's/^/  /'
+
+ip netns exec "$NS" python3 -c '
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("192.0.2.2", 5003)); l.listen(1); print("ready", flush=True); c, _ = l.accept(); buf = bytearray(1 << 18)
+while c.recv_into(buf): pass
+c.close()' >"$out" &
+sink=$!
+wait_line "$out" "ready"
+read -r s _ < <(ip netns exec "$NS2" python3 -c "$send_py" 192.0.2.2 5003 "$BYTES")
+wait $sink
+echo "Linux → Linux (veth, MTU 1500, veth1 tx-checksumming off): $MB MiB in $s s = $(rate "$s")"
+ip netns exec "$NS2" ethtool -K veth1 tx on >/dev/null
+ip netns exec "$NS" python3 -c '
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("192.0.2.2", 5004)); l.listen(1); print("ready", flush=True); c, _ = l.accept(); buf = bytearray(1 << 18)
+while c.recv_into(buf): pass
+c.close()' >"$out" &
+sink=$!
+wait_line "$out" "ready"
+read -r s _ < <(ip netns exec "$NS2" python3 -c "$send_py" 192.0.2.2 5004 "$BYTES")
+wait $sink
+echo "Linux → Linux (veth, MTU 1500, default offloads): $MB MiB in $s s = $(rate "$s")"
+rm -f "$out"

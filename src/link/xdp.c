@@ -1,0 +1,521 @@
+/*
+ * The AF_XDP driver: ustack owns one queue of a real (or veth) interface, as a DPDK
+ * application owns a NIC, through an XDP socket (Documentation/networking/af_xdp.rst).
+ *
+ * The shape.  One UMEM, an mmap'd area of 4096-byte frames registered with the kernel, holds
+ * every frame either way.  Four rings of descriptors join it to the kernel: the fill ring
+ * (frames ustack lends the kernel to receive into), the RX ring (frames received), the TX
+ * ring (frames to send) and the completion ring (sent frames given back).  The first half of
+ * the frames circulate fill → RX → fill, the second half are the TX pool: TX → completion →
+ * pool.  Each ring has one producer and one consumer, so no lock is needed as long as each
+ * side of each ring stays on one thread:
+ *   - fill and RX: the run loop's thread only (xdp_rx);
+ *   - TX and completion: ustack's xmit, called under the stack's lock (any thread);
+ *   - the kick that tells the kernel to send (sendto) may come from any thread: it reads no
+ *     ring of ours, and the kernel serialises it (xs->mutex).
+ *
+ * Received frames are handed to the stack where the kernel put them, in the UMEM, up to 64 at
+ * a time under one hold of its lock (ustack_input_burst): no copy between ring and stack (the
+ * stack copies payload into a socket's queue, as Linux's TCP does on recvmsg), then the
+ * frames go back on the fill ring.  A sent frame is copied once into a UMEM frame, the DMA a
+ * NIC would do.  Kicks are batched: xmit only puts frames on the TX ring, and the stack's
+ * doorbell (ustack_if_config.flush), rung once before it releases its lock, kicks once for
+ * all of them; on the run loop's own thread the kick waits for the end of its turn, so a
+ * burst of received segments and the timers are answered by one sendto().  xsk_generic_xmit
+ * takes max_tx_budget frames per call, raised to the ring's size where the kernel allows
+ * (XDP_MAX_TX_SKB_BUDGET, Linux 6.17); a burst of 64 is kicked as it goes.
+ *
+ * The XDP program is ustack's own, six instructions: redirect every frame of the queue to
+ * the socket in an XSKMAP, or pass it to the kernel when there is none
+ * (bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS)).  It is attached by a BPF link,
+ * so it goes with the process however the process ends: a crashed ustack leaves no program
+ * behind to black-hole the interface.  Native mode (the driver runs it, veth included) is
+ * tried first, generic (skb) mode after, unless the caller chose one.  veth has no
+ * zero-copy mode: the kernel copies into the UMEM (XDP_COPY), which is what is measured.
+ *
+ * Checksums: AF_XDP carries no checksum state, so frames from a local sender whose checksum
+ * was left to "hardware" (CHECKSUM_PARTIAL: Linux over veth, `ethtool -k` tx-checksumming
+ * on) arrive with a partial sum and are dropped as bad (TcpInCsumErrors).  The peer of a veth
+ * must therefore send complete checksums: `ethtool -K PEER tx off`, as the tests do.  TSO
+ * and GRO do not arise: attaching XDP to a veth turns the peer's GSO off (veth_xdp_set).
+ */
+#include <ustack/link.h>
+#include "link/loop.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <linux/if_xdp.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <xdp/xsk.h>
+
+#ifndef XDP_MAX_TX_SKB_BUDGET
+#define XDP_MAX_TX_SKB_BUDGET 9 /* Linux 6.17's if_xdp.h */
+#endif
+
+#define XDP_FRAME_SIZE 4096u       /* XSK_UMEM__DEFAULT_FRAME_SIZE: one page a frame */
+#define XDP_RING_SIZE 2048u        /* each of the four rings */
+#define XDP_RX_BURST 64u           /* frames taken per wake-up: timers are never starved */
+#define XDP_TX_KICK_BATCH 64u      /* frames on the TX ring before a kick, mid-turn */
+#define XDP_KICK_TRIES 64          /* sendto() calls per kick, EAGAIN each */
+
+struct ustack_xdp {
+	struct link_loop loop;
+	char name[IF_NAMESIZE];
+	unsigned ifindex_dev; /* the kernel's */
+	unsigned queue, flags;
+	bool native, zerocopy;
+	/* the UMEM and its rings */
+	uint8_t *area;
+	size_t area_size;
+	struct xsk_umem *umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod fill, tx;
+	struct xsk_ring_cons comp, rx;
+	int fd;
+	/* the TX pool: frames not on the TX or completion ring (under the stack's lock) */
+	uint64_t *tx_free;
+	uint32_t tx_nfree;
+	atomic_uint tx_pending; /* on the TX ring, not yet kicked */
+	atomic_int tx_kicking;  /* a thread is in xdp_kick's sendto() */
+	/* the XDP program, its map, and the BPF link that attaches it */
+	int map_fd, prog_fd, link_fd;
+	/* ustack's side */
+	struct ustack *st;
+	int ifindex;
+	/* counted by the driver (the kernel's own are in XDP_STATISTICS) */
+	atomic_uint_fast64_t rx_frames, tx_frames, tx_no_frame, tx_kick_errors;
+};
+
+/* The run loop's thread, during its turn: frames it sends are kicked once at the end. */
+static __thread struct ustack_xdp *xdp_batching;
+
+/* The program, as the BPF instruction set spells it (kernel's include/linux/filter.h has the
+ * macros; uapi has only the opcodes). */
+static int xdp_prog_load(int map_fd)
+{
+	const struct bpf_insn insns[] = {
+		/* r2 = ctx->rx_queue_index */
+		{ .code = BPF_LDX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_1,
+		  .off = offsetof(struct xdp_md, rx_queue_index) },
+		/* r1 = &xsks (a 64-bit immediate: two instructions) */
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = map_fd },
+		{ .code = 0 },
+		/* r3 = XDP_PASS: the action when the queue has no socket */
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = XDP_PASS },
+		/* r0 = bpf_redirect_map(r1, r2, r3) */
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_redirect_map },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	return bpf_prog_load(BPF_PROG_TYPE_XDP, "ustack_xsk", "GPL", insns, sizeof(insns) / sizeof(insns[0]), NULL);
+}
+
+/* Attaches the program to the device by a BPF link: native first unless told. */
+static int xdp_attach_prog(struct ustack_xdp *x)
+{
+	x->map_fd = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "ustack_xsks", 4, 4, x->queue + 1, NULL);
+	if (x->map_fd < 0)
+		return -1;
+	int fd = xsk_socket__fd(x->xsk);
+	if (bpf_map_update_elem(x->map_fd, &x->queue, &fd, 0) < 0)
+		return -1;
+	x->prog_fd = xdp_prog_load(x->map_fd);
+	if (x->prog_fd < 0)
+		return -1;
+	int err = 0;
+	if (!(x->flags & USTACK_XDP_SKB)) {
+		LIBBPF_OPTS(bpf_link_create_opts, o, .flags = XDP_FLAGS_DRV_MODE);
+		x->link_fd = bpf_link_create(x->prog_fd, (int)x->ifindex_dev, BPF_XDP, &o);
+		if (x->link_fd >= 0) {
+			x->native = true;
+			return 0;
+		}
+		err = errno;
+		if (x->flags & USTACK_XDP_NATIVE || err == EBUSY || err == EEXIST)
+			return -1; /* asked for native; or the device has a program already */
+	}
+	LIBBPF_OPTS(bpf_link_create_opts, o, .flags = XDP_FLAGS_SKB_MODE);
+	x->link_fd = bpf_link_create(x->prog_fd, (int)x->ifindex_dev, BPF_XDP, &o);
+	if (x->link_fd < 0 && err)
+		errno = err; /* the native mode's reason is the more telling */
+	return x->link_fd < 0 ? -1 : 0;
+}
+
+static int xdp_set_up(struct ustack_xdp *x)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, x->name, strnlen(x->name, IF_NAMESIZE - 1));
+	int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+	if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	int e = errno;
+	close(s);
+	errno = e;
+	return rc;
+}
+
+struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
+{
+	if (!cfg || !cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) >= IF_NAMESIZE ||
+	    (cfg->flags & ~(USTACK_XDP_SKB | USTACK_XDP_NATIVE | USTACK_XDP_BUSY_POLL)) ||
+	    (cfg->flags & USTACK_XDP_SKB && cfg->flags & USTACK_XDP_NATIVE) || cfg->queue > 1023) {
+		errno = EINVAL;
+		return NULL;
+	}
+	unsigned ifindex = if_nametoindex(cfg->ifname);
+	if (!ifindex) {
+		errno = ENODEV;
+		return NULL;
+	}
+	struct ustack_xdp *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->fd = x->map_fd = x->prog_fd = x->link_fd = -1;
+	x->loop.stopfd = x->loop.kickfd = -1;
+	snprintf(x->name, sizeof(x->name), "%s", cfg->ifname);
+	x->ifindex_dev = ifindex;
+	x->queue = cfg->queue;
+	x->flags = cfg->flags;
+	int err;
+	if (link_loop_init(&x->loop) < 0 || xdp_set_up(x) < 0)
+		goto fail;
+	/* two rings' worth of frames: the fill ring's, and the TX pool's */
+	x->area_size = (size_t)XDP_FRAME_SIZE * XDP_RING_SIZE * 2;
+	x->area = mmap(NULL, x->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (x->area == MAP_FAILED) {
+		x->area = NULL;
+		goto fail;
+	}
+	x->tx_free = malloc(sizeof(uint64_t) * XDP_RING_SIZE);
+	if (!x->tx_free)
+		goto fail;
+	const struct xsk_umem_config ucfg = {
+		.fill_size = XDP_RING_SIZE, .comp_size = XDP_RING_SIZE,
+		.frame_size = XDP_FRAME_SIZE, .frame_headroom = XSK_UMEM__DEFAULT_FRAME_HEADROOM,
+	};
+	if ((err = xsk_umem__create(&x->umem, x->area, x->area_size, &x->fill, &x->comp, &ucfg)) != 0) {
+		errno = -err;
+		goto fail;
+	}
+	struct xsk_socket_config scfg = {
+		.rx_size = XDP_RING_SIZE, .tx_size = XDP_RING_SIZE,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, /* our own program, below */
+		/* copy mode in generic XDP; else the kernel's choice, zero-copy where the driver can */
+		.bind_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | (cfg->flags & USTACK_XDP_SKB ? XDP_COPY : 0)),
+	};
+	/* EBUSY: the queue has a socket, or had one a moment ago: a closed socket's UMEM is
+	 * released by a kernel work item (xp_release_deferred), so the queue of a process that
+	 * has just exited stays taken for a little while.  Bounded: 100 tries, 10 ms apart. */
+	for (int tries = 0;; tries++) {
+		err = xsk_socket__create(&x->xsk, x->name, x->queue, x->umem, &x->rx, &x->tx, &scfg);
+		if (err != -EBUSY || tries == 100)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+	}
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	x->fd = xsk_socket__fd(x->xsk);
+	struct xdp_options opts;
+	socklen_t olen = sizeof(opts);
+	if (getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opts, &olen) == 0)
+		x->zerocopy = opts.flags & XDP_OPTIONS_ZEROCOPY;
+	/* a kick sends the whole TX ring, not 32 frames (EACCES before Linux 6.17: then 32) */
+	unsigned budget = XDP_RING_SIZE;
+	(void)setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget));
+	/* the fill ring full: every RX frame lent to the kernel */
+	uint32_t idx = 0;
+	if (xsk_ring_prod__reserve(&x->fill, XDP_RING_SIZE, &idx) != XDP_RING_SIZE) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < XDP_RING_SIZE; i++)
+		*xsk_ring_prod__fill_addr(&x->fill, idx + i) = (uint64_t)i * XDP_FRAME_SIZE;
+	xsk_ring_prod__submit(&x->fill, XDP_RING_SIZE);
+	for (uint32_t i = 0; i < XDP_RING_SIZE; i++)
+		x->tx_free[x->tx_nfree++] = (uint64_t)(XDP_RING_SIZE + i) * XDP_FRAME_SIZE;
+	if (xdp_attach_prog(x) < 0)
+		goto fail;
+	return x;
+fail:
+	err = errno;
+	ustack_xdp_close(x);
+	errno = err ? err : EIO;
+	return NULL;
+}
+
+void ustack_xdp_close(struct ustack_xdp *x)
+{
+	if (!x)
+		return;
+	if (x->link_fd >= 0)
+		close(x->link_fd); /* detaches the program */
+	if (x->prog_fd >= 0)
+		close(x->prog_fd);
+	if (x->map_fd >= 0)
+		close(x->map_fd);
+	if (x->xsk)
+		xsk_socket__delete(x->xsk);
+	if (x->umem)
+		xsk_umem__delete(x->umem);
+	if (x->area)
+		munmap(x->area, x->area_size);
+	free(x->tx_free);
+	link_loop_fini(&x->loop);
+	free(x);
+}
+
+int ustack_xdp_fd(const struct ustack_xdp *x)
+{
+	return x->fd;
+}
+
+const char *ustack_xdp_mode(const struct ustack_xdp *x)
+{
+	return x->native ? (x->zerocopy ? "native, zero-copy" : "native, copy") : "generic (skb), copy";
+}
+
+int ustack_xdp_mac(const struct ustack_xdp *x, uint8_t mac[6])
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, x->name, strnlen(x->name, IF_NAMESIZE - 1));
+	int rc = ioctl(s, SIOCGIFHWADDR, &ifr);
+	int e = errno;
+	close(s);
+	if (rc == 0)
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	errno = e;
+	return rc;
+}
+
+/*
+ * Tells the kernel the TX ring has frames: in copy mode this sendto() is the transmission
+ * itself, max_tx_budget frames a call (EAGAIN: more are left, or the device was busy).
+ *
+ * One thread kicks at a time.  Two kicking at once (an application thread's doorbell, the run
+ * loop's flush) would only queue on the socket's mutex in the kernel, the second spinning
+ * while the first transmits; so a thread that finds a kick in progress leaves its frames to
+ * it: the kicker looks at tx_pending again once done, and goes on while there is more
+ * (sequentially consistent, so a frame counted while it was kicking is seen).
+ */
+static void xdp_kick(struct ustack_xdp *x)
+{
+	for (int round = 0; round < 8; round++) {
+		if (!atomic_load(&x->tx_pending) || atomic_exchange(&x->tx_kicking, 1))
+			return;
+		atomic_store(&x->tx_pending, 0);
+		bool done = x->zerocopy && !xsk_ring_prod__needs_wakeup(&x->tx); /* the driver polls the ring */
+		for (int i = 0; i < XDP_KICK_TRIES && !done; i++) {
+			if (sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+				done = true;
+			else if (errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
+				break; /* ENETDOWN, ENXIO */
+		}
+		if (!done) { /* frames are left on the ring: the next kick tries again */
+			atomic_fetch_add_explicit(&x->tx_kick_errors, 1, memory_order_relaxed);
+			atomic_fetch_add(&x->tx_pending, 1);
+			atomic_store(&x->tx_kicking, 0);
+			link_loop_kick(&x->loop);
+			return;
+		}
+		atomic_store(&x->tx_kicking, 0);
+	}
+	if (atomic_load(&x->tx_pending))
+		link_loop_kick(&x->loop); /* still more: the run loop's next turn flushes it */
+}
+
+/* Frames the kernel has sent, back to the TX pool (under the stack's lock). */
+static void xdp_reclaim(struct ustack_xdp *x)
+{
+	uint32_t idx;
+	uint32_t n = xsk_ring_cons__peek(&x->comp, XDP_RING_SIZE, &idx);
+	for (uint32_t i = 0; i < n; i++)
+		x->tx_free[x->tx_nfree++] = *xsk_ring_cons__comp_addr(&x->comp, idx + i) & ~(uint64_t)(XDP_FRAME_SIZE - 1);
+	if (n)
+		xsk_ring_cons__release(&x->comp, n);
+}
+
+/* ustack's xmit, under the stack's lock.  No frame left in the pool (the kernel is behind)
+ * is a drop, as a full NIC ring's. */
+static int xdp_xmit(void *link, const void *frame, size_t len)
+{
+	struct ustack_xdp *x = link;
+	if (len > XDP_FRAME_SIZE) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (x->tx_nfree < XDP_RING_SIZE / 2)
+		xdp_reclaim(x);
+	if (!x->tx_nfree) {
+		atomic_fetch_add(&x->tx_pending, 1);
+		xdp_kick(x);
+		xdp_reclaim(x);
+		if (!x->tx_nfree) {
+			atomic_fetch_add_explicit(&x->tx_no_frame, 1, memory_order_relaxed);
+			errno = ENOBUFS;
+			return -1;
+		}
+	}
+	uint32_t idx;
+	if (xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1) { /* cannot happen: the ring holds the pool */
+		errno = ENOBUFS;
+		return -1;
+	}
+	uint64_t addr = x->tx_free[--x->tx_nfree];
+	memcpy(x->area + addr, frame, len);
+	struct xdp_desc *d = xsk_ring_prod__tx_desc(&x->tx, idx);
+	d->addr = addr;
+	d->len = (uint32_t)len;
+	d->options = 0;
+	xsk_ring_prod__submit(&x->tx, 1);
+	atomic_fetch_add_explicit(&x->tx_frames, 1, memory_order_relaxed);
+	/* the doorbell (xdp_doorbell) kicks once the stack is done; a long burst is kicked as
+	 * it goes, so that the kernel is never idle waiting for its end */
+	if (atomic_fetch_add(&x->tx_pending, 1) + 1 >= XDP_TX_KICK_BATCH)
+		xdp_kick(x);
+	return 0;
+}
+
+/* A burst of received frames, handed to the stack in place, then lent back to the kernel. */
+static void xdp_rx(void *arg)
+{
+	struct ustack_xdp *x = arg;
+	uint32_t idx;
+	uint32_t n = xsk_ring_cons__peek(&x->rx, XDP_RX_BURST, &idx);
+	if (!n) {
+		if (xsk_ring_prod__needs_wakeup(&x->fill))
+			(void)recvfrom(x->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+		return;
+	}
+	uint64_t addrs[XDP_RX_BURST];
+	struct ustack_rx_frame f[XDP_RX_BURST];
+	for (uint32_t i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
+		addrs[i] = d->addr & ~(uint64_t)(XDP_FRAME_SIZE - 1);
+		f[i] = (struct ustack_rx_frame){ .data = x->area + d->addr, .len = d->len };
+	}
+	ustack_input_burst(x->st, x->ifindex, f, n);
+	xsk_ring_cons__release(&x->rx, n);
+	atomic_fetch_add_explicit(&x->rx_frames, n, memory_order_relaxed);
+	/* as many frames back as came: the fill ring has room, it held them all */
+	uint32_t fidx;
+	if (xsk_ring_prod__reserve(&x->fill, n, &fidx) == n) {
+		for (uint32_t i = 0; i < n; i++)
+			*xsk_ring_prod__fill_addr(&x->fill, fidx + i) = addrs[i];
+		xsk_ring_prod__submit(&x->fill, n);
+	}
+}
+
+/* The stack's doorbell, before it releases its lock: kick, unless this is the run loop's
+ * thread in the middle of its turn (a burst of received frames, each answered), whose end
+ * kicks once for all (xdp_flush). */
+static void xdp_doorbell(void *link)
+{
+	struct ustack_xdp *x = link;
+	if (xdp_batching != x)
+		xdp_kick(x);
+}
+
+/* The end of the run loop's turn: what the stack sent during it goes out in one kick. */
+static void xdp_flush(void *arg)
+{
+	struct ustack_xdp *x = arg;
+	xdp_kick(x);
+}
+
+int ustack_xdp_attach(struct ustack_xdp *x, struct ustack *st, const uint8_t mac[6], unsigned mtu)
+{
+	if (x->st) {
+		errno = EBUSY;
+		return -1;
+	}
+	struct ustack_if_config cfg = {
+		.name = x->name, .type = USTACK_LINK_ETHER, .mtu = mtu,
+		.xmit = xdp_xmit, .flush = xdp_doorbell, .link = x,
+	};
+	memcpy(cfg.mac, mac, 6);
+	int idx = ustack_if_add(st, &cfg);
+	if (idx < 0)
+		return -1;
+	x->st = x->loop.st = st;
+	x->ifindex = idx;
+	ustack_set_wakeup(st, link_loop_kick, &x->loop);
+	return idx;
+}
+
+static int xdp_loop(struct ustack_xdp *x, uint64_t deadline_us, bool drain)
+{
+	const struct link_loop_ops ops = {
+		.fd = x->fd, .busy = x->flags & USTACK_XDP_BUSY_POLL, .rx = xdp_rx, .flush = xdp_flush,
+	};
+	struct ustack_xdp *was = xdp_batching;
+	xdp_batching = x;
+	int rc = link_loop_run(&x->loop, &ops, x, deadline_us, drain);
+	xdp_batching = was;
+	xdp_kick(x);
+	return rc;
+}
+
+int ustack_xdp_run_until(struct ustack_xdp *x, uint64_t deadline_us)
+{
+	return xdp_loop(x, deadline_us, false);
+}
+
+int ustack_xdp_run(struct ustack_xdp *x)
+{
+	return xdp_loop(x, UINT64_MAX, false) < 0 ? -1 : 0;
+}
+
+int ustack_xdp_drain(struct ustack_xdp *x)
+{
+	return xdp_loop(x, UINT64_MAX, true);
+}
+
+void ustack_xdp_stop(struct ustack_xdp *x)
+{
+	link_loop_stop(&x->loop);
+}
+
+int ustack_xdp_stats(const struct ustack_xdp *x, struct ustack_xdp_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->rx_frames = atomic_load_explicit(&x->rx_frames, memory_order_relaxed);
+	out->tx_frames = atomic_load_explicit(&x->tx_frames, memory_order_relaxed);
+	out->tx_no_frame = atomic_load_explicit(&x->tx_no_frame, memory_order_relaxed);
+	out->tx_kick_errors = atomic_load_explicit(&x->tx_kick_errors, memory_order_relaxed);
+	struct xdp_statistics ks;
+	socklen_t len = sizeof(ks);
+	memset(&ks, 0, sizeof(ks));
+	if (getsockopt(x->fd, SOL_XDP, XDP_STATISTICS, &ks, &len) < 0)
+		return -1;
+	out->rx_dropped = ks.rx_dropped;
+	out->rx_invalid = ks.rx_invalid_descs;
+	out->tx_invalid = ks.tx_invalid_descs;
+	out->rx_ring_full = ks.rx_ring_full;
+	out->rx_fill_ring_empty = ks.rx_fill_ring_empty_descs;
+	return 0;
+}

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Real peer over AF_XDP: ustack owns one end of a veth pair (queue 0, by its own XDP program),
+# the Linux kernel has the other end in a namespace of its own.  ARP and ping; handshakes both
+# ways with the options each side saw; bulk data both ways, checked byte for byte; the same in
+# generic (skb) mode and busy-polling; an unmodified program under `ustack run --xdp`; and the
+# program gone from the interface once ustack has exited, however it exited.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+bin=${1:?usage: xdp.sh PATH-TO-ustack}
+[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, XDP)"
+command -v ip >/dev/null || skip "no iproute2"
+command -v python3 >/dev/null || skip "no python3"
+command -v ethtool >/dev/null || skip "no ethtool"
+
+NS="ustack-xdp-$$"
+NS2="$NS-peer"
+TMP=$(mktemp -d)
+USTACK_PID=
+trap interop_cleanup EXIT
+ip netns add "$NS"
+ip netns add "$NS2"
+ip -n "$NS" link set lo up
+ip -n "$NS2" link set lo up
+ip -n "$NS" link add veth0 type veth peer name veth1 netns "$NS2"
+ip -n "$NS2" addr add 192.0.2.1/24 dev veth1
+ip -n "$NS2" link set veth1 up
+# AF_XDP carries no checksum state: Linux must send complete checksums (xdp.c's comment)
+ip netns exec "$NS2" ethtool -K veth1 tx off >/dev/null
+# veth0 has no address: every frame on it is ustack's, through the XDP socket
+
+# xdp_start ARGS...: `ustack up --xdp veth0` in NS, until it says it is up (or cannot be)
+xdp_start() {
+	ip netns exec "$NS" timeout 120 "$bin" up --xdp veth0 --addr 192.0.2.2/24 "$@" >"$TMP/ustack.out" 2>&1 &
+	USTACK_PID=$!
+	wait_for_line "$TMP/ustack.out" "^ustack: AF_XDP on veth0|cannot open an XDP socket" 10 "$USTACK_PID"
+	if grep -q "cannot open an XDP socket" "$TMP/ustack.out"; then
+		cat "$TMP/ustack.out"
+		wait "$USTACK_PID" || true
+		USTACK_PID=
+		skip "this kernel or sandbox refuses XDP"
+	fi
+}
+
+# no_program: once ustack has exited, the interface has no XDP program (the BPF link went
+# with the process)
+no_program() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		ip -n "$NS" -d link show veth0 | grep -q "prog/xdp" || return 0
+		sleep 0.02
+	done
+	ip -n "$NS" -d link show veth0
+	echo "FAIL: an XDP program is still attached after ustack exited"
+	exit 1
+}
+
+# 1. native mode: ARP, ping, a Linux client's handshake with the options both sides saw
+xdp_start --listen 80
+grep -q "^ustack: AF_XDP on veth0 queue 0, native, copy$" "$TMP/ustack.out" ||
+	{ cat "$TMP/ustack.out"; echo "FAIL: want native mode on veth"; exit 1; }
+ip -n "$NS" -d link show veth0 | grep -q "prog/xdp.*name ustack_xsk" ||
+	{ ip -n "$NS" -d link show veth0; echo "FAIL: ustack's XDP program is not attached"; exit 1; }
+wait_for_line "$TMP/ustack.out" "^ustack: listening on port 80$" 10 "$USTACK_PID"
+ip netns exec "$NS2" ping -c 3 -i 0.2 -W 2 192.0.2.2
+ip netns exec "$NS2" timeout 20 python3 - <<'PY'
+import socket, sys
+s = socket.create_connection(("192.0.2.2", 80), timeout=5)
+ti = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+opts, scales = ti[5], ti[6]
+mss = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+print(f"linux: options {opts:#x} snd_wscale {scales & 15} mss {mss}")
+if opts & 7 != 7 or scales & 15 != 10 or mss != 1448:
+    sys.exit("FAIL: want timestamps, SACK, window scale 10 and mss 1448 from ustack")
+s.close()
+PY
+wait_for_line "$TMP/ustack.out" "mss 1448, wscale yes, sack yes, timestamps yes" 10 "$USTACK_PID"
+ustack_stop
+[ "$(counter TcpPassiveOpens)" -eq 1 ] || { echo "FAIL: TcpPassiveOpens"; exit 1; }
+[ "$(counter IcmpInEchos)" -eq 3 ] || { echo "FAIL: IcmpInEchos"; exit 1; }
+[ "$(counter TcpInCsumErrors)" -eq 0 ] || { echo "FAIL: checksum errors"; exit 1; }
+[ "$(counter xdp_rx_frames)" -gt 0 ] && [ "$(counter xdp_tx_frames)" -gt 0 ] ||
+	{ echo "FAIL: the driver's counters"; exit 1; }
+no_program
+
+# 2. bulk both ways, byte for byte: ustack sends 32 MiB of its pattern, Linux sends 32 MiB
+#    that ustack echoes back (nc --serve echo), each checked by the Linux side
+BYTES=$((32 * 1024 * 1024))
+bulk() { # bulk MODE-ARGS...: one round of each direction against `ustack nc -l --serve`
+	ip netns exec "$NS" timeout 120 "$bin" nc -l --serve "send:$BYTES" --xdp veth0 "$@" --addr 192.0.2.2/24 \
+		5001 >"$TMP/send.out" 2>&1 &
+	USTACK_PID=$!
+	wait_for_line "$TMP/send.out" "serving on port 5001" 10 "$USTACK_PID"
+	ip netns exec "$NS2" timeout 60 python3 - "$BYTES" <<'PY'
+import socket, sys
+n = int(sys.argv[1])
+s = socket.create_connection(("192.0.2.2", 5001), timeout=10)
+got = 0
+buf = bytearray(1 << 16)
+while True:
+    r = s.recv_into(buf)
+    if not r:
+        break
+    got += r
+print(f"ustack -> linux: {got} bytes")
+if got != n:
+    sys.exit(f"FAIL: want {n} bytes")
+PY
+	kill -TERM "$USTACK_PID"
+	wait "$USTACK_PID" || { cat "$TMP/send.out"; echo "FAIL: nc --serve send"; exit 1; }
+	USTACK_PID=
+	ip netns exec "$NS" timeout 120 "$bin" nc -l --serve echo --xdp veth0 "$@" --addr 192.0.2.2/24 \
+		5002 >"$TMP/echo.out" 2>&1 &
+	USTACK_PID=$!
+	wait_for_line "$TMP/echo.out" "serving on port 5002" 10 "$USTACK_PID"
+	ip netns exec "$NS2" timeout 60 python3 - "$BYTES" <<'PY'
+import hashlib, os, socket, sys, threading
+n = int(sys.argv[1])
+data = os.urandom(1 << 20) * (n >> 20)
+s = socket.create_connection(("192.0.2.2", 5002), timeout=10)
+def writer():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=writer)
+t.start()
+h = hashlib.sha256()
+got = 0
+while True:
+    b = s.recv(1 << 16)
+    if not b:
+        break
+    h.update(b)
+    got += len(b)
+t.join()
+print(f"linux -> ustack -> linux: {got} bytes")
+if got != n or h.digest() != hashlib.sha256(data).digest():
+    sys.exit("FAIL: the echo differs from what was sent")
+PY
+	kill -TERM "$USTACK_PID"
+	wait "$USTACK_PID" || { cat "$TMP/echo.out"; echo "FAIL: nc --serve echo"; exit 1; }
+	USTACK_PID=
+	grep -E "^(TcpInCsumErrors|TcpRetransSegs|xdp_)" "$TMP/send.out" "$TMP/echo.out" || true
+	if grep -q "^TcpInCsumErrors" "$TMP/echo.out"; then echo "FAIL: checksum errors"; exit 1; fi
+}
+bulk
+no_program
+
+# 3. generic (skb) mode and busy-polling: the same traffic
+bulk --xdp-mode skb --busy-poll
+grep -q "^xdp_rx_frames" "$TMP/echo.out" || { echo "FAIL: no frames in skb mode"; exit 1; }
+no_program
+
+# 4. ustack's client to a Linux server (the device's own MAC by default)
+ip netns exec "$NS2" timeout 20 python3 - >"$TMP/server.out" 2>&1 <<'PY' &
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("192.0.2.1", 8080))
+l.listen(8)
+l.settimeout(15)
+c, peer = l.accept()
+print("linux accepted", peer[0], c.recv(100).decode())
+PY
+server=$!
+wait_for_listener "$NS2" 8080 10 "$server"
+ip netns exec "$NS" timeout 20 "$bin" connect --xdp veth0 --addr 192.0.2.2/24 --send hello 192.0.2.1 8080 |
+	tee "$TMP/connect.out"
+wait "$server"
+cat "$TMP/server.out"
+grep -q "linux accepted 192.0.2.2 hello" "$TMP/server.out" || { echo "FAIL: Linux did not get the data"; exit 1; }
+mac=$(ip -n "$NS" link show veth0 | awk '/link\/ether/ { print $2 }')
+ip -n "$NS2" neigh show 192.0.2.2 | grep -q "$mac" ||
+	{ ip -n "$NS2" neigh show; echo "FAIL: ustack did not answer with veth0's MAC $mac"; exit 1; }
+no_program
+
+# 5. an unmodified program over AF_XDP (ustack run; the preload library opens the socket)
+if [ "${USTACK_NO_PRELOAD:-}" != 1 ]; then
+	ip netns exec "$NS2" timeout 20 python3 - >"$TMP/server2.out" 2>&1 <<'PY' &
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("192.0.2.1", 8081))
+l.listen(8)
+l.settimeout(15)
+c, peer = l.accept()
+c.sendall(b"over xdp\n")
+c.close()
+PY
+	server=$!
+	wait_for_listener "$NS2" 8081 10 "$server"
+	out=$(ip netns exec "$NS" timeout 20 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- \
+		python3 -c 'import socket; s = socket.create_connection(("192.0.2.1", 8081)); print(s.recv(100).decode().strip())')
+	wait "$server"
+	echo "ustack run: $out"
+	[ "$out" = "over xdp" ] || { echo "FAIL: the program over ustack run --xdp"; exit 1; }
+	no_program
+fi
+
+# 6. a second instance on the same queue is refused while the first runs: EBUSY, said
+xdp_start
+if ip netns exec "$NS" timeout 20 "$bin" up --xdp veth0 --addr 192.0.2.3/24 >"$TMP/second.out" 2>&1; then
+	echo "FAIL: a second instance took the queue"; exit 1
+fi
+cat "$TMP/second.out"
+grep -q "ustack up: --xdp: veth0: cannot open an XDP socket on queue 0: Device or resource busy" "$TMP/second.out" ||
+	{ echo "FAIL: want EBUSY said"; exit 1; }
+# ... and a killed instance leaves nothing behind (ustack itself, not the timeout(1) above it)
+pid=$(pgrep -P "$USTACK_PID" -x ustack)
+kill -KILL "$pid"
+wait "$USTACK_PID" 2>/dev/null || true
+USTACK_PID=
+no_program
+echo "PASS"
