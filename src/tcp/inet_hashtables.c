@@ -101,6 +101,7 @@ void tcp_tables_destroy(struct ustack *st)
 	free(t->fdt.fds);
 	kmem_cache_destroy(&t->sock_cache);
 	kmem_cache_destroy(&t->reqsk_cache);
+	tcp_ring_cache_destroy(st);
 	for (int i = 0; i < FDT_LEVELS; i++)
 		free(t->fdt.bits[i]);
 	tcp_ofo_cache_destroy(st);

@@ -14,17 +14,73 @@
 #include "tcp/tcp_seq.h"
 #include <ustack/socket.h>
 
+#include "core/slab.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
 
+/*
+ * The ring cache.  A connection's first byte each way allocates its ring (192 KB to receive
+ * and 16 KB to send at the default buffer sizes), and its end frees them.  At tens of
+ * thousands of short connections a second that was, per connection, a malloc above glibc's
+ * mmap threshold, page faults on the fresh pages and an munmap.  Like Linux's per-CPU page
+ * fragment caches, a few freed rings of the common size wait for the next connection, their
+ * pages already faulted in; rings of another size (a grown or a configured buffer) are freed.
+ * Under AddressSanitizer the cache is off, so that a use after free of a ring is still caught.
+ */
+static int ring_get(struct tcp_ring_cache *c, struct tcp_buf *b, uint32_t size)
+{
+	if (b->data)
+		return 0;
+#ifndef SLAB_PLAIN
+	if (c->n && c->size == size) {
+		*b = (struct tcp_buf){ .data = c->ring[--c->n], .size = size };
+		return 0;
+	}
+#else
+	(void)c;
+#endif
+	return tcp_buf_reserve(b, size);
+}
+
+static void ring_put(struct tcp_ring_cache *c, struct tcp_buf *b)
+{
+#ifndef SLAB_PLAIN
+	if (b->data && c->n < TCP_RING_CACHE && (!c->n || c->size == b->size)) {
+		c->size = b->size;
+		c->ring[c->n++] = b->data;
+		*b = (struct tcp_buf){ 0 };
+		return;
+	}
+#else
+	(void)c;
+#endif
+	tcp_buf_free(b);
+}
+
+void tcp_ring_cache_destroy(struct ustack *st)
+{
+	struct tcp_ring_cache *cs[2] = { &st->tcp->rcv_rings, &st->tcp->snd_rings };
+	for (int k = 0; k < 2; k++) {
+		while (cs[k]->n)
+			free(cs[k]->ring[--cs[k]->n]);
+	}
+}
+
 /* The receive ring, allocated on first use; -1 when memory is short (the segment is dropped
  * and the peer will send it again). */
-int tcp_rcv_ring(struct sock *sk)
+int tcp_rcv_ring(struct ustack *st, struct sock *sk)
 {
-	if (sk->rcvq.data)
-		return 0;
-	return tcp_buf_reserve(&sk->rcvq, sk->rcv_limit + sk->rcv_limit / 2);
+	return ring_get(&st->tcp->rcv_rings, &sk->rcvq, sk->rcv_limit + sk->rcv_limit / 2);
+}
+
+/* The send ring, allocated on the first write (or Fast Open's data); -1 when memory is short. */
+int tcp_snd_ring(struct ustack *st, struct sock *sk)
+{
+	if (!sk->snd_limit)
+		sk->snd_limit = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
+	return ring_get(&st->tcp->snd_rings, &sk->sndq, sk->snd_limit);
 }
 
 int tcp_data_init(struct ustack *st, struct sock *sk)
@@ -74,12 +130,12 @@ int tcp_data_init(struct ustack *st, struct sock *sk)
 
 void tcp_data_free(struct ustack *st, struct sock *sk)
 {
-	tcp_buf_free(&sk->sndq);
+	ring_put(&st->tcp->snd_rings, &sk->sndq);
 	tcp_wq_free(sk);
 	tcp_txlog_free(sk);
 	/* (sk->ext outlives the data: the socket's cookie and options stay through TIME_WAIT;
 	 * sk_free frees it) */
-	tcp_buf_free(&sk->rcvq);
+	ring_put(&st->tcp->rcv_rings, &sk->rcvq);
 	tcp_ofo_purge(st, sk);
 }
 
@@ -229,9 +285,7 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 				return (ssize_t)copied;
 			}
 			uint32_t mss = tcp_mss_now(sk);
-			if (!sk->snd_limit)
-				sk->snd_limit = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
-			if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, sk->snd_limit) < 0)
+			if (tcp_snd_ring(st, sk) < 0)
 				return copied ? (ssize_t)copied : -ENOMEM;
 			/* tcp_xmit_size_goal(sk, mss, !(flags & MSG_OOB)): urgent data goes in MSS skbs */
 			uint32_t size_goal = (flags & MSG_OOB) ? mss : tcp_size_goal(sk, mss);

@@ -530,6 +530,14 @@ struct fdtable {
 	size_t used;
 };
 
+/* A few freed connection rings of one size, for the next connection (tcp_rcv_ring). */
+#define TCP_RING_CACHE 32
+struct tcp_ring_cache {
+	uint8_t *ring[TCP_RING_CACHE];
+	uint32_t size;
+	unsigned n;
+};
+
 struct tcp_state_tables {
 	struct ehash_node **ehash;
 	uint32_t ehash_mask;
@@ -541,6 +549,7 @@ struct tcp_state_tables {
 	pthread_cond_t wait;        /* every blocked caller sleeps here; any change wakes all */
 	struct fdtable fdt;         /* descriptors (socket/file.c) */
 	struct kmem_cache sock_cache, reqsk_cache;
+	struct tcp_ring_cache rcv_rings, snd_rings; /* freed rings of the common size (tcp.c) */
 	unsigned nsocks, nreqsk;
 	unsigned sleepers;          /* callers asleep in sk_wait_event */
 	unsigned wake_gen;          /* sk_wake calls, to tell a wake-up from a timeout */
@@ -917,7 +926,10 @@ static inline bool tcp_stream_memory_free(const struct sock *sk, unsigned sysctl
 
 /* ---- tcp.c: the application side of data transfer ---- */
 int tcp_data_init(struct ustack *st, struct sock *sk);
-int tcp_rcv_ring(struct sock *sk);
+/* The rings, made on the first byte each way (from the ring cache, tcp.c); 0 or -1. */
+int tcp_rcv_ring(struct ustack *st, struct sock *sk);
+int tcp_snd_ring(struct ustack *st, struct sock *sk);
+void tcp_ring_cache_destroy(struct ustack *st);
 void tcp_data_free(struct ustack *st, struct sock *sk);
 /* Returns 1 when the socket is gone (reset), 0 when it lives on as an orphan. */
 int tcp_close(struct ustack *st, struct sock *sk);

@@ -222,7 +222,7 @@ static struct sock *tcp_fastopen_create_child(struct ustack *st, struct sock *ls
 	struct sock *sk = tcp_v4_syn_recv_sock(st, req, th);
 	if (!sk)
 		return NULL;
-	if (tcp_data_init(st, sk) < 0 || (th->plen && tcp_rcv_ring(sk) < 0)) {
+	if (tcp_data_init(st, sk) < 0 || (th->plen && tcp_rcv_ring(st, sk) < 0)) {
 		sk_free(st, sk);
 		return NULL;
 	}

@@ -347,7 +347,7 @@ static void tcp_synsent_ack_data(struct ustack *st, struct sock *sk, uint32_t ac
 /* tcp_fastopen_add_skb: data (and a FIN) that came with a Fast Open SYN-ACK, in order. */
 static void tcp_fastopen_add_skb(struct ustack *st, struct sock *sk, const struct tcp_repr *th)
 {
-	if (th->plen && tcp_rcv_ring(sk) == 0) {
+	if (th->plen && tcp_rcv_ring(st, sk) == 0) {
 		uint32_t n = tcp_buf_push(&sk->rcvq, th->payload, (uint32_t)th->plen);
 		sk->rcv_nxt += n;
 		sk->bytes_received += n;
@@ -1228,7 +1228,7 @@ static int tcp_data_queue(struct ustack *st, struct sock *sk, const struct ipv4_
 	}
 	if (len)
 		tcp_ecn_check_ce(sk, ip->tos);
-	if (len && tcp_rcv_ring(sk) < 0) {
+	if (len && tcp_rcv_ring(st, sk) < 0) {
 		MIB_INC(st, TcpExtTCPRcvQDrop); /* no memory for it: as if the buffer were full */
 		tcp_send_ack(st, sk);
 		return 0;

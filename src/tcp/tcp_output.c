@@ -197,9 +197,7 @@ static int tcp_send_syn_data(struct ustack *st, struct sock *sk)
 	if (space > fo->size)
 		space = (uint32_t)fo->size;
 	if (space) {
-		if (!sk->snd_limit)
-			sk->snd_limit = (uint32_t)(sk->sndbuf > 4096 ? sk->sndbuf : 4096);
-		if (!sk->sndq.data && tcp_buf_reserve(&sk->sndq, sk->snd_limit) < 0)
+		if (tcp_snd_ring(st, sk) < 0)
 			space = 0;
 		else
 			space = tcp_buf_push(&sk->sndq, fo->data, space);
