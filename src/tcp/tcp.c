@@ -284,7 +284,7 @@ static ssize_t tcp_sendmsg_timeo(struct ustack *st, struct sock *sk, int fd, con
 				}
 				return (ssize_t)copied;
 			}
-			uint32_t mss = tcp_mss_now(sk);
+			uint32_t mss = tcp_current_mss(sk); /* tcp_send_mss */
 			if (tcp_snd_ring(st, sk) < 0)
 				return copied ? (ssize_t)copied : -ENOMEM;
 			/* tcp_xmit_size_goal(sk, mss, !(flags & MSG_OOB)): urgent data goes in MSS skbs */

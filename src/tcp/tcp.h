@@ -856,6 +856,30 @@ static inline uint32_t tcp_mss_now(const struct sock *sk)
 	return sk->mss_cache ? sk->mss_cache : TCP_MSS_DEFAULT;
 }
 
+/*
+ * tcp_current_mss: what a data segment sent now may carry.  mss_cache allows for the
+ * timestamp option only (tp->tcp_header_len); a segment that also carries SACK blocks — while
+ * we hold out-of-order data, or owe a D-SACK — has that much less room, or it would exceed the
+ * path MTU.  Linux subtracts tcp_established_options' size beyond tcp_header_len: 4 bytes and
+ * 8 a block, as many blocks as fit the 40 bytes of options (3 with timestamps, 4 without), at
+ * most the 4 it keeps (D-SACK first).  Sending — tcp_write_xmit, retransmissions, the loss and
+ * window probes, sendmsg's size goal — cuts data at this; what counts segments (the
+ * congestion window, SACK's pipe) stays at mss_cache, as Linux's tcp_skb_pcount does.
+ */
+static inline uint32_t tcp_current_mss(const struct sock *sk)
+{
+	uint32_t mss = tcp_mss_now(sk);
+	unsigned eff = sk->sack_ok ? sk->rx_nsack + (sk->dsack_len != 0) : 0;
+	if (!eff)
+		return mss;
+	unsigned room = (40u - (sk->tstamp_ok ? 12u : 0u) - 4u) / 8u;
+	unsigned n = eff < room ? eff : room;
+	if (n > 4)
+		n = 4;
+	uint32_t opt = 4u + 8u * n;
+	return mss > opt + 8u ? mss - opt : 8u; /* tcp_mss_clamp's floor is far above: never */
+}
+
 /* The MSS we announced (what the peer's segments will be), or 536 before there is one. */
 static inline uint32_t tcp_advmss_now(const struct sock *sk)
 {

@@ -639,9 +639,11 @@ static void tcp_enter_recovery(struct ustack *st, struct sock *sk, uint32_t deli
 			segs = 1; /* the fast retransmit always goes */
 		if (segs > tcp_tso_segs(st, sk, mss))
 			segs = tcp_tso_segs(st, sk, mss);
+		/* segs segments of what a segment carries now (tcp_retransmit_skb's cur_mss * segs) */
+		uint32_t most = segs * tcp_current_mss(sk);
 		uint32_t hole = sk->nsacked && after(sk->sacked[0].start, sk->snd_una) ? sk->sacked[0].start - sk->snd_una
-										       : segs * mss;
-		uint32_t sent = tcp_retransmit_skb(st, sk, sk->snd_una, hole < segs * mss ? hole : segs * mss);
+										       : most;
+		uint32_t sent = tcp_retransmit_skb(st, sk, sk->snd_una, hole < most ? hole : most);
 		uint32_t end = sk->snd_una + (sent ? sent : mss);
 		sk->high_rxt = (int32_t)(end - sk->snd_max) > 0 ? sk->snd_max : end;
 		tcp_sack_recovery_xmit(st, sk);

@@ -391,6 +391,8 @@ void tcp_send_ack(struct ustack *st, struct sock *sk)
 /* A data (and/or FIN) segment from the send ring: [seq, seq + len). */
 static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len, bool fin, bool psh)
 {
+	/* the size the caller cut at, before the options below use up a D-SACK */
+	uint32_t mss = tcp_current_mss(sk);
 	struct tcp_seg_out seg;
 	uint8_t flags = TCPHDR_ACK;
 	if (fin)
@@ -415,7 +417,6 @@ static int tcp_send_data(struct ustack *st, struct sock *sk, uint32_t seq, uint3
 	seg.off = seq - sk->snd_una;
 	seg.plen = len;
 	/* more than a segment goes only to a TSO device (tcp_write_xmit): one packet, cut there */
-	uint32_t mss = tcp_mss_now(sk);
 	uint32_t segs = len > mss ? (len + mss - 1) / mss : 1;
 	if (segs > 1) {
 		seg.gso_size = (uint16_t)mss;
@@ -494,7 +495,7 @@ static uint32_t tcp_rexmit_len(const struct ustack *st, struct sock *sk, uint32_
 static bool tcp_nagle_test(struct ustack *st, struct sock *sk, uint32_t len, uint32_t unsent, uint32_t in_flight,
 			   bool fin_pending)
 {
-	uint32_t mss = tcp_mss_now(sk);
+	uint32_t mss = tcp_current_mss(sk);
 	if (!len || len >= mss || len != unsent || sk->urg_mode)
 		return false; /* (urgent data unacknowledged: nothing waits, cork or Nagle) */
 	/* corked (TCP_CORK, or MSG_MORE on the last send): a partial segment waits for more
@@ -515,7 +516,7 @@ static bool tcp_nagle_test(struct ustack *st, struct sock *sk, uint32_t len, uin
 static uint32_t tcp_tso_split(const struct ustack *st, const struct sock *sk, uint32_t seq, uint32_t cwnd_room,
 			      uint32_t skb_end, uint32_t wnd_room, bool *multi)
 {
-	uint32_t mss = tcp_mss_now(sk);
+	uint32_t mss = tcp_current_mss(sk);
 	uint32_t segs = tcp_tso_segs(st, sk, mss);
 	uint32_t half = sk->cwnd / 2 ? sk->cwnd / 2 : 1;
 	uint32_t room_segs = cwnd_room / mss ? cwnd_room / mss : 1;
@@ -545,13 +546,13 @@ static void tcp_event_data_sent(struct ustack *st, struct sock *sk, uint32_t seq
 		sk->total_retrans++;
 	}
 	sk->snd_nxt = seq + len + (fin ? 1 : 0);
-	if (!rexmit && len < tcp_mss_now(sk)) /* tcp_minshall_update: new data only */
+	if (!rexmit && len < tcp_current_mss(sk)) /* tcp_minshall_update: new data only */
 		sk->snd_sml = seq + len;
 	if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
 		sk->snd_max = sk->snd_nxt;
 	bool first_in_flight = !rexmit && seq == sk->snd_una;
 	if (!rexmit) { /* the last segment's start, a TSO packet's too (what a loss probe resends) */
-		uint32_t mss = tcp_mss_now(sk);
+		uint32_t mss = tcp_current_mss(sk);
 		sk->last_seg_seq = len > mss ? seq + (len - 1) / mss * mss : seq;
 	}
 	if (!timer_pending(&sk->timers.retransmit) || first_in_flight)
@@ -596,7 +597,7 @@ static void tcp_cwnd_validate(struct sock *sk, bool cwnd_stop, bool sent_any)
  */
 void tcp_write_xmit(struct ustack *st, struct sock *sk)
 {
-	uint32_t mss = tcp_mss_now(sk);
+	uint32_t mss = tcp_current_mss(sk); /* mss_now: less the SACK blocks each segment carries */
 	bool sent_new = false;
 	uint32_t chunk_end = sk->snd_nxt; /* end of the TSO packet being sent; none yet */
 	/* a device that segments (USTACK_IF_TSO) takes each TSO packet whole */
@@ -721,7 +722,7 @@ void tcp_send_loss_probe(struct ustack *st, struct sock *sk)
 		tcp_rearm_rto(st, sk);
 		return;
 	}
-	uint32_t mss = tcp_mss_now(sk);
+	uint32_t mss = tcp_current_mss(sk);
 	uint32_t max_before = sk->snd_max;
 	uint32_t unsent = (int32_t)(sk->write_seq - sk->snd_nxt) > 0 ? sk->write_seq - sk->snd_nxt : 0;
 	uint32_t room = sk->snd_una + sk->snd_wnd - sk->snd_nxt;
@@ -784,7 +785,7 @@ uint32_t tcp_retransmit_range(struct ustack *st, struct sock *sk, uint32_t seq, 
  */
 uint32_t tcp_retransmit_skb(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t max_len)
 {
-	uint32_t mss = tcp_mss_now(sk);
+	uint32_t mss = tcp_current_mss(sk); /* cur_mss */
 	uint8_t fl;
 	uint32_t rend = tcp_wq_end(sk, seq, &fl);
 	uint32_t data_end = (int32_t)(sk->write_seq - sk->snd_max) < 0 ? sk->write_seq : sk->snd_max;
@@ -815,7 +816,7 @@ uint32_t tcp_retransmit_skb(struct ustack *st, struct sock *sk, uint32_t seq, ui
  * not yet acknowledged, again. */
 void tcp_retransmit_head(struct ustack *st, struct sock *sk)
 {
-	tcp_retransmit_range(st, sk, sk->snd_una, tcp_mss_now(sk));
+	tcp_retransmit_range(st, sk, sk->snd_una, tcp_current_mss(sk));
 }
 
 /* tcp_xmit_probe_skb: a bare ACK at seq — snd_una − 1, a sequence number the peer has seen,
@@ -840,7 +841,7 @@ void tcp_send_probe(struct ustack *st, struct sock *sk)
 	uint32_t unsent = sk->write_seq - sk->snd_nxt;
 	uint32_t room = sk->snd_wnd > sk->snd_nxt - sk->snd_una ? sk->snd_wnd - (sk->snd_nxt - sk->snd_una) : 0;
 	if ((int32_t)unsent > 0 && room) {
-		uint32_t mss = tcp_mss_now(sk);
+		uint32_t mss = tcp_current_mss(sk);
 		uint32_t len = unsent < room ? unsent : room;
 		if (len > mss)
 			len = mss;

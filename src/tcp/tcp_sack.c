@@ -287,7 +287,8 @@ void tcp_sack_recovery_xmit(struct ustack *st, struct sock *sk)
 		uint32_t segs = (sk->cwnd * mss - pipe) / mss, tso = tcp_tso_segs(st, sk, mss);
 		if (segs > tso)
 			segs = tso;
-		uint32_t max_len = len < segs * mss ? len : segs * mss;
+		uint32_t most = segs * tcp_current_mss(sk); /* tcp_retransmit_skb's cur_mss * segs */
+		uint32_t max_len = len < most ? len : most;
 		/* a hole never extends past what was written, but the FIN may follow it */
 		uint32_t sent = tcp_retransmit_skb(st, sk, seq, max_len);
 		sk->high_rxt = seq + (sent ? sent : (len < mss ? len : mss));

@@ -367,6 +367,52 @@ static void test_out_of_order_data_and_sack_blocks(void **state)
 	assert_int_equal(buf[199], 'b');
 }
 
+/*
+ * While we hold out-of-order data every segment we send carries a SACK block, and its data is
+ * that much shorter: tcp_current_mss (Linux subtracts tcp_established_options' size beyond
+ * tcp_header_len) — 1448 less NOP NOP SACK(10), 1436, so that the frame is still 1514 bytes,
+ * never over the MTU.  A retransmission of a full-sized segment sent before is cut to 1436
+ * too (tcp_retransmit_skb's tcp_fragment at cur_mss), the rest left for the window after it.
+ */
+static void test_sack_blocks_shorten_data_segments(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.tcp_early_retrans", "0"); /* no loss probe before the timeout */
+	accept_sack_ts_conn(t, 0);
+	struct tw_opts ts = { 0 };
+	tw_opt_ts(&ts, 5001, 0);
+	static char data[8000];
+	memset(data, 'd', sizeof(data));
+	/* one full segment before any hole: 1448 */
+	assert_int_equal(ustack_send(t->st, conn.fd, data, 1448, 0), 1448);
+	struct tw_seg s = tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 0, 0, 1448);
+	assert_int_equal(s.optlen, 12);
+	/* the peer's bytes 100-199 before 0-99: a SACK block from now on */
+	uint8_t b[100];
+	memset(b, 'b', sizeof(b));
+	tw_peer_send_opts(t, &conn, &ts, 100, 0, TW_ACK, 65535, b, 100);
+	s = tw_expect_seg(t, &conn, TW_ACK, 1448, 0, 0);
+	assert_int_equal(s.optlen, 24);
+	/* new data: 1436 a segment, each with the block, 1514 bytes a frame */
+	assert_int_equal(ustack_send(t->st, conn.fd, data, 3000, 0), 3000);
+	s = tw_expect_seg(t, &conn, TW_ACK, 1448, 0, 1436);
+	assert_int_equal(s.optlen, 24);
+	assert_int_equal(s.opts[14], TW_OPT_SACK);
+	assert_int_equal(20 + 20 + s.optlen + s.plen, 1500);
+	s = tw_expect_seg(t, &conn, TW_ACK, 1448 + 1436, 0, 1436);
+	assert_int_equal(s.optlen, 24);
+	s = tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 1448 + 2 * 1436, 0, 3000 - 2 * 1436);
+	/* the timeout: the first segment again, but 1436 of it, and nothing more (cwnd 1) */
+	for (int ms = 0; ms < 3000 && !t->count; ms += 10)
+		tw_advance(t, 10);
+	s = tw_expect_seg(t, &conn, TW_ACK, 0, 0, 1436);
+	assert_int_equal(s.optlen, 24);
+	tw_expect_none(t);
+	/* the peer acknowledges it: the other 12 bytes of that segment go next */
+	tw_peer_send_opts(t, &conn, &ts, 200, 1436, TW_ACK, 65535, NULL, 0);
+	s = tw_expect_seg(t, &conn, TW_ACK | TW_PSH, 1436, 0, 12);
+}
+
 static void test_paws_drops_old_timestamps(void **state)
 {
 	struct tw *t = *state;
@@ -1561,6 +1607,7 @@ int main(void)
 		T(test_limited_transmit_without_sack),
 		T(test_fast_retransmit_on_three_dupacks),
 		T(test_out_of_order_data_and_sack_blocks),
+		T(test_sack_blocks_shorten_data_segments),
 		T(test_paws_drops_old_timestamps),
 		T(test_rfc5961_rst_and_syn),
 	T(test_unacceptable_ack_keeps_ts_recent),
