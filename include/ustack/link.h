@@ -105,7 +105,7 @@ struct ustack_xdp_config {
 	unsigned flags; /* USTACK_XDP_* */
 };
 struct ustack_xdp;
-/* Opens the socket and its UMEM (16 MB), brings the device up and attaches the program.
+/* Opens the socket and its UMEM (32 MB: 8192 frames of 4 KB), brings the device up and attaches the program.
  * NULL with errno: EINVAL (config), ENODEV (no such device), EBUSY (it has an XDP program),
  * EPERM, EOPNOTSUPP (USTACK_XDP_NATIVE on a driver without). */
 USTACK_API struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg);

@@ -67,7 +67,7 @@
 #endif
 
 #define XDP_FRAME_SIZE 4096u       /* XSK_UMEM__DEFAULT_FRAME_SIZE: one page a frame */
-#define XDP_RING_SIZE 2048u        /* each of the four rings */
+#define XDP_RING_SIZE 4096u        /* each of the four rings */
 #define XDP_RX_BURST 64u           /* frames taken per wake-up: timers are never starved */
 #define XDP_TX_KICK_BATCH 64u      /* frames on the TX ring before a kick, mid-turn */
 #define XDP_KICK_TRIES 64          /* sendto() calls per kick, EAGAIN each */
