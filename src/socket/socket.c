@@ -107,6 +107,7 @@ int ustack_listen(struct ustack *st, int fd, int backlog)
 	int rc = sk->tb ? inet_csk_listen_check_port(sk) : inet_csk_get_port(st, sk, 0); /* autobind */
 	if (rc < 0)
 		return leave(st, rc);
+	inet_csk_update_fastreuse(sk->tb, sk, true); /* a listener: no SO_REUSEADDR fast path */
 	/* Fast Open on every listener without TCP_FASTOPEN (the sysctl's 0x400 with 0x2), its
 	 * queue as long as the backlog — unless TCP_FASTOPEN already gave it one */
 	int tfo = st->sysctl.tcp_fastopen;

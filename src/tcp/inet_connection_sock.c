@@ -32,11 +32,63 @@ static bool inet_csk_bind_conflict(const struct sock *sk, const struct bind_buck
 	return inet_twsk_bind_conflict(sk, b);
 }
 
+/*
+ * The fast path (Linux's tb->fastreuse, tb->fastreuseport).  A port a listener shares with
+ * its million accepted connections would make every bind() or listen() to it walk them all,
+ * only to find what the bucket can remember: that every socket that bound or listened there
+ * set SO_REUSEADDR and none listens (fastreuse: a newcomer with SO_REUSEADDR cannot conflict),
+ * or that all set SO_REUSEPORT (FASTREUSEPORT_ANY: a newcomer with it cannot conflict), or that
+ * the last ones that did were on fast_rcv_saddr and the walk found the rest compatible
+ * (FASTREUSEPORT_STRICT: a newcomer with it on that address, or on any if that is the
+ * wildcard, cannot conflict).  Connections a listener accepts inherit its port without
+ * changing the flags, as Linux's __inet_inherit_port; TIME_WAIT entries are not consulted on
+ * the fast path, as in Linux.  (Linux also matches the owner's uid; an instance has one.)
+ */
+static bool sk_reuseport_match(const struct bind_bucket *b, const struct sock *sk)
+{
+	if (b->fastreuseport <= 0 || !sk->reuseport)
+		return false;
+	if (b->fastreuseport == FASTREUSEPORT_ANY)
+		return true;
+	return b->fast_rcv_saddr == sk->node.laddr || !b->fast_rcv_saddr; /* ipv4_rcv_saddr_equal */
+}
+
+static bool inet_csk_fast_ok(const struct bind_bucket *b, const struct sock *sk, bool listening)
+{
+	return (b->fastreuse > 0 && sk->reuseaddr && !listening) || sk_reuseport_match(b, sk);
+}
+
+/* inet_csk_update_fastreuse: sk has the port; a first owner sets the flags, the others can
+ * only narrow them (a listener or a socket without SO_REUSEADDR ends fastreuse; one without
+ * SO_REUSEPORT ends fastreuseport; one with it that the flags did not cover, having passed the
+ * walk, makes them STRICT on its address). */
+void inet_csk_update_fastreuse(struct bind_bucket *b, const struct sock *sk, bool listening)
+{
+	bool reuse = sk->reuseaddr && !listening;
+	bool first = !b->tw_rows && (!b->owners || (b->owners == sk && !sk->bind_next));
+	if (first) {
+		b->fastreuse = reuse;
+		b->fastreuseport = sk->reuseport ? FASTREUSEPORT_ANY : 0;
+		b->fast_rcv_saddr = sk->node.laddr;
+		return;
+	}
+	if (!reuse)
+		b->fastreuse = 0;
+	if (!sk->reuseport) {
+		b->fastreuseport = 0;
+	} else if (!sk_reuseport_match(b, sk)) {
+		b->fastreuseport = FASTREUSEPORT_STRICT;
+		b->fast_rcv_saddr = sk->node.laddr;
+	}
+}
+
 /* inet_csk_listen_start's get_port again: two sockets bound with SO_REUSEADDR may not both
  * listen; with SO_REUSEPORT on both they may.  (Only other listeners are looked at: the
  * connections a listener's port already carries do not stop it listening again.) */
 int inet_csk_listen_check_port(const struct sock *sk)
 {
+	if (sk->tb && inet_csk_fast_ok(sk->tb, sk, true))
+		return 0;
 	for (const struct sock *o = sk->tb ? sk->tb->owners : NULL; o; o = o->bind_next) {
 		if (o == sk || o->node.state != TCP_LISTEN)
 			continue;
@@ -54,12 +106,12 @@ int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port)
 	struct bind_bucket *b;
 	if (port) {
 		b = inet_bind_bucket_find(st, port);
-		if (b && inet_csk_bind_conflict(sk, b))
+		if (b && !inet_csk_fast_ok(b, sk, false) && inet_csk_bind_conflict(sk, b))
 			return -EADDRINUSE;
 		if (!b && !(b = inet_bind_bucket_create(st, port, 0)))
 			return -ENOBUFS;
-		b->fastreuse = 0;
 		inet_bind_hash(b, sk);
+		inet_csk_update_fastreuse(b, sk, false);
 		return 0;
 	}
 	/* inet_csk_find_open_port: a random start, the other parity first */
@@ -76,8 +128,8 @@ int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port)
 				continue;
 			if (!b && !(b = inet_bind_bucket_create(st, (uint16_t)p, 0)))
 				return -ENOBUFS;
-			b->fastreuse = 0;
 			inet_bind_hash(b, sk);
+			inet_csk_update_fastreuse(b, sk, false);
 			return 0;
 		}
 		offset ^= 1u;

@@ -257,7 +257,7 @@ struct bind_bucket *inet_bind_bucket_create(struct ustack *st, uint16_t port, in
 	if (!b)
 		return NULL;
 	b->port = port;
-	b->fastreuse = fastreuse;
+	b->fastreuse = b->fastreuseport = fastreuse;
 	(*page)[port % BHASH_PAGE] = b;
 	return b;
 }
@@ -372,7 +372,7 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 				port -= remaining;
 			struct bind_bucket *b = inet_bind_bucket_find(st, (uint16_t)port);
 			if (b) {
-				if (b->fastreuse >= 0)
+				if (b->fastreuse >= 0 || b->fastreuseport >= 0)
 					continue; /* held by bind() */
 				struct ehash_node *o = inet_lookup_established(st, n->laddr, (uint16_t)port, n->raddr, n->rport);
 				if (o && (o->state != TCP_TIME_WAIT || st->sysctl.tcp_tw_reuse != 1))

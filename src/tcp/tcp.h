@@ -152,11 +152,19 @@ struct tw_bind_row {
 	uint32_t count;
 };
 
+/* tb->fastreuseport (Linux's FASTREUSEPORT_*) */
+#define FASTREUSEPORT_ANY 1    /* every owner set SO_REUSEPORT */
+#define FASTREUSEPORT_STRICT 2 /* ... those on fast_rcv_saddr (or all, if it is the wildcard) */
+
 struct bind_bucket {
 	struct tw_bind_row *tw_rows; /* TIME_WAIT entries holding the port */
 	struct sock *owners;
 	uint16_t port;
-	int8_t fastreuse; /* -1: made by connect(), shared by 4-tuple; ≥0: made by bind() */
+	/* Linux's tb->fastreuse and fastreuseport: -1 in a bucket connect() made (shared by
+	 * 4-tuple); else what every bind() and listen() of the port so far allows a newcomer
+	 * without walking the owners (inet_csk_update_fastreuse, inet_connection_sock.c) */
+	int8_t fastreuse, fastreuseport;
+	uint32_t fast_rcv_saddr;
 	uint32_t nowners;
 };
 
@@ -602,6 +610,8 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk);
 /* ---- inet_connection_sock.c: binding, and the accept queue ---- */
 int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port);
 int inet_csk_listen_check_port(const struct sock *sk);
+/* After a port is granted to sk (bind(), listen()): the bucket's fast-path flags. */
+void inet_csk_update_fastreuse(struct bind_bucket *b, const struct sock *sk, bool listening);
 void inet_csk_reqsk_queue_add(struct ustack *st, struct sock *lsk, struct sock *child);
 struct sock *inet_csk_accept(struct ustack *st, struct sock *lsk);
 void inet_csk_listen_stop(struct ustack *st, struct sock *lsk);

@@ -9,6 +9,7 @@
 #include <ustack/socket.h>
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
 
@@ -62,6 +63,70 @@ static void test_bind_rules(void **state)
 	errno = 0;
 	assert_int_equal(ustack_listen(t->st, h, 8), -1);
 	assert_int_equal(errno, EADDRINUSE);
+}
+
+static int bind_addr_port(struct tw *t, int fd, uint32_t addr, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+	return ustack_bind(t->st, fd, (struct sockaddr *)&a, sizeof(a));
+}
+
+/*
+ * The bind bucket's fast path (Linux's tb->fastreuse and tb->fastreuseport,
+ * inet_csk_update_fastreuse): what it remembers, and that the answers stay those of the walk
+ * it saves — FASTREUSEPORT_ANY while every owner set SO_REUSEPORT, STRICT on the address of the
+ * last one the flags did not cover, fastreuse while every owner has SO_REUSEADDR and none
+ * listens.
+ */
+static void test_bind_fast_path(void **state)
+{
+	struct tw *t = *state;
+	const uint16_t any = PORT + 10, strict = PORT + 11, reuse = PORT + 12;
+	/* ANY: a group of SO_REUSEPORT sockets; others still refused by the walk */
+	int a = sock_opt(t, 0, 1), b = sock_opt(t, 0, 1), c = sock_opt(t, 0, 0), d = sock_opt(t, 1, 0);
+	assert_int_equal(bind_port(t, a, any), 0);
+	struct bind_bucket *tb = inet_bind_bucket_find(t->st, any);
+	assert_non_null(tb);
+	assert_int_equal(tb->fastreuseport, FASTREUSEPORT_ANY);
+	assert_int_equal(tb->fastreuse, 0);
+	assert_int_equal(ustack_listen(t->st, a, 8), 0);
+	assert_int_equal(bind_port(t, b, any), 0);
+	assert_int_equal(ustack_listen(t->st, b, 8), 0);
+	assert_int_equal(tb->fastreuseport, FASTREUSEPORT_ANY);
+	assert_int_equal(bind_port(t, c, any), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(bind_port(t, d, any), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	/* STRICT: a plain socket on a foreign address (IP_FREEBIND), then SO_REUSEPORT ones on ours */
+	int one = 1;
+	int e = sock_opt(t, 0, 0), f1 = sock_opt(t, 0, 1), g = sock_opt(t, 0, 1), h = sock_opt(t, 0, 1);
+	assert_int_equal(ustack_setsockopt(t->st, e, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)), 0);
+	assert_int_equal(bind_addr_port(t, e, 0xcb007105u /* 203.0.113.5 */, strict), 0);
+	tb = inet_bind_bucket_find(t->st, strict);
+	assert_int_equal(tb->fastreuseport, 0);
+	assert_int_equal(bind_addr_port(t, f1, TW_DUT_IP, strict), 0); /* the walk: other address */
+	assert_int_equal(tb->fastreuseport, FASTREUSEPORT_STRICT);
+	assert_int_equal(tb->fast_rcv_saddr, TW_DUT_IP);
+	assert_int_equal(bind_addr_port(t, g, TW_DUT_IP, strict), 0); /* the fast path */
+	assert_int_equal(bind_port(t, h, strict), -1); /* the wildcard is not STRICT's: the walk */
+	assert_int_equal(errno, EADDRINUSE);
+	/* fastreuse: SO_REUSEADDR sockets while none listens */
+	int i = sock_opt(t, 1, 0), j = sock_opt(t, 1, 0), k = sock_opt(t, 1, 0);
+	assert_int_equal(bind_port(t, i, reuse), 0);
+	tb = inet_bind_bucket_find(t->st, reuse);
+	assert_int_equal(tb->fastreuse, 1);
+	assert_int_equal(tb->fastreuseport, 0);
+	assert_int_equal(bind_port(t, j, reuse), 0);
+	assert_int_equal(ustack_listen(t->st, i, 8), 0);
+	assert_int_equal(tb->fastreuse, 0);
+	assert_int_equal(ustack_listen(t->st, j, 8), -1); /* one listener of SO_REUSEADDR */
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(bind_port(t, k, reuse), -1); /* a listener holds it now */
+	assert_int_equal(errno, EADDRINUSE);
+	/* a port connect() made is not bind()'s: fastreuse -1 until a bind() narrows it */
+	tb = inet_bind_bucket_create(t->st, PORT + 13, -1);
+	assert_int_equal(tb->fastreuse, -1);
+	assert_int_equal(tb->fastreuseport, -1);
 }
 
 static int group(struct tw *t, int *fds, int n, uint16_t port)
@@ -250,6 +315,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_bind_rules),
+		T(test_bind_fast_path),
 		T(test_spread_over_four_listeners),
 		T(test_close_one_listener_mid_handshake),
 		T(test_clients_share_a_source_port),
