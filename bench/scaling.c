@@ -6,7 +6,8 @@
  * client and a server socket are two, as `ss` counts them on a host that runs both) — the
  * connections stay open, 10,000 per listening port, and three rates are timed:
  *   fill/s        the connections opened to reach the level from the one before: the rate
- *                 with memory growing (malloc, page faults);
+ *                 with memory growing (malloc, page faults), and the slowest of them (the
+ *                 established hash doubling, say: the pause a connection saw);
  *   new/s         connect + handshake + accept of a batch of connections that then stay open
  *                 for the batch (closed untimed afterwards, so the level holds; one batch
  *                 untimed first, so the memory is in hand and the figure is the tables' cost);
@@ -257,7 +258,7 @@ static size_t l_mem(void)
 /* ---- the levels ---- */
 
 struct figures {
-	double fill_per_s, new_per_s, new_cpu_us, sc_per_s, sc_cpu_us, mem_per_conn;
+	double fill_per_s, fill_max_us, new_per_s, new_cpu_us, sc_per_s, sc_cpu_us, mem_per_conn;
 	bool ok;
 };
 
@@ -265,10 +266,15 @@ static struct figures run_level(struct side *s, long *open_pairs, long level, si
 {
 	struct figures f = { 0 };
 	long target = level / 2, from = *open_pairs;
-	double fill0 = now_s(CLOCK_MONOTONIC);
-	for (; *open_pairs < target; (*open_pairs)++)
+	double fill0 = now_s(CLOCK_MONOTONIC), prev = fill0;
+	for (; *open_pairs < target; (*open_pairs)++) {
 		if (s->open_pair(s, *open_pairs) < 0)
 			return f;
+		double t = now_s(CLOCK_MONOTONIC); /* the slowest one: a table's growth, say */
+		if ((t - prev) * 1e6 > f.fill_max_us)
+			f.fill_max_us = (t - prev) * 1e6;
+		prev = t;
+	}
 	if (*open_pairs > from)
 		f.fill_per_s = (double)(*open_pairs - from) / (now_s(CLOCK_MONOTONIC) - fill0);
 	f.mem_per_conn = (double)(s->mem() - mem0) / (double)(2 * *open_pairs);
@@ -319,8 +325,9 @@ static void print_row(const char *who, long level, const struct figures *f)
 		printf("  %-7s %10ld   (could not reach this level)\n", who, level);
 		return;
 	}
-	printf("  %-7s %10ld   %9.0f /s   %9.0f /s %6.2f us   %9.0f /s %6.2f us   %7.0f B\n", who, level,
-	       f->fill_per_s, f->new_per_s, f->new_cpu_us, f->sc_per_s, f->sc_cpu_us, f->mem_per_conn);
+	printf("  %-7s %10ld   %9.0f /s %9.0f us   %9.0f /s %6.2f us   %9.0f /s %6.2f us   %7.0f B\n", who,
+	       level, f->fill_per_s, f->fill_max_us, f->new_per_s, f->new_cpu_us, f->sc_per_s, f->sc_cpu_us,
+	       f->mem_per_conn);
 }
 
 int main(int argc, char **argv)
@@ -364,8 +371,8 @@ int main(int argc, char **argv)
 	u_init(max + 2 * BATCH + 2 * sides[0]->nports);
 	size_t umem0 = u_mem(); /* after the stacks: what connections cost, not instances */
 	printf("open connections (endpoints), 10,000 per listening port; one thread, one core\n");
-	printf("  %-7s %10s   %-11s   %-20s   %-20s   %s\n", "", "open", "fill", "new (stay open)", "setup+close",
-	       "memory/conn");
+	printf("  %-7s %10s   %-11s %12s   %-20s   %-20s   %s\n", "", "open", "fill", "fill slowest", "new (stay open)",
+	       "setup+close", "memory/conn");
 	long uopen = 0, lopen = 0;
 	/* as many descriptors as the kernel allows a process (root may raise the hard limit) */
 	struct rlimit rl;

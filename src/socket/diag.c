@@ -127,8 +127,8 @@ int ustack_diag_snapshot(struct ustack *st, struct ustack_diag_sock *buf, size_t
 			count++;
 		}
 	}
-	for (uint32_t i = 0; i <= t->ehash_mask; i++) {
-		for (struct ehash_node *e = t->ehash[i]; e; e = e->next) {
+	for (uint32_t i = 0; i < inet_ehash_chains(t); i++) {
+		for (struct ehash_node *e = inet_ehash_chain(t, i); e; e = e->next) {
 			if (count < n) {
 				if (e->state == TCP_NEW_SYN_RECV)
 					fill_req(st, (const struct request_sock *)e, &buf[count]);
@@ -216,8 +216,8 @@ int ustack_sockstat(struct ustack *st, struct ustack_sockstat *s)
 	for (unsigned i = 0; i < LHASH_SIZE; i++)
 		for (struct sock *sk = t->lhash[i]; sk; sk = sk->lnext)
 			s->tcp_inuse++;
-	for (uint32_t i = 0; i <= t->ehash_mask; i++)
-		for (struct ehash_node *e = t->ehash[i]; e; e = e->next) {
+	for (uint32_t i = 0; i < inet_ehash_chains(t); i++)
+		for (struct ehash_node *e = inet_ehash_chain(t, i); e; e = e->next) {
 			if (e->state == TCP_NEW_SYN_RECV || e->state == TCP_TIME_WAIT)
 				continue;
 			const struct sock *sk = (const struct sock *)e;

@@ -53,9 +53,13 @@ static uint32_t inet_ehashfn(struct ustack *st, uint32_t laddr, uint16_t lport, 
 	return c;
 }
 
-static uint32_t ehash_fn(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+/* The chain a 4-tuple's hash is on: while the table doubles, the old table's bucket until it
+ * has been moved (ehash_migrate), the new table's after. */
+static struct ehash_node **ehash_head(struct tcp_state_tables *t, uint32_t h)
 {
-	return inet_ehashfn(st, laddr, lport, raddr, rport) & st->tcp->ehash_mask;
+	if (t->ehash_old && (h & t->ehash_old_mask) >= t->ehash_migrated)
+		return &t->ehash_old[h & t->ehash_old_mask];
+	return &t->ehash[h & t->ehash_mask];
 }
 
 int tcp_tables_init(struct ustack *st)
@@ -85,6 +89,8 @@ void tcp_tables_destroy(struct ustack *st)
 		return;
 	inet_twsk_purge(st);
 	vfree_huge(t->ehash, (t->ehash_mask + 1) * sizeof(*t->ehash));
+	if (t->ehash_old)
+		vfree_huge(t->ehash_old, (t->ehash_old_mask + 1) * sizeof(*t->ehash_old));
 	free(t->lhash);
 	for (unsigned i = 0; i < BHASH_PAGES; i++) {
 		for (unsigned j = 0; t->bhash[i] && j < BHASH_PAGE; j++) {
@@ -114,7 +120,7 @@ void tcp_tables_destroy(struct ustack *st)
 struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, uint16_t lport,
 					   uint32_t raddr, uint16_t rport)
 {
-	for (struct ehash_node *n = st->tcp->ehash[ehash_fn(st, laddr, lport, raddr, rport)]; n; n = n->next)
+	for (struct ehash_node *n = *ehash_head(st->tcp, inet_ehashfn(st, laddr, lport, raddr, rport)); n; n = n->next)
 		if (n->laddr == laddr && n->lport == lport && n->raddr == raddr && n->rport == rport)
 			return n;
 	return NULL;
@@ -129,26 +135,55 @@ static void ehash_link(struct ehash_node **head, struct ehash_node *n)
 	n->pprev = head;
 }
 
-/* Doubles the table and moves every entry to its new bucket: O(n) once per doubling, so O(1)
- * per insert amortised.  If memory is short the table stays as it is (chains grow longer). */
+/*
+ * Growing the established hash without a pause.  The table doubles when it holds as many
+ * entries as buckets (load factor 1), up to EHASH_MAX.  Moving every entry at once cost a
+ * pause proportional to the table — a second at eight million connections, every packet of
+ * every connection waiting behind it.  So a doubling only allocates the new table (zeroed
+ * pages, mapped lazily) and keeps the old one; each insert then moves the next few old buckets
+ * (ehash_migrate), and a bucket not yet moved is looked up where it is (ehash_head).  The next
+ * doubling is due only after as many inserts as the old table had buckets, and each moves at
+ * least one, so a doubling is always over before the next begins (and ehash_grow finishes one
+ * that is not, should removals and inserts have kept the count hovering).  Entries unlink
+ * through their pprev, so removal needs no table.  Linux has no such problem: it sizes its
+ * table once, from memory, at boot (thash_entries).
+ */
+#define EHASH_MIGRATE_STEP 4 /* old buckets moved per insert */
+
+static void ehash_migrate(struct ustack *st, uint32_t buckets)
+{
+	struct tcp_state_tables *t = st->tcp;
+	for (uint32_t k = 0; t->ehash_old && k < buckets; k++) {
+		struct ehash_node **old = &t->ehash_old[t->ehash_migrated];
+		while (*old) {
+			struct ehash_node *n = *old;
+			*old = n->next;
+			ehash_link(&t->ehash[inet_ehashfn(st, n->laddr, n->lport, n->raddr, n->rport) & t->ehash_mask], n);
+		}
+		if (++t->ehash_migrated > t->ehash_old_mask) {
+			vfree_huge(t->ehash_old, (t->ehash_old_mask + 1) * sizeof(*t->ehash_old));
+			t->ehash_old = NULL;
+			t->ehash_old_mask = t->ehash_migrated = 0;
+		}
+	}
+}
+
+/* A doubling begins: the new table, empty; the old one kept until its buckets are moved.  If
+ * memory is short the table stays as it is (chains grow longer). */
 static void ehash_grow(struct ustack *st)
 {
 	struct tcp_state_tables *t = st->tcp;
+	if (t->ehash_old)
+		ehash_migrate(st, t->ehash_old_mask + 1); /* finish the last one first */
 	uint32_t size = (t->ehash_mask + 1) * 2;
 	struct ehash_node **nt = vzalloc_huge(size * sizeof(*nt));
 	if (!nt)
 		return;
-	struct ehash_node **old = t->ehash;
-	uint32_t oldsize = t->ehash_mask + 1;
+	t->ehash_old = t->ehash;
+	t->ehash_old_mask = t->ehash_mask;
+	t->ehash_migrated = 0;
 	t->ehash = nt;
 	t->ehash_mask = size - 1;
-	for (uint32_t b = 0; b < oldsize; b++)
-		while (old[b]) {
-			struct ehash_node *n = old[b];
-			old[b] = n->next;
-			ehash_link(&nt[ehash_fn(st, n->laddr, n->lport, n->raddr, n->rport)], n);
-		}
-	vfree_huge(old, oldsize * sizeof(*old));
 }
 
 void inet_ehash_insert(struct ustack *st, struct ehash_node *n)
@@ -156,8 +191,23 @@ void inet_ehash_insert(struct ustack *st, struct ehash_node *n)
 	struct tcp_state_tables *t = st->tcp;
 	if (t->ehash_count >= t->ehash_mask + 1 && t->ehash_mask + 1 < EHASH_MAX)
 		ehash_grow(st);
-	ehash_link(&t->ehash[ehash_fn(st, n->laddr, n->lport, n->raddr, n->rport)], n);
+	if (t->ehash_old)
+		ehash_migrate(st, EHASH_MIGRATE_STEP);
+	ehash_link(ehash_head(t, inet_ehashfn(st, n->laddr, n->lport, n->raddr, n->rport)), n);
 	t->ehash_count++;
+}
+
+uint32_t inet_ehash_chains(const struct tcp_state_tables *t)
+{
+	return t->ehash_mask + 1 + (t->ehash_old ? t->ehash_old_mask + 1 : 0);
+}
+
+struct ehash_node *inet_ehash_chain(const struct tcp_state_tables *t, uint32_t i)
+{
+	if (i <= t->ehash_mask)
+		return t->ehash[i];
+	i -= t->ehash_mask + 1;
+	return t->ehash_old && i >= t->ehash_migrated && i <= t->ehash_old_mask ? t->ehash_old[i] : NULL;
 }
 
 void inet_ehash_remove(struct ustack *st, struct ehash_node *n)
@@ -412,8 +462,8 @@ void tcp_sockets_destroy(struct ustack *st)
 	for (size_t i = 0; i < fdt->cap; i++)
 		if (fdt->fds[i])
 			inet_csk_acceptq_purge(st, fdt->fds[i]);
-	for (uint32_t b = 0; st->tcp->ehash && b <= st->tcp->ehash_mask; b++) {
-		struct ehash_node *n = st->tcp->ehash[b];
+	for (uint32_t b = 0; st->tcp->ehash && b < inet_ehash_chains(st->tcp); b++) {
+		struct ehash_node *n = inet_ehash_chain(st->tcp, b);
 		while (n) {
 			struct ehash_node *next = n->next;
 			if (n->state == TCP_NEW_SYN_RECV)

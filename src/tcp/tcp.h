@@ -549,6 +549,10 @@ struct tcp_ring_cache {
 struct tcp_state_tables {
 	struct ehash_node **ehash;
 	uint32_t ehash_mask;
+	/* a doubling in progress (inet_hashtables.c, ehash_migrate): the old table's buckets below
+	 * ehash_migrated are in ehash, the others still in ehash_old */
+	struct ehash_node **ehash_old;
+	uint32_t ehash_old_mask, ehash_migrated;
 	uint32_t ehash_count;       /* entries: the table doubles when they pass its size */
 	uint32_t ehash_secret;      /* inet_ehash_secret: keys the 4-tuple's hash */
 	struct sock **lhash;       /* listeners, by port */
@@ -597,6 +601,10 @@ struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, ui
 struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
 				  uint16_t rport, int dif);
 void inet_ehash_insert(struct ustack *st, struct ehash_node *n);
+/* A walk over every entry (diag, teardown): chains 0 .. inet_ehash_chains() - 1, the old
+ * table's unmigrated ones included while the table doubles; a chain may be NULL (empty). */
+uint32_t inet_ehash_chains(const struct tcp_state_tables *t);
+struct ehash_node *inet_ehash_chain(const struct tcp_state_tables *t, uint32_t i);
 void inet_ehash_remove(struct ustack *st, struct ehash_node *n);
 int inet_hash_connect(struct ustack *st, struct sock *sk);
 void inet_put_port(struct ustack *st, struct sock *sk);

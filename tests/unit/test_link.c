@@ -1,7 +1,7 @@
 /*
  * The link driver's side of the stack: the doorbell (ustack_if_config.flush, Linux's
  * xmit_more), bursts of received frames (ustack_input_burst), trace subscriptions by kind, and
- * the connection rings' cache.
+ * the connection rings' cache; and the established hash's growth without a pause.
  *
  * Two stacks joined by a link of the test's own that behaves as a NIC whose driver only
  * queues in xmit: a frame reaches the other side when the doorbell rings, never before.  So
@@ -14,6 +14,7 @@
 #include "core/slab.h"
 #include "tcp/tcp.h"
 #include "socket/socket.h"
+#include <ustack/diag.h>
 #include <ustack/socket.h>
 #include <ustack/trace.h>
 
@@ -279,6 +280,79 @@ static void test_ring_cache_reuse(void **state)
 	ustack_close(B.st, b2);
 }
 
+/* Opens one more connection A → B:port, accepted on lfd; its two descriptors. */
+static void one_more(int lfd, uint16_t port, int *afd, int *bfd)
+{
+	*afd = ustack_socket(A.st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(TW_DUT_IP) };
+	assert_int_equal(ustack_connect(A.st, *afd, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	pump();
+	*bfd = ustack_accept4(B.st, lfd, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(*bfd >= 0);
+}
+
+/* Every connection carries a byte each way: each end's lookup of the 4-tuple finds it. */
+static void all_reachable(const int *afd, const int *bfd, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char c = (char)i, got = 0;
+		assert_int_equal(ustack_send(A.st, afd[i], &c, 1, 0), 1);
+		assert_int_equal(ustack_send(B.st, bfd[i], &c, 1, 0), 1);
+		pump();
+		assert_int_equal(ustack_recv(B.st, bfd[i], &got, 1, 0), 1);
+		assert_int_equal(got, c);
+		assert_int_equal(ustack_recv(A.st, afd[i], &got, 1, 0), 1);
+		assert_int_equal(got, c);
+	}
+}
+
+/*
+ * The established hash doubles without a pause (inet_hashtables.c, ehash_migrate): while the
+ * old table's buckets are being moved a few per insert, every connection is still found —
+ * those in buckets already moved and those not — and a walk over the table (the diag snapshot)
+ * still sees each once; the old table goes once its last bucket has moved.
+ */
+static void test_ehash_grows_incrementally(void **state)
+{
+	(void)state;
+	enum { MAX = 600 };
+	static int afd[MAX], bfd[MAX];
+	int l = ustack_socket(B.st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
+	assert_int_equal(ustack_bind(B.st, l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(ustack_listen(B.st, l, 128), 0);
+	struct tcp_state_tables *t = B.st->tcp;
+	uint32_t size0 = t->ehash_mask + 1;
+	int n = 0;
+	while (!t->ehash_old && n < MAX) {
+		one_more(l, 80, &afd[n], &bfd[n]);
+		n++;
+	}
+	assert_non_null(t->ehash_old); /* a doubling under way */
+	assert_int_equal(t->ehash_mask + 1, 2 * size0);
+	assert_int_equal(t->ehash_old_mask + 1, size0);
+	assert_true(t->ehash_migrated > 0 && t->ehash_migrated < size0);
+	all_reachable(afd, bfd, n);
+	size_t total = 0;
+	assert_int_equal(ustack_diag_snapshot(B.st, NULL, 0, &total), 0);
+	assert_int_equal(total, (size_t)n + 1); /* the children and the listener, each once */
+	/* more connections move the rest: the old table goes */
+	while (t->ehash_old && n < MAX) {
+		one_more(l, 80, &afd[n], &bfd[n]);
+		n++;
+	}
+	assert_null(t->ehash_old);
+	assert_true((uint32_t)n < 2 * size0); /* well before the next doubling */
+	all_reachable(afd, bfd, n);
+	assert_int_equal(ustack_diag_snapshot(B.st, NULL, 0, &total), 0);
+	assert_int_equal(total, (size_t)n + 1);
+	for (int i = 0; i < n; i++) {
+		ustack_close(A.st, afd[i]);
+		ustack_close(B.st, bfd[i]);
+		pump();
+	}
+}
+
 static unsigned seen[8];
 
 static void count_kinds(void *arg, const struct ustack_trace_event *ev)
@@ -330,6 +404,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_doorbell_rings_after_timers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_input_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_cache_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ehash_grows_incrementally, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_subscription_by_kind, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
