@@ -100,11 +100,18 @@ int ustack_addr_add(struct ustack *st, int ifindex, struct in_addr addr, unsigne
 		errno = ENOBUFS;
 		rc = -1;
 	} else {
+		/* A second address in a subnet the device already has is secondary (Linux's
+		 * IFA_F_SECONDARY): fib_add_ifaddr adds no prefix route for it, the primary's stays
+		 * (and with it the primary as the subnet's preferred source). */
+		bool secondary = false;
+		for (int i = 0; i < dev->naddrs; i++)
+			secondary |= dev->addrs[i].prefixlen == prefixlen &&
+				     !((dev->addrs[i].addr ^ a) & prefix_mask(prefixlen));
 		dev->addrs[dev->naddrs++] = (struct ifaddr){ a, prefixlen };
 		/* the connected route Linux adds with the address (proto kernel scope link) */
 		struct route_entry r = { .dst = a & prefix_mask(prefixlen), .prefixlen = prefixlen,
 					 .prefsrc = a, .ifindex = ifindex };
-		if (prefixlen < 32 && route_insert(st, &r) < 0) {
+		if (prefixlen < 32 && !secondary && route_insert(st, &r) < 0) {
 			dev->naddrs--;
 			rc = -1;
 		}

@@ -1,5 +1,6 @@
 /* Routing: longest-prefix match, metrics, default route, source selection, errors, MTU. */
 #include "testwire.h"
+#include <ustack/socket.h>
 
 #include <errno.h>
 #include <string.h>
@@ -20,6 +21,31 @@ static void test_connected_route_from_address(void **state)
 	assert_int_equal(ntohl(r.nexthop.s_addr), 0xc0000263);
 	assert_int_equal(ntohl(r.saddr.s_addr), TW_DUT_IP);
 	assert_int_equal(r.mtu, 1500);
+}
+
+/* A second address in the subnet is secondary, as `ip addr add` makes it: no second connected
+ * route (that was EEXIST), the primary stays the subnet's preferred source, and the secondary
+ * is ours for bind() and as a source.  A duplicate address is still EEXIST. */
+static void test_secondary_address(void **state)
+{
+	struct tw *t = *state;
+	assert_int_equal(ustack_addr_add(t->st, t->ifindex, ip(0xc0000203), 24), 0); /* 192.0.2.3/24 */
+	struct ustack_route_result r;
+	assert_int_equal(lookup(t, 0xc0000263, 0, &r), 0);
+	assert_int_equal(ntohl(r.saddr.s_addr), TW_DUT_IP); /* the primary */
+	assert_int_equal(lookup(t, 0xc0000263, 0xc0000203, &r), 0); /* ours: a valid source */
+	assert_int_equal(ntohl(r.saddr.s_addr), 0xc0000203);
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(81), .sin_addr = ip(0xc0000203) };
+	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ustack_close(t->st, fd);
+	errno = 0;
+	assert_int_equal(ustack_addr_add(t->st, t->ifindex, ip(0xc0000203), 24), -1);
+	assert_int_equal(errno, EEXIST);
+	/* another prefix length is another subnet: a route of its own */
+	assert_int_equal(ustack_addr_add(t->st, t->ifindex, ip(0xc0000281), 25), 0); /* 192.0.2.129/25 */
+	assert_int_equal(lookup(t, 0xc00002fe, 0, &r), 0);
+	assert_int_equal(ntohl(r.saddr.s_addr), 0xc0000281); /* the /25's, longest prefix */
 }
 
 static void test_no_route_is_enetunreach(void **state)
@@ -162,6 +188,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_connected_route_from_address, tw_setup, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_secondary_address, tw_setup, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_no_route_is_enetunreach, tw_setup, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_default_route_and_longest_prefix, tw_setup, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_metric_breaks_ties, tw_setup, tw_teardown),
