@@ -19,7 +19,7 @@
 
 enum secret_use {
 	SECRET_ISN,
-	SECRET_TS_OFF,
+	SECRET_TS_OFF, /* unused (the offset comes with the ISN, tcp/isn.c): kept, the keys after stay put */
 	SECRET_PORT_OFFSET,
 	SECRET_SYNCOOKIE0,
 	SECRET_SYNCOOKIE1,

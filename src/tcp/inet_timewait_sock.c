@@ -342,6 +342,6 @@ uint32_t tcp_tw_ts_off(struct ustack *st, const struct inet_timewait_sock *tw)
 {
 	if (!(tw->node.tw_flags & TW_TS_OFF))
 		return 0;
-	uint32_t key[2] = { tw->node.laddr, tw->node.raddr };
-	return (uint32_t)secret_hash(&st->secrets, SECRET_TS_OFF, key, sizeof(key));
+	uint32_t key[3] = { tw->node.laddr, tw->node.raddr, (uint32_t)tw->node.lport << 16 | tw->node.rport };
+	return (uint32_t)(secret_hash(&st->secrets, SECRET_ISN, key, sizeof(key)) >> 32);
 }

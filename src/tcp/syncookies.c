@@ -243,7 +243,7 @@ struct sock *cookie_v4_check(struct ustack *st, struct sock *lsk, const struct i
 	req.rcv_isn = th->seq - 1;
 	uint32_t tsecr = 0;
 	if (th->opt.ts_ok && th->opt.tsecr) {
-		req.ts_off = secure_tcp_ts_off(st, ip->daddr, ip->saddr);
+		req.ts_off = secure_tcp_seq_and_ts_off(st, ip->daddr, ip->saddr, th->dport, th->sport).ts_off;
 		tsecr = th->opt.tsecr - req.ts_off;
 	}
 	if (!cookie_timestamp_decode(st, &req, th, tsecr))

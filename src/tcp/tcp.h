@@ -645,8 +645,12 @@ struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req, c
 void tcp_v4_reqsk_send_ack(struct ustack *st, struct request_sock *req);
 
 /* ---- isn.c (net/core/secure_seq.c) ---- */
+struct tcp_seq_and_ts_off {
+	uint32_t seq, ts_off;
+};
+struct tcp_seq_and_ts_off secure_tcp_seq_and_ts_off(struct ustack *st, uint32_t laddr, uint32_t raddr,
+						      uint16_t lport, uint16_t rport);
 uint32_t secure_tcp_seq(struct ustack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport);
-uint32_t secure_tcp_ts_off(struct ustack *st, uint32_t laddr, uint32_t raddr);
 uint32_t tcp_clock_ms(struct ustack *st);
 
 /* ---- tcp_output.c ---- */

@@ -1567,7 +1567,11 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 	if (req->wscale_ok) /* the scale depends on buffer limits only; the window comes with the SYN-ACK */
 		tcp_select_initial_window(st, (uint32_t)lsk->rcvbuf / 2, TCP_MSS_DEFAULT, &req->rcv_wnd,
 					  &req->rcv_wscale, true, tcp_rcvbuf_clamp(lsk));
-	req->ts_off = req->tstamp_ok ? secure_tcp_ts_off(st, ip->daddr, ip->saddr) : 0;
+	/* af_ops->init_seq_and_ts_off: one hash for both, when either is wanted */
+	struct tcp_seq_and_ts_off so = { 0 };
+	if (req->tstamp_ok || (!want_cookie && !isn))
+		so = secure_tcp_seq_and_ts_off(st, ip->daddr, ip->saddr, th->dport, th->sport);
+	req->ts_off = req->tstamp_ok ? so.ts_off : 0;
 	/* tcp_ecn_create_request: a SYN with ECE and CWR asks for ECN; granted unless tcp_ecn is 0
 	 * or the SYN itself came ECN-capable (a sign of a broken path, RFC 3168 §6.1.1) */
 	req->ecn_ok = (th->flags & (TCPHDR_ECE | TCPHDR_CWR)) == (TCPHDR_ECE | TCPHDR_CWR) &&
@@ -1579,7 +1583,7 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 			goto drop;
 		return;
 	}
-	req->snt_isn = isn ? isn : secure_tcp_seq(st, ip->daddr, ip->saddr, th->dport, th->sport);
+	req->snt_isn = isn ? isn : so.seq;
 	/* Fast Open (tcp_fastopen.c): a good cookie makes the child now, with the SYN's data */
 	struct tcp_fastopen_cookie foc;
 	tcp_fastopen_cookie_from_opts(&th->opt, &foc);

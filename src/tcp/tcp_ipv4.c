@@ -47,10 +47,11 @@ int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t 
 	tcp_trace(st, "inet_hash_connect", &sk->node, TCP_CLOSE, TCP_CLOSE);
 	/* 3. ISN and timestamp offset (RFC 6528, RFC 7323 §7.1).  The seed shows the ISN in
 	 * tcp_connect(); Linux picks it here, in tcp_v4_connect, and so does ustack. */
+	struct tcp_seq_and_ts_off so = secure_tcp_seq_and_ts_off(st, saddr, daddr, sk->node.lport, dport);
 	if (!sk->iss_set) /* else above the TIME_WAIT connection's sequence space it replaces */
-		sk->iss = secure_tcp_seq(st, saddr, daddr, sk->node.lport, dport);
+		sk->iss = so.seq;
 	sk->iss_set = false;
-	sk->ts_off = secure_tcp_ts_off(st, saddr, daddr);
+	sk->ts_off = so.ts_off;
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
 	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer — unless
 	 * TCP_FASTOPEN_CONNECT defers both to the first write, which brings the data */

@@ -35,15 +35,21 @@ static void test_isn_keyed_and_clocked(void **state)
 	stack_unlock(other);
 	assert_true(o != a_later);
 	ustack_destroy(other);
-	/* timestamp offsets: per address pair, and none with tcp_timestamps = 2 */
+	/* timestamp offsets: per 4-tuple, from the same hash as the ISN (Linux 6.18's
+	 * secure_tcp_seq_and_ts_off: its high half), and none with tcp_timestamps = 2 */
 	stack_lock(t->st);
-	uint32_t off1 = secure_tcp_ts_off(t->st, TW_DUT_IP, TW_PEER_IP);
-	uint32_t off2 = secure_tcp_ts_off(t->st, TW_DUT_IP, TW_FAR_IP);
+	struct tcp_seq_and_ts_off s1 = secure_tcp_seq_and_ts_off(t->st, TW_DUT_IP, TW_PEER_IP, 40000, 80);
+	struct tcp_seq_and_ts_off s2 = secure_tcp_seq_and_ts_off(t->st, TW_DUT_IP, TW_PEER_IP, 40001, 80);
+	struct tcp_seq_and_ts_off s3 = secure_tcp_seq_and_ts_off(t->st, TW_DUT_IP, TW_FAR_IP, 40000, 80);
 	t->st->sysctl.tcp_timestamps = 2;
-	uint32_t off3 = secure_tcp_ts_off(t->st, TW_DUT_IP, TW_PEER_IP);
+	struct tcp_seq_and_ts_off s4 = secure_tcp_seq_and_ts_off(t->st, TW_DUT_IP, TW_PEER_IP, 40000, 80);
 	stack_unlock(t->st);
-	assert_true(off1 != off2);
-	assert_int_equal(off3, 0);
+	assert_int_equal(s1.seq, a_later);
+	assert_true(s1.ts_off != s2.ts_off); /* one port apart */
+	assert_true(s1.ts_off != s3.ts_off);
+	assert_true(s1.ts_off != s1.seq - (uint32_t)((t->vc.now_us * 1000u) >> 6)); /* the other half */
+	assert_int_equal(s4.ts_off, 0);
+	assert_int_equal(s4.seq, s1.seq);
 }
 
 static int connect_to(struct tw *t, uint32_t ip, uint16_t port)
