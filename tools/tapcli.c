@@ -302,8 +302,9 @@ static int link_open(struct tap_stack *ts, struct link_opts *o, int *usage)
 		struct ustack_xdp_config xc = { .ifname = o->xdp_ifname, .queue = o->xdp_queue, .flags = o->xdp_flags };
 		ts->xdp = ustack_xdp_open(&xc);
 		if (!ts->xdp) {
-			xdp_open_error(o, errno);
-			*usage = errno == ENODEV;
+			int err = errno;
+			xdp_open_error(o, err);
+			*usage = err == ENODEV;
 			return -1;
 		}
 		if (!o->have_mac && ustack_xdp_mac(ts->xdp, o->mac) < 0) { /* the device's own */

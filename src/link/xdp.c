@@ -240,7 +240,7 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 	socklen_t olen = sizeof(opts);
 	if (getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opts, &olen) == 0)
 		x->zerocopy = opts.flags & XDP_OPTIONS_ZEROCOPY;
-	/* a kick sends the whole TX ring, not 32 frames (EACCES before Linux 6.17: then 32) */
+	/* a kick sends the whole TX ring, not 32 frames (no such option before Linux 6.17: 32) */
 	unsigned budget = XDP_RING_SIZE;
 	(void)setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget));
 	/* the fill ring full: every RX frame lent to the kernel */
