@@ -33,6 +33,8 @@
 #include <unistd.h>
 
 #define ETH_FRAME_MAX (14 + 4 + 65535) /* Ethernet (a VLAN tag), then a whole IPv4 packet */
+#define TAP_RX_BATCH 32                 /* frames handed to the stack at once */
+#define TAP_RX_BUF (512u << 10)         /* where they wait: 32 of 1500 bytes, or 7 of 64 KB */
 
 struct ustack_tap {
 	int fd;
@@ -40,6 +42,7 @@ struct ustack_tap {
 	bool vnet_hdr; /* every frame each way behind a virtio_net_hdr */
 	bool offload;  /* ... and TSO/checksum offloads on (not while impaired) */
 	char name[IFNAMSIZ];
+	uint8_t *rxbuf; /* TAP_RX_BUF: received frames, until the burst is handed over */
 	struct ustack *st;
 	int ifindex;
 	/* optional impairment of the wire, each way (ustack_tap_impair) */
@@ -78,7 +81,8 @@ struct ustack_tap *ustack_tap_open(const char *name)
 	if (!tap)
 		return NULL;
 	tap->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (tap->fd < 0)
+	tap->rxbuf = malloc(TAP_RX_BUF);
+	if (tap->fd < 0 || !tap->rxbuf)
 		goto fail;
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
@@ -101,6 +105,7 @@ fail:;
 	int e = errno;
 	if (tap->fd >= 0)
 		close(tap->fd);
+	free(tap->rxbuf);
 	free(tap);
 	errno = e;
 	return NULL;
@@ -116,6 +121,7 @@ void ustack_tap_close(struct ustack_tap *tap)
 	}
 	close(tap->fd);
 	link_loop_fini(&tap->loop);
+	free(tap->rxbuf);
 	free(tap);
 }
 
@@ -251,17 +257,34 @@ static uint64_t tap_next_wakeup(void *arg, uint64_t next)
 	return next;
 }
 
-/* Frames the kernel queued for us, a bounded burst per wake-up so that timers are never
- * starved by a flood; through the impairment queue if there is one. */
-static void tap_read_burst(struct ustack_tap *tap, uint8_t *frame, size_t size)
+/*
+ * Frames the kernel queued for us, a bounded burst per wake-up so that timers are never
+ * starved by a flood; through the impairment queue if there is one.  A read() a frame (a TAP
+ * device has no batched read), but they are handed to the stack up to TAP_RX_BATCH at a time
+ * (ustack_input_burst), one hold of its lock: a reader woken by the first finds them all, and
+ * the ACKs they call for go together.  The frames wait in rxbuf, one after another.
+ */
+static void tap_rx(void *arg)
 {
+	struct ustack_tap *tap = arg;
 	const struct ustack_clock *clk = ustack_clock_monotonic();
 	size_t hs = tap->vnet_hdr ? sizeof(struct virtio_net_hdr) : 0;
+	/* a virtio_net_hdr, then up to a 64 KB IP packet (GRO, TSO) behind its Ethernet header */
+	const size_t most = hs + ETH_FRAME_MAX;
+	struct ustack_rx_frame f[TAP_RX_BATCH];
+	unsigned n = 0;
+	size_t off = 0;
 	for (int k = 0; k < 256; k++) {
-		ssize_t len = read(tap->fd, frame, size);
+		if (n == TAP_RX_BATCH || TAP_RX_BUF - off < most) {
+			ustack_input_burst(tap->st, tap->ifindex, f, n);
+			n = 0;
+			off = 0;
+		}
+		uint8_t *frame = tap->rxbuf + off;
+		ssize_t len = read(tap->fd, frame, most);
 		if (len <= (ssize_t)hs)
 			break;
-		if ((size_t)len > size)
+		if ((size_t)len > most)
 			continue; /* tun_put_user cut it to our buffer and said how long it was */
 		unsigned flags = 0;
 		if (hs) {
@@ -269,24 +292,18 @@ static void tap_read_burst(struct ustack_tap *tap, uint8_t *frame, size_t size)
 			memcpy(&h, frame, sizeof(h));
 			if (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
 				flags = USTACK_RX_CSUM_OK;
-			len -= (ssize_t)hs;
 		}
-		const uint8_t *f = frame + hs;
 		if (tap->impaired) {
 			pthread_mutex_lock(&tap->mu);
-			netem_send(&tap->em, &tap->rxq, f, (size_t)len, clk->now_us(NULL));
+			netem_send(&tap->em, &tap->rxq, frame + hs, (size_t)len - hs, clk->now_us(NULL));
 			pthread_mutex_unlock(&tap->mu);
-		} else {
-			ustack_input_flags(tap->st, tap->ifindex, f, (size_t)len, flags);
+			continue;
 		}
+		f[n++] = (struct ustack_rx_frame){ .data = frame + hs, .len = (size_t)len - hs, .flags = flags };
+		off += ((size_t)len + 63) & ~(size_t)63;
 	}
-}
-
-static void tap_rx(void *arg)
-{
-	/* a virtio_net_hdr, then up to a 64 KB IP packet (GRO, TSO) behind its Ethernet header */
-	static __thread uint8_t frame[sizeof(struct virtio_net_hdr) + ETH_FRAME_MAX];
-	tap_read_burst(arg, frame, sizeof(frame));
+	if (n)
+		ustack_input_burst(tap->st, tap->ifindex, f, n);
 }
 
 static void tap_due(void *arg, uint64_t now)
