@@ -6,7 +6,10 @@
  * application per second of CPU time — everything both TCP endpoints do, plus copying every
  * byte into the sender's ring, into a frame, out of the frame, and out to the application.
  *
- *   build/gcc/bench/bench_throughput [megabytes] [mtu] [loss-percent]
+ *   build/gcc/bench/bench_throughput [megabytes] [mtu] [loss-percent] [csum]
+ *
+ * csum 1 lets the link complete TCP checksums (USTACK_IF_CSUM), as two sockets over Linux's
+ * loopback never compute them: the same segments, no checksum work.
  *
  * ustack ↔ Linux over TAP and Linux ↔ Linux over veth are measured by bench/throughput_tap.sh.
  */
@@ -33,12 +36,13 @@ int main(int argc, char **argv)
 	long mb = argc > 1 ? atol(argv[1]) : 4096;
 	unsigned mtu = argc > 2 ? (unsigned)atoi(argv[2]) : 1500;
 	double loss = argc > 3 ? atof(argv[3]) / 100 : 0; /* percent, for looking at recovery */
+	int csum = argc > 4 ? atoi(argv[4]) != 0 : 0;
 	static const uint8_t mac_a[6] = { 2, 0, 0, 0, 0, 0xa }, mac_b[6] = { 2, 0, 0, 0, 0, 0xb };
 	struct ustack_vclock vc;
 	ustack_vclock_init(&vc, 0);
 	struct ustack_config ca = { .clock = &vc.clock, .name = "a" }, cb = { .clock = &vc.clock, .name = "b" };
 	struct ustack *a = ustack_create(&ca), *b = ustack_create(&cb);
-	struct ustack_memlink_params mp = { .queue_limit = 4096, .loss = loss, .seed = 1 };
+	struct ustack_memlink_params mp = { .queue_limit = 4096, .loss = loss, .seed = 1, .csum_offload = csum };
 	struct ustack_memlink *ml = ustack_memlink_create(&vc.clock, &mp);
 	int ia = ustack_memlink_attach(ml, 0, a, "m0", mac_a, mtu);
 	int ib = ustack_memlink_attach(ml, 1, b, "m0", mac_b, mtu);
@@ -84,8 +88,8 @@ int main(int argc, char **argv)
 	uint64_t retrans = 0, segs = 0;
 	ustack_counter_get(a, "TcpRetransSegs", &retrans);
 	ustack_counter_get(a, "TcpOutSegs", &segs);
-	printf("ustack ↔ ustack, in-memory link, MTU %u, one core: %llu MiB in %.3f s CPU (%.3f s wall)\n",
-	       mtu, (unsigned long long)(got >> 20), cpu, wall);
+	printf("ustack ↔ ustack, in-memory link%s, MTU %u, one core: %llu MiB in %.3f s CPU (%.3f s wall)\n",
+	       csum ? " (checksum offload, as loopback)" : "", mtu, (unsigned long long)(got >> 20), cpu, wall);
 	printf("  %.2f Gbit/s per core, %.0f segments/s, %llu retransmitted, %.3f s of virtual time\n",
 	       (double)got * 8 / cpu / 1e9, (double)segs / cpu, (unsigned long long)retrans,
 	       (double)(vc.now_us - v0) / 1e6);

@@ -30,6 +30,8 @@ struct ustack_memlink_params {
 	double duplicate;        /* probability a frame is delivered twice */
 	double reorder;          /* probability a frame skips the delay (arrives early) */
 	uint32_t queue_limit;    /* frames in flight per direction; 0 = 1024 */
+	int csum_offload;        /* nonzero: TCP checksums left to the link, which vouches for them
+	                          * (USTACK_IF_CSUM), as Linux's loopback: never computed */
 };
 
 /* Frame filter: return nonzero to drop the frame (dir 0: side 0 → side 1). */

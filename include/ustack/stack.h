@@ -98,6 +98,14 @@ typedef int (*ustack_xmit_fn)(void *link, const void *frame, size_t len);
  * still go through xmit.
  */
 #define USTACK_IF_TSO 1u
+/*
+ * Checksum offload alone (NETIF_F_HW_CSUM without TSO), for a link between two stacks that
+ * never leaves memory, as Linux's loopback: TCP segments go through xmit with their checksum
+ * left partial, as above, and the link hands them to the other stack with USTACK_RX_CSUM_OK
+ * (a local sender's CHECKSUM_PARTIAL, which the receiver trusts).  Segments are still cut at
+ * the MSS, and every other protocol's checksum is computed.  No xmit_offload needed.
+ */
+#define USTACK_IF_CSUM 2u
 struct ustack_tx_offload {
 	uint16_t gso_size;
 	uint16_t csum_start, csum_offset; /* from the start of the frame */
@@ -121,7 +129,7 @@ struct ustack_if_config {
 	int tx_capture_by_link;    /* nonzero: the driver delays or drops frames after xmit and
 	                            * reports each as it goes on the wire (ustack_capture_wire_tx),
 	                            * so captures show the wire (link.h) */
-	unsigned offloads;         /* USTACK_IF_TSO, with xmit_offload */
+	unsigned offloads;         /* USTACK_IF_TSO (with xmit_offload), USTACK_IF_CSUM */
 	ustack_xmit_offload_fn xmit_offload;
 	ustack_flush_fn flush;     /* optional: the doorbell, above */
 };

@@ -45,6 +45,7 @@ int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg)
 		dev->xmit_offload = cfg->xmit_offload;
 		dev->offloads = cfg->offloads & USTACK_IF_TSO;
 	}
+	dev->offloads |= cfg->offloads & USTACK_IF_CSUM;
 	dev->tx_capture_by_link = cfg->tx_capture_by_link != 0;
 	int idx = dev->ifindex;
 	stack_unlock(st);

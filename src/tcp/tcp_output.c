@@ -57,10 +57,12 @@ int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct 
 	if (!p)
 		return -ENOBUFS;
 	bool tso = seg->gso_size && plen > seg->gso_size;
+	/* a device that completes checksums (USTACK_IF_CSUM: the in-memory link, as loopback) */
+	const struct netdev *dev = tso ? NULL : netdev_get(st, rt->ifindex);
 	struct tcp_repr r = {
 		.sport = seg->lport, .dport = seg->rport, .seq = seg->seq, .ack = seg->ack,
 		.flags = seg->flags, .window = seg->window, .urg = seg->urg, .opt = seg->opt, .plen = plen,
-		.partial_csum = tso,
+		.partial_csum = tso || (dev && (dev->offloads & USTACK_IF_CSUM)),
 	};
 	uint8_t *b = pkt_put(p, hlen + plen);
 	if (plen) /* the payload is copied once, from the send ring into the packet */

@@ -1,6 +1,7 @@
 /* The in-memory link: delivery, delay, seeded impairments (reproducible), bounds; and two
  * stacks pinging across it in virtual time. */
 #include "testwire.h"
+#include <ustack/socket.h>
 
 #include <string.h>
 
@@ -179,10 +180,62 @@ static void test_reorder_and_queue_limit(void **state)
 	assert_true(r2.n < 20);
 }
 
+/* Every TCP segment's checksum, as a frame crosses: valid (0 over the segment) or not. */
+static unsigned tcp_frames, tcp_valid;
+static int count_csums(void *arg, int dir, const uint8_t *f, size_t len)
+{
+	(void)arg, (void)dir;
+	if (len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[14 + 9] != 6)
+		return 0;
+	size_t ihl = (size_t)(f[14] & 15) * 4, tot = (size_t)f[16] << 8 | f[17];
+	tcp_frames++;
+	tcp_valid += tw_tcp_csum(f + 14 + ihl, tot - ihl, tw_rd32(f + 14 + 12), tw_rd32(f + 14 + 16)) == 0;
+	return 0;
+}
+
+/* Checksum offload (USTACK_IF_CSUM), as Linux's loopback: TCP segments cross with their
+ * checksum partial and are taken, data intact; ICMP's is still computed (ping answers); and
+ * without the offload every segment's checksum is whole. */
+static void test_csum_offload(void **state)
+{
+	(void)state;
+	for (int offload = 0; offload < 2; offload++) {
+		struct pair p;
+		struct ustack_memlink_params mp = { .csum_offload = offload };
+		pair_init(&p, &mp);
+		tcp_frames = tcp_valid = 0;
+		ustack_memlink_set_filter(p.ml, count_csums, NULL);
+		assert_int_equal(ping_n(&p, 2), 2);
+		int l = ustack_socket(p.b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_DUT_IP) };
+		assert_int_equal(ustack_bind(p.b, l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(ustack_listen(p.b, l, 4), 0);
+		int c = ustack_socket(p.a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		ustack_connect(p.a, c, (struct sockaddr *)&sa, sizeof(sa));
+		ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 100000);
+		int s = ustack_accept4(p.b, l, NULL, NULL, SOCK_NONBLOCK);
+		assert_true(s >= 0);
+		static char data[20000], got[20000];
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (char)(i * 13);
+		assert_int_equal(ustack_send(p.a, c, data, sizeof(data), 0), (ssize_t)sizeof(data));
+		ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 100000);
+		assert_int_equal(ustack_recv(p.b, s, got, sizeof(got), 0), (ssize_t)sizeof(got));
+		assert_memory_equal(got, data, sizeof(data));
+		assert_true(tcp_frames > 10);
+		assert_int_equal(tcp_valid, offload ? 0 : tcp_frames);
+		uint64_t bad = 1;
+		assert_int_equal(ustack_counter_get(p.b, "TcpInCsumErrors", &bad), 0);
+		assert_int_equal(bad, 0);
+		pair_fini(&p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ping_across_clean_link_with_delay),
+		cmocka_unit_test(test_csum_offload),
 		cmocka_unit_test(test_loss_is_seeded_and_reproducible),
 		cmocka_unit_test(test_total_loss_and_filter),
 		cmocka_unit_test(test_filter_drops_chosen_frames),
