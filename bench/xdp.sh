@@ -100,27 +100,22 @@ PID=
 echo "connections/s, Linux client → Linux listener (veth): $r"
 grep "CPU" "$out" | sed 's/^/  /'
 
-ip netns exec "$NS" python3 -c '
-import socket
+# linux_sink PORT LABEL: Linux → Linux over the veth into a python3 sink on PORT
+linux_sink() {
+	ip netns exec "$NS" python3 -c '
+import socket, sys
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("192.0.2.2", 5003)); l.listen(1); print("ready", flush=True); c, _ = l.accept(); buf = bytearray(1 << 18)
+l.bind(("192.0.2.2", int(sys.argv[1]))); l.listen(1); print("ready", flush=True); c, _ = l.accept()
+buf = bytearray(1 << 18)
 while c.recv_into(buf): pass
-c.close()' >"$out" &
-sink=$!
-wait_line "$out" "ready"
-read -r s _ < <(ip netns exec "$NS2" python3 -c "$send_py" 192.0.2.2 5003 "$BYTES")
-wait $sink
-echo "Linux → Linux (veth, MTU 1500, veth1 tx-checksumming off): $MB MiB in $s s = $(rate "$s")"
+c.close()' "$1" >"$out" &
+	local sink=$!
+	wait_line "$out" "ready"
+	read -r s _ < <(ip netns exec "$NS2" python3 -c "$send_py" 192.0.2.2 "$1" "$BYTES")
+	wait $sink
+	echo "Linux → Linux (veth, MTU 1500, $2): $MB MiB in $s s = $(rate "$s")"
+}
+linux_sink 5003 "veth1 tx-checksumming off"
 ip netns exec "$NS2" ethtool -K veth1 tx on >/dev/null
-ip netns exec "$NS" python3 -c '
-import socket
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("192.0.2.2", 5004)); l.listen(1); print("ready", flush=True); c, _ = l.accept(); buf = bytearray(1 << 18)
-while c.recv_into(buf): pass
-c.close()' >"$out" &
-sink=$!
-wait_line "$out" "ready"
-read -r s _ < <(ip netns exec "$NS2" python3 -c "$send_py" 192.0.2.2 5004 "$BYTES")
-wait $sink
-echo "Linux → Linux (veth, MTU 1500, default offloads): $MB MiB in $s s = $(rate "$s")"
+linux_sink 5004 "default offloads"
 rm -f "$out"

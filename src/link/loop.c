@@ -4,7 +4,11 @@
 #include <ustack/stack.h>
 
 #include <errno.h>
+#include <net/if.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -128,4 +132,38 @@ int link_loop_run(struct link_loop *l, const struct link_loop_ops *ops, void *ar
 	}
 	close(ep);
 	return rc;
+}
+
+/* One ioctl on the interface: SIOCGIFFLAGS then, for link_if_up, SIOCSIFFLAGS with IFF_UP. */
+static int link_ifreq(const char *name, unsigned long req, struct ifreq *ifr)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	memset(ifr, 0, sizeof(*ifr));
+	memcpy(ifr->ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+	int rc = ioctl(s, req, ifr);
+	if (rc == 0 && req == SIOCGIFFLAGS && !(ifr->ifr_flags & IFF_UP)) {
+		ifr->ifr_flags |= IFF_UP;
+		rc = ioctl(s, SIOCSIFFLAGS, ifr);
+	}
+	int e = errno;
+	close(s);
+	errno = e;
+	return rc;
+}
+
+int link_if_up(const char *name)
+{
+	struct ifreq ifr;
+	return link_ifreq(name, SIOCGIFFLAGS, &ifr);
+}
+
+int link_if_mac(const char *name, uint8_t mac[6])
+{
+	struct ifreq ifr;
+	if (link_ifreq(name, SIOCGIFHWADDR, &ifr) < 0)
+		return -1;
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	return 0;
 }

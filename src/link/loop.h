@@ -38,4 +38,10 @@ void link_loop_stop(struct link_loop *l);
 int link_loop_run(struct link_loop *l, const struct link_loop_ops *ops, void *arg, uint64_t deadline_us,
 		  bool drain);
 
+/* The kernel's interface `name`, through an ioctl on a throwaway socket (<net/if.h> names):
+ * link_if_up brings it up (IFF_UP) if it is not; link_if_mac reads its MAC address.  0, or -1
+ * with errno. */
+int link_if_up(const char *name);
+int link_if_mac(const char *name, uint8_t mac[6]);
+
 #endif

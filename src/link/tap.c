@@ -52,25 +52,6 @@ struct ustack_tap {
 	struct netem_queue rxq, txq;
 };
 
-static int tap_set_up(const char *name)
-{
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -1;
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
-	int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
-	if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-	}
-	int e = errno;
-	close(s);
-	errno = e;
-	return rc;
-}
-
 struct ustack_tap *ustack_tap_open(const char *name)
 {
 	if (!name || strlen(name) >= IFNAMSIZ) {
@@ -96,7 +77,7 @@ struct ustack_tap *ustack_tap_open(const char *name)
 	if (tap->vnet_hdr && ioctl(tap->fd, TUNSETVNETHDRSZ, &hsz) < 0)
 		goto fail;
 	memcpy(tap->name, ifr.ifr_name, IFNAMSIZ);
-	if (tap_set_up(tap->name) < 0)
+	if (link_if_up(tap->name) < 0)
 		goto fail;
 	if (link_loop_init(&tap->loop) < 0)
 		goto fail;

@@ -55,7 +55,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -154,25 +153,6 @@ static int xdp_attach_prog(struct ustack_xdp *x)
 	return x->link_fd < 0 ? -1 : 0;
 }
 
-static int xdp_set_up(struct ustack_xdp *x)
-{
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -1;
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, x->name, strnlen(x->name, IF_NAMESIZE - 1));
-	int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
-	if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-	}
-	int e = errno;
-	close(s);
-	errno = e;
-	return rc;
-}
-
 struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 {
 	if (!cfg || !cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) >= IF_NAMESIZE ||
@@ -196,7 +176,7 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 	x->queue = cfg->queue;
 	x->flags = cfg->flags;
 	int err;
-	if (link_loop_init(&x->loop) < 0 || xdp_set_up(x) < 0)
+	if (link_loop_init(&x->loop) < 0 || link_if_up(x->name) < 0)
 		goto fail;
 	/* two rings' worth of frames: the fill ring's, and the TX pool's */
 	x->area_size = (size_t)XDP_FRAME_SIZE * XDP_RING_SIZE * 2;
@@ -297,19 +277,7 @@ const char *ustack_xdp_mode(const struct ustack_xdp *x)
 
 int ustack_xdp_mac(const struct ustack_xdp *x, uint8_t mac[6])
 {
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -1;
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, x->name, strnlen(x->name, IF_NAMESIZE - 1));
-	int rc = ioctl(s, SIOCGIFHWADDR, &ifr);
-	int e = errno;
-	close(s);
-	if (rc == 0)
-		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	errno = e;
-	return rc;
+	return link_if_mac(x->name, mac);
 }
 
 /*
