@@ -15,7 +15,7 @@ void stack_lock(struct ustack *st)
 }
 
 /* Each link once, however many frames it queued: the doorbell (stack_doorbell). */
-static void doorbells_ring(struct ustack *st)
+void stack_ring_doorbells(struct ustack *st)
 {
 	for (unsigned i = 0; i < st->ndoorbell; i++)
 		st->doorbell[i].fn(st->doorbell[i].link);
@@ -38,7 +38,7 @@ void stack_doorbell(struct ustack *st, void (*fn)(void *link), void *link)
 void stack_unlock(struct ustack *st)
 {
 	if (st->ndoorbell)
-		doorbells_ring(st);
+		stack_ring_doorbells(st);
 	pthread_mutex_unlock(&st->lock);
 }
 

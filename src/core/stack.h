@@ -78,5 +78,8 @@ void stack_lock(struct ustack *st);
 void stack_unlock(struct ustack *st);
 /* A link queued a frame and wants fn(link) called once before the lock is released. */
 void stack_doorbell(struct ustack *st, void (*fn)(void *link), void *link);
+/* Rings them now: before the lock is let go any other way (a caller going to sleep on the
+ * instance's condition variable, tcp/sock.c), or what it sent would wait for the next unlock. */
+void stack_ring_doorbells(struct ustack *st);
 
 #endif

@@ -147,6 +147,7 @@ void sk_wait_event(struct ustack *st)
 {
 	unsigned gen = st->tcp->wake_gen;
 	st->tcp->sleepers++;
+	stack_ring_doorbells(st); /* what this caller sent goes before it sleeps */
 	pthread_cond_wait(&st->tcp->wait, &st->lock);
 	if (st->tcp->wake_gen == gen)
 		st->tcp->sleepers--;
@@ -156,6 +157,7 @@ int sk_wait_event_until(struct ustack *st, const struct timespec *deadline)
 {
 	unsigned gen = st->tcp->wake_gen;
 	st->tcp->sleepers++;
+	stack_ring_doorbells(st);
 	int rc = pthread_cond_timedwait(&st->tcp->wait, &st->lock, deadline);
 	if (st->tcp->wake_gen == gen)
 		st->tcp->sleepers--;

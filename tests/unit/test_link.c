@@ -20,7 +20,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #define QMAX 512
 #define FMAX 1600
@@ -33,6 +38,7 @@ struct side {
 	size_t qlen[QMAX];
 	unsigned nq;
 	unsigned xmits, rings;
+	unsigned wired; /* frames put on the wire by rings, ever (atomic: read by another thread) */
 	struct side *peer;
 	/* on the wire to the peer: delivered by pump() */
 	uint8_t wire[QMAX][FMAX];
@@ -65,6 +71,7 @@ static void side_flush(void *link)
 		assert_true(s->peer->nw < QMAX);
 		memcpy(s->peer->wire[s->peer->nw], s->q[i], s->qlen[i]);
 		s->peer->wlen[s->peer->nw++] = s->qlen[i];
+		__atomic_add_fetch(&s->wired, 1, __ATOMIC_RELEASE);
 	}
 	s->nq = 0;
 }
@@ -353,6 +360,72 @@ static void test_ehash_grows_incrementally(void **state)
 	}
 }
 
+struct blocked_send {
+	int fd;
+	size_t len;
+	ssize_t rc;
+	atomic_bool done;
+};
+
+static void *send_blocking(void *arg)
+{
+	struct blocked_send *b = arg;
+	static char big[256 * 1024];
+	b->rc = ustack_send(A.st, b->fd, big, b->len, 0);
+	atomic_store(&b->done, true);
+	return NULL;
+}
+
+/* A caller that goes to sleep in a blocking call (here send(), its buffer full) rings the
+ * doorbell first: what it sent is on the wire while it sleeps, not left in the NIC's queue
+ * until some other unlock — which, with nothing else running, would never come. */
+static void test_doorbell_before_sleeping(void **state)
+{
+	(void)state;
+	int bfd, fd = connected(&bfd);
+	assert_int_equal(ustack_fcntl(A.st, fd, F_SETFL, 0), 0); /* blocking from here */
+	A.rings = A.xmits = 0;
+	struct blocked_send b = { .fd = fd, .len = 256 * 1024 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, send_blocking, &b), 0);
+	/* Watched without taking A's lock (any unlock would ring what is pending): the initial
+	 * window reaches the wire while the sender is inside send(), which then sleeps. */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (__atomic_load_n(&A.wired, __ATOMIC_ACQUIRE) < 10) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > 5)
+			fail_msg("the sender's segments never reached the wire");
+		sched_yield();
+	}
+	while (ustack_sleeping_callers(A.st) < 1) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > 10)
+			fail_msg("the sender never blocked");
+		sched_yield();
+	}
+	assert_true(A.xmits >= 10);
+	assert_true(A.rings >= 1);
+	assert_int_equal(A.nq, 0);
+	assert_int_equal(B.nw, A.xmits);
+	/* let it finish: B reads, ACKs flow, the sender wakes and sends the rest */
+	static char buf[65536];
+	size_t got = 0;
+	for (int i = 0; i < 100000 && got < b.len; i++) {
+		pump();
+		ssize_t r = ustack_recv(B.st, bfd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r > 0)
+			got += (size_t)r;
+		else
+			sched_yield();
+	}
+	pthread_join(th, NULL);
+	assert_int_equal(b.rc, (ssize_t)b.len);
+	assert_int_equal(got, b.len);
+	ustack_close(A.st, fd);
+	ustack_close(B.st, bfd);
+}
+
 static unsigned seen[8];
 
 static void count_kinds(void *arg, const struct ustack_trace_event *ev)
@@ -402,6 +475,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_doorbell_rings_once_per_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doorbell_rings_after_timers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doorbell_before_sleeping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_input_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_cache_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ehash_grows_incrementally, setup, teardown),
