@@ -295,19 +295,26 @@ static void xdp_kick(struct ustack_xdp *x)
 	for (int round = 0; round < 8; round++) {
 		if (!atomic_load(&x->tx_pending) || atomic_exchange(&x->tx_kicking, 1))
 			return;
-		atomic_store(&x->tx_pending, 0);
+		(void)atomic_exchange(&x->tx_pending, 0); /* reads what it clears: the xmitters' submits */
 		bool done = x->zerocopy && !xsk_ring_prod__needs_wakeup(&x->tx); /* the driver polls the ring */
+		bool transient = true;
 		for (int i = 0; i < XDP_KICK_TRIES && !done; i++) {
 			if (sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
 				done = true;
 			else if (errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
-				break; /* ENETDOWN, ENXIO */
+				transient = false; /* ENETDOWN, ENXIO: the device is down or gone */
+			if (!transient)
+				break;
 		}
-		if (!done) { /* frames are left on the ring: the next kick tries again */
+		if (!done) {
+			/* frames are left on the ring: the next kick tries again — at the run loop's next
+			 * turn if the device was only busy; a device that is down waits for the next
+			 * frame sent (else the loop would spin on it) */
 			atomic_fetch_add_explicit(&x->tx_kick_errors, 1, memory_order_relaxed);
 			atomic_fetch_add(&x->tx_pending, 1);
 			atomic_store(&x->tx_kicking, 0);
-			link_loop_kick(&x->loop);
+			if (transient)
+				link_loop_kick(&x->loop);
 			return;
 		}
 		atomic_store(&x->tx_kicking, 0);

@@ -25,16 +25,29 @@
  * and 16 KB to send at the default buffer sizes), and its end frees them.  At tens of
  * thousands of short connections a second that was, per connection, a malloc above glibc's
  * mmap threshold, page faults on the fresh pages and an munmap.  Like Linux's per-CPU page
- * fragment caches, a few freed rings of the common size wait for the next connection, their
- * pages already faulted in; rings of another size (a grown or a configured buffer) are freed.
+ * fragment caches, a few freed rings of the size connections start with wait for the next
+ * connection, their pages already faulted in; a ring that grew (autotuning, a writer's doubling)
+ * is freed.
  * Under AddressSanitizer the cache is off, so that a use after free of a ring is still caught.
  */
+static void ring_cache_drain(struct tcp_ring_cache *c)
+{
+	while (c->n)
+		free(c->ring[--c->n]);
+}
+
+/* The cache's size is the one connections ask for first (ring_get), never what a ring grew to:
+ * an autotuned 48 MB ring is freed, not kept.  A different first size (the sysctls changed,
+ * SO_RCVBUF) becomes the cache's, and the rings of the old one go. */
 static int ring_get(struct tcp_ring_cache *c, struct tcp_buf *b, uint32_t size)
 {
 	if (b->data)
 		return 0;
 #ifndef SLAB_PLAIN
-	if (c->n && c->size == size) {
+	if (c->size != size) {
+		ring_cache_drain(c);
+		c->size = size;
+	} else if (c->n) {
 		*b = (struct tcp_buf){ .data = c->ring[--c->n], .size = size };
 		return 0;
 	}
@@ -47,8 +60,7 @@ static int ring_get(struct tcp_ring_cache *c, struct tcp_buf *b, uint32_t size)
 static void ring_put(struct tcp_ring_cache *c, struct tcp_buf *b)
 {
 #ifndef SLAB_PLAIN
-	if (b->data && c->n < TCP_RING_CACHE && (!c->n || c->size == b->size)) {
-		c->size = b->size;
+	if (b->data && c->n < TCP_RING_CACHE && b->size == c->size) {
 		c->ring[c->n++] = b->data;
 		*b = (struct tcp_buf){ 0 };
 		return;
@@ -61,11 +73,8 @@ static void ring_put(struct tcp_ring_cache *c, struct tcp_buf *b)
 
 void tcp_ring_cache_destroy(struct ustack *st)
 {
-	struct tcp_ring_cache *cs[2] = { &st->tcp->rcv_rings, &st->tcp->snd_rings };
-	for (int k = 0; k < 2; k++) {
-		while (cs[k]->n)
-			free(cs[k]->ring[--cs[k]->n]);
-	}
+	ring_cache_drain(&st->tcp->rcv_rings);
+	ring_cache_drain(&st->tcp->snd_rings);
 }
 
 /* The receive ring, allocated on first use; -1 when memory is short (the segment is dropped

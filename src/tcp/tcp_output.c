@@ -541,22 +541,22 @@ static uint32_t tcp_tso_split(const struct ustack *st, const struct sock *sk, ui
  * first data in flight starts a fresh RTO, even if the timer was probing a zero window
  * (tcp_event_new_data_sent). */
 static void tcp_event_data_sent(struct ustack *st, struct sock *sk, uint32_t seq, uint32_t len, bool fin,
-				bool rexmit)
+				bool rexmit, uint32_t mss)
 {
 	if (rexmit) {
 		MIB_INC(st, TcpRetransSegs); /* resent after a timeout (go-back-N) */
 		sk->total_retrans++;
 	}
 	sk->snd_nxt = seq + len + (fin ? 1 : 0);
-	if (!rexmit && len < tcp_current_mss(sk)) /* tcp_minshall_update: new data only */
+	/* mss: the mss_now the data was cut at (tcp_current_mss before this segment's options
+	 * took a D-SACK away) */
+	if (!rexmit && len < mss) /* tcp_minshall_update: new data only */
 		sk->snd_sml = seq + len;
 	if ((int32_t)(sk->snd_nxt - sk->snd_max) > 0)
 		sk->snd_max = sk->snd_nxt;
 	bool first_in_flight = !rexmit && seq == sk->snd_una;
-	if (!rexmit) { /* the last segment's start, a TSO packet's too (what a loss probe resends) */
-		uint32_t mss = tcp_current_mss(sk);
+	if (!rexmit) /* the last segment's start, a TSO packet's too (what a loss probe resends) */
 		sk->last_seg_seq = len > mss ? seq + (len - 1) / mss * mss : seq;
-	}
 	if (!timer_pending(&sk->timers.retransmit) || first_in_flight)
 		tcp_rearm_rto(st, sk);
 }
@@ -702,7 +702,7 @@ void tcp_write_xmit(struct ustack *st, struct sock *sk)
 			break;
 		sent_any = true;
 		sent_new |= !rexmit;
-		tcp_event_data_sent(st, sk, seq, len, fin, rexmit);
+		tcp_event_data_sent(st, sk, seq, len, fin, rexmit, mss);
 	}
 	/* one loss probe per tail: armed after new data goes out (tcp_write_xmit's
 	 * tcp_schedule_loss_probe) */

@@ -283,8 +283,15 @@ static void test_ring_cache_reuse(void **state)
 	assert_ptr_equal(sock_lookup_fd(B.st, b2)->rcvq.data, ring);
 	assert_int_equal(B.st->tcp->rcv_rings.n, 0);
 #endif
+	/* a ring that grew (SO_RCVLOWAT's tcp_set_rcvlowat here; autotuning alike) is freed */
+	int big = 1 << 20;
+	assert_int_equal(ustack_setsockopt(B.st, b2, SOL_SOCKET, SO_RCVLOWAT, &big, sizeof(big)), 0);
+	assert_true(sock_lookup_fd(B.st, b2)->rcvq.size > B.st->tcp->rcv_rings.size);
+	ustack_setsockopt(A.st, fd2, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	ustack_close(A.st, fd2);
+	pump();
 	ustack_close(B.st, b2);
+	assert_int_equal(B.st->tcp->rcv_rings.n, 0);
 }
 
 /* Opens one more connection A → B:port, accepted on lfd; its two descriptors. */
