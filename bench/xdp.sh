@@ -80,25 +80,25 @@ echo "Linux → ustack (AF_XDP, veth, MTU 1500): $MB MiB in $s s = $(rate "$s")"
 kill -TERM $PID; wait $PID || true
 grep -E "^xdp_(rx_dropped|rx_ring_full|tx_no_frame)" "$out" | sed 's/^/  /' || true
 
-ip netns exec "$NS" timeout 120 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- "$connrate" -l 7 >"$out" 2>&1 &
-PID=$!
-wait_line "$out" "serving on port"
-r=$(ip netns exec "$NS2" "$connrate" -c "$CONC" -d "$SECS" 192.0.2.2 7)
-kill -TERM $PID; wait $PID || true
-PID=
-echo "connections/s, Linux client → ustack listener (AF_XDP, ustack run): $r"
-grep "CPU" "$out" | sed 's/^/  /'
-
+# connrate_vs LABEL SERVER-COMMAND...: the load generator against the echo listener that
+# SERVER-COMMAND starts in NS
+connrate_vs() {
+	local label=$1
+	shift
+	ip netns exec "$NS" "$@" >"$out" 2>&1 &
+	PID=$!
+	wait_line "$out" "serving on port"
+	r=$(ip netns exec "$NS2" "$connrate" -c "$CONC" -d "$SECS" 192.0.2.2 7)
+	kill -TERM $PID; wait $PID || true
+	PID=
+	echo "connections/s, Linux client → $label: $r"
+	grep "CPU" "$out" | sed 's/^/  /'
+}
+connrate_vs "ustack listener (AF_XDP, ustack run)" timeout 120 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- \
+	"$connrate" -l 7
 # the same veth, the kernel's now: no XDP program, veth0 addressed, default offloads
 ip -n "$NS" addr add 192.0.2.2/24 dev veth0
-ip netns exec "$NS" "$connrate" -l 7 >"$out" 2>&1 &
-PID=$!
-wait_line "$out" "serving on port"
-r=$(ip netns exec "$NS2" "$connrate" -c "$CONC" -d "$SECS" 192.0.2.2 7)
-kill -TERM $PID; wait $PID || true
-PID=
-echo "connections/s, Linux client → Linux listener (veth): $r"
-grep "CPU" "$out" | sed 's/^/  /'
+connrate_vs "Linux listener (veth)" "$connrate" -l 7
 
 # linux_sink PORT LABEL: Linux → Linux over the veth into a python3 sink on PORT
 linux_sink() {

@@ -241,6 +241,17 @@ static void test_input_burst(void **state)
 	ustack_close(B.st, bfd);
 }
 
+/* Opens one more connection A → B:port, accepted on lfd; its two descriptors. */
+static void one_more(int lfd, uint16_t port, int *afd, int *bfd)
+{
+	*afd = ustack_socket(A.st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(TW_DUT_IP) };
+	assert_int_equal(ustack_connect(A.st, *afd, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	pump();
+	*bfd = ustack_accept4(B.st, lfd, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(*bfd >= 0);
+}
+
 /* The rings a closed connection leaves go to the stack's ring cache (tcp.c) and serve the next
  * connection empty: its reader sees only its own bytes.  (Off under ASan: freed, as before.) */
 static void test_ring_cache_reuse(void **state)
@@ -268,12 +279,8 @@ static void test_ring_cache_reuse(void **state)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(81) };
 	assert_int_equal(ustack_bind(B.st, l2, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(ustack_listen(B.st, l2, 8), 0);
-	int fd2 = ustack_socket(A.st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	sa.sin_addr.s_addr = htonl(TW_DUT_IP);
-	assert_int_equal(ustack_connect(A.st, fd2, (struct sockaddr *)&sa, sizeof(sa)), -1);
-	pump();
-	int b2 = ustack_accept4(B.st, l2, NULL, NULL, SOCK_NONBLOCK);
-	assert_true(b2 >= 0);
+	int fd2, b2;
+	one_more(l2, 81, &fd2, &b2);
 	assert_int_equal(ustack_send(A.st, fd2, "2nd", 3, 0), 3);
 	pump();
 	memset(buf, 0, sizeof(buf));
@@ -292,17 +299,6 @@ static void test_ring_cache_reuse(void **state)
 	pump();
 	ustack_close(B.st, b2);
 	assert_int_equal(B.st->tcp->rcv_rings.n, 0);
-}
-
-/* Opens one more connection A → B:port, accepted on lfd; its two descriptors. */
-static void one_more(int lfd, uint16_t port, int *afd, int *bfd)
-{
-	*afd = ustack_socket(A.st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(TW_DUT_IP) };
-	assert_int_equal(ustack_connect(A.st, *afd, (struct sockaddr *)&sa, sizeof(sa)), -1);
-	pump();
-	*bfd = ustack_accept4(B.st, lfd, NULL, NULL, SOCK_NONBLOCK);
-	assert_true(*bfd >= 0);
 }
 
 /* Every connection carries a byte each way: each end's lookup of the 4-tuple finds it. */
