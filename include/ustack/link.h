@@ -32,6 +32,10 @@ struct ustack_memlink_params {
 	uint32_t queue_limit;    /* frames in flight per direction; 0 = 1024 */
 	int csum_offload;        /* nonzero: TCP checksums left to the link, which vouches for them
 	                          * (USTACK_IF_CSUM), as Linux's loopback: never computed */
+	int tso;                 /* nonzero: TSO packets of up to 64 KB cross whole (USTACK_IF_TSO,
+	                          * with csum_offload), as GSO packets cross Linux's veth and
+	                          * loopback: the receiver takes each as one segment, as after GRO.
+	                          * memlink only: a TAP has offloads of its own */
 };
 
 /* Frame filter: return nonzero to drop the frame (dir 0: side 0 → side 1). */

@@ -179,9 +179,13 @@ USTACK_API void ustack_input(struct ustack *st, int ifindex, const void *frame, 
  * The same for a frame the link vouches for: with USTACK_RX_CSUM_OK its TCP checksum is not
  * checked (Linux's CHECKSUM_UNNECESSARY, or CHECKSUM_PARTIAL from a local sender: a
  * virtio_net_hdr with DATA_VALID or NEEDS_CSUM).  Such a frame may be larger than the MTU: a
- * TCP/IPv4 packet of up to 64 KB that a kernel's GRO or GSO left whole.
+ * TCP/IPv4 packet of up to 64 KB that a kernel's GRO or GSO left whole.  Such a packet's
+ * segment size (a virtio_net_hdr's gso_size, the sender's MSS) goes in the flags' high half,
+ * USTACK_RX_GSO_SIZE(mss): TCP then counts the segments it stands for (tcpi_segs_in, as Linux
+ * counts gso_segs), where TcpInSegs counts the packet once, as Linux's does.
  */
 #define USTACK_RX_CSUM_OK 1u
+#define USTACK_RX_GSO_SIZE(mss) ((unsigned)(uint16_t)(mss) << 16)
 USTACK_API void ustack_input_flags(struct ustack *st, int ifindex, const void *frame, size_t len, unsigned flags);
 /* A burst of frames, as a driver takes them from its ring: the same as one ustack_input_flags
  * each, under one hold of the stack's lock (a budget of 64 is NAPI's). */

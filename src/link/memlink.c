@@ -4,6 +4,14 @@
  * Each direction is a queue of the netem model (netem.h): a test that loses "5% of frames"
  * loses the same frames on every run.  With csum_offload, TCP checksums are neither computed
  * nor checked, as between two sockets over Linux's loopback (CHECKSUM_PARTIAL, trusted).
+ *
+ * With tso, the link also takes the TSO packets TCP builds (up to 64 KB, USTACK_IF_TSO) and
+ * hands each to the other stack whole, as Linux's veth and loopback pass a GSO skb to the
+ * receiving namespace without segmenting it (veth_xmit → netif_rx; the receiver's TCP takes
+ * it as one segment, exactly as it takes a GRO packet).  What TCP decides — how much it
+ * sends, when, with which options — is unchanged; only the cost per byte falls, since the
+ * per-segment work (headers, lookups, ACK processing) is paid once per 64 KB instead of once
+ * per 1448 bytes.  A lost frame loses the whole packet, as netem on a GSO skb does.
  */
 #include <ustack/link.h>
 #include "link/netem.h"
@@ -30,6 +38,7 @@ struct ustack_memlink {
 	ustack_memlink_filter_fn filter;
 	void *filter_arg;
 	bool csum_offload; /* params->csum_offload: TCP checksums partial, delivered as vouched for */
+	bool tso;          /* params->tso: TSO packets carried whole (implies csum_offload) */
 };
 
 struct ustack_memlink *ustack_memlink_create(const struct ustack_clock *clock,
@@ -48,7 +57,8 @@ struct ustack_memlink *ustack_memlink_create(const struct ustack_clock *clock,
 	}
 	pthread_mutex_init(&ml->lock, NULL);
 	ml->clock = clock;
-	ml->csum_offload = params && params->csum_offload;
+	ml->tso = params && params->tso;
+	ml->csum_offload = ml->tso || (params && params->csum_offload);
 	for (int s = 0; s < 2; s++) {
 		ml->end[s].ml = ml;
 		ml->end[s].side = s;
@@ -65,13 +75,13 @@ void ustack_memlink_destroy(struct ustack_memlink *ml)
 	free(ml);
 }
 
-static int ml_xmit(void *link, const void *frame, size_t len)
+static int ml_send(void *link, const void *frame, size_t len, uint16_t gso_size)
 {
 	struct ml_end *end = link;
 	struct ustack_memlink *ml = end->ml;
 	int d = end->side;
 
-	if (len > NETEM_FRAME_MAX) {
+	if (len > (ml->tso ? NETEM_GSO_MAX : NETEM_FRAME_MAX)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -80,9 +90,21 @@ static int ml_xmit(void *link, const void *frame, size_t len)
 	if (ml->filter && ml->filter(ml->filter_arg, d, frame, len))
 		ml->em.dropped++;
 	else
-		netem_send(&ml->em, &ml->q[d], frame, len, now);
+		netem_send(&ml->em, &ml->q[d], frame, len, gso_size, now);
 	pthread_mutex_unlock(&ml->lock);
 	return 0;
+}
+
+static int ml_xmit(void *link, const void *frame, size_t len)
+{
+	return ml_send(link, frame, len, 0);
+}
+
+/* A TSO packet: queued whole, its checksum left partial, its MSS kept for the receiver (as a
+ * GSO skb's gso_size crosses veth with it). */
+static int ml_xmit_offload(void *link, const void *frame, size_t len, const struct ustack_tx_offload *off)
+{
+	return ml_send(link, frame, len, off->gso_size);
 }
 
 int ustack_memlink_attach(struct ustack_memlink *ml, int side, struct ustack *st,
@@ -95,7 +117,8 @@ int ustack_memlink_attach(struct ustack_memlink *ml, int side, struct ustack *st
 	struct ustack_if_config cfg = {
 		.name = ifname, .type = USTACK_LINK_ETHER, .mtu = mtu,
 		.xmit = ml_xmit, .link = &ml->end[side],
-		.offloads = ml->csum_offload ? USTACK_IF_CSUM : 0,
+		.offloads = (ml->csum_offload ? USTACK_IF_CSUM : 0) | (ml->tso ? USTACK_IF_TSO : 0),
+		.xmit_offload = ml->tso ? ml_xmit_offload : NULL,
 	};
 	memcpy(cfg.mac, mac, 6);
 	int idx = ustack_if_add(st, &cfg);
@@ -134,7 +157,8 @@ int ustack_memlink_deliver(struct ustack_memlink *ml)
 		/* The lock is not held here: the receiver may transmit in return. */
 		struct ml_end *to = &ml->end[1 - d];
 		if (to->st)
-			ustack_input_flags(to->st, to->ifindex, s->data, s->len, ml->csum_offload ? USTACK_RX_CSUM_OK : 0);
+			ustack_input_flags(to->st, to->ifindex, s->data, s->len,
+					   ml->csum_offload ? USTACK_RX_CSUM_OK | USTACK_RX_GSO_SIZE(s->gso_size) : 0);
 		n++;
 
 		pthread_mutex_lock(&ml->lock);

@@ -16,15 +16,22 @@ int netem_init(struct netem *n, const struct ustack_memlink_params *p, unsigned 
 	if (!n->slots)
 		return -1;
 	for (unsigned i = 0; i < nqueues * n->p.queue_limit; i++) {
+		n->slots[i].data = n->slots[i].small;
 		n->slots[i].next = n->free;
 		n->free = &n->slots[i];
 	}
+	n->big_limit = n->p.tso ? nqueues * n->p.queue_limit : 0;
 	n->prng = n->p.seed ? n->p.seed : 0x853c49e6748fea9bull;
 	return 0;
 }
 
 void netem_fini(struct netem *n)
 {
+	for (struct netem_big *b = n->big_all, *next; b; b = next) {
+		next = b->next_all;
+		free(b);
+	}
+	n->big_all = n->big_free = NULL;
 	free(n->slots);
 	n->slots = n->free = NULL;
 }
@@ -39,16 +46,34 @@ double netem_rand(struct netem *n)
 	return (double)((x * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
 }
 
-void netem_enqueue(struct netem *n, struct netem_queue *q, const void *frame, size_t len, uint64_t due)
+void netem_enqueue(struct netem *n, struct netem_queue *q, const void *frame, size_t len, uint16_t gso_size,
+		   uint64_t due)
 {
 	struct netem_slot *s = n->free;
-	if (!s || q->inflight >= n->p.queue_limit || len > NETEM_FRAME_MAX) {
+	if (!s || q->inflight >= n->p.queue_limit || len > NETEM_GSO_MAX ||
+	    (len > NETEM_FRAME_MAX && !n->big_free && n->nbig >= n->big_limit)) {
 		n->dropped++;
 		return;
+	}
+	if (len > NETEM_FRAME_MAX) {
+		struct netem_big *b = n->big_free;
+		if (b) {
+			n->big_free = b->next_free;
+		} else if ((b = malloc(sizeof(*b)))) { /* the pool grows, up to one per slot */
+			b->next_all = n->big_all;
+			n->big_all = b;
+			n->nbig++;
+		} else {
+			n->dropped++;
+			return;
+		}
+		s->big = b;
+		s->data = b->data;
 	}
 	n->free = s->next;
 	memcpy(s->data, frame, len);
 	s->len = (uint32_t)len;
+	s->gso_size = gso_size;
 	s->due = due;
 	q->inflight++;
 	/* sorted by due time; equal times keep sending order */
@@ -68,7 +93,8 @@ void netem_enqueue(struct netem *n, struct netem_queue *q, const void *frame, si
 	*pp = s;
 }
 
-void netem_send(struct netem *n, struct netem_queue *q, const void *frame, size_t len, uint64_t now)
+void netem_send(struct netem *n, struct netem_queue *q, const void *frame, size_t len, uint16_t gso_size,
+		uint64_t now)
 {
 	if (n->p.loss > 0 && netem_rand(n) < n->p.loss) {
 		n->dropped++;
@@ -81,7 +107,7 @@ void netem_send(struct netem *n, struct netem_queue *q, const void *frame, size_
 			due += (uint64_t)(netem_rand(n) * (n->p.jitter_us + 1.0));
 		if (n->p.reorder > 0 && netem_rand(n) < n->p.reorder)
 			due = now;
-		netem_enqueue(n, q, frame, len, due);
+		netem_enqueue(n, q, frame, len, gso_size, due);
 	}
 }
 
@@ -99,6 +125,12 @@ struct netem_slot *netem_take(struct netem_queue *q, uint64_t now)
 
 void netem_release(struct netem *n, struct netem_slot *s)
 {
+	if (s->big) {
+		s->big->next_free = n->big_free;
+		n->big_free = s->big;
+		s->big = NULL;
+		s->data = s->small;
+	}
 	s->next = n->free;
 	n->free = s;
 }

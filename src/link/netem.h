@@ -14,12 +14,24 @@
 #include <ustack/link.h>
 
 #define NETEM_FRAME_MAX (USTACK_MTU_MAX + 14)
+/* A TSO packet left whole (params.tso): a 64 KB IPv4 packet behind its Ethernet header. */
+#define NETEM_GSO_MAX (65535 + 14)
+
+/* A buffer for a frame larger than a slot's own, taken from a pool that only grows: once a
+ * transfer has warmed it up, no frame allocates. */
+struct netem_big {
+	struct netem_big *next_free, *next_all;
+	uint8_t data[NETEM_GSO_MAX];
+};
 
 struct netem_slot {
 	struct netem_slot *next;
 	uint64_t due;
 	uint32_t len;
-	uint8_t data[NETEM_FRAME_MAX];
+	uint16_t gso_size;        /* a TSO packet carried whole: its MSS (else 0) */
+	uint8_t *data;            /* small, or a big buffer's data */
+	struct netem_big *big;
+	uint8_t small[NETEM_FRAME_MAX];
 };
 
 struct netem_queue {
@@ -31,18 +43,23 @@ struct netem {
 	struct ustack_memlink_params p;
 	uint64_t prng;
 	struct netem_slot *free, *slots;
+	struct netem_big *big_free, *big_all;
+	unsigned nbig, big_limit; /* big buffers made, and at most (p.tso: one per slot) */
 	uint64_t dropped;
 };
 
-/* Slots for `nqueues` queues of p->queue_limit frames each (default 1024). 0 or -1. */
+/* Slots for `nqueues` queues of p->queue_limit frames each (default 1024); with p->tso, frames
+ * of up to NETEM_GSO_MAX bytes too.  0 or -1. */
 int netem_init(struct netem *n, const struct ustack_memlink_params *p, unsigned nqueues);
 void netem_fini(struct netem *n);
 /* A uniform draw in [0, 1). */
 double netem_rand(struct netem *n);
 /* Puts a frame on the wire at `now`: lost, or queued once or twice with its delivery time. */
-void netem_send(struct netem *n, struct netem_queue *q, const void *frame, size_t len, uint64_t now);
+void netem_send(struct netem *n, struct netem_queue *q, const void *frame, size_t len, uint16_t gso_size,
+		uint64_t now);
 /* Queues one copy for delivery at `due`, unimpaired (or drops it when the queue is full). */
-void netem_enqueue(struct netem *n, struct netem_queue *q, const void *frame, size_t len, uint64_t due);
+void netem_enqueue(struct netem *n, struct netem_queue *q, const void *frame, size_t len, uint16_t gso_size,
+		   uint64_t due);
 /* The head of q if it is due at `now`, taken off the queue; give it back with netem_release. */
 struct netem_slot *netem_take(struct netem_queue *q, uint64_t now);
 void netem_release(struct netem *n, struct netem_slot *s);

@@ -117,7 +117,9 @@ int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params
 		errno = EBUSY; /* before attaching, once */
 		return -1;
 	}
-	if (netem_init(&tap->em, p, 2) < 0)
+	struct ustack_memlink_params q = p ? *p : (struct ustack_memlink_params){ 0 };
+	q.tso = 0; /* the TAP's frames are the MTU's while impaired (its offloads are off) */
+	if (netem_init(&tap->em, &q, 2) < 0)
 		return -1;
 	pthread_mutex_init(&tap->mu, NULL);
 	tap->impaired = true;
@@ -156,7 +158,7 @@ static int tap_xmit(void *link, const void *frame, size_t len)
 		/* onto the impaired wire; the run loop writes it when it is due (and is woken,
 		 * since the sender may be an application thread) */
 		pthread_mutex_lock(&tap->mu);
-		netem_send(&tap->em, &tap->txq, frame, len, ustack_clock_monotonic()->now_us(NULL));
+		netem_send(&tap->em, &tap->txq, frame, len, 0, ustack_clock_monotonic()->now_us(NULL));
 		pthread_mutex_unlock(&tap->mu);
 		link_loop_kick(&tap->loop);
 		return 0;
@@ -273,10 +275,12 @@ static void tap_rx(void *arg)
 			memcpy(&h, frame, sizeof(h));
 			if (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
 				flags = USTACK_RX_CSUM_OK;
+			if (flags && h.gso_type != VIRTIO_NET_HDR_GSO_NONE) /* GRO'd: its segments' size */
+				flags |= USTACK_RX_GSO_SIZE(h.gso_size);
 		}
 		if (tap->impaired) {
 			pthread_mutex_lock(&tap->mu);
-			netem_send(&tap->em, &tap->rxq, frame + hs, (size_t)len - hs, clk->now_us(NULL));
+			netem_send(&tap->em, &tap->rxq, frame + hs, (size_t)len - hs, 0, clk->now_us(NULL));
 			pthread_mutex_unlock(&tap->mu);
 			continue;
 		}

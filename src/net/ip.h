@@ -14,7 +14,8 @@ struct pkt;
 struct ustack;
 
 /* ---- input (ip_input.c) ---- */
-void ip_rcv(struct ustack *st, struct netdev *dev, const uint8_t *b, size_t len, bool l2_bcast, bool csum_ok);
+void ip_rcv(struct ustack *st, struct netdev *dev, const uint8_t *b, size_t len, bool l2_bcast, bool csum_ok,
+	    uint16_t gso_size);
 /* Hands a complete datagram (header + payload) to its protocol. */
 void ip_local_deliver(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		      const uint8_t *b, size_t len);

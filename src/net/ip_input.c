@@ -47,7 +47,8 @@ void ip_local_deliver(struct ustack *st, struct netdev *dev, const struct ipv4_r
 	}
 }
 
-void ip_rcv(struct ustack *st, struct netdev *dev, const uint8_t *b, size_t len, bool l2_bcast, bool csum_ok)
+void ip_rcv(struct ustack *st, struct netdev *dev, const uint8_t *b, size_t len, bool l2_bcast, bool csum_ok,
+	    uint16_t gso_size)
 {
 	struct ipv4_repr ip;
 
@@ -73,6 +74,7 @@ void ip_rcv(struct ustack *st, struct netdev *dev, const uint8_t *b, size_t len,
 	}
 	len = ip.tot_len; /* drop link-layer padding (pskb_trim_rcsum) */
 	ip.csum_ok = csum_ok; /* a fragment's is not: the reassembled datagram is parsed anew */
+	ip.gso_size = gso_size;
 
 	bool local = netdev_by_local_addr(st, ip.daddr) != NULL;
 	bool bcast = !local && netdev_is_broadcast(dev, ip.daddr);

@@ -171,13 +171,14 @@ bool netdev_is_broadcast(const struct netdev *dev, uint32_t addr)
 void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len, unsigned flags)
 {
 	bool csum_ok = flags & USTACK_RX_CSUM_OK;
+	uint16_t gso_size = csum_ok ? (uint16_t)(flags >> 16) : 0; /* USTACK_RX_GSO_SIZE */
 	dev->stats.rx_packets++;
 	dev->stats.rx_bytes += len;
 	netdev_pcap_write(st, dev, f, len);
 	trace_emit(st, USTACK_TRACE_PKT_RX, "netif_receive_skb", dev->ifindex, f, len, NULL);
 
 	if (dev->type == USTACK_LINK_RAWIP) {
-		ip_rcv(st, dev, f, len, false, csum_ok);
+		ip_rcv(st, dev, f, len, false, csum_ok, gso_size);
 		return;
 	}
 	struct eth_repr eth;
@@ -194,7 +195,7 @@ void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t l
 	}
 	switch (eth.type) {
 	case ETH_P_IP:
-		ip_rcv(st, dev, f + ETH_HLEN, len - ETH_HLEN, bcast || eth_is_multicast(eth.dst), csum_ok);
+		ip_rcv(st, dev, f + ETH_HLEN, len - ETH_HLEN, bcast || eth_is_multicast(eth.dst), csum_ok, gso_size);
 		break;
 	case ETH_P_ARP:
 		arp_rcv(st, dev, f + ETH_HLEN, len - ETH_HLEN);

@@ -1342,9 +1342,12 @@ static void tcp_rcv_segment(struct ustack *st, struct sock *sk, const struct ipv
 			    const struct tcp_repr *th, bool syn_ok)
 {
 	uint32_t seg_len = (uint32_t)th->plen + !!(th->flags & TCPHDR_SYN) + !!(th->flags & TCPHDR_FIN);
-	sk->segs_in++;
+	/* tcp_segs_in: a packet GRO or GSO left whole counts the segments it carries (gso_segs) */
+	uint32_t segs = ip->gso_size && (uint32_t)th->plen > ip->gso_size
+				? ((uint32_t)th->plen + ip->gso_size - 1) / ip->gso_size : 1;
+	sk->segs_in += segs;
 	if (th->plen)
-		sk->data_segs_in++;
+		sk->data_segs_in += segs;
 	/* PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate — a RST is taken anyway,
 	 * a SYN gets a challenge ACK (tcp_validate_incoming) */
 	if (sk->tstamp_ok && th->opt.ts_ok && !(th->flags & TCPHDR_RST) && tcp_paws_discard(st, sk, th)) {

@@ -24,6 +24,7 @@ struct ipv4_repr {
 	bool srr;           /* carries a source-route option (LSRR/SSRR) */
 	bool csum_ok;       /* not on the wire: the device vouched for the transport checksum
 			     * (Linux's skb->ip_summed); ipv4_parse leaves it false */
+	uint16_t gso_size;  /* not on the wire: a GRO/GSO packet's segment size, or 0 */
 };
 
 /*

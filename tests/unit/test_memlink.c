@@ -2,6 +2,7 @@
  * stacks pinging across it in virtual time. */
 #include "testwire.h"
 #include <ustack/socket.h>
+#include <netinet/tcp.h>
 
 #include <string.h>
 
@@ -231,11 +232,93 @@ static void test_csum_offload(void **state)
 	}
 }
 
+/* What crosses with TSO: the largest TCP frame, how many exceed the MTU's 1514 bytes, and
+ * whether each one's IP total length is the frame's (a whole packet, not a cut one). */
+static size_t tso_largest;
+static unsigned tso_big, tso_badlen;
+static int watch_tso(void *arg, int dir, const uint8_t *f, size_t len)
+{
+	(void)arg, (void)dir;
+	if (len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[14 + 9] != 6)
+		return 0;
+	size_t tot = (size_t)f[16] << 8 | f[17];
+	tso_largest = len > tso_largest ? len : tso_largest;
+	tso_big += len > 1514;
+	tso_badlen += tot != len - 14;
+	return 0;
+}
+
+/*
+ * TSO across the link (params.tso), as GSO packets cross Linux's veth: TCP's packets of up to
+ * 64 KB arrive whole, the bytes intact — with and without loss, where a lost packet is 44
+ * segments' worth to recover — and the receiver counts the segments each stood for in
+ * tcpi_segs_in (gso_segs), TcpInSegs the packets.  Without tso, nothing crosses above the MTU.
+ */
+static void test_tso_packets_cross_whole(void **state)
+{
+	(void)state;
+	for (int run = 0; run < 3; run++) {
+		struct pair p;
+		struct ustack_memlink_params mp = { .tso = run > 0, .loss = run == 2 ? 0.02 : 0, .seed = 7 };
+		pair_init(&p, &mp);
+		tso_largest = tso_big = tso_badlen = 0;
+		ustack_memlink_set_filter(p.ml, watch_tso, NULL);
+		int l = ustack_socket(p.b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_DUT_IP) };
+		assert_int_equal(ustack_bind(p.b, l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(ustack_listen(p.b, l, 4), 0);
+		int c = ustack_socket(p.a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		ustack_connect(p.a, c, (struct sockaddr *)&sa, sizeof(sa));
+		ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 100000);
+		int s = ustack_accept4(p.b, l, NULL, NULL, SOCK_NONBLOCK);
+		assert_true(s >= 0);
+		enum { TOTAL = 4 << 20 };
+		static char data[TOTAL], got[TOTAL];
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (char)(i * 13 + (i >> 12));
+		size_t sent = 0, rcvd = 0;
+		for (int round = 0; round < 100000 && rcvd < TOTAL; round++) {
+			ssize_t w = ustack_send(p.a, c, data + sent, TOTAL - sent, 0);
+			if (w > 0)
+				sent += (size_t)w;
+			ssize_t r;
+			while ((r = ustack_recv(p.b, s, got + rcvd, TOTAL - rcvd, 0)) > 0)
+				rcvd += (size_t)r;
+			ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 1000);
+		}
+		assert_int_equal(rcvd, TOTAL);
+		assert_memory_equal(got, data, TOTAL);
+		assert_int_equal(tso_badlen, 0);
+		struct ustack_tcp_info ti;
+		socklen_t tl = sizeof(ti);
+		assert_int_equal(ustack_getsockopt(p.b, s, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+		uint64_t in_segs = 0, retrans = 0;
+		assert_int_equal(ustack_counter_get(p.b, "TcpInSegs", &in_segs), 0);
+		assert_int_equal(ustack_counter_get(p.a, "TcpRetransSegs", &retrans), 0);
+		/* every data segment of the MSS or less counted once: at least TOTAL / MSS */
+		assert_true(ti.tcpi_data_segs_in >= TOTAL / ti.tcpi_rcv_mss);
+		if (run == 0) {
+			assert_int_equal(tso_big, 0);
+			assert_true(tso_largest <= 1514);
+			assert_true(in_segs >= TOTAL / 1448);
+		} else {
+			assert_true(tso_big > 0);
+			assert_true(tso_largest > 32768 && tso_largest <= 65535 + 14);
+			/* packets, not the segments they carry (recovery resends smaller ones) */
+			assert_true(in_segs < ti.tcpi_segs_in / (run == 1 ? 10 : 2));
+		}
+		if (run == 2)
+			assert_true(retrans > 0);
+		pair_fini(&p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ping_across_clean_link_with_delay),
 		cmocka_unit_test(test_csum_offload),
+		cmocka_unit_test(test_tso_packets_cross_whole),
 		cmocka_unit_test(test_loss_is_seeded_and_reproducible),
 		cmocka_unit_test(test_total_loss_and_filter),
 		cmocka_unit_test(test_filter_drops_chosen_frames),
