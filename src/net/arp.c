@@ -29,14 +29,25 @@
 static void neigh_timer(struct ustack *st, struct utimer *t);
 static void neigh_gc_timer(struct ustack *st, struct utimer *t);
 
+/*
+ * arp_hashfn: the address (mixed with the device) times a random odd number, the top bits
+ * taken.  Every transmitted packet looks its next hop up here, so Linux keeps it to one
+ * multiplication rather than a SipHash: the table's entries are bounded by gc_thresh3 and
+ * a chain costs only that many compares, so a keyed multiply is enough to keep a remote
+ * sender from choosing a bucket it cannot see.
+ */
 static unsigned neigh_hash(struct ustack *st, int ifindex, uint32_t ip)
 {
-	uint32_t key[2] = { (uint32_t)ifindex, ip };
-	return (unsigned)secret_hash(&st->secrets, SECRET_HASH, key, sizeof(key)) & (NEIGH_HASH_SIZE - 1);
+	uint32_t val = ip ^ (uint32_t)ifindex * 0x61c88647u; /* hash32_ptr(dev): the device mixed in */
+	return (val * st->net->neigh.hash_rnd) >> (32 - NEIGH_HASH_SHIFT);
 }
 
 void neigh_init(struct ustack *st)
 {
+	/* neigh_hash_alloc: get_random_u32() | 1 (from the stack's keys, so a seeded stack's
+	 * buckets are the same every run) */
+	static const char tag[] = "neigh_hash_rnd";
+	st->net->neigh.hash_rnd = (uint32_t)secret_hash(&st->secrets, SECRET_HASH, tag, sizeof(tag)) | 1u;
 	timer_init(&st->net->neigh.gc_timer, neigh_gc_timer);
 }
 

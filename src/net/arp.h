@@ -32,10 +32,12 @@ struct neighbour {
 	struct utimer timer;
 };
 
-#define NEIGH_HASH_SIZE 256
+#define NEIGH_HASH_SHIFT 8
+#define NEIGH_HASH_SIZE (1u << NEIGH_HASH_SHIFT)
 
 struct neigh_table {
 	struct neighbour *hash[NEIGH_HASH_SIZE];
+	uint32_t hash_rnd;      /* neigh_hash_alloc's: random and odd */
 	unsigned entries;
 	struct utimer gc_timer;
 };

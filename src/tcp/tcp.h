@@ -570,6 +570,10 @@ struct tcp_state_tables {
 	void (*ep_wake)(struct ustack *st, struct sock *sk); /* the socket layer's hook (sk_wake_sk) */
 	struct ofo_node *ofo_free;  /* out-of-order run nodes kept for reuse (tcp_ofo.c) */
 	unsigned ofo_nfree;
+	/* tcp_cong_default's: the ops for the sysctl's name as it was when looked up (Linux keeps
+	 * the pointer, set when the sysctl is written) */
+	char cong_name[16];
+	const struct tcp_cong_ops *cong_ops;
 	struct tfo_metrics **tfo_cache; /* Fast Open cookies by destination (tcp_fastopen.c) */
 	uint64_t tfo_active_disable_stamp; /* µs: active Fast Open paused then (blackhole) */
 	unsigned tfo_active_disable_times; /* ... for the how-many-th time in a row */

@@ -268,10 +268,17 @@ const struct tcp_cong_ops *tcp_cong_find(const char *name)
 	return NULL;
 }
 
+/* Every new socket asks; the name is looked up again only when the sysctl's bytes changed. */
 const struct tcp_cong_ops *tcp_cong_default(struct ustack *st)
 {
-	const struct tcp_cong_ops *ops = tcp_cong_find(st->sysctl.tcp_congestion_control);
-	return ops ? ops : &tcp_cong_list[0];
+	struct tcp_state_tables *t = st->tcp;
+	_Static_assert(sizeof(t->cong_name) == sizeof(st->sysctl.tcp_congestion_control), "same size");
+	if (!t->cong_ops || memcmp(t->cong_name, st->sysctl.tcp_congestion_control, sizeof(t->cong_name))) {
+		const struct tcp_cong_ops *ops = tcp_cong_find(st->sysctl.tcp_congestion_control);
+		memcpy(t->cong_name, st->sysctl.tcp_congestion_control, sizeof(t->cong_name));
+		t->cong_ops = ops ? ops : &tcp_cong_list[0];
+	}
+	return t->cong_ops;
 }
 
 /* tcp_cong_avoid: called for every ACK that advances snd_una outside recovery. */

@@ -59,15 +59,22 @@ int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct 
 	bool tso = seg->gso_size && plen > seg->gso_size;
 	/* a device that completes checksums (USTACK_IF_CSUM: the in-memory link, as loopback) */
 	const struct netdev *dev = tso ? NULL : netdev_get(st, rt->ifindex);
-	struct tcp_repr r = {
-		.sport = seg->lport, .dport = seg->rport, .seq = seg->seq, .ack = seg->ack,
-		.flags = seg->flags, .window = seg->window, .urg = seg->urg, .opt = seg->opt, .plen = plen,
-		.partial_csum = tso || (dev && (dev->offloads & USTACK_IF_CSUM)),
-	};
+	/* the header's fields one by one: an initialiser would clear the options too, which
+	 * tcp_emit_opts takes from seg (one packet in and out of a handshake each, so it shows) */
+	struct tcp_repr r;
+	r.sport = seg->lport;
+	r.dport = seg->rport;
+	r.seq = seg->seq;
+	r.ack = seg->ack;
+	r.flags = seg->flags;
+	r.window = seg->window;
+	r.urg = seg->urg;
+	r.plen = plen;
+	r.partial_csum = tso || (dev && (dev->offloads & USTACK_IF_CSUM));
 	uint8_t *b = pkt_put(p, hlen + plen);
 	if (plen) /* the payload is copied once, from the send ring into the packet */
 		tcp_buf_peek(seg->payload, seg->off, b + hlen, plen);
-	tcp_emit(b, &r, seg->laddr, seg->raddr);
+	tcp_emit_opts(b, &r, &seg->opt, seg->laddr, seg->raddr);
 	if (tso) {
 		p->gso_size = seg->gso_size;
 		MIB_ADD(st, TcpOutSegs, (plen + seg->gso_size - 1) / seg->gso_size); /* tcp_skb_pcount */
@@ -89,14 +96,26 @@ static void seg_from_sock(struct tcp_seg_out *seg, struct sock *sk, uint8_t flag
 	if ((sk->ecn_flags & (TCP_ECN_OK | TCP_ECN_DEMAND_CWR)) == (TCP_ECN_OK | TCP_ECN_DEMAND_CWR) &&
 	    !(flags & TCPHDR_SYN))
 		flags |= TCPHDR_ECE;
-	*seg = (struct tcp_seg_out){
-		.laddr = sk->node.laddr, .raddr = sk->node.raddr,
-		.lport = sk->node.lport, .rport = sk->node.rport,
-		.flags = flags, .id_set = true, .id = sk->inet_id++,
-		/* ip_dont_fragment; IP_TOS without the ECN bits (tcp_ecn_send sets them) */
-		.df = sk->pmtudisc == IP_PMTUDISC_WANT || sk->pmtudisc == IP_PMTUDISC_DO,
-		.tos = (uint8_t)(sk->tos & ~3u), .ttl = sk->ttl,
-	};
+	/* field by field, not a compound literal: clearing the whole thing (SACK blocks, a
+	 * cookie) cost more than building the segment, on every segment sent */
+	seg->laddr = sk->node.laddr;
+	seg->raddr = sk->node.raddr;
+	seg->lport = sk->node.lport;
+	seg->rport = sk->node.rport;
+	seg->seq = seg->ack = 0;
+	seg->flags = flags;
+	seg->window = 0;
+	tcp_opts_clear(&seg->opt);
+	/* ip_dont_fragment; IP_TOS without the ECN bits (tcp_ecn_send sets them) */
+	seg->df = sk->pmtudisc == IP_PMTUDISC_WANT || sk->pmtudisc == IP_PMTUDISC_DO;
+	seg->tos = (uint8_t)(sk->tos & ~3u);
+	seg->ttl = sk->ttl;
+	seg->id_set = true;
+	seg->id = sk->inet_id++;
+	seg->payload = NULL;
+	seg->off = seg->plen = 0;
+	seg->urg = 0;
+	seg->gso_size = 0;
 }
 
 static void ts_option(struct ustack *st, struct tcp_opts *o, uint32_t ts_off, uint32_t tsecr)

@@ -39,28 +39,3 @@ uint32_t csum_partial(const void *buf, size_t len, uint32_t sum)
 		acc = (acc & 0xffffffffu) + (acc >> 32);
 	return (uint32_t)acc;
 }
-
-uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	/* The sum was taken over native-endian words; on a little-endian host that is the
-	 * byte-swapped big-endian sum, so swap back before returning the host-order value. */
-	uint16_t r = (uint16_t)~sum;
-	const uint16_t one = 1;
-	if (*(const uint8_t *)&one)
-		r = (uint16_t)(r << 8 | r >> 8);
-	return r;
-}
-
-uint32_t csum_pseudo(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t len)
-{
-	uint8_t ph[12];
-	ph[0] = (uint8_t)(saddr >> 24); ph[1] = (uint8_t)(saddr >> 16);
-	ph[2] = (uint8_t)(saddr >> 8);  ph[3] = (uint8_t)saddr;
-	ph[4] = (uint8_t)(daddr >> 24); ph[5] = (uint8_t)(daddr >> 16);
-	ph[6] = (uint8_t)(daddr >> 8);  ph[7] = (uint8_t)daddr;
-	ph[8] = 0; ph[9] = proto;
-	ph[10] = (uint8_t)(len >> 8); ph[11] = (uint8_t)len;
-	return csum_partial(ph, sizeof(ph), 0);
-}

@@ -117,10 +117,28 @@ enum tcp_parse_err tcp_parse_trusted(const uint8_t *b, size_t len, struct tcp_re
 	return TCP_OK;
 }
 
+/* What tcp_options_write will write, counted without writing it (tcp_syn_options and
+ * tcp_established_options size the header the same way before building it). */
 size_t tcp_options_len(const struct tcp_opts *opt, bool syn)
 {
-	uint8_t tmp[TCP_MAX_OPTLEN + 16];
-	return tcp_options_write(tmp, opt, syn);
+	size_t n = 0;
+	if (syn && opt->mss_ok)
+		n += 4;
+	if (opt->ts_ok)
+		n += 12;                 /* SACK-permitted rides in the timestamps' two NOPs */
+	else if (syn && opt->sack_ok)
+		n += 4;
+	if (syn && opt->ws_ok)
+		n += 4;
+	if (opt->nsack) {
+		unsigned room = (unsigned)(TCP_MAX_OPTLEN - n - 4) / 8;
+		unsigned k = opt->nsack < room ? opt->nsack : room;
+		if (k)
+			n += 4 + 8 * (size_t)k;
+	}
+	if (opt->fastopen)
+		n = (n + (opt->fastopen_exp ? 4u : 2u) + opt->cookie_len + 3u) & ~(size_t)3;
+	return n;
 }
 
 size_t tcp_options_write(uint8_t *o, const struct tcp_opts *opt, bool syn)
@@ -197,8 +215,14 @@ size_t tcp_options_write(uint8_t *o, const struct tcp_opts *opt, bool syn)
 
 size_t tcp_emit(uint8_t *b, const struct tcp_repr *r, uint32_t saddr, uint32_t daddr)
 {
+	return tcp_emit_opts(b, r, &r->opt, saddr, daddr);
+}
+
+size_t tcp_emit_opts(uint8_t *b, const struct tcp_repr *r, const struct tcp_opts *opt, uint32_t saddr,
+		     uint32_t daddr)
+{
 	bool syn = r->flags & TCPHDR_SYN;
-	size_t optlen = tcp_options_write(b + TCP_HLEN, &r->opt, syn);
+	size_t optlen = tcp_options_write(b + TCP_HLEN, opt, syn);
 	size_t hlen = TCP_HLEN + optlen;
 	wr16(b, r->sport);
 	wr16(b + 2, r->dport);

@@ -101,6 +101,18 @@ size_t tcp_options_write(uint8_t *o, const struct tcp_opts *opt, bool syn);
  * the checksum over all of it.  Returns the header length.
  */
 size_t tcp_emit(uint8_t *b, const struct tcp_repr *r, uint32_t saddr, uint32_t daddr);
+/* The same with the options apart: r->opt is not read (a sender keeps its own, and copying
+ * them into a repr costs as much as the rest of the header). */
+size_t tcp_emit_opts(uint8_t *b, const struct tcp_repr *r, const struct tcp_opts *opt, uint32_t saddr,
+		     uint32_t daddr);
+/* No options: what each field of tcp_opts says is absent, without clearing the SACK blocks
+ * or the cookie, which are read only as nsack and cookie_len say. */
+static inline void tcp_opts_clear(struct tcp_opts *o)
+{
+	o->mss_ok = o->ws_ok = o->sack_ok = o->ts_ok = o->fastopen = o->fastopen_exp = false;
+	o->nsack = 0;
+	o->cookie_len = 0;
+}
 /* tcpdump-style flags: "S", "S.", ".", "R.", "F.", "P." ... */
 /* tcpdump's flag letters ("S.", "FP.", all eight: "SFRPUEW."), NUL-terminated */
 #define TCP_FLAGS_STR 9

@@ -137,6 +137,27 @@ static size_t raw_segment(uint8_t *b, const uint8_t *opts, size_t optlen)
 	return 20 + optlen;
 }
 
+/* tcp_options_len counts without writing: the same as what tcp_options_write writes, for every
+ * combination of options, SACK block count and cookie, on a SYN and on other segments. */
+static void test_options_len_counts_what_is_written(void **state)
+{
+	(void)state;
+	for (unsigned m = 0; m < 64 * 5 * 2; m++) {
+		struct tcp_opts o;
+		memset(&o, 0, sizeof(o));
+		o.mss_ok = m & 1, o.ws_ok = m >> 1 & 1, o.sack_ok = m >> 2 & 1, o.ts_ok = m >> 3 & 1;
+		o.fastopen = m >> 4 & 1, o.fastopen_exp = m >> 5 & 1;
+		o.nsack = (uint8_t)(m / 64 % 5);
+		o.cookie_len = o.fastopen && (m / 320) ? (uint8_t)(4 + m % 13) : 0;
+		if (o.cookie_len > TCP_FASTOPEN_COOKIE_MAX)
+			o.cookie_len = TCP_FASTOPEN_COOKIE_MAX;
+		for (int syn = 0; syn < 2; syn++) {
+			uint8_t out[128];
+			assert_int_equal(tcp_options_len(&o, syn), tcp_options_write(out, &o, syn));
+		}
+	}
+}
+
 static void test_malformed_options_tolerated_like_linux(void **state)
 {
 	(void)state;
@@ -294,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_non_syn_omits_syn_only_options),
 		cmocka_unit_test(test_sack_blocks_fit_the_room),
 		cmocka_unit_test(test_fastopen_cookie_layouts),
+		cmocka_unit_test(test_options_len_counts_what_is_written),
 		cmocka_unit_test(test_malformed_options_tolerated_like_linux),
 		cmocka_unit_test(test_testwire_option_builder),
 		cmocka_unit_test(test_header_errors),
