@@ -141,8 +141,11 @@ int ustack_memlink_deliver(struct ustack_memlink *ml)
 {
 	int n = 0;
 	uint64_t now = ml->clock->now_us(ml->clock->arg);
+	struct netem_slot *done = NULL; /* the frame just delivered: given back with the next take */
 	for (;;) {
 		pthread_mutex_lock(&ml->lock);
+		if (done)
+			netem_release(&ml->em, done);
 		/* the earlier of the two directions' heads, so time order holds across both */
 		int d = -1;
 		for (int k = 0; k < 2; k++)
@@ -160,10 +163,7 @@ int ustack_memlink_deliver(struct ustack_memlink *ml)
 			ustack_input_flags(to->st, to->ifindex, s->data, s->len,
 					   ml->csum_offload ? USTACK_RX_CSUM_OK | USTACK_RX_GSO_SIZE(s->gso_size) : 0);
 		n++;
-
-		pthread_mutex_lock(&ml->lock);
-		netem_release(&ml->em, s);
-		pthread_mutex_unlock(&ml->lock);
+		done = s;
 	}
 }
 

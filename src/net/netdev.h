@@ -45,8 +45,14 @@ struct netdev {
 struct netdev *netdev_get(struct ustack *st, int ifindex);
 /* A frame arrived on dev: link-layer checks, then ARP or IP. */
 void netdev_rx(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len, unsigned flags);
-/* Capture (net/pcap.c): a no-op unless a pcap file or a live capture is on for dev. */
-void netdev_pcap_write(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len);
+/* Capture (net/pcap.c): a no-op unless a pcap file or a live capture is on for dev, which
+ * every frame in and out asks here, inline. */
+void netdev_capture(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len);
+static inline void netdev_pcap_write(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len)
+{
+	if (dev->pcap || dev->ncap)
+		netdev_capture(st, dev, f, len);
+}
 void netdev_pcap_close(struct netdev *dev);
 /* Hands a finished frame (link header included) to the driver and frees the pkt. */
 void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p);

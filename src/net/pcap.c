@@ -123,10 +123,8 @@ void ustack_capture_wire_tx(struct ustack *st, int ifindex, const uint8_t *frame
 	stack_unlock(st);
 }
 
-void netdev_pcap_write(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len)
+void netdev_capture(struct ustack *st, struct netdev *dev, const uint8_t *f, size_t len)
 {
-	if (!dev->pcap && !dev->ncap)
-		return; /* the common case: nobody is capturing */
 	uint64_t wall = (uint64_t)((int64_t)st->now + dev->cap_wall_off);
 	struct capture *c = dev->pcap;
 	if (c) {
