@@ -128,7 +128,7 @@ int ustack_diag_snapshot(struct ustack *st, struct ustack_diag_sock *buf, size_t
 		}
 	}
 	for (uint32_t i = 0; i < inet_ehash_chains(t); i++) {
-		for (struct ehash_node *e = inet_ehash_chain(t, i); e; e = e->next) {
+		for (struct ehash_node *e = inet_ehash_chain(t, i); e; e = inet_ehash_next(e)) {
 			if (count < n) {
 				if (e->state == TCP_NEW_SYN_RECV)
 					fill_req(st, (const struct request_sock *)e, &buf[count]);
@@ -217,7 +217,7 @@ int ustack_sockstat(struct ustack *st, struct ustack_sockstat *s)
 		for (struct sock *sk = t->lhash[i]; sk; sk = sk->lnext)
 			s->tcp_inuse++;
 	for (uint32_t i = 0; i < inet_ehash_chains(t); i++)
-		for (struct ehash_node *e = inet_ehash_chain(t, i); e; e = e->next) {
+		for (struct ehash_node *e = inet_ehash_chain(t, i); e; e = inet_ehash_next(e)) {
 			if (e->state == TCP_NEW_SYN_RECV || e->state == TCP_TIME_WAIT)
 				continue;
 			const struct sock *sk = (const struct sock *)e;

@@ -50,9 +50,11 @@ enum { SS_UNCONNECTED = 1, SS_CONNECTING, SS_CONNECTED };
 #define TCP_ATO_MIN_MS 40u        /* the delayed ACK's shortest timeout (HZ / 25) */
 
 /* Both full sockets and request sockets live in the established hash, keyed by 4-tuple,
- * as in Linux (request sockets are TCP_NEW_SYN_RECV entries of the ehash). */
+ * as in Linux (request sockets are TCP_NEW_SYN_RECV entries of the ehash).  A chain's links
+ * are words that point at the next entry and say a little about it (inet_hashtables.c, "Link
+ * words"): follow one with inet_ehash_next. */
 struct ehash_node {
-	struct ehash_node *next, **pprev;
+	uintptr_t next, *pprev;
 	uint32_t laddr, raddr; /* host order */
 	uint16_t lport, rport;
 	uint8_t state;         /* TCP_NEW_SYN_RECV marks a request_sock, TCP_TIME_WAIT a timewait */
@@ -547,11 +549,11 @@ struct tcp_ring_cache {
 };
 
 struct tcp_state_tables {
-	struct ehash_node **ehash;
+	uintptr_t *ehash;           /* chains' heads: link words (inet_hashtables.c) */
 	uint32_t ehash_mask;
 	/* a doubling in progress (inet_hashtables.c, ehash_migrate): the old table's buckets below
 	 * ehash_migrated are in ehash, the others still in ehash_old */
-	struct ehash_node **ehash_old;
+	uintptr_t *ehash_old;
 	uint32_t ehash_old_mask, ehash_migrated;
 	uint32_t ehash_count;       /* entries: the table doubles when they pass its size */
 	uint32_t ehash_secret;      /* inet_ehash_secret: keys the 4-tuple's hash */
@@ -609,6 +611,8 @@ void inet_ehash_insert(struct ustack *st, struct ehash_node *n);
  * table's unmigrated ones included while the table doubles; a chain may be NULL (empty). */
 uint32_t inet_ehash_chains(const struct tcp_state_tables *t);
 struct ehash_node *inet_ehash_chain(const struct tcp_state_tables *t, uint32_t i);
+/* The entry after n on its chain, or NULL. */
+struct ehash_node *inet_ehash_next(const struct ehash_node *n);
 void inet_ehash_remove(struct ustack *st, struct ehash_node *n);
 int inet_hash_connect(struct ustack *st, struct sock *sk);
 void inet_put_port(struct ustack *st, struct sock *sk);

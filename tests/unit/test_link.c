@@ -317,6 +317,65 @@ static void all_reachable(const int *afd, const int *bfd, int n)
 }
 
 /*
+ * The established hash's link words (inet_hashtables.c): each says its entry's tag and whether
+ * it ends its chain, so a lookup can pass a lone stranger without loading it.  Forty thousand
+ * entries go in (several doublings, each migrated a few buckets per insert), a third come out
+ * and go back, in an order that leaves many a chain's "last" word stale; through all of it
+ * every entry present is found as itself, every one removed and every 4-tuple never inserted
+ * is not, a walk sees each entry once, and the count ends at zero.
+ */
+static void test_ehash_link_words(void **state)
+{
+	(void)state;
+	enum { N = 40000 };
+	struct ehash_node *e = calloc(N, sizeof(*e));
+	bool *in = calloc(N, sizeof(*in));
+	assert_non_null(e);
+	assert_non_null(in);
+	struct ustack *st = B.st;
+	uint32_t x = 2463534242u;
+	for (int i = 0; i < N; i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		/* distinct tuples: the index in the remote address, the rest random */
+		e[i] = (struct ehash_node){ .laddr = x, .raddr = 0x0a000000u + (uint32_t)i, .lport = (uint16_t)(x >> 7),
+					    .rport = (uint16_t)(x >> 19), .state = TCP_ESTABLISHED };
+	}
+	uint32_t count0 = st->tcp->ehash_count;
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++)
+			if (!in[i] && (round == 0 || i % 3 != 0 || round == 2)) {
+				inet_ehash_insert(st, &e[i]);
+				in[i] = true;
+			}
+		for (int i = N - 1; i >= 0; i -= 1 + (i % 3 == 1)) /* newest first: stale "last" words */
+			if (round < 2 && i % 3 == 0 && in[i]) {
+				inet_ehash_remove(st, &e[i]);
+				in[i] = false;
+			}
+		for (int i = 0; i < N; i++) {
+			struct ehash_node *f = inet_lookup_established(st, e[i].laddr, e[i].lport, e[i].raddr, e[i].rport);
+			assert_ptr_equal(f, in[i] ? &e[i] : NULL);
+			/* the same ports and address, another remote address: never inserted */
+			assert_null(inet_lookup_established(st, e[i].laddr, e[i].lport, 0x0b000000u + (uint32_t)i, e[i].rport));
+		}
+		uint32_t seen = 0, want = 0;
+		for (uint32_t c = 0; c < inet_ehash_chains(st->tcp); c++)
+			for (struct ehash_node *n = inet_ehash_chain(st->tcp, c); n; n = inet_ehash_next(n))
+				seen += n >= e && n < e + N;
+		for (int i = 0; i < N; i++)
+			want += in[i];
+		assert_int_equal(seen, want);
+		assert_int_equal(st->tcp->ehash_count, count0 + want);
+	}
+	for (int i = 0; i < N; i++)
+		if (in[i])
+			inet_ehash_remove(st, &e[i]);
+	assert_int_equal(st->tcp->ehash_count, count0);
+	free(in);
+	free(e);
+}
+
+/*
  * The established hash doubles without a pause (inet_hashtables.c, ehash_migrate): while the
  * old table's buckets are being moved a few per insert, every connection is still found —
  * those in buckets already moved and those not — and a walk over the table (the diag snapshot)
@@ -482,6 +541,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_input_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_cache_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ehash_grows_incrementally, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ehash_link_words, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_subscription_by_kind, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
