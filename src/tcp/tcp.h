@@ -54,7 +54,7 @@ enum { SS_UNCONNECTED = 1, SS_CONNECTING, SS_CONNECTED };
  * are words that point at the next entry and say a little about it (inet_hashtables.c, "Link
  * words"): follow one with inet_ehash_next. */
 struct ehash_node {
-	uintptr_t next, *pprev;
+	uintptr_t next;        /* a link word; its bit 0 says this entry is in the table */
 	uint32_t laddr, raddr; /* host order */
 	uint16_t lport, rport;
 	uint8_t state;         /* TCP_NEW_SYN_RECV marks a request_sock, TCP_TIME_WAIT a timewait */
@@ -88,6 +88,8 @@ struct inet_timewait_sock {
 	uint32_t last_oow_ack_ms;  /* tw_last_oow_ack_time, plus one: 0 for none */
 	uint16_t ts_recent_stamp;  /* seconds (mod 2^16) ts_recent was taken */
 	uint16_t rcv_wnd;          /* the window field of our ACKs (tw_rcv_wnd >> tw_rcv_wscale) */
+	uint8_t spare[8];          /* free since the hash lost its back pointers: an entry stays one
+				    * cache line, and a pool chunk a power of two of them */
 };
 
 /*
