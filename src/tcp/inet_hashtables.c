@@ -19,7 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* The established hash starts small and doubles as it fills (load factor 1), up to
+/* The established hash starts small and doubles as it fills (at half load, below), up to
  * EHASH_MAX buckets (Linux sizes its table once from memory, thash_entries; a userspace stack
  * may hold one connection or ten million): an instance costs 2 KB here, not 512 KB. */
 #define EHASH_MIN (1u << 8)
@@ -30,8 +30,8 @@
  * check that its 4-tuple is free, a SYN's look before the listener — pays one cache miss per
  * stranger on the chain (perf annotate: 70% of inet_lookup_established on the first load of
  * a stranger, 27% on the bucket).  Half the load, half the strangers, for 8 more bytes of
- * bucket per connection.  (A lookup that hits finds its entry at the chain's head: entries go
- * in first, and a connection's packets follow its insert.)
+ * bucket per connection.  (A lookup that hits mostly finds its entry at or near the chain's
+ * head: entries go in first, and a connection's packets follow its insert.)
  */
 #define EHASH_LOAD 2u
 #define PERTURB_SIZE 256u
@@ -65,51 +65,58 @@ static uint32_t inet_ehashfn(struct ustack *st, uint32_t laddr, uint16_t lport, 
 
 /*
  * Link words.  A bucket, and each entry's next, is not a bare pointer but a word that also
- * says two things about the entry it points at: fourteen bits of its hash (bits the bucket's
- * index does not use, up to a table of 2^18) and whether it ends its chain.  At a million
+ * says two things about the entry it points at: six bits of its hash (bits the bucket's index
+ * never uses: the table stops at 2^24) and whether it ends its chain.  At a million
  * connections neither the table nor any socket is in the cache, and a lookup that finds
  * nothing — connect() checking that its 4-tuple is free, a SYN looked up before its
  * listener — used to load every stranger on its chain, a cache miss each: now a lone stranger
  * with another tag is passed without loading it (Swiss tables keep tags beside the slots for
- * the same reason).  The bits sit above the 48 that a user-space pointer uses on x86-64 and
- * arm64; a pointer that needs them (5-level paging) is stored bare, which says nothing and
- * costs the load as before.
+ * the same reason).  The word's bits 48-55 hold it: above the 48 bits of address a user-space
+ * pointer has on x86-64 and arm64 (Linux maps nothing higher unless asked to, even with 5-level
+ * paging or 52-bit addresses), below the top byte, which arm64's top-byte-ignore lets pointer
+ * tags use (MTE, HWASan) and is kept as it is.  A pointer with bits in 48-54 is stored bare,
+ * which says nothing and costs the load as before; one with bit 55 could not be told from a
+ * word and is refused (abort: nothing here maps memory there).
  *
  * What a word says stays true: it describes the entry it points at, and an entry's tag never
  * changes, nor does an entry that ends its chain ever get a successor (entries go in at the
- * head).  Removal copies the removed entry's own next word into its predecessor, the same
- * entry described, and marks the word before that "ends its chain" when the last one went.
+ * head; a doubling rebuilds the words of what it moves).  Removal copies the removed entry's
+ * own next word into its predecessor, the same entry described, and marks the word before
+ * that "ends its chain" when the last one went.
  *
  * Chains are singly linked.  Linux's hlist_nulls has a back pointer in every entry, which an
  * insert at the head must write into the entry that was first — a stranger, one more cache
  * miss on nearly half of all inserts (three a connection: the client, the request, the
- * child).  Removal instead walks from the bucket to the entry, past only those that went in
- * after it on the same chain: none for a request socket, half a chain on average for a
- * connection.  An entry's own bit 0 (EH_HASHED; the entries are 8-byte aligned) says whether
- * it is in the table.
+ * child).  Removal instead walks from the bucket to the entry, past those in front of it on
+ * the same chain — mostly ones that went in after it: seldom any for a request socket, which
+ * lives a round trip, half a chain on average for a connection.  An entry's own bit 0
+ * (EH_HASHED; the entries are 8-byte aligned) says whether it is in the table.
  */
-#define EH_INFO ((uintptr_t)1 << 63) /* the word says something: the two fields below */
-#define EH_LAST ((uintptr_t)1 << 62) /* the entry pointed at ends its chain */
+_Static_assert(sizeof(uintptr_t) == 8, "link words need 64-bit pointers");
 #define EH_TAG_SHIFT 48
-#define EH_TAG_MASK ((uintptr_t)0x3fff)
-#define EH_PTR_MASK (((uintptr_t)1 << EH_TAG_SHIFT) - 1)
-#define EH_HASHED ((uintptr_t)1)     /* in an entry's own next word: the entry is in the table */
+#define EH_FIELD ((uintptr_t)0xff << EH_TAG_SHIFT) /* bits 48-55: what a word says */
+#define EH_INFO ((uintptr_t)1 << 55)           /* the word says something: the two fields below */
+#define EH_LAST ((uintptr_t)1 << 54)           /* the entry pointed at ends its chain */
+#define EH_TAG_MASK ((uintptr_t)0x3f)          /* ... and its tag, bits 48-53 */
+#define EH_HASHED ((uintptr_t)1)               /* in an entry's own next word: it is in the table */
 
 static inline struct ehash_node *eh_ptr(uintptr_t w)
 {
-	return (struct ehash_node *)((w & EH_INFO ? w & EH_PTR_MASK : w) & ~EH_HASHED);
+	return (struct ehash_node *)((w & EH_INFO ? w & ~EH_FIELD : w) & ~EH_HASHED);
 }
 
 static inline uintptr_t eh_tag(uint32_t h)
 {
-	return (uintptr_t)(h >> 18) & EH_TAG_MASK;
+	return (uintptr_t)(h >> 24) & EH_TAG_MASK;
 }
 
 static inline uintptr_t eh_word(struct ehash_node *n, uint32_t h, bool last)
 {
 	uintptr_t p = (uintptr_t)n;
-	if (p & ~EH_PTR_MASK)
-		return p; /* a pointer with bits up there: bare */
+	if (p & EH_INFO)
+		abort(); /* an address no mapping of ours has: it cannot be told from a word */
+	if (p & EH_FIELD)
+		return p; /* bits there: stored bare */
 	return p | EH_INFO | (last ? EH_LAST : 0) | eh_tag(h) << EH_TAG_SHIFT;
 }
 
@@ -207,14 +214,14 @@ static void ehash_link(uintptr_t *head, struct ehash_node *n, uint32_t h)
 }
 
 /*
- * Growing the established hash without a pause.  The table doubles when it holds as many
- * entries as buckets (load factor 1), up to EHASH_MAX.  Moving every entry at once cost a
+ * Growing the established hash without a pause.  The table doubles when it holds half as many
+ * entries as buckets (EHASH_LOAD), up to EHASH_MAX.  Moving every entry at once cost a
  * pause proportional to the table — a second at eight million connections, every packet of
  * every connection waiting behind it.  So a doubling only allocates the new table (zeroed
  * pages, mapped lazily) and keeps the old one; each insert then moves the next few old buckets
  * (ehash_migrate), and a bucket not yet moved is looked up where it is (ehash_head).  The next
- * doubling is due only after as many inserts as the old table had buckets, and each moves at
- * least one, so a doubling is always over before the next begins (and ehash_grow finishes one
+ * doubling is due only after half as many inserts as the old table had buckets, and each moves
+ * four, so a doubling is always over before the next begins (and ehash_grow finishes one
  * that is not, should removals and inserts have kept the count hovering).  A removal finds its
  * entry's chain as a lookup does (ehash_head), in whichever table it is.  Linux has no such
  * problem: it sizes its table once, from memory, at boot (thash_entries).

@@ -557,7 +557,7 @@ struct tcp_state_tables {
 	 * ehash_migrated are in ehash, the others still in ehash_old */
 	uintptr_t *ehash_old;
 	uint32_t ehash_old_mask, ehash_migrated;
-	uint32_t ehash_count;       /* entries: the table doubles when they pass its size */
+	uint32_t ehash_count;       /* entries: the table doubles when they reach half its size */
 	uint32_t ehash_secret;      /* inet_ehash_secret: keys the 4-tuple's hash */
 	struct sock **lhash;       /* listeners, by port */
 	struct bind_bucket **bhash[BHASH_PAGES]; /* by port: pages made on first use */
