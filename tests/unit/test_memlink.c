@@ -181,6 +181,21 @@ static void test_reorder_and_queue_limit(void **state)
 	assert_true(r2.n < 20);
 }
 
+/* A connection from a to b:80 across the link; returns a's descriptor, *s b's accepted one. */
+static int tcp_connected(struct pair *p, int *s)
+{
+	int l = ustack_socket(p->b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_DUT_IP) };
+	assert_int_equal(ustack_bind(p->b, l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(ustack_listen(p->b, l, 4), 0);
+	int c = ustack_socket(p->a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	ustack_connect(p->a, c, (struct sockaddr *)&sa, sizeof(sa));
+	ustack_memlink_run(p->ml, &p->vc, p->vc.now_us + 100000);
+	*s = ustack_accept4(p->b, l, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(*s >= 0);
+	return c;
+}
+
 /* Every TCP segment's checksum, as a frame crosses: valid (0 over the segment) or not. */
 static unsigned tcp_frames, tcp_valid;
 static int count_csums(void *arg, int dir, const uint8_t *f, size_t len)
@@ -207,15 +222,7 @@ static void test_csum_offload(void **state)
 		tcp_frames = tcp_valid = 0;
 		ustack_memlink_set_filter(p.ml, count_csums, NULL);
 		assert_int_equal(ping_n(&p, 2), 2);
-		int l = ustack_socket(p.b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_DUT_IP) };
-		assert_int_equal(ustack_bind(p.b, l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-		assert_int_equal(ustack_listen(p.b, l, 4), 0);
-		int c = ustack_socket(p.a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		ustack_connect(p.a, c, (struct sockaddr *)&sa, sizeof(sa));
-		ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 100000);
-		int s = ustack_accept4(p.b, l, NULL, NULL, SOCK_NONBLOCK);
-		assert_true(s >= 0);
+		int s, c = tcp_connected(&p, &s);
 		static char data[20000], got[20000];
 		for (size_t i = 0; i < sizeof(data); i++)
 			data[i] = (char)(i * 13);
@@ -263,15 +270,7 @@ static void test_tso_packets_cross_whole(void **state)
 		pair_init(&p, &mp);
 		tso_largest = tso_big = tso_badlen = 0;
 		ustack_memlink_set_filter(p.ml, watch_tso, NULL);
-		int l = ustack_socket(p.b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_DUT_IP) };
-		assert_int_equal(ustack_bind(p.b, l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-		assert_int_equal(ustack_listen(p.b, l, 4), 0);
-		int c = ustack_socket(p.a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		ustack_connect(p.a, c, (struct sockaddr *)&sa, sizeof(sa));
-		ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 100000);
-		int s = ustack_accept4(p.b, l, NULL, NULL, SOCK_NONBLOCK);
-		assert_true(s >= 0);
+		int s, c = tcp_connected(&p, &s);
 		enum { TOTAL = 4 << 20 };
 		static char data[TOTAL], got[TOTAL];
 		for (size_t i = 0; i < sizeof(data); i++)
