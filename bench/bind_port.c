@@ -25,12 +25,11 @@
 #include <ustack/socket.h>
 #include <ustack/stack.h>
 #include <ustack/sysctl.h>
+#include "benchpair.h"
 
 #define NADDR 8 /* client addresses: 8 × 64k 4-tuples to the one port */
 
-static struct ustack *ua, *ub;
-static struct ustack_memlink *ml;
-static struct ustack_vclock vc;
+static struct bench_pair pair; /* the client (pair.a) and the server (pair.b) */
 
 static double now_s(void)
 {
@@ -49,52 +48,43 @@ static int sock(struct ustack *st, int reuseport)
 static int bind_listen(int fd, int listen)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
-	if (ustack_bind(ub, fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (ustack_bind(pair.b, fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -1;
-	return listen ? ustack_listen(ub, fd, 4096) : 0;
+	return listen ? ustack_listen(pair.b, fd, 4096) : 0;
 }
 
 static int run(long n)
 {
-	ustack_vclock_init(&vc, 0);
-	static const uint8_t sa_seed[32] = { 1 }, sb_seed[32] = { 2 };
-	struct ustack_config ca = { .clock = &vc.clock, .secret_seed = sa_seed, .name = "client" };
-	struct ustack_config cb = { .clock = &vc.clock, .secret_seed = sb_seed, .name = "server" };
-	ua = ustack_create(&ca);
-	ub = ustack_create(&cb);
-	ml = ustack_memlink_create(&vc.clock, NULL);
-	static const uint8_t ma[6] = { 2, 0, 0, 0, 0, 1 }, mb[6] = { 2, 0, 0, 0, 0, 2 };
-	int ia = ustack_memlink_attach(ml, 0, ua, "m0", ma, 1500);
-	int ib = ustack_memlink_attach(ml, 1, ub, "m0", mb, 1500);
+	bench_pair_create(&pair);
 	for (int i = 0; i < NADDR; i++) /* 192.0.2.10/24, then .11 to .17 as /32s (no second route) */
-		if (ustack_addr_add(ua, ia, (struct in_addr){ htonl(0xc000020au + (uint32_t)i) }, i ? 32 : 24) < 0) {
+		if (ustack_addr_add(pair.a, pair.ia, (struct in_addr){ htonl(0xc000020au + (uint32_t)i) }, i ? 32 : 24) < 0) {
 			fprintf(stderr, "address %d: %s\n", i, strerror(errno));
 			return -1;
 		}
-	ustack_addr_add(ub, ib, (struct in_addr){ htonl(0xc0000202u) }, 24);
+	ustack_addr_add(pair.b, pair.ib, (struct in_addr){ htonl(0xc0000202u) }, 24);
 	char v[32];
 	snprintf(v, sizeof(v), "%ld", n + 1024);
-	ustack_sysctl_set(ua, "fs.nr_open", v);
-	ustack_sysctl_set(ub, "fs.nr_open", v);
-	ustack_sysctl_set(ua, "net.ipv4.ip_local_port_range", "1024 65535");
-	int lfd = sock(ub, 1);
+	ustack_sysctl_set(pair.a, "fs.nr_open", v);
+	ustack_sysctl_set(pair.b, "fs.nr_open", v);
+	ustack_sysctl_set(pair.a, "net.ipv4.ip_local_port_range", "1024 65535");
+	int lfd = sock(pair.b, 1);
 	if (bind_listen(lfd, 1) < 0) {
 		fprintf(stderr, "listen: %s\n", strerror(errno));
 		return -1;
 	}
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(0xc0000202u) };
 	for (long i = 0; i < n; i++) {
-		int c = ustack_socket(ua, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		int c = ustack_socket(pair.a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		struct sockaddr_in from = { .sin_family = AF_INET,
 					    .sin_addr.s_addr = htonl(0xc000020au + (uint32_t)(i % NADDR)) };
-		if (c < 0 || ustack_bind(ua, c, (struct sockaddr *)&from, sizeof(from)) < 0 ||
-		    (ustack_connect(ua, c, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS)) {
+		if (c < 0 || ustack_bind(pair.a, c, (struct sockaddr *)&from, sizeof(from)) < 0 ||
+		    (ustack_connect(pair.a, c, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS)) {
 			fprintf(stderr, "connection %ld: %s\n", i, strerror(errno));
 			return -1;
 		}
-		while (ustack_memlink_deliver(ml) > 0)
+		while (ustack_memlink_deliver(pair.ml) > 0)
 			;
-		if (ustack_accept(ub, lfd, NULL, NULL) < 0) {
+		if (ustack_accept(pair.b, lfd, NULL, NULL) < 0) {
 			fprintf(stderr, "accept %ld: %s\n", i, strerror(errno));
 			return -1;
 		}
@@ -102,28 +92,28 @@ static int run(long n)
 	enum { REPS = 200 };
 	double t0 = now_s();
 	for (int r = 0; r < REPS; r++) {
-		int fd = sock(ub, 1);
+		int fd = sock(pair.b, 1);
 		if (bind_listen(fd, 1) < 0) {
 			fprintf(stderr, "reuseport bind+listen: %s\n", strerror(errno));
 			return -1;
 		}
-		ustack_close(ub, fd);
+		ustack_close(pair.b, fd);
 	}
 	double join = (now_s() - t0) / REPS;
 	t0 = now_s();
 	for (int r = 0; r < REPS; r++) {
-		int fd = sock(ub, 0);
+		int fd = sock(pair.b, 0);
 		if (bind_listen(fd, 0) == 0 || errno != EADDRINUSE) {
 			fprintf(stderr, "plain bind was not refused\n");
 			return -1;
 		}
-		ustack_close(ub, fd);
+		ustack_close(pair.b, fd);
 	}
 	double refused = (now_s() - t0) / REPS;
 	printf("  %9ld   %12.2f us   %12.2f us\n", n, join * 1e6, refused * 1e6);
-	ustack_memlink_destroy(ml);
-	ustack_destroy(ua);
-	ustack_destroy(ub);
+	ustack_memlink_destroy(pair.ml);
+	ustack_destroy(pair.a);
+	ustack_destroy(pair.b);
 	return 0;
 }
 

@@ -38,6 +38,7 @@
 #include <ustack/socket.h>
 #include <ustack/stack.h>
 #include <ustack/sysctl.h>
+#include "benchpair.h"
 
 #define PER_PORT 10000  /* open connections per listening port */
 #define PORT_BASE 20000 /* listening ports from here; PORT_BASE - 1 for setup+close */
@@ -66,16 +67,14 @@ struct side {
 
 /* ---- ustack ---- */
 
-static struct ustack *ua, *ub;
-static struct ustack_memlink *ml;
-static struct ustack_vclock vc;
+static struct bench_pair pair; /* the client (pair.a) and the server (pair.b) */
 static const struct in_addr addr_a = { 0x010200c0 }, addr_b = { 0x020200c0 }; /* 192.0.2.1, .2 */
 
 static int u_listen(int port)
 {
-	int lfd = ustack_socket(ub, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int lfd = ustack_socket(pair.b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = addr_b };
-	if (ustack_bind(ub, lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || ustack_listen(ub, lfd, 4096) < 0) {
+	if (ustack_bind(pair.b, lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || ustack_listen(pair.b, lfd, 4096) < 0) {
 		fprintf(stderr, "ustack listen %d: %s\n", port, strerror(errno));
 		return -1;
 	}
@@ -84,15 +83,15 @@ static int u_listen(int port)
 
 static int u_pair(int port, int lfd, int *cfd, int *afd)
 {
-	*cfd = ustack_socket(ua, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	*cfd = ustack_socket(pair.a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = addr_b };
-	if (*cfd < 0 || (ustack_connect(ua, *cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
+	if (*cfd < 0 || (ustack_connect(pair.a, *cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
 		fprintf(stderr, "ustack connect: %s\n", strerror(errno));
 		return -1;
 	}
-	while (ustack_memlink_deliver(ml) > 0)
+	while (ustack_memlink_deliver(pair.ml) > 0)
 		;
-	*afd = ustack_accept(ub, lfd, NULL, NULL);
+	*afd = ustack_accept(pair.b, lfd, NULL, NULL);
 	if (*afd < 0) {
 		fprintf(stderr, "ustack accept: %s\n", strerror(errno));
 		return -1;
@@ -103,11 +102,11 @@ static int u_pair(int port, int lfd, int *cfd, int *afd)
 static void u_close(int cfd, int afd)
 {
 	struct linger lg = { 1, 0 };
-	ustack_setsockopt(ub, afd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	ustack_setsockopt(ua, cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	ustack_close(ub, afd);
-	ustack_close(ua, cfd);
-	while (ustack_memlink_deliver(ml) > 0)
+	ustack_setsockopt(pair.b, afd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	ustack_setsockopt(pair.a, cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	ustack_close(pair.b, afd);
+	ustack_close(pair.a, cfd);
+	while (ustack_memlink_deliver(pair.ml) > 0)
 		;
 }
 
@@ -152,21 +151,12 @@ static size_t u_mem(void)
 
 static void u_init(long max_endpoints)
 {
-	ustack_vclock_init(&vc, 0);
-	static const uint8_t sa_seed[32] = { 1 }, sb_seed[32] = { 2 };
-	struct ustack_config ca = { .clock = &vc.clock, .secret_seed = sa_seed, .name = "client" };
-	struct ustack_config cb = { .clock = &vc.clock, .secret_seed = sb_seed, .name = "server" };
-	ua = ustack_create(&ca);
-	ub = ustack_create(&cb);
-	ml = ustack_memlink_create(&vc.clock, NULL);
-	static const uint8_t ma[6] = { 2, 0, 0, 0, 0, 1 }, mb[6] = { 2, 0, 0, 0, 0, 2 };
-	int ia = ustack_memlink_attach(ml, 0, ua, "m0", ma, 1500);
-	int ib = ustack_memlink_attach(ml, 1, ub, "m0", mb, 1500);
-	ustack_addr_add(ua, ia, addr_a, 24);
-	ustack_addr_add(ub, ib, addr_b, 24);
+	bench_pair_create(&pair);
+	ustack_addr_add(pair.a, pair.ia, addr_a, 24);
+	ustack_addr_add(pair.b, pair.ib, addr_b, 24);
 	char v[32];
 	snprintf(v, sizeof(v), "%ld", max_endpoints + 1024);
-	if (ustack_sysctl_set(ua, "fs.nr_open", v) < 0 || ustack_sysctl_set(ub, "fs.nr_open", v) < 0)
+	if (ustack_sysctl_set(pair.a, "fs.nr_open", v) < 0 || ustack_sysctl_set(pair.b, "fs.nr_open", v) < 0)
 		fprintf(stderr, "fs.nr_open %s: %s\n", v, strerror(errno));
 }
 

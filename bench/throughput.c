@@ -52,6 +52,9 @@ static double linux_loopback(uint64_t total)
 	    getsockname(l, (struct sockaddr *)&sa, &sl) < 0 || connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    (s = accept(l, NULL, NULL)) < 0) {
 		perror("bench_throughput: linux loopback");
+		for (int fd = 0, fds[3] = { l, c, s }; fd < 3; fd++)
+			if (fds[fd] >= 0)
+				close(fds[fd]);
 		return -1;
 	}
 	fcntl(c, F_SETFL, O_NONBLOCK);
