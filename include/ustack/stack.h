@@ -133,7 +133,9 @@ struct ustack_if_config {
 	ustack_xmit_offload_fn xmit_offload;
 	ustack_flush_fn flush;     /* optional: the doorbell, above */
 };
-#define USTACK_MTU_MAX 1500
+/* IPv4's own limit (Linux's IP_MAX_MTU): a jumbo-frame link (veth, AF_XDP multi-buffer, memlink)
+ * carries whole IP packets of up to 64 KB; the MSS follows (mtu - 40). */
+#define USTACK_MTU_MAX 65535
 
 /* Adds an interface in state UP; returns its ifindex (≥ 1). */
 USTACK_API int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg);

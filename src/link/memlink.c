@@ -81,7 +81,7 @@ static int ml_send(void *link, const void *frame, size_t len, uint16_t gso_size)
 	struct ustack_memlink *ml = end->ml;
 	int d = end->side;
 
-	if (len > (ml->tso ? NETEM_GSO_MAX : NETEM_FRAME_MAX)) {
+	if (len > NETEM_GSO_MAX) { /* a jumbo frame at the largest MTU, or a TSO packet */
 		errno = EMSGSIZE;
 		return -1;
 	}

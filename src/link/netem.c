@@ -20,7 +20,9 @@ int netem_init(struct netem *n, const struct ustack_memlink_params *p, unsigned 
 		n->slots[i].next = n->free;
 		n->free = &n->slots[i];
 	}
-	n->big_limit = n->p.tso ? nqueues * n->p.queue_limit : 0;
+	/* frames above a slot's own size (TSO packets, jumbo frames) take big buffers, allocated
+	 * as they are first needed: a link of 1500-byte frames never has one */
+	n->big_limit = nqueues * n->p.queue_limit;
 	n->prng = n->p.seed ? n->p.seed : 0x853c49e6748fea9bull;
 	return 0;
 }

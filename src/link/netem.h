@@ -13,8 +13,11 @@
 #include <stdint.h>
 #include <ustack/link.h>
 
-#define NETEM_FRAME_MAX (USTACK_MTU_MAX + 14)
-/* A TSO packet left whole (params.tso): a 64 KB IPv4 packet behind its Ethernet header. */
+/* A slot's own storage: an Ethernet frame at the usual MTU; larger frames (jumbo, TSO) take a
+ * big buffer. */
+#define NETEM_FRAME_MAX (1500 + 14)
+/* The largest frame: a 64 KB IPv4 packet behind its Ethernet header (a TSO packet left whole,
+ * or a jumbo frame). */
 #define NETEM_GSO_MAX (65535 + 14)
 
 /* A buffer for a frame larger than a slot's own, taken from a pool that only grows: once a
@@ -44,12 +47,12 @@ struct netem {
 	uint64_t prng;
 	struct netem_slot *free, *slots;
 	struct netem_big *big_free, *big_all;
-	unsigned nbig, big_limit; /* big buffers made, and at most (p.tso: one per slot) */
+	unsigned nbig, big_limit; /* big buffers made, and at most (one per slot) */
 	uint64_t dropped;
 };
 
-/* Slots for `nqueues` queues of p->queue_limit frames each (default 1024); with p->tso, frames
- * of up to NETEM_GSO_MAX bytes too.  0 or -1. */
+/* Slots for `nqueues` queues of p->queue_limit frames each (default 1024), of frames of up to
+ * NETEM_GSO_MAX bytes.  0 or -1. */
 int netem_init(struct netem *n, const struct ustack_memlink_params *p, unsigned nqueues);
 void netem_fini(struct netem *n);
 /* A uniform draw in [0, 1). */

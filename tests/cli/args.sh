@@ -85,7 +85,7 @@ bad up "--listen: '-80' is not a port" "${LINK[@]}" --listen -80
 bad up "--listen: ' 80' is not a port" "${LINK[@]}" --listen " 80"
 bad up "--backlog: '-5'" "${LINK[@]}" --listen 80 --backlog -5
 bad up "--mtu: '67'" "${LINK[@]}" --mtu 67
-bad up "--mtu: '1501'" "${LINK[@]}" --mtu 1501
+bad up "--mtu: '65536'" "${LINK[@]}" --mtu 65536
 bad up "--mtu: '1500x'" "${LINK[@]}" --mtu 1500x
 bad ping "-c: 'abc'" "${LINK[@]}" -c abc 192.0.2.1
 bad ping "--count: '0'" "${LINK[@]}" --count 0 192.0.2.1

@@ -4,6 +4,7 @@
 #include <ustack/socket.h>
 #include <netinet/tcp.h>
 
+#include <errno.h>
 #include <string.h>
 
 
@@ -312,12 +313,85 @@ static void test_tso_packets_cross_whole(void **state)
 	}
 }
 
+/* The SYNs' MSS options and the largest TCP frame, as they cross. */
+static unsigned jumbo_syn_mss[2];
+static size_t jumbo_largest;
+static int watch_jumbo(void *arg, int dir, const uint8_t *f, size_t len)
+{
+	(void)arg;
+	if (len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[14 + 9] != 6)
+		return 0;
+	const uint8_t *th = f + 14 + (f[14] & 15) * 4;
+	jumbo_largest = len > jumbo_largest ? len : jumbo_largest;
+	if (th[13] & TW_SYN && th[20] == TW_OPT_MSS && th[21] == 4)
+		jumbo_syn_mss[dir] = (unsigned)th[22] << 8 | th[23];
+	return 0;
+}
+
+/*
+ * A jumbo MTU (the largest is IPv4's, 65535): each SYN offers the MSS its interface's MTU
+ * allows (mtu - 40), the connection's segments fill frames of the MTU (the MSS less the
+ * timestamp option's 12 bytes), the bytes arrive intact, with and without loss; and an MTU
+ * above IPv4's limit is refused, as Linux's dev_set_mtu refuses one above max_mtu.
+ */
+static void test_jumbo_mtu(void **state)
+{
+	(void)state;
+	static const struct {
+		unsigned mtu;
+		double loss;
+	} runs[] = { { 9000, 0 }, { 65535, 0 }, { 9000, 0.02 } };
+	for (size_t run = 0; run < sizeof(runs) / sizeof(runs[0]); run++) {
+		struct pair p;
+		struct ustack_memlink_params mp = { .loss = runs[run].loss, .seed = 11 };
+		pair_init(&p, &mp);
+		assert_int_equal(ustack_if_set_mtu(p.a, 1, 65536), -1);
+		assert_int_equal(errno, EINVAL);
+		assert_int_equal(ustack_if_set_mtu(p.a, 1, runs[run].mtu), 0);
+		assert_int_equal(ustack_if_set_mtu(p.b, 1, runs[run].mtu), 0);
+		jumbo_syn_mss[0] = jumbo_syn_mss[1] = 0;
+		jumbo_largest = 0;
+		ustack_memlink_set_filter(p.ml, watch_jumbo, NULL);
+		int s, c = tcp_connected(&p, &s);
+		assert_int_equal(jumbo_syn_mss[0], runs[run].mtu - 40);
+		assert_int_equal(jumbo_syn_mss[1], runs[run].mtu - 40);
+		enum { TOTAL = 2 << 20 };
+		static char data[TOTAL], got[TOTAL];
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (char)(i * 7 + (i >> 13));
+		size_t sent = 0, rcvd = 0;
+		for (int round = 0; round < 100000 && rcvd < TOTAL; round++) {
+			ssize_t w = ustack_send(p.a, c, data + sent, TOTAL - sent, 0);
+			if (w > 0)
+				sent += (size_t)w;
+			ssize_t r;
+			while ((r = ustack_recv(p.b, s, got + rcvd, TOTAL - rcvd, 0)) > 0)
+				rcvd += (size_t)r;
+			ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 1000);
+		}
+		assert_int_equal(rcvd, TOTAL);
+		assert_memory_equal(got, data, TOTAL);
+		assert_int_equal(jumbo_largest, 14 + runs[run].mtu);
+		struct ustack_tcp_info ti;
+		socklen_t tl = sizeof(ti);
+		assert_int_equal(ustack_getsockopt(p.a, c, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+		assert_int_equal(ti.tcpi_snd_mss, runs[run].mtu - 40 - 12);
+		if (runs[run].loss > 0) {
+			uint64_t retrans = 0;
+			assert_int_equal(ustack_counter_get(p.a, "TcpRetransSegs", &retrans), 0);
+			assert_true(retrans > 0);
+		}
+		pair_fini(&p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ping_across_clean_link_with_delay),
 		cmocka_unit_test(test_csum_offload),
 		cmocka_unit_test(test_tso_packets_cross_whole),
+		cmocka_unit_test(test_jumbo_mtu),
 		cmocka_unit_test(test_loss_is_seeded_and_reproducible),
 		cmocka_unit_test(test_total_loss_and_filter),
 		cmocka_unit_test(test_filter_drops_chosen_frames),
