@@ -242,15 +242,16 @@ static void test_random_garbage_never_crashes(void **state)
 	tw_expect(t);
 }
 
-/* The stack's checksum helpers (word-at-a-time sums, the inline fold and pseudo-header) give
- * RFC 1071's plainest sum, for every length and alignment, with carries that fold twice. */
+/* The stack's checksum helpers (vector and word-at-a-time sums, the inline fold and
+ * pseudo-header) give RFC 1071's plainest sum, for every length and alignment, with carries
+ * that fold twice: short buffers, every tail after 64-byte rounds, frames, jumbo frames. */
 static void test_checksum_matches_rfc1071(void **state)
 {
 	(void)state;
-	static uint8_t seg[1600 + 8];
+	static uint8_t seg[65535 + 8];
 	uint32_t x = 12345;
 	for (int round = 0; round < 3000; round++) {
-		size_t len = (size_t)(round % 7 == 0 ? 1500 + round % 100 : round % 97);
+		size_t len = (size_t)(round % 50 == 0 ? 65535 - round % 71 : round % 7 == 0 ? 1500 + round % 100 : round % 200);
 		size_t align = (size_t)round % 8;
 		for (size_t i = 0; i < len; i++) {
 			x = x * 1103515245u + 12345u;
