@@ -6,12 +6,16 @@
 #         echo listener run under `ustack run --xdp` (the preload library), then run by Linux.
 # Needs root; makes its own namespaces (documentation addresses only), removes them.
 #
-#   bench/xdp.sh BUILD-DIR [megabytes] [seconds] [concurrency]     e.g. bench/xdp.sh build/rel
+# MTU (default 1500) is the veth pair's, both ends, for every run; above 3,800 AF_XDP needs
+# multi-buffer (Linux 6.6), ustack's MTU following the interface's.
+#
+#   bench/xdp.sh BUILD-DIR [megabytes] [seconds] [concurrency] [mtu]    e.g. bench/xdp.sh build/rel
 set -euo pipefail
-build=${1:?usage: xdp.sh BUILD-DIR [megabytes] [seconds] [concurrency]}
+build=${1:?usage: xdp.sh BUILD-DIR [megabytes] [seconds] [concurrency] [mtu]}
 MB=${2:-1024}
 SECS=${3:-5}
 CONC=${4:-64}
+MTU=${5:-1500}
 bin=$build/ustack
 connrate=$build/bench/bench_connrate
 BYTES=$((MB * 1024 * 1024))
@@ -29,6 +33,8 @@ ip netns add "$NS2"
 ip -n "$NS" link set lo up
 ip -n "$NS2" link set lo up
 ip -n "$NS" link add veth0 type veth peer name veth1 netns "$NS2"
+ip -n "$NS" link set veth0 mtu "$MTU"
+ip -n "$NS2" link set veth1 mtu "$MTU"
 ip -n "$NS2" addr add 192.0.2.1/24 dev veth1
 ip -n "$NS2" link set veth1 up
 ip netns exec "$NS2" ethtool -K veth1 tx off >/dev/null # complete checksums (src/link/xdp.c)
@@ -69,14 +75,14 @@ ip netns exec "$NS" "$bin" nc -l --serve "send:$BYTES" --xdp veth0 --addr 192.0.
 PID=$!
 wait_line "$out" "serving on port"
 read -r s _ < <(ip netns exec "$NS2" python3 -c "$recv_py" 192.0.2.2 5001 "$BYTES")
-echo "ustack → Linux (AF_XDP, veth, MTU 1500): $MB MiB in $s s = $(rate "$s")"
+echo "ustack → Linux (AF_XDP, veth, MTU $MTU): $MB MiB in $s s = $(rate "$s")"
 kill -TERM $PID; wait $PID || true
 
 ip netns exec "$NS" "$bin" nc -l --serve discard --xdp veth0 --addr 192.0.2.2/24 5002 >"$out" 2>&1 &
 PID=$!
 wait_line "$out" "serving on port"
 read -r s _ < <(ip netns exec "$NS2" python3 -c "$send_py" 192.0.2.2 5002 "$BYTES")
-echo "Linux → ustack (AF_XDP, veth, MTU 1500): $MB MiB in $s s = $(rate "$s")"
+echo "Linux → ustack (AF_XDP, veth, MTU $MTU): $MB MiB in $s s = $(rate "$s")"
 kill -TERM $PID; wait $PID || true
 grep -E "^xdp_(rx_dropped|rx_ring_full|tx_no_frame)" "$out" | sed 's/^/  /' || true
 
@@ -113,7 +119,7 @@ c.close()' "$1" >"$out" &
 	wait_line "$out" "ready"
 	read -r s _ < <(ip netns exec "$NS2" python3 -c "$send_py" 192.0.2.2 "$1" "$BYTES")
 	wait $sink
-	echo "Linux → Linux (veth, MTU 1500, $2): $MB MiB in $s s = $(rate "$s")"
+	echo "Linux → Linux (veth, MTU $MTU, $2): $MB MiB in $s s = $(rate "$s")"
 }
 linux_sink 5003 "veth1 tx-checksumming off"
 ip netns exec "$NS2" ethtool -K veth1 tx on >/dev/null

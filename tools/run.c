@@ -114,8 +114,12 @@ int cmd_run(int argc, char **argv)
 		setenv("USTACK_GW", inet_ntoa(o.gw), 1);
 	else
 		unsetenv("USTACK_GW");
-	snprintf(buf, sizeof(buf), "%u", o.mtu);
-	setenv("USTACK_MTU", buf, 1);
+	if (o.have_mtu) {
+		snprintf(buf, sizeof(buf), "%u", o.mtu);
+		setenv("USTACK_MTU", buf, 1);
+	} else {
+		unsetenv("USTACK_MTU"); /* the library's default: 1500, or the --xdp interface's */
+	}
 	if (o.have_mac) {
 		snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", o.mac[0], o.mac[1], o.mac[2], o.mac[3],
 			 o.mac[4], o.mac[5]);

@@ -126,6 +126,7 @@ static int link_opt(struct link_opts *o, int c, const char *arg)
 		if (cli_int("--mtu", arg, 68, USTACK_MTU_MAX, "an MTU", &mtu) < 0)
 			return -1;
 		o->mtu = (unsigned)mtu;
+		o->have_mtu = 1;
 		return 1;
 	case OPT_MAC:
 		if (cli_mac("--mac", arg, o->mac) < 0)
@@ -204,7 +205,7 @@ void print_link_stats(FILE *f, const struct tap_stack *ts)
 		{ "xdp_tx_no_frame", x.tx_no_frame }, { "xdp_tx_kick_errors", x.tx_kick_errors },
 		{ "xdp_rx_dropped", x.rx_dropped }, { "xdp_rx_invalid_descs", x.rx_invalid },
 		{ "xdp_tx_invalid_descs", x.tx_invalid }, { "xdp_rx_ring_full", x.rx_ring_full },
-		{ "xdp_rx_fill_ring_empty_descs", x.rx_fill_ring_empty },
+		{ "xdp_rx_fill_ring_empty_descs", x.rx_fill_ring_empty }, { "xdp_rx_oversize", x.rx_oversize },
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
 		if (c[i].v)
@@ -312,6 +313,14 @@ static int link_open(struct tap_stack *ts, struct link_opts *o, int *usage)
 			return -1;
 		}
 		o->have_mac = 1;
+		if (!o->have_mtu) { /* the device's own, as its MAC */
+			int mtu = ustack_xdp_mtu(ts->xdp);
+			if (mtu < 0) {
+				cli_error("--xdp", "%s: its MTU: %s", o->xdp_ifname, strerror(errno));
+				return -1;
+			}
+			o->mtu = mtu > USTACK_MTU_MAX ? USTACK_MTU_MAX : (unsigned)mtu;
+		}
 		int idx = ustack_xdp_attach(ts->xdp, ts->st, o->mac, o->mtu);
 		if (idx < 0)
 			cli_error(NULL, "configuring %s: %s", o->dev, strerror(errno));

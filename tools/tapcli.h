@@ -28,7 +28,7 @@ struct link_opts {
 	struct in_addr addr, gw;
 	unsigned prefixlen, mtu;
 	uint8_t mac[6];
-	int have_addr, have_gw, have_mac;
+	int have_addr, have_gw, have_mac, have_mtu;
 	const char *pcap;
 	const char *sysctl[MAX_SYSCTL_OPTS];
 	int nsysctl;
@@ -46,7 +46,7 @@ struct link_opts {
 	"  --busy-poll       with --xdp: never sleep, poll the rings (keeps a core busy)\n" \
 	"  --addr A/N        ustack's unicast address and prefix length (0-32), e.g. 192.0.2.2/24\n" \
 	"  --gw G            default gateway (on the --addr subnet)\n" \
-	"  --mtu N           interface MTU (68-1500, default 1500)\n" \
+	"  --mtu N           interface MTU (68-65535; default 1500, with --xdp the interface's)\n" \
 	"  --mac M           ustack's unicast MAC address (default: random, locally administered)\n" \
 	"  --pcap FILE       capture every frame to FILE\n" \
 	"  -o, --sysctl K=V  set a sysctl, e.g. -o net.ipv4.icmp_echo_ignore_all=1\n" \

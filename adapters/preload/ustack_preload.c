@@ -250,7 +250,7 @@ static int start_stack(void)
 		say("USTACK_ADDR: '%s' is not an IPv4 address", addr);
 		return EINVAL;
 	}
-	unsigned mtu = 1500;
+	unsigned mtu = 0; /* unset: 1500, or the AF_XDP interface's own */
 	const char *m = getenv("USTACK_MTU");
 	if (m && *m) {
 		char *end;
@@ -295,6 +295,10 @@ static int start_stack(void)
 			say("AF_XDP on %s queue %u: %s", xc.ifname, xc.queue, strerror(err));
 			return err;
 		}
+		if (!mtu) {
+			int dm = ustack_xdp_mtu(us.xdp);
+			mtu = dm < 0 ? 1500 : dm > USTACK_MTU_MAX ? USTACK_MTU_MAX : (unsigned)dm;
+		}
 		ifindex = ustack_xdp_attach(us.xdp, us.st, mac, mtu);
 	} else {
 		us.tap = ustack_tap_open(tap);
@@ -303,7 +307,7 @@ static int start_stack(void)
 			say("TAP device %s: %s", tap, strerror(err));
 			return err;
 		}
-		ifindex = ustack_tap_attach(us.tap, us.st, mac, mtu);
+		ifindex = ustack_tap_attach(us.tap, us.st, mac, mtu ? mtu : 1500);
 	}
 	if (ifindex < 0 || ustack_addr_add(us.st, ifindex, in, prefix) < 0) {
 		int err = errno;

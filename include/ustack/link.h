@@ -117,10 +117,14 @@ struct ustack_xdp;
 USTACK_API struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg);
 USTACK_API void ustack_xdp_close(struct ustack_xdp *x);
 USTACK_API int ustack_xdp_fd(const struct ustack_xdp *x);
-/* "native, copy", "native, zero-copy" or "generic (skb), copy" */
+/* "native, copy", "native, zero-copy" or "generic (skb), copy", then ", multi-buffer" when
+ * the socket takes frames larger than a UMEM frame (XDP_USE_SG, Linux 6.6: a jumbo MTU) */
 USTACK_API const char *ustack_xdp_mode(const struct ustack_xdp *x);
 /* The device's own MAC address (a natural choice for ustack's). */
 USTACK_API int ustack_xdp_mac(const struct ustack_xdp *x, uint8_t mac[6]);
+/* The device's MTU (-1 with errno): the natural choice for ustack's, the frames the kernel
+ * hands the queue being the device's. */
+USTACK_API int ustack_xdp_mtu(const struct ustack_xdp *x);
 /* As the TAP driver's: an Ethernet interface on st, and the run loop (ustack_tap_run). */
 USTACK_API int ustack_xdp_attach(struct ustack_xdp *x, struct ustack *st, const uint8_t mac[6], unsigned mtu);
 USTACK_API int ustack_xdp_run(struct ustack_xdp *x);
@@ -136,6 +140,8 @@ struct ustack_xdp_stats {
 	uint64_t rx_invalid, tx_invalid;
 	uint64_t rx_ring_full;       /* the RX ring was full: ustack was behind */
 	uint64_t rx_fill_ring_empty; /* no frame lent to receive into */
+	/* the driver's again: received frames of more parts than the kernel makes, dropped */
+	uint64_t rx_oversize;
 };
 USTACK_API int ustack_xdp_stats(const struct ustack_xdp *x, struct ustack_xdp_stats *out);
 

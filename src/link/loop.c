@@ -167,3 +167,11 @@ int link_if_mac(const char *name, uint8_t mac[6])
 	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 	return 0;
 }
+
+int link_if_mtu(const char *name)
+{
+	struct ifreq ifr;
+	if (link_ifreq(name, SIOCGIFMTU, &ifr) < 0)
+		return -1;
+	return ifr.ifr_mtu;
+}

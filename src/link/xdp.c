@@ -38,6 +38,14 @@
  * on) arrive with a partial sum and are dropped as bad (TcpInCsumErrors).  The peer of a veth
  * must therefore send complete checksums: `ethtool -K PEER tx off`, as the tests do.  TSO
  * and GRO do not arise: attaching XDP to a veth turns the peer's GSO off (veth_xdp_set).
+ *
+ * Jumbo frames.  With GSO gone, what is left to make each frame carry more is the MTU.  A
+ * frame larger than a UMEM frame needs multi-buffer AF_XDP (XDP_USE_SG, Linux 6.6): it comes
+ * and goes as a chain of descriptors, each but the last marked XDP_PKT_CONTD, and the XDP
+ * program must say it takes such frames (BPF_F_XDP_HAS_FRAGS), which is also what lets a veth
+ * raise its MTU past a page.  Both are asked for and fallen back from; ustack's MTU defaults
+ * to the interface's (ustack_xdp_mtu).  At 64 KB a frame costs the per-frame work of a TSO
+ * packet, and the copies are what remains (bench/xdp.sh; README's figures).
  */
 #include <ustack/link.h>
 #include "link/loop.h"
@@ -65,10 +73,24 @@
 #define XDP_MAX_TX_SKB_BUDGET 9 /* Linux 6.17's if_xdp.h */
 #endif
 
+/* Multi-buffer AF_XDP (Linux 6.6; Debian 12's if_xdp.h predates it) */
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
+
 #define XDP_FRAME_SIZE 4096u       /* XSK_UMEM__DEFAULT_FRAME_SIZE: one page a frame */
+/* The most descriptors one packet spans: a copy-mode socket's skb holds its first in the
+ * linear part and the rest as page fragments, MAX_SKB_FRAGS (17) of them (xsk_build_skb) */
+#define XDP_PKT_DESCS_MAX 18u
 #define XDP_RING_SIZE 4096u        /* each of the four rings */
 #define XDP_RX_BURST 64u           /* frames taken per wake-up: timers are never starved */
-#define XDP_TX_KICK_BATCH 64u      /* frames on the TX ring before a kick, mid-turn */
+/* descriptors looked at per wake-up: a burst of frames of up to four parts each (a 16 KB MTU;
+ * larger frames make shorter bursts) */
+#define XDP_RX_DESCS (4u * XDP_RX_BURST)
+#define XDP_TX_KICK_BATCH 64u      /* descriptors on the TX ring before a kick, mid-turn */
 #define XDP_KICK_TRIES 64          /* sendto() calls per kick, EAGAIN each */
 
 struct ustack_xdp {
@@ -77,6 +99,8 @@ struct ustack_xdp {
 	unsigned ifindex_dev; /* the kernel's */
 	unsigned queue, flags;
 	bool native, zerocopy;
+	bool sg; /* multi-buffer (XDP_USE_SG): a frame may span several UMEM frames */
+	uint8_t *gather; /* a burst's multi-buffer frames, made contiguous for the stack */
 	/* the UMEM and its rings */
 	uint8_t *area;
 	size_t area_size;
@@ -96,7 +120,7 @@ struct ustack_xdp {
 	struct ustack *st;
 	int ifindex;
 	/* counted by the driver (the kernel's own are in XDP_STATISTICS) */
-	atomic_uint_fast64_t rx_frames, tx_frames, tx_no_frame, tx_kick_errors;
+	atomic_uint_fast64_t rx_frames, rx_oversize, tx_frames, tx_no_frame, tx_kick_errors;
 };
 
 /* The run loop's thread, during its turn: frames it sends are kicked once at the end. */
@@ -104,7 +128,7 @@ static __thread struct ustack_xdp *xdp_batching;
 
 /* The program, as the BPF instruction set spells it (kernel's include/linux/filter.h has the
  * macros; uapi has only the opcodes). */
-static int xdp_prog_load(int map_fd)
+static int xdp_prog_load(int map_fd, bool frags)
 {
 	const struct bpf_insn insns[] = {
 		/* r2 = ctx->rx_queue_index */
@@ -119,7 +143,11 @@ static int xdp_prog_load(int map_fd)
 		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_redirect_map },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	return bpf_prog_load(BPF_PROG_TYPE_XDP, "ustack_xsk", "GPL", insns, sizeof(insns) / sizeof(insns[0]), NULL);
+	/* frags: the program takes multi-buffer frames (it reads nothing of the frame), so the
+	 * driver may hand it frames larger than a page: veth then allows the peer an MTU of up to
+	 * 17 pages more (veth_xdp_set) */
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .prog_flags = frags ? BPF_F_XDP_HAS_FRAGS : 0);
+	return bpf_prog_load(BPF_PROG_TYPE_XDP, "ustack_xsk", "GPL", insns, sizeof(insns) / sizeof(insns[0]), &o);
 }
 
 /* Attaches the program to the device by a BPF link: native first unless told. */
@@ -131,7 +159,7 @@ static int xdp_attach_prog(struct ustack_xdp *x)
 	int fd = xsk_socket__fd(x->xsk);
 	if (bpf_map_update_elem(x->map_fd, &x->queue, &fd, 0) < 0)
 		return -1;
-	x->prog_fd = xdp_prog_load(x->map_fd);
+	x->prog_fd = xdp_prog_load(x->map_fd, x->sg);
 	if (x->prog_fd < 0)
 		return -1;
 	int err = 0;
@@ -200,13 +228,20 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 		.rx_size = XDP_RING_SIZE, .tx_size = XDP_RING_SIZE,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, /* our own program, below */
 		/* copy mode in generic XDP; else the kernel's choice, zero-copy where the driver can */
-		.bind_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | (cfg->flags & USTACK_XDP_SKB ? XDP_COPY : 0)),
+		.bind_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | XDP_USE_SG | (cfg->flags & USTACK_XDP_SKB ? XDP_COPY : 0)),
 	};
-	/* EBUSY: the queue has a socket, or had one a moment ago: a closed socket's UMEM is
+	/* Multi-buffer first (XDP_USE_SG: frames larger than a UMEM frame, for a jumbo MTU); a
+	 * kernel before 6.6 refuses the flag (EINVAL), a zero-copy driver without it EOPNOTSUPP:
+	 * then without, and the MTU is what one UMEM frame holds (ustack_xdp_attach).
+	 * EBUSY: the queue has a socket, or had one a moment ago: a closed socket's UMEM is
 	 * released by a kernel work item (xp_release_deferred), so the queue of a process that
 	 * has just exited stays taken for a little while.  Bounded: 100 tries, 10 ms apart. */
 	for (int tries = 0;; tries++) {
 		err = xsk_socket__create(&x->xsk, x->name, x->queue, x->umem, &x->rx, &x->tx, &scfg);
+		if ((err == -EINVAL || err == -EOPNOTSUPP) && scfg.bind_flags & XDP_USE_SG) {
+			scfg.bind_flags &= (uint16_t)~XDP_USE_SG;
+			continue;
+		}
 		if (err != -EBUSY || tries == 100)
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
@@ -216,6 +251,10 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 		goto fail;
 	}
 	x->fd = xsk_socket__fd(x->xsk);
+	x->sg = scfg.bind_flags & XDP_USE_SG;
+	/* a burst's multi-buffer frames, gathered: at most a burst's descriptors of data */
+	if (x->sg && !(x->gather = malloc((size_t)XDP_RX_DESCS * XDP_FRAME_SIZE)))
+		goto fail;
 	struct xdp_options opts;
 	socklen_t olen = sizeof(opts);
 	if (getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opts, &olen) == 0)
@@ -261,6 +300,7 @@ void ustack_xdp_close(struct ustack_xdp *x)
 	if (x->area)
 		munmap(x->area, x->area_size);
 	free(x->tx_free);
+	free(x->gather);
 	link_loop_fini(&x->loop);
 	free(x);
 }
@@ -272,12 +312,23 @@ int ustack_xdp_fd(const struct ustack_xdp *x)
 
 const char *ustack_xdp_mode(const struct ustack_xdp *x)
 {
-	return x->native ? (x->zerocopy ? "native, zero-copy" : "native, copy") : "generic (skb), copy";
+	static const char *const mode[2][2][2] = {
+		{ { "generic (skb), copy", "generic (skb), copy, multi-buffer" },
+		  { "generic (skb), zero-copy", "generic (skb), zero-copy, multi-buffer" } },
+		{ { "native, copy", "native, copy, multi-buffer" },
+		  { "native, zero-copy", "native, zero-copy, multi-buffer" } },
+	};
+	return mode[x->native][x->zerocopy][x->sg];
 }
 
 int ustack_xdp_mac(const struct ustack_xdp *x, uint8_t mac[6])
 {
 	return link_if_mac(x->name, mac);
+}
+
+int ustack_xdp_mtu(const struct ustack_xdp *x)
+{
+	return link_if_mtu(x->name);
 }
 
 /*
@@ -334,74 +385,132 @@ static void xdp_reclaim(struct ustack_xdp *x)
 		xsk_ring_cons__release(&x->comp, n);
 }
 
-/* ustack's xmit, under the stack's lock.  No frame left in the pool (the kernel is behind)
- * is a drop, as a full NIC ring's. */
+/* ustack's xmit, under the stack's lock: the frame copied into as many UMEM frames as it
+ * needs, one descriptor each, all but the last marked XDP_PKT_CONTD (a jumbo frame on a
+ * multi-buffer socket; the kernel joins them into one skb).  No frame left in the pool (the
+ * kernel is behind) is a drop, as a full NIC ring's. */
 static int xdp_xmit(void *link, const void *frame, size_t len)
 {
 	struct ustack_xdp *x = link;
-	if (len > XDP_FRAME_SIZE) {
+	uint32_t n = (uint32_t)((len + XDP_FRAME_SIZE - 1) / XDP_FRAME_SIZE);
+	if (!len || n > (x->sg ? XDP_PKT_DESCS_MAX : 1u)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
 	if (x->tx_nfree < XDP_RING_SIZE / 2)
 		xdp_reclaim(x);
-	if (!x->tx_nfree) {
+	if (x->tx_nfree < n) {
 		atomic_fetch_add(&x->tx_pending, 1);
 		xdp_kick(x);
 		xdp_reclaim(x);
-		if (!x->tx_nfree) {
+		if (x->tx_nfree < n) {
 			atomic_fetch_add_explicit(&x->tx_no_frame, 1, memory_order_relaxed);
 			errno = ENOBUFS;
 			return -1;
 		}
 	}
 	uint32_t idx;
-	if (xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1) { /* cannot happen: the ring holds the pool */
+	if (xsk_ring_prod__reserve(&x->tx, n, &idx) != n) { /* cannot happen: the ring holds the pool */
 		errno = ENOBUFS;
 		return -1;
 	}
-	uint64_t addr = x->tx_free[--x->tx_nfree];
-	memcpy(x->area + addr, frame, len);
-	struct xdp_desc *d = xsk_ring_prod__tx_desc(&x->tx, idx);
-	d->addr = addr;
-	d->len = (uint32_t)len;
-	d->options = 0;
-	xsk_ring_prod__submit(&x->tx, 1);
+	const uint8_t *from = frame;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t part = i + 1 < n ? XDP_FRAME_SIZE : (uint32_t)(len - (size_t)i * XDP_FRAME_SIZE);
+		uint64_t addr = x->tx_free[--x->tx_nfree];
+		memcpy(x->area + addr, from, part);
+		from += part;
+		struct xdp_desc *d = xsk_ring_prod__tx_desc(&x->tx, idx + i);
+		d->addr = addr;
+		d->len = part;
+		d->options = i + 1 < n ? XDP_PKT_CONTD : 0;
+	}
+	xsk_ring_prod__submit(&x->tx, n);
 	atomic_fetch_add_explicit(&x->tx_frames, 1, memory_order_relaxed);
 	/* the doorbell (xdp_doorbell) kicks once the stack is done; a long burst is kicked as
 	 * it goes, so that the kernel is never idle waiting for its end */
-	if (atomic_fetch_add(&x->tx_pending, 1) + 1 >= XDP_TX_KICK_BATCH)
+	if (atomic_fetch_add(&x->tx_pending, n) + n >= XDP_TX_KICK_BATCH)
 		xdp_kick(x);
 	return 0;
 }
 
-/* A burst of received frames, handed to the stack in place, then lent back to the kernel. */
+/*
+ * A burst of received frames, handed to the stack in place, then lent back to the kernel.
+ *
+ * On a multi-buffer socket a frame larger than a UMEM frame (a jumbo MTU) comes as several
+ * descriptors, each but the last marked XDP_PKT_CONTD.  The kernel makes a frame's
+ * descriptors visible together (they are reserved one by one in __xsk_rcv and published at
+ * once by xsk_flush), but a burst's cut may fall inside one: the burst then ends before that
+ * frame, which the next turn takes whole.  The stack wants a frame contiguous, so the parts
+ * of such a frame are copied end to end into `gather` (the descriptors looked at hold at most
+ * XDP_RX_DESCS UMEM frames' worth, its size); a frame of one descriptor stays where it is.  A
+ * frame of more descriptors than an skb has fragments cannot come from the kernel; it is
+ * dropped rather than trusted.
+ */
 static void xdp_rx(void *arg)
 {
 	struct ustack_xdp *x = arg;
 	uint32_t idx;
-	uint32_t n = xsk_ring_cons__peek(&x->rx, XDP_RX_BURST, &idx);
+	uint32_t n = xsk_ring_cons__peek(&x->rx, x->sg ? XDP_RX_DESCS : XDP_RX_BURST, &idx);
 	if (!n) {
 		if (xsk_ring_prod__needs_wakeup(&x->fill))
 			(void)recvfrom(x->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 		return;
 	}
-	uint64_t addrs[XDP_RX_BURST];
+	uint64_t addrs[XDP_RX_DESCS];
 	struct ustack_rx_frame f[XDP_RX_BURST];
-	for (uint32_t i = 0; i < n; i++) {
+	uint32_t nf = 0, used = 0; /* frames for the stack; descriptors of whole frames */
+	size_t gathered = 0;
+	for (uint32_t i = 0; i < n && nf < XDP_RX_BURST;) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
 		addrs[i] = d->addr & ~(uint64_t)(XDP_FRAME_SIZE - 1);
-		f[i] = (struct ustack_rx_frame){ .data = x->area + d->addr, .len = d->len };
+		if (!(d->options & XDP_PKT_CONTD)) {
+			f[nf++] = (struct ustack_rx_frame){ .data = x->area + d->addr, .len = d->len };
+			used = ++i;
+			continue;
+		}
+		/* a frame in parts: find its last, then join them */
+		uint32_t last = i;
+		while (last < n && xsk_ring_cons__rx_desc(&x->rx, idx + last)->options & XDP_PKT_CONTD)
+			last++;
+		if (last == n)
+			break; /* its end is beyond this burst's cut: the next turn's */
+		bool whole = last - i + 1 <= XDP_PKT_DESCS_MAX;
+		uint8_t *to = x->gather + gathered;
+		size_t len = 0;
+		for (uint32_t j = i; j <= last; j++) {
+			const struct xdp_desc *p = xsk_ring_cons__rx_desc(&x->rx, idx + j);
+			addrs[j] = p->addr & ~(uint64_t)(XDP_FRAME_SIZE - 1);
+			if (whole && p->len <= XDP_FRAME_SIZE) {
+				memcpy(to + len, x->area + p->addr, p->len);
+				len += p->len;
+			}
+		}
+		if (whole) {
+			f[nf++] = (struct ustack_rx_frame){ .data = to, .len = len };
+			gathered += len;
+		} else {
+			atomic_fetch_add_explicit(&x->rx_oversize, 1, memory_order_relaxed);
+		}
+		used = i = last + 1;
 	}
-	ustack_input_burst(x->st, x->ifindex, f, n);
-	xsk_ring_cons__release(&x->rx, n);
-	atomic_fetch_add_explicit(&x->rx_frames, n, memory_order_relaxed);
-	/* as many frames back as came: the fill ring has room, it held them all */
+	if (!used) {
+		if (n < XDP_RX_DESCS)
+			return; /* the head of a frame only: its rest is not yet published */
+		/* a frame longer than a whole burst: no kernel makes one; dropped, never waited for */
+		atomic_fetch_add_explicit(&x->rx_oversize, 1, memory_order_relaxed);
+		used = n;
+	}
+	if (nf)
+		ustack_input_burst(x->st, x->ifindex, f, nf);
+	xsk_ring_cons__release(&x->rx, used);
+	atomic_fetch_add_explicit(&x->rx_frames, nf, memory_order_relaxed);
+	/* as many UMEM frames back as came: the fill ring has room, it held them all */
 	uint32_t fidx;
-	if (xsk_ring_prod__reserve(&x->fill, n, &fidx) == n) {
-		for (uint32_t i = 0; i < n; i++)
+	if (xsk_ring_prod__reserve(&x->fill, used, &fidx) == used) {
+		for (uint32_t i = 0; i < used; i++)
 			*xsk_ring_prod__fill_addr(&x->fill, fidx + i) = addrs[i];
-		xsk_ring_prod__submit(&x->fill, n);
+		xsk_ring_prod__submit(&x->fill, used);
 	}
 }
 
@@ -426,6 +535,13 @@ int ustack_xdp_attach(struct ustack_xdp *x, struct ustack *st, const uint8_t mac
 {
 	if (x->st) {
 		errno = EBUSY;
+		return -1;
+	}
+	/* without multi-buffer a frame is one UMEM frame, less the kernel's XDP headroom (an
+	 * Ethernet header and a VLAN tag around the IP packet): the MTU a single-buffer XDP
+	 * program allows a veth too */
+	if (!x->sg && mtu + 18 > XDP_FRAME_SIZE - XDP_PACKET_HEADROOM) {
+		errno = EINVAL;
 		return -1;
 	}
 	struct ustack_if_config cfg = {
@@ -481,6 +597,7 @@ int ustack_xdp_stats(const struct ustack_xdp *x, struct ustack_xdp_stats *out)
 	out->rx_frames = atomic_load_explicit(&x->rx_frames, memory_order_relaxed);
 	out->tx_frames = atomic_load_explicit(&x->tx_frames, memory_order_relaxed);
 	out->tx_no_frame = atomic_load_explicit(&x->tx_no_frame, memory_order_relaxed);
+	out->rx_oversize = atomic_load_explicit(&x->rx_oversize, memory_order_relaxed);
 	out->tx_kick_errors = atomic_load_explicit(&x->tx_kick_errors, memory_order_relaxed);
 	struct xdp_statistics ks;
 	socklen_t len = sizeof(ks);

@@ -2,8 +2,8 @@
 # Real peer over AF_XDP: ustack owns one end of a veth pair (queue 0, by its own XDP program),
 # the Linux kernel has the other end in a namespace of its own.  ARP and ping; handshakes both
 # ways with the options each side saw; bulk data both ways, checked byte for byte; the same in
-# generic (skb) mode and busy-polling; an unmodified program under `ustack run --xdp`; and the
-# program gone from the interface once ustack has exited, however it exited.
+# generic (skb) mode and busy-polling; an unmodified program under `ustack run --xdp`; the
+# program gone from the interface once ustack has exited, however it exited; jumbo frames.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bin=${1:?usage: xdp.sh PATH-TO-ustack}
@@ -56,7 +56,7 @@ no_program() {
 
 # 1. native mode: ARP, ping, a Linux client's handshake with the options both sides saw
 xdp_start --listen 80
-grep -q "^ustack: AF_XDP on veth0 queue 0, native, copy$" "$TMP/ustack.out" ||
+grep -qE "^ustack: AF_XDP on veth0 queue 0, native, copy(, multi-buffer)?$" "$TMP/ustack.out" ||
 	{ cat "$TMP/ustack.out"; echo "FAIL: want native mode on veth"; exit 1; }
 ip -n "$NS" -d link show veth0 | grep -q "prog/xdp.*name ustack_xsk" ||
 	{ ip -n "$NS" -d link show veth0; echo "FAIL: ustack's XDP program is not attached"; exit 1; }
@@ -209,4 +209,39 @@ kill -KILL "$pid"
 wait "$USTACK_PID" 2>/dev/null || true
 USTACK_PID=
 no_program
+
+# 7. jumbo frames (AF_XDP multi-buffer, Linux 6.6): the veth pair at 9000 and then IPv4's
+#    largest MTU; ustack takes the interface's MTU, says multi-buffer, and both bulk rounds
+#    cross byte for byte in segments no UMEM frame could hold (TcpInSegs and TcpOutSegs well
+#    under one per 4 KB), Linux's MSS the MTU's
+IFS=. read -r kmaj kmin _ < <(uname -r)
+if ((kmaj > 6 || (kmaj == 6 && kmin >= 6))); then
+	for mtu in 9000 65535; do
+		ip -n "$NS" link set veth0 mtu "$mtu"
+		ip -n "$NS2" link set veth1 mtu "$mtu"
+		xdp_start --listen 80
+		grep -qE "^ustack: AF_XDP on veth0 queue 0, native, copy, multi-buffer$" "$TMP/ustack.out" ||
+			{ cat "$TMP/ustack.out"; echo "FAIL: want multi-buffer at MTU $mtu"; exit 1; }
+		wait_for_line "$TMP/ustack.out" "^ustack: listening on port 80$" 10 "$USTACK_PID"
+		ip netns exec "$NS2" timeout 20 python3 - "$mtu" <<'PY'
+import socket, sys
+want = int(sys.argv[1]) - 40 - 12
+s = socket.create_connection(("192.0.2.2", 80), timeout=5)
+mss = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+print(f"linux: mss {mss} at MTU {sys.argv[1]}")
+# Linux bounds its MSS by half the largest window the peer has offered (tcp_bound_to_half_wnd):
+# at 65535 the bound is ustack's first window, one segment of 64 KB, not the MTU
+if mss != want and not (want > 32768 and 16384 < mss < want):
+    sys.exit(f"FAIL: want mss {want}")
+PY
+		ustack_stop
+		bulk
+		for f in "$TMP/send.out:TcpOutSegs" "$TMP/echo.out:TcpInSegs"; do
+			n=$(awk -v c="${f#*:}" '$1 == c { print $2 }' "${f%%:*}")
+			[ -n "$n" ] && [ "$n" -lt $((BYTES / 4096)) ] ||
+				{ echo "FAIL: ${f#*:} = $n at MTU $mtu: want jumbo segments"; exit 1; }
+		done
+		no_program
+	done
+fi
 echo "PASS"
