@@ -495,12 +495,17 @@ static void xdp_rx(void *arg)
 		used = i = last + 1;
 	}
 	if (!used) {
-		if (n < XDP_RX_DESCS)
+		if (n < XDP_RX_DESCS) {
+			xsk_ring_cons__cancel(&x->rx, n);
 			return; /* the head of a frame only: its rest is not yet published */
+		}
 		/* a frame longer than a whole burst: no kernel makes one; dropped, never waited for */
 		atomic_fetch_add_explicit(&x->rx_oversize, 1, memory_order_relaxed);
 		used = n;
 	}
+	/* the descriptors looked at but not taken (a burst's worth of frames reached, or a chain
+	 * cut) go back to the ring for the next turn: peek has moved past them */
+	xsk_ring_cons__cancel(&x->rx, n - used);
 	if (nf)
 		ustack_input_burst(x->st, x->ifindex, f, nf);
 	xsk_ring_cons__release(&x->rx, used);

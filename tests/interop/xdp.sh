@@ -140,6 +140,10 @@ PY
 	USTACK_PID=
 	grep -E "^(TcpInCsumErrors|TcpRetransSegs|xdp_)" "$TMP/send.out" "$TMP/echo.out" || true
 	if grep -q "^TcpInCsumErrors" "$TMP/echo.out"; then echo "FAIL: checksum errors"; exit 1; fi
+	# every UMEM frame received goes back to the fill ring: the kernel finds one to receive
+	# into (a leak shows as its drops, xdp_rx_dropped, climbing toward every frame sent)
+	awk '$1 == "xdp_rx_frames" { f = $2 } $1 == "xdp_rx_dropped" { d = $2 }
+	     END { if (d * 20 > f) { print "FAIL: xdp_rx_dropped " d " of " f " frames"; exit 1 } }' "$TMP/echo.out"
 }
 bulk
 no_program
