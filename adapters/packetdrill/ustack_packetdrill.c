@@ -100,11 +100,13 @@ struct packetdrill_interface {
 int packetdrill_interface_init(const char *flags, struct packetdrill_interface *ifc);
 
 #define QMAX 1024
-#define FRAME_MAX 2048
+#define FRAME_MAX 2048          /* a frame kept in its queue slot */
+#define FRAME_JUMBO_MAX (65535 + 14) /* the largest (mtu=65535): in the slot's own big buffer */
 #define FDMAP 65536
 
 struct out_pkt {
 	uint8_t b[FRAME_MAX];
+	uint8_t *big; /* made on the slot's first jumbo frame, kept */
 	size_t len;
 	uint64_t t;
 };
@@ -175,7 +177,7 @@ static void pd_advance_to(struct pd *pd, uint64_t t)
 static int pd_xmit(void *link, const void *frame, size_t len)
 {
 	struct pd *pd = link;
-	if (len > FRAME_MAX)
+	if (len > FRAME_JUMBO_MAX)
 		return -1;
 	pthread_mutex_lock(&pd->qlock);
 	if (pd->qcount == QMAX) {
@@ -183,7 +185,11 @@ static int pd_xmit(void *link, const void *frame, size_t len)
 		return -1;
 	}
 	struct out_pkt *p = &pd->q[(pd->qhead + pd->qcount) % QMAX];
-	memcpy(p->b, frame, len);
+	if (len > FRAME_MAX && !p->big && !(p->big = malloc(FRAME_JUMBO_MAX))) {
+		pthread_mutex_unlock(&pd->qlock);
+		return -1;
+	}
+	memcpy(len > FRAME_MAX ? p->big : p->b, frame, len);
 	p->len = len;
 	p->t = pd_now(pd);
 	pd->qcount++;
@@ -552,7 +558,7 @@ static int pd_netdev_receive(void *ud, void *buf, size_t *count, long long *time
 		if (pd->qcount) {
 			struct out_pkt *p = &pd->q[pd->qhead];
 			size_t n = p->len < *count ? p->len : *count;
-			memcpy(buf, p->b, n);
+			memcpy(buf, p->len > FRAME_MAX ? p->big : p->b, n);
 			*count = n;
 			*time_usecs = (long long)p->t;
 			pd->qhead = (pd->qhead + 1) % QMAX;
@@ -634,6 +640,8 @@ static void pd_free(void *ud)
 	ustack_destroy(pd->st);
 	pthread_mutex_destroy(&pd->qlock);
 	pthread_cond_destroy(&pd->qcond);
+	for (unsigned i = 0; pd->q && i < QMAX; i++)
+		free(pd->q[i].big);
 	free(pd->q);
 	free(pd);
 }

@@ -508,9 +508,9 @@ static void pcap_sub(void *arg, int ifindex, uint64_t wall_us, const uint8_t *fr
 	struct ctl_trace *t = arg;
 	(void)ifindex;
 	uint8_t rec[16 + 2048];
-	if (len > sizeof(rec) - 16)
-		len = sizeof(rec) - 16; /* caplen < len: cut, as a snaplen does */
-	uint32_t h[4] = { (uint32_t)(wall_us / 1000000u), (uint32_t)(wall_us % 1000000u), (uint32_t)len, (uint32_t)len };
+	size_t cap = len < sizeof(rec) - 16 ? len : sizeof(rec) - 16; /* caplen < len: cut, as a snaplen does */
+	uint32_t h[4] = { (uint32_t)(wall_us / 1000000u), (uint32_t)(wall_us % 1000000u), (uint32_t)cap, (uint32_t)len };
+	len = cap;
 	memcpy(rec, h, sizeof(h)); /* the host's byte order: the file's magic says which */
 	memcpy(rec + 16, frame, len);
 	if (write(t->pipe[1], rec, 16 + len) != (ssize_t)(16 + len))

@@ -43,8 +43,8 @@
  * frame larger than a UMEM frame needs multi-buffer AF_XDP (XDP_USE_SG, Linux 6.6): it comes
  * and goes as a chain of descriptors, each but the last marked XDP_PKT_CONTD, and the XDP
  * program must say it takes such frames (BPF_F_XDP_HAS_FRAGS), which is also what lets a veth
- * raise its MTU past a page.  Both are asked for and fallen back from; ustack's MTU defaults
- * to the interface's (ustack_xdp_mtu).  At 64 KB a frame costs the per-frame work of a TSO
+ * raise its MTU past a page.  Both are asked for when the interface's MTU needs them, and
+ * fallen back from; ustack's MTU defaults to the interface's (ustack_xdp_mtu).  At 64 KB a frame costs the per-frame work of a TSO
  * packet, and the copies are what remains (bench/xdp.sh; README's figures).
  */
 #include <ustack/link.h>
@@ -85,6 +85,9 @@
 /* The most descriptors one packet spans: a copy-mode socket's skb holds its first in the
  * linear part and the rest as page fragments, MAX_SKB_FRAGS (17) of them (xsk_build_skb) */
 #define XDP_PKT_DESCS_MAX 18u
+/* The MTU one UMEM frame carries: the frame less the kernel's XDP headroom, an Ethernet header
+ * and a VLAN tag (what a single-buffer XDP program allows a veth too) */
+#define XDP_FRAME_MTU_MAX (XDP_FRAME_SIZE - XDP_PACKET_HEADROOM - 18u)
 #define XDP_RING_SIZE 4096u        /* each of the four rings */
 #define XDP_RX_BURST 64u           /* frames taken per wake-up: timers are never starved */
 /* descriptors looked at per wake-up: a burst of frames of up to four parts each (a 16 KB MTU;
@@ -100,6 +103,7 @@ struct ustack_xdp {
 	unsigned queue, flags;
 	bool native, zerocopy;
 	bool sg; /* multi-buffer (XDP_USE_SG): a frame may span several UMEM frames */
+	uint32_t tx_descs_max; /* descriptors a sent frame may span */
 	uint8_t *gather; /* a burst's multi-buffer frames, made contiguous for the stack */
 	/* the UMEM and its rings */
 	uint8_t *area;
@@ -228,14 +232,18 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 		.rx_size = XDP_RING_SIZE, .tx_size = XDP_RING_SIZE,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, /* our own program, below */
 		/* copy mode in generic XDP; else the kernel's choice, zero-copy where the driver can */
-		.bind_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | XDP_USE_SG | (cfg->flags & USTACK_XDP_SKB ? XDP_COPY : 0)),
+		.bind_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | (cfg->flags & USTACK_XDP_SKB ? XDP_COPY : 0)),
 	};
-	/* Multi-buffer first (XDP_USE_SG: frames larger than a UMEM frame, for a jumbo MTU); a
-	 * kernel before 6.6 refuses the flag (EINVAL), a zero-copy driver without it EOPNOTSUPP:
-	 * then without, and the MTU is what one UMEM frame holds (ustack_xdp_attach).
+	/* Multi-buffer (XDP_USE_SG) only for an interface whose MTU is past one UMEM frame: a
+	 * driver with zero-copy but without zero-copy multi-buffer falls back to copy mode when
+	 * asked for it (xp_assign_dev), which a 1500-byte MTU would pay for nothing.  A kernel
+	 * before 6.6 refuses the flag (EINVAL): then without, and the MTU stays what one UMEM
+	 * frame holds (ustack_xdp_mtu, ustack_xdp_attach).
 	 * EBUSY: the queue has a socket, or had one a moment ago: a closed socket's UMEM is
 	 * released by a kernel work item (xp_release_deferred), so the queue of a process that
 	 * has just exited stays taken for a little while.  Bounded: 100 tries, 10 ms apart. */
+	if (link_if_mtu(x->name) > (int)XDP_FRAME_MTU_MAX)
+		scfg.bind_flags |= XDP_USE_SG;
 	for (int tries = 0;; tries++) {
 		err = xsk_socket__create(&x->xsk, x->name, x->queue, x->umem, &x->rx, &x->tx, &scfg);
 		if ((err == -EINVAL || err == -EOPNOTSUPP) && scfg.bind_flags & XDP_USE_SG) {
@@ -259,6 +267,11 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 	socklen_t olen = sizeof(opts);
 	if (getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opts, &olen) == 0)
 		x->zerocopy = opts.flags & XDP_OPTIONS_ZEROCOPY;
+	/* A copy-mode socket's skb takes a chain of up to MAX_SKB_FRAGS + 1; a zero-copy driver
+	 * takes xdp_zc_max_segs, which only netlink tells (af_xdp.rst: "usually at least five"),
+	 * and drops a longer chain without completing it, its frames lost to the pool: so one
+	 * descriptor a frame there (chains are still received) */
+	x->tx_descs_max = x->sg && !x->zerocopy ? XDP_PKT_DESCS_MAX : 1;
 	/* a kick sends the whole TX ring, not 32 frames (no such option before Linux 6.17: 32) */
 	unsigned budget = XDP_RING_SIZE;
 	(void)setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget));
@@ -326,9 +339,16 @@ int ustack_xdp_mac(const struct ustack_xdp *x, uint8_t mac[6])
 	return link_if_mac(x->name, mac);
 }
 
+/* The largest MTU this socket sends and receives whole. */
+static unsigned xdp_mtu_max(const struct ustack_xdp *x)
+{
+	return x->tx_descs_max > 1 ? USTACK_MTU_MAX : XDP_FRAME_MTU_MAX;
+}
+
 int ustack_xdp_mtu(const struct ustack_xdp *x)
 {
-	return link_if_mtu(x->name);
+	int mtu = link_if_mtu(x->name);
+	return mtu > (int)xdp_mtu_max(x) ? (int)xdp_mtu_max(x) : mtu;
 }
 
 /*
@@ -393,7 +413,7 @@ static int xdp_xmit(void *link, const void *frame, size_t len)
 {
 	struct ustack_xdp *x = link;
 	uint32_t n = (uint32_t)((len + XDP_FRAME_SIZE - 1) / XDP_FRAME_SIZE);
-	if (!len || n > (x->sg ? XDP_PKT_DESCS_MAX : 1u)) {
+	if (!len || n > x->tx_descs_max) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -457,13 +477,14 @@ static void xdp_rx(void *arg)
 			(void)recvfrom(x->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 		return;
 	}
-	uint64_t addrs[XDP_RX_DESCS];
+	uint64_t addrs[XDP_RX_DESCS]; /* each descriptor's UMEM frame, to lend back */
+	for (uint32_t i = 0; i < n; i++)
+		addrs[i] = xsk_ring_cons__rx_desc(&x->rx, idx + i)->addr & ~(uint64_t)(XDP_FRAME_SIZE - 1);
 	struct ustack_rx_frame f[XDP_RX_BURST];
 	uint32_t nf = 0, used = 0; /* frames for the stack; descriptors of whole frames */
 	size_t gathered = 0;
 	for (uint32_t i = 0; i < n && nf < XDP_RX_BURST;) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
-		addrs[i] = d->addr & ~(uint64_t)(XDP_FRAME_SIZE - 1);
 		if (!(d->options & XDP_PKT_CONTD)) {
 			f[nf++] = (struct ustack_rx_frame){ .data = x->area + d->addr, .len = d->len };
 			used = ++i;
@@ -478,10 +499,9 @@ static void xdp_rx(void *arg)
 		bool whole = last - i + 1 <= XDP_PKT_DESCS_MAX;
 		uint8_t *to = x->gather + gathered;
 		size_t len = 0;
-		for (uint32_t j = i; j <= last; j++) {
+		for (uint32_t j = i; whole && j <= last; j++) {
 			const struct xdp_desc *p = xsk_ring_cons__rx_desc(&x->rx, idx + j);
-			addrs[j] = p->addr & ~(uint64_t)(XDP_FRAME_SIZE - 1);
-			if (whole && p->len <= XDP_FRAME_SIZE) {
+			if (p->len <= XDP_FRAME_SIZE) {
 				memcpy(to + len, x->area + p->addr, p->len);
 				len += p->len;
 			}
@@ -496,8 +516,11 @@ static void xdp_rx(void *arg)
 	}
 	if (!used) {
 		if (n < XDP_RX_DESCS) {
+			/* the head of a frame only: its rest is not yet published.  Put it back and look
+			 * at the producer again, which peek does only once its cached entries are used */
 			xsk_ring_cons__cancel(&x->rx, n);
-			return; /* the head of a frame only: its rest is not yet published */
+			x->rx.cached_prod = __atomic_load_n(x->rx.producer, __ATOMIC_ACQUIRE);
+			return;
 		}
 		/* a frame longer than a whole burst: no kernel makes one; dropped, never waited for */
 		atomic_fetch_add_explicit(&x->rx_oversize, 1, memory_order_relaxed);
@@ -542,10 +565,8 @@ int ustack_xdp_attach(struct ustack_xdp *x, struct ustack *st, const uint8_t mac
 		errno = EBUSY;
 		return -1;
 	}
-	/* without multi-buffer a frame is one UMEM frame, less the kernel's XDP headroom (an
-	 * Ethernet header and a VLAN tag around the IP packet): the MTU a single-buffer XDP
-	 * program allows a veth too */
-	if (!x->sg && mtu + 18 > XDP_FRAME_SIZE - XDP_PACKET_HEADROOM) {
+	/* without multi-buffer a frame is one UMEM frame */
+	if (mtu > xdp_mtu_max(x)) {
 		errno = EINVAL;
 		return -1;
 	}
