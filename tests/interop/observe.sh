@@ -185,7 +185,9 @@ ip netns exec "$NS" tcpdump -U -n -i tap0 -w "$TMP/kernel.pcap" tcp port 7 2>"$T
 kdump_pid=$!
 wait_for_line "$TMP/kdump.err" "listening on tap0" 10 "$kdump_pid"
 t0=$(date +%s)
-ip netns exec "$NS" python3 -c 'import socket; socket.create_connection(("192.0.2.2", 7), timeout=5).close()'
+# 60 KB of data too: the kernel sends it over the TAP in GSO frames far above the capture's
+# 2048-byte cut, each recorded cut but with its whole length (checked below)
+ip netns exec "$NS" python3 -c 'import socket; s = socket.create_connection(("192.0.2.2", 7), timeout=5); s.sendall(b"x" * 60000); s.close()'
 for ((i = 0; i < 250; i++)); do # the SYN-ACK and the final ACK are in once the FIN is
 	[ "$(tcpdump -nr "$TMP/live.pcap" 2>/dev/null | grep -c 'Flags \[F')" -ge 1 ] &&
 		[ "$(tcpdump -nr "$TMP/kernel.pcap" 2>/dev/null | grep -c 'Flags \[F')" -ge 1 ] && break
@@ -199,7 +201,24 @@ tcpdump -ttnr "$TMP/live.pcap" >"$TMP/live.txt" 2>"$TMP/tcpdump.err" || { cat "$
 head -4 "$TMP/live.txt"
 grep -qE ' IP 192\.0\.2\.1\.[0-9]+ > 192\.0\.2\.2\.7: Flags \[S\]' "$TMP/live.txt" || fail "pcap: no SYN"
 grep -qE ' IP 192\.0\.2\.2\.7 > 192\.0\.2\.1\.[0-9]+: Flags \[S\.\]' "$TMP/live.txt" || fail "pcap: no SYN-ACK"
-! grep -q '\[|' "$TMP/live.txt" || fail "pcap: truncated frames"
+! grep -q '\[|' "$TMP/live.txt" || fail "pcap: truncated headers"
+# a record's original length is its frame's, the IP packet's and the Ethernet header's, even
+# where the frame was cut (caplen < len), as a snaplen cuts in tcpdump
+python3 - "$TMP/live.pcap" <<'PY' || fail "pcap: record lengths"
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+e = "<" if b[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+off, big, bad = 24, 0, 0
+while off + 16 <= len(b):
+    _, _, cap, orig = struct.unpack(e + "IIII", b[off:off + 16])
+    f = b[off + 16:off + 16 + cap]
+    off += 16 + cap
+    if len(f) >= 18 and f[12:14] == b"\x08\x00":
+        bad += orig != 14 + struct.unpack(">H", f[16:18])[0] or cap > orig
+        big += orig > cap
+print(f"pcap: {big} frames cut, {bad} with a wrong length")
+sys.exit(bad != 0 or big == 0)
+PY
 ts=$(awk '/Flags \[S\]/ { print int($1); exit }' "$TMP/live.txt")
 [ $((ts - t0)) -ge -2 ] && [ $((ts - t0)) -le 10 ] || fail "pcap: SYN stamped $ts, want wall-clock time near $t0"
 # tshark dissects every frame without a malformed one, and each frame of the handshake is stamped
