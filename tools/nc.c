@@ -178,15 +178,27 @@ static void session_run(struct nc *nc, int fd)
 
 /* ---- --serve ----------------------------------------------------------------------------- */
 
+/* Four words of the pattern at once (GCC/Clang vector type, lowered for any target). */
+typedef uint32_t pattern_v4 __attribute__((vector_size(16)));
+
 /* The counting pattern's bytes [pos, pos + len): byte k is byte k % 4 of the little-endian
- * 32-bit word k / 4.  A word at a time where the bytes are word-aligned in the pattern (a
- * byte at a time cost a fifth of a bulk sender's CPU). */
+ * 32-bit word k / 4.  Where the bytes are word-aligned in the pattern, four words a store on a
+ * little-endian host (their bytes are the pattern's as they lie), else a word at a time: a
+ * byte at a time cost a fifth of a bulk sender's CPU, a word at a time a tenth at 10 Gbit/s
+ * (12 GB/s; the vector loop 33). */
 static void pattern_fill(uint8_t *b, unsigned long long pos, size_t len)
 {
 	size_t i = 0;
 	for (; i < len && pos % 4; i++, pos++)
 		b[i] = (uint8_t)((pos / 4) >> (8 * (pos % 4)));
-	for (uint32_t w = (uint32_t)(pos / 4); i + 4 <= len; i += 4, pos += 4, w++) {
+	uint32_t w = (uint32_t)(pos / 4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	pattern_v4 v = { w, w + 1, w + 2, w + 3 };
+	const pattern_v4 four = { 4, 4, 4, 4 };
+	for (; i + 16 <= len; i += 16, pos += 16, w += 4, v += four)
+		memcpy(b + i, &v, 16);
+#endif
+	for (; i + 4 <= len; i += 4, pos += 4, w++) {
 		const uint8_t le[4] = { (uint8_t)w, (uint8_t)(w >> 8), (uint8_t)(w >> 16), (uint8_t)(w >> 24) };
 		memcpy(b + i, le, 4);
 	}
