@@ -197,6 +197,29 @@ static int tcp_connected(struct pair *p, int *s)
 	return c;
 }
 
+/* `total` bytes of a pattern from a's c to b's s, in virtual time (100 s at most), then
+ * checked byte for byte. */
+static void bulk_a_to_b(struct pair *p, int c, int s, size_t total)
+{
+	enum { MAX = 4 << 20 };
+	static char data[MAX], got[MAX];
+	assert_true(total <= MAX);
+	for (size_t i = 0; i < total; i++)
+		data[i] = (char)(i * 13 + (i >> 12));
+	size_t sent = 0, rcvd = 0;
+	for (int round = 0; round < 100000 && rcvd < total; round++) {
+		ssize_t w = ustack_send(p->a, c, data + sent, total - sent, 0);
+		if (w > 0)
+			sent += (size_t)w;
+		ssize_t r;
+		while ((r = ustack_recv(p->b, s, got + rcvd, total - rcvd, 0)) > 0)
+			rcvd += (size_t)r;
+		ustack_memlink_run(p->ml, &p->vc, p->vc.now_us + 1000);
+	}
+	assert_int_equal(rcvd, total);
+	assert_memory_equal(got, data, total);
+}
+
 /* Every TCP segment's checksum, as a frame crosses: valid (0 over the segment) or not. */
 static unsigned tcp_frames, tcp_valid;
 static int count_csums(void *arg, int dir, const uint8_t *f, size_t len)
@@ -273,21 +296,7 @@ static void test_tso_packets_cross_whole(void **state)
 		ustack_memlink_set_filter(p.ml, watch_tso, NULL);
 		int s, c = tcp_connected(&p, &s);
 		enum { TOTAL = 4 << 20 };
-		static char data[TOTAL], got[TOTAL];
-		for (size_t i = 0; i < sizeof(data); i++)
-			data[i] = (char)(i * 13 + (i >> 12));
-		size_t sent = 0, rcvd = 0;
-		for (int round = 0; round < 100000 && rcvd < TOTAL; round++) {
-			ssize_t w = ustack_send(p.a, c, data + sent, TOTAL - sent, 0);
-			if (w > 0)
-				sent += (size_t)w;
-			ssize_t r;
-			while ((r = ustack_recv(p.b, s, got + rcvd, TOTAL - rcvd, 0)) > 0)
-				rcvd += (size_t)r;
-			ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 1000);
-		}
-		assert_int_equal(rcvd, TOTAL);
-		assert_memory_equal(got, data, TOTAL);
+		bulk_a_to_b(&p, c, s, TOTAL);
 		assert_int_equal(tso_badlen, 0);
 		struct ustack_tcp_info ti;
 		socklen_t tl = sizeof(ti);
@@ -355,22 +364,7 @@ static void test_jumbo_mtu(void **state)
 		int s, c = tcp_connected(&p, &s);
 		assert_int_equal(jumbo_syn_mss[0], runs[run].mtu - 40);
 		assert_int_equal(jumbo_syn_mss[1], runs[run].mtu - 40);
-		enum { TOTAL = 2 << 20 };
-		static char data[TOTAL], got[TOTAL];
-		for (size_t i = 0; i < sizeof(data); i++)
-			data[i] = (char)(i * 7 + (i >> 13));
-		size_t sent = 0, rcvd = 0;
-		for (int round = 0; round < 100000 && rcvd < TOTAL; round++) {
-			ssize_t w = ustack_send(p.a, c, data + sent, TOTAL - sent, 0);
-			if (w > 0)
-				sent += (size_t)w;
-			ssize_t r;
-			while ((r = ustack_recv(p.b, s, got + rcvd, TOTAL - rcvd, 0)) > 0)
-				rcvd += (size_t)r;
-			ustack_memlink_run(p.ml, &p.vc, p.vc.now_us + 1000);
-		}
-		assert_int_equal(rcvd, TOTAL);
-		assert_memory_equal(got, data, TOTAL);
+		bulk_a_to_b(&p, c, s, 2 << 20);
 		assert_int_equal(jumbo_largest, 14 + runs[run].mtu);
 		struct ustack_tcp_info ti;
 		socklen_t tl = sizeof(ti);
