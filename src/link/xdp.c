@@ -44,8 +44,9 @@
  * and goes as a chain of descriptors, each but the last marked XDP_PKT_CONTD, and the XDP
  * program must say it takes such frames (BPF_F_XDP_HAS_FRAGS), which is also what lets a veth
  * raise its MTU past a page.  Both are asked for when the interface's MTU needs them, and
- * fallen back from; ustack's MTU defaults to the interface's (ustack_xdp_mtu).  At 64 KB a frame costs the per-frame work of a TSO
- * packet, and the copies are what remains (bench/xdp.sh; README's figures).
+ * fallen back from; ustack's MTU defaults to the interface's (ustack_xdp_mtu).  At 64 KB a
+ * frame costs the per-frame work of a TSO packet, and the copies are what remains
+ * (bench/xdp.sh; README's figures).
  */
 #include <ustack/link.h>
 #include "link/loop.h"

@@ -9,8 +9,8 @@ typedef uint64_t csum_v2u64 __attribute__((vector_size(16)));
  * The Internet checksum's partial sum (RFC 1071): 16-bit words added in one's complement,
  * carried as a 32-bit sum to fold later.  Linux's x86 version adds 64-bit words with carry
  * (adcq); C has no carry flag, so each 64-bit word is split into its two 32-bit halves, added
- * into 64-bit accumulators that cannot overflow (2^32 words of 2^32 each), and the halves
- * folded at the end: one's-complement addition does not care where its carries land, so any
+ * into 64-bit accumulators with room for the carries (a buffer would need 32 GB to overflow
+ * one), and the halves folded at the end: one's-complement addition does not care where its carries land, so any
  * grouping of the words gives the same folded sum (RFC 1071 §2(A), (B)).
  *
  * Long buffers (a jumbo frame, a TSO packet) go 64 bytes a round through four independent
