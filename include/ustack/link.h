@@ -118,12 +118,15 @@ USTACK_API struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cf
 USTACK_API void ustack_xdp_close(struct ustack_xdp *x);
 USTACK_API int ustack_xdp_fd(const struct ustack_xdp *x);
 /* "native, copy", "native, zero-copy" or "generic (skb), copy", then ", multi-buffer" when
- * the socket takes frames larger than a UMEM frame (XDP_USE_SG, Linux 6.6: a jumbo MTU) */
+ * the socket takes frames larger than a UMEM frame (XDP_USE_SG, Linux 6.6: asked for when the
+ * device's MTU is above 3822) */
 USTACK_API const char *ustack_xdp_mode(const struct ustack_xdp *x);
 /* The device's own MAC address (a natural choice for ustack's). */
 USTACK_API int ustack_xdp_mac(const struct ustack_xdp *x, uint8_t mac[6]);
-/* The device's MTU (-1 with errno): the natural choice for ustack's, the frames the kernel
- * hands the queue being the device's. */
+/* The device's MTU, or the largest this socket carries whole if that is less (3822 without
+ * multi-buffer or in zero-copy mode); -1 with errno.  The natural choice for ustack's: the
+ * frames the kernel hands the queue are the device's.  ustack_xdp_attach refuses a larger
+ * one (EINVAL) where the socket cannot carry it. */
 USTACK_API int ustack_xdp_mtu(const struct ustack_xdp *x);
 /* As the TAP driver's: an Ethernet interface on st, and the run loop (ustack_tap_run). */
 USTACK_API int ustack_xdp_attach(struct ustack_xdp *x, struct ustack *st, const uint8_t mac[6], unsigned mtu);
