@@ -319,7 +319,7 @@ static int link_open(struct tap_stack *ts, struct link_opts *o, int *usage)
 				cli_error("--xdp", "%s: its MTU: %s", o->xdp_ifname, strerror(errno));
 				return -1;
 			}
-			o->mtu = mtu > USTACK_MTU_MAX ? USTACK_MTU_MAX : (unsigned)mtu;
+			o->mtu = (unsigned)mtu; /* at most what the socket carries whole */
 		}
 		int idx = ustack_xdp_attach(ts->xdp, ts->st, o->mac, o->mtu);
 		if (idx < 0)

@@ -295,9 +295,9 @@ static int start_stack(void)
 			say("AF_XDP on %s queue %u: %s", xc.ifname, xc.queue, strerror(err));
 			return err;
 		}
-		if (!mtu) {
+		if (!mtu) { /* the device's, as much of it as the socket carries */
 			int dm = ustack_xdp_mtu(us.xdp);
-			mtu = dm < 0 ? 1500 : dm > USTACK_MTU_MAX ? USTACK_MTU_MAX : (unsigned)dm;
+			mtu = dm < 0 ? 1500 : (unsigned)dm;
 		}
 		ifindex = ustack_xdp_attach(us.xdp, us.st, mac, mtu);
 	} else {
