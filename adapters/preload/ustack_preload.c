@@ -30,7 +30,8 @@
  * SA_RESTART, restarted with it (a partial transfer returns its count).
  *
  * After fork() the child cannot use the parent's ustack sockets (it gets EBADF and a message
- * once; closing them is fine) nor open new ones (the parent holds the TAP device).  What is
+ * once; closing them is fine) nor open new ones (the parent holds the TAP device); vfork() is
+ * fork() here (my_pid).  What is
  * not (yet) as the kernel: stdio streams opened on a ustack descriptor (fdopen) do not reach
  * it, since the C library writes to them from inside; descriptors closed behind the library's
  * back (close_range) are not noticed; SO_RCVTIMEO/SO_SNDTIMEO are not honoured.  At exit() the library closes the program's ustack sockets and keeps the stack
@@ -143,6 +144,30 @@ static struct {
 } us;
 
 static pthread_once_t start_once = PTHREAD_ONCE_INIT;
+
+/*
+ * This process's ID without a system call per socket call: getpid() on every intercepted
+ * call was seven of the twenty system calls a connection cost bench_connrate's listener.  fork() keeps it true through
+ * pthread_atfork's child handler.  vfork() would not: its child shares the parent's memory,
+ * this variable included, and would take the parent's sockets for its own (a close() there
+ * would close the parent's connection), so the library's vfork() is fork(), which POSIX
+ * allows (a vfork child may do no more than a fork child).  posix_spawn's child runs only the
+ * C library's own calls, never these.  What it cannot see: a child made by the raw clone or
+ * fork system call, or _Fork(), which run no fork handlers.
+ */
+static _Atomic pid_t self_pid;
+static void atfork_child(void) { atomic_store_explicit(&self_pid, getpid(), memory_order_relaxed); }
+static pid_t my_pid(void) { return atomic_load_explicit(&self_pid, memory_order_relaxed); }
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void atfork_init(void)
+{
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+pid_t vfork(void)
+{
+	return fork();
+}
 
 static void say(const char *fmt, ...)
 {
@@ -345,7 +370,9 @@ static int start_stack(void)
 	}
 	if (!us.ctl)
 		say("no control socket '%s': %s (ustack ss cannot see this program)", nm, strerror(errno));
+	pthread_once(&atfork_once, atfork_init);
 	us.pid = getpid();
+	atomic_store(&self_pid, us.pid);
 	if (pthread_create(&us.loop, NULL, run_loop, NULL) != 0)
 		return EAGAIN;
 	return 0;
@@ -366,7 +393,7 @@ static void start_once_fn(void)
  * with errno. */
 static int stack_for_new_socket(void)
 {
-	if (us.st && us.pid != getpid()) {
+	if (us.st && us.pid != my_pid()) {
 		say("a forked child cannot open ustack sockets: the parent holds the TAP device");
 		errno = EPERM;
 		return -1;
@@ -416,7 +443,7 @@ static struct ufile *ours(int fd)
 /* A ustack descriptor used from a forked child: EBADF, said once. */
 static bool foreign(int fd)
 {
-	if (us.pid == getpid())
+	if (us.pid == my_pid())
 		return false;
 	static atomic_bool said;
 	if (!atomic_exchange(&said, true))
@@ -431,7 +458,7 @@ static atomic_bool exiting; /* preload_exit has begun: closes do not linger */
 /* A forked child: the stack, its locks and the waiters belong to the parent. */
 static bool in_child(void)
 {
-	return us.st && us.pid != getpid();
+	return us.st && us.pid != my_pid();
 }
 
 /*
@@ -1362,7 +1389,7 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 	nfds_t nk = 0, nu = 0;
 	for (nfds_t i = 0; i < n; i++) {
 		struct ufile *uf = ours(fds[i].fd);
-		if (uf && us.pid == getpid()) {
+		if (uf && us.pid == my_pid()) {
 			ufds[nu] = (struct pollfd){ .fd = uf->ufd, .events = fds[i].events };
 			uidx[nu++] = i;
 		} else {
@@ -1706,7 +1733,7 @@ int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timesp
  */
 __attribute__((destructor)) static void preload_exit(void)
 {
-	if (!us.st || us.pid != getpid())
+	if (!us.st || us.pid != my_pid())
 		return;
 	atomic_store(&exiting, true);
 	for (int fd = 0; fdmap && fd < fdmap_size; fd++) {

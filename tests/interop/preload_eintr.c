@@ -4,7 +4,9 @@
  * EINTR; with SA_RESTART the recv() goes on after the handler and returns the data that comes
  * later (sent by the peer only once the handler has run, so nothing depends on timing).  And
  * sendmmsg's messages reach the peer; SO_RCVTIMEO ends a recv with EAGAIN, and makes a signal
- * interrupt it even under SA_RESTART, as Linux's sock_intr_errno does.
+ * interrupt it even under SA_RESTART, as Linux's sock_intr_errno does.  A vfork() child that
+ * closes the connection before it exits closes its own descriptor only (the child has a copy
+ * of the descriptor table): the parent's connection carries on.
  *
  *   preload_eintr PEER-ADDRESS PORT LISTEN-PORT
  * Prints one "ok ..." line per check and exits 0, or says what failed and exits 1.
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +90,17 @@ int main(int argc, char **argv)
 	if (n != 1 || c != 'x' || fired != 1)
 		return fail("recv with SA_RESTART: want the byte sent after the handler ran");
 	printf("ok recv: restarted after a handler with SA_RESTART, then the data\n");
+
+	/* vfork: the child's close is its own, as posix_spawn's file actions and shells' are */
+	pid_t pid = vfork();
+	if (pid == 0) {
+		close(conn);
+		_exit(0);
+	}
+	int status;
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fail("vfork");
+	printf("ok vfork: the child closed its copy of the descriptor\n");
 
 	/* sendmmsg: two messages, both sent, in order (the peer prints what it got) */
 	struct iovec a = { "ab", 2 }, b = { "cd", 2 };
