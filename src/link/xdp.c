@@ -44,9 +44,10 @@
  * and goes as a chain of descriptors, each but the last marked XDP_PKT_CONTD, and the XDP
  * program must say it takes such frames (BPF_F_XDP_HAS_FRAGS), which is also what lets a veth
  * raise its MTU past a page.  Both are asked for when the interface's MTU needs them, and
- * fallen back from; ustack's MTU defaults to the interface's (ustack_xdp_mtu).  At 64 KB a
- * frame costs the per-frame work of a TSO packet, and the copies are what remains
- * (bench/xdp.sh; README's figures).
+ * fallen back from; ustack's MTU defaults to the interface's (ustack_xdp_mtu).  The frames
+ * lent for receiving are laid out so that a chain's parts lie end to end, and the stack
+ * takes it in place (xdp_rx_data).  At 64 KB a frame costs the per-frame work of a TSO
+ * packet, and the copies are what remains (bench/xdp.sh; README's figures).
  */
 #include <ustack/link.h>
 #include "link/loop.h"
@@ -89,6 +90,9 @@
 /* The MTU one UMEM frame carries: the frame less the kernel's XDP headroom, an Ethernet header
  * and a VLAN tag (what a single-buffer XDP program allows a veth too) */
 #define XDP_FRAME_MTU_MAX (XDP_FRAME_SIZE - XDP_PACKET_HEADROOM - 18u)
+/* What the kernel copies into each UMEM frame of a received chain but the last: the frame
+ * less its XDP headroom (__xsk_rcv fills every part to xsk_pool_get_rx_frame_size) */
+#define XDP_RX_PART (XDP_FRAME_SIZE - XDP_PACKET_HEADROOM)
 #define XDP_RING_SIZE 4096u        /* each of the four rings */
 #define XDP_RX_BURST 64u           /* frames taken per wake-up: timers are never starved */
 /* descriptors looked at per wake-up: a burst of frames of up to four parts each (a 16 KB MTU;
@@ -104,6 +108,8 @@ struct ustack_xdp {
 	unsigned queue, flags;
 	bool native, zerocopy;
 	bool sg; /* multi-buffer (XDP_USE_SG): a frame may span several UMEM frames */
+	bool unaligned; /* the UMEM's frames may start anywhere (XDP_UMEM_UNALIGNED_CHUNK_FLAG) */
+	uint32_t rx_stride; /* bytes between the frames lent for receiving (xdp_rx_layout) */
 	uint32_t tx_descs_max; /* descriptors a sent frame may span */
 	uint8_t *gather; /* a burst's multi-buffer frames, made contiguous for the stack */
 	/* the UMEM and its rings */
@@ -125,11 +131,41 @@ struct ustack_xdp {
 	struct ustack *st;
 	int ifindex;
 	/* counted by the driver (the kernel's own are in XDP_STATISTICS) */
-	atomic_uint_fast64_t rx_frames, rx_oversize, tx_frames, tx_no_frame, tx_kick_errors;
+	atomic_uint_fast64_t rx_frames, rx_oversize, rx_gathered, tx_frames, tx_no_frame, tx_kick_errors;
 };
 
 /* The run loop's thread, during its turn: frames it sends are kicked once at the end. */
 static __thread struct ustack_xdp *xdp_batching;
+
+/*
+ * Where received frames land.  A jumbo frame comes as a chain of UMEM frames, and the kernel
+ * fills every part but the last to the brim: XDP_RX_PART bytes after the frame's XDP headroom
+ * (__xsk_rcv copies the packet into one xsk_buff after another, each to
+ * xsk_pool_get_rx_frame_size).  The parts take the fill ring's entries in turn.  So the
+ * frames lent for receiving are spaced XDP_RX_PART apart rather than a UMEM frame apart
+ * (rx_stride), which an unaligned UMEM allows (XDP_UMEM_UNALIGNED_CHUNK_FLAG: a frame may
+ * start anywhere), and are lent back in the order they came: one part's data then ends where
+ * the next part's begins, the next frame's headroom lying under the last XDP_PACKET_HEADROOM
+ * bytes of this one's — headroom the kernel's copy never writes (ustack's XDP program adds no
+ * metadata).  A chain is then one run of bytes, handed to the stack in place (xdp_rx) instead
+ * of being copied together; only a chain that wraps from the last frame of the region to the
+ * first is copied (rx_gathered).  Copy mode only: a zero-copy driver DMAs into the frames, and
+ * a frame across two pages needs the pages contiguous (xp_desc_crosses_non_contig_pg).
+ *
+ * In an unaligned UMEM the kernel writes a received frame's address as its UMEM frame's
+ * start, with the offset of the data in the top 16 bits (xp_get_handle); in an aligned one,
+ * as the data's address.
+ */
+static inline uint8_t *xdp_rx_data(const struct ustack_xdp *x, uint64_t addr)
+{
+	return x->area + xsk_umem__add_offset_to_addr(addr);
+}
+
+/* The UMEM frame a received descriptor's data is in, to lend back. */
+static inline uint64_t xdp_rx_frame(const struct ustack_xdp *x, uint64_t addr)
+{
+	return x->unaligned ? xsk_umem__extract_addr(addr) : addr & ~(uint64_t)(XDP_FRAME_SIZE - 1);
+}
 
 /* The program, as the BPF instruction set spells it (kernel's include/linux/filter.h has the
  * macros; uapi has only the opcodes). */
@@ -221,9 +257,12 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 	x->tx_free = malloc(sizeof(uint64_t) * XDP_RING_SIZE);
 	if (!x->tx_free)
 		goto fail;
+	/* jumbo frames: multi-buffer, and frames that may start anywhere (xdp_rx_layout) */
+	bool want_sg = link_if_mtu(x->name) > (int)XDP_FRAME_MTU_MAX;
 	const struct xsk_umem_config ucfg = {
 		.fill_size = XDP_RING_SIZE, .comp_size = XDP_RING_SIZE,
 		.frame_size = XDP_FRAME_SIZE, .frame_headroom = XSK_UMEM__DEFAULT_FRAME_HEADROOM,
+		.flags = want_sg ? XDP_UMEM_UNALIGNED_CHUNK_FLAG : 0,
 	};
 	if ((err = xsk_umem__create(&x->umem, x->area, x->area_size, &x->fill, &x->comp, &ucfg)) != 0) {
 		errno = -err;
@@ -243,7 +282,7 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 	 * EBUSY: the queue has a socket, or had one a moment ago: a closed socket's UMEM is
 	 * released by a kernel work item (xp_release_deferred), so the queue of a process that
 	 * has just exited stays taken for a little while.  Bounded: 100 tries, 10 ms apart. */
-	if (link_if_mtu(x->name) > (int)XDP_FRAME_MTU_MAX)
+	if (want_sg)
 		scfg.bind_flags |= XDP_USE_SG;
 	for (int tries = 0;; tries++) {
 		err = xsk_socket__create(&x->xsk, x->name, x->queue, x->umem, &x->rx, &x->tx, &scfg);
@@ -273,6 +312,8 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 	 * and drops a longer chain without completing it, its frames lost to the pool: so one
 	 * descriptor a frame there (chains are still received) */
 	x->tx_descs_max = x->sg && !x->zerocopy ? XDP_PKT_DESCS_MAX : 1;
+	x->unaligned = want_sg;
+	x->rx_stride = x->sg && x->unaligned && !x->zerocopy ? XDP_RX_PART : XDP_FRAME_SIZE;
 	/* a kick sends the whole TX ring, not 32 frames (no such option before Linux 6.17: 32) */
 	unsigned budget = XDP_RING_SIZE;
 	(void)setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget));
@@ -283,7 +324,7 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 		goto fail;
 	}
 	for (uint32_t i = 0; i < XDP_RING_SIZE; i++)
-		*xsk_ring_prod__fill_addr(&x->fill, idx + i) = (uint64_t)i * XDP_FRAME_SIZE;
+		*xsk_ring_prod__fill_addr(&x->fill, idx + i) = (uint64_t)i * x->rx_stride;
 	xsk_ring_prod__submit(&x->fill, XDP_RING_SIZE);
 	for (uint32_t i = 0; i < XDP_RING_SIZE; i++)
 		x->tx_free[x->tx_nfree++] = (uint64_t)(XDP_RING_SIZE + i) * XDP_FRAME_SIZE;
@@ -462,11 +503,12 @@ static int xdp_xmit(void *link, const void *frame, size_t len)
  * descriptors, each but the last marked XDP_PKT_CONTD.  The kernel makes a frame's
  * descriptors visible together (they are reserved one by one in __xsk_rcv and published at
  * once by xsk_flush), but a burst's cut may fall inside one: the burst then ends before that
- * frame, which the next turn takes whole.  The stack wants a frame contiguous, so the parts
- * of such a frame are copied end to end into `gather` (the descriptors looked at hold at most
- * XDP_RX_DESCS UMEM frames' worth, its size); a frame of one descriptor stays where it is.  A
- * frame of more descriptors than an skb has fragments cannot come from the kernel; it is
- * dropped rather than trusted.
+ * frame, which the next turn takes whole.  The stack wants a frame contiguous: a chain whose
+ * parts lie end to end in the UMEM (xdp_rx_layout) is handed over where it is; the parts of
+ * any other are copied end to end into `gather` (the descriptors looked at hold at most
+ * XDP_RX_DESCS UMEM frames' worth, its size) and counted (rx_gathered).  A frame of more
+ * descriptors than an skb has fragments cannot come from the kernel; it is dropped rather
+ * than trusted.
  */
 static void xdp_rx(void *arg)
 {
@@ -480,36 +522,46 @@ static void xdp_rx(void *arg)
 	}
 	uint64_t addrs[XDP_RX_DESCS]; /* each descriptor's UMEM frame, to lend back */
 	for (uint32_t i = 0; i < n; i++)
-		addrs[i] = xsk_ring_cons__rx_desc(&x->rx, idx + i)->addr & ~(uint64_t)(XDP_FRAME_SIZE - 1);
+		addrs[i] = xdp_rx_frame(x, xsk_ring_cons__rx_desc(&x->rx, idx + i)->addr);
 	struct ustack_rx_frame f[XDP_RX_BURST];
 	uint32_t nf = 0, used = 0; /* frames for the stack; descriptors of whole frames */
 	size_t gathered = 0;
 	for (uint32_t i = 0; i < n && nf < XDP_RX_BURST;) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
 		if (!(d->options & XDP_PKT_CONTD)) {
-			f[nf++] = (struct ustack_rx_frame){ .data = x->area + d->addr, .len = d->len };
+			f[nf++] = (struct ustack_rx_frame){ .data = xdp_rx_data(x, d->addr), .len = d->len };
 			used = ++i;
 			continue;
 		}
-		/* a frame in parts: find its last, then join them */
+		/* a frame in parts: find its last, then take it in place or join the parts */
 		uint32_t last = i;
 		while (last < n && xsk_ring_cons__rx_desc(&x->rx, idx + last)->options & XDP_PKT_CONTD)
 			last++;
 		if (last == n)
 			break; /* its end is beyond this burst's cut: the next turn's */
-		bool whole = last - i + 1 <= XDP_PKT_DESCS_MAX;
-		uint8_t *to = x->gather + gathered;
-		size_t len = 0;
-		for (uint32_t j = i; whole && j <= last; j++) {
+		bool whole = last - i + 1 <= XDP_PKT_DESCS_MAX, in_place = whole;
+		uint8_t *start = xdp_rx_data(x, d->addr), *end = start;
+		for (uint32_t j = i; in_place && j <= last; j++) { /* its parts end to end in the UMEM? */
 			const struct xdp_desc *p = xsk_ring_cons__rx_desc(&x->rx, idx + j);
-			if (p->len <= XDP_FRAME_SIZE) {
-				memcpy(to + len, x->area + p->addr, p->len);
-				len += p->len;
-			}
+			in_place = p->len <= XDP_FRAME_SIZE && xdp_rx_data(x, p->addr) == end;
+			if (in_place)
+				end += p->len;
 		}
-		if (whole) {
+		if (in_place) {
+			f[nf++] = (struct ustack_rx_frame){ .data = start, .len = (size_t)(end - start) };
+		} else if (whole) {
+			size_t len = 0;
+			uint8_t *to = x->gather + gathered;
+			for (uint32_t j = i; j <= last; j++) {
+				const struct xdp_desc *p = xsk_ring_cons__rx_desc(&x->rx, idx + j);
+				if (p->len <= XDP_FRAME_SIZE) {
+					memcpy(to + len, xdp_rx_data(x, p->addr), p->len);
+					len += p->len;
+				}
+			}
 			f[nf++] = (struct ustack_rx_frame){ .data = to, .len = len };
 			gathered += len;
+			atomic_fetch_add_explicit(&x->rx_gathered, 1, memory_order_relaxed);
 		} else {
 			atomic_fetch_add_explicit(&x->rx_oversize, 1, memory_order_relaxed);
 		}
@@ -625,6 +677,7 @@ int ustack_xdp_stats(const struct ustack_xdp *x, struct ustack_xdp_stats *out)
 	out->tx_frames = atomic_load_explicit(&x->tx_frames, memory_order_relaxed);
 	out->tx_no_frame = atomic_load_explicit(&x->tx_no_frame, memory_order_relaxed);
 	out->rx_oversize = atomic_load_explicit(&x->rx_oversize, memory_order_relaxed);
+	out->rx_gathered = atomic_load_explicit(&x->rx_gathered, memory_order_relaxed);
 	out->tx_kick_errors = atomic_load_explicit(&x->tx_kick_errors, memory_order_relaxed);
 	struct xdp_statistics ks;
 	socklen_t len = sizeof(ks);

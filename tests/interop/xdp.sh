@@ -220,7 +220,7 @@ no_program
 # 7. jumbo frames (AF_XDP multi-buffer, Linux 6.6): the veth pair at 9000 and then IPv4's
 #    largest MTU; ustack takes the interface's MTU, says multi-buffer, and both bulk rounds
 #    cross byte for byte in segments no UMEM frame could hold (TcpInSegs and TcpOutSegs well
-#    under one per 4 KB), Linux's MSS the MTU's
+#    under one per 4 KB), Linux's MSS the MTU's, received chains taken in place
 IFS=. read -r kmaj kmin _ < <(uname -r)
 if ((kmaj > 6 || (kmaj == 6 && kmin >= 6))); then
 	for mtu in 9000 65535; do
@@ -248,6 +248,11 @@ PY
 			[ -n "$n" ] && [ "$n" -lt $((BYTES / 4096)) ] ||
 				{ echo "FAIL: ${f#*:} = $n at MTU $mtu: want jumbo segments"; exit 1; }
 		done
+		# a received frame's parts lie end to end in the UMEM and go to the stack where they
+		# are (src/link/xdp.c, xdp_rx_data): copied together only where the frames lent for
+		# receiving wrap around, about one frame in every 4096 / parts a frame
+		awk '$1 == "xdp_rx_frames" { f = $2 } $1 == "xdp_rx_gathered" { g = $2 }
+		     END { if (g * 20 > f) { print "FAIL: xdp_rx_gathered " g " of " f " frames"; exit 1 } }' "$TMP/echo.out"
 		no_program
 	done
 fi
