@@ -94,12 +94,22 @@ connrate_vs() {
 	ip netns exec "$NS" "$@" >"$out" 2>&1 &
 	PID=$!
 	wait_line "$out" "serving on port"
+	local t0 t1
+	t0=$(busy_ticks)
 	r=$(ip netns exec "$NS2" "$connrate" -c "$CONC" -d "$SECS" 192.0.2.2 7)
+	t1=$(busy_ticks)
 	kill -TERM $PID; wait $PID || true
 	PID=
 	echo "connections/s, Linux client → $label: $r"
 	grep "CPU" "$out" | sed 's/^/  /'
+	awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${r%% *}" \
+		'BEGIN { printf "  machine: %.1f us CPU a connection (client, listener, softirqs)\n", t * 1e6 / hz / n }'
 }
+# busy_ticks: the machine's CPU time so far, every CPU, in clock ticks (/proc/stat's user, nice,
+# system, irq, softirq).  The listener's own CPU is not a like-for-like figure on its own:
+# Linux runs its listener's receive processing in the client's softirqs (veth's transmit hands
+# the segment over on the sender's CPU), where ustack's receive runs on ustack's threads.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 connrate_vs "ustack listener (AF_XDP, ustack run)" timeout 120 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- \
 	"$connrate" -l 7
 # the same veth, the kernel's now: no XDP program, veth0 addressed, default offloads
