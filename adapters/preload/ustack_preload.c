@@ -147,26 +147,61 @@ static pthread_once_t start_once = PTHREAD_ONCE_INIT;
 
 /*
  * This process's ID without a system call per socket call: getpid() on every intercepted
- * call was seven of the twenty system calls a connection cost bench_connrate's listener.  fork() keeps it true through
- * pthread_atfork's child handler.  vfork() would not: its child shares the parent's memory,
- * this variable included, and would take the parent's sockets for its own (a close() there
- * would close the parent's connection), so the library's vfork() is fork(), which POSIX
- * allows (a vfork child may do no more than a fork child).  posix_spawn's child runs only the
- * C library's own calls, never these.  What it cannot see: a child made by the raw clone or
- * fork system call, or _Fork(), which run no fork handlers.
+ * call was seven of the twenty system calls a connection cost bench_connrate's listener.
+ * fork() keeps it true through fork handlers registered when the library is loaded, so
+ * before most others: a child's handlers run in the order they were registered, the
+ * parent's prepare handlers in the reverse, and from prepare to child (or parent) my_pid()
+ * asks the kernel, so that another library's child handler that runs before ours (closing
+ * inherited descriptors, say) is told it is the child.  vfork() would not keep it true: its
+ * child shares the parent's memory, this variable included, and would take the parent's
+ * sockets for its own (a close() there would close the parent's connection).  So the
+ * library's vfork() is _Fork(): a child of its own memory which, as vfork's, runs no fork
+ * handlers and may call only async-signal-safe functions; what a program cannot have from it
+ * is vfork's sharing (a child's writes seen by the parent) and the parent's suspension until
+ * the child's exec.  posix_spawn's child runs only the C library's own calls, never these.
+ * What it cannot see: a child made by the raw clone or fork system call, or by _Fork()
+ * called directly.
  */
 static _Atomic pid_t self_pid;
-static void atfork_child(void) { atomic_store_explicit(&self_pid, getpid(), memory_order_relaxed); }
-static pid_t my_pid(void) { return atomic_load_explicit(&self_pid, memory_order_relaxed); }
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void atfork_init(void)
+static atomic_bool forking;
+static void atfork_prepare(void) { atomic_store(&forking, true); }
+static void atfork_parent(void) { atomic_store(&forking, false); }
+static void atfork_child(void)
 {
-	pthread_atfork(NULL, NULL, atfork_child);
+	atomic_store(&self_pid, getpid());
+	atomic_store(&forking, false);
+}
+
+static pid_t my_pid(void)
+{
+	if (atomic_load_explicit(&forking, memory_order_relaxed))
+		return getpid();
+	return atomic_load_explicit(&self_pid, memory_order_relaxed);
+}
+
+__attribute__((constructor)) static void preload_init(void)
+{
+	atomic_store(&self_pid, getpid());
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static pid_t fork_for_vfork(void)
+{
+	pid_t pid = _Fork();
+	if (pid == 0)
+		atomic_store(&self_pid, getpid());
+	return pid;
 }
 
 pid_t vfork(void)
 {
-	return fork();
+	return fork_for_vfork();
+}
+
+pid_t __vfork(void); /* the C library exports it too */
+pid_t __vfork(void)
+{
+	return fork_for_vfork();
 }
 
 static void say(const char *fmt, ...)
@@ -370,11 +405,9 @@ static int start_stack(void)
 	}
 	if (!us.ctl)
 		say("no control socket '%s': %s (ustack ss cannot see this program)", nm, strerror(errno));
-	pthread_once(&atfork_once, atfork_init);
-	us.pid = getpid();
-	atomic_store(&self_pid, us.pid);
 	if (pthread_create(&us.loop, NULL, run_loop, NULL) != 0)
 		return EAGAIN;
+	us.pid = my_pid(); /* running: the owner, which preload_exit drains (0 until then) */
 	return 0;
 }
 
@@ -393,7 +426,7 @@ static void start_once_fn(void)
  * with errno. */
 static int stack_for_new_socket(void)
 {
-	if (us.st && us.pid != my_pid()) {
+	if (us.pid && us.pid != my_pid()) {
 		say("a forked child cannot open ustack sockets: the parent holds the TAP device");
 		errno = EPERM;
 		return -1;
@@ -458,7 +491,7 @@ static atomic_bool exiting; /* preload_exit has begun: closes do not linger */
 /* A forked child: the stack, its locks and the waiters belong to the parent. */
 static bool in_child(void)
 {
-	return us.st && us.pid != my_pid();
+	return us.pid && us.pid != my_pid();
 }
 
 /*

@@ -237,5 +237,15 @@ rc=0; nsx "$bin" run "${LINK[@]}" curl 2>"$TMP/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q 'ustack run: unexpected' "$TMP/err" || fail "program without --: $rc"
 rc=0; nsx "$bin" run "${LINK[@]}" -o net.ipv4.nope=1 -- true 2>"$TMP/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q "unknown sysctl 'net.ipv4.nope'" "$TMP/err" || fail "bad sysctl: $rc"
-echo "ok 8: ustack run's errors"
+# a stack that cannot start (no such AF_XDP interface): the socket call fails with its errno
+# and the program exits as it would, the library having nothing to drain
+rc=0; nsx env LD_PRELOAD="$(dirname "$bin")/libustack-preload.so" USTACK_XDP=nosuch0 USTACK_ADDR=192.0.2.9/24 \
+	python3 -c 'import errno, socket
+try:
+    socket.socket()
+except OSError as e:
+    raise SystemExit(0 if e.errno == errno.ENODEV else 3)
+raise SystemExit(4)' 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 0 ] && grep -q 'ustack could not start' "$TMP/err" || { cat "$TMP/err"; fail "a stack that cannot start: $rc"; }
+echo "ok 8: ustack run's errors; a stack that cannot start"
 echo "PASS: curl, wget, python3 http.server, OpenBSD nc, iperf3, redis and nginx over ustack (ustack run)"
