@@ -103,7 +103,7 @@ connrate_vs() {
 	echo "connections/s, Linux client → $label: $r"
 	grep "CPU" "$out" | sed 's/^/  /'
 	awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${r%% *}" \
-		'BEGIN { printf "  machine: %.1f us CPU a connection (client, listener, softirqs)\n", t * 1e6 / hz / n }'
+		'BEGIN { if (n > 0) printf "  machine: %.1f us CPU a connection (client, listener, softirqs)\n", t * 1e6 / hz / n }'
 }
 # busy_ticks: the machine's CPU time so far, every CPU, in clock ticks (/proc/stat's user, nice,
 # system, irq, softirq).  The listener's own CPU is not a like-for-like figure on its own:

@@ -145,7 +145,8 @@ struct ustack_xdp_stats {
 	uint64_t rx_fill_ring_empty; /* no frame lent to receive into */
 	/* the driver's again: received frames of more parts than the kernel makes, dropped */
 	uint64_t rx_oversize;
-	/* received frames in parts that were not end to end in the UMEM, copied together */
+	/* received frames in parts that were not end to end in the UMEM, copied together: where
+	 * the frames lent wrap around in copy mode, every one in zero-copy mode */
 	uint64_t rx_gathered;
 };
 USTACK_API int ustack_xdp_stats(const struct ustack_xdp *x, struct ustack_xdp_stats *out);

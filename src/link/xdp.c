@@ -92,7 +92,7 @@
 #define XDP_FRAME_MTU_MAX (XDP_FRAME_SIZE - XDP_PACKET_HEADROOM - 18u)
 /* What the kernel copies into each UMEM frame of a received chain but the last: the frame
  * less its XDP headroom (__xsk_rcv fills every part to xsk_pool_get_rx_frame_size) */
-#define XDP_RX_PART (XDP_FRAME_SIZE - XDP_PACKET_HEADROOM)
+#define XDP_RX_PART (XDP_FRAME_SIZE - XDP_PACKET_HEADROOM - XSK_UMEM__DEFAULT_FRAME_HEADROOM)
 #define XDP_RING_SIZE 4096u        /* each of the four rings */
 #define XDP_RX_BURST 64u           /* frames taken per wake-up: timers are never starved */
 /* descriptors looked at per wake-up: a burst of frames of up to four parts each (a 16 KB MTU;
@@ -109,7 +109,7 @@ struct ustack_xdp {
 	bool native, zerocopy;
 	bool sg; /* multi-buffer (XDP_USE_SG): a frame may span several UMEM frames */
 	bool unaligned; /* the UMEM's frames may start anywhere (XDP_UMEM_UNALIGNED_CHUNK_FLAG) */
-	uint32_t rx_stride; /* bytes between the frames lent for receiving (xdp_rx_layout) */
+	uint32_t rx_stride; /* bytes between the frames lent for receiving (xdp_rx_data) */
 	uint32_t tx_descs_max; /* descriptors a sent frame may span */
 	uint8_t *gather; /* a burst's multi-buffer frames, made contiguous for the stack */
 	/* the UMEM and its rings */
@@ -222,6 +222,61 @@ static int xdp_attach_prog(struct ustack_xdp *x)
 	return x->link_fd < 0 ? -1 : 0;
 }
 
+/*
+ * The UMEM and the socket bound to the queue: multi-buffer if want_sg (and the kernel has it),
+ * the UMEM unaligned if asked (xdp_rx_data).  0, or -1 with errno.
+ */
+static int xdp_bind(struct ustack_xdp *x, const struct ustack_xdp_config *cfg, bool want_sg, bool unaligned)
+{
+	int err;
+	const struct xsk_umem_config ucfg = {
+		.fill_size = XDP_RING_SIZE, .comp_size = XDP_RING_SIZE,
+		.frame_size = XDP_FRAME_SIZE, .frame_headroom = XSK_UMEM__DEFAULT_FRAME_HEADROOM,
+		.flags = unaligned ? XDP_UMEM_UNALIGNED_CHUNK_FLAG : 0,
+	};
+	if ((err = xsk_umem__create(&x->umem, x->area, x->area_size, &x->fill, &x->comp, &ucfg)) != 0) {
+		errno = -err;
+		return -1;
+	}
+	struct xsk_socket_config scfg = {
+		.rx_size = XDP_RING_SIZE, .tx_size = XDP_RING_SIZE,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, /* our own program, below */
+		/* copy mode in generic XDP; else the kernel's choice, zero-copy where the driver can */
+		.bind_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | (cfg->flags & USTACK_XDP_SKB ? XDP_COPY : 0)),
+	};
+	/* Multi-buffer (XDP_USE_SG) only for an interface whose MTU is past one UMEM frame: a
+	 * driver with zero-copy but without zero-copy multi-buffer falls back to copy mode when
+	 * asked for it (xp_assign_dev), which a 1500-byte MTU would pay for nothing.  A kernel
+	 * before 6.6 refuses the flag (EINVAL): then without, and the MTU stays what one UMEM
+	 * frame holds (ustack_xdp_mtu, ustack_xdp_attach).
+	 * EBUSY: the queue has a socket, or had one a moment ago: a closed socket's UMEM is
+	 * released by a kernel work item (xp_release_deferred), so the queue of a process that
+	 * has just exited stays taken for a little while.  Bounded: 100 tries, 10 ms apart. */
+	if (want_sg)
+		scfg.bind_flags |= XDP_USE_SG;
+	for (int tries = 0;; tries++) {
+		err = xsk_socket__create(&x->xsk, x->name, x->queue, x->umem, &x->rx, &x->tx, &scfg);
+		if ((err == -EINVAL || err == -EOPNOTSUPP) && scfg.bind_flags & XDP_USE_SG) {
+			scfg.bind_flags &= (uint16_t)~XDP_USE_SG;
+			continue;
+		}
+		if (err != -EBUSY || tries == 100)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+	}
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	x->fd = xsk_socket__fd(x->xsk);
+	x->sg = scfg.bind_flags & XDP_USE_SG;
+	x->unaligned = unaligned;
+	struct xdp_options opts;
+	socklen_t olen = sizeof(opts);
+	x->zerocopy = getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opts, &olen) == 0 && opts.flags & XDP_OPTIONS_ZEROCOPY;
+	return 0;
+}
+
 struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 {
 	if (!cfg || !cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) >= IF_NAMESIZE ||
@@ -254,66 +309,34 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 		x->area = NULL;
 		goto fail;
 	}
+	/* the UMEM is the process's own: a child of fork() has no use for 32 MB of pinned pages
+	 * copied (a pinned page is copied at fork, not shared copy-on-write) */
+	(void)madvise(x->area, x->area_size, MADV_DONTFORK);
 	x->tx_free = malloc(sizeof(uint64_t) * XDP_RING_SIZE);
 	if (!x->tx_free)
 		goto fail;
-	/* jumbo frames: multi-buffer, and frames that may start anywhere (xdp_rx_layout) */
+	/* jumbo frames: multi-buffer, and frames that may start anywhere (xdp_rx_data) */
 	bool want_sg = link_if_mtu(x->name) > (int)XDP_FRAME_MTU_MAX;
-	const struct xsk_umem_config ucfg = {
-		.fill_size = XDP_RING_SIZE, .comp_size = XDP_RING_SIZE,
-		.frame_size = XDP_FRAME_SIZE, .frame_headroom = XSK_UMEM__DEFAULT_FRAME_HEADROOM,
-		.flags = want_sg ? XDP_UMEM_UNALIGNED_CHUNK_FLAG : 0,
-	};
-	if ((err = xsk_umem__create(&x->umem, x->area, x->area_size, &x->fill, &x->comp, &ucfg)) != 0) {
-		errno = -err;
+	if (xdp_bind(x, cfg, want_sg, want_sg) < 0)
 		goto fail;
+	if (x->unaligned && (x->zerocopy || !x->sg)) {
+		/* the frames end to end are for multi-buffer in copy mode: a zero-copy socket (or one
+		 * the kernel gave no multi-buffer) gets an aligned UMEM, a frame a page, as at 1500 */
+		xsk_socket__delete(x->xsk);
+		xsk_umem__delete(x->umem);
+		x->xsk = NULL;
+		x->umem = NULL;
+		if (xdp_bind(x, cfg, want_sg, false) < 0)
+			goto fail;
 	}
-	struct xsk_socket_config scfg = {
-		.rx_size = XDP_RING_SIZE, .tx_size = XDP_RING_SIZE,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, /* our own program, below */
-		/* copy mode in generic XDP; else the kernel's choice, zero-copy where the driver can */
-		.bind_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | (cfg->flags & USTACK_XDP_SKB ? XDP_COPY : 0)),
-	};
-	/* Multi-buffer (XDP_USE_SG) only for an interface whose MTU is past one UMEM frame: a
-	 * driver with zero-copy but without zero-copy multi-buffer falls back to copy mode when
-	 * asked for it (xp_assign_dev), which a 1500-byte MTU would pay for nothing.  A kernel
-	 * before 6.6 refuses the flag (EINVAL): then without, and the MTU stays what one UMEM
-	 * frame holds (ustack_xdp_mtu, ustack_xdp_attach).
-	 * EBUSY: the queue has a socket, or had one a moment ago: a closed socket's UMEM is
-	 * released by a kernel work item (xp_release_deferred), so the queue of a process that
-	 * has just exited stays taken for a little while.  Bounded: 100 tries, 10 ms apart. */
-	if (want_sg)
-		scfg.bind_flags |= XDP_USE_SG;
-	for (int tries = 0;; tries++) {
-		err = xsk_socket__create(&x->xsk, x->name, x->queue, x->umem, &x->rx, &x->tx, &scfg);
-		if ((err == -EINVAL || err == -EOPNOTSUPP) && scfg.bind_flags & XDP_USE_SG) {
-			scfg.bind_flags &= (uint16_t)~XDP_USE_SG;
-			continue;
-		}
-		if (err != -EBUSY || tries == 100)
-			break;
-		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
-	}
-	if (err) {
-		errno = -err;
-		goto fail;
-	}
-	x->fd = xsk_socket__fd(x->xsk);
-	x->sg = scfg.bind_flags & XDP_USE_SG;
-	/* a burst's multi-buffer frames, gathered: at most a burst's descriptors of data */
 	if (x->sg && !(x->gather = malloc((size_t)XDP_RX_DESCS * XDP_FRAME_SIZE)))
 		goto fail;
-	struct xdp_options opts;
-	socklen_t olen = sizeof(opts);
-	if (getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opts, &olen) == 0)
-		x->zerocopy = opts.flags & XDP_OPTIONS_ZEROCOPY;
 	/* A copy-mode socket's skb takes a chain of up to MAX_SKB_FRAGS + 1; a zero-copy driver
 	 * takes xdp_zc_max_segs, which only netlink tells (af_xdp.rst: "usually at least five"),
 	 * and drops a longer chain without completing it, its frames lost to the pool: so one
 	 * descriptor a frame there (chains are still received) */
 	x->tx_descs_max = x->sg && !x->zerocopy ? XDP_PKT_DESCS_MAX : 1;
-	x->unaligned = want_sg;
-	x->rx_stride = x->sg && x->unaligned && !x->zerocopy ? XDP_RX_PART : XDP_FRAME_SIZE;
+	x->rx_stride = x->unaligned ? XDP_RX_PART : XDP_FRAME_SIZE;
 	/* a kick sends the whole TX ring, not 32 frames (no such option before Linux 6.17: 32) */
 	unsigned budget = XDP_RING_SIZE;
 	(void)setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget));
@@ -504,7 +527,7 @@ static int xdp_xmit(void *link, const void *frame, size_t len)
  * descriptors visible together (they are reserved one by one in __xsk_rcv and published at
  * once by xsk_flush), but a burst's cut may fall inside one: the burst then ends before that
  * frame, which the next turn takes whole.  The stack wants a frame contiguous: a chain whose
- * parts lie end to end in the UMEM (xdp_rx_layout) is handed over where it is; the parts of
+ * parts lie end to end in the UMEM (xdp_rx_data) is handed over where it is; the parts of
  * any other are copied end to end into `gather` (the descriptors looked at hold at most
  * XDP_RX_DESCS UMEM frames' worth, its size) and counted (rx_gathered).  A frame of more
  * descriptors than an skb has fragments cannot come from the kernel; it is dropped rather

@@ -252,7 +252,7 @@ PY
 		# are (src/link/xdp.c, xdp_rx_data): copied together only where the frames lent for
 		# receiving wrap around, about one frame in every 4096 / parts a frame
 		awk '$1 == "xdp_rx_frames" { f = $2 } $1 == "xdp_rx_gathered" { g = $2 }
-		     END { if (g * 20 > f) { print "FAIL: xdp_rx_gathered " g " of " f " frames"; exit 1 } }' "$TMP/echo.out"
+		     END { if (!f || g * 20 > f) { print "FAIL: xdp_rx_gathered " g " of " f " frames"; exit 1 } }' "$TMP/echo.out"
 		no_program
 	done
 fi
