@@ -115,7 +115,10 @@ typedef int (*ustack_xmit_offload_fn)(void *link, const void *frame, size_t len,
 /*
  * The doorbell (Linux's xmit_more: a driver rings its NIC once for a burst of frames).  A link
  * may queue frames in xmit without telling the device; the stack then calls flush once, before
- * it releases its lock, after every API call, received frame or timer run that transmitted.
+ * it releases its lock, after every API call, received frame or timer run that transmitted,
+ * and flush_unlocked once it has released it (a caller about to sleep in the stack rings both
+ * under the lock first).  flush_unlocked must not touch what xmit shares with flush without a
+ * lock of its own: another thread may be in the stack by then.
  */
 typedef void (*ustack_flush_fn)(void *link);
 
@@ -132,6 +135,10 @@ struct ustack_if_config {
 	unsigned offloads;         /* USTACK_IF_TSO (with xmit_offload), USTACK_IF_CSUM */
 	ustack_xmit_offload_fn xmit_offload;
 	ustack_flush_fn flush;     /* optional: the doorbell, above */
+	/* optional: rung once the stack's lock is released, after flush (or with it, under the
+	 * lock, where the caller goes to sleep in the stack): for a doorbell whose work is long
+	 * and needs nothing of the stack's (AF_XDP's copy-mode kick) */
+	ustack_flush_fn flush_unlocked;
 };
 /* IPv4's own limit (Linux's IP_MAX_MTU): a jumbo-frame link (veth, AF_XDP multi-buffer, memlink)
  * carries whole IP packets of up to 64 KB; the MSS follows (mtu - 40). */

@@ -14,32 +14,51 @@ void stack_lock(struct ustack *st)
 		st->now = t;
 }
 
-/* Each link once, however many frames it queued: the doorbell (stack_doorbell). */
+/* Each link once, however many frames it queued: the doorbell (stack_doorbell), both parts. */
 void stack_ring_doorbells(struct ustack *st)
 {
-	for (unsigned i = 0; i < st->ndoorbell; i++)
-		st->doorbell[i].fn(st->doorbell[i].link);
+	for (unsigned i = 0; i < st->ndoorbell; i++) {
+		struct stack_doorbell *d = &st->doorbell[i];
+		if (d->fn)
+			d->fn(d->link);
+		if (d->after)
+			d->after(d->link);
+	}
 	st->ndoorbell = 0;
 }
 
-void stack_doorbell(struct ustack *st, void (*fn)(void *link), void *link)
+void stack_doorbell(struct ustack *st, void (*fn)(void *link), void (*after)(void *link), void *link)
 {
 	for (unsigned i = 0; i < st->ndoorbell; i++)
-		if (st->doorbell[i].fn == fn && st->doorbell[i].link == link)
+		if (st->doorbell[i].fn == fn && st->doorbell[i].after == after && st->doorbell[i].link == link)
 			return;
 	if (st->ndoorbell == STACK_DOORBELLS) { /* one per interface: cannot happen, but ring now */
-		fn(link);
+		if (fn)
+			fn(link);
+		if (after)
+			after(link);
 		return;
 	}
-	st->doorbell[st->ndoorbell].fn = fn;
-	st->doorbell[st->ndoorbell++].link = link;
+	st->doorbell[st->ndoorbell++] = (struct stack_doorbell){ .fn = fn, .after = after, .link = link };
 }
 
+/* The doorbells' first parts under the lock; their after parts once it is released, so that
+ * a link's long work (a copy-mode AF_XDP transmission) does not hold up other threads. */
 void stack_unlock(struct ustack *st)
 {
-	if (st->ndoorbell)
-		stack_ring_doorbells(st);
+	unsigned n = st->ndoorbell, nafter = 0;
+	struct stack_doorbell after[STACK_DOORBELLS];
+	for (unsigned i = 0; i < n; i++) {
+		struct stack_doorbell *d = &st->doorbell[i];
+		if (d->fn)
+			d->fn(d->link);
+		if (d->after)
+			after[nafter++] = *d;
+	}
+	st->ndoorbell = 0;
 	pthread_mutex_unlock(&st->lock);
+	for (unsigned i = 0; i < nafter; i++)
+		after[i].after(after[i].link);
 }
 
 /* stack_alloc: the instance's core — lock, clock, timers, packet pool, secrets, sysctls,

@@ -50,8 +50,9 @@ struct ustack {
 	uint64_t sleep_until;
 
 	/* Doorbells owed: links that queued frames since the lock was taken (stack_doorbell). */
-	struct {
-		void (*fn)(void *link);
+	struct stack_doorbell {
+		void (*fn)(void *link);    /* under the lock (may be NULL) */
+		void (*after)(void *link); /* once it is released (may be NULL) */
 		void *link;
 	} doorbell[STACK_DOORBELLS];
 	unsigned ndoorbell;
@@ -74,12 +75,14 @@ void stack_free(struct ustack *st);
 
 /* Public entry points bracket their work with these: take the lock and read the clock. */
 void stack_lock(struct ustack *st);
-/* Rings the doorbells owed (stack_doorbell), then releases the lock. */
+/* Rings the doorbells owed (stack_doorbell), releases the lock, then rings their after parts. */
 void stack_unlock(struct ustack *st);
-/* A link queued a frame and wants fn(link) called once before the lock is released. */
-void stack_doorbell(struct ustack *st, void (*fn)(void *link), void *link);
-/* Rings them now: before the lock is let go any other way (a caller going to sleep on the
- * instance's condition variable, tcp/sock.c), or what it sent would wait for the next unlock. */
+/* A link queued a frame and wants fn(link) called once before the lock is released, and
+ * after(link) once it is. */
+void stack_doorbell(struct ustack *st, void (*fn)(void *link), void (*after)(void *link), void *link);
+/* Rings them now, both parts: before the lock is let go any other way (a caller going to sleep
+ * on the instance's condition variable, tcp/sock.c), or what it sent would wait for the next
+ * unlock. */
 void stack_ring_doorbells(struct ustack *st);
 
 #endif

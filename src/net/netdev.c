@@ -40,6 +40,7 @@ int ustack_if_add(struct ustack *st, const struct ustack_if_config *cfg)
 	dev->mtu = cfg->mtu;
 	dev->xmit = cfg->xmit;
 	dev->flush = cfg->flush;
+	dev->flush_unlocked = cfg->flush_unlocked;
 	dev->link = cfg->link;
 	if (cfg->xmit_offload) {
 		dev->xmit_offload = cfg->xmit_offload;
@@ -241,8 +242,8 @@ void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p)
 	} else {
 		dev->stats.tx_packets++;
 		dev->stats.tx_bytes += p->len;
-		if (dev->flush)
-			stack_doorbell(st, dev->flush, dev->link);
+		if (dev->flush || dev->flush_unlocked)
+			stack_doorbell(st, dev->flush, dev->flush_unlocked, dev->link);
 	}
 	pkt_free(st, p);
 }

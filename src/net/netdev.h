@@ -26,6 +26,7 @@ struct netdev {
 	ustack_xmit_fn xmit;
 	ustack_xmit_offload_fn xmit_offload; /* with USTACK_IF_TSO in offloads */
 	ustack_flush_fn flush;               /* the doorbell, rung by stack_unlock */
+	ustack_flush_fn flush_unlocked;      /* ... and its part rung after the unlock */
 	unsigned offloads;
 	void *link;
 	struct ifaddr addrs[IFADDR_MAX];

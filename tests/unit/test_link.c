@@ -1,6 +1,6 @@
 /*
  * The link driver's side of the stack: the doorbell (ustack_if_config.flush, Linux's
- * xmit_more), bursts of received frames (ustack_input_burst), trace subscriptions by kind, and
+ * xmit_more, and its part rung once the lock is released, flush_unlocked), bursts of received frames (ustack_input_burst), trace subscriptions by kind, and
  * the connection rings' cache; and the established hash's growth without a pause.
  *
  * Two stacks joined by a link of the test's own that behaves as a NIC whose driver only
@@ -38,6 +38,7 @@ struct side {
 	size_t qlen[QMAX];
 	unsigned nq;
 	unsigned xmits, rings;
+	unsigned afters, afters_unlocked; /* flush_unlocked calls; those made with the lock free */
 	unsigned wired; /* frames put on the wire by rings, ever (atomic: read by another thread) */
 	struct side *peer;
 	/* on the wire to the peer: delivered by pump() */
@@ -76,6 +77,19 @@ static void side_flush(void *link)
 	s->nq = 0;
 }
 
+/* The doorbell's second part (flush_unlocked): rung once the lock is released — seen here as
+ * the lock being free (the tests that count it run on one thread) — except by a caller about
+ * to sleep in the stack, which rings both parts first. */
+static void side_after(void *link)
+{
+	struct side *s = link;
+	__atomic_add_fetch(&s->afters, 1, __ATOMIC_RELEASE);
+	if (pthread_mutex_trylock(&s->st->lock) == 0) {
+		pthread_mutex_unlock(&s->st->lock);
+		s->afters_unlocked++;
+	}
+}
+
 static void side_init(struct side *s, const char *name, uint8_t last, uint32_t ip)
 {
 	static const uint8_t seed[32] = { 7 };
@@ -85,7 +99,7 @@ static void side_init(struct side *s, const char *name, uint8_t last, uint32_t i
 	assert_non_null(s->st);
 	struct ustack_if_config ic = {
 		.name = "nic0", .type = USTACK_LINK_ETHER, .mac = { 2, 0, 0, 0, 0, last }, .mtu = 1500,
-		.xmit = side_xmit, .flush = side_flush, .link = s,
+		.xmit = side_xmit, .flush = side_flush, .flush_unlocked = side_after, .link = s,
 	};
 	s->ifindex = ustack_if_add(s->st, &ic);
 	assert_true(s->ifindex > 0);
@@ -167,10 +181,12 @@ static void test_doorbell_rings_once_per_burst(void **state)
 	/* 10 segments in one send (the initial window): ten xmits, one ring */
 	static char data[10 * 1448];
 	memset(data, 'x', sizeof(data));
-	A.rings = A.xmits = 0;
+	A.rings = A.xmits = A.afters = A.afters_unlocked = 0;
 	assert_int_equal(ustack_send(A.st, fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
 	assert_int_equal(A.xmits, 10);
 	assert_int_equal(A.rings, 1);
+	assert_int_equal(A.afters, 1); /* and the second part once, after the lock was let go */
+	assert_int_equal(A.afters_unlocked, 1);
 	assert_int_equal(B.nw, 10);
 	/* B takes the ten frames one ustack_input each: a ring for each ACK it sends (at most
 	 * one per frame), and none for the frames it only queued an ACK for */
@@ -181,10 +197,11 @@ static void test_doorbell_rings_once_per_burst(void **state)
 	char buf[sizeof(data)];
 	assert_int_equal(ustack_recv(B.st, bfd, buf, sizeof(buf), 0), (ssize_t)sizeof(data));
 	/* an API call that sends nothing rings nothing */
-	A.rings = 0;
+	A.rings = A.afters = 0;
 	assert_int_equal(ustack_recv(A.st, fd, buf, sizeof(buf), 0), -1);
 	assert_int_equal(errno, EAGAIN);
 	assert_int_equal(A.rings, 0);
+	assert_int_equal(A.afters, 0);
 	ustack_close(A.st, fd);
 	ustack_close(B.st, bfd);
 }
@@ -446,7 +463,7 @@ static void test_doorbell_before_sleeping(void **state)
 	(void)state;
 	int bfd, fd = connected(&bfd);
 	assert_int_equal(ustack_fcntl(A.st, fd, F_SETFL, 0), 0); /* blocking from here */
-	A.rings = A.xmits = 0;
+	A.rings = A.xmits = A.afters = 0;
 	struct blocked_send b = { .fd = fd, .len = 256 * 1024 };
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, send_blocking, &b), 0);
@@ -468,6 +485,7 @@ static void test_doorbell_before_sleeping(void **state)
 	}
 	assert_true(A.xmits >= 10);
 	assert_true(A.rings >= 1);
+	assert_true(__atomic_load_n(&A.afters, __ATOMIC_ACQUIRE) >= 1); /* both parts before sleeping */
 	assert_int_equal(A.nq, 0);
 	assert_int_equal(B.nw, A.xmits);
 	/* let it finish: B reads, ACKs flow, the sender wakes and sends the rest */
