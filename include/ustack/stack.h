@@ -116,9 +116,11 @@ typedef int (*ustack_xmit_offload_fn)(void *link, const void *frame, size_t len,
  * The doorbell (Linux's xmit_more: a driver rings its NIC once for a burst of frames).  A link
  * may queue frames in xmit without telling the device; the stack then calls flush once, before
  * it releases its lock, after every API call, received frame or timer run that transmitted,
- * and flush_unlocked once it has released it (a caller about to sleep in the stack rings both
- * under the lock first).  flush_unlocked must not touch what xmit shares with flush without a
- * lock of its own: another thread may be in the stack by then.
+ * and flush_unlocked once it has released it (a caller about to sleep in the stack lets it go
+ * for that too).  flush_unlocked must not call into the stack, nor touch what xmit shares with
+ * flush without a lock of its own (another thread may be in the stack by then); and a link
+ * must not be closed while a thread may still be inside, or returning from, a call on the
+ * stack it is attached to.
  */
 typedef void (*ustack_flush_fn)(void *link);
 

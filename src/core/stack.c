@@ -14,17 +14,34 @@ void stack_lock(struct ustack *st)
 		st->now = t;
 }
 
-/* Each link once, however many frames it queued: the doorbell (stack_doorbell), both parts. */
-void stack_ring_doorbells(struct ustack *st)
+/* The doorbells owed, each link once however many frames it queued (stack_doorbell): their
+ * first parts now, under the lock; their after parts copied out for the caller to ring once
+ * the lock is let go.  Returns how many after parts there are. */
+static unsigned doorbells_ring_first(struct ustack *st, struct stack_doorbell *after)
 {
+	unsigned nafter = 0;
 	for (unsigned i = 0; i < st->ndoorbell; i++) {
 		struct stack_doorbell *d = &st->doorbell[i];
 		if (d->fn)
 			d->fn(d->link);
 		if (d->after)
-			d->after(d->link);
+			after[nafter++] = *d;
 	}
 	st->ndoorbell = 0;
+	return nafter;
+}
+
+bool stack_ring_doorbells(struct ustack *st)
+{
+	struct stack_doorbell after[STACK_DOORBELLS];
+	unsigned nafter = doorbells_ring_first(st, after);
+	if (!nafter)
+		return false;
+	pthread_mutex_unlock(&st->lock);
+	for (unsigned i = 0; i < nafter; i++)
+		after[i].after(after[i].link);
+	pthread_mutex_lock(&st->lock);
+	return true;
 }
 
 void stack_doorbell(struct ustack *st, void (*fn)(void *link), void (*after)(void *link), void *link)
@@ -43,22 +60,17 @@ void stack_doorbell(struct ustack *st, void (*fn)(void *link), void (*after)(voi
 }
 
 /* The doorbells' first parts under the lock; their after parts once it is released, so that
- * a link's long work (a copy-mode AF_XDP transmission) does not hold up other threads. */
+ * a link's long work (a copy-mode AF_XDP transmission) does not hold up other threads.  errno
+ * is the API call's, whatever a doorbell's system calls leave in it. */
 void stack_unlock(struct ustack *st)
 {
-	unsigned n = st->ndoorbell, nafter = 0;
+	int err = errno;
 	struct stack_doorbell after[STACK_DOORBELLS];
-	for (unsigned i = 0; i < n; i++) {
-		struct stack_doorbell *d = &st->doorbell[i];
-		if (d->fn)
-			d->fn(d->link);
-		if (d->after)
-			after[nafter++] = *d;
-	}
-	st->ndoorbell = 0;
+	unsigned nafter = st->ndoorbell ? doorbells_ring_first(st, after) : 0;
 	pthread_mutex_unlock(&st->lock);
 	for (unsigned i = 0; i < nafter; i++)
 		after[i].after(after[i].link);
+	errno = err;
 }
 
 /* stack_alloc: the instance's core — lock, clock, timers, packet pool, secrets, sysctls,

@@ -147,8 +147,10 @@ void sk_wait_event(struct ustack *st)
 {
 	unsigned gen = st->tcp->wake_gen;
 	st->tcp->sleepers++;
-	stack_ring_doorbells(st); /* what this caller sent goes before it sleeps */
-	pthread_cond_wait(&st->tcp->wait, &st->lock);
+	/* what this caller sent goes before it sleeps; if the lock was let go for a link's long
+	 * doorbell and a wake-up came meanwhile, this is that wake-up (callers look again) */
+	if (!stack_ring_doorbells(st) || st->tcp->wake_gen == gen)
+		pthread_cond_wait(&st->tcp->wait, &st->lock);
 	if (st->tcp->wake_gen == gen)
 		st->tcp->sleepers--;
 }
@@ -157,8 +159,9 @@ int sk_wait_event_until(struct ustack *st, const struct timespec *deadline)
 {
 	unsigned gen = st->tcp->wake_gen;
 	st->tcp->sleepers++;
-	stack_ring_doorbells(st);
-	int rc = pthread_cond_timedwait(&st->tcp->wait, &st->lock, deadline);
+	int rc = 0;
+	if (!stack_ring_doorbells(st) || st->tcp->wake_gen == gen)
+		rc = pthread_cond_timedwait(&st->tcp->wait, &st->lock, deadline);
 	if (st->tcp->wake_gen == gen)
 		st->tcp->sleepers--;
 	return rc;

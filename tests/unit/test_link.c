@@ -78,15 +78,15 @@ static void side_flush(void *link)
 }
 
 /* The doorbell's second part (flush_unlocked): rung once the lock is released — seen here as
- * the lock being free (the tests that count it run on one thread) — except by a caller about
- * to sleep in the stack, which rings both parts first. */
+ * the lock being free (the test that counts it runs on one thread) — by an API call's end or a
+ * caller about to sleep in the stack. */
 static void side_after(void *link)
 {
 	struct side *s = link;
 	__atomic_add_fetch(&s->afters, 1, __ATOMIC_RELEASE);
 	if (pthread_mutex_trylock(&s->st->lock) == 0) {
 		pthread_mutex_unlock(&s->st->lock);
-		s->afters_unlocked++;
+		__atomic_add_fetch(&s->afters_unlocked, 1, __ATOMIC_RELEASE);
 	}
 }
 
@@ -486,6 +486,7 @@ static void test_doorbell_before_sleeping(void **state)
 	assert_true(A.xmits >= 10);
 	assert_true(A.rings >= 1);
 	assert_true(__atomic_load_n(&A.afters, __ATOMIC_ACQUIRE) >= 1); /* both parts before sleeping */
+	assert_true(__atomic_load_n(&A.afters_unlocked, __ATOMIC_ACQUIRE) >= 1); /* the second unlocked */
 	assert_int_equal(A.nq, 0);
 	assert_int_equal(B.nw, A.xmits);
 	/* let it finish: B reads, ACKs flow, the sender wakes and sends the rest */
