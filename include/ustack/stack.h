@@ -137,9 +137,9 @@ struct ustack_if_config {
 	unsigned offloads;         /* USTACK_IF_TSO (with xmit_offload), USTACK_IF_CSUM */
 	ustack_xmit_offload_fn xmit_offload;
 	ustack_flush_fn flush;     /* optional: the doorbell, above */
-	/* optional: rung once the stack's lock is released, after flush (or with it, under the
-	 * lock, where the caller goes to sleep in the stack): for a doorbell whose work is long
-	 * and needs nothing of the stack's (AF_XDP's copy-mode kick) */
+	/* optional: rung once the stack's lock is released, after flush (a caller about to
+	 * sleep in the stack lets the lock go for it): for a doorbell whose work is long and
+	 * needs nothing of the stack's (AF_XDP's copy-mode kick) */
 	ustack_flush_fn flush_unlocked;
 };
 /* IPv4's own limit (Linux's IP_MAX_MTU): a jumbo-frame link (veth, AF_XDP multi-buffer, memlink)

@@ -629,12 +629,11 @@ static void xdp_rx(void *arg)
  * peer's receive path, some tens of microseconds a 64 KB frame.  Made under the lock, it
  * keeps the run loop from the ACKs that open the window, and a bulk sender stalls on its own
  * kicks (ustack -> Linux at MTU 65535: 8.7-10.9 Gbit/s kicking under the lock, 12.8-14.9
- * after it).
- * So past XDP_KICK_LONG descriptors the application's thread kicks once it has let go
- * (xdp_doorbell_unlocked, the stack's flush_unlocked).  A short kick — a handshake's segment,
- * an ACK, a window update — stays under the lock: measured, kicking those after it cost
- * more CPU a connection than it saved (the run loop then runs beside the kick and contends
- * for the socket's mutex in the kernel).
+ * after it).  So past XDP_KICK_LONG descriptors the application's thread kicks once it has
+ * let go (xdp_doorbell_unlocked, the stack's flush_unlocked).  A short kick — a handshake's
+ * segment, an ACK, a window update — stays under the lock: measured, kicking those after it
+ * cost more CPU a connection than it saved (the run loop then runs beside the kick and
+ * contends for the socket's mutex in the kernel).
  */
 static void xdp_doorbell(void *link)
 {
