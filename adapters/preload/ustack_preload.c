@@ -31,11 +31,12 @@
  *
  * After fork() the child cannot use the parent's ustack sockets (it gets EBADF and a message
  * once; closing them is fine) nor open new ones (the parent holds the TAP device); vfork() is
- * _Fork() here (my_pid).  What is not (yet) as the kernel: stdio streams opened on a ustack descriptor (fdopen) do not reach
- * it, since the C library writes to them from inside; descriptors closed behind the library's
- * back (close_range) are not noticed; SO_RCVTIMEO/SO_SNDTIMEO are not honoured.  At exit() the library closes the program's ustack sockets and keeps the stack
- * running until their data and FINs are acknowledged (ustack_tap_drain), as a kernel would;
- * a process killed by a signal loses that.
+ * _Fork() here (my_pid).  What is not (yet) as the kernel: stdio streams opened on a ustack
+ * descriptor (fdopen) do not reach it, since the C library writes to them from inside;
+ * descriptors closed behind the library's back (close_range) are not noticed.  At exit() the
+ * library closes the program's ustack sockets and keeps the stack running until their data and
+ * FINs are acknowledged (ustack_tap_drain), as a kernel would; a process killed by a signal
+ * loses that.
  */
 #include <ustack/diag.h>
 #include <ustack/link.h>

@@ -20,8 +20,9 @@
  * frames go back on the fill ring.  A sent frame is copied once into a UMEM frame, the DMA a
  * NIC would do.  Kicks are batched: xmit only puts frames on the TX ring, and the stack's
  * doorbell, rung once as it releases its lock, kicks once for all of them (a short kick
- * before the release, a long one after: xdp_doorbell); on the run loop's own thread the kick waits for the end of its turn, so a
- * burst of received segments and the timers are answered by one sendto().  xsk_generic_xmit
+ * before the release, a long one after: xdp_doorbell); on the run loop's own thread the kick
+ * waits for the end of its turn, so a burst of received segments and the timers are answered
+ * by one sendto().  xsk_generic_xmit
  * takes max_tx_budget frames per call, raised to the ring's size where the kernel allows
  * (XDP_MAX_TX_SKB_BUDGET, Linux 6.17); a burst of 64 is kicked as it goes.
  *

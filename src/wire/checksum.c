@@ -10,8 +10,8 @@ typedef uint64_t csum_v2u64 __attribute__((vector_size(16)));
  * carried as a 32-bit sum to fold later.  Linux's x86 version adds 64-bit words with carry
  * (adcq); C has no carry flag, so each 64-bit word is split into its two 32-bit halves, added
  * into 64-bit accumulators with room for the carries (a buffer would need 32 GB to overflow
- * one), and the halves folded at the end: one's-complement addition does not care where its carries land, so any
- * grouping of the words gives the same folded sum (RFC 1071 §2(A), (B)).
+ * one), and the halves folded at the end: one's-complement addition does not care where its
+ * carries land, so any grouping of the words gives the same folded sum (RFC 1071 §2(A), (B)).
  *
  * Long buffers (a jumbo frame, a TSO packet) go 64 bytes a round through four independent
  * vector accumulators, so that no add waits on the one before: about twice the scalar
