@@ -94,6 +94,22 @@ USTACK_API int ustack_tap_drain(struct ustack_tap *tap);
  * sch_netem.  Call before ustack_tap_attach.  0, or -1 with errno. */
 USTACK_API int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params *p);
 
+/*
+ * Run to completion, as Linux's epoll busy polling with prefer_busy_poll and IRQ suspension
+ * (Documentation/networking/napi.rst).  An application thread about to wait for ustack's
+ * sockets takes the device's received frames itself (ustack_tap_poll, ustack_xdp_poll: a
+ * burst, if no other thread is taking one; returns 1 if it took one, else 0) and may sleep with
+ * the device's descriptor (ustack_tap_fd, ustack_xdp_fd) in its own wait.  While it does, or
+ * polls again within USTACK_POLL_HOLD_US, the run loop leaves the receive side to it (timers
+ * stay the run loop's): a burst wakes one thread, not the run loop and then the application.
+ * An application that stays away longer hands it back, as the kernel's suspended interrupts
+ * come back after irq_suspend_timeout.
+ */
+#define USTACK_POLL_SLEEP 1u /* no burst: the caller is about to sleep with the device's fd in its wait */
+#define USTACK_POLL_AWAKE 2u /* a burst, the caller having woken from that sleep */
+#define USTACK_POLL_HOLD_US 1000u
+USTACK_API int ustack_tap_poll(struct ustack_tap *tap, unsigned flags);
+
 /* ---- AF_XDP -------------------------------------------------------------------------- */
 
 /*
@@ -134,6 +150,7 @@ USTACK_API int ustack_xdp_run(struct ustack_xdp *x);
 USTACK_API int ustack_xdp_run_until(struct ustack_xdp *x, uint64_t deadline_us);
 USTACK_API int ustack_xdp_drain(struct ustack_xdp *x);
 USTACK_API void ustack_xdp_stop(struct ustack_xdp *x);
+USTACK_API int ustack_xdp_poll(struct ustack_xdp *x, unsigned flags); /* as ustack_tap_poll */
 struct ustack_xdp_stats {
 	uint64_t rx_frames, tx_frames;
 	uint64_t tx_no_frame;        /* sends dropped: every TX frame still with the kernel */

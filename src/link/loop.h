@@ -7,6 +7,7 @@
 #ifndef USTACK_LINK_LOOP_H
 #define USTACK_LINK_LOOP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,6 +16,17 @@ struct ustack;
 struct link_loop {
 	int stopfd, kickfd; /* eventfds: ustack_*_stop (async-signal-safe), the stack's wakeup */
 	struct ustack *st;
+	/* run to completion (link_loop_poll) */
+	atomic_int rx_taken;        /* a thread is taking a burst: the device's receive side */
+	atomic_uint rx_bursts;      /* bursts taken, by any thread */
+	atomic_int app_waiting;     /* application threads asleep with the device in their wait */
+	_Atomic uint64_t app_until; /* an application thread polls the device until then (µs) */
+	atomic_int loop_idle;       /* the loop sleeps past the hold: an application waking kicks it */
+	atomic_int app_stalled;     /* the holder left frames waiting: the loop takes them until it polls */
+	/* the loop's patience with a holder (USTACK_POLL_HOLD_US and loop.c's defaults; a test
+	 * may change them) */
+	atomic_uint hold_us;
+	uint32_t idle_after_us, idle_sleep_us, stall_us;
 };
 
 struct link_loop_ops {
@@ -37,6 +49,14 @@ void link_loop_stop(struct link_loop *l);
  */
 int link_loop_run(struct link_loop *l, const struct link_loop_ops *ops, void *arg, uint64_t deadline_us,
 		  bool drain);
+
+/*
+ * An application thread's poll (ustack_xdp_poll, ustack_tap_poll): a burst of received frames
+ * if no other thread is taking one, and the device's receive side held from the run loop
+ * (USTACK_POLL_*).  1 if it took a burst, 0 if not; -1 with EINVAL before the device is
+ * attached.
+ */
+int link_loop_poll(struct link_loop *l, const struct link_loop_ops *ops, void *arg, unsigned flags);
 
 /* The kernel's interface `name`, through an ioctl on a throwaway socket (<net/if.h> names):
  * link_if_up brings it up (IFF_UP) if it is not; link_if_mac reads its MAC address, link_if_mtu

@@ -255,7 +255,7 @@ static void tap_rx(void *arg)
 	/* a virtio_net_hdr, then up to a 64 KB IP packet (GRO, TSO) behind its Ethernet header */
 	const size_t most = hs + ETH_FRAME_MAX;
 	struct ustack_rx_frame f[TAP_RX_BATCH];
-	unsigned n = 0;
+	unsigned n = 0, delayed = 0;
 	size_t off = 0;
 	for (int k = 0; k < 256; k++) {
 		if (n == TAP_RX_BATCH || TAP_RX_BUF - off < most) {
@@ -282,6 +282,7 @@ static void tap_rx(void *arg)
 			pthread_mutex_lock(&tap->mu);
 			netem_send(&tap->em, &tap->rxq, frame + hs, (size_t)len - hs, 0, clk->now_us(NULL));
 			pthread_mutex_unlock(&tap->mu);
+			delayed++;
 			continue;
 		}
 		f[n++] = (struct ustack_rx_frame){ .data = frame + hs, .len = (size_t)len - hs, .flags = flags };
@@ -289,6 +290,8 @@ static void tap_rx(void *arg)
 	}
 	if (n)
 		ustack_input_burst(tap->st, tap->ifindex, f, n);
+	if (delayed) /* the run loop delivers them when due, and may be asleep (an application's poll) */
+		link_loop_kick(&tap->loop);
 }
 
 static void tap_due(void *arg, uint64_t now)
@@ -303,6 +306,13 @@ static int tap_loop(struct ustack_tap *tap, uint64_t deadline_us, bool drain)
 {
 	const struct link_loop_ops ops = { .fd = tap->fd, .rx = tap_rx, .due = tap_due, .next = tap_next_wakeup };
 	return link_loop_run(&tap->loop, &ops, tap, deadline_us, drain);
+}
+
+/* An application thread's burst (link_loop_poll). */
+int ustack_tap_poll(struct ustack_tap *tap, unsigned flags)
+{
+	const struct link_loop_ops ops = { .fd = tap->fd, .rx = tap_rx };
+	return link_loop_poll(&tap->loop, &ops, tap, flags);
 }
 
 int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)

@@ -695,6 +695,17 @@ static int xdp_loop(struct ustack_xdp *x, uint64_t deadline_us, bool drain)
 	return rc;
 }
 
+/* An application thread's burst (link_loop_poll): its sends kicked once, at the end. */
+int ustack_xdp_poll(struct ustack_xdp *x, unsigned flags)
+{
+	const struct link_loop_ops ops = { .fd = x->fd, .rx = xdp_rx, .flush = xdp_flush };
+	struct ustack_xdp *was = xdp_batching;
+	xdp_batching = x;
+	int rc = link_loop_poll(&x->loop, &ops, x, flags);
+	xdp_batching = was;
+	return rc;
+}
+
 int ustack_xdp_run_until(struct ustack_xdp *x, uint64_t deadline_us)
 {
 	return xdp_loop(x, deadline_us, false);
