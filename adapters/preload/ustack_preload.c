@@ -21,7 +21,11 @@
  * arms itself, checks ustack's sockets without blocking, then sleeps in the kernel; the hook
  * writes to the eventfd of every armed waiter, so a change after the check ends the sleep.
  * An epoll instance keeps its ustack sockets in a ustack epoll instance of its own, which
- * gives level, edge and one-shot semantics and the caller's epoll_data back.
+ * gives level, edge and one-shot semantics and the caller's epoll_data back.  The device's
+ * descriptor is in it too: a thread in epoll_wait takes the device's received frames itself
+ * and sleeps holding them from the run loop (ustack_tap_poll), so that on a busy server a
+ * frame wakes the program's thread alone, as Linux's busy polling with IRQ suspension does;
+ * poll, select and blocking calls leave the frames to the run loop.
  *
  * Blocking is the library's: ustack's side of every socket is non-blocking, the program's
  * O_NONBLOCK is kept here (per open file description, shared by dup), and a call that would
@@ -74,6 +78,7 @@
 
 #define FDMAP_MAX (1 << 20) /* descriptors the library can stand behind */
 #define WAKE_MAGIC 0x7573746b77616b65ull /* "ustkwake": an epoll instance's own eventfd */
+#define DEV_MAGIC 0x7573746b64657669ull  /* "ustkdevi": the device, in an epoll instance */
 
 /* ---- the C library's functions -------------------------------------------------------- */
 
@@ -217,6 +222,23 @@ static void say(const char *fmt, ...)
 		line[len++] = '\n';
 	ssize_t w = REAL(write)(STDERR_FILENO, line, len);
 	(void)w;
+}
+
+/* The device's received frames taken by the calling thread (ustack_tap_poll, with its
+ * USTACK_POLL_* flags): 1 if it took a burst */
+static int dev_poll(unsigned flags)
+{
+	int err = errno; /* a wait's EINTR must reach the program */
+	int rc = us.xdp ? ustack_xdp_poll(us.xdp, flags) : ustack_tap_poll(us.tap, flags);
+	errno = err;
+	return rc;
+}
+
+/* A thread cancelled in its wait: the device is no longer held for it. */
+static void dev_wake(void *arg)
+{
+	(void)arg;
+	dev_poll(USTACK_POLL_AWAKE);
 }
 
 static void *run_loop(void *arg)
@@ -1616,11 +1638,15 @@ static struct uepoll *epoll_of(int epfd, bool create)
 		else if (e && !(e->w = waiter_new(true)))
 			err = errno ? errno : ENOMEM;
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_MAGIC };
-		if (e && e->w && REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, e->w->efd, &ev) < 0)
+		/* the device too, a frame waking one of the instances that hold it */
+		struct epoll_event dv = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = DEV_MAGIC };
+		int dfd = us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap);
+		if (e && e->w && (REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, e->w->efd, &ev) < 0 ||
+				  REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, dfd, &dv) < 0))
 			err = errno;
 		else if (e && e->w)
 			err = 0;
-		if (err) {
+		if (err || !e) {
 			if (e && e->w)
 				waiter_free(e->w);
 			if (e && e->uep >= 0)
@@ -1680,13 +1706,31 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return rc;
 }
 
+/* The kernel's wait, asleep with the device in it (DEV_MAGIC), holding its frames from the run
+ * loop until woken (the caller's USTACK_POLL_AWAKE) — or cancelled: epoll_wait is a
+ * cancellation point, and a thread cancelled in it must not hold the device for ever. */
+static int dev_sleep(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
+{
+	int nk;
+	dev_poll(USTACK_POLL_SLEEP);
+	pthread_cleanup_push(dev_wake, NULL);
+	nk = mask ? REAL(epoll_pwait)(epfd, evs, max, timeout, mask) : REAL(epoll_wait)(epfd, evs, max, timeout);
+	pthread_cleanup_pop(0);
+	return nk;
+}
+
 /* Events from the ustack instance first (without waiting), then the kernel's, sleeping in
- * the kernel while neither has any; the waiter's own eventfd is never returned. */
+ * the kernel while neither has any; the waiter's own eventfd and the device are never
+ * returned.  Each round begins with a burst of the device's frames taken by this thread, and
+ * the sleep holds the device from the run loop (dev_sleep): run to completion, so that a
+ * frame wakes this thread alone (src/link/loop.c has the essay). */
 static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs, int max, int timeout,
 			    const sigset_t *mask)
 {
 	uint64_t start = now_ns();
+	unsigned poll = 0;
 	for (;;) {
+		dev_poll(poll);
 		arm(e->w);
 		/* one slot at least for the kernel's descriptors, so that a busy ustack socket
 		 * cannot starve them */
@@ -1696,15 +1740,22 @@ static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs,
 			return nu;
 		}
 		int left = nu > 0 ? 0 : ms_left(timeout, start);
-		int nk = mask ? REAL(epoll_pwait)(epfd, evs + nu, max - nu, left, mask)
-			      : REAL(epoll_wait)(epfd, evs + nu, max - nu, left);
+		int nk = left ? dev_sleep(epfd, evs + nu, max - nu, left, mask)
+			      : mask ? REAL(epoll_pwait)(epfd, evs + nu, max - nu, 0, mask)
+				     : REAL(epoll_wait)(epfd, evs + nu, max - nu, 0);
+		poll = left ? USTACK_POLL_AWAKE : 0;
 		disarm(e->w);
-		if (nk < 0) /* EINTR, as the kernel's */
+		if (nk < 0) { /* EINTR, as the kernel's */
+			if (poll)
+				dev_poll(poll);
 			return nu > 0 ? nu : -1;
+		}
 		int out = nu;
 		for (int i = 0; i < nk; i++)
-			if (evs[nu + i].data.u64 != WAKE_MAGIC)
+			if (evs[nu + i].data.u64 != WAKE_MAGIC && evs[nu + i].data.u64 != DEV_MAGIC)
 				evs[out++] = evs[nu + i];
+		if (out > 0 && poll)
+			dev_poll(poll); /* no longer asleep */
 		if (out > 0 || left == 0)
 			return out;
 		/* only the stack's wake-up: look at its sockets again */
