@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 /* The loop's patience while an application thread holds the device (link_loop_poll) */
-#define LOOP_HOLD_IDLE_AFTER_US 10000u  /* the application asleep this long: the loop sleeps longer */
+#define LOOP_HOLD_IDLE_AFTER_US 2000u   /* the application asleep this long: the loop sleeps longer */
 #define LOOP_HOLD_IDLE_SLEEP_US 100000u /* ... this long at most */
 #define LOOP_HOLD_STALL_US 10000u       /* frames left this long by a holder void its hold */
 
