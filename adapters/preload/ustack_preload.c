@@ -24,8 +24,9 @@
  * gives level, edge and one-shot semantics and the caller's epoll_data back.  The device's
  * descriptor is in it too: a thread in epoll_wait takes the device's received frames itself
  * and sleeps holding them from the run loop (ustack_tap_poll), so that on a busy server a
- * frame wakes the program's thread alone, as Linux's busy polling with IRQ suspension does;
- * poll, select and blocking calls leave the frames to the run loop.
+ * frame wakes the program's thread alone, as Linux's busy polling with IRQ suspension keeps
+ * the interrupt off while the application keeps polling; poll, select and blocking calls leave
+ * the frames to the run loop (and end an epoll_wait's hold before they sleep).
  *
  * Blocking is the library's: ustack's side of every socket is non-blocking, the program's
  * O_NONBLOCK is kept here (per open file description, shared by dup), and a call that would
@@ -145,6 +146,7 @@ static struct {
 	pthread_t loop;
 	int err;         /* why it could not start (errno), once tried */
 	bool inert;      /* no USTACK_TAP: every socket is the kernel's */
+	bool busy;       /* USTACK_BUSY_POLL: the run loop takes every frame, no thread holds them */
 	pid_t pid;       /* the process that owns it: a forked child does not */
 } us;
 
@@ -224,14 +226,31 @@ static void say(const char *fmt, ...)
 	(void)w;
 }
 
+/* This thread sleeps holding the device (USTACK_POLL_SLEEP not yet followed by _AWAKE): set
+ * still on the next epoll_wait, the thread left its wait without returning (siglongjmp from a
+ * signal handler), and says it is awake then. */
+static __thread bool dev_asleep;
+
 /* The device's received frames taken by the calling thread (ustack_tap_poll, with its
- * USTACK_POLL_* flags): 1 if it took a burst */
+ * USTACK_POLL_* flags): 1 if it ran a burst */
 static int dev_poll(unsigned flags)
 {
 	int err = errno; /* a wait's EINTR must reach the program */
+	if (flags & USTACK_POLL_SLEEP)
+		dev_asleep = true;
+	else if (flags & USTACK_POLL_AWAKE)
+		dev_asleep = false;
 	int rc = us.xdp ? ustack_xdp_poll(us.xdp, flags) : ustack_tap_poll(us.tap, flags);
 	errno = err;
 	return rc;
+}
+
+/* About to sleep where the device is not (poll, select, a blocking call): an epoll_wait's
+ * hold would keep its frames from the run loop for the rest of a millisecond. */
+static void dev_release(void)
+{
+	if (!us.busy)
+		dev_poll(USTACK_POLL_RELEASE);
 }
 
 /* A thread cancelled in its wait: the device is no longer held for it. */
@@ -302,8 +321,10 @@ static int start_stack(void)
 			say("USTACK_XDP_MODE: '%s' is not native, skb or auto", mode);
 			return EINVAL;
 		}
-		if (bp && !strcmp(bp, "1"))
+		if (bp && !strcmp(bp, "1")) {
 			xc.flags |= USTACK_XDP_BUSY_POLL;
+			us.busy = true;
+		}
 	}
 	if (!tap || !*tap) {
 		us.inert = true;
@@ -776,6 +797,7 @@ static int block_wait(int ufd, short events, uint64_t deadline_ns)
 			disarm(w);
 			return 0; /* ready, or an error the call itself will report */
 		}
+		dev_release();
 		uint64_t v;
 		if (deadline_ns) {
 			uint64_t now = now_ns();
@@ -857,23 +879,28 @@ int socket(int domain, int type, int protocol)
 
 static void epoll_put(struct uepoll *e);
 
+/* fd, an epoll instance that held ustack sockets, is closing (or being replaced by dup2) */
+static void epoll_forget(int fd)
+{
+	if (!epmap || fd < 0 || fd >= fdmap_size || !atomic_load(&epmap[fd]))
+		return;
+	if (in_child()) {
+		atomic_store(&epmap[fd], NULL);
+		return;
+	}
+	pthread_mutex_lock(&map_mu);
+	struct uepoll *e = atomic_exchange(&epmap[fd], NULL);
+	pthread_mutex_unlock(&map_mu);
+	if (e)
+		epoll_put(e);
+}
+
 int close(int fd)
 {
 	struct ufile *f = ours(fd);
 	if (f)
 		release(fd, f);
-	if (epmap && fd >= 0 && fd < fdmap_size && atomic_load(&epmap[fd])) {
-		/* an epoll instance that held ustack sockets */
-		if (in_child()) {
-			atomic_store(&epmap[fd], NULL);
-		} else {
-			pthread_mutex_lock(&map_mu);
-			struct uepoll *e = atomic_exchange(&epmap[fd], NULL);
-			pthread_mutex_unlock(&map_mu);
-			if (e)
-				epoll_put(e);
-		}
-	}
+	epoll_forget(fd);
 	return REAL(close)(fd);
 }
 
@@ -1405,6 +1432,8 @@ int dup2(int oldfd, int newfd)
 {
 	struct ufile *uf = ours(oldfd) ? get(oldfd) : NULL;
 	int rc = REAL(dup2)(oldfd, newfd);
+	if (rc >= 0 && oldfd != newfd)
+		epoll_forget(newfd); /* the kernel closed the instance that was there */
 	if (uf || ours(newfd))
 		rc = dup_onto(oldfd, uf, rc);
 	if (uf)
@@ -1416,6 +1445,8 @@ int dup3(int oldfd, int newfd, int flags)
 {
 	struct ufile *uf = ours(oldfd) ? get(oldfd) : NULL;
 	int rc = REAL(dup3)(oldfd, newfd, flags);
+	if (rc >= 0)
+		epoll_forget(newfd);
 	if (uf || ours(newfd))
 		rc = dup_onto(oldfd, uf, rc);
 	if (uf)
@@ -1459,6 +1490,8 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		arm(w);
 		int ru = ustack_poll(us.st, ufds, nu, 0);
 		int left = ru > 0 ? 0 : ms_left(timeout, start);
+		if (left && nu)
+			dev_release();
 		struct timespec ts = { left / 1000, (long)(left % 1000) * 1000000L };
 		int rk = mask ? REAL(ppoll)(kf, nk + 1, left < 0 ? NULL : &ts, mask) : REAL(poll)(kf, nk + 1, left);
 		disarm(w);
@@ -1638,11 +1671,13 @@ static struct uepoll *epoll_of(int epfd, bool create)
 		else if (e && !(e->w = waiter_new(true)))
 			err = errno ? errno : ENOMEM;
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_MAGIC };
-		/* the device too, a frame waking one of the instances that hold it */
+		/* the device too, a frame waking one of the instances that hold it (EEXIST: a dup of
+		 * an instance that has it already); not with busy polling, whose run loop takes
+		 * every frame */
 		struct epoll_event dv = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = DEV_MAGIC };
 		int dfd = us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap);
 		if (e && e->w && (REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, e->w->efd, &ev) < 0 ||
-				  REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, dfd, &dv) < 0))
+				  (!us.busy && REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, dfd, &dv) < 0 && errno != EEXIST)))
 			err = errno;
 		else if (e && e->w)
 			err = 0;
@@ -1728,7 +1763,7 @@ static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs,
 			    const sigset_t *mask)
 {
 	uint64_t start = now_ns();
-	unsigned poll = 0;
+	unsigned poll = dev_asleep ? USTACK_POLL_AWAKE : 0;
 	for (;;) {
 		dev_poll(poll);
 		arm(e->w);
@@ -1740,10 +1775,11 @@ static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs,
 			return nu;
 		}
 		int left = nu > 0 ? 0 : ms_left(timeout, start);
-		int nk = left ? dev_sleep(epfd, evs + nu, max - nu, left, mask)
-			      : mask ? REAL(epoll_pwait)(epfd, evs + nu, max - nu, 0, mask)
-				     : REAL(epoll_wait)(epfd, evs + nu, max - nu, 0);
-		poll = left ? USTACK_POLL_AWAKE : 0;
+		bool hold = left && !us.busy;
+		int nk = hold ? dev_sleep(epfd, evs + nu, max - nu, left, mask)
+			      : mask ? REAL(epoll_pwait)(epfd, evs + nu, max - nu, left, mask)
+				     : REAL(epoll_wait)(epfd, evs + nu, max - nu, left);
+		poll = hold ? USTACK_POLL_AWAKE : 0;
 		disarm(e->w);
 		if (nk < 0) { /* EINTR, as the kernel's */
 			if (poll)
@@ -1762,11 +1798,36 @@ static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs,
 	}
 }
 
+/*
+ * The kernel's wait alone, on an instance that is not (or no longer, here) ustack's.  One
+ * that still holds the library's own descriptors — a forked child's inherited instance, a
+ * dup of one, a nested one — reports their events too: never to the program (it would take
+ * WAKE_MAGIC for its epoll_data), and without ending a wait that has time left.
+ */
+static int epoll_wait_kernel(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
+{
+	uint64_t start = now_ns();
+	for (int left = timeout;;) {
+		int n = mask ? REAL(epoll_pwait)(epfd, evs, max, left, mask) : REAL(epoll_wait)(epfd, evs, max, left);
+		int out = 0;
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.u64 != WAKE_MAGIC && evs[i].data.u64 != DEV_MAGIC)
+				evs[out++] = evs[i];
+		if (n <= 0 || out > 0 || (left = ms_left(timeout, start)) == 0)
+			return n <= 0 ? n : out;
+		/* only ours (the device keeps its level while the parent's frames wait): a short
+		 * pause rather than a spin, its time counted */
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+		if ((left = ms_left(timeout, start)) == 0)
+			return 0;
+	}
+}
+
 static int epoll_wait_ours(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
 {
 	struct uepoll *e = max > 0 ? epoll_get(epfd) : NULL;
 	if (!e)
-		return mask ? REAL(epoll_pwait)(epfd, evs, max, timeout, mask) : REAL(epoll_wait)(epfd, evs, max, timeout);
+		return epoll_wait_kernel(epfd, evs, max, timeout, mask);
 	int rc = epoll_wait_mixed(e, epfd, evs, max, timeout, mask);
 	int err = errno;
 	epoll_put(e);

@@ -95,18 +95,22 @@ USTACK_API int ustack_tap_drain(struct ustack_tap *tap);
 USTACK_API int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params *p);
 
 /*
- * Run to completion, as Linux's epoll busy polling with prefer_busy_poll and IRQ suspension
- * (Documentation/networking/napi.rst).  An application thread about to wait for ustack's
- * sockets takes the device's received frames itself (ustack_tap_poll, ustack_xdp_poll: a
- * burst, if no other thread is taking one; returns 1 if it took one, else 0) and may sleep with
- * the device's descriptor (ustack_tap_fd, ustack_xdp_fd) in its own wait.  While it does, or
- * polls again within USTACK_POLL_HOLD_US, the run loop leaves the receive side to it (timers
- * stay the run loop's): a burst wakes one thread, not the run loop and then the application.
- * An application that stays away longer hands it back, as the kernel's suspended interrupts
- * come back after irq_suspend_timeout.
+ * Run to completion.  An application thread about to wait for ustack's sockets takes the
+ * device's received frames itself (ustack_tap_poll, ustack_xdp_poll: a burst, if no other
+ * thread is in one; 1 if it ran one, whether or not frames were waiting, else 0) and may
+ * sleep with the device's descriptor (ustack_tap_fd, ustack_xdp_fd) in its own wait.  While
+ * it polls again within USTACK_POLL_HOLD_US — Linux's epoll busy polling with IRQ suspension
+ * (Documentation/networking/napi.rst, Linux 6.13), the interrupt kept off while the
+ * application keeps coming back — or sleeps so (USTACK_POLL_SLEEP, then USTACK_POLL_AWAKE),
+ * the run loop leaves the receive side to it and keeps only the timers: a burst wakes one
+ * thread, not the run loop and then the application.  The sleeping hold is ustack's own:
+ * Linux lets the interrupt back when epoll_wait goes to sleep, its softirq being cheap, where
+ * here the run loop is a thread woken to wake another.  An application that stays away hands
+ * the frames back; one about to wait elsewhere may say so (USTACK_POLL_RELEASE).
  */
-#define USTACK_POLL_SLEEP 1u /* no burst: the caller is about to sleep with the device's fd in its wait */
-#define USTACK_POLL_AWAKE 2u /* a burst, the caller having woken from that sleep */
+#define USTACK_POLL_SLEEP 1u   /* no burst: the caller is about to sleep with the device's fd in its wait */
+#define USTACK_POLL_AWAKE 2u   /* a burst, the caller having woken from that sleep */
+#define USTACK_POLL_RELEASE 4u /* no burst: the caller's hold ends now (it will wait elsewhere) */
 #define USTACK_POLL_HOLD_US 1000u
 USTACK_API int ustack_tap_poll(struct ustack_tap *tap, unsigned flags);
 

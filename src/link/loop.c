@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -17,7 +18,7 @@
 /* The loop's patience while an application thread holds the device (link_loop_poll) */
 #define LOOP_HOLD_IDLE_AFTER_US 2000u   /* the application asleep this long: the loop sleeps longer */
 #define LOOP_HOLD_IDLE_SLEEP_US 100000u /* ... this long at most */
-#define LOOP_HOLD_STALL_US 10000u       /* frames left this long by a holder void its hold */
+#define LOOP_HOLD_STALL_US 10000u       /* frames seen left this long by a holder void its hold */
 
 int link_loop_init(struct link_loop *l)
 {
@@ -28,6 +29,7 @@ int link_loop_init(struct link_loop *l)
 	atomic_init(&l->app_stalled, 0);
 	atomic_init(&l->rx_bursts, 0);
 	atomic_init(&l->loop_idle, 0);
+	atomic_init(&l->loop_held, 0);
 	atomic_init(&l->hold_us, USTACK_POLL_HOLD_US);
 	l->idle_after_us = LOOP_HOLD_IDLE_AFTER_US;
 	l->idle_sleep_us = LOOP_HOLD_IDLE_SLEEP_US;
@@ -84,30 +86,34 @@ void link_loop_stop(struct link_loop *l)
  * loop, the loop's processing makes a socket readable and wakes the program, and the two trade
  * the stack's lock — two wake-ups and a futex or two per burst, more than the burst's own work
  * on a connection-per-request load (bench/xdp.sh: 1.1 context switches a connection, where
- * Linux's listener had a tenth of that).  Linux has the same problem between the NIC's interrupt and the
- * application, and answers it with busy polling and, since 6.13, IRQ suspension
- * (Documentation/networking/napi.rst): an application that polls the queue itself from
- * epoll_wait keeps the device's interrupt off for as long as it comes back within
- * irq_suspend_timeout, and only when it stops do interrupts — the kernel's own processing —
- * take over again.
+ * Linux's listener had a tenth of that).  Linux has the same problem between the NIC's
+ * interrupt and the application, and answers it with busy polling and, since 6.13, IRQ
+ * suspension (Documentation/networking/napi.rst): an application that polls the queue itself
+ * from epoll_wait keeps the device's interrupt off for as long as it comes back within
+ * irq_suspend_timeout, and when it stops — or finds nothing and goes to sleep — interrupts,
+ * the kernel's own processing, take over again.
  *
  * Here the application's thread does the same through link_loop_poll: before it looks at its
  * sockets it takes a burst itself (when no other thread is in one: rx_taken, the device's
  * receive side has one consumer at a time), and when it has nothing it sleeps with the
  * device's descriptor in its own wait (USTACK_POLL_SLEEP, then USTACK_POLL_AWAKE), so that a
  * frame wakes it directly.  While a thread so sleeps, or has polled within
- * USTACK_POLL_HOLD_US (hold_us), the run loop takes the device out of its own wait (app_polls) and sleeps
- * at most a hold at a time, waking to see whether the application is still there; once it is
- * not, the loop puts the device back in its wait and takes the frames, as before.
+ * USTACK_POLL_HOLD_US (hold_us), the run loop takes the device out of its own wait
+ * (app_polls) and sleeps at most a hold at a time, waking to see whether the application is
+ * still there; once it is not, the loop puts the device back in its wait and takes the
+ * frames, as before.  Holding the device while asleep goes further than Linux, which lets the
+ * interrupt back when epoll_wait sleeps: its softirq costs little, where here the "interrupt"
+ * is a thread woken to wake another.
  *
  * Two things keep the hand-over from stalling.  A loop that sleeps long — every application
  * thread has been asleep in its wait for more than idle_after_us, an idle program, where
  * waking every hold would be a cost of its own — is kicked by the first application thread
  * that wakes (loop_idle), so that the hold bounds the application's absence from then on.  And
  * each time the loop wakes while the device is held, it looks whether anyone has taken a burst
- * since its last look; if no one has for stall_us while the device had frames all along (a
- * thread that died in its wait without saying so, longjmp'd out of it by a signal handler),
- * the hold is void (app_stalled) until an application thread polls again.
+ * since its last look; if no one has for stall_us while the device had frames at each look (a
+ * thread that left its wait without saying so, longjmp'd out of it by a signal handler), the
+ * hold is void (app_stalled) until an application thread polls again.  A loop in its long
+ * sleep sees such frames at its next look, and voids the hold within stall_us of it.
  */
 
 /* A burst of received frames, unless another thread is taking one. */
@@ -127,22 +133,38 @@ int link_loop_poll(struct link_loop *l, const struct link_loop_ops *ops, void *a
 		errno = EINVAL;
 		return -1;
 	}
-	atomic_store(&l->app_until, ustack_clock_monotonic()->now_us(NULL) +
-					    atomic_load_explicit(&l->hold_us, memory_order_relaxed));
-	if (atomic_load_explicit(&l->app_stalled, memory_order_relaxed))
-		atomic_store(&l->app_stalled, 0);
+	if (!(flags & USTACK_POLL_RELEASE)) {
+		atomic_store(&l->app_until, ustack_clock_monotonic()->now_us(NULL) +
+						    atomic_load_explicit(&l->hold_us, memory_order_relaxed));
+		if (atomic_load_explicit(&l->app_stalled, memory_order_relaxed))
+			atomic_store(&l->app_stalled, 0);
+	}
 	if (flags & USTACK_POLL_SLEEP) {
 		atomic_fetch_add(&l->app_waiting, 1);
 		return 0;
 	}
 	if (flags & USTACK_POLL_AWAKE) {
 		atomic_fetch_sub(&l->app_waiting, 1);
-		if (atomic_load_explicit(&l->loop_idle, memory_order_relaxed) && atomic_exchange(&l->loop_idle, 0))
+		/* sequentially consistent, after the count: app_hold_sleep's other half */
+		if (atomic_load(&l->loop_idle) && atomic_exchange(&l->loop_idle, 0))
 			link_loop_kick(l); /* the loop sleeps long: from now on it must look every hold */
 	}
+	if (flags & USTACK_POLL_RELEASE) {
+		atomic_store(&l->app_until, 0);
+		if (atomic_load(&l->loop_held) && !atomic_load(&l->app_waiting))
+			link_loop_kick(l); /* the loop has the device out of its wait: it puts it back */
+		return 0;
+	}
+	/* Not cancelled half-way through a burst: a thread that died in it would leave rx_taken
+	 * (no one would take frames again), a kick's tx_kicking, or the stack's lock held — and
+	 * the burst has cancellation points (read, recvfrom, sendto, the wake-up hooks' writes).
+	 * Deferred cancellation then acts at the caller's next one, as it would have. */
+	int cancel;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	bool took = loop_rx(l, ops, arg);
 	if (took && ops->flush)
 		ops->flush(arg);
+	pthread_setcancelstate(cancel, NULL);
 	return took;
 }
 
@@ -169,7 +191,9 @@ static uint64_t app_hold_sleep(struct link_loop *l, uint64_t now)
 	return atomic_load_explicit(&l->hold_us, memory_order_relaxed);
 }
 
-/* The device has frames waiting (a look without taking them). */
+/* The device has frames waiting: a look without taking them.  (On an AF_XDP socket in copy
+ * mode whose TX ring needs a wake-up, the kernel's poll also transmits what is on it, as an
+ * application's epoll_wait with the device in it does: frames xmit put there, sent early.) */
 static bool dev_readable(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -220,8 +244,10 @@ int link_loop_run(struct link_loop *l, const struct link_loop_ops *ops, void *ar
 		bool app = !ops->busy && !drain && app_polls(l, now);
 		if (app == armed) {
 			ev.events = app ? 0 : EPOLLIN;
-			if (epoll_ctl(ep, EPOLL_CTL_MOD, ops->fd, &ev) == 0)
+			if (epoll_ctl(ep, EPOLL_CTL_MOD, ops->fd, &ev) == 0) {
 				armed = !app;
+				atomic_store(&l->loop_held, app);
+			}
 		}
 		/* Sleep until the next timer (at most a minute, or the deadline; while an application
 		 * holds the device, at most app_hold_sleep); a timer armed meanwhile by another thread
@@ -230,8 +256,12 @@ int link_loop_run(struct link_loop *l, const struct link_loop_ops *ops, void *ar
 		if (!ops->busy) {
 			uint64_t until = deadline_us;
 			if (!armed) {
-				uint64_t hold = now + app_hold_sleep(l, now);
-				until = hold < until ? hold : until;
+				/* a look every hold; every stall_us at most once frames have been seen
+				 * waiting with no one taking them */
+				uint64_t look = app_hold_sleep(l, now);
+				if (stalled && look > l->stall_us)
+					look = l->stall_us;
+				until = now + look < until ? now + look : until;
 			}
 			uint64_t next = next_wakeup(l, ops, arg, now, until);
 			timeout = next <= now ? 0 : (int)((next - now + 999) / 1000);
@@ -282,6 +312,7 @@ int link_loop_run(struct link_loop *l, const struct link_loop_ops *ops, void *ar
 			break;
 		}
 	}
+	atomic_store(&l->loop_held, 0);
 	close(ep);
 	return rc;
 }

@@ -23,6 +23,7 @@ struct link_loop {
 	_Atomic uint64_t app_until; /* an application thread polls the device until then (µs) */
 	atomic_int loop_idle;       /* the loop sleeps past the hold: an application waking kicks it */
 	atomic_int app_stalled;     /* the holder left frames waiting: the loop takes them until it polls */
+	atomic_int loop_held;       /* the loop has the device out of its wait (an application holds it) */
 	/* the loop's patience with a holder (USTACK_POLL_HOLD_US and loop.c's defaults; a test
 	 * may change them) */
 	atomic_uint hold_us;
@@ -53,8 +54,9 @@ int link_loop_run(struct link_loop *l, const struct link_loop_ops *ops, void *ar
 /*
  * An application thread's poll (ustack_xdp_poll, ustack_tap_poll): a burst of received frames
  * if no other thread is taking one, and the device's receive side held from the run loop
- * (USTACK_POLL_*).  1 if it took a burst, 0 if not; -1 with EINVAL before the device is
- * attached.
+ * (USTACK_POLL_*).  1 if it ran a burst (whether or not frames were waiting), 0 if another
+ * thread was in one or the call was USTACK_POLL_SLEEP or _RELEASE; -1 with EINVAL before the
+ * device is attached (attach first, then let other threads poll).
  */
 int link_loop_poll(struct link_loop *l, const struct link_loop_ops *ops, void *arg, unsigned flags);
 

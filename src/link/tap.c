@@ -240,6 +240,9 @@ static uint64_t tap_next_wakeup(void *arg, uint64_t next)
 	return next;
 }
 
+/* An application thread in its poll (ustack_tap_poll), not the run loop's */
+static __thread bool tap_polling;
+
 /*
  * Frames the kernel queued for us, a bounded burst per wake-up so that timers are never
  * starved by a flood; through the impairment queue if there is one.  A read() a frame (a TAP
@@ -290,7 +293,7 @@ static void tap_rx(void *arg)
 	}
 	if (n)
 		ustack_input_burst(tap->st, tap->ifindex, f, n);
-	if (delayed) /* the run loop delivers them when due, and may be asleep (an application's poll) */
+	if (delayed && tap_polling) /* the run loop delivers them when due, and may be asleep */
 		link_loop_kick(&tap->loop);
 }
 
@@ -312,7 +315,10 @@ static int tap_loop(struct ustack_tap *tap, uint64_t deadline_us, bool drain)
 int ustack_tap_poll(struct ustack_tap *tap, unsigned flags)
 {
 	const struct link_loop_ops ops = { .fd = tap->fd, .rx = tap_rx };
-	return link_loop_poll(&tap->loop, &ops, tap, flags);
+	tap_polling = true;
+	int rc = link_loop_poll(&tap->loop, &ops, tap, flags);
+	tap_polling = false;
+	return rc;
 }
 
 int ustack_tap_run_until(struct ustack_tap *tap, uint64_t deadline_us)

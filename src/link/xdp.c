@@ -9,7 +9,8 @@
  * the frames circulate fill → RX → fill, the second half are the TX pool: TX → completion →
  * pool.  Each ring has one producer and one consumer, so no lock is needed as long as each
  * side of each ring stays on one thread:
- *   - fill and RX: the run loop's thread only (xdp_rx);
+ *   - fill and RX: one thread at a time (xdp_rx): the run loop's, or an application thread's
+ *     poll (ustack_xdp_poll; the loop's rx_taken lets one in);
  *   - TX and completion: ustack's xmit, called under the stack's lock (any thread);
  *   - the kick that tells the kernel to send (sendto) may come from any thread: it reads no
  *     ring of ours, and the kernel serialises it (xs->mutex).
@@ -21,10 +22,10 @@
  * NIC would do.  Kicks are batched: xmit only puts frames on the TX ring, and the stack's
  * doorbell, rung once as it releases its lock, kicks once for all of them (a short kick
  * before the release, a long one after: xdp_doorbell); on the run loop's own thread the kick
- * waits for the end of its turn, so a burst of received segments and the timers are answered
- * by one sendto().  xsk_generic_xmit
- * takes max_tx_budget frames per call, raised to the ring's size where the kernel allows
- * (XDP_MAX_TX_SKB_BUDGET, Linux 6.17); a burst of 64 is kicked as it goes.
+ * waits for the end of its turn (and on an application thread's, for the end of its poll),
+ * so a burst of received segments and the timers are answered by one sendto().
+ * xsk_generic_xmit takes max_tx_budget frames per call, raised to the ring's size where the
+ * kernel allows (XDP_MAX_TX_SKB_BUDGET, Linux 6.17); a burst of 64 is kicked as it goes.
  *
  * The XDP program is ustack's own, six instructions: redirect every frame of the queue to
  * the socket in an XSKMAP, or pass it to the kernel when there is none
@@ -138,7 +139,8 @@ struct ustack_xdp {
 	atomic_uint_fast64_t rx_frames, rx_oversize, rx_gathered, tx_frames, tx_no_frame, tx_kick_errors;
 };
 
-/* The run loop's thread, during its turn: frames it sends are kicked once at the end. */
+/* The run loop's thread during its turn, or an application thread during its poll: frames
+ * it sends are kicked once at the end. */
 static __thread struct ustack_xdp *xdp_batching;
 
 /*

@@ -37,6 +37,7 @@ struct fake {
 	int dev;
 	pthread_t loop_thread;
 	atomic_uint loop_frames, app_frames;
+	atomic_uint turns; /* the loop's turns (its due callback) */
 	atomic_int in_rx, block_rx;
 };
 
@@ -57,6 +58,12 @@ static void fake_rx(void *arg)
 	atomic_store(&f->in_rx, 0);
 }
 
+static void fake_due(void *arg, uint64_t now)
+{
+	(void)now;
+	atomic_fetch_add(&((struct fake *)arg)->turns, 1);
+}
+
 static void *loop_main(void *arg)
 {
 	struct fake *f = arg;
@@ -75,7 +82,8 @@ static int setup(void **state)
 		return -1;
 	F.l.st = F.st;
 	ustack_set_wakeup(F.st, link_loop_kick, &F.l);
-	F.ops = (struct link_loop_ops){ .fd = F.dev, .rx = fake_rx };
+	F.ops = (struct link_loop_ops){ .fd = F.dev, .rx = fake_rx, .due = fake_due };
+	atomic_store(&F.turns, 0);
 	atomic_store(&F.loop_frames, 0);
 	atomic_store(&F.app_frames, 0);
 	atomic_store(&F.in_rx, 0);
@@ -163,6 +171,68 @@ static void test_sleeping_application_holds_device(void **state)
 	assert_int_equal(atomic_load(&F.app_frames), 3);
 }
 
+/* Held, the device is out of the loop's wait: its frames, which the loop leaves alone, do not
+ * wake it turn after turn (a level-triggered descriptor left in the wait would spin it). */
+static void test_held_device_out_of_loop_wait(void **state)
+{
+	(void)state;
+	F.l.stall_us = 60000000;
+	start();
+	assert_int_equal(link_loop_poll(&F.l, &F.ops, &F, USTACK_POLL_SLEEP), 0);
+	frames(1);
+	unsigned t0 = atomic_load(&F.turns);
+	sleep_ms(50);
+	unsigned turns = atomic_load(&F.turns) - t0;
+	assert_true(turns < 500); /* a look a hold at most: about 50, fewer once idle */
+	assert_int_equal(atomic_load(&F.loop_frames), 0);
+	link_loop_poll(&F.l, &F.ops, &F, USTACK_POLL_AWAKE);
+}
+
+/* A thread about to wait elsewhere ends its hold at once (USTACK_POLL_RELEASE): the loop,
+ * which had the device out of its wait, takes the next frame without waiting the hold out. */
+static void test_release_returns_device(void **state)
+{
+	(void)state;
+	F.l.stall_us = 60000000;
+	atomic_store(&F.l.hold_us, 60000000);
+	start();
+	assert_int_equal(link_loop_poll(&F.l, &F.ops, &F, 0), 1);
+	link_loop_kick(&F.l); /* a turn: the loop sees the hold */
+	for (int i = 0; i < 5000 && !atomic_load(&F.l.loop_held); i++)
+		sleep_ms(1);
+	assert_true(atomic_load(&F.l.loop_held));
+	assert_int_equal(link_loop_poll(&F.l, &F.ops, &F, USTACK_POLL_RELEASE), 0);
+	frames(1);
+	assert_int_equal(wait_for(&F.loop_frames, 1), 1);
+	assert_int_equal(atomic_load(&F.app_frames), 0);
+}
+
+static void *cancelled_poller(void *arg)
+{
+	(void)arg;
+	pthread_cancel(pthread_self()); /* pending: acted on at the next cancellation point */
+	link_loop_poll(&F.l, &F.ops, &F, 0);
+	pthread_testcancel();
+	return NULL;
+}
+
+/* A thread cancelled while it polls is not cancelled inside the burst (whose read() is a
+ * cancellation point): it finishes it, and the receive side is free for the others. */
+static void test_cancelled_poller_frees_device(void **state)
+{
+	(void)state;
+	start();
+	pthread_t t;
+	void *ret = NULL;
+	assert_int_equal(pthread_create(&t, NULL, cancelled_poller, NULL), 0);
+	assert_int_equal(pthread_join(t, &ret), 0);
+	assert_ptr_equal(ret, PTHREAD_CANCELED);
+	assert_int_equal(atomic_load(&F.l.rx_taken), 0);
+	/* the poller's hold lapses and the loop takes what comes */
+	frames(1);
+	assert_int_equal(wait_for(&F.loop_frames, 1), 1);
+}
+
 /* A holder that never wakes (a thread gone from its wait without saying so) cannot stall the
  * device: frames left waiting for stall_us void the hold, until an application polls again. */
 static void test_stalled_holder_voided(void **state)
@@ -232,6 +302,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_loop_takes_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sleeping_application_holds_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_device_out_of_loop_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_returns_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancelled_poller_frees_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_holder_voided, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_loop_kicked_on_wake, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_consumer_at_a_time, setup, teardown),
