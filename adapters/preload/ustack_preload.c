@@ -38,7 +38,11 @@
  * once; closing them is fine) nor open new ones (the parent holds the TAP device); vfork() is
  * _Fork() here (my_pid).  What is not (yet) as the kernel: stdio streams opened on a ustack
  * descriptor (fdopen) do not reach it, since the C library writes to them from inside;
- * descriptors closed behind the library's back (close_range) are not noticed.  At exit() the
+ * descriptors closed behind the library's back (close_range) are not noticed; a signal
+ * handler that siglongjmps out of a ustack call (the kernel runs handlers only once its own
+ * locks are let go; here one may run while the thread holds the stack's lock, and jumping out
+ * leaves it held) deadlocks the stack — handlers that set a flag, or longjmp out of the
+ * kernel's waits, are fine.  At exit() the
  * library closes the program's ustack sockets and keeps the stack running until their data and
  * FINs are acknowledged (ustack_tap_drain), as a kernel would; a process killed by a signal
  * loses that.
@@ -437,6 +441,14 @@ static int start_stack(void)
 		say("USTACK_PCAP: %s: %s", pcap, strerror(err));
 		return err;
 	}
+	/* The library's threads (the control socket's, the run loop) take no signal: they are
+	 * created with every signal blocked, which they inherit.  A signal sent to the process
+	 * then runs the program's handler on one of the program's own threads, as without the
+	 * library — where it interrupts the call that thread is blocked in (EINTR), and where a
+	 * handler that siglongjmps lands on the stack it was set up on. */
+	sigset_t all, was;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &was);
 	/* the control socket: `ustack ss --name NAME` sees the program's sockets */
 	const char *name = getenv("USTACK_NAME");
 	char nm[96];
@@ -446,9 +458,12 @@ static int start_stack(void)
 		snprintf(nm, sizeof(nm), "%s-%d", tap, (int)getpid());
 		us.ctl = ustack_ctl_start(us.st, nm);
 	}
+	int ctl_err = errno;
+	int rc = pthread_create(&us.loop, NULL, run_loop, NULL);
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
 	if (!us.ctl)
-		say("no control socket '%s': %s (ustack ss cannot see this program)", nm, strerror(errno));
-	if (pthread_create(&us.loop, NULL, run_loop, NULL) != 0)
+		say("no control socket '%s': %s (ustack ss cannot see this program)", nm, strerror(ctl_err));
+	if (rc != 0)
 		return EAGAIN;
 	us.pid = my_pid(); /* running: the owner, which preload_exit drains (0 until then) */
 	return 0;

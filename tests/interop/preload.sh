@@ -64,12 +64,23 @@ kill "$http"; wait "$http" 2>/dev/null || true
 "${RUN[@]}" --name web -- python3 -m http.server --bind 192.0.2.2 8080 --directory "$TMP/www" >"$TMP/web.log" 2>&1 &
 web=$!
 ustack_listening web 8080 "$web"
+# the library's threads (run loop, control socket) take no signal: a signal sent to the program
+# runs its handler on the program's own thread, interrupting the call it is blocked in
+py=$(pgrep -nf "http.server --bind 192.0.2.2 8080")
+lib=0
+for t in /proc/"$py"/task/*; do
+	[ "${t##*/}" = "$py" ] && continue
+	blk=$(awk '/^SigBlk/ { print $2 }' "$t/status")
+	(((16#$blk & 0x4002) == 0x4002)) || fail "thread ${t##*/} of http.server takes SIGINT/SIGTERM (SigBlk $blk)"
+	lib=$((lib + 1))
+done
+[ "$lib" -ge 2 ] || fail "http.server under ustack run: $lib threads of the library's, not 2"
 nsx timeout 30 curl -sS -o "$TMP/served.bin" http://192.0.2.2:8080/file.bin || fail "Linux curl exited $?"
 [ "$(sum "$TMP/served.bin")" = "$want" ] || fail "http.server over ustack: the download differs"
 nsx "$bin" ss --name web -tan >"$TMP/web_ss.txt"
 grep -qE '^LISTEN +0 +[0-9]+ +192\.0\.2\.2:8080 ' "$TMP/web_ss.txt" || fail "ustack ss --name web"
 kill -TERM "$web"; wait "$web" 2>/dev/null || true
-echo "ok 2: python3 http.server over ustack → Linux curl, sha256 equal"
+echo "ok 2: python3 http.server over ustack → Linux curl, sha256 equal; the library's $lib threads take no signal"
 
 # 3. OpenBSD nc both ways (-N: half-close at the end of stdin)
 nsx timeout 60 nc -l -N 192.0.2.1 9000 >"$TMP/nc_linux.out" </dev/null &
