@@ -25,8 +25,9 @@
  * descriptor is in it too: a thread in epoll_wait takes the device's received frames itself
  * and sleeps holding them from the run loop (ustack_tap_poll), so that on a busy server a
  * frame wakes the program's thread alone, as Linux's busy polling with IRQ suspension keeps
- * the interrupt off while the application keeps polling; poll, select and blocking calls leave
- * the frames to the run loop (and end an epoll_wait's hold before they sleep).
+ * the interrupt off while the application keeps polling (not with USTACK_BUSY_POLL, whose
+ * run loop takes every frame); poll, select and blocking calls on ustack sockets leave the
+ * frames to the run loop (and end the thread's hold before they sleep).
  *
  * Blocking is the library's: ustack's side of every socket is non-blocking, the program's
  * O_NONBLOCK is kept here (per open file description, shared by dup), and a call that would
@@ -41,8 +42,7 @@
  * descriptors closed behind the library's back (close_range) are not noticed; a signal
  * handler that siglongjmps out of a ustack call (the kernel runs handlers only once its own
  * locks are let go; here one may run while the thread holds the stack's lock, and jumping out
- * leaves it held) deadlocks the stack — handlers that set a flag, or longjmp out of the
- * kernel's waits, are fine.  At exit() the
+ * leaves it held) deadlocks the stack — handlers that set a flag are fine.  At exit() the
  * library closes the program's ustack sockets and keeps the stack running until their data and
  * FINs are acknowledged (ustack_tap_drain), as a kernel would; a process killed by a signal
  * loses that.
@@ -237,31 +237,39 @@ static __thread bool dev_asleep;
 
 /* The device's received frames taken by the calling thread (ustack_tap_poll, with its
  * USTACK_POLL_* flags): 1 if it ran a burst */
+/* This thread has polled the device since it last let it go (dev_release) */
+static __thread bool dev_polled;
+
 static int dev_poll(unsigned flags)
 {
 	int err = errno; /* a wait's EINTR must reach the program */
+	if (!dev_asleep)
+		flags &= ~USTACK_POLL_AWAKE; /* one AWAKE a SLEEP: the count is shared */
 	if (flags & USTACK_POLL_SLEEP)
 		dev_asleep = true;
 	else if (flags & USTACK_POLL_AWAKE)
 		dev_asleep = false;
+	dev_polled = !(flags & USTACK_POLL_RELEASE);
 	int rc = us.xdp ? ustack_xdp_poll(us.xdp, flags) : ustack_tap_poll(us.tap, flags);
 	errno = err;
 	return rc;
 }
 
-/* About to sleep where the device is not (poll, select, a blocking call): an epoll_wait's
- * hold would keep its frames from the run loop for the rest of a millisecond. */
+/* About to sleep where the device is not (poll, select, a blocking call): this thread's
+ * epoll_wait would otherwise hold the device's frames from the run loop for the rest of a
+ * millisecond — or, if it left its wait by a signal handler's siglongjmp, until the loop
+ * found the frames stalled. */
 static void dev_release(void)
 {
-	if (!us.busy)
-		dev_poll(USTACK_POLL_RELEASE);
+	if (!us.busy && (dev_polled || dev_asleep))
+		dev_poll(USTACK_POLL_RELEASE | USTACK_POLL_AWAKE);
 }
 
 /* A thread cancelled in its wait: the device is no longer held for it. */
 static void dev_wake(void *arg)
 {
 	(void)arg;
-	dev_poll(USTACK_POLL_AWAKE);
+	dev_poll(USTACK_POLL_AWAKE | USTACK_POLL_RELEASE);
 }
 
 static void *run_loop(void *arg)
@@ -448,6 +456,12 @@ static int start_stack(void)
 	 * handler that siglongjmps lands on the stack it was set up on. */
 	sigset_t all, was;
 	sigfillset(&all);
+	/* (a fault in them — SIGSEGV, SIGBUS, SIGFPE, SIGILL — is the thread's own: left open, so
+	 * that the program's crash handler still runs) */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
 	pthread_sigmask(SIG_SETMASK, &all, &was);
 	/* the control socket: `ustack ss --name NAME` sees the program's sockets */
 	const char *name = getenv("USTACK_NAME");
@@ -1813,27 +1827,40 @@ static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs,
 	}
 }
 
+/* The library's own entries (WAKE_MAGIC, DEV_MAGIC) taken out of n events: how many are left */
+static int magic_filter(struct epoll_event *evs, int n)
+{
+	int out = 0;
+	for (int i = 0; i < n; i++)
+		if (evs[i].data.u64 != WAKE_MAGIC && evs[i].data.u64 != DEV_MAGIC)
+			evs[out++] = evs[i];
+	return out;
+}
+
 /*
  * The kernel's wait alone, on an instance that is not (or no longer, here) ustack's.  One
  * that still holds the library's own descriptors — a forked child's inherited instance, a
- * dup of one, a nested one — reports their events too: never to the program (it would take
- * WAKE_MAGIC for its epoll_data), and without ending a wait that has time left.
+ * dup of one, one that outlived the descriptor the library knew it by — reports their events
+ * too: never to the program (it would take WAKE_MAGIC for its epoll_data), and without
+ * ending a wait that has time left.  While only those come back (the device keeps its level
+ * while frames wait for the parent), the wait pauses — 1 ms, doubling to 50 — in a ppoll
+ * with the caller's mask, which a signal ends with EINTR as it ends the wait itself.
  */
 static int epoll_wait_kernel(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
 {
-	uint64_t start = now_ns();
+	uint64_t start = timeout > 0 ? now_ns() : 0;
+	long pause_ms = 1;
 	for (int left = timeout;;) {
 		int n = mask ? REAL(epoll_pwait)(epfd, evs, max, left, mask) : REAL(epoll_wait)(epfd, evs, max, left);
-		int out = 0;
-		for (int i = 0; i < n; i++)
-			if (evs[i].data.u64 != WAKE_MAGIC && evs[i].data.u64 != DEV_MAGIC)
-				evs[out++] = evs[i];
-		if (n <= 0 || out > 0 || (left = ms_left(timeout, start)) == 0)
-			return n <= 0 ? n : out;
-		/* only ours (the device keeps its level while the parent's frames wait): a short
-		 * pause rather than a spin, its time counted */
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-		if ((left = ms_left(timeout, start)) == 0)
+		int out = n > 0 ? magic_filter(evs, n) : n;
+		if (out != 0 || timeout == 0 || (timeout > 0 && (left = ms_left(timeout, start)) == 0))
+			return out;
+		long p = timeout > 0 && left < pause_ms ? left : pause_ms;
+		struct timespec ts = { p / 1000, (p % 1000) * 1000000L };
+		if (REAL(ppoll)(NULL, 0, &ts, mask) < 0 && errno == EINTR)
+			return -1;
+		pause_ms = pause_ms < 50 ? pause_ms * 2 : 50;
+		if (timeout > 0 && (left = ms_left(timeout, start)) == 0)
 			return 0;
 	}
 }
@@ -1872,7 +1899,14 @@ int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timesp
 			errno = ENOSYS;
 			return -1;
 		}
-		return next(epfd, evs, max, tmo, mask);
+		int n = next(epfd, evs, max, tmo, mask);
+		if (n <= 0)
+			return n;
+		int out = magic_filter(evs, n);
+		if (out > 0 || (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0))
+			return out;
+		/* only the library's own entries (epoll_wait_kernel): on, to the millisecond */
+		return epoll_wait_kernel(epfd, evs, max, tmo ? timeout_ms(tmo->tv_sec, tmo->tv_nsec / 1000) : -1, mask);
 	}
 	epoll_put(e);
 	if (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000L)) {

@@ -105,12 +105,14 @@ USTACK_API int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_mem
  * the run loop leaves the receive side to it and keeps only the timers: a burst wakes one
  * thread, not the run loop and then the application.  The sleeping hold is ustack's own:
  * Linux lets the interrupt back when epoll_wait goes to sleep, its softirq being cheap, where
- * here the run loop is a thread woken to wake another.  An application that stays away hands
- * the frames back; one about to wait elsewhere may say so (USTACK_POLL_RELEASE).
+ * here the run loop is a thread woken to wake another.  Sleepers are counted: each SLEEP
+ * takes exactly one AWAKE.  An application that stays away hands the frames back; one about
+ * to wait elsewhere may say so (USTACK_POLL_RELEASE, with AWAKE if it had said SLEEP: no
+ * burst).  With USTACK_XDP_BUSY_POLL the run loop takes every frame and holds are ignored.
  */
 #define USTACK_POLL_SLEEP 1u   /* no burst: the caller is about to sleep with the device's fd in its wait */
 #define USTACK_POLL_AWAKE 2u   /* a burst, the caller having woken from that sleep */
-#define USTACK_POLL_RELEASE 4u /* no burst: the caller's hold ends now (it will wait elsewhere) */
+#define USTACK_POLL_RELEASE 4u /* no burst: the polling hold ends now (the caller will wait elsewhere) */
 #define USTACK_POLL_HOLD_US 1000u
 USTACK_API int ustack_tap_poll(struct ustack_tap *tap, unsigned flags);
 

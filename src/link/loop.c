@@ -105,10 +105,12 @@ void link_loop_stop(struct link_loop *l)
  * interrupt back when epoll_wait sleeps: its softirq costs little, where here the "interrupt"
  * is a thread woken to wake another.
  *
- * Two things keep the hand-over from stalling.  A loop that sleeps long — every application
- * thread has been asleep in its wait for more than idle_after_us, an idle program, where
- * waking every hold would be a cost of its own — is kicked by the first application thread
- * that wakes (loop_idle), so that the hold bounds the application's absence from then on.  And
+ * Two things keep the hand-over from stalling.  A loop that sleeps long — an application
+ * thread asleep in its wait and none polling for more than idle_after_us, an idle program,
+ * where waking every hold would be a cost of its own — is kicked by the first application
+ * thread that wakes (loop_idle), so that the hold bounds the application's absence from then
+ * on; and a thread about to wait elsewhere ends the hold at once (USTACK_POLL_RELEASE),
+ * kicking the loop if it has the device out of its wait (loop_held).  And
  * each time the loop wakes while the device is held, it looks whether anyone has taken a burst
  * since its last look; if no one has for stall_us while the device had frames at each look (a
  * thread that left its wait without saying so, longjmp'd out of it by a signal handler), the
@@ -176,7 +178,7 @@ static bool app_polls(struct link_loop *l, uint64_t now)
 }
 
 /* How long the loop may sleep while the application holds the device: a hold, or longer if
- * every application thread has been asleep in its wait for a while — then loop_idle is set
+ * a thread is asleep in its wait and none has polled for a while — then loop_idle is set
  * first, and the waiting count looked at again, so that a thread waking in between either is
  * seen here or sees loop_idle and kicks. */
 static uint64_t app_hold_sleep(struct link_loop *l, uint64_t now)
