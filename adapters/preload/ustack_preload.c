@@ -1783,6 +1783,16 @@ static int dev_sleep(int epfd, struct epoll_event *evs, int max, int timeout, co
 	return nk;
 }
 
+/* The library's own entries (WAKE_MAGIC, DEV_MAGIC) taken out of n events: how many are left */
+static int magic_filter(struct epoll_event *evs, int n)
+{
+	int out = 0;
+	for (int i = 0; i < n; i++)
+		if (evs[i].data.u64 != WAKE_MAGIC && evs[i].data.u64 != DEV_MAGIC)
+			evs[out++] = evs[i];
+	return out;
+}
+
 /* Events from the ustack instance first (without waiting), then the kernel's, sleeping in
  * the kernel while neither has any; the waiter's own eventfd and the device are never
  * returned.  Each round begins with a burst of the device's frames taken by this thread, and
@@ -1815,26 +1825,13 @@ static int epoll_wait_mixed(struct uepoll *e, int epfd, struct epoll_event *evs,
 				dev_poll(poll);
 			return nu > 0 ? nu : -1;
 		}
-		int out = nu;
-		for (int i = 0; i < nk; i++)
-			if (evs[nu + i].data.u64 != WAKE_MAGIC && evs[nu + i].data.u64 != DEV_MAGIC)
-				evs[out++] = evs[nu + i];
+		int out = nu + magic_filter(evs + nu, nk);
 		if (out > 0 && poll)
 			dev_poll(poll); /* no longer asleep */
 		if (out > 0 || left == 0)
 			return out;
 		/* only the stack's wake-up: look at its sockets again */
 	}
-}
-
-/* The library's own entries (WAKE_MAGIC, DEV_MAGIC) taken out of n events: how many are left */
-static int magic_filter(struct epoll_event *evs, int n)
-{
-	int out = 0;
-	for (int i = 0; i < n; i++)
-		if (evs[i].data.u64 != WAKE_MAGIC && evs[i].data.u64 != DEV_MAGIC)
-			evs[out++] = evs[i];
-	return out;
 }
 
 /*
