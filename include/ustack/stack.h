@@ -103,7 +103,11 @@ typedef int (*ustack_xmit_fn)(void *link, const void *frame, size_t len);
  * never leaves memory, as Linux's loopback: TCP segments go through xmit with their checksum
  * left partial, as above, and the link hands them to the other stack with USTACK_RX_CSUM_OK
  * (a local sender's CHECKSUM_PARTIAL, which the receiver trusts).  Segments are still cut at
- * the MSS, and every other protocol's checksum is computed.  No xmit_offload needed.
+ * the MSS, and every other protocol's checksum is computed.  No xmit_offload needed; a link
+ * that has one (a device that completes checksums itself: AF_XDP's TX metadata, a TAP's
+ * virtio_net_hdr) gets each such segment through it instead, with gso_size 0 and where the
+ * checksum starts and lies, as TSO packets come.  A segment the stack must fragment has its
+ * checksum completed first, as Linux's ip_do_fragment does.
  */
 #define USTACK_IF_CSUM 2u
 struct ustack_tx_offload {

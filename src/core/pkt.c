@@ -23,6 +23,7 @@ struct pkt *pkt_alloc(struct ustack *st, size_t headroom, size_t size)
 	p->next = NULL;
 	p->heap = 0;
 	p->gso_size = 0;
+	p->csum_partial = 0;
 	p->head = p->buf;
 	p->cap = PKT_BUF_SIZE;
 	if (headroom + size > PKT_BUF_SIZE && headroom + size <= PKT_BIG_SIZE) {

@@ -29,6 +29,8 @@ struct pkt {
 	uint32_t cap;       /* storage size */
 	uint8_t heap;       /* storage is malloc'ed, not inline */
 	uint16_t gso_size;  /* a TSO packet (USTACK_IF_TSO): the MSS the device cuts it by */
+	uint8_t csum_partial; /* TCP's checksum left to the device (CHECKSUM_PARTIAL): the
+	                       * pseudo-header's sum in the field, at 16 from the transport header */
 	uint8_t buf[PKT_BUF_SIZE];
 };
 

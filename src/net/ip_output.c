@@ -3,6 +3,8 @@
  * datagram exceeds the route MTU and DF is clear) → ip_finish_output2 → the neighbour layer.
  */
 #include "net/net.h"
+#include "wire/bytes.h"
+#include "wire/checksum.h"
 #include "wire/ipv4.h"
 
 #include <errno.h>
@@ -25,13 +27,20 @@ static void ip_send_one(struct ustack *st, struct netdev *dev, uint32_t nexthop,
 	neigh_output(st, dev, nexthop, p);
 }
 
-/* ip_fragment: cut the payload into pieces of (mtu - header) rounded down to 8 bytes. */
+/* ip_fragment: cut the payload into pieces of (mtu - header) rounded down to 8 bytes.  A
+ * checksum left to the device is completed first (ip_do_fragment's skb_checksum_help): no
+ * device completes a checksum across fragments. */
 static int ip_fragment(struct ustack *st, struct netdev *dev, uint32_t nexthop, struct pkt *p,
 		       struct ipv4_repr *h, unsigned mtu)
 {
 	size_t chunk = (mtu - IPV4_HLEN) & ~7u;
 	size_t total = p->len;
 	size_t off = 0;
+
+	if (p->csum_partial) {
+		wr16(p->data + 16, csum_fold(csum_partial(p->data, p->len, 0)));
+		p->csum_partial = 0;
+	}
 
 	while (off < total) {
 		size_t len = total - off > chunk ? chunk : total - off;

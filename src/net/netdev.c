@@ -224,8 +224,10 @@ void dev_xmit(struct ustack *st, struct netdev *dev, struct pkt *p)
 		netdev_pcap_write(st, dev, p->data, p->len);
 	trace_emit(st, USTACK_TRACE_PKT_TX, "net_dev_xmit", dev->ifindex, p->data, p->len, NULL);
 	int rc;
-	if (p->gso_size) {
-		/* a TSO packet (only for a device with USTACK_IF_TSO): its TCP checksum is partial */
+	if (p->gso_size || (p->csum_partial && dev->xmit_offload)) {
+		/* a TSO packet (only for a device with USTACK_IF_TSO), or a segment whose checksum
+		 * is left to a device that says where it is (USTACK_IF_CSUM with xmit_offload):
+		 * its TCP checksum is partial */
 		size_t l3 = dev->type == USTACK_LINK_ETHER ? ETH_HLEN : 0;
 		struct ustack_tx_offload off = {
 			.gso_size = p->gso_size,

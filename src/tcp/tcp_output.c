@@ -57,7 +57,8 @@ int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct 
 	if (!p)
 		return -ENOBUFS;
 	bool tso = seg->gso_size && plen > seg->gso_size;
-	/* a device that completes checksums (USTACK_IF_CSUM: the in-memory link, as loopback) */
+	/* a device that completes checksums (USTACK_IF_CSUM: the in-memory link, as loopback;
+	 * AF_XDP with TX metadata; a TAP with its offloads) */
 	const struct netdev *dev = tso ? NULL : netdev_get(st, rt->ifindex);
 	/* the header's fields one by one: an initialiser would clear the options too, which
 	 * tcp_emit_opts takes from seg (one packet in and out of a handshake each, so it shows) */
@@ -75,6 +76,7 @@ int tcp_transmit(struct ustack *st, const struct tcp_seg_out *seg, const struct 
 	if (plen) /* the payload is copied once, from the send ring into the packet */
 		tcp_buf_peek(seg->payload, seg->off, b + hlen, plen);
 	tcp_emit_opts(b, &r, &seg->opt, seg->laddr, seg->raddr);
+	p->csum_partial = r.partial_csum;
 	if (tso) {
 		p->gso_size = seg->gso_size;
 		MIB_ADD(st, TcpOutSegs, (plen + seg->gso_size - 1) / seg->gso_size); /* tcp_skb_pcount */

@@ -6,7 +6,11 @@
  * left — and a second stack, which checks every checksum, receives the result.  So the test
  * proves the packets' layout and their partial checksums, and that the segments on the wire
  * are the ones TCP would have sent itself.  Then the receiving side: a frame the link vouches
- * for is taken with a wrong checksum, one it does not is dropped.
+ * for is taken with a wrong checksum, one it does not is dropped.  Then checksum offload alone
+ * on a link with xmit_offload (AF_XDP's TX metadata, a TAP's NEEDS_CSUM): every TCP segment,
+ * and nothing else, reaches the link with gso_size 0 and its checksum partial, and a segment
+ * the stack must fragment has its checksum completed first (ip_do_fragment's
+ * skb_checksum_help), as no device completes one across fragments.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +22,8 @@
 #include <ustack/socket.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +69,25 @@ static uint16_t fold(uint32_t sum)
 	return (uint16_t)sum;
 }
 
+static unsigned csum_frames, plain_tcp_frames, plain_tcp_bad; /* the checksum-offload link's */
+
 static int xmit_a(void *link, const void *frame, size_t len)
 {
 	(void)link;
+	const uint8_t *f = frame;
+	/* a TCP segment (or its first fragment) through the plain xmit: its checksum computed */
+	if (len >= 34 && tw_rd16(f + 12) == 0x0800 && f[23] == 6) {
+		plain_tcp_frames++;
+		size_t ip = 14, ihl = (size_t)(f[ip] & 0x0f) * 4;
+		bool frag = tw_rd16(f + ip + 6) & 0x3fff;
+		if (!frag && len > ip + ihl + 17) {
+			uint32_t ps = (tw_rd32(f + ip + 12) >> 16) + (tw_rd32(f + ip + 12) & 0xffff) +
+				      (tw_rd32(f + ip + 16) >> 16) + (tw_rd32(f + ip + 16) & 0xffff) + 6 +
+				      (uint32_t)(len - ip - ihl);
+			if (fold(sum16(f + ip + ihl, len - ip - ihl, ps)) != 0xffff)
+				plain_tcp_bad++;
+		}
+	}
 	push(&to_b, frame, len);
 	return 0;
 }
@@ -117,6 +139,31 @@ static int xmit_a_tso(void *link, const void *frame, size_t len, const struct us
 	return 0;
 }
 
+/* A device that completes checksums (Linux's NETIF_F_HW_CSUM without TSO): one segment, its
+ * checksum completed from the pseudo-header sum the stack left, as the kernel's
+ * skb_checksum_help does for an AF_XDP request or a virtio NEEDS_CSUM. */
+static int xmit_a_csum(void *link, const void *frame, size_t len, const struct ustack_tx_offload *off)
+{
+	(void)link;
+	const uint8_t *f = frame;
+	size_t ip = 14, ihl = (size_t)(f[ip] & 0x0f) * 4, th = ip + ihl;
+	if (off->gso_size || off->csum_start != th || off->csum_offset != 16 || tw_rd16(f + 12) != 0x0800 ||
+	    f[ip + 9] != 6 || tw_rd16(f + ip + 2) != len - ip)
+		bad_layout++;
+	uint32_t pseudo = (tw_rd32(f + ip + 12) >> 16) + (tw_rd32(f + ip + 12) & 0xffff) + (tw_rd32(f + ip + 16) >> 16) +
+			  (tw_rd32(f + ip + 16) & 0xffff) + 6 + (uint32_t)(len - th);
+	if (tw_rd16(f + th + 16) != fold(pseudo))
+		bad_layout++;
+	uint8_t seg[FMAX];
+	assert_true(len <= FMAX);
+	memcpy(seg, f, len);
+	/* the field holds the pseudo-header's sum: the sum over the segment as it is */
+	tw_wr16(seg + th + 16, (uint16_t)~fold(sum16(seg + th, len - th, 0)));
+	csum_frames++;
+	push(&to_b, seg, len);
+	return 0;
+}
+
 /* Delivers everything queued both ways, moving time on when the wire is quiet. */
 static void run(unsigned ms)
 {
@@ -141,12 +188,12 @@ static void run(unsigned ms)
 	}
 }
 
-static int setup(void **state)
+static int setup_with(unsigned offloads, ustack_xmit_offload_fn xo)
 {
-	(void)state;
 	memset(&to_a, 0, sizeof(to_a));
 	memset(&to_b, 0, sizeof(to_b));
 	tso_packets = tso_max_segs = bad_layout = 0;
+	csum_frames = plain_tcp_frames = plain_tcp_bad = 0;
 	ustack_vclock_init(&vc, 0);
 	static const uint8_t sa[32] = { 1 }, sb[32] = { 2 };
 	struct ustack_config ca = { .clock = &vc.clock, .secret_seed = sa, .name = "tso" };
@@ -154,7 +201,7 @@ static int setup(void **state)
 	a = ustack_create(&ca);
 	b = ustack_create(&cb);
 	struct ustack_if_config ic = { .name = "eth0", .type = USTACK_LINK_ETHER, .mtu = 1500, .xmit = xmit_a,
-				       .offloads = USTACK_IF_TSO, .xmit_offload = xmit_a_tso };
+				       .offloads = offloads, .xmit_offload = xo };
 	static const uint8_t ma[6] = { 2, 0, 0, 0, 0, 1 }, mb[6] = { 2, 0, 0, 0, 0, 2 };
 	memcpy(ic.mac, ma, 6);
 	ia = ustack_if_add(a, &ic);
@@ -165,6 +212,18 @@ static int setup(void **state)
 	ustack_addr_add(a, ia, aa, 24);
 	ustack_addr_add(b, ib, ab, 24);
 	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return setup_with(USTACK_IF_TSO, xmit_a_tso);
+}
+
+static int setup_csum(void **state)
+{
+	(void)state;
+	return setup_with(USTACK_IF_CSUM, xmit_a_csum);
 }
 
 static int teardown(void **state)
@@ -265,11 +324,91 @@ static void test_rx_csum_ok(void **state)
 	assert_memory_equal(buf, "hello", 5);
 }
 
+/* Checksum offload alone: the handshake and data both ways, every segment of a's through
+ * xmit_offload with its checksum partial (none through xmit), every ARP and ping through
+ * xmit; b, which checks every checksum, gets it all. */
+static void test_csum_offload(void **state)
+{
+	(void)state;
+	int cfd, sfd;
+	connect_pair(&cfd, &sfd);
+	enum { N = 200000 };
+	uint8_t *out = malloc(N), *in = malloc(N);
+	assert_non_null(out);
+	assert_non_null(in);
+	for (size_t i = 0; i < N; i++)
+		out[i] = (uint8_t)(i * 13 + i / 257);
+	size_t sent = 0, got = 0;
+	for (int round = 0; round < 20000 && got < N; round++) {
+		if (sent < N) {
+			ssize_t n = ustack_send(a, cfd, out + sent, N - sent, 0);
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		run(0);
+		ssize_t n;
+		while ((n = ustack_recv(b, sfd, in + got, N - got, 0)) > 0)
+			got += (size_t)n;
+		run(1);
+	}
+	assert_int_equal(got, N);
+	assert_memory_equal(in, out, N);
+	/* and back: b's segments to a, whose ACKs (partial) b checks too */
+	assert_int_equal(ustack_send(b, sfd, "pong", 4, 0), 4);
+	run(1);
+	char buf[8];
+	assert_int_equal(ustack_recv(a, cfd, buf, sizeof(buf), 0), 4);
+	assert_true(csum_frames >= N / 1448);
+	assert_int_equal(plain_tcp_frames, 0);
+	assert_int_equal(bad_layout, 0);
+	assert_int_equal(tso_packets, 0);
+	assert_int_equal(counter(b, "TcpInCsumErrors"), 0);
+	assert_int_equal(counter(a, "TcpRetransSegs"), 0);
+	free(out);
+	free(in);
+}
+
+/* A segment larger than the path's MTU with DF clear (IP_PMTUDISC_DONT, the device's MTU
+ * lowered under an established connection): the stack fragments it, and its checksum, which
+ * no device can complete across fragments, is completed before: b reassembles it and finds
+ * the checksum right. */
+static void test_csum_offload_fragment(void **state)
+{
+	(void)state;
+	int cfd, sfd;
+	connect_pair(&cfd, &sfd);
+	int dont = IP_PMTUDISC_DONT;
+	assert_int_equal(ustack_setsockopt(a, cfd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont)), 0);
+	assert_int_equal(ustack_if_set_mtu(a, ia, 576), 0);
+	static uint8_t out[1400], in[1400];
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 5 + 1);
+	uint64_t frags0 = counter(a, "IpFragCreates");
+	assert_int_equal(ustack_send(a, cfd, out, sizeof(out), 0), (ssize_t)sizeof(out));
+	size_t got = 0;
+	for (int round = 0; round < 100 && got < sizeof(out); round++) {
+		run(1);
+		ssize_t n;
+		while ((n = ustack_recv(b, sfd, in + got, sizeof(in) - got, 0)) > 0)
+			got += (size_t)n;
+	}
+	assert_int_equal(got, sizeof(out));
+	assert_memory_equal(in, out, sizeof(out));
+	assert_true(counter(a, "IpFragCreates") - frags0 >= 3);
+	assert_true(plain_tcp_frames >= 3); /* the fragments: through xmit, whole */
+	assert_int_equal(plain_tcp_bad, 0);
+	assert_int_equal(bad_layout, 0);
+	assert_int_equal(counter(b, "TcpInCsumErrors"), 0);
+	assert_true(counter(b, "IpReasmOKs") >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_tso_bulk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_csum_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_csum_offload, setup_csum, teardown),
+		cmocka_unit_test_setup_teardown(test_csum_offload_fragment, setup_csum, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
