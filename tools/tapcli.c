@@ -206,7 +206,7 @@ void print_link_stats(FILE *f, const struct tap_stack *ts)
 		{ "xdp_rx_dropped", x.rx_dropped }, { "xdp_rx_invalid_descs", x.rx_invalid },
 		{ "xdp_tx_invalid_descs", x.tx_invalid }, { "xdp_rx_ring_full", x.rx_ring_full },
 		{ "xdp_rx_fill_ring_empty_descs", x.rx_fill_ring_empty }, { "xdp_rx_oversize", x.rx_oversize },
-		{ "xdp_rx_gathered", x.rx_gathered },
+		{ "xdp_rx_gathered", x.rx_gathered }, { "xdp_tx_csum_offload", x.tx_csum },
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
 		if (c[i].v)

@@ -171,6 +171,8 @@ struct ustack_xdp_stats {
 	/* received frames in parts that were not end to end in the UMEM, copied together: where
 	 * the frames lent wrap around in copy mode, every one in zero-copy mode */
 	uint64_t rx_gathered;
+	/* frames sent with their TCP checksum left to the kernel (TX metadata, copy mode) */
+	uint64_t tx_csum;
 };
 USTACK_API int ustack_xdp_stats(const struct ustack_xdp *x, struct ustack_xdp_stats *out);
 

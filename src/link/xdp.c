@@ -35,10 +35,16 @@
  * tried first, generic (skb) mode after, unless the caller chose one.  veth has no
  * zero-copy mode: the kernel copies into the UMEM (XDP_COPY), which is what is measured.
  *
- * Checksums: AF_XDP carries no checksum state, so frames from a local sender whose checksum
- * was left to "hardware" (CHECKSUM_PARTIAL: Linux over veth, `ethtool -k` tx-checksumming
- * on) arrive with a partial sum and are dropped as bad (TcpInCsumErrors).  The peer of a veth
- * must therefore send complete checksums: `ethtool -K PEER tx off`, as the tests do.  TSO
+ * Checksums: AF_XDP's receive side carries no checksum state, so frames from a local sender
+ * whose checksum was left to "hardware" (CHECKSUM_PARTIAL: Linux over veth, `ethtool -k`
+ * tx-checksumming on) arrive with a partial sum and are dropped as bad (TcpInCsumErrors).  The
+ * peer of a veth must therefore send complete checksums: `ethtool -K PEER tx off`, as the
+ * tests do.  The send side has TX metadata (Linux 6.8, turned on by XDP_UMEM_TX_METADATA_LEN
+ * in 6.11): a request in front of a frame's data, which in copy mode xsk_build_skb turns into
+ * a CHECKSUM_PARTIAL skb.  So TCP leaves its checksums to the kernel (USTACK_IF_CSUM):
+ * completed by the device, or in software by validate_xmit_skb for one without checksum
+ * offload, and trusted as a local sender's by a veth's peer — neither ustack nor the peer
+ * reads the payload to sum it (ustack -> Linux at 64 KB frames: 18.7 -> 20.8 Gbit/s).  TSO
  * and GRO do not arise: attaching XDP to a veth turns the peer's GSO off (veth_xdp_set).
  *
  * Jumbo frames.  With GSO gone, what is left to make each frame carry more is the MTU.  A
@@ -85,6 +91,31 @@
 #define XDP_PKT_CONTD (1 << 0)
 #endif
 
+/* TX metadata (Linux 6.8; the flag that turns it on, 6.11): a request in front of a sent
+ * frame's data, here for checksum offload (Documentation/networking/xsk-tx-metadata.rst) */
+#ifndef XDP_UMEM_TX_METADATA_LEN
+#define XDP_UMEM_TX_METADATA_LEN (1 << 2)
+#endif
+#ifndef XDP_TX_METADATA
+#define XDP_TX_METADATA (1 << 1)
+#endif
+#ifndef XDP_TXMD_FLAGS_CHECKSUM
+#define XDP_TXMD_FLAGS_CHECKSUM (1 << 1)
+#endif
+/* the kernel's struct xdp_umem_reg since 6.8, with tx_metadata_len */
+struct xdp_umem_reg_md {
+	uint64_t addr, len;
+	uint32_t chunk_size, headroom, flags, tx_metadata_len;
+};
+/* the kernel's struct xsk_tx_metadata: flags, then the request (or, once sent, the completion) */
+struct xdp_tx_md {
+	uint64_t flags;
+	uint16_t csum_start, csum_offset;
+	uint32_t pad;
+	uint64_t launch_time;
+};
+#define XDP_TX_MD_LEN ((uint32_t)sizeof(struct xdp_tx_md)) /* 24: a multiple of 8, as required */
+
 #define XDP_FRAME_SIZE 4096u       /* XSK_UMEM__DEFAULT_FRAME_SIZE: one page a frame */
 /* The most descriptors one packet spans: a copy-mode socket's skb holds its first in the
  * linear part and the rest as page fragments, MAX_SKB_FRAGS (17) of them (xsk_build_skb) */
@@ -117,14 +148,19 @@ struct ustack_xdp {
 	uint32_t rx_stride; /* bytes between the frames lent for receiving (xdp_rx_data) */
 	uint32_t tx_descs_max; /* descriptors a sent frame may span */
 	uint8_t *gather; /* a burst's multi-buffer frames, made contiguous for the stack */
-	/* the UMEM and its rings */
+	/* the UMEM and its rings (xdp_socket) */
 	uint8_t *area;
 	size_t area_size;
-	struct xsk_umem *umem;
-	struct xsk_socket *xsk;
 	struct xsk_ring_prod fill, tx;
 	struct xsk_ring_cons comp, rx;
+	void *ring_map[4]; /* fill, completion, RX, TX: each ring's mapping */
+	size_t ring_len[4];
 	int fd;
+	/* TX checksum offload: every sent frame's data starts tx_off bytes into its UMEM frame,
+	 * behind room for a struct xdp_tx_md (tx_md) */
+	bool tx_md;
+	bool tx_csum; /* tx_md in copy mode: TCP's checksums left to the kernel (ustack_xdp_open) */
+	uint32_t tx_off;
 	/* the TX pool: frames not on the TX or completion ring (under the stack's lock) */
 	uint64_t *tx_free;
 	uint32_t tx_nfree;
@@ -136,7 +172,7 @@ struct ustack_xdp {
 	struct ustack *st;
 	int ifindex;
 	/* counted by the driver (the kernel's own are in XDP_STATISTICS) */
-	atomic_uint_fast64_t rx_frames, rx_oversize, rx_gathered, tx_frames, tx_no_frame, tx_kick_errors;
+	atomic_uint_fast64_t rx_frames, rx_oversize, rx_gathered, tx_frames, tx_no_frame, tx_kick_errors, tx_csum_frames;
 };
 
 /* The run loop's thread during its turn, or an application thread during its poll: frames
@@ -203,8 +239,7 @@ static int xdp_attach_prog(struct ustack_xdp *x)
 	x->map_fd = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "ustack_xsks", 4, 4, x->queue + 1, NULL);
 	if (x->map_fd < 0)
 		return -1;
-	int fd = xsk_socket__fd(x->xsk);
-	if (bpf_map_update_elem(x->map_fd, &x->queue, &fd, 0) < 0)
+	if (bpf_map_update_elem(x->map_fd, &x->queue, &x->fd, 0) < 0)
 		return -1;
 	x->prog_fd = xdp_prog_load(x->map_fd, x->sg);
 	if (x->prog_fd < 0)
@@ -228,59 +263,125 @@ static int xdp_attach_prog(struct ustack_xdp *x)
 	return x->link_fd < 0 ? -1 : 0;
 }
 
+/* The socket, its rings and its UMEM let go (a bind to redo, or the end). */
+static void xdp_unbind(struct ustack_xdp *x)
+{
+	for (int i = 0; i < 4; i++) {
+		if (x->ring_map[i])
+			munmap(x->ring_map[i], x->ring_len[i]);
+		x->ring_map[i] = NULL;
+	}
+	if (x->fd >= 0)
+		close(x->fd);
+	x->fd = -1;
+}
+
+/* Ring `i` (fill, completion, RX, TX) mapped and described for libxdp's inline ring functions,
+ * as its xsk_umem__create and xsk_socket__create describe theirs: a producer's cached_cons
+ * runs a ring ahead of the consumer, the room it starts with.  0, or -1 with errno. */
+static int xdp_ring_map(struct ustack_xdp *x, int i, const struct xdp_ring_offset *off, void *ring)
+{
+	static const off_t pgoff[4] = { XDP_UMEM_PGOFF_FILL_RING, XDP_UMEM_PGOFF_COMPLETION_RING, XDP_PGOFF_RX_RING,
+					XDP_PGOFF_TX_RING };
+	size_t entry = i < 2 ? sizeof(uint64_t) : sizeof(struct xdp_desc);
+	x->ring_len[i] = off->desc + XDP_RING_SIZE * entry;
+	void *m = mmap(NULL, x->ring_len[i], PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, x->fd, pgoff[i]);
+	if (m == MAP_FAILED)
+		return -1;
+	x->ring_map[i] = m;
+	struct xsk_ring_prod r = {
+		.mask = XDP_RING_SIZE - 1, .size = XDP_RING_SIZE,
+		.producer = (uint32_t *)((uint8_t *)m + off->producer),
+		.consumer = (uint32_t *)((uint8_t *)m + off->consumer),
+		.ring = (uint8_t *)m + off->desc, .flags = (uint32_t *)((uint8_t *)m + off->flags),
+	};
+	r.cached_prod = *r.producer;
+	r.cached_cons = *r.consumer + (i == 0 || i == 3 ? XDP_RING_SIZE : 0);
+	memcpy(ring, &r, sizeof(r)); /* xsk_ring_cons is the same struct under another name */
+	return 0;
+}
+
 /*
  * The UMEM and the socket bound to the queue: multi-buffer if want_sg (and the kernel has it),
- * the UMEM unaligned if asked (xdp_rx_data).  0, or -1 with errno.
+ * the UMEM unaligned if asked (xdp_rx_data), with room for TX metadata if tx_md and the kernel
+ * has it (Linux 6.11; XDP_UMEM_REG refuses the flag before).  ustack makes these itself, as
+ * libxdp's xsk_umem__create and xsk_socket__create would, because Debian's libxdp (1.3) has
+ * no way to ask for TX metadata.  0, or -1 with errno.
  */
-static int xdp_bind(struct ustack_xdp *x, const struct ustack_xdp_config *cfg, bool want_sg, bool unaligned)
+static int xdp_bind(struct ustack_xdp *x, const struct ustack_xdp_config *cfg, bool want_sg, bool unaligned,
+		    bool tx_md)
 {
-	int err;
-	const struct xsk_umem_config ucfg = {
-		.fill_size = XDP_RING_SIZE, .comp_size = XDP_RING_SIZE,
-		.frame_size = XDP_FRAME_SIZE, .frame_headroom = XSK_UMEM__DEFAULT_FRAME_HEADROOM,
-		.flags = unaligned ? XDP_UMEM_UNALIGNED_CHUNK_FLAG : 0,
-	};
-	if ((err = xsk_umem__create(&x->umem, x->area, x->area_size, &x->fill, &x->comp, &ucfg)) != 0) {
-		errno = -err;
+	x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (x->fd < 0)
 		return -1;
-	}
-	struct xsk_socket_config scfg = {
-		.rx_size = XDP_RING_SIZE, .tx_size = XDP_RING_SIZE,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, /* our own program, below */
-		/* copy mode in generic XDP; else the kernel's choice, zero-copy where the driver can */
-		.bind_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | (cfg->flags & USTACK_XDP_SKB ? XDP_COPY : 0)),
+	struct xdp_umem_reg_md mr = {
+		.addr = (uint64_t)(uintptr_t)x->area, .len = x->area_size, .chunk_size = XDP_FRAME_SIZE,
+		.headroom = XSK_UMEM__DEFAULT_FRAME_HEADROOM,
+		.flags = (unaligned ? XDP_UMEM_UNALIGNED_CHUNK_FLAG : 0) | (tx_md ? XDP_UMEM_TX_METADATA_LEN : 0),
+		.tx_metadata_len = tx_md ? XDP_TX_MD_LEN : 0,
 	};
-	/* Multi-buffer (XDP_USE_SG) only for an interface whose MTU is past one UMEM frame: a
+	int rc = setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr));
+	if (rc < 0 && tx_md && errno == EINVAL) { /* a kernel before 6.11: without */
+		tx_md = false;
+		mr.flags &= ~(uint32_t)XDP_UMEM_TX_METADATA_LEN;
+		mr.tx_metadata_len = 0;
+		rc = setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr));
+	}
+	if (rc < 0)
+		goto fail;
+	static const int ring_opt[4] = { XDP_UMEM_FILL_RING, XDP_UMEM_COMPLETION_RING, XDP_RX_RING, XDP_TX_RING };
+	for (int i = 0; i < 4; i++) {
+		unsigned n = XDP_RING_SIZE;
+		if (setsockopt(x->fd, SOL_XDP, ring_opt[i], &n, sizeof(n)) < 0)
+			goto fail;
+	}
+	struct xdp_mmap_offsets off;
+	socklen_t olen = sizeof(off);
+	if (getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &olen) < 0)
+		goto fail;
+	if (xdp_ring_map(x, 0, &off.fr, &x->fill) < 0 || xdp_ring_map(x, 1, &off.cr, &x->comp) < 0 ||
+	    xdp_ring_map(x, 2, &off.rx, &x->rx) < 0 || xdp_ring_map(x, 3, &off.tx, &x->tx) < 0)
+		goto fail;
+	/* copy mode in generic XDP; else the kernel's choice, zero-copy where the driver can.
+	 * Multi-buffer (XDP_USE_SG) only for an interface whose MTU is past one UMEM frame: a
 	 * driver with zero-copy but without zero-copy multi-buffer falls back to copy mode when
 	 * asked for it (xp_assign_dev), which a 1500-byte MTU would pay for nothing.  A kernel
 	 * before 6.6 refuses the flag (EINVAL): then without, and the MTU stays what one UMEM
 	 * frame holds (ustack_xdp_mtu, ustack_xdp_attach).
 	 * EBUSY: the queue has a socket, or had one a moment ago: a closed socket's UMEM is
 	 * released by a kernel work item (xp_release_deferred), so the queue of a process that
-	 * has just exited stays taken for a little while.  Bounded: 100 tries, 10 ms apart. */
-	if (want_sg)
-		scfg.bind_flags |= XDP_USE_SG;
+	 * has just exited stays taken for a little while.  Bounded: 100 tries, 10 ms apart.  A
+	 * failed bind leaves the socket unbound (xsk_bind), free to try again. */
+	struct sockaddr_xdp sxdp = {
+		.sxdp_family = AF_XDP, .sxdp_ifindex = x->ifindex_dev, .sxdp_queue_id = x->queue,
+		.sxdp_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | (cfg->flags & USTACK_XDP_SKB ? XDP_COPY : 0) |
+					 (want_sg ? XDP_USE_SG : 0)),
+	};
 	for (int tries = 0;; tries++) {
-		err = xsk_socket__create(&x->xsk, x->name, x->queue, x->umem, &x->rx, &x->tx, &scfg);
-		if ((err == -EINVAL || err == -EOPNOTSUPP) && scfg.bind_flags & XDP_USE_SG) {
-			scfg.bind_flags &= (uint16_t)~XDP_USE_SG;
+		rc = bind(x->fd, (const struct sockaddr *)&sxdp, sizeof(sxdp));
+		if (rc < 0 && (errno == EINVAL || errno == EOPNOTSUPP) && sxdp.sxdp_flags & XDP_USE_SG) {
+			sxdp.sxdp_flags &= (uint16_t)~XDP_USE_SG;
 			continue;
 		}
-		if (err != -EBUSY || tries == 100)
+		if (rc == 0 || errno != EBUSY || tries == 100)
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
 	}
-	if (err) {
-		errno = -err;
-		return -1;
-	}
-	x->fd = xsk_socket__fd(x->xsk);
-	x->sg = scfg.bind_flags & XDP_USE_SG;
+	if (rc < 0)
+		goto fail;
+	x->sg = sxdp.sxdp_flags & XDP_USE_SG;
 	x->unaligned = unaligned;
 	struct xdp_options opts;
-	socklen_t olen = sizeof(opts);
+	olen = sizeof(opts);
 	x->zerocopy = getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opts, &olen) == 0 && opts.flags & XDP_OPTIONS_ZEROCOPY;
+	x->tx_md = tx_md;
+	x->tx_off = tx_md ? XDP_TX_MD_LEN : 0;
 	return 0;
+fail:;
+	int err = errno;
+	xdp_unbind(x);
+	errno = err;
+	return -1;
 }
 
 struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
@@ -323,18 +424,21 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 		goto fail;
 	/* jumbo frames: multi-buffer, and frames that may start anywhere (xdp_rx_data) */
 	bool want_sg = link_if_mtu(x->name) > (int)XDP_FRAME_MTU_MAX;
-	if (xdp_bind(x, cfg, want_sg, want_sg) < 0)
+	if (xdp_bind(x, cfg, want_sg, want_sg, true) < 0)
 		goto fail;
 	if (x->unaligned && (x->zerocopy || !x->sg)) {
 		/* the frames end to end are for multi-buffer in copy mode: a zero-copy socket (or one
 		 * the kernel gave no multi-buffer) gets an aligned UMEM, a frame a page, as at 1500 */
-		xsk_socket__delete(x->xsk);
-		xsk_umem__delete(x->umem);
-		x->xsk = NULL;
-		x->umem = NULL;
-		if (xdp_bind(x, cfg, want_sg, false) < 0)
+		xdp_unbind(x);
+		if (xdp_bind(x, cfg, want_sg, false, true) < 0)
 			goto fail;
 	}
+	/* TX checksum offload in copy mode, where the kernel's xsk_build_skb makes the request
+	 * a CHECKSUM_PARTIAL skb, which the device (or the kernel in software, for one without
+	 * NETIF_F_HW_CSUM) completes, and a veth's peer takes as a local sender's.  A zero-copy
+	 * driver may ignore the request (it has xsk_tx_metadata_ops or not; only netlink tells),
+	 * so there the stack computes every checksum. */
+	x->tx_csum = x->tx_md && !x->zerocopy;
 	if (x->sg && !(x->gather = malloc((size_t)XDP_RX_DESCS * XDP_FRAME_SIZE)))
 		goto fail;
 	/* A copy-mode socket's skb takes a chain of up to MAX_SKB_FRAGS + 1; a zero-copy driver
@@ -377,10 +481,7 @@ void ustack_xdp_close(struct ustack_xdp *x)
 		close(x->prog_fd);
 	if (x->map_fd >= 0)
 		close(x->map_fd);
-	if (x->xsk)
-		xsk_socket__delete(x->xsk);
-	if (x->umem)
-		xsk_umem__delete(x->umem);
+	xdp_unbind(x);
 	if (x->area)
 		munmap(x->area, x->area_size);
 	free(x->tx_free);
@@ -479,11 +580,14 @@ static void xdp_reclaim(struct ustack_xdp *x)
 /* ustack's xmit, under the stack's lock: the frame copied into as many UMEM frames as it
  * needs, one descriptor each, all but the last marked XDP_PKT_CONTD (a jumbo frame on a
  * multi-buffer socket; the kernel joins them into one skb).  No frame left in the pool (the
- * kernel is behind) is a drop, as a full NIC ring's. */
-static int xdp_xmit(void *link, const void *frame, size_t len)
+ * kernel is behind) is a drop, as a full NIC ring's.  With TX metadata, each part starts
+ * tx_off into its UMEM frame, behind the metadata's room (the kernel checks every descriptor
+ * for it, xp_aligned_validate_desc), and a segment whose checksum is left to the kernel
+ * (off) says so in its first part's metadata (xsk_skb_metadata). */
+static int xdp_send(struct ustack_xdp *x, const void *frame, size_t len, const struct ustack_tx_offload *off)
 {
-	struct ustack_xdp *x = link;
-	uint32_t n = (uint32_t)((len + XDP_FRAME_SIZE - 1) / XDP_FRAME_SIZE);
+	uint32_t room = XDP_FRAME_SIZE - x->tx_off; /* a part's */
+	uint32_t n = (uint32_t)((len + room - 1) / room);
 	if (!len || n > x->tx_descs_max) {
 		errno = EMSGSIZE;
 		return -1;
@@ -507,22 +611,49 @@ static int xdp_xmit(void *link, const void *frame, size_t len)
 	}
 	const uint8_t *from = frame;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t part = i + 1 < n ? XDP_FRAME_SIZE : (uint32_t)(len - (size_t)i * XDP_FRAME_SIZE);
-		uint64_t addr = x->tx_free[--x->tx_nfree];
+		uint32_t part = i + 1 < n ? room : (uint32_t)(len - (size_t)i * room);
+		uint64_t addr = x->tx_free[--x->tx_nfree] + x->tx_off;
 		memcpy(x->area + addr, from, part);
 		from += part;
 		struct xdp_desc *d = xsk_ring_prod__tx_desc(&x->tx, idx + i);
 		d->addr = addr;
 		d->len = part;
 		d->options = i + 1 < n ? XDP_PKT_CONTD : 0;
+		if (i == 0 && off) {
+			struct xdp_tx_md *md = (struct xdp_tx_md *)(void *)(x->area + addr - XDP_TX_MD_LEN);
+			md->flags = XDP_TXMD_FLAGS_CHECKSUM;
+			md->csum_start = off->csum_start;
+			md->csum_offset = off->csum_offset;
+			d->options |= XDP_TX_METADATA;
+		}
 	}
 	xsk_ring_prod__submit(&x->tx, n);
 	atomic_fetch_add_explicit(&x->tx_frames, 1, memory_order_relaxed);
+	if (off)
+		atomic_fetch_add_explicit(&x->tx_csum_frames, 1, memory_order_relaxed);
 	/* the doorbell (xdp_doorbell) kicks once the stack is done; a long burst is kicked as
 	 * it goes, so that the kernel is never idle waiting for its end */
 	if (atomic_fetch_add(&x->tx_pending, n) + n >= XDP_TX_KICK_BATCH)
 		xdp_kick(x);
 	return 0;
+}
+
+static int xdp_xmit(void *link, const void *frame, size_t len)
+{
+	return xdp_send(link, frame, len, NULL);
+}
+
+/* A TCP segment whose checksum the kernel completes (USTACK_IF_CSUM; no TSO: gso_size 0).  The
+ * kernel wants the checksum's start and field within the first part (xsk_skb_metadata). */
+static int xdp_xmit_offload(void *link, const void *frame, size_t len, const struct ustack_tx_offload *off)
+{
+	struct ustack_xdp *x = link;
+	if (off->gso_size || (size_t)off->csum_start + off->csum_offset + 2 > XDP_FRAME_SIZE - x->tx_off ||
+	    (size_t)off->csum_start + off->csum_offset + 2 > len) {
+		errno = EINVAL;
+		return -1;
+	}
+	return xdp_send(x, frame, len, off);
 }
 
 /*
@@ -673,6 +804,7 @@ int ustack_xdp_attach(struct ustack_xdp *x, struct ustack *st, const uint8_t mac
 	struct ustack_if_config cfg = {
 		.name = x->name, .type = USTACK_LINK_ETHER, .mtu = mtu,
 		.xmit = xdp_xmit, .flush = xdp_doorbell, .flush_unlocked = xdp_doorbell_unlocked, .link = x,
+		.offloads = x->tx_csum ? USTACK_IF_CSUM : 0, .xmit_offload = x->tx_csum ? xdp_xmit_offload : NULL,
 	};
 	memcpy(cfg.mac, mac, 6);
 	int idx = ustack_if_add(st, &cfg);
@@ -736,6 +868,7 @@ int ustack_xdp_stats(const struct ustack_xdp *x, struct ustack_xdp_stats *out)
 	out->tx_no_frame = atomic_load_explicit(&x->tx_no_frame, memory_order_relaxed);
 	out->rx_oversize = atomic_load_explicit(&x->rx_oversize, memory_order_relaxed);
 	out->rx_gathered = atomic_load_explicit(&x->rx_gathered, memory_order_relaxed);
+	out->tx_csum = atomic_load_explicit(&x->tx_csum_frames, memory_order_relaxed);
 	out->tx_kick_errors = atomic_load_explicit(&x->tx_kick_errors, memory_order_relaxed);
 	struct xdp_statistics ks;
 	socklen_t len = sizeof(ks);
