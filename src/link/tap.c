@@ -135,7 +135,13 @@ static int tap_write(struct ustack_tap *tap, const void *frame, size_t len, cons
 		return n == (ssize_t)len ? 0 : -1;
 	}
 	struct virtio_net_hdr h = { 0 };
-	if (off) {
+	if (off && !off->gso_size) {
+		/* one segment, its checksum left to the kernel: NEEDS_CSUM alone (no GSO), which it
+		 * takes as a local sender's CHECKSUM_PARTIAL, trusted, completed only if forwarded */
+		h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		h.csum_start = off->csum_start;
+		h.csum_offset = off->csum_offset;
+	} else if (off) {
 		const uint8_t *f = frame;
 		h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
@@ -166,7 +172,8 @@ static int tap_xmit(void *link, const void *frame, size_t len)
 	return tap_write(tap, frame, len, NULL);
 }
 
-/* A TSO packet: the kernel cuts it by gso_size and completes each segment's checksum. */
+/* A TSO packet: the kernel cuts it by gso_size and completes each segment's checksum; or one
+ * segment whose checksum it completes (gso_size 0). */
 static int tap_xmit_offload(void *link, const void *frame, size_t len, const struct ustack_tx_offload *off)
 {
 	return tap_write(link, frame, len, off);
@@ -184,7 +191,7 @@ int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t m
 		.xmit = tap_xmit, .link = tap,
 		/* impaired, a sent frame reaches the wire later, or never: captured then */
 		.tx_capture_by_link = tap->impaired,
-		.offloads = tap->offload ? USTACK_IF_TSO : 0,
+		.offloads = tap->offload ? USTACK_IF_TSO | USTACK_IF_CSUM : 0,
 		.xmit_offload = tap->offload ? tap_xmit_offload : NULL,
 	};
 	memcpy(cfg.mac, mac, 6);
