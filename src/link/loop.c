@@ -5,9 +5,12 @@
 #include <ustack/stack.h>
 
 #include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -359,4 +362,24 @@ int link_if_mtu(const char *name)
 	if (link_ifreq(name, SIOCGIFMTU, &ifr) < 0)
 		return -1;
 	return ifr.ifr_mtu;
+}
+
+int link_if_driver(const char *name, char *driver, size_t size)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_data = (void *)&info;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+	int rc = ioctl(s, SIOCETHTOOL, &ifr);
+	int e = errno;
+	close(s);
+	errno = e;
+	if (rc < 0)
+		return -1;
+	snprintf(driver, size, "%.*s", (int)sizeof(info.driver), info.driver);
+	return 0;
 }

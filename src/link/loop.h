@@ -9,6 +9,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ustack;
@@ -62,9 +63,11 @@ int link_loop_poll(struct link_loop *l, const struct link_loop_ops *ops, void *a
 
 /* The kernel's interface `name`, through an ioctl on a throwaway socket (<net/if.h> names):
  * link_if_up brings it up (IFF_UP) if it is not; link_if_mac reads its MAC address, link_if_mtu
- * its MTU.  0 (link_if_mtu: the MTU), or -1 with errno. */
+ * its MTU, link_if_driver its driver's name (ethtool -i).  0 (link_if_mtu: the MTU), or -1
+ * with errno. */
 int link_if_up(const char *name);
 int link_if_mac(const char *name, uint8_t mac[6]);
 int link_if_mtu(const char *name);
+int link_if_driver(const char *name, char *driver, size_t size);
 
 #endif
