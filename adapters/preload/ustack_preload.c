@@ -1485,6 +1485,11 @@ int dup3(int oldfd, int newfd, int flags)
 
 /* ---- poll and select ---------------------------------------------------------------------- */
 
+/* Entries poll_mixed and select_mixed keep on the stack (a few KB): a program's poll or select
+ * allocates nothing, and a handler that jumps out of one (siglongjmp) leaks nothing.  Longer
+ * arrays take one allocation. */
+#define POLL_STACK_FDS 64
+
 /*
  * poll over both kinds: ustack's sockets are checked in ustack, the kernel's descriptors in
  * the kernel, with the thread's waiter eventfd beside them so that a change in ustack ends
@@ -1493,11 +1498,23 @@ int dup3(int oldfd, int newfd, int flags)
 static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t *mask)
 {
 	struct waiter *w = thread_waiter();
-	struct pollfd *kf = malloc((n + 1) * sizeof(*kf));
-	struct pollfd *ufds = malloc((n ? n : 1) * sizeof(*ufds));
-	nfds_t *kidx = malloc((n ? n : 1) * sizeof(*kidx)), *uidx = malloc((n ? n : 1) * sizeof(*uidx));
-	if (!w || !kf || !ufds || !kidx || !uidx) {
-		free(kf), free(ufds), free(kidx), free(uidx);
+	struct pollfd kf_s[POLL_STACK_FDS + 1], ufds_s[POLL_STACK_FDS];
+	nfds_t kidx_s[POLL_STACK_FDS], uidx_s[POLL_STACK_FDS];
+	struct pollfd *kf = kf_s, *ufds = ufds_s;
+	nfds_t *kidx = kidx_s, *uidx = uidx_s;
+	void *heap = NULL;
+	if (n > POLL_STACK_FDS) {
+		/* one block: kf's n + 1 entries, ufds's n, then the two index arrays */
+		heap = malloc((2 * n + 1) * sizeof(struct pollfd) + 2 * n * sizeof(nfds_t));
+		if (heap) {
+			kf = heap;
+			ufds = kf + n + 1;
+			kidx = (nfds_t *)(void *)(ufds + n);
+			uidx = kidx + n;
+		}
+	}
+	if (!w || (n > POLL_STACK_FDS && !heap)) {
+		free(heap);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -1541,7 +1558,7 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		fds[kidx[i]].revents = rc < 0 ? 0 : kf[i].revents;
 	for (nfds_t i = 0; i < nu; i++)
 		fds[uidx[i]].revents = rc < 0 ? 0 : ufds[i].revents;
-	free(kf), free(ufds), free(kidx), free(uidx);
+	free(heap);
 	return rc;
 }
 
@@ -1596,7 +1613,8 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const 
 /* select through poll: each set bit is one event, as select(2) counts them. */
 static int select_mixed(int nfds, fd_set *r, fd_set *wr, fd_set *ex, int timeout, const sigset_t *mask)
 {
-	struct pollfd *p = malloc((size_t)(nfds > 0 ? nfds : 1) * sizeof(*p));
+	struct pollfd p_s[POLL_STACK_FDS];
+	struct pollfd *p = nfds <= POLL_STACK_FDS ? p_s : malloc((size_t)nfds * sizeof(*p));
 	if (!p) {
 		errno = ENOMEM;
 		return -1;
@@ -1634,7 +1652,8 @@ static int select_mixed(int nfds, fd_set *r, fd_set *wr, fd_set *ex, int timeout
 				FD_SET(p[i].fd, ex), rc++;
 		}
 	}
-	free(p);
+	if (p != p_s)
+		free(p);
 	return rc;
 }
 

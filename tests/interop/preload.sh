@@ -172,6 +172,25 @@ u.sendto(b"udp", u.getsockname()); assert u.recv(3) == b"udp"
 PY
 echo "ok 7: Unix and UDP sockets stay the kernel's under ustack run"
 
+# 7c. poll and select over more descriptors than the library keeps on its stack (64): 70 fresh
+#     ustack sockets and a kernel pipe, each answered as Linux answers (a socket never
+#     connected: POLLOUT|POLLHUP; select counts the hang-up as readable)
+run -- python3 - <<'PY' || fail "poll/select over 71 descriptors under ustack run"
+import os, select, socket
+ss = [socket.socket() for _ in range(70)]
+r, w = os.pipe()
+os.write(w, b"x")
+p = select.poll()
+for s in ss:
+    p.register(s, select.POLLIN | select.POLLOUT)
+p.register(r, select.POLLIN)
+ev = dict(p.poll(1000))
+assert len(ev) == 71 and {ev[s.fileno()] for s in ss} == {select.POLLOUT | select.POLLHUP} and ev[r] == select.POLLIN, ev
+rl, wl, _ = select.select(ss + [r], ss, [], 1)
+assert len(rl) == 71 and len(wl) == 70, (len(rl), len(wl))
+PY
+echo "ok 7c: poll and select over 71 descriptors, as Linux answers them"
+
 # 7a. fork: the parent keeps the stack; a child that uses an inherited ustack socket gets
 #     EBADF (and one message), never the parent's connection; closing it is fine
 nsx timeout 60 python3 -c 'import socket
