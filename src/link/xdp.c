@@ -44,7 +44,7 @@
  * a CHECKSUM_PARTIAL skb.  So TCP leaves its checksums to the kernel (USTACK_IF_CSUM):
  * completed by the device, or in software by validate_xmit_skb for one without checksum
  * offload, and trusted as a local sender's by a veth's peer — neither ustack nor the peer
- * reads the payload to sum it (ustack -> Linux at 64 KB frames: 18.7 -> 20.8 Gbit/s).  TSO
+ * reads the payload to sum it (ustack -> Linux at 64 KB frames: README's figures).  TSO
  * and GRO do not arise: attaching XDP to a veth turns the peer's GSO off (veth_xdp_set).
  *
  * Jumbo frames.  With GSO gone, what is left to make each frame carry more is the MTU.  A
@@ -148,7 +148,7 @@ struct ustack_xdp {
 	uint32_t rx_stride; /* bytes between the frames lent for receiving (xdp_rx_data) */
 	uint32_t tx_descs_max; /* descriptors a sent frame may span */
 	uint8_t *gather; /* a burst's multi-buffer frames, made contiguous for the stack */
-	/* the UMEM and its rings (xdp_socket) */
+	/* the UMEM and its rings (xdp_bind) */
 	uint8_t *area;
 	size_t area_size;
 	struct xsk_ring_prod fill, tx;

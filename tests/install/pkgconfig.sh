@@ -22,7 +22,7 @@ others=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^ustack_' || t
 check test -z "$others"
 [ -z "$others" ] || echo "exported beyond the API: $(echo "$others" | head -5 | tr '\n' ' ')"
 check test "$(nm -D --defined-only "$so" | awk '{print $3}' | grep -c '^ustack_')" -gt 50
-check sh -c "readelf -d '$so' | grep -qF 'Library soname: [libustack.so.0.4]'"
+check sh -c "readelf -d '$so' | grep -qF 'Library soname: [libustack.so.0.5]'"
 # the static archive carries no LTO bytecode (another gcc's -flto link would refuse it)
 check sh -c "! objdump -h '$libdir/libustack.a' | grep -q 'gnu.lto_'"
 
