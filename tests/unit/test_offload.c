@@ -255,6 +255,34 @@ static uint64_t counter(struct ustack *st, const char *name)
 	return v;
 }
 
+/* n bytes of a pattern from a (cfd) to b (sfd), sent and read as they fit, all of them
+ * arriving intact within a bounded number of rounds. */
+static void transfer(int cfd, int sfd, size_t n)
+{
+	uint8_t *out = malloc(n), *in = malloc(n);
+	assert_non_null(out);
+	assert_non_null(in);
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint8_t)(i * 7 + i / 251);
+	size_t sent = 0, got = 0;
+	for (int round = 0; round < 20000 && got < n; round++) {
+		if (sent < n) {
+			ssize_t r = ustack_send(a, cfd, out + sent, n - sent, 0);
+			if (r > 0)
+				sent += (size_t)r;
+		}
+		run(0);
+		ssize_t r;
+		while ((r = ustack_recv(b, sfd, in + got, n - got, 0)) > 0)
+			got += (size_t)r;
+		run(1);
+	}
+	assert_int_equal(got, n);
+	assert_memory_equal(in, out, n);
+	free(out);
+	free(in);
+}
+
 /* Bulk data from the TSO side: whole packets of many segments, every one of them intact at
  * the receiver, the sender's TcpOutSegs counting segments, not packets. */
 static void test_tso_bulk(void **state)
@@ -263,27 +291,8 @@ static void test_tso_bulk(void **state)
 	int cfd, sfd;
 	connect_pair(&cfd, &sfd);
 	enum { N = 1 << 20 };
-	uint8_t *out = malloc(N), *in = malloc(N);
-	assert_non_null(out);
-	assert_non_null(in);
-	for (size_t i = 0; i < N; i++)
-		out[i] = (uint8_t)(i * 7 + i / 251);
-	size_t sent = 0, got = 0;
 	uint64_t segs0 = counter(a, "TcpOutSegs");
-	for (int round = 0; round < 20000 && got < N; round++) {
-		if (sent < N) {
-			ssize_t n = ustack_send(a, cfd, out + sent, N - sent, 0);
-			if (n > 0)
-				sent += (size_t)n;
-		}
-		run(0);
-		ssize_t n;
-		while ((n = ustack_recv(b, sfd, in + got, N - got, 0)) > 0)
-			got += (size_t)n;
-		run(1);
-	}
-	assert_int_equal(got, N);
-	assert_memory_equal(in, out, N);
+	transfer(cfd, sfd, N);
 	assert_true(tso_packets > 0);
 	assert_true(tso_max_segs >= 10); /* the initial window goes as one packet */
 	assert_int_equal(bad_layout, 0);
@@ -292,8 +301,6 @@ static void test_tso_bulk(void **state)
 	uint64_t out_segs = counter(a, "TcpOutSegs") - segs0;
 	assert_true(out_segs >= N / 1448);
 	assert_int_equal(counter(a, "TcpRetransSegs"), 0);
-	free(out);
-	free(in);
 }
 
 /* The receive side: a segment with a wrong checksum is dropped (TcpInCsumErrors) unless the
@@ -333,26 +340,7 @@ static void test_csum_offload(void **state)
 	int cfd, sfd;
 	connect_pair(&cfd, &sfd);
 	enum { N = 200000 };
-	uint8_t *out = malloc(N), *in = malloc(N);
-	assert_non_null(out);
-	assert_non_null(in);
-	for (size_t i = 0; i < N; i++)
-		out[i] = (uint8_t)(i * 13 + i / 257);
-	size_t sent = 0, got = 0;
-	for (int round = 0; round < 20000 && got < N; round++) {
-		if (sent < N) {
-			ssize_t n = ustack_send(a, cfd, out + sent, N - sent, 0);
-			if (n > 0)
-				sent += (size_t)n;
-		}
-		run(0);
-		ssize_t n;
-		while ((n = ustack_recv(b, sfd, in + got, N - got, 0)) > 0)
-			got += (size_t)n;
-		run(1);
-	}
-	assert_int_equal(got, N);
-	assert_memory_equal(in, out, N);
+	transfer(cfd, sfd, N);
 	/* and back: b's segments to a, whose ACKs (partial) b checks too */
 	assert_int_equal(ustack_send(b, sfd, "pong", 4, 0), 4);
 	run(1);
@@ -364,8 +352,6 @@ static void test_csum_offload(void **state)
 	assert_int_equal(tso_packets, 0);
 	assert_int_equal(counter(b, "TcpInCsumErrors"), 0);
 	assert_int_equal(counter(a, "TcpRetransSegs"), 0);
-	free(out);
-	free(in);
 }
 
 /* A segment larger than the path's MTU with DF clear (IP_PMTUDISC_DONT, the device's MTU
