@@ -1486,8 +1486,7 @@ int dup3(int oldfd, int newfd, int flags)
 /* ---- poll and select ---------------------------------------------------------------------- */
 
 /* Entries poll_mixed and select_mixed keep on the stack (a few KB): a program's poll or select
- * allocates nothing, and a handler that jumps out of one (siglongjmp) leaks nothing.  Longer
- * arrays take one allocation. */
+ * of up to this many descriptors allocates nothing.  Longer arrays take one allocation. */
 #define POLL_STACK_FDS 64
 
 /*
@@ -1613,8 +1612,12 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const 
 /* select through poll: each set bit is one event, as select(2) counts them. */
 static int select_mixed(int nfds, fd_set *r, fd_set *wr, fd_set *ex, int timeout, const sigset_t *mask)
 {
+	/* the descriptors asked about, counted first: a high one alone stays on the stack */
+	size_t want = 0;
+	for (int fd = 0; fd < nfds; fd++)
+		want += (r && FD_ISSET(fd, r)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex));
 	struct pollfd p_s[POLL_STACK_FDS];
-	struct pollfd *p = nfds <= POLL_STACK_FDS ? p_s : malloc((size_t)nfds * sizeof(*p));
+	struct pollfd *p = want <= POLL_STACK_FDS ? p_s : malloc(want * sizeof(*p));
 	if (!p) {
 		errno = ENOMEM;
 		return -1;

@@ -264,7 +264,11 @@ static void test_idle_loop_kicked_on_wake(void **state)
 	/* a sleeping hold is not announced (that would cost a write per wait): the loop notices
 	 * it at its next turn — a frame, a timer; here a kick.  (Found failing under ASan when the
 	 * loop had gone to sleep before the hold, so never turned: a race in this test.) */
+	unsigned t0 = atomic_load(&F.turns);
 	link_loop_kick(&F.l);
+	/* that kick consumed (a turn taken) before the idle sleep is looked for: else a loop late
+	 * to turn could go idle with it still pending, and it, not AWAKE's, would end the sleep */
+	assert_true(wait_for(&F.turns, t0 + 1) > t0);
 	for (int i = 0; i < 5000 && !atomic_load(&F.l.loop_idle); i++)
 		sleep_ms(1);
 	assert_true(atomic_load(&F.l.loop_idle));
