@@ -152,7 +152,17 @@ void tcp_data_free(struct ustack *st, struct sock *sk)
 static bool tcp_close_state(struct ustack *st, struct sock *sk)
 {
 	switch (sk->node.state) {
-	case TCP_SYN_RECV: /* a Fast Open child closed before its final ACK */
+	case TCP_SYN_RECV:
+		/* A simultaneous open not yet complete has no data state to put a FIN after (a Fast
+		 * Open child, closed before its final ACK, has): the FIN waits for the peer's ACK,
+		 * as RFC 9293 §3.10.4 has it for CLOSE in SYN-RECEIVED ("queue for processing after
+		 * entering ESTABLISHED state"); shut_wr remembers it, and tcp_rcv_state_process
+		 * sends it once the open completes.  (Linux sends it at once, after its SYN-ACK;
+		 * found by fuzz_stack: the FIN went at sequence 0 from an empty send ring.) */
+		if (!sk->data_init)
+			return false;
+		tcp_set_state(st, sk, TCP_FIN_WAIT1);
+		return true;
 	case TCP_ESTABLISHED:
 		tcp_set_state(st, sk, TCP_FIN_WAIT1);
 		return true;

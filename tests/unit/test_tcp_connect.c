@@ -3,6 +3,7 @@
 #include <ustack/socket.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -388,6 +389,49 @@ static void test_simultaneous_open(void **state)
 	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_ESTABLISHED);
 }
 
+/* shutdown(SHUT_WR) while a simultaneous open is in SYN_RECV: the FIN waits for the peer's ACK
+ * of our SYN (RFC 9293 §3.10.4: CLOSE in SYN-RECEIVED is queued until ESTABLISHED), then
+ * goes right after the SYN, and the close runs its course.  (Before, the FIN was queued on
+ * data state not yet set up: sequence 0, from an empty send ring — a division by zero that
+ * fuzz_stack found.  A close() there aborts the open with a RST, as before.) */
+static void test_shutdown_in_simultaneous_open(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	start_connect(t, fd);
+	struct tw_seg syn = expect_syn(t);
+	uint8_t f[128];
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, 0, TW_SYN, 8192, o.b, o.len));
+	struct tw_seg sa = tw_expect_tcp(t);
+	assert_int_equal(sa.flags, TW_SYN | TW_ACK);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_RECV);
+	assert_int_equal(ustack_shutdown(t->st, fd, SHUT_WR), 0);
+	tw_expect_none(t); /* no FIN before the open completes */
+	tw_advance(t, 100);
+	tw_expect_none(t); /* nor from a timer */
+	/* the peer's ACK of our SYN completes it: the FIN follows at once */
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN + 1, syn.seq + 1, TW_ACK, 8192, NULL, 0));
+	struct tw_seg fin = tw_expect_tcp(t);
+	assert_int_equal(fin.flags, TW_FIN | TW_ACK);
+	assert_int_equal(fin.seq, syn.seq + 1);
+	assert_int_equal(fin.ack, PEER_ISN + 1);
+	assert_int_equal(fin.plen, 0);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_FIN_WAIT1);
+	/* the peer acknowledges it and closes too: our last ACK, then TIME_WAIT's quiet (the
+	 * socket itself TCP_CLOSE, its connection handed to a timewait entry, as Linux's) */
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN + 1, syn.seq + 2, TW_FIN | TW_ACK, 8192, NULL, 0));
+	struct tw_seg last = tw_expect_tcp(t);
+	assert_int_equal(last.flags, TW_ACK);
+	assert_int_equal(last.seq, syn.seq + 2);
+	assert_int_equal(last.ack, PEER_ISN + 2);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	tw_advance(t, 70000);
+	tw_expect_none(t);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+}
+
 struct blocking_arg {
 	struct tw *t;
 	int fd, rc, err;
@@ -493,6 +537,7 @@ int main(void)
 		T(test_blocking_connect_refused),
 		T(test_blocking_connect_sndtimeo),
 		T(test_close_in_syn_sent_is_silent),
+		T(test_shutdown_in_simultaneous_open),
 	};
 	return cmocka_run_group_tests_name("tcp_connect", tests, NULL, NULL);
 }
