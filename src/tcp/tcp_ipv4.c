@@ -53,6 +53,10 @@ int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t 
 	sk->iss_set = false;
 	sk->ts_off = so.ts_off;
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
+	/* a socket connecting again after its last connection ended (a failed connect() reported
+	 * it) starts with both directions open, as Linux's tcp_disconnect (from
+	 * __inet_stream_connect's sock_error) leaves it; tcp_connect drops the old data state */
+	sk->shut_rd = sk->shut_wr = false;
 	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer — unless
 	 * TCP_FASTOPEN_CONNECT defers both to the first write, which brings the data */
 	tcp_set_state(st, sk, TCP_SYN_SENT);

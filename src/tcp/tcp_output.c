@@ -242,6 +242,15 @@ static int tcp_send_syn_data(struct ustack *st, struct sock *sk)
 
 int tcp_connect(struct ustack *st, struct sock *sk)
 {
+	/* A socket connecting again (its last connection ended, a failed connect() reported it)
+	 * starts without the old connection's data: its queued and unread bytes go
+	 * (tcp_data_free), and with them its sequence state, whose write_seq would have a
+	 * TCP_NODELAY or a timer send from an empty ring — a division by zero fuzz_stack found.
+	 * Linux resets the socket then (tcp_disconnect, from __inet_stream_connect's sock_error:
+	 * tcp_write_queue_purge and the rest); tcp_finish_connect sets the new state up.  For a
+	 * socket's first connect there is nothing to free. */
+	tcp_data_free(st, sk);
+	sk->data_init = false;
 	/* tcp_connect_init */
 	sk->advmss = tcp_advmss(&sk->rt);
 	if (sk->user_mss && sk->user_mss < sk->advmss)

@@ -432,6 +432,42 @@ static void test_shutdown_in_simultaneous_open(void **state)
 	assert_int_equal(ustack_close(t->st, fd), 0);
 }
 
+/* A socket whose connection was reset connects again (the connect() after the reset reports
+ * it, the next starts afresh, as __inet_stream_connect has it): the new connection carries no
+ * data state of the old one's — a TCP_NODELAY while its SYN is out sends nothing, and its
+ * first byte goes at the new ISN + 1.  (Before, the old write_seq had TCP_NODELAY send from
+ * the freed send ring: a division by zero fuzz_stack found.) */
+static void test_reconnect_after_reset(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg syn = expect_syn(t);
+	uint8_t f[128];
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN, syn.seq + 1, TW_SYN | TW_ACK, 8192, o.b, o.len));
+	assert_int_equal(tw_expect_tcp(t).flags, TW_ACK);
+	assert_int_equal(ustack_send(t->st, fd, "ab", 2, 0), 2);
+	assert_int_equal(tw_expect_tcp(t).plen, 2);
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, PEER_ISN + 1, 0, TW_RST, 0, NULL, 0));
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	assert_int_equal(start_connect(t, fd), ECONNRESET);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg syn2 = expect_syn(t);
+	int one = 1;
+	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	tw_expect_none(t);
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn2.sport, PEER_ISN + 5000, syn2.seq + 1, TW_SYN | TW_ACK, 8192, o.b, o.len));
+	assert_int_equal(tw_expect_tcp(t).flags, TW_ACK);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_ESTABLISHED);
+	assert_int_equal(ustack_send(t->st, fd, "x", 1, 0), 1);
+	struct tw_seg d = tw_expect_tcp(t);
+	assert_int_equal(d.seq, syn2.seq + 1);
+	assert_int_equal(d.plen, 1);
+	assert_int_equal(d.payload[0], 'x');
+}
+
 struct blocking_arg {
 	struct tw *t;
 	int fd, rc, err;
@@ -538,6 +574,7 @@ int main(void)
 		T(test_blocking_connect_sndtimeo),
 		T(test_close_in_syn_sent_is_silent),
 		T(test_shutdown_in_simultaneous_open),
+		T(test_reconnect_after_reset),
 	};
 	return cmocka_run_group_tests_name("tcp_connect", tests, NULL, NULL);
 }
