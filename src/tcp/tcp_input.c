@@ -1502,8 +1502,8 @@ void tcp_rcv_state_process(struct ustack *st, struct sock *sk, const struct ipv4
 		tcp_synsent_ack_data(st, sk, th->ack);
 		sk->snd_wnd = (uint32_t)th->window << sk->snd_wscale;
 		tcp_finish_connect(st, sk);
-		/* closed or shut for writing while the open was incomplete: its FIN now
-		 * (tcp_close_state) */
+		/* shut for writing (shutdown) while the open was incomplete: its FIN now
+		 * (tcp_close_state; a close() then aborted the open) */
 		if (sk->shut_wr && sk->node.state == TCP_ESTABLISHED)
 			tcp_shutdown_wr(st, sk);
 		if (!th->plen && !(th->flags & TCPHDR_FIN) && !syn_ok)
