@@ -322,13 +322,13 @@ int link_loop_run(struct link_loop *l, const struct link_loop_ops *ops, void *ar
 	return rc;
 }
 
-/* One ioctl on the interface: SIOCGIFFLAGS then, for link_if_up, SIOCSIFFLAGS with IFF_UP. */
-static int link_ifreq(const char *name, unsigned long req, struct ifreq *ifr)
+/* One ioctl on the interface, its request filled in but for the name: SIOCGIFFLAGS then, for
+ * link_if_up, SIOCSIFFLAGS with IFF_UP. */
+static int link_ioctl(const char *name, unsigned long req, struct ifreq *ifr)
 {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
-	memset(ifr, 0, sizeof(*ifr));
 	memcpy(ifr->ifr_name, name, strnlen(name, IFNAMSIZ - 1));
 	int rc = ioctl(s, req, ifr);
 	if (rc == 0 && req == SIOCGIFFLAGS && !(ifr->ifr_flags & IFF_UP)) {
@@ -339,6 +339,13 @@ static int link_ifreq(const char *name, unsigned long req, struct ifreq *ifr)
 	close(s);
 	errno = e;
 	return rc;
+}
+
+/* The same with a cleared request. */
+static int link_ifreq(const char *name, unsigned long req, struct ifreq *ifr)
+{
+	memset(ifr, 0, sizeof(*ifr));
+	return link_ioctl(name, req, ifr);
 }
 
 int link_if_up(const char *name)
@@ -370,15 +377,7 @@ int link_if_driver(const char *name, char *driver, size_t size)
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_data = (void *)&info;
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -1;
-	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
-	int rc = ioctl(s, SIOCETHTOOL, &ifr);
-	int e = errno;
-	close(s);
-	errno = e;
-	if (rc < 0)
+	if (link_ioctl(name, SIOCETHTOOL, &ifr) < 0)
 		return -1;
 	snprintf(driver, size, "%.*s", (int)sizeof(info.driver), info.driver);
 	return 0;

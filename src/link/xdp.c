@@ -156,11 +156,10 @@ struct ustack_xdp {
 	void *ring_map[4]; /* fill, completion, RX, TX: each ring's mapping */
 	size_t ring_len[4];
 	int fd;
-	/* TX checksum offload: every sent frame's data starts tx_off bytes into its UMEM frame,
-	 * behind room for a struct xdp_tx_md (tx_md) */
-	bool tx_md;
-	bool tx_csum; /* tx_md in copy mode: TCP's checksums left to the kernel (ustack_xdp_open) */
+	/* TX metadata: every sent frame's data starts tx_off bytes into its UMEM frame, behind
+	 * room for a struct xdp_tx_md (0: the kernel has none) */
 	uint32_t tx_off;
+	bool tx_csum; /* metadata in copy mode: TCP's checksums left to the kernel (ustack_xdp_open) */
 	/* the TX pool: frames not on the TX or completion ring (under the stack's lock) */
 	uint64_t *tx_free;
 	uint32_t tx_nfree;
@@ -374,7 +373,6 @@ static int xdp_bind(struct ustack_xdp *x, const struct ustack_xdp_config *cfg, b
 	struct xdp_options opts;
 	olen = sizeof(opts);
 	x->zerocopy = getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opts, &olen) == 0 && opts.flags & XDP_OPTIONS_ZEROCOPY;
-	x->tx_md = tx_md;
 	x->tx_off = tx_md ? XDP_TX_MD_LEN : 0;
 	return 0;
 fail:;
@@ -444,7 +442,7 @@ struct ustack_xdp *ustack_xdp_open(const struct ustack_xdp_config *cfg)
 	 * leave with only its pseudo-header's sum. */
 	char driver[32] = "";
 	(void)link_if_driver(x->name, driver, sizeof(driver));
-	x->tx_csum = x->tx_md && !x->zerocopy && strcmp(driver, "virtio_net") != 0;
+	x->tx_csum = x->tx_off && !x->zerocopy && strcmp(driver, "virtio_net") != 0;
 	if (x->sg && !(x->gather = malloc((size_t)XDP_RX_DESCS * XDP_FRAME_SIZE)))
 		goto fail;
 	/* A copy-mode socket's skb takes a chain of up to MAX_SKB_FRAGS + 1; a zero-copy driver
