@@ -1489,25 +1489,45 @@ int dup3(int oldfd, int newfd, int flags)
  * of up to this many descriptors allocates nothing.  Longer arrays take one allocation. */
 #define POLL_STACK_FDS 64
 
+/* The kernel's poll, asleep with the device in it (its last entry), holding its frames from
+ * the run loop until woken — or cancelled, poll and ppoll being cancellation points: a thread
+ * cancelled in one must not hold the device for ever (dev_wake), as dev_sleep. */
+static int poll_dev_sleep(struct pollfd *kf, nfds_t n, int timeout, const struct timespec *ts, const sigset_t *mask)
+{
+	int rk;
+	dev_poll(USTACK_POLL_SLEEP);
+	pthread_cleanup_push(dev_wake, NULL);
+	rk = mask ? REAL(ppoll)(kf, n, timeout < 0 ? NULL : ts, mask) : REAL(poll)(kf, n, timeout);
+	pthread_cleanup_pop(0);
+	return rk;
+}
+
 /*
  * poll over both kinds: ustack's sockets are checked in ustack, the kernel's descriptors in
  * the kernel, with the thread's waiter eventfd beside them so that a change in ustack ends
  * the kernel's sleep.  Returns what poll(2) would; revents of every entry set.
+ *
+ * Run to completion, as epoll_wait_mixed: each round with ustack's sockets in it begins with
+ * a burst of the device's frames taken by this thread, and the sleep has the device in it,
+ * holding its frames from the run loop (src/link/loop.c has the essay) — Linux's busy polling
+ * serves poll and select too (net.core.busy_poll, sk_busy_loop from sock_poll).  Without it a
+ * program waiting in select for a socket to drain, iperf3's sender, had every ACK wake the
+ * run loop, which woke the program, the two trading the stack's lock.
  */
 static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t *mask)
 {
 	struct waiter *w = thread_waiter();
-	struct pollfd kf_s[POLL_STACK_FDS + 1], ufds_s[POLL_STACK_FDS];
+	struct pollfd kf_s[POLL_STACK_FDS + 2], ufds_s[POLL_STACK_FDS];
 	nfds_t kidx_s[POLL_STACK_FDS], uidx_s[POLL_STACK_FDS];
 	struct pollfd *kf = kf_s, *ufds = ufds_s;
 	nfds_t *kidx = kidx_s, *uidx = uidx_s;
 	void *heap = NULL;
 	if (n > POLL_STACK_FDS) {
-		/* one block: kf's n + 1 entries, ufds's n, then the two index arrays */
-		heap = malloc((2 * n + 1) * sizeof(struct pollfd) + 2 * n * sizeof(nfds_t));
+		/* one block: kf's n + 2 entries, ufds's n, then the two index arrays */
+		heap = malloc((2 * n + 2) * sizeof(struct pollfd) + 2 * n * sizeof(nfds_t));
 		if (heap) {
 			kf = heap;
-			ufds = kf + n + 1;
+			ufds = kf + n + 2;
 			kidx = (nfds_t *)(void *)(ufds + n);
 			uidx = kidx + n;
 		}
@@ -1518,40 +1538,57 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		return -1;
 	}
 	nfds_t nk = 0, nu = 0;
+	bool room = false; /* waiting for room to write in one of ustack's sockets */
 	for (nfds_t i = 0; i < n; i++) {
 		struct ufile *uf = ours(fds[i].fd);
 		if (uf && us.pid == my_pid()) {
 			ufds[nu] = (struct pollfd){ .fd = uf->ufd, .events = fds[i].events };
 			uidx[nu++] = i;
+			room |= (fds[i].events & POLLOUT) != 0;
 		} else {
 			kf[nk] = fds[i];
 			kidx[nk++] = i;
 		}
 	}
 	kf[nk] = (struct pollfd){ .fd = w->efd, .events = POLLIN };
+	kf[nk + 1] = (struct pollfd){ .fd = us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap), .events = POLLIN };
 	uint64_t start = now_ns();
+	unsigned dflags = dev_asleep ? USTACK_POLL_AWAKE : 0;
 	int rc;
 	for (;;) {
+		if (room)
+			dev_poll(dflags);
 		arm(w);
 		int ru = ustack_poll(us.st, ufds, nu, 0);
 		int left = ru > 0 ? 0 : ms_left(timeout, start);
-		if (left && nu)
+		bool hold = left && room && !us.busy;
+		if (left && nu && !hold)
 			dev_release();
 		struct timespec ts = { left / 1000, (long)(left % 1000) * 1000000L };
-		int rk = mask ? REAL(ppoll)(kf, nk + 1, left < 0 ? NULL : &ts, mask) : REAL(poll)(kf, nk + 1, left);
+		nfds_t nkf = nk + 1 + hold;
+		int rk = hold ? poll_dev_sleep(kf, nkf, left, &ts, mask)
+			      : mask ? REAL(ppoll)(kf, nkf, left < 0 ? NULL : &ts, mask) : REAL(poll)(kf, nkf, left);
+		dflags = hold ? USTACK_POLL_AWAKE : 0;
 		disarm(w);
-		if (rk < 0) {
+		if (rk < 0) { /* EINTR, as the kernel's */
+			if (dflags)
+				dev_poll(dflags);
 			rc = -1;
 			break;
 		}
 		if (kf[nk].revents)
 			rk--;
-		if (rk > 0 && ru <= 0)
-			ru = ustack_poll(us.st, ufds, nu, 0); /* as of now too */
-		if (ru > 0 || rk > 0 || left == 0) {
+		if (hold && kf[nk + 1].revents)
+			rk--;
+		if (rk > 0 || left == 0) {
+			if (dflags)
+				dev_poll(dflags); /* no longer asleep; the frames that woke it taken */
+			if (rk > 0 && ru <= 0)
+				ru = ustack_poll(us.st, ufds, nu, 0); /* as of now too */
 			rc = (ru > 0 ? ru : 0) + rk;
 			break;
 		}
+		/* only the stack's wake-up or the device's frames: look at the sockets again */
 	}
 	for (nfds_t i = 0; i < nk; i++)
 		fds[kidx[i]].revents = rc < 0 ? 0 : kf[i].revents;

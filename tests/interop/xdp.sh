@@ -220,6 +220,57 @@ PY
 	echo "ustack run: $out"
 	[ "$out" = "over xdp" ] || { echo "FAIL: the program over ustack run --xdp"; exit 1; }
 	no_program
+
+	# 5b. a program that waits in select() for room to write, as iperf3's sender does: the
+	#     library's select takes the device's frames on the program's thread and sleeps with
+	#     the device in its wait (run to completion); a timer's SIGALRM interrupts the waits
+	#     (EINTR, which python retries) all along; 24 MB, sha256 equal at the Linux end
+	ip netns exec "$NS2" timeout 60 python3 - >"$TMP/server3.out" 2>&1 <<'PY' &
+import hashlib, socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("192.0.2.1", 8082))
+l.listen(8)
+l.settimeout(30)
+c, peer = l.accept()
+c.settimeout(30)
+h, n = hashlib.sha256(), 0
+while True:
+    b = c.recv(1 << 18)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+print(n, h.hexdigest())
+PY
+	server=$!
+	wait_for_listener "$NS2" 8082 10 "$server"
+	sent=$(ip netns exec "$NS" timeout 60 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- python3 -c '
+import hashlib, random, select, signal, socket
+signal.signal(signal.SIGALRM, lambda *a: None)
+signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+data = random.Random(7).randbytes(24 << 20)
+s = socket.create_connection(("192.0.2.1", 8082))
+s.setblocking(False)
+off = waits = 0
+while off < len(data):
+    _, w, _ = select.select([s], [s], [], 10)
+    assert w, "select timed out with the socket not writable"
+    waits += 1
+    try:
+        off += s.send(data[off:off + (1 << 17)])
+    except BlockingIOError:
+        pass
+signal.setitimer(signal.ITIMER_REAL, 0)
+s.setblocking(True)
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+print(len(data), hashlib.sha256(data).hexdigest())')
+	wait "$server"
+	echo "ustack run, select() writer: sent $sent; Linux got $(cat "$TMP/server3.out")"
+	[ -n "$sent" ] && [ "$sent" = "$(cat "$TMP/server3.out")" ] ||
+		{ echo "FAIL: the select() writer over ustack run --xdp"; exit 1; }
+	no_program
 fi
 
 # 6. a second instance on the same queue is refused while the first runs: EBUSY, said
