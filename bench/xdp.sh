@@ -2,6 +2,8 @@
 # AF_XDP against the Linux kernel, beside Linux against itself over the same veth, in one run:
 #   bulk: ustack → Linux and Linux → ustack (`ustack nc --serve`, ustack on veth0 by AF_XDP),
 #         then Linux → Linux with veth0 given to the kernel (its default offloads: GSO/GRO);
+#   iperf3, each way: under `ustack run --xdp` against Linux's iperf3 server, then the same
+#         two with both ends the kernel's (skipped without iperf3);
 #   connections per second: bench_connrate's client in the peer namespace against its own
 #         echo listener run under `ustack run --xdp` (the preload library), then run by Linux.
 # Needs root; makes its own namespaces (documentation addresses only), removes them.
@@ -86,6 +88,34 @@ echo "Linux → ustack (AF_XDP, veth, MTU $MTU): $MB MiB in $s s = $(rate "$s")"
 kill -TERM $PID; wait $PID || true
 grep -E "^xdp_(rx_dropped|rx_ring_full|tx_no_frame)" "$out" | sed 's/^/  /' || true
 
+# iperf3_vs LABEL CLIENT-NS [-R] CLIENT-PREFIX...: iperf3 for SECS seconds from CLIENT-NS to
+# Linux's iperf3 server in NS2 (one test, then it exits); prints the receiver's rate and the
+# whole machine's CPU for the test.  Skipped without iperf3.
+iperf3_vs() {
+	command -v iperf3 >/dev/null || return 0
+	local label=$1 ns=$2 dir=$3 i t0 t1
+	shift 3
+	ip netns exec "$NS2" iperf3 -s -1 -B 192.0.2.1 >/dev/null 2>&1 &
+	local srv=$!
+	for ((i = 0; i < 500; i++)); do
+		[ -n "$(ip netns exec "$NS2" ss -Hltn "sport = :5201")" ] && break
+		sleep 0.02
+	done
+	t0=$(busy_ticks)
+	ip netns exec "$ns" timeout $((SECS + 30)) "$@" iperf3 -c 192.0.2.1 -t "$SECS" -f g $dir >"$out" 2>&1 || true
+	t1=$(busy_ticks)
+	wait $srv || true
+	awk -v l="$label" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+		'/receiver/ { r = $(NF - 2) " " $(NF - 1) } END { printf "%s: %s, machine CPU %.2f s\n", l, r ? r : "FAILED", t / hz }' "$out"
+}
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+# an unmodified sender and receiver: iperf3 under `ustack run --xdp` (the preload library; its
+# select() runs to completion while waiting for room), the Linux iperf3 server the peer
+iperf3_vs "iperf3, ustack → Linux (AF_XDP, ustack run, MTU $MTU)" "$NS" "" \
+	"$bin" run --xdp veth0 --addr 192.0.2.2/24 --
+iperf3_vs "iperf3, Linux → ustack (AF_XDP, ustack run, MTU $MTU)" "$NS" -R \
+	"$bin" run --xdp veth0 --addr 192.0.2.2/24 --
+
 # connrate_vs LABEL SERVER-COMMAND...: the load generator against the echo listener that
 # SERVER-COMMAND starts in NS
 connrate_vs() {
@@ -109,7 +139,6 @@ connrate_vs() {
 # system, irq, softirq).  The listener's own CPU is not a like-for-like figure on its own:
 # Linux runs its listener's receive processing in the client's softirqs (veth's transmit hands
 # the segment over on the sender's CPU), where ustack's receive runs on ustack's threads.
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 connrate_vs "ustack listener (AF_XDP, ustack run)" timeout 120 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- \
 	"$connrate" -l 7
 # the same veth, the kernel's now: no XDP program, veth0 addressed, default offloads
@@ -134,4 +163,6 @@ c.close()' "$1" >"$out" &
 linux_sink 5003 "veth1 tx-checksumming off"
 ip netns exec "$NS2" ethtool -K veth1 tx on >/dev/null
 linux_sink 5004 "default offloads"
+iperf3_vs "iperf3, Linux → Linux (veth, MTU $MTU, default offloads)" "$NS" ""
+iperf3_vs "iperf3, Linux → Linux reversed (-R)" "$NS" -R
 rm -f "$out"
