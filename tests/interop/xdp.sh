@@ -54,6 +54,26 @@ no_program() {
 	exit 1
 }
 
+# linux_server PORT OUT: a python3 server in NS2, in the background ($server), whose body (read
+# from stdin) runs with c, the first connection to 192.0.2.1:PORT, and peer, its address; its
+# output to OUT.  Returns once the port listens.
+linux_server() {
+	local port=$1 out=$2 body
+	body=$(cat)
+	ip netns exec "$NS2" timeout 60 python3 -c "
+import hashlib, socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('192.0.2.1', $port))
+l.listen(8)
+l.settimeout(30)
+c, peer = l.accept()
+c.settimeout(30)
+$body" >"$out" 2>&1 &
+	server=$!
+	wait_for_listener "$NS2" "$port" 10 "$server"
+}
+
 # 1. native mode: ARP, ping, a Linux client's handshake with the options both sides saw
 xdp_start --listen 80
 grep -qE "^ustack: AF_XDP on veth0 queue 0, native, copy(, multi-buffer)?$" "$TMP/ustack.out" ||
@@ -177,18 +197,9 @@ grep -q "^xdp_rx_frames" "$TMP/echo.out" || { echo "FAIL: no frames in skb mode"
 no_program
 
 # 4. ustack's client to a Linux server (the device's own MAC by default)
-ip netns exec "$NS2" timeout 20 python3 - >"$TMP/server.out" 2>&1 <<'PY' &
-import socket
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("192.0.2.1", 8080))
-l.listen(8)
-l.settimeout(15)
-c, peer = l.accept()
+linux_server 8080 "$TMP/server.out" <<'PY'
 print("linux accepted", peer[0], c.recv(100).decode())
 PY
-server=$!
-wait_for_listener "$NS2" 8080 10 "$server"
 ip netns exec "$NS" timeout 20 "$bin" connect --xdp veth0 --addr 192.0.2.2/24 --send hello 192.0.2.1 8080 |
 	tee "$TMP/connect.out"
 wait "$server"
@@ -201,19 +212,10 @@ no_program
 
 # 5. an unmodified program over AF_XDP (ustack run; the preload library opens the socket)
 if [ "${USTACK_NO_PRELOAD:-}" != 1 ]; then
-	ip netns exec "$NS2" timeout 20 python3 - >"$TMP/server2.out" 2>&1 <<'PY' &
-import socket
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("192.0.2.1", 8081))
-l.listen(8)
-l.settimeout(15)
-c, peer = l.accept()
+	linux_server 8081 "$TMP/server2.out" <<'PY'
 c.sendall(b"over xdp\n")
 c.close()
 PY
-	server=$!
-	wait_for_listener "$NS2" 8081 10 "$server"
 	out=$(ip netns exec "$NS" timeout 20 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- \
 		python3 -c 'import socket; s = socket.create_connection(("192.0.2.1", 8081)); print(s.recv(100).decode().strip())')
 	wait "$server"
@@ -225,15 +227,7 @@ PY
 	#     library's select takes the device's frames on the program's thread and sleeps with
 	#     the device in its wait (run to completion); a timer's SIGALRM interrupts the waits
 	#     (EINTR, which python retries) all along; 24 MB, sha256 equal at the Linux end
-	ip netns exec "$NS2" timeout 60 python3 - >"$TMP/server3.out" 2>&1 <<'PY' &
-import hashlib, socket
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("192.0.2.1", 8082))
-l.listen(8)
-l.settimeout(30)
-c, peer = l.accept()
-c.settimeout(30)
+	linux_server 8082 "$TMP/server3.out" <<'PY'
 h, n = hashlib.sha256(), 0
 while True:
     b = c.recv(1 << 18)
@@ -243,8 +237,6 @@ while True:
     n += len(b)
 print(n, h.hexdigest())
 PY
-	server=$!
-	wait_for_listener "$NS2" 8082 10 "$server"
 	sent=$(ip netns exec "$NS" timeout 60 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- python3 -c '
 import hashlib, random, select, signal, socket
 signal.signal(signal.SIGALRM, lambda *a: None)
