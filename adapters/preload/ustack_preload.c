@@ -26,8 +26,9 @@
  * and sleeps holding them from the run loop (ustack_tap_poll), so that on a busy server a
  * frame wakes the program's thread alone, as Linux's busy polling with IRQ suspension keeps
  * the interrupt off while the application keeps polling (not with USTACK_BUSY_POLL, whose
- * run loop takes every frame); poll, select and blocking calls on ustack sockets leave the
- * frames to the run loop (and end the thread's hold before they sleep).
+ * run loop takes every frame).  poll and select do the same while they wait for room to
+ * write in a ustack socket; waiting to read there, and in blocking calls, a thread leaves the
+ * frames to the run loop (and ends its hold before it sleeps).
  *
  * Blocking is the library's: ustack's side of every socket is non-blocking, the program's
  * O_NONBLOCK is kept here (per open file description, shared by dup), and a call that would
@@ -231,9 +232,25 @@ static void say(const char *fmt, ...)
 }
 
 /* This thread sleeps holding the device (USTACK_POLL_SLEEP not yet followed by _AWAKE): set
- * still on the next epoll_wait, the thread left its wait without returning (siglongjmp from a
- * signal handler), and says it is awake then. */
+ * still on its next epoll_wait, poll or select, the thread left its wait without returning
+ * (siglongjmp from a signal handler), and says it is awake then. */
 static __thread bool dev_asleep;
+
+/* A thread that ends asleep holding the device — cancelled in its wait (epoll_wait, poll and
+ * select are cancellation points), or pthread_exit from a signal handler — must not hold it
+ * for ever: a key's destructor, set with the first sleep, says it is awake.  Not a cleanup
+ * handler around the wait: a siglongjmp out of the wait would leave the handler registered
+ * on a dead stack frame, for the next cancellation to run. */
+static pthread_key_t dev_hold_key;
+static pthread_once_t dev_hold_once = PTHREAD_ONCE_INIT;
+static int dev_poll(unsigned flags);
+static void dev_hold_dtor(void *arg)
+{
+	(void)arg;
+	if (dev_asleep)
+		dev_poll(USTACK_POLL_AWAKE | USTACK_POLL_RELEASE);
+}
+static void dev_hold_init(void) { pthread_key_create(&dev_hold_key, dev_hold_dtor); }
 
 /* The device's received frames taken by the calling thread (ustack_tap_poll, with its
  * USTACK_POLL_* flags): 1 if it ran a burst */
@@ -245,9 +262,13 @@ static int dev_poll(unsigned flags)
 	int err = errno; /* a wait's EINTR must reach the program */
 	if (!dev_asleep)
 		flags &= ~USTACK_POLL_AWAKE; /* one AWAKE a SLEEP: the count is shared */
-	if (flags & USTACK_POLL_SLEEP)
+	if (flags & USTACK_POLL_SLEEP) {
+		if (!dev_asleep) {
+			pthread_once(&dev_hold_once, dev_hold_init);
+			pthread_setspecific(dev_hold_key, &dev_asleep); /* non-NULL: the destructor runs */
+		}
 		dev_asleep = true;
-	else if (flags & USTACK_POLL_AWAKE)
+	} else if (flags & USTACK_POLL_AWAKE)
 		dev_asleep = false;
 	dev_polled = !(flags & USTACK_POLL_RELEASE);
 	int rc = us.xdp ? ustack_xdp_poll(us.xdp, flags) : ustack_tap_poll(us.tap, flags);
@@ -255,21 +276,14 @@ static int dev_poll(unsigned flags)
 	return rc;
 }
 
-/* About to sleep where the device is not (poll, select, a blocking call): this thread's
- * epoll_wait would otherwise hold the device's frames from the run loop for the rest of a
+/* About to sleep where the device is not (poll or select for reading, a blocking call): this
+ * thread's epoll_wait, poll or select would otherwise hold the device's frames from the run loop for the rest of a
  * millisecond — or, if it left its wait by a signal handler's siglongjmp, until the loop
  * found the frames stalled. */
 static void dev_release(void)
 {
 	if (!us.busy && (dev_polled || dev_asleep))
 		dev_poll(USTACK_POLL_RELEASE | USTACK_POLL_AWAKE);
-}
-
-/* A thread cancelled in its wait: the device is no longer held for it. */
-static void dev_wake(void *arg)
-{
-	(void)arg;
-	dev_poll(USTACK_POLL_AWAKE | USTACK_POLL_RELEASE);
 }
 
 static void *run_loop(void *arg)
@@ -1489,30 +1503,23 @@ int dup3(int oldfd, int newfd, int flags)
  * of up to this many descriptors allocates nothing.  Longer arrays take one allocation. */
 #define POLL_STACK_FDS 64
 
-/* The kernel's poll, asleep with the device in it (its last entry), holding its frames from
- * the run loop until woken — or cancelled, poll and ppoll being cancellation points: a thread
- * cancelled in one must not hold the device for ever (dev_wake), as dev_sleep. */
-static int poll_dev_sleep(struct pollfd *kf, nfds_t n, int timeout, const struct timespec *ts, const sigset_t *mask)
-{
-	int rk;
-	dev_poll(USTACK_POLL_SLEEP);
-	pthread_cleanup_push(dev_wake, NULL);
-	rk = mask ? REAL(ppoll)(kf, n, timeout < 0 ? NULL : ts, mask) : REAL(poll)(kf, n, timeout);
-	pthread_cleanup_pop(0);
-	return rk;
-}
-
 /*
  * poll over both kinds: ustack's sockets are checked in ustack, the kernel's descriptors in
  * the kernel, with the thread's waiter eventfd beside them so that a change in ustack ends
  * the kernel's sleep.  Returns what poll(2) would; revents of every entry set.
  *
- * Run to completion, as epoll_wait_mixed: each round with ustack's sockets in it begins with
- * a burst of the device's frames taken by this thread, and the sleep has the device in it,
- * holding its frames from the run loop (src/link/loop.c has the essay) — Linux's busy polling
- * serves poll and select too (net.core.busy_poll, sk_busy_loop from sock_poll).  Without it a
- * program waiting in select for a socket to drain, iperf3's sender, had every ACK wake the
- * run loop, which woke the program, the two trading the stack's lock.
+ * Run to completion, as epoll_wait_mixed, while a ustack socket is polled for POLLOUT: each
+ * round begins with a burst of the device's frames taken by this thread, and the sleep has
+ * the device in it, holding its frames from the run loop (src/link/loop.c has the essay) —
+ * Linux's busy polling serves poll and select too (net.core.busy_poll, sk_busy_loop from
+ * sock_poll).  Without it a program waiting in select for room to write, iperf3's sender, had
+ * every burst of ACKs wake the run loop, which woke the program, the two trading the stack's
+ * lock.  A reader's frames are left to the run loop: its copying of each segment into the
+ * socket runs beside the program's reads (bulk receiving lost a fifth to a third when this
+ * thread took them).  Unlike epoll's (EPOLLEXCLUSIVE), the device wakes every thread asleep
+ * with it here; those that find another taking the burst look again until it is done.  A
+ * device in error (POLLERR: a TAP whose interface went) ends the hold for the call, which
+ * would otherwise wake at once, round after round.
  */
 static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t *mask)
 {
@@ -1538,7 +1545,8 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		return -1;
 	}
 	nfds_t nk = 0, nu = 0;
-	bool room = false; /* waiting for room to write in one of ustack's sockets */
+	bool room = false;  /* waiting for room to write in one of ustack's sockets */
+	bool dev_ok = true; /* the device not in error */
 	for (nfds_t i = 0; i < n; i++) {
 		struct ufile *uf = ours(fds[i].fd);
 		if (uf && us.pid == my_pid()) {
@@ -1551,7 +1559,8 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		}
 	}
 	kf[nk] = (struct pollfd){ .fd = w->efd, .events = POLLIN };
-	kf[nk + 1] = (struct pollfd){ .fd = us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap), .events = POLLIN };
+	kf[nk + 1] = (struct pollfd){ .fd = us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap),
+				      .events = POLLIN };
 	uint64_t start = now_ns();
 	unsigned dflags = dev_asleep ? USTACK_POLL_AWAKE : 0;
 	int rc;
@@ -1561,13 +1570,14 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		arm(w);
 		int ru = ustack_poll(us.st, ufds, nu, 0);
 		int left = ru > 0 ? 0 : ms_left(timeout, start);
-		bool hold = left && room && !us.busy;
+		bool hold = left && room && dev_ok && !us.busy;
 		if (left && nu && !hold)
 			dev_release();
 		struct timespec ts = { left / 1000, (long)(left % 1000) * 1000000L };
 		nfds_t nkf = nk + 1 + hold;
-		int rk = hold ? poll_dev_sleep(kf, nkf, left, &ts, mask)
-			      : mask ? REAL(ppoll)(kf, nkf, left < 0 ? NULL : &ts, mask) : REAL(poll)(kf, nkf, left);
+		if (hold)
+			dev_poll(USTACK_POLL_SLEEP);
+		int rk = mask ? REAL(ppoll)(kf, nkf, left < 0 ? NULL : &ts, mask) : REAL(poll)(kf, nkf, left);
 		dflags = hold ? USTACK_POLL_AWAKE : 0;
 		disarm(w);
 		if (rk < 0) { /* EINTR, as the kernel's */
@@ -1578,8 +1588,10 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		}
 		if (kf[nk].revents)
 			rk--;
-		if (hold && kf[nk + 1].revents)
+		if (hold && kf[nk + 1].revents) {
 			rk--;
+			dev_ok = !(kf[nk + 1].revents & (POLLERR | POLLHUP | POLLNVAL));
+		}
 		if (rk > 0 || left == 0) {
 			if (dflags)
 				dev_poll(dflags); /* no longer asleep; the frames that woke it taken */
@@ -1831,15 +1843,12 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 
 /* The kernel's wait, asleep with the device in it (DEV_MAGIC), holding its frames from the run
  * loop until woken (the caller's USTACK_POLL_AWAKE) — or cancelled: epoll_wait is a
- * cancellation point, and a thread cancelled in it must not hold the device for ever. */
+ * cancellation point, and a thread cancelled in it stops holding the device as it ends
+ * (dev_hold_dtor). */
 static int dev_sleep(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
 {
-	int nk;
 	dev_poll(USTACK_POLL_SLEEP);
-	pthread_cleanup_push(dev_wake, NULL);
-	nk = mask ? REAL(epoll_pwait)(epfd, evs, max, timeout, mask) : REAL(epoll_wait)(epfd, evs, max, timeout);
-	pthread_cleanup_pop(0);
-	return nk;
+	return mask ? REAL(epoll_pwait)(epfd, evs, max, timeout, mask) : REAL(epoll_wait)(epfd, evs, max, timeout);
 }
 
 /* The library's own entries (WAKE_MAGIC, DEV_MAGIC) taken out of n events: how many are left */
