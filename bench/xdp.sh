@@ -108,6 +108,8 @@ iperf3_vs() {
 	awk -v l="$label" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
 		'/receiver/ { r = $(NF - 2) " " $(NF - 1) } END { printf "%s: %s, machine CPU %.2f s\n", l, r ? r : "FAILED", t / hz }' "$out"
 }
+# busy_ticks: the machine's CPU time so far, every CPU, in clock ticks (/proc/stat's user, nice,
+# system, irq, softirq)
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 # an unmodified sender and receiver: iperf3 under `ustack run --xdp` (the preload library; its
 # select() runs to completion while waiting for room), the Linux iperf3 server the peer
@@ -135,10 +137,9 @@ connrate_vs() {
 	awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${r%% *}" \
 		'BEGIN { if (n > 0) printf "  machine: %.1f us CPU a connection (client, listener, softirqs)\n", t * 1e6 / hz / n }'
 }
-# busy_ticks: the machine's CPU time so far, every CPU, in clock ticks (/proc/stat's user, nice,
-# system, irq, softirq).  The listener's own CPU is not a like-for-like figure on its own:
-# Linux runs its listener's receive processing in the client's softirqs (veth's transmit hands
-# the segment over on the sender's CPU), where ustack's receive runs on ustack's threads.
+# The listener's own CPU is not a like-for-like figure on its own: Linux runs its listener's
+# receive processing in the client's softirqs (veth's transmit hands the segment over on the
+# sender's CPU), where ustack's receive runs on ustack's threads; hence the machine's.
 connrate_vs "ustack listener (AF_XDP, ustack run)" timeout 120 "$bin" run --xdp veth0 --addr 192.0.2.2/24 -- \
 	"$connrate" -l 7
 # the same veth, the kernel's now: no XDP program, veth0 addressed, default offloads

@@ -238,7 +238,7 @@ static __thread bool dev_asleep;
 
 /* A thread that ends asleep holding the device — cancelled in its wait (epoll_wait, poll and
  * select are cancellation points), or pthread_exit from a signal handler — must not hold it
- * for ever: a key's destructor, set with the first sleep, says it is awake.  Not a cleanup
+ * for ever: a key's destructor, armed as it falls asleep, says it is awake.  Not a cleanup
  * handler around the wait: a siglongjmp out of the wait would leave the handler registered
  * on a dead stack frame, for the next cancellation to run. */
 static pthread_key_t dev_hold_key;
@@ -277,9 +277,9 @@ static int dev_poll(unsigned flags)
 }
 
 /* About to sleep where the device is not (poll or select for reading, a blocking call): this
- * thread's epoll_wait, poll or select would otherwise hold the device's frames from the run loop for the rest of a
- * millisecond — or, if it left its wait by a signal handler's siglongjmp, until the loop
- * found the frames stalled. */
+ * thread's epoll_wait, poll or select would otherwise hold the device's frames from the run
+ * loop for the rest of a millisecond — or, if it left its wait by a signal handler's
+ * siglongjmp, until the loop found the frames stalled. */
 static void dev_release(void)
 {
 	if (!us.busy && (dev_polled || dev_asleep))
