@@ -27,14 +27,16 @@
  * frame wakes the program's thread alone, as Linux's busy polling with IRQ suspension keeps
  * the interrupt off while the application keeps polling (not with USTACK_BUSY_POLL, whose
  * run loop takes every frame).  poll and select do the same while they wait for room to
- * write in a ustack socket; waiting to read there, and in blocking calls, a thread leaves the
- * frames to the run loop (and ends its hold before it sleeps).
+ * write in a ustack socket, and so do blocking calls (one thread at a time); waiting to read
+ * in poll or select, a thread leaves the frames to the run loop (and ends its hold before it
+ * sleeps).
  *
  * Blocking is the library's: ustack's side of every socket is non-blocking, the program's
  * O_NONBLOCK is kept here (per open file description, shared by dup), and a call that would
- * block waits in the kernel — a blocking read of the thread's waiter eventfd, which the stack's
- * hook writes — so a signal interrupts it as it would the kernel's own: EINTR without
- * SA_RESTART, restarted with it (a partial transfer returns its count).
+ * block waits in the kernel — in poll, with the thread's waiter eventfd, which the stack's
+ * hook writes, and the device — so that a signal interrupts it as it would the kernel's own:
+ * EINTR without SA_RESTART, restarted with it, a partial transfer returning its count
+ * (block_wait, which keeps the process's signal dispositions to tell the two apart).
  *
  * After fork() the child cannot use the parent's ustack sockets (it gets EBADF and a message
  * once; closing them is fine) nor open new ones (the parent holds the TAP device); vfork() is
@@ -125,6 +127,13 @@ static struct {
 	ssize_t (*sendfile)(int, int, off_t *, size_t);
 	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
 	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	sighandler_t (*signal)(int, sighandler_t);
+	sighandler_t (*bsd_signal)(int, sighandler_t);
+	sighandler_t (*sysv_signal)(int, sighandler_t);
+	sighandler_t (*__sysv_signal)(int, sighandler_t);
+	sighandler_t (*sigset)(int, sighandler_t);
+	int (*siginterrupt)(int, int);
 } real;
 
 static void resolve(void)
@@ -134,7 +143,8 @@ static void resolve(void)
 	R(epoll_pwait), R(fcntl), R(fcntl64), R(ioctl), R(dup), R(dup2), R(dup3), R(bind), R(listen), R(accept);
 	R(accept4), R(connect), R(shutdown), R(getsockopt), R(setsockopt), R(getsockname);
 	R(getpeername), R(readv), R(writev), R(send), R(recv), R(sendto), R(recvfrom), R(sendmsg);
-	R(recvmsg), R(sendfile), R(select), R(pselect);
+	R(recvmsg), R(sendfile), R(select), R(pselect), R(sigaction), R(signal), R(bsd_signal);
+	R(sysv_signal), R(__sysv_signal), R(sigset), R(siginterrupt);
 #undef R
 }
 
@@ -236,6 +246,30 @@ static void say(const char *fmt, ...)
  * (siglongjmp from a signal handler), and says it is awake then. */
 static __thread bool dev_asleep;
 
+/* One thread at a time sleeps holding the device in a blocking call: a program with a thread
+ * per connection, each blocked in recv(), would otherwise have every frame wake all of them.
+ * The one that holds takes the bursts and wakes the others through their eventfds, as the
+ * run loop would.  (A thread that leaves its wait by siglongjmp keeps the slot until its next
+ * blocking wait, or its exit: dev_hold_dtor.) */
+static atomic_int blk_holder;
+static __thread bool blk_holds;
+
+static bool blk_hold_take(void)
+{
+	int free_slot = 0;
+	if (!blk_holds && atomic_compare_exchange_strong(&blk_holder, &free_slot, 1))
+		blk_holds = true;
+	return blk_holds;
+}
+
+static void blk_hold_put(void)
+{
+	if (blk_holds) {
+		blk_holds = false;
+		atomic_store(&blk_holder, 0);
+	}
+}
+
 /* A thread that ends asleep holding the device — cancelled in its wait (epoll_wait, poll and
  * select are cancellation points), or pthread_exit from a signal handler — must not hold it
  * for ever: a key's destructor, armed as it falls asleep, says it is awake.  Not a cleanup
@@ -249,6 +283,7 @@ static void dev_hold_dtor(void *arg)
 	(void)arg;
 	if (dev_asleep)
 		dev_poll(USTACK_POLL_AWAKE | USTACK_POLL_RELEASE);
+	blk_hold_put();
 }
 static void dev_hold_init(void) { pthread_key_create(&dev_hold_key, dev_hold_dtor); }
 
@@ -815,50 +850,200 @@ static struct waiter *thread_waiter(void)
 }
 
 /*
+ * Whether a signal's handler restarts a blocking call, as the kernel would: a wait in poll
+ * cannot tell, since the kernel never restarts poll after a handler (signal(7)), so the
+ * library keeps the process's dispositions in two masks — the signals caught with SA_RESTART
+ * and those caught without — read from the kernel once, then again for each signal the
+ * program changes through the C library (sigaction, signal and the rest are interposed
+ * below).  While every caught signal has SA_RESTART (or none is caught), a poll interrupted by
+ * a handler is one the kernel would have restarted; while none has, one it would have ended
+ * with EINTR; with both kinds there is no knowing which ran, and a blocking call waits in a
+ * read of its eventfd, which the kernel restarts or not itself.  Dispositions changed behind
+ * the library's back (a raw rt_sigaction, SA_RESETHAND) are not seen; a handler reset to the
+ * default can only make the masks say "mixed" where one kind is left.  The C library's own
+ * signals (SIGCANCEL, SIGSETXID) are not the program's: glibc refuses to report them.
+ */
+enum { SIG_RESTARTS, SIG_INTERRUPTS, SIG_MIXED };
+static _Atomic uint64_t sig_restart, sig_norestart; /* bit sig - 1: caught, with/without SA_RESTART */
+
+/* The kernel's disposition of sig, into the masks.  Async-signal-safe: a handler may call
+ * sigaction. */
+static void sig_note(int sig)
+{
+	struct sigaction sa;
+	if (sig < 1 || sig > 64 || REAL(sigaction)(sig, NULL, &sa) < 0)
+		return;
+	uint64_t bit = 1ull << (sig - 1);
+	bool caught = sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
+	bool restart = caught && (sa.sa_flags & SA_RESTART);
+	if (restart)
+		atomic_fetch_or(&sig_restart, bit);
+	else
+		atomic_fetch_and(&sig_restart, ~bit);
+	if (caught && !restart)
+		atomic_fetch_or(&sig_norestart, bit);
+	else
+		atomic_fetch_and(&sig_norestart, ~bit);
+}
+
+static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
+static void sig_scan(void)
+{
+	for (int sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sig_note(sig);
+}
+
+static int sig_mode(void)
+{
+	pthread_once(&sig_once, sig_scan);
+	uint64_t r = atomic_load(&sig_restart), n = atomic_load(&sig_norestart);
+	return !n ? SIG_RESTARTS : !r ? SIG_INTERRUPTS : SIG_MIXED;
+}
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int rc = REAL(sigaction)(sig, act, old);
+	if (rc == 0 && act)
+		sig_note(sig);
+	return rc;
+}
+
+sighandler_t signal(int sig, sighandler_t h)
+{
+	sighandler_t rc = REAL(signal)(sig, h);
+	sig_note(sig);
+	return rc;
+}
+
+sighandler_t bsd_signal(int sig, sighandler_t h); /* not in <signal.h> for _GNU_SOURCE */
+sighandler_t bsd_signal(int sig, sighandler_t h)
+{
+	sighandler_t rc = REAL(bsd_signal)(sig, h);
+	sig_note(sig);
+	return rc;
+}
+
+sighandler_t sysv_signal(int sig, sighandler_t h)
+{
+	sighandler_t rc = REAL(sysv_signal)(sig, h);
+	sig_note(sig);
+	return rc;
+}
+
+/* signal() itself, for a program built to strict ISO C or POSIX (glibc's headers redirect it) */
+sighandler_t __sysv_signal(int sig, sighandler_t h); /* not in <signal.h> */
+sighandler_t __sysv_signal(int sig, sighandler_t h)
+{
+	sighandler_t rc = REAL(__sysv_signal)(sig, h);
+	sig_note(sig);
+	return rc;
+}
+
+sighandler_t sigset(int sig, sighandler_t h)
+{
+	sighandler_t rc = REAL(sigset)(sig, h);
+	sig_note(sig);
+	return rc;
+}
+
+int siginterrupt(int sig, int flag)
+{
+	int rc = REAL(siginterrupt)(sig, flag);
+	sig_note(sig);
+	return rc;
+}
+
+/*
  * A blocking call's wait for ustack socket ufd to be ready for events (or in error): 0 once it
- * is; -1 with EINTR when a signal without SA_RESTART came first, or EAGAIN at deadline_ns
- * (SO_RCVTIMEO/SO_SNDTIMEO; 0: none).  Without a deadline it sleeps in a blocking read of the
- * thread's eventfd, which the kernel restarts after a handler with SA_RESTART, as it restarts
- * its own blocking socket calls (sk_wait_event's -ERESTARTSYS); with one it sleeps in poll,
- * which a signal always interrupts — as Linux's sock_intr_errno gives EINTR, not a restart,
- * when the socket has a timeout.
+ * is; -1 with EINTR when a signal the kernel would not restart the call after came first, or
+ * EAGAIN at deadline_ns (SO_RCVTIMEO/SO_SNDTIMEO; 0: none).  progress: the call has moved
+ * data already, and returns its count if a handler runs, SA_RESTART or not, as Linux's
+ * tcp_sendmsg and tcp_recvmsg do (only a call that moved nothing is restarted).
+ *
+ * The thread sleeps in poll with its eventfd, which the stack's hook writes.  With a deadline
+ * a signal always ends the wait with EINTR, as Linux's sock_intr_errno does when the socket
+ * has a timeout; without one, a handler's EINTR from poll is a restart or not as the signal
+ * masks tell (sig_mode).  When they cannot tell, the thread sleeps in a blocking read of the
+ * eventfd instead, which the kernel itself restarts after a handler with SA_RESTART, as it
+ * restarts its own blocking socket calls (sk_wait_event's -ERESTARTSYS) — a partial transfer
+ * then goes on rather than returning its count.
+ *
+ * Run to completion, as in epoll_wait: each round starts with a burst of the device's frames
+ * taken by this thread, and the sleep has the device's descriptor in it, holding the frames
+ * from the run loop (USTACK_POLL_SLEEP), so that the frame a blocked thread waits for wakes
+ * it, not the run loop that would take it and then wake the thread (a blocking ping-pong over
+ * AF_XDP: half as many round trips again, README).  One thread at a time (blk_holder); not
+ * with USTACK_BUSY_POLL, nor when the masks cannot tell.
  */
 static int timeout_ms(long long sec, long long usec);
 static uint64_t now_ns(void);
 
-static int block_wait(int ufd, short events, uint64_t deadline_ns)
+static int block_wait(int ufd, short events, uint64_t deadline_ns, bool progress)
 {
 	struct waiter *w = thread_waiter();
 	if (!w) {
 		errno = ENOMEM;
 		return -1;
 	}
+	unsigned dflags = dev_asleep ? USTACK_POLL_AWAKE : 0; /* still asleep: left a wait by siglongjmp */
+	bool dev_ok = true;                                    /* the device not in error */
 	for (;;) {
+		/* whether a handler's EINTR from poll can be told restarted or not */
+		bool known = deadline_ns || sig_mode() != SIG_MIXED;
+		bool hold = known && dev_ok && !us.busy && blk_hold_take();
+		if (hold)
+			dev_poll(dflags); /* a burst: the frames that woke us, or that may make it ready */
+		else if (dflags)
+			dev_poll(USTACK_POLL_AWAKE | USTACK_POLL_RELEASE);
+		dflags = 0;
 		arm(w);
 		struct pollfd p = { .fd = ufd, .events = events };
 		if (ustack_poll(us.st, &p, 1, 0) != 0) {
 			disarm(w);
+			blk_hold_put();
 			return 0; /* ready, or an error the call itself will report */
 		}
-		dev_release();
-		uint64_t v;
+		int ms = -1;
 		if (deadline_ns) {
 			uint64_t now = now_ns();
-			int ms = now >= deadline_ns ? 0 : timeout_ms(0, (long long)((deadline_ns - now + 999) / 1000));
-			struct pollfd e = { .fd = w->efd, .events = POLLIN };
-			int r = ms ? REAL(poll)(&e, 1, ms) : 0;
-			if (r <= 0) {
-				if (r == 0)
-					errno = EAGAIN;
+			ms = now >= deadline_ns ? 0 : timeout_ms(0, (long long)((deadline_ns - now + 999) / 1000));
+			if (!ms) {
 				disarm(w);
+				blk_hold_put();
+				errno = EAGAIN;
 				return -1;
 			}
 		}
-		if (REAL(read)(w->efd, &v, sizeof(v)) < 0) {
-			disarm(w);
-			return -1; /* EINTR (errno kept by disarm) */
+		if (!hold)
+			dev_release();
+		if (!known) {
+			uint64_t v;
+			if (REAL(read)(w->efd, &v, sizeof(v)) < 0) {
+				disarm(w);
+				return -1; /* EINTR (errno kept by disarm) */
+			}
+			continue; /* the hook took the arming and wrote: look again */
 		}
-		/* the hook took the arming and wrote: look again */
+		struct pollfd e[2] = { { .fd = w->efd, .events = POLLIN },
+				       { .fd = us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap), .events = POLLIN } };
+		if (hold)
+			dev_poll(USTACK_POLL_SLEEP);
+		int r = REAL(poll)(e, hold ? 2 : 1, ms);
+		if (hold) {
+			dflags = USTACK_POLL_AWAKE;
+			blk_hold_put();
+		}
+		disarm(w); /* the hook's write, if it came, consumed (errno kept) */
+		if (r > 0 && hold && e[1].revents & (POLLERR | POLLHUP | POLLNVAL))
+			dev_ok = false;
+		if (r > 0 || (r < 0 && errno == EINTR && !deadline_ns && !progress && sig_mode() == SIG_RESTARTS))
+			continue; /* woken, or a handler the kernel would have restarted the call after */
+		if (r == 0)
+			errno = EAGAIN;
+		if (dflags)
+			dev_poll(dflags); /* no longer asleep (errno kept) */
+		return -1;
 	}
 }
 
@@ -971,7 +1156,7 @@ static int accept_ours(struct ufile *uf, struct sockaddr *a, socklen_t *l, int f
 		int ufd = ustack_accept4(us.st, uf->ufd, a, l, SOCK_NONBLOCK);
 		if (ufd >= 0)
 			return stand_in(ufd, flags & SOCK_NONBLOCK);
-		if (errno != EAGAIN || atomic_load(&uf->nonblock) || !timeo || block_wait(uf->ufd, POLLIN, deadline) < 0)
+		if (errno != EAGAIN || atomic_load(&uf->nonblock) || !timeo || block_wait(uf->ufd, POLLIN, deadline, false) < 0)
 			return -1;
 	}
 }
@@ -998,7 +1183,7 @@ int connect(int fd, const struct sockaddr *a, socklen_t l)
 	unsigned timeo = atomic_load(&uf->sndtimeo);
 	if (errno != EINPROGRESS || atomic_load(&uf->nonblock) || !timeo)
 		return -1;
-	if (block_wait(uf->ufd, POLLOUT, deadline_of(timeo)) < 0) {
+	if (block_wait(uf->ufd, POLLOUT, deadline_of(timeo), false) < 0) {
 		if (errno == EAGAIN) /* SO_SNDTIMEO ran out: the handshake goes on */
 			errno = EINPROGRESS;
 		return -1;
@@ -1081,7 +1266,7 @@ static ssize_t recv_ours(struct ufile *uf, void *b, size_t n, int flags)
 		}
 		if (r == 0 || (errno != EAGAIN || !block))
 			return got ? (ssize_t)got : r;
-		if (block_wait(uf->ufd, POLLIN, deadline) < 0)
+		if (block_wait(uf->ufd, POLLIN, deadline, got > 0) < 0)
 			return got ? (ssize_t)got : -1;
 	}
 }
@@ -1113,7 +1298,7 @@ static ssize_t send_ours(struct ufile *uf, const void *b, size_t n, int flags, c
 		}
 		if (errno != EAGAIN || !block)
 			return sent ? (ssize_t)sent : pipe_signal(-1, flags);
-		if (block_wait(uf->ufd, POLLOUT, deadline) < 0)
+		if (block_wait(uf->ufd, POLLOUT, deadline, sent > 0) < 0)
 			return sent ? (ssize_t)sent : -1;
 	}
 }
@@ -1130,7 +1315,7 @@ static ssize_t recvmsg_ours(struct ufile *uf, struct msghdr *m, int flags)
 		ssize_t r = ustack_recvmsg(us.st, uf->ufd, m, flags | MSG_DONTWAIT);
 		if (r >= 0 || errno != EAGAIN || !blocking(uf, flags, timeo))
 			return r;
-		if (block_wait(uf->ufd, POLLIN, deadline) < 0)
+		if (block_wait(uf->ufd, POLLIN, deadline, false) < 0)
 			return -1;
 	}
 }
@@ -1173,7 +1358,7 @@ static ssize_t sendmsg_ours(struct ufile *uf, const struct msghdr *m, int flags)
 		}
 		if (errno != EAGAIN || !block)
 			return sent ? (ssize_t)sent : pipe_signal(-1, flags);
-		if (block_wait(uf->ufd, POLLOUT, deadline) < 0)
+		if (block_wait(uf->ufd, POLLOUT, deadline, sent > 0) < 0)
 			return sent ? (ssize_t)sent : -1;
 	}
 }

@@ -223,8 +223,10 @@ grep -q 'a forked child cannot use it (EBADF)' "$TMP/fork.err" || { cat "$TMP/fo
 echo "ok 7a: after fork the child gets EBADF for the parent's ustack socket; the parent's data arrives alone"
 
 # 7b. signals and timeouts: a blocking recv or accept over ustack is interrupted as the kernel's
-#     would be — EINTR without SA_RESTART, restarted with it, EINTR anyway under SO_RCVTIMEO,
-#     which also ends a recv with EAGAIN; and sendmmsg (preload_eintr, a plain C program).  The
+#     would be — EINTR without SA_RESTART, restarted with it (set by sigaction or by signal(),
+#     and beside another handler of the other kind), EINTR anyway under SO_RCVTIMEO, which
+#     also ends a recv with EAGAIN; a blocking send that has sent part returns its count when
+#     a handler runs, even with SA_RESTART; and sendmmsg (preload_eintr, a plain C program).  The
 #     same program runs on the kernel's own sockets first: what it checks is Linux's behaviour.
 # eintr_run PORT LISTEN-PORT [ustack run's arguments...]: the peer, then the program
 eintr_run() {
@@ -235,17 +237,26 @@ import socket, sys
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("192.0.2.1", int(sys.argv[1]))); l.listen(1)
 c, _ = l.accept()
-buf = b""
-while b"go" not in buf:
-    d = c.recv(16)
-    if not d:
-        raise SystemExit("no go")
+buf = rest = b""
+gos, held = 0, None
+while d := c.recv(1 << 16):  # each "go" answered with an "x"; the rest kept until "hold"
+    if held is not None:
+        held += len(d)
+        continue
     buf += d
-c.sendall(b"x")
-rest = b""
-while d := c.recv(16):
-    rest += d
-print("after go:", rest.decode())
+    while (i := buf.find(b"go")) >= 0:
+        rest += buf[:i]
+        buf = buf[i + 2:]
+        c.sendall(b"x")
+        gos += 1
+    if (i := buf.find(b"hold")) >= 0:  # read nothing more until a second connection comes
+        rest += buf[:i]
+        held, buf = len(buf) - i - 4, b""
+        l.accept()[0].close()
+if not gos:
+    raise SystemExit("no go")
+print("after go:", (rest + buf).decode())
+print("after hold:", held)
 PY
 	local peer=$!
 	wait_for_listener "$NS" "$port" 10 "$peer"
@@ -253,6 +264,10 @@ PY
 	wait "$peer" || { cat "$TMP/eintr_peer.log"; fail "the peer of preload_eintr"; }
 	cat "$TMP/eintr.out"
 	grep -qx 'after go: abcd' "$TMP/eintr_peer.log" || { cat "$TMP/eintr_peer.log"; fail "sendmmsg's messages"; }
+	local sent
+	sent=$(sed -n 's/^ok send: \([0-9]*\) of .*/\1/p' "$TMP/eintr.out")
+	grep -qx "after hold: $sent" "$TMP/eintr_peer.log" ||
+		{ cat "$TMP/eintr_peer.log"; fail "the partial send: the peer got other than the $sent bytes said"; }
 }
 if [ -n "$eintr" ]; then
 	eintr_run 9102 9103 nsx timeout 60 # the kernel's sockets (the namespace's own 192.0.2.1)

@@ -2,7 +2,10 @@
  * Run under `ustack run` by preload.sh: a blocking call on a ustack socket and a signal, as
  * with the kernel's sockets.  A handler without SA_RESTART makes recv() and accept() fail with
  * EINTR; with SA_RESTART the recv() goes on after the handler and returns the data that comes
- * later (sent by the peer only once the handler has run, so nothing depends on timing).  And
+ * later (sent by the peer only once the handler has run, so nothing depends on timing) — the
+ * handler set by sigaction or by signal() (glibc's has SA_RESTART), and beside a handler of
+ * the other kind on another signal (the library cannot tell which one ran there).  A blocking
+ * send that has sent part returns its count when a handler runs, even with SA_RESTART.  And
  * sendmmsg's messages reach the peer; SO_RCVTIMEO ends a recv with EAGAIN, and makes a signal
  * interrupt it even under SA_RESTART, as Linux's sock_intr_errno does.  A vfork() child that
  * closes the connection before it exits closes its own descriptor only (the child has a copy
@@ -62,6 +65,34 @@ static void *go_after_signal(void *arg)
 	return NULL;
 }
 
+/* A recv that a SIGALRM interrupts, its handler set by sigaction with flags (or by signal()
+ * when flags is -1), and a SIGUSR1 handler beside it with usr1_flags (none when -1), then the
+ * byte the peer sends once the handler has run: 0 if the recv was restarted and got it. */
+static int restarted(int flags, int usr1_flags)
+{
+	if (usr1_flags >= 0) {
+		struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = usr1_flags };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR1, &sa, NULL);
+	}
+	fired = 0;
+	pthread_t th;
+	pthread_create(&th, NULL, go_after_signal, NULL);
+	if (flags >= 0) {
+		handle(flags);
+	} else {
+		signal(SIGALRM, on_alarm);
+		struct itimerval it = { .it_value = { 0, 100000 } };
+		setitimer(ITIMER_REAL, &it, NULL);
+	}
+	char c = 0;
+	ssize_t n = recv(conn, &c, 1, 0);
+	pthread_join(th, NULL);
+	if (usr1_flags >= 0)
+		signal(SIGUSR1, SIG_DFL);
+	return n == 1 && c == 'x' && fired == 1 ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
@@ -81,15 +112,30 @@ int main(int argc, char **argv)
 		return fail("recv interrupted without SA_RESTART: want -1 EINTR");
 	printf("ok recv: EINTR from a handler without SA_RESTART\n");
 
-	fired = 0;
-	pthread_t th;
-	pthread_create(&th, NULL, go_after_signal, NULL);
-	handle(SA_RESTART);
-	ssize_t n = recv(conn, &c, 1, 0);
-	pthread_join(th, NULL);
-	if (n != 1 || c != 'x' || fired != 1)
+	if (restarted(SA_RESTART, -1) < 0)
 		return fail("recv with SA_RESTART: want the byte sent after the handler ran");
 	printf("ok recv: restarted after a handler with SA_RESTART, then the data\n");
+
+	/* signal() is BSD's in glibc: SA_RESTART (the library must see a handler set this way) */
+	handle(0);
+	if (restarted(-1, -1) < 0)
+		return fail("recv with signal()'s handler: want the byte sent after the handler ran");
+	printf("ok recv: restarted after a handler set by signal()\n");
+
+	/* beside a handler of the other kind on another signal, each kind as it is */
+	if (restarted(SA_RESTART, 0) < 0)
+		return fail("recv with SA_RESTART beside a SIGUSR1 handler without: want the byte");
+	printf("ok recv: restarted with SA_RESTART, another signal's handler without it\n");
+	struct sigaction usr1 = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+	sigemptyset(&usr1.sa_mask);
+	sigaction(SIGUSR1, &usr1, NULL);
+	fired = 0;
+	handle(0);
+	errno = 0;
+	if (recv(conn, &c, 1, 0) != -1 || errno != EINTR || fired != 1)
+		return fail("recv without SA_RESTART beside a SIGUSR1 handler with it: want -1 EINTR");
+	printf("ok recv: EINTR without SA_RESTART, another signal's handler with it\n");
+	signal(SIGUSR1, SIG_DFL);
 
 	/* vfork: the child's close is its own, as posix_spawn's file actions and shells' are */
 	pid_t pid = vfork();
@@ -147,6 +193,28 @@ int main(int argc, char **argv)
 		return fail("accept interrupted: want -1 EINTR");
 	printf("ok accept: EINTR from a handler without SA_RESTART\n");
 	close(l);
+
+	/* A blocking send that has filled the buffers (the peer reads nothing after "hold") returns
+	 * what went when a handler runs, even with SA_RESTART: Linux's tcp_sendmsg returns its
+	 * count, and only a call that moved nothing is restarted.  A second connection tells the
+	 * peer to read again; it says how many bytes came after "hold". */
+	if (send(conn, "hold", 4, 0) != 4)
+		return fail("send hold");
+	size_t big = 64u << 20;
+	char *buf = calloc(1, big);
+	if (!buf)
+		return fail("calloc");
+	fired = 0;
+	handle(SA_RESTART);
+	ssize_t sent = send(conn, buf, big, 0);
+	free(buf);
+	if (sent <= 0 || (size_t)sent >= big || fired != 1)
+		return fail("send filling the buffers, a handler with SA_RESTART: want a partial count");
+	printf("ok send: %zd of %zu bytes, a handler with SA_RESTART having run\n", sent, big);
+	int again = socket(AF_INET, SOCK_STREAM, 0);
+	if (again < 0 || connect(again, (struct sockaddr *)&peer, sizeof(peer)) < 0)
+		return fail("connect again");
+	close(again);
 	close(conn);
 	return 0;
 }
