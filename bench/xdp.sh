@@ -4,6 +4,8 @@
 #         then Linux → Linux with veth0 given to the kernel (its default offloads: GSO/GRO);
 #   iperf3, each way: under `ustack run --xdp` against Linux's iperf3 server, then the same
 #         two with both ends the kernel's (skipped without iperf3);
+#   ping-pong: a blocking python3 client (64 bytes, recv() until they are back) under
+#         `ustack run --xdp` against a Linux echo server, then the same client on the kernel;
 #   connections per second: bench_connrate's client in the peer namespace against its own
 #         echo listener run under `ustack run --xdp` (the preload library), then run by Linux.
 # Needs root; makes its own namespaces (documentation addresses only), removes them.
@@ -118,6 +120,46 @@ iperf3_vs "iperf3, ustack → Linux (AF_XDP, ustack run, MTU $MTU)" "$NS" "" \
 iperf3_vs "iperf3, Linux → ustack (AF_XDP, ustack run, MTU $MTU)" "$NS" -R \
 	"$bin" run --xdp veth0 --addr 192.0.2.2/24 --
 
+# pingpong_vs LABEL CLIENT-NS CLIENT-PREFIX...: a blocking request-response loop, as simple
+# clients are written: python3 in CLIENT-NS sends 64 bytes and waits in recv() for them to come
+# back from an echo server in NS2, for SECS seconds; round trips a second and the whole
+# machine's CPU a round trip
+pingpong_vs() {
+	local label=$1 ns=$2 t0 t1 r
+	shift 2
+	ip netns exec "$NS2" timeout $((SECS + 30)) python3 -c '
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("192.0.2.1", 5205)); l.listen(1); print("ready", flush=True)
+c, _ = l.accept(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+while d := c.recv(64):
+    c.sendall(d)' >"$out" 2>&1 &
+	local srv=$!
+	wait_line "$out" "ready"
+	t0=$(busy_ticks)
+	r=$(ip netns exec "$ns" timeout $((SECS + 30)) "$@" python3 -c '
+import socket, sys, time
+s = socket.create_connection(("192.0.2.1", 5205)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+m, n, t = b"x" * 64, 0, time.monotonic()
+while time.monotonic() - t < float(sys.argv[1]):
+    s.sendall(m); k = 0
+    while k < 64:
+        k += len(s.recv(64 - k))
+    n += 1
+print(n, f"{time.monotonic() - t:.3f}")' "$SECS" 2>&1) || true
+	t1=$(busy_ticks)
+	wait $srv || true
+	awk -v l="$label" -v r="$r" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+		split(r, f, " ")
+		if (f[1] > 0 && f[2] > 0)
+			printf "%s: %d round trips/s, machine %.1f us CPU a round trip\n", l, f[1] / f[2], t * 1e6 / hz / f[1]
+		else
+			printf "%s: FAILED (%s)\n", l, r }'
+}
+# blocking calls under `ustack run` hold the device as epoll_wait does (run to completion)
+pingpong_vs "ping-pong, ustack client (AF_XDP, ustack run, blocking recv)" "$NS" \
+	"$bin" run --xdp veth0 --addr 192.0.2.2/24 --
+
 # connrate_vs LABEL SERVER-COMMAND...: the load generator against the echo listener that
 # SERVER-COMMAND starts in NS
 connrate_vs() {
@@ -166,4 +208,5 @@ ip netns exec "$NS2" ethtool -K veth1 tx on >/dev/null
 linux_sink 5004 "default offloads"
 iperf3_vs "iperf3, Linux → Linux (veth, MTU $MTU, default offloads)" "$NS" ""
 iperf3_vs "iperf3, Linux → Linux reversed (-R)" "$NS" -R
+pingpong_vs "ping-pong, Linux client (veth, blocking recv)" "$NS"
 rm -f "$out"
