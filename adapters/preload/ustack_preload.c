@@ -246,11 +246,12 @@ static void say(const char *fmt, ...)
  * (siglongjmp from a signal handler), and says it is awake then. */
 static __thread bool dev_asleep;
 
-/* One thread at a time sleeps holding the device in a blocking call: a program with a thread
- * per connection, each blocked in recv(), would otherwise have every frame wake all of them.
- * The one that holds takes the bursts and wakes the others through their eventfds, as the
- * run loop would.  (A thread that leaves its wait by siglongjmp keeps the slot until its next
- * blocking wait, or its exit: dev_hold_dtor.) */
+/* One thread at a time sleeps holding the device in a blocking call or in poll/select: a
+ * program with a thread per connection, each blocked in recv(), would otherwise have every
+ * frame wake all of them (epoll instances have the device with EPOLLEXCLUSIVE instead).  The
+ * one that holds takes the bursts and wakes the others through their eventfds, as the run
+ * loop would.  (A thread that leaves its wait by siglongjmp keeps the slot until its next
+ * such wait, or its exit: dev_hold_dtor.) */
 static atomic_int blk_holder;
 static __thread bool blk_holds;
 
@@ -1701,8 +1702,8 @@ int dup3(int oldfd, int newfd, int flags)
  * every burst of ACKs wake the run loop, which woke the program, the two trading the stack's
  * lock.  A reader's frames are left to the run loop: its copying of each segment into the
  * socket runs beside the program's reads (bulk receiving lost a fifth to a third when this
- * thread took them).  Unlike epoll's (EPOLLEXCLUSIVE), the device wakes every thread asleep
- * with it here; those that find another taking the burst look again until it is done.  A
+ * thread took them).  One thread at a time holds, here and in blocking calls (blk_holder):
+ * poll has no EPOLLEXCLUSIVE, and the device would wake every thread asleep with it.  A
  * device in error (POLLERR: a TAP whose interface went) ends the hold for the call, which
  * would otherwise wake at once, round after round.
  */
@@ -1755,7 +1756,7 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		arm(w);
 		int ru = ustack_poll(us.st, ufds, nu, 0);
 		int left = ru > 0 ? 0 : ms_left(timeout, start);
-		bool hold = left && room && dev_ok && !us.busy;
+		bool hold = left && room && dev_ok && !us.busy && blk_hold_take(); /* one thread at a time */
 		if (left && nu && !hold)
 			dev_release();
 		struct timespec ts = { left / 1000, (long)(left % 1000) * 1000000L };
@@ -1764,6 +1765,8 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 			dev_poll(USTACK_POLL_SLEEP);
 		int rk = mask ? REAL(ppoll)(kf, nkf, left < 0 ? NULL : &ts, mask) : REAL(poll)(kf, nkf, left);
 		dflags = hold ? USTACK_POLL_AWAKE : 0;
+		if (hold)
+			blk_hold_put();
 		disarm(w);
 		if (rk < 0) { /* EINTR, as the kernel's */
 			if (dflags)
