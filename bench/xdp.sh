@@ -125,8 +125,9 @@ iperf3_vs "iperf3, Linux → ustack (AF_XDP, ustack run, MTU $MTU)" "$NS" -R \
 # back from an echo server in NS2, for SECS seconds; round trips a second and the whole
 # machine's CPU a round trip
 pingpong_vs() {
-	local label=$1 ns=$2 t0 t1 r
+	local label=$1 ns=$2 r
 	shift 2
+	: >"$out"
 	ip netns exec "$NS2" timeout $((SECS + 30)) python3 -c '
 import socket
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -136,23 +137,29 @@ while d := c.recv(64):
     c.sendall(d)' >"$out" 2>&1 &
 	local srv=$!
 	wait_line "$out" "ready"
-	t0=$(busy_ticks)
+	# the machine's CPU (/proc/stat, as busy_ticks) for the loop alone, not the start and end
 	r=$(ip netns exec "$ns" timeout $((SECS + 30)) "$@" python3 -c '
 import socket, sys, time
+def busy():
+    with open("/proc/stat") as f:
+        v = f.readline().split()
+    return int(v[1]) + int(v[2]) + int(v[3]) + int(v[6]) + int(v[7])
 s = socket.create_connection(("192.0.2.1", 5205)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-m, n, t = b"x" * 64, 0, time.monotonic()
+m, n, b0, t = b"x" * 64, 0, busy(), time.monotonic()
 while time.monotonic() - t < float(sys.argv[1]):
     s.sendall(m); k = 0
     while k < 64:
-        k += len(s.recv(64 - k))
+        d = s.recv(64 - k)
+        if not d:
+            sys.exit("the echo server closed")
+        k += len(d)
     n += 1
-print(n, f"{time.monotonic() - t:.3f}")' "$SECS" 2>&1) || true
-	t1=$(busy_ticks)
+print(n, f"{time.monotonic() - t:.3f}", busy() - b0)' "$SECS" 2>&1) || true
 	wait $srv || true
-	awk -v l="$label" -v r="$r" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+	awk -v l="$label" -v r="$r" -v hz="$(getconf CLK_TCK)" 'BEGIN {
 		split(r, f, " ")
 		if (f[1] > 0 && f[2] > 0)
-			printf "%s: %d round trips/s, machine %.1f us CPU a round trip\n", l, f[1] / f[2], t * 1e6 / hz / f[1]
+			printf "%s: %d round trips/s, machine %.1f us CPU a round trip\n", l, f[1] / f[2], f[3] * 1e6 / hz / f[1]
 		else
 			printf "%s: FAILED (%s)\n", l, r }'
 }

@@ -132,6 +132,7 @@ static struct {
 	sighandler_t (*bsd_signal)(int, sighandler_t);
 	sighandler_t (*sysv_signal)(int, sighandler_t);
 	sighandler_t (*__sysv_signal)(int, sighandler_t);
+	sighandler_t (*ssignal)(int, sighandler_t);
 	sighandler_t (*sigset)(int, sighandler_t);
 	int (*siginterrupt)(int, int);
 } real;
@@ -144,7 +145,7 @@ static void resolve(void)
 	R(accept4), R(connect), R(shutdown), R(getsockopt), R(setsockopt), R(getsockname);
 	R(getpeername), R(readv), R(writev), R(send), R(recv), R(sendto), R(recvfrom), R(sendmsg);
 	R(recvmsg), R(sendfile), R(select), R(pselect), R(sigaction), R(signal), R(bsd_signal);
-	R(sysv_signal), R(__sysv_signal), R(sigset), R(siginterrupt);
+	R(sysv_signal), R(__sysv_signal), R(ssignal), R(sigset), R(siginterrupt);
 #undef R
 }
 
@@ -201,10 +202,13 @@ static pid_t my_pid(void)
 	return atomic_load_explicit(&self_pid, memory_order_relaxed);
 }
 
+static void sig_scan(void);
+
 __attribute__((constructor)) static void preload_init(void)
 {
 	atomic_store(&self_pid, getpid());
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	sig_scan();
 }
 
 static pid_t fork_for_vfork(void)
@@ -836,6 +840,24 @@ static void disarm(struct waiter *w)
 	errno = err;
 }
 
+/* disarm after a poll that had the thread's own eventfd in it: readable, the eventfd is
+ * drained whether or not the arming is still ours — a write left over from an arming the
+ * hook took while the thread was elsewhere (a siglongjmp out of an earlier wait) would
+ * otherwise end every later poll at once, nothing ever reading it. */
+static void disarm_polled(struct waiter *w, bool readable)
+{
+	if (!readable || w->shared) {
+		disarm(w);
+		return;
+	}
+	int err = errno;
+	unarm(w);
+	uint64_t v;
+	ssize_t r = REAL(read)(w->efd, &v, sizeof(v)); /* readable, and no other thread reads it */
+	(void)r;
+	errno = err;
+}
+
 static pthread_key_t thread_waiter_key;
 static pthread_once_t thread_waiter_once = PTHREAD_ONCE_INIT;
 static void thread_waiter_dtor(void *w) { waiter_free(w); }
@@ -854,40 +876,60 @@ static struct waiter *thread_waiter(void)
  * Whether a signal's handler restarts a blocking call, as the kernel would: a wait in poll
  * cannot tell, since the kernel never restarts poll after a handler (signal(7)), so the
  * library keeps the process's dispositions in two masks — the signals caught with SA_RESTART
- * and those caught without — read from the kernel once, then again for each signal the
- * program changes through the C library (sigaction, signal and the rest are interposed
- * below).  While every caught signal has SA_RESTART (or none is caught), a poll interrupted by
- * a handler is one the kernel would have restarted; while none has, one it would have ended
- * with EINTR; with both kinds there is no knowing which ran, and a blocking call waits in a
- * read of its eventfd, which the kernel restarts or not itself.  Dispositions changed behind
- * the library's back (a raw rt_sigaction, SA_RESETHAND) are not seen; a handler reset to the
- * default can only make the masks say "mixed" where one kind is left.  The C library's own
- * signals (SIGCANCEL, SIGSETXID) are not the program's: glibc refuses to report them.
+ * and those caught without — read from the kernel as the library loads, then again for each
+ * signal the program changes through the C library (sigaction, signal and the rest are
+ * interposed below).  While every caught signal has SA_RESTART (or none is caught), a poll
+ * interrupted by a handler is one the kernel would have restarted; while none has, one it
+ * would have ended with EINTR; with both kinds there is no knowing which ran, and a blocking
+ * call waits in a read of its eventfd, which the kernel restarts or not itself.  Dispositions
+ * changed behind the library's back (a raw rt_sigaction, glibc's own calls inside system())
+ * are not seen; a handler reset by SA_RESETHAND leaves its bit, which can only make the masks
+ * say "mixed" where one kind is left.  The C library's own signals (SIGCANCEL, SIGSETXID) are
+ * not in the masks (glibc refuses to report them), and SIGSETXID, which glibc sends every
+ * thread when one calls setuid(), interrupts a poll too: while the program's handlers all
+ * lack SA_RESTART, a blocking call then returns EINTR where the kernel would have restarted
+ * it (python, whose handlers lack it, retries the call itself).
  */
 enum { SIG_RESTARTS, SIG_INTERRUPTS, SIG_MIXED };
 static _Atomic uint64_t sig_restart, sig_norestart; /* bit sig - 1: caught, with/without SA_RESTART */
 
 /* The kernel's disposition of sig, into the masks.  Async-signal-safe: a handler may call
  * sigaction. */
-static void sig_note(int sig)
+static int sig_kind(int sig) /* 0: not caught, 1: caught with SA_RESTART, 2: without; -1 */
 {
 	struct sigaction sa;
-	if (sig < 1 || sig > 64 || REAL(sigaction)(sig, NULL, &sa) < 0)
-		return;
-	uint64_t bit = 1ull << (sig - 1);
-	bool caught = sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
-	bool restart = caught && (sa.sa_flags & SA_RESTART);
-	if (restart)
-		atomic_fetch_or(&sig_restart, bit);
-	else
-		atomic_fetch_and(&sig_restart, ~bit);
-	if (caught && !restart)
-		atomic_fetch_or(&sig_norestart, bit);
-	else
-		atomic_fetch_and(&sig_norestart, ~bit);
+	if (REAL(sigaction)(sig, NULL, &sa) < 0)
+		return -1;
+	if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
+		return 0;
+	return sa.sa_flags & SA_RESTART ? 1 : 2;
 }
 
-static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
+static void sig_note(int sig)
+{
+	if (sig < 1 || sig > 64)
+		return;
+	uint64_t bit = 1ull << (sig - 1);
+	/* the new kind's bit set before the old one's cleared, so that a caught signal is never in
+	 * neither mask; and again if another thread changed it meanwhile (bounded) */
+	int k = sig_kind(sig);
+	for (int tries = 0; k >= 0 && tries < 8; tries++) {
+		if (k == 1)
+			atomic_fetch_or(&sig_restart, bit);
+		if (k == 2)
+			atomic_fetch_or(&sig_norestart, bit);
+		if (k != 1)
+			atomic_fetch_and(&sig_restart, ~bit);
+		if (k != 2)
+			atomic_fetch_and(&sig_norestart, ~bit);
+		int again = sig_kind(sig);
+		if (again == k)
+			break;
+		k = again;
+	}
+}
+
+/* At load (preload_init), before the program has threads or a system() of its own under way */
 static void sig_scan(void)
 {
 	for (int sig = 1; sig <= 64; sig++)
@@ -897,7 +939,6 @@ static void sig_scan(void)
 
 static int sig_mode(void)
 {
-	pthread_once(&sig_once, sig_scan);
 	uint64_t r = atomic_load(&sig_restart), n = atomic_load(&sig_norestart);
 	return !n ? SIG_RESTARTS : !r ? SIG_INTERRUPTS : SIG_MIXED;
 }
@@ -937,6 +978,14 @@ sighandler_t __sysv_signal(int sig, sighandler_t h); /* not in <signal.h> */
 sighandler_t __sysv_signal(int sig, sighandler_t h)
 {
 	sighandler_t rc = REAL(__sysv_signal)(sig, h);
+	sig_note(sig);
+	return rc;
+}
+
+/* SVID's, glibc's signal() under another name */
+sighandler_t ssignal(int sig, sighandler_t h)
+{
+	sighandler_t rc = REAL(ssignal)(sig, h);
 	sig_note(sig);
 	return rc;
 }
@@ -997,6 +1046,8 @@ static int block_wait(int ufd, short events, uint64_t deadline_ns, bool progress
 			dev_poll(dflags); /* a burst: the frames that woke us, or that may make it ready */
 		else if (dflags)
 			dev_poll(USTACK_POLL_AWAKE | USTACK_POLL_RELEASE);
+		if (!hold)
+			blk_hold_put(); /* kept since a siglongjmp out of a wait: let another hold */
 		dflags = 0;
 		arm(w);
 		struct pollfd p = { .fd = ufd, .events = events };
@@ -1035,7 +1086,7 @@ static int block_wait(int ufd, short events, uint64_t deadline_ns, bool progress
 			dflags = USTACK_POLL_AWAKE;
 			blk_hold_put();
 		}
-		disarm(w); /* the hook's write, if it came, consumed (errno kept) */
+		disarm_polled(w, r > 0 && e[0].revents); /* the hook's write, if it came, consumed */
 		if (r > 0 && hold && e[1].revents & (POLLERR | POLLHUP | POLLNVAL))
 			dev_ok = false;
 		if (r > 0 || (r < 0 && errno == EINTR && !deadline_ns && !progress && sig_mode() == SIG_RESTARTS))
@@ -1767,7 +1818,7 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		dflags = hold ? USTACK_POLL_AWAKE : 0;
 		if (hold)
 			blk_hold_put();
-		disarm(w);
+		disarm_polled(w, rk > 0 && kf[nk].revents);
 		if (rk < 0) { /* EINTR, as the kernel's */
 			if (dflags)
 				dev_poll(dflags);

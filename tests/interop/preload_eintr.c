@@ -37,13 +37,23 @@ static void on_alarm(int sig)
 	fired++;
 }
 
-static void handle(int flags)
+static void install(int sig, int flags)
 {
 	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = flags };
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
+	sigaction(sig, &sa, NULL);
+}
+
+static void alarm_soon(void)
+{
 	struct itimerval it = { .it_value = { 0, 100000 } }; /* in 100 ms, once */
 	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void handle(int flags)
+{
+	install(SIGALRM, flags);
+	alarm_soon();
 }
 
 static int fail(const char *what)
@@ -70,21 +80,16 @@ static void *go_after_signal(void *arg)
  * byte the peer sends once the handler has run: 0 if the recv was restarted and got it. */
 static int restarted(int flags, int usr1_flags)
 {
-	if (usr1_flags >= 0) {
-		struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = usr1_flags };
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGUSR1, &sa, NULL);
-	}
+	if (usr1_flags >= 0)
+		install(SIGUSR1, usr1_flags);
 	fired = 0;
 	pthread_t th;
 	pthread_create(&th, NULL, go_after_signal, NULL);
-	if (flags >= 0) {
-		handle(flags);
-	} else {
+	if (flags >= 0)
+		install(SIGALRM, flags);
+	else
 		signal(SIGALRM, on_alarm);
-		struct itimerval it = { .it_value = { 0, 100000 } };
-		setitimer(ITIMER_REAL, &it, NULL);
-	}
+	alarm_soon();
 	char c = 0;
 	ssize_t n = recv(conn, &c, 1, 0);
 	pthread_join(th, NULL);
@@ -116,8 +121,9 @@ int main(int argc, char **argv)
 		return fail("recv with SA_RESTART: want the byte sent after the handler ran");
 	printf("ok recv: restarted after a handler with SA_RESTART, then the data\n");
 
-	/* signal() is BSD's in glibc: SA_RESTART (the library must see a handler set this way) */
-	handle(0);
+	/* signal() is BSD's in glibc: SA_RESTART (the library must see a handler set this way,
+	 * over one without) */
+	install(SIGALRM, 0);
 	if (restarted(-1, -1) < 0)
 		return fail("recv with signal()'s handler: want the byte sent after the handler ran");
 	printf("ok recv: restarted after a handler set by signal()\n");
@@ -126,9 +132,7 @@ int main(int argc, char **argv)
 	if (restarted(SA_RESTART, 0) < 0)
 		return fail("recv with SA_RESTART beside a SIGUSR1 handler without: want the byte");
 	printf("ok recv: restarted with SA_RESTART, another signal's handler without it\n");
-	struct sigaction usr1 = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
-	sigemptyset(&usr1.sa_mask);
-	sigaction(SIGUSR1, &usr1, NULL);
+	install(SIGUSR1, SA_RESTART);
 	fired = 0;
 	handle(0);
 	errno = 0;
