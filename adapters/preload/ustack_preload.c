@@ -843,7 +843,9 @@ static void disarm(struct waiter *w)
 /* disarm after a poll that had the thread's own eventfd in it: readable, the eventfd is
  * drained whether or not the arming is still ours — a write left over from an arming the
  * hook took while the thread was elsewhere (a siglongjmp out of an earlier wait) would
- * otherwise end every later poll at once, nothing ever reading it. */
+ * otherwise end every later poll at once, nothing ever reading it.  The read cannot block:
+ * only this thread reads its eventfd (a signal handler making a blocking ustack call between
+ * the poll and here would break that, as it would break the call it interrupted). */
 static void disarm_polled(struct waiter *w, bool readable)
 {
 	if (!readable || w->shared) {
@@ -892,6 +894,8 @@ static struct waiter *thread_waiter(void)
  */
 enum { SIG_RESTARTS, SIG_INTERRUPTS, SIG_MIXED };
 static _Atomic uint64_t sig_restart, sig_norestart; /* bit sig - 1: caught, with/without SA_RESTART */
+/* sig_note runs in signal handlers (a handler may call sigaction): no lock behind the atomics */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
 /* The kernel's disposition of sig, into the masks.  Async-signal-safe: a handler may call
  * sigaction. */
@@ -910,8 +914,9 @@ static void sig_note(int sig)
 	if (sig < 1 || sig > 64)
 		return;
 	uint64_t bit = 1ull << (sig - 1);
-	/* the new kind's bit set before the old one's cleared, so that a caught signal is never in
-	 * neither mask; and again if another thread changed it meanwhile (bounded) */
+	/* the new kind's bit set before the old one's cleared, so that a signal this thread notes
+	 * is never in neither mask (two threads noting the same signal at once may, for a moment);
+	 * and again if another thread changed it meanwhile (bounded) */
 	int k = sig_kind(sig);
 	for (int tries = 0; k >= 0 && tries < 8; tries++) {
 		if (k == 1)
@@ -1075,6 +1080,7 @@ static int block_wait(int ufd, short events, uint64_t deadline_ns, bool progress
 				disarm(w);
 				return -1; /* EINTR (errno kept by disarm) */
 			}
+			unarm(w); /* a stale count read (an arming left by a siglongjmp): still ours */
 			continue; /* the hook took the arming and wrote: look again */
 		}
 		struct pollfd e[2] = { { .fd = w->efd, .events = POLLIN },
@@ -1804,10 +1810,15 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 	for (;;) {
 		if (room)
 			dev_poll(dflags);
+		else if (dflags) /* asleep since a siglongjmp out of a wait, and not holding now */
+			dev_poll(USTACK_POLL_AWAKE | USTACK_POLL_RELEASE);
+		dflags = 0;
 		arm(w);
 		int ru = ustack_poll(us.st, ufds, nu, 0);
 		int left = ru > 0 ? 0 : ms_left(timeout, start);
 		bool hold = left && room && dev_ok && !us.busy && blk_hold_take(); /* one thread at a time */
+		if (!hold)
+			blk_hold_put(); /* kept since a siglongjmp out of a wait: let another hold */
 		if (left && nu && !hold)
 			dev_release();
 		struct timespec ts = { left / 1000, (long)(left % 1000) * 1000000L };
