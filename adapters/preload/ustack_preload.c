@@ -897,9 +897,8 @@ static _Atomic uint64_t sig_restart, sig_norestart; /* bit sig - 1: caught, with
 /* sig_note runs in signal handlers (a handler may call sigaction): no lock behind the atomics */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
-/* The kernel's disposition of sig, into the masks.  Async-signal-safe: a handler may call
- * sigaction. */
-static int sig_kind(int sig) /* 0: not caught, 1: caught with SA_RESTART, 2: without; -1 */
+/* The kernel's disposition of sig: 0 not caught, 1 caught with SA_RESTART, 2 without; -1 */
+static int sig_kind(int sig)
 {
 	struct sigaction sa;
 	if (REAL(sigaction)(sig, NULL, &sa) < 0)
@@ -909,6 +908,8 @@ static int sig_kind(int sig) /* 0: not caught, 1: caught with SA_RESTART, 2: wit
 	return sa.sa_flags & SA_RESTART ? 1 : 2;
 }
 
+/* The kernel's disposition of sig, into the masks.  Async-signal-safe: a handler may call
+ * sigaction. */
 static void sig_note(int sig)
 {
 	if (sig < 1 || sig > 64)
