@@ -957,51 +957,22 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	return rc;
 }
 
-sighandler_t signal(int sig, sighandler_t h)
-{
-	sighandler_t rc = REAL(signal)(sig, h);
-	sig_note(sig);
-	return rc;
-}
-
-sighandler_t bsd_signal(int sig, sighandler_t h); /* not in <signal.h> for _GNU_SOURCE */
-sighandler_t bsd_signal(int sig, sighandler_t h)
-{
-	sighandler_t rc = REAL(bsd_signal)(sig, h);
-	sig_note(sig);
-	return rc;
-}
-
-sighandler_t sysv_signal(int sig, sighandler_t h)
-{
-	sighandler_t rc = REAL(sysv_signal)(sig, h);
-	sig_note(sig);
-	return rc;
-}
-
-/* signal() itself, for a program built to strict ISO C or POSIX (glibc's headers redirect it) */
-sighandler_t __sysv_signal(int sig, sighandler_t h); /* not in <signal.h> */
-sighandler_t __sysv_signal(int sig, sighandler_t h)
-{
-	sighandler_t rc = REAL(__sysv_signal)(sig, h);
-	sig_note(sig);
-	return rc;
-}
-
-/* SVID's, glibc's signal() under another name */
-sighandler_t ssignal(int sig, sighandler_t h)
-{
-	sighandler_t rc = REAL(ssignal)(sig, h);
-	sig_note(sig);
-	return rc;
-}
-
-sighandler_t sigset(int sig, sighandler_t h)
-{
-	sighandler_t rc = REAL(sigset)(sig, h);
-	sig_note(sig);
-	return rc;
-}
+/* signal() and its other names: glibc's own, then the disposition it left noted */
+#define SIGNAL_WRAPPER(name)                                  \
+	sighandler_t name(int sig, sighandler_t h);           \
+	sighandler_t name(int sig, sighandler_t h)            \
+	{                                                     \
+		sighandler_t rc = REAL(name)(sig, h);         \
+		sig_note(sig);                                \
+		return rc;                                    \
+	}
+SIGNAL_WRAPPER(signal)
+SIGNAL_WRAPPER(bsd_signal)    /* BSD's, as glibc's signal() */
+SIGNAL_WRAPPER(sysv_signal)   /* System V's: SA_RESETHAND, no SA_RESTART */
+SIGNAL_WRAPPER(__sysv_signal) /* signal() itself for a program built to strict ISO C or POSIX */
+SIGNAL_WRAPPER(ssignal)       /* SVID's, glibc's signal() under another name */
+SIGNAL_WRAPPER(sigset)        /* System V's, with SIG_HOLD */
+#undef SIGNAL_WRAPPER
 
 int siginterrupt(int sig, int flag)
 {
