@@ -297,6 +297,12 @@ static void dev_hold_init(void) { pthread_key_create(&dev_hold_key, dev_hold_dto
 /* This thread has polled the device since it last let it go (dev_release) */
 static __thread bool dev_polled;
 
+/* The device's descriptor, for a thread's wait */
+static int dev_fd(void)
+{
+	return us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap);
+}
+
 static int dev_poll(unsigned flags)
 {
 	int err = errno; /* a wait's EINTR must reach the program */
@@ -1055,8 +1061,7 @@ static int block_wait(int ufd, short events, uint64_t deadline_ns, bool progress
 			unarm(w); /* a stale count read (an arming left by a siglongjmp): still ours */
 			continue; /* the hook took the arming and wrote: look again */
 		}
-		struct pollfd e[2] = { { .fd = w->efd, .events = POLLIN },
-				       { .fd = us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap), .events = POLLIN } };
+		struct pollfd e[2] = { { .fd = w->efd, .events = POLLIN }, { .fd = dev_fd(), .events = POLLIN } };
 		if (hold)
 			dev_poll(USTACK_POLL_SLEEP);
 		int r = REAL(poll)(e, hold ? 2 : 1, ms);
@@ -1774,8 +1779,7 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		}
 	}
 	kf[nk] = (struct pollfd){ .fd = w->efd, .events = POLLIN };
-	kf[nk + 1] = (struct pollfd){ .fd = us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap),
-				      .events = POLLIN };
+	kf[nk + 1] = (struct pollfd){ .fd = dev_fd(), .events = POLLIN };
 	uint64_t start = now_ns();
 	unsigned dflags = dev_asleep ? USTACK_POLL_AWAKE : 0;
 	int rc;
@@ -1997,7 +2001,7 @@ static struct uepoll *epoll_of(int epfd, bool create)
 		 * an instance that has it already); not with busy polling, whose run loop takes
 		 * every frame */
 		struct epoll_event dv = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = DEV_MAGIC };
-		int dfd = us.xdp ? ustack_xdp_fd(us.xdp) : ustack_tap_fd(us.tap);
+		int dfd = dev_fd();
 		if (e && e->w && (REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, e->w->efd, &ev) < 0 ||
 				  (!us.busy && REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, dfd, &dv) < 0 && errno != EEXIST)))
 			err = errno;
