@@ -109,7 +109,11 @@ int ustack_addr_add(struct ustack *st, int ifindex, struct in_addr addr, unsigne
 		for (int i = 0; i < dev->naddrs; i++)
 			secondary |= dev->addrs[i].prefixlen == prefixlen &&
 				     !((dev->addrs[i].addr ^ a) & prefix_mask(prefixlen));
-		dev->addrs[dev->naddrs++] = (struct ifaddr){ a, prefixlen };
+		uint32_t m = prefix_mask(prefixlen);
+		dev->addrs[dev->naddrs++] = (struct ifaddr){
+			.addr = a, .prefixlen = prefixlen,
+			.broadcast = prefixlen < 31 ? (a & m) | ~m : 0xffffffffu,
+		};
 		/* the connected route Linux adds with the address (proto kernel scope link) */
 		struct route_entry r = { .dst = a & prefix_mask(prefixlen), .prefixlen = prefixlen,
 					 .prefsrc = a, .ifindex = ifindex };
@@ -160,12 +164,9 @@ bool netdev_is_broadcast(const struct netdev *dev, uint32_t addr)
 {
 	if (addr == 0xffffffffu)
 		return true;
-	for (int j = 0; j < dev->naddrs; j++) {
-		uint32_t m = prefix_mask(dev->addrs[j].prefixlen);
-		if (dev->addrs[j].prefixlen < 31 && (addr & m) == (dev->addrs[j].addr & m) &&
-		    (addr | m) == 0xffffffffu)
+	for (int j = 0; j < dev->naddrs; j++)
+		if (dev->addrs[j].broadcast == addr)
 			return true;
-	}
 	return false;
 }
 

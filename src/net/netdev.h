@@ -15,6 +15,9 @@ struct pkt;
 struct ifaddr {
 	uint32_t addr; /* host order */
 	unsigned prefixlen;
+	/* the subnet's directed broadcast (Linux's ifa_broadcast), made when the address is
+	 * added; a /31 or /32 has none and keeps the limited one, 255.255.255.255 */
+	uint32_t broadcast;
 };
 
 struct netdev {
