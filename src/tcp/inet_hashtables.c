@@ -176,6 +176,8 @@ void tcp_tables_destroy(struct ustack *st)
 		}
 		free(t->bhash[i]);
 	}
+	while (t->nbind_spare)
+		free(t->bind_spare[--t->nbind_spare]);
 	free(t->fdt.fds);
 	kmem_cache_destroy(&t->sock_cache);
 	kmem_cache_destroy(&t->reqsk_cache);
@@ -393,9 +395,13 @@ struct bind_bucket *inet_bind_bucket_create(struct ustack *st, uint16_t port, in
 	struct bind_bucket ***page = &st->tcp->bhash[port / BHASH_PAGE];
 	if (!*page && !(*page = calloc(BHASH_PAGE, sizeof(**page))))
 		return NULL;
-	struct bind_bucket *b = calloc(1, sizeof(*b));
-	if (!b)
+	struct bind_bucket *b;
+	if (st->tcp->nbind_spare) {
+		b = st->tcp->bind_spare[--st->tcp->nbind_spare];
+		*b = (struct bind_bucket){ 0 };
+	} else if (!(b = calloc(1, sizeof(*b)))) {
 		return NULL;
+	}
 	b->port = port;
 	b->fastreuse = b->fastreuseport = fastreuse;
 	(*page)[port % BHASH_PAGE] = b;
@@ -437,6 +443,15 @@ void inet_bind_bucket_release(struct ustack *st, struct bind_bucket *b)
 	if (b->nowners || b->tw_rows)
 		return;
 	st->tcp->bhash[b->port / BHASH_PAGE][b->port % BHASH_PAGE] = NULL;
+	/* A few kept for the next port, as Linux takes its buckets from a cache
+	 * (bind_bucket_cachep) rather than the general allocator: connect() and close() make and
+	 * free one per connection.  Not built with AddressSanitizer, which should see the free. */
+#ifndef SLAB_PLAIN
+	if (st->tcp->nbind_spare < BIND_SPARES) {
+		st->tcp->bind_spare[st->tcp->nbind_spare++] = b;
+		return;
+	}
+#endif
 	free(b);
 }
 

@@ -550,6 +550,8 @@ struct tcp_ring_cache {
 	unsigned n;
 };
 
+#define BIND_SPARES 64
+
 struct tcp_state_tables {
 	uintptr_t *ehash;           /* chains' heads: link words (inet_hashtables.c) */
 	uint32_t ehash_mask;
@@ -565,6 +567,10 @@ struct tcp_state_tables {
 	pthread_cond_t wait;        /* every blocked caller sleeps here; any change wakes all */
 	struct fdtable fdt;         /* descriptors (socket/file.c) */
 	struct kmem_cache sock_cache, reqsk_cache;
+	/* freed bind buckets kept for the next port (inet_bind_bucket_create): a connect() makes
+	 * one per connection, its close() frees it */
+	struct bind_bucket *bind_spare[BIND_SPARES];
+	unsigned nbind_spare;
 	struct tcp_ring_cache rcv_rings, snd_rings; /* freed rings of the common size (tcp.c) */
 	unsigned nsocks, nreqsk;
 	unsigned sleepers;          /* callers asleep in sk_wait_event */
