@@ -178,8 +178,12 @@ unsigned ustack_sleeping_callers(struct ustack *st)
 void sk_wake(struct ustack *st)
 {
 	st->tcp->wake_gen++;
-	st->tcp->sleepers = 0;
-	pthread_cond_broadcast(&st->tcp->wait);
+	/* sleepers counts the callers in the wait not yet woken (each counts itself in, under
+	 * the lock, before it waits): with none, there is no one to broadcast to */
+	if (st->tcp->sleepers) {
+		st->tcp->sleepers = 0;
+		pthread_cond_broadcast(&st->tcp->wait);
+	}
 	if (st->tcp->wake_hook) /* a waiter outside the stack (ustack_set_sock_wake) */
 		st->tcp->wake_hook(st->tcp->wake_hook_arg);
 }
