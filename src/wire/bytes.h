@@ -4,7 +4,8 @@
  * A load or store of the whole word through memcpy, byte-swapped on a little-endian host: one
  * instruction each way (movbe, or mov and bswap) where the byte-by-byte form, which GCC
  * merges only some of the time, built a TCP header one shifted byte at a time and then
- * copied it out of a stack temporary (tcp_emit_opts: a hundred instructions a segment).
+ * copied it out of a stack temporary (tcp_emit_opts; about fifty instructions a segment in
+ * all, parsing included).
  */
 #ifndef USTACK_WIRE_BYTES_H
 #define USTACK_WIRE_BYTES_H
