@@ -220,6 +220,31 @@ static void test_other_host_mac_and_martians_dropped(void **state)
 	assert_int_equal(tw_counter(t, "IpInDelivers"), 0);
 }
 
+/* A /31 (RFC 3021, point-to-point) has no directed broadcast: the other end's address, the
+ * one with the host bit set, is a host like any other (Linux adds no RTN_BROADCAST for
+ * prefixes of 31 or 32), so its echo request is answered — after the ARP it needs. */
+static void test_slash31_peer_is_no_broadcast(void **state)
+{
+	struct tw *t = *state;
+	const uint32_t us = 0xc6336400u, peer = 0xc6336401u; /* 198.51.100.0/31, .1 */
+	assert_int_equal(ustack_addr_add(t->st, t->ifindex, (struct in_addr){ htonl(us) }, 31), 0);
+	uint8_t f[256];
+	size_t n = tw_echo(f, peer, us, 7, 1, 8);
+	tw_send(t, f, n);
+	struct tw_frame *r = tw_expect(t); /* who-has 198.51.100.1: the request was taken */
+	assert_int_equal(tw_rd16(r->b + 12), 0x0806);
+	assert_int_equal(tw_rd16(r->b + ETH + 6), 1);
+	assert_int_equal(tw_rd32(r->b + ETH + 24), peer);
+	n = tw_arp(f, 2, TW_PEER_MAC, peer, TW_DUT_MAC, us, TW_DUT_MAC);
+	tw_send(t, f, n);
+	r = tw_expect(t);
+	assert_int_equal(tw_rd16(r->b + 12), 0x0800);
+	assert_int_equal(tw_rd32(r->b + ETH + 12), us);
+	assert_int_equal(tw_rd32(r->b + ETH + 16), peer);
+	assert_int_equal(r->b[ETH + 20], 0); /* echo reply */
+	assert_int_equal(tw_counter(t, "IpExtInBcastPkts"), 0);
+}
+
 static void test_random_garbage_never_crashes(void **state)
 {
 	struct tw *t = *state;
@@ -283,6 +308,7 @@ int main(void)
 		T(test_ethernet_padding_trimmed),
 		T(test_unknown_protocol_gets_protocol_unreachable),
 		T(test_other_host_mac_and_martians_dropped),
+		T(test_slash31_peer_is_no_broadcast),
 		T(test_random_garbage_never_crashes),
 		cmocka_unit_test(test_checksum_matches_rfc1071),
 	};
