@@ -167,7 +167,7 @@ void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 	switch (h.type) {
 	case ICMP_ECHO: {
 		MIB_INC(st, IcmpInEchos);
-		bool to_bcast = !netdev_by_local_addr(st, ip->daddr);
+		bool to_bcast = ip->bcast; /* the route's RTCF_BROADCAST, not the frame's */
 		if (st->sysctl.icmp_echo_ignore_all ||
 		    (to_bcast && st->sysctl.icmp_echo_ignore_broadcasts)) {
 			trace_drop(st, "ICMP_ECHO_IGNORED", dev->ifindex);

@@ -48,9 +48,11 @@ struct ipfrag_state {
 /*
  * Feeds one fragment.  Returns 1 and a malloc'ed complete datagram in *out (the caller frees
  * it) when this fragment completed one; 0 when queued or dropped (dropped ones are counted).
+ * *l2_bcast is then the first fragment's ip->l2_bcast: the datagram is the first fragment's
+ * skb grown (ip_frag_reasm's skb_morph), its pkt_type with it.
  */
 int ip_defrag(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
-	      const uint8_t *b, uint8_t **out, size_t *outlen);
+	      const uint8_t *b, uint8_t **out, size_t *outlen, bool *l2_bcast);
 void ipfrag_destroy(struct ustack *st);
 
 #endif

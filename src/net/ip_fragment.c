@@ -32,6 +32,7 @@ struct ipq {
 	uint16_t id;
 	uint8_t proto;
 	bool first_in, last_in;
+	bool first_l2_bcast; /* the first fragment came in a link-layer broadcast frame */
 	uint32_t len;  /* payload length, final once last_in */
 	uint32_t meat; /* payload bytes held */
 	struct frag *frags; /* sorted by offset, non-overlapping */
@@ -101,7 +102,7 @@ static struct ipq *ipq_find(struct ustack *st, const struct ipv4_repr *ip)
 }
 
 /* ip_frag_reasm: one buffer, the first fragment's header with MF/offset cleared. */
-static int ipq_reasm(struct ustack *st, struct ipq *q, uint8_t **out, size_t *outlen)
+static int ipq_reasm(struct ustack *st, struct ipq *q, uint8_t **out, size_t *outlen, bool *l2_bcast)
 {
 	size_t total = (size_t)q->ihl + q->len;
 	if (total > 0xffff) {
@@ -124,6 +125,7 @@ static int ipq_reasm(struct ustack *st, struct ipq *q, uint8_t **out, size_t *ou
 	wr16(b + 10, 0);
 	wr16(b + 10, csum_fold(csum_partial(b, q->ihl, 0)));
 	MIB_INC(st, IpReasmOKs);
+	*l2_bcast = q->first_l2_bcast;
 	ipq_kill(st, q);
 	*out = b;
 	*outlen = total;
@@ -138,7 +140,7 @@ static void ipq_discard(struct ustack *st, struct ipq *q, const char *why)
 }
 
 int ip_defrag(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
-	      const uint8_t *b, uint8_t **out, size_t *outlen)
+	      const uint8_t *b, uint8_t **out, size_t *outlen, bool *l2_bcast)
 {
 	(void)dev;
 	MIB_INC(st, IpReasmReqds);
@@ -209,12 +211,13 @@ int ip_defrag(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 	q->meat += end - off;
 	if (off == 0) {
 		q->first_in = true;
+		q->first_l2_bcast = ip->l2_bcast;
 		q->ihl = ip->ihl;
 		q->hdr_len = (uint8_t)(ip->ihl + (ip->tot_len - ip->ihl >= 8 ? 8 : ip->tot_len - ip->ihl));
 		memcpy(q->hdr, b, q->hdr_len);
 	}
 	if (q->first_in && q->last_in && q->meat == q->len)
-		return ipq_reasm(st, q, out, outlen);
+		return ipq_reasm(st, q, out, outlen, l2_bcast);
 	return 0;
 }
 

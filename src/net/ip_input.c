@@ -78,6 +78,8 @@ void ip_rcv(struct ustack *st, struct netdev *dev, const uint8_t *b, size_t len,
 
 	bool local = netdev_by_local_addr(st, ip.daddr) != NULL;
 	bool bcast = !local && netdev_is_broadcast(dev, ip.daddr);
+	ip.l2_bcast = l2_bcast;
+	ip.bcast = bcast;
 	if (!local && !bcast) {
 		if ((ip.daddr >> 28) == 0xe) {
 			/* multicast for a group we have not joined */
@@ -97,16 +99,24 @@ void ip_rcv(struct ustack *st, struct netdev *dev, const uint8_t *b, size_t len,
 		trace_drop(st, "IP_NOSRR", dev->ifindex);
 		return;
 	}
-	if (bcast || l2_bcast)
+	/* ip_rcv_finish_core counts by the route (RTN_BROADCAST), not by the frame: a datagram to
+	 * one of our addresses in a link-layer broadcast frame is taken as unicast (RFC 1122
+	 * §3.3.6 lets a host drop it; Linux does only with drop_unicast_in_l2_multicast=1), and
+	 * measured on Linux 6.18, counts as neither IpExtInBcastPkts nor, for TCP, TcpInSegs */
+	if (bcast)
 		MIB_INC(st, IpExtInBcastPkts);
 
 	if (ip.mf || ip.frag_off) {
 		uint8_t *whole;
 		size_t wlen;
-		if (ip_defrag(st, dev, &ip, b, &whole, &wlen) == 1) {
+		bool first_l2_bcast;
+		if (ip_defrag(st, dev, &ip, b, &whole, &wlen, &first_l2_bcast) == 1) {
 			struct ipv4_repr full;
-			if (ipv4_parse(whole, wlen, &full) == IPV4_OK)
+			if (ipv4_parse(whole, wlen, &full) == IPV4_OK) {
+				full.l2_bcast = first_l2_bcast;
+				full.bcast = bcast;
 				ip_local_deliver(st, dev, &full, whole, wlen);
+			}
 			free(whole);
 		}
 		return;

@@ -76,9 +76,21 @@ int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t 
 void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		const uint8_t *b, size_t len)
 {
+	/* skb->pkt_type != PACKET_HOST: a segment that came in a link-layer broadcast or
+	 * multicast frame, even to one of our addresses, is dropped before it is counted (on
+	 * Linux 6.18: IpInDelivers, no TcpInSegs, no answer) — so a reset sent to every station
+	 * reaches no connection */
+	if (ip->l2_bcast) {
+		trace_drop(st, "NOT_SPECIFIED", dev->ifindex);
+		return;
+	}
 	MIB_INC(st, TcpInSegs);
-	if (!netdev_by_local_addr(st, ip->daddr)) {
-		trace_drop(st, "TCP_NOT_HOST", dev->ifindex); /* pkt_type != PACKET_HOST */
+	/* To a broadcast address: Linux goes on to look for a socket, where a listener's
+	 * tcp_v4_conn_request drops a SYN (RTCF_BROADCAST, counting TcpExtListenDrops) and,
+	 * with no socket, tcp_v4_send_reset answers nothing (not RTN_LOCAL).  Nothing answers
+	 * either way; ustack drops it here, counting TcpInSegs only */
+	if (ip->bcast) {
+		trace_drop(st, "TCP_NOT_HOST", dev->ifindex);
 		return;
 	}
 	struct tcp_repr th;

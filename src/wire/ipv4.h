@@ -25,6 +25,11 @@ struct ipv4_repr {
 	bool csum_ok;       /* not on the wire: the device vouched for the transport checksum
 			     * (Linux's skb->ip_summed); ipv4_parse leaves it false */
 	uint16_t gso_size;  /* not on the wire: a GRO/GSO packet's segment size, or 0 */
+	/* Not on the wire either, set by ip_rcv (false from ipv4_parse): */
+	bool l2_bcast;      /* it came in a link-layer broadcast or multicast frame (Linux's
+			     * skb->pkt_type PACKET_BROADCAST or PACKET_MULTICAST, not PACKET_HOST) */
+	bool bcast;         /* to a broadcast address rather than one of ours (the input
+			     * route's RTN_BROADCAST) */
 };
 
 /*

@@ -3,7 +3,8 @@
  * with it — as Linux does, and never more work or memory than the receive buffer allows:
  * overlapping and scattered out-of-order data (tcp_data_queue_ofo, tcp_prune_ofo_queue), a
  * tiny or zero MSS (tcp_min_snd_mss), floods of out-of-window segments (tcp_oow_rate_limited),
- * and segments without the timestamps the connection agreed on (RFC 7323 §3.2).
+ * segments without the timestamps the connection agreed on (RFC 7323 §3.2), and segments in
+ * link-layer broadcast frames (tcp_v4_rcv's PACKET_HOST check).
  *
  * The peer opens the connection (port 40000, ISN 1000) to a DUT listener on port 80.
  */
@@ -428,6 +429,115 @@ static void test_no_dsack_without_sack(void **state)
 	assert_int_equal(tw_counter(t, "TcpExtTCPDSACKOldSent"), 0);
 }
 
+/*
+ * A segment that comes in a link-layer broadcast or multicast frame, though addressed to one of
+ * our IP addresses: Linux's tcp_v4_rcv drops it first thing (skb->pkt_type != PACKET_HOST),
+ * before TcpInSegs — measured on Linux 6.18 with a SYN to a listener in an ff:ff:ff:ff:ff:ff
+ * and in a 01:00:5e:00:00:01 frame over a veth: IpInDelivers counted, no TcpInSegs, no
+ * IpExtInBcastPkts, no SYN-ACK.  So a reset sent to every station on the link resets nothing.
+ */
+static const uint8_t MAC_BCAST[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const uint8_t MAC_MCAST[6] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0x01 };
+
+static int listen_on(struct tw *t, uint16_t port)
+{
+	int lfd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	assert_int_equal(ustack_bind(t->st, lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(ustack_listen(t->st, lfd, 8), 0);
+	return lfd;
+}
+
+/* A SYN from the peer's port sport to PORT, MSS 1460, in a frame to dst. */
+static size_t syn_to(uint8_t *f, uint16_t sport, const uint8_t dst[6])
+{
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	size_t n = tw_tcp(f, sport, PORT, 1000, 0, TW_SYN, 65535, o.b, o.len);
+	memcpy(f, dst, 6);
+	return n;
+}
+
+static void test_syn_in_link_broadcast_frame_dropped(void **state)
+{
+	struct tw *t = *state;
+	listen_on(t, PORT);
+	uint8_t f[128];
+	tw_send(t, f, syn_to(f, 40001, MAC_BCAST));
+	tw_expect_none(t);
+	tw_send(t, f, syn_to(f, 40002, MAC_MCAST));
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "IpInDelivers"), 2);
+	assert_int_equal(tw_counter(t, "TcpInSegs"), 0);
+	assert_int_equal(tw_counter(t, "IpExtInBcastPkts"), 0);
+	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 0);
+	/* the same SYN to our MAC address is answered */
+	tw_send(t, f, syn_to(f, 40003, TW_DUT_MAC));
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN | TW_ACK);
+	assert_int_equal(s.dport, 40003);
+	assert_int_equal(tw_counter(t, "TcpInSegs"), 1);
+}
+
+static void test_rst_in_link_broadcast_frame_resets_nothing(void **state)
+{
+	struct tw *t = *state;
+	accept_sack_conn(t);
+	uint8_t f[128];
+	size_t n = tw_tcp(f, conn.peer_port, conn.port, tw_peer_seq(&conn, 0), 0, TW_RST, 0, NULL, 0);
+	memcpy(f, MAC_BCAST, 6);
+	tw_send(t, f, n);
+	tw_expect_none(t);
+	/* still established: data is taken and acknowledged */
+	peer_data(t, 0, 100, NULL);
+	assert_int_equal(last_ack(t).rack, 100);
+	expect_readable(t, 0, 100);
+	/* the same reset to our MAC address ends it */
+	n = tw_tcp(f, conn.peer_port, conn.port, tw_peer_seq(&conn, 100), 0, TW_RST, 0, NULL, 0);
+	tw_send(t, f, n);
+	uint8_t b[8];
+	assert_int_equal(ustack_recv(t->st, conn.fd, b, sizeof(b), 0), -1);
+	assert_int_equal(errno, ECONNRESET);
+}
+
+/*
+ * A segment in fragments: the datagram ip_frag_reasm builds is the first fragment's skb grown
+ * (inet_frag_reasm_prepare's skb_morph), with its pkt_type — the frame the first fragment came
+ * in decides, whatever frame brought the others.
+ */
+static void send_syn_in_fragments(struct tw *t, uint16_t sport, uint16_t ipid, const uint8_t first_dst[6],
+				  const uint8_t second_dst[6])
+{
+	uint8_t syn[128], f[128];
+	size_t seglen = syn_to(syn, sport, TW_DUT_MAC) - 34; /* 24 bytes: the header and MSS */
+	const uint8_t *seg = syn + 34;
+	/* offset 0, 8 bytes, more to come; then offset 8, the rest */
+	tw_eth(f, first_dst, TW_PEER_MAC, 0x0800);
+	tw_ip_hdr(f + 14, 6, TW_PEER_IP, TW_DUT_IP, 28, ipid, 0x2000, 64);
+	memcpy(f + 34, seg, 8);
+	tw_send(t, f, 42);
+	tw_eth(f, second_dst, TW_PEER_MAC, 0x0800);
+	tw_ip_hdr(f + 14, 6, TW_PEER_IP, TW_DUT_IP, (uint16_t)(20 + seglen - 8), ipid, 1, 64);
+	memcpy(f + 34, seg + 8, seglen - 8);
+	tw_send(t, f, 34 + seglen - 8);
+}
+
+static void test_reassembled_segment_takes_first_fragments_frame(void **state)
+{
+	struct tw *t = *state;
+	listen_on(t, PORT);
+	send_syn_in_fragments(t, 40001, 0x100, MAC_BCAST, TW_DUT_MAC);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "IpReasmOKs"), 1);
+	assert_int_equal(tw_counter(t, "TcpInSegs"), 0);
+	send_syn_in_fragments(t, 40002, 0x101, TW_DUT_MAC, MAC_BCAST);
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN | TW_ACK);
+	assert_int_equal(s.dport, 40002);
+	assert_int_equal(tw_counter(t, "IpReasmOKs"), 2);
+	assert_int_equal(tw_counter(t, "TcpInSegs"), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
@@ -441,6 +551,9 @@ int main(void)
 		T(test_fin_below_ofo_data),
 		T(test_dsack_for_old_data),
 		T(test_no_dsack_without_sack),
+		T(test_syn_in_link_broadcast_frame_dropped),
+		T(test_rst_in_link_broadcast_frame_resets_nothing),
+		T(test_reassembled_segment_takes_first_fragments_frame),
 	};
 	return cmocka_run_group_tests_name("tcp_robust", tests, NULL, NULL);
 }
