@@ -12,13 +12,16 @@
 #include <errno.h>
 #include <string.h>
 
+/* ICMPMSGIN_INC_STATS: Linux's In<Type> columns of /proc/net/snmp are its counts by type,
+ * taken before the message is looked at, so a message dropped after is counted too. */
 static void count_in_type(struct ustack *st, uint8_t type)
 {
 	switch (type) {
-	case ICMP_ECHOREPLY: MIB_INC(st, IcmpMsgInType0); break;
-	case ICMP_DEST_UNREACH: MIB_INC(st, IcmpMsgInType3); break;
-	case ICMP_ECHO: MIB_INC(st, IcmpMsgInType8); break;
-	case ICMP_TIME_EXCEEDED: MIB_INC(st, IcmpMsgInType11); break;
+	case ICMP_ECHOREPLY: MIB_INC(st, IcmpMsgInType0); MIB_INC(st, IcmpInEchoReps); break;
+	case ICMP_DEST_UNREACH: MIB_INC(st, IcmpMsgInType3); MIB_INC(st, IcmpInDestUnreachs); break;
+	case ICMP_ECHO: MIB_INC(st, IcmpMsgInType8); MIB_INC(st, IcmpInEchos); break;
+	case ICMP_TIME_EXCEEDED: MIB_INC(st, IcmpMsgInType11); MIB_INC(st, IcmpInTimeExcds); break;
+	case ICMP_PARAMETERPROB: MIB_INC(st, IcmpInParmProbs); break;
 	default: break;
 	}
 }
@@ -83,8 +86,11 @@ static int icmp_push(struct ustack *st, const struct icmp_repr *h, const uint8_t
 }
 
 void icmp_send(struct ustack *st, uint8_t type, uint8_t code, uint32_t info,
-	       const uint8_t *orig, size_t orig_len)
+	       const uint8_t *orig, size_t orig_len, bool orig_l2_bcast)
 {
+	/* "No replies to physical multicast/broadcast" (skb_in->pkt_type != PACKET_HOST) */
+	if (orig_l2_bcast)
+		return;
 	struct ipv4_repr ip;
 	enum ipv4_parse_err e = ipv4_parse(orig, orig_len, &ip);
 	if (e != IPV4_OK && e != IPV4_ERR_TRUNCATED) /* a quote may be cut short */
@@ -139,8 +145,6 @@ void icmp_local_error(struct ustack *st, uint8_t type, uint8_t code, const uint8
 	MIB_INC(st, IcmpOutMsgs);
 	MIB_INC(st, IcmpInMsgs);
 	count_in_type(st, type);
-	if (type == ICMP_DEST_UNREACH)
-		MIB_INC(st, IcmpInDestUnreachs);
 	struct icmp_repr h = { .type = type, .code = code };
 	/* from ourselves: the quoted packet's source */
 	uint32_t self = len >= IPV4_HLEN ? (uint32_t)pkt[12] << 24 | (uint32_t)pkt[13] << 16 | (uint32_t)pkt[14] << 8 | pkt[15] : 0;
@@ -164,23 +168,33 @@ void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		return;
 	}
 	count_in_type(st, h.type);
+	/* To a broadcast address (the route's RTCF_BROADCAST, whatever the frame): RFC 1122
+	 * §3.2.2.6 and §3.2.2.8 let a host ignore an echo or timestamp request sent so
+	 * (icmp_echo_ignore_broadcasts), and no other type but the address-mask pair may come
+	 * that way — Linux counts each such message an error, so an unreachable or a time
+	 * exceeded sent to every station reaches no socket. */
+	if (ip->bcast) {
+		bool request = h.type == ICMP_ECHO || h.type == ICMP_TIMESTAMP;
+		if (request ? st->sysctl.icmp_echo_ignore_broadcasts
+			    : h.type != ICMP_ADDRESS && h.type != ICMP_ADDRESSREPLY) {
+			MIB_INC(st, IcmpInErrors);
+			trace_drop(st, "INVALID_PROTO", dev->ifindex);
+			return;
+		}
+	}
 	switch (h.type) {
 	case ICMP_ECHO: {
-		MIB_INC(st, IcmpInEchos);
-		bool to_bcast = ip->bcast; /* the route's RTCF_BROADCAST, not the frame's */
-		if (st->sysctl.icmp_echo_ignore_all ||
-		    (to_bcast && st->sysctl.icmp_echo_ignore_broadcasts)) {
+		if (st->sysctl.icmp_echo_ignore_all) {
 			trace_drop(st, "ICMP_ECHO_IGNORED", dev->ifindex);
 			return;
 		}
 		struct icmp_repr r = { .type = ICMP_ECHOREPLY, .code = 0, .rest = h.rest };
 		trace_emit(st, USTACK_TRACE_STEP, "icmp_echo", dev->ifindex, NULL, 0, NULL);
-		icmp_push(st, &r, b + ICMP_HLEN, len - ICMP_HLEN, to_bcast ? 0 : ip->daddr,
+		icmp_push(st, &r, b + ICMP_HLEN, len - ICMP_HLEN, ip->bcast ? 0 : ip->daddr,
 			  ip->saddr, ip->tos);
 		return;
 	}
 	case ICMP_ECHOREPLY:
-		MIB_INC(st, IcmpInEchoReps);
 		if (st->net->icmp.echo_fn) {
 			struct in_addr from = { htonl(ip->saddr) };
 			st->net->icmp.echo_fn(st->net->icmp.echo_arg, from, (uint16_t)(h.rest >> 16),
@@ -188,15 +202,8 @@ void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		}
 		return;
 	case ICMP_DEST_UNREACH:
-		MIB_INC(st, IcmpInDestUnreachs);
-		icmp_socket_deliver(st, &h, ip->saddr, b + ICMP_HLEN, len - ICMP_HLEN);
-		return;
 	case ICMP_TIME_EXCEEDED:
-		MIB_INC(st, IcmpInTimeExcds);
-		icmp_socket_deliver(st, &h, ip->saddr, b + ICMP_HLEN, len - ICMP_HLEN);
-		return;
 	case ICMP_PARAMETERPROB:
-		MIB_INC(st, IcmpInParmProbs);
 		icmp_socket_deliver(st, &h, ip->saddr, b + ICMP_HLEN, len - ICMP_HLEN);
 		return;
 	default:

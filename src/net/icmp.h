@@ -25,9 +25,10 @@ void icmp_local_error(struct ustack *st, uint8_t type, uint8_t code, const uint8
 void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 	      const uint8_t *b, size_t len);
 /* Sends an ICMP error about the datagram at orig (its IP header first), as Linux's
- * __icmp_send(): never about an ICMP error, a fragment other than the first, or a
- * broadcast; subject to rate limits. */
+ * __icmp_send(): never about an ICMP error, a fragment other than the first, a broadcast, or
+ * a datagram that came in a link-layer broadcast or multicast frame (orig_l2_bcast, its
+ * ipv4_repr's l2_bcast); subject to rate limits. */
 void icmp_send(struct ustack *st, uint8_t type, uint8_t code, uint32_t info,
-	       const uint8_t *orig, size_t orig_len);
+	       const uint8_t *orig, size_t orig_len, bool orig_l2_bcast);
 
 #endif

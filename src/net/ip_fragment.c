@@ -73,7 +73,7 @@ static void ipq_expire(struct ustack *st, struct utimer *t)
 	MIB_INC(st, IpReasmTimeout);
 	trace_drop(st, "FRAG_REASM_TIMEOUT", 0);
 	if (q->first_in)
-		icmp_send(st, ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0, q->hdr, q->hdr_len);
+		icmp_send(st, ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0, q->hdr, q->hdr_len, q->first_l2_bcast);
 	ipq_kill(st, q);
 }
 

@@ -42,7 +42,7 @@ void ip_local_deliver(struct ustack *st, struct netdev *dev, const struct ipv4_r
 		/* No handler: Linux counts IpInUnknownProtos and answers protocol unreachable. */
 		MIB_INC(st, IpInUnknownProtos);
 		trace_drop(st, "IP_NOPROTO", dev->ifindex);
-		icmp_send(st, 3, 2, 0, b, len);
+		icmp_send(st, 3, 2, 0, b, len, ip->l2_bcast);
 		break;
 	}
 }

@@ -28,6 +28,7 @@ static bool options_ok(const uint8_t *o, size_t len, bool *srr)
 
 enum ipv4_parse_err ipv4_parse(const uint8_t *b, size_t len, struct ipv4_repr *r)
 {
+	r->l2_bcast = r->bcast = false;
 	if (len < IPV4_HLEN)
 		return IPV4_ERR_SHORT;
 	if ((b[0] >> 4) != 4 || (b[0] & 0xf) < 5)
@@ -57,7 +58,6 @@ enum ipv4_parse_err ipv4_parse(const uint8_t *b, size_t len, struct ipv4_repr *r
 	r->srr = false;
 	r->csum_ok = false;
 	r->gso_size = 0;
-	r->l2_bcast = r->bcast = false;
 	if (r->ihl > IPV4_HLEN && !options_ok(b + IPV4_HLEN, r->ihl - IPV4_HLEN, &r->srr))
 		return IPV4_ERR_OPTIONS;
 	return IPV4_OK;

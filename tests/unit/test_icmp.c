@@ -1,5 +1,6 @@
 /* ICMP: exact echo replies, bad input counted, sysctls obeyed, error rate limiting, ping API. */
 #include "testwire.h"
+#include "wire/icmp.h"
 
 #include <string.h>
 
@@ -86,12 +87,58 @@ static void test_broadcast_echo_ignored_by_default(void **state)
 	memset(f, 0xff, 6);
 	tw_send(t, f, n);
 	tw_expect_none(t);
+	/* icmp_rcv counts the ignored request an error (measured on Linux 6.18: IcmpInErrors,
+	 * beside IcmpInEchos) */
+	assert_int_equal(tw_counter(t, "IcmpInErrors"), 1);
+	assert_int_equal(tw_counter(t, "IcmpInEchos"), 1);
 	tw_sysctl(t, "net.ipv4.icmp_echo_ignore_broadcasts", "0");
 	tw_send(t, f, n);
 	struct tw_frame *r = tw_expect(t);
 	/* answered from our own address, not the broadcast one */
 	assert_int_equal(tw_rd32(r->b + ETH + 12), TW_DUT_IP);
 	assert_int_equal(tw_counter(t, "IpExtInBcastPkts"), 2);
+	assert_int_equal(tw_counter(t, "IcmpInErrors"), 1);
+}
+
+/* A request to our own address that came in a link-layer broadcast frame is answered as any
+ * other (Linux's icmp_echo has no pkt_type check), and is no IP broadcast for IpExtInBcastPkts. */
+static void test_echo_in_link_broadcast_frame_answered(void **state)
+{
+	struct tw *t = *state;
+	uint8_t f[256];
+	size_t n = tw_echo(f, TW_PEER_IP, TW_DUT_IP, 1, 1, 8);
+	memset(f, 0xff, 6);
+	tw_send(t, f, n);
+	struct tw_frame *r = tw_expect(t);
+	assert_int_equal(r->b[ETH + 20], ICMP_ECHOREPLY);
+	assert_int_equal(tw_rd32(r->b + ETH + 12), TW_DUT_IP);
+	assert_int_equal(tw_counter(t, "IpExtInBcastPkts"), 0);
+	assert_int_equal(tw_counter(t, "IcmpOutEchoReps"), 1);
+}
+
+/*
+ * __icmp_send: "no replies to physical multicast/broadcast" — a datagram for a protocol we do
+ * not have, to our own address but in a link-layer broadcast frame, gets no protocol
+ * unreachable (measured on Linux 6.18: IpInUnknownProtos, no ICMP out).
+ */
+static void test_no_error_about_link_broadcast_frames(void **state)
+{
+	struct tw *t = *state;
+	uint8_t f[64];
+	tw_eth(f, TW_DUT_MAC, TW_PEER_MAC, 0x0800);
+	tw_ip_hdr(f + ETH, 253, TW_PEER_IP, TW_DUT_IP, 28, 7, 0, 64);
+	memset(f + ETH + 20, 0, 8);
+	memset(f, 0xff, 6);
+	tw_send(t, f, ETH + 28);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "IpInUnknownProtos"), 1);
+	assert_int_equal(tw_counter(t, "IcmpOutMsgs"), 0);
+	/* to our MAC address: protocol unreachable */
+	memcpy(f, TW_DUT_MAC, 6);
+	tw_send(t, f, ETH + 28);
+	struct tw_frame *r = tw_expect(t);
+	assert_int_equal(r->b[ETH + 20], ICMP_DEST_UNREACH);
+	assert_int_equal(r->b[ETH + 21], ICMP_PROT_UNREACH);
 }
 
 static void test_errors_rate_limited_replies_not(void **state)
@@ -183,6 +230,17 @@ static void test_ping_api_and_reply_handler(void **state)
 	assert_int_equal(rep.seq, 3);
 	assert_int_equal(rep.len, 24);
 	assert_int_equal(tw_counter(t, "IcmpInEchoReps"), 1);
+	/* the same reply to 192.0.2.255: of what may come to a broadcast address, icmp_rcv
+	 * takes only echo and timestamp requests and address masks; an echo reply is an error
+	 * (measured on Linux 6.18: IcmpInErrors beside IcmpInEchoReps), reaching no handler */
+	memset(f, 0xff, 6);
+	tw_wr32(f + ETH + 16, 0xc00002ff);
+	tw_wr16(f + ETH + 10, 0);
+	tw_wr16(f + ETH + 10, tw_csum(f + ETH, 20));
+	tw_send(t, f, q->len);
+	assert_int_equal(rep.n, 1);
+	assert_int_equal(tw_counter(t, "IcmpInEchoReps"), 2);
+	assert_int_equal(tw_counter(t, "IcmpInErrors"), 1);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_learned, tw_teardown)
@@ -193,6 +251,8 @@ int main(void)
 		T(test_bad_checksum_and_short_message),
 		T(test_echo_ignore_all),
 		T(test_broadcast_echo_ignored_by_default),
+		T(test_echo_in_link_broadcast_frame_answered),
+		T(test_no_error_about_link_broadcast_frames),
 		T(test_errors_rate_limited_replies_not),
 		T(test_no_error_about_errors),
 		T(test_ping_api_and_reply_handler),

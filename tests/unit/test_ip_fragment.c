@@ -105,6 +105,17 @@ static void test_timeout_sends_time_exceeded(void **state)
 	assert_int_equal(tw_counter(t, "IpReasmTimeout"), 2);
 	while (t->count) /* only the neighbour layer's unicast ARP probes (DELAY → PROBE) */
 		assert_int_equal(tw_rd16(tw_expect(t)->b + 12), 0x0806);
+	/* nor when the first fragment came in a link-layer broadcast frame: ip_expire's
+	 * icmp_send(head) refuses a datagram that was not PACKET_HOST */
+	uint8_t f[1600];
+	size_t n = tw_frag(f, TW_PEER_IP, TW_DUT_IP, 14, msg, 0, 800, 1);
+	memset(f, 0xff, 6);
+	tw_send(t, f, n);
+	tw_advance(t, 30000);
+	assert_int_equal(tw_counter(t, "IpReasmTimeout"), 3);
+	while (t->count)
+		assert_int_equal(tw_rd16(tw_expect(t)->b + 12), 0x0806);
+	assert_int_equal(tw_counter(t, "IcmpOutTimeExcds"), 1);
 }
 
 static void test_memory_bounded_by_high_thresh(void **state)

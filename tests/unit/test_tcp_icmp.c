@@ -280,11 +280,40 @@ static void test_recverr_established_errors_are_hard(void **state)
 	assert_int_equal(errno, EAGAIN);
 }
 
+/*
+ * The same port unreachable sent to 192.0.2.255: icmp_rcv counts it an error (IcmpInErrors,
+ * beside IcmpInDestUnreachs) and hands it to no socket, since only echo and timestamp
+ * requests and address masks may come to a broadcast address — measured on Linux 6.18 over a
+ * veth.  An unreachable sent to every station aborts no connect().
+ */
+static void test_broadcast_unreachable_aborts_nothing(void **state)
+{
+	struct tw *t = *state;
+	int fd = connect_nb(t, TW_PEER_IP);
+	assert_int_equal(expect_kept(t).flags, TW_SYN);
+	size_t n = icmp_err(f, TW_PEER_IP, 3, 3, 0, 0);
+	memset(f, 0xff, 6);
+	tw_ip_hdr(f + 14, 1, TW_PEER_IP, 0xc00002ff, 20 + 36, 0x3333, 0, 64); /* to 192.0.2.255 */
+	tw_send(t, f, n);
+	tw_expect_none(t);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_SYN_SENT);
+	assert_int_equal(tw_counter(t, "IcmpInErrors"), 1);
+	assert_int_equal(tw_counter(t, "IcmpInDestUnreachs"), 1);
+	assert_int_equal(tw_counter(t, "IpExtInBcastPkts"), 1);
+	/* to our own address it refuses the connect */
+	tw_send(t, f, icmp_err(f, TW_PEER_IP, 3, 3, 0, 0));
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	assert_int_equal(so_error(t, fd), ECONNREFUSED);
+	assert_int_equal(tw_counter(t, "IcmpInDestUnreachs"), 2);
+	assert_int_equal(tw_counter(t, "IcmpInErrors"), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tw_setup_peer, tw_teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_port_unreachable_refuses_connect),
+		T(test_broadcast_unreachable_aborts_nothing),
 		T(test_soft_error_reported_on_timeout),
 		T(test_frag_needed_resegments),
 		T(test_truncated_quote_is_an_icmp_error),
