@@ -38,7 +38,8 @@ while getopts "n:c:m:" o; do
 done
 shift $((OPTIND - 1))
 if [ $# -lt 2 ] || [ -z "$prog" ]; then usage; fi
-case $pairs in '' | *[!0-9]* | 0) echo "bench/ab.sh: -n: a number of pairs, at least 1: '$pairs'" >&2; exit 2 ;; esac
+case $pairs in '' | *[!0-9]*) pairs=x ;; *) pairs=$((10#$pairs)) ;; esac # 08 is eight, not octal
+case $pairs in x | 0) echo "bench/ab.sh: -n: a number of pairs, at least 1" >&2; exit 2 ;; esac
 case $cpu in '' | *[!0-9]*) echo "bench/ab.sh: -c: a CPU number: '$cpu'" >&2; exit 2 ;; esac
 old=$1 new=$2
 shift 2
@@ -55,9 +56,11 @@ figure() {
 		return 1
 	fi
 	v=$(printf '%s\n' "$out" | awk "$prog" | head -n 1)
-	case $v in
-	'' | *[!0-9.eE+-]*) echo "bench/ab.sh: -m found no number in $1's output" >&2; return 1 ;;
-	esac
+	# a decimal number, perhaps with an exponent: anything else is a -m that missed
+	if ! printf '%s\n' "$v" | grep -Eqx '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?'; then
+		echo "bench/ab.sh: -m found no number in $1's output" >&2
+		return 1
+	fi
 	echo "$v"
 }
 
@@ -67,7 +70,7 @@ printf '%6s %14s %14s %8s\n' pair old new new/old
 for ((i = 1; i <= pairs; i++)); do
 	a=$(figure "$old" "$@")
 	b=$(figure "$new" "$@")
-	r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == 0) exit 1; printf "%.4f", b / a }') ||
+	r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a + 0 == 0) exit 1; printf "%.4f", b / a }') ||
 		{ echo "bench/ab.sh: the old build's figure is 0" >&2; exit 1; }
 	ratios+=("$r")
 	awk -v r="$r" 'BEGIN { exit !(r > 1) }' && ahead=$((ahead + 1))
