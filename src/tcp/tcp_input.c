@@ -1531,6 +1531,11 @@ void tcp_conn_request(struct ustack *st, struct sock *lsk, const struct ipv4_rep
 	 * chosen, and neither cookies nor the SYN queue's last quarter stand in its way */
 	uint32_t isn = st->tcp->tw_isn;
 	st->tcp->tw_isn = 0;
+	/* tcp_v4_conn_request: "Never answer to SYNs send to broadcast or multicast" — counted as
+	 * a listen drop (measured on Linux 6.18: a SYN to 192.0.2.255 at a listener on INADDR_ANY,
+	 * TcpInSegs and TcpExtListenDrops, no SYN-ACK) */
+	if (ip->bcast)
+		goto drop;
 	if ((syncookies == 2 || inet_csk_reqsk_queue_is_full(lsk)) && !isn) {
 		want_cookie = tcp_syn_flood_action(st, lsk);
 		if (!want_cookie)

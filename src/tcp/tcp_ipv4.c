@@ -85,14 +85,9 @@ void tcp_v4_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *i
 		return;
 	}
 	MIB_INC(st, TcpInSegs);
-	/* To a broadcast address: Linux goes on to look for a socket, where a listener's
-	 * tcp_v4_conn_request drops a SYN (RTCF_BROADCAST, counting TcpExtListenDrops) and,
-	 * with no socket, tcp_v4_send_reset answers nothing (not RTN_LOCAL).  Nothing answers
-	 * either way; ustack drops it here, counting TcpInSegs only */
-	if (ip->bcast) {
-		trace_drop(st, "TCP_NOT_HOST", dev->ifindex);
-		return;
-	}
+	/* A segment to an IP broadcast address (ip->bcast) goes on like any other: no socket has
+	 * that address, a listener on INADDR_ANY drops a SYN (tcp_conn_request), and without a
+	 * socket no reset is sent (tcp_v4_send_reset_reason) */
 	struct tcp_repr th;
 	switch (ip->csum_ok ? tcp_parse_trusted(b, len, &th) : tcp_parse(b, len, ip->saddr, ip->daddr, &th)) {
 	case TCP_OK:
@@ -329,6 +324,10 @@ void tcp_v4_send_reset_reason(struct ustack *st, const struct sock *sk, const st
 			      const struct tcp_repr *th, enum sk_rst_reason reason)
 {
 	if (th->flags & TCPHDR_RST)
+		return;
+	/* no socket, and the segment was not to one of our addresses (rt_type != RTN_LOCAL): a
+	 * broadcast gets no reset (with a listener, the route from a broadcast source fails below) */
+	if (!sk && ip->bcast)
 		return;
 	trace_tcp_send_reset(st, sk, sk ? sk->node.state : 0, ip, th, reason);
 	struct ustack_route_result rt;

@@ -479,6 +479,37 @@ static void test_syn_in_link_broadcast_frame_dropped(void **state)
 	assert_int_equal(tw_counter(t, "TcpInSegs"), 1);
 }
 
+/*
+ * A SYN to the subnet's broadcast address in a frame to our MAC address: it is counted and goes
+ * on to a listener on INADDR_ANY, whose tcp_v4_conn_request drops it ("never answer to SYNs
+ * send to broadcast"), and to a port nobody listens on it gets no reset (not RTN_LOCAL) —
+ * measured on Linux 6.18 over a veth: TcpInSegs and TcpExtListenDrops, then TcpInSegs alone.
+ */
+static void test_syn_to_ip_broadcast_dropped_by_listener(void **state)
+{
+	struct tw *t = *state;
+	listen_on(t, PORT);
+	uint8_t f[128];
+	size_t n = syn_to(f, 40001, TW_DUT_MAC);
+	tw_ip_hdr(f + 14, 6, TW_PEER_IP, 0xc00002ff, (uint16_t)(n - 14), 0x2222, 0x4000, 64);
+	tw_wr16(f + 34 + 16, 0);
+	tw_wr16(f + 34 + 16, tw_tcp_csum(f + 34, n - 34, TW_PEER_IP, 0xc00002ff));
+	tw_send(t, f, n);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpInSegs"), 1);
+	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 1);
+	assert_int_equal(tw_counter(t, "IpExtInBcastPkts"), 1);
+	/* to a port with no listener: no RST */
+	tw_wr16(f + 34 + 2, PORT + 1);
+	tw_wr16(f + 34 + 16, 0);
+	tw_wr16(f + 34 + 16, tw_tcp_csum(f + 34, n - 34, TW_PEER_IP, 0xc00002ff));
+	tw_send(t, f, n);
+	tw_expect_none(t);
+	assert_int_equal(tw_counter(t, "TcpInSegs"), 2);
+	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 1);
+	assert_int_equal(tw_counter(t, "TcpOutRsts"), 0);
+}
+
 static void test_rst_in_link_broadcast_frame_resets_nothing(void **state)
 {
 	struct tw *t = *state;
@@ -552,6 +583,7 @@ int main(void)
 		T(test_dsack_for_old_data),
 		T(test_no_dsack_without_sack),
 		T(test_syn_in_link_broadcast_frame_dropped),
+		T(test_syn_to_ip_broadcast_dropped_by_listener),
 		T(test_rst_in_link_broadcast_frame_resets_nothing),
 		T(test_reassembled_segment_takes_first_fragments_frame),
 	};
