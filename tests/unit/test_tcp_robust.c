@@ -12,6 +12,7 @@
 #include "tcp/tcp.h"
 #include "socket/socket.h"
 #include <ustack/socket.h>
+#include <ustack/trace.h>
 
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -485,29 +486,52 @@ static void test_syn_in_link_broadcast_frame_dropped(void **state)
  * send to broadcast"), and to a port nobody listens on it gets no reset (not RTN_LOCAL) —
  * measured on Linux 6.18 over a veth: TcpInSegs and TcpExtListenDrops, then TcpInSegs alone.
  */
+/* The frame of syn_to sent to daddr:dport instead, both checksums made anew. */
+static void readdress(uint8_t *f, size_t n, uint32_t daddr, uint16_t dport)
+{
+	tw_ip_hdr(f + 14, 6, TW_PEER_IP, daddr, (uint16_t)(n - 14), 0x2222, 0x4000, 64);
+	tw_wr16(f + 34 + 2, dport);
+	tw_wr16(f + 34 + 16, 0);
+	tw_wr16(f + 34 + 16, tw_tcp_csum(f + 34, n - 34, TW_PEER_IP, daddr));
+}
+
+/* counts the request sockets made (the inet_reqsk_alloc step) */
+static void count_reqsk(void *arg, const struct ustack_trace_event *ev)
+{
+	if (ev->kind == USTACK_TRACE_STEP && strcmp(ev->name, "inet_reqsk_alloc") == 0)
+		++*(int *)arg;
+}
+
 static void test_syn_to_ip_broadcast_dropped_by_listener(void **state)
 {
 	struct tw *t = *state;
 	listen_on(t, PORT);
+	int reqs = 0;
+	int sub = ustack_trace_subscribe(t->st, count_reqsk, &reqs);
+	assert_true(sub >= 0);
 	uint8_t f[128];
 	size_t n = syn_to(f, 40001, TW_DUT_MAC);
-	tw_ip_hdr(f + 14, 6, TW_PEER_IP, 0xc00002ff, (uint16_t)(n - 14), 0x2222, 0x4000, 64);
-	tw_wr16(f + 34 + 16, 0);
-	tw_wr16(f + 34 + 16, tw_tcp_csum(f + 34, n - 34, TW_PEER_IP, 0xc00002ff));
+	readdress(f, n, 0xc00002ff, PORT); /* to 192.0.2.255 */
 	tw_send(t, f, n);
 	tw_expect_none(t);
+	/* dropped before any request is made: its SYN-ACK could only fail to route */
+	assert_int_equal(reqs, 0);
 	assert_int_equal(tw_counter(t, "TcpInSegs"), 1);
 	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 1);
 	assert_int_equal(tw_counter(t, "IpExtInBcastPkts"), 1);
 	/* to a port with no listener: no RST */
-	tw_wr16(f + 34 + 2, PORT + 1);
-	tw_wr16(f + 34 + 16, 0);
-	tw_wr16(f + 34 + 16, tw_tcp_csum(f + 34, n - 34, TW_PEER_IP, 0xc00002ff));
+	readdress(f, n, 0xc00002ff, PORT + 1);
 	tw_send(t, f, n);
 	tw_expect_none(t);
 	assert_int_equal(tw_counter(t, "TcpInSegs"), 2);
 	assert_int_equal(tw_counter(t, "TcpExtListenDrops"), 1);
 	assert_int_equal(tw_counter(t, "TcpOutRsts"), 0);
+	/* the same SYN to our own address makes one */
+	readdress(f, n, TW_DUT_IP, PORT);
+	tw_send(t, f, n);
+	assert_int_equal(tw_expect_tcp(t).flags, TW_SYN | TW_ACK);
+	assert_int_equal(reqs, 1);
+	ustack_trace_unsubscribe(t->st, sub);
 }
 
 static void test_rst_in_link_broadcast_frame_resets_nothing(void **state)
