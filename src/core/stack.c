@@ -8,7 +8,7 @@
 
 void stack_lock(struct ustack *st)
 {
-	pthread_mutex_lock(&st->lock);
+	stack_mutex_lock(&st->lock);
 	uint64_t t = st->clock->now_us(st->clock->arg);
 	if (t > st->now)
 		st->now = t;
@@ -37,10 +37,10 @@ bool stack_ring_doorbells(struct ustack *st)
 	unsigned nafter = doorbells_ring_first(st, after);
 	if (!nafter)
 		return false;
-	pthread_mutex_unlock(&st->lock);
+	stack_mutex_unlock(&st->lock);
 	for (unsigned i = 0; i < nafter; i++)
 		after[i].after(after[i].link);
-	pthread_mutex_lock(&st->lock);
+	stack_mutex_lock(&st->lock);
 	return true;
 }
 
@@ -67,7 +67,7 @@ void stack_unlock(struct ustack *st)
 	int err = errno;
 	struct stack_doorbell after[STACK_DOORBELLS];
 	unsigned nafter = st->ndoorbell ? doorbells_ring_first(st, after) : 0;
-	pthread_mutex_unlock(&st->lock);
+	stack_mutex_unlock(&st->lock);
 	for (unsigned i = 0; i < nafter; i++)
 		after[i].after(after[i].link);
 	errno = err;
@@ -88,7 +88,6 @@ struct ustack *stack_alloc(const struct ustack_config *cfg)
 	struct ustack *st = calloc(1, sizeof(*st));
 	if (!st)
 		return NULL;
-	pthread_mutex_init(&st->lock, NULL);
 	st->clock = cfg->clock;
 	st->now = cfg->clock->now_us(cfg->clock->arg);
 	struct timespec wall;
@@ -104,7 +103,6 @@ struct ustack *stack_alloc(const struct ustack_config *cfg)
 void stack_free(struct ustack *st)
 {
 	pkt_pool_destroy(&st->pool);
-	pthread_mutex_destroy(&st->lock);
 	sodium_memzero(&st->secrets, sizeof(st->secrets));
 	free(st);
 }
@@ -124,7 +122,7 @@ uint64_t ustack_now(struct ustack *st)
 
 void ustack_timers_run(struct ustack *st)
 {
-	pthread_mutex_lock(&st->lock);
+	stack_mutex_lock(&st->lock);
 	/* Not stack_lock(): timers must see their own expiry as "now", so the clock is
 	 * applied by wheel_run after the due timers ran. */
 	wheel_run(st, st->clock->now_us(st->clock->arg));
@@ -133,9 +131,9 @@ void ustack_timers_run(struct ustack *st)
 
 uint64_t ustack_timers_next(struct ustack *st)
 {
-	pthread_mutex_lock(&st->lock);
+	stack_mutex_lock(&st->lock);
 	uint64_t t = wheel_next(&st->wheel);
-	pthread_mutex_unlock(&st->lock);
+	stack_mutex_unlock(&st->lock);
 	return t;
 }
 
@@ -149,18 +147,18 @@ void ustack_set_wakeup(struct ustack *st, void (*fn)(void *arg), void *arg)
 
 uint64_t ustack_sleep_until(struct ustack *st, uint64_t cap_us)
 {
-	pthread_mutex_lock(&st->lock);
+	stack_mutex_lock(&st->lock);
 	uint64_t t = wheel_next(&st->wheel);
 	if (t > cap_us)
 		t = cap_us;
 	st->sleep_until = t ? t : 1;
-	pthread_mutex_unlock(&st->lock);
+	stack_mutex_unlock(&st->lock);
 	return t;
 }
 
 void ustack_awake(struct ustack *st)
 {
-	pthread_mutex_lock(&st->lock);
+	stack_mutex_lock(&st->lock);
 	st->sleep_until = 0;
-	pthread_mutex_unlock(&st->lock);
+	stack_mutex_unlock(&st->lock);
 }

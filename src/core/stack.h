@@ -5,9 +5,9 @@
 #ifndef USTACK_CORE_STACK_H
 #define USTACK_CORE_STACK_H
 
-#include <pthread.h>
 #include <ustack/stack.h>
 
+#include "core/lock.h"
 #include "core/pkt.h"
 #include "core/random.h"
 #include "core/snmp.h"
@@ -19,7 +19,7 @@
 #define STACK_DOORBELLS STACK_IF_MAX
 
 struct ustack {
-	pthread_mutex_t lock;
+	struct stack_mutex lock; /* core/lock.h: every entry point takes it (stack_lock) */
 	const struct ustack_clock *clock;
 	uint64_t now; /* µs; refreshed on every entry, never goes backwards */
 	int64_t wall_off; /* µs from the clock to CLOCK_REALTIME, fixed at creation: what

@@ -139,7 +139,6 @@ int tcp_tables_init(struct ustack *st)
 	struct tcp_state_tables *t = st->tcp = calloc(1, sizeof(*st->tcp));
 	if (!t)
 		return -1;
-	pthread_cond_init(&t->wait, NULL);
 	t->ehash = calloc(EHASH_MIN, sizeof(*t->ehash));
 	t->lhash = calloc(LHASH_SIZE, sizeof(*t->lhash));
 	if (!t->ehash || !t->lhash)
@@ -186,7 +185,6 @@ void tcp_tables_destroy(struct ustack *st)
 		free(t->fdt.bits[i]);
 	tcp_ofo_cache_destroy(st);
 	tcp_fastopen_cache_destroy(st);
-	pthread_cond_destroy(&t->wait);
 	free(t);
 	st->tcp = NULL;
 }

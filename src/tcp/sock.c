@@ -145,23 +145,23 @@ bool sk_put(struct ustack *st, struct sock *sk)
  * gets the lock; a wake-up nobody sent (a timeout, a spurious return) uncounts itself. */
 void sk_wait_event(struct ustack *st)
 {
-	unsigned gen = st->tcp->wake_gen;
+	uint32_t gen = st->tcp->wake_gen;
 	st->tcp->sleepers++;
 	/* what this caller sent goes before it sleeps; if the lock was let go for a link's long
 	 * doorbell and a wake-up came meanwhile, this is that wake-up (callers look again) */
 	if (!stack_ring_doorbells(st) || st->tcp->wake_gen == gen)
-		pthread_cond_wait(&st->tcp->wait, &st->lock);
+		stack_wait_gen(&st->lock, &st->tcp->wake_gen, gen, NULL);
 	if (st->tcp->wake_gen == gen)
 		st->tcp->sleepers--;
 }
 
 int sk_wait_event_until(struct ustack *st, const struct timespec *deadline)
 {
-	unsigned gen = st->tcp->wake_gen;
+	uint32_t gen = st->tcp->wake_gen;
 	st->tcp->sleepers++;
 	int rc = 0;
 	if (!stack_ring_doorbells(st) || st->tcp->wake_gen == gen)
-		rc = pthread_cond_timedwait(&st->tcp->wait, &st->lock, deadline);
+		rc = stack_wait_gen(&st->lock, &st->tcp->wake_gen, gen, deadline);
 	if (st->tcp->wake_gen == gen)
 		st->tcp->sleepers--;
 	return rc;
@@ -182,7 +182,7 @@ void sk_wake(struct ustack *st)
 	 * the lock, before it waits): with none, there is no one to broadcast to */
 	if (st->tcp->sleepers) {
 		st->tcp->sleepers = 0;
-		pthread_cond_broadcast(&st->tcp->wait);
+		stack_wake_gen(&st->tcp->wake_gen);
 	}
 	if (st->tcp->wake_hook) /* a waiter outside the stack (ustack_set_sock_wake) */
 		st->tcp->wake_hook(st->tcp->wake_hook_arg);

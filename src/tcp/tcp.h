@@ -5,7 +5,6 @@
 #ifndef USTACK_TCP_TCP_H
 #define USTACK_TCP_TCP_H
 
-#include <pthread.h>
 #include <linux/errqueue.h>
 #include <sys/types.h>
 #include <stdbool.h>
@@ -564,7 +563,6 @@ struct tcp_state_tables {
 	struct sock **lhash;       /* listeners, by port */
 	struct bind_bucket **bhash[BHASH_PAGES]; /* by port: pages made on first use */
 	uint32_t table_perturb[256]; /* RFC 6056 algorithm 4's per-bucket offsets */
-	pthread_cond_t wait;        /* every blocked caller sleeps here; any change wakes all */
 	struct fdtable fdt;         /* descriptors (socket/file.c) */
 	struct kmem_cache sock_cache, reqsk_cache;
 	/* freed bind buckets kept for the next port (inet_bind_bucket_create): a connect() makes
@@ -574,7 +572,8 @@ struct tcp_state_tables {
 	struct tcp_ring_cache rcv_rings, snd_rings; /* freed rings of the common size (tcp.c) */
 	unsigned nsocks, nreqsk;
 	unsigned sleepers;          /* callers asleep in sk_wait_event */
-	unsigned wake_gen;          /* sk_wake calls, to tell a wake-up from a timeout */
+	uint32_t wake_gen;          /* sk_wake calls: every blocked caller sleeps on this word
+	                             * (stack_wait_gen), and a change wakes all */
 	struct eventpoll **eps;     /* epoll instances (socket/epoll.c) */
 	int neps;
 	void (*ep_wake)(struct ustack *st, struct sock *sk); /* the socket layer's hook (sk_wake_sk) */

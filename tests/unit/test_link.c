@@ -84,8 +84,8 @@ static void side_after(void *link)
 {
 	struct side *s = link;
 	__atomic_add_fetch(&s->afters, 1, __ATOMIC_RELEASE);
-	if (pthread_mutex_trylock(&s->st->lock) == 0) {
-		pthread_mutex_unlock(&s->st->lock);
+	if (stack_mutex_trylock(&s->st->lock)) {
+		stack_mutex_unlock(&s->st->lock);
 		__atomic_add_fetch(&s->afters_unlocked, 1, __ATOMIC_RELEASE);
 	}
 }
