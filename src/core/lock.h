@@ -11,6 +11,10 @@
  * lock (lll_lock) under its mutexes: 0 free, 1 held, 2 held and perhaps waited for.
  * A holder that finds 2 when it lets go wakes one waiter; a waiter always sets 2 before it
  * sleeps, so no wake-up is lost, at the price of a spare wake when the last waiter leaves.
+ * While the process has one thread (glibc's __libc_single_threaded, cleared for good by the
+ * first pthread_create, itself a full barrier) there is no one to exclude, and the lock is a
+ * plain load and store, as glibc's mutexes are then: a locked instruction costs a drain of
+ * the store buffer, which after a packet's worth of header writes is most of a round trip.
  *
  * The sleepers' wait (stack_wait_gen) is a condition variable reduced to what the stack needs:
  * a blocked caller reads a generation word under the lock, lets the lock go and sleeps on the
@@ -25,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 
 struct stack_mutex {
@@ -38,11 +43,20 @@ void stack_mutex_wake(struct stack_mutex *m);
 
 static inline void stack_mutex_lock(struct stack_mutex *m)
 {
-	uint32_t free_ = 0;
-	if (__builtin_expect(atomic_compare_exchange_strong_explicit(&m->state, &free_, 1,
-								   memory_order_acquire,
-								   memory_order_relaxed), 1))
-		return;
+	if (__libc_single_threaded) {
+		/* no other thread to race: a plain load and store, as glibc's own mutexes do then
+		 * (a locked instruction waits for every store before it to drain) */
+		if (__builtin_expect(atomic_load_explicit(&m->state, memory_order_relaxed) == 0, 1)) {
+			atomic_store_explicit(&m->state, 1, memory_order_relaxed);
+			return;
+		}
+	} else {
+		uint32_t free_ = 0;
+		if (__builtin_expect(atomic_compare_exchange_strong_explicit(&m->state, &free_, 1,
+									   memory_order_acquire,
+									   memory_order_relaxed), 1))
+			return;
+	}
 	stack_mutex_lock_slow(m);
 }
 
@@ -56,6 +70,10 @@ static inline bool stack_mutex_trylock(struct stack_mutex *m)
 
 static inline void stack_mutex_unlock(struct stack_mutex *m)
 {
+	if (__libc_single_threaded && atomic_load_explicit(&m->state, memory_order_relaxed) == 1) {
+		atomic_store_explicit(&m->state, 0, memory_order_release);
+		return;
+	}
 	if (__builtin_expect(atomic_exchange_explicit(&m->state, 0, memory_order_release) != 1, 0))
 		stack_mutex_wake(m);
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #define ROUNDS 200000
@@ -40,6 +41,39 @@ static void test_exclusion(void **state)
 	for (int i = 0; i < 3; i++)
 		pthread_join(th[i], NULL);
 	assert_int_equal(counter, 3ul * ROUNDS);
+	assert_int_equal(atomic_load(&mu.state), 0);
+}
+
+static int taker_done;
+
+static void *taker(void *arg)
+{
+	(void)arg;
+	stack_mutex_lock(&mu);
+	taker_done = 1;
+	stack_mutex_unlock(&mu);
+	return NULL;
+}
+
+/* Taken while the process had one thread (a plain store), let go once it has two: the
+ * release must see the waiter that came meanwhile.  Runs first, before any thread exists. */
+static void test_single_threaded_then_not(void **state)
+{
+	(void)state;
+	assert_true(__libc_single_threaded);
+	stack_mutex_lock(&mu);
+	assert_int_equal(atomic_load(&mu.state), 1);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, taker, NULL), 0);
+	assert_false(__libc_single_threaded);
+	/* bounded: the taker marks the lock waited for (2) before it sleeps */
+	for (int i = 0; i < 10000000 && atomic_load(&mu.state) != 2; i++)
+		sched_yield();
+	assert_int_equal(atomic_load(&mu.state), 2);
+	assert_int_equal(taker_done, 0);
+	stack_mutex_unlock(&mu); /* sees 2: wakes the taker */
+	pthread_join(th, NULL);
+	assert_int_equal(taker_done, 1);
 	assert_int_equal(atomic_load(&mu.state), 0);
 }
 
@@ -135,6 +169,7 @@ static void test_moved_word_and_deadlines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_single_threaded_then_not), /* first: before any thread */
 		cmocka_unit_test(test_exclusion),
 		cmocka_unit_test(test_wake_reaches_sleeper),
 		cmocka_unit_test(test_moved_word_and_deadlines),
