@@ -2,8 +2,8 @@
  * The socket API: POSIX calls with a stack instance in front.  Descriptors are small integers
  * private to the instance.  Argument checks and errno values are Linux's.
  *
- * Blocking calls (connect, accept on a blocking socket, poll with a timeout) sleep on a
- * condition variable and are woken by the stack — the seed's sk_state_change — so another
+ * Blocking calls (connect, accept on a blocking socket, poll with a timeout) sleep until the
+ * stack wakes them — the seed's sk_state_change — so another
  * thread must keep feeding the instance frames and time meanwhile (a TAP run loop does).
  */
 #ifndef USTACK_SOCKET_H

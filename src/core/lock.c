@@ -45,10 +45,13 @@ int stack_wait_gen(struct stack_mutex *m, uint32_t *gen, uint32_t seen, const st
 		       FUTEX_WAIT_BITSET_PRIVATE | (deadline ? FUTEX_CLOCK_REALTIME : 0), seen,
 		       deadline, FUTEX_BITSET_MATCH_ANY);
 	int err = r < 0 ? errno : 0;
-	/* Taken as contended: other sleepers woken with this one may be queued on m. */
-	stack_mutex_lock_slow(m);
+	/* Taken as any caller takes it: no sleeper was moved onto m (there is no requeue), and a
+	 * thread woken from m's own wait marks it 2 again itself. */
+	stack_mutex_lock(m);
 	errno = saved;
-	return err == ETIMEDOUT ? ETIMEDOUT : 0;
+	/* as pthread_cond_timedwait: ETIMEDOUT, EINVAL for a deadline that is not a time; a
+	 * refused sleep (EAGAIN: the word moved) or a signal (EINTR) is a wake-up */
+	return err == ETIMEDOUT || err == EINVAL ? err : 0;
 }
 
 void stack_wake_gen(uint32_t *gen)

@@ -11,8 +11,9 @@
  * lock (lll_lock) under its mutexes: 0 free, 1 held, 2 held and perhaps waited for.
  * A holder that finds 2 when it lets go wakes one waiter; a waiter always sets 2 before it
  * sleeps, so no wake-up is lost, at the price of a spare wake when the last waiter leaves.
- * While the process has one thread (glibc's __libc_single_threaded, cleared for good by the
- * first pthread_create, itself a full barrier) there is no one to exclude, and the lock is a
+ * While the process has one thread (glibc's __libc_single_threaded: cleared by the first
+ * pthread_create, itself a full barrier; glibc 2.36 never sets it again, and a release that
+ * finds 2 takes the waking path whatever it says) there is no one to exclude, and the lock is a
  * plain load and store, as glibc's mutexes are then: a locked instruction costs a drain of
  * the store buffer, which after a packet's worth of header writes is most of a round trip.
  *
@@ -80,8 +81,9 @@ static inline void stack_mutex_unlock(struct stack_mutex *m)
 
 /*
  * With m held and *gen read under it: let m go, sleep while *gen is still that value (until the
- * CLOCK_REALTIME instant deadline, if given), take m again.  Returns 0 (woken, or spuriously)
- * or ETIMEDOUT.  *gen is written only under m; stack_wake_gen wakes the sleepers.
+ * CLOCK_REALTIME instant deadline, if given), take m again.  Returns 0 (woken, or spuriously),
+ * ETIMEDOUT, or EINVAL (a deadline with tv_nsec outside [0, 1e9)).  *gen is written only
+ * under m; stack_wake_gen wakes the sleepers.
  */
 int stack_wait_gen(struct stack_mutex *m, uint32_t *gen, uint32_t seen, const struct timespec *deadline);
 /* Wakes every caller asleep on gen (after the caller bumped it under the lock). */

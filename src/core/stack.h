@@ -80,7 +80,7 @@ void stack_unlock(struct ustack *st);
 /* A link queued a frame and wants fn(link) called once before the lock is released, and
  * after(link) once it is. */
 void stack_doorbell(struct ustack *st, void (*fn)(void *link), void (*after)(void *link), void *link);
-/* Rings them now, for a caller about to sleep on the instance's condition variable
+/* Rings them now, for a caller about to sleep on the instance's wake-up word
  * (tcp/sock.c), or what it sent would wait for the next unlock: the first parts under the lock;
  * then, if a link has an after part, the lock is let go for those and taken again.  Returns
  * whether it was let go (a wake-up may have come meanwhile). */

@@ -4,8 +4,9 @@
  * kind of socket is TCP's and struct sock is tcp.h's; what the socket layer above needs from
  * here (epoll's wake-ups) it registers as a hook, so that nothing here calls upward.
  *
- * Every blocking call sleeps on one condition variable per stack and re-checks its own
- * condition when woken; the stack broadcasts on every state change (the seed's
+ * Every blocking call sleeps on one wake-up word per stack (tcp->wake_gen, a futex:
+ * core/lock.h) and re-checks its own condition when woken; the stack bumps it and wakes all on
+ * every state change (the seed's
  * sk_state_change).  Waiters are few — an application's blocking calls — so one broadcast
  * beats per-socket bookkeeping.
  */

@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 #include <sched.h>
 #include <time.h>
 
@@ -88,52 +91,84 @@ static void deadline_in(struct timespec *ts, long ms)
 	}
 }
 
-static int sleeper_ready, sleeper_rc = -1, sleeper_wakes;
+struct sleeper {
+	pthread_t th;
+	pid_t tid;
+	int ready, rc, wakes;
+};
 
-/* Sleeps until gen moves, as sk_wait_event does; a 30 s deadline turns a lost wake-up into a
- * failure rather than a hung test. */
+/* Sleeps until gen moves, as sk_wait_event does; a 10 s deadline turns a lost wake-up into a
+ * failure (ETIMEDOUT) rather than a hung test. */
 static void *sleeper(void *arg)
 {
-	(void)arg;
+	struct sleeper *s = arg;
 	struct timespec dl;
-	deadline_in(&dl, 30000);
+	deadline_in(&dl, 10000);
 	stack_mutex_lock(&mu);
 	uint32_t seen = gen;
-	sleeper_ready = 1;
+	s->tid = gettid();
+	s->ready = 1;
 	int rc = 0;
 	while (gen == seen && rc != ETIMEDOUT) {
 		rc = stack_wait_gen(&mu, &gen, seen, &dl);
-		sleeper_wakes++;
+		s->wakes++;
 	}
-	sleeper_rc = rc;
+	s->rc = rc;
 	stack_mutex_unlock(&mu);
 	return NULL;
 }
 
-static void test_wake_reaches_sleeper(void **state)
+/* The thread's scheduler state from /proc: 'S' while it sleeps in a futex. */
+static char task_state(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return '?';
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Three callers asleep on the word — each seen asleep in the kernel first, so that the wake
+ * and not a refused sleep ends their wait — are all woken by one bump and wake, once each. */
+static void test_wake_reaches_sleepers(void **state)
 {
 	(void)state;
-	pthread_t th;
-	assert_int_equal(pthread_create(&th, NULL, sleeper, NULL), 0);
-	/* bounded: the sleeper marks itself ready at once */
-	for (int i = 0; i < 10000000; i++) {
-		stack_mutex_lock(&mu);
-		int r = sleeper_ready;
-		stack_mutex_unlock(&mu);
-		if (r)
-			break;
-		sched_yield();
+	enum { N = 3 };
+	struct sleeper s[N];
+	memset(s, 0, sizeof(s));
+	for (int k = 0; k < N; k++)
+		assert_int_equal(pthread_create(&s[k].th, NULL, sleeper, &s[k]), 0);
+	for (int k = 0; k < N; k++) {
+		/* bounded: each marks itself ready at once.  Once ready is seen under the lock,
+		 * the sleeper can block nowhere but on gen, so 'S' means asleep there. */
+		int ready = 0;
+		for (int i = 0; i < 10000000 && !ready; i++) {
+			stack_mutex_lock(&mu);
+			ready = s[k].ready;
+			stack_mutex_unlock(&mu);
+			if (!ready)
+				sched_yield();
+		}
+		assert_int_equal(ready, 1);
+		char st = '?';
+		for (int i = 0; i < 10000000 && (st = task_state(s[k].tid)) != 'S'; i++)
+			sched_yield();
+		assert_int_equal(st, 'S');
 	}
-	/* The sleeper read gen under the lock; whether it is asleep yet or between its release
-	 * and the futex, the bump below ends its wait (the kernel refuses a sleep on a moved word). */
 	stack_mutex_lock(&mu);
-	assert_int_equal(sleeper_ready, 1);
 	gen++;
 	stack_wake_gen(&gen);
 	stack_mutex_unlock(&mu);
-	pthread_join(th, NULL);
-	assert_int_equal(sleeper_rc, 0);
-	assert_true(sleeper_wakes >= 1);
+	for (int k = 0; k < N; k++) {
+		pthread_join(s[k].th, NULL);
+		assert_int_equal(s[k].rc, 0);     /* not ETIMEDOUT: the wake reached it */
+		assert_int_equal(s[k].wakes, 1); /* one wait, ended by the one wake */
+	}
 }
 
 static void test_moved_word_and_deadlines(void **state)
@@ -141,6 +176,11 @@ static void test_moved_word_and_deadlines(void **state)
 	(void)state;
 	struct timespec dl;
 	stack_mutex_lock(&mu);
+
+	/* a deadline that is not a time: EINVAL, as pthread_cond_timedwait */
+	struct timespec bad = { .tv_sec = 1, .tv_nsec = 1000000000 };
+	assert_int_equal(stack_wait_gen(&mu, &gen, gen, &bad), EINVAL);
+	assert_false(stack_mutex_trylock(&mu));
 
 	/* the word moved since it was read: no sleep, the lock is held again on return */
 	errno = EBADF;
@@ -171,7 +211,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_threaded_then_not), /* first: before any thread */
 		cmocka_unit_test(test_exclusion),
-		cmocka_unit_test(test_wake_reaches_sleeper),
+		cmocka_unit_test(test_wake_reaches_sleepers),
 		cmocka_unit_test(test_moved_word_and_deadlines),
 	};
 	return cmocka_run_group_tests_name("lock", tests, NULL, NULL);
