@@ -3,8 +3,8 @@
  * private to the instance.  Argument checks and errno values are Linux's.
  *
  * Blocking calls (connect, accept on a blocking socket, poll with a timeout) sleep until the
- * stack wakes them — the seed's sk_state_change — so another
- * thread must keep feeding the instance frames and time meanwhile (a TAP run loop does).
+ * stack wakes them — the seed's sk_state_change — so another thread must keep feeding the
+ * instance frames and time meanwhile (a TAP run loop does).
  */
 #ifndef USTACK_SOCKET_H
 #define USTACK_SOCKET_H

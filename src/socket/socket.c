@@ -5,8 +5,9 @@
  *
  * Descriptors (file.c) are the lowest free integers from 3 up, as a process's would be.  Every
  * caller that blocks sleeps on one wake-up word per stack (core/lock.h) and re-checks its own
- * condition when woken; the stack wakes every sleeper on every state change (the seed's sk_state_change).  Waiters are
- * few — an application's blocking calls — so one broadcast beats per-socket bookkeeping.
+ * condition when woken; the stack wakes every sleeper on every state change (the seed's
+ * sk_state_change).  Waiters are few — an application's blocking calls — so one broadcast
+ * beats per-socket bookkeeping.
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"

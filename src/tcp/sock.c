@@ -6,9 +6,8 @@
  *
  * Every blocking call sleeps on one wake-up word per stack (tcp->wake_gen, a futex:
  * core/lock.h) and re-checks its own condition when woken; the stack bumps it and wakes all on
- * every state change (the seed's
- * sk_state_change).  Waiters are few — an application's blocking calls — so one broadcast
- * beats per-socket bookkeeping.
+ * every state change (the seed's sk_state_change).  Waiters are few — an application's
+ * blocking calls — so one broadcast beats per-socket bookkeeping.
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
