@@ -19,6 +19,13 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#ifdef SLAB_PLAIN /* built with AddressSanitizer (core/slab.h) */
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#endif
+
 /* The established hash starts small and doubles as it fills (at half load, below), up to
  * EHASH_MAX buckets (Linux sizes its table once from memory, thash_entries; a userspace stack
  * may hold one connection or ten million): an instance costs 2 KB here, not 512 KB. */
@@ -48,11 +55,20 @@ static inline uint32_t rol32(uint32_t w, unsigned s)
  * dozen operations.  Every segment in, and every port connect() tries, hashes a 4-tuple; a
  * SipHash here was an eighth of a handshake's cost.  (The ISN, the timestamp offset, the port
  * offset and the cookies keep their SipHash, as Linux's do.)
+ *
+ * The local port is not mixed in but added (Linux 6.15's "inet: change lport contribution to
+ * inet_ehashfn()"): hash(laddr, lport, raddr, rport) == hash(laddr, 0, raddr, rport) + lport.
+ * connect()'s port search hashes the 4-tuple once, with port 0, and each port it tries is an
+ * addition (inet_hash_connect's hash_port0, as Linux's); and the ports it tries, and those of
+ * successive connections to one destination, a few apart, land a few buckets apart — in the
+ * cache line the last try loaded, or the next, where each was a cache miss at a million
+ * connections.  A remote peer still cannot aim at a chain: its address and port are mixed
+ * with the secret, and the local port of an incoming connection is the listener's.
  */
-static uint32_t inet_ehashfn(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+static uint32_t inet_ehashfn0(struct ustack *st, uint32_t laddr, uint32_t raddr, uint16_t rport)
 {
 	uint32_t a = laddr + 0xdeadbeefu, b = raddr + 0xdeadbeefu;
-	uint32_t c = ((uint32_t)lport << 16 | rport) + st->tcp->ehash_secret;
+	uint32_t c = (uint32_t)rport + st->tcp->ehash_secret;
 	c ^= b; c -= rol32(b, 14);
 	a ^= c; a -= rol32(c, 11);
 	b ^= a; b -= rol32(a, 25);
@@ -61,6 +77,11 @@ static uint32_t inet_ehashfn(struct ustack *st, uint32_t laddr, uint16_t lport, 
 	b ^= a; b -= rol32(a, 14);
 	c ^= b; c -= rol32(b, 24);
 	return c;
+}
+
+static inline uint32_t inet_ehashfn(struct ustack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+	return lport + inet_ehashfn0(st, laddr, raddr, rport);
 }
 
 /*
@@ -189,10 +210,10 @@ void tcp_tables_destroy(struct ustack *st)
 	st->tcp = NULL;
 }
 
-struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, uint16_t lport,
-					   uint32_t raddr, uint16_t rport)
+/* The lookup in the bucket of hash h, the 4-tuple's inet_ehashfn. */
+static struct ehash_node *__inet_lookup_established(struct ustack *st, uint32_t h, uint32_t laddr,
+						    uint16_t lport, uint32_t raddr, uint16_t rport)
 {
-	uint32_t h = inet_ehashfn(st, laddr, lport, raddr, rport);
 	uintptr_t want = eh_tag(h) << EH_TAG_SHIFT;
 	for (uintptr_t w = *ehash_head(st->tcp, h); w;) {
 		bool other = (w & EH_INFO) && (w & (EH_TAG_MASK << EH_TAG_SHIFT)) != want;
@@ -204,6 +225,13 @@ struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, ui
 		w = n->next & ~EH_HASHED;
 	}
 	return NULL;
+}
+
+struct ehash_node *inet_lookup_established(struct ustack *st, uint32_t laddr, uint16_t lport,
+					   uint32_t raddr, uint16_t rport)
+{
+	return __inet_lookup_established(st, inet_ehashfn(st, laddr, lport, raddr, rport), laddr, lport, raddr,
+					 rport);
 }
 
 /* n goes in at the head of the chain at head; h is its hash (for its link word). */
@@ -346,7 +374,7 @@ struct sock *inet_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lp
 		if (sk->node.lport == lport && sk->node.state == TCP_LISTEN && sk->reuseport &&
 		    sk->node.laddr == best->node.laddr)
 			n++;
-	uint32_t hash = lport + inet_ehashfn(st, laddr, lport, raddr, rport);
+	uint32_t hash = inet_ehashfn(st, laddr, lport, raddr, rport);
 	unsigned k = (unsigned)(((uint64_t)hash * n) >> 32); /* reciprocal_scale */
 	unsigned skip = n - 1 - k; /* the chain holds the group newest first */
 	for (struct sock *sk = best; sk; sk = sk->lnext)
@@ -485,9 +513,11 @@ static bool tcp_twsk_unique(struct ustack *st, struct sock *sk, const struct ine
 /* __inet_check_established: the 4-tuple is free, or held by a TIME_WAIT entry we may
  * replace — which then goes (TcpExtTWRecycled).  sk must already own the port's bucket, so
  * that the bucket outlives the entry's release of it. */
-static bool inet_check_established(struct ustack *st, struct sock *sk, uint16_t lport, bool search)
+static bool inet_check_established(struct ustack *st, struct sock *sk, uint16_t lport, bool search,
+				   uint32_t hash)
 {
-	struct ehash_node *o = inet_lookup_established(st, sk->node.laddr, lport, sk->node.raddr, sk->node.rport);
+	struct ehash_node *o = __inet_lookup_established(st, hash, sk->node.laddr, lport, sk->node.raddr,
+							 sk->node.rport);
 	if (!o)
 		return true;
 	if (o->state != TCP_TIME_WAIT || !tcp_twsk_unique(st, sk, (struct inet_timewait_sock *)o, search))
@@ -500,9 +530,10 @@ static bool inet_check_established(struct ustack *st, struct sock *sk, uint16_t 
 int inet_hash_connect(struct ustack *st, struct sock *sk)
 {
 	struct ehash_node *n = &sk->node;
+	uint32_t hash_port0 = inet_ehashfn0(st, n->laddr, n->raddr, n->rport);
 	if (sk->tb) {
 		/* already bound: the 4-tuple must be unique */
-		if (!inet_check_established(st, sk, n->lport, false))
+		if (!inet_check_established(st, sk, n->lport, false, hash_port0 + n->lport))
 			return -EADDRNOTAVAIL;
 		inet_ehash_insert(st, n);
 		sk->hashed = true;
@@ -527,13 +558,14 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 			if (b) {
 				if (b->fastreuse >= 0 || b->fastreuseport >= 0)
 					continue; /* held by bind() */
-				struct ehash_node *o = inet_lookup_established(st, n->laddr, (uint16_t)port, n->raddr, n->rport);
+				struct ehash_node *o = __inet_lookup_established(st, hash_port0 + port, n->laddr,
+										 (uint16_t)port, n->raddr, n->rport);
 				if (o && (o->state != TCP_TIME_WAIT || st->sysctl.tcp_tw_reuse != 1))
 					continue; /* this 4-tuple is taken */
 				inet_bind_hash(b, sk);
 				/* __inet_check_established again only for a TIME_WAIT entry to take over
 				 * (nothing runs between the two lookups: a free 4-tuple stays free) */
-				if (o && !inet_check_established(st, sk, (uint16_t)port, true)) {
+				if (o && !inet_check_established(st, sk, (uint16_t)port, true, hash_port0 + port)) {
 					inet_put_port(st, sk);
 					continue;
 				}

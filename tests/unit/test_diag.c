@@ -183,6 +183,43 @@ static void test_syn_sent(void **state)
 	ustack_close(t->st, fd);
 }
 
+/*
+ * The dump walks the established hash bucket by bucket, as Linux's inet_diag does, and the
+ * local port is added to the 4-tuple's hash, not mixed into it (Linux 6.15, "inet: change lport
+ * contribution to inet_ehashfn()"): a client's connections to one server, from ports a few
+ * apart, sit in buckets as far apart, so ss lists them in port order — from where the bucket
+ * index wraps round.  With the port mixed in, their order would be the hash's, random.
+ */
+static void test_dump_order_follows_ports(void **state)
+{
+	struct tw *t = *state;
+	enum { N = 16 };
+	for (int i = 0; i < N; i++) {
+		int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80),
+					 .sin_addr.s_addr = htonl(TW_PEER_IP) };
+		assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a)), -1);
+		assert_int_equal(errno, EINPROGRESS);
+		assert_int_equal(tw_expect_tcp(t).flags, TW_SYN);
+	}
+	struct ustack_diag_sock v[N + 1];
+	int n = ustack_diag_snapshot(t->st, v, N + 1, NULL);
+	assert_int_equal(n, N);
+	/* ports 2 to 16 apart (RFC 6056 algorithm 4's step and Linux's random advance), so the 16
+	 * span 30 to 240 ports, within one turn of the 256-bucket table: some rotation of the bucket
+	 * index sorts them */
+	int rotations = 0;
+	for (unsigned c = 0; c < 256; c++) {
+		int sorted = 1;
+		for (int i = 1; i < n && sorted; i++)
+			sorted = ((v[i - 1].lport + c) & 255) <= ((v[i].lport + c) & 255);
+		rotations += sorted;
+	}
+	assert_true(rotations > 0);
+	for (int i = 1; i < n; i++)
+		assert_int_not_equal(v[i - 1].lport, v[i].lport);
+}
+
 static void test_state_names(void **state)
 {
 	(void)state;
@@ -201,6 +238,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_snapshot, tw_setup_learned, tw_teardown),
 		cmocka_unit_test_setup_teardown(test_syn_sent, tw_setup_learned, tw_teardown),
+		cmocka_unit_test_setup_teardown(test_dump_order_follows_ports, tw_setup_learned, tw_teardown),
 		cmocka_unit_test(test_state_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
