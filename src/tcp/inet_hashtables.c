@@ -185,19 +185,21 @@ void tcp_tables_destroy(struct ustack *st)
 		vfree_huge(t->ehash_old, (t->ehash_old_mask + 1) * sizeof(*t->ehash_old));
 	free(t->lhash);
 	for (unsigned i = 0; i < BHASH_PAGES; i++) {
-		for (unsigned j = 0; t->bhash[i] && j < BHASH_PAGE; j++) {
-			struct bind_bucket *b = t->bhash[i][j];
-			while (b && b->tw_rows) {
+		struct bhash_page *pg = t->bhash[i];
+		for (unsigned j = 0; pg && j < BHASH_PAGE; j++) {
+			if (!(pg->used[j / 64] >> (j % 64) & 1))
+				continue;
+			struct bind_bucket *b = &pg->b[j];
+			while (b->tw_rows) {
 				struct tw_bind_row *r = b->tw_rows;
 				b->tw_rows = r->next;
 				free(r);
 			}
-			free(b);
 		}
-		free(t->bhash[i]);
+		if (pg)
+			ASAN_UNPOISON_MEMORY_REGION(pg, sizeof(*pg));
+		free(pg);
 	}
-	while (t->nbind_spare)
-		free(t->bind_spare[--t->nbind_spare]);
 	free(t->fdt.fds);
 	kmem_cache_destroy(&t->sock_cache);
 	kmem_cache_destroy(&t->reqsk_cache);
@@ -406,31 +408,41 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk)
 /*
  * The bind hash: one bucket per local port, as Linux's bhash is keyed by port (and netns).
  * With only 65,536 ports there is nothing to hash: the port indexes a table, in pages of 256
- * made when a port in them is first used, so that an instance with one listener pays 2 KB and
- * one with connections on every port 512 KB — and the port search of connect(), which probes
+ * made when a port in them is first used, so that an instance with one listener pays 8 KB and
+ * one with connections on every port 2 MB — and the port search of connect(), which probes
  * port after port, touches no chain.
+ *
+ * The buckets live in their page, in port order, not each in an allocation of its own (Linux's
+ * come from bind_bucket_cachep, one per port, on a chain).  connect() takes ports a few apart
+ * (inet_hash_connect), the next connection to a destination the next few: in place, the buckets
+ * it reads ascend, a few lines apart, a stride the processor's prefetcher follows, and no line
+ * of pointers comes before each.  At a million connections both had been cache misses:
+ * callgrind's cache model, 500 new connections at 1M open, 3.9 last-level read misses a
+ * connection before, 3.25 after (the model has no prefetcher); new connections at 1M +8%.  A
+ * bucket is in use while its bit in the page's map is set; a page stays until the stack goes
+ * (2 MB at most), and built with AddressSanitizer a bucket not in use is poisoned, so that a
+ * use after its release is still caught.
  */
 struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port)
 {
-	struct bind_bucket **page = st->tcp->bhash[port / BHASH_PAGE];
-	return page ? page[port % BHASH_PAGE] : NULL;
+	struct bhash_page *pg = st->tcp->bhash[port / BHASH_PAGE];
+	unsigned i = port % BHASH_PAGE;
+	return pg && (pg->used[i / 64] >> (i % 64) & 1) ? &pg->b[i] : NULL;
 }
 
 struct bind_bucket *inet_bind_bucket_create(struct ustack *st, uint16_t port, int8_t fastreuse)
 {
-	struct bind_bucket ***page = &st->tcp->bhash[port / BHASH_PAGE];
-	if (!*page && !(*page = calloc(BHASH_PAGE, sizeof(**page))))
-		return NULL;
-	struct bind_bucket *b;
-	if (st->tcp->nbind_spare) {
-		b = st->tcp->bind_spare[--st->tcp->nbind_spare];
-		*b = (struct bind_bucket){ 0 };
-	} else if (!(b = calloc(1, sizeof(*b)))) {
-		return NULL;
+	struct bhash_page **pg = &st->tcp->bhash[port / BHASH_PAGE];
+	if (!*pg) {
+		if (!(*pg = calloc(1, sizeof(**pg))))
+			return NULL;
+		ASAN_POISON_MEMORY_REGION((*pg)->b, sizeof((*pg)->b));
 	}
-	b->port = port;
-	b->fastreuse = b->fastreuseport = fastreuse;
-	(*page)[port % BHASH_PAGE] = b;
+	unsigned i = port % BHASH_PAGE;
+	struct bind_bucket *b = &(*pg)->b[i];
+	ASAN_UNPOISON_MEMORY_REGION(b, sizeof(*b));
+	*b = (struct bind_bucket){ .port = port, .fastreuse = fastreuse, .fastreuseport = fastreuse };
+	(*pg)->used[i / 64] |= 1ull << (i % 64);
 	return b;
 }
 
@@ -468,17 +480,9 @@ void inet_bind_bucket_release(struct ustack *st, struct bind_bucket *b)
 {
 	if (b->nowners || b->tw_rows)
 		return;
-	st->tcp->bhash[b->port / BHASH_PAGE][b->port % BHASH_PAGE] = NULL;
-	/* A few kept for the next port, as Linux takes its buckets from a cache
-	 * (bind_bucket_cachep) rather than the general allocator: connect() and close() make and
-	 * free one per connection.  Not built with AddressSanitizer, which should see the free. */
-#ifndef SLAB_PLAIN
-	if (st->tcp->nbind_spare < BIND_SPARES) {
-		st->tcp->bind_spare[st->tcp->nbind_spare++] = b;
-		return;
-	}
-#endif
-	free(b);
+	unsigned i = b->port % BHASH_PAGE;
+	st->tcp->bhash[b->port / BHASH_PAGE]->used[i / 64] &= ~(1ull << (i % 64));
+	ASAN_POISON_MEMORY_REGION(b, sizeof(*b));
 }
 
 /*

@@ -549,7 +549,12 @@ struct tcp_ring_cache {
 	unsigned n;
 };
 
-#define BIND_SPARES 64
+/* A page of the bind hash: the buckets of BHASH_PAGE consecutive ports, in place, and which
+ * of them are in use (inet_hashtables.c). */
+struct bhash_page {
+	uint64_t used[BHASH_PAGE / 64];
+	struct bind_bucket b[BHASH_PAGE];
+};
 
 struct tcp_state_tables {
 	uintptr_t *ehash;           /* chains' heads: link words (inet_hashtables.c) */
@@ -561,14 +566,10 @@ struct tcp_state_tables {
 	uint32_t ehash_count;       /* entries: the table doubles when they reach half its size */
 	uint32_t ehash_secret;      /* inet_ehash_secret: keys the 4-tuple's hash */
 	struct sock **lhash;       /* listeners, by port */
-	struct bind_bucket **bhash[BHASH_PAGES]; /* by port: pages made on first use */
+	struct bhash_page *bhash[BHASH_PAGES]; /* by port: pages made on first use */
 	uint32_t table_perturb[256]; /* RFC 6056 algorithm 4's per-bucket offsets */
 	struct fdtable fdt;         /* descriptors (socket/file.c) */
 	struct kmem_cache sock_cache, reqsk_cache;
-	/* freed bind buckets kept for the next port (inet_bind_bucket_create): a connect() makes
-	 * one per connection, its close() frees it */
-	struct bind_bucket *bind_spare[BIND_SPARES];
-	unsigned nbind_spare;
 	struct tcp_ring_cache rcv_rings, snd_rings; /* freed rings of the common size (tcp.c) */
 	unsigned nsocks, nreqsk;
 	unsigned sleepers;          /* callers asleep in sk_wait_event */
