@@ -305,9 +305,11 @@ static int sock_setsockopt(struct ustack *st, struct sock *sk, int name, const v
 	switch (name) {
 	case SO_REUSEPORT: /* takes effect at the next bind() (sk_reuseport) */
 		sk->reuseport = v != 0;
+		inet_bind_flags_changed(sk);
 		return 0;
 	case SO_REUSEADDR:
 		sk->reuseaddr = v != 0;
+		inet_bind_flags_changed(sk);
 		return 0;
 	case SO_KEEPALIVE:
 		sk->keepalive = v != 0;

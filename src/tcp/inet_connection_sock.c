@@ -29,7 +29,7 @@ static bool inet_csk_bind_conflict(const struct sock *sk, const struct bind_buck
 			continue;
 		return true;
 	}
-	return inet_twsk_bind_conflict(sk, b);
+	return inet_bind_conn_conflict(sk, b) || inet_twsk_bind_conflict(sk, b);
 }
 
 /*
@@ -65,7 +65,7 @@ static bool inet_csk_fast_ok(const struct bind_bucket *b, const struct sock *sk,
 void inet_csk_update_fastreuse(struct bind_bucket *b, const struct sock *sk, bool listening)
 {
 	bool reuse = sk->reuseaddr && !listening;
-	bool first = !b->tw_rows && (!b->owners || (b->owners == sk && !sk->bind_next));
+	bool first = !b->tw_rows && !b->nconn && (!b->owners || (b->owners == sk && !sk->bind_next));
 	if (first) {
 		b->fastreuse = reuse;
 		b->fastreuseport = sk->reuseport ? FASTREUSEPORT_ANY : 0;

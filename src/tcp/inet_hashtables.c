@@ -455,7 +455,74 @@ void inet_bind_hash(struct bind_bucket *b, struct sock *sk)
 	sk->bind_pprev = &b->owners;
 	b->owners = sk;
 	b->nowners++;
+	b->nbind += !sk->connect_bind;
 	sk->node.lport = b->port;
+}
+
+/*
+ * A socket connect() bound to its port (inet_hash_connect), counted rather than listed.
+ *
+ * Linux puts every socket that holds a port on its bucket's owners list (sk_add_bind_node, an
+ * hlist: a new head writes the old head's pprev).  What reads the list is bind() and listen()
+ * of the port, to find a conflict; what writes it is every connect(), and the old head is the
+ * socket that took the port last — at a million connections, one connection in 28,000 ago,
+ * out of every cache.  That one write cost new connections at 1M 15% (a build without it,
+ * pinned pairs; prefetching the line did not help): the store waits for its line, and the
+ * stores behind it, in order, wait too.
+ *
+ * A connect()ed socket never listens, so all the conflict test asks of it is its address and
+ * its SO_REUSEADDR and SO_REUSEPORT flags — what TIME_WAIT entries are already reduced to
+ * (struct tw_bind_row).  The bucket keeps one such row for sockets connect() bound there:
+ * the address and flags of the first, and how many share them, which on a client is all of
+ * them.  A socket with another address or other flags goes on the list as before, and so does
+ * one whose flags change later (inet_bind_flags_changed: Linux's walk reads them live).
+ */
+static void inet_bind_hash_connect(struct bind_bucket *b, struct sock *sk)
+{
+	sk->connect_bind = true;
+	if (!b->nconn) {
+		b->conn_laddr = sk->node.laddr;
+		b->conn_reuse = sk->reuseaddr;
+		b->conn_reuseport = sk->reuseport;
+	} else if (b->conn_laddr != sk->node.laddr || b->conn_reuse != sk->reuseaddr ||
+		   b->conn_reuseport != sk->reuseport) {
+		inet_bind_hash(b, sk);
+		return;
+	}
+	sk->tb = b;
+	sk->bind_next = NULL;
+	sk->bind_pprev = NULL;
+	b->nconn++;
+	b->nowners++;
+	sk->node.lport = b->port;
+}
+
+static inline bool sk_bind_counted(const struct sock *sk)
+{
+	return sk->tb && !sk->bind_pprev;
+}
+
+void inet_bind_flags_changed(struct sock *sk)
+{
+	struct bind_bucket *b = sk->tb;
+	if (!sk_bind_counted(sk) || (b->conn_reuse == sk->reuseaddr && b->conn_reuseport == sk->reuseport))
+		return;
+	b->nconn--;
+	b->nowners--;
+	inet_bind_hash(b, sk);
+}
+
+bool inet_bind_conn_conflict(const struct sock *sk, const struct bind_bucket *b)
+{
+	if (!b->nconn)
+		return false;
+	if (sk->node.laddr && sk->node.laddr != b->conn_laddr)
+		return false;
+	if (sk->reuseaddr && b->conn_reuse) /* the row's sockets never listen */
+		return false;
+	if (sk->reuseport && b->conn_reuseport)
+		return false;
+	return true;
 }
 
 void inet_put_port(struct ustack *st, struct sock *sk)
@@ -464,22 +531,35 @@ void inet_put_port(struct ustack *st, struct sock *sk)
 	if (!b)
 		return;
 	sk->bound_port = false;
-	/* a port shared by every connection a listener accepted: no walk to find our place */
-	*sk->bind_pprev = sk->bind_next;
-	if (sk->bind_next)
-		sk->bind_next->bind_pprev = sk->bind_pprev;
+	if (sk_bind_counted(sk)) {
+		b->nconn--;
+	} else {
+		/* a port shared by every connection a listener accepted: no walk to find our place */
+		*sk->bind_pprev = sk->bind_next;
+		if (sk->bind_next)
+			sk->bind_next->bind_pprev = sk->bind_pprev;
+	}
 	sk->bind_next = NULL;
 	sk->bind_pprev = NULL;
 	sk->tb = NULL;
 	b->nowners--;
+	b->nbind -= !sk->connect_bind;
+	sk->connect_bind = false;
 	inet_bind_bucket_release(st, b);
 }
 
 /* inet_bind_bucket_destroy: the bucket goes with its last socket and TIME_WAIT entry. */
 void inet_bind_bucket_release(struct ustack *st, struct bind_bucket *b)
 {
-	if (b->nowners || b->tw_rows)
+	if (b->nowners || b->tw_rows) {
+		/* Linux 6.17's "tcp: Update bind bucket state on port release": once no holder is
+		 * left that connect() did not bind, the flags a bind() narrowed are -1 again, as
+		 * in a bucket connect() made, and connect() may take the port again.  (Linux
+		 * walks the port's owners for SOCK_CONNECT_BIND; nbind counts them instead.) */
+		if (!b->nbind && (b->fastreuse != -1 || b->fastreuseport != -1))
+			b->fastreuse = b->fastreuseport = -1;
 		return;
+	}
 	unsigned i = b->port % BHASH_PAGE;
 	st->tcp->bhash[b->port / BHASH_PAGE]->used[i / 64] &= ~(1ull << (i % 64));
 	ASAN_POISON_MEMORY_REGION(b, sizeof(*b));
@@ -566,7 +646,7 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 										 (uint16_t)port, n->raddr, n->rport);
 				if (o && (o->state != TCP_TIME_WAIT || st->sysctl.tcp_tw_reuse != 1))
 					continue; /* this 4-tuple is taken */
-				inet_bind_hash(b, sk);
+				inet_bind_hash_connect(b, sk);
 				/* __inet_check_established again only for a TIME_WAIT entry to take over
 				 * (nothing runs between the two lookups: a free 4-tuple stays free) */
 				if (o && !inet_check_established(st, sk, (uint16_t)port, true, hash_port0 + port)) {
@@ -576,7 +656,7 @@ int inet_hash_connect(struct ustack *st, struct sock *sk)
 			} else if (!(b = inet_bind_bucket_create(st, (uint16_t)port, -1))) {
 				return -ENOBUFS;
 			} else {
-				inet_bind_hash(b, sk);
+				inet_bind_hash_connect(b, sk);
 			}
 			inet_ehash_insert(st, n);
 			sk->hashed = true;

@@ -242,7 +242,8 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk, bool fin_w
 	if (!b || t->tw_count >= (uint32_t)st->sysctl.tcp_max_tw_buckets)
 		return false;
 	uint8_t flags = (uint8_t)((sk->tstamp_ok ? TW_TSTAMP : 0) | (sk->ts_off ? TW_TS_OFF : 0) |
-				  (sk->reuseaddr ? TW_REUSE : 0) | (sk->reuseport ? TW_REUSEPORT : 0));
+				  (sk->reuseaddr ? TW_REUSE : 0) | (sk->reuseport ? TW_REUSEPORT : 0) |
+				  (sk->connect_bind ? TW_CONNECT_BIND : 0));
 	uint8_t rowflags = flags; /* the bind row's key: without the substate, which changes */
 	flags |= fin_wait2 ? TW_FW2 : 0;
 	struct tw_bind_row **rp = tw_row_find(b, sk->node.laddr, rowflags);
@@ -265,6 +266,7 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk, bool fin_w
 		return false;
 	}
 	(*rp)->count++;
+	b->nbind += !sk->connect_bind;
 	tw->node.laddr = sk->node.laddr;
 	tw->node.raddr = sk->node.raddr;
 	tw->node.lport = sk->node.lport;
@@ -316,6 +318,7 @@ void inet_twsk_deschedule_put(struct ustack *st, struct inet_timewait_sock *tw)
 			*rp = r->next;
 			free(r);
 		}
+		b->nbind -= !(tw->node.tw_flags & TW_CONNECT_BIND);
 		inet_bind_bucket_release(st, b);
 	}
 	t->tw_count--;

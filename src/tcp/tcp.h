@@ -78,6 +78,7 @@ struct sock;
 #define TW_REUSE 4u      /* SO_REUSEADDR: bind() may take the port over */
 #define TW_REUSEPORT 8u  /* SO_REUSEPORT */
 #define TW_FW2 16u       /* tw_substate FIN_WAIT2: an orphan waiting for the peer's FIN */
+#define TW_CONNECT_BIND 32u /* the socket had its port from connect() (tw_connect_bind) */
 struct inet_timewait_sock {
 	struct ehash_node node;    /* state TCP_TIME_WAIT */
 	uint32_t dr_next, dr_prev; /* the death row, oldest first: pool indices, 0 for none */
@@ -168,7 +169,14 @@ struct bind_bucket {
 	 * without walking the owners (inet_csk_update_fastreuse, inet_connection_sock.c) */
 	int8_t fastreuse, fastreuseport;
 	uint32_t fast_rcv_saddr;
-	uint32_t nowners;
+	uint32_t nowners; /* sockets holding the port: on the owners list, or counted in nconn */
+	uint32_t nbind;   /* its holders, sockets and TIME_WAIT entries, that connect() did not
+			   * bind: with none left, the flags go back to -1 (inet_bind_bucket_release) */
+	/* Sockets connect() bound here, counted, not listed, while their address and flags are
+	 * the row's (those of the first such socket; inet_bind_hash_connect) */
+	uint32_t nconn;
+	uint32_t conn_laddr;
+	uint8_t conn_reuse, conn_reuseport;
 };
 
 /* A range the peer has SACKed (the sender's scoreboard, tcp_sack.c). */
@@ -322,7 +330,8 @@ struct sock {
 	/* ---- sock: identity, the descriptor, socket-level options and errors ---- */
 	struct ehash_node node;  /* laddr/lport/raddr/rport and state */
 	struct sock *bind_next;  /* owners of the same bind bucket */
-	struct sock **bind_pprev; /* ... and what points here: removal in O(1) */
+	struct sock **bind_pprev; /* ... and what points here: removal in O(1); NULL with tb set:
+				   * counted in the bucket's connect() row instead */
 	struct bind_bucket *tb;
 	/* A socket is on the listening hash while it listens, on an accept queue while it is a
 	 * child nobody has accepted: never both, so the two links share their place. */
@@ -346,6 +355,7 @@ struct sock {
 	bool shut_rd, shut_wr;
 	bool dead;               /* sk_free ran; the memory waits for request sockets or sleepers */
 	uint16_t refcnt;         /* callers asleep on it (sk_hold); request sockets count apart */
+	bool connect_bind : 1;   /* connect() chose the port (SOCK_CONNECT_BIND) */
 	bool rcvbuf_locked : 1;  /* SO_RCVBUF was set: no autotuning (SOCK_RCVBUF_LOCK) */
 	bool sndbuf_locked : 1;  /* SO_SNDBUF was set: the send ring does not grow */
 	bool keepalive : 1;      /* SO_KEEPALIVE */
@@ -628,6 +638,12 @@ void inet_bind_bucket_release(struct ustack *st, struct bind_bucket *b);
 struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port);
 struct bind_bucket *inet_bind_bucket_create(struct ustack *st, uint16_t port, int8_t fastreuse);
 void inet_bind_hash(struct bind_bucket *b, struct sock *sk);
+/* SO_REUSEADDR or SO_REUSEPORT changed on sk: a socket counted in its bucket's connect() row
+ * whose flags are no longer the row's goes onto the owners list. */
+void inet_bind_flags_changed(struct sock *sk);
+/* Would the connect()ed sockets counted in b's row stop sk binding its port?  (The rule of
+ * inet_csk_bind_conflict for a socket that does not listen.) */
+bool inet_bind_conn_conflict(const struct sock *sk, const struct bind_bucket *b);
 void inet_listen_hash(struct ustack *st, struct sock *sk);
 void inet_listen_unhash(struct ustack *st, struct sock *sk);
 

@@ -384,6 +384,122 @@ static void test_bind_and_listen_errors(void **state)
 	assert_int_equal(ustack_bind(t->st, b, (struct sockaddr *)&sa, sizeof(sa)), 0);
 }
 
+/* a non-blocking connect() to the peer's port from an ephemeral port; its SYN consumed */
+static int connect_to(struct tw *t, uint16_t port, int reuseaddr)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (reuseaddr)
+		ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof(reuseaddr));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	assert_int_equal(tw_expect_tcp(t).flags, TW_SYN);
+	return fd;
+}
+
+static int bind_to(struct tw *t, uint32_t addr, uint16_t port, int reuseaddr)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	if (reuseaddr)
+		ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof(reuseaddr));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+	errno = 0;
+	int rc = ustack_bind(t->st, fd, (struct sockaddr *)&sa, sizeof(sa));
+	int err = errno;
+	ustack_close(t->st, fd);
+	errno = err;
+	return rc;
+}
+
+static int connect_fails(struct tw *t, uint16_t port)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	int rc = ustack_connect(t->st, fd, (struct sockaddr *)&a, sizeof(a));
+	int err = errno;
+	ustack_close(t->st, fd);
+	return rc < 0 ? err : 0;
+}
+
+/*
+ * A port connect() chose is held against bind() as Linux holds it (inet_csk_bind_conflict on a
+ * bucket __inet_hash_connect made, tb->fastreuse -1): a connected socket never listens, so a
+ * bind() with SO_REUSEADDR passes only when every socket on the port set it too — read as it
+ * is now, not when the socket connected — and a bind() to the wildcard or to the connections'
+ * own address is refused otherwise.  ustack counts connect()ed sockets of one address and the
+ * same flags in the bucket instead of listing them (inet_bind_hash_connect): this checks the
+ * count, the list beside it, and a socket moving from one to the other.  And Linux's awkward
+ * case: a bind() that shares the port narrows the bucket's flags (inet_csk_update_fastreuse),
+ * and while it holds the port connect() passes it by as held by bind(); once it is gone the
+ * flags are -1 again (Linux 6.17, "tcp: Update bind bucket state on port release") and
+ * connect() takes the port.  The sequence and its results are Linux 6.18's, run in a network
+ * namespace with python.
+ */
+static void test_connected_port_held_against_bind(void **state)
+{
+	struct tw *t = *state;
+	int one = 1, zero = 0;
+	tw_sysctl(t, "net.ipv4.ip_local_port_range", "6000 6000"); /* every connect() on 6000 */
+	int a = connect_to(t, 80, 0);
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	assert_int_equal(ustack_getsockname(t->st, a, (struct sockaddr *)&me, &len), 0);
+	assert_int_equal(ntohs(me.sin_port), 6000);
+	assert_int_equal(ntohl(me.sin_addr.s_addr), TW_DUT_IP);
+	assert_int_equal(bind_to(t, 0, 6000, 0), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(bind_to(t, TW_DUT_IP, 6000, 0), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(bind_to(t, 0, 6000, 1), -1); /* the connected one lacks SO_REUSEADDR */
+	assert_int_equal(errno, EADDRINUSE);
+
+	/* two more on the port, to other destinations: one with SO_REUSEADDR, one without */
+	int b = connect_to(t, 81, 1);
+	int c = connect_to(t, 82, 0);
+	len = sizeof(me);
+	assert_int_equal(ustack_getsockname(t->st, c, (struct sockaddr *)&me, &len), 0);
+	assert_int_equal(ntohs(me.sin_port), 6000);
+	assert_int_equal(ustack_close(t->st, a), 0);
+	assert_int_equal(bind_to(t, 0, 6000, 1), -1); /* c lacks it */
+	assert_int_equal(errno, EADDRINUSE);
+	/* set after connect(): what the conflict test reads */
+	assert_int_equal(ustack_setsockopt(t->st, c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	int k = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	ustack_setsockopt(t->st, k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in any = { .sin_family = AF_INET, .sin_port = htons(6000) };
+	assert_int_equal(ustack_bind(t->st, k, (struct sockaddr *)&any, sizeof(any)), 0);
+	assert_int_equal(bind_to(t, 0, 6000, 0), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	/* while the bound socket holds the port, connect() passes it by; then takes it again */
+	assert_int_equal(connect_fails(t, 83), EADDRNOTAVAIL);
+	assert_int_equal(ustack_close(t->st, k), 0);
+	int d = connect_to(t, 83, 0);
+	len = sizeof(me);
+	assert_int_equal(ustack_getsockname(t->st, d, (struct sockaddr *)&me, &len), 0);
+	assert_int_equal(ntohs(me.sin_port), 6000);
+	/* cleared again, and the sockets gone one by one */
+	assert_int_equal(ustack_setsockopt(t->st, b, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof(zero)), 0);
+	assert_int_equal(bind_to(t, 0, 6000, 1), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(ustack_close(t->st, b), 0);
+	assert_int_equal(bind_to(t, 0, 6000, 1), -1); /* d lacks it */
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(ustack_close(t->st, d), 0);
+	assert_int_equal(bind_to(t, 0, 6000, 1), 0);
+	assert_int_equal(bind_to(t, 0, 6000, 0), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(ustack_close(t->st, c), 0);
+	assert_int_equal(bind_to(t, 0, 6000, 0), 0);
+	assert_int_equal(bind_to(t, TW_DUT_IP, 6000, 0), 0);
+	/* a socket bound to the connections' own address holds the port against connect() too */
+	struct sockaddr_in own = { .sin_family = AF_INET, .sin_port = htons(6000), .sin_addr.s_addr = htonl(TW_DUT_IP) };
+	k = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(ustack_bind(t->st, k, (struct sockaddr *)&own, sizeof(own)), 0);
+	assert_int_equal(connect_fails(t, 84), EADDRNOTAVAIL);
+	assert_int_equal(ustack_close(t->st, k), 0);
+	tw_expect_none(t); /* closing a connection in SYN_SENT sends nothing */
+}
+
 static void test_closing_listener_resets_unaccepted(void **state)
 {
 	struct tw *t = *state;
@@ -525,6 +641,7 @@ int main(void)
 		T(test_segments_without_a_socket_get_rst),
 		T(test_bad_ack_and_rst_for_request),
 		T(test_bind_and_listen_errors),
+		T(test_connected_port_held_against_bind),
 		T(test_backlog_capped_by_somaxconn),
 		T(test_closing_listener_resets_unaccepted),
 		T(test_shutdown_then_close_listener_with_requests),
