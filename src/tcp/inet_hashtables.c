@@ -97,7 +97,10 @@ static inline uint32_t inet_ehashfn(struct ustack *st, uint32_t laddr, uint16_t 
  * paging or 52-bit addresses), below the top byte, which arm64's top-byte-ignore lets pointer
  * tags use (MTE, HWASan) and is kept as it is.  A pointer with bits in 48-54 is stored bare,
  * which says nothing and costs the load as before; one with bit 55 could not be told from a
- * word and is refused (abort: nothing here maps memory there).
+ * word and is refused (abort: nothing here maps memory there).  Since the local port is added
+ * to the hash (inet_ehashfn), a client's connections to one server differ in their tag only
+ * where the addition carries into bits 24-29: two of them on one chain (a table of 2^16
+ * buckets or fewer, ports 2^16 apart) look alike and the second is loaded, as Linux loads it.
  *
  * What a word says stays true: it describes the entry it points at, and an entry's tag never
  * changes, nor does an entry that ends its chain ever get a successor (entries go in at the
@@ -408,8 +411,8 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk)
 /*
  * The bind hash: one bucket per local port, as Linux's bhash is keyed by port (and netns).
  * With only 65,536 ports there is nothing to hash: the port indexes a table, in pages of 256
- * made when a port in them is first used, so that an instance with one listener pays 8 KB and
- * one with connections on every port 2 MB — and the port search of connect(), which probes
+ * made when a port in them is first used, so that an instance with one listener pays 12 KB and
+ * one with connections on every port 3 MB — and the port search of connect(), which probes
  * port after port, touches no chain.
  *
  * The buckets live in their page, in port order, not each in an allocation of its own (Linux's
@@ -420,7 +423,7 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk)
  * callgrind's cache model, 500 new connections at 1M open, 3.9 last-level read misses a
  * connection before, 3.25 after (the model has no prefetcher); new connections at 1M +8%.  A
  * bucket is in use while its bit in the page's map is set; a page stays until the stack goes
- * (2 MB at most), and built with AddressSanitizer a bucket not in use is poisoned, so that a
+ * (3 MB at most), and built with AddressSanitizer a bucket not in use is poisoned, so that a
  * use after its release is still caught.
  */
 struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port)
@@ -467,8 +470,8 @@ void inet_bind_hash(struct bind_bucket *b, struct sock *sk)
  * of the port, to find a conflict; what writes it is every connect(), and the old head is the
  * socket that took the port last — at a million connections, one connection in 28,000 ago,
  * out of every cache.  That one write cost new connections at 1M 15% (a build without it,
- * pinned pairs; prefetching the line did not help): the store waits for its line, and the
- * stores behind it, in order, wait too.
+ * pinned pairs), and prefetching its line, for reading or writing, did not help: x86 commits
+ * stores in order, so the stores behind one that misses wait with it, the likely reason.
  *
  * A connect()ed socket never listens, so all the conflict test asks of it is its address and
  * its SO_REUSEADDR and SO_REUSEPORT flags — what TIME_WAIT entries are already reduced to
@@ -516,8 +519,8 @@ bool inet_bind_conn_conflict(const struct sock *sk, const struct bind_bucket *b)
 {
 	if (!b->nconn)
 		return false;
-	if (sk->node.laddr && sk->node.laddr != b->conn_laddr)
-		return false;
+	if (sk->node.laddr && b->conn_laddr && sk->node.laddr != b->conn_laddr)
+		return false; /* (a connected socket's address is never the wildcard) */
 	if (sk->reuseaddr && b->conn_reuse) /* the row's sockets never listen */
 		return false;
 	if (sk->reuseport && b->conn_reuseport)

@@ -206,8 +206,10 @@ static void test_dump_order_follows_ports(void **state)
 	int n = ustack_diag_snapshot(t->st, v, N + 1, NULL);
 	assert_int_equal(n, N);
 	/* ports 2 to 16 apart (RFC 6056 algorithm 4's step and Linux's random advance), so the 16
-	 * span 30 to 240 ports, within one turn of the 256-bucket table: some rotation of the bucket
-	 * index sorts them */
+	 * span 30 to 240 ports, within one turn of the table (16 entries keep it at its first 256
+	 * buckets): some rotation of the bucket index sorts them.  The test stack's secrets come from
+	 * a fixed seed (tw_init), so the ports are the same every run and do not wrap round the end
+	 * of the ephemeral range, which would break the order. */
 	int rotations = 0;
 	for (unsigned c = 0; c < 256; c++) {
 		int sorted = 1;

@@ -729,6 +729,64 @@ static void test_time_wait_reuse(void **state)
 	assert_int_equal(tw_counter(t, "TcpExtTWRecycled"), 2);
 }
 
+/* connect() from the ephemeral range to the peer's dport, SO_REUSEADDR set first when reuse,
+ * and the handshake completed (so that nothing is retransmitted later): the connection's
+ * source port, or -errno */
+static int connect_to_port(struct tw *t, uint16_t dport, int reuse)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (reuse)
+		assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)), 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(dport), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	if (ustack_connect(t->st, fd, (struct sockaddr *)&to, sizeof(to)) == 0 || errno != EINPROGRESS) {
+		int err = errno;
+		ustack_close(t->st, fd);
+		return -err;
+	}
+	struct tw_seg s = tw_expect_tcp(t);
+	assert_int_equal(s.flags, TW_SYN);
+	uint8_t b[128];
+	tw_send(t, b, tw_tcp(b, dport, s.sport, 3000, s.seq + 1, TW_SYN | TW_ACK, 65535, NULL, 0));
+	struct tw_seg a = tw_expect_tcp(t);
+	assert_int_equal(a.flags, TW_ACK);
+	assert_int_equal(a.ack, 3001);
+	return s.sport;
+}
+
+/*
+ * A port that connect() and bind() share, and TIME_WAIT (Linux 6.17's "tcp: Update bind bucket
+ * state on port release", tw_connect_bind).  A bind() beside connect()ed sockets narrows the
+ * port's flags, and connect() passes the port by while a holder bind() made is left: the socket
+ * itself, then its TIME_WAIT entry.  When the entry goes the flags are -1 again and connect()
+ * takes the port.  An entry whose socket had its port from connect() holds nothing of the kind:
+ * with it still there, the flags go back to -1 as soon as the bound socket closes.  The bind()
+ * beside the counted connections passes because they all set SO_REUSEADDR (their row's flags).
+ */
+static void test_time_wait_and_shared_port_state(void **state)
+{
+	struct tw *t = *state;
+	tw_sysctl(t, "net.ipv4.ip_local_port_range", "5560 5560");
+	assert_int_equal(connect_to_port(t, PORT + 1, 1), 5560);
+	assert_int_equal(connect_to_port(t, PORT + 2, 1), 5560);
+	/* bound with SO_REUSEADDR beside them, connected to PORT, closed by us: TIME_WAIT */
+	active_conn_to_time_wait(t, 5560, 7000);
+	assert_int_equal(connect_to_port(t, PORT + 3, 1), -EADDRNOTAVAIL); /* held by bind()'s entry */
+	tw_advance(t, 60000);
+	assert_int_equal(connect_to_port(t, PORT + 3, 1), 5560); /* the entry gone: the flags are -1 */
+
+	/* now an entry from connect(), beside a socket bind() made that closes */
+	tw_sysctl(t, "net.ipv4.ip_local_port_range", "5562 5562");
+	active_conn_to_time_wait(t, 0, 9000); /* ephemeral: 5562, to PORT, in TIME_WAIT */
+	int k = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	assert_int_equal(ustack_setsockopt(t->st, k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(5562) };
+	assert_int_equal(ustack_bind(t->st, k, (struct sockaddr *)&me, sizeof(me)), 0);
+	assert_int_equal(connect_to_port(t, PORT + 4, 1), -EADDRNOTAVAIL); /* k holds it */
+	assert_int_equal(ustack_close(t->st, k), 0);
+	assert_int_equal(connect_to_port(t, PORT + 4, 1), 5562); /* the entry does not */
+}
+
 /* The DUT closes an accepted connection first; the peer acknowledges the FIN, sends its own
  * (with timestamps when o is given): the DUT is in TIME_WAIT. */
 /* The DUT closes c (no data in flight) and the peer acknowledges the FIN: the orphan is a
@@ -1617,6 +1675,7 @@ int main(void)
 		T(test_linger_zero_resets),
 		T(test_rto_go_back_n),
 		T(test_time_wait_reuse),
+		T(test_time_wait_and_shared_port_state),
 		T(test_time_wait_syn_reopens),
 		T(test_time_wait_rst),
 		T(test_time_wait_rfc1337),

@@ -452,6 +452,13 @@ static void test_connected_port_held_against_bind(void **state)
 	assert_int_equal(errno, EADDRINUSE);
 	assert_int_equal(bind_to(t, 0, 6000, 1), -1); /* the connected one lacks SO_REUSEADDR */
 	assert_int_equal(errno, EADDRINUSE);
+	/* another address (not ours: IP_FREEBIND) shares the port with it */
+	int o = ustack_socket(t->st, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(ustack_setsockopt(t->st, o, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)), 0);
+	struct sockaddr_in other = { .sin_family = AF_INET, .sin_port = htons(6000),
+				     .sin_addr.s_addr = htonl(0xc6336407) }; /* 198.51.100.7 */
+	assert_int_equal(ustack_bind(t->st, o, (struct sockaddr *)&other, sizeof(other)), 0);
+	assert_int_equal(ustack_close(t->st, o), 0);
 
 	/* two more on the port, to other destinations: one with SO_REUSEADDR, one without */
 	int b = connect_to(t, 81, 1);
