@@ -16,7 +16,7 @@
  * addresses; when both set SO_REUSEADDR and the other one does not listen; or when both set
  * SO_REUSEPORT (Linux also asks for the same owner uid; a ustack instance has one owner).
  */
-static bool inet_csk_bind_conflict(const struct sock *sk, const struct bind_bucket *b)
+static bool inet_csk_bind_conflict(struct ustack *st, const struct sock *sk, const struct bind_bucket *b)
 {
 	for (const struct sock *o = b->owners; o; o = o->bind_next) {
 		if (o == sk)
@@ -29,7 +29,7 @@ static bool inet_csk_bind_conflict(const struct sock *sk, const struct bind_buck
 			continue;
 		return true;
 	}
-	return inet_bind_conn_conflict(sk, b) || inet_twsk_bind_conflict(sk, b);
+	return inet_bind_conn_conflict(sk, b) || inet_twsk_bind_conflict(st, sk, b);
 }
 
 /*
@@ -65,7 +65,7 @@ static bool inet_csk_fast_ok(const struct bind_bucket *b, const struct sock *sk,
 void inet_csk_update_fastreuse(struct bind_bucket *b, const struct sock *sk, bool listening)
 {
 	bool reuse = sk->reuseaddr && !listening;
-	bool first = !b->tw_rows && !b->nconn && (!b->owners || (b->owners == sk && !sk->bind_next));
+	bool first = !b->has_tw && !b->nconn && (!b->owners || (b->owners == sk && !sk->bind_next));
 	if (first) {
 		b->fastreuse = reuse;
 		b->fastreuseport = sk->reuseport ? FASTREUSEPORT_ANY : 0;
@@ -106,7 +106,7 @@ int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port)
 	struct bind_bucket *b;
 	if (port) {
 		b = inet_bind_bucket_find(st, port);
-		if (b && !inet_csk_fast_ok(b, sk, false) && inet_csk_bind_conflict(sk, b))
+		if (b && !inet_csk_fast_ok(b, sk, false) && inet_csk_bind_conflict(st, sk, b))
 			return -EADDRINUSE;
 		if (!b && !(b = inet_bind_bucket_create(st, port, 0)))
 			return -ENOBUFS;
@@ -124,7 +124,7 @@ int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port)
 		for (uint32_t i = 0; i < remaining; i += 2) {
 			uint32_t p = (uint32_t)low + ((offset + i) % remaining);
 			b = inet_bind_bucket_find(st, (uint16_t)p);
-			if (b && inet_csk_bind_conflict(sk, b))
+			if (b && inet_csk_bind_conflict(st, sk, b))
 				continue;
 			if (!b && !(b = inet_bind_bucket_create(st, (uint16_t)p, 0)))
 				return -ENOBUFS;

@@ -190,12 +190,9 @@ void tcp_tables_destroy(struct ustack *st)
 	for (unsigned i = 0; i < BHASH_PAGES; i++) {
 		struct bhash_page *pg = t->bhash[i];
 		for (unsigned j = 0; pg && j < BHASH_PAGE; j++) {
-			if (!(pg->used[j / 64] >> (j % 64) & 1))
-				continue;
-			struct bind_bucket *b = &pg->b[j];
-			while (b->tw_rows) {
-				struct tw_bind_row *r = b->tw_rows;
-				b->tw_rows = r->next;
+			while (pg->tw_rows[j]) {
+				struct tw_bind_row *r = pg->tw_rows[j];
+				pg->tw_rows[j] = r->next;
 				free(r);
 			}
 		}
@@ -411,8 +408,8 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk)
 /*
  * The bind hash: one bucket per local port, as Linux's bhash is keyed by port (and netns).
  * With only 65,536 ports there is nothing to hash: the port indexes a table, in pages of 256
- * made when a port in them is first used, so that an instance with one listener pays 12 KB and
- * one with connections on every port 3 MB — and the port search of connect(), which probes
+ * made when a port in them is first used, so that an instance with one listener pays 10 KB and
+ * one with connections on every port 2.6 MB — and the port search of connect(), which probes
  * port after port, touches no chain.
  *
  * The buckets live in their page, in port order, not each in an allocation of its own (Linux's
@@ -423,7 +420,7 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk)
  * callgrind's cache model, 500 new connections at 1M open, 3.9 last-level read misses a
  * connection before, 3.25 after (the model has no prefetcher); new connections at 1M +8%.  A
  * bucket is in use while its bit in the page's map is set; a page stays until the stack goes
- * (3 MB at most), and built with AddressSanitizer a bucket not in use is poisoned, so that a
+ * (2.6 MB at most), and built with AddressSanitizer a bucket not in use is poisoned, so that a
  * use after its release is still caught.
  */
 struct bind_bucket *inet_bind_bucket_find(struct ustack *st, uint16_t port)
@@ -554,7 +551,7 @@ void inet_put_port(struct ustack *st, struct sock *sk)
 /* inet_bind_bucket_destroy: the bucket goes with its last socket and TIME_WAIT entry. */
 void inet_bind_bucket_release(struct ustack *st, struct bind_bucket *b)
 {
-	if (b->nowners || b->tw_rows) {
+	if (b->nowners || b->has_tw) {
 		/* Linux 6.17's "tcp: Update bind bucket state on port release": once no holder is
 		 * left that connect() did not bind, the flags a bind() narrowed are -1 again, as
 		 * in a bucket connect() made, and connect() may take the port again.  (Linux

@@ -200,9 +200,16 @@ void inet_twsk_reschedule(struct ustack *st, struct inet_timewait_sock *tw)
 
 /* ---- the bind bucket's rows ---- */
 
-static struct tw_bind_row **tw_row_find(struct bind_bucket *b, uint32_t laddr, uint8_t flags)
+/* The port's rows: beside its bucket in the page, not in it (struct bind_bucket's has_tw) */
+static struct tw_bind_row **tw_rows(const struct tcp_state_tables *t, const struct bind_bucket *b)
 {
-	struct tw_bind_row **rp = &b->tw_rows;
+	return &t->bhash[b->port / BHASH_PAGE]->tw_rows[b->port % BHASH_PAGE];
+}
+
+static struct tw_bind_row **tw_row_find(const struct tcp_state_tables *t, const struct bind_bucket *b,
+					uint32_t laddr, uint8_t flags)
+{
+	struct tw_bind_row **rp = tw_rows(t, b);
 	for (; *rp; rp = &(*rp)->next)
 		if ((*rp)->laddr == laddr && (*rp)->reuse == !!(flags & TW_REUSE) &&
 		    (*rp)->reuseport == !!(flags & TW_REUSEPORT))
@@ -213,9 +220,11 @@ static struct tw_bind_row **tw_row_find(struct bind_bucket *b, uint32_t laddr, u
 /* inet_bind_conflict's test against the port's TIME_WAIT entries: they never listen, so
  * SO_REUSEADDR on both sides lets bind() through; SO_REUSEPORT on both too (Linux skips the
  * owner check for a timewait socket); another specific address does. */
-bool inet_twsk_bind_conflict(const struct sock *sk, const struct bind_bucket *b)
+bool inet_twsk_bind_conflict(struct ustack *st, const struct sock *sk, const struct bind_bucket *b)
 {
-	for (const struct tw_bind_row *r = b->tw_rows; r; r = r->next) {
+	if (!b->has_tw)
+		return false;
+	for (const struct tw_bind_row *r = *tw_rows(st->tcp, b); r; r = r->next) {
 		if (sk->node.laddr && r->laddr && sk->node.laddr != r->laddr)
 			continue;
 		if (sk->reuseaddr && r->reuse)
@@ -246,7 +255,7 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk, bool fin_w
 				  (sk->connect_bind ? TW_CONNECT_BIND : 0));
 	uint8_t rowflags = flags; /* the bind row's key: without the substate, which changes */
 	flags |= fin_wait2 ? TW_FW2 : 0;
-	struct tw_bind_row **rp = tw_row_find(b, sk->node.laddr, rowflags);
+	struct tw_bind_row **rp = tw_row_find(t, b, sk->node.laddr, rowflags);
 	if (!*rp) {
 		struct tw_bind_row *r = calloc(1, sizeof(*r));
 		if (!r)
@@ -255,6 +264,7 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk, bool fin_w
 		r->reuse = sk->reuseaddr;
 		r->reuseport = sk->reuseport;
 		*rp = r;
+		b->has_tw = 1;
 	}
 	struct inet_timewait_sock *tw = tw_alloc(t);
 	if (!tw) {
@@ -262,6 +272,7 @@ bool inet_twsk_hashdance_schedule(struct ustack *st, struct sock *sk, bool fin_w
 			struct tw_bind_row *r = *rp;
 			*rp = r->next;
 			free(r);
+			b->has_tw = *tw_rows(t, b) != NULL;
 		}
 		return false;
 	}
@@ -312,11 +323,12 @@ void inet_twsk_deschedule_put(struct ustack *st, struct inet_timewait_sock *tw)
 	inet_ehash_remove(st, &tw->node);
 	struct bind_bucket *b = inet_bind_bucket_find(st, tw->node.lport);
 	if (b) {
-		struct tw_bind_row **rp = tw_row_find(b, tw->node.laddr, (uint8_t)(tw->node.tw_flags & ~TW_FW2));
+		struct tw_bind_row **rp = tw_row_find(t, b, tw->node.laddr, (uint8_t)(tw->node.tw_flags & ~TW_FW2));
 		if (*rp && !--(*rp)->count) {
 			struct tw_bind_row *r = *rp;
 			*rp = r->next;
 			free(r);
+			b->has_tw = *tw_rows(t, b) != NULL;
 		}
 		b->nbind -= !(tw->node.tw_flags & TW_CONNECT_BIND);
 		inet_bind_bucket_release(st, b);

@@ -161,7 +161,6 @@ struct tw_bind_row {
 #define FASTREUSEPORT_STRICT 2 /* ... those on fast_rcv_saddr (or all, if it is the wildcard) */
 
 struct bind_bucket {
-	struct tw_bind_row *tw_rows; /* TIME_WAIT entries holding the port */
 	struct sock *owners;
 	uint16_t port;
 	/* Linux's tb->fastreuse and fastreuseport: -1 in a bucket connect() made (shared by
@@ -170,14 +169,19 @@ struct bind_bucket {
 	int8_t fastreuse, fastreuseport;
 	uint32_t fast_rcv_saddr;
 	uint32_t nowners; /* sockets holding the port: on the owners list, or counted in nconn */
-	uint32_t nbind;   /* its holders, sockets and TIME_WAIT entries, that connect() did not
-			   * bind: with none left, the flags go back to -1 (inet_bind_bucket_release) */
+	/* its holders, sockets and TIME_WAIT entries, that connect() did not bind: with none
+	 * left, the flags go back to -1 (inet_bind_bucket_release) */
+	uint32_t nbind : 31;
+	/* TIME_WAIT entries hold the port: their rows hang off the page (bhash_page.tw_rows), out
+	 * of the bucket, which connect() and close() touch and so is kept to half a line */
+	uint32_t has_tw : 1;
 	/* Sockets connect() bound here, counted, not listed, while their address and flags are
 	 * the row's (those of the first such socket; inet_bind_hash_connect) */
-	uint32_t nconn;
+	uint32_t nconn : 30;
+	uint32_t conn_reuse : 1, conn_reuseport : 1;
 	uint32_t conn_laddr;
-	uint8_t conn_reuse, conn_reuseport;
 };
+_Static_assert(sizeof(struct bind_bucket) == 32, "two bind buckets to a cache line");
 
 /* A range the peer has SACKed (the sender's scoreboard, tcp_sack.c). */
 #define TCP_SACK_SLOTS 8
@@ -564,6 +568,7 @@ struct tcp_ring_cache {
 struct bhash_page {
 	uint64_t used[BHASH_PAGE / 64];
 	struct bind_bucket b[BHASH_PAGE];
+	struct tw_bind_row *tw_rows[BHASH_PAGE]; /* TIME_WAIT entries by address and flags */
 };
 
 struct tcp_state_tables {
@@ -1116,7 +1121,7 @@ void inet_twsk_reschedule(struct ustack *st, struct inet_timewait_sock *tw);
 uint64_t inet_twsk_expires_us(const struct ustack *st, const struct inet_timewait_sock *tw);
 uint32_t tcp_tw_ts_off(struct ustack *st, const struct inet_timewait_sock *tw);
 /* bind(): a TIME_WAIT entry of the bucket's port that sk may not share it with */
-bool inet_twsk_bind_conflict(const struct sock *sk, const struct bind_bucket *b);
+bool inet_twsk_bind_conflict(struct ustack *st, const struct sock *sk, const struct bind_bucket *b);
 enum tcp_tw_status tcp_timewait_state_process(struct ustack *st, struct inet_timewait_sock *tw,
 					      const struct tcp_repr *th, uint32_t *tw_isn);
 void tcp_v4_timewait_ack(struct ustack *st, struct inet_timewait_sock *tw, enum tcp_tw_status status);
