@@ -20,10 +20,12 @@
  * entry a timer of its own; ustack's timers are 32 bytes, half an entry.)
  *
  * The port.  An entry keeps its port from bind() (inet_twsk_hashdance_schedule puts it on
- * the bucket, as Linux's tw_tb does) without a link of its own: the bucket counts entries by
- * address and SO_REUSEADDR/SO_REUSEPORT flags (struct tw_bind_row), which is all
+ * the bucket, as Linux's tw_tb does) without a link of its own: the port counts entries by
+ * address and SO_REUSEADDR/SO_REUSEPORT flags (struct tw_bind_row, in rows kept beside the
+ * bucket in its page, the bucket's has_tw saying there are any), which is all
  * inet_csk_bind_conflict asks of them.  A port's rows are few: its connections share the
- * listener's address and flags.
+ * listener's address and flags.  Whether the socket had its port from connect()
+ * (TW_CONNECT_BIND) decides whether the entry holds the bucket's flags narrowed (nbind).
  */
 #include "core/stack.h"
 #include "tcp/tcp.h"
