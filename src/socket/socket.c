@@ -105,7 +105,7 @@ int ustack_listen(struct ustack *st, int fd, int backlog)
 	sk->max_ack_backlog = backlog;
 	if (sk->node.state == TCP_LISTEN)
 		return leave(st, 0);
-	int rc = sk->tb ? inet_csk_listen_check_port(sk) : inet_csk_get_port(st, sk, 0); /* autobind */
+	int rc = sk->tb ? inet_csk_listen_check_port(st, sk) : inet_csk_get_port(st, sk, 0); /* autobind */
 	if (rc < 0)
 		return leave(st, rc);
 	inet_csk_update_fastreuse(sk->tb, sk, true); /* a listener: no SO_REUSEADDR fast path */

@@ -82,22 +82,24 @@ void inet_csk_update_fastreuse(struct bind_bucket *b, const struct sock *sk, boo
 	}
 }
 
-/* inet_csk_listen_start's get_port again: two sockets bound with SO_REUSEADDR may not both
- * listen; with SO_REUSEPORT on both they may.  (Only other listeners are looked at: the
- * connections a listener's port already carries do not stop it listening again.) */
-int inet_csk_listen_check_port(const struct sock *sk)
+/*
+ * inet_csk_listen_start's get_port again: Linux moves the socket to LISTEN and asks for its
+ * own port once more, so the fast path's SO_REUSEADDR arm is off (`reuse` is false for a
+ * listener) and, unless the bucket's SO_REUSEPORT flags cover it, the whole walk runs as for
+ * bind().  It refuses what has changed since bind(): another holder that listens now (two
+ * sockets with SO_REUSEADDR may share a port, not both listen on it), SO_REUSEADDR or
+ * SO_REUSEPORT cleared on either side since, connections and TIME_WAIT entries on the port
+ * without them — a listener without SO_REUSEADDR shut down and listening again while a
+ * connection it accepted, or that connection's TIME_WAIT entry, holds the port: EADDRINUSE,
+ * the restart failure SO_REUSEADDR exists for.  Each case as this machine's Linux 6.18 answers
+ * it, including the stale fast path: a holder that clears SO_REUSEPORT after bind() leaves the
+ * bucket's flags as they were, so the other may still listen.
+ */
+int inet_csk_listen_check_port(struct ustack *st, const struct sock *sk)
 {
-	if (sk->tb && inet_csk_fast_ok(sk->tb, sk, true))
+	if (inet_csk_fast_ok(sk->tb, sk, true))
 		return 0;
-	for (const struct sock *o = sk->tb ? sk->tb->owners : NULL; o; o = o->bind_next) {
-		if (o == sk || o->node.state != TCP_LISTEN)
-			continue;
-		if (sk->node.laddr && o->node.laddr && sk->node.laddr != o->node.laddr)
-			continue;
-		if (!(sk->reuseport && o->reuseport))
-			return -EADDRINUSE;
-	}
-	return 0;
+	return inet_csk_bind_conflict(st, sk, sk->tb) ? -EADDRINUSE : 0;
 }
 
 /* inet_csk_get_port: `port`, or with 0 a free one (inet_csk_find_open_port). */

@@ -654,7 +654,7 @@ void inet_listen_unhash(struct ustack *st, struct sock *sk);
 
 /* ---- inet_connection_sock.c: binding, and the accept queue ---- */
 int inet_csk_get_port(struct ustack *st, struct sock *sk, uint16_t port);
-int inet_csk_listen_check_port(const struct sock *sk);
+int inet_csk_listen_check_port(struct ustack *st, const struct sock *sk);
 /* After a port is granted to sk (bind(), listen()): the bucket's fast-path flags. */
 void inet_csk_update_fastreuse(struct bind_bucket *b, const struct sock *sk, bool listening);
 void inet_csk_reqsk_queue_add(struct ustack *st, struct sock *lsk, struct sock *child);

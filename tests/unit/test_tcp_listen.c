@@ -610,6 +610,104 @@ static void test_relisten_after_shutdown_keeps_bound_port(void **state)
 	stack_unlock(t->st);
 }
 
+/* a socket bound to addr:port with the flags given, kept */
+static int bound(struct tw *t, uint32_t addr, uint16_t port, int reuseaddr, int reuseport)
+{
+	int fd = ustack_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof(reuseaddr));
+	ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, sizeof(reuseport));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+	assert_int_equal(ustack_bind(t->st, fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static int listen_errno(struct tw *t, int fd)
+{
+	errno = 0;
+	return ustack_listen(t->st, fd, 8) < 0 ? errno : 0;
+}
+
+/* A listener with these flags on LPORT, shut down (SHUT_RD) with one connection accepted and
+ * closed actively, so that its TIME_WAIT entry holds the port; the checks between the steps
+ * are the caller's: `expect` is listen()'s answer while the connection or its entry holds it. */
+static void relisten_beside_own_connection(struct tw *t, int reuseaddr, int expect, uint16_t sport)
+{
+	int lfd = bound(t, 0, LPORT, reuseaddr, 0);
+	assert_int_equal(ustack_listen(t->st, lfd, 8), 0);
+	send_syn(t, sport, NULL);
+	uint32_t isn = expect_synack(t, sport).seq;
+	send_ack(t, sport, isn);
+	int fd = ustack_accept(t->st, lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(ustack_shutdown(t->st, lfd, SHUT_RD), 0);
+	assert_int_equal(listen_errno(t, lfd), expect); /* the connection holds the port */
+	if (!expect)
+		assert_int_equal(ustack_shutdown(t->st, lfd, SHUT_RD), 0);
+	struct tw_conn c = conn_of(sport, isn);
+	assert_int_equal(ustack_close(t->st, fd), 0);
+	tw_expect_seg(t, &c, TW_FIN | TW_ACK, 0, 0, 0);
+	tw_peer_send(t, &c, 0, 1, TW_FIN | TW_ACK, 502, NULL, 0);
+	tw_expect_seg(t, &c, TW_ACK, 1, 1, 0);
+	assert_int_equal(listen_errno(t, lfd), expect); /* ... and its TIME_WAIT entry */
+	if (!expect)
+		assert_int_equal(ustack_shutdown(t->st, lfd, SHUT_RD), 0);
+	tw_advance(t, 61000);
+	assert_int_equal(listen_errno(t, lfd), 0); /* the entry gone, nothing holds it */
+	assert_int_equal(ustack_close(t->st, lfd), 0);
+}
+
+/*
+ * listen() asks for its port once more, as Linux's inet_csk_listen_start calls get_port with
+ * the socket already in LISTEN: no SO_REUSEADDR fast path for a listener, the whole conflict
+ * walk unless the bucket's SO_REUSEPORT flags cover it.  So it refuses what changed since
+ * bind(): a connection the listener itself accepted, or that connection's TIME_WAIT entry,
+ * when the two lack SO_REUSEADDR (the server restart SO_REUSEADDR is for); SO_REUSEADDR or
+ * SO_REUSEPORT cleared after bind() on either side; and it keeps Linux's stale fast path — a
+ * holder that clears SO_REUSEPORT after bind() leaves the bucket's flags, so the other still
+ * listens.  Each answer is this machine's Linux 6.18's (python in a network namespace).
+ */
+static void test_listen_rechecks_port(void **state)
+{
+	struct tw *t = *state;
+	int zero = 0;
+	relisten_beside_own_connection(t, 0, EADDRINUSE, 57100);
+	relisten_beside_own_connection(t, 1, 0, 57101);
+
+	/* SO_REUSEADDR on both at bind(), then cleared by the other holder, or by the listener */
+	int a = bound(t, 0, 7001, 1, 0), b = bound(t, 0, 7001, 1, 0);
+	ustack_setsockopt(t->st, b, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof(zero));
+	assert_int_equal(listen_errno(t, a), EADDRINUSE);
+	assert_int_equal(ustack_tcp_state(t->st, a), TCP_CLOSE);
+	ustack_close(t->st, a);
+	ustack_close(t->st, b);
+	a = bound(t, 0, 7002, 1, 0), b = bound(t, 0, 7002, 1, 0);
+	ustack_setsockopt(t->st, a, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof(zero));
+	assert_int_equal(listen_errno(t, a), EADDRINUSE);
+	assert_int_equal(listen_errno(t, b), EADDRINUSE); /* nor b: the walk reads a as it is now */
+	ustack_close(t->st, a);
+	ustack_close(t->st, b);
+	/* the wildcard and a specific address, the specific one's SO_REUSEADDR cleared */
+	a = bound(t, 0, 7003, 1, 0), b = bound(t, TW_DUT_IP, 7003, 1, 0);
+	ustack_setsockopt(t->st, b, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof(zero));
+	assert_int_equal(listen_errno(t, a), EADDRINUSE);
+	ustack_close(t->st, a);
+	ustack_close(t->st, b);
+
+	/* SO_REUSEPORT on both, then cleared by the other: the bucket still says "all set it" */
+	a = bound(t, 0, 7004, 0, 1), b = bound(t, 0, 7004, 0, 1);
+	ustack_setsockopt(t->st, b, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof(zero));
+	assert_int_equal(listen_errno(t, a), 0);
+	assert_int_equal(listen_errno(t, b), EADDRINUSE);
+	ustack_close(t->st, a);
+	ustack_close(t->st, b);
+	/* ... cleared by the listener itself: no fast path, and the walk finds the other */
+	a = bound(t, 0, 7005, 0, 1), b = bound(t, 0, 7005, 0, 1);
+	ustack_setsockopt(t->st, a, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof(zero));
+	assert_int_equal(listen_errno(t, a), EADDRINUSE);
+	ustack_close(t->st, a);
+	ustack_close(t->st, b);
+}
+
 /* A child reset while it waits in the accept queue stays there (accept() returns it, and its
  * error), and a stack destroyed before anyone accepts it frees it: no leak (LSan in CI). */
 static void test_reset_child_in_accept_queue_freed_at_destroy(void **state)
@@ -653,6 +751,7 @@ int main(void)
 		T(test_closing_listener_resets_unaccepted),
 		T(test_shutdown_then_close_listener_with_requests),
 		T(test_relisten_after_shutdown_keeps_bound_port),
+		T(test_listen_rechecks_port),
 		T(test_reset_child_in_accept_queue_freed_at_destroy),
 	};
 	return cmocka_run_group_tests_name("tcp_listen", tests, NULL, NULL);
