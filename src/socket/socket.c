@@ -184,6 +184,13 @@ static int inet_stream_connect(struct ustack *st, struct sock *sk, int fd, const
 			       socklen_t len, bool nonblock, bool is_sendmsg)
 {
 	int rc;
+	/* AF_UNSPEC: "disconnect" — Linux aborts whatever the socket is doing (tcp_disconnect)
+	 * and leaves it unconnected, to connect or listen again; 0 */
+	if (addr && addr->sa_family == AF_UNSPEC && !is_sendmsg) {
+		tcp_disconnect(st, sk);
+		sk->ss = SS_UNCONNECTED;
+		return 0;
+	}
 	switch (sk->ss) {
 	case SS_CONNECTED:
 		return -EISCONN;
@@ -227,10 +234,11 @@ static int inet_stream_connect(struct ustack *st, struct sock *sk, int fd, const
 		if (sk->node.state == TCP_SYN_SENT || sk->node.state == TCP_SYN_RECV)
 			return rc;
 	}
-	if (sk->node.state == TCP_CLOSE) { /* RST, timeout, or an error */
+	if (sk->node.state == TCP_CLOSE) { /* RST, timeout, or an error: sock_error */
 		rc = sk->err ? -sk->err : -ECONNABORTED;
 		sk->err = 0;
 		sk->ss = SS_UNCONNECTED;
+		tcp_disconnect(st, sk); /* the address goes, the next ISN is set */
 		return rc;
 	}
 	sk->ss = SS_CONNECTED;
@@ -282,7 +290,10 @@ int ustack_close(struct ustack *st, int fd)
 		sk_free(st, sk); /* pending request sockets keep its memory (sk_free) */
 		break;
 	case TCP_SYN_SENT:
-		/* tcp_close in SYN_SENT: nothing was agreed, nothing is sent */
+		/* tcp_close in SYN_SENT: nothing was agreed, nothing is sent (SO_LINGER {1, 0}
+		 * still counts, as __tcp_close counts it before tcp_disconnect) */
+		if (sk->linger == 0)
+			MIB_INC(st, TcpExtTCPAbortOnData);
 		tcp_set_state(st, sk, TCP_CLOSE);
 		sk_free(st, sk);
 		break;
@@ -326,16 +337,15 @@ int ustack_shutdown(struct ustack *st, int fd, int how)
 		return leave(st, -EINVAL);
 	/* inet_shutdown: on a socket that is not connected, ENOTCONN — except a listener, which
 	 * stops listening. */
-	if (sk->node.state == TCP_LISTEN) {
-		if (how == SHUT_WR) /* inet_shutdown: no RCV_SHUTDOWN, nothing to do, 0 */
-			return leave(st, 0);
-		inet_csk_listen_stop(st, sk);
-		return leave(st, 0);
-	}
+	if (sk->node.state == TCP_LISTEN && how == SHUT_WR)
+		return leave(st, 0); /* inet_shutdown: no RCV_SHUTDOWN, nothing to do, 0 */
 	if (sk->node.state == TCP_CLOSE)
 		return leave(st, -ENOTCONN);
-	if (sk->node.state == TCP_SYN_SENT) {
-		tcp_done(st, sk, 0);
+	if (sk->node.state == TCP_LISTEN || sk->node.state == TCP_SYN_SENT) {
+		/* inet_shutdown: the listener stops, the attempt is abandoned (ECONNRESET for
+		 * SO_ERROR), and the socket may connect or listen afresh */
+		tcp_disconnect(st, sk);
+		sk->ss = SS_UNCONNECTED;
 		return leave(st, 0);
 	}
 	if (how != SHUT_WR)
@@ -383,7 +393,10 @@ int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen
 int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
 {
 	ENTER(st, fd, sk);
-	if (sk->node.state != TCP_ESTABLISHED && sk->node.state != TCP_SYN_RECV)
+	/* inet_getname: a peer while the connection has one — through FIN_WAIT2, CLOSE_WAIT,
+	 * CLOSING and LAST_ACK too; not before the SYN-ACK, nor once closed or disconnected */
+	int state = sk->node.state;
+	if (!sk->node.rport || state == TCP_CLOSE || state == TCP_SYN_SENT || state == TCP_LISTEN)
 		return leave(st, -ENOTCONN);
 	return leave(st, name_out(addr, len, sk->node.raddr, sk->node.rport));
 }

@@ -174,9 +174,92 @@ static bool tcp_close_state(struct ustack *st, struct sock *sk)
 	}
 }
 
+/*
+ * RFC 793's ABORT as Linux's tcp_disconnect does it, the part that ends the connection: to
+ * TCP_CLOSE, and a RST to a peer that has state to lose — in the states tcp_need_reset names
+ * (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, FIN_WAIT2, SYN_RECV), and in CLOSING or LAST_ACK only
+ * while something is unsent ("the last check adjusts for discrepancy of Linux wrt. RFC
+ * states": our FIN already went, so has everything before it unless snd_nxt is short of
+ * write_seq, which counts the FIN).  SYN_SENT sends nothing: nothing was agreed.  The error
+ * the application sees is ECONNRESET wherever a connection or an attempt was cut.  A socket
+ * without a descriptor is freed here (tcp_done).
+ */
+static void tcp_abort_conn(struct ustack *st, struct sock *sk)
+{
+	int old = sk->node.state;
+	int err = 0;
+	if (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT || old == TCP_FIN_WAIT1 || old == TCP_FIN_WAIT2 ||
+	    old == TCP_SYN_RECV) {
+		tcp_set_state(st, sk, TCP_CLOSE);
+		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_STATE, TCP_CLOSE);
+		err = ECONNRESET;
+	} else if ((old == TCP_CLOSING || old == TCP_LAST_ACK) && sk->snd_nxt != sk->write_seq + sk->fin_queued) {
+		tcp_set_state(st, sk, TCP_CLOSE);
+		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_DISCONNECT_WITH_DATA, TCP_CLOSE);
+		err = ECONNRESET;
+	} else if (old == TCP_SYN_SENT) {
+		err = ECONNRESET;
+	}
+	tcp_set_state(st, sk, TCP_CLOSE); /* before tcp_done: an abort is no TcpAttemptFails */
+	timer_cancel(st, &sk->timers.delack); /* tcp_clear_xmit_timers; tcp_done stops the rest */
+	if (sk->fd >= 0)
+		sk->err = err;
+	tcp_done(st, sk, 0);
+}
+
+/* Linux's tp->write_seq, which ustack keeps only while data flows: on a socket that never
+ * connected 0, from connect() the ISN, past the SYN (and its data) once it went — snd_nxt
+ * says both — and after a disconnect the next ISN it chose. */
+static uint32_t tcp_linux_write_seq(const struct sock *sk)
+{
+	if (sk->data_init)
+		return sk->write_seq + sk->fin_queued;
+	return sk->iss_set ? sk->iss : sk->snd_nxt;
+}
+
+/*
+ * tcp_disconnect: connect() with AF_UNSPEC, shutdown() of a listener or of a connect in
+ * progress, and __inet_stream_connect's error path after a connect failed.  The connection is
+ * aborted (tcp_abort_conn; a listener stops, resetting what nobody accepted), its data and
+ * timers go, and the socket is as it was before connect() — unconnected, both directions
+ * open, its local address forgotten unless bind() chose it (inet_bhash2_reset_saddr); the
+ * port is kept if bind() chose it, else let go (tcp_set_state), though getsockname() still
+ * names it, as Linux's inet_sport does.  Two things survive, as in Linux: the error
+ * (ECONNRESET for a cut connection or attempt, for SO_ERROR or the next call), and the
+ * sequence space: the next connect() starts at write_seq + max_window + 2 instead of a fresh
+ * ISN (tcp_v4_connect draws one only while write_seq is 0), so a socket never connected
+ * sends its next SYN with sequence number 2 — Linux 6.18's, on this machine's wire.
+ */
+int tcp_disconnect(struct ustack *st, struct sock *sk)
+{
+	uint32_t seq = tcp_linux_write_seq(sk) + sk->max_window + 2;
+	if (sk->node.state == TCP_LISTEN)
+		inet_csk_listen_stop(st, sk);
+	else if (sk->node.state != TCP_CLOSE)
+		tcp_abort_conn(st, sk);
+	timer_cancel(st, &sk->timers.retransmit);
+	timer_cancel(st, &sk->timers.delack);
+	tcp_fastopen_active_disable_ofo_check(st, sk);
+	tcp_data_free(st, sk);
+	sk->data_init = false;
+	sk->fin_queued = false;
+	sk->node.raddr = 0;
+	sk->node.rport = 0;
+	if (!sk->bound_addr)
+		sk->node.laddr = 0;
+	sk->shut_rd = sk->shut_wr = false;
+	sk->iss = seq ? seq : 1;
+	sk->iss_set = true;
+	sk->fastopen_req = NULL;
+	sk->defer_connect = 0;
+	sk_wake_sk(st, sk); /* sk_error_report */
+	return 0;
+}
+
 /* tcp_close: the application lets go.  Unread data means the peer's bytes will never be
- * read: reset (RFC 2525 §2.17, TcpExtTCPAbortOnClose).  SO_LINGER {1, 0} resets too.
- * Otherwise a FIN, and the orphan lives on until the handshake of the close completes. */
+ * read: reset (RFC 2525 §2.17, TcpExtTCPAbortOnClose).  SO_LINGER {1, 0} aborts
+ * (tcp_disconnect's first part).  Otherwise a FIN, and the orphan lives on until the
+ * handshake of the close completes. */
 int tcp_close(struct ustack *st, struct sock *sk)
 {
 	sk->shut_rd = sk->shut_wr = true;
@@ -189,13 +272,7 @@ int tcp_close(struct ustack *st, struct sock *sk)
 	}
 	if (sk->linger == 0) {
 		MIB_INC(st, TcpExtTCPAbortOnData);
-		/* tcp_disconnect: TCP_STATE where tcp_need_reset, else (CLOSING, LAST_ACK: the
-		 * FIN went, data may not have) TCP_DISCONNECT_WITH_DATA; in TCP_CLOSE by then */
-		bool need_reset = sk->node.state != TCP_CLOSING && sk->node.state != TCP_LAST_ACK;
-		tcp_send_active_reset_reason(st, sk,
-					     need_reset ? SK_RST_REASON_TCP_STATE : SK_RST_REASON_TCP_DISCONNECT_WITH_DATA,
-					     TCP_CLOSE);
-		tcp_done(st, sk, 0);
+		tcp_abort_conn(st, sk);
 		return 1;
 	}
 	if (tcp_close_state(st, sk))

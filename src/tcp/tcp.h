@@ -1016,6 +1016,7 @@ void tcp_ring_cache_destroy(struct ustack *st);
 void tcp_data_free(struct ustack *st, struct sock *sk);
 /* Returns 1 when the socket is gone (reset), 0 when it lives on as an orphan. */
 int tcp_close(struct ustack *st, struct sock *sk);
+int tcp_disconnect(struct ustack *st, struct sock *sk);
 struct ustack_tcp_info;
 void tcp_get_info(struct ustack *st, const struct sock *sk, struct ustack_tcp_info *ti);
 void tcp_shutdown_wr(struct ustack *st, struct sock *sk);

@@ -51,6 +51,7 @@ int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t 
 	if (!sk->iss_set) /* else above the TIME_WAIT connection's sequence space it replaces */
 		sk->iss = so.seq;
 	sk->iss_set = false;
+	sk->snd_nxt = sk->iss; /* until the SYN goes: Linux's write_seq (tcp_disconnect) */
 	sk->ts_off = so.ts_off;
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
 	/* a socket connecting again after its last connection ended (a failed connect() reported
@@ -224,6 +225,11 @@ static void sk_clone_opts(struct sock *sk, const struct sock *lsk)
 	sk->broadcast = lsk->broadcast;
 	sk->dontroute = lsk->dontroute;
 	sk->sodebug = lsk->sodebug;
+	/* sk_userlocks, less SOCK_BINDPORT_LOCK: a child keeps an address its listener was
+	 * bound to, but not the port — it lets it go when it closes, and a disconnect()ed child
+	 * that connects again takes an ephemeral one, as Linux's do */
+	sk->bound_addr = lsk->bound_addr;
+	sk->bound_port = false;
 	sk_ext_clone(sk, lsk); /* SO_MARK, SO_PRIORITY, SO_RCVLOWAT, SO_BINDTODEVICE, SO_TIMESTAMPING */
 	if (lsk->ca_setsockopt) { /* TCP_CONGESTION on the listener; else today's default */
 		sk->ca_ops = lsk->ca_ops;
@@ -250,7 +256,6 @@ struct sock *tcp_v4_syn_recv_sock(struct ustack *st, struct request_sock *req,
 	sk->node.rport = req->node.rport;
 	sk->node.state = TCP_SYN_RECV;
 	sk_clone_opts(sk, lsk);
-	sk->bound_port = true; /* the port is the listener's */
 	/* tcp_create_openreq_child */
 	sk->iss = req->snt_isn;
 	sk->irs = req->rcv_isn;

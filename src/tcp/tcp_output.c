@@ -902,13 +902,16 @@ void tcp_send_fin(struct ustack *st, struct sock *sk)
 }
 
 /* tcp_send_active_reset: the RST goes, then trace_tcp_send_reset fires — with no segment
- * (skbaddr NULL: none caused it) and the reason the caller gives. */
+ * (skbaddr NULL: none caused it) and the reason the caller gives.  Like any segment of the
+ * socket's (tcp_transmit_skb), it carries the receive window, closed socket or not: Linux's
+ * disconnect RST says "win 65535" where no scaling was agreed. */
 void tcp_send_active_reset_reason(struct ustack *st, struct sock *sk, enum sk_rst_reason reason, int state)
 {
 	struct tcp_seg_out seg;
 	seg_from_sock(&seg, sk, TCPHDR_RST | TCPHDR_ACK);
 	seg.seq = sk->snd_nxt;
 	seg.ack = sk->rcv_nxt;
+	seg.window = tcp_select_window(sk);
 	if (sk->tstamp_ok)
 		ts_option(st, &seg.opt, sk->ts_off, sk->ts_recent);
 	tcp_urg_set_pointer(sk, &seg);

@@ -182,6 +182,24 @@ static void test_rst_refuses(void **state)
 	ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &err, &len);
 	assert_int_equal(err, 0); /* reported once */
 	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 1);
+	/* The socket still names the address and port it used (tcp_done lets the port go but
+	 * keeps inet_sport), until connect() again meets the closed socket: with the error
+	 * already read it fails ECONNABORTED (__inet_stream_connect's sock_error), and
+	 * tcp_disconnect's inet_reset_saddr clears the address; the next connect() starts over
+	 * — each as this machine's Linux 6.18 answers a non-blocking socket. */
+	struct sockaddr_in got;
+	socklen_t glen = sizeof(got);
+	assert_int_equal(ustack_getsockname(t->st, fd, (struct sockaddr *)&got, &glen), 0);
+	assert_int_equal(got.sin_addr.s_addr, htonl(TW_DUT_IP));
+	assert_int_equal(ntohs(got.sin_port), syn.sport);
+	assert_int_equal(start_connect(t, fd), ECONNABORTED);
+	assert_int_equal(ustack_getsockname(t->st, fd, (struct sockaddr *)&got, &glen), 0);
+	assert_int_equal(got.sin_addr.s_addr, 0);
+	assert_int_equal(ntohs(got.sin_port), syn.sport);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg again = expect_syn(t);
+	tw_send(t, f, tw_tcp(f, PEER_PORT, again.sport, 0, again.seq + 1, TW_RST | TW_ACK, 0, NULL, 0));
+	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 2);
 	/* no timer left: nothing more is sent */
 	tw_advance(t, 200000);
 	tw_expect_none(t);
@@ -360,6 +378,13 @@ static void test_port_exhaustion_and_sharing(void **state)
 	assert_true(pa >= 40000 && pa <= 40001 && pb >= 40000 && pb <= 40001);
 	assert_int_equal(start_connect(t, c), EADDRNOTAVAIL);
 	tw_expect_none(t);
+	/* Linux leaves no trace of the search: the socket names 0.0.0.0:0 again, as before it
+	 * (inet_sport is set only on success; the route's source address goes back) */
+	struct sockaddr_in got;
+	socklen_t glen = sizeof(got);
+	assert_int_equal(ustack_getsockname(t->st, c, (struct sockaddr *)&got, &glen), 0);
+	assert_int_equal(got.sin_addr.s_addr, 0);
+	assert_int_equal(got.sin_port, 0);
 	/* the same two ports still serve another destination: only the 4-tuple must be unique */
 	struct sockaddr_in other = peer_addr(TW_PEER_IP, 443);
 	assert_int_equal(ustack_connect(t->st, c, (struct sockaddr *)&other, sizeof(other)), -1);
@@ -458,6 +483,8 @@ static void test_reconnect_after_reset(void **state)
 	assert_int_equal(start_connect(t, fd), ECONNRESET);
 	assert_int_equal(start_connect(t, fd), EINPROGRESS);
 	struct tw_seg syn2 = expect_syn(t);
+	/* __inet_stream_connect's sock_error disconnected it: write_seq + max_window + 2 */
+	assert_int_equal(syn2.seq, syn.seq + 1 + 2 + 8192 + 2);
 	int one = 1;
 	assert_int_equal(ustack_setsockopt(t->st, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
 	tw_expect_none(t);
@@ -548,12 +575,137 @@ static void test_close_in_syn_sent_is_silent(void **state)
 	int fd = nb_socket(t);
 	start_connect(t, fd);
 	expect_syn(t);
+	/* with SO_LINGER {1, 0} too: no RST, no TcpAttemptFails, one TcpExtTCPAbortOnData (Linux) */
+	struct linger lg = { 1, 0 };
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	assert_int_equal(ustack_close(t->st, fd), 0);
+	assert_int_equal(tw_counter(t, "TcpExtTCPAbortOnData"), 1);
+	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 0);
 	tw_advance(t, 10000);
 	tw_expect_none(t);
 	errno = 0;
 	assert_int_equal(ustack_close(t->st, fd), -1);
 	assert_int_equal(errno, EBADF);
+}
+
+/* connect() with an AF_UNSPEC address: "disconnect"; the errno, or 0 */
+static int disconnect(struct tw *t, int fd, socklen_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_UNSPEC };
+	errno = 0;
+	return ustack_connect(t->st, fd, (struct sockaddr *)&sa, len) < 0 ? errno : 0;
+}
+
+static int so_error(struct tw *t, int fd)
+{
+	int err = -1;
+	socklen_t len = sizeof(err);
+	assert_int_equal(ustack_getsockopt(t->st, fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+	return err;
+}
+
+static void expect_name(struct tw *t, int fd, uint32_t addr, uint16_t port)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	assert_int_equal(ustack_getsockname(t->st, fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(ntohl(a.sin_addr.s_addr), addr);
+	assert_int_equal(ntohs(a.sin_port), port);
+}
+
+/*
+ * connect(AF_UNSPEC) on a connection (Linux's tcp_disconnect, RFC 793's ABORT): a RST at
+ * snd_nxt acknowledging what arrived, TcpEstabResets, and a socket as before connect() — no
+ * peer, no local address (the port still named), its unread data gone — that reports
+ * ECONNRESET once, then ENOTCONN to recv() and EPIPE to send(), and connects again with the
+ * sequence space continued: the next SYN at the old write_seq + max_window + 2.  Each answer
+ * is this machine's Linux 6.18's (python and tcpdump in a network namespace).
+ */
+static void test_disconnect_connection(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg syn = expect_syn(t);
+	send_synack(t, &syn, NULL, 0); /* no options: the window 29200 unscaled */
+	struct tw_conn c = { .fd = fd, .iss = syn.seq, .peer_isn = PEER_ISN, .port = syn.sport, .peer_port = PEER_PORT };
+	tw_expect_seg(t, &c, TW_ACK, 0, 0, 0);
+	tw_peer_send(t, &c, 0, 0, TW_ACK | TW_PSH, 29200, "hello", 5);
+	tw_expect_seg(t, &c, TW_ACK, 0, 5, 0);
+	assert_int_equal(ustack_send(t->st, fd, "abc", 3, 0), 3);
+	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 5, 3); /* unacknowledged when we disconnect */
+
+	assert_int_equal(disconnect(t, fd, sizeof(struct sockaddr_in)), 0);
+	tw_expect_seg(t, &c, TW_RST | TW_ACK, 3, 5, 0);
+	tw_expect_none(t);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	assert_int_equal(tw_counter(t, "TcpEstabResets"), 1);
+	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 0);
+	expect_name(t, fd, 0, syn.sport);
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	errno = 0;
+	assert_int_equal(ustack_getpeername(t->st, fd, (struct sockaddr *)&a, &len), -1);
+	assert_int_equal(errno, ENOTCONN);
+	char buf[8];
+	errno = 0;
+	assert_int_equal(ustack_recv(t->st, fd, buf, sizeof(buf), 0), -1); /* "hello" went */
+	assert_int_equal(errno, ECONNRESET);
+	errno = 0;
+	assert_int_equal(ustack_recv(t->st, fd, buf, sizeof(buf), 0), -1);
+	assert_int_equal(errno, ENOTCONN);
+	errno = 0;
+	assert_int_equal(ustack_send(t->st, fd, "x", 1, MSG_NOSIGNAL), -1);
+	assert_int_equal(errno, EPIPE);
+	assert_int_equal(so_error(t, fd), 0);
+	tw_advance(t, 10000);
+	tw_expect_none(t); /* no timer of the old connection's is left */
+
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg syn2 = expect_syn(t);
+	assert_int_equal(syn2.seq, syn.seq + 1 + 3 + 29200 + 2);
+	expect_name(t, fd, TW_DUT_IP, syn2.sport);
+}
+
+/*
+ * Disconnecting what is not a connection.  A socket never connected: 0, no error — and its
+ * write_seq, 0, becomes 2, so its first SYN goes with sequence number 2 (twice: 4), as
+ * Linux's does, tcp_v4_connect drawing an ISN only while write_seq is 0.  A connect in
+ * progress: 0, nothing sent, ECONNRESET for SO_ERROR, the next SYN past the last one; and
+ * shutdown() in SYN_SENT is the same disconnect.  A length short of the family: EINVAL.
+ */
+static void test_disconnect_unconnected_and_syn_sent(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t);
+	assert_int_equal(disconnect(t, fd, 1), EINVAL);
+	assert_int_equal(disconnect(t, fd, sizeof(sa_family_t)), 0);
+	assert_int_equal(so_error(t, fd), 0);
+	assert_int_equal(disconnect(t, fd, sizeof(struct sockaddr_in)), 0);
+	tw_expect_none(t);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg syn = expect_syn(t);
+	assert_int_equal(syn.seq, 4);
+
+	assert_int_equal(disconnect(t, fd, sizeof(struct sockaddr_in)), 0);
+	tw_expect_none(t);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	assert_int_equal(so_error(t, fd), ECONNRESET);
+	assert_int_equal(tw_counter(t, "TcpAttemptFails"), 0);
+	expect_name(t, fd, 0, syn.sport);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	syn = expect_syn(t);
+	assert_int_equal(syn.seq, 4 + 1 + 2);
+
+	assert_int_equal(ustack_shutdown(t->st, fd, SHUT_RDWR), 0);
+	tw_expect_none(t);
+	assert_int_equal(so_error(t, fd), ECONNRESET);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	syn = expect_syn(t);
+	assert_int_equal(syn.seq, 7 + 1 + 2);
+	tw_advance(t, 1000);
+	assert_int_equal(tw_expect_tcp(t).seq, 10); /* the new SYN's timer, and only its */
+	tw_expect_none(t);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, tw_setup_peer, tw_teardown)
@@ -578,6 +730,8 @@ int main(void)
 		T(test_close_in_syn_sent_is_silent),
 		T(test_shutdown_in_simultaneous_open),
 		T(test_reconnect_after_reset),
+		T(test_disconnect_connection),
+		T(test_disconnect_unconnected_and_syn_sent),
 	};
 	return cmocka_run_group_tests_name("tcp_connect", tests, NULL, NULL);
 }

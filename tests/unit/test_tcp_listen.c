@@ -4,6 +4,7 @@
 #include <ustack/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <string.h>
 
@@ -708,6 +709,127 @@ static void test_listen_rechecks_port(void **state)
 	ustack_close(t->st, b);
 }
 
+static int disconnect(struct tw *t, int fd)
+{
+	struct sockaddr_in sa = { .sin_family = AF_UNSPEC };
+	errno = 0;
+	return ustack_connect(t->st, fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? errno : 0;
+}
+
+/*
+ * connect(AF_UNSPEC) on an accepted connection and on its listener, as Linux's tcp_disconnect
+ * (the case of Linux's selftest tcp_fastopen_server_reset-after-disconnect, without Fast
+ * Open).  The child resets its peer and may then connect out like any socket — from an
+ * ephemeral port: a child does not inherit its listener's SOCK_BINDPORT_LOCK, so its port
+ * went with the connection (while getsockname() still names it), and its next SYN continues
+ * its sequence space.  The listener stops listening but keeps the port bind() gave it, and
+ * listens again.  And getpeername() names the peer for as long as the connection has one:
+ * in CLOSE_WAIT and LAST_ACK too (inet_getname), not once it is closed.
+ */
+static void test_disconnect_child_and_listener(void **state)
+{
+	struct tw *t = *state;
+	int lfd = listener(t, 8);
+	send_syn(t, 57300, NULL);
+	uint32_t isn = expect_synack(t, 57300).seq;
+	send_ack(t, 57300, isn);
+	int fd = ustack_accept(t->st, lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	struct tw_conn c = conn_of(57300, isn);
+	tw_peer_send(t, &c, 0, 0, TW_ACK | TW_PSH, 502, "0123456789", 10);
+	tw_expect_seg(t, &c, TW_ACK, 0, 10, 0);
+	assert_int_equal(disconnect(t, fd), 0);
+	tw_expect_seg(t, &c, TW_RST | TW_ACK, 0, 10, 0);
+	tw_expect_none(t);
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	assert_int_equal(ustack_getsockname(t->st, fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(a.sin_addr.s_addr, 0); /* the listener's wildcard: nothing kept */
+	assert_int_equal(ntohs(a.sin_port), LPORT);
+	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(TW_PEER_IP) };
+	assert_int_equal(ustack_fcntl(t->st, fd, F_SETFL, O_NONBLOCK), 0);
+	errno = 0;
+	assert_int_equal(ustack_connect(t->st, fd, (struct sockaddr *)&peer, sizeof(peer)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	struct tw_seg syn = tw_expect_tcp(t);
+	assert_int_equal(syn.flags, TW_SYN);
+	assert_true(syn.sport != LPORT);
+	assert_int_equal(syn.seq, isn + 1 + 502 + 2); /* write_seq + max_window + 2 */
+	assert_int_equal(ustack_close(t->st, fd), 0);
+
+	/* the listener: stops (a SYN now meets no one), keeps its port, listens again */
+	assert_int_equal(disconnect(t, lfd), 0);
+	assert_int_equal(ustack_tcp_state(t->st, lfd), TCP_CLOSE);
+	send_syn(t, 57301, NULL);
+	assert_int_equal(tw_expect_tcp(t).flags, TW_RST | TW_ACK);
+	len = sizeof(a);
+	assert_int_equal(ustack_getsockname(t->st, lfd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(ntohs(a.sin_port), LPORT);
+	errno = 0;
+	assert_int_equal(bind_to(t, 0, LPORT, 0), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(ustack_listen(t->st, lfd, 8), 0);
+	send_syn(t, 57302, NULL);
+	isn = expect_synack(t, 57302).seq;
+	send_ack(t, 57302, isn);
+	fd = ustack_accept(t->st, lfd, NULL, NULL);
+	assert_true(fd >= 0);
+
+	/* getpeername through CLOSE_WAIT and LAST_ACK, then ENOTCONN */
+	c = conn_of(57302, isn);
+	tw_peer_send(t, &c, 0, 0, TW_ACK | TW_FIN, 502, NULL, 0);
+	tw_advance(t, 200); /* the FIN's ACK is delayed (pingpong mode, as Linux's tcp_fin) */
+	tw_expect_seg(t, &c, TW_ACK, 0, 1, 0);
+	len = sizeof(a);
+	assert_int_equal(ustack_getpeername(t->st, fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(ntohs(a.sin_port), 57302);
+	assert_int_equal(ustack_shutdown(t->st, fd, SHUT_WR), 0);
+	tw_expect_seg(t, &c, TW_ACK | TW_FIN, 0, 1, 0);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_LAST_ACK);
+	len = sizeof(a);
+	assert_int_equal(ustack_getpeername(t->st, fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(ntohl(a.sin_addr.s_addr), TW_PEER_IP);
+	tw_peer_send(t, &c, 1, 1, TW_ACK, 502, NULL, 0);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_CLOSE);
+	errno = 0;
+	assert_int_equal(ustack_getpeername(t->st, fd, (struct sockaddr *)&a, &len), -1);
+	assert_int_equal(errno, ENOTCONN);
+}
+
+/* SO_LINGER {1, 0} in LAST_ACK with nothing left unsent: tcp_disconnect resets in CLOSING and
+ * LAST_ACK only while snd_nxt is short of write_seq — our FIN, and all before it, went — so
+ * the close is silent (TcpExtTCPAbortOnData counted); with data still queued it resets. */
+static void test_linger_zero_in_last_ack(void **state)
+{
+	struct tw *t = *state;
+	int lfd = listener(t, 8);
+	struct linger lg = { 1, 0 };
+	for (int queued = 0; queued < 2; queued++) {
+		uint16_t sport = (uint16_t)(57310 + queued);
+		send_syn(t, sport, NULL);
+		uint32_t isn = expect_synack(t, sport).seq;
+		send_ack(t, sport, isn);
+		int fd = ustack_accept(t->st, lfd, NULL, NULL);
+		assert_true(fd >= 0);
+		struct tw_conn c = conn_of(sport, isn);
+		tw_peer_send(t, &c, 0, 0, TW_ACK | TW_FIN, queued ? 0 : 502, NULL, 0); /* window 0: nothing may go */
+		tw_advance(t, 200);
+		tw_expect_seg(t, &c, TW_ACK, 0, 1, 0);
+		if (queued)
+			assert_int_equal(ustack_send(t->st, fd, "abc", 3, 0), 3);
+		assert_int_equal(ustack_shutdown(t->st, fd, SHUT_WR), 0);
+		if (!queued)
+			tw_expect_seg(t, &c, TW_ACK | TW_FIN, 0, 1, 0);
+		assert_int_equal(ustack_tcp_state(t->st, fd), TCP_LAST_ACK);
+		assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+		assert_int_equal(ustack_close(t->st, fd), 0);
+		if (queued)
+			tw_expect_seg(t, &c, TW_RST | TW_ACK, 0, 1, 0);
+		tw_expect_none(t);
+		assert_int_equal(tw_counter(t, "TcpExtTCPAbortOnData"), 1 + queued);
+	}
+}
+
 /* A child reset while it waits in the accept queue stays there (accept() returns it, and its
  * error), and a stack destroyed before anyone accepts it frees it: no leak (LSan in CI). */
 static void test_reset_child_in_accept_queue_freed_at_destroy(void **state)
@@ -752,6 +874,8 @@ int main(void)
 		T(test_shutdown_then_close_listener_with_requests),
 		T(test_relisten_after_shutdown_keeps_bound_port),
 		T(test_listen_rechecks_port),
+		T(test_disconnect_child_and_listener),
+		T(test_linger_zero_in_last_ack),
 		T(test_reset_child_in_accept_queue_freed_at_destroy),
 	};
 	return cmocka_run_group_tests_name("tcp_listen", tests, NULL, NULL);
