@@ -1208,7 +1208,7 @@ int accept(int fd, struct sockaddr *a, socklen_t *l)
 	return accept_ours(uf, a, l, 0);
 }
 
-/* A blocking connect waits for the handshake's end and reports how it ended (SO_ERROR); a
+/* A blocking connect waits for the handshake's end and reports how it ended; a
  * signal leaves it going on, and a second connect() then says EALREADY, as Linux's. */
 int connect(int fd, const struct sockaddr *a, socklen_t l)
 {
@@ -1223,15 +1223,10 @@ int connect(int fd, const struct sockaddr *a, socklen_t l)
 			errno = EINPROGRESS;
 		return -1;
 	}
-	int err = 0;
-	socklen_t el = sizeof(err);
-	if (ustack_getsockopt(us.st, uf->ufd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-		return -1;
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return 0;
+	/* How it ended, from connect() itself as the kernel's waiting connect reports it: 0, or
+	 * the error with the socket disconnected (__inet_stream_connect's sock_error), so that
+	 * the next connect() starts afresh instead of answering ECONNABORTED. */
+	return ustack_connect(us.st, uf->ufd, a, l);
 }
 
 int shutdown(int fd, int how)

@@ -191,6 +191,23 @@ assert len(rl) == 71 and len(wl) == 70, (len(rl), len(wl))
 PY
 echo "ok 7c: poll and select over 71 descriptors, as Linux answers them"
 
+# 7d. a blocking connect refused, twice on one socket, as on the kernel's: the failed
+#     connect() disconnects the socket (address forgotten, port still named), so the next
+#     one starts afresh instead of answering ECONNABORTED
+run -- python3 - <<'PY' || fail "a refused blocking connect() twice under ustack run"
+import errno, socket
+s = socket.socket()
+for i in range(2):
+    try:
+        s.connect(("192.0.2.1", 9))
+        raise SystemExit("connect to a closed port succeeded")
+    except OSError as e:
+        assert e.errno == errno.ECONNREFUSED, (i, e)
+    addr, port = s.getsockname()
+    assert addr == "0.0.0.0" and port != 0, s.getsockname()
+PY
+echo "ok 7d: a refused blocking connect() twice on one socket: ECONNREFUSED both times"
+
 # 7a. fork: the parent keeps the stack; a child that uses an inherited ustack socket gets
 #     EBADF (and one message), never the parent's connection; closing it is fine
 nsx timeout 60 python3 -c 'import socket
