@@ -17,9 +17,11 @@
 	X(IpExtOutOctets) X(IpExtInCsumErrors) X(IpExtReasmOverlaps) \
 	X(IcmpInMsgs) X(IcmpInErrors) X(IcmpInCsumErrors) X(IcmpInDestUnreachs) \
 	X(IcmpInTimeExcds) X(IcmpInParmProbs) X(IcmpInEchos) X(IcmpInEchoReps) \
+	X(IcmpInTimestamps) X(IcmpInTimestampReps) \
 	X(IcmpOutMsgs) X(IcmpOutErrors) X(IcmpOutRateLimitGlobal) X(IcmpOutDestUnreachs) \
 	X(IcmpOutTimeExcds) X(IcmpOutEchos) X(IcmpOutEchoReps) \
 	X(IcmpMsgInType0) X(IcmpMsgInType3) X(IcmpMsgInType8) X(IcmpMsgInType11) \
+	X(IcmpMsgInType13) X(IcmpMsgInType14) \
 	X(IcmpMsgOutType0) X(IcmpMsgOutType3) X(IcmpMsgOutType8) X(IcmpMsgOutType11) \
 	X(TcpActiveOpens) X(TcpPassiveOpens) X(TcpAttemptFails) X(TcpEstabResets) \
 	X(TcpCurrEstab) X(TcpInSegs) X(TcpOutSegs) X(TcpRetransSegs) X(TcpInErrs) \

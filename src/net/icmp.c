@@ -22,6 +22,8 @@ static void count_in_type(struct ustack *st, uint8_t type)
 	case ICMP_ECHO: MIB_INC(st, IcmpMsgInType8); MIB_INC(st, IcmpInEchos); break;
 	case ICMP_TIME_EXCEEDED: MIB_INC(st, IcmpMsgInType11); MIB_INC(st, IcmpInTimeExcds); break;
 	case ICMP_PARAMETERPROB: MIB_INC(st, IcmpInParmProbs); break;
+	case ICMP_TIMESTAMP: MIB_INC(st, IcmpMsgInType13); MIB_INC(st, IcmpInTimestamps); break;
+	case ICMP_TIMESTAMPREPLY: MIB_INC(st, IcmpMsgInType14); MIB_INC(st, IcmpInTimestampReps); break;
 	default: break;
 	}
 }
@@ -60,8 +62,9 @@ static bool icmp_global_allow(struct ustack *st, uint8_t type, uint8_t code)
 	return true;
 }
 
-/* Builds and routes one ICMP message whose body (after the 8-byte header) is body. */
-static int icmp_push(struct ustack *st, const struct icmp_repr *h, const uint8_t *body,
+/* Builds and routes one ICMP message whose body (after the 8-byte header) is body, counted
+ * as type count_as (Linux counts by the flow's ICMP type, which its replies leave 0). */
+static int icmp_push(struct ustack *st, const struct icmp_repr *h, uint8_t count_as, const uint8_t *body,
 		     size_t body_len, uint32_t saddr, uint32_t daddr, uint8_t tos)
 {
 	struct ustack_route_result rt;
@@ -79,7 +82,7 @@ static int icmp_push(struct ustack *st, const struct icmp_repr *h, const uint8_t
 	uint8_t *b = pkt_put(p, ICMP_HLEN + body_len);
 	memcpy(b + ICMP_HLEN, body, body_len);
 	icmp_emit(b, ICMP_HLEN + body_len, h);
-	count_out_type(st, h->type);
+	count_out_type(st, count_as);
 	struct ip_tx tx = { .saddr = ntohl(rt.saddr.s_addr), .daddr = daddr,
 			    .proto = IPPROTO_ICMP_, .tos = tos };
 	return ip_output(st, p, &tx, &rt);
@@ -114,7 +117,7 @@ void icmp_send(struct ustack *st, uint8_t type, uint8_t code, uint32_t info,
 	struct icmp_repr h = { .type = type, .code = code, .rest = info };
 	uint32_t saddr = netdev_by_local_addr(st, ip.daddr) ? ip.daddr : 0;
 	/* Linux sends errors with tos = (orig tos & IPTOS_TOS_MASK) | IPTOS_PREC_INTERNETCONTROL */
-	icmp_push(st, &h, orig, qlen, saddr, ip.saddr, (uint8_t)((ip.tos & 0x1e) | 0xc0));
+	icmp_push(st, &h, h.type, orig, qlen, saddr, ip.saddr, (uint8_t)((ip.tos & 0x1e) | 0xc0));
 }
 
 /* icmp_unreach → icmp_socket_deliver: an error quoting one of our TCP segments goes to TCP's
@@ -168,6 +171,15 @@ void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		return;
 	}
 	count_in_type(st, h.type);
+	/* "18 is the highest 'known' ICMP type.  Anything else is a mystery" (icmp_rcv; RFC 1122
+	 * §3.2.2: silently discarded) — and counted an error, but for RFC 8335's PROBE, which
+	 * Linux ignores quietly while net.ipv4.icmp_echo_enable_probe is 0, as ustack always. */
+	if (h.type > NR_ICMP_TYPES) {
+		if (h.type != ICMP_EXT_ECHO)
+			MIB_INC(st, IcmpInErrors);
+		trace_drop(st, "UNHANDLED_PROTO", dev->ifindex);
+		return;
+	}
 	/* To a broadcast address (the route's RTCF_BROADCAST, whatever the frame): RFC 1122
 	 * §3.2.2.6 and §3.2.2.8 let a host ignore an echo or timestamp request sent so
 	 * (icmp_echo_ignore_broadcasts), and no other type but the address-mask pair may come
@@ -183,6 +195,29 @@ void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		}
 	}
 	switch (h.type) {
+	case ICMP_TIMESTAMP: {
+		/* icmp_timestamp (RFC 792): the originate timestamp back, with ours as receive and
+		 * transmit timestamps — milliseconds since midnight UT (inet_current_timestamp), on
+		 * the stack's wall clock — 12 bytes whatever the request carried past its first 4;
+		 * without those 4, an error.  Linux counts the reply as an echo reply (OutType0,
+		 * OutEchoReps: icmp_reply leaves the flow's fl4_icmp_type 0, and __ip_make_skb
+		 * counts by it), as this machine's /proc/net/snmp shows; so does ustack. */
+		if (len < ICMP_HLEN + 4) {
+			MIB_INC(st, IcmpInErrors);
+			trace_drop(st, "PKT_TOO_SMALL", dev->ifindex);
+			return;
+		}
+		uint8_t times[12];
+		memcpy(times, b + ICMP_HLEN, 4);
+		uint64_t wall_ms = (uint64_t)((int64_t)st->now + st->wall_off) / 1000u;
+		uint32_t ms = (uint32_t)(wall_ms % 86400000u);
+		for (int i = 0; i < 4; i++)
+			times[4 + i] = times[8 + i] = (uint8_t)(ms >> (24 - 8 * i));
+		struct icmp_repr r = { .type = ICMP_TIMESTAMPREPLY, .code = 0, .rest = h.rest };
+		icmp_push(st, &r, ICMP_ECHOREPLY, times, sizeof(times), ip->bcast ? 0 : ip->daddr, ip->saddr,
+			  ip->tos);
+		return;
+	}
 	case ICMP_ECHO: {
 		if (st->sysctl.icmp_echo_ignore_all) {
 			trace_drop(st, "ICMP_ECHO_IGNORED", dev->ifindex);
@@ -190,7 +225,7 @@ void icmp_rcv(struct ustack *st, struct netdev *dev, const struct ipv4_repr *ip,
 		}
 		struct icmp_repr r = { .type = ICMP_ECHOREPLY, .code = 0, .rest = h.rest };
 		trace_emit(st, USTACK_TRACE_STEP, "icmp_echo", dev->ifindex, NULL, 0, NULL);
-		icmp_push(st, &r, b + ICMP_HLEN, len - ICMP_HLEN, ip->bcast ? 0 : ip->daddr,
+		icmp_push(st, &r, r.type, b + ICMP_HLEN, len - ICMP_HLEN, ip->bcast ? 0 : ip->daddr,
 			  ip->saddr, ip->tos);
 		return;
 	}
@@ -223,7 +258,7 @@ int ustack_ping(struct ustack *st, struct in_addr daddr, uint16_t id, uint16_t s
 		body[i] = (uint8_t)i;
 	stack_lock(st);
 	struct icmp_repr h = { .type = ICMP_ECHO, .code = 0, .rest = (uint32_t)id << 16 | seq };
-	int rc = icmp_push(st, &h, body, payload_len, 0, ntohl(daddr.s_addr), 0);
+	int rc = icmp_push(st, &h, h.type, body, payload_len, 0, ntohl(daddr.s_addr), 0);
 	stack_unlock(st);
 	if (rc < 0) {
 		errno = -rc;
