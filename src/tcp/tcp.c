@@ -17,6 +17,7 @@
 #include "core/slab.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/uio.h>
 
@@ -180,7 +181,8 @@ static bool tcp_close_state(struct ustack *st, struct sock *sk)
  * (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, FIN_WAIT2, SYN_RECV), and in CLOSING or LAST_ACK only
  * while something is unsent ("the last check adjusts for discrepancy of Linux wrt. RFC
  * states": our FIN already went, so has everything before it unless snd_nxt is short of
- * write_seq, which counts the FIN).  SYN_SENT sends nothing: nothing was agreed.  The error
+ * write_seq, which counts the FIN: Linux's snd_nxt, ustack's snd_max, as a timeout moves
+ * ustack's snd_nxt back).  SYN_SENT sends nothing: nothing was agreed.  The error
  * the application sees is ECONNRESET wherever a connection or an attempt was cut.  A socket
  * without a descriptor is freed here (tcp_done).
  */
@@ -193,7 +195,7 @@ static void tcp_abort_conn(struct ustack *st, struct sock *sk)
 		tcp_set_state(st, sk, TCP_CLOSE);
 		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_STATE, TCP_CLOSE);
 		err = ECONNRESET;
-	} else if ((old == TCP_CLOSING || old == TCP_LAST_ACK) && sk->snd_nxt != sk->write_seq + sk->fin_queued) {
+	} else if ((old == TCP_CLOSING || old == TCP_LAST_ACK) && sk->snd_max != sk->write_seq + sk->fin_queued) {
 		tcp_set_state(st, sk, TCP_CLOSE);
 		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_DISCONNECT_WITH_DATA, TCP_CLOSE);
 		err = ECONNRESET;
@@ -201,8 +203,8 @@ static void tcp_abort_conn(struct ustack *st, struct sock *sk)
 		err = ECONNRESET;
 	}
 	tcp_set_state(st, sk, TCP_CLOSE); /* before tcp_done: an abort is no TcpAttemptFails */
-	timer_cancel(st, &sk->timers.delack); /* tcp_clear_xmit_timers; tcp_done stops the rest */
-	if (sk->fd >= 0)
+	timer_cancel(st, &sk->timers.delack); /* tcp_clear_xmit_timers, with tcp_done's */
+	if (sk->fd >= 0 && err)
 		sk->err = err;
 	tcp_done(st, sk, 0);
 }
@@ -215,6 +217,65 @@ static uint32_t tcp_linux_write_seq(const struct sock *sk)
 	if (sk->data_init)
 		return sk->write_seq + sk->fin_queued;
 	return sk->iss_set ? sk->iss : sk->snd_nxt;
+}
+
+/*
+ * What tcp_disconnect resets for the next connection besides the data: Linux's list (the
+ * delayed-ACK state, RTT estimates, RTO and backoff, the congestion window and its
+ * algorithm's state, the SACK scoreboard, recovery, RACK and the loss probe, SOCK_DONE and
+ * urgent data, Fast Open's flags, and TCP_INFO's counts), so that nothing of the old
+ * connection steers the new one — a loss probe still marked pending would leave the next
+ * SYN's timer doing nothing.  Options set by the application (TCP_NODELAY, keepalive
+ * times, the buffers, TCP_MAXSEG) stay, as in Linux; tcp_connect sets up the rest.
+ */
+static void tcp_reset_conn_state(struct sock *sk)
+{
+	sk->retrans_stamp = sk->rto_deadline = 0;
+	sk->rto_ms = TCP_TIMEOUT_INIT_MS;
+	sk->retransmits = sk->backoff = sk->total_rto = sk->probes_out = 0;
+	sk->in_cwr = false;
+	sk->irs = sk->snd_una = sk->snd_wnd = sk->rcv_nxt = sk->rcv_wnd = 0;
+	sk->ts_recent = sk->ts_recent_stamp_ms = 0;
+	sk->snd_wscale = sk->rcv_wscale = 0;
+	sk->wscale_ok = sk->sack_ok = sk->tstamp_ok = false;
+	sk->syn_fastopen = sk->syn_fastopen_exp = sk->syn_fastopen_ch = 0;
+	sk->syn_data = sk->syn_data_acked = sk->fastopen_client_fail = 0;
+	sk->syn_fastopen_child = sk->ofo_lone_fin = 0;
+	sk->ato_ms = 0;
+	sk->write_seq = sk->snd_max = sk->snd_wl1 = sk->snd_wl2 = 0;
+	sk->wq_start = sk->pushed_seq = sk->snd_sml = sk->last_seg_seq = 0;
+	sk->fin_queued = sk->more = false;
+	sk->urg_mode = false;
+	if (sk->ext) {
+		sk->ext->snd_up = sk->ext->urg_seq = 0;
+		sk->ext->urg_data = 0;
+	}
+	sk->rcvq_space_seq = sk->rcvq_space_time = 0;
+	sk->rcv_tstamp = 0;
+	memset(sk->rx_sack, 0, sizeof(sk->rx_sack));
+	sk->rcvq_space = sk->rcv_rtt_us = 0;
+	sk->rcv_adv = sk->rcv_ssthresh = sk->quickack = sk->rcv_unacked = 0;
+	sk->last_oow_ack_ms = 0;
+	sk->rx_nsack = 0;
+	sk->fin_rcvd = sk->oow_ack_sent = sk->ack_now = false;
+	sk->ecn_flags = 0;
+	sk->pingpong = 0;
+	/* the recovery group, rack .. tlp_retrans, is all state (reordering is read from its
+	 * sysctl when the next connection starts) */
+	memset(&sk->rack, 0, offsetof(struct sock, tlp_retrans) + sizeof(sk->tlp_retrans) - offsetof(struct sock, rack));
+	memset(&sk->cubic, 0, sizeof(sk->cubic));
+	sk->chrono_type = 0;
+	sk->cwnd_limited = sk->is_cwnd_limited = false;
+	sk->probe_stamp = 0;
+	sk->srtt_us = sk->rttvar_us = sk->rtt_min_us = 0;
+	sk->cwnd = TCP_INIT_CWND;
+	sk->ssthresh = 0x7fffffff; /* TCP_INFINITE_SSTHRESH */
+	sk->cwnd_cnt = sk->max_packets_out = sk->cwnd_usage_seq = 0;
+	sk->chrono_start_ms = 0;
+	memset(sk->chrono_stat, 0, sizeof(sk->chrono_stat));
+	sk->dsack_len = 0;
+	/* TCP_INFO's accounting, bytes_acked to the end of the socket */
+	memset(&sk->bytes_acked, 0, sizeof(*sk) - offsetof(struct sock, bytes_acked));
 }
 
 /*
@@ -239,10 +300,11 @@ int tcp_disconnect(struct ustack *st, struct sock *sk)
 		tcp_abort_conn(st, sk);
 	timer_cancel(st, &sk->timers.retransmit);
 	timer_cancel(st, &sk->timers.delack);
+	timer_cancel(st, &sk->timers.sk); /* keepalive: tcp_data_init sets it up again */
 	tcp_fastopen_active_disable_ofo_check(st, sk);
 	tcp_data_free(st, sk);
 	sk->data_init = false;
-	sk->fin_queued = false;
+	tcp_reset_conn_state(sk);
 	sk->node.raddr = 0;
 	sk->node.rport = 0;
 	if (!sk->bound_addr)
@@ -265,7 +327,10 @@ int tcp_close(struct ustack *st, struct sock *sk)
 	sk->shut_rd = sk->shut_wr = true;
 	if (sk->rcvq.len || sk->ofo_bytes) {
 		MIB_INC(st, TcpExtTCPAbortOnClose);
-		/* __tcp_close moves to TCP_CLOSE, then resets: TCP_ABORT_ON_CLOSE */
+		/* __tcp_close drops the unread data first (so the RST's window is an empty
+		 * buffer's), moves to TCP_CLOSE, then resets: TCP_ABORT_ON_CLOSE */
+		ring_put(&st->tcp->rcv_rings, &sk->rcvq);
+		tcp_ofo_purge(st, sk);
 		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_ABORT_ON_CLOSE, TCP_CLOSE);
 		tcp_done(st, sk, 0);
 		return 1;

@@ -487,7 +487,8 @@ struct sock {
 	bool ack_now;            /* ICSK_ACK_NOW: the next data is ACKed at once, pingpong or not */
 	uint8_t pingpong;        /* replies follow requests: delay ACKs to ride on the replies */
 
-	/* ---- tcp_sock: loss recovery — SACK scoreboard, RACK (RFC 8985), PRR (RFC 6937), TLP ---- */
+	/* ---- tcp_sock: loss recovery — SACK scoreboard, RACK (RFC 8985), PRR (RFC 6937), TLP ----
+	 * (connection state only, rack to tlp_retrans: tcp_disconnect zeroes the range) */
 	struct tcp_rack {         /* RACK (RFC 8985): loss by time (tcp_recovery.c) */
 		uint64_t mstamp;  /* when the most recently sent data delivered was sent */
 		uint32_t end_seq, rtt_us;
@@ -530,7 +531,8 @@ struct sock {
 	} keepalive_opts;
 	uint16_t dsack_len;      /* a D-SACK to send, [dsack_start, + dsack_len); 0: none */
 
-	/* ---- tcp_sock: TCP_INFO's accounting (RFC 4898's names, as Linux keeps them) ---- */
+	/* ---- tcp_sock: TCP_INFO's accounting (RFC 4898's names, as Linux keeps them) ----
+	 * (connection state only, to the end: tcp_disconnect zeroes it) */
 	uint64_t bytes_acked, bytes_received;
 	uint64_t bytes_sent, bytes_retrans;
 	uint64_t lsndtime, lrcvtime; /* µs: last data sent; last in-order data received (icsk_ack.lrcvtime) */

@@ -266,6 +266,10 @@ int tcp_connect(struct ustack *st, struct sock *sk)
 	sk->snd_una = sk->iss;
 	sk->snd_nxt = sk->iss + 1;
 	sk->rcv_nxt = 0;
+	/* tcp_connect_init also forgets an error nobody read (a disconnect's ECONNRESET) and
+	 * the last connection's largest window */
+	sk->err = 0;
+	sk->max_window = 0;
 	sk->retransmits = sk->backoff = sk->total_rto = 0;
 	sk->rto_ms = TCP_TIMEOUT_INIT_MS;
 	sk->retrans_stamp = st->now;

@@ -668,6 +668,63 @@ static void test_disconnect_connection(void **state)
 }
 
 /*
+ * What the next connection must not inherit (tcp_disconnect's reset list): a connection with
+ * SACK, timestamps and data in flight has its loss probe armed, the peer's FIN has been
+ * taken, keepalive runs — disconnected, the socket connects again, and its SYN is
+ * retransmitted on the SYN's own schedule (a loss probe left marked pending once made that
+ * timer do nothing), the new connection reads no end of stream, and its keepalive timer
+ * runs afresh.
+ */
+static void test_disconnect_leaves_nothing_behind(void **state)
+{
+	struct tw *t = *state;
+	int fd = nb_socket(t), one = 1;
+	assert_int_equal(ustack_setsockopt(t->st, fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)), 0);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg syn = expect_syn(t);
+	struct tw_opts o = { 0 };
+	tw_opt_mss(&o, 1460);
+	tw_opt_sackok(&o);
+	tw_opt_ts(&o, 500, tw_rd32(syn.opts + 8));
+	tw_opt_wscale(&o, 7);
+	send_synack(t, &syn, o.b, o.len);
+	struct tw_conn c = { .fd = fd, .iss = syn.seq, .peer_isn = PEER_ISN, .port = syn.sport, .peer_port = PEER_PORT };
+	tw_expect_seg(t, &c, TW_ACK, 0, 0, 0);
+	tw_peer_send(t, &c, 0, 0, TW_ACK | TW_FIN, 229, NULL, 0); /* the peer closes: CLOSE_WAIT */
+	tw_advance(t, 200);
+	tw_expect_seg(t, &c, TW_ACK, 0, 1, 0);
+	assert_int_equal(ustack_send(t->st, fd, "abc", 3, 0), 3);
+	tw_expect_seg(t, &c, TW_ACK | TW_PSH, 0, 1, 3); /* in flight: the loss probe is armed */
+	assert_int_equal(disconnect(t, fd, sizeof(struct sockaddr_in)), 0);
+	tw_expect_seg(t, &c, TW_RST | TW_ACK, 3, 1, 0);
+
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg syn2 = expect_syn(t);
+	tw_advance(t, 1000);
+	struct tw_seg again = tw_expect_tcp(t);
+	assert_int_equal(again.flags, TW_SYN);
+	assert_int_equal(again.seq, syn2.seq);
+	o = (struct tw_opts){ 0 };
+	tw_opt_mss(&o, 1460);
+	send_synack(t, &again, o.b, o.len);
+	struct tw_conn c2 = { .fd = fd, .iss = syn2.seq, .peer_isn = PEER_ISN, .port = syn2.sport, .peer_port = PEER_PORT };
+	tw_expect_seg(t, &c2, TW_ACK, 0, 0, 0);
+	assert_int_equal(ustack_tcp_state(t->st, fd), TCP_ESTABLISHED);
+	char buf[4];
+	errno = 0;
+	assert_int_equal(ustack_recv(t->st, fd, buf, sizeof(buf), 0), -1); /* no end of stream */
+	assert_int_equal(errno, EAGAIN);
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLPRI | POLLRDHUP };
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 0);
+	/* keepalive from this connection's last exchange: 7200 s of silence, then a probe */
+	tw_advance(t, 7200u * 1000u + 100u);
+	struct tw_seg probe = tw_expect_tcp(t);
+	assert_int_equal(probe.flags, TW_ACK);
+	assert_int_equal(probe.seq, syn2.seq); /* snd_una - 1 */
+	tw_expect_none(t);
+}
+
+/*
  * Disconnecting what is not a connection.  A socket never connected: 0, no error — and its
  * write_seq, 0, becomes 2, so its first SYN goes with sequence number 2 (twice: 4), as
  * Linux's does, tcp_v4_connect drawing an ISN only while write_seq is 0.  A connect in
@@ -732,6 +789,7 @@ int main(void)
 		T(test_reconnect_after_reset),
 		T(test_disconnect_connection),
 		T(test_disconnect_unconnected_and_syn_sent),
+		T(test_disconnect_leaves_nothing_behind),
 	};
 	return cmocka_run_group_tests_name("tcp_connect", tests, NULL, NULL);
 }
