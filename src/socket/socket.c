@@ -192,6 +192,8 @@ static int inet_stream_connect(struct ustack *st, struct sock *sk, int fd, const
 		return 0;
 	}
 	switch (sk->ss) {
+	case SS_DISCONNECTING: /* a shutdown() ended the connect: nothing but AF_UNSPEC revives it */
+		return -EINVAL;
 	case SS_CONNECTED:
 		return -EISCONN;
 	case SS_CONNECTING:
@@ -336,12 +338,27 @@ int ustack_shutdown(struct ustack *st, int fd, int how)
 	if (how < SHUT_RD || how > SHUT_RDWR)
 		return leave(st, -EINVAL);
 	/* inet_shutdown: on a socket that is not connected, ENOTCONN — except a listener, which
-	 * stops listening. */
-	if (sk->node.state == TCP_LISTEN && how == SHUT_WR)
+	 * stops listening.  A connect() not yet reported ends here: SS_CONNECTED if it
+	 * completed, else SS_DISCONNECTING, on which connect() and listen() say EINVAL. */
+	int state = sk->node.state;
+	if (sk->ss == SS_CONNECTING)
+		sk->ss = state == TCP_SYN_SENT || state == TCP_SYN_RECV || state == TCP_CLOSE ? SS_DISCONNECTING
+											: SS_CONNECTED;
+	if (state == TCP_LISTEN && how == SHUT_WR)
 		return leave(st, 0); /* inet_shutdown: no RCV_SHUTDOWN, nothing to do, 0 */
-	if (sk->node.state == TCP_CLOSE)
+	if (state == TCP_CLOSE) {
+		/* ENOTCONN, but the directions are shut all the same ("a hack to wake up other
+		 * listeners"): poll says so, and a socket never connected keeps it into its
+		 * connection — after shutdown(SHUT_RD), its first read is end of stream, as on
+		 * this machine's Linux */
+		if (how != SHUT_WR)
+			sk->shut_rd = true;
+		if (how != SHUT_RD)
+			sk->shut_wr = true;
+		sk_wake_sk(st, sk);
 		return leave(st, -ENOTCONN);
-	if (sk->node.state == TCP_LISTEN || sk->node.state == TCP_SYN_SENT) {
+	}
+	if (state == TCP_LISTEN || state == TCP_SYN_SENT) {
 		/* inet_shutdown: the listener stops, the attempt is abandoned (ECONNRESET for
 		 * SO_ERROR), and the socket may connect or listen afresh */
 		tcp_disconnect(st, sk);

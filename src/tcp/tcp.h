@@ -30,7 +30,7 @@ struct netdev;
 #define TCP_NEW_SYN_RECV 12
 
 /* struct socket's states (include/uapi/linux/net.h): connect() answers from these. */
-enum { SS_UNCONNECTED = 1, SS_CONNECTING, SS_CONNECTED };
+enum { SS_UNCONNECTED = 1, SS_CONNECTING, SS_CONNECTED, SS_DISCONNECTING };
 
 #define TCP_TIMEOUT_INIT_MS 1000u /* RFC 6298 §2.1 initial RTO */
 #define TCP_RTO_MAX_MS 120000u

@@ -54,10 +54,9 @@ int tcp_v4_connect(struct ustack *st, struct sock *sk, uint32_t daddr, uint16_t 
 	sk->snd_nxt = sk->iss; /* until the SYN goes: Linux's write_seq (tcp_disconnect) */
 	sk->ts_off = so.ts_off;
 	sk->inet_id = (uint16_t)prng_u32(&st->secrets);
-	/* a socket connecting again after its last connection ended (a failed connect() reported
-	 * it) starts with both directions open, as Linux's tcp_disconnect (from
-	 * __inet_stream_connect's sock_error) leaves it; tcp_connect drops the old data state */
-	sk->shut_rd = sk->shut_wr = false;
+	/* (a socket connecting again after its last connection ended went through
+	 * tcp_disconnect, which opened both directions; a shutdown() before any connect stays,
+	 * as Linux's sk_shutdown does) */
 	/* 4. SYN_SENT, 5–6. send the SYN and arm the retransmit timer — unless
 	 * TCP_FASTOPEN_CONNECT defers both to the first write, which brings the data */
 	tcp_set_state(st, sk, TCP_SYN_SENT);

@@ -725,6 +725,64 @@ static void test_disconnect_leaves_nothing_behind(void **state)
 }
 
 /*
+ * shutdown() on a socket whose connect() has not been reported yet, and on one never
+ * connected — Linux's inet_shutdown, its answers taken on this machine: a connect refused
+ * and then shut down is dead (SS_DISCONNECTING: connect() and listen() EINVAL, the error
+ * still for SO_ERROR) until connect(AF_UNSPEC) revives it; one that completed is connected
+ * (connect() then EISCONN); a socket never connected says ENOTCONN but keeps the shutdown
+ * — poll reports it, and after shutdown(SHUT_RD) its connection's first read is end of
+ * stream.
+ */
+static void test_shutdown_before_connect_reported(void **state)
+{
+	struct tw *t = *state;
+	uint8_t f[128];
+	int fd = nb_socket(t);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	struct tw_seg syn = expect_syn(t);
+	tw_send(t, f, tw_tcp(f, PEER_PORT, syn.sport, 0, syn.seq + 1, TW_RST | TW_ACK, 0, NULL, 0));
+	errno = 0;
+	assert_int_equal(ustack_shutdown(t->st, fd, SHUT_RDWR), -1);
+	assert_int_equal(errno, ENOTCONN);
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT | POLLRDHUP };
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 1);
+	assert_int_equal(p.revents, POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP);
+	assert_int_equal(start_connect(t, fd), EINVAL);
+	assert_int_equal(start_connect(t, fd), EINVAL);
+	errno = 0;
+	assert_int_equal(ustack_listen(t->st, fd, 1), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(so_error(t, fd), ECONNREFUSED);
+	assert_int_equal(disconnect(t, fd, sizeof(struct sockaddr_in)), 0);
+	assert_int_equal(start_connect(t, fd), EINPROGRESS);
+	syn = expect_syn(t);
+
+	/* completed, never reported: shut down, then connect() says EISCONN */
+	send_synack(t, &syn, NULL, 0);
+	struct tw_conn c = { .fd = fd, .iss = syn.seq, .peer_isn = PEER_ISN, .port = syn.sport, .peer_port = PEER_PORT };
+	tw_expect_seg(t, &c, TW_ACK, 0, 0, 0);
+	assert_int_equal(ustack_shutdown(t->st, fd, SHUT_WR), 0);
+	tw_expect_seg(t, &c, TW_ACK | TW_FIN, 0, 0, 0);
+	assert_int_equal(start_connect(t, fd), EISCONN);
+
+	/* never connected: ENOTCONN, yet shut for reading into its connection */
+	int g = nb_socket(t);
+	errno = 0;
+	assert_int_equal(ustack_shutdown(t->st, g, SHUT_RD), -1);
+	assert_int_equal(errno, ENOTCONN);
+	p = (struct pollfd){ .fd = g, .events = POLLIN | POLLOUT | POLLRDHUP };
+	assert_int_equal(ustack_poll(t->st, &p, 1, 0), 1);
+	assert_int_equal(p.revents, POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+	assert_int_equal(start_connect(t, g), EINPROGRESS);
+	syn = expect_syn(t);
+	send_synack(t, &syn, NULL, 0);
+	c = (struct tw_conn){ .fd = g, .iss = syn.seq, .peer_isn = PEER_ISN, .port = syn.sport, .peer_port = PEER_PORT };
+	tw_expect_seg(t, &c, TW_ACK, 0, 0, 0);
+	char buf[4];
+	assert_int_equal(ustack_recv(t->st, g, buf, sizeof(buf), 0), 0);
+}
+
+/*
  * Disconnecting what is not a connection.  A socket never connected: 0, no error — and its
  * write_seq, 0, becomes 2, so its first SYN goes with sequence number 2 (twice: 4), as
  * Linux's does, tcp_v4_connect drawing an ISN only while write_seq is 0.  A connect in
@@ -790,6 +848,7 @@ int main(void)
 		T(test_disconnect_connection),
 		T(test_disconnect_unconnected_and_syn_sent),
 		T(test_disconnect_leaves_nothing_behind),
+		T(test_shutdown_before_connect_reported),
 	};
 	return cmocka_run_group_tests_name("tcp_connect", tests, NULL, NULL);
 }
