@@ -611,6 +611,17 @@ static void test_relisten_after_shutdown_keeps_bound_port(void **state)
 	stack_unlock(t->st);
 }
 
+/* A connection from sport completed and accepted on lfd: its descriptor, the server's ISN in *isn. */
+static int accept_from(struct tw *t, int lfd, uint16_t sport, uint32_t *isn)
+{
+	send_syn(t, sport, NULL);
+	*isn = expect_synack(t, sport).seq;
+	send_ack(t, sport, *isn);
+	int fd = ustack_accept(t->st, lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	return fd;
+}
+
 /* a socket bound to addr:port with the flags given, kept */
 static int bound(struct tw *t, uint32_t addr, uint16_t port, int reuseaddr, int reuseport)
 {
@@ -635,11 +646,8 @@ static void relisten_beside_own_connection(struct tw *t, int reuseaddr, int expe
 {
 	int lfd = bound(t, 0, LPORT, reuseaddr, 0);
 	assert_int_equal(ustack_listen(t->st, lfd, 8), 0);
-	send_syn(t, sport, NULL);
-	uint32_t isn = expect_synack(t, sport).seq;
-	send_ack(t, sport, isn);
-	int fd = ustack_accept(t->st, lfd, NULL, NULL);
-	assert_true(fd >= 0);
+	uint32_t isn;
+	int fd = accept_from(t, lfd, sport, &isn);
 	assert_int_equal(ustack_shutdown(t->st, lfd, SHUT_RD), 0);
 	assert_int_equal(listen_errno(t, lfd), expect); /* the connection holds the port */
 	if (!expect)
@@ -730,11 +738,8 @@ static void test_disconnect_child_and_listener(void **state)
 {
 	struct tw *t = *state;
 	int lfd = listener(t, 8);
-	send_syn(t, 57300, NULL);
-	uint32_t isn = expect_synack(t, 57300).seq;
-	send_ack(t, 57300, isn);
-	int fd = ustack_accept(t->st, lfd, NULL, NULL);
-	assert_true(fd >= 0);
+	uint32_t isn;
+	int fd = accept_from(t, lfd, 57300, &isn);
 	struct tw_conn c = conn_of(57300, isn);
 	tw_peer_send(t, &c, 0, 0, TW_ACK | TW_PSH, 502, "0123456789", 10);
 	tw_expect_seg(t, &c, TW_ACK, 0, 10, 0);
@@ -769,11 +774,7 @@ static void test_disconnect_child_and_listener(void **state)
 	assert_int_equal(bind_to(t, 0, LPORT, 0), -1);
 	assert_int_equal(errno, EADDRINUSE);
 	assert_int_equal(ustack_listen(t->st, lfd, 8), 0);
-	send_syn(t, 57302, NULL);
-	isn = expect_synack(t, 57302).seq;
-	send_ack(t, 57302, isn);
-	fd = ustack_accept(t->st, lfd, NULL, NULL);
-	assert_true(fd >= 0);
+	fd = accept_from(t, lfd, 57302, &isn);
 
 	/* getpeername through CLOSE_WAIT and LAST_ACK, then ENOTCONN */
 	c = conn_of(57302, isn);
@@ -806,11 +807,8 @@ static void test_linger_zero_in_last_ack(void **state)
 	struct linger lg = { 1, 0 };
 	for (int queued = 0; queued < 2; queued++) {
 		uint16_t sport = (uint16_t)(57310 + queued);
-		send_syn(t, sport, NULL);
-		uint32_t isn = expect_synack(t, sport).seq;
-		send_ack(t, sport, isn);
-		int fd = ustack_accept(t->st, lfd, NULL, NULL);
-		assert_true(fd >= 0);
+		uint32_t isn;
+		int fd = accept_from(t, lfd, sport, &isn);
 		struct tw_conn c = conn_of(sport, isn);
 		tw_peer_send(t, &c, 0, 0, TW_ACK | TW_FIN, queued ? 0 : 502, NULL, 0); /* window 0: nothing may go */
 		tw_advance(t, 200);
