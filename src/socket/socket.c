@@ -185,8 +185,9 @@ static int inet_stream_connect(struct ustack *st, struct sock *sk, int fd, const
 {
 	int rc;
 	/* AF_UNSPEC: "disconnect" — Linux aborts whatever the socket is doing (tcp_disconnect)
-	 * and leaves it unconnected, to connect or listen again; 0 */
-	if (addr && addr->sa_family == AF_UNSPEC && !is_sendmsg) {
+	 * and leaves it unconnected, to connect or listen again; 0 (sendmsg_fastopen refused
+	 * it before: EOPNOTSUPP) */
+	if (addr && addr->sa_family == AF_UNSPEC) {
 		tcp_disconnect(st, sk);
 		sk->ss = SS_UNCONNECTED;
 		return 0;

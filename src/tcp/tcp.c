@@ -190,19 +190,17 @@ static void tcp_abort_conn(struct ustack *st, struct sock *sk)
 {
 	int old = sk->node.state;
 	int err = 0;
+	tcp_set_state(st, sk, TCP_CLOSE); /* first, as Linux: and an abort is no TcpAttemptFails */
 	if (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT || old == TCP_FIN_WAIT1 || old == TCP_FIN_WAIT2 ||
 	    old == TCP_SYN_RECV) {
-		tcp_set_state(st, sk, TCP_CLOSE);
 		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_STATE, TCP_CLOSE);
 		err = ECONNRESET;
 	} else if ((old == TCP_CLOSING || old == TCP_LAST_ACK) && sk->snd_max != sk->write_seq + sk->fin_queued) {
-		tcp_set_state(st, sk, TCP_CLOSE);
 		tcp_send_active_reset_reason(st, sk, SK_RST_REASON_TCP_DISCONNECT_WITH_DATA, TCP_CLOSE);
 		err = ECONNRESET;
 	} else if (old == TCP_SYN_SENT) {
 		err = ECONNRESET;
 	}
-	tcp_set_state(st, sk, TCP_CLOSE); /* before tcp_done: an abort is no TcpAttemptFails */
 	timer_cancel(st, &sk->timers.delack); /* tcp_clear_xmit_timers, with tcp_done's */
 	if (sk->fd >= 0 && err)
 		sk->err = err;
