@@ -69,8 +69,26 @@ struct ustack_tap;
 /* Opens /dev/net/tun as IFF_TAP|IFF_NO_PI on `name` (an existing persistent device, or a
  * new one), and brings the device up.  On failure returns NULL with errno set. */
 USTACK_API struct ustack_tap *ustack_tap_open(const char *name);
+/*
+ * The same with `queues` queues (IFF_MULTI_QUEUE, 1..USTACK_TAP_QUEUES_MAX; one is
+ * ustack_tap_open): a descriptor each, one stack behind them all.  Queue 0 is the run loop's
+ * (and ustack_tap_fd's, ustack_tap_poll's); each other queue has a thread of its own from
+ * ustack_tap_attach to ustack_tap_close that hands its frames to the stack, so that the
+ * device's reads — and the kernel's work behind them — go on in parallel.  A frame is sent on
+ * the queue its flow hashes to (TCP/UDP: addresses and ports; else queue 0), and the kernel's
+ * tun driver, learning from what is written on each queue (tun_flow_update), sends the flow's
+ * frames back on the same queue.  A device created without multi_queue takes one queue only
+ * (EINVAL). */
+#define USTACK_TAP_QUEUES_MAX 256u /* the tun driver's MAX_TAP_QUEUES */
+USTACK_API struct ustack_tap *ustack_tap_open_queues(const char *name, unsigned queues);
 USTACK_API void ustack_tap_close(struct ustack_tap *tap);
 USTACK_API int ustack_tap_fd(const struct ustack_tap *tap);
+USTACK_API unsigned ustack_tap_queues(const struct ustack_tap *tap);
+/* Frames read from and written to queue q since the device was opened.  0, or -1 with EINVAL. */
+struct ustack_tap_queue_stats {
+	uint64_t rx_frames, tx_frames;
+};
+USTACK_API int ustack_tap_queue_stats(const struct ustack_tap *tap, unsigned q, struct ustack_tap_queue_stats *out);
 /* Adds an Ethernet interface on st that sends and receives through the TAP device. */
 USTACK_API int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t mac[6], unsigned mtu);
 /*

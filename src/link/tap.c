@@ -13,6 +13,20 @@
  * DATA_VALID: checked), which ustack then does not verify: memory-to-memory, as Linux's own
  * veth does.  Off when the wire is impaired (netem queues MTU-sized frames) or when
  * USTACK_TAP_OFFLOAD=off is in the environment (to measure without).
+ *
+ * Queues (IFF_MULTI_QUEUE, ustack_tap_open_queues), what a multi-queue virtio NIC gives a
+ * guest with several vCPUs: a descriptor a queue, each read by a thread of its own (queue 0 by
+ * the run loop), all feeding the one stack.  The kernel's tun driver picks the queue of each
+ * frame it sends us by flow (tun_automq_select_queue): the queue on which the flow was last
+ * written by us (tun_flow_update, a table keyed by the frame's symmetric hash that forgets a
+ * flow after 3 s without a write), or, for a flow it has not seen, its hash spread over the
+ * queues.  So ustack writes each flow on one queue, chosen by a hash of its addresses and
+ * ports, and the flow's frames come back on that queue: its reads and writes stay on one
+ * thread, as RSS keeps a flow on one CPU, and a flow moves only if the kernel forgets it — a
+ * moment when two of its frames may be handed to the stack out of order, which tun's own
+ * comment accepts ("a very small possibility of OOO during switching").  The stack's lock is
+ * still one: what runs in parallel is the device's side, the reads and the kernel's work
+ * behind each write and read.
  */
 #include <ustack/link.h>
 #include "link/loop.h"
@@ -24,9 +38,13 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -36,13 +54,26 @@
 #define TAP_RX_BATCH 32                 /* frames handed to the stack at once */
 #define TAP_RX_BUF (512u << 10)         /* where they wait: 32 of 1500 bytes, or 7 of 64 KB */
 
+/* One queue of the device: its descriptor, where its received frames wait, and (queues past
+ * the first) the thread that reads it.  A cache line of its own for its counters. */
+struct tap_queue {
+	_Alignas(64) int fd;
+	unsigned index;
+	uint8_t *rxbuf; /* TAP_RX_BUF: received frames, until the burst is handed over */
+	struct ustack_tap *tap;
+	pthread_t thread;
+	bool running; /* the thread was started (joined at close) */
+	_Atomic uint64_t rx_frames, tx_frames;
+};
+
 struct ustack_tap {
-	int fd;
+	struct tap_queue *q; /* nq of them */
+	unsigned nq;
+	int qstop; /* eventfd: the queue threads end */
 	struct link_loop loop;
 	bool vnet_hdr; /* every frame each way behind a virtio_net_hdr */
 	bool offload;  /* ... and TSO/checksum offloads on (not while impaired) */
 	char name[IFNAMSIZ];
-	uint8_t *rxbuf; /* TAP_RX_BUF: received frames, until the burst is handed over */
 	struct ustack *st;
 	int ifindex;
 	/* optional impairment of the wire, each way (ustack_tap_impair) */
@@ -52,31 +83,85 @@ struct ustack_tap {
 	struct netem_queue rxq, txq;
 };
 
+/* One queue's descriptor: TUNSETIFF on the device (the name the first got, if the caller's
+ * was a pattern such as "tap%d"), and the virtio_net_hdr's size.  A device has one queue
+ * unless created with IFF_MULTI_QUEUE, which every open must then say (tun_set_iff): one
+ * queue asked of a multi_queue device is opened as one of its queues. */
+static int tap_queue_open(struct ustack_tap *tap, const char *name, bool multi)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct ifreq ifr;
+	short flags = (short)(IFF_TAP | IFF_NO_PI | (tap->vnet_hdr ? IFF_VNET_HDR : 0));
+	for (int attempt = 0; attempt < 2; attempt++) {
+		memset(&ifr, 0, sizeof(ifr));
+		ifr.ifr_flags = (short)(flags | (multi ? IFF_MULTI_QUEUE : 0));
+		memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+		if (ioctl(fd, TUNSETIFF, &ifr) == 0)
+			break;
+		if (errno != EINVAL || multi || tap->nq > 1 || attempt) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		multi = true; /* one queue of a multi_queue device */
+	}
+	int hsz = (int)sizeof(struct virtio_net_hdr);
+	if (tap->vnet_hdr && ioctl(fd, TUNSETVNETHDRSZ, &hsz) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	memcpy(tap->name, ifr.ifr_name, IFNAMSIZ);
+	return fd;
+}
+
+static int tap_queues_start(struct ustack_tap *tap);
+static void tap_queues_stop(struct ustack_tap *tap);
+
 struct ustack_tap *ustack_tap_open(const char *name)
 {
-	if (!name || strlen(name) >= IFNAMSIZ) {
+	return ustack_tap_open_queues(name, 1);
+}
+
+struct ustack_tap *ustack_tap_open_queues(const char *name, unsigned queues)
+{
+	if (!name || strlen(name) >= IFNAMSIZ || queues < 1 || queues > USTACK_TAP_QUEUES_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
 	struct ustack_tap *tap = calloc(1, sizeof(*tap));
 	if (!tap)
 		return NULL;
-	tap->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	tap->rxbuf = malloc(TAP_RX_BUF);
-	if (tap->fd < 0 || !tap->rxbuf)
-		goto fail;
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
+	tap->qstop = -1;
+	tap->q = aligned_alloc(64, queues * sizeof(*tap->q));
+	if (!tap->q) {
+		free(tap);
+		return NULL;
+	}
+	memset(tap->q, 0, queues * sizeof(*tap->q));
+	for (unsigned i = 0; i < queues; i++)
+		tap->q[i].fd = -1;
 	const char *off = getenv("USTACK_TAP_OFFLOAD");
 	tap->vnet_hdr = !off || strcmp(off, "off") != 0;
-	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | (tap->vnet_hdr ? IFF_VNET_HDR : 0));
-	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
-	if (ioctl(tap->fd, TUNSETIFF, &ifr) < 0)
+	tap->qstop = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (tap->qstop < 0)
 		goto fail;
-	int hsz = (int)sizeof(struct virtio_net_hdr);
-	if (tap->vnet_hdr && ioctl(tap->fd, TUNSETVNETHDRSZ, &hsz) < 0)
-		goto fail;
-	memcpy(tap->name, ifr.ifr_name, IFNAMSIZ);
+	for (unsigned i = 0; i < queues; i++) {
+		struct tap_queue *q = &tap->q[i];
+		q->index = i;
+		q->tap = tap;
+		q->rxbuf = malloc(TAP_RX_BUF);
+		if (!q->rxbuf)
+			goto fail;
+		q->fd = tap_queue_open(tap, i ? tap->name : name, queues > 1);
+		tap->nq = i + 1; /* what close must undo */
+		if (q->fd < 0)
+			goto fail;
+	}
 	if (link_if_up(tap->name) < 0)
 		goto fail;
 	if (link_loop_init(&tap->loop) < 0)
@@ -84,9 +169,14 @@ struct ustack_tap *ustack_tap_open(const char *name)
 	return tap;
 fail:;
 	int e = errno;
-	if (tap->fd >= 0)
-		close(tap->fd);
-	free(tap->rxbuf);
+	for (unsigned i = 0; i < tap->nq; i++) {
+		if (tap->q[i].fd >= 0)
+			close(tap->q[i].fd);
+		free(tap->q[i].rxbuf);
+	}
+	if (tap->qstop >= 0)
+		close(tap->qstop);
+	free(tap->q);
 	free(tap);
 	errno = e;
 	return NULL;
@@ -96,19 +186,40 @@ void ustack_tap_close(struct ustack_tap *tap)
 {
 	if (!tap)
 		return;
+	tap_queues_stop(tap);
 	if (tap->impaired) {
 		netem_fini(&tap->em);
 		pthread_mutex_destroy(&tap->mu);
 	}
-	close(tap->fd);
+	for (unsigned i = 0; i < tap->nq; i++) {
+		close(tap->q[i].fd);
+		free(tap->q[i].rxbuf);
+	}
+	close(tap->qstop);
 	link_loop_fini(&tap->loop);
-	free(tap->rxbuf);
+	free(tap->q);
 	free(tap);
 }
 
 int ustack_tap_fd(const struct ustack_tap *tap)
 {
-	return tap->fd;
+	return tap->q[0].fd;
+}
+
+unsigned ustack_tap_queues(const struct ustack_tap *tap)
+{
+	return tap->nq;
+}
+
+int ustack_tap_queue_stats(const struct ustack_tap *tap, unsigned q, struct ustack_tap_queue_stats *out)
+{
+	if (!tap || !out || q >= tap->nq) {
+		errno = EINVAL;
+		return -1;
+	}
+	out->rx_frames = atomic_load_explicit(&tap->q[q].rx_frames, memory_order_relaxed);
+	out->tx_frames = atomic_load_explicit(&tap->q[q].tx_frames, memory_order_relaxed);
+	return 0;
 }
 
 int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params *p)
@@ -126,13 +237,45 @@ int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params
 	return 0;
 }
 
+static uint32_t load32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * The queue a frame goes out on, and so the one its flow's frames come back on (the file's
+ * comment): a hash of its addresses and, for TCP and UDP (not a fragment past the first), its
+ * ports; queue 0 for what is not IPv4 (ARP).  Any hash that keeps a flow on one queue would
+ * do — the kernel learns the pairing from our writes rather than computing ours — so this is
+ * Fibonacci hashing of the XOR of the four, whose top bits pick the queue.
+ */
+static unsigned tap_tx_queue(const struct ustack_tap *tap, const uint8_t *f, size_t len)
+{
+	if (tap->nq == 1 || len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00)
+		return 0;
+	const uint8_t *ip = f + 14;
+	size_t ihl = (size_t)(ip[0] & 15) * 4;
+	uint32_t h = load32(ip + 12) ^ load32(ip + 16);
+	bool first = !((ip[6] & 0x1f) | ip[7]); /* fragment offset 0 */
+	if ((ip[9] == 6 || ip[9] == 17) && first && ihl >= 20 && len >= 14 + ihl + 4)
+		h ^= load32(ip + ihl); /* both ports */
+	h *= 0x9e3779b1u;
+	return (unsigned)(((uint64_t)h * tap->nq) >> 32);
+}
+
 /* A TAP write takes one whole frame or fails; EAGAIN means the kernel's queue is full,
  * which the stack treats as a drop, like a full NIC ring. */
 static int tap_write(struct ustack_tap *tap, const void *frame, size_t len, const struct ustack_tx_offload *off)
 {
+	struct tap_queue *q = &tap->q[tap_tx_queue(tap, frame, len)];
 	if (!tap->vnet_hdr) {
-		ssize_t n = write(tap->fd, frame, len);
-		return n == (ssize_t)len ? 0 : -1;
+		ssize_t n = write(q->fd, frame, len);
+		if (n != (ssize_t)len)
+			return -1;
+		atomic_fetch_add_explicit(&q->tx_frames, 1, memory_order_relaxed);
+		return 0;
 	}
 	struct virtio_net_hdr h = { 0 };
 	if (off && !off->gso_size) {
@@ -153,8 +296,11 @@ static int tap_write(struct ustack_tap *tap, const void *frame, size_t len, cons
 		h.hdr_len = (uint16_t)(off->csum_start + (len > off->csum_start + 12u ? (f[off->csum_start + 12] >> 4) * 4 : 20));
 	}
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)(uintptr_t)frame, len } };
-	ssize_t n = writev(tap->fd, iov, 2);
-	return n == (ssize_t)(sizeof(h) + len) ? 0 : -1;
+	ssize_t n = writev(q->fd, iov, 2);
+	if (n != (ssize_t)(sizeof(h) + len))
+		return -1;
+	atomic_fetch_add_explicit(&q->tx_frames, 1, memory_order_relaxed);
+	return 0;
 }
 
 static int tap_xmit(void *link, const void *frame, size_t len)
@@ -181,10 +327,16 @@ static int tap_xmit_offload(void *link, const void *frame, size_t len, const str
 
 int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t mac[6], unsigned mtu)
 {
-	/* offloads, unless the wire is impaired: netem holds frames of the MTU */
+	if (tap->st) {
+		errno = EBUSY; /* once */
+		return -1;
+	}
+	/* offloads, unless the wire is impaired: netem holds frames of the MTU.  They are the
+	 * device's features (tun_set_offload): one ioctl, on any of its queues. */
+	int fd = tap->q[0].fd;
 	tap->offload = tap->vnet_hdr && !tap->impaired &&
-		       ioctl(tap->fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) == 0;
-	if (tap->vnet_hdr && !tap->offload && ioctl(tap->fd, TUNSETOFFLOAD, 0ul) < 0)
+		       ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) == 0;
+	if (tap->vnet_hdr && !tap->offload && ioctl(fd, TUNSETOFFLOAD, 0ul) < 0)
 		return -1;
 	struct ustack_if_config cfg = {
 		.name = tap->name, .type = USTACK_LINK_ETHER, .mtu = mtu,
@@ -201,6 +353,8 @@ int ustack_tap_attach(struct ustack_tap *tap, struct ustack *st, const uint8_t m
 	tap->st = tap->loop.st = st;
 	tap->ifindex = idx;
 	ustack_set_wakeup(st, link_loop_kick, &tap->loop);
+	if (tap_queues_start(tap) < 0)
+		return -1;
 	return idx;
 }
 
@@ -257,9 +411,9 @@ static __thread bool tap_polling;
  * (ustack_input_burst), one hold of its lock: a reader woken by the first finds them all, and
  * the ACKs they call for go together.  The frames wait in rxbuf, one after another.
  */
-static void tap_rx(void *arg)
+static void tap_rx_queue(struct tap_queue *q)
 {
-	struct ustack_tap *tap = arg;
+	struct ustack_tap *tap = q->tap;
 	const struct ustack_clock *clk = ustack_clock_monotonic();
 	size_t hs = tap->vnet_hdr ? sizeof(struct virtio_net_hdr) : 0;
 	/* a virtio_net_hdr, then up to a 64 KB IP packet (GRO, TSO) behind its Ethernet header */
@@ -273,12 +427,13 @@ static void tap_rx(void *arg)
 			n = 0;
 			off = 0;
 		}
-		uint8_t *frame = tap->rxbuf + off;
-		ssize_t len = read(tap->fd, frame, most);
+		uint8_t *frame = q->rxbuf + off;
+		ssize_t len = read(q->fd, frame, most);
 		if (len <= (ssize_t)hs)
 			break;
 		if ((size_t)len > most)
 			continue; /* tun_put_user cut it to our buffer and said how long it was */
+		atomic_fetch_add_explicit(&q->rx_frames, 1, memory_order_relaxed);
 		unsigned flags = 0;
 		if (hs) {
 			struct virtio_net_hdr h;
@@ -300,8 +455,68 @@ static void tap_rx(void *arg)
 	}
 	if (n)
 		ustack_input_burst(tap->st, tap->ifindex, f, n);
-	if (delayed && tap_polling) /* the run loop delivers them when due, and may be asleep */
+	/* the run loop delivers them when due, and may be asleep (unless this is the loop) */
+	if (delayed && (tap_polling || q->index))
 		link_loop_kick(&tap->loop);
+}
+
+/* Queue 0's burst, the run loop's and an application's (link_loop_ops.rx) */
+static void tap_rx(void *arg)
+{
+	struct ustack_tap *tap = arg;
+	tap_rx_queue(&tap->q[0]);
+}
+
+/* A queue past the first: its frames as they come, until ustack_tap_close.  Timers are the
+ * run loop's; a timer armed here wakes it (ustack_set_wakeup). */
+static void *tap_queue_thread(void *arg)
+{
+	struct tap_queue *q = arg;
+	struct pollfd p[2] = { { .fd = q->fd, .events = POLLIN }, { .fd = q->tap->qstop, .events = POLLIN } };
+	for (;;) {
+		int n = poll(p, 2, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || p[1].revents)
+			break;
+		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			break; /* the device is gone (tun_chr_poll: EPOLLERR once it is deleted) */
+		if (p[0].revents & POLLIN)
+			tap_rx_queue(q);
+	}
+	return NULL;
+}
+
+/* The queue threads, with every signal blocked (a program's handlers run on its own threads,
+ * as with the kernel's softirqs); on failure the ones started are stopped. */
+static int tap_queues_start(struct ustack_tap *tap)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int err = 0;
+	for (unsigned i = 1; i < tap->nq && !err; i++) {
+		err = pthread_create(&tap->q[i].thread, NULL, tap_queue_thread, &tap->q[i]);
+		tap->q[i].running = !err;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!err)
+		return 0;
+	tap_queues_stop(tap);
+	errno = err;
+	return -1;
+}
+
+static void tap_queues_stop(struct ustack_tap *tap)
+{
+	uint64_t one = 1;
+	ssize_t r = write(tap->qstop, &one, sizeof(one)); /* once: the threads only poll it */
+	(void)r;
+	for (unsigned i = 1; i < tap->nq; i++)
+		if (tap->q[i].running)
+			pthread_join(tap->q[i].thread, NULL);
+	for (unsigned i = 1; i < tap->nq; i++)
+		tap->q[i].running = false;
 }
 
 static void tap_due(void *arg, uint64_t now)
@@ -314,14 +529,14 @@ static void tap_due(void *arg, uint64_t now)
 /* The run loop; with drain, it also ends once nothing closed owes its peer (ustack_tap_drain). */
 static int tap_loop(struct ustack_tap *tap, uint64_t deadline_us, bool drain)
 {
-	const struct link_loop_ops ops = { .fd = tap->fd, .rx = tap_rx, .due = tap_due, .next = tap_next_wakeup };
+	const struct link_loop_ops ops = { .fd = tap->q[0].fd, .rx = tap_rx, .due = tap_due, .next = tap_next_wakeup };
 	return link_loop_run(&tap->loop, &ops, tap, deadline_us, drain);
 }
 
 /* An application thread's burst (link_loop_poll). */
 int ustack_tap_poll(struct ustack_tap *tap, unsigned flags)
 {
-	const struct link_loop_ops ops = { .fd = tap->fd, .rx = tap_rx };
+	const struct link_loop_ops ops = { .fd = tap->q[0].fd, .rx = tap_rx };
 	tap_polling = true;
 	int rc = link_loop_poll(&tap->loop, &ops, tap, flags);
 	tap_polling = false;
