@@ -53,8 +53,8 @@ static int run_opt(void *ctx, int c, const char *arg)
 	       "stay the kernel's.  The instance starts at the program's first TCP socket and\n"
 	       "serves a control socket (ustack ss --name NAME); at exit, what the program's\n"
 	       "connections still had in flight is delivered before the process ends.  The exit\n"
-	       "status is PROGRAM's.  The options reach the library as USTACK_TAP (or USTACK_XDP,\n"
-	       "USTACK_XDP_MODE, USTACK_BUSY_POLL), USTACK_ADDR, USTACK_GW, USTACK_MTU, USTACK_MAC, USTACK_PCAP, USTACK_NAME and USTACK_SYSCTL.\n\n" LINK_OPTS_HELP
+	       "status is PROGRAM's.  The options reach the library as USTACK_TAP, USTACK_TAP_QUEUES (or\n"
+	       "USTACK_XDP, USTACK_XDP_MODE, USTACK_BUSY_POLL), USTACK_ADDR, USTACK_GW, USTACK_MTU, USTACK_MAC, USTACK_PCAP, USTACK_NAME and USTACK_SYSCTL.\n\n" LINK_OPTS_HELP
 	       "  (--impair is not available with run)\n");
 	return 1;
 }
@@ -107,6 +107,12 @@ int cmd_run(int argc, char **argv)
 	} else {
 		unsetenv("USTACK_XDP");
 		setenv("USTACK_TAP", o.tap, 1);
+	}
+	if (o.tap_queues) {
+		snprintf(buf, sizeof(buf), "%u", o.tap_queues);
+		setenv("USTACK_TAP_QUEUES", buf, 1);
+	} else {
+		unsetenv("USTACK_TAP_QUEUES");
 	}
 	snprintf(buf, sizeof(buf), "%s/%u", inet_ntoa(o.addr), o.prefixlen);
 	setenv("USTACK_ADDR", buf, 1);

@@ -13,6 +13,7 @@
 
 #include <ustack/trace.h>
 #include <linux/ethtool.h>
+#include <linux/if_tun.h>
 #include <linux/sockios.h>
 
 #include <sodium.h>
@@ -112,6 +113,13 @@ static int link_opt(struct link_opts *o, int c, const char *arg)
 		o->xdp_flags |= USTACK_XDP_BUSY_POLL;
 		o->have_xdp_opt = 1;
 		return 1;
+	case OPT_QUEUES: {
+		int n;
+		if (cli_int("--queues", arg, 1, (int)USTACK_TAP_QUEUES_MAX, "a number of queues", &n) < 0)
+			return -1;
+		o->tap_queues = (unsigned)n;
+		return 1;
+	}
 	case OPT_ADDR:
 		if (cli_prefix("--addr", arg, &o->addr, &o->prefixlen) < 0)
 			return -1;
@@ -193,6 +201,17 @@ int tap_apply_sysctls(struct ustack *st, const struct link_opts *o)
 
 void print_link_stats(FILE *f, const struct tap_stack *ts)
 {
+	if (ts->tap && ustack_tap_queues(ts->tap) > 1) {
+		fprintf(f, "#TAP queues (the driver's)\n");
+		struct ustack_tap_queue_stats q;
+		for (unsigned i = 0; ustack_tap_queue_stats(ts->tap, i, &q) == 0; i++) {
+			char name[40];
+			snprintf(name, sizeof(name), "tap_queue%u_rx_frames", i);
+			fprintf(f, "%-32s %llu\n", name, (unsigned long long)q.rx_frames);
+			snprintf(name, sizeof(name), "tap_queue%u_tx_frames", i);
+			fprintf(f, "%-32s %llu\n", name, (unsigned long long)q.tx_frames);
+		}
+	}
 	struct ustack_xdp_stats x;
 	if (!ts->xdp || ustack_xdp_stats(ts->xdp, &x) < 0)
 		return;
@@ -239,8 +258,24 @@ int tap_fastopen_server(struct ustack *st)
 	return 0;
 }
 
+/* The tun driver's flags of an existing device (sysfs tun_flags: IFF_TAP, IFF_MULTI_QUEUE, ...),
+ * or -1 if it is not one of the driver's. */
+static long tun_flags(const char *name)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", name);
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	if (f) {
+		if (fscanf(f, "%li", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 /* Why ustack_tap_open failed, with what to do about it. */
-static void tap_open_error(const char *name, int err)
+static void tap_open_error(const char *name, unsigned queues, int err)
 {
 	char opt[32];
 	snprintf(opt, sizeof(opt), "--tap %s", name);
@@ -249,7 +284,11 @@ static void tap_open_error(const char *name, int err)
 		hint = " (needs root or CAP_NET_ADMIN)";
 	else if (err == ENOENT && access("/dev/net/tun", F_OK) < 0)
 		hint = " (no /dev/net/tun: is the tun module loaded?)";
-	if (err == EINVAL && if_nametoindex(name)) /* TUNSETIFF on an interface of another kind */
+	long tf = err == EINVAL && queues > 1 ? tun_flags(name) : -1;
+	if (tf >= 0 && (tf & IFF_TAP) && !(tf & IFF_MULTI_QUEUE)) /* tun_set_iff: the flag must match */
+		cli_error("--queues", "%s has one queue (create it with: ip tuntap add %s mode tap multi_queue)",
+			  name, name);
+	else if (err == EINVAL && if_nametoindex(name)) /* TUNSETIFF on an interface of another kind */
 		cli_error(opt, "not a TAP device (%s)", strerror(err));
 	else
 		cli_error(opt, "cannot open TAP device: %s%s", strerror(err), hint);
@@ -327,10 +366,10 @@ static int link_open(struct tap_stack *ts, struct link_opts *o, int *usage)
 			cli_error(NULL, "configuring %s: %s", o->dev, strerror(errno));
 		return idx;
 	}
-	ts->tap = ustack_tap_open(o->tap);
+	ts->tap = ustack_tap_open_queues(o->tap, o->tap_queues ? o->tap_queues : 1);
 	if (!ts->tap) {
 		int err = errno;
-		tap_open_error(o->tap, err);
+		tap_open_error(o->tap, o->tap_queues, err);
 		*usage = err == EINVAL && if_nametoindex(o->tap);
 		return -1;
 	}
@@ -585,6 +624,10 @@ static int link_opts_check(struct link_opts *o)
 	}
 	if (o->xdp && o->have_impair) {
 		cli_error("--impair", "not available with --xdp (the TAP driver's)");
+		return -1;
+	}
+	if (o->xdp && o->tap_queues) {
+		cli_error("--queues", "needs --tap (an XDP socket is one queue: --xdp IF@Q)");
 		return -1;
 	}
 	if (!o->xdp && o->have_xdp_opt) {

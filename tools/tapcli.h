@@ -21,6 +21,7 @@
 
 struct link_opts {
 	const char *tap;
+	unsigned tap_queues;            /* --queues N: the TAP device's queues (0: not given, one) */
 	const char *xdp;                /* --xdp IFNAME[@QUEUE]: the interface's name, */
 	char xdp_ifname[IF_NAMESIZE];   /* ... its name alone */
 	unsigned xdp_queue, xdp_flags;  /* ... @QUEUE, and USTACK_XDP_* from --xdp-mode, --busy-poll */
@@ -44,6 +45,7 @@ struct link_opts {
 	"  --xdp-mode M      native (fail without), skb (generic XDP), or auto (default: native,\n" \
 	"                    else skb)\n" \
 	"  --busy-poll       with --xdp: never sleep, poll the rings (keeps a core busy)\n" \
+	"  --queues N        with --tap: N queues (1-256; the device multi_queue), a thread each\n" \
 	"  --addr A/N        ustack's unicast address and prefix length (0-32), e.g. 192.0.2.2/24\n" \
 	"  --gw G            default gateway (on the --addr subnet)\n" \
 	"  --mtu N           interface MTU (68-65535; default 1500, with --xdp the interface's)\n" \
@@ -57,14 +59,15 @@ struct link_opts {
 	"                    $XDG_RUNTIME_DIR/ustack ($USTACK_RUN_DIR overrides)\n"
 
 enum { OPT_TAP = 1000, OPT_ADDR, OPT_GW, OPT_MTU, OPT_MAC, OPT_PCAP, OPT_IMPAIR, OPT_NAME, OPT_XDP, OPT_XDP_MODE,
-       OPT_BUSY_POLL };
+       OPT_BUSY_POLL, OPT_QUEUES };
 #define LINK_LONGOPTS \
 	{ "tap", required_argument, 0, OPT_TAP }, { "addr", required_argument, 0, OPT_ADDR }, \
 	{ "gw", required_argument, 0, OPT_GW }, { "mtu", required_argument, 0, OPT_MTU }, \
 	{ "mac", required_argument, 0, OPT_MAC }, { "pcap", required_argument, 0, OPT_PCAP }, \
 	{ "sysctl", required_argument, 0, 'o' }, { "impair", required_argument, 0, OPT_IMPAIR }, \
 	{ "name", required_argument, 0, OPT_NAME }, { "xdp", required_argument, 0, OPT_XDP }, \
-	{ "xdp-mode", required_argument, 0, OPT_XDP_MODE }, { "busy-poll", no_argument, 0, OPT_BUSY_POLL }
+	{ "xdp-mode", required_argument, 0, OPT_XDP_MODE }, { "busy-poll", no_argument, 0, OPT_BUSY_POLL }, \
+	{ "queues", required_argument, 0, OPT_QUEUES }
 
 /* A stack on a TAP device or an AF_XDP queue, configured from the link options. */
 struct ustack_ctl;

@@ -476,10 +476,21 @@ static int start_stack(void)
 		}
 		ifindex = ustack_xdp_attach(us.xdp, us.st, mac, mtu);
 	} else {
-		us.tap = ustack_tap_open(tap);
+		/* USTACK_TAP_QUEUES: the device's queues (`ustack run --queues`), a thread each */
+		const char *qs = getenv("USTACK_TAP_QUEUES");
+		unsigned long nq = 1;
+		if (qs && *qs) {
+			char *end;
+			nq = strtoul(qs, &end, 10);
+			if (*end || nq < 1 || nq > USTACK_TAP_QUEUES_MAX) {
+				say("USTACK_TAP_QUEUES: '%s' is not 1-%u", qs, USTACK_TAP_QUEUES_MAX);
+				return EINVAL;
+			}
+		}
+		us.tap = ustack_tap_open_queues(tap, (unsigned)nq);
 		if (!us.tap) {
 			int err = errno;
-			say("TAP device %s: %s", tap, strerror(err));
+			say("TAP device %s (%lu queue%s): %s", tap, nq, nq == 1 ? "" : "s", strerror(err));
 			return err;
 		}
 		ifindex = ustack_tap_attach(us.tap, us.st, mac, mtu ? mtu : 1500);
