@@ -136,6 +136,12 @@ bad up "--busy-poll: needs --xdp" "${LINK[@]}" --busy-poll
 bad up "--xdp-mode: needs --xdp" "${LINK[@]}" --xdp-mode skb
 bad up "--xdp: one device: --tap or --xdp" "${LINK[@]}" --xdp lo
 bad up "--impair: not available with --xdp" --xdp lo --addr 192.0.2.2/24 --impair loss=1
+# ---- --queues N (a multi-queue TAP device): a count of tun's 1-256, only with --tap
+bad up "--queues: '0' is not a number of queues (1-256)" "${LINK[@]}" --queues 0
+bad up "--queues: '257' is not a number of queues (1-256)" "${LINK[@]}" --queues 257
+bad up "--queues: 'two' is not a number of queues" "${LINK[@]}" --queues two
+bad up "--queues: needs --tap" --xdp lo --queues 2 --addr 192.0.2.2/24
+bad run "--queues: '0' is not a number of queues" "${LINK[@]}" --queues 0 -- true
 bad nc "--xdp: ustkargs0: no such interface" -l --serve echo --xdp ustkargs0 --addr 192.0.2.2/24 9000
 bad run "--xdp: ustkargs0: no such interface" --xdp ustkargs0 --addr 192.0.2.2/24 -- true
 
