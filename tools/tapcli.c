@@ -202,7 +202,8 @@ int tap_apply_sysctls(struct ustack *st, const struct link_opts *o)
 void print_link_stats(FILE *f, const struct tap_stack *ts)
 {
 	if (ts->tap && ustack_tap_queues(ts->tap) > 1) {
-		fprintf(f, "#TAP queues (the driver's)\n");
+		fprintf(f, "#TAP queues (the driver's; steering 1: ustack's eBPF program, 0: tun's flow table)\n");
+		fprintf(f, "%-32s %d\n", "tap_steering_ebpf", ustack_tap_steering(ts->tap));
 		struct ustack_tap_queue_stats q;
 		for (unsigned i = 0; ustack_tap_queue_stats(ts->tap, i, &q) == 0; i++) {
 			char name[40];
@@ -286,8 +287,8 @@ static void tap_open_error(const char *name, unsigned queues, int err)
 		hint = " (no /dev/net/tun: is the tun module loaded?)";
 	long tf = err == EINVAL && queues > 1 ? tun_flags(name) : -1;
 	if (tf >= 0 && (tf & IFF_TAP) && !(tf & IFF_MULTI_QUEUE)) /* tun_set_iff: the flag must match */
-		cli_error("--queues", "%s has one queue (create it with: ip tuntap add %s mode tap multi_queue)",
-			  name, name);
+		cli_error("--queues", "%s has one queue (made without multi_queue: ip tuntap del %s mode tap; "
+				      "ip tuntap add %s mode tap multi_queue)", name, name, name);
 	else if (err == EINVAL && if_nametoindex(name)) /* TUNSETIFF on an interface of another kind */
 		cli_error(opt, "not a TAP device (%s)", strerror(err));
 	else

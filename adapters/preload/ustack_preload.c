@@ -490,7 +490,8 @@ static int start_stack(void)
 		us.tap = ustack_tap_open_queues(tap, (unsigned)nq);
 		if (!us.tap) {
 			int err = errno;
-			say("TAP device %s (%lu queue%s): %s", tap, nq, nq == 1 ? "" : "s", strerror(err));
+			say("TAP device %s (%lu queue%s): %s%s", tap, nq, nq == 1 ? "" : "s", strerror(err),
+			    err == EINVAL && nq > 1 ? " (a device made without multi_queue has one queue)" : "");
 			return err;
 		}
 		ifindex = ustack_tap_attach(us.tap, us.st, mac, mtu ? mtu : 1500);

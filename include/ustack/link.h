@@ -73,17 +73,23 @@ USTACK_API struct ustack_tap *ustack_tap_open(const char *name);
  * The same with `queues` queues (IFF_MULTI_QUEUE, 1..USTACK_TAP_QUEUES_MAX; one is
  * ustack_tap_open): a descriptor each, one stack behind them all.  Queue 0 is the run loop's
  * (and ustack_tap_fd's, ustack_tap_poll's); each other queue has a thread of its own from
- * ustack_tap_attach to ustack_tap_close that hands its frames to the stack, so that the
- * device's reads — and the kernel's work behind them — go on in parallel.  A frame is sent on
- * the queue its flow hashes to (TCP/UDP: addresses and ports; else queue 0), and the kernel's
- * tun driver, learning from what is written on each queue (tun_flow_update), sends the flow's
- * frames back on the same queue.  A device created without multi_queue takes one queue only
- * (EINVAL). */
+ * ustack_tap_attach to ustack_tap_close (ustack_tap_stop does not stop them) that hands its
+ * frames to the stack: close the device before ustack_destroy.  A flow's frames go out and
+ * come in on one queue, picked by a symmetric hash of its addresses and ports (ARP: queue 0),
+ * which a steering program of ustack's makes the kernel use too (TUNSETSTEERINGEBPF; needs
+ * CAP_BPF — without, tun's own steering, which learns the pairing from our writes for up to
+ * 4,096 recent flows: ustack_tap_steering says which).  What runs in parallel is the reading:
+ * writes are made under the stack's lock.  A device created without multi_queue takes one
+ * queue only (EINVAL).  If attach fails to start the threads, the interface stays in the
+ * stack, unusable: destroy both. */
 #define USTACK_TAP_QUEUES_MAX 256u /* the tun driver's MAX_TAP_QUEUES */
 USTACK_API struct ustack_tap *ustack_tap_open_queues(const char *name, unsigned queues);
 USTACK_API void ustack_tap_close(struct ustack_tap *tap);
 USTACK_API int ustack_tap_fd(const struct ustack_tap *tap);
 USTACK_API unsigned ustack_tap_queues(const struct ustack_tap *tap);
+/* 1 if ustack's steering program picks the queue of each frame the kernel sends (several
+ * queues), 0 if tun's own steering does (or there is one queue). */
+USTACK_API int ustack_tap_steering(const struct ustack_tap *tap);
 /* Frames read from and written to queue q since the device was opened.  0, or -1 with EINVAL. */
 struct ustack_tap_queue_stats {
 	uint64_t rx_frames, tx_frames;

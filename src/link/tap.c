@@ -16,28 +16,35 @@
  *
  * Queues (IFF_MULTI_QUEUE, ustack_tap_open_queues), what a multi-queue virtio NIC gives a
  * guest with several vCPUs: a descriptor a queue, each read by a thread of its own (queue 0 by
- * the run loop), all feeding the one stack.  The kernel's tun driver picks the queue of each
- * frame it sends us by flow (tun_automq_select_queue): the queue on which the flow was last
- * written by us (tun_flow_update, a table keyed by the frame's symmetric hash that forgets a
- * flow after 3 s without a write), or, for a flow it has not seen, its hash spread over the
- * queues.  So ustack writes each flow on one queue, chosen by a hash of its addresses and
- * ports, and the flow's frames come back on that queue: its reads and writes stay on one
- * thread, as RSS keeps a flow on one CPU, and a flow moves only if the kernel forgets it — a
- * moment when two of its frames may be handed to the stack out of order, which tun's own
- * comment accepts ("a very small possibility of OOO during switching").  The stack's lock is
- * still one: what runs in parallel is the device's side, the reads and the kernel's work
- * behind each write and read.
+ * the run loop), all feeding the one stack.  Each flow is kept on one queue both ways, as RSS
+ * keeps a flow on one CPU: ustack writes a frame on the queue a symmetric hash of its
+ * addresses and ports picks (tap_flow_queue), and a steering program of ustack's own
+ * (TUNSETSTEERINGEBPF, tap_steering_load) makes the kernel pick the same queue for the frames
+ * it sends us, the same hash computed on them.  Without it (a kernel that refuses the program)
+ * tun's own steering applies (tun_automq_select_queue), which learns from our writes
+ * (tun_flow_update) — but only up to 4,096 flows written within 3 s, and a flow quiet for 3 s
+ * is forgotten, so that its next frames may come on another queue, out of order with the
+ * last.  What runs in parallel is the reading of the queues; a write runs under the stack's
+ * one lock (the stack transmits holding it), and with it the kernel's own processing of the
+ * frame (tun_get_user hands it to the kernel's receive path in the writer's context).
  */
 #include <ustack/link.h>
 #include "link/loop.h"
 #include "link/netem.h"
 
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/filter.h>
 #include <linux/if.h>
+#include <linux/if_ether.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -55,7 +62,8 @@
 #define TAP_RX_BUF (512u << 10)         /* where they wait: 32 of 1500 bytes, or 7 of 64 KB */
 
 /* One queue of the device: its descriptor, where its received frames wait, and (queues past
- * the first) the thread that reads it.  A cache line of its own for its counters. */
+ * the first) the thread that reads it.  The counters have a cache line of their own: tx_frames
+ * is counted by whichever thread transmits. */
 struct tap_queue {
 	_Alignas(64) int fd;
 	unsigned index;
@@ -63,13 +71,15 @@ struct tap_queue {
 	struct ustack_tap *tap;
 	pthread_t thread;
 	bool running; /* the thread was started (joined at close) */
-	_Atomic uint64_t rx_frames, tx_frames;
+	_Alignas(64) _Atomic uint64_t rx_frames, tx_frames;
 };
 
 struct ustack_tap {
 	struct tap_queue *q; /* nq of them */
 	unsigned nq;
 	int qstop; /* eventfd: the queue threads end */
+	int steering_fd; /* the steering program (tap_steering_load), or -1 */
+	atomic_bool draining; /* ustack_tap_drain's loop: a burst on another queue wakes it */
 	struct link_loop loop;
 	bool vnet_hdr; /* every frame each way behind a virtio_net_hdr */
 	bool offload;  /* ... and TSO/checksum offloads on (not while impaired) */
@@ -84,9 +94,10 @@ struct ustack_tap {
 };
 
 /* One queue's descriptor: TUNSETIFF on the device (the name the first got, if the caller's
- * was a pattern such as "tap%d"), and the virtio_net_hdr's size.  A device has one queue
- * unless created with IFF_MULTI_QUEUE, which every open must then say (tun_set_iff): one
- * queue asked of a multi_queue device is opened as one of its queues. */
+ * was a pattern such as "tap%d"), and the virtio_net_hdr's size (the device's, set again by
+ * each queue: harmless).  A device has one queue unless created with IFF_MULTI_QUEUE, which
+ * every open must then say (tun_set_iff): one queue asked of a multi_queue device is opened
+ * as one of its queues. */
 static int tap_queue_open(struct ustack_tap *tap, const char *name, bool multi)
 {
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -100,7 +111,7 @@ static int tap_queue_open(struct ustack_tap *tap, const char *name, bool multi)
 		memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
 		if (ioctl(fd, TUNSETIFF, &ifr) == 0)
 			break;
-		if (errno != EINVAL || multi || tap->nq > 1 || attempt) {
+		if (errno != EINVAL || multi || attempt) {
 			int e = errno;
 			close(fd);
 			errno = e;
@@ -121,6 +132,8 @@ static int tap_queue_open(struct ustack_tap *tap, const char *name, bool multi)
 
 static int tap_queues_start(struct ustack_tap *tap);
 static void tap_queues_stop(struct ustack_tap *tap);
+static void tap_steering_attach(struct ustack_tap *tap);
+static void tap_steering_detach(struct ustack_tap *tap);
 
 struct ustack_tap *ustack_tap_open(const char *name)
 {
@@ -136,7 +149,7 @@ struct ustack_tap *ustack_tap_open_queues(const char *name, unsigned queues)
 	struct ustack_tap *tap = calloc(1, sizeof(*tap));
 	if (!tap)
 		return NULL;
-	tap->qstop = -1;
+	tap->qstop = tap->steering_fd = -1;
 	tap->q = aligned_alloc(64, queues * sizeof(*tap->q));
 	if (!tap->q) {
 		free(tap);
@@ -162,6 +175,8 @@ struct ustack_tap *ustack_tap_open_queues(const char *name, unsigned queues)
 		if (q->fd < 0)
 			goto fail;
 	}
+	if (queues > 1)
+		tap_steering_attach(tap);
 	if (link_if_up(tap->name) < 0)
 		goto fail;
 	if (link_loop_init(&tap->loop) < 0)
@@ -169,6 +184,7 @@ struct ustack_tap *ustack_tap_open_queues(const char *name, unsigned queues)
 	return tap;
 fail:;
 	int e = errno;
+	tap_steering_detach(tap);
 	for (unsigned i = 0; i < tap->nq; i++) {
 		if (tap->q[i].fd >= 0)
 			close(tap->q[i].fd);
@@ -187,6 +203,7 @@ void ustack_tap_close(struct ustack_tap *tap)
 	if (!tap)
 		return;
 	tap_queues_stop(tap);
+	tap_steering_detach(tap);
 	if (tap->impaired) {
 		netem_fini(&tap->em);
 		pthread_mutex_destroy(&tap->mu);
@@ -237,39 +254,132 @@ int ustack_tap_impair(struct ustack_tap *tap, const struct ustack_memlink_params
 	return 0;
 }
 
-static uint32_t load32(const uint8_t *p)
+static uint32_t be32(const uint8_t *p)
 {
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint32_t be16(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 8 | p[1];
 }
 
 /*
- * The queue a frame goes out on, and so the one its flow's frames come back on (the file's
- * comment): a hash of its addresses and, for TCP and UDP (not a fragment past the first), its
- * ports; queue 0 for what is not IPv4 (ARP).  Any hash that keeps a flow on one queue would
- * do — the kernel learns the pairing from our writes rather than computing ours — so this is
- * Fibonacci hashing of the XOR of the four, whose top bits pick the queue.
+ * The queue of a flow, either way: Fibonacci hashing of the XOR of its addresses and (TCP and
+ * UDP, not a fragment) of its two ports, whose top bits pick the queue.  XOR makes it the same
+ * for both directions, so that the steering program (below), computing it on the frames the
+ * kernel sends us, finds the queue we write the flow on.  Fragments — any, the first too — are
+ * hashed by their addresses alone, as the later ones carry no ports: a datagram's pieces then
+ * go out and come in on one queue.  What is not IPv4 (ARP) goes on queue 0.  In host order:
+ * the steering program's packet loads (BPF_ABS) convert to it.
  */
-static unsigned tap_tx_queue(const struct ustack_tap *tap, const uint8_t *f, size_t len)
+static unsigned tap_flow_queue(unsigned nq, const uint8_t *f, size_t len)
 {
-	if (tap->nq == 1 || len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00)
+	if (nq == 1 || len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[14] >> 4 != 4)
 		return 0;
 	const uint8_t *ip = f + 14;
 	size_t ihl = (size_t)(ip[0] & 15) * 4;
-	uint32_t h = load32(ip + 12) ^ load32(ip + 16);
-	bool first = !((ip[6] & 0x1f) | ip[7]); /* fragment offset 0 */
-	if ((ip[9] == 6 || ip[9] == 17) && first && ihl >= 20 && len >= 14 + ihl + 4)
-		h ^= load32(ip + ihl); /* both ports */
+	uint32_t h = be32(ip + 12) ^ be32(ip + 16);
+	bool frag = (be16(ip + 6) & 0x3fff) != 0; /* MF, or an offset */
+	if ((ip[9] == 6 || ip[9] == 17) && !frag && len >= 14 + ihl + 4)
+		h ^= be16(ip + ihl) ^ be16(ip + ihl + 2);
 	h *= 0x9e3779b1u;
-	return (unsigned)(((uint64_t)h * tap->nq) >> 32);
+	return (unsigned)(((uint64_t)h * nq) >> 32);
+}
+
+/*
+ * The steering program: tap_flow_queue in BPF, run by tun on each frame it sends us
+ * (tun_ebpf_select_queue: its result modulo the queues), a socket filter reading the packet
+ * relative to its network header (SKF_NET_OFF: BPF_ABS and BPF_IND loads, which return 0 from
+ * the program if the packet is too short).  With it tun neither learns nor forgets flows: the
+ * pairing is the hash's.  Spelt as the instruction set is (xdp.c's program: uapi has only the
+ * opcodes).  r6 holds the packet (the loads' implicit operand), r7 the header length, r8 the
+ * hash, r9 the ports.
+ */
+#define INSN(c, d, s_, o, i) { .code = (c), .dst_reg = (d), .src_reg = (s_), .off = (o), .imm = (i) }
+static int tap_steering_load(unsigned nq)
+{
+	enum { R0, R1, R6 = 6, R7, R8, R9 };
+	const int net = SKF_NET_OFF;
+	const struct bpf_insn insns[] = {
+		/* 0 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0),
+		/* 1 */ INSN(BPF_ALU64 | BPF_MOV | BPF_K, R9, 0, 0, 0),
+		/* 2: not IPv4 (skb->protocol, in network order): queue 0 */
+		INSN(BPF_LDX | BPF_MEM | BPF_W, R0, R6, offsetof(struct __sk_buff, protocol), 0),
+		/* 3 */ INSN(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 25, (int32_t)htons(ETH_P_IP)), /* -> 29 */
+		/* 4: version and header length */
+		INSN(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, net + 0),
+		/* 5 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0),
+		/* 6 */ INSN(BPF_ALU64 | BPF_AND | BPF_K, R7, 0, 0, 15),
+		/* 7 */ INSN(BPF_ALU64 | BPF_LSH | BPF_K, R7, 0, 0, 2),
+		/* 8 */ INSN(BPF_ALU64 | BPF_RSH | BPF_K, R0, 0, 0, 4),
+		/* 9 */ INSN(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 19, 4), /* -> 29 */
+		/* 10: the addresses */
+		INSN(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, net + 12),
+		/* 11 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, R8, R0, 0, 0),
+		/* 12 */ INSN(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, net + 16),
+		/* 13 */ INSN(BPF_ALU64 | BPF_XOR | BPF_X, R8, R0, 0, 0),
+		/* 14: a fragment, or neither TCP nor UDP: the addresses alone */
+		INSN(BPF_LD | BPF_ABS | BPF_H, 0, 0, 0, net + 6),
+		/* 15 */ INSN(BPF_JMP | BPF_JSET | BPF_K, R0, 0, 7, 0x3fff), /* -> 23 */
+		/* 16 */ INSN(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, net + 9),
+		/* 17 */ INSN(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 1, IPPROTO_TCP), /* -> 19 */
+		/* 18 */ INSN(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 4, IPPROTO_UDP), /* -> 23 */
+		/* 19: the ports, behind the header */
+		INSN(BPF_LD | BPF_IND | BPF_H, 0, R7, 0, net + 0),
+		/* 20 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, R9, R0, 0, 0),
+		/* 21 */ INSN(BPF_LD | BPF_IND | BPF_H, 0, R7, 0, net + 2),
+		/* 22 */ INSN(BPF_ALU64 | BPF_XOR | BPF_X, R9, R0, 0, 0),
+		/* 23: the hash, its top bits scaled to the queues */
+		INSN(BPF_ALU64 | BPF_XOR | BPF_X, R8, R9, 0, 0),
+		/* 24 */ INSN(BPF_ALU | BPF_MUL | BPF_K, R8, 0, 0, (int32_t)0x9e3779b1u),
+		/* 25 */ INSN(BPF_ALU64 | BPF_MUL | BPF_K, R8, 0, 0, (int32_t)nq),
+		/* 26 */ INSN(BPF_ALU64 | BPF_RSH | BPF_K, R8, 0, 0, 32),
+		/* 27 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, R0, R8, 0, 0),
+		/* 28 */ INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+		/* 29: queue 0 */
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 0),
+		/* 30 */ INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+	};
+	return bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "ustack_tapq", "GPL", insns,
+			     sizeof(insns) / sizeof(insns[0]), NULL);
+}
+
+/* The program on the device (one ioctl on any queue: tun_set_ebpf, the device's), or, if the
+ * kernel refuses it (no CAP_BPF, say), tun's own steering: the file's comment. */
+static void tap_steering_attach(struct ustack_tap *tap)
+{
+	int fd = tap_steering_load(tap->nq);
+	if (fd >= 0 && ioctl(tap->q[0].fd, TUNSETSTEERINGEBPF, &fd) == 0) {
+		tap->steering_fd = fd;
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Before the queues' descriptors close: a persistent device keeps its program otherwise (tun
+ * lets it go only with the device), and the next to open it would have frames steered by ours. */
+static void tap_steering_detach(struct ustack_tap *tap)
+{
+	if (tap->steering_fd < 0)
+		return;
+	int none = -1;
+	(void)ioctl(tap->q[0].fd, TUNSETSTEERINGEBPF, &none); /* nothing to do if refused */
+	close(tap->steering_fd);
+	tap->steering_fd = -1;
+}
+
+int ustack_tap_steering(const struct ustack_tap *tap)
+{
+	return tap->steering_fd >= 0;
 }
 
 /* A TAP write takes one whole frame or fails; EAGAIN means the kernel's queue is full,
  * which the stack treats as a drop, like a full NIC ring. */
 static int tap_write(struct ustack_tap *tap, const void *frame, size_t len, const struct ustack_tx_offload *off)
 {
-	struct tap_queue *q = &tap->q[tap_tx_queue(tap, frame, len)];
+	struct tap_queue *q = &tap->q[tap_flow_queue(tap->nq, frame, len)];
 	if (!tap->vnet_hdr) {
 		ssize_t n = write(q->fd, frame, len);
 		if (n != (ssize_t)len)
@@ -419,10 +529,11 @@ static void tap_rx_queue(struct tap_queue *q)
 	/* a virtio_net_hdr, then up to a 64 KB IP packet (GRO, TSO) behind its Ethernet header */
 	const size_t most = hs + ETH_FRAME_MAX;
 	struct ustack_rx_frame f[TAP_RX_BATCH];
-	unsigned n = 0, delayed = 0;
+	unsigned n = 0, delayed = 0, handed = 0;
 	size_t off = 0;
 	for (int k = 0; k < 256; k++) {
 		if (n == TAP_RX_BATCH || TAP_RX_BUF - off < most) {
+			handed += n;
 			ustack_input_burst(tap->st, tap->ifindex, f, n);
 			n = 0;
 			off = 0;
@@ -455,8 +566,10 @@ static void tap_rx_queue(struct tap_queue *q)
 	}
 	if (n)
 		ustack_input_burst(tap->st, tap->ifindex, f, n);
-	/* the run loop delivers them when due, and may be asleep (unless this is the loop) */
-	if (delayed && (tap_polling || q->index))
+	handed += n;
+	/* the run loop delivers them when due, and may be asleep (unless this is the loop); and
+	 * a drain ends when the last ACK is in, which the loop learns only when it wakes */
+	if ((delayed && (tap_polling || q->index)) || (q->index && handed && atomic_load(&tap->draining)))
 		link_loop_kick(&tap->loop);
 }
 
@@ -474,25 +587,37 @@ static void *tap_queue_thread(void *arg)
 	struct tap_queue *q = arg;
 	struct pollfd p[2] = { { .fd = q->fd, .events = POLLIN }, { .fd = q->tap->qstop, .events = POLLIN } };
 	for (;;) {
-		int n = poll(p, 2, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || p[1].revents)
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
 			break;
+		}
+		if (p[1].revents)
+			return NULL; /* ustack_tap_close */
 		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
 			break; /* the device is gone (tun_chr_poll: EPOLLERR once it is deleted) */
 		if (p[0].revents & POLLIN)
 			tap_rx_queue(q);
 	}
+	/* No one reads this queue from now on: take it out of the device's set (tun_detach),
+	 * so that tun spreads its flows over the others rather than queueing them here. */
+	struct ifreq ifr = { .ifr_flags = IFF_DETACH_QUEUE };
+	(void)ioctl(q->fd, TUNSETQUEUE, &ifr); /* refused once the device is gone: nothing to detach */
 	return NULL;
 }
 
-/* The queue threads, with every signal blocked (a program's handlers run on its own threads,
- * as with the kernel's softirqs); on failure the ones started are stopped. */
+/* The queue threads, with the program's signals blocked (its handlers run on its own threads);
+ * on failure the ones started are stopped. */
 static int tap_queues_start(struct ustack_tap *tap)
 {
 	sigset_t all, old;
 	sigfillset(&all);
+	/* but a fault in one is the program's to handle (its crash handler, as the preload
+	 * leaves these open in its own threads) */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	int err = 0;
 	for (unsigned i = 1; i < tap->nq && !err; i++) {
@@ -530,7 +655,10 @@ static void tap_due(void *arg, uint64_t now)
 static int tap_loop(struct ustack_tap *tap, uint64_t deadline_us, bool drain)
 {
 	const struct link_loop_ops ops = { .fd = tap->q[0].fd, .rx = tap_rx, .due = tap_due, .next = tap_next_wakeup };
-	return link_loop_run(&tap->loop, &ops, tap, deadline_us, drain);
+	atomic_store(&tap->draining, drain);
+	int rc = link_loop_run(&tap->loop, &ops, tap, deadline_us, drain);
+	atomic_store(&tap->draining, false);
+	return rc;
 }
 
 /* An application thread's burst (link_loop_poll). */
