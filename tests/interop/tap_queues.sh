@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Real peer: a multi-queue TAP device (IFF_MULTI_QUEUE, `--queues N`), the Linux kernel on the
 # other side.  ustack on four queues, a thread each, serving 64 concurrent echo connections
-# from Linux: every byte back, and every queue carrying frames both ways — the kernel sends a
-# flow's frames on the queue ustack writes it on (tun's flow learning), so the flows ustack
-# spreads over the queues come back spread the same way.  ustack's own client over two queues
+# from Linux: every byte back, and every queue carrying frames both ways; one connection with
+# all its frames, each way, on one queue (ustack's steering program makes the kernel pick the
+# queue ustack writes the flow on).  ustack's own client over two queues
 # to a Linux sink; a program under `ustack run --queues 2` serving Linux clients; and the
 # refusals: a one-queue device, --queues with --xdp, a count out of range.
 set -euo pipefail
@@ -15,6 +15,9 @@ interop_setup
 export USTACK_RUN_DIR="$TMP/run"
 nsx() { ip netns exec "$NS" "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
+# what this script starts besides ustack (USTACK_PID), ended with it on any exit
+sink= runpid=
+trap '[ -z "$sink$runpid" ] || kill $sink $runpid 2>/dev/null; interop_cleanup' EXIT
 nsx ip tuntap add dev tapm mode tap multi_queue
 nsx ip addr add 203.0.113.1/24 dev tapm
 nsx ip link set tapm up
@@ -74,32 +77,39 @@ done
 [ "$(counter tap_queue4_rx_frames)" -eq 0 ] || fail "a fifth queue?"
 echo "ok 1: 64 Linux clients echoed by ustack on 4 queues, each queue carrying frames both ways"
 
-# 2. ustack's client on two queues → a Linux sink: 4 MB, counted and hashed at both ends
+# 1b. The pairing itself, which the spread above would show without it: one connection, and
+#     every frame of it, each way, on one queue — the kernel's SYN included, which tun's own
+#     steering (a flow table learnt from our writes) would put on a queue of its hash's.  ARP
+#     rides queue 0 each way.  Needs ustack's steering program loaded (root has CAP_BPF).
+: >"$TMP/ustack.out"
+ip netns exec "$NS" timeout 90 "$bin" nc -l --serve echo --queues 4 "${LINK[@]}" 7 >"$TMP/ustack.out" 2>&1 &
+USTACK_PID=$!
+nc_serving "$USTACK_PID" "$TMP/ustack.out" 7
+echo_clients 1 7
+ustack_stop >/dev/null
+[ "$(counter tap_steering_ebpf)" -eq 1 ] || fail "the steering program was not attached"
+used=0
+for q in 1 2 3; do
+	rx=$(counter tap_queue${q}_rx_frames)
+	tx=$(counter tap_queue${q}_tx_frames)
+	{ [ "$rx" -gt 0 ] && [ "$tx" -gt 0 ]; } || { [ "$rx" -eq 0 ] && [ "$tx" -eq 0 ]; } ||
+		{ grep tap_ "$TMP/ustack.out"; fail "queue $q: $rx frames in, $tx out: the flow split"; }
+	[ "$rx" -eq 0 ] || used=$((used + 1))
+done
+[ "$used" -le 1 ] || { grep tap_ "$TMP/ustack.out"; fail "one connection on $used queues past the first"; }
+echo "ok 1b: one connection's frames on one queue both ways (steering program attached)"
+
+# 2. ustack's client on two queues → a Linux sink: 4 MB, counted and hashed by the sink
 head -c 4194304 /dev/urandom >"$TMP/data.bin"
 want=$(sha256sum <"$TMP/data.bin" | cut -d' ' -f1)
-nsx timeout 60 python3 - >"$TMP/sink.out" 2>&1 <<'PY' &
-import hashlib, socket
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("203.0.113.1", 9002))
-l.listen(1)
-l.settimeout(40)
-c, _ = l.accept()
-c.settimeout(30)
-h, n = hashlib.sha256(), 0
-while True:
-    d = c.recv(1 << 16)
-    if not d:
-        break
-    h.update(d)
-    n += len(d)
-print(n, h.hexdigest())
-PY
+linux_sink 9002 "$NS" 203.0.113.1 >"$TMP/sink.out" &
 sink=$!
 wait_for_listener "$NS" 9002 10 "$sink"
 nsx timeout 60 "$bin" nc --queues 2 "${LINK[@]}" 203.0.113.1 9002 <"$TMP/data.bin"
 wait "$sink" || { cat "$TMP/sink.out"; fail "the Linux sink"; }
-[ "$(cat "$TMP/sink.out")" = "4194304 $want" ] || fail "the sink got '$(cat "$TMP/sink.out")'"
+sink=
+read -r got_n got_sum _ <"$TMP/sink.out" || true
+[ "$got_n $got_sum" = "4194304 $want" ] || fail "the sink got '$(cat "$TMP/sink.out")'"
 echo "ok 2: ustack nc on 2 queues → Linux, 4 MB intact"
 
 # 3. A program under `ustack run --queues 2`: python3's threaded echo server, 32 clients
@@ -122,14 +132,16 @@ socketserver.ThreadingTCPServer.request_queue_size = 64
 socketserver.ThreadingTCPServer(("203.0.113.2", 8007), Echo).serve_forever()
 ' >"$TMP/run.out" 2>&1 &
 	runpid=$!
-	for ((i = 0; i < 500; i++)); do
+	for ((i = 0; ; i++)); do
 		[[ "$(nsx "$bin" ss --name q2 -ltn 2>/dev/null)" =~ LISTEN[^$'\n']*:8007\  ]] && break
 		kill -0 "$runpid" 2>/dev/null || { cat "$TMP/run.out"; fail "the program under ustack run exited"; }
+		[ "$i" -lt 500 ] || { cat "$TMP/run.out"; fail "nothing listening on 8007 under ustack run after 10 s"; }
 		sleep 0.02
 	done
 	echo_clients 32 8007
 	kill -TERM "$runpid" 2>/dev/null || true
 	wait "$runpid" 2>/dev/null || true
+	runpid=
 	echo "ok 3: python3 under ustack run --queues 2 echoed 32 Linux clients"
 else
 	echo "ok 3 # SKIP: no preloading (USTACK_NO_PRELOAD, or no libustack-preload.so beside $bin)"

@@ -17,34 +17,6 @@ head -c "$BYTES" /dev/urandom >"$TMP/data.bin"
 want=$(sha256sum <"$TMP/data.bin" | cut -d' ' -f1)
 nsx() { ip netns exec "$NS" "$@"; }
 
-# linux_sink PORT [NETNS ADDR]: a Linux server (in NS on 192.0.2.1 unless given) that reads one
-# connection to its end and prints "<bytes> <sha256>", the options Linux negotiated with
-# ustack (TCP_INFO: tcpi_options, byte 5; scales, byte 6) and "ms=<accept to end of stream>".
-linux_sink() {
-	ip netns exec "${2:-$NS}" timeout 120 python3 - "$1" "${3:-192.0.2.1}" <<'PY'
-import hashlib, socket, sys, time
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[2], int(sys.argv[1])))
-l.listen(1)
-l.settimeout(30)
-c, _ = l.accept()
-start = time.monotonic()
-c.settimeout(60)
-ti = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
-h, n = hashlib.sha256(), 0
-while True:
-    d = c.recv(1 << 16)
-    if not d:
-        break
-    h.update(d)
-    n += len(d)
-c.close()
-ms = round((time.monotonic() - start) * 1000)
-print(n, h.hexdigest(), f"options={ti[5]:#x} snd_wscale={ti[6] & 15} ms={ms}", flush=True)
-PY
-}
-
 # linux_send PORT FILE [NETNS]: a Linux client (in NS unless given) that connects to ustack
 # (once: the caller has waited for ustack's "listening" line), sends FILE, half-closes, reads to
 # the end, and prints the milliseconds from connect() to the end of ustack's stream.
