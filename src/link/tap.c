@@ -529,7 +529,7 @@ static void tap_rx_queue(struct tap_queue *q)
 	/* a virtio_net_hdr, then up to a 64 KB IP packet (GRO, TSO) behind its Ethernet header */
 	const size_t most = hs + ETH_FRAME_MAX;
 	struct ustack_rx_frame f[TAP_RX_BATCH];
-	unsigned n = 0, delayed = 0, handed = 0;
+	unsigned n = 0, delayed = 0, handed = 0, got = 0;
 	size_t off = 0;
 	for (int k = 0; k < 256; k++) {
 		if (n == TAP_RX_BATCH || TAP_RX_BUF - off < most) {
@@ -544,7 +544,7 @@ static void tap_rx_queue(struct tap_queue *q)
 			break;
 		if ((size_t)len > most)
 			continue; /* tun_put_user cut it to our buffer and said how long it was */
-		atomic_fetch_add_explicit(&q->rx_frames, 1, memory_order_relaxed);
+		got++;
 		unsigned flags = 0;
 		if (hs) {
 			struct virtio_net_hdr h;
@@ -567,6 +567,11 @@ static void tap_rx_queue(struct tap_queue *q)
 	if (n)
 		ustack_input_burst(tap->st, tap->ifindex, f, n);
 	handed += n;
+	/* a queue has one reader at a time (its thread; queue 0's rx_taken), so a plain add once
+	 * a burst, not a locked one a frame */
+	if (got)
+		atomic_store_explicit(&q->rx_frames, atomic_load_explicit(&q->rx_frames, memory_order_relaxed) + got,
+				      memory_order_relaxed);
 	/* the run loop delivers them when due, and may be asleep (unless this is the loop); and
 	 * a drain ends when the last ACK is in, which the loop learns only when it wakes */
 	if ((delayed && (tap_polling || q->index)) || (q->index && handed && atomic_load(&tap->draining)))

@@ -120,6 +120,11 @@ print(n, h.hexdigest(), f"options={ti[5]:#x} snd_wscale={ti[6] & 15} ms={ms}", f
 PY
 }
 
+# nc_listening PID FILE PORT: waits for `ustack nc -l -v` (PID, stderr in FILE) to listen on PORT.
+nc_listening() { wait_for_line "$2" "^ustack nc: listening on port $3\$" 10 "$1"; }
+# nc_serving PID FILE PORT: the same for `ustack nc -l --serve`.
+nc_serving() { wait_for_line "$2" "^ustack nc: serving on port $3\$" 10 "$1"; }
+
 # ustack_start BIN [extra args...]: runs `ustack up` on tap0 in the namespace, bounded in time,
 # and returns once it has printed that it is up (its listener, with --listen, exists by then).
 ustack_start() {

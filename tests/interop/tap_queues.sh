@@ -10,7 +10,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bin=${1:?usage: tap_queues.sh PATH-TO-ustack}
 interop_require
-command -v python3 >/dev/null || skip "no python3"
+for c in python3 ping; do command -v $c >/dev/null || skip "no $c"; done
 interop_setup
 export USTACK_RUN_DIR="$TMP/run"
 nsx() { ip netns exec "$NS" "$@"; }
@@ -63,7 +63,6 @@ PY
 : >"$TMP/ustack.out"
 ip netns exec "$NS" timeout 90 "$bin" nc -l --serve echo --queues 4 "${LINK[@]}" 7 >"$TMP/ustack.out" 2>&1 &
 USTACK_PID=$!
-nc_serving() { wait_for_line "$2" "^ustack nc: serving on port $3\$" 10 "$1"; }
 nc_serving "$USTACK_PID" "$TMP/ustack.out" 7
 echo_clients 64 7
 ustack_stop >/dev/null
@@ -77,6 +76,21 @@ done
 [ "$(counter tap_queue4_rx_frames)" -eq 0 ] || fail "a fifth queue?"
 echo "ok 1: 64 Linux clients echoed by ustack on 4 queues, each queue carrying frames both ways"
 
+# one_queue_each_way WHAT: in ustack's printed counts, each queue past the first carried WHAT's
+# frames both ways or not at all, and at most one of them did (queue 0 has ARP besides)
+one_queue_each_way() {
+	local q rx tx used=0
+	[ "$(counter tap_steering_ebpf)" -eq 1 ] || fail "the steering program was not attached"
+	for q in 1 2 3; do
+		rx=$(counter tap_queue${q}_rx_frames)
+		tx=$(counter tap_queue${q}_tx_frames)
+		{ [ "$rx" -gt 0 ] && [ "$tx" -gt 0 ]; } || { [ "$rx" -eq 0 ] && [ "$tx" -eq 0 ]; } ||
+			{ grep tap_ "$TMP/ustack.out"; fail "$1, queue $q: $rx frames in, $tx out: the flow split"; }
+		[ "$rx" -eq 0 ] || used=$((used + 1))
+	done
+	[ "$used" -le 1 ] || { grep tap_ "$TMP/ustack.out"; fail "$1 on $used queues past the first"; }
+}
+
 # 1b. The pairing itself, which the spread above would show without it: one connection, and
 #     every frame of it, each way, on one queue — the kernel's SYN included, which tun's own
 #     steering (a flow table learnt from our writes) would put on a queue of its hash's.  ARP
@@ -87,17 +101,20 @@ USTACK_PID=$!
 nc_serving "$USTACK_PID" "$TMP/ustack.out" 7
 echo_clients 1 7
 ustack_stop >/dev/null
-[ "$(counter tap_steering_ebpf)" -eq 1 ] || fail "the steering program was not attached"
-used=0
-for q in 1 2 3; do
-	rx=$(counter tap_queue${q}_rx_frames)
-	tx=$(counter tap_queue${q}_tx_frames)
-	{ [ "$rx" -gt 0 ] && [ "$tx" -gt 0 ]; } || { [ "$rx" -eq 0 ] && [ "$tx" -eq 0 ]; } ||
-		{ grep tap_ "$TMP/ustack.out"; fail "queue $q: $rx frames in, $tx out: the flow split"; }
-	[ "$rx" -eq 0 ] || used=$((used + 1))
-done
-[ "$used" -le 1 ] || { grep tap_ "$TMP/ustack.out"; fail "one connection on $used queues past the first"; }
+one_queue_each_way "one connection"
 echo "ok 1b: one connection's frames on one queue both ways (steering program attached)"
+
+# 1c. The program's other path: ICMP, by addresses alone — Linux's pings of 3000 bytes, each
+#     request and reply in three fragments, all on one queue each way
+: >"$TMP/ustack.out"
+ip netns exec "$NS" timeout 90 "$bin" up --queues 4 "${LINK[@]}" >"$TMP/ustack.out" 2>&1 &
+USTACK_PID=$!
+wait_for_line "$TMP/ustack.out" "^ustack: up" 10 "$USTACK_PID"
+nsx ping -c 3 -i 0.2 -W 2 -s 3000 203.0.113.2 >/dev/null || fail "Linux's fragmented pings over 4 queues"
+ustack_stop >/dev/null
+[ "$(counter IpReasmOKs)" -ge 3 ] || fail "IpReasmOKs $(counter IpReasmOKs): the pings were not fragmented"
+one_queue_each_way "fragmented pings"
+echo "ok 1c: fragmented ICMP echoes on one queue each way"
 
 # 2. ustack's client on two queues → a Linux sink: 4 MB, counted and hashed by the sink
 head -c 4194304 /dev/urandom >"$TMP/data.bin"

@@ -37,10 +37,6 @@ print(round((time.monotonic() - start) * 1000))
 PY
 }
 
-# nc_listening PID FILE PORT: waits for `ustack nc -l -v` (PID, stderr in FILE) to listen on PORT.
-nc_listening() { wait_for_line "$2" "^ustack nc: listening on port $3\$" 10 "$1"; }
-# nc_serving PID FILE PORT: the same for `ustack nc -l --serve`.
-nc_serving() { wait_for_line "$2" "^ustack nc: serving on port $3\$" 10 "$1"; }
 
 # impaired [FAMILY]: packets the impairment rules matched (dropped or duplicated)
 impaired() { nsx nft list table "${1:-netdev}" impair | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'; }
